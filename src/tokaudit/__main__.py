@@ -1,0 +1,5 @@
+"""Allow ``python -m tokaudit``."""
+
+from tokaudit.cli import main
+
+main()

@@ -1,0 +1,284 @@
+"""The envelope format: tokaudit's native JSONL, one provider request/response per line.
+
+Documented in docs/envelope.md. Usage is read from the raw provider body and mapped
+to disjoint token classes by the provider's convention (pricing-semantics §2):
+OpenAI ``prompt_tokens`` include cached and cache-write tokens; Anthropic
+``input_tokens`` exclude cache reads/writes; Gemini ``candidatesTokenCount``
+excludes ``thoughtsTokenCount``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from tokaudit.ingest.interface import LogFormat
+
+ENVELOPE_KEYS = (
+    "timestamp", "provider", "api", "request_id", "model", "metadata",
+    "request", "response", "error", "latency_ms", "batch",
+)
+PROVIDERS = ("openai", "anthropic", "google")
+
+# (provider, label, path in the response body) of every count we read: checked for type.
+_COUNTS = [
+    ("openai", "usage.prompt_tokens", "$.usage.prompt_tokens"),
+    ("openai", "usage.input_tokens", "$.usage.input_tokens"),
+    ("openai", "usage.prompt_tokens_details.cached_tokens",
+     "$.usage.prompt_tokens_details.cached_tokens"),
+    ("openai", "usage.input_tokens_details.cached_tokens",
+     "$.usage.input_tokens_details.cached_tokens"),
+    ("openai", "usage.prompt_tokens_details.cache_write_tokens",
+     "$.usage.prompt_tokens_details.cache_write_tokens"),
+    ("openai", "usage.input_tokens_details.cache_write_tokens",
+     "$.usage.input_tokens_details.cache_write_tokens"),
+    ("openai", "usage.completion_tokens", "$.usage.completion_tokens"),
+    ("openai", "usage.output_tokens", "$.usage.output_tokens"),
+    ("openai", "usage.completion_tokens_details.reasoning_tokens",
+     "$.usage.completion_tokens_details.reasoning_tokens"),
+    ("openai", "usage.output_tokens_details.reasoning_tokens",
+     "$.usage.output_tokens_details.reasoning_tokens"),
+    ("anthropic", "usage.input_tokens", "$.usage.input_tokens"),
+    ("anthropic", "usage.cache_read_input_tokens", "$.usage.cache_read_input_tokens"),
+    ("anthropic", "usage.cache_creation_input_tokens", "$.usage.cache_creation_input_tokens"),
+    ("anthropic", "usage.cache_creation.ephemeral_5m_input_tokens",
+     "$.usage.cache_creation.ephemeral_5m_input_tokens"),
+    ("anthropic", "usage.cache_creation.ephemeral_1h_input_tokens",
+     "$.usage.cache_creation.ephemeral_1h_input_tokens"),
+    ("anthropic", "usage.output_tokens", "$.usage.output_tokens"),
+    ("anthropic", "usage.server_tool_use.web_search_requests",
+     "$.usage.server_tool_use.web_search_requests"),
+    ("google", "usageMetadata.promptTokenCount", "$.usageMetadata.promptTokenCount"),
+    ("google", "usageMetadata.toolUsePromptTokenCount", "$.usageMetadata.toolUsePromptTokenCount"),
+    ("google", "usageMetadata.cachedContentTokenCount", "$.usageMetadata.cachedContentTokenCount"),
+    ("google", "usageMetadata.candidatesTokenCount", "$.usageMetadata.candidatesTokenCount"),
+    ("google", "usageMetadata.thoughtsTokenCount", "$.usageMetadata.thoughtsTokenCount"),
+]
+
+
+def _count_problems() -> str:
+    checks = ",\n".join(
+        f"CASE WHEN provider = '{p}' THEN ta_int_problem(resp, 'response.{label}', '{path}') END"
+        for p, label, path in _COUNTS
+    )
+    return f"nullif(concat_ws('; ', {checks}), '')"
+
+
+_KEYS = ", ".join(f"'{k}'" for k in ENVELOPE_KEYS)
+_PROVIDERS = ", ".join(f"'{p}'" for p in PROVIDERS)
+
+_STAGE = f"""
+CREATE OR REPLACE TEMP TABLE _staged AS
+WITH parsed AS (
+    SELECT line_no, line, CASE WHEN json_valid(line) THEN line::JSON END AS j
+    FROM _raw WHERE line IS NOT NULL AND trim(line) <> ''
+), fields AS (
+    SELECT line_no, line, j,
+        json_type(j) AS jtype,
+        lower(j ->> 'provider') AS provider,
+        CASE WHEN json_type(j, '$.request') = 'OBJECT' THEN j -> 'request' END AS req,
+        CASE WHEN json_type(j, '$.response') = 'OBJECT' THEN j -> 'response' END AS resp,
+        CASE WHEN json_type(j, '$.error') = 'OBJECT' THEN j -> 'error' END AS err,
+        CASE WHEN json_type(j, '$.metadata') = 'OBJECT' THEN j -> 'metadata' END AS meta,
+        CASE WHEN json_type(j, '$.timestamp') IN ('BIGINT', 'UBIGINT', 'DOUBLE')
+                 THEN to_timestamp((j ->> 'timestamp')::DOUBLE)
+             ELSE try_cast(j ->> 'timestamp' AS TIMESTAMPTZ) END AS ts
+    FROM parsed
+), usage AS (
+    SELECT *,
+        -- OpenAI convention: cached and cache-write tokens are inside the prompt count.
+        coalesce(ta_int(resp, '$.usage.prompt_tokens'), ta_int(resp, '$.usage.input_tokens'))
+            AS oa_p,
+        coalesce(ta_int(resp, '$.usage.prompt_tokens_details.cached_tokens'),
+                 ta_int(resp, '$.usage.input_tokens_details.cached_tokens'), 0) AS oa_c,
+        coalesce(ta_int(resp, '$.usage.prompt_tokens_details.cache_write_tokens'),
+                 ta_int(resp, '$.usage.input_tokens_details.cache_write_tokens'), 0) AS oa_w,
+        coalesce(ta_int(resp, '$.usage.completion_tokens'), ta_int(resp, '$.usage.output_tokens'))
+            AS oa_o,
+        coalesce(ta_int(resp, '$.usage.completion_tokens_details.reasoning_tokens'),
+                 ta_int(resp, '$.usage.output_tokens_details.reasoning_tokens')) AS oa_r,
+        -- Anthropic convention: input_tokens exclude cache reads and writes.
+        ta_int(resp, '$.usage.input_tokens') AS an_i,
+        coalesce(ta_int(resp, '$.usage.cache_read_input_tokens'), 0) AS an_cr,
+        ta_int(resp, '$.usage.cache_creation_input_tokens') AS an_cw,
+        ta_int(resp, '$.usage.cache_creation.ephemeral_5m_input_tokens') AS an_cw5,
+        ta_int(resp, '$.usage.cache_creation.ephemeral_1h_input_tokens') AS an_cw1,
+        ta_int(resp, '$.usage.output_tokens') AS an_o,
+        ta_int(resp, '$.usage.output_tokens_details.thinking_tokens') AS an_th,
+        ta_int(resp, '$.usage.server_tool_use.web_search_requests') AS an_ws,
+        -- Gemini convention: cached inside the prompt count, thoughts outside candidates.
+        ta_int(resp, '$.usageMetadata.promptTokenCount') AS gm_pt,
+        coalesce(ta_int(resp, '$.usageMetadata.toolUsePromptTokenCount'), 0) AS gm_tu,
+        coalesce(ta_int(resp, '$.usageMetadata.cachedContentTokenCount'), 0) AS gm_cc,
+        coalesce(ta_int(resp, '$.usageMetadata.candidatesTokenCount'), 0) AS gm_ct,
+        coalesce(ta_int(resp, '$.usageMetadata.thoughtsTokenCount'), 0) AS gm_th,
+        {_count_problems()} AS count_problem,
+        list_filter(CASE WHEN jtype = 'OBJECT' THEN json_keys(j) ELSE [] END,
+                    lambda k: k NOT IN ({_KEYS})) AS unknown_keys
+    FROM fields
+), classes AS (
+    SELECT *,
+        CASE provider
+            WHEN 'openai' THEN oa_p IS NOT NULL
+            WHEN 'anthropic' THEN an_i IS NOT NULL
+            WHEN 'google' THEN gm_pt IS NOT NULL
+        END AS has_usage,
+        CASE provider
+            WHEN 'openai' THEN oa_p - oa_c - oa_w
+            WHEN 'anthropic' THEN an_i
+            WHEN 'google' THEN gm_pt + gm_tu - gm_cc
+        END AS input_tokens,
+        CASE provider WHEN 'openai' THEN oa_c WHEN 'anthropic' THEN an_cr
+                      WHEN 'google' THEN gm_cc END AS cache_read_tokens,
+        CASE provider
+            WHEN 'openai' THEN oa_w
+            WHEN 'anthropic' THEN CASE WHEN an_cw5 IS NULL AND an_cw1 IS NULL
+                                       THEN coalesce(an_cw, 0) ELSE coalesce(an_cw5, 0) END
+            WHEN 'google' THEN 0
+        END AS cache_write_5m_tokens,
+        CASE WHEN provider = 'anthropic' THEN coalesce(an_cw1, 0) ELSE 0 END
+            AS cache_write_1h_tokens,
+        CASE provider WHEN 'openai' THEN coalesce(oa_o, 0) WHEN 'anthropic' THEN coalesce(an_o, 0)
+                      WHEN 'google' THEN gm_ct + gm_th END AS output_tokens,
+        CASE provider WHEN 'openai' THEN oa_r WHEN 'anthropic' THEN an_th
+                      WHEN 'google' THEN gm_th END AS reasoning_tokens,
+        CASE WHEN provider = 'anthropic' THEN coalesce(an_ws, 0) ELSE 0 END
+            AS web_search_requests,
+        CASE provider
+            WHEN 'openai' THEN CASE WHEN resp ->> 'object' = 'response'
+                                     OR (req IS NOT NULL AND json_type(req, '$.input') IS NOT NULL
+                                         AND json_type(req, '$.messages') IS NULL)
+                                    THEN 'responses' ELSE 'chat.completions' END
+            WHEN 'anthropic' THEN 'messages'
+            WHEN 'google' THEN 'generate_content'
+        END AS inferred_api,
+        coalesce(j ->> 'model', req ->> 'model') AS model_requested,
+        CASE WHEN provider = 'google' THEN resp ->> 'modelVersion' ELSE resp ->> 'model' END
+            AS model_responded
+    FROM usage
+), texts AS (
+    SELECT *, coalesce(j ->> 'api', inferred_api) AS api_name,
+        CASE provider
+            WHEN 'openai' THEN nullif(concat_ws('\n', req ->> 'instructions',
+                array_to_string(list_transform(list_filter(ta_list(req -> 'messages'),
+                    lambda m: m ->> 'role' IN ('system', 'developer')), lambda m: ta_text(m -> 'content')),
+                    '\n')), '')
+            WHEN 'anthropic' THEN nullif(ta_text(req -> 'system'), '')
+            WHEN 'google' THEN nullif(ta_text(req -> 'systemInstruction'), '')
+        END AS system_text,
+        CASE provider
+            WHEN 'openai' THEN coalesce(
+                ta_text(list_filter(ta_list(req -> 'messages'),
+                    lambda m: m ->> 'role' NOT IN ('system', 'developer'))[1] -> 'content'),
+                CASE WHEN json_type(req, '$.input') = 'VARCHAR' THEN req ->> 'input'
+                     ELSE ta_text(ta_list(req -> 'input')[1] -> 'content') END)
+            WHEN 'anthropic' THEN ta_text(ta_list(req -> 'messages')[1] -> 'content')
+            WHEN 'google' THEN ta_text(ta_list(req -> 'contents')[1])
+        END AS first_text,
+        CASE WHEN req IS NULL THEN NULL WHEN provider = 'openai' THEN json_object(
+                'instructions', req -> 'instructions', 'messages', req -> 'messages',
+                'input', req -> 'input', 'tools', req -> 'tools', 'functions', req -> 'functions')
+             WHEN provider = 'anthropic' THEN json_object('system', req -> 'system',
+                'messages', req -> 'messages', 'tools', req -> 'tools')
+             WHEN provider = 'google' THEN json_object('systemInstruction',
+                req -> 'systemInstruction', 'contents', req -> 'contents', 'tools', req -> 'tools')
+        END::VARCHAR AS input_body,
+        lower(coalesce(resp ->> 'service_tier', resp -> 'usage' ->> 'service_tier',
+                       resp ->> 'trafficType', req ->> 'service_tier')) AS tier_raw
+    FROM classes
+)
+SELECT
+    line_no, line,
+    CASE
+        WHEN j IS NULL THEN 'invalid JSON'
+        WHEN jtype <> 'OBJECT' THEN 'not a JSON object (got ' || lower(jtype) || ')'
+        WHEN len(unknown_keys) > 0 THEN 'unknown envelope field(s): '
+            || array_to_string(unknown_keys, ', ') || ' (allowed: ' || '{", ".join(ENVELOPE_KEYS)}' || ')'
+        WHEN json_type(j, '$.timestamp') IS NULL THEN 'missing timestamp'
+        WHEN ts IS NULL THEN 'timestamp is not ISO 8601 or epoch seconds: ' || (j -> 'timestamp')::VARCHAR
+        WHEN provider IS NULL THEN 'missing provider'
+        WHEN provider NOT IN ({_PROVIDERS}) THEN 'unknown provider ' || (j -> 'provider')::VARCHAR
+            || ' (expected one of {", ".join(PROVIDERS)})'
+        WHEN json_type(j, '$.request') NOT IN ('OBJECT', 'NULL') THEN 'request is not an object'
+        WHEN json_type(j, '$.response') NOT IN ('OBJECT', 'NULL')
+            THEN 'response is not an object'
+        WHEN json_type(j, '$.error') NOT IN ('OBJECT', 'NULL') THEN 'error is not an object'
+        WHEN json_type(j, '$.metadata') NOT IN ('OBJECT', 'NULL') THEN 'metadata is not an object'
+        WHEN json_type(j, '$.batch') NOT IN ('BOOLEAN', 'NULL') THEN 'batch is not true/false'
+        WHEN json_type(j, '$.latency_ms') NOT IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'NULL')
+            THEN 'latency_ms is not a number'
+        WHEN resp IS NULL AND err IS NULL THEN 'neither a response nor an error'
+        WHEN count_problem IS NOT NULL THEN count_problem
+        WHEN coalesce(model_responded, model_requested) IS NULL
+            THEN 'no model in the envelope, request or response'
+        WHEN provider = 'openai' AND oa_p IS NOT NULL AND oa_c + oa_w > oa_p
+            THEN 'cached tokens exceed prompt tokens: not OpenAI usage semantics'
+        WHEN provider = 'openai' AND oa_r > coalesce(oa_o, 0)
+            THEN 'reasoning tokens exceed output tokens'
+        WHEN provider = 'anthropic' AND (an_cw5 IS NOT NULL OR an_cw1 IS NOT NULL)
+             AND an_cw IS NOT NULL AND coalesce(an_cw5, 0) + coalesce(an_cw1, 0) <> an_cw
+            THEN 'cache_creation 5m + 1h split does not add up to cache_creation_input_tokens'
+        WHEN provider = 'google' AND gm_cc > coalesce(gm_pt, 0) + gm_tu
+            THEN 'cachedContentTokenCount exceeds promptTokenCount'
+    END AS reject_reason,
+    coalesce(j ->> 'request_id', resp ->> 'id', resp ->> 'responseId') AS request_id,
+    provider || ':' || coalesce(j ->> 'request_id', resp ->> 'id', resp ->> 'responseId',
+                                'line-md5:' || md5(line)) AS request_key,
+    ts, provider, api_name AS api, model_requested, model_responded,
+    coalesce(model_responded, model_requested) AS model,
+    meta ->> 'team' AS team,
+    coalesce(meta ->> 'user', req ->> 'user', req -> 'metadata' ->> 'user_id') AS user_id,
+    meta ->> 'feature' AS feature,
+    coalesce(meta ->> 'prompt_id', resp -> 'prompt' ->> 'id') AS prompt_id,
+    coalesce(meta ->> 'prompt_version', resp -> 'prompt' ->> 'version') AS prompt_version,
+    meta ->> 'environment' AS environment,
+    meta AS metadata,
+    CASE WHEN has_usage THEN input_tokens END AS input_tokens,
+    CASE WHEN has_usage THEN cache_read_tokens END AS cache_read_tokens,
+    CASE WHEN has_usage THEN cache_write_5m_tokens END AS cache_write_5m_tokens,
+    CASE WHEN has_usage THEN cache_write_1h_tokens END AS cache_write_1h_tokens,
+    CASE WHEN has_usage THEN output_tokens END AS output_tokens,
+    CASE WHEN has_usage THEN reasoning_tokens END AS reasoning_tokens,
+    CASE WHEN has_usage THEN web_search_requests END AS web_search_requests,
+    coalesce(has_usage, false) AS has_usage,
+    CASE WHEN err IS NOT NULL OR resp IS NULL THEN 'error' ELSE 'ok' END AS status,
+    try_cast(err ->> 'status' AS INTEGER) AS http_status,
+    coalesce(err ->> 'type', err ->> 'code') AS error_type,
+    err ->> 'message' AS error_message,
+    CASE provider
+        WHEN 'openai' THEN coalesce(resp -> 'choices' -> 0 ->> 'finish_reason', resp ->> 'status')
+        WHEN 'anthropic' THEN resp ->> 'stop_reason'
+        WHEN 'google' THEN resp -> 'candidates' -> 0 ->> 'finishReason'
+    END AS finish_reason,
+    try_cast(j ->> 'latency_ms' AS DOUBLE) AS latency_ms,
+    coalesce(try_cast(j ->> 'batch' AS BOOLEAN), false) OR coalesce(tier_raw = 'batch', false)
+        AS is_batch,
+    CASE
+        WHEN tier_raw IS NULL OR tier_raw IN ('default', 'auto', 'standard', 'standard_only',
+                                             'on_demand', 'batch', '0', '1') THEN NULL
+        WHEN tier_raw IN ('flex', 'on_demand_flex') THEN 'flex'
+        WHEN tier_raw IN ('priority', 'on_demand_priority') THEN 'priority'
+        ELSE tier_raw
+    END AS service_tier,
+    CASE WHEN req IS NOT NULL THEN md5(req::VARCHAR) END AS request_hash,
+    system_text, first_text, input_body,
+    md5(coalesce(system_text, first_text)) AS prompt_hash,
+    md5(input_body) AS input_hash
+FROM texts
+"""
+
+
+class EnvelopeFormat(LogFormat):
+    name = "envelope"
+    description = "tokaudit envelope JSONL (docs/envelope.md)"
+
+    def sniff(self, records: list[Any]) -> bool:
+        objects = [r for r in records if isinstance(r, dict)]
+        return bool(objects) and all(
+            "provider" in r and ("response" in r or "request" in r or "error" in r)
+            for r in objects
+        )
+
+    def stage(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(_STAGE)

@@ -1,0 +1,35 @@
+"""SQL macros shared by the formats: text out of provider content shapes, safe integers."""
+
+from __future__ import annotations
+
+import duckdb
+
+MACROS = r"""
+-- Text of a content value: a string, a list of parts ({text}/{type,text}/strings), or {parts}.
+CREATE OR REPLACE TEMP MACRO ta_text(c) AS CASE json_type(c)
+    WHEN 'VARCHAR' THEN c ->> '$'
+    WHEN 'ARRAY' THEN array_to_string(list_transform(CAST(c AS JSON[]),
+        lambda p: CASE json_type(p) WHEN 'VARCHAR' THEN p ->> '$'
+                               ELSE coalesce(p ->> 'text', p ->> 'input_text', '') END), '\n')
+    WHEN 'OBJECT' THEN coalesce(c ->> 'text', array_to_string(list_transform(
+        CASE WHEN json_type(c, '$.parts') = 'ARRAY' THEN CAST(c -> 'parts' AS JSON[]) END,
+        lambda p: coalesce(p ->> 'text', '')), '\n'))
+    ELSE NULL END;
+-- The elements of a JSON array, or an empty list for anything else.
+CREATE OR REPLACE TEMP MACRO ta_list(a) AS
+    CASE WHEN json_type(a) = 'ARRAY' THEN CAST(a AS JSON[]) ELSE []::JSON[] END;
+-- A whole-number field: NULL when absent or JSON null.
+CREATE OR REPLACE TEMP MACRO ta_int(doc, path) AS
+    CASE WHEN json_type(doc, path) IN ('BIGINT', 'UBIGINT') THEN (doc ->> path)::BIGINT END;
+-- Why a whole-number field is unusable, or NULL when it is fine (absent counts as fine).
+CREATE OR REPLACE TEMP MACRO ta_int_problem(doc, label, path) AS CASE
+    WHEN json_type(doc, path) IS NULL OR json_type(doc, path) = 'NULL' THEN NULL
+    WHEN json_type(doc, path) NOT IN ('BIGINT', 'UBIGINT')
+        THEN label || ' should be a whole number, got ' || (doc -> path)::VARCHAR
+    WHEN (doc ->> path)::HUGEINT < 0 THEN label || ' is negative'
+    END;
+"""
+
+
+def install_macros(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(MACROS)

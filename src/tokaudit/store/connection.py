@@ -1,0 +1,44 @@
+"""Open the DuckDB store and keep its schema current."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from tokaudit.errors import InputError
+
+SCHEMA_VERSION = "1"
+
+
+def _configure(con: duckdb.DuckDBPyConnection) -> None:
+    # Days, months and price-version boundaries are UTC everywhere, whatever the machine says.
+    con.execute("SET TimeZone = 'UTC'")
+
+
+def open_store(path: str | Path) -> duckdb.DuckDBPyConnection:
+    """Open (creating if needed) a writable store and apply the schema."""
+    try:
+        con = duckdb.connect(str(path))
+    except duckdb.Error as exc:
+        raise InputError(f"cannot open the store {path}: {exc}") from exc
+    _configure(con)
+    con.execute(resources.files("tokaudit.store").joinpath("schema.sql").read_text("utf-8"))
+    con.execute(
+        "INSERT INTO schema_info VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
+        [SCHEMA_VERSION],
+    )
+    return con
+
+
+def open_store_read_only(path: str | Path) -> duckdb.DuckDBPyConnection:
+    """Open an existing store for reading; a missing file is an input error, never created."""
+    if not Path(path).is_file():
+        raise InputError(f"no store at {path}: run `tokaudit ingest LOGS --db {path}` first")
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        raise InputError(f"cannot open the store {path}: {exc}") from exc
+    _configure(con)
+    return con

@@ -1,0 +1,43 @@
+"""A clearly labelled estimate for models no tokenizer plugin covers (Claude, Gemini, ...).
+
+Their tokenizers are not public, so no offline count can be exact. o200k_base is a
+reasonable modern-vocabulary proxy; every result says ``exact=False`` and the name
+says what was used, so an estimate is never mistaken for a recount. The estimator is
+deliberately not a registered plugin: ``Registry.for_model`` returns None for such
+models and callers decide whether an estimate is acceptable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import tiktoken
+
+from .interface import Tokenizer
+from .tiktoken_plugin import ENCODING_SPECS, count_texts, load_encoding
+
+__all__ = ["EstimateTokenizer"]
+
+_ENCODING = "o200k_base"
+
+
+class EstimateTokenizer(Tokenizer):
+    """Counts any model's text with o200k_base and always reports it as an estimate."""
+
+    name = "estimate-o200k"
+
+    def __init__(self) -> None:
+        self.version = f"1+tiktoken-{tiktoken.__version__}"
+
+    def covers(self, model: str) -> bool:
+        """Any model can be estimated; this is not a claim to know its tokenizer."""
+        return True
+
+    def encoding_for(self, model: str) -> str:
+        return _ENCODING
+
+    def exact_for(self, model: str) -> bool:
+        return False
+
+    def count(self, texts: Sequence[str], model: str) -> list[int]:
+        return count_texts(load_encoding(ENCODING_SPECS[_ENCODING]), texts)

@@ -1,0 +1,134 @@
+"""The tokenizer plugin interface.
+
+A tokenizer plugin recounts the tokens of logged requests offline, so tokaudit can
+check what providers billed and price prompts that were never sent. Plugins are found
+through the ``tokaudit.tokenizers`` entry-point group (see ``registry.py``); this
+module is all a third-party plugin needs to import.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "REPLY_PRIMING_TOKENS",
+    "TOKENS_PER_MESSAGE",
+    "TOKENS_PER_NAME",
+    "ChatMessage",
+    "Tokenizer",
+    "TokenizerError",
+    "framed_chat_tokens",
+    "normalize_model",
+]
+
+# OpenAI chat framing (openai-cookbook "How to count tokens with tiktoken"), valid for
+# gpt-3.5-turbo-0613 and later, gpt-4 and gpt-4o: each message costs 3 framing tokens on
+# top of its role and content, a name costs 1 more plus its own tokens, and priming the
+# assistant's reply costs 3.
+TOKENS_PER_MESSAGE = 3
+TOKENS_PER_NAME = 1
+REPLY_PRIMING_TOKENS = 3
+
+
+class TokenizerError(Exception):
+    """Base error for tokenizer plugins.
+
+    The CLI maps it to an input/config error, so messages must name the file or model
+    involved and say what to do about it.
+    """
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One plain-text chat message as sent to a provider.
+
+    Only text is modelled: images, audio and tool schemas add provider-specific tokens
+    that no offline tokenizer can reproduce, so callers must not pass them here.
+    """
+
+    role: str
+    content: str
+    name: str | None = None
+
+
+def normalize_model(model: str) -> str:
+    """Reduce a logged model id to the bare, lowercase id that tokenizer rules match.
+
+    Logs carry routing decoration around the real id: provider prefixes
+    (``openai/gpt-4o``, ``openrouter/openai/gpt-4o``) and fine-tune wrappers
+    (``ft:gpt-4o-mini-2024-07-18:org::id``). Counting depends only on the base model.
+    """
+    bare = model.strip().lower().rsplit("/", 1)[-1]
+    if bare.startswith("ft:"):
+        bare = bare[3:].split(":", 1)[0]
+    return bare
+
+
+def framed_chat_tokens(
+    messages: Sequence[ChatMessage], count: Callable[[Sequence[str]], list[int]]
+) -> int:
+    """Prompt tokens of a chat request under the OpenAI chat framing.
+
+    ``count`` turns texts into token counts with the model's encoding; it is passed in
+    so every plugin (and the estimator) shares this one definition of the framing.
+    """
+    texts: list[str] = []
+    names = 0
+    for message in messages:
+        texts.append(message.role)
+        texts.append(message.content)
+        if message.name is not None:
+            texts.append(message.name)
+            names += 1
+    return (
+        sum(count(texts))
+        + TOKENS_PER_MESSAGE * len(messages)
+        + TOKENS_PER_NAME * names
+        + REPLY_PRIMING_TOKENS
+    )
+
+
+class Tokenizer(ABC):
+    """A token counter for one family of models.
+
+    Attributes:
+        name: stable plugin id, stored next to every recount (e.g. ``"tiktoken"``).
+        version: changes whenever counts could change (library, vocabulary or model
+            rules), so stored recounts can be invalidated instead of silently mixed.
+    """
+
+    name: str
+    version: str
+
+    @abstractmethod
+    def covers(self, model: str) -> bool:
+        """Whether this plugin knows ``model``'s tokenizer (any id ``normalize_model`` accepts)."""
+
+    @abstractmethod
+    def encoding_for(self, model: str) -> str:
+        """Name of the encoding used for ``model``; raises TokenizerError if not covered."""
+
+    @abstractmethod
+    def count(self, texts: Sequence[str], model: str) -> list[int]:
+        """Token count of each plain text, in order.
+
+        Special-token text in logs (``<|endoftext|>``) is counted as ordinary text:
+        a log is data, and one odd string must never abort an audit.
+        """
+
+    def exact_for(self, model: str) -> bool:
+        """Whether ``count`` reproduces the provider's own tokenizer for ``model``.
+
+        Reports label non-exact counts as estimates; estimators override this to False.
+        """
+        return self.covers(model)
+
+    def count_chat(self, messages: Sequence[ChatMessage], model: str) -> tuple[int, bool]:
+        """Prompt tokens of a chat request, including framing, and whether that is exact.
+
+        The default applies the OpenAI framing to this plugin's counts and says it is
+        an estimate; plugins that know their provider's framing override it.
+        """
+        return framed_chat_tokens(messages, lambda texts: self.count(texts, model)), False

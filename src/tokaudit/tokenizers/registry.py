@@ -1,0 +1,75 @@
+"""Discovery of tokenizer plugins through the ``tokaudit.tokenizers`` entry-point group.
+
+Third-party plugins register the same way as the built-in one. A plugin that fails to
+import or start is reported in ``Registry.broken`` and skipped: one bad package must
+not stop an audit of models it was never going to count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+
+from .interface import Tokenizer
+from .tiktoken_plugin import TiktokenTokenizer
+
+__all__ = ["ENTRY_POINT_GROUP", "Registry", "load_tokenizers"]
+
+ENTRY_POINT_GROUP = "tokaudit.tokenizers"
+
+
+@dataclass
+class Registry:
+    """The usable tokenizers, in lookup order, and the plugins that could not be loaded.
+
+    ``broken`` holds ``(entry point name, error message)`` pairs so the CLI can show
+    why a model fell back to an estimate.
+    """
+
+    tokenizers: list[Tokenizer] = field(default_factory=list)
+    broken: list[tuple[str, str]] = field(default_factory=list)
+
+    def for_model(self, model: str) -> Tokenizer | None:
+        """The first tokenizer that covers ``model``; None means only an estimate is possible."""
+        return next((tok for tok in self.tokenizers if tok.covers(model)), None)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def load_tokenizers() -> Registry:
+    """Instantiate the built-in tokenizer and every plugin in the entry-point group.
+
+    The built-in comes first and is always attempted directly, because running from a
+    source tree (PYTHONPATH, no install) has no entry-point metadata. Entry points that
+    resolve to a class already tried are skipped; a different plugin reusing a taken
+    name is reported as broken rather than shadowing it.
+    """
+    registry = Registry()
+    attempted: list[object] = []
+
+    def add(label: str, target: object) -> None:
+        attempted.append(target)
+        try:
+            if not (isinstance(target, type) and issubclass(target, Tokenizer)):
+                raise TypeError(f"{target!r} is not a tokaudit Tokenizer subclass")
+            tokenizer = target()
+        except Exception as exc:  # any plugin failure is reported, never fatal
+            registry.broken.append((label, _describe(exc)))
+            return
+        if any(tok.name == tokenizer.name for tok in registry.tokenizers):
+            registry.broken.append((label, f"tokenizer name {tokenizer.name!r} is already taken"))
+            return
+        registry.tokenizers.append(tokenizer)
+
+    add(TiktokenTokenizer.name, TiktokenTokenizer)
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            target = entry_point.load()
+        except Exception as exc:  # broken imports in third-party code
+            registry.broken.append((entry_point.name, _describe(exc)))
+            continue
+        if not any(target is seen for seen in attempted):
+            add(entry_point.name, target)
+    return registry

@@ -1,0 +1,303 @@
+"""Built-in tokenizer for OpenAI models: tiktoken with vocabularies shipped in the package.
+
+``tiktoken.get_encoding`` downloads its rank files on first use; audit machines and CI
+runners are often offline, so the two vocabularies tokaudit needs ship gzipped in
+``data/`` and are checked against the SHA-256 tiktoken itself pins before use.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import hashlib
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+
+import tiktoken
+import yaml
+
+# tiktoken_ext ships no type information; only its string constants are used.
+from tiktoken_ext.openai_public import (  # type: ignore[import-untyped]
+    ENDOFPROMPT,
+    ENDOFTEXT,
+    FIM_MIDDLE,
+    FIM_PREFIX,
+    FIM_SUFFIX,
+)
+
+from .interface import ChatMessage, Tokenizer, TokenizerError, framed_chat_tokens, normalize_model
+
+__all__ = [
+    "DATA_DIR",
+    "ENCODING_SPECS",
+    "EncodingSpec",
+    "ModelRule",
+    "TiktokenTokenizer",
+    "count_texts",
+    "load_encoding",
+    "load_mergeable_ranks",
+    "load_model_rules",
+]
+
+# Bump when this module changes how counts are made; tiktoken's version and a digest of
+# the model rules are appended automatically (see TiktokenTokenizer.version).
+_PLUGIN_VERSION = "1"
+
+DATA_DIR: Traversable = files("tokaudit.tokenizers") / "data"
+_RULES_FILE = "model_encodings.yaml"
+
+# tiktoken_ext.openai_public builds these patterns inside functions that also download
+# the vocabulary, so the text is copied here (tiktoken 0.14); a test checks it still
+# matches what those functions return.
+_CL100K_PAT_STR = (
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
+    r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+)
+_O200K_PAT_STR = "|".join(
+    [
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""\p{N}{1,3}""",
+        r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+        r"""\s*[\r\n]+""",
+        r"""\s+(?!\S)""",
+        r"""\s+""",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class EncodingSpec:
+    """Everything needed to build one encoding offline.
+
+    ``sha256`` is of the *uncompressed* rank file, the same value tiktoken pins as
+    ``expected_hash``, so the check proves the vocabulary is upstream's.
+    """
+
+    name: str
+    filename: str
+    sha256: str
+    pat_str: str
+    special_tokens: Mapping[str, int] = field(default_factory=dict)
+
+
+ENCODING_SPECS: Mapping[str, EncodingSpec] = {
+    "o200k_base": EncodingSpec(
+        name="o200k_base",
+        filename="o200k_base.tiktoken.gz",
+        sha256="446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+        pat_str=_O200K_PAT_STR,
+        special_tokens={ENDOFTEXT: 199999, ENDOFPROMPT: 200018},
+    ),
+    "cl100k_base": EncodingSpec(
+        name="cl100k_base",
+        filename="cl100k_base.tiktoken.gz",
+        sha256="223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+        pat_str=_CL100K_PAT_STR,
+        special_tokens={
+            ENDOFTEXT: 100257,
+            FIM_PREFIX: 100258,
+            FIM_MIDDLE: 100259,
+            FIM_SUFFIX: 100260,
+            ENDOFPROMPT: 100276,
+        },
+    ),
+}
+
+
+def load_mergeable_ranks(source: Traversable, expected_sha256: str) -> dict[bytes, int]:
+    """Read a gzipped ``.tiktoken`` rank file and verify it before trusting it.
+
+    The hash is checked on the uncompressed bytes so it can be compared with tiktoken's
+    own pinned value; a mismatch means a corrupted or substituted vocabulary, which
+    would silently skew every count.
+    """
+    try:
+        raw = gzip.decompress(source.read_bytes())
+    except (OSError, EOFError) as exc:
+        raise TokenizerError(
+            f"cannot read tokenizer vocabulary {source}: {exc}; reinstall tokaudit"
+        ) from exc
+    actual = hashlib.sha256(raw).hexdigest()
+    if actual != expected_sha256:
+        raise TokenizerError(
+            f"tokenizer vocabulary {source} has SHA-256 {actual}, expected {expected_sha256}; "
+            "the file is corrupted or was replaced, reinstall tokaudit"
+        )
+    ranks: dict[bytes, int] = {}
+    for lineno, line in enumerate(raw.splitlines(), start=1):
+        if not line:
+            continue
+        try:
+            token, rank = line.split()
+            ranks[base64.b64decode(token, validate=True)] = int(rank)
+        except (ValueError, binascii.Error) as exc:
+            raise TokenizerError(
+                f"tokenizer vocabulary {source} line {lineno} is not '<base64> <rank>': {exc}"
+            ) from exc
+    return ranks
+
+
+_encodings: dict[tuple[str, str, str], tiktoken.Encoding] = {}
+_encodings_lock = threading.Lock()
+
+
+def load_encoding(spec: EncodingSpec, data_dir: Traversable = DATA_DIR) -> tiktoken.Encoding:
+    """Build (once per process) the encoding described by ``spec`` from ``data_dir``.
+
+    Building o200k_base takes about a second, and several tokenizer instances (the
+    plugin, the estimator) use the same vocabulary, so results are cached at module
+    level, keyed by file and expected hash.
+    """
+    source = data_dir / spec.filename
+    key = (str(source), spec.name, spec.sha256)
+    with _encodings_lock:
+        encoding = _encodings.get(key)
+        if encoding is None:
+            encoding = tiktoken.Encoding(
+                name=spec.name,
+                pat_str=spec.pat_str,
+                mergeable_ranks=load_mergeable_ranks(source, spec.sha256),
+                special_tokens=dict(spec.special_tokens),
+            )
+            _encodings[key] = encoding
+        return encoding
+
+
+def count_texts(encoding: tiktoken.Encoding, texts: Sequence[str]) -> list[int]:
+    """Token count of each text, treating special-token text as ordinary text."""
+    if len(texts) < 2:  # skip the thread pool encode_ordinary_batch starts
+        return [len(encoding.encode_ordinary(text)) for text in texts]
+    return [len(tokens) for tokens in encoding.encode_ordinary_batch(list(texts))]
+
+
+@dataclass(frozen=True)
+class ModelRule:
+    """One line of ``model_encodings.yaml``: which ids it matches and what they use."""
+
+    pattern: str
+    is_prefix: bool
+    encoding: str
+    chat_exact: bool = False
+
+    def matches(self, model: str) -> bool:
+        """Match against an already normalised id."""
+        return model.startswith(self.pattern) if self.is_prefix else model == self.pattern
+
+
+def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[ModelRule]:
+    """Parse and validate the model rules, naming ``origin`` and the rule in every error.
+
+    The rules are data so that supporting a new model id is a reviewed one-line change,
+    not code; validating eagerly turns a typo into a clear start-up error instead of a
+    model silently falling back to an estimate.
+    """
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise TokenizerError(f"{origin} is not valid YAML: {exc}") from exc
+    raw_rules = document.get("rules") if isinstance(document, dict) else None
+    if not isinstance(raw_rules, list):
+        raise TokenizerError(f"{origin}: expected a top-level 'rules:' list")
+    rules: list[ModelRule] = []
+    for index, raw in enumerate(raw_rules):
+        where = f"{origin}: rules[{index}]"
+        if not isinstance(raw, dict):
+            raise TokenizerError(f"{where}: expected a mapping, got {raw!r}")
+        unknown = set(raw) - {"exact", "prefix", "encoding", "chat_exact"}
+        if unknown:
+            raise TokenizerError(f"{where}: unknown keys {sorted(unknown)}")
+        kinds = [key for key in ("exact", "prefix") if key in raw]
+        if len(kinds) != 1 or not isinstance(raw[kinds[0]], str) or not raw[kinds[0]]:
+            raise TokenizerError(f"{where}: needs exactly one of 'exact' or 'prefix' (a string)")
+        encoding = raw.get("encoding")
+        if not isinstance(encoding, str) or encoding not in encodings:
+            raise TokenizerError(
+                f"{where}: encoding {encoding!r} is not one of {sorted(encodings)}"
+            )
+        chat_exact = raw.get("chat_exact", False)
+        if not isinstance(chat_exact, bool):
+            raise TokenizerError(f"{where}: chat_exact must be true or false")
+        rules.append(
+            ModelRule(
+                pattern=raw[kinds[0]].lower(),
+                is_prefix=kinds[0] == "prefix",
+                encoding=encoding,
+                chat_exact=chat_exact,
+            )
+        )
+    return rules
+
+
+class TiktokenTokenizer(Tokenizer):
+    """Exact token counts for OpenAI models, fully offline.
+
+    The constructor arguments exist so tests (and air-gapped users with their own
+    verified copies) can point at other files; the registry uses the defaults.
+    Encodings are built lazily, on the first count that needs them.
+    """
+
+    name = "tiktoken"
+
+    def __init__(
+        self,
+        *,
+        data_dir: Traversable = DATA_DIR,
+        specs: Mapping[str, EncodingSpec] = ENCODING_SPECS,
+        rules_file: Traversable | None = None,
+    ) -> None:
+        self._data_dir = data_dir
+        self._specs = specs
+        rules_source = rules_file if rules_file is not None else DATA_DIR / _RULES_FILE
+        try:
+            rules_text = rules_source.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise TokenizerError(f"cannot read model rules {rules_source}: {exc}") from exc
+        self._rules = load_model_rules(rules_text, str(rules_source), list(specs))
+        rules_digest = hashlib.sha256(rules_text.encode("utf-8")).hexdigest()[:12]
+        self.version = f"{_PLUGIN_VERSION}+tiktoken-{tiktoken.__version__}+rules-{rules_digest}"
+
+    def _rule_for(self, model: str) -> ModelRule | None:
+        bare = normalize_model(model)
+        return next((rule for rule in self._rules if rule.matches(bare)), None)
+
+    def _require_rule(self, model: str) -> ModelRule:
+        rule = self._rule_for(model)
+        if rule is None:
+            raise TokenizerError(
+                f"tokenizer {self.name!r} does not know model {model!r}; "
+                "check covers() first or add a rule to data/model_encodings.yaml"
+            )
+        return rule
+
+    def covers(self, model: str) -> bool:
+        return self._rule_for(model) is not None
+
+    def encoding_for(self, model: str) -> str:
+        return self._require_rule(model).encoding
+
+    def get_encoding(self, encoding_name: str) -> tiktoken.Encoding:
+        """The tiktoken encoding by name, built from this tokenizer's verified files."""
+        spec = self._specs.get(encoding_name)
+        if spec is None:
+            raise TokenizerError(
+                f"unknown encoding {encoding_name!r}; available: {sorted(self._specs)}"
+            )
+        return load_encoding(spec, self._data_dir)
+
+    def count(self, texts: Sequence[str], model: str) -> list[int]:
+        return count_texts(self.get_encoding(self.encoding_for(model)), texts)
+
+    def count_chat(self, messages: Sequence[ChatMessage], model: str) -> tuple[int, bool]:
+        """Chat prompt tokens with the OpenAI framing; exact where the rule says it is.
+
+        Only the messages are counted: tools, response formats and images add tokens
+        this cannot see, so callers must not mark such requests exact.
+        """
+        rule = self._require_rule(model)
+        tokens = framed_chat_tokens(messages, lambda texts: self.count(texts, model))
+        return tokens, rule.chat_exact
