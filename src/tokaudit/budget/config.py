@@ -1,0 +1,83 @@
+"""Read and validate a budget file; every error names the file, the budget and the key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tokaudit.errors import ConfigError
+
+PERIODS = ("day", "week", "month", "all")
+SCOPE_KEYS = ("team", "model", "prompt", "user", "feature", "provider")
+
+
+@dataclass(frozen=True)
+class Budget:
+    name: str
+    period: str
+    max_cost_usd: Decimal
+    scope: dict[str, str]
+
+
+def _limit(value: Any, where: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(f"{where}: max_cost_usd must be a number, got {value!r}")
+    try:
+        limit = Decimal(str(value))  # str() keeps the digits the user wrote
+    except InvalidOperation as exc:
+        raise ConfigError(f"{where}: max_cost_usd {value!r} is not a number") from exc
+    if not limit.is_finite() or limit < 0:
+        raise ConfigError(f"{where}: max_cost_usd must be zero or more")
+    return limit
+
+
+def parse_budgets(data: Any, origin: str) -> list[Budget]:
+    if not isinstance(data, dict) or not isinstance(data.get("budgets"), list):
+        raise ConfigError(f"{origin}: expected a top-level 'budgets:' list")
+    budgets = []
+    for i, item in enumerate(data["budgets"]):
+        where = f"{origin}: budgets[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}: each budget must be a mapping")
+        unknown = sorted(set(item) - {"name", "period", "max_cost_usd", "scope"})
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
+        name = item.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{where}: 'name' is required")
+        where = f"{origin}: budget {name!r}"
+        period = item.get("period", "all")
+        if period not in PERIODS:
+            raise ConfigError(f"{where}: period {period!r} must be one of {', '.join(PERIODS)}")
+        if "max_cost_usd" not in item:
+            raise ConfigError(f"{where}: 'max_cost_usd' is required")
+        scope = item.get("scope") or {}
+        if not isinstance(scope, dict):
+            raise ConfigError(f"{where}: scope must be a mapping such as {{team: search}}")
+        bad = sorted(set(scope) - set(SCOPE_KEYS))
+        if bad:
+            raise ConfigError(
+                f"{where}: scope key(s) {', '.join(bad)} not one of {', '.join(SCOPE_KEYS)}"
+            )
+        budgets.append(
+            Budget(name, period, _limit(item["max_cost_usd"], where),
+                   {str(k): str(v) for k, v in scope.items()})
+        )
+    names = [b.name for b in budgets]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{origin}: budget names must be unique")
+    return budgets
+
+
+def load_budgets(path: Path) -> list[Budget]:
+    try:
+        data = yaml.safe_load(path.read_text("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the budget file ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    return parse_budgets(data, str(path))

@@ -1,0 +1,336 @@
+"""The command line: parse, call the library, pick a renderer, map errors to exit codes.
+
+stdout carries data only; progress, counts of a side job and errors go to stderr.
+Exit codes: 0 ok, 1 budget exceeded (``check``) or findings with ``--fail-on-findings``,
+2 usage, configuration or input error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from tokaudit import __version__, api
+from tokaudit.errors import ExitCode, TokauditError
+from tokaudit.ingest import IngestResult
+from tokaudit.ingest.loader import ProgressCallback
+from tokaudit.report.breakdown import parse_group_by
+from tokaudit.report.renderers import get_renderer, json_format, table
+from tokaudit.report.renderers.common import (
+    breakdown_dict,
+    findings_dict,
+)
+
+app = typer.Typer(
+    name="tokaudit",
+    help="Audit LLM token spend: where the money went, whether it was priced right, "
+    "what was wasted.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+T = TypeVar("T")
+
+DbOption = Annotated[
+    Path, typer.Option("--db", envvar="TOKAUDIT_DB", help="DuckDB store file.")
+]
+PricingOption = Annotated[
+    Path | None,
+    typer.Option("--pricing", envvar="TOKAUDIT_PRICING",
+                 help="Pricing table directory (default: the embedded table)."),
+]
+DEFAULT_DB = Path("tokaudit.duckdb")
+
+
+def _err(message: str) -> None:
+    sys.stderr.write(message.rstrip("\n") + "\n")
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _color() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    """Run a library call; a TokauditError becomes a clear message and its exit code."""
+    try:
+        return fn()
+    except TokauditError as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(int(exc.exit_code)) from exc
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[ProgressCallback | None]:
+    """A progress bar on an interactive terminal; nothing in CI or when piped."""
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int, path: Path) -> None:
+            bar.update(task, completed=done, total=total, description=f"{label} {path.name}")
+
+        yield update
+
+
+def _parse_time(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not an ISO date or datetime",
+                                 param_hint=option) from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _ingest_summary(result: IngestResult) -> list[list[Any]]:
+    return [
+        [f.path, f.format or "?", f.records_read, f.loaded, f.duplicates, f.rejected,
+         "unchanged, skipped" if f.skipped else (f"ERROR: {f.error}" if f.error else "ok")]
+        for f in result.files
+    ]
+
+
+INGEST_COLUMNS = ["file", "format", "read", "loaded", "duplicates", "rejected", "status"]
+
+
+def _ingest_counts_line(result: IngestResult) -> str:
+    return (
+        f"{len(result.files)} file(s): {result.total('records_read')} records read, "
+        f"{result.total('loaded')} loaded, {result.total('duplicates')} duplicates, "
+        f"{result.total('rejected')} rejected"
+        + (f", {len(result.errors)} file(s) unreadable" if result.errors else "")
+    )
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[str], typer.Argument(help="Log files, directories, globs (.gz ok).")],
+    db: DbOption = DEFAULT_DB,
+    fmt: Annotated[str, typer.Option("--format", help="auto or envelope.")] = "auto",
+    output: Annotated[str, typer.Option("--output", "-o", help="table or json.")] = "table",
+    pricing: PricingOption = None,
+) -> None:
+    """Load request logs into the store; print what was read, loaded and rejected."""
+    renderer = _guard(lambda: get_renderer(output, ("table", "json")))
+    with _progress("ingesting") as progress:
+        result = _guard(lambda: api.ingest(paths, db, fmt, pricing, progress))
+    rows = _ingest_summary(result)
+    if renderer is json_format:
+        _out(json_format.dumps({
+            "db": str(db),
+            "files": [dict(zip(INGEST_COLUMNS, r, strict=True)) for r in rows],
+            "totals": {k: result.total(k) for k in
+                       ("records_read", "loaded", "duplicates", "rejected")},
+        }))
+    else:
+        _out(table.render_rows(INGEST_COLUMNS, [tuple(r) for r in rows], color=_color()))
+        _out(_ingest_counts_line(result) + "\n")
+    if result.total("rejected"):
+        _err(f"rejected lines are kept in the rejects table: tokaudit sql --db {db} "
+             "\"SELECT * FROM rejects\"")
+    if result.errors:
+        raise typer.Exit(int(ExitCode.ERROR))
+
+
+@app.command()
+def report(
+    db: DbOption = DEFAULT_DB,
+    by: Annotated[str, typer.Option(
+        "--by", help="team, model, prompt, user, feature, day, provider; comma-separated."
+    )] = "team",
+    since: Annotated[str | None, typer.Option(help="From this UTC date/time (inclusive).")] = None,
+    until: Annotated[str | None, typer.Option(help="Until this UTC date/time (exclusive).")] = None,
+    top: Annotated[int | None, typer.Option(min=1, help="Show the N costliest rows.")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f",
+                                     help="table, json, csv or markdown.")] = "table",
+    pricing: PricingOption = None,
+) -> None:
+    """Cost breakdown per team, model, prompt, user, feature or day."""
+    group_by = _guard(lambda: parse_group_by(by))
+    renderer = _guard(lambda: get_renderer(fmt))
+    start, end = _parse_time(since, "--since"), _parse_time(until, "--until")
+    _guard(lambda: _require_store(db))
+    result = _guard(lambda: api.report(db, group_by, start, end, top, pricing))
+    if renderer is table:
+        _out(table.render_breakdown(result, color=_color()))
+    else:
+        _out(renderer.render_breakdown(result))
+    if result.unpriced and renderer is not table:
+        _err(f"warning: {sum(u.requests for u in result.unpriced)} unpriced request(s) are "
+             "not in the totals (see \"unpriced\")")
+
+
+def _require_store(db: Path) -> None:
+    from tokaudit.errors import InputError
+
+    if not db.is_file():
+        raise InputError(f"no store at {db}: run `tokaudit ingest LOGS --db {db}` first")
+
+
+@app.command()
+def findings(
+    db: DbOption = DEFAULT_DB,
+    fmt: Annotated[str, typer.Option("--format", "-f",
+                                     help="table, json, csv or markdown.")] = "table",
+    fail_on_findings: Annotated[bool, typer.Option(
+        "--fail-on-findings", envvar="TOKAUDIT_FAIL_ON_FINDINGS",
+        help="Exit 1 when there is any finding.")] = False,
+    pricing: PricingOption = None,
+) -> None:
+    """Waste findings with the dollars that could be saved."""
+    renderer = _guard(lambda: get_renderer(fmt))
+    _guard(lambda: _require_store(db))
+    result = _guard(lambda: api.findings(db, pricing))
+    if renderer is table:
+        _out(table.render_findings(result, color=_color()))
+    else:
+        _out(renderer.render_findings(result))
+    if fail_on_findings and result.findings:
+        raise typer.Exit(int(ExitCode.FINDINGS))
+
+
+@app.command()
+def check(
+    budget: Annotated[Path, typer.Option("--budget", envvar="TOKAUDIT_BUDGET",
+                                         help="Budget YAML file.")],
+    db: DbOption = DEFAULT_DB,
+    fmt: Annotated[str, typer.Option("--format", "-f",
+                                     help="table, json, csv or markdown.")] = "table",
+    no_fail: Annotated[bool, typer.Option("--no-fail", envvar="TOKAUDIT_NO_FAIL",
+                                          help="Report but always exit 0 (rollout).")] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", envvar="TOKAUDIT_STRICT",
+        help="Exit 2 when spend in a budget's scope is unpriced.")] = False,
+    pricing: PricingOption = None,
+) -> None:
+    """The CI gate: exit 1 when any budget is exceeded, 0 otherwise."""
+    renderer = _guard(lambda: get_renderer(fmt))
+    _guard(lambda: _require_store(db))
+    result = _guard(lambda: api.check(db, budget, pricing))
+    if renderer is table:
+        _out(table.render_budget(result, color=_color()))
+    else:
+        _out(renderer.render_budget(result))
+    unpriced = sum(o.unpriced_requests for o in result.outcomes)
+    if unpriced:
+        _err(f"warning: {unpriced} request(s) in budget scopes are unpriced; their cost is "
+             "unknown and not counted")
+    for o in result.outcomes:
+        if o.exceeded:
+            worst = max(o.exceeded_periods, key=lambda p: p[1])
+            _err(f"budget exceeded: {o.name!r} ({o.period}) spent {worst[1]:f} USD in "
+                 f"{worst[0]}, limit {o.max_cost_usd:f} USD")
+    if strict and unpriced:
+        raise typer.Exit(int(ExitCode.ERROR))
+    if result.violated and not no_fail:
+        raise typer.Exit(int(ExitCode.FINDINGS))
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="One read-only SQL statement.")],
+    db: DbOption = DEFAULT_DB,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
+) -> None:
+    """Run read-only SQL on the store (tables: requests, rejects, request_costs, ...)."""
+    renderer = _guard(lambda: get_renderer(fmt, ("table", "json", "csv")))
+    columns, rows = _guard(lambda: api.run_query(db, query))
+    if renderer is table:
+        _out(table.render_rows(columns, rows, color=_color()))
+    else:
+        _out(renderer.render_rows(columns, rows))
+
+
+@app.command()
+def recount(db: DbOption = DEFAULT_DB) -> None:
+    """Recount prompt tokens for requests that have text and no current recount."""
+    _guard(lambda: _require_store(db))
+    result = _guard(lambda: api.recount_store(db))
+    _out(f"{result.texts_counted} text(s) counted, {result.requests_updated} request(s) "
+         "updated\n")
+    for name, message in result.broken_plugins:
+        _err(f"warning: tokenizer plugin {name!r} skipped: {message}")
+
+
+@app.command()
+def audit(
+    paths: Annotated[list[str], typer.Argument(help="Log files, directories, globs (.gz ok).")],
+    db: Annotated[Path | None, typer.Option(
+        "--db", envvar="TOKAUDIT_DB", help="Keep the store here (default: temporary).")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f",
+                                     help="table, json or markdown.")] = "table",
+    top: Annotated[int, typer.Option(min=1, help="Rows per breakdown.")] = 15,
+    pricing: PricingOption = None,
+) -> None:
+    """Ingest logs and print per-team, per-model and per-prompt spend and waste findings.
+
+    Informational: exits 0 whatever it finds; use `check` as the CI gate.
+    """
+    renderer = _guard(lambda: get_renderer(fmt, ("table", "json", "markdown")))
+    with _progress("ingesting") as progress:
+        result = _guard(lambda: api.audit(paths, db, pricing, top, progress))
+    _err(_ingest_counts_line(result.ingest))
+    for f in result.ingest.errors:
+        _err(f"error: {f.path}: {f.error}")
+    if renderer is json_format:
+        _out(json_format.dumps({
+            "ingest": {k: result.ingest.total(k) for k in
+                       ("records_read", "loaded", "duplicates", "rejected")},
+            "breakdowns": [breakdown_dict(b) for b in result.breakdowns],
+            "findings": findings_dict(result.findings),
+            "rejects": [{"file": r.source_file, "line": r.source_line, "reason": r.reason}
+                        for r in result.rejects],
+        }))
+    elif renderer is table:
+        parts: list[Any] = []
+        for b in result.breakdowns:
+            parts.append(table.breakdown_table(b))
+        unpriced = table.unpriced_table(result.breakdowns[0])
+        if unpriced is not None:
+            parts.append(unpriced)
+        parts.append(table.findings_table(result.findings) if result.findings.findings
+                     else "No waste findings.")
+        _out(table.render_audit(parts, color=_color()))
+    else:
+        text = "".join(renderer.render_breakdown(b) + "\n" for b in result.breakdowns)
+        _out(text + renderer.render_findings(result.findings))
+    if result.rejects:
+        _err(f"{len(result.rejects)} line(s) rejected and kept with their reason:")
+        for r in result.rejects[:10]:
+            _err(f"  {r.source_file}:{r.source_line}: {r.reason}")
+        if len(result.rejects) > 10:
+            _err(f"  … {len(result.rejects) - 10} more (keep them with --db and query rejects)")
+    if result.ingest.errors:
+        raise typer.Exit(int(ExitCode.ERROR))
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    if version:
+        _out(f"tokaudit {__version__}\n")
+        raise typer.Exit(0)
+
+
+def main() -> None:
+    app()

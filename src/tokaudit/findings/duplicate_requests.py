@@ -1,0 +1,59 @@
+"""D04 exact-duplicate-request: the same request body sent again by the same team.
+
+Every successful copy after the first within the window could have been served from a
+response cache, so its whole cost is the saving. Errors are excluded (a retry after a
+429 is not a duplicate), and grouping is per team: never suggest a cross-tenant cache.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from tokaudit.findings.common import PROMPT_KEY, usd
+from tokaudit.findings.interface import WasteRule
+from tokaudit.models import Finding
+
+
+class DuplicateRequests(WasteRule):
+    rule_id = "D04"
+    name = "exact-duplicate-request"
+    summary = "identical requests re-sent within the window (response-cache opportunity)"
+
+    def evaluate(self, con: duckdb.DuckDBPyConnection, settings: dict[str, Any]) -> list[Finding]:
+        hours = int(settings.get("window_hours", 24))
+        rows = con.execute(
+            f"""WITH ok AS (
+                SELECT c.*, {PROMPT_KEY} AS prompt_key,
+                    lag(c.ts) OVER (PARTITION BY c.team, c.request_hash
+                                    ORDER BY c.ts, c.request_key) AS prev_ts
+                FROM request_costs c
+                WHERE c.status = 'ok' AND c.request_hash IS NOT NULL
+                  AND c.pricing_status = 'priced'
+            ), dup AS (
+                SELECT * FROM ok WHERE prev_ts IS NOT NULL
+                  AND ts - prev_ts <= INTERVAL (?) HOUR
+            )
+            SELECT team, model, prompt_key, count(*), count(DISTINCT request_hash), sum(cost_usd)
+            FROM dup GROUP BY ALL ORDER BY sum(cost_usd) DESC""",
+            [hours],
+        ).fetchall()
+        return [
+            Finding(
+                rule_id=self.rule_id,
+                rule=self.name,
+                title="Exact duplicate requests",
+                team=team,
+                model=model,
+                prompt=prompt,
+                requests=int(n),
+                savings_usd=usd(cost),
+                detail=(
+                    f"{n} repeat(s) of {bodies} identical request bod"
+                    f"{'y' if bodies == 1 else 'ies'} within {hours} h; "
+                    "a response cache would have served them"
+                ),
+            )
+            for team, model, prompt, n, bodies, cost in rows
+        ]

@@ -1,0 +1,95 @@
+"""D09 overkill-model: a premium model used for short, simple requests (routing opportunity).
+
+A (team, prompt, model) group is flagged when most of its requests are short (little
+user input beyond the system prompt, short output, no reasoning, no tools) and a
+cheaper model of the same provider costs at most 1/ratio as much per input token. The
+saving re-prices the same token classes at the cheaper model's prices on the same day;
+it is an opportunity that needs an evaluation first, never realised waste.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from tokaudit.findings.common import PROMPT_KEY, usd
+from tokaudit.findings.interface import WasteRule
+from tokaudit.models import Finding
+
+
+class OverkillModel(WasteRule):
+    rule_id = "D09"
+    name = "overkill-model"
+    summary = "a premium model on short simple requests a cheaper model could serve"
+
+    def evaluate(self, con: duckdb.DuckDBPyConnection, settings: dict[str, Any]) -> list[Finding]:
+        routing = dict(settings.get("routing", {}))
+        if not routing:
+            return []
+        con.execute("CREATE OR REPLACE TEMP TABLE _routing (model VARCHAR, target VARCHAR)")
+        con.executemany("INSERT INTO _routing VALUES (?, ?)", list(routing.items()))
+        rows = con.execute(
+            f"""WITH base AS (
+                SELECT c.*, {PROMPT_KEY} AS prompt_key, r.target,
+                    c.total_input_tokens - coalesce(t.tokens, 0) AS user_input,
+                    json_type(pt.body, '$.tools') = 'ARRAY' AS has_tools
+                FROM request_costs c
+                JOIN _routing r ON r.model = c.priced_model
+                LEFT JOIN token_counts t ON t.text_hash = c.prompt_hash
+                     AND t.encoding = 'o200k_base'
+                LEFT JOIN prompt_texts pt ON pt.text_hash = c.input_hash
+                WHERE c.status = 'ok' AND c.pricing_status = 'priced'
+            ), judged AS (
+                SELECT b.*,
+                    user_input <= ? AND output_tokens <= ? AND coalesce(reasoning_tokens, 0) = 0
+                        AND NOT coalesce(has_tools, false) AS simple,
+                    (coalesce(b.input_tokens, 0) * t.input_price
+                     + coalesce(b.cache_read_tokens, 0) * coalesce(t.cache_read_price, t.input_price)
+                     + coalesce(b.cache_write_5m_tokens, 0)
+                         * coalesce(t.cache_write_5m_price, t.input_price)
+                     + coalesce(b.cache_write_1h_tokens, 0)
+                         * coalesce(t.cache_write_1h_price, t.input_price)
+                     + coalesce(b.output_tokens, 0) * t.output_price) AS target_cost,
+                    b.input_price >= ? * t.input_price AS premium
+                FROM base b JOIN price_bands t ON t.model_id = b.target
+                 AND t.variant = b.price_context
+                 AND (t.valid_from IS NULL OR b.ts >= t.valid_from)
+                 AND (t.valid_to IS NULL OR b.ts < t.valid_to)
+                 AND b.total_input_tokens > t.above_tokens
+                 AND (t.up_to_tokens IS NULL OR b.total_input_tokens <= t.up_to_tokens)
+            )
+            SELECT team, model, prompt_key, any_value(target), count(*),
+                   count(*) FILTER (WHERE simple),
+                   sum(cost_usd - target_cost) FILTER (WHERE simple)
+            FROM judged WHERE premium
+            GROUP BY team, model, prompt_key
+            HAVING count(*) >= ? AND count(*) FILTER (WHERE simple) >= ? * count(*)
+            ORDER BY 7 DESC""",
+            [
+                int(settings.get("max_user_input_tokens", 200)),
+                int(settings.get("max_output_tokens", 300)),
+                int(settings.get("min_price_ratio", 5)),
+                int(settings.get("min_requests", 100)),
+                float(settings.get("min_candidate_share", 0.8)),
+            ],
+        ).fetchall()
+        return [
+            Finding(
+                rule_id=self.rule_id,
+                rule=self.name,
+                title=f"Premium model on short, simple requests: try {target}",
+                team=team,
+                model=model,
+                prompt=prompt,
+                requests=int(simple),
+                savings_usd=usd(saved),
+                detail=(
+                    f"{simple} of {total} requests were short and simple; the same tokens on "
+                    f"{target} would cost {usd(saved):f} USD less (evaluate quality first)"
+                ),
+                kind="opportunity",
+            )
+            for team, model, prompt, target, total, simple, saved in rows
+            if saved and saved > 0
+        ]

@@ -1,0 +1,109 @@
+"""D01 uncached-repeated-prefix: a long shared prompt prefix re-sent and billed uncached.
+
+Requests sharing a system prompt (or, without one, a first message) are split into warm
+chains: a gap longer than the cache TTL starts a new chain. After a chain's first
+request, every request that read (almost) nothing from cache paid the full input
+rate for a prefix it could have read at the cache rate. The saving per missed request
+is ``(P_eff - cache_read) * (input - cache_read price)``, minus one cache-write premium
+per chain that never wrote: the catalogue formula, counted only on requests that
+missed, so an estimated prefix size cannot make a well-cached chain look wasteful.
+``P`` is the prefix size counted with o200k_base (exact for OpenAI, an estimate for
+other providers); OpenAI caches in 128-token steps from 1,024 tokens.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from tokaudit.findings.common import PROMPT_KEY, usd
+from tokaudit.findings.interface import WasteRule
+from tokaudit.models import Finding
+
+
+class UncachedPrefix(WasteRule):
+    rule_id = "D01"
+    name = "uncached-repeated-prefix"
+    summary = "a long prompt prefix re-sent within the cache TTL but billed uncached"
+
+    def evaluate(self, con: duckdb.DuckDBPyConnection, settings: dict[str, Any]) -> list[Finding]:
+        ttl = int(settings.get("cache_ttl_minutes", 5))
+        step = int(settings.get("openai_increment", 128))
+        minimums = dict(settings.get("min_prefix_tokens", {}))
+        default_min = int(minimums.pop("default", 1024))
+        con.execute("CREATE OR REPLACE TEMP TABLE _min_prefix (model VARCHAR, tokens BIGINT)")
+        if minimums:
+            con.executemany("INSERT INTO _min_prefix VALUES (?, ?)",
+                            [(k, int(v)) for k, v in minimums.items()])
+        rows = con.execute(
+            f"""WITH sized AS (
+                SELECT c.*, {PROMPT_KEY} AS prompt_key,
+                    least(t.tokens, c.total_input_tokens) AS p,
+                    coalesce(m.tokens, ?) AS min_p
+                FROM request_costs c
+                JOIN prompt_texts pt ON pt.text_hash = c.prompt_hash AND pt.kind = 'system'
+                JOIN token_counts t ON t.text_hash = c.prompt_hash AND t.encoding = 'o200k_base'
+                LEFT JOIN _min_prefix m ON m.model = c.priced_model
+                WHERE c.status = 'ok' AND c.pricing_status = 'priced'
+                  AND c.cache_read_price IS NOT NULL AND c.input_price > c.cache_read_price
+            ), eligible AS (
+                SELECT *,
+                    CASE WHEN provider = 'openai'
+                         THEN CASE WHEN p >= 1024 THEN 1024 + ? * ((p - 1024) // ?) ELSE 0 END
+                         ELSE p END AS p_eff,
+                    lag(ts) OVER w AS prev_ts
+                FROM sized WHERE p >= min_p
+                WINDOW w AS (PARTITION BY provider, model, prompt_hash ORDER BY ts, request_key)
+            ), chained AS (
+                SELECT *, sum(CASE WHEN prev_ts IS NULL OR ts - prev_ts > INTERVAL (?) MINUTE
+                              THEN 1 ELSE 0 END)
+                          OVER (PARTITION BY provider, model, prompt_hash
+                                ORDER BY ts, request_key ROWS UNBOUNDED PRECEDING) AS chain,
+                    prev_ts IS NULL OR ts - prev_ts > INTERVAL (?) MINUTE AS chain_start
+                FROM eligible
+            ), chains AS (
+                SELECT team, model, prompt_key, provider, prompt_hash, chain,
+                    any_value(p) AS p,
+                    count(*) FILTER (WHERE NOT chain_start AND cache_read_tokens < p_eff / 2)
+                        AS missed,
+                    sum(CASE WHEN NOT chain_start AND cache_read_tokens < p_eff / 2
+                             THEN (p_eff - cache_read_tokens) * (input_price - cache_read_price)
+                             ELSE 0 END) AS gross,
+                    sum(cache_write_5m_tokens + cache_write_1h_tokens) AS writes,
+                    max(CASE WHEN provider = 'anthropic'
+                             THEN p * (cache_write_5m_price - input_price) ELSE 0 END) AS premium
+                FROM chained GROUP BY ALL
+            )
+            SELECT team, model, prompt_key, any_value(provider), count(*), sum(missed),
+                   max(p),
+                   sum(greatest(0, gross - CASE WHEN writes = 0 THEN premium ELSE 0 END))
+            FROM chains WHERE missed > 0
+            GROUP BY team, model, prompt_key
+            ORDER BY 8 DESC""",
+            [default_min, step, step, ttl, ttl],
+        ).fetchall()
+        return [
+            Finding(
+                rule_id=self.rule_id,
+                rule=self.name,
+                title="Long prompt prefix billed uncached (caching opportunity)",
+                team=team,
+                model=model,
+                prompt=prompt,
+                requests=int(missed),
+                savings_usd=usd(saved),
+                detail=(
+                    f"{missed} request(s) in {chains} warm chain(s) re-sent a ~{p:,}-token "
+                    f"prefix within {ttl} min without a cache read"
+                    + ("" if provider == "openai" else " (prefix size estimated)")
+                    + (
+                        "; mark it with cache_control"
+                        if provider == "anthropic"
+                        else "; keep the prefix byte-identical and first"
+                    )
+                ),
+            )
+            for team, model, prompt, provider, chains, missed, p, saved in rows
+            if saved and saved > 0
+        ]

@@ -1,0 +1,103 @@
+"""Result dataclasses shared by the library, the renderers and the CLI.
+
+Money is ``Decimal`` end to end; renderers decide how to show it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class PricingInfo:
+    table_version: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Totals:
+    requests: int
+    input_tokens: int  # uncached input
+    cache_read_tokens: int
+    cache_write_tokens: int  # 5-minute + 1-hour writes
+    output_tokens: int  # includes reasoning
+    reasoning_tokens: int
+    cost_usd: Decimal  # priced requests only
+    unpriced_requests: int
+
+
+@dataclass(frozen=True)
+class BreakdownRow:
+    keys: dict[str, str | None]
+    totals: Totals
+    preview: str | None = None  # a short prompt preview when grouped by prompt
+
+
+@dataclass(frozen=True)
+class UnpricedModel:
+    model: str
+    provider: str
+    requests: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    group_by: list[str]
+    rows: list[BreakdownRow]
+    totals: Totals
+    unpriced: list[UnpricedModel]
+    pricing: PricingInfo
+    omitted_rows: int = 0  # rows cut by --top (still in totals)
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule_id: str
+    rule: str
+    title: str
+    team: str | None
+    model: str | None
+    prompt: str | None
+    requests: int
+    savings_usd: Decimal
+    detail: str
+    kind: str = "waste"  # waste (realised) | opportunity (needs an evaluation first)
+
+
+@dataclass(frozen=True)
+class FindingsReport:
+    findings: list[Finding]
+    pricing: PricingInfo
+    not_evaluable: list[str] = field(default_factory=list)
+
+    @property
+    def total_savings_usd(self) -> Decimal:
+        return sum((f.savings_usd for f in self.findings), Decimal(0))
+
+
+@dataclass(frozen=True)
+class BudgetOutcome:
+    name: str
+    period: str
+    scope: dict[str, str]
+    max_cost_usd: Decimal
+    worst_period: str | None  # the period bucket with the highest spend
+    worst_cost_usd: Decimal
+    exceeded_periods: list[tuple[str, Decimal]]
+    unpriced_requests: int
+
+    @property
+    def exceeded(self) -> bool:
+        return bool(self.exceeded_periods)
+
+
+@dataclass(frozen=True)
+class BudgetReport:
+    outcomes: list[BudgetOutcome]
+    pricing: PricingInfo
+
+    @property
+    def violated(self) -> bool:
+        return any(o.exceeded for o in self.outcomes)

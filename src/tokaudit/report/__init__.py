@@ -1,0 +1,1 @@
+"""Breakdowns (queries that return dataclasses) and renderers (formats that return text)."""

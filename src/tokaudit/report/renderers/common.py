@@ -1,0 +1,116 @@
+"""Plain-data views of results, shared by the machine-readable renderers."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from tokaudit.models import Breakdown, BudgetReport, FindingsReport, PricingInfo, Totals
+
+TOTAL_FIELDS = (
+    "requests", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens",
+    "reasoning_tokens", "cost_usd", "unpriced_requests",
+)
+
+
+def money(value: Decimal) -> str:
+    """Exact decimal string, no exponent, no trailing zeros: '0.0079552', '12', '0'."""
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "0E-18") else text
+
+
+def display_usd(value: Decimal) -> str:
+    """For people: cents above a dollar, four decimals below (small calls stay visible)."""
+    places = Decimal("0.01") if abs(value) >= 1 or value == 0 else Decimal("0.0001")
+    return f"${value.quantize(places):,}"
+
+
+def totals_dict(t: Totals) -> dict[str, Any]:
+    return {
+        "requests": t.requests,
+        "input_tokens": t.input_tokens,
+        "cache_read_tokens": t.cache_read_tokens,
+        "cache_write_tokens": t.cache_write_tokens,
+        "output_tokens": t.output_tokens,
+        "reasoning_tokens": t.reasoning_tokens,
+        "cost_usd": money(t.cost_usd),
+        "unpriced_requests": t.unpriced_requests,
+    }
+
+
+def pricing_dict(p: PricingInfo) -> dict[str, str]:
+    return {"table_version": p.table_version, "sha256": p.sha256}
+
+
+def breakdown_dict(b: Breakdown) -> dict[str, Any]:
+    rows = []
+    for row in b.rows:
+        item: dict[str, Any] = dict(row.keys)
+        if "prompt" in b.group_by:
+            item["prompt_preview"] = row.preview
+        item.update(totals_dict(row.totals))
+        rows.append(item)
+    return {
+        "group_by": b.group_by,
+        "currency": "USD",
+        "pricing": pricing_dict(b.pricing),
+        "rows": rows,
+        "omitted_rows": b.omitted_rows,
+        "totals": totals_dict(b.totals),
+        "unpriced": [
+            {"model": u.model, "provider": u.provider, "requests": u.requests, "reason": u.reason}
+            for u in b.unpriced
+        ],
+    }
+
+
+def findings_dict(f: FindingsReport) -> dict[str, Any]:
+    return {
+        "currency": "USD",
+        "pricing": pricing_dict(f.pricing),
+        "total_savings_usd": money(f.total_savings_usd),
+        "findings": [
+            {
+                "rule_id": x.rule_id,
+                "rule": x.rule,
+                "kind": x.kind,
+                "title": x.title,
+                "team": x.team,
+                "model": x.model,
+                "prompt": x.prompt,
+                "requests": x.requests,
+                "savings_usd": money(x.savings_usd),
+                "detail": x.detail,
+            }
+            for x in f.findings
+        ],
+        "not_evaluable": f.not_evaluable,
+    }
+
+
+def budget_dict(r: BudgetReport) -> dict[str, Any]:
+    return {
+        "currency": "USD",
+        "pricing": pricing_dict(r.pricing),
+        "violated": r.violated,
+        "budgets": [
+            {
+                "name": o.name,
+                "period": o.period,
+                "scope": o.scope,
+                "max_cost_usd": money(o.max_cost_usd),
+                "worst_period": o.worst_period,
+                "worst_cost_usd": money(o.worst_cost_usd),
+                "exceeded": o.exceeded,
+                "exceeded_periods": [
+                    {"period": p, "cost_usd": money(c)} for p, c in o.exceeded_periods
+                ],
+                "unpriced_requests": o.unpriced_requests,
+            }
+            for o in r.outcomes
+        ],
+    }
+
+
+def scope_text(scope: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in scope.items()) or "all spend"

@@ -1,0 +1,50 @@
+"""CSV: a header line and one line per row, for spreadsheets and scripts."""
+
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal
+from typing import Any
+
+from tokaudit.models import Breakdown, BudgetReport, FindingsReport
+from tokaudit.report.renderers.common import breakdown_dict, budget_dict, findings_dict, money
+
+
+def _write(header: list[str], rows: list[list[Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["" if v is None else money(v) if isinstance(v, Decimal) else v
+                         for v in row])
+    return buffer.getvalue()
+
+
+def render_breakdown(b: Breakdown) -> str:
+    rows = breakdown_dict(b)["rows"]
+    header = list(rows[0]) if rows else [*b.group_by, "requests", "cost_usd"]
+    return _write(header, [list(r.values()) for r in rows])
+
+
+def render_findings(f: FindingsReport) -> str:
+    items = findings_dict(f)["findings"]
+    header = ["rule_id", "rule", "kind", "title", "team", "model", "prompt", "requests",
+              "savings_usd", "detail"]
+    return _write(header, [[i[h] for h in header] for i in items])
+
+
+def render_budget(r: BudgetReport) -> str:
+    header = ["name", "period", "scope", "max_cost_usd", "worst_period", "worst_cost_usd",
+              "exceeded", "unpriced_requests"]
+    rows = [
+        [b["name"], b["period"], ";".join(f"{k}={v}" for k, v in b["scope"].items()),
+         b["max_cost_usd"], b["worst_period"], b["worst_cost_usd"], b["exceeded"],
+         b["unpriced_requests"]]
+        for b in budget_dict(r)["budgets"]
+    ]
+    return _write(header, rows)
+
+
+def render_rows(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
+    return _write(columns, [list(r) for r in rows])

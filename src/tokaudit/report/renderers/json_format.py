@@ -1,0 +1,44 @@
+"""JSON: one object per command, money as exact decimal strings."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from tokaudit.models import Breakdown, BudgetReport, FindingsReport
+from tokaudit.report.renderers.common import (
+    breakdown_dict,
+    budget_dict,
+    findings_dict,
+    money,
+)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return money(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, default=_default, ensure_ascii=False) + "\n"
+
+
+def render_breakdown(b: Breakdown) -> str:
+    return dumps(breakdown_dict(b))
+
+
+def render_findings(f: FindingsReport) -> str:
+    return dumps(findings_dict(f))
+
+
+def render_budget(r: BudgetReport) -> str:
+    return dumps(budget_dict(r))
+
+
+def render_rows(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
+    return dumps([dict(zip(columns, row, strict=True)) for row in rows])

@@ -1,0 +1,78 @@
+"""Markdown: for pull-request comments and wiki pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tokaudit.models import Breakdown, BudgetReport, FindingsReport, PricingInfo
+from tokaudit.report.renderers.common import display_usd, scope_text
+
+
+def _cell(value: Any) -> str:
+    text = "—" if value is None else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _pricing_line(p: PricingInfo) -> str:
+    return f"_Prices: table {p.table_version} (sha256 `{p.sha256[:12]}`), USD._\n"
+
+
+def render_breakdown(b: Breakdown) -> str:
+    header = [*b.group_by, "requests", "input", "cache read", "cache write", "output", "cost"]
+    rows = [
+        [*(r.keys[d] for d in b.group_by), r.totals.requests, r.totals.input_tokens,
+         r.totals.cache_read_tokens, r.totals.cache_write_tokens, r.totals.output_tokens,
+         display_usd(r.totals.cost_usd)]
+        for r in b.rows
+    ]
+    t = b.totals
+    rows.append([f"**total**", *[""] * (len(b.group_by) - 1), t.requests, t.input_tokens,
+                 t.cache_read_tokens, t.cache_write_tokens, t.output_tokens,
+                 f"**{display_usd(t.cost_usd)}**"])
+    out = f"### Spend by {', '.join(b.group_by)}\n\n" + _table(header, rows) + "\n"
+    if b.unpriced:
+        out += "**Unpriced** (not in the totals): " + "; ".join(
+            f"`{u.model}` ×{u.requests} ({u.reason})" for u in b.unpriced
+        ) + "\n\n"
+    return out + _pricing_line(b.pricing)
+
+
+def render_findings(f: FindingsReport) -> str:
+    if not f.findings:
+        return "### Waste findings\n\nNo findings.\n\n" + _pricing_line(f.pricing)
+    rows = [
+        [x.rule_id, x.title, x.team, x.model, x.requests, display_usd(x.savings_usd), x.kind]
+        for x in f.findings
+    ]
+    return (
+        "### Waste findings\n\n"
+        + _table(["rule", "finding", "team", "model", "requests", "could save", "kind"], rows)
+        + f"\nEstimated total: **{display_usd(f.total_savings_usd)}**\n\n"
+        + _pricing_line(f.pricing)
+    )
+
+
+def render_budget(r: BudgetReport) -> str:
+    rows = [
+        [("❌ " if o.exceeded else "✅ ") + o.name, scope_text(o.scope), o.period,
+         display_usd(o.max_cost_usd), o.worst_period or "—", display_usd(o.worst_cost_usd),
+         o.unpriced_requests]
+        for o in r.outcomes
+    ]
+    verdict = "**Budget exceeded.**" if r.violated else "All budgets within limits."
+    return (
+        "### Token budget check\n\n" + verdict + "\n\n"
+        + _table(["budget", "scope", "period", "limit", "worst period", "spend", "unpriced"],
+                 rows)
+        + "\n" + _pricing_line(r.pricing)
+    )
+
+
+def render_rows(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
+    return _table(columns, [list(r) for r in rows])

@@ -1,0 +1,130 @@
+"""Rich tables for people at a terminal; the only renderer that imports rich."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from tokaudit.models import Breakdown, BudgetReport, FindingsReport, PricingInfo
+from tokaudit.report.renderers.common import display_usd, scope_text
+
+TITLES = {"team": "team", "model": "model", "prompt": "prompt", "user": "user",
+          "feature": "feature", "day": "day", "provider": "provider"}
+
+
+def _render(*items: Any, color: bool = False, width: int = 120) -> str:
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=color, no_color=not color, width=width,
+                      highlight=False)
+    for item in items:
+        console.print(item)
+    return buffer.getvalue()
+
+
+def _caption(p: PricingInfo) -> str:
+    return f"prices: table {p.table_version} (sha256 {p.sha256[:12]}), USD"
+
+
+def _n(value: int) -> str:
+    return f"{value:,}"
+
+
+def breakdown_table(b: Breakdown) -> Table:
+    table = Table(title=f"Spend by {', '.join(b.group_by)}", caption=_caption(b.pricing),
+                  show_footer=True)
+    for i, d in enumerate(b.group_by):
+        table.add_column(TITLES[d], footer="total" if i == 0 else "", overflow="fold")
+    t = b.totals
+    for name, footer in [("requests", t.requests), ("input", t.input_tokens),
+                         ("cache read", t.cache_read_tokens),
+                         ("cache write", t.cache_write_tokens), ("output", t.output_tokens)]:
+        table.add_column(name, footer=_n(footer), justify="right")
+    table.add_column("cost", footer=display_usd(t.cost_usd), justify="right", style="bold")
+    for r in b.rows:
+        keys = [r.keys[d] or "(none)" for d in b.group_by]
+        if "prompt" in b.group_by and r.preview and keys[b.group_by.index("prompt")].startswith(
+            "fp:"
+        ):
+            keys[b.group_by.index("prompt")] += f" “{r.preview[:40]}”"
+        cost = display_usd(r.totals.cost_usd)
+        if r.totals.unpriced_requests:
+            cost += f" (+{r.totals.unpriced_requests} unpriced)"
+        table.add_row(*keys, _n(r.totals.requests), _n(r.totals.input_tokens),
+                      _n(r.totals.cache_read_tokens), _n(r.totals.cache_write_tokens),
+                      _n(r.totals.output_tokens), cost)
+    if b.omitted_rows:
+        table.add_row(f"… {b.omitted_rows} more", *[""] * (len(b.group_by) + 5))
+    return table
+
+
+def unpriced_table(b: Breakdown) -> Table | None:
+    if not b.unpriced:
+        return None
+    table = Table(title="Unpriced requests (cost unknown, not in any total)")
+    for col in ("model", "provider", "requests", "reason"):
+        table.add_column(col, justify="right" if col == "requests" else "left")
+    for u in b.unpriced:
+        table.add_row(u.model, u.provider, _n(u.requests), u.reason)
+    return table
+
+
+def findings_table(f: FindingsReport) -> Table:
+    table = Table(title="Waste findings", caption=_caption(f.pricing), show_footer=True)
+    table.add_column("rule", footer="total")
+    table.add_column("finding", overflow="fold")
+    table.add_column("team")
+    table.add_column("model")
+    table.add_column("requests", justify="right")
+    table.add_column("could save", justify="right", style="bold",
+                     footer=display_usd(f.total_savings_usd))
+    for x in f.findings:
+        table.add_row(x.rule_id, f"{x.title}\n[dim]{x.detail}[/dim]", x.team or "(any)",
+                      x.model or "(any)", _n(x.requests), display_usd(x.savings_usd))
+    return table
+
+
+def budget_table(r: BudgetReport) -> Table:
+    table = Table(title="Budget check", caption=_caption(r.pricing))
+    for col in ("budget", "scope", "period", "limit", "worst period", "spend", "status"):
+        table.add_column(col, justify="right" if col in ("limit", "spend") else "left")
+    for o in r.outcomes:
+        status = "[red]EXCEEDED[/red]" if o.exceeded else "[green]ok[/green]"
+        if o.unpriced_requests:
+            status += f" ({o.unpriced_requests} unpriced)"
+        table.add_row(o.name, scope_text(o.scope), o.period, display_usd(o.max_cost_usd),
+                      o.worst_period or "—", display_usd(o.worst_cost_usd), status)
+    return table
+
+
+def render_breakdown(b: Breakdown, color: bool = False) -> str:
+    items: list[Any] = [breakdown_table(b)]
+    extra = unpriced_table(b)
+    if extra is not None:
+        items.append(extra)
+    return _render(*items, color=color)
+
+
+def render_findings(f: FindingsReport, color: bool = False) -> str:
+    if not f.findings:
+        return _render("No waste findings.", color=color)
+    return _render(findings_table(f), color=color)
+
+
+def render_budget(r: BudgetReport, color: bool = False) -> str:
+    return _render(budget_table(r), color=color)
+
+
+def render_rows(columns: list[str], rows: list[tuple[Any, ...]], color: bool = False) -> str:
+    table = Table()
+    for c in columns:
+        table.add_column(c)
+    for row in rows:
+        table.add_row(*["NULL" if v is None else str(v) for v in row])
+    return _render(table, color=color, width=200)
+
+
+def render_audit(parts: list[Any], color: bool = False) -> str:
+    return _render(*parts, color=color)

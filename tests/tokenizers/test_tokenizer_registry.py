@@ -1,0 +1,129 @@
+"""Plugin discovery: the built-in is always there, broken plugins are reported and skipped."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint
+
+import pytest
+
+from tokaudit.tokenizers import (
+    ENTRY_POINT_GROUP,
+    ChatMessage,
+    TiktokenTokenizer,
+    Tokenizer,
+    load_tokenizers,
+    registry,
+)
+
+
+class FakeGemini(Tokenizer):
+    name = "fake-gemini"
+    version = "1"
+
+    def covers(self, model: str) -> bool:
+        return model.startswith("gemini-")
+
+    def encoding_for(self, model: str) -> str:
+        return "fake"
+
+    def count(self, texts: Sequence[str], model: str) -> list[int]:
+        return [len(text.split()) for text in texts]
+
+
+class FailsToStart(FakeGemini):
+    name = "fails"
+
+    def __init__(self) -> None:
+        raise RuntimeError("missing API key file")
+
+
+class ImpostorTiktoken(FakeGemini):
+    name = "tiktoken"
+
+
+@dataclass
+class FakeEntryPoint:
+    """Stands in for an installed entry point whose target is defined in this test."""
+
+    name: str
+    target: object
+
+    def load(self) -> object:
+        return self.target
+
+
+def _use_entry_points(monkeypatch: pytest.MonkeyPatch, points: Sequence[object]) -> None:
+    def fake_entry_points(*, group: str) -> Sequence[object]:
+        assert group == ENTRY_POINT_GROUP
+        return points
+
+    monkeypatch.setattr(registry, "entry_points", fake_entry_points)
+
+
+def test_builtin_is_present_without_any_entry_point(monkeypatch: pytest.MonkeyPatch) -> None:
+    _use_entry_points(monkeypatch, [])
+    loaded = load_tokenizers()
+    assert [type(tok) for tok in loaded.tokenizers] == [TiktokenTokenizer]
+    assert loaded.broken == []
+    assert loaded.for_model("openai/gpt-4o") is loaded.tokenizers[0]
+    assert loaded.for_model("claude-sonnet-4-5") is None
+
+
+def test_builtin_entry_point_is_not_loaded_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    builtin = EntryPoint(
+        name="tiktoken",
+        value="tokaudit.tokenizers.tiktoken_plugin:TiktokenTokenizer",
+        group=ENTRY_POINT_GROUP,
+    )
+    _use_entry_points(monkeypatch, [builtin])
+    loaded = load_tokenizers()
+    assert [tok.name for tok in loaded.tokenizers] == ["tiktoken"]
+    assert loaded.broken == []
+
+
+def test_broken_plugins_are_reported_and_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    missing_module = EntryPoint(
+        name="ghost", value="tokaudit_ghost_plugin:Tokenizer", group=ENTRY_POINT_GROUP
+    )
+    _use_entry_points(
+        monkeypatch,
+        [
+            missing_module,
+            FakeEntryPoint("fails", FailsToStart),
+            FakeEntryPoint("not-a-class", object()),
+            FakeEntryPoint("impostor", ImpostorTiktoken),
+            FakeEntryPoint("gemini", FakeGemini),
+        ],
+    )
+    loaded = load_tokenizers()
+
+    assert [tok.name for tok in loaded.tokenizers] == ["tiktoken", "fake-gemini"]
+    broken = dict(loaded.broken)
+    assert list(broken) == ["ghost", "fails", "not-a-class", "impostor"]
+    assert broken["ghost"].startswith("ModuleNotFoundError")
+    assert "tokaudit_ghost_plugin" in broken["ghost"]
+    assert broken["fails"] == "RuntimeError: missing API key file"
+    assert "not a tokaudit Tokenizer" in broken["not-a-class"]
+    assert "'tiktoken' is already taken" in broken["impostor"]
+
+    assert isinstance(loaded.for_model("gpt-4o"), TiktokenTokenizer)
+    assert isinstance(loaded.for_model("gemini-2.5-flash"), FakeGemini)
+
+
+def test_a_broken_builtin_does_not_stop_other_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    class BrokenBuiltin(TiktokenTokenizer):
+        def __init__(self) -> None:
+            raise OSError("package data missing")
+
+    monkeypatch.setattr(registry, "TiktokenTokenizer", BrokenBuiltin)
+    _use_entry_points(monkeypatch, [FakeEntryPoint("gemini", FakeGemini)])
+    loaded = load_tokenizers()
+    assert [tok.name for tok in loaded.tokenizers] == ["fake-gemini"]
+    assert loaded.broken == [("tiktoken", "OSError: package data missing")]
+
+
+def test_default_count_chat_is_an_estimate() -> None:
+    tokens, exact = FakeGemini().count_chat([ChatMessage("user", "two words")], "gemini-x")
+    assert (tokens, exact) == (3 + 1 + 2 + 3, False)
