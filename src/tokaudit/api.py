@@ -40,7 +40,9 @@ __all__ = [
 
 
 @contextmanager
-def priced_store(db: Path | str, pricing: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+def priced_store(
+    db: Path | str, pricing: Path | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """A writable store with the chosen price table installed (refreshed on every run)."""
     table = load_price_table(pricing)
     con = open_store(db)

@@ -40,13 +40,14 @@ app = typer.Typer(
 
 T = TypeVar("T")
 
-DbOption = Annotated[
-    Path, typer.Option("--db", envvar="TOKAUDIT_DB", help="DuckDB store file.")
-]
+DbOption = Annotated[Path, typer.Option("--db", envvar="TOKAUDIT_DB", help="DuckDB store file.")]
 PricingOption = Annotated[
     Path | None,
-    typer.Option("--pricing", envvar="TOKAUDIT_PRICING",
-                 help="Pricing table directory (default: the embedded table)."),
+    typer.Option(
+        "--pricing",
+        envvar="TOKAUDIT_PRICING",
+        help="Pricing table directory (default: the embedded table).",
+    ),
 ]
 DEFAULT_DB = Path("tokaudit.duckdb")
 
@@ -96,15 +97,23 @@ def _parse_time(value: str | None, option: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise typer.BadParameter(f"{value!r} is not an ISO date or datetime",
-                                 param_hint=option) from exc
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO date or datetime", param_hint=option
+        ) from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _ingest_summary(result: IngestResult) -> list[list[Any]]:
     return [
-        [f.path, f.format or "?", f.records_read, f.loaded, f.duplicates, f.rejected,
-         "unchanged, skipped" if f.skipped else (f"ERROR: {f.error}" if f.error else "ok")]
+        [
+            f.path,
+            f.format or "?",
+            f.records_read,
+            f.loaded,
+            f.duplicates,
+            f.rejected,
+            "unchanged, skipped" if f.skipped else (f"ERROR: {f.error}" if f.error else "ok"),
+        ]
         for f in result.files
     ]
 
@@ -135,18 +144,26 @@ def ingest(
         result = _guard(lambda: api.ingest(paths, db, fmt, pricing, progress))
     rows = _ingest_summary(result)
     if renderer is json_format:
-        _out(json_format.dumps({
-            "db": str(db),
-            "files": [dict(zip(INGEST_COLUMNS, r, strict=True)) for r in rows],
-            "totals": {k: result.total(k) for k in
-                       ("records_read", "loaded", "duplicates", "rejected")},
-        }))
+        _out(
+            json_format.dumps(
+                {
+                    "db": str(db),
+                    "files": [dict(zip(INGEST_COLUMNS, r, strict=True)) for r in rows],
+                    "totals": {
+                        k: result.total(k)
+                        for k in ("records_read", "loaded", "duplicates", "rejected")
+                    },
+                }
+            )
+        )
     else:
         _out(table.render_rows(INGEST_COLUMNS, [tuple(r) for r in rows], color=_color()))
         _out(_ingest_counts_line(result) + "\n")
     if result.total("rejected"):
-        _err(f"rejected lines are kept in the rejects table: tokaudit sql --db {db} "
-             "\"SELECT * FROM rejects\"")
+        _err(
+            f"rejected lines are kept in the rejects table: tokaudit sql --db {db} "
+            '"SELECT * FROM rejects"'
+        )
     if result.errors:
         raise typer.Exit(int(ExitCode.ERROR))
 
@@ -154,14 +171,18 @@ def ingest(
 @app.command()
 def report(
     db: DbOption = DEFAULT_DB,
-    by: Annotated[str, typer.Option(
-        "--by", help="team, model, prompt, user, feature, day, provider; comma-separated."
-    )] = "team",
+    by: Annotated[
+        str,
+        typer.Option(
+            "--by", help="team, model, prompt, user, feature, day, provider; comma-separated."
+        ),
+    ] = "team",
     since: Annotated[str | None, typer.Option(help="From this UTC date/time (inclusive).")] = None,
     until: Annotated[str | None, typer.Option(help="Until this UTC date/time (exclusive).")] = None,
     top: Annotated[int | None, typer.Option(min=1, help="Show the N costliest rows.")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f",
-                                     help="table, json, csv or markdown.")] = "table",
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table, json, csv or markdown.")
+    ] = "table",
     pricing: PricingOption = None,
 ) -> None:
     """Cost breakdown per team, model, prompt, user, feature or day."""
@@ -175,8 +196,10 @@ def report(
     else:
         _out(renderer.render_breakdown(result))
     if result.unpriced and renderer is not table:
-        _err(f"warning: {sum(u.requests for u in result.unpriced)} unpriced request(s) are "
-             "not in the totals (see \"unpriced\")")
+        _err(
+            f"warning: {sum(u.requests for u in result.unpriced)} unpriced request(s) are "
+            'not in the totals (see "unpriced")'
+        )
 
 
 def _require_store(db: Path) -> None:
@@ -189,11 +212,17 @@ def _require_store(db: Path) -> None:
 @app.command()
 def findings(
     db: DbOption = DEFAULT_DB,
-    fmt: Annotated[str, typer.Option("--format", "-f",
-                                     help="table, json, csv or markdown.")] = "table",
-    fail_on_findings: Annotated[bool, typer.Option(
-        "--fail-on-findings", envvar="TOKAUDIT_FAIL_ON_FINDINGS",
-        help="Exit 1 when there is any finding.")] = False,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table, json, csv or markdown.")
+    ] = "table",
+    fail_on_findings: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-findings",
+            envvar="TOKAUDIT_FAIL_ON_FINDINGS",
+            help="Exit 1 when there is any finding.",
+        ),
+    ] = False,
     pricing: PricingOption = None,
 ) -> None:
     """Waste findings with the dollars that could be saved."""
@@ -210,16 +239,27 @@ def findings(
 
 @app.command()
 def check(
-    budget: Annotated[Path, typer.Option("--budget", envvar="TOKAUDIT_BUDGET",
-                                         help="Budget YAML file.")],
+    budget: Annotated[
+        Path, typer.Option("--budget", envvar="TOKAUDIT_BUDGET", help="Budget YAML file.")
+    ],
     db: DbOption = DEFAULT_DB,
-    fmt: Annotated[str, typer.Option("--format", "-f",
-                                     help="table, json, csv or markdown.")] = "table",
-    no_fail: Annotated[bool, typer.Option("--no-fail", envvar="TOKAUDIT_NO_FAIL",
-                                          help="Report but always exit 0 (rollout).")] = False,
-    strict: Annotated[bool, typer.Option(
-        "--strict", envvar="TOKAUDIT_STRICT",
-        help="Exit 2 when spend in a budget's scope is unpriced.")] = False,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table, json, csv or markdown.")
+    ] = "table",
+    no_fail: Annotated[
+        bool,
+        typer.Option(
+            "--no-fail", envvar="TOKAUDIT_NO_FAIL", help="Report but always exit 0 (rollout)."
+        ),
+    ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            envvar="TOKAUDIT_STRICT",
+            help="Exit 2 when spend in a budget's scope is unpriced.",
+        ),
+    ] = False,
     pricing: PricingOption = None,
 ) -> None:
     """The CI gate: exit 1 when any budget is exceeded, 0 otherwise."""
@@ -232,13 +272,17 @@ def check(
         _out(renderer.render_budget(result))
     unpriced = sum(o.unpriced_requests for o in result.outcomes)
     if unpriced:
-        _err(f"warning: {unpriced} request(s) in budget scopes are unpriced; their cost is "
-             "unknown and not counted")
+        _err(
+            f"warning: {unpriced} request(s) in budget scopes are unpriced; their cost is "
+            "unknown and not counted"
+        )
     for o in result.outcomes:
         if o.exceeded:
             worst = max(o.exceeded_periods, key=lambda p: p[1])
-            _err(f"budget exceeded: {o.name!r} ({o.period}) spent {worst[1]:f} USD in "
-                 f"{worst[0]}, limit {o.max_cost_usd:f} USD")
+            _err(
+                f"budget exceeded: {o.name!r} ({o.period}) spent {worst[1]:f} USD in "
+                f"{worst[0]}, limit {o.max_cost_usd:f} USD"
+            )
     if strict and unpriced:
         raise typer.Exit(int(ExitCode.ERROR))
     if result.violated and not no_fail:
@@ -265,8 +309,7 @@ def recount(db: DbOption = DEFAULT_DB) -> None:
     """Recount prompt tokens for requests that have text and no current recount."""
     _guard(lambda: _require_store(db))
     result = _guard(lambda: api.recount_store(db))
-    _out(f"{result.texts_counted} text(s) counted, {result.requests_updated} request(s) "
-         "updated\n")
+    _out(f"{result.texts_counted} text(s) counted, {result.requests_updated} request(s) updated\n")
     for name, message in result.broken_plugins:
         _err(f"warning: tokenizer plugin {name!r} skipped: {message}")
 
@@ -274,10 +317,13 @@ def recount(db: DbOption = DEFAULT_DB) -> None:
 @app.command()
 def audit(
     paths: Annotated[list[str], typer.Argument(help="Log files, directories, globs (.gz ok).")],
-    db: Annotated[Path | None, typer.Option(
-        "--db", envvar="TOKAUDIT_DB", help="Keep the store here (default: temporary).")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f",
-                                     help="table, json or markdown.")] = "table",
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db", envvar="TOKAUDIT_DB", help="Keep the store here (default: temporary)."
+        ),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or markdown.")] = "table",
     top: Annotated[int, typer.Option(min=1, help="Rows per breakdown.")] = 15,
     pricing: PricingOption = None,
 ) -> None:
@@ -292,14 +338,22 @@ def audit(
     for f in result.ingest.errors:
         _err(f"error: {f.path}: {f.error}")
     if renderer is json_format:
-        _out(json_format.dumps({
-            "ingest": {k: result.ingest.total(k) for k in
-                       ("records_read", "loaded", "duplicates", "rejected")},
-            "breakdowns": [breakdown_dict(b) for b in result.breakdowns],
-            "findings": findings_dict(result.findings),
-            "rejects": [{"file": r.source_file, "line": r.source_line, "reason": r.reason}
-                        for r in result.rejects],
-        }))
+        _out(
+            json_format.dumps(
+                {
+                    "ingest": {
+                        k: result.ingest.total(k)
+                        for k in ("records_read", "loaded", "duplicates", "rejected")
+                    },
+                    "breakdowns": [breakdown_dict(b) for b in result.breakdowns],
+                    "findings": findings_dict(result.findings),
+                    "rejects": [
+                        {"file": r.source_file, "line": r.source_line, "reason": r.reason}
+                        for r in result.rejects
+                    ],
+                }
+            )
+        )
     elif renderer is table:
         parts: list[Any] = []
         for b in result.breakdowns:
@@ -307,8 +361,11 @@ def audit(
         unpriced = table.unpriced_table(result.breakdowns[0])
         if unpriced is not None:
             parts.append(unpriced)
-        parts.append(table.findings_table(result.findings) if result.findings.findings
-                     else "No waste findings.")
+        parts.append(
+            table.findings_table(result.findings)
+            if result.findings.findings
+            else "No waste findings."
+        )
         _out(table.render_audit(parts, color=_color()))
     else:
         text = "".join(renderer.render_breakdown(b) + "\n" for b in result.breakdowns)

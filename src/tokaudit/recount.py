@@ -28,7 +28,7 @@ class RecountResult:
 
 
 def _content_text(content: Any) -> tuple[str, bool]:
-    """Text of a content value and whether it was plain text only (else the count is approximate)."""
+    """Text of a content value, and whether it was plain text only (else only approximate)."""
     if content is None:
         return "", True
     if isinstance(content, str):
@@ -98,8 +98,12 @@ def recount(con: duckdb.DuckDBPyConnection) -> RecountResult:
     counted = 0
 
     # Which tokenizer and encoding each distinct model gets.
-    models = [m for (m,) in con.execute(
-        "SELECT DISTINCT model FROM requests WHERE input_hash IS NOT NULL").fetchall()]
+    models = [
+        m
+        for (m,) in con.execute(
+            "SELECT DISTINCT model FROM requests WHERE input_hash IS NOT NULL"
+        ).fetchall()
+    ]
     plan = []
     for model in models:
         tok = _pick(model, tokenizers, estimate)
@@ -129,8 +133,16 @@ def recount(con: duckdb.DuckDBPyConnection) -> RecountResult:
             if not messages:
                 continue  # nothing to count: the log kept no prompt text
             tokens, chat_exact = by_name[tok_name].count_chat(messages, model)
-            out.append((text_hash, tok_name, version, encoding, tokens,
-                        bool(exact and plain and chat_exact)))
+            out.append(
+                (
+                    text_hash,
+                    tok_name,
+                    version,
+                    encoding,
+                    tokens,
+                    bool(exact and plain and chat_exact),
+                )
+            )
     # System prompts: sized once with o200k_base, for the caching finding.
     todo = con.execute(
         """SELECT p.text_hash, p.body, p.provider FROM prompt_texts p

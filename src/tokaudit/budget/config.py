@@ -64,8 +64,12 @@ def parse_budgets(data: Any, origin: str) -> list[Budget]:
                 f"{where}: scope key(s) {', '.join(bad)} not one of {', '.join(SCOPE_KEYS)}"
             )
         budgets.append(
-            Budget(name, period, _limit(item["max_cost_usd"], where),
-                   {str(k): str(v) for k, v in scope.items()})
+            Budget(
+                name,
+                period,
+                _limit(item["max_cost_usd"], where),
+                {str(k): str(v) for k, v in scope.items()},
+            )
         )
     names = [b.name for b in budgets]
     if len(set(names)) != len(names):

@@ -16,7 +16,5 @@ class WasteRule(ABC):
     summary: str
 
     @abstractmethod
-    def evaluate(
-        self, con: duckdb.DuckDBPyConnection, settings: dict[str, Any]
-    ) -> list[Finding]:
+    def evaluate(self, con: duckdb.DuckDBPyConnection, settings: dict[str, Any]) -> list[Finding]:
         """Findings over ``request_costs``, each with dollars that could be saved."""

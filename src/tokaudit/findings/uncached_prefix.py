@@ -34,8 +34,9 @@ class UncachedPrefix(WasteRule):
         default_min = int(minimums.pop("default", 1024))
         con.execute("CREATE OR REPLACE TEMP TABLE _min_prefix (model VARCHAR, tokens BIGINT)")
         if minimums:
-            con.executemany("INSERT INTO _min_prefix VALUES (?, ?)",
-                            [(k, int(v)) for k, v in minimums.items()])
+            con.executemany(
+                "INSERT INTO _min_prefix VALUES (?, ?)", [(k, int(v)) for k, v in minimums.items()]
+            )
         rows = con.execute(
             f"""WITH sized AS (
                 SELECT c.*, {PROMPT_KEY} AS prompt_key,

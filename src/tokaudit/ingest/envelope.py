@@ -16,8 +16,17 @@ import duckdb
 from tokaudit.ingest.interface import LogFormat
 
 ENVELOPE_KEYS = (
-    "timestamp", "provider", "api", "request_id", "model", "metadata",
-    "request", "response", "error", "latency_ms", "batch",
+    "timestamp",
+    "provider",
+    "api",
+    "request_id",
+    "model",
+    "metadata",
+    "request",
+    "response",
+    "error",
+    "latency_ms",
+    "batch",
 )
 PROVIDERS = ("openai", "anthropic", "google")
 
@@ -25,30 +34,57 @@ PROVIDERS = ("openai", "anthropic", "google")
 _COUNTS = [
     ("openai", "usage.prompt_tokens", "$.usage.prompt_tokens"),
     ("openai", "usage.input_tokens", "$.usage.input_tokens"),
-    ("openai", "usage.prompt_tokens_details.cached_tokens",
-     "$.usage.prompt_tokens_details.cached_tokens"),
-    ("openai", "usage.input_tokens_details.cached_tokens",
-     "$.usage.input_tokens_details.cached_tokens"),
-    ("openai", "usage.prompt_tokens_details.cache_write_tokens",
-     "$.usage.prompt_tokens_details.cache_write_tokens"),
-    ("openai", "usage.input_tokens_details.cache_write_tokens",
-     "$.usage.input_tokens_details.cache_write_tokens"),
+    (
+        "openai",
+        "usage.prompt_tokens_details.cached_tokens",
+        "$.usage.prompt_tokens_details.cached_tokens",
+    ),
+    (
+        "openai",
+        "usage.input_tokens_details.cached_tokens",
+        "$.usage.input_tokens_details.cached_tokens",
+    ),
+    (
+        "openai",
+        "usage.prompt_tokens_details.cache_write_tokens",
+        "$.usage.prompt_tokens_details.cache_write_tokens",
+    ),
+    (
+        "openai",
+        "usage.input_tokens_details.cache_write_tokens",
+        "$.usage.input_tokens_details.cache_write_tokens",
+    ),
     ("openai", "usage.completion_tokens", "$.usage.completion_tokens"),
     ("openai", "usage.output_tokens", "$.usage.output_tokens"),
-    ("openai", "usage.completion_tokens_details.reasoning_tokens",
-     "$.usage.completion_tokens_details.reasoning_tokens"),
-    ("openai", "usage.output_tokens_details.reasoning_tokens",
-     "$.usage.output_tokens_details.reasoning_tokens"),
+    (
+        "openai",
+        "usage.completion_tokens_details.reasoning_tokens",
+        "$.usage.completion_tokens_details.reasoning_tokens",
+    ),
+    (
+        "openai",
+        "usage.output_tokens_details.reasoning_tokens",
+        "$.usage.output_tokens_details.reasoning_tokens",
+    ),
     ("anthropic", "usage.input_tokens", "$.usage.input_tokens"),
     ("anthropic", "usage.cache_read_input_tokens", "$.usage.cache_read_input_tokens"),
     ("anthropic", "usage.cache_creation_input_tokens", "$.usage.cache_creation_input_tokens"),
-    ("anthropic", "usage.cache_creation.ephemeral_5m_input_tokens",
-     "$.usage.cache_creation.ephemeral_5m_input_tokens"),
-    ("anthropic", "usage.cache_creation.ephemeral_1h_input_tokens",
-     "$.usage.cache_creation.ephemeral_1h_input_tokens"),
+    (
+        "anthropic",
+        "usage.cache_creation.ephemeral_5m_input_tokens",
+        "$.usage.cache_creation.ephemeral_5m_input_tokens",
+    ),
+    (
+        "anthropic",
+        "usage.cache_creation.ephemeral_1h_input_tokens",
+        "$.usage.cache_creation.ephemeral_1h_input_tokens",
+    ),
     ("anthropic", "usage.output_tokens", "$.usage.output_tokens"),
-    ("anthropic", "usage.server_tool_use.web_search_requests",
-     "$.usage.server_tool_use.web_search_requests"),
+    (
+        "anthropic",
+        "usage.server_tool_use.web_search_requests",
+        "$.usage.server_tool_use.web_search_requests",
+    ),
     ("google", "usageMetadata.promptTokenCount", "$.usageMetadata.promptTokenCount"),
     ("google", "usageMetadata.toolUsePromptTokenCount", "$.usageMetadata.toolUsePromptTokenCount"),
     ("google", "usageMetadata.cachedContentTokenCount", "$.usageMetadata.cachedContentTokenCount"),
@@ -162,7 +198,8 @@ WITH parsed AS (
         CASE provider
             WHEN 'openai' THEN nullif(concat_ws('\n', req ->> 'instructions',
                 array_to_string(list_transform(list_filter(ta_list(req -> 'messages'),
-                    lambda m: m ->> 'role' IN ('system', 'developer')), lambda m: ta_text(m -> 'content')),
+                    lambda m: m ->> 'role' IN ('system', 'developer')),
+                    lambda m: ta_text(m -> 'content')),
                     '\n')), '')
             WHEN 'anthropic' THEN nullif(ta_text(req -> 'system'), '')
             WHEN 'google' THEN nullif(ta_text(req -> 'systemInstruction'), '')
@@ -194,9 +231,11 @@ SELECT
         WHEN j IS NULL THEN 'invalid JSON'
         WHEN jtype <> 'OBJECT' THEN 'not a JSON object (got ' || lower(jtype) || ')'
         WHEN len(unknown_keys) > 0 THEN 'unknown envelope field(s): '
-            || array_to_string(unknown_keys, ', ') || ' (allowed: ' || '{", ".join(ENVELOPE_KEYS)}' || ')'
+            || array_to_string(unknown_keys, ', ')
+            || ' (allowed: ' || '{", ".join(ENVELOPE_KEYS)}' || ')'
         WHEN json_type(j, '$.timestamp') IS NULL THEN 'missing timestamp'
-        WHEN ts IS NULL THEN 'timestamp is not ISO 8601 or epoch seconds: ' || (j -> 'timestamp')::VARCHAR
+        WHEN ts IS NULL
+            THEN 'timestamp is not ISO 8601 or epoch seconds: ' || (j -> 'timestamp')::VARCHAR
         WHEN provider IS NULL THEN 'missing provider'
         WHEN provider NOT IN ({_PROVIDERS}) THEN 'unknown provider ' || (j -> 'provider')::VARCHAR
             || ' (expected one of {", ".join(PROVIDERS)})'
@@ -276,8 +315,7 @@ class EnvelopeFormat(LogFormat):
     def sniff(self, records: list[Any]) -> bool:
         objects = [r for r in records if isinstance(r, dict)]
         return bool(objects) and all(
-            "provider" in r and ("response" in r or "request" in r or "error" in r)
-            for r in objects
+            "provider" in r and ("response" in r or "request" in r or "error" in r) for r in objects
         )
 
     def stage(self, con: duckdb.DuckDBPyConnection) -> None:

@@ -24,13 +24,43 @@ from tokaudit.ingest.sqltext import install_macros
 ProgressCallback = Callable[[int, int, Path], None]
 
 REQUEST_COLUMNS = (
-    "request_key", "request_id", "source_file", "source_line", "source_format", "ts",
-    "provider", "api", "model_requested", "model_responded", "model", "team", "user_id",
-    "feature", "prompt_id", "prompt_version", "environment", "metadata", "input_tokens",
-    "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens", "output_tokens",
-    "reasoning_tokens", "web_search_requests", "has_usage", "status", "http_status",
-    "error_type", "error_message", "finish_reason", "latency_ms", "is_batch", "service_tier",
-    "request_hash", "prompt_hash", "input_hash",
+    "request_key",
+    "request_id",
+    "source_file",
+    "source_line",
+    "source_format",
+    "ts",
+    "provider",
+    "api",
+    "model_requested",
+    "model_responded",
+    "model",
+    "team",
+    "user_id",
+    "feature",
+    "prompt_id",
+    "prompt_version",
+    "environment",
+    "metadata",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "web_search_requests",
+    "has_usage",
+    "status",
+    "http_status",
+    "error_type",
+    "error_message",
+    "finish_reason",
+    "latency_ms",
+    "is_batch",
+    "service_tier",
+    "request_hash",
+    "prompt_hash",
+    "input_hash",
 )
 MAX_LINE_BYTES = 256 * 1024 * 1024
 
@@ -118,8 +148,7 @@ def _load_staged(con: duckdb.DuckDBPyConnection, result: FileResult, source: str
         for c in REQUEST_COLUMNS
     ]
     con.execute(
-        f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)}) "
-        f"SELECT {', '.join(select)} FROM _new"
+        f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)}) SELECT {', '.join(select)} FROM _new"
     )
     con.execute(
         """INSERT INTO prompt_texts
@@ -151,9 +180,7 @@ def _record_file_error(con: duckdb.DuckDBPyConnection, source: str, reason: str)
     )
 
 
-def ingest_file(
-    con: duckdb.DuckDBPyConnection, path: Path, fmt_name: str = "auto"
-) -> FileResult:
+def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, fmt_name: str = "auto") -> FileResult:
     source = str(path.resolve())
     result = FileResult(path=str(path))
     try:
@@ -177,8 +204,15 @@ def ingest_file(
         _load_staged(con, result, source)
         con.execute(
             "INSERT INTO ingested_files VALUES (?, ?, ?, now(), ?, ?, ?, ?)",
-            [source, fp, fmt.name, result.records_read, result.loaded, result.duplicates,
-             result.rejected],
+            [
+                source,
+                fp,
+                fmt.name,
+                result.records_read,
+                result.loaded,
+                result.duplicates,
+                result.rejected,
+            ],
         )
         con.execute("COMMIT")
     except (duckdb.Error, _FileError) as exc:

@@ -131,17 +131,21 @@ def install_price_table(con: duckdb.DuckDBPyConnection, table: PriceTable) -> No
         con.executemany("INSERT INTO model_names VALUES (?, ?)", list(table.names().items()))
         rows = [
             [
-                b.model_id, b.provider, b.valid_from, b.valid_to, b.variant,
-                b.above_tokens, b.up_to_tokens,
+                b.model_id,
+                b.provider,
+                b.valid_from,
+                b.valid_to,
+                b.variant,
+                b.above_tokens,
+                b.up_to_tokens,
                 *(_money(b.per_token[k]) for k in PRICE_KEYS),
-                _money(b.web_search_per_request), b.source_url,
+                _money(b.web_search_per_request),
+                b.source_url,
             ]
             for b in compile_table(table)
         ]
         casts = ", ".join(f"?::{MONEY}" for _ in range(len(PRICE_KEYS) + 1))
-        con.executemany(
-            f"INSERT INTO price_bands VALUES (?, ?, ?, ?, ?, ?, ?, {casts}, ?)", rows
-        )
+        con.executemany(f"INSERT INTO price_bands VALUES (?, ?, ?, ?, ?, ?, ?, {casts}, ?)", rows)
         con.execute(_COST_VIEW)
         con.execute("COMMIT")
     except BaseException:

@@ -238,7 +238,9 @@ def _check_contiguous(versions: list[PriceVersion], where: str) -> None:
 def _verify_manifest(directory: Path) -> tuple[str, str]:
     path = directory / MANIFEST
     if not path.is_file():
-        raise PricingTableError(f"{path}: manifest missing (run python -m tokaudit.pricing.manifest)")
+        raise PricingTableError(
+            f"{path}: manifest missing (run python -m tokaudit.pricing.manifest)"
+        )
     manifest = yaml.safe_load(path.read_text("utf-8")) or {}
     listed = {f["path"]: f["sha256"] for f in manifest.get("files", [])}
     present = provider_files(directory)

@@ -97,11 +97,7 @@ def breakdown(
     """Spend per group, most expensive first; totals always cover every row."""
     where, params = time_filter(since, until)
     keys = ", ".join(f"{DIMENSIONS[d]} AS k_{d}" for d in group_by)
-    preview = (
-        "any_value(p.preview) AS preview"
-        if "prompt" in group_by
-        else "NULL AS preview"
-    )
+    preview = "any_value(p.preview) AS preview" if "prompt" in group_by else "NULL AS preview"
     join = "LEFT JOIN prompt_texts p ON p.text_hash = c.prompt_hash" if "prompt" in group_by else ""
     rows = con.execute(
         f"""SELECT {keys}, {_TOTALS_SQL}, {preview}

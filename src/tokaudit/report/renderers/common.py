@@ -8,8 +8,14 @@ from typing import Any
 from tokaudit.models import Breakdown, BudgetReport, FindingsReport, PricingInfo, Totals
 
 TOTAL_FIELDS = (
-    "requests", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens",
-    "reasoning_tokens", "cost_usd", "unpriced_requests",
+    "requests",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "unpriced_requests",
 )
 
 

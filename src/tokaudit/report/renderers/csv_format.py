@@ -16,8 +16,9 @@ def _write(header: list[str], rows: list[list[Any]]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     for row in rows:
-        writer.writerow(["" if v is None else money(v) if isinstance(v, Decimal) else v
-                         for v in row])
+        writer.writerow(
+            ["" if v is None else money(v) if isinstance(v, Decimal) else v for v in row]
+        )
     return buffer.getvalue()
 
 
@@ -29,18 +30,43 @@ def render_breakdown(b: Breakdown) -> str:
 
 def render_findings(f: FindingsReport) -> str:
     items = findings_dict(f)["findings"]
-    header = ["rule_id", "rule", "kind", "title", "team", "model", "prompt", "requests",
-              "savings_usd", "detail"]
+    header = [
+        "rule_id",
+        "rule",
+        "kind",
+        "title",
+        "team",
+        "model",
+        "prompt",
+        "requests",
+        "savings_usd",
+        "detail",
+    ]
     return _write(header, [[i[h] for h in header] for i in items])
 
 
 def render_budget(r: BudgetReport) -> str:
-    header = ["name", "period", "scope", "max_cost_usd", "worst_period", "worst_cost_usd",
-              "exceeded", "unpriced_requests"]
+    header = [
+        "name",
+        "period",
+        "scope",
+        "max_cost_usd",
+        "worst_period",
+        "worst_cost_usd",
+        "exceeded",
+        "unpriced_requests",
+    ]
     rows = [
-        [b["name"], b["period"], ";".join(f"{k}={v}" for k, v in b["scope"].items()),
-         b["max_cost_usd"], b["worst_period"], b["worst_cost_usd"], b["exceeded"],
-         b["unpriced_requests"]]
+        [
+            b["name"],
+            b["period"],
+            ";".join(f"{k}={v}" for k, v in b["scope"].items()),
+            b["max_cost_usd"],
+            b["worst_period"],
+            b["worst_cost_usd"],
+            b["exceeded"],
+            b["unpriced_requests"],
+        ]
         for b in budget_dict(r)["budgets"]
     ]
     return _write(header, rows)

@@ -26,20 +26,37 @@ def _pricing_line(p: PricingInfo) -> str:
 def render_breakdown(b: Breakdown) -> str:
     header = [*b.group_by, "requests", "input", "cache read", "cache write", "output", "cost"]
     rows = [
-        [*(r.keys[d] for d in b.group_by), r.totals.requests, r.totals.input_tokens,
-         r.totals.cache_read_tokens, r.totals.cache_write_tokens, r.totals.output_tokens,
-         display_usd(r.totals.cost_usd)]
+        [
+            *(r.keys[d] for d in b.group_by),
+            r.totals.requests,
+            r.totals.input_tokens,
+            r.totals.cache_read_tokens,
+            r.totals.cache_write_tokens,
+            r.totals.output_tokens,
+            display_usd(r.totals.cost_usd),
+        ]
         for r in b.rows
     ]
     t = b.totals
-    rows.append([f"**total**", *[""] * (len(b.group_by) - 1), t.requests, t.input_tokens,
-                 t.cache_read_tokens, t.cache_write_tokens, t.output_tokens,
-                 f"**{display_usd(t.cost_usd)}**"])
+    rows.append(
+        [
+            "**total**",
+            *[""] * (len(b.group_by) - 1),
+            t.requests,
+            t.input_tokens,
+            t.cache_read_tokens,
+            t.cache_write_tokens,
+            t.output_tokens,
+            f"**{display_usd(t.cost_usd)}**",
+        ]
+    )
     out = f"### Spend by {', '.join(b.group_by)}\n\n" + _table(header, rows) + "\n"
     if b.unpriced:
-        out += "**Unpriced** (not in the totals): " + "; ".join(
-            f"`{u.model}` ×{u.requests} ({u.reason})" for u in b.unpriced
-        ) + "\n\n"
+        out += (
+            "**Unpriced** (not in the totals): "
+            + "; ".join(f"`{u.model}` ×{u.requests} ({u.reason})" for u in b.unpriced)
+            + "\n\n"
+        )
     return out + _pricing_line(b.pricing)
 
 
@@ -60,17 +77,25 @@ def render_findings(f: FindingsReport) -> str:
 
 def render_budget(r: BudgetReport) -> str:
     rows = [
-        [("❌ " if o.exceeded else "✅ ") + o.name, scope_text(o.scope), o.period,
-         display_usd(o.max_cost_usd), o.worst_period or "—", display_usd(o.worst_cost_usd),
-         o.unpriced_requests]
+        [
+            ("❌ " if o.exceeded else "✅ ") + o.name,
+            scope_text(o.scope),
+            o.period,
+            display_usd(o.max_cost_usd),
+            o.worst_period or "—",
+            display_usd(o.worst_cost_usd),
+            o.unpriced_requests,
+        ]
         for o in r.outcomes
     ]
     verdict = "**Budget exceeded.**" if r.violated else "All budgets within limits."
     return (
-        "### Token budget check\n\n" + verdict + "\n\n"
-        + _table(["budget", "scope", "period", "limit", "worst period", "spend", "unpriced"],
-                 rows)
-        + "\n" + _pricing_line(r.pricing)
+        "### Token budget check\n\n"
+        + verdict
+        + "\n\n"
+        + _table(["budget", "scope", "period", "limit", "worst period", "spend", "unpriced"], rows)
+        + "\n"
+        + _pricing_line(r.pricing)
     )
 
 

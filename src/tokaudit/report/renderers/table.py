@@ -11,14 +11,22 @@ from rich.table import Table
 from tokaudit.models import Breakdown, BudgetReport, FindingsReport, PricingInfo
 from tokaudit.report.renderers.common import display_usd, scope_text
 
-TITLES = {"team": "team", "model": "model", "prompt": "prompt", "user": "user",
-          "feature": "feature", "day": "day", "provider": "provider"}
+TITLES = {
+    "team": "team",
+    "model": "model",
+    "prompt": "prompt",
+    "user": "user",
+    "feature": "feature",
+    "day": "day",
+    "provider": "provider",
+}
 
 
 def _render(*items: Any, color: bool = False, width: int = 120) -> str:
     buffer = io.StringIO()
-    console = Console(file=buffer, force_terminal=color, no_color=not color, width=width,
-                      highlight=False)
+    console = Console(
+        file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False
+    )
     for item in items:
         console.print(item)
     return buffer.getvalue()
@@ -33,28 +41,41 @@ def _n(value: int) -> str:
 
 
 def breakdown_table(b: Breakdown) -> Table:
-    table = Table(title=f"Spend by {', '.join(b.group_by)}", caption=_caption(b.pricing),
-                  show_footer=True)
+    table = Table(
+        title=f"Spend by {', '.join(b.group_by)}", caption=_caption(b.pricing), show_footer=True
+    )
     for i, d in enumerate(b.group_by):
         table.add_column(TITLES[d], footer="total" if i == 0 else "", overflow="fold")
     t = b.totals
-    for name, footer in [("requests", t.requests), ("input", t.input_tokens),
-                         ("cache read", t.cache_read_tokens),
-                         ("cache write", t.cache_write_tokens), ("output", t.output_tokens)]:
+    for name, footer in [
+        ("requests", t.requests),
+        ("input", t.input_tokens),
+        ("cache read", t.cache_read_tokens),
+        ("cache write", t.cache_write_tokens),
+        ("output", t.output_tokens),
+    ]:
         table.add_column(name, footer=_n(footer), justify="right")
     table.add_column("cost", footer=display_usd(t.cost_usd), justify="right", style="bold")
     for r in b.rows:
         keys = [r.keys[d] or "(none)" for d in b.group_by]
-        if "prompt" in b.group_by and r.preview and keys[b.group_by.index("prompt")].startswith(
-            "fp:"
+        if (
+            "prompt" in b.group_by
+            and r.preview
+            and keys[b.group_by.index("prompt")].startswith("fp:")
         ):
             keys[b.group_by.index("prompt")] += f" “{r.preview[:40]}”"
         cost = display_usd(r.totals.cost_usd)
         if r.totals.unpriced_requests:
             cost += f" (+{r.totals.unpriced_requests} unpriced)"
-        table.add_row(*keys, _n(r.totals.requests), _n(r.totals.input_tokens),
-                      _n(r.totals.cache_read_tokens), _n(r.totals.cache_write_tokens),
-                      _n(r.totals.output_tokens), cost)
+        table.add_row(
+            *keys,
+            _n(r.totals.requests),
+            _n(r.totals.input_tokens),
+            _n(r.totals.cache_read_tokens),
+            _n(r.totals.cache_write_tokens),
+            _n(r.totals.output_tokens),
+            cost,
+        )
     if b.omitted_rows:
         table.add_row(f"… {b.omitted_rows} more", *[""] * (len(b.group_by) + 5))
     return table
@@ -78,11 +99,18 @@ def findings_table(f: FindingsReport) -> Table:
     table.add_column("team")
     table.add_column("model")
     table.add_column("requests", justify="right")
-    table.add_column("could save", justify="right", style="bold",
-                     footer=display_usd(f.total_savings_usd))
+    table.add_column(
+        "could save", justify="right", style="bold", footer=display_usd(f.total_savings_usd)
+    )
     for x in f.findings:
-        table.add_row(x.rule_id, f"{x.title}\n[dim]{x.detail}[/dim]", x.team or "(any)",
-                      x.model or "(any)", _n(x.requests), display_usd(x.savings_usd))
+        table.add_row(
+            x.rule_id,
+            f"{x.title}\n[dim]{x.detail}[/dim]",
+            x.team or "(any)",
+            x.model or "(any)",
+            _n(x.requests),
+            display_usd(x.savings_usd),
+        )
     return table
 
 
@@ -94,8 +122,15 @@ def budget_table(r: BudgetReport) -> Table:
         status = "[red]EXCEEDED[/red]" if o.exceeded else "[green]ok[/green]"
         if o.unpriced_requests:
             status += f" ({o.unpriced_requests} unpriced)"
-        table.add_row(o.name, scope_text(o.scope), o.period, display_usd(o.max_cost_usd),
-                      o.worst_period or "—", display_usd(o.worst_cost_usd), status)
+        table.add_row(
+            o.name,
+            scope_text(o.scope),
+            o.period,
+            display_usd(o.max_cost_usd),
+            o.worst_period or "—",
+            display_usd(o.worst_cost_usd),
+            status,
+        )
     return table
 
 
