@@ -14,8 +14,24 @@ from typing import Any
 
 import duckdb
 
+from tokaudit.store.connection import bulk_insert
 from tokaudit.tokenizers import ChatMessage, EstimateTokenizer, Tokenizer, load_tokenizers
 
+MODEL_TOK_COLUMNS = {
+    "model": "VARCHAR",
+    "tokenizer": "VARCHAR",
+    "tokenizer_version": "VARCHAR",
+    "encoding": "VARCHAR",
+    "exact": "BOOLEAN",
+}
+TOKEN_COUNT_COLUMNS = {
+    "text_hash": "VARCHAR",
+    "tokenizer": "VARCHAR",
+    "tokenizer_version": "VARCHAR",
+    "encoding": "VARCHAR",
+    "tokens": "BIGINT",
+    "exact": "BOOLEAN",
+}
 SYSTEM_ENCODING_MODEL = "gpt-4o"  # system prompts are sized with o200k_base for findings
 BATCH = 2000
 
@@ -112,8 +128,7 @@ def recount(con: duckdb.DuckDBPyConnection) -> RecountResult:
         """CREATE OR REPLACE TEMP TABLE _model_tok (model VARCHAR, tokenizer VARCHAR,
         tokenizer_version VARCHAR, encoding VARCHAR, exact BOOLEAN)"""
     )
-    if plan:
-        con.executemany("INSERT INTO _model_tok VALUES (?, ?, ?, ?, ?)", plan)
+    bulk_insert(con, "_model_tok", MODEL_TOK_COLUMNS, plan)
     by_name = {t.name: t for t in [*tokenizers, estimate]}
 
     # Whole inputs, once per (text, tokenizer, encoding) not yet counted at this version.
@@ -156,14 +171,15 @@ def recount(con: duckdb.DuckDBPyConnection) -> RecountResult:
             (h, tik.name, tik.version, "o200k_base", n, provider == "openai")
             for (h, _, provider), n in zip(rows, counts, strict=True)
         )
-    if out:
-        con.executemany(
-            """INSERT INTO token_counts VALUES (?, ?, ?, ?, ?, ?)
-            ON CONFLICT DO UPDATE SET tokens = excluded.tokens, exact = excluded.exact,
-                tokenizer_version = excluded.tokenizer_version""",
-            out,
-        )
-        counted = len(out)
+    bulk_insert(
+        con,
+        "token_counts",
+        TOKEN_COUNT_COLUMNS,
+        out,
+        """ON CONFLICT DO UPDATE SET tokens = excluded.tokens, exact = excluded.exact,
+            tokenizer_version = excluded.tokenizer_version""",
+    )
+    counted = len(out)
     updated = con.execute(
         """UPDATE requests SET recounted_input_tokens = c.tokens, recount_tokenizer = c.tokenizer,
             recount_exact = c.exact

@@ -30,129 +30,191 @@ ENVELOPE_KEYS = (
 )
 PROVIDERS = ("openai", "anthropic", "google")
 
-# (provider, label, path in the response body) of every count we read: checked for type.
+# (provider, label, path in the usage object) of every count we read: checked for type.
 _COUNTS = [
-    ("openai", "usage.prompt_tokens", "$.usage.prompt_tokens"),
-    ("openai", "usage.input_tokens", "$.usage.input_tokens"),
+    ("openai", "usage.prompt_tokens", "$.prompt_tokens"),
+    ("openai", "usage.input_tokens", "$.input_tokens"),
     (
         "openai",
         "usage.prompt_tokens_details.cached_tokens",
-        "$.usage.prompt_tokens_details.cached_tokens",
+        "$.prompt_tokens_details.cached_tokens",
     ),
-    (
-        "openai",
-        "usage.input_tokens_details.cached_tokens",
-        "$.usage.input_tokens_details.cached_tokens",
-    ),
+    ("openai", "usage.input_tokens_details.cached_tokens", "$.input_tokens_details.cached_tokens"),
     (
         "openai",
         "usage.prompt_tokens_details.cache_write_tokens",
-        "$.usage.prompt_tokens_details.cache_write_tokens",
+        "$.prompt_tokens_details.cache_write_tokens",
     ),
     (
         "openai",
         "usage.input_tokens_details.cache_write_tokens",
-        "$.usage.input_tokens_details.cache_write_tokens",
+        "$.input_tokens_details.cache_write_tokens",
     ),
-    ("openai", "usage.completion_tokens", "$.usage.completion_tokens"),
-    ("openai", "usage.output_tokens", "$.usage.output_tokens"),
+    ("openai", "usage.completion_tokens", "$.completion_tokens"),
+    ("openai", "usage.output_tokens", "$.output_tokens"),
     (
         "openai",
         "usage.completion_tokens_details.reasoning_tokens",
-        "$.usage.completion_tokens_details.reasoning_tokens",
+        "$.completion_tokens_details.reasoning_tokens",
     ),
     (
         "openai",
         "usage.output_tokens_details.reasoning_tokens",
-        "$.usage.output_tokens_details.reasoning_tokens",
+        "$.output_tokens_details.reasoning_tokens",
     ),
-    ("anthropic", "usage.input_tokens", "$.usage.input_tokens"),
-    ("anthropic", "usage.cache_read_input_tokens", "$.usage.cache_read_input_tokens"),
-    ("anthropic", "usage.cache_creation_input_tokens", "$.usage.cache_creation_input_tokens"),
+    ("anthropic", "usage.input_tokens", "$.input_tokens"),
+    ("anthropic", "usage.cache_read_input_tokens", "$.cache_read_input_tokens"),
+    ("anthropic", "usage.cache_creation_input_tokens", "$.cache_creation_input_tokens"),
     (
         "anthropic",
         "usage.cache_creation.ephemeral_5m_input_tokens",
-        "$.usage.cache_creation.ephemeral_5m_input_tokens",
+        "$.cache_creation.ephemeral_5m_input_tokens",
     ),
     (
         "anthropic",
         "usage.cache_creation.ephemeral_1h_input_tokens",
-        "$.usage.cache_creation.ephemeral_1h_input_tokens",
+        "$.cache_creation.ephemeral_1h_input_tokens",
     ),
-    ("anthropic", "usage.output_tokens", "$.usage.output_tokens"),
+    ("anthropic", "usage.output_tokens", "$.output_tokens"),
     (
         "anthropic",
         "usage.server_tool_use.web_search_requests",
-        "$.usage.server_tool_use.web_search_requests",
+        "$.server_tool_use.web_search_requests",
     ),
-    ("google", "usageMetadata.promptTokenCount", "$.usageMetadata.promptTokenCount"),
-    ("google", "usageMetadata.toolUsePromptTokenCount", "$.usageMetadata.toolUsePromptTokenCount"),
-    ("google", "usageMetadata.cachedContentTokenCount", "$.usageMetadata.cachedContentTokenCount"),
-    ("google", "usageMetadata.candidatesTokenCount", "$.usageMetadata.candidatesTokenCount"),
-    ("google", "usageMetadata.thoughtsTokenCount", "$.usageMetadata.thoughtsTokenCount"),
+    ("google", "usageMetadata.promptTokenCount", "$.promptTokenCount"),
+    ("google", "usageMetadata.toolUsePromptTokenCount", "$.toolUsePromptTokenCount"),
+    ("google", "usageMetadata.cachedContentTokenCount", "$.cachedContentTokenCount"),
+    ("google", "usageMetadata.candidatesTokenCount", "$.candidatesTokenCount"),
+    ("google", "usageMetadata.thoughtsTokenCount", "$.thoughtsTokenCount"),
 ]
 
 
 def _count_problems() -> str:
     checks = ",\n".join(
-        f"CASE WHEN provider = '{p}' THEN ta_int_problem(resp, 'response.{label}', '{path}') END"
+        f"CASE WHEN provider = '{p}' THEN ta_int_problem(u, 'response.{label}', '{path}') END"
         for p, label, path in _COUNTS
     )
     return f"nullif(concat_ws('; ', {checks}), '')"
 
 
+def _extract(doc: str, paths: list[str]) -> str:
+    """Pull many paths out of one JSON document with a single parse."""
+    listed = ", ".join(f"'{p}'" for p in paths)
+    return f"json_extract({doc}, [{listed}])"
+
+
+_TOP = ["$." + k for k in ENVELOPE_KEYS]
+_REQ = [
+    "$.model",
+    "$.messages",
+    "$.system",
+    "$.systemInstruction",
+    "$.instructions",
+    "$.input",
+    "$.contents",
+    "$.tools",
+    "$.functions",
+    "$.user",
+    "$.metadata.user_id",
+    "$.service_tier",
+]
+_RESP = [
+    "$.usage",
+    "$.usageMetadata",
+    "$.id",
+    "$.responseId",
+    "$.model",
+    "$.modelVersion",
+    "$.object",
+    "$.service_tier",
+    "$.trafficType",
+    "$.choices[0].finish_reason",
+    "$.status",
+    "$.stop_reason",
+    "$.candidates[0].finishReason",
+    "$.prompt.id",
+    "$.prompt.version",
+]
+_META = ["$.team", "$.user", "$.feature", "$.prompt_id", "$.prompt_version", "$.environment"]
+
+
+def _at(name: str, path: str, paths: list[str]) -> str:
+    return f"{name}[{paths.index(path) + 1}]"
+
+
+def _obj(expr: str) -> str:
+    return f"CASE WHEN json_type({expr}) = 'OBJECT' THEN {expr} END"
+
+
+def _text(expr: str) -> str:
+    return f"({expr} ->> '$')"
+
+
 _KEYS = ", ".join(f"'{k}'" for k in ENVELOPE_KEYS)
 _PROVIDERS = ", ".join(f"'{p}'" for p in PROVIDERS)
+T = {k: _at("top", "$." + k, _TOP) for k in ENVELOPE_KEYS}
+Q = {p: _at("rq", p, _REQ) for p in _REQ}
+R = {p: _at("rs", p, _RESP) for p in _RESP}
+M = {p: _at("md", p, _META) for p in _META}
 
 _STAGE = f"""
 CREATE OR REPLACE TEMP TABLE _staged AS
 WITH parsed AS (
     SELECT line_no, line, CASE WHEN json_valid(line) THEN line::JSON END AS j
     FROM _raw WHERE line IS NOT NULL AND trim(line) <> ''
-), fields AS (
-    SELECT line_no, line, j,
-        json_type(j) AS jtype,
-        lower(j ->> 'provider') AS provider,
-        CASE WHEN json_type(j, '$.request') = 'OBJECT' THEN j -> 'request' END AS req,
-        CASE WHEN json_type(j, '$.response') = 'OBJECT' THEN j -> 'response' END AS resp,
-        CASE WHEN json_type(j, '$.error') = 'OBJECT' THEN j -> 'error' END AS err,
-        CASE WHEN json_type(j, '$.metadata') = 'OBJECT' THEN j -> 'metadata' END AS meta,
-        CASE WHEN json_type(j, '$.timestamp') IN ('BIGINT', 'UBIGINT', 'DOUBLE')
-                 THEN to_timestamp((j ->> 'timestamp')::DOUBLE)
-             ELSE try_cast(j ->> 'timestamp' AS TIMESTAMPTZ) END AS ts
+), top AS (
+    SELECT line_no, line, j, json_type(j) AS jtype,
+        CASE WHEN json_type(j) = 'OBJECT' THEN json_keys(j) ELSE [] END AS keys,
+        CASE WHEN json_type(j) = 'OBJECT' THEN {_extract("j", _TOP)} END AS top
     FROM parsed
+), fields AS (
+    SELECT line_no, line, j, jtype, keys, top,
+        lower({_text(T["provider"])}) AS provider,
+        {_obj(T["request"])} AS req,
+        {_obj(T["response"])} AS resp,
+        {_obj(T["error"])} AS err,
+        {_obj(T["metadata"])} AS meta,
+        CASE WHEN json_type({T["timestamp"]}) IN ('BIGINT', 'UBIGINT', 'DOUBLE')
+                 THEN to_timestamp({_text(T["timestamp"])}::DOUBLE)
+             ELSE try_cast({_text(T["timestamp"])} AS TIMESTAMPTZ) END AS ts
+    FROM top
+), docs AS (
+    SELECT *, {_extract("req", _REQ)} AS rq, {_extract("resp", _RESP)} AS rs,
+        {_extract("meta", _META)} AS md
+    FROM fields
+), usage_doc AS (
+    SELECT *, CASE WHEN provider = 'google' THEN {_obj(R["$.usageMetadata"])}
+                   ELSE {_obj(R["$.usage"])} END AS u
+    FROM docs
 ), usage AS (
     SELECT *,
         -- OpenAI convention: cached and cache-write tokens are inside the prompt count.
-        coalesce(ta_int(resp, '$.usage.prompt_tokens'), ta_int(resp, '$.usage.input_tokens'))
-            AS oa_p,
-        coalesce(ta_int(resp, '$.usage.prompt_tokens_details.cached_tokens'),
-                 ta_int(resp, '$.usage.input_tokens_details.cached_tokens'), 0) AS oa_c,
-        coalesce(ta_int(resp, '$.usage.prompt_tokens_details.cache_write_tokens'),
-                 ta_int(resp, '$.usage.input_tokens_details.cache_write_tokens'), 0) AS oa_w,
-        coalesce(ta_int(resp, '$.usage.completion_tokens'), ta_int(resp, '$.usage.output_tokens'))
-            AS oa_o,
-        coalesce(ta_int(resp, '$.usage.completion_tokens_details.reasoning_tokens'),
-                 ta_int(resp, '$.usage.output_tokens_details.reasoning_tokens')) AS oa_r,
+        coalesce(ta_int(u, '$.prompt_tokens'), ta_int(u, '$.input_tokens')) AS oa_p,
+        coalesce(ta_int(u, '$.prompt_tokens_details.cached_tokens'),
+                 ta_int(u, '$.input_tokens_details.cached_tokens'), 0) AS oa_c,
+        coalesce(ta_int(u, '$.prompt_tokens_details.cache_write_tokens'),
+                 ta_int(u, '$.input_tokens_details.cache_write_tokens'), 0) AS oa_w,
+        coalesce(ta_int(u, '$.completion_tokens'), ta_int(u, '$.output_tokens')) AS oa_o,
+        coalesce(ta_int(u, '$.completion_tokens_details.reasoning_tokens'),
+                 ta_int(u, '$.output_tokens_details.reasoning_tokens')) AS oa_r,
         -- Anthropic convention: input_tokens exclude cache reads and writes.
-        ta_int(resp, '$.usage.input_tokens') AS an_i,
-        coalesce(ta_int(resp, '$.usage.cache_read_input_tokens'), 0) AS an_cr,
-        ta_int(resp, '$.usage.cache_creation_input_tokens') AS an_cw,
-        ta_int(resp, '$.usage.cache_creation.ephemeral_5m_input_tokens') AS an_cw5,
-        ta_int(resp, '$.usage.cache_creation.ephemeral_1h_input_tokens') AS an_cw1,
-        ta_int(resp, '$.usage.output_tokens') AS an_o,
-        ta_int(resp, '$.usage.output_tokens_details.thinking_tokens') AS an_th,
-        ta_int(resp, '$.usage.server_tool_use.web_search_requests') AS an_ws,
+        ta_int(u, '$.input_tokens') AS an_i,
+        coalesce(ta_int(u, '$.cache_read_input_tokens'), 0) AS an_cr,
+        ta_int(u, '$.cache_creation_input_tokens') AS an_cw,
+        ta_int(u, '$.cache_creation.ephemeral_5m_input_tokens') AS an_cw5,
+        ta_int(u, '$.cache_creation.ephemeral_1h_input_tokens') AS an_cw1,
+        ta_int(u, '$.output_tokens') AS an_o,
+        ta_int(u, '$.output_tokens_details.thinking_tokens') AS an_th,
+        ta_int(u, '$.server_tool_use.web_search_requests') AS an_ws,
         -- Gemini convention: cached inside the prompt count, thoughts outside candidates.
-        ta_int(resp, '$.usageMetadata.promptTokenCount') AS gm_pt,
-        coalesce(ta_int(resp, '$.usageMetadata.toolUsePromptTokenCount'), 0) AS gm_tu,
-        coalesce(ta_int(resp, '$.usageMetadata.cachedContentTokenCount'), 0) AS gm_cc,
-        coalesce(ta_int(resp, '$.usageMetadata.candidatesTokenCount'), 0) AS gm_ct,
-        coalesce(ta_int(resp, '$.usageMetadata.thoughtsTokenCount'), 0) AS gm_th,
+        ta_int(u, '$.promptTokenCount') AS gm_pt,
+        coalesce(ta_int(u, '$.toolUsePromptTokenCount'), 0) AS gm_tu,
+        coalesce(ta_int(u, '$.cachedContentTokenCount'), 0) AS gm_cc,
+        coalesce(ta_int(u, '$.candidatesTokenCount'), 0) AS gm_ct,
+        coalesce(ta_int(u, '$.thoughtsTokenCount'), 0) AS gm_th,
         {_count_problems()} AS count_problem,
-        list_filter(CASE WHEN jtype = 'OBJECT' THEN json_keys(j) ELSE [] END,
-                    lambda k: k NOT IN ({_KEYS})) AS unknown_keys
-    FROM fields
+        list_filter(keys, lambda k: k NOT IN ({_KEYS})) AS unknown_keys
+    FROM usage_doc
 ), classes AS (
     SELECT *,
         CASE provider
@@ -182,47 +244,47 @@ WITH parsed AS (
         CASE WHEN provider = 'anthropic' THEN coalesce(an_ws, 0) ELSE 0 END
             AS web_search_requests,
         CASE provider
-            WHEN 'openai' THEN CASE WHEN resp ->> 'object' = 'response'
-                                     OR (req IS NOT NULL AND json_type(req, '$.input') IS NOT NULL
-                                         AND json_type(req, '$.messages') IS NULL)
+            WHEN 'openai' THEN CASE WHEN {_text(R["$.object"])} = 'response'
+                                     OR ({Q["$.input"]} IS NOT NULL AND {Q["$.messages"]} IS NULL)
                                     THEN 'responses' ELSE 'chat.completions' END
             WHEN 'anthropic' THEN 'messages'
             WHEN 'google' THEN 'generate_content'
         END AS inferred_api,
-        coalesce(j ->> 'model', req ->> 'model') AS model_requested,
-        CASE WHEN provider = 'google' THEN resp ->> 'modelVersion' ELSE resp ->> 'model' END
-            AS model_responded
+        coalesce({_text(T["model"])}, {_text(Q["$.model"])}) AS model_requested,
+        CASE WHEN provider = 'google' THEN {_text(R["$.modelVersion"])}
+             ELSE {_text(R["$.model"])} END AS model_responded
     FROM usage
 ), texts AS (
-    SELECT *, coalesce(j ->> 'api', inferred_api) AS api_name,
+    SELECT *, coalesce({_text(T["api"])}, inferred_api) AS api_name,
         CASE provider
-            WHEN 'openai' THEN nullif(concat_ws('\n', req ->> 'instructions',
-                array_to_string(list_transform(list_filter(ta_list(req -> 'messages'),
+            WHEN 'openai' THEN nullif(concat_ws('\n', {_text(Q["$.instructions"])},
+                array_to_string(list_transform(list_filter(ta_list({Q["$.messages"]}),
                     lambda m: m ->> 'role' IN ('system', 'developer')),
-                    lambda m: ta_text(m -> 'content')),
-                    '\n')), '')
-            WHEN 'anthropic' THEN nullif(ta_text(req -> 'system'), '')
-            WHEN 'google' THEN nullif(ta_text(req -> 'systemInstruction'), '')
+                    lambda m: ta_text(m -> 'content')), '\n')), '')
+            WHEN 'anthropic' THEN nullif(ta_text({Q["$.system"]}), '')
+            WHEN 'google' THEN nullif(ta_text({Q["$.systemInstruction"]}), '')
         END AS system_text,
         CASE provider
             WHEN 'openai' THEN coalesce(
-                ta_text(list_filter(ta_list(req -> 'messages'),
+                ta_text(list_filter(ta_list({Q["$.messages"]}),
                     lambda m: m ->> 'role' NOT IN ('system', 'developer'))[1] -> 'content'),
-                CASE WHEN json_type(req, '$.input') = 'VARCHAR' THEN req ->> 'input'
-                     ELSE ta_text(ta_list(req -> 'input')[1] -> 'content') END)
-            WHEN 'anthropic' THEN ta_text(ta_list(req -> 'messages')[1] -> 'content')
-            WHEN 'google' THEN ta_text(ta_list(req -> 'contents')[1])
+                CASE WHEN json_type({Q["$.input"]}) = 'VARCHAR' THEN {_text(Q["$.input"])}
+                     ELSE ta_text(ta_list({Q["$.input"]})[1] -> 'content') END)
+            WHEN 'anthropic' THEN ta_text(ta_list({Q["$.messages"]})[1] -> 'content')
+            WHEN 'google' THEN ta_text(ta_list({Q["$.contents"]})[1])
         END AS first_text,
         CASE WHEN req IS NULL THEN NULL WHEN provider = 'openai' THEN json_object(
-                'instructions', req -> 'instructions', 'messages', req -> 'messages',
-                'input', req -> 'input', 'tools', req -> 'tools', 'functions', req -> 'functions')
-             WHEN provider = 'anthropic' THEN json_object('system', req -> 'system',
-                'messages', req -> 'messages', 'tools', req -> 'tools')
+                'instructions', {Q["$.instructions"]}, 'messages', {Q["$.messages"]},
+                'input', {Q["$.input"]}, 'tools', {Q["$.tools"]}, 'functions', {Q["$.functions"]})
+             WHEN provider = 'anthropic' THEN json_object('system', {Q["$.system"]},
+                'messages', {Q["$.messages"]}, 'tools', {Q["$.tools"]})
              WHEN provider = 'google' THEN json_object('systemInstruction',
-                req -> 'systemInstruction', 'contents', req -> 'contents', 'tools', req -> 'tools')
+                {Q["$.systemInstruction"]}, 'contents', {Q["$.contents"]}, 'tools', {Q["$.tools"]})
         END::VARCHAR AS input_body,
-        lower(coalesce(resp ->> 'service_tier', resp -> 'usage' ->> 'service_tier',
-                       resp ->> 'trafficType', req ->> 'service_tier')) AS tier_raw
+        lower(coalesce({_text(R["$.service_tier"])}, u ->> 'service_tier',
+                       {_text(R["$.trafficType"])}, {_text(Q["$.service_tier"])})) AS tier_raw,
+        coalesce({_text(T["request_id"])}, {_text(R["$.id"])}, {_text(R["$.responseId"])})
+            AS rid
     FROM classes
 )
 SELECT
@@ -233,19 +295,20 @@ SELECT
         WHEN len(unknown_keys) > 0 THEN 'unknown envelope field(s): '
             || array_to_string(unknown_keys, ', ')
             || ' (allowed: ' || '{", ".join(ENVELOPE_KEYS)}' || ')'
-        WHEN json_type(j, '$.timestamp') IS NULL THEN 'missing timestamp'
+        WHEN {T["timestamp"]} IS NULL THEN 'missing timestamp'
         WHEN ts IS NULL
-            THEN 'timestamp is not ISO 8601 or epoch seconds: ' || (j -> 'timestamp')::VARCHAR
+            THEN 'timestamp is not ISO 8601 or epoch seconds: ' || {T["timestamp"]}::VARCHAR
         WHEN provider IS NULL THEN 'missing provider'
-        WHEN provider NOT IN ({_PROVIDERS}) THEN 'unknown provider ' || (j -> 'provider')::VARCHAR
+        WHEN provider NOT IN ({_PROVIDERS}) THEN 'unknown provider ' || {T["provider"]}::VARCHAR
             || ' (expected one of {", ".join(PROVIDERS)})'
-        WHEN json_type(j, '$.request') NOT IN ('OBJECT', 'NULL') THEN 'request is not an object'
-        WHEN json_type(j, '$.response') NOT IN ('OBJECT', 'NULL')
+        WHEN json_type({T["request"]}) NOT IN ('OBJECT', 'NULL') THEN 'request is not an object'
+        WHEN json_type({T["response"]}) NOT IN ('OBJECT', 'NULL')
             THEN 'response is not an object'
-        WHEN json_type(j, '$.error') NOT IN ('OBJECT', 'NULL') THEN 'error is not an object'
-        WHEN json_type(j, '$.metadata') NOT IN ('OBJECT', 'NULL') THEN 'metadata is not an object'
-        WHEN json_type(j, '$.batch') NOT IN ('BOOLEAN', 'NULL') THEN 'batch is not true/false'
-        WHEN json_type(j, '$.latency_ms') NOT IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'NULL')
+        WHEN json_type({T["error"]}) NOT IN ('OBJECT', 'NULL') THEN 'error is not an object'
+        WHEN json_type({T["metadata"]}) NOT IN ('OBJECT', 'NULL')
+            THEN 'metadata is not an object'
+        WHEN json_type({T["batch"]}) NOT IN ('BOOLEAN', 'NULL') THEN 'batch is not true/false'
+        WHEN json_type({T["latency_ms"]}) NOT IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'NULL')
             THEN 'latency_ms is not a number'
         WHEN resp IS NULL AND err IS NULL THEN 'neither a response nor an error'
         WHEN count_problem IS NOT NULL THEN count_problem
@@ -261,17 +324,17 @@ SELECT
         WHEN provider = 'google' AND gm_cc > coalesce(gm_pt, 0) + gm_tu
             THEN 'cachedContentTokenCount exceeds promptTokenCount'
     END AS reject_reason,
-    coalesce(j ->> 'request_id', resp ->> 'id', resp ->> 'responseId') AS request_id,
-    provider || ':' || coalesce(j ->> 'request_id', resp ->> 'id', resp ->> 'responseId',
-                                'line-md5:' || md5(line)) AS request_key,
+    rid AS request_id,
+    provider || ':' || coalesce(rid, 'line-md5:' || md5(line)) AS request_key,
     ts, provider, api_name AS api, model_requested, model_responded,
     coalesce(model_responded, model_requested) AS model,
-    meta ->> 'team' AS team,
-    coalesce(meta ->> 'user', req ->> 'user', req -> 'metadata' ->> 'user_id') AS user_id,
-    meta ->> 'feature' AS feature,
-    coalesce(meta ->> 'prompt_id', resp -> 'prompt' ->> 'id') AS prompt_id,
-    coalesce(meta ->> 'prompt_version', resp -> 'prompt' ->> 'version') AS prompt_version,
-    meta ->> 'environment' AS environment,
+    {_text(M["$.team"])} AS team,
+    coalesce({_text(M["$.user"])}, {_text(Q["$.user"])}, {_text(Q["$.metadata.user_id"])})
+        AS user_id,
+    {_text(M["$.feature"])} AS feature,
+    coalesce({_text(M["$.prompt_id"])}, {_text(R["$.prompt.id"])}) AS prompt_id,
+    coalesce({_text(M["$.prompt_version"])}, {_text(R["$.prompt.version"])}) AS prompt_version,
+    {_text(M["$.environment"])} AS environment,
     meta AS metadata,
     CASE WHEN has_usage THEN input_tokens END AS input_tokens,
     CASE WHEN has_usage THEN cache_read_tokens END AS cache_read_tokens,
@@ -286,13 +349,14 @@ SELECT
     coalesce(err ->> 'type', err ->> 'code') AS error_type,
     err ->> 'message' AS error_message,
     CASE provider
-        WHEN 'openai' THEN coalesce(resp -> 'choices' -> 0 ->> 'finish_reason', resp ->> 'status')
-        WHEN 'anthropic' THEN resp ->> 'stop_reason'
-        WHEN 'google' THEN resp -> 'candidates' -> 0 ->> 'finishReason'
+        WHEN 'openai' THEN coalesce({_text(R["$.choices[0].finish_reason"])},
+                                    {_text(R["$.status"])})
+        WHEN 'anthropic' THEN {_text(R["$.stop_reason"])}
+        WHEN 'google' THEN {_text(R["$.candidates[0].finishReason"])}
     END AS finish_reason,
-    try_cast(j ->> 'latency_ms' AS DOUBLE) AS latency_ms,
-    coalesce(try_cast(j ->> 'batch' AS BOOLEAN), false) OR coalesce(tier_raw = 'batch', false)
-        AS is_batch,
+    try_cast({_text(T["latency_ms"])} AS DOUBLE) AS latency_ms,
+    coalesce(try_cast({_text(T["batch"])} AS BOOLEAN), false)
+        OR coalesce(tier_raw = 'batch', false) AS is_batch,
     CASE
         WHEN tier_raw IS NULL OR tier_raw IN ('default', 'auto', 'standard', 'standard_only',
                                              'on_demand', 'batch', '0', '1') THEN NULL

@@ -12,6 +12,7 @@ import duckdb
 
 from tokaudit.pricing.bands import compile_table
 from tokaudit.pricing.table import PRICE_KEYS, PriceTable
+from tokaudit.store.connection import bulk_insert
 
 MONEY = "DECIMAL(38,18)"
 
@@ -114,6 +115,20 @@ FROM judged
 """.replace("{money}", MONEY)
 
 
+BAND_COLUMNS = {
+    "model_id": "VARCHAR",
+    "provider": "VARCHAR",
+    "valid_from": "TIMESTAMPTZ",
+    "valid_to": "TIMESTAMPTZ",
+    "variant": "VARCHAR",
+    "above_tokens": "BIGINT",
+    "up_to_tokens": "BIGINT",
+    **{f"{k}_price": MONEY for k in PRICE_KEYS},
+    "web_search_price": MONEY,
+    "source_url": "VARCHAR",
+}
+
+
 def _money(value: Decimal | None) -> str | None:
     return None if value is None else format(value, "f")
 
@@ -128,9 +143,14 @@ def install_price_table(con: duckdb.DuckDBPyConnection, table: PriceTable) -> No
             "INSERT INTO pricing_info VALUES (?, ?, ?, now())",
             [table.table_version, table.table_sha256, str(table.directory)],
         )
-        con.executemany("INSERT INTO model_names VALUES (?, ?)", list(table.names().items()))
+        bulk_insert(
+            con,
+            "model_names",
+            {"name": "VARCHAR", "model_id": "VARCHAR"},
+            list(table.names().items()),
+        )
         rows = [
-            [
+            (
                 b.model_id,
                 b.provider,
                 b.valid_from,
@@ -141,11 +161,10 @@ def install_price_table(con: duckdb.DuckDBPyConnection, table: PriceTable) -> No
                 *(_money(b.per_token[k]) for k in PRICE_KEYS),
                 _money(b.web_search_per_request),
                 b.source_url,
-            ]
+            )
             for b in compile_table(table)
         ]
-        casts = ", ".join(f"?::{MONEY}" for _ in range(len(PRICE_KEYS) + 1))
-        con.executemany(f"INSERT INTO price_bands VALUES (?, ?, ?, ?, ?, ?, ?, {casts}, ?)", rows)
+        bulk_insert(con, "price_bands", BAND_COLUMNS, rows)
         con.execute(_COST_VIEW)
         con.execute("COMMIT")
     except BaseException:

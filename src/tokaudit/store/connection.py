@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -42,3 +43,34 @@ def open_store_read_only(path: str | Path) -> duckdb.DuckDBPyConnection:
         raise InputError(f"cannot open the store {path}: {exc}") from exc
     _configure(con)
     return con
+
+
+def bulk_insert(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: dict[str, str],
+    rows: Sequence[tuple[object, ...]],
+    on_conflict: str = "",
+) -> None:
+    """Insert many rows in one statement (``executemany`` runs one statement per row).
+
+    ``columns`` maps each column name to its SQL type; rows are passed column-wise as
+    typed lists and unnested together.
+    """
+    if not rows:
+        return
+    names = list(columns)
+    lists = [list(col) for col in zip(*rows, strict=True)]
+    select = ", ".join(
+        f"unnest(?::{columns[n].replace('DECIMAL(38,18)', 'VARCHAR')}[])" for n in names
+    )
+    casts = ", ".join(
+        f"c{i}::{columns[n]}" if columns[n].startswith("DECIMAL") else f"c{i}"
+        for i, n in enumerate(names)
+    )
+    inner = ", ".join(f"c{i}" for i in range(len(names)))
+    con.execute(
+        f"INSERT INTO {table} ({', '.join(names)}) SELECT {casts} FROM "
+        f"(SELECT {select}) AS t({inner}) {on_conflict}",
+        lists,
+    )

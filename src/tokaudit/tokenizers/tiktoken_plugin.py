@@ -168,9 +168,12 @@ def load_encoding(spec: EncodingSpec, data_dir: Traversable = DATA_DIR) -> tikto
         return encoding
 
 
+BATCH_THRESHOLD = 256
+
+
 def count_texts(encoding: tiktoken.Encoding, texts: Sequence[str]) -> list[int]:
     """Token count of each text, treating special-token text as ordinary text."""
-    if len(texts) < 2:  # skip the thread pool encode_ordinary_batch starts
+    if len(texts) < BATCH_THRESHOLD:  # a thread pool per call costs more than it saves
         return [len(encoding.encode_ordinary(text)) for text in texts]
     return [len(tokens) for tokens in encoding.encode_ordinary_batch(list(texts))]
 
