@@ -27,6 +27,8 @@ def money(value: Decimal) -> str:
 
 def display_usd(value: Decimal) -> str:
     """For people: cents above a dollar, four decimals below (small calls stay visible)."""
+    if value and abs(value) < Decimal("0.0001"):
+        return "<$0.0001" if value > 0 else ">-$0.0001"
     places = Decimal("0.01") if abs(value) >= 1 or value == 0 else Decimal("0.0001")
     return f"${value.quantize(places):,}"
 

@@ -1,0 +1,31 @@
+"""Shared fixtures. Tests import the package from src/ when it is not installed."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+for path in (str(TESTS),):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+try:
+    import tokaudit  # noqa: F401
+except ImportError:  # running from a checkout without `pip install`
+    sys.path.insert(0, str(ROOT / "src"))
+
+MIXED = TESTS / "fixtures" / "envelope" / "mixed.jsonl"
+
+
+@pytest.fixture(autouse=True)
+def _no_ci_noise(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the table renderer free of colour codes whatever the developer's terminal."""
+    monkeypatch.setenv("NO_COLOR", "1")
+
+
+@pytest.fixture
+def mixed_log() -> Path:
+    return MIXED

@@ -1,0 +1,68 @@
+"""Each waste rule against its YAML cases: envelope records in, findings out."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from helpers import priced_store
+from tokaudit.findings import RULES, default_settings
+
+CASES = Path(__file__).parent / "cases"
+RULES_BY_ID = {r.rule_id: r for r in RULES}
+
+
+def _expand(value: Any, texts: dict[str, str]) -> Any:
+    if isinstance(value, str) and value.startswith("$") and value[1:] in texts:
+        return texts[value[1:]]
+    if isinstance(value, dict):
+        return {k: _expand(v, texts) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, texts) for v in value]
+    return value
+
+
+def _load_cases() -> list[Any]:
+    params = []
+    for path in sorted(CASES.glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text("utf-8"))
+        texts = {
+            name: spec.get("prefix", "") + spec["repeat"] * spec["times"]
+            for name, spec in (doc.get("texts") or {}).items()
+        }
+        for case in doc["cases"]:
+            params.append(
+                pytest.param(doc["rule"], doc.get("settings", {}), _expand(case, texts),
+                             id=f"{doc['rule']}-{case['name']}")
+            )
+    return params
+
+
+def test_every_rule_has_cases() -> None:
+    covered = {yaml.safe_load(p.read_text("utf-8"))["rule"] for p in CASES.glob("*.yaml")}
+    assert covered == set(RULES_BY_ID)
+
+
+@pytest.mark.parametrize(("rule_id", "overrides", "case"), _load_cases())
+def test_rule_case(
+    tmp_path: Path, rule_id: str, overrides: dict[str, Any], case: dict[str, Any]
+) -> None:
+    con = priced_store(tmp_path, case["records"])
+    settings = default_settings().get(rule_id, {})
+    settings.update(overrides)
+    found = RULES_BY_ID[rule_id].evaluate(con, settings)
+    got = sorted(
+        [{"team": f.team, "model": f.model, "requests": f.requests,
+          "savings_usd": f.savings_usd} for f in found],
+        key=lambda x: (str(x["team"]), str(x["model"])),
+    )
+    want = sorted(
+        [{**e, "savings_usd": Decimal(e["savings_usd"])} for e in case["expect"]],
+        key=lambda x: (str(x["team"]), str(x["model"])),
+    )
+    assert got == want
+    assert all(f.rule_id == rule_id for f in found)

@@ -1,0 +1,62 @@
+"""Test helpers: write envelope records and open a priced store through the real pipeline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from tokaudit.ingest import ingest_paths
+from tokaudit.pricing.store_tables import install_price_table
+from tokaudit.pricing.table import load_price_table
+from tokaudit.recount import recount
+from tokaudit.store import open_store
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_jsonl(path: Path, records: list[Any]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
+    return path
+
+
+def priced_store(tmp_path: Path, records: list[Any]) -> duckdb.DuckDBPyConnection:
+    """Ingest ``records`` as envelope lines, install the shipped prices and recount."""
+    log = write_jsonl(tmp_path / "log.jsonl", records)
+    con = open_store(":memory:")
+    result = ingest_paths(con, [str(log)])
+    assert not result.errors, result.errors
+    install_price_table(con, load_price_table(REPO / "pricing"))
+    recount(con)
+    return con
+
+
+def openai_record(
+    ts: str,
+    model: str,
+    prompt: int,
+    completion: int,
+    *,
+    team: str = "t",
+    cached: int = 0,
+    messages: list[dict[str, Any]] | None = None,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model, "messages": messages or [{"role": "user", "content": "hi"}]}
+    return {
+        "timestamp": ts,
+        "provider": "openai",
+        "metadata": {"team": team},
+        "request": body,
+        "response": {
+            "id": request_id or f"chatcmpl-{ts}-{team}-{model}",
+            "model": model,
+            "usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "prompt_tokens_details": {"cached_tokens": cached},
+            },
+        },
+    }

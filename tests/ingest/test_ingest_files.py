@@ -1,0 +1,166 @@
+"""Inputs: gzip, truncated archives, directories, missing paths, undetectable files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tokaudit.errors import InputError, UsageError
+
+if TYPE_CHECKING:
+    from conftest import EnvelopeKit
+
+Json = dict[str, Any]
+
+
+def openai_lines(kit: EnvelopeKit) -> list[Json]:
+    calls = kit.cassette("openai/openllmetry_openai_prompt_caching.yaml")
+    return [kit.from_exchange(ex, "openai") for ex in calls]
+
+
+def gemini_line(kit: EnvelopeKit) -> Json:
+    [ex] = kit.cassette("gemini/otelcontrib_google_genai_non_streaming_gemini-2.5-flash.yaml")
+    return kit.from_exchange(ex, "google")
+
+
+def test_gzip_file_loads(kit: EnvelopeKit) -> None:
+    lines = openai_lines(kit)
+    path = kit.write("openai.jsonl.gz", [lines[0], "", "{broken", *lines[1:]])
+    assert path.read_bytes()[:2] == b"\x1f\x8b"
+    [fr] = kit.ingest(path).files
+    assert (fr.error, fr.format) == (None, "envelope")
+    assert (fr.records_read, fr.loaded, fr.rejected) == (len(lines) + 1, len(lines), 1)
+    assert set(kit.rejects(path)) == {3}  # line numbers count the decompressed lines
+    rows = kit.rows(path)
+    assert [r["source_line"] for r in rows] == [1, 4, 5, 6]
+    cached = next(r for r in rows if r["request_id"] == lines[1]["response"]["id"])
+    assert (cached["input_tokens"], cached["cache_read_tokens"]) == (125, 1024)
+
+
+def test_truncated_gzip_is_a_file_error_and_other_files_still_load(kit: EnvelopeKit) -> None:
+    lines = openai_lines(kit)
+    good_gz = kit.write("good.jsonl.gz", lines[:2])
+    data = kit.write("full.jsonl.gz", lines[2:]).read_bytes()
+    truncated = kit.tmp_path / "cut.jsonl.gz"
+    truncated.write_bytes(data[: len(data) - 12])  # drop the trailer and some deflate data
+    plain = kit.write("plain.jsonl", [gemini_line(kit)])
+
+    res = kit.ingest(good_gz, truncated, plain)
+    good, cut, other = res.files
+    assert (good.error, good.loaded) == (None, 2)
+    assert (other.error, other.loaded) == (None, 1)
+
+    assert cut.error
+    assert (cut.records_read, cut.loaded, cut.duplicates, cut.rejected) == (0, 0, 0, 0)
+    assert [f.path for f in res.errors] == [str(truncated)]
+    rejects = kit.rejects(truncated)
+    assert list(rejects) == [0]
+    assert rejects[0]["reason"] == cut.error
+    assert rejects[0]["raw"] is None
+    # nothing from the broken archive leaked into requests, and it is not marked as done
+    assert {r["source_file"] for r in kit.rows()} == {str(good_gz.resolve()), str(plain.resolve())}
+    assert kit.count("ingested_files") == 2
+
+
+def test_truncated_gzip_is_retried_once_repaired(kit: EnvelopeKit) -> None:
+    lines = openai_lines(kit)
+    path = kit.tmp_path / "late.jsonl.gz"
+    data = kit.write("late.jsonl.gz", lines).read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    [cut] = kit.ingest(path).files
+    assert cut.error and not cut.skipped
+    kit.write("late.jsonl.gz", lines)
+    [fixed] = kit.ingest(path).files
+    assert (fixed.error, fixed.loaded, fixed.skipped) == (None, len(lines), False)
+
+
+def test_directory_walk_picks_log_files_only(kit: EnvelopeKit) -> None:
+    lines = openai_lines(kit)
+    root = kit.tmp_path / "logs"
+    picked = [
+        kit.write("logs/a.jsonl", lines[:1]),
+        kit.write("logs/b.json", lines[1:2]),
+        kit.write("logs/deep/er/c.ndjson", lines[2:3]),
+        kit.write("logs/deep/d.log", lines[3:4]),
+        kit.write("logs/deep/e.jsonl.gz", [gemini_line(kit)]),
+        kit.write("logs/f.ndjson.gz", [lines[0]]),  # a duplicate, but still read
+        kit.write("logs/UPPER.JSONL", [lines[0]]),
+    ]
+    # same content under names a directory walk must ignore
+    for name in ("notes.txt", "data.csv", "a.jsonl.bak", "deep/archive.tar.gz", "jsonl"):
+        kit.write(f"logs/{name}", lines[:1])
+
+    res = kit.ingest(root)
+    assert sorted(Path(f.path) for f in res.files) == sorted(picked)
+    assert [f.path for f in res.files] == sorted(f.path for f in res.files)
+    assert res.errors == []
+    assert res.total("loaded") == 5
+    assert res.total("duplicates") == 2
+
+
+def test_file_named_explicitly_is_read_whatever_its_extension(kit: EnvelopeKit) -> None:
+    path = kit.write("export.txt", openai_lines(kit))
+    [fr] = kit.ingest(path).files
+    assert (fr.error, fr.loaded) == (None, 4)
+
+
+def test_same_file_given_twice_is_read_once(kit: EnvelopeKit) -> None:
+    path = kit.write("a.jsonl", openai_lines(kit))
+    res = kit.ingest(path, kit.tmp_path, kit.tmp_path / "." / "a.jsonl")
+    assert len(res.files) == 1
+
+
+def test_glob_input(kit: EnvelopeKit) -> None:
+    lines = openai_lines(kit)
+    kit.write("g/x1.jsonl", lines[:2])
+    kit.write("g/x2.jsonl", lines[2:])
+    res = kit.ingest(kit.tmp_path / "g" / "x*.jsonl")
+    assert [Path(f.path).name for f in res.files] == ["x1.jsonl", "x2.jsonl"]
+    assert res.total("loaded") == 4
+    with pytest.raises(InputError, match="matches no file"):
+        kit.ingest(kit.tmp_path / "g" / "nothing*.jsonl")
+
+
+def test_missing_path_raises_input_error(kit: EnvelopeKit) -> None:
+    good = kit.write("a.jsonl", openai_lines(kit))
+    with pytest.raises(InputError, match="no such file"):
+        kit.ingest(good, kit.tmp_path / "missing.jsonl")
+    assert kit.count("requests") == 0  # paths are checked before anything loads
+
+
+def test_unknown_format_name_is_a_usage_error(kit: EnvelopeKit) -> None:
+    path = kit.write("a.jsonl", openai_lines(kit))
+    with pytest.raises(UsageError, match="unknown --format"):
+        kit.ingest(path, fmt="langfuse-ish")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "timestamp,provider,model,input_tokens\n2026-11-01,openai,gpt-4o,12\n",
+        '{"ts": "2026-11-01T00:00:00Z", "model": "gpt-4o", "usage": {"prompt_tokens": 12}}\n',
+    ],
+    ids=["csv-named-jsonl", "json-without-provider"],
+)
+def test_undetectable_file_names_the_formats_tried(kit: EnvelopeKit, content: str) -> None:
+    odd = kit.tmp_path / "x.jsonl"
+    odd.write_text(content * 3)
+    fine = kit.write("fine.jsonl", openai_lines(kit))
+    bad, good = kit.ingest(odd, fine).files
+    assert bad.error is not None
+    assert "cannot detect" in bad.error and "envelope" in bad.error
+    assert bad.format is None and bad.records_read == 0
+    assert kit.rejects(odd)[0]["reason"] == bad.error
+    assert (good.error, good.loaded) == (None, 4)
+
+
+def test_forced_format_rejects_per_line_instead(kit: EnvelopeKit) -> None:
+    odd = kit.tmp_path / "x.jsonl"
+    odd.write_text('{"ts": "2026-11-01T00:00:00Z", "model": "gpt-4o"}\nnot json\n')
+    [fr] = kit.ingest(odd, fmt="envelope").files
+    assert (fr.error, fr.records_read, fr.rejected) == (None, 2, 2)
+    reasons = {n: r["reason"] for n, r in kit.rejects(odd).items()}
+    assert "unknown envelope field(s): ts" in reasons[1]
+    assert reasons[2] == "invalid JSON"

@@ -1,0 +1,110 @@
+"""Re-ingesting never double counts: unchanged files are skipped, repeated records dedup."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from conftest import EnvelopeKit
+
+Json = dict[str, Any]
+
+
+def real_lines(kit: EnvelopeKit) -> list[Json]:
+    """Six real calls across the three providers, each with its own response id."""
+    openai = kit.cassette("openai/openllmetry_openai_prompt_caching.yaml")
+    anthropic = kit.cassette("anthropic/openllmetry_anthropic_prompt_caching_legacy.yaml")
+    return [
+        *(kit.from_exchange(ex, "openai") for ex in openai),
+        *(kit.from_exchange(ex, "anthropic") for ex in anthropic),
+    ]
+
+
+def test_same_file_twice_is_skipped(kit: EnvelopeKit) -> None:
+    lines = real_lines(kit)
+    path = kit.write("day1.jsonl", [*lines, "{not json"])
+    [first] = kit.ingest(path).files
+    assert (first.loaded, first.rejected, first.skipped) == (len(lines), 1, False)
+    before = (kit.count("requests"), kit.count("rejects"), kit.count("ingested_files"))
+
+    [second] = kit.ingest(path).files
+    assert second.skipped is True
+    assert second.format == "envelope"
+    assert (second.records_read, second.loaded, second.duplicates, second.rejected) == (0, 0, 0, 0)
+    assert second.error is None
+    after = (kit.count("requests"), kit.count("rejects"), kit.count("ingested_files"))
+    assert after == before == (len(lines), 1, 1)
+
+
+def test_ingested_files_records_the_counts(kit: EnvelopeKit) -> None:
+    lines = real_lines(kit)
+    path = kit.write("day1.jsonl", [*lines, lines[0], "[]"])
+    kit.ingest(path)
+    [row] = kit.query("SELECT * FROM ingested_files")
+    assert row["path"] == str(path.resolve())
+    assert row["format"] == "envelope"
+    assert (row["records_read"], row["loaded"], row["duplicates"], row["rejected"]) == (
+        len(lines) + 2,
+        len(lines),
+        1,
+        1,
+    )
+    assert len(row["fingerprint"]) == 64
+
+
+def test_same_record_in_two_files_is_a_duplicate(kit: EnvelopeKit) -> None:
+    lines = real_lines(kit)
+    a = kit.write("a.jsonl", lines[:4])
+    b = kit.write("sub/b.jsonl", lines[3:])  # lines[3] is in both files
+    fa, fb = kit.ingest(a, b).files
+    assert (fa.loaded, fa.duplicates) == (4, 0)
+    assert (fb.records_read, fb.loaded, fb.duplicates, fb.rejected) == (len(lines) - 3, 2, 1, 0)
+    assert kit.count("requests") == len(lines)
+    # the first occurrence wins
+    dup_id = lines[3]["response"]["id"]
+    [owner] = kit.query("SELECT source_file FROM requests WHERE request_id = ?", [dup_id])
+    assert owner["source_file"] == str(a.resolve())
+
+
+def test_duplicate_across_separate_runs(kit: EnvelopeKit) -> None:
+    lines = real_lines(kit)
+    [fa] = kit.ingest(kit.write("a.jsonl", lines)).files
+    [fb] = kit.ingest(kit.write("copy-of-a.jsonl", lines)).files  # same bytes, other path
+    assert (fa.loaded, fb.loaded, fb.duplicates, fb.skipped) == (len(lines), 0, len(lines), False)
+    assert kit.count("requests") == len(lines)
+
+
+def test_duplicated_line_inside_one_file(kit: EnvelopeKit) -> None:
+    [line] = real_lines(kit)[:1]
+    fr, rows = kit.ingest_lines([line, line])
+    assert (fr.records_read, fr.loaded, fr.duplicates, fr.rejected) == (2, 1, 1, 0)
+    assert [r["source_line"] for r in rows] == [1]
+
+
+def test_envelope_request_id_is_the_dedup_key(kit: EnvelopeKit) -> None:
+    """Two different bodies with the same envelope request_id are one request."""
+    a, b = real_lines(kit)[:2]
+    fr, rows = kit.ingest_lines([a | {"request_id": "req_1"}, b | {"request_id": "req_1"}])
+    assert (fr.loaded, fr.duplicates) == (1, 1)
+    assert rows[0]["request_id"] == "req_1"
+
+
+def test_records_without_any_id_dedup_on_the_exact_line(kit: EnvelopeKit) -> None:
+    """Error records carry no id: identical lines collapse, different ones do not."""
+    [ex] = kit.cassette("openai/otelcontrib_chat_completion_404.yaml")
+    err = kit.from_exchange(ex, "openai")
+    later = kit.from_exchange(ex, "openai", timestamp="2026-11-01T12:00:05Z")
+    fr, rows = kit.ingest_lines([err, err, later])
+    assert (fr.loaded, fr.duplicates) == (2, 1)
+    assert all(r["request_id"] is None for r in rows)
+
+
+def test_appended_file_loads_only_the_new_records(kit: EnvelopeKit) -> None:
+    lines = real_lines(kit)
+    path = kit.write("grow.jsonl", lines[:3])
+    [first] = kit.ingest(path).files
+    kit.write("grow.jsonl", lines)  # the same file, appended to
+    [second] = kit.ingest(path).files
+    assert (first.loaded, second.skipped) == (3, False)
+    assert (second.loaded, second.duplicates) == (len(lines) - 3, 3)
+    assert kit.count("requests") == len(lines)

@@ -1,0 +1,213 @@
+"""Shared helpers for the pricing tests: build envelope lines, ingest them, read request_costs.
+
+Every test prices requests through the real pipeline (envelope JSONL -> ``ingest_paths`` ->
+``install_price_table`` -> the ``request_costs`` view), never by calling the band compiler
+directly, so the figures checked are the figures a report would show.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from tokaudit.ingest import ingest_paths
+from tokaudit.pricing.store_tables import install_price_table
+from tokaudit.pricing.table import PriceTable, load_price_table
+from tokaudit.store import open_store
+
+Envelope = dict[str, Any]
+_ids = itertools.count(1)
+
+COST_COLUMNS = (
+    "request_id",
+    "model",
+    "priced_model",
+    "price_context",
+    "pricing_status",
+    "unpriced_reason",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "total_input_tokens",
+    "cost_usd",
+)
+
+
+def _stamp(ts: str | datetime) -> str:
+    if isinstance(ts, datetime):
+        return (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).isoformat()
+    return ts
+
+
+def _envelope(
+    provider: str,
+    model: str,
+    ts: str | datetime,
+    response: dict[str, Any],
+    batch: bool,
+    request_id: str | None,
+) -> Envelope:
+    return {
+        "timestamp": _stamp(ts),
+        "provider": provider,
+        "request_id": request_id or f"req-{next(_ids)}",
+        "metadata": {"team": "pricing-tests"},
+        "request": {"model": model},
+        "response": response,
+        "error": None,
+        "batch": batch,
+    }
+
+
+def openai_envelope(
+    model: str,
+    ts: str | datetime,
+    prompt: int,
+    completion: int,
+    *,
+    cached: int = 0,
+    cache_write: int | None = None,
+    reasoning: int | None = None,
+    batch: bool = False,
+    service_tier: str | None = None,
+    api: str = "chat",
+    request_id: str | None = None,
+) -> Envelope:
+    """Chat Completions (``api="chat"``) or Responses (``api="responses"``) usage: the prompt
+    count includes cached and cache-write tokens; reasoning is inside the completion count."""
+    prefix = "prompt" if api == "chat" else "input"
+    out = "completion" if api == "chat" else "output"
+    details: dict[str, int] = {"cached_tokens": cached}
+    if cache_write is not None:
+        details["cache_write_tokens"] = cache_write
+    usage: dict[str, Any] = {
+        f"{prefix}_tokens": prompt,
+        f"{out}_tokens": completion,
+        "total_tokens": prompt + completion,
+        f"{prefix}_tokens_details": details,
+    }
+    if reasoning is not None:
+        usage[f"{out}_tokens_details"] = {"reasoning_tokens": reasoning}
+    kind = "chat.completion" if api == "chat" else "response"
+    response: dict[str, Any] = {"object": kind, "model": model, "usage": usage}
+    if service_tier is not None:
+        response["service_tier"] = service_tier
+    return _envelope("openai", model, ts, response, batch, request_id)
+
+
+def anthropic_envelope(
+    model: str,
+    ts: str | datetime,
+    input_tokens: int,
+    output: int,
+    *,
+    cache_read: int = 0,
+    cache_write_5m: int = 0,
+    cache_write_1h: int = 0,
+    split: bool = True,
+    web_searches: int = 0,
+    batch: bool = False,
+    request_id: str | None = None,
+) -> Envelope:
+    """Messages usage: ``input_tokens`` is uncached only; reads and writes are reported apart."""
+    usage: dict[str, Any] = {
+        "input_tokens": input_tokens,
+        "cache_read_input_tokens": cache_read,
+        "cache_creation_input_tokens": cache_write_5m + cache_write_1h,
+        "output_tokens": output,
+    }
+    if split:
+        usage["cache_creation"] = {
+            "ephemeral_5m_input_tokens": cache_write_5m,
+            "ephemeral_1h_input_tokens": cache_write_1h,
+        }
+    elif cache_write_1h:
+        raise ValueError("without the TTL split every write counts as 5m")
+    if web_searches:
+        usage["server_tool_use"] = {"web_search_requests": web_searches}
+    response = {"type": "message", "model": model, "usage": usage}
+    return _envelope("anthropic", model, ts, response, batch, request_id)
+
+
+def gemini_envelope(
+    model: str,
+    ts: str | datetime,
+    prompt: int,
+    candidates: int,
+    *,
+    cached: int = 0,
+    thoughts: int = 0,
+    tool_use: int = 0,
+    batch: bool = False,
+    request_id: str | None = None,
+) -> Envelope:
+    """usageMetadata: ``promptTokenCount`` includes cached; thoughts sit outside candidates;
+    ``toolUsePromptTokenCount`` is input on top of the prompt."""
+    meta: dict[str, int] = {"promptTokenCount": prompt, "candidatesTokenCount": candidates}
+    if cached:
+        meta["cachedContentTokenCount"] = cached
+    if thoughts:
+        meta["thoughtsTokenCount"] = thoughts
+    if tool_use:
+        meta["toolUsePromptTokenCount"] = tool_use
+    response = {"modelVersion": model, "usageMetadata": meta}
+    return _envelope("google", model, ts, response, batch, request_id)
+
+
+def write_jsonl(path: Path, envelopes: list[Envelope]) -> Path:
+    path.write_text("".join(json.dumps(e) + "\n" for e in envelopes), "utf-8")
+    return path
+
+
+_TABLE: PriceTable | None = None
+
+
+def shipped_table() -> PriceTable:
+    """The repository's ``pricing/`` table, loaded (and hash-verified) once per session."""
+    global _TABLE
+    if _TABLE is None:
+        _TABLE = load_price_table()
+    return _TABLE
+
+
+def priced_store(directory: Path, envelopes: list[Envelope], name: str = "requests.jsonl") -> Any:
+    """A fresh in-memory store holding ``envelopes`` with the shipped price table installed."""
+    con = open_store(":memory:")
+    outcome = ingest_paths(con, [str(write_jsonl(directory / name, envelopes))])
+    assert not outcome.errors, [f.error for f in outcome.errors]
+    rejected = con.execute("SELECT source_line, reason FROM rejects").fetchall()
+    assert not rejected, rejected
+    loaded = outcome.total("loaded")
+    assert loaded == len(envelopes), (loaded, len(envelopes))
+    install_price_table(con, shipped_table())
+    return con
+
+
+def cost_rows(con: Any) -> dict[str, dict[str, Any]]:
+    """``request_costs`` keyed by request_id."""
+    rows = con.execute(f"SELECT {', '.join(COST_COLUMNS)} FROM request_costs").fetchall()
+    return {r[0]: dict(zip(COST_COLUMNS, r, strict=True)) for r in rows}
+
+
+def price_envelopes(directory: Path, envelopes: list[Envelope]) -> dict[str, dict[str, Any]]:
+    con = priced_store(directory, envelopes)
+    try:
+        return cost_rows(con)
+    finally:
+        con.close()
+
+
+def price_one(directory: Path, envelope: Envelope) -> dict[str, Any]:
+    (row,) = price_envelopes(directory, [envelope]).values()
+    return row
+
+
+def total_cost(con: Any) -> Decimal:
+    value = con.execute("SELECT coalesce(sum(cost_usd), 0) FROM request_costs").fetchone()[0]
+    return Decimal(value)

@@ -1,0 +1,99 @@
+"""Golden files per output format. Regenerate deliberately with TOKAUDIT_UPDATE_GOLDEN=1."""
+
+from __future__ import annotations
+
+import json
+import os
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tokaudit.models import (
+    Breakdown,
+    BreakdownRow,
+    BudgetOutcome,
+    BudgetReport,
+    Finding,
+    FindingsReport,
+    PricingInfo,
+    Totals,
+    UnpricedModel,
+)
+from tokaudit.report.renderers import RENDERERS
+from tokaudit.report.renderers.common import display_usd, money
+
+GOLDEN = Path(__file__).parent / "golden"
+EXT = {"table": "txt", "json": "json", "csv": "csv", "markdown": "md"}
+PRICING = PricingInfo("2026-11-26.1", "ab" * 32)
+
+
+def _totals(requests: int, cost: str, unpriced: int = 0) -> Totals:
+    return Totals(requests, 1000 * requests, 10 * requests, 5 * requests, 100 * requests,
+                  7 * requests, Decimal(cost), unpriced)
+
+
+BREAKDOWN = Breakdown(
+    group_by=["team", "prompt"],
+    rows=[
+        BreakdownRow({"team": "alpha", "prompt": "answer"}, _totals(2, "3.0079552")),
+        BreakdownRow({"team": "beta", "prompt": "fp:1a2b3c4d"}, _totals(1, "0.01815"),
+                     preview="You draft | emails"),
+        BreakdownRow({"team": None, "prompt": None}, _totals(1, "0", unpriced=1)),
+    ],
+    totals=_totals(4, "3.0261052", unpriced=1),
+    unpriced=[UnpricedModel("acme-llm-7b", "openai", 1, "unknown_model")],
+    pricing=PRICING,
+)
+FINDINGS = FindingsReport(
+    [
+        Finding("D09", "overkill-model", "Premium model on short, simple requests", "growth",
+                "claude-opus-4-1-20250805", "lead-intent", 535, Decimal("0.5874"),
+                "535 of 535 requests were short", "opportunity"),
+        Finding("D04", "exact-duplicate-request", "Exact duplicate requests", "search",
+                "gpt-4.1-mini", None, 19, Decimal("0.0015"), "19 repeats"),
+    ],
+    PRICING,
+)
+BUDGETS = BudgetReport(
+    [
+        BudgetOutcome("all spend", "all", {}, Decimal(5000), "all", Decimal("8.1"), [], 6),
+        BudgetOutcome("search monthly", "month", {"team": "search"}, Decimal("0.3"), "2026-10",
+                      Decimal("0.3521"), [("2026-10", Decimal("0.3521"))], 0),
+    ],
+    PRICING,
+)
+CASES = {"breakdown": BREAKDOWN, "findings": FINDINGS, "budget": BUDGETS}
+
+
+@pytest.mark.parametrize("fmt", sorted(RENDERERS))
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_golden(fmt: str, kind: str) -> None:
+    text = getattr(RENDERERS[fmt], f"render_{kind}")(CASES[kind])
+    path = GOLDEN / f"{kind}.{EXT[fmt]}"
+    if os.environ.get("TOKAUDIT_UPDATE_GOLDEN"):
+        path.write_text(text, "utf-8")
+    assert text == path.read_text("utf-8")
+
+
+def test_json_breakdown_is_the_documented_shape() -> None:
+    data = json.loads(RENDERERS["json"].render_breakdown(BREAKDOWN))
+    assert set(data) >= {"group_by", "currency", "pricing", "rows", "totals", "unpriced"}
+    assert data["pricing"] == {"table_version": "2026-11-26.1", "sha256": "ab" * 32}
+    assert data["rows"][0]["cost_usd"] == "3.0079552"  # exact decimal strings, never floats
+    assert data["totals"]["cost_usd"] == "3.0261052"
+
+
+@pytest.mark.parametrize(
+    ("value", "exact", "shown"),
+    [
+        ("3.0079552", "3.0079552", "$3.01"),
+        ("0.000021", "0.000021", "<$0.0001"),
+        ("1234.5", "1234.5", "$1,234.50"),
+        ("0", "0", "$0.00"),
+        ("10", "10", "$10.00"),
+    ],
+)
+def test_money_formats(value: str, exact: str, shown: str) -> None:
+    assert money(Decimal(value)) == exact
+    assert display_usd(Decimal(value)) == shown

@@ -1,0 +1,209 @@
+"""The command-line contract: exit codes, stdout carries data only, errors on stderr."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tokaudit.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+@pytest.fixture
+def store(tmp_path: Path, mixed_log: Path) -> Path:
+    db = tmp_path / "s.duckdb"
+    result = runner.invoke(app, ["ingest", str(mixed_log), "--db", str(db)])
+    assert result.exit_code == 0, result.stderr
+    return db
+
+
+def test_ingest_prints_counts_and_keeps_rejects(tmp_path: Path, mixed_log: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    result = runner.invoke(app, ["ingest", str(mixed_log), "--db", str(db), "-o", "json"])
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["totals"] == {"records_read": 6, "loaded": 5, "duplicates": 0, "rejected": 1}
+    assert "rejects" in result.stderr  # the hint where to find them goes to stderr
+    rejects = runner.invoke(app, ["sql", "--db", str(db), "-f", "json",
+                                  "SELECT source_line, reason FROM rejects"])
+    assert json.loads(rejects.stdout) == [{"source_line": 6, "reason": "invalid JSON"}]
+    again = runner.invoke(app, ["ingest", str(mixed_log), "--db", str(db), "-o", "json"])
+    assert json.loads(again.stdout)["totals"]["loaded"] == 0  # nothing added twice
+
+
+def test_ingest_missing_path_is_an_input_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["ingest", str(tmp_path / "nope.jsonl"), "--db",
+                                 str(tmp_path / "s.duckdb")])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "nope.jsonl" in result.stderr and "no such file" in result.stderr
+
+
+def test_report_json_totals_match_hand_computed(store: Path) -> None:
+    result = runner.invoke(app, ["report", "--db", str(store), "--by", "team", "-f", "json"])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["group_by"] == ["team"] and data["currency"] == "USD"
+    assert data["pricing"]["table_version"] and len(data["pricing"]["sha256"]) == 64
+    costs = {r["team"]: Decimal(r["cost_usd"]) for r in data["rows"]}
+    assert costs == {"alpha": Decimal("3.0079552"), "beta": Decimal("0.91815"),
+                     "gamma": Decimal(0)}
+    assert Decimal(data["totals"]["cost_usd"]) == Decimal("3.9261052")
+    assert data["totals"]["requests"] == 5
+    assert data["unpriced"] == [{"model": "acme-llm-7b", "provider": "openai", "requests": 1,
+                                 "reason": "unknown_model"}]
+    assert "unpriced" in result.stderr  # a warning, never silently priced at 0
+
+
+def test_report_by_several_dimensions_csv(store: Path) -> None:
+    result = runner.invoke(app, ["report", "--db", str(store), "--by", "team,model", "-f", "csv"])
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("team,model,requests,")
+    assert "alpha,gpt-4o-2024-08-06,1," in result.stdout
+
+
+def test_report_since_until(store: Path) -> None:
+    result = runner.invoke(app, ["report", "--db", str(store), "--by", "day", "-f", "json",
+                                 "--since", "2026-10-02", "--until", "2026-10-04"])
+    days = [r["day"] for r in json.loads(result.stdout)["rows"]]
+    assert sorted(days) == ["2026-10-02", "2026-10-03"]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["report", "--by", "colour"], "--by"),
+        (["report", "-f", "xml"], "--format"),
+        (["report", "--since", "yesterday"], "yesterday"),
+    ],
+)
+def test_usage_errors_exit_2(store: Path, args: list[str], needle: str) -> None:
+    result = runner.invoke(app, [*args, "--db", str(store)])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert needle in result.stderr
+
+
+def test_missing_store_is_exit_2(tmp_path: Path) -> None:
+    for command in (["report"], ["findings"], ["sql", "SELECT 1"]):
+        result = runner.invoke(app, [*command, "--db", str(tmp_path / "none.duckdb")])
+        assert result.exit_code == 2, command
+        assert "no store" in result.stderr
+        assert not (tmp_path / "none.duckdb").exists()
+
+
+def _budget(tmp_path: Path, limit: str, scope: str = "") -> Path:
+    path = tmp_path / "budgets.yaml"
+    path.write_text(f"budgets:\n  - name: alpha monthly\n    period: month\n"
+                    f"    max_cost_usd: {limit}\n{scope}", "utf-8")
+    return path
+
+
+def test_check_exit_codes(store: Path, tmp_path: Path) -> None:
+    team = "    scope: {team: alpha}\n"
+    over = runner.invoke(app, ["check", "--db", str(store), "--budget",
+                               str(_budget(tmp_path, "3.00", team))])
+    assert over.exit_code == 1
+    assert "alpha monthly" in over.stderr and "3.0079552" in over.stderr
+    under = runner.invoke(app, ["check", "--db", str(store), "--budget",
+                                str(_budget(tmp_path, "3.01", team)), "-f", "json"])
+    assert under.exit_code == 0
+    data = json.loads(under.stdout)
+    assert data["violated"] is False
+    assert Decimal(data["budgets"][0]["worst_cost_usd"]) == Decimal("3.0079552")
+    rollout = runner.invoke(app, ["check", "--db", str(store), "--no-fail", "--budget",
+                                  str(_budget(tmp_path, "1", team))])
+    assert rollout.exit_code == 0
+
+
+def test_check_markdown_for_pr_comment(store: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["check", "--db", str(store), "-f", "markdown", "--budget",
+                                 str(_budget(tmp_path, "1"))])
+    assert result.exit_code == 1
+    assert result.stdout.startswith("### Token budget check")
+    assert "❌ alpha monthly" in result.stdout
+
+
+def test_check_strict_fails_on_unpriced(store: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["check", "--db", str(store), "--strict", "--budget",
+                                 str(_budget(tmp_path, "100"))])
+    assert result.exit_code == 2
+    assert "unpriced" in result.stderr
+
+
+def test_check_bad_budget_file_is_exit_2(store: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("budgets:\n  - name: x\n    period: fortnight\n    max_cost_usd: 5\n")
+    result = runner.invoke(app, ["check", "--db", str(store), "--budget", str(bad)])
+    assert result.exit_code == 2
+    assert "bad.yaml" in result.stderr and "fortnight" in result.stderr
+
+
+def test_sql_formats(store: Path) -> None:
+    query = "SELECT team, count(*) AS n FROM requests GROUP BY team ORDER BY team"
+    as_json = runner.invoke(app, ["sql", "--db", str(store), "-f", "json", query])
+    assert json.loads(as_json.stdout) == [
+        {"team": "alpha", "n": 2}, {"team": "beta", "n": 2}, {"team": "gamma", "n": 1}]
+    as_csv = runner.invoke(app, ["sql", "--db", str(store), "-f", "csv", query])
+    assert as_csv.stdout.splitlines() == ["team,n", "alpha,2", "beta,2", "gamma,1"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["DELETE FROM requests", "CREATE TABLE x (a INT)", "DROP VIEW request_costs",
+     "COPY requests TO '/tmp/tokaudit-leak.csv'", "ATTACH ':memory:' AS other"],
+)
+def test_sql_refuses_writes(store: Path, query: str) -> None:
+    result = runner.invoke(app, ["sql", "--db", str(store), query])
+    assert result.exit_code == 2
+    assert "read-only" in result.stderr
+    count = runner.invoke(app, ["sql", "--db", str(store), "-f", "csv",
+                                "SELECT count(*) AS n FROM requests"])
+    assert count.stdout.splitlines() == ["n", "5"]
+
+
+def test_findings_json_and_fail_flag(store: Path) -> None:
+    result = runner.invoke(app, ["findings", "--db", str(store), "-f", "json"])
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["findings"] == [] and data["total_savings_usd"] == "0"
+    gated = runner.invoke(app, ["findings", "--db", str(store), "--fail-on-findings"])
+    assert gated.exit_code == 0  # nothing found, nothing to fail on
+
+
+def test_audit_on_sample_logs() -> None:
+    result = runner.invoke(app, ["audit", str(ROOT / "sample_logs"), "-f", "json"])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [b["group_by"] for b in data["breakdowns"]] == [["team"], ["model"], ["prompt"]]
+    ingest = data["ingest"]
+    assert ingest["records_read"] == (ingest["loaded"] + ingest["duplicates"]
+                                      + ingest["rejected"])
+    assert ingest["duplicates"] == 1 and ingest["rejected"] == 1
+    assert {u["model"] for u in data["breakdowns"][0]["unpriced"]} == {"acme-llm-7b"}
+    rules = {f["rule_id"] for f in data["findings"]["findings"]}
+    assert rules == {"D01", "D04", "D09"}
+    assert "invalid JSON" in result.stderr  # the malformed sample line is shown, not fatal
+
+
+def test_audit_table_is_the_default(mixed_log: Path) -> None:
+    result = runner.invoke(app, ["audit", str(mixed_log)])
+    assert result.exit_code == 0
+    for title in ("Spend by team", "Spend by model", "Spend by prompt", "Unpriced requests"):
+        assert title in result.stdout
+    assert "1 rejected" in result.stderr
+
+
+def test_version_and_help() -> None:
+    assert runner.invoke(app, ["--version"]).stdout.startswith("tokaudit ")
+    helped = runner.invoke(app, ["--help"])
+    assert helped.exit_code == 0
+    for command in ("ingest", "report", "findings", "check", "sql", "audit"):
+        assert command in helped.stdout
