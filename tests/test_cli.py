@@ -207,3 +207,12 @@ def test_version_and_help() -> None:
     assert helped.exit_code == 0
     for command in ("ingest", "report", "findings", "check", "sql", "audit"):
         assert command in helped.stdout
+
+
+def test_zstd_input_matches_plain(tmp_path: Path, mixed_log: Path) -> None:
+    zst = mixed_log.with_name("mixed.jsonl.zst")
+    result = runner.invoke(app, ["ingest", str(zst), "--db", str(tmp_path / "z.duckdb"),
+                                 "-o", "json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["totals"] == {"records_read": 6, "loaded": 5,
+                                                   "duplicates": 0, "rejected": 1}

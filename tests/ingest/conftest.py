@@ -204,3 +204,13 @@ def store() -> Iterator[duckdb.DuckDBPyConnection]:
 @pytest.fixture
 def kit(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> EnvelopeKit:
     return EnvelopeKit(store, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def module_kit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvelopeKit]:
+    """One store for a whole module (each ingest costs ~0.2 s of DuckDB planning)."""
+    con = open_store(":memory:")
+    try:
+        yield EnvelopeKit(con, tmp_path_factory.mktemp("module"))
+    finally:
+        con.close()

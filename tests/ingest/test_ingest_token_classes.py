@@ -8,9 +8,13 @@ changed fixture cannot silently change what is being tested.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from tokaudit.ingest import FileResult
 
 if TYPE_CHECKING:
     from conftest import EnvelopeKit
@@ -78,87 +82,227 @@ def classes_of(row: Json) -> Json:
     return {k: row[k] for k in CLASSES}
 
 
-def only_row(rows: list[Json]) -> Json:
-    assert len(rows) == 1, rows
-    return rows[0]
+OPENAI_CHAT = "openai/otelcontrib_chat_completion_with_content.yaml"
+OPENAI_CACHE = "openai/openllmetry_openai_prompt_caching.yaml"
+OPENAI_REASONING = "openai/otelcontrib_responses_create_reports_reasoning_tokens.yaml"
+OPENAI_RESP_CACHE = "openai/otelcontrib_responses_create_aggregates_cache_tokens.yaml"
+OPENAI_404 = "openai/otelcontrib_chat_completion_404.yaml"
+OPENAPI_CHAT = "openai/openapi_examples/chat_completion_response_default.json"
+OPENAPI_RESPONSES = "openai/openapi_examples/responses_response_text_input.json"
+ANTHROPIC_SNAPSHOT = "anthropic/anthropic_sdk_snapshot_messages_parse_c11eefc7.json"
+ANTHROPIC_CACHE = "anthropic/openllmetry_anthropic_prompt_caching_legacy.yaml"
+GEMINI_FLASH = "gemini/otelcontrib_google_genai_non_streaming_gemini-2.5-flash.yaml"
+VERTEX = "gemini/otelcontrib_vertexai_generate_content.yaml"
+
+
+@dataclass
+class Case:
+    line: Json
+    expected: Json | None  # token classes computed from the raw usage; None = no usage
+
+
+def build_cases(kit: EnvelopeKit) -> dict[str, Case]:
+    """Every sample as one envelope line; modified copies get their own request_id."""
+    cases: dict[str, Case] = {}
+
+    def add(name: str, line: Json, convention: Callable[[Json], Json] | None) -> None:
+        resp = line["response"]
+        usage = None
+        if convention is not None and resp is not None:
+            usage = convention(resp.get("usage") or resp.get("usageMetadata"))
+        cases[name] = Case(line, usage)
+
+    [chat] = kit.cassette(OPENAI_CHAT)
+    add("openai_chat", kit.from_exchange(chat, "openai"), openai_classes)
+    for i, ex in enumerate(kit.cassette(OPENAI_CACHE)):
+        add(f"openai_cache_{i}", kit.from_exchange(ex, "openai"), openai_classes)
+    [reasoning] = kit.cassette(OPENAI_REASONING)
+    add("openai_responses_reasoning", kit.from_exchange(reasoning, "openai"), openai_classes)
+    [resp_cache] = kit.cassette(OPENAI_RESP_CACHE)
+    add("openai_responses_cache", kit.from_exchange(resp_cache, "openai"), openai_classes)
+
+    body = copy.deepcopy(resp_cache.response)
+    body["usage"].update(
+        input_tokens=2000, input_tokens_details={"cached_tokens": 1500, "cache_write_tokens": 300}
+    )
+    add(
+        "openai_responses_cache_nonzero",
+        kit.envelope("openai", resp_cache.request, body, request_id="case-resp-cache"),
+        openai_classes,
+    )
+
+    chat_req = {"model": "gpt-5.4", "messages": [{"role": "user", "content": "Hello!"}]}
+    openapi_chat = kit.sample_json(OPENAPI_CHAT)
+    add("openapi_chat", kit.envelope("openai", chat_req, openapi_chat), openai_classes)
+    body = copy.deepcopy(openapi_chat)
+    body["usage"]["prompt_tokens"] = 1000
+    body["usage"]["prompt_tokens_details"].update(cached_tokens=600, cache_write_tokens=250)
+    add(
+        "openapi_chat_cache_write",
+        kit.envelope("openai", chat_req, body, request_id="case-chat-cache-write"),
+        openai_classes,
+    )
+    req = {"model": "gpt-5.4", "input": "Tell me a three sentence bedtime story about a unicorn."}
+    add(
+        "openapi_responses",
+        kit.envelope("openai", req, kit.sample_json(OPENAPI_RESPONSES)),
+        openai_classes,
+    )
+    for tier in ("flex", "priority"):
+        body = copy.deepcopy(openapi_chat)
+        body["service_tier"] = tier
+        add(
+            f"openai_tier_{tier}",
+            kit.envelope("openai", chat_req, body, request_id=f"case-tier-{tier}"),
+            openai_classes,
+        )
+    add(
+        "openai_batch",
+        kit.envelope("openai", chat_req, openapi_chat, request_id="case-batch", batch=True),
+        openai_classes,
+    )
+    [err] = kit.cassette(OPENAI_404)
+    add("openai_404", kit.from_exchange(err, "openai", request_id="req_404"), None)
+
+    [snap] = kit.snapshot(ANTHROPIC_SNAPSHOT)
+    add("anthropic_snapshot", kit.from_exchange(snap, "anthropic"), anthropic_classes)
+    an_calls = kit.cassette(ANTHROPIC_CACHE)
+    for i, ex in enumerate(an_calls):
+        add(f"anthropic_cache_{i}", kit.from_exchange(ex, "anthropic"), anthropic_classes)
+    for w5, w1 in [(163, 1000), (0, 1163), (1163, 0)]:
+        body = copy.deepcopy(an_calls[0].response)
+        body["usage"]["cache_creation"] = {
+            "ephemeral_5m_input_tokens": w5,
+            "ephemeral_1h_input_tokens": w1,
+        }
+        add(
+            f"anthropic_split_{w5}_{w1}",
+            kit.envelope("anthropic", an_calls[0].request, body, request_id=f"case-{w5}-{w1}"),
+            anthropic_classes,
+        )
+    body = copy.deepcopy(snap.response)
+    body["usage"]["output_tokens_details"] = {"thinking_tokens": 20}
+    body["usage"]["server_tool_use"] = {"web_search_requests": 3}
+    add(
+        "anthropic_thinking",
+        kit.envelope("anthropic", snap.request, body, request_id="case-thinking"),
+        anthropic_classes,
+    )
+
+    [flash] = kit.cassette(GEMINI_FLASH)
+    add("gemini_flash", kit.from_exchange(flash, "google"), gemini_classes)
+    body = copy.deepcopy(flash.response)
+    body["usageMetadata"].update(
+        promptTokenCount=5000, cachedContentTokenCount=4096, toolUsePromptTokenCount=100
+    )
+    line = kit.from_exchange(flash, "google", request_id="case-gemini-cache")
+    add("gemini_cached", line | {"response": body}, gemini_classes)
+    [vertex] = kit.cassette(VERTEX)
+    add("vertex_int_enums", kit.from_exchange(vertex, "google"), gemini_classes)
+    return cases
+
+
+@dataclass
+class Loaded:
+    result: FileResult
+    cases: dict[str, Case]
+    rows: dict[str, Json]
+
+
+@pytest.fixture(scope="module")
+def loaded(module_kit: EnvelopeKit) -> Loaded:
+    """All cases in one file, ingested once; rows keyed by case name (= line order)."""
+    cases = build_cases(module_kit)
+    result, rows = module_kit.ingest_lines([c.line for c in cases.values()], "samples.jsonl")
+    by_line = {r["source_line"]: r for r in rows}
+    return Loaded(result, cases, {n: by_line.get(i) for i, n in enumerate(cases, 1)})
+
+
+def test_every_sample_loads(loaded: Loaded) -> None:
+    fr = loaded.result
+    assert (fr.error, fr.format) == (None, "envelope")
+    assert (fr.records_read, fr.loaded, fr.rejected, fr.duplicates) == (len(loaded.cases),) * 2 + (
+        0,
+        0,
+    )
+    missing = [n for n, row in loaded.rows.items() if row is None]
+    assert missing == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "openai_chat",
+        "openai_cache_0",
+        "openai_cache_1",
+        "openai_cache_2",
+        "openai_cache_3",
+        "openai_responses_reasoning",
+        "openai_responses_cache",
+        "openai_responses_cache_nonzero",
+        "openapi_chat",
+        "openapi_chat_cache_write",
+        "openapi_responses",
+        "anthropic_snapshot",
+        "anthropic_cache_0",
+        "anthropic_cache_1",
+        "anthropic_split_163_1000",
+        "anthropic_split_0_1163",
+        "anthropic_split_1163_0",
+        "anthropic_thinking",
+        "gemini_flash",
+        "gemini_cached",
+        "vertex_int_enums",
+    ],
+)
+def test_token_classes_follow_the_provider_convention(loaded: Loaded, name: str) -> None:
+    row, case = loaded.rows[name], loaded.cases[name]
+    assert case.expected is not None
+    assert classes_of(row) == case.expected
+    assert row["has_usage"] is True and row["status"] == "ok"
 
 
 # --- OpenAI ------------------------------------------------------------------------
-def test_openai_chat_completion_real_body(kit: EnvelopeKit) -> None:
-    [ex] = kit.cassette("openai/otelcontrib_chat_completion_with_content.yaml")
-    usage = ex.response["usage"]
+def test_openai_chat_completion_real_body(loaded: Loaded) -> None:
+    row = loaded.rows["openai_chat"]
+    usage = loaded.cases["openai_chat"].line["response"]["usage"]
     assert (usage["prompt_tokens"], usage["completion_tokens"]) == (12, 5)
-
-    fr, rows = kit.ingest_lines([kit.from_exchange(ex, "openai")])
-    assert (fr.error, fr.loaded, fr.rejected) == (None, 1, 0)
-    row = only_row(rows)
-    assert classes_of(row) == openai_classes(usage)
-    assert (row["input_tokens"], row["output_tokens"]) == (12, 5)
-    assert row["has_usage"] is True and row["status"] == "ok"
+    assert (row["input_tokens"], row["output_tokens"], row["cache_read_tokens"]) == (12, 5, 0)
     assert row["provider"] == "openai" and row["api"] == "chat.completions"
     assert row["model_requested"] == "gpt-4o-mini"
     assert row["model_responded"] == row["model"] == "gpt-4o-mini-2024-07-18"
-    assert row["request_id"] == ex.response["id"]
+    assert row["request_id"] == "chatcmpl-ASYMQRl3A3DXL9FWCK9tnGRcKIO7q"
     assert row["finish_reason"] == "stop"
 
 
-def test_openai_prompt_caching_cached_tokens_are_inside_prompt_tokens(kit: EnvelopeKit) -> None:
-    calls = kit.cassette("openai/openllmetry_openai_prompt_caching.yaml")
-    assert len(calls) == 4
-    second = calls[1].response["usage"]
-    assert second["prompt_tokens"] == 1149
-    assert second["prompt_tokens_details"]["cached_tokens"] == 1024
-
-    fr, rows = kit.ingest_lines([kit.from_exchange(ex, "openai") for ex in calls])
-    assert (fr.error, fr.loaded, fr.rejected, fr.duplicates) == (None, 4, 0, 0)
-    by_id = {r["request_id"]: r for r in rows}
-    for ex in calls:
-        assert classes_of(by_id[ex.response["id"]]) == openai_classes(ex.response["usage"])
-    cached = by_id[calls[1].response["id"]]
+def test_openai_prompt_caching_cached_tokens_are_inside_prompt_tokens(loaded: Loaded) -> None:
+    usage = loaded.cases["openai_cache_1"].line["response"]["usage"]
+    assert usage["prompt_tokens"] == 1149
+    assert usage["prompt_tokens_details"]["cached_tokens"] == 1024
+    cached = loaded.rows["openai_cache_1"]
     assert (cached["input_tokens"], cached["cache_read_tokens"]) == (125, 1024)
     # total input is preserved: uncached + cached = prompt_tokens, never 1149 + 1024
     assert cached["input_tokens"] + cached["cache_read_tokens"] == 1149
-    uncached = by_id[calls[0].response["id"]]
-    assert (uncached["input_tokens"], uncached["cache_read_tokens"]) == (1149, 0)
+    first = loaded.rows["openai_cache_0"]
+    assert (first["input_tokens"], first["cache_read_tokens"]) == (1149, 0)
 
 
-def test_openai_responses_api_reasoning_is_inside_output(kit: EnvelopeKit) -> None:
-    [ex] = kit.cassette("openai/otelcontrib_responses_create_reports_reasoning_tokens.yaml")
-    usage = ex.response["usage"]
+def test_openai_responses_api_reasoning_is_inside_output(loaded: Loaded) -> None:
+    row = loaded.rows["openai_responses_reasoning"]
+    usage = loaded.cases["openai_responses_reasoning"].line["response"]["usage"]
     assert usage["output_tokens"] == 288
     assert usage["output_tokens_details"]["reasoning_tokens"] == 9
-
-    _, rows = kit.ingest_lines([kit.from_exchange(ex, "openai")])
-    row = only_row(rows)
-    assert classes_of(row) == openai_classes(usage)
     assert (row["input_tokens"], row["output_tokens"], row["reasoning_tokens"]) == (44, 288, 9)
     assert row["api"] == "responses"
     assert row["model_requested"] == "gpt-5.4"
     assert row["model"] == "gpt-5.4-2026-03-05"
 
 
-def test_openai_responses_api_cache_tokens(kit: EnvelopeKit) -> None:
-    [ex] = kit.cassette("openai/otelcontrib_responses_create_aggregates_cache_tokens.yaml")
-    usage = ex.response["usage"]
+def test_openai_responses_api_cache_tokens(loaded: Loaded) -> None:
+    usage = loaded.cases["openai_responses_cache"].line["response"]["usage"]
     assert "cached_tokens" in usage["input_tokens_details"]
-
-    _, rows = kit.ingest_lines([kit.from_exchange(ex, "openai")])
-    row = only_row(rows)
-    assert classes_of(row) == openai_classes(usage)
-    assert row["api"] == "responses" and row["has_usage"] is True
-
-
-def test_openai_responses_api_with_nonzero_cache_read_and_write(kit: EnvelopeKit) -> None:
-    """The real Responses body, with its cached/cache-write counts set non-zero."""
-    [ex] = kit.cassette("openai/otelcontrib_responses_create_aggregates_cache_tokens.yaml")
-    resp = copy.deepcopy(ex.response)
-    resp["usage"].update(
-        input_tokens=2000,
-        input_tokens_details={"cached_tokens": 1500, "cache_write_tokens": 300},
-    )
-    _, rows = kit.ingest_lines([kit.envelope("openai", ex.request, resp)])
-    row = only_row(rows)
-    assert classes_of(row) == openai_classes(resp["usage"])
+    assert loaded.rows["openai_responses_cache"]["api"] == "responses"
+    row = loaded.rows["openai_responses_cache_nonzero"]
     assert (row["input_tokens"], row["cache_read_tokens"], row["cache_write_5m_tokens"]) == (
         200,
         1500,
@@ -166,51 +310,30 @@ def test_openai_responses_api_with_nonzero_cache_read_and_write(kit: EnvelopeKit
     )
 
 
-def test_openai_openapi_chat_completion_example(kit: EnvelopeKit) -> None:
-    resp = kit.sample_json("openai/openapi_examples/chat_completion_response_default.json")
-    req = {"model": "gpt-5.4", "messages": [{"role": "user", "content": "Hello!"}]}
-    _, rows = kit.ingest_lines([kit.envelope("openai", req, resp)])
-    row = only_row(rows)
-    assert classes_of(row) == openai_classes(resp["usage"])
-    assert (row["input_tokens"], row["output_tokens"], row["reasoning_tokens"]) == (19, 10, 0)
-    assert row["service_tier"] is None  # "default" is the standard tier
-    assert row["is_batch"] is False
+def test_openai_openapi_examples(loaded: Loaded) -> None:
+    chat = loaded.rows["openapi_chat"]
+    assert (chat["input_tokens"], chat["output_tokens"], chat["reasoning_tokens"]) == (19, 10, 0)
+    resp_usage = loaded.cases["openapi_responses"].line["response"]["usage"]
+    assert "cache_write_tokens" in resp_usage["input_tokens_details"]
+    responses = loaded.rows["openapi_responses"]
+    assert (responses["input_tokens"], responses["output_tokens"]) == (36, 87)
+    assert responses["api"] == "responses"
+    assert responses["finish_reason"] == "completed"
 
 
-def test_openai_openapi_responses_example_with_cache_write_tokens(kit: EnvelopeKit) -> None:
-    resp = kit.sample_json("openai/openapi_examples/responses_response_text_input.json")
-    assert "cache_write_tokens" in resp["usage"]["input_tokens_details"]
-    req = {"model": "gpt-5.4", "input": "Tell me a three sentence bedtime story about a unicorn."}
-    _, rows = kit.ingest_lines([kit.envelope("openai", req, resp)])
-    row = only_row(rows)
-    assert classes_of(row) == openai_classes(resp["usage"])
-    assert (row["input_tokens"], row["output_tokens"]) == (36, 87)
-    assert row["api"] == "responses"
-    assert row["finish_reason"] == "completed"
-
-
-def test_openai_cache_write_tokens_are_subtracted_from_prompt(kit: EnvelopeKit) -> None:
+def test_openai_cache_write_tokens_are_subtracted_from_prompt(loaded: Loaded) -> None:
     """P − C − W: the openapi chat example with cache_write_tokens filled in."""
-    resp = kit.sample_json("openai/openapi_examples/chat_completion_response_default.json")
-    resp["usage"]["prompt_tokens"] = 1000
-    resp["usage"]["prompt_tokens_details"].update(cached_tokens=600, cache_write_tokens=250)
-    _, rows = kit.ingest_lines([kit.envelope("openai", {"model": "gpt-5.4"}, resp)])
-    row = only_row(rows)
-    assert classes_of(row) == openai_classes(resp["usage"])
+    row = loaded.rows["openapi_chat_cache_write"]
     assert (row["input_tokens"], row["cache_read_tokens"], row["cache_write_5m_tokens"]) == (
         150,
         600,
         250,
     )
+    assert row["cache_write_1h_tokens"] == 0
 
 
-def test_openai_404_error_record(kit: EnvelopeKit) -> None:
-    [ex] = kit.cassette("openai/otelcontrib_chat_completion_404.yaml")
-    assert ex.status == 404
-    line = kit.from_exchange(ex, "openai", request_id="req_c3e0f92d7b5426d1a4a17bb3d39953ea")
-    fr, rows = kit.ingest_lines([line])
-    assert (fr.error, fr.loaded, fr.rejected) == (None, 1, 0)
-    row = only_row(rows)
+def test_openai_404_error_record(loaded: Loaded) -> None:
+    row = loaded.rows["openai_404"]
     assert row["status"] == "error"
     assert row["http_status"] == 404
     assert row["has_usage"] is False
@@ -219,16 +342,28 @@ def test_openai_404_error_record(kit: EnvelopeKit) -> None:
     assert "does not exist" in row["error_message"]
     assert row["model"] == row["model_requested"] == "this-model-does-not-exist"
     assert row["model_responded"] is None
-    assert row["request_id"] == "req_c3e0f92d7b5426d1a4a17bb3d39953ea"
+    assert row["request_id"] == "req_404"
+
+
+@pytest.mark.parametrize(
+    ("name", "tier", "is_batch"),
+    [
+        ("openapi_chat", None, False),  # "default" is the standard tier
+        ("openai_tier_flex", "flex", False),
+        ("openai_tier_priority", "priority", False),
+        ("openai_batch", None, True),
+    ],
+)
+def test_openai_service_tier_and_batch(
+    loaded: Loaded, name: str, tier: str | None, is_batch: bool
+) -> None:
+    row = loaded.rows[name]
+    assert (row["service_tier"], row["is_batch"]) == (tier, is_batch)
 
 
 # --- Anthropic ---------------------------------------------------------------------
-def test_anthropic_sdk_snapshot_request_and_response(kit: EnvelopeKit) -> None:
-    [ex] = kit.snapshot("anthropic/anthropic_sdk_snapshot_messages_parse_c11eefc7.json")
-    usage = ex.response["usage"]
-    _, rows = kit.ingest_lines([kit.from_exchange(ex, "anthropic")])
-    row = only_row(rows)
-    assert classes_of(row) == anthropic_classes(usage)
+def test_anthropic_sdk_snapshot_request_and_response(loaded: Loaded) -> None:
+    row = loaded.rows["anthropic_snapshot"]
     assert (row["input_tokens"], row["output_tokens"]) == (249, 26)
     assert row["model_requested"] == "claude-sonnet-4-5"
     assert row["model_responded"] == row["model"] == "claude-sonnet-4-5-20250929"
@@ -238,19 +373,13 @@ def test_anthropic_sdk_snapshot_request_and_response(kit: EnvelopeKit) -> None:
     assert row["service_tier"] is None  # usage.service_tier "standard"
 
 
-def test_anthropic_prompt_caching_input_excludes_cache(kit: EnvelopeKit) -> None:
-    calls = kit.cassette("anthropic/openllmetry_anthropic_prompt_caching_legacy.yaml")
-    assert len(calls) == 2
-    u1, u2 = (c.response["usage"] for c in calls)
+def test_anthropic_prompt_caching_input_excludes_cache(loaded: Loaded) -> None:
+    u1 = loaded.cases["anthropic_cache_0"].line["response"]["usage"]
+    u2 = loaded.cases["anthropic_cache_1"].line["response"]["usage"]
     assert (u1["input_tokens"], u1["cache_creation_input_tokens"]) == (4, 1163)
     assert (u2["input_tokens"], u2["cache_read_input_tokens"]) == (4, 1163)
-
-    fr, rows = kit.ingest_lines([kit.from_exchange(ex, "anthropic") for ex in calls])
-    assert (fr.error, fr.loaded) == (None, 2)
-    first, second = rows
-    assert classes_of(first) == anthropic_classes(u1)
-    assert classes_of(second) == anthropic_classes(u2)
-    # no split in these bodies: every write is a 5-minute write
+    assert "cache_creation" not in u1  # no split: every write is a 5-minute write
+    first, second = loaded.rows["anthropic_cache_0"], loaded.rows["anthropic_cache_1"]
     assert (first["input_tokens"], first["cache_write_5m_tokens"]) == (4, 1163)
     assert (first["cache_write_1h_tokens"], first["cache_read_tokens"]) == (0, 0)
     assert (second["input_tokens"], second["cache_read_tokens"]) == (4, 1163)
@@ -259,71 +388,42 @@ def test_anthropic_prompt_caching_input_excludes_cache(kit: EnvelopeKit) -> None
 
 
 @pytest.mark.parametrize(("w5", "w1"), [(163, 1000), (0, 1163), (1163, 0)])
-def test_anthropic_5m_1h_cache_write_split(kit: EnvelopeKit, w5: int, w1: int) -> None:
-    ex = kit.cassette("anthropic/openllmetry_anthropic_prompt_caching_legacy.yaml")[0]
-    resp = copy.deepcopy(ex.response)
-    resp["usage"]["cache_creation"] = {
-        "ephemeral_5m_input_tokens": w5,
-        "ephemeral_1h_input_tokens": w1,
-    }
-    fr, rows = kit.ingest_lines([kit.envelope("anthropic", ex.request, resp)])
-    assert fr.rejected == 0, kit.rejects(kit.tmp_path / "log.jsonl")
-    row = only_row(rows)
-    assert classes_of(row) == anthropic_classes(resp["usage"])
+def test_anthropic_5m_1h_cache_write_split(loaded: Loaded, w5: int, w1: int) -> None:
+    row = loaded.rows[f"anthropic_split_{w5}_{w1}"]
     assert (row["cache_write_5m_tokens"], row["cache_write_1h_tokens"]) == (w5, w1)
+    assert (row["input_tokens"], row["cache_read_tokens"]) == (4, 0)
 
 
-def test_anthropic_thinking_and_web_search(kit: EnvelopeKit) -> None:
-    [ex] = kit.snapshot("anthropic/anthropic_sdk_snapshot_messages_parse_c11eefc7.json")
-    resp = copy.deepcopy(ex.response)
-    resp["usage"]["output_tokens_details"] = {"thinking_tokens": 20}
-    resp["usage"]["server_tool_use"] = {"web_search_requests": 3}
-    _, rows = kit.ingest_lines([kit.envelope("anthropic", ex.request, resp)])
-    row = only_row(rows)
+def test_anthropic_thinking_and_web_search(loaded: Loaded) -> None:
+    row = loaded.rows["anthropic_thinking"]
     assert (row["output_tokens"], row["reasoning_tokens"]) == (26, 20)  # thinking inside
     assert row["web_search_requests"] == 3
 
 
 # --- Gemini ------------------------------------------------------------------------
-def test_gemini_thoughts_are_added_to_candidates(kit: EnvelopeKit) -> None:
-    [ex] = kit.cassette("gemini/otelcontrib_google_genai_non_streaming_gemini-2.5-flash.yaml")
-    um = ex.response["usageMetadata"]
+def test_gemini_thoughts_are_added_to_candidates(loaded: Loaded) -> None:
+    um = loaded.cases["gemini_flash"].line["response"]["usageMetadata"]
     assert (um["promptTokenCount"], um["candidatesTokenCount"]) == (8, 433)
     assert um["thoughtsTokenCount"] == 1477
-
-    _, rows = kit.ingest_lines([kit.from_exchange(ex, "google")])
-    row = only_row(rows)
-    assert classes_of(row) == gemini_classes(um)
+    row = loaded.rows["gemini_flash"]
     assert (row["input_tokens"], row["output_tokens"], row["reasoning_tokens"]) == (8, 1910, 1477)
     assert row["input_tokens"] + row["output_tokens"] == um["totalTokenCount"]
     assert row["api"] == "generate_content"
     assert row["model"] == "gemini-2.5-flash"
-    assert row["request_id"] == ex.response["responseId"]
+    assert row["request_id"] == "hizpaKmcH9qs698P85HHgAU"
     assert row["service_tier"] is None  # trafficType ON_DEMAND
 
 
-def test_gemini_cached_content_is_inside_prompt(kit: EnvelopeKit) -> None:
-    [ex] = kit.cassette("gemini/otelcontrib_google_genai_non_streaming_gemini-2.5-flash.yaml")
-    resp = copy.deepcopy(ex.response)
-    resp["usageMetadata"].update(
-        promptTokenCount=5000, cachedContentTokenCount=4096, toolUsePromptTokenCount=100
-    )
-    _, rows = kit.ingest_lines([kit.from_exchange(ex, "google") | {"response": resp}])
-    row = only_row(rows)
-    assert classes_of(row) == gemini_classes(resp["usageMetadata"])
+def test_gemini_cached_content_is_inside_prompt(loaded: Loaded) -> None:
+    row = loaded.rows["gemini_cached"]
     assert (row["input_tokens"], row["cache_read_tokens"]) == (1004, 4096)
 
 
-def test_vertex_integer_enums_do_not_break_ingest(kit: EnvelopeKit) -> None:
-    [ex] = kit.cassette("gemini/otelcontrib_vertexai_generate_content.yaml")
-    assert ex.response["candidates"][0]["finishReason"] == 1
-    assert ex.response["usageMetadata"]["trafficType"] == 1
-    um = ex.response["usageMetadata"]
-
-    fr, rows = kit.ingest_lines([kit.from_exchange(ex, "google")])
-    assert (fr.error, fr.loaded, fr.rejected) == (None, 1, 0)
-    row = only_row(rows)
-    assert classes_of(row) == gemini_classes(um)
+def test_vertex_integer_enums_do_not_break_ingest(loaded: Loaded) -> None:
+    resp = loaded.cases["vertex_int_enums"].line["response"]
+    assert resp["candidates"][0]["finishReason"] == 1
+    assert resp["usageMetadata"]["trafficType"] == 1
+    row = loaded.rows["vertex_int_enums"]
     assert (row["input_tokens"], row["output_tokens"], row["reasoning_tokens"]) == (5, 299, 294)
     assert row["finish_reason"] == "1"
     assert row["model_requested"] == "gemini-2.5-pro"
@@ -336,34 +436,13 @@ def test_vertex_integer_enums_do_not_break_ingest(kit: EnvelopeKit) -> None:
     "(resp ->> 'trafficType'); real bodies carry it in usageMetadata.trafficType, "
     "so ON_DEMAND_FLEX / ON_DEMAND_PRIORITY never reach service_tier",
 )
-@pytest.mark.parametrize(("traffic", "tier"), [("ON_DEMAND_FLEX", "flex"), ("ON_DEMAND_PRIORITY", "priority")])
-def test_gemini_traffic_type_sets_service_tier(
-    kit: EnvelopeKit, traffic: str, tier: str
-) -> None:
-    [ex] = kit.cassette("gemini/otelcontrib_google_genai_non_streaming_gemini-2.5-flash.yaml")
-    resp = copy.deepcopy(ex.response)
-    assert resp["usageMetadata"]["trafficType"] == "ON_DEMAND"  # where real bodies put it
-    resp["usageMetadata"]["trafficType"] = traffic
-    _, rows = kit.ingest_lines([kit.from_exchange(ex, "google") | {"response": resp}])
-    assert only_row(rows)["service_tier"] == tier
-
-
-# --- tiers and batch flags (shared columns) ------------------------------------------
-@pytest.mark.parametrize(
-    ("tier", "expected", "is_batch"),
-    [("default", None, False), ("flex", "flex", False), ("priority", "priority", False)],
-)
-def test_openai_service_tier(
-    kit: EnvelopeKit, tier: str, expected: str | None, is_batch: bool
-) -> None:
-    resp = kit.sample_json("openai/openapi_examples/chat_completion_response_default.json")
-    resp["service_tier"] = tier
-    _, rows = kit.ingest_lines([kit.envelope("openai", {"model": "gpt-5.4"}, resp)])
-    row = only_row(rows)
-    assert (row["service_tier"], row["is_batch"]) == (expected, is_batch)
-
-
-def test_envelope_batch_flag(kit: EnvelopeKit) -> None:
-    resp = kit.sample_json("openai/openapi_examples/chat_completion_response_default.json")
-    _, rows = kit.ingest_lines([kit.envelope("openai", {"model": "gpt-5.4"}, resp, batch=True)])
-    assert only_row(rows)["is_batch"] is True
+def test_gemini_traffic_type_sets_service_tier(kit: EnvelopeKit) -> None:
+    [ex] = kit.cassette(GEMINI_FLASH)
+    lines = []
+    for traffic in ("ON_DEMAND_FLEX", "ON_DEMAND_PRIORITY"):
+        resp = copy.deepcopy(ex.response)
+        assert resp["usageMetadata"]["trafficType"] == "ON_DEMAND"  # where real bodies put it
+        resp["usageMetadata"]["trafficType"] = traffic
+        lines.append(kit.from_exchange(ex, "google", request_id=traffic) | {"response": resp})
+    _, rows = kit.ingest_lines(lines)
+    assert [r["service_tier"] for r in rows] == ["flex", "priority"]

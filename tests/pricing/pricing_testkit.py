@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import textwrap
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from tokaudit.ingest import ingest_paths
+from tokaudit.pricing.manifest import write_manifest
 from tokaudit.pricing.store_tables import install_price_table
 from tokaudit.pricing.table import PriceTable, load_price_table
 from tokaudit.store import open_store
@@ -211,3 +213,28 @@ def price_one(directory: Path, envelope: Envelope) -> dict[str, Any]:
 def total_cost(con: Any) -> Decimal:
     value = con.execute("SELECT coalesce(sum(cost_usd), 0) FROM request_costs").fetchone()[0]
     return Decimal(value)
+
+
+HEADER = """\
+schema_version: 1
+provider: {provider}
+currency: USD
+unit: USD per 1,000,000 tokens
+usage_convention: {convention}
+source_urls: [https://example.com/pricing]
+models:
+"""
+
+
+def make_table(
+    directory: Path, models: str, *, provider: str = "openai", extra: dict[str, str] | None = None
+) -> Path:
+    """A pricing dir with one provider file (plus ``extra`` files) and a fresh manifest."""
+    files = {provider: models, **(extra or {})}
+    (directory / "providers").mkdir(parents=True, exist_ok=True)
+    conventions = {"openai": "openai", "anthropic": "anthropic", "google": "gemini"}
+    for name, body in files.items():
+        text = HEADER.format(provider=name, convention=conventions[name]) + textwrap.dedent(body)
+        (directory / "providers" / f"{name}.yaml").write_text(text, "utf-8")
+    write_manifest(directory)
+    return directory

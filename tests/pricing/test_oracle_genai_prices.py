@@ -1,9 +1,9 @@
 """Cross-check request_costs against pydantic genai-prices 0.2.3, used as a test-only oracle.
 
-About 2,000 seeded random requests cover every model in the shipped table and its aliases, dates from
-2025-01-01 to 2026-11-25 (with UTC offsets and the version/variant boundary instants), every token
-class, long-context tiers, both OpenAI body shapes, batch, flex and priority. Each request is priced
-twice:
+About 2,000 seeded random requests cover every model in the shipped table and its aliases,
+dates from 2025-01-01 to 2026-11-25 (with UTC offsets and the version/variant boundary instants),
+every token class, long-context tiers, both OpenAI body shapes, batch, flex and priority. Each
+request is priced twice:
 
 * tokaudit: envelope JSONL -> ``ingest_paths`` -> ``request_costs.cost_usd``;
 * genai-prices: its own usage extractor run on the *same provider response body* (so our usage
@@ -34,9 +34,9 @@ documented places; each is handled by one named rule in ``_expect`` below, with 
     standard (§12 case B); tokaudit reports it unpriced with ``unknown_context`` (§5, §8;
     providers/openai.yaml: "Variants exist on the new version only"). Expected: unpriced.
 ``no-cache-read-price``
-    gpt-4o-2024-05-13 has no published cached-input rate. genai-prices bills its cached tokens at the
-    input rate; tokaudit refuses to guess and reports ``missing_price_key`` (pricing/README.md "Price
-    keys"; providers/openai.yaml comment on gpt-4o-2024-05-13). Expected: unpriced.
+    gpt-4o-2024-05-13 has no published cached-input rate. genai-prices bills its cached tokens at
+    the input rate; tokaudit refuses to guess and reports ``missing_price_key`` (pricing/README.md
+    "Price keys"; providers/openai.yaml comment on gpt-4o-2024-05-13). Expected: unpriced.
 ``gp-name-fallback``
     genai-prices cannot resolve some name forms tokaudit normalises (§7): routing prefixes
     (``openai/``, ``anthropic/``, ``models/``; §7 table: they raise LookupError) and the Vertex form
@@ -254,7 +254,11 @@ def _gp_model(case: Case) -> tuple[Any, str, bool]:
     """genai-prices' model for the logged name, the ref used, and whether a fallback was needed."""
     snapshot = get_snapshot()
     try:
-        return snapshot.find_provider_model(case.name, None, case.provider, None)[1], case.name, False
+        return (
+            snapshot.find_provider_model(case.name, None, case.provider, None)[1],
+            case.name,
+            False,
+        )
     except LookupError:
         ref = case.name.lower()
         ref = ref.removeprefix(PREFIXES[case.provider])
@@ -300,8 +304,8 @@ def _expect(case: Case) -> Expectation:
     else:
         has_variant, start = _variant_start(model, case.context)
         utc_day = case.ts.astimezone(UTC).date()
-        same_version = (
-            start is not None and model.get_prices(case.ts) == model.get_prices(_at(start))
+        same_version = start is not None and model.get_prices(case.ts) == model.get_prices(
+            _at(start)
         )
         if has_variant and (start is None or utc_day >= start):
             result = gp(case.ts, case.context)
@@ -334,9 +338,7 @@ def cases() -> list[Case]:
 
 
 @pytest.fixture(scope="module")
-def ours(
-    cases: list[Case], tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, dict[str, Any]]:
+def ours(cases: list[Case], tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     directory: Path = tmp_path_factory.mktemp("oracle")
     return price_envelopes(directory, [c.envelope for c in cases])
 
@@ -359,8 +361,8 @@ def test_request_costs_match_genai_prices(
                 f"usage={case.envelope['response'].get('usage') or case.envelope['response']}"
             )
     summary = ", ".join(f"{k}={v}" for k, v in sorted(rules.items()))
-    assert not mismatches, (
-        f"{len(mismatches)} of {len(cases)} differ ({summary}):\n" + "\n".join(mismatches[:40])
+    assert not mismatches, f"{len(mismatches)} of {len(cases)} differ ({summary}):\n" + "\n".join(
+        mismatches[:40]
     )
     # Each documented rule must actually be exercised, and most requests compared unadjusted.
     for rule in (

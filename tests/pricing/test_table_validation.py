@@ -7,27 +7,17 @@ person editing the table knows what to fix.
 
 from __future__ import annotations
 
-import textwrap
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import yaml
-from pricing_testkit import shipped_table
+from pricing_testkit import HEADER, make_table, shipped_table
 
 from tokaudit.errors import PricingTableError
-from tokaudit.pricing.manifest import MANIFEST, build_manifest, write_manifest
+from tokaudit.pricing.manifest import MANIFEST, build_manifest
 from tokaudit.pricing.table import load_price_table
 
-HEADER = """\
-schema_version: 1
-provider: {provider}
-currency: USD
-unit: USD per 1,000,000 tokens
-usage_convention: {convention}
-source_urls: [https://example.com/pricing]
-models:
-"""
 URL = "source: {url: 'https://example.com/pricing'}"
 ALPHA = f"""\
 - id: alpha
@@ -38,20 +28,6 @@ ALPHA = f"""\
     {URL}
     prices: {{input: '1', output: '2'}}
 """
-
-
-def make_table(
-    directory: Path, models: str, *, provider: str = "openai", extra: dict[str, str] | None = None
-) -> Path:
-    """A pricing dir with one provider file (plus ``extra`` files) and a fresh manifest."""
-    files = {provider: models, **(extra or {})}
-    (directory / "providers").mkdir(parents=True, exist_ok=True)
-    conventions = {"openai": "openai", "anthropic": "anthropic", "google": "gemini"}
-    for name, body in files.items():
-        text = HEADER.format(provider=name, convention=conventions[name]) + textwrap.dedent(body)
-        (directory / "providers" / f"{name}.yaml").write_text(text, "utf-8")
-    write_manifest(directory)
-    return directory
 
 
 def refusal(directory: Path) -> str:
@@ -134,7 +110,9 @@ def test_unknown_price_key_is_refused(tmp_path: Path) -> None:
 
 
 def test_unknown_price_key_in_a_variant_is_refused(tmp_path: Path) -> None:
-    models = ALPHA + "    variants:\n    - when: {processing: batch}\n      prices: {inptu: '0.5'}\n"
+    models = (
+        ALPHA + "    variants:\n    - when: {processing: batch}\n      prices: {inptu: '0.5'}\n"
+    )
     message = refusal(make_table(tmp_path, models))
     assert "model alpha" in message and "variants[0]" in message and "'inptu'" in message
 
@@ -227,7 +205,11 @@ SECTION_10_NAMES = {
     "gpt-5-mini": ["gpt-5-mini", "gpt-5-mini-2025-08-07"],
     "claude-3-5-sonnet": ["claude-3-5-sonnet-20240620", "claude-3-5-sonnet-20241022"],
     "claude-3-5-haiku": ["claude-3-5-haiku-20241022"],
-    "claude-sonnet-4": ["claude-sonnet-4-0", "claude-sonnet-4-20250514", "claude-4-sonnet-20250514"],
+    "claude-sonnet-4": [
+        "claude-sonnet-4-0",
+        "claude-sonnet-4-20250514",
+        "claude-4-sonnet-20250514",
+    ],
     "claude-opus-4": ["claude-opus-4-0", "claude-opus-4", "claude-opus-4-20250514"],
     "claude-opus-4-1": ["claude-opus-4-1", "claude-opus-4-1-20250805"],
     "claude-sonnet-4-5": ["claude-sonnet-4-5", "claude-sonnet-4-5-20250929"],
@@ -249,30 +231,31 @@ def test_every_section_10_model_resolves(model_id: str) -> None:
         assert names.get(name) == model_id, name
 
 
-# §10 current prices (input, cache read, output; Anthropic also w5m, w1h), typed from the
-# reference, against the open-ended version of each entry.
-SECTION_10_PRICES: dict[str, dict[str, str]] = {
-    "gpt-4o": {"input": "2.50", "cache_read": "1.25", "output": "10.00"},
-    "gpt-4o-2024-05-13": {"input": "5.00", "output": "15.00"},
-    "gpt-4o-mini": {"input": "0.15", "cache_read": "0.075", "output": "0.60"},
-    "gpt-4.1": {"input": "2.00", "cache_read": "0.50", "output": "8.00"},
-    "gpt-4.1-mini": {"input": "0.40", "cache_read": "0.10", "output": "1.60"},
-    "gpt-4.1-nano": {"input": "0.10", "cache_read": "0.025", "output": "0.40"},
-    "o3": {"input": "2.00", "cache_read": "0.50", "output": "8.00"},
-    "o4-mini": {"input": "1.10", "cache_read": "0.275", "output": "4.40"},
-    "gpt-5": {"input": "1.25", "cache_read": "0.125", "output": "10.00"},
-    "gpt-5-mini": {"input": "0.25", "cache_read": "0.025", "output": "2.00"},
-    "claude-3-5-sonnet": {"input": "3", "cache_read": "0.30", "output": "15", "w5": "3.75", "w1": "6"},
-    "claude-3-5-haiku": {"input": "0.80", "cache_read": "0.08", "output": "4", "w5": "1", "w1": "1.6"},
-    "claude-sonnet-4": {"input": "3", "cache_read": "0.30", "output": "15", "w5": "3.75", "w1": "6"},
-    "claude-opus-4": {"input": "15", "cache_read": "1.5", "output": "75", "w5": "18.75", "w1": "30"},
-    "claude-opus-4-1": {"input": "15", "cache_read": "1.5", "output": "75", "w5": "18.75", "w1": "30"},
-    "claude-sonnet-4-5": {"input": "3", "cache_read": "0.3", "output": "15", "w5": "3.75", "w1": "6"},
-    "claude-haiku-4-5": {"input": "1", "cache_read": "0.10", "output": "5", "w5": "1.25", "w1": "2"},
-    "claude-opus-4-5": {"input": "5", "cache_read": "0.50", "output": "25", "w5": "6.25", "w1": "10"},
-    "gemini-2.5-pro": {"input": "1.25", "cache_read": "0.125", "output": "10.00"},
-    "gemini-2.5-flash": {"input": "0.30", "cache_read": "0.03", "output": "2.50"},
+# §10 current prices, typed from the reference: (input, cache read, output[, w5m, w1h]),
+# checked against the open-ended version of each entry. None: §10 lists no price ("—").
+SECTION_10_PRICES: dict[str, tuple[str | None, ...]] = {
+    "gpt-4o": ("2.50", "1.25", "10.00"),
+    "gpt-4o-2024-05-13": ("5.00", None, "15.00"),
+    "gpt-4o-mini": ("0.15", "0.075", "0.60"),
+    "gpt-4.1": ("2.00", "0.50", "8.00"),
+    "gpt-4.1-mini": ("0.40", "0.10", "1.60"),
+    "gpt-4.1-nano": ("0.10", "0.025", "0.40"),
+    "o3": ("2.00", "0.50", "8.00"),
+    "o4-mini": ("1.10", "0.275", "4.40"),
+    "gpt-5": ("1.25", "0.125", "10.00"),
+    "gpt-5-mini": ("0.25", "0.025", "2.00"),
+    "claude-3-5-sonnet": ("3.00", "0.30", "15.00", "3.75", "6.00"),
+    "claude-3-5-haiku": ("0.80", "0.08", "4.00", "1.00", "1.60"),
+    "claude-sonnet-4": ("3.00", "0.30", "15.00", "3.75", "6.00"),
+    "claude-opus-4": ("15.00", "1.50", "75.00", "18.75", "30.00"),
+    "claude-opus-4-1": ("15.00", "1.50", "75.00", "18.75", "30.00"),
+    "claude-sonnet-4-5": ("3.00", "0.30", "15.00", "3.75", "6.00"),
+    "claude-haiku-4-5": ("1.00", "0.10", "5.00", "1.25", "2.00"),
+    "claude-opus-4-5": ("5.00", "0.50", "25.00", "6.25", "10.00"),
+    "gemini-2.5-pro": ("1.25", "0.125", "10.00"),
+    "gemini-2.5-flash": ("0.30", "0.03", "2.50"),
 }
+PRICE_ORDER = ("input", "cache_read", "output", "cache_write_5m", "cache_write_1h")
 
 
 @pytest.mark.parametrize("model_id", list(SECTION_10_PRICES))
@@ -280,8 +263,8 @@ def test_current_prices_match_section_10(model_id: str) -> None:
     (model,) = [m for m in shipped_table().models if m.id == model_id]
     current = model.versions[-1]
     assert current.effective_to is None
-    keys = {"w5": "cache_write_5m", "w1": "cache_write_1h"}
-    for key, value in SECTION_10_PRICES[model_id].items():
-        assert current.prices[keys.get(key, key)] == Decimal(value), (model_id, key)
-    if model_id == "gpt-4o-2024-05-13":
-        assert "cache_read" not in current.prices  # §10: "—", no published cached rate
+    for key, value in zip(PRICE_ORDER, SECTION_10_PRICES[model_id], strict=False):
+        if value is None:
+            assert key not in current.prices, (model_id, key)
+        else:
+            assert current.prices[key] == Decimal(value), (model_id, key)

@@ -90,9 +90,9 @@ UNKNOWN_CONTEXT: dict[str, Envelope] = {
 
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    envelopes = [
-        {**env, "request_id": case} for case, (env, _) in CASES.items()
-    ] + [{**env, "request_id": case} for case, env in UNKNOWN_CONTEXT.items()]
+    envelopes = [{**env, "request_id": case} for case, (env, _) in CASES.items()] + [
+        {**env, "request_id": case} for case, env in UNKNOWN_CONTEXT.items()
+    ]
     directory: Path = tmp_path_factory.mktemp("worked")
     return price_envelopes(directory, envelopes)
 
