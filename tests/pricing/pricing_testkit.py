@@ -205,11 +205,6 @@ def price_envelopes(directory: Path, envelopes: list[Envelope]) -> dict[str, dic
         con.close()
 
 
-def price_one(directory: Path, envelope: Envelope) -> dict[str, Any]:
-    (row,) = price_envelopes(directory, [envelope]).values()
-    return row
-
-
 def total_cost(con: Any) -> Decimal:
     value = con.execute("SELECT coalesce(sum(cost_usd), 0) FROM request_costs").fetchone()[0]
     return Decimal(value)

@@ -203,7 +203,7 @@ DATED = """\
   - effective_from: '2025-07-01'
     effective_to: null
     source: {url: 'https://example.com/pricing'}
-    prices: {input: '1'}
+    prices: {input: '1', output: '2'}
 """
 
 
@@ -212,8 +212,10 @@ def test_reasons_from_a_custom_table(tmp_path: Path) -> None:
     envelopes = {
         "before-first-version": openai_envelope("alpha", "2024-12-31T23:59:59Z", 10, 10),
         "first-instant": openai_envelope("alpha", "2025-01-01T00:00:00Z", 10, 10),
-        "no-output-price": openai_envelope("alpha", "2025-08-01T00:00:00Z", 10, 10),
-        "input-only": openai_envelope("alpha", "2025-08-01T00:00:00Z", 10, 0),
+        "no-cache-read-price": openai_envelope(
+            "alpha", "2025-08-01T00:00:00Z", 10, 10, cached=4
+        ),
+        "uncached": openai_envelope("alpha", "2025-08-01T00:00:00Z", 10, 0),
         "batch-without-variant": openai_envelope(
             "alpha", "2025-03-01T00:00:00Z", 10, 10, batch=True
         ),
@@ -230,6 +232,6 @@ def test_reasons_from_a_custom_table(tmp_path: Path) -> None:
 
     assert outcome("before-first-version") == ("no_active_version", None)
     assert outcome("first-instant") == (None, Decimal("0.00003"))
-    assert outcome("no-output-price") == ("missing_price_key", None)
-    assert outcome("input-only") == (None, Decimal("0.00001"))
+    assert outcome("no-cache-read-price") == ("missing_price_key", None)
+    assert outcome("uncached") == (None, Decimal("0.00001"))
     assert outcome("batch-without-variant") == ("unknown_context", None)

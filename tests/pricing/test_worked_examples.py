@@ -36,6 +36,10 @@ CASES: dict[str, tuple[Envelope, str]] = {
     "2-first-new-instant": (openai_envelope("o3", "2025-06-10T00:00:00Z", M, M), "10.00"),
     # 2025-06-10 01:00 +02:00 is 2025-06-09 23:00 UTC: the UTC date picks the version.
     "2-offset-is-utc": (openai_envelope("o3", "2025-06-10T01:00:00+02:00", M, M), "50.00"),
+    # A naive timestamp counts as UTC (§4); epoch seconds are UTC by definition.
+    "2-naive-is-utc": (openai_envelope("o3", "2025-06-09T23:59:59", M, M), "50.00"),
+    "2-epoch-before": ({**openai_envelope("o3", "", M, M), "timestamp": 1749513599}, "50.00"),
+    "2-epoch-after": ({**openai_envelope("o3", "", M, M), "timestamp": 1749513600}, "10.00"),
     # 3: o4-mini, prompt 2000 (cached 1024), completion 1500 (reasoning 1200):
     #    976 x 1.10 + 1024 x 0.275 + 1500 x 4.40 per 1M.
     "3": (openai_envelope("o4-mini", TS, 2000, 1500, cached=1024, reasoning=1200), "0.0079552"),

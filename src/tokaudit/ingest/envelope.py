@@ -161,7 +161,7 @@ _STAGE = f"""
 CREATE OR REPLACE TEMP TABLE _staged AS
 WITH parsed AS (
     SELECT line_no, line, CASE WHEN json_valid(line) THEN line::JSON END AS j
-    FROM _raw WHERE line IS NOT NULL AND trim(line) <> ''
+    FROM _raw WHERE line IS NOT NULL AND trim(line, E' \t\r\n\f\v') <> ''
 ), top AS (
     SELECT line_no, line, j, json_type(j) AS jtype,
         CASE WHEN json_type(j) = 'OBJECT' THEN json_keys(j) ELSE [] END AS keys,
@@ -175,7 +175,7 @@ WITH parsed AS (
         {_obj(T["error"])} AS err,
         {_obj(T["metadata"])} AS meta,
         CASE WHEN json_type({T["timestamp"]}) IN ('BIGINT', 'UBIGINT', 'DOUBLE')
-                 THEN to_timestamp({_text(T["timestamp"])}::DOUBLE)
+                 THEN try(to_timestamp({_text(T["timestamp"])}::DOUBLE))
              ELSE try_cast({_text(T["timestamp"])} AS TIMESTAMPTZ) END AS ts
     FROM top
 ), docs AS (
@@ -282,7 +282,8 @@ WITH parsed AS (
                 {Q["$.systemInstruction"]}, 'contents', {Q["$.contents"]}, 'tools', {Q["$.tools"]})
         END::VARCHAR AS input_body,
         lower(coalesce({_text(R["$.service_tier"])}, u ->> 'service_tier',
-                       {_text(R["$.trafficType"])}, {_text(Q["$.service_tier"])})) AS tier_raw,
+                       {_text(R["$.trafficType"])}, u ->> 'trafficType',
+                       {_text(Q["$.service_tier"])})) AS tier_raw,
         coalesce({_text(T["request_id"])}, {_text(R["$.id"])}, {_text(R["$.responseId"])})
             AS rid
     FROM classes
@@ -377,10 +378,14 @@ class EnvelopeFormat(LogFormat):
     description = "tokaudit envelope JSONL (docs/envelope.md)"
 
     def sniff(self, records: list[Any]) -> bool:
+        # A majority, not all: one malformed early record must become a reject, not make
+        # the whole file undetectable.
         objects = [r for r in records if isinstance(r, dict)]
-        return bool(objects) and all(
-            "provider" in r and ("response" in r or "request" in r or "error" in r) for r in objects
+        hits = sum(
+            "provider" in r and ("response" in r or "request" in r or "error" in r)
+            for r in objects
         )
+        return hits > 0 and 2 * hits >= len(objects)
 
     def stage(self, con: duckdb.DuckDBPyConnection) -> None:
         con.execute(_STAGE)

@@ -106,7 +106,7 @@ def _stage_lines(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 def _detect(con: duckdb.DuckDBPyConnection, path: Path) -> LogFormat:
     rows = con.execute(
-        "SELECT line FROM _raw WHERE line IS NOT NULL AND trim(line) <> '' "
+        "SELECT line FROM _raw WHERE line IS NOT NULL AND trim(line, E' \\t\\r\\n') <> '' "
         "ORDER BY line_no LIMIT 20"
     ).fetchall()
     records: list[Any] = []

@@ -20,13 +20,15 @@ CREATE OR REPLACE TEMP MACRO ta_list(a) AS
     CASE WHEN json_type(a) = 'ARRAY' THEN CAST(a AS JSON[]) ELSE []::JSON[] END;
 -- A whole-number field: NULL when absent or JSON null.
 CREATE OR REPLACE TEMP MACRO ta_int(doc, path) AS
-    CASE WHEN json_type(doc, path) IN ('BIGINT', 'UBIGINT') THEN (doc ->> path)::BIGINT END;
+    CASE WHEN json_type(doc, path) IN ('BIGINT', 'UBIGINT')
+         THEN try_cast(doc ->> path AS BIGINT) END;
 -- Why a whole-number field is unusable, or NULL when it is fine (absent counts as fine).
 CREATE OR REPLACE TEMP MACRO ta_int_problem(doc, label, path) AS CASE
     WHEN json_type(doc, path) IS NULL OR json_type(doc, path) = 'NULL' THEN NULL
     WHEN json_type(doc, path) NOT IN ('BIGINT', 'UBIGINT')
         THEN label || ' should be a whole number, got ' || (doc -> path)::VARCHAR
-    WHEN (doc ->> path)::HUGEINT < 0 THEN label || ' is negative'
+    WHEN try_cast(doc ->> path AS BIGINT) IS NULL THEN label || ' is too large: ' || (doc ->> path)
+    WHEN (doc ->> path)::BIGINT < 0 THEN label || ' is negative'
     END;
 """
 

@@ -25,6 +25,23 @@ OPTIONAL_PRICE_KEYS = ("reasoning", "input_audio", "output_audio")
 FEE_KEYS = ("web_search_per_1k", "file_search_per_1k", "per_request")
 VARIANT_WHEN = {"processing": {"batch"}, "service_tier": {"flex", "priority"}}
 CONVENTIONS = {"openai", "anthropic", "gemini"}
+# The keys each level may carry; a misspelt structural key ("tier:" for "tiers:") would
+# otherwise drop data silently.
+FILE_KEYS = {"schema_version", "provider", "currency", "unit", "usage_convention",
+             "source_urls", "models", "notes"}
+MODEL_KEYS = {"id", "aliases", "versions", "notes"}
+VERSION_KEYS = {"effective_from", "effective_to", "source", "prices", "tiers", "fees",
+                "variants", "notes"}
+VARIANT_KEYS = {"when", "prices", "tiers", "checked", "notes"}
+
+
+def _check_keys(item: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(item) - allowed)
+    if unknown:
+        raise PricingTableError(
+            f"{where}: unknown key(s) {', '.join(map(str, unknown))} "
+            f"(allowed: {', '.join(sorted(allowed))})"
+        )
 
 
 @dataclass(frozen=True)
@@ -171,6 +188,8 @@ def _variants(raw: Any, where: str) -> list[Variant]:
     for i, item in enumerate(raw):
         w = f"{where}.variants[{i}]"
         when = item.get("when") if isinstance(item, dict) else None
+        if isinstance(item, dict):
+            _check_keys(item, VARIANT_KEYS, w)
         if not isinstance(when, dict) or len(when) != 1:
             raise PricingTableError(f"{w}: 'when' must have exactly one of {sorted(VARIANT_WHEN)}")
         ((key, value),) = when.items()
@@ -193,6 +212,7 @@ def _versions(raw: Any, where: str) -> list[PriceVersion]:
         w = f"{where}.versions[{i}]"
         if not isinstance(item, dict):
             raise PricingTableError(f"{w}: must be a mapping")
+        _check_keys(item, VERSION_KEYS, w)
         source = item.get("source") or {}
         url = source.get("url") if isinstance(source, dict) else None
         if not url:
@@ -203,11 +223,15 @@ def _versions(raw: Any, where: str) -> list[PriceVersion]:
             if key not in FEE_KEYS:
                 raise PricingTableError(f"{w}: unknown fee {key!r} (allowed: {FEE_KEYS})")
             fees[key] = _decimal(value, f"{w}.fees.{key}")
+        prices = _prices(item.get("prices"), w)
+        missing = [k for k in ("input", "output") if k not in prices]
+        if missing:
+            raise PricingTableError(f"{w}: prices must include {' and '.join(missing)}")
         versions.append(
             PriceVersion(
                 effective_from=_instant(item.get("effective_from"), f"{w}.effective_from"),
                 effective_to=_instant(item.get("effective_to"), f"{w}.effective_to"),
-                prices=_prices(item.get("prices"), w),
+                prices=prices,
                 tiers=_tiers(item.get("tiers"), w),
                 fees=fees,
                 variants=_variants(item.get("variants"), w),
@@ -279,11 +303,17 @@ def load_price_table(directory: Path | None = None) -> PriceTable:
             raise PricingTableError(
                 f"{rel}: needs schema_version: 1, provider and usage_convention in {CONVENTIONS}"
             )
+        _check_keys(doc, FILE_KEYS, rel)
+        if Path(rel).stem != provider:
+            raise PricingTableError(
+                f"{rel}: provider {provider!r} does not match the file name {Path(rel).name}"
+            )
         conventions[str(provider)] = str(convention)
         for entry in doc.get("models") or []:
             model_id = str(entry.get("id", "")).strip().lower()
             if not model_id:
                 raise PricingTableError(f"{rel}: a model has no id")
+            _check_keys(entry, MODEL_KEYS, _where(rel, model_id))
             aliases = [str(a).strip().lower() for a in entry.get("aliases") or []]
             for name in [model_id, *aliases]:
                 if name in owner and owner[name] != model_id:
