@@ -15,7 +15,7 @@ import yaml
 from pricing_testkit import HEADER, make_table, shipped_table
 
 from tokaudit.errors import PricingTableError
-from tokaudit.pricing.manifest import MANIFEST, build_manifest
+from tokaudit.pricing.manifest import MANIFEST, build_manifest, write_manifest
 from tokaudit.pricing.table import load_price_table
 
 URL = "source: {url: 'https://example.com/pricing'}"
@@ -174,6 +174,23 @@ def test_unknown_model_key_is_refused(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- the shipped table
+
+
+# pricing/README.md, "Provider file": `provider` "Must match the file name".
+def test_provider_must_match_the_file_name(tmp_path: Path) -> None:
+    directory = make_table(tmp_path, ALPHA)
+    path = directory / "providers" / "openai.yaml"
+    path.write_text(path.read_text("utf-8").replace("provider: openai", "provider: google"))
+    write_manifest(directory)
+    message = refusal(directory)
+    assert "providers/openai.yaml" in message and "provider" in message
+
+
+# pricing/README.md, "Price keys": "`input` and `output` are always present."
+def test_version_without_input_and_output_is_refused(tmp_path: Path) -> None:
+    models = ALPHA.replace("prices: {input: '1', output: '2'}", "prices: {cache_read: '1'}")
+    message = refusal(make_table(tmp_path, models))
+    assert "model alpha" in message and "input" in message
 
 
 def test_shipped_table_loads_and_its_manifest_verifies() -> None:
