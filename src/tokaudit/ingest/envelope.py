@@ -9,11 +9,13 @@ excludes ``thoughtsTokenCount``.
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
 import duckdb
 
-from tokaudit.ingest.interface import LogFormat
+from tokaudit.ingest.interface import FileHead, LogFormat
+from tokaudit.ingest.staging import create_staged, stage_lines
+from tokaudit.ingest.usage import count_problems, usage_struct
 
 ENVELOPE_KEYS = (
     "timestamp",
@@ -29,72 +31,6 @@ ENVELOPE_KEYS = (
     "batch",
 )
 PROVIDERS = ("openai", "anthropic", "google")
-
-# (provider, label, path in the usage object) of every count we read: checked for type.
-_COUNTS = [
-    ("openai", "usage.prompt_tokens", "$.prompt_tokens"),
-    ("openai", "usage.input_tokens", "$.input_tokens"),
-    (
-        "openai",
-        "usage.prompt_tokens_details.cached_tokens",
-        "$.prompt_tokens_details.cached_tokens",
-    ),
-    ("openai", "usage.input_tokens_details.cached_tokens", "$.input_tokens_details.cached_tokens"),
-    (
-        "openai",
-        "usage.prompt_tokens_details.cache_write_tokens",
-        "$.prompt_tokens_details.cache_write_tokens",
-    ),
-    (
-        "openai",
-        "usage.input_tokens_details.cache_write_tokens",
-        "$.input_tokens_details.cache_write_tokens",
-    ),
-    ("openai", "usage.completion_tokens", "$.completion_tokens"),
-    ("openai", "usage.output_tokens", "$.output_tokens"),
-    (
-        "openai",
-        "usage.completion_tokens_details.reasoning_tokens",
-        "$.completion_tokens_details.reasoning_tokens",
-    ),
-    (
-        "openai",
-        "usage.output_tokens_details.reasoning_tokens",
-        "$.output_tokens_details.reasoning_tokens",
-    ),
-    ("anthropic", "usage.input_tokens", "$.input_tokens"),
-    ("anthropic", "usage.cache_read_input_tokens", "$.cache_read_input_tokens"),
-    ("anthropic", "usage.cache_creation_input_tokens", "$.cache_creation_input_tokens"),
-    (
-        "anthropic",
-        "usage.cache_creation.ephemeral_5m_input_tokens",
-        "$.cache_creation.ephemeral_5m_input_tokens",
-    ),
-    (
-        "anthropic",
-        "usage.cache_creation.ephemeral_1h_input_tokens",
-        "$.cache_creation.ephemeral_1h_input_tokens",
-    ),
-    ("anthropic", "usage.output_tokens", "$.output_tokens"),
-    (
-        "anthropic",
-        "usage.server_tool_use.web_search_requests",
-        "$.server_tool_use.web_search_requests",
-    ),
-    ("google", "usageMetadata.promptTokenCount", "$.promptTokenCount"),
-    ("google", "usageMetadata.toolUsePromptTokenCount", "$.toolUsePromptTokenCount"),
-    ("google", "usageMetadata.cachedContentTokenCount", "$.cachedContentTokenCount"),
-    ("google", "usageMetadata.candidatesTokenCount", "$.candidatesTokenCount"),
-    ("google", "usageMetadata.thoughtsTokenCount", "$.thoughtsTokenCount"),
-]
-
-
-def _count_problems() -> str:
-    checks = ",\n".join(
-        f"CASE WHEN provider = '{p}' THEN ta_int_problem(u, 'response.{label}', '{path}') END"
-        for p, label, path in _COUNTS
-    )
-    return f"nullif(concat_ws('; ', {checks}), '')"
 
 
 def _extract(doc: str, paths: list[str]) -> str:
@@ -158,7 +94,6 @@ R = {p: _at("rs", p, _RESP) for p in _RESP}
 M = {p: _at("md", p, _META) for p in _META}
 
 _STAGE = f"""
-CREATE OR REPLACE TEMP TABLE _staged AS
 WITH parsed AS (
     SELECT line_no, line, CASE WHEN json_valid(line) THEN line::JSON END AS j
     FROM _raw WHERE line IS NOT NULL AND trim(line, E' \t\r\n\f\v') <> ''
@@ -188,61 +123,17 @@ WITH parsed AS (
     FROM docs
 ), usage AS (
     SELECT *,
-        -- OpenAI convention: cached and cache-write tokens are inside the prompt count.
-        coalesce(ta_int(u, '$.prompt_tokens'), ta_int(u, '$.input_tokens')) AS oa_p,
-        coalesce(ta_int(u, '$.prompt_tokens_details.cached_tokens'),
-                 ta_int(u, '$.input_tokens_details.cached_tokens'), 0) AS oa_c,
-        coalesce(ta_int(u, '$.prompt_tokens_details.cache_write_tokens'),
-                 ta_int(u, '$.input_tokens_details.cache_write_tokens'), 0) AS oa_w,
-        coalesce(ta_int(u, '$.completion_tokens'), ta_int(u, '$.output_tokens')) AS oa_o,
-        coalesce(ta_int(u, '$.completion_tokens_details.reasoning_tokens'),
-                 ta_int(u, '$.output_tokens_details.reasoning_tokens')) AS oa_r,
-        -- Anthropic convention: input_tokens exclude cache reads and writes.
-        ta_int(u, '$.input_tokens') AS an_i,
-        coalesce(ta_int(u, '$.cache_read_input_tokens'), 0) AS an_cr,
-        ta_int(u, '$.cache_creation_input_tokens') AS an_cw,
-        ta_int(u, '$.cache_creation.ephemeral_5m_input_tokens') AS an_cw5,
-        ta_int(u, '$.cache_creation.ephemeral_1h_input_tokens') AS an_cw1,
-        ta_int(u, '$.output_tokens') AS an_o,
-        ta_int(u, '$.output_tokens_details.thinking_tokens') AS an_th,
-        ta_int(u, '$.server_tool_use.web_search_requests') AS an_ws,
-        -- Gemini convention: cached inside the prompt count, thoughts outside candidates.
-        ta_int(u, '$.promptTokenCount') AS gm_pt,
-        coalesce(ta_int(u, '$.toolUsePromptTokenCount'), 0) AS gm_tu,
-        coalesce(ta_int(u, '$.cachedContentTokenCount'), 0) AS gm_cc,
-        coalesce(ta_int(u, '$.candidatesTokenCount'), 0) AS gm_ct,
-        coalesce(ta_int(u, '$.thoughtsTokenCount'), 0) AS gm_th,
-        {_count_problems()} AS count_problem,
+        CASE provider WHEN 'openai' THEN {usage_struct("openai", "u")}
+                      WHEN 'anthropic' THEN {usage_struct("anthropic", "u")}
+                      WHEN 'google' THEN {usage_struct("gemini", "u")} END AS us,
+        CASE provider WHEN 'openai' THEN {count_problems("openai", "u", "response.usage")}
+                      WHEN 'anthropic' THEN {count_problems("anthropic", "u", "response.usage")}
+                      WHEN 'google' THEN {count_problems("gemini", "u", "response.usageMetadata")}
+        END AS count_problem,
         list_filter(keys, lambda k: k NOT IN ({_KEYS})) AS unknown_keys
     FROM usage_doc
 ), classes AS (
     SELECT *,
-        CASE provider
-            WHEN 'openai' THEN oa_p IS NOT NULL
-            WHEN 'anthropic' THEN an_i IS NOT NULL
-            WHEN 'google' THEN gm_pt IS NOT NULL
-        END AS has_usage,
-        CASE provider
-            WHEN 'openai' THEN oa_p - oa_c - oa_w
-            WHEN 'anthropic' THEN an_i
-            WHEN 'google' THEN gm_pt + gm_tu - gm_cc
-        END AS input_tokens,
-        CASE provider WHEN 'openai' THEN oa_c WHEN 'anthropic' THEN an_cr
-                      WHEN 'google' THEN gm_cc END AS cache_read_tokens,
-        CASE provider
-            WHEN 'openai' THEN oa_w
-            WHEN 'anthropic' THEN CASE WHEN an_cw5 IS NULL AND an_cw1 IS NULL
-                                       THEN coalesce(an_cw, 0) ELSE coalesce(an_cw5, 0) END
-            WHEN 'google' THEN 0
-        END AS cache_write_5m_tokens,
-        CASE WHEN provider = 'anthropic' THEN coalesce(an_cw1, 0) ELSE 0 END
-            AS cache_write_1h_tokens,
-        CASE provider WHEN 'openai' THEN coalesce(oa_o, 0) WHEN 'anthropic' THEN coalesce(an_o, 0)
-                      WHEN 'google' THEN gm_ct + gm_th END AS output_tokens,
-        CASE provider WHEN 'openai' THEN oa_r WHEN 'anthropic' THEN an_th
-                      WHEN 'google' THEN gm_th END AS reasoning_tokens,
-        CASE WHEN provider = 'anthropic' THEN coalesce(an_ws, 0) ELSE 0 END
-            AS web_search_requests,
         CASE provider
             WHEN 'openai' THEN CASE WHEN {_text(R["$.object"])} = 'response'
                                      OR ({Q["$.input"]} IS NOT NULL AND {Q["$.messages"]} IS NULL)
@@ -315,20 +206,10 @@ SELECT
         WHEN count_problem IS NOT NULL THEN count_problem
         WHEN coalesce(model_responded, model_requested) IS NULL
             THEN 'no model in the envelope, request or response'
-        WHEN provider = 'openai' AND oa_p IS NOT NULL AND oa_c + oa_w > oa_p
-            THEN 'cached tokens exceed prompt tokens: not OpenAI usage semantics'
-        WHEN provider = 'openai' AND oa_r > coalesce(oa_o, 0)
-            THEN 'reasoning tokens exceed output tokens'
-        WHEN provider = 'anthropic' AND (an_cw5 IS NOT NULL OR an_cw1 IS NOT NULL)
-             AND an_cw IS NOT NULL AND coalesce(an_cw5, 0) + coalesce(an_cw1, 0) <> an_cw
-            THEN 'cache_creation 5m + 1h split does not add up to cache_creation_input_tokens'
-        WHEN provider = 'google' AND gm_cc > coalesce(gm_pt, 0) + gm_tu
-            THEN 'cachedContentTokenCount exceeds promptTokenCount'
+        WHEN us.problem IS NOT NULL THEN us.problem
     END AS reject_reason,
     rid AS request_id,
-    provider || ':' || coalesce(rid, 'line-md5:' || md5(line)) AS request_key,
     ts, provider, api_name AS api, model_requested, model_responded,
-    coalesce(model_responded, model_requested) AS model,
     {_text(M["$.team"])} AS team,
     coalesce({_text(M["$.user"])}, {_text(Q["$.user"])}, {_text(Q["$.metadata.user_id"])})
         AS user_id,
@@ -337,14 +218,14 @@ SELECT
     coalesce({_text(M["$.prompt_version"])}, {_text(R["$.prompt.version"])}) AS prompt_version,
     {_text(M["$.environment"])} AS environment,
     meta AS metadata,
-    CASE WHEN has_usage THEN input_tokens END AS input_tokens,
-    CASE WHEN has_usage THEN cache_read_tokens END AS cache_read_tokens,
-    CASE WHEN has_usage THEN cache_write_5m_tokens END AS cache_write_5m_tokens,
-    CASE WHEN has_usage THEN cache_write_1h_tokens END AS cache_write_1h_tokens,
-    CASE WHEN has_usage THEN output_tokens END AS output_tokens,
-    CASE WHEN has_usage THEN reasoning_tokens END AS reasoning_tokens,
-    CASE WHEN has_usage THEN web_search_requests END AS web_search_requests,
-    coalesce(has_usage, false) AS has_usage,
+    CASE WHEN us.has_usage THEN us.input END AS input_tokens,
+    CASE WHEN us.has_usage THEN us.cache_read END AS cache_read_tokens,
+    CASE WHEN us.has_usage THEN us.cache_write_5m END AS cache_write_5m_tokens,
+    CASE WHEN us.has_usage THEN us.cache_write_1h END AS cache_write_1h_tokens,
+    CASE WHEN us.has_usage THEN us.output END AS output_tokens,
+    CASE WHEN us.has_usage THEN us.reasoning END AS reasoning_tokens,
+    CASE WHEN us.has_usage THEN us.web_search END AS web_search_requests,
+    coalesce(us.has_usage, false) AS has_usage,
     CASE WHEN err IS NOT NULL OR resp IS NULL THEN 'error' ELSE 'ok' END AS status,
     try_cast(err ->> 'status' AS INTEGER) AS http_status,
     coalesce(err ->> 'type', err ->> 'code') AS error_type,
@@ -366,9 +247,7 @@ SELECT
         ELSE tier_raw
     END AS service_tier,
     CASE WHEN req IS NOT NULL THEN md5(req::VARCHAR) END AS request_hash,
-    system_text, first_text, input_body,
-    md5(coalesce(system_text, first_text)) AS prompt_hash,
-    md5(input_body) AS input_hash
+    system_text, first_text, input_body
 FROM texts
 """
 
@@ -377,15 +256,15 @@ class EnvelopeFormat(LogFormat):
     name = "envelope"
     description = "tokaudit envelope JSONL (docs/envelope.md)"
 
-    def sniff(self, records: list[Any]) -> bool:
+    def sniff(self, head: FileHead) -> bool:
         # A majority, not all: one malformed early record must become a reject, not make
         # the whole file undetectable.
-        objects = [r for r in records if isinstance(r, dict)]
+        objects = [r for r in head.records if isinstance(r, dict)]
         hits = sum(
-            "provider" in r and ("response" in r or "request" in r or "error" in r)
-            for r in objects
+            "provider" in r and ("response" in r or "request" in r or "error" in r) for r in objects
         )
         return hits > 0 and 2 * hits >= len(objects)
 
-    def stage(self, con: duckdb.DuckDBPyConnection) -> None:
-        con.execute(_STAGE)
+    def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        stage_lines(con, path)
+        create_staged(con, _STAGE)

@@ -17,9 +17,10 @@ import duckdb
 
 from tokaudit.errors import UsageError
 from tokaudit.ingest.files import expand_paths, fingerprint
-from tokaudit.ingest.interface import LogFormat
+from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.registry import FORMATS
 from tokaudit.ingest.sqltext import install_macros
+from tokaudit.ingest.staging import read_lines_sql, sql_string
 
 ProgressCallback = Callable[[int, int, Path], None]
 
@@ -62,7 +63,6 @@ REQUEST_COLUMNS = (
     "prompt_hash",
     "input_hash",
 )
-MAX_LINE_BYTES = 256 * 1024 * 1024
 
 
 @dataclass
@@ -89,34 +89,21 @@ class IngestResult:
         return [f for f in self.files if f.error]
 
 
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _stage_lines(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Every physical line with its 1-based number; DuckDB streams and decompresses."""
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _raw AS
-        SELECT row_number() OVER () AS line_no, line
-        FROM read_csv({_sql_string(str(path))}, columns = {{'line': 'VARCHAR'}},
-            delim = '\x1f', quote = '', escape = '', header = false, auto_detect = false,
-            strict_mode = false, max_line_size = {MAX_LINE_BYTES})"""
-    )
-
-
 def _detect(con: duckdb.DuckDBPyConnection, path: Path) -> LogFormat:
     rows = con.execute(
-        "SELECT line FROM _raw WHERE line IS NOT NULL AND trim(line, E' \\t\\r\\n') <> '' "
-        "ORDER BY line_no LIMIT 20"
+        f"SELECT line FROM {read_lines_sql(path)} "
+        "WHERE line IS NOT NULL AND trim(line, E' \\t\\r\\n') <> '' LIMIT 20"
     ).fetchall()
+    lines = [str(line) for (line,) in rows]
     records: list[Any] = []
-    for (line,) in rows:
+    for line in lines:
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError:
             continue
+    head = FileHead(path, lines, records[:5])
     for fmt in FORMATS.values():
-        if fmt.sniff(records[:5]):
+        if fmt.sniff(head):
             return fmt
     tried = ", ".join(FORMATS)
     raise _FileError(f"cannot detect the log format (tried: {tried}); pass --format")
@@ -127,8 +114,8 @@ class _FileError(Exception):
 
 
 def _load_staged(con: duckdb.DuckDBPyConnection, result: FileResult, source: str) -> None:
-    src = _sql_string(source)
-    fmt = _sql_string(result.format or "")
+    src = sql_string(source)
+    fmt = sql_string(result.format or "")
     read, rejected = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE reject_reason IS NOT NULL) FROM _staged"
     ).fetchone() or (0, 0)
@@ -197,10 +184,9 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, fmt_name: str = "aut
         return result
     con.execute("BEGIN TRANSACTION")
     try:
-        _stage_lines(con, path)
         fmt = FORMATS[fmt_name] if fmt_name != "auto" else _detect(con, path)
         result.format = fmt.name
-        fmt.stage(con)
+        fmt.stage(con, path)
         _load_staged(con, result, source)
         con.execute(
             "INSERT INTO ingested_files VALUES (?, ?, ?, now(), ?, ?, ?, ?)",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import duckdb
 
+from tokaudit.ingest.usage import USAGE_MACROS
+
 MACROS = r"""
 -- Text of a content value: a string, a list of parts ({text}/{type,text}/strings), or {parts}.
 CREATE OR REPLACE TEMP MACRO ta_text(c) AS CASE json_type(c)
@@ -35,3 +37,4 @@ CREATE OR REPLACE TEMP MACRO ta_int_problem(doc, label, path) AS CASE
 
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(MACROS)
+    con.execute(USAGE_MACROS)

@@ -27,11 +27,27 @@ VARIANT_WHEN = {"processing": {"batch"}, "service_tier": {"flex", "priority"}}
 CONVENTIONS = {"openai", "anthropic", "gemini"}
 # The keys each level may carry; a misspelt structural key ("tier:" for "tiers:") would
 # otherwise drop data silently.
-FILE_KEYS = {"schema_version", "provider", "currency", "unit", "usage_convention",
-             "source_urls", "models", "notes"}
+FILE_KEYS = {
+    "schema_version",
+    "provider",
+    "currency",
+    "unit",
+    "usage_convention",
+    "source_urls",
+    "models",
+    "notes",
+}
 MODEL_KEYS = {"id", "aliases", "versions", "notes"}
-VERSION_KEYS = {"effective_from", "effective_to", "source", "prices", "tiers", "fees",
-                "variants", "notes"}
+VERSION_KEYS = {
+    "effective_from",
+    "effective_to",
+    "source",
+    "prices",
+    "tiers",
+    "fees",
+    "variants",
+    "notes",
+}
 VARIANT_KEYS = {"when", "prices", "tiers", "checked", "notes"}
 
 

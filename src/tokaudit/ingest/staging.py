@@ -1,0 +1,113 @@
+"""The contract between a format and the loader: the ``_staged`` temp table.
+
+A format's ``stage()`` builds ``_staged`` with ``create_staged``: it selects only the
+columns it knows; the rest are filled with NULL of the right type (or a default).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+# Every column of _staged with its type. `line_no`, `line` and `reject_reason` come first:
+# a row with a reject reason goes to `rejects`, every other row becomes a request.
+STAGED_COLUMNS: dict[str, str] = {
+    "line_no": "BIGINT",
+    "line": "VARCHAR",
+    "reject_reason": "VARCHAR",
+    "request_key": "VARCHAR",
+    "request_id": "VARCHAR",
+    "ts": "TIMESTAMPTZ",
+    "provider": "VARCHAR",
+    "api": "VARCHAR",
+    "model_requested": "VARCHAR",
+    "model_responded": "VARCHAR",
+    "model": "VARCHAR",
+    "team": "VARCHAR",
+    "user_id": "VARCHAR",
+    "feature": "VARCHAR",
+    "prompt_id": "VARCHAR",
+    "prompt_version": "VARCHAR",
+    "environment": "VARCHAR",
+    "metadata": "JSON",
+    "input_tokens": "BIGINT",
+    "cache_read_tokens": "BIGINT",
+    "cache_write_5m_tokens": "BIGINT",
+    "cache_write_1h_tokens": "BIGINT",
+    "output_tokens": "BIGINT",
+    "reasoning_tokens": "BIGINT",
+    "web_search_requests": "BIGINT",
+    "has_usage": "BOOLEAN",
+    "status": "VARCHAR",
+    "http_status": "INTEGER",
+    "error_type": "VARCHAR",
+    "error_message": "VARCHAR",
+    "finish_reason": "VARCHAR",
+    "latency_ms": "DOUBLE",
+    "is_batch": "BOOLEAN",
+    "service_tier": "VARCHAR",
+    "request_hash": "VARCHAR",
+    "prompt_hash": "VARCHAR",
+    "input_hash": "VARCHAR",
+    "system_text": "VARCHAR",
+    "first_text": "VARCHAR",
+    "input_body": "VARCHAR",
+}
+DEFAULTS = {"has_usage": "false", "is_batch": "false", "status": "'ok'"}
+# Columns derived from others when a format does not give them: (needed columns, SQL).
+DERIVED: dict[str, tuple[set[str], str]] = {
+    "model": (
+        {"model_responded", "model_requested"},
+        "coalesce(s.model_responded, s.model_requested)",
+    ),
+    "request_key": (
+        {"provider"},
+        "s.provider || ':' || coalesce({request_id}, 'line-md5:' || md5(s.line))",
+    ),
+    "prompt_hash": ({"system_text", "first_text"}, "md5(coalesce(s.system_text, s.first_text))"),
+    "input_hash": ({"input_body"}, "md5(s.input_body)"),
+}
+MAX_LINE_BYTES = 256 * 1024 * 1024
+
+
+def sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def read_lines_sql(path: Path) -> str:
+    """A DuckDB scan of every physical line of ``path`` (streamed, .gz/.zst decompressed)."""
+    return (
+        f"read_csv({sql_string(str(path))}, columns = {{'line': 'VARCHAR'}}, delim = '\x1f', "
+        "quote = '', escape = '', header = false, auto_detect = false, strict_mode = false, "
+        f"max_line_size = {MAX_LINE_BYTES})"
+    )
+
+
+def stage_lines(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """``_raw(line_no, line)``: every physical line with its 1-based number."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _raw AS "
+        f"SELECT row_number() OVER () AS line_no, line FROM {read_lines_sql(path)}"
+    )
+
+
+def create_staged(con: duckdb.DuckDBPyConnection, select_sql: str) -> None:
+    """Create ``_staged`` from ``select_sql``, completing the columns it does not name."""
+    described = con.execute(f"DESCRIBE SELECT * FROM ({select_sql}) AS s").fetchall()
+    present = {row[0] for row in described}
+    unknown = present - set(STAGED_COLUMNS)
+    if unknown:
+        raise ValueError(f"_staged has no column(s) {sorted(unknown)}")
+
+    def column(name: str, kind: str) -> str:
+        if name in present:
+            return f"s.{name}::{kind} AS {name}"
+        needed, expr = DERIVED.get(name, (None, ""))
+        if needed is not None and needed <= present:
+            rid = "s.request_id" if "request_id" in present else "NULL"
+            return f"({expr.replace('{request_id}', rid)})::{kind} AS {name}"
+        return f"{DEFAULTS.get(name, 'NULL')}::{kind} AS {name}"
+
+    columns = ", ".join(column(n, k) for n, k in STAGED_COLUMNS.items())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS SELECT {columns} FROM ({select_sql}) s")

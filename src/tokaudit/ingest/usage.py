@@ -1,0 +1,136 @@
+"""Usage objects to disjoint token classes, once per convention, as SQL macros.
+
+Every format reads its provider's usage object and calls one of these, so the token
+semantics of pricing-semantics §2 live in exactly one place:
+
+- ``ta_usage_openai(u)``: ``prompt_tokens``/``input_tokens`` include cached and
+  cache-write tokens; ``completion_tokens``/``output_tokens`` include reasoning. Also
+  right for LiteLLM and OTel GenAI counts, which are cache-inclusive.
+- ``ta_usage_anthropic(u)``: ``input_tokens`` exclude cache reads and writes; writes
+  split into 5-minute and 1-hour. Also Claude Code's ``message.usage``.
+- ``ta_usage_gemini(u)``: ``promptTokenCount`` includes ``cachedContentTokenCount``;
+  ``thoughtsTokenCount`` is outside ``candidatesTokenCount``.
+
+Each returns a STRUCT: has_usage, input (uncached), cache_read, cache_write_5m,
+cache_write_1h, output (incl. reasoning), reasoning, web_search, problem (why the
+object is inconsistent, or NULL).
+"""
+
+from __future__ import annotations
+
+_OPENAI_P = "coalesce(ta_int(u, '$.prompt_tokens'), ta_int(u, '$.input_tokens'))"
+_OPENAI_C = (
+    "coalesce(ta_int(u, '$.prompt_tokens_details.cached_tokens'), "
+    "ta_int(u, '$.input_tokens_details.cached_tokens'), 0)"
+)
+_OPENAI_W = (
+    "coalesce(ta_int(u, '$.prompt_tokens_details.cache_write_tokens'), "
+    "ta_int(u, '$.input_tokens_details.cache_write_tokens'), 0)"
+)
+_OPENAI_O = "coalesce(ta_int(u, '$.completion_tokens'), ta_int(u, '$.output_tokens'))"
+_OPENAI_R = (
+    "coalesce(ta_int(u, '$.completion_tokens_details.reasoning_tokens'), "
+    "ta_int(u, '$.output_tokens_details.reasoning_tokens'))"
+)
+_AN_CW5 = "ta_int(u, '$.cache_creation.ephemeral_5m_input_tokens')"
+_AN_CW1 = "ta_int(u, '$.cache_creation.ephemeral_1h_input_tokens')"
+_AN_CW = "ta_int(u, '$.cache_creation_input_tokens')"
+_GM_PT = "ta_int(u, '$.promptTokenCount')"
+_GM_TU = "coalesce(ta_int(u, '$.toolUsePromptTokenCount'), 0)"
+_GM_CC = "coalesce(ta_int(u, '$.cachedContentTokenCount'), 0)"
+
+USAGE_MACROS = f"""
+CREATE OR REPLACE TEMP MACRO ta_usage_openai(u) AS {{
+    'has_usage': {_OPENAI_P} IS NOT NULL,
+    'input': {_OPENAI_P} - {_OPENAI_C} - {_OPENAI_W},
+    'cache_read': {_OPENAI_C},
+    'cache_write_5m': {_OPENAI_W},
+    'cache_write_1h': 0::BIGINT,
+    'output': coalesce({_OPENAI_O}, 0),
+    'reasoning': {_OPENAI_R},
+    'web_search': 0::BIGINT,
+    'problem': CASE
+        WHEN {_OPENAI_C} + {_OPENAI_W} > {_OPENAI_P}
+            THEN 'cached tokens exceed prompt tokens: not OpenAI usage semantics'
+        WHEN {_OPENAI_R} > coalesce({_OPENAI_O}, 0)
+            THEN 'reasoning tokens exceed output tokens' END
+}};
+CREATE OR REPLACE TEMP MACRO ta_usage_anthropic(u) AS {{
+    'has_usage': ta_int(u, '$.input_tokens') IS NOT NULL,
+    'input': ta_int(u, '$.input_tokens'),
+    'cache_read': coalesce(ta_int(u, '$.cache_read_input_tokens'), 0),
+    'cache_write_5m': CASE WHEN {_AN_CW5} IS NULL AND {_AN_CW1} IS NULL
+                           THEN coalesce({_AN_CW}, 0) ELSE coalesce({_AN_CW5}, 0) END,
+    'cache_write_1h': coalesce({_AN_CW1}, 0),
+    'output': coalesce(ta_int(u, '$.output_tokens'), 0),
+    'reasoning': ta_int(u, '$.output_tokens_details.thinking_tokens'),
+    'web_search': coalesce(ta_int(u, '$.server_tool_use.web_search_requests'), 0),
+    'problem': CASE
+        WHEN ({_AN_CW5} IS NOT NULL OR {_AN_CW1} IS NOT NULL) AND {_AN_CW} IS NOT NULL
+             AND coalesce({_AN_CW5}, 0) + coalesce({_AN_CW1}, 0) <> {_AN_CW}
+            THEN 'cache_creation 5m + 1h split does not add up to cache_creation_input_tokens'
+        WHEN ta_int(u, '$.output_tokens_details.thinking_tokens')
+             > coalesce(ta_int(u, '$.output_tokens'), 0)
+            THEN 'thinking tokens exceed output tokens' END
+}};
+CREATE OR REPLACE TEMP MACRO ta_usage_gemini(u) AS {{
+    'has_usage': {_GM_PT} IS NOT NULL,
+    'input': {_GM_PT} + {_GM_TU} - {_GM_CC},
+    'cache_read': {_GM_CC},
+    'cache_write_5m': 0::BIGINT,
+    'cache_write_1h': 0::BIGINT,
+    'output': coalesce(ta_int(u, '$.candidatesTokenCount'), 0)
+              + coalesce(ta_int(u, '$.thoughtsTokenCount'), 0),
+    'reasoning': ta_int(u, '$.thoughtsTokenCount'),
+    'web_search': 0::BIGINT,
+    'problem': CASE WHEN {_GM_CC} > coalesce({_GM_PT}, 0) + {_GM_TU}
+                    THEN 'cachedContentTokenCount exceeds promptTokenCount' END
+}};
+"""
+
+# The counts each convention reads, relative to its usage object: checked for type.
+COUNT_FIELDS: dict[str, list[str]] = {
+    "openai": [
+        "prompt_tokens",
+        "input_tokens",
+        "prompt_tokens_details.cached_tokens",
+        "input_tokens_details.cached_tokens",
+        "prompt_tokens_details.cache_write_tokens",
+        "input_tokens_details.cache_write_tokens",
+        "completion_tokens",
+        "output_tokens",
+        "completion_tokens_details.reasoning_tokens",
+        "output_tokens_details.reasoning_tokens",
+    ],
+    "anthropic": [
+        "input_tokens",
+        "cache_read_input_tokens",
+        "cache_creation_input_tokens",
+        "cache_creation.ephemeral_5m_input_tokens",
+        "cache_creation.ephemeral_1h_input_tokens",
+        "output_tokens",
+        "output_tokens_details.thinking_tokens",
+        "server_tool_use.web_search_requests",
+    ],
+    "gemini": [
+        "promptTokenCount",
+        "toolUsePromptTokenCount",
+        "cachedContentTokenCount",
+        "candidatesTokenCount",
+        "thoughtsTokenCount",
+    ],
+}
+
+
+def count_problems(convention: str, doc: str, label: str) -> str:
+    """SQL: why a count in the usage object ``doc`` is unusable (wrong type, negative)."""
+    checks = ", ".join(
+        f"ta_int_problem({doc}, '{label}.{field}', '$.{field}')"
+        for field in COUNT_FIELDS[convention]
+    )
+    return f"nullif(concat_ws('; ', {checks}), '')"
+
+
+def usage_struct(convention: str, doc: str) -> str:
+    """SQL: the token-class STRUCT of the usage object ``doc``."""
+    return f"ta_usage_{convention}({doc})"
