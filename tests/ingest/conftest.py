@@ -11,6 +11,7 @@ openllmetry cassettes store gzip-compressed as a YAML ``!!binary`` (bytes once l
 from __future__ import annotations
 
 import copy
+import functools
 import gzip
 import json
 import re
@@ -52,9 +53,15 @@ def _body_text(body: Any) -> str:
     return str(body)
 
 
+@functools.cache
+def _parse_cassette(rel: str) -> Any:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # same result, C speed
+    return yaml.load((REALWORLD / rel).read_text("utf-8"), Loader=loader)
+
+
 def load_cassette(rel: str) -> list[Exchange]:
-    """The interactions of a VCR cassette under tests/fixtures/realworld."""
-    doc = yaml.safe_load((REALWORLD / rel).read_text("utf-8"))
+    """The interactions of a VCR cassette under tests/fixtures/realworld (fresh copies)."""
+    doc = _parse_cassette(rel)
     out = []
     for it in doc["interactions"]:
         req, resp = it["request"], it["response"]

@@ -164,3 +164,35 @@ def test_forced_format_rejects_per_line_instead(kit: EnvelopeKit) -> None:
     reasons = {n: r["reason"] for n, r in kit.rejects(odd).items()}
     assert "unknown envelope field(s): ts" in reasons[1]
     assert reasons[2] == "invalid JSON"
+
+
+def test_empty_file_loads_nothing_and_is_not_an_error(tmp_path: Path) -> None:
+    from tokaudit.ingest import ingest_paths
+    from tokaudit.store import open_store
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n  \n", "utf-8")
+    con = open_store(":memory:")
+    (result,) = ingest_paths(con, [str(empty)]).files
+    assert (result.error, result.records_read, result.loaded, result.rejected) == (None, 0, 0, 0)
+    assert con.execute("SELECT count(*) FROM rejects").fetchone() == (0,)
+
+
+def test_a_repaired_file_clears_its_whole_file_reject(tmp_path: Path) -> None:
+    from tokaudit.ingest import ingest_paths
+    from tokaudit.store import open_store
+
+    log = tmp_path / "log.jsonl"
+    log.write_text("id,name\n1,x\n", "utf-8")  # undetectable
+    con = open_store(":memory:")
+    assert ingest_paths(con, [str(log)]).files[0].error
+    assert con.execute("SELECT count(*) FROM rejects WHERE source_line = 0").fetchone() == (1,)
+    log.write_text(
+        '{"timestamp": "2026-10-01T00:00:00Z", "provider": "openai", '
+        ' "request": {"model": "gpt-4o"},'
+        ' "response": {"id": "r1", "model": "gpt-4o", "usage": {"prompt_tokens": 1,'
+        ' "completion_tokens": 1}}}\n',
+        "utf-8",
+    )
+    assert ingest_paths(con, [str(log)]).files[0].loaded == 1
+    assert con.execute("SELECT count(*) FROM rejects").fetchone() == (0,)

@@ -71,7 +71,15 @@ _RESP = [
     "$.prompt.id",
     "$.prompt.version",
 ]
-_META = ["$.team", "$.user", "$.feature", "$.prompt_id", "$.prompt_version", "$.environment"]
+_META = [
+    "$.team",
+    "$.user",
+    "$.user_id",
+    "$.feature",
+    "$.prompt_id",
+    "$.prompt_version",
+    "$.environment",
+]
 
 
 def _at(name: str, path: str, paths: list[str]) -> str:
@@ -211,7 +219,8 @@ SELECT
     rid AS request_id,
     ts, provider, api_name AS api, model_requested, model_responded,
     {_text(M["$.team"])} AS team,
-    coalesce({_text(M["$.user"])}, {_text(Q["$.user"])}, {_text(Q["$.metadata.user_id"])})
+    coalesce({_text(M["$.user"])}, {_text(M["$.user_id"])}, {_text(Q["$.user"])},
+             {_text(Q["$.metadata.user_id"])})
         AS user_id,
     {_text(M["$.feature"])} AS feature,
     coalesce({_text(M["$.prompt_id"])}, {_text(R["$.prompt.id"])}) AS prompt_id,

@@ -20,7 +20,7 @@ from tokaudit.ingest.files import expand_paths, fingerprint
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.registry import FORMATS
 from tokaudit.ingest.sqltext import install_macros
-from tokaudit.ingest.staging import read_lines_sql, sql_string
+from tokaudit.ingest.staging import create_staged, read_lines_sql, sql_string
 
 ProgressCallback = Callable[[int, int, Path], None]
 
@@ -95,6 +95,8 @@ def _detect(con: duckdb.DuckDBPyConnection, path: Path) -> LogFormat:
         "WHERE line IS NOT NULL AND trim(line, E' \\t\\r\\n') <> '' LIMIT 20"
     ).fetchall()
     lines = [str(line) for (line,) in rows]
+    if not lines:
+        return _EMPTY
     records: list[Any] = []
     for line in lines:
         try:
@@ -107,6 +109,22 @@ def _detect(con: duckdb.DuckDBPyConnection, path: Path) -> LogFormat:
             return fmt
     tried = ", ".join(FORMATS)
     raise _FileError(f"cannot detect the log format (tried: {tried}); pass --format")
+
+
+class _EmptyFile(LogFormat):
+    """A file with no records at all: nothing to load, nothing lost, not an error."""
+
+    name = "empty"
+    description = "no records"
+
+    def sniff(self, head: FileHead) -> bool:
+        return not head.lines
+
+    def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        create_staged(con, "SELECT NULL::BIGINT AS line_no WHERE false")
+
+
+_EMPTY = _EmptyFile()
 
 
 class _FileError(Exception):
@@ -200,6 +218,8 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, fmt_name: str = "aut
                 result.rejected,
             ],
         )
+        # A file that loads now supersedes the whole-file reject of an earlier failed try.
+        con.execute("DELETE FROM rejects WHERE source_file = ? AND source_line = 0", [source])
         con.execute("COMMIT")
     except (duckdb.Error, _FileError) as exc:
         con.execute("ROLLBACK")

@@ -80,6 +80,9 @@ def read_lines_sql(path: Path) -> str:
     return (
         f"read_csv({sql_string(str(path))}, columns = {{'line': 'VARCHAR'}}, delim = '\x1f', "
         "quote = '', escape = '', header = false, auto_detect = false, strict_mode = false, "
+        # '\\r\\n' counts LF, CRLF and mixed endings once each (the default splits a
+        # CRLF inside an LF file twice, shifting every later line number).
+        "new_line = '\\r\\n', "
         f"max_line_size = {MAX_LINE_BYTES})"
     )
 
