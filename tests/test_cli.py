@@ -216,3 +216,17 @@ def test_zstd_input_matches_plain(tmp_path: Path, mixed_log: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["totals"] == {"records_read": 6, "loaded": 5,
                                                    "duplicates": 0, "rejected": 1}
+
+
+def test_recount_fills_only_what_is_missing(store: Path) -> None:
+    # `ingest` already recounted everything; a second recount has nothing to do.
+    result = runner.invoke(app, ["recount", "--db", str(store)])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "0 text(s) counted, 0 request(s) updated\n"
+    rows = runner.invoke(app, ["sql", "--db", str(store), "-f", "json",
+                               "SELECT request_id, recounted_input_tokens, recount_exact "
+                               "FROM requests WHERE provider = 'openai' ORDER BY request_id"])
+    by_id = {r["request_id"]: r for r in json.loads(rows.stdout)}
+    # gpt-4o: system "You answer questions." + user "What is a token?" is plain text, exact.
+    assert by_id["chatcmpl-case1"]["recount_exact"] is True
+    assert by_id["chatcmpl-case1"]["recounted_input_tokens"] > 0
