@@ -8,24 +8,32 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, TypedDict
 
 import duckdb
 
 from tokaudit.budget import evaluate_budgets, load_budgets
 from tokaudit.findings import RULES, run_rules
 from tokaudit.ingest import IngestResult, ingest_paths
+from tokaudit.ingest.attribution import Attribution, load_attribution
+from tokaudit.ingest.fieldmap import FieldMap, load_field_map
 from tokaudit.ingest.loader import ProgressCallback
 from tokaudit.models import Breakdown, BudgetReport, FindingsReport
+from tokaudit.pricing.compare import PricingComparison
+from tokaudit.pricing.compare import compare_pricing as compare_pricing_sql
+from tokaudit.pricing.overlay import credit_usage
+from tokaudit.pricing.source import load_prices
 from tokaudit.pricing.store_tables import install_price_table
-from tokaudit.pricing.table import load_price_table
 from tokaudit.recount import RecountResult, recount
-from tokaudit.report.breakdown import breakdown, pricing_info
+from tokaudit.report.breakdown import breakdown, pricing_info, unpriced_models
+from tokaudit.report.recount import RecountReport
+from tokaudit.report.recount import recount_report as build_recount_report
 from tokaudit.sql import run_query
 from tokaudit.store import open_store
+from tokaudit.tokenizers import PluginInfo, describe, load_tokenizers
 
 __all__ = [
     "AuditResult",
@@ -33,18 +41,20 @@ __all__ = [
     "check",
     "findings",
     "ingest",
+    "recount_report",
     "recount_store",
     "report",
     "run_query",
+    "tokenizers_list",
 ]
 
 
 @contextmanager
 def priced_store(
-    db: Path | str, pricing: Path | None = None
+    db: Path | str, pricing: Path | None = None, overlay: Path | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A writable store with the chosen price table installed (refreshed on every run)."""
-    table = load_price_table(pricing)
+    """A writable store with the chosen price table (and overlay) installed, on every run."""
+    table = load_prices(pricing, overlay)
     con = open_store(db)
     try:
         install_price_table(con, table)
@@ -53,17 +63,47 @@ def priced_store(
         con.close()
 
 
+class _IngestOptions(TypedDict):
+    field_map: FieldMap | None
+    attribution: Attribution | None
+    stdin: BinaryIO | None
+
+
+def _ingest_options(
+    field_map: Path | None, config: Path | None, stdin: BinaryIO | None
+) -> _IngestOptions:
+    """Load and validate the field map and the attribution config before any store opens."""
+    return {
+        "field_map": load_field_map(field_map) if field_map is not None else None,
+        "attribution": load_attribution(config) if config is not None else None,
+        "stdin": stdin,
+    }
+
+
 def ingest(
     paths: list[str],
     db: Path | str,
     fmt: str = "auto",
     pricing: Path | None = None,
     on_progress: ProgressCallback | None = None,
+    overlay: Path | None = None,
+    field_map: Path | None = None,
+    config: Path | None = None,
+    stdin: BinaryIO | None = None,
+    recount_texts: bool = True,
 ) -> IngestResult:
-    """Load logs into the store, then recount new prompt texts."""
-    with priced_store(db, pricing) as con:
-        result = ingest_paths(con, paths, fmt, on_progress)
-        recount(con)
+    """Load logs into the store, then recount new prompt texts.
+
+    ``field_map`` reads every file through a YAML field map (CSV, JSON Lines, Parquet);
+    ``config`` is a ``tokaudit.yaml`` with attribution rules; ``-`` in ``paths`` reads
+    ``stdin`` (default: the process's standard input). ``recount_texts=False`` leaves the
+    recount to ``recount_store`` (``findings`` and ``audit`` recount what they need).
+    """
+    options = _ingest_options(field_map, config, stdin)
+    with priced_store(db, pricing, overlay) as con:
+        result = ingest_paths(con, paths, fmt, on_progress, **options)
+        if recount_texts:
+            recount(con)
         return result
 
 
@@ -75,6 +115,25 @@ def recount_store(db: Path | str) -> RecountResult:
         con.close()
 
 
+def recount_report(
+    db: Path | str,
+    group_by: list[str],
+    since: datetime | None = None,
+    until: datetime | None = None,
+    pricing: Path | None = None,
+    overlay: Path | None = None,
+) -> RecountReport:
+    """Reported vs recounted tokens (and dollars) per group; recounts what is missing first."""
+    with priced_store(db, pricing, overlay) as con:
+        recount(con)
+        return build_recount_report(con, group_by, since, until)
+
+
+def tokenizers_list() -> list[PluginInfo]:
+    """Installed tokenizer plugins, what they cover, and the ones that failed to load."""
+    return describe(load_tokenizers())
+
+
 def report(
     db: Path | str,
     group_by: list[str],
@@ -82,26 +141,49 @@ def report(
     until: datetime | None = None,
     top: int | None = None,
     pricing: Path | None = None,
+    overlay: Path | None = None,
 ) -> Breakdown:
-    with priced_store(db, pricing) as con:
-        return breakdown(con, group_by, since, until, top)
+    with priced_store(db, pricing, overlay) as con:
+        return with_credits(con, breakdown(con, group_by, since, until, top), since, until)
+
+
+def with_credits(
+    con: duckdb.DuckDBPyConnection,
+    result: Breakdown,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Breakdown:
+    """The breakdown with the overlay's committed-use credits used in its window."""
+    overlay = result.pricing.overlay
+    if overlay is None:
+        return result
+    used = tuple(credit_usage(con, since, until))
+    pricing = replace(result.pricing, overlay=replace(overlay, credits=used))
+    return replace(result, pricing=pricing)
 
 
 def _findings(con: duckdb.DuckDBPyConnection, settings: dict[str, Any] | None) -> FindingsReport:
-    return FindingsReport(run_rules(con, settings), pricing_info(con))
+    return FindingsReport(
+        run_rules(con, settings), pricing_info(con), unpriced=unpriced_models(con)
+    )
 
 
 def findings(
-    db: Path | str, pricing: Path | None = None, settings: dict[str, Any] | None = None
+    db: Path | str,
+    pricing: Path | None = None,
+    settings: dict[str, Any] | None = None,
+    overlay: Path | None = None,
 ) -> FindingsReport:
-    with priced_store(db, pricing) as con:
+    with priced_store(db, pricing, overlay) as con:
         recount(con)  # the caching rule needs prefix sizes
         return _findings(con, settings)
 
 
-def check(db: Path | str, budget_file: Path, pricing: Path | None = None) -> BudgetReport:
+def check(
+    db: Path | str, budget_file: Path, pricing: Path | None = None, overlay: Path | None = None
+) -> BudgetReport:
     budgets = load_budgets(budget_file)
-    with priced_store(db, pricing) as con:
+    with priced_store(db, pricing, overlay) as con:
         return evaluate_budgets(con, budgets)
 
 
@@ -130,14 +212,19 @@ def audit(
     pricing: Path | None = None,
     top: int | None = 15,
     on_progress: ProgressCallback | None = None,
+    overlay: Path | None = None,
+    field_map: Path | None = None,
+    config: Path | None = None,
+    stdin: BinaryIO | None = None,
 ) -> AuditResult:
     """The one-shot main job: ingest, recount, price, break down and look for waste."""
+    options = _ingest_options(field_map, config, stdin)
     with tempfile.TemporaryDirectory(prefix="tokaudit-") as tmp:
         target = db if db is not None else Path(tmp) / "audit.duckdb"
-        with priced_store(target, pricing) as con:
-            loaded = ingest_paths(con, paths, "auto", on_progress)
+        with priced_store(target, pricing, overlay) as con:
+            loaded = ingest_paths(con, paths, "auto", on_progress, **options)
             recount(con)
-            sources = [str(Path(f.path).resolve()) for f in loaded.files]
+            sources = [f.source or str(Path(f.path).resolve()) for f in loaded.files]
             rejects = con.execute(
                 """SELECT source_file, source_line, reason FROM rejects
                 WHERE source_file IN (SELECT unnest(?)) ORDER BY source_file, source_line""",
@@ -145,7 +232,7 @@ def audit(
             ).fetchall()
             return AuditResult(
                 ingest=loaded,
-                breakdowns=[breakdown(con, g, top=top) for g in AUDIT_GROUPS],
+                breakdowns=[with_credits(con, breakdown(con, g, top=top)) for g in AUDIT_GROUPS],
                 findings=_findings(con, None),
                 rejects=[RejectSample(f, int(n), r) for f, n, r in rejects],
                 db=None if db is None else str(db),
@@ -154,3 +241,23 @@ def audit(
 
 def rule_catalogue() -> list[tuple[str, str, str]]:
     return [(r.rule_id, r.name, r.summary) for r in RULES]
+
+
+def compare_report(
+    db: Path | str,
+    group_by: list[str],
+    since: datetime | None = None,
+    until: datetime | None = None,
+    pricing: Path | None = None,
+    overlay: Path | None = None,
+    compare_pricing: str | Path | None = None,
+    compare_at: datetime | None = None,
+) -> PricingComparison:
+    """Spend per group with the current prices and with another table or instant."""
+    current = load_prices(pricing, overlay)
+    other = load_prices(compare_pricing if compare_pricing is not None else pricing, overlay)
+    con = open_store(db)
+    try:
+        return compare_pricing_sql(con, current, other, group_by, since, until, compare_at)
+    finally:
+        con.close()

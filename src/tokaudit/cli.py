@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -18,8 +19,11 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from tokaudit import __version__, api
+from tokaudit.cli_pricing import pricing_app
+from tokaudit.cli_recount import report_recount, tokenizers_app
 from tokaudit.errors import ExitCode, TokauditError
 from tokaudit.ingest import IngestResult
+from tokaudit.ingest.attribution import default_config_path
 from tokaudit.ingest.loader import ProgressCallback
 from tokaudit.report.breakdown import parse_group_by
 from tokaudit.report.renderers import get_renderer, json_format, table
@@ -46,10 +50,41 @@ PricingOption = Annotated[
     typer.Option(
         "--pricing",
         envvar="TOKAUDIT_PRICING",
-        help="Pricing table directory (default: the embedded table).",
+        help="Pricing table directory or git:REV[:PATH] (default: the embedded table).",
+    ),
+]
+OverlayOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--overlay",
+        envvar="TOKAUDIT_PRICING_OVERLAY",
+        help="Pricing overlay YAML: negotiated discounts, credits, private model prices.",
+    ),
+]
+StrictOption = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        envvar="TOKAUDIT_STRICT",
+        help="Exit 2 when any request is unpriced (unknown model, version, context or key).",
     ),
 ]
 DEFAULT_DB = Path("tokaudit.duckdb")
+MapOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--map",
+        help="YAML field map: read CSV, JSON Lines or Parquet exports (docs/formats.md).",
+    ),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        envvar="TOKAUDIT_CONFIG",
+        help="Attribution rules (docs/attribution.md); default ./tokaudit.yaml if present.",
+    ),
+]
 
 
 def _err(message: str) -> None:
@@ -112,13 +147,39 @@ def _ingest_summary(result: IngestResult) -> list[list[Any]]:
             f.loaded,
             f.duplicates,
             f.rejected,
+            f.non_requests,
             "unchanged, skipped" if f.skipped else (f"ERROR: {f.error}" if f.error else "ok"),
         ]
         for f in result.files
     ]
 
 
-INGEST_COLUMNS = ["file", "format", "read", "loaded", "duplicates", "rejected", "status"]
+def _formats_chosen(result: IngestResult, limit: int = 20) -> list[str]:
+    """Which format each file was read as (auto-detection decides per file)."""
+    shown = [f for f in result.files if f.format]
+    lines = [f"read as {f.format}: {f.path}" for f in shown[:limit]]
+    if len(shown) > limit:
+        counts = Counter(str(f.format) for f in shown[limit:])
+        lines.append(
+            f"… and {len(shown) - limit} more: "
+            + ", ".join(f"{n} as {name}" for name, n in counts.most_common())
+        )
+    return lines
+
+
+# read = loaded + duplicates + rejected + non_requests (valid lines that are not model
+# calls, such as Claude Code user lines)
+INGEST_COLUMNS = [
+    "file",
+    "format",
+    "read",
+    "loaded",
+    "duplicates",
+    "rejected",
+    "non_requests",
+    "status",
+]
+INGEST_COUNTS = ("records_read", "loaded", "duplicates", "rejected", "non_requests")
 
 
 def _ingest_counts_line(result: IngestResult) -> str:
@@ -126,6 +187,11 @@ def _ingest_counts_line(result: IngestResult) -> str:
         f"{len(result.files)} file(s): {result.total('records_read')} records read, "
         f"{result.total('loaded')} loaded, {result.total('duplicates')} duplicates, "
         f"{result.total('rejected')} rejected"
+        + (
+            f", {result.total('non_requests')} not model calls"
+            if result.total("non_requests")
+            else ""
+        )
         + (f", {len(result.errors)} file(s) unreadable" if result.errors else "")
     )
 
@@ -137,11 +203,38 @@ def ingest(
     fmt: Annotated[str, typer.Option("--format", help="auto or envelope.")] = "auto",
     output: Annotated[str, typer.Option("--output", "-o", help="table or json.")] = "table",
     pricing: PricingOption = None,
+    overlay: OverlayOption = None,
+    field_map: MapOption = None,
+    config: ConfigOption = None,
+    recount: Annotated[
+        bool,
+        typer.Option(
+            "--recount/--no-recount",
+            help="Recount new prompt texts after loading (--no-recount: later, with "
+            "`tokaudit recount`; findings and audit recount what they need).",
+        ),
+    ] = True,
 ) -> None:
-    """Load request logs into the store; print what was read, loaded and rejected."""
+    """Load request logs into the store; print what was read, loaded and rejected.
+
+    `-` reads standard input.
+    """
     renderer = _guard(lambda: get_renderer(output, ("table", "json")))
+    settings = default_config_path(config)
     with _progress("ingesting") as progress:
-        result = _guard(lambda: api.ingest(paths, db, fmt, pricing, progress))
+        result = _guard(
+            lambda: api.ingest(
+                paths,
+                db,
+                fmt,
+                pricing,
+                progress,
+                overlay,
+                field_map=field_map,
+                config=settings,
+                recount_texts=recount,
+            )
+        )
     rows = _ingest_summary(result)
     if renderer is json_format:
         _out(
@@ -149,10 +242,7 @@ def ingest(
                 {
                     "db": str(db),
                     "files": [dict(zip(INGEST_COLUMNS, r, strict=True)) for r in rows],
-                    "totals": {
-                        k: result.total(k)
-                        for k in ("records_read", "loaded", "duplicates", "rejected")
-                    },
+                    "totals": {k: result.total(k) for k in INGEST_COUNTS},
                 }
             )
         )
@@ -174,7 +264,8 @@ def report(
     by: Annotated[
         str,
         typer.Option(
-            "--by", help="team, model, prompt, user, feature, day, provider; comma-separated."
+            "--by",
+            help="team, model, prompt, user, feature, project, day, provider; comma-separated.",
         ),
     ] = "team",
     since: Annotated[str | None, typer.Option(help="From this UTC date/time (inclusive).")] = None,
@@ -184,13 +275,51 @@ def report(
         str, typer.Option("--format", "-f", help="table, json, csv or markdown.")
     ] = "table",
     pricing: PricingOption = None,
+    overlay: OverlayOption = None,
+    strict: StrictOption = False,
+    compare_pricing: Annotated[
+        str | None,
+        typer.Option(
+            "--compare-pricing",
+            help="Also price every request with this table (directory or git:REV) and show "
+            "the dollar difference per group.",
+        ),
+    ] = None,
+    compare_at: Annotated[
+        str | None,
+        typer.Option(
+            "--compare-at",
+            help="Price the comparison with the versions in force at this UTC date or 'now' "
+            "(what these requests would cost at today's prices).",
+        ),
+    ] = None,
+    show: Annotated[
+        str,
+        typer.Option(
+            "--show",
+            help="spend (default) or recount: reported vs recounted tokens and dollars.",
+        ),
+    ] = "spend",
 ) -> None:
     """Cost breakdown per team, model, prompt, user, feature or day."""
     group_by = _guard(lambda: parse_group_by(by))
     renderer = _guard(lambda: get_renderer(fmt))
     start, end = _parse_time(since, "--since"), _parse_time(until, "--until")
     _guard(lambda: _require_store(db))
-    result = _guard(lambda: api.report(db, group_by, start, end, top, pricing))
+    if show not in ("spend", "recount"):
+        _err(f"error: --show {show!r}: choose spend or recount")
+        raise typer.Exit(int(ExitCode.ERROR))
+    if show == "recount":
+        report_recount(db, group_by, start, end, fmt, pricing, overlay)
+        return
+    if compare_pricing is not None or compare_at is not None:
+        from tokaudit.cli_pricing import report_comparison
+
+        report_comparison(
+            db, group_by, start, end, fmt, pricing, overlay, compare_pricing, compare_at, strict
+        )
+        return
+    result = _guard(lambda: api.report(db, group_by, start, end, top, pricing, overlay))
     if renderer is table:
         _out(table.render_breakdown(result, color=_color()))
     else:
@@ -200,6 +329,16 @@ def report(
             f"warning: {sum(u.requests for u in result.unpriced)} unpriced request(s) are "
             'not in the totals (see "unpriced")'
         )
+    if strict and result.unpriced:
+        _strict_exit(result.unpriced)
+
+
+def _strict_exit(unpriced: list[Any]) -> None:
+    """--strict: name every unpriced model and its reason on stderr, then exit 2."""
+    for u in unpriced:
+        _err(f"unpriced: {u.model} ({u.provider}) x{u.requests}: {u.reason}")
+    _err("error: --strict: unpriced requests (see above)")
+    raise typer.Exit(int(ExitCode.ERROR))
 
 
 def _require_store(db: Path) -> None:
@@ -224,15 +363,25 @@ def findings(
         ),
     ] = False,
     pricing: PricingOption = None,
+    overlay: OverlayOption = None,
+    strict: StrictOption = False,
 ) -> None:
     """Waste findings with the dollars that could be saved."""
     renderer = _guard(lambda: get_renderer(fmt))
     _guard(lambda: _require_store(db))
-    result = _guard(lambda: api.findings(db, pricing))
+    result = _guard(lambda: api.findings(db, pricing, overlay=overlay))
     if renderer is table:
         _out(table.render_findings(result, color=_color()))
     else:
         _out(renderer.render_findings(result))
+    if result.unpriced:
+        _err(
+            f"warning: {sum(u.requests for u in result.unpriced)} unpriced request(s) could "
+            "not be evaluated: "
+            + "; ".join(f"{u.model} x{u.requests} ({u.reason})" for u in result.unpriced)
+        )
+        if strict:
+            _strict_exit(result.unpriced)
     if fail_on_findings and result.findings:
         raise typer.Exit(int(ExitCode.FINDINGS))
 
@@ -261,11 +410,12 @@ def check(
         ),
     ] = False,
     pricing: PricingOption = None,
+    overlay: OverlayOption = None,
 ) -> None:
     """The CI gate: exit 1 when any budget is exceeded, 0 otherwise."""
     renderer = _guard(lambda: get_renderer(fmt))
     _guard(lambda: _require_store(db))
-    result = _guard(lambda: api.check(db, budget, pricing))
+    result = _guard(lambda: api.check(db, budget, pricing, overlay))
     if renderer is table:
         _out(table.render_budget(result, color=_color()))
     else:
@@ -326,14 +476,26 @@ def audit(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or markdown.")] = "table",
     top: Annotated[int, typer.Option(min=1, help="Rows per breakdown.")] = 15,
     pricing: PricingOption = None,
+    overlay: OverlayOption = None,
+    strict: StrictOption = False,
+    field_map: MapOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Ingest logs and print per-team, per-model and per-prompt spend and waste findings.
 
-    Informational: exits 0 whatever it finds; use `check` as the CI gate.
+    Informational: exits 0 whatever it finds (2 with --strict and unpriced requests); use
+    `check` as the CI gate.
     """
     renderer = _guard(lambda: get_renderer(fmt, ("table", "json", "markdown")))
+    settings = default_config_path(config)
     with _progress("ingesting") as progress:
-        result = _guard(lambda: api.audit(paths, db, pricing, top, progress))
+        result = _guard(
+            lambda: api.audit(
+                paths, db, pricing, top, progress, overlay, field_map=field_map, config=settings
+            )
+        )
+    for line in _formats_chosen(result.ingest):
+        _err(line)
     _err(_ingest_counts_line(result.ingest))
     for f in result.ingest.errors:
         _err(f"error: {f.path}: {f.error}")
@@ -341,10 +503,7 @@ def audit(
         _out(
             json_format.dumps(
                 {
-                    "ingest": {
-                        k: result.ingest.total(k)
-                        for k in ("records_read", "loaded", "duplicates", "rejected")
-                    },
+                    "ingest": {k: result.ingest.total(k) for k in INGEST_COUNTS},
                     "breakdowns": [breakdown_dict(b) for b in result.breakdowns],
                     "findings": findings_dict(result.findings),
                     "rejects": [
@@ -378,6 +537,13 @@ def audit(
             _err(f"  … {len(result.rejects) - 10} more (keep them with --db and query rejects)")
     if result.ingest.errors:
         raise typer.Exit(int(ExitCode.ERROR))
+    if strict and result.breakdowns and result.breakdowns[0].unpriced:
+        _strict_exit(result.breakdowns[0].unpriced)
+
+
+# `tokaudit pricing validate|list|show|diff|sync` (cli_pricing.py).
+app.add_typer(pricing_app, name="pricing")
+app.add_typer(tokenizers_app, name="tokenizers")
 
 
 @app.callback(invoke_without_command=True)

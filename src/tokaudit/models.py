@@ -10,9 +10,30 @@ from decimal import Decimal
 
 
 @dataclass(frozen=True)
+class CreditUse:
+    """A committed-use credit from the pricing overlay and how much of it a report used."""
+
+    name: str
+    amount_usd: Decimal
+    applied_usd: Decimal  # used inside the report window
+    remaining_usd: Decimal  # left after the end of the report window
+
+
+@dataclass(frozen=True)
+class OverlayInfo:
+    """The user pricing overlay applied on top of the table (discounts, private models)."""
+
+    path: str
+    sha256: str
+    name: str | None = None
+    credits: tuple[CreditUse, ...] = ()
+
+
+@dataclass(frozen=True)
 class PricingInfo:
     table_version: str
     sha256: str
+    overlay: OverlayInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -25,6 +46,9 @@ class Totals:
     reasoning_tokens: int
     cost_usd: Decimal  # priced requests only
     unpriced_requests: int
+    # requests logged without usage, priced from recounted tokens (in cost_usd, an estimate)
+    estimated_requests: int = 0
+    estimated_cost_usd: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -71,6 +95,7 @@ class FindingsReport:
     findings: list[Finding]
     pricing: PricingInfo
     not_evaluable: list[str] = field(default_factory=list)
+    unpriced: list[UnpricedModel] = field(default_factory=list)  # requests no rule could price
 
     @property
     def total_savings_usd(self) -> Decimal:

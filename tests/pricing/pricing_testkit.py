@@ -23,6 +23,15 @@ from tokaudit.store import open_store
 
 Envelope = dict[str, Any]
 _ids = itertools.count(1)
+# The envelope provider (usage convention) that logs each table provider's requests: Claude on
+# Bedrock returns Anthropic Messages bodies; Groq is OpenAI-compatible.
+ENVELOPE_PROVIDER = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "google": "google",
+    "bedrock": "anthropic",
+    "groq": "openai",
+}
 
 COST_COLUMNS = (
     "request_id",
@@ -38,6 +47,11 @@ COST_COLUMNS = (
     "output_tokens",
     "total_input_tokens",
     "cost_usd",
+    "input_audio_tokens",
+    "web_search_requests",
+    "price_route",
+    "price_region",
+    "fees_cost",
 )
 
 
@@ -54,12 +68,13 @@ def _envelope(
     response: dict[str, Any],
     batch: bool,
     request_id: str | None,
+    metadata: dict[str, Any] | None = None,
 ) -> Envelope:
     return {
         "timestamp": _stamp(ts),
         "provider": provider,
         "request_id": request_id or f"req-{next(_ids)}",
-        "metadata": {"team": "pricing-tests"},
+        "metadata": {"team": "pricing-tests", **(metadata or {})},
         "request": {"model": model},
         "response": response,
         "error": None,
@@ -80,9 +95,11 @@ def openai_envelope(
     service_tier: str | None = None,
     api: str = "chat",
     request_id: str | None = None,
+    web_search_calls: int = 0,
 ) -> Envelope:
     """Chat Completions (``api="chat"``) or Responses (``api="responses"``) usage: the prompt
-    count includes cached and cache-write tokens; reasoning is inside the completion count."""
+    count includes cached and cache-write tokens; reasoning is inside the completion count.
+    ``web_search_calls`` adds Responses ``web_search_call`` output items (billed per call)."""
     prefix = "prompt" if api == "chat" else "input"
     out = "completion" if api == "chat" else "output"
     details: dict[str, int] = {"cached_tokens": cached}
@@ -100,6 +117,12 @@ def openai_envelope(
     response: dict[str, Any] = {"object": kind, "model": model, "usage": usage}
     if service_tier is not None:
         response["service_tier"] = service_tier
+    if web_search_calls:
+        assert api == "responses", "web_search_call items are a Responses API shape"
+        response["output"] = [
+            {"type": "web_search_call", "id": f"ws_{i}", "status": "completed"}
+            for i in range(web_search_calls)
+        ] + [{"type": "message", "role": "assistant", "content": []}]
     return _envelope("openai", model, ts, response, batch, request_id)
 
 
@@ -116,8 +139,10 @@ def anthropic_envelope(
     web_searches: int = 0,
     batch: bool = False,
     request_id: str | None = None,
+    vertex_location: str | None = None,
 ) -> Envelope:
-    """Messages usage: ``input_tokens`` is uncached only; reads and writes are reported apart."""
+    """Messages usage: ``input_tokens`` is uncached only; reads and writes are reported apart.
+    ``vertex_location`` is the Vertex AI endpoint location, logged in the metadata."""
     usage: dict[str, Any] = {
         "input_tokens": input_tokens,
         "cache_read_input_tokens": cache_read,
@@ -134,7 +159,8 @@ def anthropic_envelope(
     if web_searches:
         usage["server_tool_use"] = {"web_search_requests": web_searches}
     response = {"type": "message", "model": model, "usage": usage}
-    return _envelope("anthropic", model, ts, response, batch, request_id)
+    metadata = None if vertex_location is None else {"vertex_location": vertex_location}
+    return _envelope("anthropic", model, ts, response, batch, request_id, metadata)
 
 
 def gemini_envelope(
@@ -148,9 +174,12 @@ def gemini_envelope(
     tool_use: int = 0,
     batch: bool = False,
     request_id: str | None = None,
+    audio: int = 0,
+    cached_audio: int = 0,
 ) -> Envelope:
     """usageMetadata: ``promptTokenCount`` includes cached; thoughts sit outside candidates;
-    ``toolUsePromptTokenCount`` is input on top of the prompt."""
+    ``toolUsePromptTokenCount`` is input on top of the prompt. ``audio`` of the prompt tokens
+    are AUDIO (``promptTokensDetails``), ``cached_audio`` of the cached ones."""
     meta: dict[str, int] = {"promptTokenCount": prompt, "candidatesTokenCount": candidates}
     if cached:
         meta["cachedContentTokenCount"] = cached
@@ -158,7 +187,18 @@ def gemini_envelope(
         meta["thoughtsTokenCount"] = thoughts
     if tool_use:
         meta["toolUsePromptTokenCount"] = tool_use
-    response = {"modelVersion": model, "usageMetadata": meta}
+    body: dict[str, Any] = dict(meta)
+    if audio:
+        body["promptTokensDetails"] = [
+            {"modality": "TEXT", "tokenCount": prompt - audio},
+            {"modality": "AUDIO", "tokenCount": audio},
+        ]
+    if cached_audio:
+        body["cacheTokensDetails"] = [
+            {"modality": "TEXT", "tokenCount": cached - cached_audio},
+            {"modality": "AUDIO", "tokenCount": cached_audio},
+        ]
+    response = {"modelVersion": model, "usageMetadata": body}
     return _envelope("google", model, ts, response, batch, request_id)
 
 
@@ -178,8 +218,13 @@ def shipped_table() -> PriceTable:
     return _TABLE
 
 
-def priced_store(directory: Path, envelopes: list[Envelope], name: str = "requests.jsonl") -> Any:
-    """A fresh in-memory store holding ``envelopes`` with the shipped price table installed."""
+def priced_store(
+    directory: Path,
+    envelopes: list[Envelope],
+    name: str = "requests.jsonl",
+    table: PriceTable | None = None,
+) -> Any:
+    """A fresh in-memory store holding ``envelopes`` with the shipped (or given) table."""
     con = open_store(":memory:")
     outcome = ingest_paths(con, [str(write_jsonl(directory / name, envelopes))])
     assert not outcome.errors, [f.error for f in outcome.errors]
@@ -187,7 +232,7 @@ def priced_store(directory: Path, envelopes: list[Envelope], name: str = "reques
     assert not rejected, rejected
     loaded = outcome.total("loaded")
     assert loaded == len(envelopes), (loaded, len(envelopes))
-    install_price_table(con, shipped_table())
+    install_price_table(con, table or shipped_table())
     return con
 
 
@@ -197,8 +242,10 @@ def cost_rows(con: Any) -> dict[str, dict[str, Any]]:
     return {r[0]: dict(zip(COST_COLUMNS, r, strict=True)) for r in rows}
 
 
-def price_envelopes(directory: Path, envelopes: list[Envelope]) -> dict[str, dict[str, Any]]:
-    con = priced_store(directory, envelopes)
+def price_envelopes(
+    directory: Path, envelopes: list[Envelope], table: PriceTable | None = None
+) -> dict[str, dict[str, Any]]:
+    con = priced_store(directory, envelopes, table=table)
     try:
         return cost_rows(con)
     finally:
@@ -227,7 +274,13 @@ def make_table(
     """A pricing dir with one provider file (plus ``extra`` files) and a fresh manifest."""
     files = {provider: models, **(extra or {})}
     (directory / "providers").mkdir(parents=True, exist_ok=True)
-    conventions = {"openai": "openai", "anthropic": "anthropic", "google": "gemini"}
+    conventions = {
+        "openai": "openai",
+        "anthropic": "anthropic",
+        "google": "gemini",
+        "bedrock": "anthropic",
+        "groq": "openai",
+    }
     for name, body in files.items():
         text = HEADER.format(provider=name, convention=conventions[name]) + textwrap.dedent(body)
         (directory / "providers" / f"{name}.yaml").write_text(text, "utf-8")

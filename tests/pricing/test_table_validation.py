@@ -7,8 +7,10 @@ person editing the table knows what to fix.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -18,6 +20,7 @@ from tokaudit.errors import PricingTableError
 from tokaudit.pricing.manifest import MANIFEST, build_manifest, write_manifest
 from tokaudit.pricing.table import load_price_table
 
+D = Decimal
 URL = "source: {url: 'https://example.com/pricing'}"
 ALPHA = f"""\
 - id: alpha
@@ -201,8 +204,20 @@ def test_shipped_table_loads_and_its_manifest_verifies() -> None:
     assert {k: manifest[k] for k in rebuilt} == rebuilt  # every file hash and the table hash
     assert table.table_sha256 == manifest["table_sha256"]
     assert table.table_version == str(manifest["table_version"])
-    assert {m.provider for m in table.models} == {"openai", "anthropic", "google"}
-    assert table.conventions == {"openai": "openai", "anthropic": "anthropic", "google": "gemini"}
+    assert {m.provider for m in table.models} == {
+        "openai",
+        "anthropic",
+        "google",
+        "bedrock",
+        "groq",
+    }
+    assert table.conventions == {
+        "openai": "openai",
+        "anthropic": "anthropic",
+        "google": "gemini",
+        "bedrock": "anthropic",
+        "groq": "openai",
+    }
 
 
 # Every id pricing-semantics §10 lists (the concrete ids; `*` patterns by their known ids),
@@ -283,3 +298,161 @@ def test_current_prices_match_section_10(model_id: str) -> None:
             assert key not in current.prices, (model_id, key)
         else:
             assert current.prices[key] == Decimal(value), (model_id, key)
+
+
+# ---------------------------------------------------------------- schema additions
+
+
+def _one(text: str, tmp_path: Path, provider: str = "openai") -> Any:
+    return load_price_table(make_table(tmp_path, text, provider=provider)).models[0]
+
+
+def test_exact_instants_are_allowed_and_must_meet(tmp_path: Path) -> None:
+    """pricing-semantics §4: an RFC 3339 datetime when a change took effect inside a day."""
+    models = f"""\
+    - id: alpha
+      versions:
+      - {{effective_from: null, effective_to: '2025-06-10T12:00:00Z', {URL},
+         prices: {{input: '2', output: '4'}}}}
+      - {{effective_from: '2025-06-10T14:00:00+02:00', effective_to: null, {URL},
+         prices: {{input: '1', output: '4'}}}}
+    """
+    first, second = _one(models, tmp_path).versions
+    assert first.effective_to == second.effective_from == datetime(2025, 6, 10, 12, tzinfo=UTC)
+
+
+def test_exact_instants_that_leave_a_gap_are_refused(tmp_path: Path) -> None:
+    models = f"""\
+    - id: alpha
+      versions:
+      - {{effective_from: null, effective_to: '2025-06-10T12:00:00Z', {URL},
+         prices: {{input: '2', output: '4'}}}}
+      - {{effective_from: '2025-06-10T12:00:01Z', effective_to: null, {URL},
+         prices: {{input: '1', output: '4'}}}}
+    """
+    message = refusal(make_table(tmp_path, models))
+    assert "model alpha" in message and "versions[1]" in message and "gap" in message
+
+
+TIERED = f"""\
+- id: alpha
+  versions:
+  - effective_from: null
+    effective_to: null
+    {URL}
+    prices: {{input: '3', cache_read: '0.3', output: '15'}}
+    tiers:
+    - when: {{metric: total_input_tokens, op: gt, value: 200000}}
+      prices: {{input: '6', output: '22.5'}}
+    fees: {{web_search_per_1k: '10', per_request: '0.002'}}
+    variants:
+"""
+
+
+def test_a_multiplier_variant_scales_its_keys_and_their_tiers(tmp_path: Path) -> None:
+    """§5: "An optional multiplier + applies_to form scales the listed keys and their tiers"."""
+    models = TIERED + "    - when: {region: regional}\n      multiplier: '1.1'\n"
+    (version,) = _one(models, tmp_path).versions
+    (variant,) = version.variants
+    assert variant.name == "regional"
+    assert variant.prices == {"input": D("3.3"), "cache_read": D("0.33"), "output": D("16.5")}
+    assert [(t.threshold, t.prices) for t in variant.tiers] == [
+        (200000, {"input": D("6.6"), "output": D("24.75")})
+    ]
+    assert version.fees == {"web_search_per_1k": D("10"), "per_request": D("0.002")}
+
+
+def test_applies_to_limits_a_multiplier(tmp_path: Path) -> None:
+    models = TIERED + (
+        "    - when: {processing: batch}\n      multiplier: '0.5'\n      applies_to: [output]\n"
+    )
+    (variant,) = _one(models, tmp_path).versions[0].variants
+    assert variant.prices == {"output": D("7.5")}
+    assert [(t.threshold, t.prices) for t in variant.tiers] == [(200000, {"output": D("11.25")})]
+
+
+@pytest.mark.parametrize(
+    ("variant", "expected"),
+    [
+        ("- when: {region: regional}\n  multiplier: '1.1'\n  prices: {input: '1'}", "either"),
+        (
+            "- when: {region: regional}\n  multiplier: '1.1'\n  applies_to: [reasoning]",
+            "applies_to",
+        ),
+        ("- when: {region: regional}\n  checked: '2026-10-14'", "prices: {}"),
+        ("- when: {region: eu}\n  prices: {}", "unsupported variant condition region: eu"),
+        ("- when: {service_tier: fast}\n  prices: {}", "service_tier: fast"),
+        ("- when: {}\n  prices: {}", "'when' must name"),
+    ],
+)
+def test_malformed_variants_are_refused(tmp_path: Path, variant: str, expected: str) -> None:
+    models = TIERED + "".join(f"    {line}\n" for line in variant.splitlines())
+    message = refusal(make_table(tmp_path, models))
+    assert "model alpha" in message and "variants[0]" in message and expected in message
+
+
+def test_a_context_of_several_keys_and_an_explicit_same_price(tmp_path: Path) -> None:
+    models = TIERED + (
+        "    - when: {region: regional, processing: batch}\n      prices: {input: '1.65'}\n"
+        "    - when: {region: regional}\n      prices: {}\n"
+    )
+    version = _one(models, tmp_path).versions[0]
+    assert version.contexts() == ["standard", "batch+regional", "regional"]
+    assert version.variants[1].prices == {}
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ("{prefix: alpha}", "only {regex"),
+        ("{regex: 'alpha-('}", "invalid regex"),
+        ("{regex: 'be.*'}", "also matches beta of model beta (ambiguous match)"),
+        ("{regex: 'alpha.*'}", "dated snapshot 'alpha-20991231'"),
+    ],
+)
+def test_ambiguous_or_loose_match_rules_are_refused(
+    tmp_path: Path, rule: str, expected: str
+) -> None:
+    """§7: "CI fails if any rule matches another model's id or alias"; no alias fallback."""
+    beta = ALPHA.replace("id: alpha", "id: beta").replace("[alpha-2025-01-01]", "[]")
+    models = ALPHA.replace("  versions:", f"  match: [{rule}]\n  versions:") + beta
+    message = refusal(make_table(tmp_path, models))
+    assert "providers/openai.yaml" in message and "model alpha" in message
+    assert expected in message
+
+
+def test_a_narrow_match_rule_loads(tmp_path: Path) -> None:
+    models = ALPHA.replace("  versions:", "  match: [{regex: 'alpha-v[0-9]+:0'}]\n  versions:")
+    assert _one(models, tmp_path).rules == ["alpha-v[0-9]+:0"]
+
+
+@pytest.mark.parametrize(
+    ("name", "looked_up"),
+    [("openai/alpha-x", "alpha-x"), ("us.anthropic.alpha-x", "anthropic.alpha-x")],
+)
+def test_names_the_normaliser_never_produces_are_refused(
+    tmp_path: Path, name: str, looked_up: str
+) -> None:
+    models = ALPHA.replace("[alpha-2025-01-01]", f"['{name}']")
+    message = refusal(make_table(tmp_path, models))
+    assert "model alpha" in message and f"{name!r} can never match" in message
+    assert f"looked up as {looked_up!r}" in message
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    bad_price = ALPHA.replace("input: '1'", "input: 0.1")
+    bad_key = ALPHA.replace("id: alpha", "id: beta").replace("[alpha-2025-01-01]", "[]")
+    bad_key = bad_key.replace("output: '2'", "output: '2', output_audio: '4'")
+    message = refusal(make_table(tmp_path, bad_price + bad_key))
+    assert "model alpha" in message and "0.1" in message
+    assert "model beta" in message and "'output_audio'" in message
+
+
+def test_unknown_source_key_is_refused(tmp_path: Path) -> None:
+    models = ALPHA.replace(URL, "source: {url: 'https://example.com/pricing', link: 'x'}")
+    message = refusal(make_table(tmp_path, models))
+    assert "model alpha" in message and "source" in message and "link" in message
+
+
+def test_local_entries_are_marked(tmp_path: Path) -> None:
+    assert _one(ALPHA.replace("  versions:", "  local: true\n  versions:"), tmp_path).local

@@ -52,6 +52,36 @@ RESOLVES = {
     "Claude-Sonnet-4-5@20250929": ("anthropic", "claude-sonnet-4-5"),
     "anthropic/claude-sonnet-4-5-20250929": ("anthropic", "claude-sonnet-4-5"),
     "claude-opus-4@20250514": ("anthropic", "claude-opus-4"),
+    # Claude on Bedrock: the geo prefix is a region, not part of the id (§7).
+    "us.anthropic.claude-sonnet-4-5-20250929-v1:0": (
+        "anthropic",
+        "anthropic.claude-sonnet-4-5-20250929-v1:0",
+    ),
+    "global.anthropic.claude-haiku-4-5-20251001-v1:0": (
+        "anthropic",
+        "anthropic.claude-haiku-4-5-20251001-v1:0",
+    ),
+    "bedrock/eu.anthropic.claude-opus-4-5-20251101-v1:0": (
+        "anthropic",
+        "anthropic.claude-opus-4-5-20251101-v1:0",
+    ),
+    "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.anthropic.claude-sonnet-4-6": (
+        "anthropic",
+        "anthropic.claude-sonnet-4-6",
+    ),
+    "anthropic.claude-3-5-sonnet-20241022-v2:0": (
+        "anthropic",
+        "anthropic.claude-3-5-sonnet-20241022-v2:0",
+    ),
+    # Claude on Vertex AI: a LiteLLM route or a publisher path; first-party prices.
+    "vertex_ai/claude-sonnet-4-6": ("anthropic", "claude-sonnet-4-6"),
+    "publishers/anthropic/models/claude-sonnet-4-5@20250929": ("anthropic", "claude-sonnet-4-5"),
+    # Groq: host-qualified, or a Groq-only id.
+    "groq/llama-3.3-70b-versatile": ("openai", "groq/llama-3.3-70b-versatile"),
+    "llama-3.1-8b-instant": ("openai", "groq/llama-3.1-8b-instant"),
+    "groq/openai/gpt-oss-120b": ("openai", "groq/openai/gpt-oss-120b"),
+    # A compact date is the same snapshot (genai-prices rewrites it the same way).
+    "gpt-4o-20240806": ("openai", "gpt-4o"),
 }
 
 # Names that must NOT resolve: no alias fallback from a dated snapshot, no substring or prefix
@@ -65,7 +95,11 @@ UNKNOWN = {
     "ft:gpt-4o-mini-2024-07-18:org::abc": "openai",  # fine-tunes need explicit entries
     "azure/gpt-4o": "openai",  # Azure regional prices differ
     "claude-sonnet-4-5-20991231": "anthropic",
-    "us.anthropic.claude-sonnet-4-5-20250929-v1:0": "anthropic",  # Bedrock regional: +10%
+    "us.anthropic.claude-sonnet-4-5-20991231-v1:0": "anthropic",  # no such Bedrock snapshot
+    "eu.meta.llama3-3-70b-instruct-v1:0": "openai",  # a Bedrock model not in the table
+    "gpt-4o-20990101": "openai",  # a compact future date is still not gpt-4o
+    "openai/gpt-oss-120b": "openai",  # served by many hosts at different prices: name one
+    "meta-llama/llama-4-scout-17b-16e-instruct": "openai",
     "gemini-2.5-flash-preview-05-20": "google",  # a different, cheaper entry (0.15 / 0.60)
     "gemini-2.5-pro-preview-tts": "google",
     "gemini-2.5-flash-001": "google",
@@ -212,9 +246,7 @@ def test_reasons_from_a_custom_table(tmp_path: Path) -> None:
     envelopes = {
         "before-first-version": openai_envelope("alpha", "2024-12-31T23:59:59Z", 10, 10),
         "first-instant": openai_envelope("alpha", "2025-01-01T00:00:00Z", 10, 10),
-        "no-cache-read-price": openai_envelope(
-            "alpha", "2025-08-01T00:00:00Z", 10, 10, cached=4
-        ),
+        "no-cache-read-price": openai_envelope("alpha", "2025-08-01T00:00:00Z", 10, 10, cached=4),
         "uncached": openai_envelope("alpha", "2025-08-01T00:00:00Z", 10, 0),
         "batch-without-variant": openai_envelope(
             "alpha", "2025-03-01T00:00:00Z", 10, 10, batch=True

@@ -49,6 +49,8 @@ def tokenizer() -> TiktokenTokenizer:
         ("  GPT-4O  ", "o200k_base"),
         ("ft:gpt-4o-mini-2024-07-18:acme::9xYz", "o200k_base"),
         ("azure/gpt-35-turbo", "cl100k_base"),
+        ("gpt-oss-120b", "o200k_harmony"),
+        ("groq/openai/gpt-oss-20b", "o200k_harmony"),
     ],
 )
 def test_encoding_for(tokenizer: TiktokenTokenizer, model: str, encoding: str) -> None:
@@ -63,7 +65,6 @@ def test_encoding_for(tokenizer: TiktokenTokenizer, model: str, encoding: str) -
         "anthropic/claude-3-5-haiku-20241022",
         "gemini-2.5-flash",
         "vertex_ai/gemini-1.5-pro",
-        "gpt-oss-120b",  # o200k_harmony, not shipped
         "gpt-4.7",  # unknown future family: not guessed as cl100k
         "o10",
         "",
@@ -82,9 +83,12 @@ def test_not_covered(tokenizer: TiktokenTokenizer, model: str) -> None:
         ("gpt-4-0613", True),
         ("gpt-3.5-turbo-0125", True),
         ("gpt-3.5-turbo-0301", False),
-        ("gpt-4.1", False),
-        ("gpt-5", False),
-        ("o3-mini", False),
+        ("gpt-4.1", True),
+        ("gpt-4.5-preview", False),
+        ("gpt-5", True),
+        ("o3-mini", True),
+        ("o1", False),
+        ("gpt-oss-120b", False),
     ],
 )
 def test_chat_exactness_follows_the_rules(
@@ -131,9 +135,51 @@ def test_version_tracks_rules(tmp_path: Path) -> None:
         ("rules:\n  - {prefix: gpt, encoding: p50k_base}", "'p50k_base' is not one of"),
         ("rules:\n  - {prefix: gpt, encoding: o200k_base, chat_exact: 'yes'}", "chat_exact"),
         ("rules:\n  - {prefix: gpt, encoding: o200k_base, enc: x}", "unknown keys"),
+        ("rules:\n  - {prefix: gpt, encoding: o200k_base, reply_priming: -1}", "reply_priming"),
+        ("rules:\n  - {prefix: gpt, encoding: o200k_base, image: {base: 85}}", "image must"),
+        ("rules:\n  - {prefix: gpt, encoding: o200k_base, image: {patch: 1, tile: 2}}", "image"),
     ],
 )
 def test_invalid_rules_name_file_and_rule(text: str, error: str) -> None:
     with pytest.raises(TokenizerError, match=error) as info:
         load_model_rules(text, "my_rules.yaml", ["o200k_base", "cl100k_base"])
     assert "my_rules.yaml" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("model", "priming", "base", "tile", "patch"),
+    [
+        ("gpt-4o-2024-08-06", 3, 85, 170, None),
+        ("gpt-4o-mini", 3, 2833, 5667, None),  # OpenAI vision guide: mini images cost more
+        ("gpt-4.1-nano", 3, None, None, 2.46),
+        ("o4-mini", 2, None, None, 1.72),
+        ("gpt-5", 2, 70, 140, None),
+        ("gpt-4-turbo", 3, 85, 170, None),
+    ],
+)
+def test_chat_profiles_follow_the_rules(
+    tokenizer: TiktokenTokenizer,
+    model: str,
+    priming: int,
+    base: int | None,
+    tile: int | None,
+    patch: float | None,
+) -> None:
+    profile = tokenizer.chat_profile(model)
+    assert (profile.reply_priming, profile.image_base, profile.image_tile) == (priming, base, tile)
+    assert profile.image_patch_multiplier == patch
+    assert profile.reasoning is (priming == 2)
+
+
+def test_profile_key_changes_with_any_counting_field() -> None:
+    from tokaudit.tokenizers import ChatProfile
+
+    keys = {
+        ChatProfile().key,
+        ChatProfile(exact=True).key,
+        ChatProfile(reply_priming=2).key,
+        ChatProfile(image_base=85, image_tile=170).key,
+        ChatProfile(framing="plain").key,
+    }
+    assert len(keys) == 5
+    assert ChatProfile(note="x").key == ChatProfile().key

@@ -119,17 +119,24 @@ def test_responses_api_instructions_count_like_a_system_message(
     assert tokenizer.count_chat(messages, request["model"]) == (usage["input_tokens"], True)
 
 
-def test_unverified_family_is_labelled_estimate(tokenizer: TiktokenTokenizer) -> None:
-    """gpt-5.4 reported input_tokens=44 where the gpt-4o framing gives 45: not exact."""
+def test_reasoning_family_primes_the_reply_with_two(tokenizer: TiktokenTokenizer) -> None:
+    """gpt-5.4 reported input_tokens=44 where the gpt-4o framing (priming 3) gives 45."""
     document = yaml.safe_load(
         (OPENAI / "otelcontrib_responses_create_reports_reasoning_tokens.yaml").read_text()
     )
     interaction = document["interactions"][0]
     request = json.loads(interaction["request"]["body"])
     usage = _response_json(interaction["response"]["body"])["usage"]
-    tokens, exact = tokenizer.count_chat(_messages(request["input"]), request["model"])
-    assert exact is False
-    assert abs(tokens - usage["input_tokens"]) <= 1
+    assert tokenizer.count_chat(_messages(request["input"]), request["model"]) == (
+        usage["input_tokens"],
+        True,
+    )
+
+
+def test_unverified_family_is_labelled_estimate(tokenizer: TiktokenTokenizer) -> None:
+    """gpt-4.5 framing was never checked against recorded usage: counted, not exact."""
+    tokens, exact = tokenizer.count_chat([ChatMessage("user", "Say this is a test")], "gpt-4.5")
+    assert (tokens, exact) == (12, False)
 
 
 def test_name_costs_one_token_plus_its_text(tokenizer: TiktokenTokenizer) -> None:

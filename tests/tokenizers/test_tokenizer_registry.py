@@ -11,6 +11,7 @@ import pytest
 from tokaudit.tokenizers import (
     ENTRY_POINT_GROUP,
     ChatMessage,
+    HfTokenizer,
     TiktokenTokenizer,
     Tokenizer,
     load_tokenizers,
@@ -65,7 +66,7 @@ def _use_entry_points(monkeypatch: pytest.MonkeyPatch, points: Sequence[object])
 def test_builtin_is_present_without_any_entry_point(monkeypatch: pytest.MonkeyPatch) -> None:
     _use_entry_points(monkeypatch, [])
     loaded = load_tokenizers()
-    assert [type(tok) for tok in loaded.tokenizers] == [TiktokenTokenizer]
+    assert [type(tok) for tok in loaded.tokenizers] == [TiktokenTokenizer, HfTokenizer]
     assert loaded.broken == []
     assert loaded.for_model("openai/gpt-4o") is loaded.tokenizers[0]
     assert loaded.for_model("claude-sonnet-4-5") is None
@@ -79,7 +80,7 @@ def test_builtin_entry_point_is_not_loaded_twice(monkeypatch: pytest.MonkeyPatch
     )
     _use_entry_points(monkeypatch, [builtin])
     loaded = load_tokenizers()
-    assert [tok.name for tok in loaded.tokenizers] == ["tiktoken"]
+    assert [tok.name for tok in loaded.tokenizers] == ["tiktoken", "hf"]
     assert loaded.broken == []
 
 
@@ -99,7 +100,7 @@ def test_broken_plugins_are_reported_and_skipped(monkeypatch: pytest.MonkeyPatch
     )
     loaded = load_tokenizers()
 
-    assert [tok.name for tok in loaded.tokenizers] == ["tiktoken", "fake-gemini"]
+    assert [tok.name for tok in loaded.tokenizers] == ["tiktoken", "hf", "fake-gemini"]
     broken = dict(loaded.broken)
     assert list(broken) == ["ghost", "fails", "not-a-class", "impostor"]
     assert broken["ghost"].startswith("ModuleNotFoundError")
@@ -120,7 +121,7 @@ def test_a_broken_builtin_does_not_stop_other_plugins(monkeypatch: pytest.Monkey
     monkeypatch.setattr(registry, "TiktokenTokenizer", BrokenBuiltin)
     _use_entry_points(monkeypatch, [FakeEntryPoint("gemini", FakeGemini)])
     loaded = load_tokenizers()
-    assert [tok.name for tok in loaded.tokenizers] == ["fake-gemini"]
+    assert [tok.name for tok in loaded.tokenizers] == ["hf", "fake-gemini"]
     assert loaded.broken == [("tiktoken", "OSError: package data missing")]
 
 

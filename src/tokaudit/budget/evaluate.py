@@ -24,7 +24,8 @@ def evaluate_budget(con: duckdb.DuckDBPyConnection, budget: Budget) -> BudgetOut
     params = list(budget.scope.values())
     rows = con.execute(
         f"""SELECT {BUCKETS[budget.period]} AS bucket, coalesce(sum(c.cost_usd), 0),
-               count(*) FILTER (WHERE c.pricing_status = 'unpriced')
+               coalesce(sum(coalesce(c.request_count, 1))
+                        FILTER (WHERE c.pricing_status = 'unpriced'), 0)
         FROM request_costs c WHERE {where} GROUP BY bucket ORDER BY bucket""",
         params,
     ).fetchall()

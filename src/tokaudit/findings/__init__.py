@@ -8,13 +8,19 @@ from typing import Any
 import duckdb
 import yaml
 
+from tokaudit.findings.billing_discrepancy import BillingDiscrepancy
 from tokaudit.findings.duplicate_requests import DuplicateRequests
 from tokaudit.findings.interface import WasteRule
 from tokaudit.findings.overkill_model import OverkillModel
 from tokaudit.findings.uncached_prefix import UncachedPrefix
 from tokaudit.models import Finding
 
-RULES: list[WasteRule] = [UncachedPrefix(), DuplicateRequests(), OverkillModel()]
+RULES: list[WasteRule] = [
+    UncachedPrefix(),
+    DuplicateRequests(),
+    OverkillModel(),
+    BillingDiscrepancy(),
+]
 
 
 def default_settings() -> dict[str, Any]:

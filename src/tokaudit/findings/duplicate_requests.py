@@ -29,7 +29,9 @@ class DuplicateRequests(WasteRule):
                     lag(c.ts) OVER (PARTITION BY c.team, c.request_hash
                                     ORDER BY c.ts, c.request_key) AS prev_ts
                 FROM request_costs c
-                WHERE c.status = 'ok' AND c.request_hash IS NOT NULL
+                -- bucket rows (aggregated usage exports) stand for many calls: no evidence
+                WHERE c.granularity = 'request' AND c.status = 'ok'
+                  AND c.request_hash IS NOT NULL
                   AND c.pricing_status = 'priced'
             ), dup AS (
                 SELECT * FROM ok WHERE prev_ts IS NOT NULL

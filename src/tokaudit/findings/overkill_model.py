@@ -39,7 +39,9 @@ class OverkillModel(WasteRule):
                 LEFT JOIN token_counts t ON t.text_hash = c.prompt_hash
                      AND t.encoding = 'o200k_base'
                 LEFT JOIN prompt_texts pt ON pt.text_hash = c.input_hash
-                WHERE c.status = 'ok' AND c.pricing_status = 'priced'
+                -- bucket rows (aggregated usage exports) stand for many calls: no evidence
+                WHERE c.granularity = 'request' AND c.status = 'ok'
+                  AND c.pricing_status = 'priced'
             ), judged AS (
                 SELECT b.*,
                     user_input <= ? AND output_tokens <= ? AND coalesce(reasoning_tokens, 0) = 0

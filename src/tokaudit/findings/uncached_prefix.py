@@ -46,7 +46,9 @@ class UncachedPrefix(WasteRule):
                 JOIN prompt_texts pt ON pt.text_hash = c.prompt_hash AND pt.kind = 'system'
                 JOIN token_counts t ON t.text_hash = c.prompt_hash AND t.encoding = 'o200k_base'
                 LEFT JOIN _min_prefix m ON m.model = c.priced_model
-                WHERE c.status = 'ok' AND c.pricing_status = 'priced'
+                -- bucket rows (aggregated usage exports) stand for many calls: no evidence
+                WHERE c.granularity = 'request' AND c.status = 'ok'
+                  AND c.pricing_status = 'priced'
                   AND c.cache_read_price IS NOT NULL AND c.input_price > c.cache_read_price
             ), eligible AS (
                 SELECT *,

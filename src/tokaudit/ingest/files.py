@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
+import os
+import shutil
 from pathlib import Path
+from typing import BinaryIO
 
 from tokaudit.errors import InputError
 
@@ -13,21 +17,61 @@ LOG_SUFFIXES = (".jsonl", ".ndjson", ".json", ".log")
 COMPRESSED_SUFFIXES = (".gz", ".zst")
 
 
-def is_log_name(path: Path) -> bool:
+def is_log_name(path: Path, suffixes: tuple[str, ...] = LOG_SUFFIXES) -> bool:
     name = path.name.lower()
     for comp in ("", *COMPRESSED_SUFFIXES):
-        if any(name.endswith(s + comp) for s in LOG_SUFFIXES):
+        if any(name.endswith(s + comp) for s in suffixes):
             return True
     return False
 
 
-def expand_paths(paths: list[str]) -> list[Path]:
-    """Files in the order given; directories walked recursively for log files, sorted."""
+# Entries of a Claude Code config directory (~/.claude, $CLAUDE_CONFIG_DIR) beside its
+# transcripts in projects/: settings, prompt history, credentials, todos are not logs.
+CLAUDE_CONFIG_MARKERS = (
+    "history.jsonl",
+    "settings.json",
+    ".credentials.json",
+    "todos",
+    "statsig",
+    "shell-snapshots",
+    "session-env",
+    "file-history",
+)
+
+
+def walk_root(path: Path) -> Path:
+    """Where a directory walk starts: ``projects/`` inside a Claude Code config directory."""
+    projects = path / "projects"
+    if projects.is_dir() and any((path / m).exists() for m in CLAUDE_CONFIG_MARKERS):
+        return projects
+    return path
+
+
+@functools.lru_cache(maxsize=4096)
+def _real_dir(directory: str) -> str:
+    return os.path.realpath(directory)
+
+
+def real_path(path: Path) -> Path:
+    """``path.resolve()``, resolving each directory once: thousands of session files share
+    a few directories, and resolving every component of every path costs a syscall each."""
+    if path.is_symlink():
+        return path.resolve()
+    return Path(_real_dir(str(path.parent.absolute()))) / path.name
+
+
+def expand_paths(paths: list[str], suffixes: tuple[str, ...] = LOG_SUFFIXES) -> list[Path]:
+    """Files in the order given; directories walked recursively for log files, sorted.
+
+    A Claude Code config directory is walked from its ``projects/`` folder only.
+    """
     out: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_log_name(p)))
+            root = walk_root(path)
+            found = (p for p in root.rglob("*") if p.is_file() and is_log_name(p, suffixes))
+            out.extend(sorted(found))
         elif path.is_file():
             out.append(path)
         elif glob.has_magic(raw):
@@ -40,7 +84,7 @@ def expand_paths(paths: list[str]) -> list[Path]:
     seen: set[Path] = set()
     unique = []
     for p in out:
-        key = p.resolve()
+        key = real_path(p)
         if key not in seen:
             seen.add(key)
             unique.append(p)
@@ -53,3 +97,23 @@ def fingerprint(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+STDIN = "-"
+STDIN_NAME = "<stdin>"
+_MAGIC = {b"\x1f\x8b": ".gz", b"\x28\xb5\x2f\xfd": ".zst"}
+
+
+def spool_stdin(stream: BinaryIO, directory: Path) -> Path:
+    """Copy standard input to a file in ``directory``, 1 MiB at a time (never all in memory).
+
+    DuckDB reads files, not pipes. Compressed input keeps working: the spool file is
+    named ``.gz`` or ``.zst`` when the first bytes say so.
+    """
+    first = stream.read(1 << 20)
+    suffix = next((s for magic, s in _MAGIC.items() if first.startswith(magic)), "")
+    target = directory / f"stdin{suffix}"
+    with target.open("wb") as out:
+        out.write(first)
+        shutil.copyfileobj(stream, out, 1 << 20)
+    return target

@@ -28,6 +28,9 @@ class FileHead:
 class LogFormat(ABC):
     name: str
     description: str
+    #: Within one ingest call, files of a lower priority load first (batch inputs: -1, so
+    #: the outputs loaded after them find their prompts).
+    priority: int = 0
 
     @abstractmethod
     def sniff(self, head: FileHead) -> bool:
@@ -36,3 +39,32 @@ class LogFormat(ABC):
     @abstractmethod
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
         """Create ``_staged`` for ``path`` in SQL, one row per record or rejected line."""
+
+    #: Formats whose logs are many small files (Claude Code writes one per session) set a
+    #: byte budget: the loader then stages consecutive files of this format together with
+    #: ``stage_files``, up to that many bytes per batch, and loads each batch in one
+    #: transaction. 0, the default: one file at a time with ``stage``.
+    batch_bytes: int = 0
+
+    def stage_files(self, con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
+        """Create ``_staged`` for several files in one pass; ``file_no`` indexes ``paths``."""
+        raise NotImplementedError(f"{self.name} stages one file at a time")
+
+    def preference(self, row: str) -> str | None:
+        """Which record wins among those that share a ``request_key``, here and in the store.
+
+        An SQL value computed from the columns of ``row`` (a ``_staged`` or ``requests``
+        row alias); the smallest wins. A new record that beats the stored one replaces it
+        (it still counts as a duplicate: the request was already loaded). None, the
+        default: the first record seen is kept.
+        """
+        return None
+
+    def store_records(self, con: duckdb.DuckDBPyConnection, source: str) -> int | None:
+        """Store the valid ``_staged`` rows somewhere other than ``requests``.
+
+        For formats whose records are not model calls (batch input files). Runs in the
+        file's transaction after its rejects are kept; returns how many records were new
+        (the rest count as duplicates). None, the default, means: they are requests.
+        """
+        return None

@@ -7,20 +7,42 @@ at line 0 with the reason, and the other files still load.
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
+import sys
+import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import duckdb
 
 from tokaudit.errors import UsageError
-from tokaudit.ingest.files import expand_paths, fingerprint
+from tokaudit.ingest.attribution import Attribution
+from tokaudit.ingest.fieldmap import FieldMap
+from tokaudit.ingest.files import (
+    LOG_SUFFIXES,
+    STDIN,
+    STDIN_NAME,
+    expand_paths,
+    fingerprint,
+    real_path,
+    spool_stdin,
+)
 from tokaudit.ingest.interface import FileHead, LogFormat
+from tokaudit.ingest.mapped import MappedFormat
 from tokaudit.ingest.registry import FORMATS
 from tokaudit.ingest.sqltext import install_macros
-from tokaudit.ingest.staging import create_staged, read_lines_sql, sql_string
+from tokaudit.ingest.staging import (
+    create_staged,
+    insert_prompt_texts,
+    read_lines_sql,
+    sql_string,
+)
 
 ProgressCallback = Callable[[int, int, Path], None]
 
@@ -42,8 +64,10 @@ REQUEST_COLUMNS = (
     "prompt_id",
     "prompt_version",
     "environment",
+    "project",
     "metadata",
     "input_tokens",
+    "input_audio_tokens",
     "cache_read_tokens",
     "cache_write_5m_tokens",
     "cache_write_1h_tokens",
@@ -62,6 +86,10 @@ REQUEST_COLUMNS = (
     "request_hash",
     "prompt_hash",
     "input_hash",
+    "output_hash",
+    "granularity",
+    "request_count",
+    "tier_input_tokens",
 )
 
 
@@ -73,8 +101,14 @@ class FileResult:
     loaded: int = 0
     duplicates: int = 0
     rejected: int = 0
+    # valid lines that are not model calls (Claude Code user lines, summaries): read,
+    # neither loaded nor rejected. records_read = loaded + duplicates + rejected + this.
+    non_requests: int = 0
     skipped: bool = False  # unchanged since it was last ingested
     error: str | None = None
+    # the name rows and rejects are stored under: the absolute path, or for standard
+    # input "<stdin:" + the first 12 hex digits of its SHA-256 + ">" (two streams differ)
+    source: str | None = None
 
 
 @dataclass
@@ -89,12 +123,39 @@ class IngestResult:
         return [f for f in self.files if f.error]
 
 
-def _detect(con: duckdb.DuckDBPyConnection, path: Path) -> LogFormat:
+HEAD_LINES = 20
+
+
+def _head_lines(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+    """The first non-blank lines of a file, for detection.
+
+    Read in Python (a directory of Claude Code sessions has thousands of files, and a
+    DuckDB scan per file costs milliseconds); ``.zst``, or bytes that are not UTF-8,
+    go through the same DuckDB reader the formats stage with.
+    """
+    name = path.name.lower()
+    if not name.endswith(".zst"):
+        lines: list[str] = []
+        try:
+            with gzip.open(path, "rb") if name.endswith(".gz") else path.open("rb") as fh:
+                for raw in fh:
+                    text = raw.decode("utf-8").rstrip("\r\n")
+                    if text.strip(" \t\r\n"):
+                        lines.append(text)
+                        if len(lines) == HEAD_LINES:
+                            break
+            return lines
+        except (UnicodeDecodeError, EOFError, gzip.BadGzipFile):
+            pass
     rows = con.execute(
         f"SELECT line FROM {read_lines_sql(path)} "
-        "WHERE line IS NOT NULL AND trim(line, E' \\t\\r\\n') <> '' LIMIT 20"
+        f"WHERE line IS NOT NULL AND trim(line, E' \\t\\r\\n') <> '' LIMIT {HEAD_LINES}"
     ).fetchall()
-    lines = [str(line) for (line,) in rows]
+    return [str(line) for (line,) in rows]
+
+
+def _detect(con: duckdb.DuckDBPyConnection, path: Path) -> LogFormat:
+    lines = _head_lines(con, path)
     if not lines:
         return _EMPTY
     records: list[Any] = []
@@ -103,7 +164,9 @@ def _detect(con: duckdb.DuckDBPyConnection, path: Path) -> LogFormat:
             records.append(json.loads(line))
         except json.JSONDecodeError:
             continue
-    head = FileHead(path, lines, records[:5])
+        if len(records) == 5:  # all a sniffer sees; lines can be large tool results
+            break
+    head = FileHead(path, lines, records)
     for fmt in FORMATS.values():
         if fmt.sniff(head):
             return fmt
@@ -131,49 +194,96 @@ class _FileError(Exception):
     """A whole file could not be loaded; becomes a line-0 reject."""
 
 
-def _load_staged(con: duckdb.DuckDBPyConnection, result: FileResult, source: str) -> None:
-    src = sql_string(source)
-    fmt = sql_string(result.format or "")
-    read, rejected = con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE reject_reason IS NOT NULL) FROM _staged"
-    ).fetchone() or (0, 0)
+def _load_staged(
+    con: duckdb.DuckDBPyConnection,
+    files: list[tuple[FileResult, str]],
+    log_format: LogFormat,
+    attribution: Attribution | None = None,
+) -> None:
+    """Load ``_staged`` (one file, or a batch told apart by ``file_no``) and count per file."""
+    fmt = sql_string(log_format.name)
+    sources = [source for _, source in files]
     con.execute(
-        f"""INSERT INTO rejects SELECT {src}, line_no, line, reject_reason, now()
-        FROM _staged WHERE reject_reason IS NOT NULL ON CONFLICT DO NOTHING"""
+        "CREATE OR REPLACE TEMP TABLE _sources AS SELECT unnest(?::INTEGER[]) AS file_no, "
+        "unnest(?::VARCHAR[]) AS source_file",
+        [list(range(len(sources))), sources],
+    )
+    if attribution is not None:  # tokaudit.yaml: team, user, project ... from the config
+        attribution.apply(con)
+    counts = {
+        int(n): (int(read), int(rejected), int(non_requests))
+        for n, read, rejected, non_requests in con.execute(
+            """SELECT file_no, count(*), count(*) FILTER (WHERE reject_reason IS NOT NULL),
+                count(*) FILTER (WHERE reject_reason IS NULL AND non_request)
+            FROM _staged GROUP BY file_no"""
+        ).fetchall()
+    }
+    con.execute(
+        """INSERT INTO rejects SELECT o.source_file, s.line_no, s.line, s.reject_reason, now()
+        FROM _staged s JOIN _sources o USING (file_no)
+        WHERE s.reject_reason IS NOT NULL ON CONFLICT DO NOTHING"""
+    )
+    stored = log_format.store_records(con, sources[0]) if len(files) == 1 else None
+    if stored is not None:  # records that are not requests (batch inputs)
+        read, rejected, non_requests = counts.get(0, (0, 0, 0))
+        _set_counts(files[0][0], read, rejected, non_requests, stored)
+        return
+    pref = log_format.preference("s")
+    order = f"{pref}, file_no, line_no" if pref else "file_no, line_no"
+    con.execute(
+        # The winner of each key, picked on row ids only: the wide rows are copied once.
+        # The winner gives the figures; the first file that has the key counts it as
+        # loaded (later ones as duplicates), as if the files had loaded one at a time.
+        f"""CREATE OR REPLACE TEMP TABLE _pick AS
+        SELECT s.rowid AS rid, min(file_no) OVER (PARTITION BY request_key) AS first_file
+        FROM _staged s WHERE reject_reason IS NULL AND NOT non_request
+        QUALIFY row_number() OVER (PARTITION BY request_key ORDER BY {order}) = 1"""
     )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _new AS
-        SELECT * FROM _staged s
-        WHERE reject_reason IS NULL
-          AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.request_key = s.request_key)
-        QUALIFY row_number() OVER (PARTITION BY request_key ORDER BY line_no) = 1"""
+        SELECT s.*, p.first_file FROM _staged s JOIN _pick p ON s.rowid = p.rid
+        WHERE NOT EXISTS (SELECT 1 FROM requests r WHERE r.request_key = s.request_key)"""
     )
     select = [
-        {"source_file": src, "source_line": "line_no", "source_format": fmt}.get(c, c)
+        {"source_file": "o.source_file", "source_line": "s.line_no", "source_format": fmt}.get(
+            c, f"s.{c}"
+        )
         for c in REQUEST_COLUMNS
     ]
+    if pref:  # a record that beats the stored one replaces its figures
+        theirs = log_format.preference("r")
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _better AS
+            SELECT s.* FROM _staged s JOIN requests r USING (request_key)
+            WHERE s.rowid IN (SELECT rid FROM _pick) AND {pref} < {theirs}"""
+        )
+        assignments = ", ".join(f"{c} = b.{c}" for c in REQUEST_COLUMNS if c != "request_key")
+        named = ", ".join(f"{e} AS {c}" for e, c in zip(select, REQUEST_COLUMNS, strict=True))
+        con.execute(
+            f"""UPDATE requests SET {assignments}
+            FROM (SELECT {named} FROM _better s JOIN _sources o USING (file_no)) b
+            WHERE requests.request_key = b.request_key"""
+        )
+        insert_prompt_texts(con, "_better")
     con.execute(
-        f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)}) SELECT {', '.join(select)} FROM _new"
+        f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)}) "
+        f"SELECT {', '.join(select)} FROM _new s JOIN _sources o USING (file_no)"
     )
-    con.execute(
-        """INSERT INTO prompt_texts
-        SELECT prompt_hash, 'system', any_value(provider), any_value(body),
-               left(regexp_replace(any_value(body), '\\s+', ' ', 'g'), 60),
-               length(any_value(body))
-        FROM (SELECT prompt_hash, provider, coalesce(system_text, first_text) AS body FROM _new)
-        WHERE body IS NOT NULL GROUP BY prompt_hash
-        ON CONFLICT DO NOTHING"""
+    insert_prompt_texts(con, "_new")
+    loaded = dict(
+        con.execute("SELECT first_file, count(*) FROM _new GROUP BY first_file").fetchall()
     )
-    con.execute(
-        """INSERT INTO prompt_texts
-        SELECT input_hash, 'input', any_value(provider), any_value(input_body), '',
-               length(any_value(input_body))
-        FROM _new WHERE input_body IS NOT NULL GROUP BY input_hash
-        ON CONFLICT DO NOTHING"""
-    )
-    loaded = (con.execute("SELECT count(*) FROM _new").fetchone() or (0,))[0]
-    result.records_read, result.rejected, result.loaded = int(read), int(rejected), int(loaded)
-    result.duplicates = result.records_read - result.rejected - result.loaded
+    for n, (result, _) in enumerate(files):
+        read, rejected, non_requests = counts.get(n, (0, 0, 0))
+        _set_counts(result, read, rejected, non_requests, int(loaded.get(n, 0)))
+
+
+def _set_counts(
+    result: FileResult, read: int, rejected: int, non_requests: int, loaded: int
+) -> None:
+    result.records_read, result.rejected, result.non_requests = read, rejected, non_requests
+    result.loaded = loaded
+    result.duplicates = read - rejected - non_requests - loaded
 
 
 def _record_file_error(con: duckdb.DuckDBPyConnection, source: str, reason: str) -> None:
@@ -185,49 +295,185 @@ def _record_file_error(con: duckdb.DuckDBPyConnection, source: str, reason: str)
     )
 
 
-def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, fmt_name: str = "auto") -> FileResult:
-    source = str(path.resolve())
-    result = FileResult(path=str(path))
-    try:
-        fp = fingerprint(path)
-    except OSError as exc:
-        result.error = f"cannot read: {exc.strerror or exc}"
-        _record_file_error(con, source, result.error)
-        return result
-    seen = con.execute(
-        "SELECT format FROM ingested_files WHERE path = ? AND fingerprint = ?", [source, fp]
-    ).fetchone()
-    if seen:
-        result.skipped, result.format = True, str(seen[0])
-        return result
+@dataclass
+class _Pending:
+    """A file to load: its result so far, absolute path, fingerprint and format."""
+
+    path: Path
+    result: FileResult
+    source: str
+    fingerprint: str
+    log_format: LogFormat | None  # None: detect inside the file's transaction
+
+
+def _load_batch(
+    con: duckdb.DuckDBPyConnection,
+    batch: list[_Pending],
+    fmt_name: str,
+    attribution: Attribution | None = None,
+) -> None:
+    """Load files in one transaction; a batch of several that fails is retried in halves."""
     con.execute("BEGIN TRANSACTION")
     try:
-        fmt = FORMATS[fmt_name] if fmt_name != "auto" else _detect(con, path)
-        result.format = fmt.name
-        fmt.stage(con, path)
-        _load_staged(con, result, source)
+        fmts = [
+            p.log_format or (FORMATS[fmt_name] if fmt_name != "auto" else _detect(con, p.path))
+            for p in batch
+        ]
+        fmt = fmts[0]
+        for p, f in zip(batch, fmts, strict=True):
+            p.result.format = f.name
+        if len(batch) == 1:
+            fmt.stage(con, batch[0].path)
+        else:
+            fmt.stage_files(con, [p.path for p in batch])
+        _load_staged(con, [(p.result, p.source) for p in batch], fmt, attribution)
+        # one statement for the whole batch (a statement per file costs milliseconds each)
+        columns = ["records_read", "loaded", "duplicates", "rejected", "non_requests"]
         con.execute(
-            "INSERT INTO ingested_files VALUES (?, ?, ?, now(), ?, ?, ?, ?)",
+            f"""INSERT INTO ingested_files (path, fingerprint, format, ingested_at,
+                {", ".join(columns)})
+            SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), now(),
+                {", ".join("unnest(?::BIGINT[])" for _ in columns)}""",
             [
-                source,
-                fp,
-                fmt.name,
-                result.records_read,
-                result.loaded,
-                result.duplicates,
-                result.rejected,
+                [p.source for p in batch],
+                [p.fingerprint for p in batch],
+                [p.result.format for p in batch],
+                *([getattr(p.result, c) for p in batch] for c in columns),
             ],
         )
         # A file that loads now supersedes the whole-file reject of an earlier failed try.
-        con.execute("DELETE FROM rejects WHERE source_file = ? AND source_line = 0", [source])
+        con.execute(
+            "DELETE FROM rejects WHERE source_line = 0 AND source_file IN (SELECT unnest(?))",
+            [[p.source for p in batch]],
+        )
         con.execute("COMMIT")
     except (duckdb.Error, _FileError) as exc:
         con.execute("ROLLBACK")
+        if len(batch) > 1:  # halve until the file at fault fails on its own
+            half = len(batch) // 2
+            _load_batch(con, batch[:half], fmt_name, attribution)
+            _load_batch(con, batch[half:], fmt_name, attribution)
+            return
+        p = batch[0]
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        result.error = message
-        result.records_read = result.loaded = result.duplicates = result.rejected = 0
-        _record_file_error(con, source, message)
-    return result
+        p.result.error = message
+        _set_counts(p.result, 0, 0, 0, 0)
+        _record_file_error(con, p.source, message)
+
+
+def _fingerprints(files: list[Path]) -> list[str | OSError]:
+    """SHA-256 of each file, hashed on a few threads (hashlib releases the GIL)."""
+
+    def one(path: Path) -> str | OSError:
+        try:
+            return fingerprint(path)
+        except OSError as exc:
+            return exc
+
+    if len(files) < 2:
+        return [one(p) for p in files]
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        return list(pool.map(one, files))
+
+
+def _plan(
+    con: duckdb.DuckDBPyConnection,
+    files: list[Path],
+    fmt_name: str,
+    outcome: IngestResult,
+    forced: LogFormat | None = None,
+    names: dict[Path, str] | None = None,
+) -> list[_Pending]:
+    """Fingerprint and detect each file once; record unreadable and unchanged files.
+
+    Lower-priority formats (batch inputs) load first; the order is otherwise kept. A file
+    that cannot be detected here fails in its own transaction with its reason.
+    """
+    known = {
+        (str(path), str(fp)): str(fmt)
+        for path, fp, fmt in con.execute(
+            "SELECT path, fingerprint, format FROM ingested_files"
+        ).fetchall()
+    }
+    planned: list[tuple[int, FileResult, _Pending | None]] = []
+    for path, fp in zip(files, _fingerprints(files), strict=True):
+        shown = (names or {}).get(path)  # standard input is "<stdin>", not its spool file
+        source = str(real_path(path))
+        if shown is not None:
+            digest = fp if isinstance(fp, str) else "unreadable"
+            source = f"{shown[:-1]}:{digest[:12]}>"
+        result = FileResult(path=shown or str(path), source=source)
+        if isinstance(fp, OSError):
+            result.error = f"cannot read: {fp.strerror or fp}"
+            _record_file_error(con, source, result.error)
+            planned.append((0, result, None))
+            continue
+        if (source, fp) in known:
+            result.skipped, result.format = True, known[(source, fp)]
+            seen = FORMATS.get(result.format)
+            planned.append((seen.priority if seen else 0, result, None))
+            continue
+        detected: LogFormat | None = forced  # --map: the mapped format, never detected
+        if detected is None and fmt_name != "auto":
+            detected = FORMATS[fmt_name]
+        elif detected is None:
+            try:
+                detected = _detect(con, path)
+            except (duckdb.Error, _FileError, OSError):
+                detected = None  # fails in its own transaction, with the reason
+        planned.append(
+            (
+                detected.priority if detected else 0,
+                result,
+                _Pending(path, result, source, fp, detected),
+            )
+        )
+    planned.sort(key=lambda item: item[0])
+    outcome.files.extend(result for _, result, _ in planned)
+    return [p for _, _, p in planned if p is not None]
+
+
+def _batches(pending: list[_Pending]) -> list[list[_Pending]]:
+    """Consecutive files of a format with a ``batch_bytes`` budget go together."""
+    batches: list[list[_Pending]] = []
+    size = 0
+    for p in pending:
+        fmt = p.log_format
+        last = batches[-1] if batches else None
+        if (
+            fmt is not None
+            and fmt.batch_bytes > 0
+            and last is not None
+            and last[-1].log_format is fmt
+            and size + _size(p.path) <= fmt.batch_bytes
+        ):
+            last.append(p)
+            size += _size(p.path)
+        else:
+            batches.append([p])
+            size = _size(p.path)
+    return batches
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def ingest_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    fmt_name: str = "auto",
+    detected: LogFormat | None = None,
+) -> FileResult:
+    """Load one file in its own transaction (unchanged files are skipped)."""
+    outcome = IngestResult()
+    for p in _plan(con, [path], fmt_name, outcome):
+        p.log_format = detected or p.log_format
+        _load_batch(con, [p], fmt_name)
+    return outcome.files[0]
 
 
 def ingest_paths(
@@ -235,15 +481,39 @@ def ingest_paths(
     paths: list[str],
     fmt_name: str = "auto",
     on_progress: ProgressCallback | None = None,
+    *,
+    field_map: FieldMap | None = None,
+    attribution: Attribution | None = None,
+    stdin: BinaryIO | None = None,
 ) -> IngestResult:
-    """Ingest files, directories (recursively, log files only) and globs."""
+    """Ingest files, directories (recursively, log files only), globs and ``-`` (stdin).
+
+    With ``field_map`` every file is read through it (the ``mapped`` format; directories
+    then also yield CSV and Parquet files). ``attribution`` rewrites who each request is
+    charged to before it is stored.
+    """
     if fmt_name != "auto" and fmt_name not in FORMATS:
         raise UsageError(f"unknown --format {fmt_name!r}; choose auto or one of {list(FORMATS)}")
-    files = expand_paths(paths)
-    install_macros(con)
-    outcome = IngestResult()
-    for i, path in enumerate(files):
-        outcome.files.append(ingest_file(con, path, fmt_name))
-        if on_progress:
-            on_progress(i + 1, len(files), path)
-    return outcome
+    if field_map is not None and fmt_name != "auto":
+        raise UsageError("--map reads every file through the field map; leave out --format")
+    forced = MappedFormat(field_map) if field_map is not None else None
+    suffixes = (*LOG_SUFFIXES, ".csv", ".tsv", ".parquet") if forced else LOG_SUFFIXES
+    with ExitStack() as stack:
+        names: dict[Path, str] = {}
+        if STDIN in paths:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tokaudit-")))
+            spooled = spool_stdin(stdin or sys.stdin.buffer, tmp)
+            names[spooled] = STDIN_NAME
+            paths = [str(spooled) if p == STDIN else p for p in paths]
+        files = expand_paths(paths, suffixes)
+        install_macros(con)
+        outcome = IngestResult()
+        pending = _plan(con, files, fmt_name, outcome, forced, names)
+        done = len(files) - len(pending)
+        for batch in _batches(pending):
+            _load_batch(con, batch, fmt_name, attribution)
+            for p in batch:
+                done += 1
+                if on_progress:
+                    on_progress(done, len(files), p.path)
+        return outcome

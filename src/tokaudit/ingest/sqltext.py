@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
+from tokaudit.ingest.streams import STREAM_MACROS
 from tokaudit.ingest.usage import USAGE_MACROS
 
 MACROS = r"""
@@ -38,3 +39,4 @@ CREATE OR REPLACE TEMP MACRO ta_int_problem(doc, label, path) AS CASE
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(MACROS)
     con.execute(USAGE_MACROS)
+    con.execute(STREAM_MACROS)

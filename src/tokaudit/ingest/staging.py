@@ -16,6 +16,11 @@ STAGED_COLUMNS: dict[str, str] = {
     "line_no": "BIGINT",
     "line": "VARCHAR",
     "reject_reason": "VARCHAR",
+    # A valid line that is not a model call (a Claude Code user or summary line): counted
+    # as read, neither loaded nor rejected.
+    "non_request": "BOOLEAN",
+    # Which file of a multi-file stage (``LogFormat.stage_files``) the line is from.
+    "file_no": "INTEGER",
     "request_key": "VARCHAR",
     "request_id": "VARCHAR",
     "ts": "TIMESTAMPTZ",
@@ -30,8 +35,10 @@ STAGED_COLUMNS: dict[str, str] = {
     "prompt_id": "VARCHAR",
     "prompt_version": "VARCHAR",
     "environment": "VARCHAR",
+    "project": "VARCHAR",
     "metadata": "JSON",
     "input_tokens": "BIGINT",
+    "input_audio_tokens": "BIGINT",
     "cache_read_tokens": "BIGINT",
     "cache_write_5m_tokens": "BIGINT",
     "cache_write_1h_tokens": "BIGINT",
@@ -53,8 +60,23 @@ STAGED_COLUMNS: dict[str, str] = {
     "system_text": "VARCHAR",
     "first_text": "VARCHAR",
     "input_body": "VARCHAR",
+    # optional: the reply's output-bearing keys as JSON, for the output recount
+    "output_body": "VARCHAR",
+    "output_hash": "VARCHAR",
+    # 'bucket' for a row of an aggregated usage export; request_count calls it stands for.
+    "granularity": "VARCHAR",
+    "request_count": "BIGINT",
+    "tier_input_tokens": "BIGINT",
 }
-DEFAULTS = {"has_usage": "false", "is_batch": "false", "status": "'ok'"}
+DEFAULTS = {
+    "has_usage": "false",
+    "is_batch": "false",
+    "status": "'ok'",
+    "granularity": "'request'",
+    "request_count": "1",
+    "non_request": "false",
+    "file_no": "0",
+}
 # Columns derived from others when a format does not give them: (needed columns, SQL).
 DERIVED: dict[str, tuple[set[str], str]] = {
     "model": (
@@ -67,6 +89,7 @@ DERIVED: dict[str, tuple[set[str], str]] = {
     ),
     "prompt_hash": ({"system_text", "first_text"}, "md5(coalesce(s.system_text, s.first_text))"),
     "input_hash": ({"input_body"}, "md5(s.input_body)"),
+    "output_hash": ({"output_body"}, "md5(s.output_body)"),
 }
 MAX_LINE_BYTES = 256 * 1024 * 1024
 
@@ -75,14 +98,23 @@ def sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def read_lines_sql(path: Path) -> str:
-    """A DuckDB scan of every physical line of ``path`` (streamed, .gz/.zst decompressed)."""
+def read_lines_sql(path: Path | list[Path]) -> str:
+    """A DuckDB scan of every physical line of ``path`` (streamed, .gz/.zst decompressed).
+
+    Given a list, one scan reads every file in order and adds a ``filename`` column (the
+    path as given): formats with many small files stage them in one pass.
+    """
+    if isinstance(path, list):
+        target = "[" + ", ".join(sql_string(str(p)) for p in path) + "]"
+        extra = "filename = true, "
+    else:
+        target, extra = sql_string(str(path)), ""
     return (
-        f"read_csv({sql_string(str(path))}, columns = {{'line': 'VARCHAR'}}, delim = '\x1f', "
+        f"read_csv({target}, columns = {{'line': 'VARCHAR'}}, delim = '\x1f', "
         "quote = '', escape = '', header = false, auto_detect = false, strict_mode = false, "
         # '\\r\\n' counts LF, CRLF and mixed endings once each (the default splits a
         # CRLF inside an LF file twice, shifting every later line number).
-        "new_line = '\\r\\n', "
+        f"new_line = '\\r\\n', {extra}"
         f"max_line_size = {MAX_LINE_BYTES})"
     )
 
@@ -114,3 +146,31 @@ def create_staged(con: duckdb.DuckDBPyConnection, select_sql: str) -> None:
 
     columns = ", ".join(column(n, k) for n, k in STAGED_COLUMNS.items())
     con.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS SELECT {columns} FROM ({select_sql}) s")
+
+
+def insert_prompt_texts(con: duckdb.DuckDBPyConnection, relation: str) -> None:
+    """Keep the unique texts of staged-shaped rows in ``prompt_texts`` (system, input, output)."""
+    con.execute(
+        f"""INSERT INTO prompt_texts
+        SELECT prompt_hash, 'system', any_value(provider), any_value(body),
+               left(regexp_replace(any_value(body), '\\s+', ' ', 'g'), 60),
+               length(any_value(body))
+        FROM (SELECT prompt_hash, provider, coalesce(system_text, first_text) AS body
+              FROM {relation})
+        WHERE body IS NOT NULL GROUP BY prompt_hash
+        ON CONFLICT DO NOTHING"""
+    )
+    con.execute(
+        f"""INSERT INTO prompt_texts
+        SELECT input_hash, 'input', any_value(provider), any_value(input_body), '',
+               length(any_value(input_body))
+        FROM {relation} WHERE input_body IS NOT NULL GROUP BY input_hash
+        ON CONFLICT DO NOTHING"""
+    )
+    con.execute(
+        f"""INSERT INTO prompt_texts
+        SELECT output_hash, 'output', any_value(provider), any_value(output_body), '',
+               length(any_value(output_body))
+        FROM {relation} WHERE output_body IS NOT NULL GROUP BY output_hash
+        ON CONFLICT DO NOTHING"""
+    )

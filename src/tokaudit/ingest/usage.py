@@ -6,14 +6,17 @@ semantics of pricing-semantics §2 live in exactly one place:
 - ``ta_usage_openai(u)``: ``prompt_tokens``/``input_tokens`` include cached and
   cache-write tokens; ``completion_tokens``/``output_tokens`` include reasoning. Also
   right for LiteLLM and OTel GenAI counts, which are cache-inclusive.
-- ``ta_usage_anthropic(u)``: ``input_tokens`` exclude cache reads and writes; writes
+- ``ta_usage_anthropic(u)`` (``ta_usage_anthropic_n`` on counts already extracted):
+  ``input_tokens`` exclude cache reads and writes; writes
   split into 5-minute and 1-hour. Also Claude Code's ``message.usage``.
 - ``ta_usage_gemini(u)``: ``promptTokenCount`` includes ``cachedContentTokenCount``;
   ``thoughtsTokenCount`` is outside ``candidatesTokenCount``.
 
-Each returns a STRUCT: has_usage, input (uncached), cache_read, cache_write_5m,
-cache_write_1h, output (incl. reasoning), reasoning, web_search, problem (why the
-object is inconsistent, or NULL).
+Each returns a STRUCT: has_usage, input (uncached, audio excluded), input_audio
+(uncached audio input, split out only by the Gemini convention from the AUDIO entries of
+``promptTokensDetails``; cached audio stays in cache_read), cache_read, cache_write_5m,
+cache_write_1h, output (incl. reasoning), reasoning, web_search, problem (why the object
+is inconsistent, or NULL). A caller must store ``input_audio`` as well as ``input``.
 """
 
 from __future__ import annotations
@@ -39,10 +42,27 @@ _GM_PT = "ta_int(u, '$.promptTokenCount')"
 _GM_TU = "coalesce(ta_int(u, '$.toolUsePromptTokenCount'), 0)"
 _GM_CC = "coalesce(ta_int(u, '$.cachedContentTokenCount'), 0)"
 
+
+def _gm_modality(details: str, modality: str) -> str:
+    """Sum of ``tokenCount`` over the ``details`` entries of one modality (0 when absent)."""
+    return (
+        f"coalesce(list_sum(list_transform(list_filter(ta_list(u -> '$.{details}'), "
+        f"lambda d: d ->> 'modality' = '{modality}'), lambda d: ta_int(d, '$.tokenCount'))), 0)"
+    )
+
+
+# Uncached audio input: prompt (and tool-use prompt) AUDIO minus cached AUDIO.
+_GM_AUDIO = (
+    f"({_gm_modality('promptTokensDetails', 'AUDIO')} "
+    f"+ {_gm_modality('toolUsePromptTokensDetails', 'AUDIO')} "
+    f"- {_gm_modality('cacheTokensDetails', 'AUDIO')})"
+)
+
 USAGE_MACROS = f"""
 CREATE OR REPLACE TEMP MACRO ta_usage_openai(u) AS {{
     'has_usage': {_OPENAI_P} IS NOT NULL,
     'input': {_OPENAI_P} - {_OPENAI_C} - {_OPENAI_W},
+    'input_audio': 0::BIGINT,
     'cache_read': {_OPENAI_C},
     'cache_write_5m': {_OPENAI_W},
     'cache_write_1h': 0::BIGINT,
@@ -55,27 +75,37 @@ CREATE OR REPLACE TEMP MACRO ta_usage_openai(u) AS {{
         WHEN {_OPENAI_R} > coalesce({_OPENAI_O}, 0)
             THEN 'reasoning tokens exceed output tokens' END
 }};
-CREATE OR REPLACE TEMP MACRO ta_usage_anthropic(u) AS {{
-    'has_usage': ta_int(u, '$.input_tokens') IS NOT NULL,
-    'input': ta_int(u, '$.input_tokens'),
-    'cache_read': coalesce(ta_int(u, '$.cache_read_input_tokens'), 0),
-    'cache_write_5m': CASE WHEN {_AN_CW5} IS NULL AND {_AN_CW1} IS NULL
-                           THEN coalesce({_AN_CW}, 0) ELSE coalesce({_AN_CW5}, 0) END,
-    'cache_write_1h': coalesce({_AN_CW1}, 0),
-    'output': coalesce(ta_int(u, '$.output_tokens'), 0),
-    'reasoning': ta_int(u, '$.output_tokens_details.thinking_tokens'),
-    'web_search': coalesce(ta_int(u, '$.server_tool_use.web_search_requests'), 0),
+-- The Anthropic convention on counts already read (i: input_tokens, cr: cache reads,
+-- cw: cache_creation_input_tokens, cw5 / cw1: its 5m / 1h split, o: output_tokens,
+-- th: thinking_tokens, ws: web searches; NULL = absent). Formats that extract the counts
+-- in one parse (Claude Code) call it directly; it is the one place the rules live.
+CREATE OR REPLACE TEMP MACRO ta_usage_anthropic_n(i, cr, cw, cw5, cw1, o, th, ws) AS {{
+    'has_usage': i IS NOT NULL,
+    'input': i,
+    'input_audio': 0::BIGINT,
+    'cache_read': coalesce(cr, 0),
+    'cache_write_5m': CASE WHEN cw5 IS NULL AND cw1 IS NULL
+                           THEN coalesce(cw, 0) ELSE coalesce(cw5, 0) END,
+    'cache_write_1h': coalesce(cw1, 0),
+    'output': coalesce(o, 0),
+    'reasoning': th,
+    'web_search': coalesce(ws, 0),
     'problem': CASE
-        WHEN ({_AN_CW5} IS NOT NULL OR {_AN_CW1} IS NOT NULL) AND {_AN_CW} IS NOT NULL
-             AND coalesce({_AN_CW5}, 0) + coalesce({_AN_CW1}, 0) <> {_AN_CW}
+        WHEN (cw5 IS NOT NULL OR cw1 IS NOT NULL) AND cw IS NOT NULL
+             AND coalesce(cw5, 0) + coalesce(cw1, 0) <> cw
             THEN 'cache_creation 5m + 1h split does not add up to cache_creation_input_tokens'
-        WHEN ta_int(u, '$.output_tokens_details.thinking_tokens')
-             > coalesce(ta_int(u, '$.output_tokens'), 0)
+        WHEN th > coalesce(o, 0)
             THEN 'thinking tokens exceed output tokens' END
 }};
+CREATE OR REPLACE TEMP MACRO ta_usage_anthropic(u) AS ta_usage_anthropic_n(
+    ta_int(u, '$.input_tokens'), ta_int(u, '$.cache_read_input_tokens'), {_AN_CW},
+    {_AN_CW5}, {_AN_CW1}, ta_int(u, '$.output_tokens'),
+    ta_int(u, '$.output_tokens_details.thinking_tokens'),
+    ta_int(u, '$.server_tool_use.web_search_requests'));
 CREATE OR REPLACE TEMP MACRO ta_usage_gemini(u) AS {{
     'has_usage': {_GM_PT} IS NOT NULL,
-    'input': {_GM_PT} + {_GM_TU} - {_GM_CC},
+    'input': {_GM_PT} + {_GM_TU} - {_GM_CC} - {_GM_AUDIO},
+    'input_audio': {_GM_AUDIO},
     'cache_read': {_GM_CC},
     'cache_write_5m': 0::BIGINT,
     'cache_write_1h': 0::BIGINT,
@@ -84,7 +114,11 @@ CREATE OR REPLACE TEMP MACRO ta_usage_gemini(u) AS {{
     'reasoning': ta_int(u, '$.thoughtsTokenCount'),
     'web_search': 0::BIGINT,
     'problem': CASE WHEN {_GM_CC} > coalesce({_GM_PT}, 0) + {_GM_TU}
-                    THEN 'cachedContentTokenCount exceeds promptTokenCount' END
+                    THEN 'cachedContentTokenCount exceeds promptTokenCount'
+                    WHEN {_GM_AUDIO} < 0
+                    THEN 'cacheTokensDetails AUDIO exceeds promptTokensDetails AUDIO'
+                    WHEN {_GM_CC} + {_GM_AUDIO} > coalesce({_GM_PT}, 0) + {_GM_TU}
+                    THEN 'promptTokensDetails AUDIO exceeds the uncached prompt tokens' END
 }};
 """
 

@@ -1,9 +1,10 @@
 """Flatten versions, variants and tiers into price bands that SQL can join on.
 
 A band is everything needed to price one request with plain column arithmetic:
-the model, the instant range, the context (standard/batch/flex/priority) and a
-range of total input tokens, with one per-token price per token class. Doing the
-tier and variant logic here, once per table, keeps the per-request work in SQL.
+the model, the instant range, the context (standard, batch, flex, priority, regional or a
+combination such as ``batch+regional``) and a range of total input tokens, with one
+per-token price per token class. Doing the tier and variant logic here, once per table,
+keeps the per-request work in SQL.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from tokaudit.pricing.table import PRICE_KEYS, ModelEntry, PriceTable, PriceVersion, Tier
+from tokaudit.pricing.table import ALL_PRICE_KEYS, ModelEntry, PriceTable, PriceVersion, Tier
 
 PER_MILLION = Decimal(1_000_000)
 Schedule = list[tuple[int, Decimal]]  # (exclusive lower bound of total input, price)
@@ -30,18 +31,25 @@ class PriceBand:
     per_token: dict[str, Decimal | None]  # USD per token, None = no price for that class
     web_search_per_request: Decimal | None
     source_url: str
+    per_request: Decimal | None = None  # USD per request (fees.per_request)
 
 
 def _schedule(base: Decimal, key: str, tiers: list[Tier]) -> Schedule:
     return [(-1, base)] + [(t.threshold, t.prices[key]) for t in tiers if key in t.prices]
 
 
-def _schedules(version: PriceVersion, variant: str) -> dict[str, Schedule]:
-    """Per key: the base schedule, or the variant's own where it names the key."""
+def schedules(version: PriceVersion, variant: str) -> dict[str, Schedule]:
+    """Per key: the base schedule, or the variant's own where it names the key.
+
+    Audio input with no audio price stays in the text class: it takes the (variant's)
+    input schedule, so a model priced only for text bills its audio tokens as input.
+    """
     out = {k: _schedule(p, k, version.tiers) for k, p in version.prices.items()}
     for v in version.variants:
         if v.name == variant:
             out.update({k: _schedule(p, k, v.tiers) for k, p in v.prices.items()})
+    if "input_audio" not in out:
+        out["input_audio"] = out["input"]
     return out
 
 
@@ -53,18 +61,15 @@ def _price_at(schedule: Schedule, above: int) -> Decimal:
 def compile_model(model: ModelEntry) -> list[PriceBand]:
     bands: list[PriceBand] = []
     for version in model.versions:
-        contexts = ["standard", *(v.name for v in version.variants)]
         search_fee = version.fees.get("web_search_per_1k")
-        for context in contexts:
-            schedules = _schedules(version, context)
-            starts = sorted({t for s in schedules.values() for t, _ in s})
+        for context in version.contexts():
+            per_key = schedules(version, context)
+            starts = sorted({t for s in per_key.values() for t, _ in s})
             for i, start in enumerate(starts):
                 end = starts[i + 1] if i + 1 < len(starts) else None
                 per_token: dict[str, Decimal | None] = {
-                    key: (_price_at(schedules[key], start) / PER_MILLION)
-                    if key in schedules
-                    else None
-                    for key in PRICE_KEYS
+                    key: (_price_at(per_key[key], start) / PER_MILLION) if key in per_key else None
+                    for key in ALL_PRICE_KEYS
                 }
                 bands.append(
                     PriceBand(
@@ -78,6 +83,7 @@ def compile_model(model: ModelEntry) -> list[PriceBand]:
                         per_token=per_token,
                         web_search_per_request=None if search_fee is None else search_fee / 1000,
                         source_url=version.source_url,
+                        per_request=version.fees.get("per_request"),
                     )
                 )
     return bands

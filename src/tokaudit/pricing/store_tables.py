@@ -6,113 +6,178 @@ from the table the user chose, and analysts' ad-hoc SQL sees the same prices.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 import duckdb
 
+from tokaudit.errors import PricingTableError
+from tokaudit.models import OverlayInfo, PricingInfo
 from tokaudit.pricing.bands import compile_table
-from tokaudit.pricing.table import PRICE_KEYS, PriceTable
+from tokaudit.pricing.names import NAME_MACROS
+from tokaudit.pricing.table import ALL_PRICE_KEYS, PriceTable
 from tokaudit.store.connection import bulk_insert
 
 MONEY = "DECIMAL(38,18)"
 
 _DDL = f"""
 CREATE OR REPLACE TABLE pricing_info (
-    table_version VARCHAR, table_sha256 VARCHAR, directory VARCHAR, loaded_at TIMESTAMPTZ);
+    table_version VARCHAR, table_sha256 VARCHAR, directory VARCHAR, loaded_at TIMESTAMPTZ,
+    overlay_path VARCHAR, overlay_sha256 VARCHAR, overlay_name VARCHAR,
+    price_at TIMESTAMPTZ);  -- set: every request priced with the versions in force then
 CREATE OR REPLACE TABLE model_names (name VARCHAR PRIMARY KEY, model_id VARCHAR NOT NULL);
+CREATE OR REPLACE TABLE model_rules (ordinal INTEGER, model_id VARCHAR, pattern VARCHAR);
 CREATE OR REPLACE TABLE price_bands (
     model_id VARCHAR NOT NULL, provider VARCHAR NOT NULL,
     valid_from TIMESTAMPTZ, valid_to TIMESTAMPTZ, variant VARCHAR NOT NULL,
     above_tokens BIGINT NOT NULL, up_to_tokens BIGINT,
-    {", ".join(f"{k}_price {MONEY}" for k in PRICE_KEYS)},
-    web_search_price {MONEY}, source_url VARCHAR);
+    {", ".join(f"{k}_price {MONEY}" for k in ALL_PRICE_KEYS)},
+    web_search_price {MONEY}, per_request_price {MONEY}, source_url VARCHAR);
+CREATE OR REPLACE TABLE pricing_credits (
+    name VARCHAR, amount_usd {MONEY}, provider VARCHAR, model VARCHAR,
+    effective_from TIMESTAMPTZ, effective_to TIMESTAMPTZ);
 """
 
-# Normalise a logged model name the way pricing-semantics §7 says: lowercase, no routing
-# prefix, Vertex @date as -date. Dated snapshots are never cut back to their alias.
-MODEL_KEY_MACRO = r"""
-CREATE OR REPLACE MACRO tokaudit_model_key(m) AS regexp_replace(
-    regexp_replace(lower(trim(m)), '^((openai|anthropic|google|gemini|vertex_ai)/)?(models/)?', ''),
-    '@(\d{8})$', '-\1');
-"""
+# Kept for callers that install only the normaliser (see names.py for the rules).
+MODEL_KEY_MACRO = NAME_MACROS
 
 _COST_VIEW = """
 CREATE OR REPLACE VIEW request_costs AS
-WITH r AS (
-    SELECT q.*,
-        coalesce(q.input_tokens, 0) + coalesce(q.cache_read_tokens, 0)
-            + coalesce(q.cache_write_5m_tokens, 0) + coalesce(q.cache_write_1h_tokens, 0)
+WITH named AS (
+    -- A Bedrock id names the route and region; the response often reports the bare
+    -- first-party id, so the requested Bedrock id wins.
+    -- A successful request logged without usage is priced from its offline recount
+    -- (recounted input as uncached input, recounted reply as output): usage_source
+    -- 'recounted' marks that spend as an estimate (docs/recount.md).
+    SELECT q.* REPLACE (
+            CASE WHEN q.has_usage OR q.status <> 'ok' OR q.recounted_input_tokens IS NULL
+                 THEN q.input_tokens ELSE q.recounted_input_tokens END AS input_tokens,
+            CASE WHEN q.has_usage OR q.status <> 'ok' OR q.recounted_input_tokens IS NULL
+                 THEN q.output_tokens ELSE coalesce(q.recounted_output_tokens, 0)
+            END AS output_tokens),
+        CASE WHEN q.has_usage THEN 'reported'
+             WHEN q.status = 'ok' AND q.recounted_input_tokens IS NOT NULL THEN 'recounted'
+        END AS usage_source,
+        CASE WHEN tokaudit_model_route(q.model_requested) = 'bedrock'
+             THEN q.model_requested ELSE q.model END AS pricing_name
+    FROM requests q
+), keyed AS (
+    SELECT named.*, tokaudit_model_key(pricing_name) AS price_key,
+        coalesce(tokaudit_model_route(pricing_name), tokaudit_model_route(model_requested))
+            AS price_route
+    FROM named
+), ruled AS (
+    SELECT k.request_key, count(DISTINCT mr.model_id) AS rule_models,
+        min(mr.model_id) AS rule_model
+    FROM keyed k JOIN model_rules mr ON regexp_full_match(k.price_key, mr.pattern)
+    GROUP BY k.request_key
+), r AS (
+    SELECT k.*,
+        coalesce(k.input_tokens, 0) + coalesce(k.input_audio_tokens, 0)
+            + coalesce(k.cache_read_tokens, 0)
+            + coalesce(k.cache_write_5m_tokens, 0) + coalesce(k.cache_write_1h_tokens, 0)
             AS total_input_tokens,
-        CASE WHEN q.is_batch THEN 'batch' ELSE coalesce(q.service_tier, 'standard') END
-            AS price_context,
-        n.model_id AS priced_model
-    FROM requests q LEFT JOIN model_names n ON n.name = tokaudit_model_key(q.model)
+        CASE k.price_route
+            WHEN 'bedrock' THEN tokaudit_model_region(k.pricing_name)
+            WHEN 'vertex' THEN nullif(lower(trim(k.metadata ->> 'vertex_location')), '')
+        END AS price_region,
+        coalesce(m1.model_id, m2.model_id, m3.model_id,
+                 CASE WHEN ru.rule_models = 1 THEN ru.rule_model END) AS priced_model,
+        coalesce(ru.rule_models, 0) > 1 AS ambiguous_model,
+        coalesce((SELECT price_at FROM pricing_info), k.ts) AS price_ts
+    FROM keyed k
+    LEFT JOIN model_names m1 ON m1.name = lower(k.provider) || '/' || lower(trim(k.pricing_name))
+    LEFT JOIN model_names m2 ON m2.name = k.price_key
+    LEFT JOIN model_names m3 ON m3.name = tokaudit_compact_date(k.price_key)
+    LEFT JOIN ruled ru ON ru.request_key = k.request_key
+), ctx AS (
+    SELECT r.*,
+        coalesce(nullif(concat_ws('+',
+            CASE WHEN r.is_batch THEN 'batch' END,
+            r.service_tier,
+            CASE WHEN r.price_region IS NOT NULL AND r.price_region <> 'global'
+                 THEN 'regional' END), ''), 'standard') AS price_context,
+        -- An aggregated (bucket) row stands for many calls: its long-context tier is picked
+        -- by the per-call input (as exported, else the bucket's average), not its sum.
+        CASE WHEN r.granularity = 'bucket'
+             THEN coalesce(r.tier_input_tokens,
+                           r.total_input_tokens // greatest(coalesce(r.request_count, 1), 1))
+             ELSE r.total_input_tokens END AS band_input_tokens
+    FROM r
 ), priced AS (
-    SELECT r.*, b.input_price, b.cache_read_price, b.cache_write_5m_price,
-        b.cache_write_1h_price, b.output_price, b.web_search_price, b.source_url AS price_source,
+    SELECT c.*, b.input_price, b.cache_read_price, b.cache_write_5m_price,
+        b.cache_write_1h_price, b.output_price, b.input_audio_price, b.reasoning_price,
+        b.web_search_price, b.per_request_price, b.source_url AS price_source,
         b.valid_from AS price_valid_from,
-        EXISTS (SELECT 1 FROM price_bands s WHERE s.model_id = r.priced_model
-                AND (s.valid_from IS NULL OR r.ts >= s.valid_from)
-                AND (s.valid_to IS NULL OR r.ts < s.valid_to)) AS version_in_force
-    FROM r LEFT JOIN price_bands b
-      ON b.model_id = r.priced_model AND b.variant = r.price_context
-     AND (b.valid_from IS NULL OR r.ts >= b.valid_from)
-     AND (b.valid_to IS NULL OR r.ts < b.valid_to)
-     AND r.total_input_tokens > b.above_tokens
-     AND (b.up_to_tokens IS NULL OR r.total_input_tokens <= b.up_to_tokens)
+        EXISTS (SELECT 1 FROM price_bands s WHERE s.model_id = c.priced_model
+                AND (s.valid_from IS NULL OR c.price_ts >= s.valid_from)
+                AND (s.valid_to IS NULL OR c.price_ts < s.valid_to)) AS version_in_force
+    FROM ctx c LEFT JOIN price_bands b
+      ON b.model_id = c.priced_model AND b.variant = c.price_context
+     AND (b.valid_from IS NULL OR c.price_ts >= b.valid_from)
+     AND (b.valid_to IS NULL OR c.price_ts < b.valid_to)
+     AND c.band_input_tokens > b.above_tokens
+     AND (b.up_to_tokens IS NULL OR c.band_input_tokens <= b.up_to_tokens)
 ), judged AS (
     SELECT *,
         CASE
-            WHEN NOT has_usage AND status = 'error' THEN NULL
-            WHEN NOT has_usage THEN 'no_usage'
+            WHEN usage_source IS NULL AND status = 'error' THEN NULL
+            WHEN usage_source IS NULL THEN 'no_usage'
+            WHEN priced_model IS NULL AND ambiguous_model THEN 'ambiguous_model'
             WHEN priced_model IS NULL THEN 'unknown_model'
             WHEN NOT version_in_force THEN 'no_active_version'
             WHEN input_price IS NULL AND output_price IS NULL THEN 'unknown_context'
             WHEN (coalesce(input_tokens, 0) > 0 AND input_price IS NULL)
+              OR (coalesce(input_audio_tokens, 0) > 0 AND input_audio_price IS NULL)
               OR (coalesce(cache_read_tokens, 0) > 0 AND cache_read_price IS NULL)
               OR (coalesce(cache_write_5m_tokens, 0) > 0 AND cache_write_5m_price IS NULL)
               OR (coalesce(cache_write_1h_tokens, 0) > 0 AND cache_write_1h_price IS NULL)
               OR (coalesce(output_tokens, 0) > 0 AND output_price IS NULL)
               OR (coalesce(web_search_requests, 0) > 0 AND web_search_price IS NULL)
                 THEN 'missing_price_key'
-        END AS unpriced_reason
+        END AS unpriced_reason,
+        coalesce(coalesce(input_tokens, 0) * input_price, 0) AS c_input,
+        coalesce(coalesce(input_audio_tokens, 0) * input_audio_price, 0) AS c_audio,
+        coalesce(coalesce(cache_read_tokens, 0) * cache_read_price, 0) AS c_read,
+        coalesce(coalesce(cache_write_5m_tokens, 0) * cache_write_5m_price, 0)
+            + coalesce(coalesce(cache_write_1h_tokens, 0) * cache_write_1h_price, 0) AS c_write,
+        -- Reasoning sits inside output; with its own price it is taken out of the output class.
+        CASE WHEN reasoning_price IS NULL
+             THEN coalesce(coalesce(output_tokens, 0) * output_price, 0)
+             ELSE coalesce((coalesce(output_tokens, 0) - coalesce(reasoning_tokens, 0))
+                           * output_price, 0)
+                  + coalesce(reasoning_tokens, 0) * reasoning_price END AS c_output,
+        coalesce(coalesce(web_search_requests, 0) * web_search_price, 0)
+            + CASE WHEN usage_source IS NOT NULL
+                   THEN coalesce(per_request_price, 0) * coalesce(request_count, 1)
+                   ELSE 0 END AS c_fees
     FROM priced
 )
-SELECT request_key, request_id, source_file, source_line, ts, provider, api, model,
-    priced_model, price_context, team, user_id, feature, prompt_id, prompt_version,
-    environment, status, is_batch, service_tier, has_usage,
-    input_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens,
-    output_tokens, reasoning_tokens, web_search_requests, total_input_tokens,
-    request_hash, prompt_hash, input_hash,
+-- Every column of `requests` passes through (a column added to the store appears here too),
+-- followed by how it was priced.
+SELECT * EXCLUDE (pricing_name, price_key, ambiguous_model, version_in_force, price_ts, c_input,
+                  c_audio, c_read, c_write, c_output, c_fees),
     CASE WHEN unpriced_reason IS NULL THEN 'priced' ELSE 'unpriced' END AS pricing_status,
-    unpriced_reason,
     (SELECT table_version FROM pricing_info) AS price_table_version,
-    price_valid_from, price_source,
-    input_price, cache_read_price, cache_write_5m_price, cache_write_1h_price, output_price,
+    CASE WHEN unpriced_reason IS NULL THEN c_input::{money} END AS input_cost,
+    CASE WHEN unpriced_reason IS NULL THEN c_audio::{money} END AS input_audio_cost,
+    CASE WHEN unpriced_reason IS NULL THEN c_read::{money} END AS cache_read_cost,
+    CASE WHEN unpriced_reason IS NULL THEN c_write::{money} END AS cache_write_cost,
+    CASE WHEN unpriced_reason IS NULL THEN c_output::{money} END AS output_cost,
+    CASE WHEN unpriced_reason IS NULL THEN c_fees::{money} END AS fees_cost,
     CASE WHEN unpriced_reason IS NULL
-         THEN coalesce(coalesce(input_tokens, 0) * input_price, 0)::{money} END AS input_cost,
-    CASE WHEN unpriced_reason IS NULL
-         THEN coalesce(coalesce(cache_read_tokens, 0) * cache_read_price, 0)::{money}
-         END AS cache_read_cost,
-    CASE WHEN unpriced_reason IS NULL
-         THEN (coalesce(coalesce(cache_write_5m_tokens, 0) * cache_write_5m_price, 0)
-             + coalesce(coalesce(cache_write_1h_tokens, 0) * cache_write_1h_price, 0))::{money}
-         END AS cache_write_cost,
-    CASE WHEN unpriced_reason IS NULL
-         THEN coalesce(coalesce(output_tokens, 0) * output_price, 0)::{money} END AS output_cost,
-    CASE WHEN unpriced_reason IS NULL
-         THEN coalesce(coalesce(web_search_requests, 0) * web_search_price, 0)::{money}
-         END AS fees_cost,
-    CASE WHEN unpriced_reason IS NULL THEN (
-          coalesce(coalesce(input_tokens, 0) * input_price, 0)
-        + coalesce(coalesce(cache_read_tokens, 0) * cache_read_price, 0)
-        + coalesce(coalesce(cache_write_5m_tokens, 0) * cache_write_5m_price, 0)
-        + coalesce(coalesce(cache_write_1h_tokens, 0) * cache_write_1h_price, 0)
-        + coalesce(coalesce(output_tokens, 0) * output_price, 0)
-        + coalesce(coalesce(web_search_requests, 0) * web_search_price, 0))::{money}
+         THEN (c_input + c_audio + c_read + c_write + c_output + c_fees)::{money}
     END AS cost_usd
 FROM judged
-""".replace("{money}", MONEY)
+"""
+
+
+def cost_view_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """The view over this store's ``requests``; a row that aggregates many calls
+    (``request_count``, when the store has that column) pays the per-request fee per call."""
+    columns = {row[0] for row in con.execute("DESCRIBE requests").fetchall()}
+    calls = "coalesce(request_count, 1)" if "request_count" in columns else "1"
+    return _COST_VIEW.replace("{money}", MONEY).replace("{calls}", calls)
 
 
 BAND_COLUMNS = {
@@ -123,31 +188,96 @@ BAND_COLUMNS = {
     "variant": "VARCHAR",
     "above_tokens": "BIGINT",
     "up_to_tokens": "BIGINT",
-    **{f"{k}_price": MONEY for k in PRICE_KEYS},
+    **{f"{k}_price": MONEY for k in ALL_PRICE_KEYS},
     "web_search_price": MONEY,
+    "per_request_price": MONEY,
     "source_url": "VARCHAR",
 }
 
 
 def _money(value: Decimal | None) -> str | None:
-    return None if value is None else format(value, "f")
+    if value is None:
+        return None
+    exponent = value.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -18:
+        raise PricingTableError(
+            f"price {value} USD needs more than 18 decimal places per token "
+            "(the store keeps DECIMAL(38,18)); round the percentage or price"
+        )
+    return format(value, "f")
 
 
-def install_price_table(con: duckdb.DuckDBPyConnection, table: PriceTable) -> None:
-    """Replace the store's pricing tables with ``table`` and recreate ``request_costs``."""
+def _check_rules(con: duckdb.DuckDBPyConnection, table: PriceTable) -> None:
+    """DuckDB's RE2 must accept every match rule the Python validator accepted."""
+    for model_id, pattern in table.rules():
+        try:
+            con.execute("SELECT regexp_full_match('', ?)", [pattern]).fetchone()
+        except duckdb.Error as exc:
+            raise PricingTableError(
+                f"model {model_id}: match rule {pattern!r} is not a valid RE2 regex: {exc}"
+            ) from exc
+
+
+def install_price_table(
+    con: duckdb.DuckDBPyConnection, table: PriceTable, price_at: datetime | None = None
+) -> None:
+    """Replace the store's pricing tables with ``table`` and recreate ``request_costs``.
+
+    ``price_at`` prices every request with the versions in force at that instant instead of
+    at its own time ("what would these requests cost at today's prices").
+    """
+    _check_rules(con, table)
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(_DDL)
-        con.execute(MODEL_KEY_MACRO)
+        con.execute(NAME_MACROS)
+        overlay = table.overlay
         con.execute(
-            "INSERT INTO pricing_info VALUES (?, ?, ?, now())",
-            [table.table_version, table.table_sha256, str(table.directory)],
+            "INSERT INTO pricing_info VALUES (?, ?, ?, now(), ?, ?, ?, ?)",
+            [
+                table.table_version,
+                table.table_sha256,
+                str(table.directory),
+                overlay.path if overlay else None,
+                overlay.sha256 if overlay else None,
+                overlay.name if overlay else None,
+                price_at,
+            ],
         )
         bulk_insert(
             con,
             "model_names",
             {"name": "VARCHAR", "model_id": "VARCHAR"},
             list(table.names().items()),
+        )
+        bulk_insert(
+            con,
+            "model_rules",
+            {"ordinal": "INTEGER", "model_id": "VARCHAR", "pattern": "VARCHAR"},
+            [(i, m, p) for i, (m, p) in enumerate(table.rules())],
+        )
+        bulk_insert(
+            con,
+            "pricing_credits",
+            {
+                "name": "VARCHAR",
+                "amount_usd": MONEY,
+                "provider": "VARCHAR",
+                "model": "VARCHAR",
+                "effective_from": "TIMESTAMPTZ",
+                "effective_to": "TIMESTAMPTZ",
+            },
+            [
+                (
+                    c.name,
+                    _money(c.amount_usd),
+                    c.provider,
+                    c.model,
+                    c.effective_from,
+                    c.effective_to,
+                )
+                for c in table.credits
+            ],
         )
         rows = [
             (
@@ -158,15 +288,33 @@ def install_price_table(con: duckdb.DuckDBPyConnection, table: PriceTable) -> No
                 b.variant,
                 b.above_tokens,
                 b.up_to_tokens,
-                *(_money(b.per_token[k]) for k in PRICE_KEYS),
+                *(_money(b.per_token[k]) for k in ALL_PRICE_KEYS),
                 _money(b.web_search_per_request),
+                _money(b.per_request),
                 b.source_url,
             )
             for b in compile_table(table)
         ]
         bulk_insert(con, "price_bands", BAND_COLUMNS, rows)
-        con.execute(_COST_VIEW)
+        con.execute(cost_view_sql(con))
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def read_pricing_info(con: duckdb.DuckDBPyConnection) -> PricingInfo:
+    """The table version, its SHA-256 and the overlay (if any) the store was last priced with."""
+    try:
+        row = con.execute(
+            "SELECT table_version, table_sha256, overlay_path, overlay_sha256, overlay_name "
+            "FROM pricing_info"
+        ).fetchone()
+    except duckdb.CatalogException:  # a store priced before overlays existed
+        row = con.execute(
+            "SELECT table_version, table_sha256, NULL, NULL, NULL FROM pricing_info"
+        ).fetchone()
+    if not row:
+        return PricingInfo("none", "")
+    overlay = None if row[2] is None else OverlayInfo(str(row[2]), str(row[3]), row[4])
+    return PricingInfo(str(row[0]), str(row[1]), overlay)

@@ -2,12 +2,16 @@
 
 The tables are data reviewed in pull requests; this module refuses anything it
 cannot price unambiguously: a bad decimal, overlapping versions, an alias that two
-models claim, or bytes that no longer match the manifest.
+models claim, a match rule that reaches another model or a dated snapshot, a name that
+the normaliser could never produce, or bytes that no longer match the manifest. Every
+problem names the file, the model and the key, and all of them are reported at once.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -19,11 +23,22 @@ import yaml
 
 from tokaudit.errors import PricingTableError
 from tokaudit.pricing.manifest import MANIFEST, file_sha256, provider_files, table_sha256
+from tokaudit.pricing.names import model_key
 
+# Token classes with a store column; each is priced by the key of the same name.
 PRICE_KEYS = ("input", "cache_read", "cache_write_5m", "cache_write_1h", "output")
-OPTIONAL_PRICE_KEYS = ("reasoning", "input_audio", "output_audio")
+# Priced only where a log separates the class: input_audio (Gemini AUDIO prompt tokens; falls
+# back to `input` when absent) and reasoning (a subset of output; falls back to `output`).
+OPTIONAL_PRICE_KEYS = ("input_audio", "reasoning")
+ALL_PRICE_KEYS = PRICE_KEYS + OPTIONAL_PRICE_KEYS
 FEE_KEYS = ("web_search_per_1k", "file_search_per_1k", "per_request")
-VARIANT_WHEN = {"processing": {"batch"}, "service_tier": {"flex", "priority"}}
+# The request context a variant can name, in the order its name is spelt ("batch+regional").
+CONTEXT_KEYS = ("processing", "service_tier", "region")
+VARIANT_WHEN = {
+    "processing": {"batch"},
+    "service_tier": {"flex", "priority"},
+    "region": {"regional"},
+}
 CONVENTIONS = {"openai", "anthropic", "gemini"}
 # The keys each level may carry; a misspelt structural key ("tier:" for "tiers:") would
 # otherwise drop data silently.
@@ -37,7 +52,7 @@ FILE_KEYS = {
     "models",
     "notes",
 }
-MODEL_KEYS = {"id", "aliases", "versions", "notes"}
+MODEL_KEYS = {"id", "aliases", "match", "versions", "local", "notes"}
 VERSION_KEYS = {
     "effective_from",
     "effective_to",
@@ -48,7 +63,20 @@ VERSION_KEYS = {
     "variants",
     "notes",
 }
-VARIANT_KEYS = {"when", "prices", "tiers", "checked", "notes"}
+SOURCE_KEYS = {"url", "via", "model_id", "notes"}
+VARIANT_KEYS = {"when", "prices", "tiers", "multiplier", "applies_to", "checked", "notes"}
+# A match rule must not reach a dated snapshot of its own model's names (§7 pitfalls).
+_PROBE_SNAPSHOTS = ("-20991231", "-2099-12-31", "@20991231")
+
+
+# libyaml's loader when PyYAML was built with it: the tables are parsed on every priced
+# command, and the pure-Python loader takes about a second for them.
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def read_yaml(text: str) -> Any:
+    """Safe YAML (no Python objects), with libyaml's speed when it is available."""
+    return yaml.load(text, Loader=_Loader)
 
 
 def _check_keys(item: dict[str, Any], allowed: set[str], where: str) -> None:
@@ -70,11 +98,17 @@ class Tier:
 
 @dataclass(frozen=True)
 class Variant:
-    """Batch/flex/priority prices; replaces only the keys it names (their tiers too)."""
+    """Prices for one request context; replaces only the keys it names (their tiers too).
 
-    name: str  # batch | flex | priority
+    A ``multiplier`` variant is resolved at load time into explicit prices and tiers.
+    """
+
+    name: str  # the context: batch | flex | priority | regional | batch+regional ...
     prices: dict[str, Decimal]
     tiers: list[Tier]
+    when: dict[str, str] = field(default_factory=dict)
+    checked: str | None = None
+    multiplier: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +120,15 @@ class PriceVersion:
     fees: dict[str, Decimal]
     variants: list[Variant]
     source_url: str
+    source_via: str | None = None
+
+    def contexts(self) -> list[str]:
+        return ["standard", *(v.name for v in self.variants)]
+
+    def active_at(self, instant: datetime) -> bool:
+        return (self.effective_from is None or instant >= self.effective_from) and (
+            self.effective_to is None or instant < self.effective_to
+        )
 
 
 @dataclass(frozen=True)
@@ -94,6 +137,36 @@ class ModelEntry:
     provider: str
     aliases: list[str]
     versions: list[PriceVersion]
+    file: str = ""
+    rules: list[str] = field(default_factory=list)  # regex, matched in full against the key
+    local: bool = False  # kept as is by `pricing sync`
+
+    def version_at(self, instant: datetime) -> PriceVersion | None:
+        for version in self.versions:
+            if version.active_at(instant):
+                return version
+        return None
+
+
+@dataclass(frozen=True)
+class OverlayRef:
+    """The user overlay applied on top of the table, named in every report."""
+
+    path: str
+    sha256: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Credit:
+    """A committed-use credit: an amount that offsets spend in its scope and window."""
+
+    name: str
+    amount_usd: Decimal
+    provider: str | None = None
+    model: str | None = None
+    effective_from: datetime | None = None
+    effective_to: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -103,10 +176,20 @@ class PriceTable:
     table_sha256: str
     models: list[ModelEntry]
     conventions: dict[str, str] = field(default_factory=dict)  # provider -> usage convention
+    source_urls: dict[str, list[str]] = field(default_factory=dict)  # provider -> pages
+    overlay: OverlayRef | None = None
+    credits: list[Credit] = field(default_factory=list)
 
     def names(self) -> dict[str, str]:
         """Every exact id and alias (lowercase) mapped to its canonical model id."""
         return {name: m.id for m in self.models for name in [m.id, *m.aliases]}
+
+    def rules(self) -> list[tuple[str, str]]:
+        """(model id, regex) for every match rule, in table order."""
+        return [(m.id, rule) for m in self.models for rule in m.rules]
+
+    def model(self, model_id: str) -> ModelEntry | None:
+        return next((m for m in self.models if m.id == model_id), None)
 
 
 def default_pricing_dir() -> Path:
@@ -132,7 +215,8 @@ def _where(file: str, model: str | None = None, key: str | None = None) -> str:
     return ": ".join(parts)
 
 
-def _decimal(value: Any, where: str) -> Decimal:
+def parse_decimal(value: Any, where: str) -> Decimal:
+    """A price: a quoted decimal string (or an int), never a binary float."""
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise PricingTableError(
             f"{where}: price must be a decimal string like '2.5', got {value!r} "
@@ -147,31 +231,35 @@ def _decimal(value: Any, where: str) -> Decimal:
     return result
 
 
-def _instant(value: Any, where: str) -> datetime | None:
+def parse_instant(value: Any, where: str) -> datetime | None:
+    """A UTC day (``'2025-06-10'``: its midnight) or an RFC 3339 instant; naive means UTC."""
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if isinstance(value, str):
         try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError as exc:
-            raise PricingTableError(f"{where}: {value!r} is not an ISO date") from exc
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    raise PricingTableError(f"{where}: {value!r} is not an ISO date")
+            raise PricingTableError(
+                f"{where}: {value!r} is not an ISO date or RFC 3339 instant"
+            ) from exc
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise PricingTableError(f"{where}: {value!r} is not an ISO date or RFC 3339 instant")
 
 
 def _prices(raw: Any, where: str, allow_empty: bool = False) -> dict[str, Decimal]:
     if not isinstance(raw, dict) or (not raw and not allow_empty):
         raise PricingTableError(f"{where}: 'prices' must be a mapping of price keys")
-    allowed = PRICE_KEYS + OPTIONAL_PRICE_KEYS
     out: dict[str, Decimal] = {}
     for key, value in raw.items():
-        if key not in allowed:
-            raise PricingTableError(f"{where}: unknown price key {key!r} (allowed: {allowed})")
-        out[key] = _decimal(value, f"{where}.{key}")
+        if key not in ALL_PRICE_KEYS:
+            raise PricingTableError(
+                f"{where}: unknown price key {key!r} (allowed: {ALL_PRICE_KEYS})"
+            )
+        out[key] = parse_decimal(value, f"{where}.{key}")
     return out
 
 
@@ -187,7 +275,7 @@ def _tiers(raw: Any, where: str) -> list[Tier]:
         if not isinstance(when, dict) or when.get("metric") != "total_input_tokens":
             raise PricingTableError(f"{w}: 'when' must name metric: total_input_tokens")
         op, value = when.get("op", "gt"), when.get("value")
-        if op not in ("gt", "gte") or not isinstance(value, int) or value < 0:
+        if op not in ("gt", "gte") or not isinstance(value, int) or value < (op == "gte"):
             raise PricingTableError(f"{w}: 'when' needs op gt|gte and a whole-number value")
         threshold = value if op == "gt" else value - 1
         tiers.append(Tier(threshold, _prices(item.get("prices"), w)))
@@ -197,27 +285,97 @@ def _tiers(raw: Any, where: str) -> list[Tier]:
     return sorted(tiers, key=lambda t: t.threshold)
 
 
-def _variants(raw: Any, where: str) -> list[Variant]:
+def context_name(when: dict[str, str]) -> str:
+    """The context a variant prices, spelt as request_costs.price_context spells it."""
+    return "+".join(str(when[k]) for k in CONTEXT_KEYS if k in when) or "standard"
+
+
+def _scaled(
+    m: Decimal, keys: list[str], prices: dict[str, Decimal], tiers: list[Tier]
+) -> tuple[dict[str, Decimal], list[Tier]]:
+    """``keys`` of the base prices and their tiers, times ``m`` (pricing-semantics §5)."""
+    scaled_tiers = []
+    for t in tiers:
+        named = {k: p * m for k, p in t.prices.items() if k in keys}
+        if named:
+            scaled_tiers.append(Tier(t.threshold, named))
+    return {k: prices[k] * m for k in keys}, scaled_tiers
+
+
+def _variants(
+    raw: Any, where: str, base: dict[str, Decimal], base_tiers: list[Tier]
+) -> list[Variant]:
     if raw is None:
         return []
+    if not isinstance(raw, list):
+        raise PricingTableError(f"{where}: 'variants' must be a list")
     variants = []
     for i, item in enumerate(raw):
         w = f"{where}.variants[{i}]"
-        when = item.get("when") if isinstance(item, dict) else None
-        if isinstance(item, dict):
-            _check_keys(item, VARIANT_KEYS, w)
-        if not isinstance(when, dict) or len(when) != 1:
-            raise PricingTableError(f"{w}: 'when' must have exactly one of {sorted(VARIANT_WHEN)}")
-        ((key, value),) = when.items()
-        if key not in VARIANT_WHEN or value not in VARIANT_WHEN[key]:
-            raise PricingTableError(f"{w}: unsupported variant condition {key}: {value}")
+        if not isinstance(item, dict):
+            raise PricingTableError(f"{w}: must be a mapping")
+        _check_keys(item, VARIANT_KEYS, w)
+        when = item.get("when")
+        if not isinstance(when, dict) or not when:
+            raise PricingTableError(f"{w}: 'when' must name one or more of {list(CONTEXT_KEYS)}")
+        for key, value in when.items():
+            if key not in VARIANT_WHEN or value not in VARIANT_WHEN[key]:
+                allowed = "; ".join(f"{k}: {'|'.join(sorted(v))}" for k, v in VARIANT_WHEN.items())
+                raise PricingTableError(
+                    f"{w}: unsupported variant condition {key}: {value} (allowed: {allowed})"
+                )
+        checked = item.get("checked")
+        if checked is not None:
+            parse_instant(checked, f"{w}.checked")
+        multiplier = None
+        if "multiplier" in item:
+            if "prices" in item or "tiers" in item:
+                raise PricingTableError(f"{w}: give either 'multiplier' or 'prices'/'tiers'")
+            multiplier = parse_decimal(item["multiplier"], f"{w}.multiplier")
+            keys = item.get("applies_to") or [k for k in ALL_PRICE_KEYS if k in base]
+            if not isinstance(keys, list) or any(k not in base for k in keys):
+                raise PricingTableError(
+                    f"{w}.applies_to: {keys!r} must list price keys of this version"
+                )
+            prices, tiers = _scaled(multiplier, list(keys), base, base_tiers)
+        else:
+            if "applies_to" in item:
+                raise PricingTableError(f"{w}: 'applies_to' needs a 'multiplier'")
+            if "prices" not in item:
+                raise PricingTableError(
+                    f"{w}: needs 'prices' (use prices: {{}} when this context costs the same "
+                    "as the base) or a 'multiplier'"
+                )
+            prices = _prices(item.get("prices"), w, allow_empty=True)
+            tiers = _tiers(item.get("tiers"), w)
+        typed_when = {str(k): str(v) for k, v in when.items()}
         variants.append(
-            Variant(str(value), _prices(item.get("prices"), w), _tiers(item.get("tiers"), w))
+            Variant(
+                context_name(typed_when),
+                prices,
+                tiers,
+                typed_when,
+                None if checked is None else str(checked),
+                multiplier,
+            )
         )
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
         raise PricingTableError(f"{where}: two variants for the same context")
     return variants
+
+
+def _fees(raw: Any, where: str) -> dict[str, Decimal]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise PricingTableError(f"{where}: 'fees' must be a mapping")
+    fees = {}
+    for key, value in raw.items():
+        if key not in FEE_KEYS:
+            raise PricingTableError(f"{where}: unknown fee {key!r} (allowed: {FEE_KEYS})")
+        fees[key] = parse_decimal(value, f"{where}.fees.{key}")
+    return fees
 
 
 def _versions(raw: Any, where: str) -> list[PriceVersion]:
@@ -230,35 +388,33 @@ def _versions(raw: Any, where: str) -> list[PriceVersion]:
             raise PricingTableError(f"{w}: must be a mapping")
         _check_keys(item, VERSION_KEYS, w)
         source = item.get("source") or {}
+        if isinstance(source, dict):
+            _check_keys(source, SOURCE_KEYS, f"{w}.source")
         url = source.get("url") if isinstance(source, dict) else None
         if not url:
             raise PricingTableError(f"{w}: every version must cite source.url")
-        fees_raw = item.get("fees") or {}
-        fees = {}
-        for key, value in fees_raw.items():
-            if key not in FEE_KEYS:
-                raise PricingTableError(f"{w}: unknown fee {key!r} (allowed: {FEE_KEYS})")
-            fees[key] = _decimal(value, f"{w}.fees.{key}")
         prices = _prices(item.get("prices"), w)
         missing = [k for k in ("input", "output") if k not in prices]
         if missing:
             raise PricingTableError(f"{w}: prices must include {' and '.join(missing)}")
+        tiers = _tiers(item.get("tiers"), w)
         versions.append(
             PriceVersion(
-                effective_from=_instant(item.get("effective_from"), f"{w}.effective_from"),
-                effective_to=_instant(item.get("effective_to"), f"{w}.effective_to"),
+                effective_from=parse_instant(item.get("effective_from"), f"{w}.effective_from"),
+                effective_to=parse_instant(item.get("effective_to"), f"{w}.effective_to"),
                 prices=prices,
-                tiers=_tiers(item.get("tiers"), w),
-                fees=fees,
-                variants=_variants(item.get("variants"), w),
+                tiers=tiers,
+                fees=_fees(item.get("fees"), w),
+                variants=_variants(item.get("variants"), w, prices, tiers),
                 source_url=str(url),
+                source_via=None if source.get("via") is None else str(source.get("via")),
             )
         )
-    _check_contiguous(versions, where)
+    check_contiguous(versions, where)
     return versions
 
 
-def _check_contiguous(versions: list[PriceVersion], where: str) -> None:
+def check_contiguous(versions: list[PriceVersion], where: str) -> None:
     """Exactly one version may be in force at any instant: sorted, no overlap, no gap."""
     for i, v in enumerate(versions):
         if v.effective_from and v.effective_to and v.effective_from >= v.effective_to:
@@ -275,13 +431,35 @@ def _check_contiguous(versions: list[PriceVersion], where: str) -> None:
             raise PricingTableError(f"{where}.versions[{i}]: {kind} version {i - 1}")
 
 
+def _rules(raw: Any, where: str) -> list[str]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise PricingTableError(f"{where}: 'match' must be a list of {{regex: ...}}")
+    rules = []
+    for i, item in enumerate(raw):
+        w = f"{where}.match[{i}]"
+        if not isinstance(item, dict) or set(item) != {"regex"}:
+            raise PricingTableError(
+                f"{w}: only {{regex: '...'}} is supported (matched in full against the "
+                "normalised name; prefix and substring rules are refused, §7)"
+            )
+        pattern = str(item["regex"])
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise PricingTableError(f"{w}: invalid regex {pattern!r}: {exc}") from exc
+        rules.append(pattern)
+    return rules
+
+
 def _verify_manifest(directory: Path) -> tuple[str, str]:
     path = directory / MANIFEST
     if not path.is_file():
         raise PricingTableError(
             f"{path}: manifest missing (run python -m tokaudit.pricing.manifest)"
         )
-    manifest = yaml.safe_load(path.read_text("utf-8")) or {}
+    manifest = read_yaml(path.read_text("utf-8")) or {}
     listed = {f["path"]: f["sha256"] for f in manifest.get("files", [])}
     present = provider_files(directory)
     if sorted(listed) != present:
@@ -289,61 +467,158 @@ def _verify_manifest(directory: Path) -> tuple[str, str]:
             f"{path}: lists {sorted(listed)} but the directory has {present}; "
             "regenerate it with python -m tokaudit.pricing.manifest"
         )
+    problems = []
     for rel, expected in listed.items():
         actual = file_sha256(directory / rel)
         if actual != expected:
-            raise PricingTableError(
+            problems.append(
                 f"{directory / rel}: sha256 {actual} does not match the manifest ({expected}); "
                 "the table was edited without regenerating the manifest"
             )
     combined = table_sha256(listed)
     if manifest.get("table_sha256") != combined:
-        raise PricingTableError(f"{path}: table_sha256 does not match its file list")
+        problems.append(f"{path}: table_sha256 does not match its file list")
+    if problems:
+        raise PricingTableError("\n".join(problems))
     return str(manifest.get("table_version")), combined
+
+
+def _model_entry(entry: Any, rel: str, provider: str) -> ModelEntry:
+    if not isinstance(entry, dict):
+        raise PricingTableError(f"{rel}: every model must be a mapping")
+    model_id = str(entry.get("id", "")).strip().lower()
+    if not model_id:
+        raise PricingTableError(f"{rel}: a model has no id")
+    where = _where(rel, model_id)
+    _check_keys(entry, MODEL_KEYS, where)
+    aliases = [str(a).strip().lower() for a in entry.get("aliases") or []]
+    for name in [model_id, *aliases]:
+        key = model_key(name)
+        if key != name:
+            raise PricingTableError(
+                f"{where}: name {name!r} can never match: logged names are looked up as "
+                f"{key!r} (write the normalised form)"
+            )
+    return ModelEntry(
+        id=model_id,
+        provider=provider,
+        aliases=[a for a in aliases if a != model_id],
+        versions=_versions(entry.get("versions"), where),
+        file=rel,
+        rules=_rules(entry.get("match"), where),
+        local=bool(entry.get("local", False)),
+    )
+
+
+def iter_models(
+    docs: list[tuple[str, dict[str, Any]]], problems: list[str]
+) -> Iterator[tuple[str, str, ModelEntry]]:
+    """Parse every model of every (file, document), collecting problems instead of stopping."""
+    for rel, doc in docs:
+        provider = str(doc.get("provider") or "")
+        for entry in doc.get("models") or []:
+            try:
+                yield rel, provider, _model_entry(entry, rel, provider)
+            except PricingTableError as exc:
+                problems.append(str(exc))
+
+
+def check_names(models: list[ModelEntry], problems: list[str]) -> None:
+    """No name claimed twice; no match rule reaching another model or a dated snapshot."""
+    owner: dict[str, str] = {}
+    defined: dict[str, str] = {}
+    for m in models:
+        if m.id in defined:
+            problems.append(
+                f"{m.file}: model {m.id}: name {m.id!r} is already claimed by {m.id} in "
+                f"{defined[m.id]} (a model is defined twice)"
+            )
+        defined.setdefault(m.id, m.file)
+        for name in [m.id, *m.aliases]:
+            if name in owner and owner[name] != m.id:
+                problems.append(
+                    f"{m.file}: model {m.id}: name {name!r} is already claimed by "
+                    f"{owner[name]} (ambiguous match)"
+                )
+            owner.setdefault(name, m.id)
+    for m in models:
+        own = [m.id, *m.aliases]
+        for i, rule in enumerate(m.rules):
+            where = f"{m.file}: model {m.id}: match[{i}] {rule!r}"
+            others = sorted(n for n, o in owner.items() if o != m.id and re.fullmatch(rule, n))
+            if others:
+                problems.append(
+                    f"{where} also matches {', '.join(others)} of model "
+                    f"{owner[others[0]]} (ambiguous match)"
+                )
+            snapshots = [n + s for n in own for s in _PROBE_SNAPSHOTS]
+            hits = [model_key(n) for n in snapshots if re.fullmatch(rule, model_key(n))]
+            if hits:
+                problems.append(
+                    f"{where} matches the dated snapshot {hits[0]!r}: a snapshot is never "
+                    "priced as its floating alias (§7); list snapshots as aliases"
+                )
+
+
+def _read_docs(
+    directory: Path, problems: list[str]
+) -> tuple[list[tuple[str, Any]], dict[str, str]]:
+    docs: list[tuple[str, Any]] = []
+    conventions: dict[str, str] = {}
+    for rel in provider_files(directory):
+        try:
+            doc = read_yaml((directory / rel).read_text("utf-8")) or {}
+        except yaml.YAMLError as exc:
+            problems.append(f"{rel}: not valid YAML: {exc}")
+            continue
+        if not isinstance(doc, dict):
+            problems.append(f"{rel}: must be a mapping")
+            continue
+        provider = doc.get("provider")
+        convention = doc.get("usage_convention")
+        try:
+            _check_keys(doc, FILE_KEYS, rel)
+        except PricingTableError as exc:
+            problems.append(str(exc))
+            continue
+        if doc.get("schema_version") != 1 or not provider or convention not in CONVENTIONS:
+            problems.append(
+                f"{rel}: needs schema_version: 1, provider and usage_convention in "
+                f"{sorted(CONVENTIONS)}"
+            )
+            continue
+        if Path(rel).stem != provider:
+            problems.append(
+                f"{rel}: provider {provider!r} does not match the file name {Path(rel).name}"
+            )
+            continue
+        conventions[str(provider)] = str(convention)
+        docs.append((rel, doc))
+    return docs, conventions
+
+
+def inspect_table(directory: Path | None = None) -> tuple[PriceTable | None, list[str]]:
+    """Load a table and every problem found in it (``pricing validate`` shows them all)."""
+    directory = directory or default_pricing_dir()
+    if not directory.is_dir():
+        return None, [f"{directory}: pricing directory not found"]
+    problems: list[str] = []
+    try:
+        version, sha = _verify_manifest(directory)
+    except PricingTableError as exc:
+        problems.append(str(exc))
+        version, sha = "unverified", ""
+    docs, conventions = _read_docs(directory, problems)
+    models = [m for _, _, m in iter_models(docs, problems)]
+    check_names(models, problems)
+    sources = {str(doc["provider"]): list(doc.get("source_urls") or []) for _, doc in docs}
+    table = PriceTable(directory, version, sha, models, conventions, sources)
+    return table, problems
 
 
 def load_price_table(directory: Path | None = None) -> PriceTable:
     """Load every provider file, verifying hashes and rejecting ambiguity."""
-    directory = directory or default_pricing_dir()
-    if not directory.is_dir():
-        raise PricingTableError(f"{directory}: pricing directory not found")
-    version, sha = _verify_manifest(directory)
-    models: list[ModelEntry] = []
-    conventions: dict[str, str] = {}
-    owner: dict[str, str] = {}
-    for rel in provider_files(directory):
-        doc = yaml.safe_load((directory / rel).read_text("utf-8")) or {}
-        provider = doc.get("provider")
-        convention = doc.get("usage_convention")
-        if doc.get("schema_version") != 1 or not provider or convention not in CONVENTIONS:
-            raise PricingTableError(
-                f"{rel}: needs schema_version: 1, provider and usage_convention in {CONVENTIONS}"
-            )
-        _check_keys(doc, FILE_KEYS, rel)
-        if Path(rel).stem != provider:
-            raise PricingTableError(
-                f"{rel}: provider {provider!r} does not match the file name {Path(rel).name}"
-            )
-        conventions[str(provider)] = str(convention)
-        for entry in doc.get("models") or []:
-            model_id = str(entry.get("id", "")).strip().lower()
-            if not model_id:
-                raise PricingTableError(f"{rel}: a model has no id")
-            _check_keys(entry, MODEL_KEYS, _where(rel, model_id))
-            aliases = [str(a).strip().lower() for a in entry.get("aliases") or []]
-            for name in [model_id, *aliases]:
-                if name in owner and owner[name] != model_id:
-                    raise PricingTableError(
-                        f"{rel}: model {model_id}: name {name!r} is already claimed by "
-                        f"{owner[name]} (ambiguous match)"
-                    )
-                owner[name] = model_id
-            models.append(
-                ModelEntry(
-                    id=model_id,
-                    provider=str(provider),
-                    aliases=[a for a in aliases if a != model_id],
-                    versions=_versions(entry.get("versions"), _where(rel, model_id)),
-                )
-            )
-    return PriceTable(directory, version, sha, models, conventions)
+    table, problems = inspect_table(directory)
+    if problems or table is None:
+        raise PricingTableError("\n".join(problems))
+    return table

@@ -18,12 +18,14 @@ DIMENSIONS: dict[str, str] = {
     "prompt": "coalesce(c.prompt_id, 'fp:' || left(c.prompt_hash, 8))",
     "user": "c.user_id",
     "feature": "c.feature",
+    "project": "c.project",
     "day": "strftime(c.ts, '%Y-%m-%d')",
     "provider": "c.provider",
 }
 
 _TOTALS_SQL = """
-    count(*) AS requests,
+    -- an aggregated (bucket) row counts the calls it stands for; unknown counts as one
+    coalesce(sum(coalesce(c.request_count, 1)), 0) AS requests,
     coalesce(sum(c.input_tokens), 0) AS input_tokens,
     coalesce(sum(c.cache_read_tokens), 0) AS cache_read_tokens,
     coalesce(sum(c.cache_write_5m_tokens), 0) + coalesce(sum(c.cache_write_1h_tokens), 0)
@@ -31,7 +33,12 @@ _TOTALS_SQL = """
     coalesce(sum(c.output_tokens), 0) AS output_tokens,
     coalesce(sum(c.reasoning_tokens), 0) AS reasoning_tokens,
     coalesce(sum(c.cost_usd), 0) AS cost_usd,
-    count(*) FILTER (WHERE c.pricing_status = 'unpriced') AS unpriced_requests
+    coalesce(sum(coalesce(c.request_count, 1)) FILTER (WHERE c.pricing_status = 'unpriced'), 0)
+        AS unpriced_requests,
+    -- spend priced from recounted tokens (no usage logged): an estimate, flagged in reports
+    count(*) FILTER (WHERE c.usage_source = 'recounted') AS estimated_requests,
+    coalesce(sum(c.cost_usd) FILTER (WHERE c.usage_source = 'recounted'), 0)
+        AS estimated_cost_usd
 """
 
 
@@ -58,8 +65,10 @@ def time_filter(since: datetime | None, until: datetime | None) -> tuple[str, li
 
 
 def pricing_info(con: duckdb.DuckDBPyConnection) -> PricingInfo:
-    row = con.execute("SELECT table_version, table_sha256 FROM pricing_info").fetchone()
-    return PricingInfo(str(row[0]), str(row[1])) if row else PricingInfo("none", "")
+    """Table version, SHA-256 and overlay of the prices in use (pricing/store_tables.py)."""
+    from tokaudit.pricing.store_tables import read_pricing_info
+
+    return read_pricing_info(con)
 
 
 def _totals(values: tuple[Any, ...]) -> Totals:
@@ -72,6 +81,9 @@ def _totals(values: tuple[Any, ...]) -> Totals:
         reasoning_tokens=int(values[5]),
         cost_usd=Decimal(values[6]).normalize() if values[6] else Decimal(0),
         unpriced_requests=int(values[7]),
+        estimated_requests=int(values[8]) if len(values) > 8 else 0,
+        estimated_cost_usd=Decimal(values[9]).normalize() if len(values) > 9 and values[9]
+        else Decimal(0),
     )
 
 
@@ -79,9 +91,10 @@ def unpriced_models(
     con: duckdb.DuckDBPyConnection, where: str = "TRUE", params: list[Any] | None = None
 ) -> list[UnpricedModel]:
     rows = con.execute(
-        f"""SELECT c.model, c.provider, count(*), c.unpriced_reason FROM request_costs c
+        f"""SELECT c.model, c.provider, sum(coalesce(c.request_count, 1)), c.unpriced_reason
+        FROM request_costs c
         WHERE c.pricing_status = 'unpriced' AND {where}
-        GROUP BY ALL ORDER BY count(*) DESC, c.model""",
+        GROUP BY ALL ORDER BY 3 DESC, c.model""",
         params or [],
     ).fetchall()
     return [UnpricedModel(str(m), str(p), int(n), str(r)) for m, p, n, r in rows]
@@ -110,8 +123,8 @@ def breakdown(
     out = [
         BreakdownRow(
             keys={d: (None if r[i] is None else str(r[i])) for i, d in enumerate(group_by)},
-            totals=_totals(tuple(r[n : n + 8])),
-            preview=r[n + 8],
+            totals=_totals(tuple(r[n : n + 10])),
+            preview=r[n + 10],
         )
         for r in rows
     ]

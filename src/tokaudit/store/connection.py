@@ -16,6 +16,8 @@ SCHEMA_VERSION = "1"
 def _configure(con: duckdb.DuckDBPyConnection) -> None:
     # Days, months and price-version boundaries are UTC everywhere, whatever the machine says.
     con.execute("SET TimeZone = 'UTC'")
+    # DuckDB draws a progress bar on stderr for long queries; the library never prints.
+    con.execute("SET enable_progress_bar = false")
 
 
 def open_store(path: str | Path) -> duckdb.DuckDBPyConnection:

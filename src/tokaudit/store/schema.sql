@@ -14,8 +14,11 @@ CREATE TABLE IF NOT EXISTS ingested_files (
     loaded        BIGINT NOT NULL,
     duplicates    BIGINT NOT NULL,
     rejected      BIGINT NOT NULL,
+    non_requests  BIGINT NOT NULL DEFAULT 0,  -- valid lines that are not model calls
     PRIMARY KEY (path, fingerprint)
 );
+-- records_read = loaded + duplicates + rejected + non_requests. Older stores gain the column.
+ALTER TABLE ingested_files ADD COLUMN IF NOT EXISTS non_requests BIGINT DEFAULT 0;
 
 -- One row per model call. Token classes are disjoint: never add cache tokens to input_tokens.
 CREATE TABLE IF NOT EXISTS requests (
@@ -36,8 +39,10 @@ CREATE TABLE IF NOT EXISTS requests (
     prompt_id              VARCHAR,
     prompt_version         VARCHAR,
     environment            VARCHAR,
+    project                VARCHAR,              -- attribution: project or workspace
     metadata               JSON,                 -- the whole metadata object as logged
-    input_tokens           BIGINT,               -- uncached input only
+    input_tokens           BIGINT,               -- uncached input only (audio excluded)
+    input_audio_tokens     BIGINT,               -- uncached audio input (Gemini AUDIO modality)
     cache_read_tokens      BIGINT,
     cache_write_5m_tokens  BIGINT,
     cache_write_1h_tokens  BIGINT,
@@ -58,10 +63,26 @@ CREATE TABLE IF NOT EXISTS requests (
     input_hash             VARCHAR,              -- md5 of the whole input (system, messages, tools)
     recounted_input_tokens BIGINT,
     recount_tokenizer      VARCHAR,
-    recount_exact          BOOLEAN
+    recount_exact          BOOLEAN,
+    -- 'request': one model call; 'bucket': an aggregated usage-export row (many calls)
+    granularity            VARCHAR NOT NULL DEFAULT 'request',
+    request_count          BIGINT DEFAULT 1,     -- calls the row stands for; NULL = not exported
+    tier_input_tokens      BIGINT                -- bucket rows: per-call input size for tier pricing
 );
+-- Stores created before the audio token class gain the column (NULL = none split out).
+ALTER TABLE requests ADD COLUMN IF NOT EXISTS input_audio_tokens BIGINT;
+-- Stores created before attribution by project and aggregated rows gain these columns.
+ALTER TABLE requests ADD COLUMN IF NOT EXISTS project VARCHAR;
+ALTER TABLE requests ADD COLUMN IF NOT EXISTS granularity VARCHAR DEFAULT 'request';
+ALTER TABLE requests ADD COLUMN IF NOT EXISTS request_count BIGINT DEFAULT 1;
+ALTER TABLE requests ADD COLUMN IF NOT EXISTS tier_input_tokens BIGINT;
+-- The reply's text (prompt_texts kind 'output') and its offline recount (docs/recount.md).
+ALTER TABLE requests ADD COLUMN IF NOT EXISTS output_hash VARCHAR;
+ALTER TABLE requests ADD COLUMN IF NOT EXISTS recounted_output_tokens BIGINT;
+ALTER TABLE requests ADD COLUMN IF NOT EXISTS recount_output_exact BOOLEAN;
 
--- Unique prompt texts, keyed by hash: system prompts ('system') and whole inputs ('input', JSON).
+-- Unique prompt texts, keyed by hash: system prompts ('system'), whole inputs ('input', JSON)
+-- and replies ('output', JSON of the response's output-bearing keys).
 CREATE TABLE IF NOT EXISTS prompt_texts (
     text_hash  VARCHAR PRIMARY KEY,
     kind       VARCHAR NOT NULL,
@@ -91,3 +112,39 @@ CREATE TABLE IF NOT EXISTS rejects (
     rejected_at  TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (source_file, source_line)
 );
+
+-- Batch input files (OpenAI {custom_id, method, url, body}; Anthropic {custom_id, params}).
+-- Batch output and result lines take their request body from here, matched on custom_id.
+CREATE TABLE IF NOT EXISTS batch_inputs (
+    source_file  VARCHAR NOT NULL,
+    source_line  BIGINT NOT NULL,
+    custom_id    VARCHAR NOT NULL,
+    provider     VARCHAR NOT NULL,       -- openai | anthropic
+    method       VARCHAR,                -- OpenAI: POST
+    url          VARCHAR,                -- OpenAI: the endpoint, e.g. /v1/chat/completions
+    model        VARCHAR,                -- the body's model
+    body         JSON NOT NULL,          -- the request body as sent (Anthropic: params)
+    loaded_at    TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (source_file, custom_id)
+);
+
+-- Reported vs recounted tokens, one row per request (docs/recount.md). Both input
+-- columns mean total input as the provider counts it: uncached + cache read + cache
+-- writes (+ audio), framing included. reported_* are NULL when the log had no usage.
+CREATE OR REPLACE VIEW token_audit AS
+SELECT request_key, request_id, ts, provider, api, model, team, feature, prompt_id,
+    recount_tokenizer AS tokenizer,
+    recount_exact AS exact,
+    CASE WHEN has_usage THEN coalesce(input_tokens, 0) + coalesce(input_audio_tokens, 0)
+        + coalesce(cache_read_tokens, 0) + coalesce(cache_write_5m_tokens, 0)
+        + coalesce(cache_write_1h_tokens, 0) END AS reported_input_tokens,
+    recounted_input_tokens,
+    CASE WHEN has_usage THEN output_tokens END AS reported_output_tokens,
+    recounted_output_tokens,
+    recount_output_exact AS output_exact,
+    CASE WHEN has_usage THEN coalesce(input_tokens, 0) + coalesce(input_audio_tokens, 0)
+        + coalesce(cache_read_tokens, 0) + coalesce(cache_write_5m_tokens, 0)
+        + coalesce(cache_write_1h_tokens, 0) END - recounted_input_tokens AS input_difference,
+    CASE WHEN has_usage THEN output_tokens END - recounted_output_tokens AS output_difference
+FROM requests
+WHERE coalesce(granularity, 'request') = 'request';

@@ -8,18 +8,23 @@ Typical use::
 """
 
 from .estimate import EstimateTokenizer
-from .interface import ChatMessage, Tokenizer, TokenizerError, normalize_model
-from .registry import ENTRY_POINT_GROUP, Registry, load_tokenizers
+from .hf_plugin import HfTokenizer
+from .interface import ChatMessage, ChatProfile, Tokenizer, TokenizerError, normalize_model
+from .registry import ENTRY_POINT_GROUP, PluginInfo, Registry, describe, load_tokenizers
 from .tiktoken_plugin import TiktokenTokenizer
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "ChatMessage",
+    "ChatProfile",
     "EstimateTokenizer",
+    "HfTokenizer",
+    "PluginInfo",
     "Registry",
     "TiktokenTokenizer",
     "Tokenizer",
     "TokenizerError",
+    "describe",
     "load_tokenizers",
     "normalize_model",
 ]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import tiktoken
 
-from .interface import Tokenizer
+from .interface import ChatProfile, Tokenizer, normalize_model
 from .tiktoken_plugin import ENCODING_SPECS, count_texts, load_encoding
 
 __all__ = ["EstimateTokenizer"]
@@ -41,3 +41,12 @@ class EstimateTokenizer(Tokenizer):
 
     def count(self, texts: Sequence[str], model: str) -> list[int]:
         return count_texts(load_encoding(ENCODING_SPECS[_ENCODING]), texts)
+
+    def chat_profile(self, model: str) -> ChatProfile:
+        """Gemini's promptTokenCount has no per-message framing; others get OpenAI's."""
+        if "gemini" in normalize_model(model):
+            return ChatProfile(framing="plain", note="Gemini counts message text only")
+        return ChatProfile(note="OpenAI-style framing as a stand-in")
+
+    def models_covered(self) -> list[str]:
+        return ["any model no plugin covers (estimate)"]

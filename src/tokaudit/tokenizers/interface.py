@@ -8,15 +8,17 @@ module is all a third-party plugin needs to import.
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = [
     "REPLY_PRIMING_TOKENS",
     "TOKENS_PER_MESSAGE",
     "TOKENS_PER_NAME",
     "ChatMessage",
+    "ChatProfile",
     "Tokenizer",
     "TokenizerError",
     "framed_chat_tokens",
@@ -53,6 +55,50 @@ class ChatMessage:
     name: str | None = None
 
 
+@dataclass(frozen=True)
+class ChatProfile:
+    """How a model's requests are framed around the text a tokenizer counts.
+
+    The recount (``tokaudit.recount``) owns the request shapes of each provider; a plugin
+    only says which framing its models use and how sure it is. ``framing`` is
+    ``"openai"`` (ChatML-style: ``tokens_per_message`` per message, role tokens, a name
+    costs ``tokens_per_name`` more, ``reply_priming`` once per request) or ``"plain"``
+    (message texts only: Gemini counts no framing). ``exact`` says the framing was
+    checked against provider-reported usage for this model family; ``reasoning`` says
+    output includes hidden reasoning, so an output recount can only be a lower bound.
+    Image costs follow the provider's documented formulas: a tile model has
+    ``image_base`` + ``image_tile`` per 512-px tile (low detail: base only); a patch
+    model has ``image_patch_multiplier`` × 32-px patches (at most 1,536 patches).
+    """
+
+    framing: str = "openai"
+    exact: bool = False
+    tokens_per_message: int = 3
+    tokens_per_name: int = 1
+    reply_priming: int = 3
+    reasoning: bool = False
+    image_base: int | None = None
+    image_tile: int | None = None
+    image_patch_multiplier: float | None = None
+    note: str = field(default="", compare=False)
+
+    @property
+    def key(self) -> str:
+        """A short digest of every field that changes counts (stored recounts use it)."""
+        fields = (
+            self.framing,
+            self.exact,
+            self.tokens_per_message,
+            self.tokens_per_name,
+            self.reply_priming,
+            self.reasoning,
+            self.image_base,
+            self.image_tile,
+            self.image_patch_multiplier,
+        )
+        return hashlib.sha256(repr(fields).encode()).hexdigest()[:12]
+
+
 def normalize_model(model: str) -> str:
     """Reduce a logged model id to the bare, lowercase id that tokenizer rules match.
 
@@ -67,7 +113,9 @@ def normalize_model(model: str) -> str:
 
 
 def framed_chat_tokens(
-    messages: Sequence[ChatMessage], count: Callable[[Sequence[str]], list[int]]
+    messages: Sequence[ChatMessage],
+    count: Callable[[Sequence[str]], list[int]],
+    reply_priming: int = REPLY_PRIMING_TOKENS,
 ) -> int:
     """Prompt tokens of a chat request under the OpenAI chat framing.
 
@@ -86,7 +134,7 @@ def framed_chat_tokens(
         sum(count(texts))
         + TOKENS_PER_MESSAGE * len(messages)
         + TOKENS_PER_NAME * names
-        + REPLY_PRIMING_TOKENS
+        + reply_priming
     )
 
 
@@ -132,3 +180,15 @@ class Tokenizer(ABC):
         an estimate; plugins that know their provider's framing override it.
         """
         return framed_chat_tokens(messages, lambda texts: self.count(texts, model)), False
+
+    def chat_profile(self, model: str) -> ChatProfile:
+        """The framing the recount applies around this plugin's counts for ``model``.
+
+        The default is the OpenAI chat framing, labelled an estimate: right for models
+        served through OpenAI-compatible APIs, never claimed to be exact.
+        """
+        return ChatProfile()
+
+    def models_covered(self) -> list[str]:
+        """Human-readable patterns of the model ids this plugin covers (for listings)."""
+        return []

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
+from .hf_plugin import HfTokenizer
 from .interface import Tokenizer
 from .tiktoken_plugin import TiktokenTokenizer
 
-__all__ = ["ENTRY_POINT_GROUP", "Registry", "load_tokenizers"]
+__all__ = ["ENTRY_POINT_GROUP", "PluginInfo", "Registry", "describe", "load_tokenizers"]
 
 ENTRY_POINT_GROUP = "tokaudit.tokenizers"
 
@@ -34,6 +35,34 @@ class Registry:
         return next((tok for tok in self.tokenizers if tok.covers(model)), None)
 
 
+@dataclass(frozen=True)
+class PluginInfo:
+    """One row of ``tokaudit tokenizers list``."""
+
+    name: str
+    version: str | None
+    status: str  # ok | broken | estimate
+    models: list[str]
+    detail: str = ""
+
+
+def describe(registry: Registry) -> list[PluginInfo]:
+    """Installed plugins in lookup order, the estimator, then the broken ones with why."""
+    from .estimate import EstimateTokenizer
+
+    rows = [
+        PluginInfo(t.name, t.version, "ok", t.models_covered(), type(t).__module__)
+        for t in registry.tokenizers
+    ]
+    estimate = EstimateTokenizer()
+    rows.append(
+        PluginInfo(estimate.name, estimate.version, "estimate", estimate.models_covered(),
+                   "fallback, never exact")
+    )
+    rows += [PluginInfo(name, None, "broken", [], message) for name, message in registry.broken]
+    return rows
+
+
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
@@ -41,7 +70,7 @@ def _describe(exc: BaseException) -> str:
 def load_tokenizers() -> Registry:
     """Instantiate the built-in tokenizer and every plugin in the entry-point group.
 
-    The built-in comes first and is always attempted directly, because running from a
+    The built-ins come first and are always attempted directly, because running from a
     source tree (PYTHONPATH, no install) has no entry-point metadata. Entry points that
     resolve to a class already tried are skipped; a different plugin reusing a taken
     name is reported as broken rather than shadowing it.
@@ -64,6 +93,7 @@ def load_tokenizers() -> Registry:
         registry.tokenizers.append(tokenizer)
 
     add(TiktokenTokenizer.name, TiktokenTokenizer)
+    add(HfTokenizer.name, HfTokenizer)
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
         try:
             target = entry_point.load()

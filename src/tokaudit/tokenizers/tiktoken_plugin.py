@@ -29,7 +29,14 @@ from tiktoken_ext.openai_public import (  # type: ignore[import-untyped]
     FIM_SUFFIX,
 )
 
-from .interface import ChatMessage, Tokenizer, TokenizerError, framed_chat_tokens, normalize_model
+from .interface import (
+    ChatMessage,
+    ChatProfile,
+    Tokenizer,
+    TokenizerError,
+    framed_chat_tokens,
+    normalize_model,
+)
 
 __all__ = [
     "DATA_DIR",
@@ -45,7 +52,7 @@ __all__ = [
 
 # Bump when this module changes how counts are made; tiktoken's version and a digest of
 # the model rules are appended automatically (see TiktokenTokenizer.version).
-_PLUGIN_VERSION = "1"
+_PLUGIN_VERSION = "2"
 
 DATA_DIR: Traversable = files("tokaudit.tokenizers") / "data"
 _RULES_FILE = "model_encodings.yaml"
@@ -85,13 +92,43 @@ class EncodingSpec:
     special_tokens: Mapping[str, int] = field(default_factory=dict)
 
 
+_O200K_SHA256 = "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"
+# o200k_harmony (gpt-oss) is o200k_base's vocabulary and pattern plus the harmony chat
+# special tokens, exactly as tiktoken_ext.openai_public.o200k_harmony builds it, so it
+# needs no file of its own. Ordinary text counts the same under both.
+_HARMONY_SPECIALS: dict[str, int] = {
+    ENDOFTEXT: 199999,
+    ENDOFPROMPT: 200018,
+    "<|startoftext|>": 199998,
+    "<|reserved_200000|>": 200000,
+    "<|reserved_200001|>": 200001,
+    "<|return|>": 200002,
+    "<|constrain|>": 200003,
+    "<|reserved_200004|>": 200004,
+    "<|channel|>": 200005,
+    "<|start|>": 200006,
+    "<|end|>": 200007,
+    "<|message|>": 200008,
+    "<|reserved_200009|>": 200009,
+    "<|reserved_200010|>": 200010,
+    "<|reserved_200011|>": 200011,
+    "<|call|>": 200012,
+} | {f"<|reserved_{i}|>": i for i in range(200013, 201088)}
+
 ENCODING_SPECS: Mapping[str, EncodingSpec] = {
     "o200k_base": EncodingSpec(
         name="o200k_base",
         filename="o200k_base.tiktoken.gz",
-        sha256="446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+        sha256=_O200K_SHA256,
         pat_str=_O200K_PAT_STR,
         special_tokens={ENDOFTEXT: 199999, ENDOFPROMPT: 200018},
+    ),
+    "o200k_harmony": EncodingSpec(
+        name="o200k_harmony",
+        filename="o200k_base.tiktoken.gz",
+        sha256=_O200K_SHA256,
+        pat_str=_O200K_PAT_STR,
+        special_tokens=_HARMONY_SPECIALS,
     ),
     "cl100k_base": EncodingSpec(
         name="cl100k_base",
@@ -168,14 +205,18 @@ def load_encoding(spec: EncodingSpec, data_dir: Traversable = DATA_DIR) -> tikto
         return encoding
 
 
-BATCH_THRESHOLD = 256
-
-
 def count_texts(encoding: tiktoken.Encoding, texts: Sequence[str]) -> list[int]:
-    """Token count of each text, treating special-token text as ordinary text."""
-    if len(texts) < BATCH_THRESHOLD:  # a thread pool per call costs more than it saves
-        return [len(encoding.encode_ordinary(text)) for text in texts]
-    return [len(tokens) for tokens in encoding.encode_ordinary_batch(list(texts))]
+    """Token count of each text, treating special-token text as ordinary text.
+
+    One text at a time: ``encode_ordinary_batch`` threads contend for the GIL and were
+    slower here (0.8x on two cores); the recount uses processes for parallelism.
+    """
+    encode = encoding.encode_ordinary
+    return [len(encode(text)) for text in texts]
+
+
+# libyaml's safe loader when present (the rules file is read by every tokenizer instance)
+_YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -186,6 +227,25 @@ class ModelRule:
     is_prefix: bool
     encoding: str
     chat_exact: bool = False
+    reply_priming: int = 3
+    reasoning: bool = False
+    image: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.pattern}*" if self.is_prefix else self.pattern
+
+    def profile(self) -> ChatProfile:
+        """The OpenAI chat framing of this family, with its verified-or-not flag."""
+        return ChatProfile(
+            framing="openai",
+            exact=self.chat_exact,
+            reply_priming=self.reply_priming,
+            reasoning=self.reasoning,
+            image_base=int(self.image["base"]) if "base" in self.image else None,
+            image_tile=int(self.image["tile"]) if "tile" in self.image else None,
+            image_patch_multiplier=self.image.get("patch"),
+        )
 
     def matches(self, model: str) -> bool:
         """Match against an already normalised id."""
@@ -200,7 +260,7 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
     model silently falling back to an estimate.
     """
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         raise TokenizerError(f"{origin} is not valid YAML: {exc}") from exc
     raw_rules = document.get("rules") if isinstance(document, dict) else None
@@ -211,7 +271,15 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
         where = f"{origin}: rules[{index}]"
         if not isinstance(raw, dict):
             raise TokenizerError(f"{where}: expected a mapping, got {raw!r}")
-        unknown = set(raw) - {"exact", "prefix", "encoding", "chat_exact"}
+        unknown = set(raw) - {
+            "exact",
+            "prefix",
+            "encoding",
+            "chat_exact",
+            "reply_priming",
+            "reasoning",
+            "image",
+        }
         if unknown:
             raise TokenizerError(f"{where}: unknown keys {sorted(unknown)}")
         kinds = [key for key in ("exact", "prefix") if key in raw]
@@ -223,14 +291,35 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
                 f"{where}: encoding {encoding!r} is not one of {sorted(encodings)}"
             )
         chat_exact = raw.get("chat_exact", False)
-        if not isinstance(chat_exact, bool):
-            raise TokenizerError(f"{where}: chat_exact must be true or false")
+        reasoning = raw.get("reasoning", False)
+        if not isinstance(chat_exact, bool) or not isinstance(reasoning, bool):
+            raise TokenizerError(f"{where}: chat_exact and reasoning must be true or false")
+        priming = raw.get("reply_priming", 3)
+        if not isinstance(priming, int) or isinstance(priming, bool) or priming < 0:
+            raise TokenizerError(f"{where}: reply_priming must be a whole number >= 0")
+        image = raw.get("image", {})
+        if (
+            not isinstance(image, dict)
+            or set(image) - {"base", "tile", "patch"}
+            or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+                for v in image.values()
+            )
+            or (image and ("patch" in image) == ("base" in image or "tile" in image))
+            or (("base" in image) != ("tile" in image))
+        ):
+            raise TokenizerError(
+                f"{where}: image must be {{base: N, tile: N}} or {{patch: multiplier}}"
+            )
         rules.append(
             ModelRule(
                 pattern=raw[kinds[0]].lower(),
                 is_prefix=kinds[0] == "prefix",
                 encoding=encoding,
                 chat_exact=chat_exact,
+                reply_priming=priming,
+                reasoning=reasoning,
+                image={k: float(v) for k, v in image.items()},
             )
         )
     return rules
@@ -298,9 +387,17 @@ class TiktokenTokenizer(Tokenizer):
     def count_chat(self, messages: Sequence[ChatMessage], model: str) -> tuple[int, bool]:
         """Chat prompt tokens with the OpenAI framing; exact where the rule says it is.
 
-        Only the messages are counted: tools, response formats and images add tokens
-        this cannot see, so callers must not mark such requests exact.
+        Only plain-text messages are counted here; whole requests (tools, images,
+        response formats) go through ``tokaudit.recount.count_request``.
         """
         rule = self._require_rule(model)
-        tokens = framed_chat_tokens(messages, lambda texts: self.count(texts, model))
+        tokens = framed_chat_tokens(
+            messages, lambda texts: self.count(texts, model), rule.reply_priming
+        )
         return tokens, rule.chat_exact
+
+    def chat_profile(self, model: str) -> ChatProfile:
+        return self._require_rule(model).profile()
+
+    def models_covered(self) -> list[str]:
+        return [f"{rule.label} ({rule.encoding})" for rule in self._rules]

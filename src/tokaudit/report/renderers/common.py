@@ -33,7 +33,16 @@ def display_usd(value: Decimal) -> str:
     return f"${value.quantize(places):,}"
 
 
-def totals_dict(t: Totals) -> dict[str, Any]:
+def totals_dict(t: Totals, estimates: bool = False) -> dict[str, Any]:
+    """``estimates`` adds the spend priced from recounted tokens (logs without usage)."""
+    extra: dict[str, Any] = (
+        {
+            "estimated_requests": t.estimated_requests,
+            "estimated_cost_usd": money(t.estimated_cost_usd),
+        }
+        if estimates
+        else {}
+    )
     return {
         "requests": t.requests,
         "input_tokens": t.input_tokens,
@@ -43,20 +52,47 @@ def totals_dict(t: Totals) -> dict[str, Any]:
         "reasoning_tokens": t.reasoning_tokens,
         "cost_usd": money(t.cost_usd),
         "unpriced_requests": t.unpriced_requests,
-    }
+    } | extra
 
 
-def pricing_dict(p: PricingInfo) -> dict[str, str]:
-    return {"table_version": p.table_version, "sha256": p.sha256}
+def pricing_dict(p: PricingInfo) -> dict[str, Any]:
+    out: dict[str, Any] = {"table_version": p.table_version, "sha256": p.sha256}
+    if p.overlay is not None:  # only when a pricing overlay was applied
+        o = p.overlay
+        out["overlay"] = {"path": o.path, "sha256": o.sha256, "name": o.name}
+        if o.credits:
+            out["overlay"]["credits"] = [
+                {
+                    "name": c.name,
+                    "amount_usd": money(c.amount_usd),
+                    "applied_usd": money(c.applied_usd),
+                    "remaining_usd": money(c.remaining_usd),
+                }
+                for c in o.credits
+            ]
+    return out
+
+
+def overlay_text(p: PricingInfo) -> str:
+    """' + overlay NAME (sha256 abc…)' for captions, or '' without an overlay."""
+    if p.overlay is None:
+        return ""
+    o = p.overlay
+    credits = "".join(
+        f"; credit {c.name}: {money(c.applied_usd)} of {money(c.amount_usd)} USD applied"
+        for c in o.credits
+    )
+    return f" + overlay {o.name or o.path} (sha256 {o.sha256[:12]}){credits}"
 
 
 def breakdown_dict(b: Breakdown) -> dict[str, Any]:
+    estimates = b.totals.estimated_requests > 0  # the keys appear only when there is any
     rows = []
     for row in b.rows:
         item: dict[str, Any] = dict(row.keys)
         if "prompt" in b.group_by:
             item["prompt_preview"] = row.preview
-        item.update(totals_dict(row.totals))
+        item.update(totals_dict(row.totals, estimates))
         rows.append(item)
     return {
         "group_by": b.group_by,
@@ -64,7 +100,7 @@ def breakdown_dict(b: Breakdown) -> dict[str, Any]:
         "pricing": pricing_dict(b.pricing),
         "rows": rows,
         "omitted_rows": b.omitted_rows,
-        "totals": totals_dict(b.totals),
+        "totals": totals_dict(b.totals, estimates),
         "unpriced": [
             {"model": u.model, "provider": u.provider, "requests": u.requests, "reason": u.reason}
             for u in b.unpriced

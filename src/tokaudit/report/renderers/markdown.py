@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tokaudit.models import Breakdown, BudgetReport, FindingsReport, PricingInfo
-from tokaudit.report.renderers.common import display_usd, scope_text
+from tokaudit.report.renderers.common import display_usd, overlay_text, scope_text
 
 
 def _cell(value: Any) -> str:
@@ -20,7 +20,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def _pricing_line(p: PricingInfo) -> str:
-    return f"_Prices: table {p.table_version} (sha256 `{p.sha256[:12]}`), USD._\n"
+    return f"_Prices: table {p.table_version} (sha256 `{p.sha256[:12]}`){overlay_text(p)}, USD._\n"
 
 
 def render_breakdown(b: Breakdown) -> str:
@@ -51,6 +51,12 @@ def render_breakdown(b: Breakdown) -> str:
         ]
     )
     out = f"### Spend by {', '.join(b.group_by)}\n\n" + _table(header, rows) + "\n"
+    if t.estimated_requests:
+        out += (
+            f"**Estimated**: {display_usd(t.estimated_cost_usd)} of the total "
+            f"({t.estimated_requests} requests logged without usage) is priced from "
+            "recounted tokens.\n\n"
+        )
     if b.unpriced:
         out += (
             "**Unpriced** (not in the totals): "

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tokaudit.models import Breakdown, BudgetReport, FindingsReport, PricingInfo
-from tokaudit.report.renderers.common import display_usd, scope_text
+from tokaudit.report.renderers.common import display_usd, overlay_text, scope_text
 
 TITLES = {
     "team": "team",
@@ -17,6 +17,7 @@ TITLES = {
     "prompt": "prompt",
     "user": "user",
     "feature": "feature",
+    "project": "project",
     "day": "day",
     "provider": "provider",
 }
@@ -33,7 +34,7 @@ def _render(*items: Any, color: bool = False, width: int = 120) -> str:
 
 
 def _caption(p: PricingInfo) -> str:
-    return f"prices: table {p.table_version} (sha256 {p.sha256[:12]}), USD"
+    return f"prices: table {p.table_version} (sha256 {p.sha256[:12]}){overlay_text(p)}, USD"
 
 
 def _n(value: int) -> str:
@@ -41,9 +42,14 @@ def _n(value: int) -> str:
 
 
 def breakdown_table(b: Breakdown) -> Table:
-    table = Table(
-        title=f"Spend by {', '.join(b.group_by)}", caption=_caption(b.pricing), show_footer=True
-    )
+    caption = _caption(b.pricing)
+    if b.totals.estimated_requests:
+        caption += (
+            f"; ≈ marks estimates: {display_usd(b.totals.estimated_cost_usd)} "
+            f"({b.totals.estimated_requests} requests logged without usage) is priced "
+            "from recounted tokens"
+        )
+    table = Table(title=f"Spend by {', '.join(b.group_by)}", caption=caption, show_footer=True)
     for i, d in enumerate(b.group_by):
         table.add_column(TITLES[d], footer="total" if i == 0 else "", overflow="fold")
     t = b.totals
@@ -65,6 +71,8 @@ def breakdown_table(b: Breakdown) -> Table:
         ):
             keys[b.group_by.index("prompt")] += f" “{r.preview[:40]}”"
         cost = display_usd(r.totals.cost_usd)
+        if r.totals.estimated_requests:
+            cost = "≈" + cost
         if r.totals.unpriced_requests:
             cost += f" (+{r.totals.unpriced_requests} unpriced)"
         table.add_row(

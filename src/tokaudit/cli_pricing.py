@@ -1,0 +1,423 @@
+"""``tokaudit pricing …``: validate, list, show, diff and sync the price tables.
+
+Thin typer commands over ``tokaudit.pricing``; stdout carries data only, problems go to
+stderr, and a table that fails validation exits 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from tokaudit.errors import ExitCode, TokauditError, UsageError
+from tokaudit.report.renderers import get_renderer, json_format, table
+from tokaudit.report.renderers.common import money
+
+T = TypeVar("T")
+
+pricing_app = typer.Typer(
+    name="pricing",
+    help="Validate, inspect, compare and refresh the versioned price tables.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+TableOption = Annotated[
+    str | None,
+    typer.Option(
+        "--pricing",
+        envvar="TOKAUDIT_PRICING",
+        help="Table directory or git:REV[:PATH] (default: the embedded table).",
+    ),
+]
+OverlayOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--overlay",
+        envvar="TOKAUDIT_PRICING_OVERLAY",
+        help="Pricing overlay YAML (discounts, credits, private models).",
+    ),
+]
+FormatOption = Annotated[str, typer.Option("--format", "-f", help="table, json, csv or markdown.")]
+AtOption = Annotated[
+    str | None, typer.Option("--at", help="UTC date or RFC 3339 instant (default: now).")
+]
+
+
+def _err(message: str) -> None:
+    sys.stderr.write(message.rstrip("\n") + "\n")
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except TokauditError as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(int(exc.exit_code)) from exc
+
+
+def _instant(value: str | None, option: str = "--at") -> datetime | None:
+    if value is None:
+        return None
+    if value.strip().lower() == "now":
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO date or datetime", param_hint=option
+        ) from exc
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _rows(fmt: str, columns: list[str], rows: list[tuple[Any, ...]], caption: str = "") -> None:
+    renderer = _guard(lambda: get_renderer(fmt))
+    if renderer is table:
+        _out(table.render_rows(columns, rows, color=False))
+        if caption:
+            _out(caption)
+    else:
+        _out(renderer.render_rows(columns, rows))
+
+
+def _table_caption(version: str, sha: str, extra: str = "") -> str:
+    return f"prices: table {version} (sha256 {sha[:12]}){extra}, USD per 1M tokens\n"
+
+
+def _load(pricing: str | None, overlay: Path | None) -> Any:
+    from tokaudit.pricing.source import load_prices
+
+    return _guard(lambda: load_prices(pricing, overlay))
+
+
+@pricing_app.command("validate")
+def validate(
+    directory: Annotated[
+        str | None, typer.Argument(help="Table directory or git:REV (default: the embedded one).")
+    ] = None,
+    overlay: OverlayOption = None,
+) -> None:
+    """Check schema, versions (overlaps, gaps), names, match rules and manifest hashes."""
+    import duckdb
+
+    from tokaudit.pricing.overlay import load_overlay
+    from tokaudit.pricing.source import describe, inspect_from
+    from tokaudit.pricing.store_tables import _check_rules
+
+    loaded, problems = _guard(lambda: inspect_from(directory))
+    if loaded is not None and not problems:
+        try:
+            _check_rules(duckdb.connect(), loaded)
+            if overlay is not None:
+                loaded = load_overlay(loaded, overlay)
+        except TokauditError as exc:
+            problems.append(str(exc))
+    if problems or loaded is None:
+        for problem in problems:
+            _err(f"error: {problem}")
+        _err(f"{describe(directory)}: {len(problems)} problem(s)")
+        raise typer.Exit(int(ExitCode.ERROR))
+    files = len({m.file for m in loaded.models})
+    extra = "" if loaded.overlay is None else f", overlay {loaded.overlay.path} ok"
+    _out(
+        f"ok: table {loaded.table_version} (sha256 {loaded.table_sha256}), "
+        f"{len(loaded.models)} models in {files} files{extra}\n"
+    )
+
+
+@pricing_app.command("list")
+def list_(
+    pricing: TableOption = None,
+    overlay: OverlayOption = None,
+    at: AtOption = None,
+    fmt: FormatOption = "table",
+) -> None:
+    """Every model with the prices in force (per 1M tokens) and their source."""
+    from tokaudit.pricing.catalog import list_models
+
+    loaded = _load(pricing, overlay)
+    models = list_models(loaded, _instant(at))
+    columns = [
+        "provider",
+        "model",
+        "aliases",
+        "version",
+        "input",
+        "cache_read",
+        "output",
+        "contexts",
+        "source",
+    ]
+    rows: list[tuple[Any, ...]] = [
+        (
+            m.provider,
+            m.model_id + (" (local)" if m.local else ""),
+            ", ".join(m.aliases),
+            m.version,
+            None if m.input is None else money(m.input),
+            None if m.cache_read is None else money(m.cache_read),
+            None if m.output is None else money(m.output),
+            ", ".join(m.contexts),
+            m.source_url,
+        )
+        for m in models
+    ]
+    if fmt == "json":
+        _out(
+            json_format.dumps(
+                {
+                    "pricing": _pricing_dict(loaded),
+                    "unit": "USD per 1,000,000 tokens",
+                    "models": [dict(zip(columns, r, strict=True)) for r in rows],
+                }
+            )
+        )
+        return
+    if fmt == "table":  # aliases and contexts are in `pricing show`; keep the URL whole
+        keep = [i for i, c in enumerate(columns) if c not in ("aliases", "contexts")]
+        columns = [columns[i] for i in keep]
+        rows = [tuple(r[i] for i in keep) for r in rows]
+    _rows(fmt, columns, rows, _table_caption(loaded.table_version, loaded.table_sha256))
+
+
+def _pricing_dict(loaded: Any) -> dict[str, Any]:
+    from tokaudit.models import OverlayInfo, PricingInfo
+    from tokaudit.report.renderers.common import pricing_dict
+
+    o = loaded.overlay
+    info = PricingInfo(
+        loaded.table_version,
+        loaded.table_sha256,
+        None if o is None else OverlayInfo(o.path, o.sha256, o.name),
+    )
+    return pricing_dict(info)
+
+
+@pricing_app.command("show")
+def show(
+    model: Annotated[str, typer.Argument(help="A model name as logged (any alias or form).")],
+    pricing: TableOption = None,
+    overlay: OverlayOption = None,
+    at: AtOption = None,
+    provider: Annotated[
+        str | None, typer.Option(help="The request's provider, for host-qualified names.")
+    ] = None,
+    vertex_location: Annotated[
+        str | None, typer.Option(help="Vertex AI location of the endpoint (e.g. us-east5).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+) -> None:
+    """What a request for MODEL at a date is charged, per context, with the source URL."""
+    from tokaudit.pricing.catalog import show_model, version_label
+
+    renderer = _guard(lambda: get_renderer(fmt, ("table", "json")))
+    loaded = _load(pricing, overlay)
+    result = _guard(lambda: show_model(loaded, model, _instant(at), provider, vertex_location))
+    v = result.version
+    head = {
+        "name": result.name,
+        "model": result.model.id,
+        "provider": result.model.provider,
+        "matched": result.matched,
+        "route": result.route,
+        "region": result.region,
+        "implied_context": result.context,
+        "at": result.at.isoformat(),
+        "version": version_label(v),
+        "source_url": v.source_url,
+        "source_via": v.source_via,
+        "file": result.model.file,
+    }
+    lines = [
+        {
+            "context": p.context,
+            "key": p.key,
+            "applies": "base" if p.above_tokens is None else f"total input > {p.above_tokens:,}",
+            "usd_per_1m": money(p.usd_per_million),
+            "checked": result.checked.get(p.context) or "",
+        }
+        for p in result.lines
+    ]
+    fees = [{"fee": k, "usd": money(f)} for k, f in v.fees.items()]
+    if renderer is json_format:
+        _out(
+            json_format.dumps(
+                {**head, "pricing": _pricing_dict(loaded), "prices": lines, "fees": fees}
+            )
+        )
+        return
+    _out("".join(f"{k}: {val}\n" for k, val in head.items() if val is not None))
+    columns = ["context", "key", "applies", "usd_per_1m", "checked"]
+    _out(table.render_rows(columns, [tuple(x[c] for c in columns) for x in lines], color=False))
+    if fees:
+        _out("fees: " + ", ".join(f"{f['fee']} {f['usd']} USD" for f in fees) + "\n")
+    _out(_table_caption(loaded.table_version, loaded.table_sha256))
+
+
+@pricing_app.command("diff")
+def diff(
+    old: Annotated[str, typer.Argument(help="Old table: directory or git:REV[:PATH].")],
+    new: Annotated[
+        str | None, typer.Argument(help="New table (default: the embedded one).")
+    ] = None,
+    fmt: FormatOption = "table",
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit 1 when the tables differ.")
+    ] = False,
+) -> None:
+    """What changed between two tables: models, names, versions and every price key."""
+    from tokaudit.pricing.diff import diff_tables
+    from tokaudit.pricing.source import table_from
+
+    a = _guard(lambda: table_from(old))
+    b = _guard(lambda: table_from(new))
+    result = diff_tables(a, b)
+    _emit_diff(result, fmt)
+    if exit_code and result.changes:
+        raise typer.Exit(int(ExitCode.FINDINGS))
+
+
+def _emit_diff(result: Any, fmt: str) -> None:
+    from tokaudit.pricing.diff import DIFF_COLUMNS, diff_rows
+
+    if fmt == "json":
+        _out(
+            json_format.dumps(
+                {
+                    "old": {
+                        "source": result.old_source,
+                        "table_version": result.old.table_version,
+                        "sha256": result.old.sha256,
+                    },
+                    "new": {
+                        "source": result.new_source,
+                        "table_version": result.new.table_version,
+                        "sha256": result.new.sha256,
+                    },
+                    "changes": [dict(zip(DIFF_COLUMNS, r, strict=True)) for r in diff_rows(result)],
+                }
+            )
+        )
+        return
+    caption = (
+        f"{len(result.changes)} change(s): {result.old_source} (table {result.old.table_version},"
+        f" sha256 {result.old.sha256[:12]}) -> {result.new_source} (table "
+        f"{result.new.table_version}, sha256 {result.new.sha256[:12]}); USD per 1M tokens\n"
+    )
+    _rows(fmt, DIFF_COLUMNS, diff_rows(result), caption)
+
+
+@pricing_app.command("sync")
+def sync(
+    source: Annotated[
+        str, typer.Option("--from", help="Where to refresh from: genai-prices.")
+    ] = "genai-prices",
+    pricing: Annotated[
+        Path | None,
+        typer.Option("--pricing", envvar="TOKAUDIT_PRICING", help="Table directory to refresh."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the refreshed table here (a new directory)."),
+    ] = None,
+    effective_from: Annotated[
+        str | None,
+        typer.Option(help="The day the new prices take effect (default: today, UTC)."),
+    ] = None,
+    fmt: FormatOption = "table",
+) -> None:
+    """Compare the table with genai-prices' bundled data; with --out, write a refreshed copy."""
+    from tokaudit.pricing.sync import sync_from_genai_prices
+    from tokaudit.pricing.table import load_price_table
+
+    if source != "genai-prices":
+        _guard(lambda: _raise(UsageError(f"--from {source!r}: only genai-prices is supported")))
+    loaded = _guard(lambda: load_price_table(pricing))
+    result = _guard(
+        lambda: sync_from_genai_prices(loaded, out, _instant(effective_from, "--effective-from"))
+    )
+    columns = ["provider", "model", "status", "context", "tier", "key", "ours", "theirs"]
+    rows: list[tuple[Any, ...]] = []
+    for item in result.items:
+        if not item.changes:
+            rows.append((item.provider, item.model, item.status, None, None, None, None, None))
+        for c in item.changes:
+            ours = None if c.ours is None else money(c.ours)
+            rows.append(
+                (
+                    item.provider,
+                    item.model,
+                    item.status,
+                    c.context,
+                    c.tier,
+                    c.key,
+                    ours,
+                    money(c.theirs),
+                )
+            )
+    updated = sum(1 for i in result.items if i.status == "updated")
+    if result.written is not None and result.diff is not None:
+        _err(
+            f"wrote the refreshed table to {result.written}; review: tokaudit pricing diff "
+            f"{loaded.directory} {result.written}"
+        )
+        _emit_diff(result.diff, fmt)
+    else:
+        _rows(fmt, columns, rows, f"{updated} model(s) differ from {result.source}\n")
+        if updated:
+            _err("run again with --out DIR to write a refreshed table for review")
+
+
+def _raise(exc: Exception) -> None:
+    raise exc
+
+
+def report_comparison(
+    db: Path,
+    group_by: list[str],
+    since: datetime | None,
+    until: datetime | None,
+    fmt: str,
+    pricing: Path | None,
+    overlay: Path | None,
+    compare_pricing: str | None,
+    compare_at: str | None,
+    strict: bool,
+) -> None:
+    """``tokaudit report --compare-pricing OLD [--compare-at WHEN]``."""
+    from tokaudit import api
+    from tokaudit.pricing.compare import comparison_caption, comparison_dict, comparison_rows
+
+    renderer = _guard(lambda: get_renderer(fmt))
+    when = _instant(compare_at, "--compare-at")
+    result = _guard(
+        lambda: api.compare_report(
+            db, group_by, since, until, pricing, overlay, compare_pricing, when
+        )
+    )
+    if renderer is json_format:
+        _out(json_format.dumps(comparison_dict(result)))
+    else:
+        columns, rows = comparison_rows(result)
+        _rows(fmt, columns, rows, comparison_caption(result) if renderer is table else "")
+    if result.status_changes:
+        _err(
+            f"note: {result.status_changes} request(s) are priced under one table and "
+            "unpriced under the other (see the unpriced columns)"
+        )
+    unpriced = result.totals.unpriced_requests + result.totals.compare_unpriced_requests
+    if strict and unpriced:
+        _err("error: --strict: unpriced requests (see the unpriced columns)")
+        raise typer.Exit(int(ExitCode.ERROR))

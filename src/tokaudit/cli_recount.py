@@ -1,0 +1,110 @@
+"""``tokaudit tokenizers list`` and ``tokaudit report --show recount``.
+
+Thin typer glue over ``tokaudit.api``: stdout carries data only, warnings go to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from tokaudit import api
+from tokaudit.errors import TokauditError
+from tokaudit.report.renderers import get_renderer, json_format, table
+
+tokenizers_app = typer.Typer(
+    name="tokenizers",
+    help="Tokenizer plugins used by the recount.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+PLUGIN_COLUMNS = ["name", "version", "status", "models", "detail"]
+
+
+def _fail(exc: TokauditError) -> typer.Exit:
+    sys.stderr.write(f"error: {exc}\n")
+    return typer.Exit(int(exc.exit_code))
+
+
+@tokenizers_app.command("list")
+def list_tokenizers(
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
+) -> None:
+    """Installed tokenizer plugins, their version, the models each covers, broken ones."""
+    try:
+        renderer = get_renderer(fmt, ("table", "json", "csv"))
+    except TokauditError as exc:
+        raise _fail(exc) from exc
+    plugins = api.tokenizers_list()
+    if renderer is json_format:
+        sys.stdout.write(
+            json_format.dumps(
+                [
+                    {
+                        "name": p.name,
+                        "version": p.version,
+                        "status": p.status,
+                        "models": p.models,
+                        "detail": p.detail,
+                    }
+                    for p in plugins
+                ]
+            )
+        )
+    else:
+        rows = [
+            (p.name, p.version, p.status, "\n".join(p.models) if p.models else "", p.detail)
+            for p in plugins
+        ]
+        if renderer is table:
+            color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+            sys.stdout.write(table.render_rows(PLUGIN_COLUMNS, rows, color=color))
+        else:
+            sys.stdout.write(renderer.render_rows(PLUGIN_COLUMNS, rows))
+    for p in plugins:
+        if p.status == "broken":
+            sys.stderr.write(f"warning: tokenizer plugin {p.name!r} skipped: {p.detail}\n")
+
+
+def report_recount(
+    db: Path,
+    group_by: list[str],
+    since: datetime | None,
+    until: datetime | None,
+    fmt: str,
+    pricing: Path | None,
+    overlay: Path | None,
+) -> None:
+    """``report --show recount``: reported vs recounted tokens, and dollars, per group."""
+    from tokaudit.report.recount import report_rows
+
+    try:
+        renderer = get_renderer(fmt)
+        result = api.recount_report(db, group_by, since, until, pricing, overlay)
+    except TokauditError as exc:
+        raise _fail(exc) from exc
+    columns, rows = report_rows(result)
+    if renderer is table:
+        color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        sys.stdout.write(table.render_rows(columns, rows, color=color))
+    else:
+        sys.stdout.write(renderer.render_rows(columns, rows))
+    totals: Any = result.totals
+    if totals.compared < totals.requests:
+        sys.stderr.write(
+            f"note: {totals.requests - totals.compared} of {totals.requests} request(s) have "
+            "no reported usage or no recount and are not compared\n"
+        )
+    if totals.estimated_requests:
+        sys.stderr.write(
+            f"note: {totals.estimated_requests} request(s) logged without usage are priced "
+            "from recounted tokens (estimated spend)\n"
+        )

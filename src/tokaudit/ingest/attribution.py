@@ -1,0 +1,329 @@
+"""Attribution rules from ``tokaudit.yaml``: who a request is charged to.
+
+Logs name teams, users and projects in their own ways (a metadata key, LiteLLM's
+``team_id``, an API key, the folder a file sits in). A config file maps those to the
+``team``, ``user``, ``feature``, ``project`` and ``prompt`` columns; documented with
+examples in docs/attribution.md. The rules run in SQL on ``_staged`` inside each file's
+transaction, before anything is inserted, so re-running with other rules needs a fresh
+store (attribution is fixed at load time, like every other column).
+
+For each column, the listed sources are tried in order and the first non-empty value
+wins; when none gives one, the value the format read from the log stays.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import yaml
+
+from tokaudit.errors import ConfigError
+from tokaudit.ingest.staging import sql_string
+
+CONFIG_NAME = "tokaudit.yaml"
+ENV_VAR = "TOKAUDIT_CONFIG"
+# Attribution targets and the requests column each fills.
+TARGETS = {
+    "team": "team",
+    "user": "user_id",
+    "feature": "feature",
+    "project": "project",
+    "prompt": "prompt_id",
+    "environment": "environment",
+}
+# Where a row's API key (or key id, alias, hash) is looked for, unless api_key_fields says.
+DEFAULT_KEY_FIELDS = (
+    "metadata.api_key_id",
+    "metadata.api_key",
+    "metadata.user_api_key_alias",
+    "metadata.user_api_key_hash",
+)
+TOP_KEYS = ("attribution", "api_keys", "api_key_fields", "path_patterns")
+_MASK = "..."
+
+
+@dataclass(frozen=True)
+class KeyAlias:
+    """One ``api_keys`` entry: an exact key, or a masked one (``sk-...abcd``)."""
+
+    pattern: str
+    values: dict[str, str]
+
+    @property
+    def prefix_suffix(self) -> tuple[str, str] | None:
+        if _MASK not in self.pattern:
+            return None
+        prefix, _, suffix = self.pattern.partition(_MASK)
+        return prefix, suffix
+
+
+@dataclass(frozen=True)
+class PathPattern:
+    pattern: re.Pattern[str]
+    values: dict[str, str]  # static values for files that match
+
+    def match(self, path: str) -> dict[str, str]:
+        """Named groups (non-empty) and static values for ``path``, or {} when no match."""
+        m = self.pattern.search(path)
+        if not m:
+            return {}
+        found = {k: v for k, v in m.groupdict().items() if v}
+        return {**self.values, **found}
+
+
+@dataclass(frozen=True)
+class Attribution:
+    origin: str
+    sources: dict[str, list[str]]  # target -> sources, in order
+    api_keys: list[KeyAlias] = field(default_factory=list)
+    key_fields: tuple[str, ...] = DEFAULT_KEY_FIELDS
+    path_patterns: list[PathPattern] = field(default_factory=list)
+
+    def path_values(self, path: str) -> dict[str, str]:
+        """What the path patterns give for one file (the first pattern to set a target wins)."""
+        out: dict[str, str] = {}
+        for p in self.path_patterns:
+            for k, v in p.match(path).items():
+                out.setdefault(k, v)
+        return out
+
+    def apply(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Rewrite the attribution columns of ``_staged`` (needs ``_sources``)."""
+        if not self.sources:
+            return
+        uses_path = any("path" in s for s in self.sources.values())
+        uses_key = any("api_key" in s for s in self.sources.values())
+        joins = ""
+        if uses_path:
+            files = con.execute("SELECT file_no, source_file FROM _sources").fetchall()
+            rows = [(int(n), self.path_values(str(src))) for n, src in files]
+            cols = ", ".join(f"unnest(?::VARCHAR[]) AS {t}" for t in TARGETS)
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _ta_paths AS "
+                f"SELECT unnest(?::INTEGER[]) AS file_no, {cols}",
+                [[n for n, _ in rows], *[[v.get(t) for _, v in rows] for t in TARGETS]],
+            )
+            joins += " LEFT JOIN _ta_paths p ON p.file_no = s.file_no"
+        if uses_key:
+            self._match_keys(con)
+            joins += " LEFT JOIN _ta_keymatch k ON k.rid = s.rowid"
+        replaced = ", ".join(f"{self._target_sql(t)} AS {TARGETS[t]}" for t in self.sources)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _staged AS "
+            f"SELECT s.* REPLACE ({replaced}) FROM _staged s{joins} ORDER BY s.rowid"
+        )
+
+    def _target_sql(self, target: str, seen: tuple[str, ...] = ()) -> str:
+        """The value of one target: its sources in order, then what the log said.
+
+        A source naming another configured target (``project: [team]``) reads that
+        target's attributed value, so rules compose; ``parse_attribution`` refuses cycles.
+        """
+        parts = []
+        for src in self.sources[target]:
+            if src in self.sources and src not in seen and src != target:
+                parts.append(self._target_sql(src, (*seen, target)))
+            else:
+                parts.append(_source_sql(src, target))
+        return f"coalesce({', '.join(parts)}, s.{TARGETS[target]})"
+
+    def _match_keys(self, con: duckdb.DuckDBPyConnection) -> None:
+        rows = []
+        for alias in self.api_keys:
+            ps = alias.prefix_suffix
+            rows.append(
+                (
+                    alias.pattern,
+                    ps is not None,
+                    ps[0] if ps else None,
+                    ps[1] if ps else None,
+                    *[alias.values.get(t) for t in TARGETS],
+                )
+            )
+        cols = ["pattern", "masked", "prefix", "suffix", *TARGETS]
+        types = ["VARCHAR", "BOOLEAN", "VARCHAR", "VARCHAR", *["VARCHAR"] * len(TARGETS)]
+        defs = ", ".join(f"{c} {k}" for c, k in zip(cols, types, strict=True))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _ta_keys ({defs})")
+        if rows:
+            con.executemany(
+                f"INSERT INTO _ta_keys VALUES ({', '.join('?' for _ in cols)})", rows
+            )  # one row per configured alias, not per record
+        key = f"coalesce({', '.join(_source_sql(f, None) for f in self.key_fields)})"
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _ta_keymatch AS
+            SELECT s.rid, {", ".join(f"k.{t}" for t in TARGETS)}
+            FROM (SELECT s.rowid AS rid, {key} AS key FROM _staged s
+                  WHERE s.reject_reason IS NULL) s
+            JOIN _ta_keys k ON s.key = k.pattern
+                OR (k.masked AND starts_with(s.key, k.prefix) AND ends_with(s.key, k.suffix)
+                    AND length(s.key) >= length(k.prefix) + length(k.suffix))
+            QUALIFY row_number() OVER (
+                PARTITION BY s.rid ORDER BY (s.key = k.pattern) DESC, length(k.pattern) DESC) = 1"""
+        )
+
+
+def _json_path(dotted: str) -> str:
+    return "$." + ".".join('"' + seg.replace('"', '\\"') + '"' for seg in dotted.split("."))
+
+
+def _source_sql(source: str, target: str | None) -> str:
+    """SQL for one source (over ``_staged s``, ``_ta_paths p``, ``_ta_keymatch k``)."""
+    if source.startswith("metadata."):
+        path = sql_string(_json_path(source[len("metadata.") :]))
+        return f"nullif(trim(s.metadata ->> {path}), '')"
+    if source == "path":
+        return f"p.{target}"
+    if source == "api_key":
+        return f"k.{target}"
+    return f"nullif(trim(s.{TARGETS[source]}), '')"
+
+
+def _source_ok(source: Any) -> bool:
+    if not isinstance(source, str):
+        return False
+    if source.startswith("metadata."):
+        return all(source[len("metadata.") :].split("."))
+    return source in ("path", "api_key") or source in TARGETS
+
+
+def _str_values(data: Any, where: str) -> dict[str, str]:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of {', '.join(TARGETS)} to values")
+    bad = sorted(str(k) for k in data if k not in TARGETS)
+    if bad:
+        raise ConfigError(
+            f"{where}: unknown target(s) {', '.join(bad)} (allowed: {', '.join(TARGETS)})"
+        )
+    for k, v in data.items():
+        if not isinstance(v, str | int | float) or isinstance(v, bool) or str(v).strip() == "":
+            raise ConfigError(f"{where}.{k}: must be a non-empty text value")
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def parse_attribution(data: Any, origin: str) -> Attribution:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: expected a mapping with 'attribution:'")
+    unknown = sorted(str(k) for k in data if k not in TOP_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{origin}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(TOP_KEYS)})"
+        )
+    raw = data.get("attribution") or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{origin}: attribution must be a mapping such as "
+            "{team: [metadata.team, api_key, path]}"
+        )
+    sources: dict[str, list[str]] = {}
+    for target, value in raw.items():
+        where = f"{origin}: attribution.{target}"
+        if target not in TARGETS:
+            raise ConfigError(f"{where}: unknown target (allowed: {', '.join(TARGETS)})")
+        listed = value if isinstance(value, list) else [value]
+        for src in listed:
+            if not _source_ok(src):
+                raise ConfigError(
+                    f"{where}: source {src!r} is not metadata.<key>, api_key, path or one of "
+                    f"{', '.join(TARGETS)}"
+                )
+        if not listed:
+            raise ConfigError(f"{where}: give at least one source")
+        sources[str(target)] = [str(s) for s in listed]
+    keys_raw = data.get("api_keys") or {}
+    if not isinstance(keys_raw, dict):
+        raise ConfigError(f"{origin}: api_keys must be a mapping of key: team (or {{team: ...}})")
+    api_keys = []
+    for key, value in keys_raw.items():
+        where = f"{origin}: api_keys.{key}"
+        if not isinstance(key, str) or not key.strip() or key.strip() == _MASK:
+            raise ConfigError(f"{where}: the key must be text (exact, or masked as sk-...abcd)")
+        values = {"team": str(value)} if isinstance(value, str) else _str_values(value, where)
+        api_keys.append(KeyAlias(key.strip(), values))
+    fields_raw = data.get("api_key_fields", list(DEFAULT_KEY_FIELDS))
+    if (
+        not isinstance(fields_raw, list)
+        or not all(
+            isinstance(f, str) and f.startswith("metadata.") and _source_ok(f) for f in fields_raw
+        )
+        or not fields_raw
+    ):
+        raise ConfigError(f"{origin}: api_key_fields must be a list of metadata.<key> paths")
+    patterns_raw = data.get("path_patterns") or []
+    if not isinstance(patterns_raw, list):
+        raise ConfigError(f"{origin}: path_patterns must be a list of {{pattern: ...}} items")
+    patterns = []
+    for i, item in enumerate(patterns_raw):
+        where = f"{origin}: path_patterns[{i}]"
+        if not isinstance(item, dict) or not isinstance(item.get("pattern"), str):
+            raise ConfigError(f"{where}: needs a 'pattern' (a regular expression)")
+        try:
+            compiled = re.compile(item["pattern"])
+        except re.error as exc:
+            raise ConfigError(f"{where}.pattern: not a regular expression: {exc}") from exc
+        bad = sorted(g for g in compiled.groupindex if g not in TARGETS)
+        if bad:
+            raise ConfigError(
+                f"{where}.pattern: group(s) {', '.join(bad)} are not targets "
+                f"(allowed: {', '.join(TARGETS)})"
+            )
+        statics = _str_values({k: v for k, v in item.items() if k != "pattern"}, where)
+        if not compiled.groupindex and not statics:
+            raise ConfigError(f"{where}: name a group (?P<team>...) or give a value (team: x)")
+        patterns.append(PathPattern(compiled, statics))
+    _check_cycles(sources, origin)
+    uses = {s for srcs in sources.values() for s in srcs}
+    if "api_key" in uses and not api_keys:
+        raise ConfigError(f"{origin}: attribution uses api_key but api_keys is empty")
+    if "path" in uses and not patterns:
+        raise ConfigError(f"{origin}: attribution uses path but path_patterns is empty")
+    return Attribution(origin, sources, api_keys, tuple(fields_raw), patterns)
+
+
+def _check_cycles(sources: dict[str, list[str]], origin: str) -> None:
+    """Refuse rules that read each other in a circle (team from project from team)."""
+
+    def visit(target: str, chain: tuple[str, ...]) -> None:
+        for src in sources.get(target, []):
+            if src == target:
+                continue  # a target's own logged value, the usual fallback
+            if src in chain:
+                loop = " -> ".join((*chain, target, src))
+                raise ConfigError(
+                    f"{origin}: attribution.{target}: the rules form a cycle ({loop})"
+                )
+            if src in sources:
+                visit(src, (*chain, target))
+
+    for target in sources:
+        visit(target, ())
+
+
+def load_attribution(path: Path) -> Attribution:
+    """Read and validate a ``tokaudit.yaml`` (ConfigError names the file and the key)."""
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_attribution(data, str(path))
+
+
+def default_config_path(explicit: Path | None = None) -> Path | None:
+    """The config to use: ``explicit``, else $TOKAUDIT_CONFIG, else ./tokaudit.yaml if any."""
+    if explicit is not None:
+        return explicit
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env)
+    here = Path.cwd() / CONFIG_NAME
+    return here if here.is_file() else None

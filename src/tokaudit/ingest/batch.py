@@ -1,0 +1,124 @@
+"""What the batch formats share: finding a batch's input file, and filling prompts late.
+
+Batch output lines (OpenAI) and result lines (Anthropic) carry no prompt: the request
+bodies are in the batch *input* file, matched on ``custom_id``. A ``custom_id`` is only
+unique within one batch (every batch may have a ``request-1``), so an output file is
+matched to one input *file* as a whole (``picked_inputs``). When no input file is picked,
+its rows load without a request (no prompt text) and are filled when the input file is
+ingested later (``fill_late_inputs``): the same columns, from the same SQL, as if it had
+come first.
+
+Rows of batch formats keep ``{"custom_id": ..., "batch_input": <input file or null>}`` in
+``requests.metadata``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from tokaudit.ingest.staging import insert_prompt_texts, sql_string
+
+BATCH_FORMATS = ("openai-batch", "anthropic-batch")
+
+
+def api_from_url(url_sql: str) -> str:
+    """SQL: the API name of a batch endpoint (``/v1/chat/completions`` → ``chat.completions``)."""
+    return f"nullif(replace(regexp_extract({url_sql}, '^/v1/(.+)$', 1), '/', '.'), '')"
+
+
+def file_time(path: Path) -> str:
+    """SQL JSON literal of a file's modification time (UTC), the last-resort timestamp."""
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        mtime = datetime.now(UTC).timestamp()
+    return f"to_json({sql_string(datetime.fromtimestamp(mtime, UTC).isoformat())})"
+
+
+def picked_inputs(outs_sql: str) -> str:
+    """SQL: ``(out_file, input_file)``, the input file each batch output file takes.
+
+    ``outs_sql`` selects ``out_file, provider, custom_id`` for the output rows. An input
+    file *covers* an output file when it holds every one of its custom_ids. The pick is the
+    only covering file in the output's directory; else, when none is there, the only
+    covering file anywhere. Several candidates mean no pick: a wrong prompt is worse than
+    none.
+    """
+    return f"""(
+    WITH outs AS (
+        SELECT DISTINCT out_file, provider, custom_id FROM ({outs_sql}) o
+        WHERE custom_id IS NOT NULL
+    ), need AS (SELECT out_file, count(*) AS n FROM outs GROUP BY out_file),
+    cand AS (
+        SELECT o.out_file, b.source_file, count(*) AS hits
+        FROM outs o JOIN batch_inputs b ON b.custom_id = o.custom_id AND b.provider = o.provider
+        GROUP BY ALL
+    ), covering AS (
+        SELECT c.out_file, c.source_file,
+            parse_dirpath(c.source_file) = parse_dirpath(c.out_file) AS same_dir
+        FROM cand c JOIN need USING (out_file) WHERE c.hits = need.n
+    ), ranked AS (
+        SELECT *, bool_or(same_dir) OVER (PARTITION BY out_file) AS any_same FROM covering
+    )
+    SELECT out_file, source_file AS input_file FROM ranked WHERE same_dir = any_same
+    QUALIFY count(*) OVER (PARTITION BY out_file) = 1
+)"""
+
+
+def matched_inputs(provider: str, path: Path, ids_sql: str) -> str:
+    """SQL: the ``batch_inputs`` rows of the input file picked for one output file.
+
+    ``ids_sql`` selects the output file's ``custom_id`` values (one column, ``custom_id``).
+    """
+    out = sql_string(str(path.resolve()))
+    outs = (
+        f"SELECT {out} AS out_file, {sql_string(provider)} AS provider, custom_id FROM ({ids_sql})"
+    )
+    return f"""(
+    SELECT b.* FROM batch_inputs b JOIN {picked_inputs(outs)} p ON b.source_file = p.input_file
+)"""
+
+
+def fill_late_inputs(con: duckdb.DuckDBPyConnection, source: str) -> None:
+    """Give rows of earlier-loaded batch outputs the prompts of this input file.
+
+    Runs while the input file loads, over its ``_staged`` rows (the request columns the
+    envelope SQL computed from each body) joined to ``_front`` (custom_id, provider). An
+    output file is filled only when this input holds every one of its custom_ids.
+    """
+    formats = ", ".join(sql_string(f) for f in BATCH_FORMATS)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _late AS
+        WITH pending AS (
+            SELECT request_key, source_file AS out_file, provider,
+                metadata ->> 'custom_id' AS custom_id, model_responded
+            FROM requests
+            WHERE source_format IN ({formats}) AND metadata ->> 'batch_input' IS NULL
+        ), mine AS (
+            SELECT f.custom_id, s.* EXCLUDE (model_responded)
+            FROM _staged s JOIN _front f USING (line_no) WHERE s.reject_reason IS NULL
+        ), picked AS (
+            SELECT out_file FROM {picked_inputs("SELECT * FROM pending")}
+            WHERE input_file = {sql_string(source)}
+        )
+        SELECT p.model_responded, m.* EXCLUDE (custom_id, request_key), p.request_key
+        FROM pending p JOIN picked USING (out_file)
+        JOIN mine m ON m.custom_id = p.custom_id AND m.provider = p.provider"""
+    )
+    con.execute(
+        f"""UPDATE requests SET
+            model_requested = l.model_requested,
+            model = coalesce(l.model_responded, l.model_requested),
+            api = coalesce(requests.api, l.api),
+            user_id = coalesce(requests.user_id, l.user_id),
+            request_hash = l.request_hash, prompt_hash = l.prompt_hash,
+            input_hash = l.input_hash,
+            metadata = json_merge_patch(requests.metadata,
+                                        json_object('batch_input', {sql_string(source)})),
+            recounted_input_tokens = NULL, recount_tokenizer = NULL, recount_exact = NULL
+        FROM _late l WHERE requests.request_key = l.request_key"""
+    )
+    insert_prompt_texts(con, "_late")

@@ -1,0 +1,91 @@
+"""Batch input files: the prompts of a batch, kept for its output lines (docs/formats.md).
+
+Lines are OpenAI Batch API input (``{custom_id, method, url, body}``) or Anthropic Message
+Batches requests saved one per line (``{custom_id, params}``, the ``requests[]`` items of
+the create call). They are not model calls: they load into ``batch_inputs``, and the
+``openai-batch`` / ``anthropic-batch`` rows take their request body from there (see
+``batch.py``). This format loads before the others in one ingest call (``priority``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from tokaudit.ingest.batch import api_from_url, fill_late_inputs
+from tokaudit.ingest.interface import FileHead, LogFormat
+from tokaudit.ingest.rewrite import field, not_object_reason, parsed_lines, present, stage_rewritten
+from tokaudit.ingest.staging import sql_string, stage_lines
+
+_P = ["$.custom_id", "$.method", "$.url", "$.body", "$.params"]
+T = {p[2:]: field(_P, p) for p in _P}
+
+_FRONT = f"""
+WITH top AS ({parsed_lines(_P)}
+), lines AS (
+    SELECT *, CASE WHEN json_type({T["custom_id"]}) = 'VARCHAR' THEN {T["custom_id"]} ->> '$'
+              END AS custom_id,
+        CASE WHEN {present(T["body"])} IS NOT NULL THEN 'openai'
+             WHEN {present(T["params"])} IS NOT NULL THEN 'anthropic' END AS provider,
+        {T["url"]} ->> '$' AS url
+    FROM top
+), numbered AS (
+    SELECT *, min(line_no) OVER (PARTITION BY custom_id) AS first_line FROM lines
+)
+SELECT line_no, line, custom_id, provider, {T["method"]} ->> '$' AS method, url,
+    coalesce({present(T["body"])}, {present(T["params"])}) AS body,
+    CASE {not_object_reason()}
+        WHEN custom_id IS NULL THEN 'custom_id is missing or not a string'
+        WHEN provider IS NULL THEN 'neither body (OpenAI) nor params (Anthropic)'
+        WHEN json_type(coalesce({present(T["body"])}, {present(T["params"])})) <> 'OBJECT'
+            THEN CASE provider WHEN 'openai' THEN 'body' ELSE 'params' END
+                 || ' is not an object'
+        WHEN provider = 'openai' AND url IS NULL THEN 'url is missing or not a string'
+        WHEN first_line < line_no
+            THEN 'custom_id ' || custom_id || ' repeats line ' || first_line
+    END AS reject_reason,
+    -- as an envelope: the envelope SQL computes the request columns (texts, hashes, model)
+    json_object('timestamp', 0, 'provider', provider,
+        'api', CASE provider WHEN 'anthropic' THEN 'messages' ELSE {api_from_url("url")} END,
+        'request', coalesce({present(T["body"])}, {present(T["params"])}),
+        'error', json_object('type', 'batch_input')) AS env
+FROM numbered
+"""
+
+
+def _is_input(record: Any) -> bool:
+    if not isinstance(record, dict) or not isinstance(record.get("custom_id"), str):
+        return False
+    openai = isinstance(record.get("body"), dict) and "url" in record
+    return openai or isinstance(record.get("params"), dict)
+
+
+class BatchInputFormat(LogFormat):
+    name = "batch-input"
+    description = "OpenAI Batch API / Anthropic Message Batches input lines (JSONL)"
+    priority = -1
+
+    def sniff(self, head: FileHead) -> bool:
+        objects = [r for r in head.records if isinstance(r, dict)]
+        hits = sum(_is_input(r) for r in objects)
+        return hits > 0 and 2 * hits >= len(objects)
+
+    def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        stage_lines(con, path)
+        stage_rewritten(con, _FRONT)
+
+    def store_records(self, con: duckdb.DuckDBPyConnection, source: str) -> int:
+        src = sql_string(source)
+        row = con.execute(
+            f"""INSERT INTO batch_inputs
+            SELECT {src}, f.line_no, f.custom_id, f.provider, f.method, f.url,
+                s.model_requested, f.body, now()
+            FROM _staged s JOIN _front f USING (line_no)
+            WHERE s.reject_reason IS NULL AND NOT EXISTS (
+                SELECT 1 FROM batch_inputs b WHERE b.source_file = {src}
+                AND b.custom_id = f.custom_id)"""
+        ).fetchone()
+        fill_late_inputs(con, source)
+        return int(row[0]) if row else 0

@@ -1,0 +1,370 @@
+"""Claude Code session transcripts: ``~/.claude/projects/<project>/<session>.jsonl``.
+
+Documented in docs/formats.md (``## claude-code``); the field reference is log-formats.md
+§5. Why it needs its own rules:
+
+- Claude Code writes one line per content block. The lines of one API response share
+  ``message.id`` (and ``requestId``); earlier lines carry a partial streaming
+  ``output_tokens``, so the line with the largest usage is the one to keep
+  (``preference``), across files too: ``claude --resume`` copies earlier responses into
+  the new session's file, and a ``/btw`` side question replays parent responses in a
+  sidechain file with a new ``requestId``. The key is therefore ``message.id`` alone
+  (Anthropic message ids are unique per response), and a non-sidechain line beats a
+  sidechain replay whatever its usage.
+- Most lines are not model calls (user prompts, tool results, summaries, snapshots): they
+  are ``non_request`` lines, counted as read but neither loaded nor rejected. So are
+  ``<synthetic>`` lines, which Claude Code writes itself (an API error it shows, an
+  interrupted turn): no call was billed.
+- Usage follows the Anthropic convention (``ta_usage_anthropic_n``), 5-minute and 1-hour
+  cache writes apart. ``usage.speed = "fast"`` becomes the ``fast`` service tier, which is
+  unpriced unless the price table has that variant.
+
+Sessions are many small files, so ``stage_files`` reads a whole batch of them in one scan.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import duckdb
+
+from tokaudit.ingest.files import COMPRESSED_SUFFIXES
+from tokaudit.ingest.interface import FileHead, LogFormat
+from tokaudit.ingest.staging import create_staged, read_lines_sql, sql_string
+from tokaudit.ingest.usage import COUNT_FIELDS
+
+# Record types Claude Code writes (the ones without usage are not requests).
+LINE_TYPES = {
+    "user",
+    "assistant",
+    "summary",
+    "system",
+    "progress",
+    "file-history-snapshot",
+    "queue-operation",
+    "attachment",
+}
+SYNTHETIC_MODEL = "<synthetic>"
+
+_COUNT = "JSON"  # counts stay JSON scalars: their type is checked before use
+_USAGE = {
+    "input_tokens": _COUNT,
+    "cache_read_input_tokens": _COUNT,
+    "cache_creation_input_tokens": _COUNT,
+    "cache_creation": {"ephemeral_5m_input_tokens": _COUNT, "ephemeral_1h_input_tokens": _COUNT},
+    "output_tokens": _COUNT,
+    "output_tokens_details": {"thinking_tokens": _COUNT},
+    "server_tool_use": {"web_search_requests": _COUNT},
+    "service_tier": "VARCHAR",
+    "speed": "VARCHAR",
+}
+_MESSAGE = {"id": "VARCHAR", "model": "VARCHAR", "stop_reason": "VARCHAR", "usage": "JSON"}
+# One parse of each line that mentions "usage" extracts everything below. Subagent
+# progress lines in a parent session wrap the record as {"data": {"message": {...}}}.
+_LINE_SHAPE = {
+    "type": "VARCHAR",
+    "timestamp": "VARCHAR",
+    "sessionId": "VARCHAR",
+    "version": "VARCHAR",
+    "cwd": "VARCHAR",
+    "gitBranch": "VARCHAR",
+    "isSidechain": "JSON",
+    "agentId": "VARCHAR",
+    "requestId": "VARCHAR",
+    "message": _MESSAGE,
+    "data": {
+        "agentId": "VARCHAR",
+        "message": {
+            "timestamp": "VARCHAR",
+            "requestId": "VARCHAR",
+            "isSidechain": "JSON",
+            "message": _MESSAGE,
+        },
+    },
+}
+
+
+def _shape(value: object) -> str:
+    return sql_string(json.dumps(value, separators=(",", ":")))
+
+
+def _field(path: str) -> str:
+    """The struct access for a dotted usage field, e.g. ``uf.cache_creation.x``."""
+    return "uf." + path
+
+
+# The counts of the Anthropic convention, checked on the small JSON scalars: a valid count
+# is a non-negative integer that fits BIGINT. ``ta_int_problem`` words the reason.
+_COUNTS = COUNT_FIELDS["anthropic"]
+_INT = "[0-9]{1,18}"
+_SUSPECT = " OR ".join(
+    f"({_field(f)} IS NOT NULL AND {_field(f)}::VARCHAR <> 'null' "
+    f"AND NOT regexp_full_match({_field(f)}::VARCHAR, '{_INT}'))"
+    for f in _COUNTS
+)
+_PROBLEMS = (
+    "nullif(concat_ws('; ', "
+    + ", ".join(f"ta_int_problem({_field(f)}, 'message.usage.{f}', '$')" for f in _COUNTS)
+    + "), '')"
+)
+
+
+def _n(f: str) -> str:
+    # A plain cast, 5x cheaper than ta_int: any count it could misread (12.5 rounds, -3,
+    # 1e3) fails the _SUSPECT test, and its line is rejected with ta_int_problem's reason.
+    return f"try_cast({_field(f)}::VARCHAR AS BIGINT)"
+
+
+_USAGE_ARGS = ", ".join(
+    _n(f)
+    for f in (
+        "input_tokens",
+        "cache_read_input_tokens",
+        "cache_creation_input_tokens",
+        "cache_creation.ephemeral_5m_input_tokens",
+        "cache_creation.ephemeral_1h_input_tokens",
+        "output_tokens",
+        "output_tokens_details.thinking_tokens",
+        "server_tool_use.web_search_requests",
+    )
+)
+
+# Stage 1: every physical line of every file, each classified as it is read (blank, not
+# valid JSON, not an object, or mentions "usage"). Only the lines that can carry usage or
+# must be kept as rejects keep their text: the others are counted, never parsed again.
+# Most lines start with '{', so the costlier whitespace and type checks run only on the
+# others.
+_LINES = r"""
+CREATE OR REPLACE TEMP TABLE _cc_lines AS
+SELECT filename, line_no, has_usage_key, bad,
+    CASE WHEN has_usage_key OR bad IS NOT NULL THEN line END AS line
+FROM (
+    SELECT filename, line_no, line,
+        contains(line, '"usage"') AS has_usage_key,
+        CASE
+            WHEN line IS NULL OR line = '' THEN 'blank'
+            WHEN NOT json_valid(line) THEN
+                CASE WHEN regexp_full_match(line, '\s*') THEN 'blank' ELSE 'invalid JSON' END
+            WHEN starts_with(line, '{') OR regexp_matches(line, '^\s*\{') THEN NULL
+            ELSE 'not a JSON object (got ' || lower(json_type(line)) || ')'
+        END AS bad
+    FROM ({source})
+)
+"""
+
+# Stage 2, over those lines: parse each line that can carry usage once, decide request,
+# non-request or reject, and keep the raw text only where a reject needs it.
+_SCAN = f"""
+CREATE OR REPLACE TEMP TABLE _cc AS
+SELECT * EXCLUDE (line, r),
+    CASE WHEN reject_reason IS NOT NULL THEN line END AS line,
+    CASE WHEN reject_reason IS NULL AND NOT non_request AND msg_id IS NULL
+         THEN md5(line) END AS line_md5
+FROM (
+    SELECT *,
+        CASE
+            WHEN bad IS NOT NULL THEN nullif(bad, 'blank')
+            WHEN non_request THEN NULL
+            WHEN ts_raw IS NULL THEN 'missing timestamp'
+            WHEN ts IS NULL THEN 'timestamp is not ISO 8601: ' || ts_raw
+            WHEN suspect AND {_PROBLEMS} IS NOT NULL THEN {_PROBLEMS}
+            WHEN model IS NULL OR model = '' THEN 'no model in message.model'
+            WHEN us.problem IS NOT NULL THEN us.problem
+        END AS reject_reason
+    FROM (
+        SELECT *,
+            bad IS NULL AND (u IS NULL OR json_type(u) <> 'OBJECT' OR model = '{SYNTHETIC_MODEL}')
+                AS non_request,
+            try_cast(ts_raw AS TIMESTAMPTZ) AS ts,
+            coalesce({_SUSPECT}, false) AS suspect,
+            ta_usage_anthropic_n({_USAGE_ARGS}) AS us
+        FROM (
+            SELECT *, from_json(u, {_shape(_USAGE)}) AS uf
+            FROM (
+                SELECT filename, line_no, line, bad, r, progress, u,
+                    m.id AS msg_id, m.model AS model, m.stop_reason AS stop_reason,
+                    CASE WHEN progress THEN coalesce(r.data.message.timestamp, r.timestamp)
+                         ELSE r.timestamp END AS ts_raw,
+                    CASE WHEN progress THEN r.data.message.requestId ELSE r.requestId END
+                        AS request_id,
+                    coalesce(CASE WHEN progress THEN r.data.message.isSidechain
+                                  ELSE r.isSidechain END::VARCHAR = 'true', false)
+                        AS is_sidechain,
+                    coalesce(r.agentId, r.data.agentId) AS agent_id,
+                    r.sessionId AS session_id, r.version AS version, r.cwd AS cwd,
+                    r.gitBranch AS git_branch
+                FROM (
+                    SELECT *,
+                        CASE WHEN progress THEN r.data.message.message ELSE r.message END AS m,
+                        coalesce(r.message.usage, r.data.message.message.usage) AS u
+                    FROM (
+                        SELECT filename, line_no, line, bad, r,
+                            r.message.usage IS NULL AND r.data.message.message.usage IS NOT NULL
+                                AS progress
+                        FROM (
+                            SELECT filename, line_no, line, bad,
+                                CASE WHEN bad IS NULL AND has_usage_key
+                                     THEN from_json(line, {_shape(_LINE_SHAPE)}) END AS r
+                            FROM _cc_lines
+                        )
+                    )
+                )
+            )
+        )
+    )
+)
+"""
+
+# Stage 3: decode each project directory from a cwd
+# logged in it, and shape the `_staged` columns (blank lines are not records).
+_STAGE = """
+WITH decoded AS (
+    SELECT f.project_dir,
+        min(c.cwd) FILTER (WHERE regexp_replace(c.cwd, '[^A-Za-z0-9]', '-', 'g')
+                                 = f.project_dir) AS project_path
+    FROM _cc_files f LEFT JOIN _cc c ON c.filename = f.filename AND c.cwd IS NOT NULL
+    GROUP BY f.project_dir
+), files AS (
+    SELECT f.*, d.project_path,
+        coalesce(regexp_extract(d.project_path, '[^/\\\\]+$'), f.project_dir) AS project
+    FROM _cc_files f LEFT JOIN decoded d USING (project_dir)
+)
+SELECT
+    c.line_no,
+    f.file_no,
+    c.line,
+    c.reject_reason,
+    c.non_request,
+    'anthropic:' || coalesce(nullif(c.msg_id, ''), 'line-md5:' || c.line_md5) AS request_key,
+    nullif(c.request_id, '') AS request_id,
+    c.ts,
+    'anthropic' AS provider,
+    'messages' AS api,
+    c.model AS model_responded,
+    c.model,
+    f.project AS team,
+    f.project AS project,
+    CASE WHEN NOT c.non_request THEN json_object(
+        'project_path', coalesce(f.project_path, f.project_dir),
+        'session_id', c.session_id, 'version', c.version, 'cwd', c.cwd,
+        'git_branch', c.git_branch, 'is_sidechain', c.is_sidechain,
+        'agent_id', c.agent_id, 'progress_line', c.progress) END AS metadata,
+    c.us.input AS input_tokens,
+    c.us.cache_read AS cache_read_tokens,
+    c.us.cache_write_5m AS cache_write_5m_tokens,
+    c.us.cache_write_1h AS cache_write_1h_tokens,
+    c.us.output AS output_tokens,
+    c.us.reasoning AS reasoning_tokens,
+    c.us.web_search AS web_search_requests,
+    coalesce(c.us.has_usage, false) AS has_usage,
+    'ok' AS status,
+    c.stop_reason AS finish_reason,
+    coalesce(lower(c.uf.service_tier) = 'batch', false) AS is_batch,
+    CASE WHEN lower(c.uf.speed) = 'fast' THEN 'fast'
+         WHEN lower(c.uf.service_tier) IN ('standard', 'batch') THEN NULL
+         ELSE lower(c.uf.service_tier) END AS service_tier
+FROM _cc c
+JOIN files f ON f.filename = c.filename
+WHERE c.bad IS DISTINCT FROM 'blank'
+"""
+
+
+def _is_line(record: dict[str, object]) -> bool:
+    """A Claude Code record: a known type with its session and line ids."""
+    kind = record.get("type")
+    if kind == "summary":
+        return "leafUuid" in record
+    if kind == "file-history-snapshot":
+        return "messageId" in record
+    return kind in LINE_TYPES and "sessionId" in record and "uuid" in record
+
+
+def project_dir(path: Path) -> str:
+    """The ``<encoded-cwd>`` directory a transcript belongs to.
+
+    ``projects/<project>/<session>.jsonl`` and
+    ``projects/<project>/<session>/subagents/agent-*.jsonl``; a file outside a
+    ``projects`` tree belongs to its own directory.
+    """
+    parts = path.parts
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == "projects" and i + 1 < len(parts) - 1:
+            return parts[i + 1]
+    return path.parent.name
+
+
+def encode_cwd(cwd: str) -> str:
+    """Claude Code's directory name for a working directory (non-alphanumerics to '-')."""
+    return re.sub(r"[^A-Za-z0-9]", "-", cwd)
+
+
+class ClaudeCodeFormat(LogFormat):
+    name = "claude-code"
+    description = "Claude Code session transcripts (~/.claude/projects/**/*.jsonl)"
+    # Sessions are many small files: stage up to this many bytes of them in one scan.
+    batch_bytes = 128 * 1024 * 1024
+
+    def sniff(self, head: FileHead) -> bool:
+        objects = [r for r in head.records if isinstance(r, dict)]
+        hits = sum(_is_line(r) for r in objects)
+        return hits > 0 and 2 * hits >= len(objects)
+
+    def preference(self, row: str) -> str:
+        """Among lines of one response: a non-sidechain line, then the largest usage."""
+        total = " + ".join(
+            f"coalesce({row}.{c}, 0)"
+            for c in (
+                "input_tokens",
+                "cache_read_tokens",
+                "cache_write_5m_tokens",
+                "cache_write_1h_tokens",
+                "output_tokens",
+            )
+        )
+        sidechain = f"coalesce(({row}.metadata ->> 'is_sidechain')::BOOLEAN, false)::BIGINT"
+        return f"[{sidechain}, -({total})]"
+
+    def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        self.stage_files(con, [path])
+
+    def stage_files(self, con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
+        rows = [(i, str(p), project_dir(p.absolute())) for i, p in enumerate(paths)]
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _cc_files AS SELECT * FROM "
+            "(SELECT unnest(?::INTEGER[]) AS file_no, unnest(?::VARCHAR[]) AS filename, "
+            "unnest(?::VARCHAR[]) AS project_dir)",
+            [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]],
+        )
+        # Lines first, then the parse: DuckDB's from_json costs about twice as much fused
+        # into the file read as over a materialised table (json_valid does not).
+        con.execute(_LINES.replace("{source}", _lines_sql(paths)))
+        con.execute(_SCAN)
+        con.execute("DROP TABLE _cc_lines")
+        create_staged(con, _STAGE)
+
+
+def _lines_sql(paths: list[Path]) -> str:
+    """``(filename, line_no, line)`` for every physical line of ``paths``.
+
+    Plain files are read whole and split on LF (a CR before it is dropped): far cheaper
+    than a CSV scan. Compressed files go through the CSV reader, which decompresses.
+    """
+    plain = [p for p in paths if not p.name.lower().endswith(COMPRESSED_SUFFIXES)]
+    parts = []
+    if plain:
+        listed = "[" + ", ".join(sql_string(str(p)) for p in plain) + "]"
+        parts.append(
+            "SELECT filename, line_no, CASE WHEN suffix(line, chr(13)) THEN line[:-2] "
+            "ELSE line END AS line FROM (SELECT filename, generate_subscripts(ls, 1) AS "
+            "line_no, unnest(ls) AS line FROM (SELECT filename, string_split(content, "
+            f"chr(10)) AS ls FROM read_text({listed})))"
+        )
+    for p in paths:
+        if p not in plain:
+            parts.append(
+                f"SELECT {sql_string(str(p))} AS filename, row_number() OVER () AS line_no, "
+                f"line FROM {read_lines_sql(p)}"
+            )
+    return " UNION ALL ".join(parts)

@@ -1,0 +1,164 @@
+"""The YAML field map of ``tokaudit ingest FILE --map fields.yaml`` (the ``mapped`` format).
+
+A field map says which column of a CSV, JSON Lines or Parquet export holds each field of
+a request, and how its token counts are meant. Validated up front: every error names the
+file and the key, so a typo never loses a column silently.
+
+    format: csv                  # optional: csv | jsonl | parquet (else from the file name)
+    input_includes_cache: true   # required when a cache column is mapped
+    output_includes_reasoning: true
+    timestamp_format: "%d/%m/%Y %H:%M:%S"   # optional strptime format; default ISO or epoch
+    fields:                      # target: source column (dotted paths reach into JSON)
+      timestamp: created_at
+      model: model
+      input_tokens: prompt_tokens
+      cache_read_tokens: cached_tokens
+      output_tokens: completion_tokens
+      team: metadata.team
+    static:                      # a fixed value for every row
+      provider: openai
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tokaudit.errors import ConfigError
+
+# Each target a map may fill, with its SQL type in ``requests``.
+TEXT_TARGETS = (
+    "model",
+    "provider",
+    "request_id",
+    "team",
+    "user",
+    "feature",
+    "project",
+    "prompt",
+    "prompt_version",
+    "environment",
+    "service_tier",
+    "status",
+)
+COUNT_TARGETS = (
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "web_search_requests",
+)
+OTHER_TARGETS = {"timestamp": "TIMESTAMPTZ", "batch": "BOOLEAN", "latency_ms": "DOUBLE"}
+TARGETS = (*OTHER_TARGETS, *TEXT_TARGETS, *COUNT_TARGETS)
+CACHE_TARGETS = ("cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens")
+READERS = ("csv", "jsonl", "parquet")
+_KEYS = (
+    "format",
+    "fields",
+    "static",
+    "input_includes_cache",
+    "output_includes_reasoning",
+    "timestamp_format",
+)
+
+
+@dataclass(frozen=True)
+class FieldMap:
+    """A validated field map; ``fields`` maps targets to source columns."""
+
+    origin: str
+    fields: dict[str, str]
+    static: dict[str, str | int | float | bool] = field(default_factory=dict)
+    reader: str | None = None
+    input_includes_cache: bool = False
+    output_includes_reasoning: bool = True
+    timestamp_format: str | None = None
+
+
+def _bool(data: dict[str, Any], key: str, origin: str, default: bool) -> bool:
+    value = data.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{origin}: {key} must be true or false, got {value!r}")
+    return value
+
+
+def _mapping(data: dict[str, Any], key: str, origin: str) -> dict[str, Any]:
+    value = data.get(key) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{origin}: {key} must be a mapping of target: value")
+    unknown = sorted(str(k) for k in value if k not in TARGETS)
+    if unknown:
+        raise ConfigError(
+            f"{origin}: {key}: unknown target(s) {', '.join(unknown)} "
+            f"(allowed: {', '.join(TARGETS)})"
+        )
+    return {str(k): v for k, v in value.items()}
+
+
+def parse_field_map(data: Any, origin: str) -> FieldMap:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: expected a mapping with 'fields:' (and optional 'static:')")
+    unknown = sorted(str(k) for k in data if k not in _KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{origin}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(_KEYS)})"
+        )
+    fields = _mapping(data, "fields", origin)
+    for target, column in fields.items():
+        if not isinstance(column, str) or not column.strip():
+            raise ConfigError(f"{origin}: fields.{target} must be a column name")
+    static = _mapping(data, "static", origin)
+    for target, value in static.items():
+        if value is None or not isinstance(value, str | int | float | bool):
+            raise ConfigError(f"{origin}: static.{target} must be a single value")
+        if target in fields:
+            raise ConfigError(f"{origin}: {target} is both in fields and in static; keep one")
+    if "timestamp" not in fields:
+        raise ConfigError(f"{origin}: fields.timestamp is required (the column with the time)")
+    for target in ("model", "provider"):
+        if target not in fields and target not in static:
+            raise ConfigError(
+                f"{origin}: {target} is required: map a column (fields.{target}) "
+                f"or give a value (static.{target})"
+            )
+    reader = data.get("format")
+    if reader is not None and reader not in READERS:
+        raise ConfigError(f"{origin}: format {reader!r} must be one of {', '.join(READERS)}")
+    if any(t in fields for t in CACHE_TARGETS) and "input_includes_cache" not in data:
+        raise ConfigError(
+            f"{origin}: input_includes_cache is required when a cache column is mapped: true "
+            "if the input count already contains cached tokens (OpenAI prompt_tokens), "
+            "false if it does not (Anthropic input_tokens)"
+        )
+    ts_format = data.get("timestamp_format")
+    if ts_format is not None and (not isinstance(ts_format, str) or "%" not in ts_format):
+        raise ConfigError(
+            f"{origin}: timestamp_format must be a strptime format such as '%Y-%m-%d'"
+        )
+    return FieldMap(
+        origin=origin,
+        fields={k: str(v).strip() for k, v in fields.items()},
+        static=static,
+        reader=reader,
+        input_includes_cache=_bool(data, "input_includes_cache", origin, False),
+        output_includes_reasoning=_bool(data, "output_includes_reasoning", origin, True),
+        timestamp_format=ts_format,
+    )
+
+
+def load_field_map(path: Path) -> FieldMap:
+    """Read and validate a field-map YAML file (ConfigError names the file and the key)."""
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the field map: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_field_map(data, str(path))

@@ -1,0 +1,246 @@
+"""Shared plumbing for the gateway and observability formats (LiteLLM, Langfuse, OTel).
+
+Their exports arrive as JSON Lines (one document per line) or as one JSON document per
+file, often pretty-printed over many lines (a Langfuse trace export, an OTLP file, a
+LiteLLM JSON array), and one document can hold many records (spans, observations,
+array elements). This module gives every such file the same shape and keeps line
+numbers honest:
+
+- ``stage_documents`` builds ``_docs(line_no, doc, raw, problem)``: one row per JSON line,
+  or one row for a whole-file document. A line or document that is not JSON keeps its
+  ``problem`` and becomes a reject.
+- ``stage_element_lines`` finds, in a pretty-printed document, the line on which each
+  record of one array starts, so rejects point at the record and not at line 1.
+- ``create_staged_merged`` builds ``_staged`` and folds several rejected records that
+  share a line (a compact document, an OTLP line holding many spans) into one reject
+  naming each record, because ``rejects`` holds one row per line.
+- ``GATEWAY_MACROS``: tolerant readers for values these tools write loosely: counts as
+  numbers or numeric strings (CSV, OTLP ``intValue``), JSON carried inside strings, and
+  timestamps as ISO strings or epoch seconds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from tokaudit.ingest.staging import create_staged, stage_lines
+
+GATEWAY_MACROS = r"""
+-- A whole number from a JSON number, an integral float (10.0), or a numeric string; else NULL.
+CREATE OR REPLACE TEMP MACRO ta_num(v) AS CASE
+    WHEN regexp_full_match(v ->> '$', '\s*-?[0-9]+(\.0*)?\s*')
+         AND json_type(v) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'VARCHAR')
+        THEN try_cast(regexp_extract(v ->> '$', '-?[0-9]+') AS BIGINT) END;
+-- Why a count is unusable, or NULL (absent, JSON null and an empty CSV cell are fine).
+CREATE OR REPLACE TEMP MACRO ta_num_problem(v, label) AS CASE
+    WHEN coalesce(json_type(v), 'NULL') = 'NULL' OR trim(v ->> '$') = '' THEN NULL
+    WHEN ta_num(v) IS NULL THEN label || ' should be a whole number, got ' || left(v::VARCHAR, 80)
+    WHEN starts_with(trim(v ->> '$'), '-') THEN label || ' is negative' END;
+-- What a JSON value is, in JSON's words (for reject reasons).
+CREATE OR REPLACE TEMP MACRO ta_json_kind(v) AS CASE json_type(v)
+    WHEN 'BIGINT' THEN 'number' WHEN 'UBIGINT' THEN 'number' WHEN 'DOUBLE' THEN 'number'
+    WHEN 'VARCHAR' THEN 'string' ELSE lower(json_type(v)) END;
+-- A scalar as trimmed text; NULL for absent, null or empty.
+CREATE OR REPLACE TEMP MACRO ta_str(v) AS nullif(trim(CASE
+    WHEN json_type(v) IN ('OBJECT', 'ARRAY') THEN v::VARCHAR
+    WHEN json_type(v) = 'NULL' THEN NULL ELSE v ->> '$' END), '');
+-- An object or array, also when it arrives serialised inside a JSON string.
+CREATE OR REPLACE TEMP MACRO ta_json(v) AS CASE
+    WHEN json_type(v) IN ('OBJECT', 'ARRAY') THEN v
+    WHEN json_type(v) = 'VARCHAR' AND json_valid(v ->> '$')
+         AND json_type((v ->> '$')::JSON) IN ('OBJECT', 'ARRAY') THEN (v ->> '$')::JSON
+    END;
+-- A timestamp from an RFC 3339 / ISO string (naive = UTC) or epoch seconds (number or string).
+CREATE OR REPLACE TEMP MACRO ta_ts(v) AS CASE
+    WHEN json_type(v) IN ('BIGINT', 'UBIGINT', 'DOUBLE')
+        THEN try(to_timestamp((v ->> '$')::DOUBLE))
+    WHEN json_type(v) = 'VARCHAR' AND regexp_full_match(trim(v ->> '$'), '[0-9]+(\.[0-9]+)?')
+        THEN try(to_timestamp(trim(v ->> '$')::DOUBLE))
+    WHEN json_type(v) = 'VARCHAR' THEN try_cast(trim(v ->> '$') AS TIMESTAMPTZ)
+    END;
+-- Providers named the way the price tables and the envelope name them (google for Gemini
+-- and Vertex in every spelling); anything else as logged, in lower case.
+CREATE OR REPLACE TEMP MACRO ta_provider(p) AS CASE
+    WHEN lower(p) IN ('gcp.gemini', 'gcp.vertex_ai', 'gcp.gen_ai', 'gemini', 'google',
+                      'vertex_ai', 'vertex_ai_beta', 'vertexai', 'google_genai', 'google_ai')
+        THEN 'google'
+    WHEN lower(p) IN ('anthropic', 'claude') THEN 'anthropic'
+    ELSE lower(p) END;
+-- A provider guessed from a model name, for sources that do not name one (Langfuse).
+CREATE OR REPLACE TEMP MACRO ta_provider_from_model(m) AS CASE
+    WHEN regexp_matches(lower(m), '^(openai/)?(gpt-|o[1-9]|chatgpt-|text-embedding-|ft:gpt|'
+                                   || 'davinci|babbage|codex-|computer-use)') THEN 'openai'
+    WHEN regexp_matches(lower(m), '^(anthropic/)?claude') THEN 'anthropic'
+    WHEN regexp_matches(lower(m), '^((models|gemini|vertex_ai)/)?gemini') THEN 'google'
+    END;
+-- The text of chat messages: the system ones, and the first other one (OpenAI/LiteLLM shape).
+CREATE OR REPLACE TEMP MACRO ta_system_text(msgs) AS nullif(array_to_string(list_transform(
+    list_filter(ta_list(msgs), lambda m: m ->> 'role' IN ('system', 'developer')),
+    lambda m: ta_text(m -> 'content')), chr(10)), '');
+CREATE OR REPLACE TEMP MACRO ta_first_text(msgs) AS ta_text(list_filter(ta_list(msgs),
+    lambda m: coalesce(m ->> 'role', '') NOT IN ('system', 'developer'))[1] -> 'content');
+"""
+
+
+def install_gateway_macros(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(GATEWAY_MACROS)
+
+
+# Not blank. (A regexp: trim() with a character list copies every line and is ~50x slower.)
+NOT_BLANK = "line IS NOT NULL AND regexp_matches(line, '[^ \\t\\r\\n\\f\\v]')"
+
+
+def stage_documents(con: duckdb.DuckDBPyConnection, path: Path) -> str:
+    """Read ``path`` into ``_raw``, then ``docs_from_raw``."""
+    stage_lines(con, path)
+    return docs_from_raw(con)
+
+
+def docs_from_raw(con: duckdb.DuckDBPyConnection) -> str:
+    """Build ``_docs`` from ``_raw``; return ``"lines"`` or ``"document"``.
+
+    JSON Lines when every non-blank line is JSON on its own, or the first one is. Else the
+    whole text is one document when it parses as one (pretty-printed JSON). Else, when
+    most lines are JSON objects or arrays, still JSON Lines (a log whose first line is
+    damaged keeps its other lines, each bad line its own reject); otherwise one reject
+    for the document (a truncated pretty-printed file).
+    A whole-file document is parsed in memory: these exports are small, and large
+    exports should be written as JSON Lines.
+
+    ``raw`` is kept only where a reject will need it and ``_raw`` cannot give it (the
+    text of a whole document); ``create_staged_merged`` takes a rejected line's text
+    from ``_raw``.
+    """
+    install_gateway_macros(con)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _docs AS
+        SELECT line_no, doc, NULL::VARCHAR AS raw,
+            CASE WHEN doc IS NULL THEN 'invalid JSON' END AS problem
+        FROM (SELECT line_no, TRY_CAST(line AS JSON) AS doc FROM _raw WHERE {NOT_BLANK})"""
+    )
+    total, valid, objects, first_line, first_valid = con.execute(
+        """SELECT count(*), count(doc), count(*) FILTER (WHERE starts_with(doc::VARCHAR, '{')
+                                                          OR starts_with(doc::VARCHAR, '[')),
+                  min(line_no), arg_min(doc IS NOT NULL, line_no) FROM _docs"""
+    ).fetchone() or (0, 0, 0, None, None)
+    if total == valid or first_valid:
+        return "lines"
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _whole AS
+        SELECT text, TRY_CAST(text AS JSON) AS doc
+        FROM (SELECT string_agg(line, E'\\n' ORDER BY line_no) AS text FROM _raw)"""
+    )
+    whole_valid = (con.execute("SELECT doc IS NOT NULL FROM _whole").fetchone() or (False,))[0]
+    if not whole_valid and 2 * objects >= total:
+        return "lines"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _docs AS
+        SELECT {int(first_line)}::BIGINT AS line_no, doc, text AS raw,
+            CASE WHEN doc IS NULL THEN 'invalid JSON: neither JSON Lines nor one JSON '
+                 || 'document (a truncated or concatenated file?)' END AS problem
+        FROM _whole"""
+    )
+    con.execute("DROP TABLE _whole")
+    return "document"
+
+
+_ELEMENT_LINES = r"""
+CREATE OR REPLACE TEMP TABLE _elem_lines AS
+WITH l AS (
+    SELECT line_no, regexp_replace(line, '"(?:[^"\\]|\\.)*"', '""', 'g') AS s
+    FROM _raw WHERE line IS NOT NULL
+), d AS (
+    SELECT line_no, s, coalesce(sum(
+        length(regexp_replace(s, '[^\[{]', '', 'g')) - length(regexp_replace(s, '[^\]}]', '', 'g')))
+        OVER (ORDER BY line_no ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS depth
+    FROM l
+)
+SELECT row_number() OVER (ORDER BY line_no) AS elem_ord, line_no AS elem_line FROM d
+WHERE depth = {depth} AND starts_with(ltrim(s, E' \t,'), '{{')
+"""
+
+
+def stage_element_lines(con: duckdb.DuckDBPyConnection, mode: str, depth: int) -> None:
+    """``_elem_lines(elem_ord, elem_line)``: where each element of the record array starts.
+
+    In a pretty-printed document, an element of the array that sits ``depth`` brackets
+    deep starts on a line that opens at that depth with ``{``. Brackets are counted per
+    line with string literals blanked out (JSON strings never span lines). Use
+    ``record_line`` to read it: it falls back to the document's line whenever the count
+    of such lines differs from the number of elements (compact documents, JSON Lines).
+    """
+    if mode != "document":
+        con.execute("CREATE OR REPLACE TEMP TABLE _elem_lines (elem_ord BIGINT, elem_line BIGINT)")
+        return
+    con.execute(_ELEMENT_LINES.replace("{depth}", str(int(depth))).replace("{{", "{"))
+
+
+def record_line(ord_expr: str, count_expr: str, line_expr: str) -> str:
+    """SQL: the line of record ``ord_expr`` of ``count_expr`` (see ``stage_element_lines``)."""
+    return (
+        f"coalesce(CASE WHEN {count_expr} = (SELECT count(*) FROM _elem_lines) THEN "
+        f"(SELECT elem_line FROM _elem_lines WHERE elem_ord = {ord_expr}) END, {line_expr})"
+    )
+
+
+# Optional helper columns a format's select may carry; never stored.
+HELPER_COLUMNS = ("rec_label", "rec_path", "doc_line")
+
+
+def create_staged_merged(con: duckdb.DuckDBPyConnection, select_sql: str) -> None:
+    """``create_staged`` after folding rejected records that share a line into one row.
+
+    Optional columns of ``select_sql``: ``rec_label`` ("span 3", "observation ab12")
+    prefixes each reason, so a merged reject names every record it stands for;
+    ``rec_path`` and ``doc_line`` locate a record inside its ``_docs`` document, so a
+    rejected record keeps its own JSON as raw text without every record carrying a copy.
+    A rejected line with no text gets the line from ``_raw``.
+    """
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _gw_rows AS {select_sql}")
+    cols = {row[0] for row in con.execute("DESCRIBE _gw_rows").fetchall()}
+    if {"rec_path", "doc_line"} <= cols:
+        con.execute(
+            """UPDATE _gw_rows SET line = json_extract(d.doc, _gw_rows.rec_path)::VARCHAR
+            FROM _docs d WHERE _gw_rows.reject_reason IS NOT NULL AND _gw_rows.line IS NULL
+              AND _gw_rows.rec_path IS NOT NULL AND d.line_no = _gw_rows.doc_line"""
+        )
+    label = "rec_label" if "rec_label" in cols else "NULL::VARCHAR"
+    helpers = [c for c in HELPER_COLUMNS if c in cols]
+    keep = f"* EXCLUDE ({', '.join(helpers)})" if helpers else "*"
+    create_staged(
+        con,
+        f"""SELECT {keep} FROM _gw_rows WHERE reject_reason IS NULL
+        UNION ALL BY NAME
+        SELECT line_no,
+            coalesce(string_agg(line, E'\\n' ORDER BY rn),
+                     (SELECT any_value(r.line) FROM _raw r WHERE r.line_no = b.line_no)) AS line,
+            string_agg(coalesce({label} || ': ', '') || reject_reason, '; ' ORDER BY rn)
+                AS reject_reason
+        FROM (SELECT *, row_number() OVER () AS rn FROM _gw_rows
+              WHERE reject_reason IS NOT NULL) b
+        GROUP BY line_no""",
+    )
+
+
+def extract_sql(doc: str, paths: list[str]) -> str:
+    """One ``json_extract`` for many paths: a single parse of ``doc`` (see envelope.py)."""
+    listed = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+    return f"json_extract({doc}, [{listed}])"
+
+
+def picker(name: str, paths: list[str]) -> dict[str, str]:
+    """``{path: name[i]}``: SQL to read each path out of the list ``extract_sql`` made."""
+    return {p: f"{name}[{i + 1}]" for i, p in enumerate(paths)}
+
+
+def count_problems_sql(values: str, labels: list[str]) -> str:
+    """SQL: the problems of the counts in the list ``values`` (from ``extract_sql``), joined
+    with '; ', or NULL. One lambda instead of a macro per field keeps planning fast."""
+    names = ", ".join("'" + label.replace("'", "''") + "'" for label in labels)
+    return (
+        f"nullif(array_to_string(list_filter(list_transform(range(1, {len(labels)} + 1), "
+        f"lambda i: ta_num_problem({values}[i], [{names}][i])), lambda p: p IS NOT NULL), "
+        "'; '), '')"
+    )

@@ -1,0 +1,484 @@
+"""Langfuse exports: one request per GENERATION (or EMBEDDING) observation.
+
+Documented in docs/formats.md. Three shapes, as JSON Lines or one (pretty-printed)
+document per file:
+
+- a trace export ``{"trace": {...}, "observations": [...]}``;
+- an ingestion batch ``{"batch": [{"type": "trace-create" | "generation-create" |
+  "generation-update" | "observation-create" | ..., "body": {...}}]}``; create and update
+  events of one generation in one file merge (the last non-null value of each field wins);
+- an observation export: one observation per line, trace fields inline (``traceName``,
+  ``traceTags``, ``userId``).
+
+``usageDetails`` keys are free-form and their meaning depends on the path the data took
+(log-formats §1, §7): Langfuse's own keys are disjoint (``input`` is net of every
+``input_*`` key, ``output`` of every ``output_*`` key), OpenInference's raw
+``prompt_details.*`` / ``completion_details.*`` sit inside ``input`` / ``output``, and
+LiteLLM's Langfuse logger sends a cache-inclusive ``input``. A ``total``, when given,
+decides between the additive and the inclusive reading; see docs/formats.md.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from tokaudit.ingest.interface import FileHead, LogFormat
+from tokaudit.ingest.jsondocs import (
+    create_staged_merged,
+    extract_sql,
+    picker,
+    record_line,
+    stage_documents,
+    stage_element_lines,
+)
+from tokaudit.ingest.usage import usage_struct
+
+_OBS = [
+    "$.id",
+    "$.traceId",
+    "$.type",
+    "$.name",
+    "$.startTime",
+    "$.endTime",
+    "$.model",
+    "$.modelParameters",
+    "$.input",
+    "$.metadata",
+    "$.level",
+    "$.statusMessage",
+    "$.promptName",
+    "$.promptVersion",
+    "$.usageDetails",
+    "$.usage",
+    "$.costDetails",
+    "$.totalCost",
+    "$.environment",
+    "$.latency",
+    "$.userId",
+    "$.sessionId",
+    "$.traceName",
+    "$.traceTags",
+    "$.traceTimestamp",
+    "$.projectId",
+]
+_TRACE = [
+    "$.userId",
+    "$.sessionId",
+    "$.tags",
+    "$.name",
+    "$.metadata",
+    "$.environment",
+    "$.timestamp",
+    "$.release",
+    "$.version",
+    "$.projectId",
+]
+_TRACE_BATCH = [
+    "$.id",
+    "$.userId",
+    "$.sessionId",
+    "$.tags",
+    "$.name",
+    "$.metadata",
+    "$.environment",
+    "$.timestamp",
+    "$.release",
+    "$.version",
+]
+F = picker("f", _OBS)
+TB = picker("tf", _TRACE_BATCH)
+TR = picker("tx", _TRACE)
+
+
+def _col(path: str) -> str:
+    """Column name for a merged observation field."""
+    return "o_" + path[2:].lower()
+
+
+def _keys(keys: list[str]) -> str:
+    return ", ".join(f"'{k}'" for k in keys)
+
+
+# usageDetails key → token class (log-formats §7).
+BASE_IN, BASE_OUT, TOTAL = "input", "output", "total"
+CACHE_READ_ADD = ["input_cached_tokens", "input_cache_read", "cache_read_input_tokens"]
+CACHE_WRITE_5M_ADD = [
+    "input_cache_creation",
+    "input_cache_creation_5m",
+    "cache_creation_input_tokens",
+    "cache_write_tokens",
+]
+CACHE_WRITE_1H_ADD = ["input_cache_creation_1h"]
+REASONING_ADD = ["output_reasoning_tokens", "output_reasoning", "reasoning_tokens"]
+CACHE_READ_IN = ["prompt_details.cache_read"]
+CACHE_WRITE_IN = ["prompt_details.cache_write"]
+REASONING_IN = ["completion_details.reasoning"]
+GEMINI = [
+    "promptTokenCount",
+    "candidatesTokenCount",
+    "thoughtsTokenCount",
+    "cachedContentTokenCount",
+    "cached_content_token_count",
+    "toolUsePromptTokenCount",
+]
+_NAMED = [
+    BASE_IN,
+    BASE_OUT,
+    TOTAL,
+    *CACHE_READ_ADD,
+    *CACHE_WRITE_5M_ADD,
+    *CACHE_WRITE_1H_ADD,
+    *REASONING_ADD,
+    *CACHE_READ_IN,
+    *CACHE_WRITE_IN,
+    *REASONING_IN,
+    *GEMINI,
+]
+
+
+def _sum(cond: str) -> str:
+    return (
+        f"coalesce(list_sum(list_transform(list_filter(ents, lambda e: {cond}), "
+        "lambda e: ta_num(e.value))), 0)"
+    )
+
+
+def _in(keys: list[str]) -> str:
+    return f"e.key IN ({_keys(keys)})"
+
+
+def _one(key: str) -> str:
+    return f"ta_num(list_filter(ents, lambda e: e.key = '{key}')[1].value)"
+
+
+_OTHER_IN_ADD = f"starts_with(e.key, 'input_') AND e.key NOT IN ({_keys(_NAMED)})"
+_OTHER_OUT_ADD = f"starts_with(e.key, 'output_') AND e.key NOT IN ({_keys(_NAMED)})"
+_UNKNOWN = (
+    f"e.key NOT IN ({_keys(_NAMED)}) AND NOT starts_with(e.key, 'input_') "
+    "AND NOT starts_with(e.key, 'output_') AND NOT starts_with(e.key, 'prompt_details.') "
+    "AND NOT starts_with(e.key, 'completion_details.')"
+)
+
+_USAGE_COLUMNS = f"""
+    {_one(BASE_IN)} AS u_in, {_one(BASE_OUT)} AS u_out, {_one(TOTAL)} AS u_total,
+    {_sum(_in(CACHE_READ_ADD))} AS cr_add, {_sum(_in(CACHE_WRITE_5M_ADD))} AS cw5_add,
+    {_sum(_in(CACHE_WRITE_1H_ADD))} AS cw1_add, {_sum(_in(REASONING_ADD))} AS r_add,
+    {_sum(_OTHER_IN_ADD)} AS oi_add, {_sum(_OTHER_OUT_ADD)} AS oo_add,
+    {_sum(_in(CACHE_READ_IN))} AS cr_in, {_sum(_in(CACHE_WRITE_IN))} AS cw_in,
+    {_sum(_in(REASONING_IN))} AS r_in,
+    len(list_filter(ents, lambda e: {_in(REASONING_ADD + REASONING_IN)})) > 0 AS has_r,
+    len(list_filter(ents, lambda e: e.key = 'promptTokenCount')) > 0 AS gemini_shaped,
+    list_transform(list_filter(ents, lambda e: {_UNKNOWN}), lambda e: e.key) AS unknown_keys,
+    list_transform(list_filter(ents, lambda e: ta_num_problem(e.value, 'x') IS NOT NULL),
+                   lambda e: ta_num_problem(e.value, 'usageDetails.' || e.key)) AS bad_counts
+"""
+
+_GEMINI_DOC = f"""json_object(
+    'promptTokenCount', {_one("promptTokenCount")},
+    'cachedContentTokenCount', coalesce({_one("cachedContentTokenCount")},
+                                        {_one("cached_content_token_count")}),
+    'candidatesTokenCount', {_one("candidatesTokenCount")},
+    'thoughtsTokenCount', {_one("thoughtsTokenCount")},
+    'toolUsePromptTokenCount', {_one("toolUsePromptTokenCount")})"""
+
+# The additive reading (Langfuse's own keys: every key is its own slice) and the
+# inclusive one (input/output already hold the cache and reasoning slices).
+_TOTAL_ADD = (
+    "coalesce(u_in, 0) + oi_add + cr_add + cw5_add + cw1_add + coalesce(u_out, 0) + r_add + oo_add"
+)
+_TOTAL_INCL = "coalesce(u_in, 0) + coalesce(u_out, 0)"
+
+
+# Paths read from an observation's metadata (OTel-ingested ones keep span attributes under
+# "attributes"; the LiteLLM logger writes litellm_response_cost and hidden_params).
+_META = [
+    '$.attributes."gen_ai.provider.name"',
+    '$."gen_ai.provider.name"',
+    '$.attributes."gen_ai.system"',
+    '$."gen_ai.system"',
+    '$.attributes."llm.provider"',
+    '$."llm.provider"',
+    '$.attributes."llm.system"',
+    '$."llm.system"',
+    "$.ls_provider",
+    '$.attributes."gen_ai.response.model"',
+    '$."gen_ai.response.model"',
+    "$.team",
+    "$.litellm_response_cost",
+    "$.hidden_params",
+]
+MX = picker("mx", _META)
+
+
+def _parsed_object(expr: str) -> str:
+    """SQL: the JSON object ``expr`` holds, directly or serialised in a string; else NULL."""
+    return (
+        f"(CASE json_type({expr}) WHEN 'OBJECT' THEN {expr} "
+        f"WHEN 'VARCHAR' THEN CASE WHEN starts_with(ltrim({expr} ->> '$'), '{{') "
+        f"THEN TRY_CAST({expr} ->> '$' AS JSON) END END)"
+    )
+
+
+def _last(expr: str, name: str) -> str:
+    """The value of ``expr`` in the last event (by ``seq``) where it is set."""
+    return (
+        f"arg_max({expr}, seq) FILTER (WHERE {expr} IS NOT NULL "
+        f"AND json_type({expr}) <> 'NULL') AS {name}"
+    )
+
+
+_LAST_TRACE_FIELDS = ", ".join(_last(TB[p], "t_" + p[2:].lower()) for p in _TRACE_BATCH[1:])
+_LAST_OBS_FIELDS = ", ".join(_last(F[p], _col(p)) for p in _OBS)
+
+_STAGE = f"""
+WITH shaped AS (
+    SELECT line_no AS doc_line, raw, problem, doc, ta_json_kind(doc) AS doc_kind,
+        CASE WHEN json_type(doc) <> 'OBJECT' THEN NULL
+             WHEN json_type(doc -> '$.observations') = 'ARRAY' THEN 'trace'
+             WHEN json_type(doc -> '$.batch') = 'ARRAY' THEN 'batch'
+             WHEN doc ->> '$.traceId' IS NOT NULL AND doc ->> '$.type' IS NOT NULL
+                THEN 'observation'
+        END AS shape
+    FROM _docs
+), items AS (
+    -- only small per-document values travel with the elements (a document can be large)
+    SELECT doc_line, problem, shape, doc_kind,
+        CASE WHEN shape IS NULL OR problem IS NOT NULL THEN raw END AS raw,
+        CASE WHEN shape = 'trace' THEN {extract_sql("doc -> '$.trace'", _TRACE)} END AS tx,
+        CASE shape WHEN 'trace' THEN CAST(doc -> '$.observations' AS JSON[])
+                   WHEN 'batch' THEN CAST(doc -> '$.batch' AS JSON[])
+                   ELSE [doc] END AS elems
+    FROM shaped
+), flat AS (
+    SELECT doc_line, raw, problem, shape, doc_kind, tx, len(elems) AS n,
+        unnest(elems) AS el, generate_subscripts(elems, 1) AS ord
+    FROM items
+), events AS (
+    SELECT *, row_number() OVER (ORDER BY doc_line, ord) AS seq,
+        CASE WHEN shape IN ('trace', 'batch')
+             THEN {record_line("ord", "n", "doc_line")} ELSE doc_line END AS rec_line,
+        CASE WHEN shape = 'batch' THEN el ->> '$.type' END AS ev_type,
+        CASE WHEN shape = 'batch' THEN el -> '$.body' ELSE el END AS obs,
+        CASE WHEN shape = 'batch' THEN el -> '$.timestamp' END AS ev_ts
+    FROM flat
+), kinds AS (
+    SELECT *, CASE
+        WHEN problem IS NOT NULL OR shape IS NULL OR json_type(el) <> 'OBJECT'
+             OR json_type(obs) <> 'OBJECT' THEN 'bad'
+        WHEN shape = 'batch' AND ev_type IN ('trace-create', 'trace-update') THEN 'trace'
+        WHEN shape = 'batch' AND (ev_type IN ('generation-create', 'generation-update')
+             OR (ev_type IN ('observation-create', 'observation-update')
+                 AND upper(obs ->> '$.type') IN ('GENERATION', 'EMBEDDING'))) THEN 'gen'
+        WHEN shape IN ('trace', 'observation')
+             AND upper(obs ->> '$.type') IN ('GENERATION', 'EMBEDDING') THEN 'gen'
+        END AS kind
+    FROM events
+), batch_traces AS (
+    SELECT tid, {_LAST_TRACE_FIELDS}
+    FROM (SELECT seq, obs ->> '$.id' AS tid, {extract_sql("obs", _TRACE_BATCH)} AS tf
+          FROM kinds WHERE kind = 'trace')
+    GROUP BY tid
+), gen_fields AS (
+    SELECT *, coalesce(obs ->> '$.id', '#' || seq) AS gid, {extract_sql("obs", _OBS)} AS f
+    FROM kinds WHERE kind = 'gen'
+), gens AS (
+    SELECT gid, min(rec_line) AS rec_line, arg_min(el::VARCHAR, seq) AS line,
+        arg_min(ev_ts, seq) AS ev_ts, any_value(tx) AS tx,
+        {_LAST_OBS_FIELDS}
+    FROM gen_fields GROUP BY gid
+), traced AS (
+    SELECT g.*, b.*
+    FROM gens g LEFT JOIN batch_traces b ON b.tid = ta_str(g.o_traceid)
+), attributed AS (
+    -- metadata and input may be JSON inside a string: parse each once (TRY_CAST), then
+    -- read every needed path with one json_extract
+    SELECT *,
+        {_parsed_object("o_metadata")} AS meta,
+        coalesce({_parsed_object(TR["$.metadata"])}, {_parsed_object("t_metadata")}) AS tmeta,
+        coalesce(ta_json({TR["$.tags"]}), ta_json(t_tags), ta_json(o_tracetags)) AS tags,
+        CASE WHEN json_type(o_input) = 'VARCHAR'
+             THEN coalesce(TRY_CAST(o_input ->> '$' AS JSON), o_input) ELSE o_input END AS inp,
+        CASE WHEN json_type(o_usagedetails) = 'OBJECT' AND o_usagedetails::VARCHAR <> '{{}}'
+                THEN o_usagedetails
+             WHEN json_type(o_usage) = 'OBJECT' THEN json_object(
+                'input', coalesce(o_usage -> '$.input', o_usage -> '$.promptTokens'),
+                'output', coalesce(o_usage -> '$.output', o_usage -> '$.completionTokens'),
+                'total', coalesce(o_usage -> '$.total', o_usage -> '$.totalTokens'))
+        END AS ud_raw
+    FROM traced
+), entries AS (
+    SELECT *, CASE WHEN json_type(ud_raw) = 'OBJECT'
+        THEN list_filter(map_entries(CAST(ud_raw AS MAP(VARCHAR, JSON))),
+                         lambda e: e.value IS NOT NULL AND json_type(e.value) <> 'NULL')
+        ELSE [] END AS ents,
+        {extract_sql("meta", _META)} AS mx,
+        nullif(trim(tmeta ->> '$.team'), '') AS trace_team
+    FROM attributed
+), counted AS (
+    SELECT *, {_USAGE_COLUMNS},
+        coalesce({MX["$.litellm_response_cost"]} IS NOT NULL
+                 OR starts_with({MX["$.hidden_params"]}::VARCHAR, '{{'), false) AS from_litellm
+    FROM entries
+), read AS (
+    SELECT *,
+        CASE WHEN u_total IS NOT NULL AND u_total = {_TOTAL_ADD} AND u_total <> {_TOTAL_INCL}
+                THEN false
+             WHEN u_total IS NOT NULL AND u_total = {_TOTAL_INCL} AND u_total <> {_TOTAL_ADD}
+                THEN true
+             ELSE from_litellm END AS inclusive,
+        u_in IS NOT NULL OR u_out IS NOT NULL AS has_counts
+    FROM counted
+), classes AS (
+    SELECT *,
+        CASE WHEN inclusive THEN coalesce(u_in, 0) - cr_add - cw5_add - cw1_add - cr_in - cw_in
+             ELSE coalesce(u_in, 0) + oi_add - cr_in - cw_in END AS k_in,
+        cr_add + cr_in AS k_cr, cw5_add + cw_in AS k_cw5, cw1_add AS k_cw1,
+        CASE WHEN inclusive THEN coalesce(u_out, 0)
+             ELSE coalesce(u_out, 0) + r_add + oo_add END AS k_out,
+        CASE WHEN has_r THEN r_add + r_in END AS k_r
+    FROM read
+), usage AS (
+    -- the column must be named u: the usage macros' lambdas refer to their argument by name
+    SELECT *, CASE WHEN gemini_shaped THEN {usage_struct("gemini", "u")}
+                   WHEN has_counts THEN {usage_struct("anthropic", "u")} END AS us
+    FROM (SELECT *, CASE WHEN gemini_shaped THEN {_GEMINI_DOC} ELSE json_object(
+            'input_tokens', k_in, 'cache_read_input_tokens', k_cr,
+            'cache_creation_input_tokens', k_cw5 + k_cw1,
+            'cache_creation', json_object('ephemeral_5m_input_tokens', k_cw5,
+                                          'ephemeral_1h_input_tokens', k_cw1),
+            'output_tokens', k_out,
+            'output_tokens_details', json_object('thinking_tokens', k_r)) END AS u
+          FROM classes)
+), texts AS (
+    SELECT *,
+        ta_ts(o_starttime) AS ts_start, ta_ts(o_endtime) AS ts_end,
+        ta_str(o_model) AS model_name,
+        CASE WHEN json_type(inp) = 'ARRAY' THEN inp
+             WHEN json_type(inp -> '$.messages') = 'ARRAY' THEN inp -> '$.messages' END AS msgs,
+        coalesce(ta_str({MX['$.attributes."gen_ai.provider.name"']}),
+                 ta_str({MX['$."gen_ai.provider.name"']}),
+                 ta_str({MX['$.attributes."gen_ai.system"']}), ta_str({MX['$."gen_ai.system"']}),
+                 ta_str({MX['$.attributes."llm.provider"']}), ta_str({MX['$."llm.provider"']}),
+                 ta_str({MX['$.attributes."llm.system"']}), ta_str({MX['$."llm.system"']}),
+                 ta_str({MX["$.ls_provider"]})) AS provider_attr,
+        coalesce(ta_str({MX['$.attributes."gen_ai.response.model"']}),
+                 ta_str({MX['$."gen_ai.response.model"']})) AS model_attr
+    FROM usage
+)
+SELECT
+    rec_line AS line_no, line,
+    'observation ' || gid AS rec_label,
+    CASE
+        WHEN len(bad_counts) > 0 THEN array_to_string(bad_counts, '; ')
+        WHEN len(unknown_keys) > 0 THEN 'usageDetails key(s) not understood: '
+            || array_to_string(unknown_keys, ', ')
+        WHEN coalesce(ts_start, ta_ts(ev_ts), ta_ts({TR["$.timestamp"]}), ta_ts(t_timestamp),
+                      ta_ts(o_tracetimestamp)) IS NULL
+            THEN 'no startTime (or it is not a timestamp)'
+        WHEN coalesce(model_name, model_attr) IS NULL
+            THEN 'no model'
+        WHEN NOT gemini_shaped AND has_counts AND k_in < 0 THEN
+            'usageDetails cache tokens exceed input (' || k_in || ' uncached)'
+        WHEN us.problem IS NOT NULL THEN 'usageDetails: ' || us.problem
+    END AS reject_reason,
+    'langfuse:' || gid AS request_key,
+    CASE WHEN NOT starts_with(gid, '#') THEN gid END AS request_id,
+    coalesce(ts_start, ta_ts(ev_ts), ta_ts({TR["$.timestamp"]}), ta_ts(t_timestamp),
+             ta_ts(o_tracetimestamp)) AS ts,
+    coalesce(ta_provider(provider_attr), ta_provider_from_model(model_name), 'unknown')
+        AS provider,
+    CASE WHEN upper(ta_str(o_type)) = 'EMBEDDING' THEN 'embeddings' END AS api,
+    model_name AS model_requested,
+    model_attr AS model_responded,
+    coalesce(
+        nullif(regexp_replace(ta_str(list_filter(ta_list(tags),
+            lambda t: regexp_matches(t ->> '$', '^team[:=]'))[1]), '^team[:=]\\s*', ''), ''),
+        trace_team, ta_str({MX["$.team"]})) AS team,
+    coalesce(ta_str({TR["$.userId"]}), ta_str(t_userid), ta_str(o_userid)) AS user_id,
+    coalesce(ta_str({TR["$.name"]}), ta_str(t_name), ta_str(o_tracename)) AS feature,
+    ta_str(o_promptname) AS prompt_id,
+    ta_str(o_promptversion) AS prompt_version,
+    coalesce(ta_str(o_environment), ta_str({TR["$.environment"]}), ta_str(t_environment))
+        AS environment,
+    coalesce(ta_str(o_projectid), ta_str({TR["$.projectId"]})) AS project,
+    json_object(
+        'trace_id', ta_str(o_traceid),
+        'session_id', coalesce(ta_str({TR["$.sessionId"]}), ta_str(t_sessionid),
+                               ta_str(o_sessionid)),
+        'tags', tags,
+        'observation_name', ta_str(o_name),
+        'release', coalesce(ta_str({TR["$.release"]}), ta_str(t_release)),
+        'version', coalesce(ta_str({TR["$.version"]}), ta_str(t_version)),
+        'usage_details', ud_raw,
+        'cost_details', o_costdetails,
+        'total_cost', o_totalcost,
+        'metadata', meta,
+        'trace_metadata', tmeta) AS metadata,
+    CASE WHEN us.has_usage THEN us.input END AS input_tokens,
+    CASE WHEN us.has_usage THEN us.input_audio END AS input_audio_tokens,
+    CASE WHEN us.has_usage THEN us.cache_read END AS cache_read_tokens,
+    CASE WHEN us.has_usage THEN us.cache_write_5m END AS cache_write_5m_tokens,
+    CASE WHEN us.has_usage THEN us.cache_write_1h END AS cache_write_1h_tokens,
+    CASE WHEN us.has_usage THEN us.output END AS output_tokens,
+    CASE WHEN us.has_usage THEN us.reasoning END AS reasoning_tokens,
+    CASE WHEN us.has_usage THEN 0 END AS web_search_requests,
+    coalesce(us.has_usage, false) AS has_usage,
+    CASE WHEN upper(ta_str(o_level)) = 'ERROR' THEN 'error' ELSE 'ok' END AS status,
+    CASE WHEN upper(ta_str(o_level)) = 'ERROR' THEN ta_str(o_statusmessage) END
+        AS error_message,
+    coalesce((epoch_us(ts_end) - epoch_us(ts_start)) / 1000.0,
+             try_cast(ta_str(o_latency) AS DOUBLE) * 1000) AS latency_ms,
+    CASE WHEN inp IS NOT NULL THEN md5(json_object('model', model_name, 'input', inp,
+        'parameters', o_modelparameters)::VARCHAR) END AS request_hash,
+    ta_system_text(msgs) AS system_text,
+    coalesce(ta_first_text(msgs),
+             CASE WHEN json_type(inp) = 'VARCHAR' THEN inp ->> '$' END,
+             ta_text(inp -> '$.contents'), ta_text(ta_list(inp -> '$.contents')[1]))
+        AS first_text,
+    inp::VARCHAR AS input_body
+FROM texts
+UNION ALL BY NAME
+SELECT rec_line AS line_no, CASE WHEN shape IS NULL THEN raw ELSE el::VARCHAR END AS line,
+    coalesce(problem, CASE
+        WHEN doc_kind <> 'object' THEN 'not a JSON object (got ' || doc_kind || ')'
+        WHEN shape IS NULL THEN 'not a Langfuse trace export, ingestion batch or observation'
+        WHEN shape = 'batch' THEN 'batch event ' || ord || ' is not an object with a body'
+        ELSE 'observation ' || ord || ' is not an object' END) AS reject_reason
+FROM kinds WHERE kind = 'bad'
+"""
+
+_HEAD = re.compile(r'^\s*\{?\s*"(trace|observations|batch)"\s*:')
+
+
+class LangfuseFormat(LogFormat):
+    name = "langfuse"
+    description = "Langfuse trace exports, ingestion batches and observation exports"
+
+    def sniff(self, head: FileHead) -> bool:
+        objects = [r for r in head.records if isinstance(r, dict)]
+        if objects:
+            hits = sum(_looks_like_langfuse(r) for r in objects)
+            return hits > 0 and 2 * hits >= len(objects)
+        return any(_HEAD.match(line) for line in head.lines[:3])
+
+    def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        mode = stage_documents(con, path)
+        stage_element_lines(con, mode, 2)
+        create_staged_merged(con, _STAGE)
+
+
+def _looks_like_langfuse(record: dict[str, Any]) -> bool:
+    batch = record.get("batch")
+    return (
+        ("observations" in record and "trace" in record)
+        or (isinstance(batch, list) and all(isinstance(e, dict) and "body" in e for e in batch[:3]))
+        or (
+            "traceId" in record
+            and "type" in record
+            and ("usageDetails" in record or "model" in record)
+        )
+    )

@@ -1,0 +1,331 @@
+"""The ``mapped`` format: any CSV, JSON Lines or Parquet export, read through a field map.
+
+Documented in docs/formats.md; the map itself is ``fieldmap.py``. DuckDB reads the file
+(``read_csv`` with every column as text, the JSON Lines reader of the other formats, or
+``read_parquet``), every mapped value is cast in SQL, and a value of the wrong type
+rejects its record with the record's line (CSV: the line the record starts on, quoted
+line breaks counted; JSON Lines: the line; Parquet: the row number). Token counts are made
+disjoint here: with ``input_includes_cache: true`` the cache columns are taken out of
+the input count, as for OpenAI's ``prompt_tokens``.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import duckdb
+
+from tokaudit.ingest.fieldmap import COUNT_TARGETS, TEXT_TARGETS, FieldMap
+from tokaudit.ingest.interface import FileHead, LogFormat
+from tokaudit.ingest.jsondocs import (
+    docs_from_raw,
+    install_gateway_macros,
+    record_line,
+    stage_element_lines,
+)
+from tokaudit.ingest.staging import create_staged, sql_string, stage_lines
+
+_COMPRESSED = (".gz", ".zst")
+
+
+def _base_name(path: Path) -> str:
+    """The lower-case file name without a compression suffix."""
+    name = path.name.lower()
+    for comp in _COMPRESSED:
+        name = name.removesuffix(comp)
+    return name
+
+
+def reader_for(path: Path, fmap: FieldMap) -> str:
+    """csv, jsonl or parquet: the map's ``format``, else the file name, else its first bytes."""
+    if fmap.reader:
+        return fmap.reader
+    name = _base_name(path)
+    if name.endswith((".csv", ".tsv")):
+        return "csv"
+    if name.endswith((".jsonl", ".ndjson", ".json", ".log")):
+        return "jsonl"
+    if name.endswith(".parquet"):
+        return "parquet"
+    try:
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rb") as fh:
+            start = fh.read(4096)
+    except OSError:
+        return "csv"
+    if start.startswith(b"PAR1"):
+        return "parquet"
+    return "jsonl" if start.lstrip()[:1] in (b"{", b"[") else "csv"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _json_path(dotted: str) -> str:
+    return "$." + ".".join('"' + p.replace('"', '\\"') + '"' for p in dotted.split("."))
+
+
+def _whole(text: str) -> str:
+    """SQL: a whole number from text ("12", "12.0"); NULL for "12.5", "1e3" or words."""
+    return (
+        f"CASE WHEN regexp_full_match({text}, '-?[0-9]+(\\.0*)?') "
+        f"THEN try_cast(regexp_replace({text}, '\\.0*$', '') AS BIGINT) END"
+    )
+
+
+class MapError(duckdb.InvalidInputException):
+    """A mapped column is missing from a file: the whole file fails with this reason."""
+
+
+class MappedFormat(LogFormat):
+    """Never auto-detected: ``--map`` forces it for every file of the call."""
+
+    name = "mapped"
+    description = "CSV, JSON Lines or Parquet read through a YAML field map (--map)"
+
+    def __init__(self, fmap: FieldMap) -> None:
+        self.fmap = fmap
+
+    def sniff(self, head: FileHead) -> bool:
+        return False
+
+    def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        kind = reader_for(path, self.fmap)
+        install_gateway_macros(con)
+        if kind == "csv":
+            self._rows_csv(con, path)
+        elif kind == "parquet":
+            self._rows_parquet(con, path)
+        else:
+            self._rows_json(con, path)
+        create_staged(con, self._select())
+
+    # --- reading: _mrows(line_no, line, problem, v_<target> VARCHAR, ...) ----------------
+    def _value_sql(self, columns: dict[str, str], target: str) -> str:
+        """SQL text of a mapped column of ``r`` (struct fields through dotted names)."""
+        source = self.fmap.fields[target]
+        if source in columns:
+            expr = f"r.{_ident(source)}"
+        else:
+            head, *rest = source.split(".")
+            if head not in columns or not rest:
+                raise MapError(
+                    f"column {source!r} (fields.{target} in {self.fmap.origin}) is not in the "
+                    f"file; its columns are: {', '.join(columns)}"
+                )
+            expr = f"r.{_ident(head)}" + "".join(f"[{sql_string(p)}]" for p in rest)
+            if columns[head] == "JSON":
+                path = _json_path(".".join(rest))
+                return f"json_extract_string(r.{_ident(head)}, {sql_string(path)})"
+        return f"CAST({expr} AS VARCHAR)"
+
+    def _values(self, columns: dict[str, str]) -> str:
+        return ", ".join(f"{self._value_sql(columns, t)} AS v_{t}" for t in self.fmap.fields)
+
+    def _rows_csv(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        # The dialect is fixed, not sniffed: a sniffer guesses a header from a ragged row
+        # and drops lines it takes for comments, which would lose records silently.
+        delim = "\\t" if _base_name(path).endswith(".tsv") else ","
+        scan = (
+            f"read_csv({sql_string(str(path))}, header = true, all_varchar = true, "
+            f"delim = E'{delim}', quote = '\"', escape = '\"', comment = '', skip = 0)"
+        )
+        columns = {
+            str(r[0]): str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()
+        }
+        # The line each record starts on: a non-blank physical line outside quotes (an even
+        # number of quote characters before it; escaped quotes come in pairs).
+        stage_lines(con, path)
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE _csv_starts AS
+            SELECT row_number() OVER (ORDER BY line_no) - 1 AS rec, line_no FROM (
+                SELECT line_no, line, coalesce(sum(length(line) - length(replace(line, '"', '')))
+                    OVER (ORDER BY line_no ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+                    AS quotes
+                FROM _raw)
+            WHERE quotes % 2 = 0 AND regexp_matches(line, '[^ \\t\\r\\n\\f\\v]')"""
+        )
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _mrows AS
+            WITH r AS (SELECT row_number() OVER () AS rec, to_json(r)::VARCHAR AS line,
+                              {self._values(columns)}
+                       FROM {scan} r)
+            SELECT coalesce(s.line_no, r.rec + 1) AS line_no, r.line, NULL::VARCHAR AS problem,
+                   r.* EXCLUDE (rec, line)
+            FROM r LEFT JOIN _csv_starts s ON s.rec = r.rec
+                AND (SELECT count(*) FROM _csv_starts) = (SELECT count(*) FROM r) + 1"""
+        )
+
+    def _rows_parquet(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        scan = f"read_parquet({sql_string(str(path))}, file_row_number = true)"
+        columns = {
+            str(r[0]): str(r[1])
+            for r in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()
+            if r[0] != "file_row_number"
+        }
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _mrows AS
+            SELECT r.file_row_number + 1 AS line_no,
+                   to_json(r)::VARCHAR AS line, NULL::VARCHAR AS problem, {self._values(columns)}
+            FROM {scan} r"""
+        )
+
+    def _rows_json(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        stage_lines(con, path)
+        mode = docs_from_raw(con)  # JSON Lines, or one document (a JSON array of records)
+        unpack = "true" if mode == "document" else "false"
+        stage_element_lines(con, mode, 1)  # where each element of a pretty-printed array starts
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _mdocs AS
+            WITH d AS (
+                SELECT line_no, problem, raw,
+                    CASE WHEN {unpack} AND problem IS NULL AND json_type(doc) = 'ARRAY'
+                              AND json_array_length(doc) > 0
+                         THEN CAST(doc AS JSON[]) ELSE [doc] END AS l
+                FROM _docs
+            ), e AS (
+                SELECT line_no AS doc_line, problem, raw, len(l) AS n,
+                    unnest(l) AS rec, generate_subscripts(l, 1) AS ord
+                FROM d
+            )
+            SELECT CASE WHEN {unpack} THEN {record_line("ord", "n", "doc_line")}
+                        ELSE doc_line END AS line_no, problem, raw, rec
+            FROM e"""
+        )
+        values = ", ".join(
+            f"json_extract_string(rec, {sql_string(_json_path(src))}) AS v_{t}"
+            for t, src in self.fmap.fields.items()
+        )
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _mrows AS
+            SELECT line_no, coalesce(rec::VARCHAR, raw) AS line,
+                CASE WHEN problem IS NOT NULL THEN problem
+                     WHEN json_type(rec) <> 'OBJECT' THEN 'not a JSON object' END AS problem,
+                {values}
+            FROM _mdocs"""
+        )
+
+    # --- mapping: _mrows to _staged ---------------------------------------------------
+    def _v(self, target: str) -> str:
+        """The raw text of a target for a row: its column, its static value, or NULL."""
+        if target in self.fmap.fields:
+            return f"nullif(trim(v_{target}), '')"
+        if target in self.fmap.static:
+            value = self.fmap.static[target]
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            return sql_string(text)
+        return "NULL"
+
+    def _select(self) -> str:
+        fm = self.fmap
+        ts_fmt = fm.timestamp_format
+        ts_text = self._v("timestamp")
+        if ts_fmt:
+            ts = f"try_strptime({ts_text}, {sql_string(ts_fmt)})::TIMESTAMPTZ"
+        else:
+            ts = (
+                f"CASE WHEN regexp_full_match({ts_text}, '[0-9]+(\\.[0-9]+)?') "
+                f"THEN try(to_timestamp({ts_text}::DOUBLE)) "
+                f"ELSE try_cast({ts_text} AS TIMESTAMPTZ) END"
+            )
+        checks = [
+            f"WHEN {ts_text} IS NULL THEN 'missing timestamp ({self._label('timestamp')})'",
+            "WHEN ts IS NULL THEN 'timestamp is not "
+            + (
+                "in the format " + ts_fmt.replace("'", "''")
+                if ts_fmt
+                else "ISO 8601 or epoch seconds"
+            )
+            + f" ({self._label('timestamp')}): ' || {ts_text}",
+        ]
+        for t in ("model", "provider"):
+            checks.append(f"WHEN {self._v(t)} IS NULL THEN 'missing {t} ({self._label(t)})'")
+        for t in COUNT_TARGETS:
+            if t in fm.fields:
+                checks.append(
+                    f"WHEN {self._v(t)} IS NOT NULL AND c_{t} IS NULL THEN '{self._label(t)} "
+                    f"should be a whole number, got ' || {self._v(t)}"
+                )
+                checks.append(f"WHEN c_{t} < 0 THEN '{self._label(t)} is negative'")
+        if "batch" in fm.fields:
+            checks.append(
+                f"WHEN {self._v('batch')} IS NOT NULL AND c_batch IS NULL "
+                f"THEN '{self._label('batch')} should be true or false, got ' || {self._v('batch')}"
+            )
+        if "latency_ms" in fm.fields:
+            checks.append(
+                f"WHEN {self._v('latency_ms')} IS NOT NULL AND c_latency_ms IS NULL "
+                f"THEN '{self._label('latency_ms')} should be a number, got ' "
+                f"|| {self._v('latency_ms')}"
+            )
+        if "status" in fm.fields:
+            checks.append(
+                f"WHEN lower({self._v('status')}) NOT IN ('ok', 'error', 'success', 'failure', "
+                f"'failed') THEN '{self._label('status')} should be ok or error, got ' "
+                f"|| {self._v('status')}"
+            )
+        cache = " + ".join(
+            f"coalesce(c_{t}, 0)"
+            for t in ("cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens")
+        )
+        if fm.input_includes_cache and "input_tokens" in fm.fields:
+            checks.append(
+                f"WHEN {cache} > coalesce(c_input_tokens, 0) THEN 'cache tokens exceed the "
+                "input tokens, which input_includes_cache: true says contain them'"
+            )
+            uncached = f"c_input_tokens - ({cache})"
+        else:
+            uncached = "c_input_tokens"
+        if "reasoning_tokens" in fm.fields and fm.output_includes_reasoning:
+            checks.append(
+                "WHEN coalesce(c_reasoning_tokens, 0) > coalesce(c_output_tokens, 0) THEN "
+                "'reasoning tokens exceed the output tokens, which "
+                "output_includes_reasoning: true says contain them'"
+            )
+        output = "c_output_tokens"
+        if not fm.output_includes_reasoning:
+            output = "coalesce(c_output_tokens, 0) + coalesce(c_reasoning_tokens, 0)"
+        casts = ", ".join(
+            [
+                *(f"{_whole(self._v(t))} AS c_{t}" for t in COUNT_TARGETS),
+                f"try_cast({self._v('batch')} AS BOOLEAN) AS c_batch",
+                f"try_cast({self._v('latency_ms')} AS DOUBLE) AS c_latency_ms",
+            ]
+        )
+        any_count = " OR ".join(f"c_{t} IS NOT NULL" for t in COUNT_TARGETS)
+        text = {t: self._v(t) for t in TEXT_TARGETS}
+        tier = f"lower({text['service_tier']})"
+        return f"""
+        WITH c AS (SELECT *, {ts} AS ts, {casts},
+                       row_number() OVER (PARTITION BY line ORDER BY line_no) AS occurrence
+                   FROM _mrows)
+        SELECT line_no, line,
+            CASE WHEN problem IS NOT NULL THEN problem {" ".join(checks)} END AS reject_reason,
+            ts, ta_provider({text["provider"]}) AS provider, {text["request_id"]} AS request_id,
+            ta_provider({text["provider"]}) || ':' || coalesce({text["request_id"]},
+                'line-md5:' || md5(line) || ':' || occurrence) AS request_key,
+            {text["model"]} AS model_requested, {text["model"]} AS model,
+            {text["team"]} AS team, {text["user"]} AS user_id, {text["feature"]} AS feature,
+            {text["project"]} AS project, {text["prompt"]} AS prompt_id,
+            {text["prompt_version"]} AS prompt_version, {text["environment"]} AS environment,
+            CASE WHEN {any_count} THEN {uncached} END AS input_tokens,
+            c_cache_read_tokens AS cache_read_tokens,
+            c_cache_write_tokens AS cache_write_5m_tokens,
+            c_cache_write_1h_tokens AS cache_write_1h_tokens,
+            CASE WHEN {any_count} THEN {output} END AS output_tokens,
+            c_reasoning_tokens AS reasoning_tokens, c_web_search_requests AS web_search_requests,
+            coalesce({any_count}, false) AS has_usage,
+            CASE WHEN lower({text["status"]}) IN ('error', 'failure', 'failed') THEN 'error'
+                 ELSE 'ok' END AS status,
+            c_latency_ms AS latency_ms,
+            coalesce(c_batch, false) OR coalesce({tier} = 'batch', false) AS is_batch,
+            CASE WHEN {tier} IS NULL OR {tier} IN ('default', 'auto', 'standard', 'batch')
+                 THEN NULL ELSE {tier} END AS service_tier
+        FROM c"""
+
+    def _label(self, target: str) -> str:
+        if target in self.fmap.fields:
+            return f"column {self.fmap.fields[target]}".replace("'", "''")
+        return f"static.{target}"

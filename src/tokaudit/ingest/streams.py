@@ -1,0 +1,224 @@
+"""Streamed responses as SQL macros: a logged stream becomes one response object.
+
+A stream may be logged as a JSON list of chunk objects, or as the raw server-sent-events
+text (``data: {...}`` lines, ``data: [DONE]`` ignored). ``ta_stream_response(provider, r)``
+folds it into the shape of a non-streamed response, so usage, ids, finish reasons and the
+reply's text are read by the same SQL as any other body (only text deltas are joined;
+tool-call argument deltas are not):
+
+- OpenAI Chat Completions chunks (``object: chat.completion.chunk``): usage arrives only in
+  the last chunk, and only with ``stream_options.include_usage``; no usage chunk means the
+  folded response has no ``usage`` (``has_usage = false``, never zero tokens).
+- OpenAI Responses events (``type: response.*``): the last event that carries the whole
+  ``response`` object (``response.completed``, ``.incomplete`` or ``.failed``).
+- Anthropic Messages events: ``message_start.message`` patched with the last
+  ``message_delta`` (its ``stop_reason`` and its cumulative ``usage``).
+- Gemini ``streamGenerateContent`` chunks: the last ``usageMetadata``, ``modelVersion`` and
+  ``finishReason`` of the stream.
+
+``ta_stream_problem(provider, r)`` says why ``r`` is not a readable stream, or is NULL.
+Over many rows, compute ``ta_stream_chunks(r)`` once as a column and use
+``ta_stream_problem_of`` and ``ta_stream_fold`` on it: each macro call is expanded in full
+when a query is planned, and planning dominates the cost of a small file.
+``ta_body_provider(r)`` tells a response body's provider from its shape (``body_provider``
+is the same test in Python, for format detection).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+_ANTHROPIC_EVENTS = (
+    "message_start",
+    "message_delta",
+    "message_stop",
+    "content_block_start",
+    "content_block_delta",
+    "content_block_stop",
+    "ping",
+    "error",
+)
+_EVENTS = ", ".join(f"'{e}'" for e in _ANTHROPIC_EVENTS)
+
+STREAM_MACROS = rf"""
+-- The payloads of the "data:" lines of server-sent-events text (NULL where not JSON).
+CREATE OR REPLACE TEMP MACRO ta_sse_chunks(s) AS list_transform(
+    list_filter(list_transform(string_split(s, E'\n'), lambda l: trim(l, E' \r\t')),
+                lambda l: starts_with(l, 'data:') AND trim(substr(l, 6)) <> '[DONE]'),
+    lambda l: CASE WHEN json_valid(trim(substr(l, 6))) THEN trim(substr(l, 6))::JSON END);
+-- The chunks of a logged stream: a JSON list as is, or the events of SSE text.
+CREATE OR REPLACE TEMP MACRO ta_stream_chunks(r) AS CASE json_type(r)
+    WHEN 'ARRAY' THEN CAST(r AS JSON[])
+    WHEN 'VARCHAR' THEN ta_sse_chunks(r ->> '$') END;
+-- The first / last element that is present (neither SQL NULL nor JSON null).
+CREATE OR REPLACE TEMP MACRO ta_first(xs) AS
+    list_filter(xs, lambda x: x IS NOT NULL AND json_type(x) <> 'NULL')[1];
+CREATE OR REPLACE TEMP MACRO ta_last(xs) AS
+    list_filter(xs, lambda x: x IS NOT NULL AND json_type(x) <> 'NULL')[-1];
+-- Whether one chunk has the shape of the provider's stream chunks.
+CREATE OR REPLACE TEMP MACRO ta_is_chunk(provider, c) AS coalesce(CASE provider
+    WHEN 'openai' THEN c ->> 'object' = 'chat.completion.chunk'
+                       OR starts_with(c ->> 'type', 'response.')
+    WHEN 'anthropic' THEN c ->> 'type' IN ({_EVENTS})
+    WHEN 'google' THEN json_type(c) = 'OBJECT' AND (json_exists(c, '$.candidates')
+                       OR json_exists(c, '$.usageMetadata') OR json_exists(c, '$.promptFeedback'))
+    END, false);
+CREATE OR REPLACE TEMP MACRO ta_stream_problem_of(provider, ch, is_text) AS CASE
+    WHEN ch IS NULL THEN NULL
+    WHEN len(ch) = 0 AND is_text THEN 'a string with no SSE "data:" line'
+    WHEN len(ch) = 0 THEN 'an empty list'
+    WHEN list_position(list_transform(ch, lambda c: c IS NULL), true) IS NOT NULL
+        THEN 'stream event ' || list_position(list_transform(ch, lambda c: c IS NULL), true)
+             || ' is not valid JSON'
+    WHEN list_position(list_transform(ch, lambda c: ta_is_chunk(provider, c)), false) IS NOT NULL
+        THEN 'element ' || list_position(list_transform(ch, lambda c: ta_is_chunk(provider, c)),
+             false) || ' is not a stream chunk (' || provider || ')'
+    WHEN provider = 'anthropic'
+         AND list_position(list_transform(ch, lambda c: c ->> 'type'), 'message_start') IS NULL
+        THEN 'no message_start event (the usage of the input is in it)'
+    END;
+-- Why a logged stream cannot be read, or NULL when it can (or when r is not a stream).
+CREATE OR REPLACE TEMP MACRO ta_stream_problem(provider, r) AS
+    ta_stream_problem_of(provider, ta_stream_chunks(r), json_type(r) = 'VARCHAR');
+CREATE OR REPLACE TEMP MACRO ta_stream_openai(ch) AS CASE
+    WHEN list_position(list_transform(ch, lambda c: starts_with(c ->> 'type', 'response.')),
+                       true) IS NOT NULL
+    THEN ta_last(list_transform(ch, lambda c:
+             CASE WHEN json_type(c, '$.response') = 'OBJECT' THEN c -> 'response' END))
+    ELSE json_object(
+        'id', ta_first(list_transform(ch, lambda c: c -> 'id')),
+        'object', 'chat.completion',
+        'created', ta_first(list_transform(ch, lambda c: c -> 'created')),
+        'model', ta_last(list_transform(ch, lambda c: c -> 'model')),
+        'service_tier', ta_last(list_transform(ch, lambda c: c -> 'service_tier')),
+        'choices', json_array(json_object(
+            'message', json_object('role', 'assistant', 'content', array_to_string(
+                list_transform(ch, lambda c: coalesce(c ->> '$.choices[0].delta.content', '')),
+                '')),
+            'finish_reason',
+            ta_last(list_transform(ch, lambda c: c -> '$.choices[0].finish_reason'))))::JSON,
+        'usage', ta_last(list_transform(ch, lambda c: c -> 'usage')))
+    END;
+CREATE OR REPLACE TEMP MACRO ta_stream_anthropic(ch) AS json_merge_patch(
+    coalesce(ta_first(list_transform(ch, lambda c:
+        CASE WHEN c ->> 'type' = 'message_start' THEN c -> 'message' END)), '{{}}'::JSON),
+    json_object(
+        'content', json_array(json_object('type', 'text', 'text', array_to_string(
+            list_transform(ch, lambda c: coalesce(c ->> '$.delta.text', '')), '')))::JSON,
+        'stop_reason', ta_last(list_transform(ch, lambda c:
+            CASE WHEN c ->> 'type' = 'message_delta' THEN c -> '$.delta.stop_reason' END)),
+        -- patching {{}} first drops null counts, so they never erase message_start's
+        'usage', json_merge_patch('{{}}'::JSON, coalesce(ta_last(list_transform(ch, lambda c:
+            CASE WHEN c ->> 'type' = 'message_delta' THEN c -> 'usage' END)), '{{}}'::JSON))));
+CREATE OR REPLACE TEMP MACRO ta_stream_gemini(ch) AS json_object(
+    'responseId', ta_first(list_transform(ch, lambda c: c -> 'responseId')),
+    'modelVersion', ta_last(list_transform(ch, lambda c: c -> 'modelVersion')),
+    'createTime', ta_first(list_transform(ch, lambda c: c -> 'createTime')),
+    'candidates', json_array(json_object(
+        'content', json_object('role', 'model', 'parts', json_array(json_object('text',
+            array_to_string(list_transform(ch, lambda c: array_to_string(list_transform(
+                ta_list(c -> '$.candidates[0].content.parts'),
+                lambda x: coalesce(x ->> 'text', '')), '')), '')))),
+        'finishReason',
+        ta_last(list_transform(ch, lambda c: c -> '$.candidates[0].finishReason'))))::JSON,
+    'usageMetadata', ta_last(list_transform(ch, lambda c: c -> 'usageMetadata')));
+-- Which provider a response body (or the first chunk of a logged stream) came from.
+CREATE OR REPLACE TEMP MACRO ta_chunk_provider(c) AS CASE
+    WHEN ta_is_chunk('openai', c) THEN 'openai'
+    WHEN ta_is_chunk('anthropic', c) THEN 'anthropic'
+    WHEN ta_is_chunk('google', c) THEN 'google' END;
+CREATE OR REPLACE TEMP MACRO ta_object_provider(r) AS CASE
+    WHEN json_type(r) <> 'OBJECT' THEN NULL
+    WHEN json_exists(r, '$.usageMetadata') OR json_exists(r, '$.candidates')
+         OR json_exists(r, '$.modelVersion') OR json_exists(r, '$.responseId') THEN 'google'
+    WHEN r ->> 'type' = 'message' OR starts_with(r ->> 'id', 'msg_') THEN 'anthropic'
+    WHEN r ->> 'object' IN ('chat.completion', 'response', 'text_completion')
+         OR starts_with(r ->> 'id', 'chatcmpl-') OR starts_with(r ->> 'id', 'resp_')
+         OR json_exists(r, '$.choices') THEN 'openai' END;
+CREATE OR REPLACE TEMP MACRO ta_body_provider(r) AS CASE
+    WHEN json_type(r) IN ('ARRAY', 'VARCHAR') THEN ta_chunk_provider(ta_stream_chunks(r)[1])
+    ELSE ta_object_provider(r) END;
+-- The chunks of a readable stream folded into one response object.
+CREATE OR REPLACE TEMP MACRO ta_stream_fold(provider, ch) AS CASE provider
+    WHEN 'openai' THEN ta_stream_openai(ch)
+    WHEN 'anthropic' THEN ta_stream_anthropic(ch)
+    WHEN 'google' THEN ta_stream_gemini(ch) END;
+-- A response body: an object as is, a stream folded into one object, else NULL. (A
+-- convenience: queries over many rows compute the chunks once, as a column, and call
+-- ta_stream_problem_of and ta_stream_fold on it; every macro call expands in full.)
+CREATE OR REPLACE TEMP MACRO ta_stream_response(provider, r) AS CASE
+    WHEN json_type(r) = 'OBJECT' THEN r
+    WHEN json_type(r) NOT IN ('ARRAY', 'VARCHAR') OR ta_stream_problem(provider, r) IS NOT NULL
+        THEN NULL
+    ELSE ta_stream_fold(provider, ta_stream_chunks(r)) END;
+"""
+
+
+_OPENAI_OBJECTS = ("chat.completion", "response", "text_completion")
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def chunk_provider(chunk: Any) -> str | None:
+    """The provider whose stream chunks look like ``chunk`` (mirrors ``ta_is_chunk``)."""
+    if not isinstance(chunk, dict):
+        return None
+    kind = chunk.get("type")
+    if chunk.get("object") == "chat.completion.chunk" or (
+        isinstance(kind, str) and kind.startswith("response.")
+    ):
+        return "openai"
+    if kind in _ANTHROPIC_EVENTS:
+        return "anthropic"
+    if any(k in chunk for k in ("candidates", "usageMetadata", "promptFeedback")):
+        return "google"
+    return None
+
+
+def body_provider(body: Any) -> str | None:
+    """The provider of a response body or logged stream (mirrors ``ta_body_provider``)."""
+    if isinstance(body, list):
+        return chunk_provider(body[0]) if body else None
+    if isinstance(body, str):
+        for line in body.splitlines():
+            line = line.strip()
+            if line.startswith("data:") and line[5:].strip() != "[DONE]":
+                try:
+                    return chunk_provider(json.loads(line[5:]))
+                except json.JSONDecodeError:
+                    return None
+        return None
+    if not isinstance(body, dict):
+        return None
+    if any(k in body for k in ("usageMetadata", "candidates", "modelVersion", "responseId")):
+        return "google"
+    ident = _str(body.get("id"))
+    if body.get("type") == "message" or ident.startswith("msg_"):
+        return "anthropic"
+    if (
+        body.get("object") in _OPENAI_OBJECTS
+        or ident.startswith(("chatcmpl-", "resp_"))
+        or "choices" in body
+    ):
+        return "openai"
+    return None
+
+
+_OPENAI_MODEL_PREFIXES = ("gpt-", "o1", "o3", "o4", "chatgpt-", "text-embedding-", "davinci")
+
+
+def request_provider(body: Any) -> str | None:
+    """A guess at a request body's provider, for detecting files of failed calls only."""
+    if not isinstance(body, dict):
+        return None
+    model = _str(body.get("model"))
+    if "contents" in body:
+        return "google"
+    if model.startswith("claude"):
+        return "anthropic"
+    if model.startswith(_OPENAI_MODEL_PREFIXES):
+        return "openai"
+    return None

@@ -1,0 +1,317 @@
+"""User overlays: negotiated discounts, committed-use credits and private model prices.
+
+An overlay is a small YAML file applied on top of the (hash-verified) public table. It never
+edits the table: it produces a new in-memory table, and every report names the overlay file
+and its SHA-256 next to the table version, so a discounted figure can always be told apart
+from a list price and reproduced later.
+
+```yaml
+schema_version: 1
+name: acme negotiated 2026            # optional, shown in reports
+discounts:                            # percent off; a model discount beats a provider one
+- {provider: anthropic, percent: '12'}
+- {model: gpt-4o, percent: '20', effective_from: '2026-01-01'}
+credits:                              # amounts that offset spend in their scope and window
+- {name: AWS commit 2026, amount_usd: '5000', provider: bedrock,
+   effective_from: '2026-01-01', effective_to: '2027-01-01'}
+models:                               # private / self-hosted models, provider-file schema
+- id: acme-llm-7b
+  provider: self-hosted
+  versions:
+  - {effective_from: null, effective_to: null, source: {url: 'https://wiki.example/llm'},
+     prices: {input: '0', output: '0'}}
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import yaml
+
+from tokaudit.errors import PricingTableError
+from tokaudit.models import CreditUse
+from tokaudit.pricing.names import lookup
+from tokaudit.pricing.table import (
+    ALL_PRICE_KEYS,
+    FEE_KEYS,
+    Credit,
+    ModelEntry,
+    OverlayRef,
+    PriceTable,
+    PriceVersion,
+    Tier,
+    Variant,
+    _check_keys,
+    _model_entry,
+    check_names,
+    parse_decimal,
+    parse_instant,
+)
+
+OVERLAY_KEYS = {"schema_version", "name", "discounts", "credits", "models", "notes"}
+DISCOUNT_KEYS = {
+    "provider",
+    "model",
+    "percent",
+    "applies_to",
+    "effective_from",
+    "effective_to",
+    "notes",
+}
+CREDIT_KEYS = {"name", "amount_usd", "provider", "model", "effective_from", "effective_to", "notes"}
+HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True)
+class Discount:
+    factor: Decimal  # 1 - percent/100
+    keys: tuple[str, ...]  # price and fee keys it scales
+    provider: str | None
+    model: str | None
+    effective_from: datetime | None
+    effective_to: datetime | None
+
+    def covers(self, v: PriceVersion) -> bool:
+        """True when the whole version lies inside the discount's window."""
+        starts = self.effective_from is None or (
+            v.effective_from is not None and v.effective_from >= self.effective_from
+        )
+        ends = self.effective_to is None or (
+            v.effective_to is not None and v.effective_to <= self.effective_to
+        )
+        return starts and ends
+
+
+def _resolve_model(table: PriceTable, name: str, where: str) -> str:
+    names = table.names()
+    for candidate in lookup(name).candidates:
+        if candidate in names:
+            return names[candidate]
+    raise PricingTableError(f"{where}: model {name!r} is not in the price table")
+
+
+def _window(item: dict[str, Any], where: str) -> tuple[datetime | None, datetime | None]:
+    start = parse_instant(item.get("effective_from"), f"{where}.effective_from")
+    end = parse_instant(item.get("effective_to"), f"{where}.effective_to")
+    if start and end and start >= end:
+        raise PricingTableError(f"{where}: effective_from is not before effective_to")
+    return start, end
+
+
+def _scope(table: PriceTable, item: dict[str, Any], where: str) -> tuple[str | None, str | None]:
+    provider, model = item.get("provider"), item.get("model")
+    if provider is not None and model is not None:
+        raise PricingTableError(f"{where}: give provider or model, not both")
+    if provider is not None and str(provider) not in {m.provider for m in table.models}:
+        known = sorted({m.provider for m in table.models})
+        raise PricingTableError(f"{where}: unknown provider {provider!r} (known: {known})")
+    model_id = None if model is None else _resolve_model(table, str(model), where)
+    return (None if provider is None else str(provider)), model_id
+
+
+def _discounts(table: PriceTable, raw: Any, where: str) -> list[Discount]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise PricingTableError(f"{where}: 'discounts' must be a list")
+    out = []
+    for i, item in enumerate(raw):
+        w = f"{where}.discounts[{i}]"
+        if not isinstance(item, dict):
+            raise PricingTableError(f"{w}: must be a mapping")
+        _check_keys(item, DISCOUNT_KEYS, w)
+        provider, model = _scope(table, item, w)
+        if provider is None and model is None:
+            raise PricingTableError(f"{w}: needs a provider or a model")
+        percent = parse_decimal(item.get("percent"), f"{w}.percent")
+        if percent > HUNDRED:
+            raise PricingTableError(f"{w}.percent: {percent} is more than 100")
+        keys = item.get("applies_to") or list(ALL_PRICE_KEYS)
+        allowed = ALL_PRICE_KEYS + FEE_KEYS
+        if not isinstance(keys, list) or any(k not in allowed for k in keys):
+            raise PricingTableError(f"{w}.applies_to: {keys!r} must list keys of {allowed}")
+        start, end = _window(item, w)
+        out.append(Discount(1 - percent / HUNDRED, tuple(keys), provider, model, start, end))
+    for i, a in enumerate(out):
+        for b in out[i + 1 :]:
+            same = (a.provider, a.model) == (b.provider, b.model)
+            if same and _overlap(
+                a.effective_from, a.effective_to, b.effective_from, b.effective_to
+            ):
+                scope = a.model or a.provider
+                raise PricingTableError(f"{where}: two discounts for {scope} overlap in time")
+    return out
+
+
+def _overlap(
+    a0: datetime | None, a1: datetime | None, b0: datetime | None, b1: datetime | None
+) -> bool:
+    return (a1 is None or b0 is None or b0 < a1) and (b1 is None or a0 is None or a0 < b1)
+
+
+def _credits(table: PriceTable, raw: Any, where: str) -> list[Credit]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise PricingTableError(f"{where}: 'credits' must be a list")
+    out = []
+    for i, item in enumerate(raw):
+        w = f"{where}.credits[{i}]"
+        if not isinstance(item, dict):
+            raise PricingTableError(f"{w}: must be a mapping")
+        _check_keys(item, CREDIT_KEYS, w)
+        if not item.get("name"):
+            raise PricingTableError(f"{w}: needs a name")
+        provider, model = _scope(table, item, w)
+        start, end = _window(item, w)
+        amount = parse_decimal(item.get("amount_usd"), f"{w}.amount_usd")
+        out.append(Credit(str(item["name"]), amount, provider, model, start, end))
+    return out
+
+
+def _split(versions: list[PriceVersion], cuts: list[datetime]) -> list[PriceVersion]:
+    """Cut versions at the instants inside them, so a discount window covers whole versions."""
+    out = []
+    for v in versions:
+        inside = sorted(
+            {
+                c
+                for c in cuts
+                if (v.effective_from is None or c > v.effective_from)
+                and (v.effective_to is None or c < v.effective_to)
+            }
+        )
+        bounds = [v.effective_from, *inside, v.effective_to]
+        out += [
+            dataclasses.replace(v, effective_from=a, effective_to=b)
+            for a, b in itertools.pairwise(bounds)
+        ]
+    return out
+
+
+def _scale_prices(prices: dict[str, Decimal], d: Discount) -> dict[str, Decimal]:
+    return {k: (p * d.factor if k in d.keys else p) for k, p in prices.items()}
+
+
+def _scale_tiers(tiers: list[Tier], d: Discount) -> list[Tier]:
+    return [Tier(t.threshold, _scale_prices(t.prices, d)) for t in tiers]
+
+
+def _discounted(v: PriceVersion, d: Discount) -> PriceVersion:
+    return dataclasses.replace(
+        v,
+        prices=_scale_prices(v.prices, d),
+        tiers=_scale_tiers(v.tiers, d),
+        fees=_scale_prices(v.fees, d),
+        variants=[
+            Variant(
+                x.name,
+                _scale_prices(x.prices, d),
+                _scale_tiers(x.tiers, d),
+                x.when,
+                x.checked,
+                x.multiplier,
+            )
+            for x in v.variants
+        ],
+    )
+
+
+def _apply(model: ModelEntry, discounts: list[Discount]) -> ModelEntry:
+    mine = [d for d in discounts if d.model == model.id] or [
+        d for d in discounts if d.model is None and d.provider == model.provider
+    ]
+    if not mine:
+        return model
+    cuts = [t for d in mine for t in (d.effective_from, d.effective_to) if t is not None]
+    versions = []
+    for v in _split(model.versions, cuts):
+        active = [d for d in mine if d.covers(v)]
+        versions.append(_discounted(v, active[0]) if active else v)
+    return dataclasses.replace(model, versions=versions)
+
+
+def load_overlay(table: PriceTable, path: Path) -> PriceTable:
+    """``table`` with the overlay at ``path`` applied (and named) on top."""
+    if not path.is_file():
+        raise PricingTableError(f"{path}: overlay file not found")
+    data = path.read_bytes()
+    where = str(path)
+    try:
+        doc = yaml.safe_load(data.decode("utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise PricingTableError(f"{where}: not valid YAML: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise PricingTableError(f"{where}: must be a mapping")
+    _check_keys(doc, OVERLAY_KEYS, where)
+    if doc.get("schema_version") != 1:
+        raise PricingTableError(f"{where}: needs schema_version: 1")
+    private = []
+    for i, entry in enumerate(doc.get("models") or []):
+        if not isinstance(entry, dict) or not entry.get("provider"):
+            raise PricingTableError(
+                f"{where}: models[{i}] needs a provider label (e.g. self-hosted)"
+            )
+        body = {k: v for k, v in entry.items() if k != "provider"}
+        private.append(_model_entry(body, where, str(entry["provider"])))
+    problems: list[str] = []
+    check_names([*table.models, *private], problems)
+    if problems:
+        raise PricingTableError("\n".join(problems))
+    base = dataclasses.replace(table, models=[*table.models, *private])
+    discounts = _discounts(base, doc.get("discounts"), where)
+    credits = _credits(base, doc.get("credits"), where)
+    name = doc.get("name")
+    ref = OverlayRef(
+        str(path.resolve()), hashlib.sha256(data).hexdigest(), None if name is None else str(name)
+    )
+    return dataclasses.replace(
+        base,
+        models=[_apply(m, discounts) for m in base.models],
+        overlay=ref,
+        credits=credits,
+    )
+
+
+def credit_usage(
+    con: duckdb.DuckDBPyConnection, since: datetime | None = None, until: datetime | None = None
+) -> list[CreditUse]:
+    """How much of each credit the priced requests used, in time order (SQL)."""
+    rows = con.execute(
+        """WITH providers AS (SELECT DISTINCT model_id, provider FROM price_bands),
+        spend AS (
+            SELECT k.name, k.amount_usd, c.ts, c.cost_usd,
+                sum(c.cost_usd) OVER (PARTITION BY k.name ORDER BY c.ts, c.request_key
+                                      ROWS UNBOUNDED PRECEDING) AS cum
+            FROM pricing_credits k
+            JOIN request_costs c ON c.pricing_status = 'priced' AND c.cost_usd > 0
+             AND (k.effective_from IS NULL OR c.ts >= k.effective_from)
+             AND (k.effective_to IS NULL OR c.ts < k.effective_to)
+             AND (k.model IS NULL OR c.priced_model = k.model)
+            LEFT JOIN providers p ON p.model_id = c.priced_model
+            WHERE k.provider IS NULL OR p.provider = k.provider
+        ), used AS (
+            SELECT name, ts, least(cost_usd, greatest(0, amount_usd - (cum - cost_usd))) AS used
+            FROM spend
+        )
+        SELECT k.name, k.amount_usd,
+            coalesce(sum(u.used) FILTER (WHERE (?::TIMESTAMPTZ IS NULL OR u.ts >= ?)
+                                           AND (?::TIMESTAMPTZ IS NULL OR u.ts < ?)), 0),
+            coalesce(sum(u.used) FILTER (WHERE ?::TIMESTAMPTZ IS NULL OR u.ts < ?), 0)
+        FROM pricing_credits k LEFT JOIN used u ON u.name = k.name
+        GROUP BY k.name, k.amount_usd ORDER BY k.name""",
+        [since, since, until, until, until, until],
+    ).fetchall()
+    return [
+        CreditUse(str(n), Decimal(a), Decimal(applied), Decimal(a) - Decimal(upto))
+        for n, a, applied, upto in rows
+    ]

@@ -1,0 +1,494 @@
+"""Recount: independent token counts for logged requests, stored beside the reported ones.
+
+Reported usage is what the provider billed; the recount is the auditor's own count,
+and the only count for logs that carry text but no usage. The flow, all keyed so a
+second run does only new work:
+
+1. Each distinct model gets a tokenizer (a plugin, else the labelled estimator), an
+   encoding and a chat profile (its framing).
+2. Request bodies not yet counted at the current tokenizer version are split into
+   units in SQL (``units.py``): messages, system prompt, tools, response format.
+3. Units not yet in ``token_counts`` are rendered and counted (``render.py``), on
+   every core when the work is large (``pool.py``); each is stored under its hash.
+4. A request's input count is the sum of its units plus the reply priming, stored
+   under a key of (provider, profile, input hash); its reply is counted the same way.
+5. ``requests.recounted_*`` are filled from those rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+
+from tokaudit.recount.pool import FAILED, Counter, default_workers
+from tokaudit.recount.units import explode_inputs, load_payloads
+from tokaudit.store.connection import bulk_insert
+from tokaudit.tokenizers import (
+    ChatProfile,
+    EstimateTokenizer,
+    Registry,
+    Tokenizer,
+    load_tokenizers,
+)
+
+__all__ = [
+    "RecountResult",
+    "RequestCount",
+    "RequestToCount",
+    "count_request",
+    "count_requests",
+    "recount",
+]
+
+MODEL_TOK_COLUMNS = {
+    "model": "VARCHAR",
+    "tokenizer": "VARCHAR",
+    "tokenizer_version": "VARCHAR",
+    "encoding": "VARCHAR",
+    "exact": "BOOLEAN",
+    "profile": "VARCHAR",
+    "profile_exact": "BOOLEAN",
+    "priming": "BIGINT",
+}
+TOKEN_COUNT_COLUMNS = {
+    "text_hash": "VARCHAR",
+    "tokenizer": "VARCHAR",
+    "tokenizer_version": "VARCHAR",
+    "encoding": "VARCHAR",
+    "tokens": "BIGINT",
+    "exact": "BOOLEAN",
+}
+SYSTEM_ENCODING_MODEL = "gpt-4o"  # system prompts are sized with o200k_base for findings
+BATCH = 2000
+_UPSERT = """ON CONFLICT DO UPDATE SET tokens = excluded.tokens, exact = excluded.exact,
+    tokenizer_version = excluded.tokenizer_version"""
+# The key of a request's input (and output) count: provider, framing and content.
+INPUT_KEY = "md5(concat_ws(':', 'in', {p}, m.profile, {h}))"
+OUTPUT_KEY = "md5(concat_ws(':', 'out', {p}, m.profile, coalesce({i}, ''), {o}))"
+
+
+@dataclass(frozen=True)
+class RecountResult:
+    texts_counted: int  # distinct units (messages, prompts, replies) tokenized this run
+    requests_updated: int
+    broken_plugins: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RequestCount:
+    """One request counted the way ``recount`` counts it (for checks and the API)."""
+
+    input_tokens: int | None
+    input_exact: bool
+    output_tokens: int | None
+    output_exact: bool
+    tokenizer: str | None
+
+
+def _batches(cursor: duckdb.DuckDBPyConnection) -> Iterator[list[Any]]:
+    while rows := cursor.fetchmany(BATCH):
+        yield rows
+
+
+def _plan(
+    con: duckdb.DuckDBPyConnection, registry: Registry, estimate: Tokenizer
+) -> tuple[dict[str, Tokenizer], dict[str, ChatProfile]]:
+    """``_model_tok``: each distinct model's tokenizer, encoding and chat profile."""
+    models = [m for (m,) in con.execute("SELECT DISTINCT model FROM requests").fetchall()]
+    rows: list[tuple[object, ...]] = []
+    profiles: dict[str, ChatProfile] = {}
+    for model in models:
+        tok = registry.for_model(model) or estimate
+        try:
+            profile, encoding, exact = (
+                tok.chat_profile(model),
+                tok.encoding_for(model),
+                (tok.exact_for(model)),
+            )
+        except Exception as exc:  # a plugin failing on one model falls back to the estimate
+            registry.broken.append((tok.name, f"{type(exc).__name__} on {model!r}: {exc}"))
+            tok = estimate
+            profile, encoding, exact = tok.chat_profile(model), tok.encoding_for(model), False
+        profiles[profile.key] = profile
+        priming = profile.reply_priming if profile.framing == "openai" else 0
+        rows.append(
+            (model, tok.name, tok.version, encoding, exact, profile.key, profile.exact, priming)
+        )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _model_tok "
+        f"({', '.join(f'{k} {v}' for k, v in MODEL_TOK_COLUMNS.items())})"
+    )
+    bulk_insert(con, "_model_tok", MODEL_TOK_COLUMNS, rows)
+    tokenizers = {t.name: t for t in [*registry.tokenizers, estimate]}
+    return tokenizers, profiles
+
+
+def _warm(tokenizers: dict[str, Tokenizer], con: duckdb.DuckDBPyConnection) -> None:
+    """Load every vocabulary now, so forked workers inherit it instead of each loading it."""
+    for name, model in con.execute(
+        "SELECT tokenizer, any_value(model) FROM _model_tok GROUP BY ALL"
+    ).fetchall():
+        tokenizers[name].count([""], model)
+
+
+def _count_pending(
+    con: duckdb.DuckDBPyConnection,
+    counter: Counter,
+    select_sql: str,
+    sized: bool = True,
+) -> int:
+    """Stream ``select_sql`` (UnitRow columns) through the counter into ``token_counts``.
+
+    ``sized`` measures the work first to decide on worker processes (replies are small
+    and are always counted here).
+    """
+    total_chars = 0
+    if sized:
+        row = con.execute(f"SELECT coalesce(sum(length(payload)), 0) FROM ({select_sql})")
+        total_chars = int((row.fetchone() or (0,))[0])
+    cursor = con.execute(select_sql)
+    out = []
+    for row in counter.run(_batches(cursor), total_chars):
+        if row[4] == FAILED:
+            counter.failed.add(row[1])
+        else:
+            out.append(row)
+    bulk_insert(con, "token_counts", TOKEN_COUNT_COLUMNS, out, _UPSERT)
+    return len(out)
+
+
+def _recount_inputs(con: duckdb.DuckDBPyConnection, counter: Counter) -> int:
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _todo_in AS
+        SELECT DISTINCT {INPUT_KEY.format(p="q.provider", h="q.input_hash")} AS key,
+            q.input_hash, q.provider, m.profile, m.tokenizer, m.tokenizer_version AS version,
+            m.encoding, m.exact, m.profile_exact, m.priming,
+            first(q.model ORDER BY q.model) OVER w AS model
+        FROM requests q JOIN _model_tok m USING (model)
+        JOIN prompt_texts p ON p.text_hash = q.input_hash
+        WHERE NOT EXISTS (
+            SELECT 1 FROM token_counts c
+            WHERE c.text_hash = {INPUT_KEY.format(p="q.provider", h="q.input_hash")}
+              AND c.tokenizer = m.tokenizer AND c.encoding = m.encoding
+              AND c.tokenizer_version = m.tokenizer_version)
+        WINDOW w AS (PARTITION BY q.input_hash, q.provider, m.profile, m.tokenizer, m.encoding)"""
+    )
+    con.execute("ALTER TABLE _todo_in RENAME TO _todo_keys")
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _todo_in AS
+        SELECT DISTINCT key, input_hash, provider, profile FROM _todo_keys"""
+    )
+    explode_inputs(con)
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _need AS
+        SELECT r.unit_hash, t.tokenizer, t.version, t.encoding, any_value(t.model) AS model
+        FROM _req_units r JOIN _todo_keys t USING (key)
+        WHERE NOT EXISTS (
+            SELECT 1 FROM token_counts c WHERE c.text_hash = r.unit_hash
+              AND c.tokenizer = t.tokenizer AND c.encoding = t.encoding
+              AND c.tokenizer_version = t.version)
+        GROUP BY ALL"""
+    )
+    load_payloads(con, "SELECT DISTINCT unit_hash FROM _need")
+    counted = _count_pending(
+        con,
+        counter,
+        """SELECT u.unit_hash, n.tokenizer, n.version, n.encoding, u.provider, u.profile,
+               u.kind, u.ctx, u.payload, n.model
+        FROM _need n JOIN _units u USING (unit_hash)""",
+    )
+    con.execute(
+        f"""INSERT INTO token_counts
+        SELECT t.key, t.tokenizer, t.version, t.encoding, sum(c.tokens) + t.priming,
+            bool_and(c.exact) AND t.exact AND t.profile_exact
+        FROM _todo_keys t JOIN _req_units r USING (key)
+        LEFT JOIN token_counts c ON c.text_hash = r.unit_hash AND c.tokenizer = t.tokenizer
+             AND c.encoding = t.encoding AND c.tokenizer_version = t.version
+        GROUP BY t.key, t.tokenizer, t.version, t.encoding, t.priming, t.exact, t.profile_exact
+        HAVING count(c.tokens) = count(*)  -- a unit its tokenizer failed on: no sum
+        {_UPSERT}"""
+    )
+    _prompt_sizes_from_units(con)
+    for table in ("_todo_in", "_todo_keys", "_req_units", "_units", "_need", "_occ", "_payloads"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    return counted
+
+
+def _recount_outputs(con: duckdb.DuckDBPyConnection, counter: Counter) -> int:
+    key = OUTPUT_KEY.format(p="q.provider", i="q.input_hash", o="q.output_hash")
+    return _count_pending(
+        con,
+        counter,
+        f"""WITH q AS (
+            SELECT {key} AS unit_hash, q.provider, q.model, q.input_hash, q.output_hash,
+                m.tokenizer, m.tokenizer_version AS version, m.encoding, m.profile
+            FROM requests q JOIN _model_tok m USING (model)
+            WHERE q.output_hash IS NOT NULL
+        ), todo AS (
+            SELECT * FROM q WHERE NOT EXISTS (
+                SELECT 1 FROM token_counts c WHERE c.text_hash = q.unit_hash
+                  AND c.tokenizer = q.tokenizer AND c.encoding = q.encoding
+                  AND c.tokenizer_version = q.version)
+        )
+        SELECT DISTINCT t.unit_hash, t.tokenizer, t.version, t.encoding, t.provider,
+            t.profile, 'output' AS kind,
+            -- a cheap text test first: most bodies have no tools and are not parsed
+            CASE WHEN t.provider = 'openai' AND contains(i.body, '"tools"')
+                      AND json_array_length(i.body, '$.tools') > 0
+                 THEN 'tools' ELSE '' END AS ctx,
+            o.body AS payload,
+            first(t.model ORDER BY t.model) OVER (PARTITION BY t.unit_hash, t.tokenizer) AS model
+        FROM todo t JOIN prompt_texts o ON o.text_hash = t.output_hash
+        LEFT JOIN prompt_texts i ON i.text_hash = t.input_hash""",
+        sized=False,
+    )
+
+
+def _prompt_sizes_from_units(con: duckdb.DuckDBPyConnection) -> None:
+    """Size system prompts from message units just counted, instead of tokenizing twice.
+
+    A plain message unit ``{"role": r, "content": "text"}`` counted with tiktoken's
+    o200k_base under the OpenAI framing is 3 + 1 (every standard role is one token in
+    o200k_base) + the text's tokens, so the text alone is that minus 4: exactly what
+    ``_recount_system_prompts`` would count. Anything else is left to it.
+    """
+    con.execute(
+        """INSERT INTO token_counts
+        SELECT p.text_hash, any_value(c.tokenizer), any_value(c.tokenizer_version),
+            'o200k_base', any_value(c.tokens) - 4, any_value(p.provider) = 'openai'
+        FROM _units u
+        JOIN token_counts c ON c.text_hash = u.unit_hash AND c.tokenizer = 'tiktoken'
+             AND c.encoding = 'o200k_base'
+        JOIN _model_tok m ON m.profile = u.profile AND m.tokenizer = 'tiktoken'
+             AND m.encoding = 'o200k_base'
+        JOIN prompt_texts p ON p.kind = 'system'
+             AND p.text_hash = md5(u.payload ->> '$.content')
+        WHERE u.kind = 'msg' AND u.ctx = '' AND u.provider = 'openai'
+          AND json_type(u.payload, '$.content') = 'VARCHAR'
+          AND u.payload ->> '$.role' IN ('system', 'user', 'developer', 'assistant')
+          AND json_keys(u.payload::JSON) IN (['role', 'content'], ['content', 'role'])
+          AND m.priming IN (2, 3)
+        GROUP BY p.text_hash
+        ON CONFLICT DO NOTHING"""
+    )
+
+
+def _recount_system_prompts(
+    con: duckdb.DuckDBPyConnection, counter: Counter, registry: Registry, estimate: Tokenizer
+) -> int:
+    """System prompts (or first messages), sized with o200k_base for the caching finding.
+
+    Plain text, no framing; exact for OpenAI only. Counted like units, on every core.
+    """
+    tik = registry.for_model(SYSTEM_ENCODING_MODEL) or estimate
+    counter.tokenizers.setdefault(tik.name, tik)
+    profile = ChatProfile()
+    counter.profiles.setdefault(profile.key, profile)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _raw_todo AS
+        SELECT p.text_hash AS unit_hash, ? AS tokenizer, ? AS version, 'o200k_base' AS encoding,
+            p.provider, '{profile.key}' AS profile, 'raw' AS kind, p.provider AS ctx,
+            p.body AS payload, ? AS model
+        FROM prompt_texts p
+        WHERE p.kind = 'system' AND NOT EXISTS (
+            SELECT 1 FROM token_counts c
+            WHERE c.text_hash = p.text_hash AND c.encoding = 'o200k_base')""",
+        [tik.name, tik.version, SYSTEM_ENCODING_MODEL],
+    )
+    counted = _count_pending(con, counter, "SELECT * FROM _raw_todo")
+    con.execute("DROP TABLE _raw_todo")
+    return counted
+
+
+def recount(
+    con: duckdb.DuckDBPyConnection,
+    registry: Registry | None = None,
+    workers: int | None = None,
+) -> RecountResult:
+    """Count what is new or was counted by an older tokenizer version; fill ``requests``."""
+    registry = registry if registry is not None else load_tokenizers()
+    estimate = EstimateTokenizer()
+    tokenizers, profiles = _plan(con, registry, estimate)
+    counter = Counter(tokenizers, profiles, workers if workers is not None else default_workers())
+    if counter.workers > 1:
+        _warm(tokenizers, con)
+    counted = _recount_inputs(con, counter)
+    counted += _recount_outputs(con, counter)
+    counted += _recount_system_prompts(con, counter, registry, estimate)
+    broken = list(registry.broken) + [
+        (name, "count() failed; its models keep no recount this run") for name in counter.failed
+    ]
+    in_key = INPUT_KEY.format(p="q.provider", h="q.input_hash")
+    out_key = OUTPUT_KEY.format(p="q.provider", i="q.input_hash", o="q.output_hash")
+    # Join once into a small table, then update only the rows whose recount changed.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _fresh AS
+        SELECT q.request_key, m.tokenizer, ci.tokens AS in_tokens, ci.exact AS in_exact,
+            co.tokens AS out_tokens, co.exact AS out_exact
+        FROM requests q JOIN _model_tok m USING (model)
+        LEFT JOIN token_counts ci ON ci.text_hash = {in_key}
+             AND ci.tokenizer = m.tokenizer AND ci.encoding = m.encoding
+        LEFT JOIN token_counts co ON q.output_hash IS NOT NULL AND co.text_hash = {out_key}
+             AND co.tokenizer = m.tokenizer AND co.encoding = m.encoding
+        WHERE (ci.tokens IS NOT NULL OR co.tokens IS NOT NULL)
+          AND (q.recounted_input_tokens IS DISTINCT FROM coalesce(ci.tokens,
+                                                                  q.recounted_input_tokens)
+               OR q.recount_exact IS DISTINCT FROM coalesce(ci.exact, q.recount_exact)
+               OR q.recount_tokenizer IS DISTINCT FROM m.tokenizer
+               OR q.recounted_output_tokens IS DISTINCT FROM coalesce(co.tokens,
+                                                                      q.recounted_output_tokens)
+               OR q.recount_output_exact IS DISTINCT FROM coalesce(co.exact,
+                                                                   q.recount_output_exact))"""
+    )
+    updated = con.execute(
+        """UPDATE requests SET
+            recounted_input_tokens = coalesce(f.in_tokens, requests.recounted_input_tokens),
+            recount_exact = coalesce(f.in_exact, requests.recount_exact),
+            recount_tokenizer = f.tokenizer,
+            recounted_output_tokens = coalesce(f.out_tokens, requests.recounted_output_tokens),
+            recount_output_exact = coalesce(f.out_exact, requests.recount_output_exact)
+        FROM _fresh f WHERE requests.request_key = f.request_key"""
+    ).fetchone()
+    con.execute("DROP TABLE _fresh")
+    con.execute("DROP TABLE IF EXISTS _model_tok")
+    return RecountResult(counted, int(updated[0]) if updated else 0, broken)
+
+
+_TEXT_COLUMNS = {
+    "text_hash": "VARCHAR",
+    "kind": "VARCHAR",
+    "provider": "VARCHAR",
+    "body": "VARCHAR",
+    "preview": "VARCHAR",
+    "chars": "BIGINT",
+}
+_REQUEST_COLUMNS = {
+    "request_key": "VARCHAR",
+    "source_file": "VARCHAR",
+    "source_line": "BIGINT",
+    "source_format": "VARCHAR",
+    "ts": "TIMESTAMPTZ",
+    "provider": "VARCHAR",
+    "model": "VARCHAR",
+    "has_usage": "BOOLEAN",
+    "status": "VARCHAR",
+    "is_batch": "BOOLEAN",
+    "input_hash": "VARCHAR",
+    "output_hash": "VARCHAR",
+}
+_DEFAULT_REGISTRY: Registry | None = None  # count_request's plugins, loaded once
+_SCRATCH: duckdb.DuckDBPyConnection | None = None
+_SCRATCH_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class RequestToCount:
+    """One request for ``count_requests``: input keys, model, provider, optional reply."""
+
+    body: dict[str, Any]
+    model: str
+    provider: str = "openai"
+    response: dict[str, Any] | None = None
+
+
+def count_request(
+    body: dict[str, Any],
+    model: str,
+    provider: str = "openai",
+    response: dict[str, Any] | None = None,
+    registry: Registry | None = None,
+) -> RequestCount:
+    """Count one request (and optionally its reply body) exactly as ``recount`` would.
+
+    ``body`` holds the input-bearing request keys (``messages``, ``tools``, ...);
+    ``response`` the output-bearing ones (``{"messages": [...]}`` for OpenAI chat).
+    """
+    return count_requests([RequestToCount(body, model, provider, response)], registry)[0]
+
+
+def count_requests(
+    items: list[RequestToCount], registry: Registry | None = None
+) -> list[RequestCount]:
+    """Count many requests in one recount, in order.
+
+    It runs the same SQL as a store's recount on a private in-memory store (one per
+    process, emptied around each call), so there is one implementation.
+    """
+    from tokaudit.store import open_store
+
+    global _DEFAULT_REGISTRY, _SCRATCH
+    if registry is None:
+        if _DEFAULT_REGISTRY is None:
+            _DEFAULT_REGISTRY = load_tokenizers()
+        registry = _DEFAULT_REGISTRY
+    with _SCRATCH_LOCK:
+        if _SCRATCH is None:
+            _SCRATCH = open_store(":memory:")
+        return _count_many(_SCRATCH, items, registry)
+
+
+def _count_many(
+    con: duckdb.DuckDBPyConnection, items: list[RequestToCount], registry: Registry
+) -> list[RequestCount]:
+    tables = ("requests", "prompt_texts", "token_counts")
+    for table in tables:
+        con.execute(f"DELETE FROM {table}")
+
+    def md5(text: str) -> str:
+        return hashlib.md5(text.encode("utf-8")).hexdigest()  # = DuckDB's md5()
+
+    texts: dict[str, tuple[object, ...]] = {}
+    requests: list[tuple[object, ...]] = []
+    now = datetime.now(UTC)
+    for index, item in enumerate(items):
+        body = json.dumps(item.body, ensure_ascii=False)
+        texts[md5(body)] = (md5(body), "input", item.provider, body, "", len(body))
+        output_hash = None
+        if item.response is not None:
+            output = json.dumps(item.response, ensure_ascii=False)
+            output_hash = md5(output)
+            texts.setdefault(output_hash, (output_hash, "output", item.provider, output, "", 0))
+        requests.append(
+            (
+                f"{index:09d}",
+                "",
+                0,
+                "api",
+                now,
+                item.provider,
+                item.model,
+                False,
+                "ok",
+                False,
+                md5(body),
+                output_hash,
+            )
+        )
+    try:
+        bulk_insert(con, "prompt_texts", _TEXT_COLUMNS, list(texts.values()))
+        bulk_insert(con, "requests", _REQUEST_COLUMNS, requests)
+        recount(con, registry, workers=1)
+        rows = con.execute(
+            """SELECT recounted_input_tokens, recount_exact, recounted_output_tokens,
+                recount_output_exact, recount_tokenizer FROM requests ORDER BY request_key"""
+        ).fetchall()
+    finally:
+        for table in tables:
+            con.execute(f"DELETE FROM {table}")
+    return [
+        RequestCount(
+            input_tokens=row[0],
+            input_exact=bool(row[1]),
+            output_tokens=row[2],
+            output_exact=bool(row[3]),
+            tokenizer=row[4],
+        )
+        for row in rows
+    ]

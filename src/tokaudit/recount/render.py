@@ -1,0 +1,419 @@
+"""What a provider bills around the text of one request part, as texts plus fixed tokens.
+
+A request is split (in SQL, ``units.py``) into units: each message, the system prompt,
+the tool definitions, the response format, the reply. This module turns one unit into
+the texts a tokenizer must count and the fixed tokens added around them, and says
+whether that accounting is exact. Texts are kept apart (never concatenated) because
+the provider tokenizes them apart.
+
+OpenAI chat framing (openai-cookbook, "How to count tokens with tiktoken"): every
+message costs 3 tokens plus its role and content, a ``name`` 1 more plus its text, and
+the reply is primed with 3 (2 on the reasoning families). Tool definitions are rendered
+the way OpenAI renders them for the model, a TypeScript-like ``namespace functions``
+block (hmarr/openai-chat-tokens, "Counting OpenAI tokens", 2023), which reproduces
+reported usage exactly for plain, non-strict schemas. Tool calls, tool results, strict
+schemas and response formats are counted with the same rendering but labelled
+estimates: their rendering is reverse-engineered and a token or two off on some of the
+recorded requests (docs/recount.md).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from tokaudit.recount import images
+from tokaudit.tokenizers import ChatProfile
+
+__all__ = ["Rendered", "render_unit"]
+
+TOOLS_OVERHEAD = 9  # a tools block adds a system message: framing + "# Tools ## functions"
+TOOLS_WITH_SYSTEM = -4  # ... which reuses an existing system message
+STRICT_TOOLS = -1  # strict schemas render one token shorter (2 recorded requests)
+# The assistant turn right after the result of a single tool call (the reply, or a
+# logged assistant message) costs 2 more: 4 recorded requests, none against.
+LAST_TOOL_RESULT = 2
+TOOL_OUTPUT = 1  # a reply to a request with tools costs 1 more output token
+SCHEMA_FORMAT = 4  # response_format json_schema: compact schema + 4 (1 recorded request)
+_SUPPORTED_TYPES = {"string", "number", "integer", "boolean", "null", "object", "array"}
+
+
+@dataclass
+class Rendered:
+    """Texts to count, fixed tokens around them, and whether the result is exact."""
+
+    texts: list[str] = field(default_factory=list)
+    const: int = 0
+    exact: bool = True
+
+    def add(self, other: Rendered) -> None:
+        self.texts.extend(other.texts)
+        self.const += other.const
+        self.exact = self.exact and other.exact
+
+
+def render_unit(kind: str, ctx: str, payload: str, profile: ChatProfile, provider: str) -> Rendered:
+    """The accounting of one unit; unparseable payloads are an estimate of nothing.
+
+    ``raw`` is plain text with no framing (system prompts sized for the caching finding),
+    exact only for OpenAI, whose vocabulary it is (``ctx`` names the provider).
+    """
+    if kind == "raw":
+        return Rendered([payload], exact=ctx == "openai")
+    try:
+        value = json.loads(payload)
+    except (TypeError, ValueError):
+        return Rendered(exact=False)
+    if kind == "tools":
+        return _tools(value, ctx, profile)
+    if kind == "rfmt":
+        return _response_format(value, profile)
+    if kind == "tchoice":
+        return _tool_choice(value, profile)
+    if kind == "output":
+        return _output(value, ctx, profile, provider)
+    if kind == "sys":
+        return _framed("system", _content(value, profile, provider), None, profile)
+    if kind == "str":  # a Responses API ``input`` string is one user message
+        return _framed("user", Rendered([str(value)]), None, profile)
+    return _message(value, ctx, profile, provider)
+
+
+# --- messages -------------------------------------------------------------------
+
+
+def _framed(role: str, body: Rendered, name: str | None, profile: ChatProfile) -> Rendered:
+    if profile.framing != "openai":
+        return body
+    out = Rendered([role], profile.tokens_per_message)
+    out.add(body)
+    if name:
+        out.texts.append(name)
+        out.const += profile.tokens_per_name
+    return out
+
+
+def _message(msg: Any, ctx: str, profile: ChatProfile, provider: str) -> Rendered:
+    if not isinstance(msg, dict):
+        return Rendered(exact=False)
+    if provider == "google":
+        role = "model" if msg.get("role") == "model" else "user"
+        return _framed(role, _content(msg.get("parts"), profile, provider), None, profile)
+    kind = msg.get("type")
+    if kind == "function_call":  # Responses API tool call
+        return _tool_call([(str(msg.get("name")), msg.get("arguments"))], profile)
+    if kind == "function_call_output":
+        return _tool_result(msg.get("output"), ctx, profile, provider)
+    if kind not in (None, "message"):
+        return Rendered(exact=False)  # reasoning items, hosted tool calls: not modelled
+    role = str(msg.get("role") or "user")
+    if role == "tool":
+        return _tool_result(msg.get("content"), ctx, profile, provider)
+    name = msg.get("name") if isinstance(msg.get("name"), str) else None
+    content = msg.get("content")
+    body = _content(content, profile, provider, pad=ctx == "pad")
+    calls = msg.get("tool_calls")
+    legacy = msg.get("function_call")
+    if role == "function":  # legacy function result: role + name + content + 2
+        out = Rendered([role], profile.tokens_per_message - 1, exact=False)
+        out.add(body)
+        if name:
+            out.texts.append(name)
+        return out
+    if isinstance(calls, list) and calls:
+        pairs = [
+            (str((c.get("function") or {}).get("name")), (c.get("function") or {}).get("arguments"))
+            for c in calls
+            if isinstance(c, dict)
+        ]
+        out = _tool_call(pairs, profile)
+        if body.texts and any(body.texts):
+            out.add(_framed(role, body, name, profile))
+        return out
+    if isinstance(legacy, dict):  # legacy function_call: +3 and its name and arguments
+        out = _framed(role, body, name, profile)
+        out.texts += [str(legacy.get("name", "")), str(legacy.get("arguments", ""))]
+        out.const += 3
+        out.exact = False
+        return out
+    return _framed(role, body, name, profile)
+
+
+def _tool_call(pairs: list[tuple[str, Any]], profile: ChatProfile) -> Rendered:
+    """One call: ``assistant to=functions.NAME`` + arguments; several: the parallel wrapper."""
+    if len(pairs) == 1:
+        name, arguments = pairs[0]
+        args = arguments if isinstance(arguments, str) else json.dumps(arguments)
+        return Rendered([f"assistant to=functions.{name}", args], profile.tokens_per_message, False)
+    uses = []
+    for name, arguments in pairs:
+        try:
+            params = json.loads(arguments) if isinstance(arguments, str) else arguments
+        except ValueError:
+            params = arguments
+        uses.append({"recipient_name": f"functions.{name}", "parameters": params})
+    wrapper = json.dumps({"tool_uses": uses}, separators=(",", ":"), ensure_ascii=False)
+    return Rendered(
+        ["assistant to=multi_tool_use.parallel", wrapper], profile.tokens_per_message, False
+    )
+
+
+def _tool_result(content: Any, ctx: str, profile: ChatProfile, provider: str) -> Rendered:
+    name, _, last = ctx.partition("|")
+    body = _content(content, profile, provider)
+    out = Rendered([f"functions.{name or 'tool'}"], profile.tokens_per_message, False)
+    out.add(body)
+    out.exact = False
+    if last == "last":
+        out.const += LAST_TOOL_RESULT
+    return out
+
+
+def _content(content: Any, profile: ChatProfile, provider: str, pad: bool = False) -> Rendered:
+    """Texts and image tokens of a content value (string, parts list, blocks)."""
+    if content is None:
+        return Rendered(["\n"] if pad else [])
+    if isinstance(content, str):
+        return Rendered([content + "\n" if pad else content])
+    if isinstance(content, dict):
+        return _content([content], profile, provider, pad)
+    if not isinstance(content, list):
+        return Rendered([json.dumps(content)], exact=False)
+    out = Rendered()
+    texts = 0
+    for part in content:
+        piece = _part(part, profile, provider)
+        texts += len(piece.texts)
+        out.add(piece)
+    if texts > 1:
+        out.exact = False  # how several text parts are joined is not documented
+    if pad and out.texts:
+        out.texts[-1] += "\n"
+    return out
+
+
+def _part(part: Any, profile: ChatProfile, provider: str) -> Rendered:
+    if isinstance(part, str):
+        return Rendered([part])
+    if not isinstance(part, dict):
+        return Rendered(exact=False)
+    kind = part.get("type")
+    if isinstance(part.get("text"), str) and kind in (None, "text", "input_text", "output_text"):
+        return Rendered([part["text"]])
+    if kind in ("image_url", "input_image", "image") or "inlineData" in part:
+        return _image(part, profile, provider)
+    if kind == "tool_use" or "functionCall" in part:  # Anthropic / Gemini calls
+        call = part.get("functionCall") or part
+        return Rendered(
+            [str(call.get("name", "")), json.dumps(call.get("input", call.get("args")))],
+            exact=False,
+        )
+    if kind == "tool_result":
+        return Rendered(_content(part.get("content"), profile, provider).texts, exact=False)
+    if "functionResponse" in part:
+        response = part["functionResponse"]
+        return Rendered(
+            [str(response.get("name", "")), json.dumps(response.get("response"))], exact=False
+        )
+    if kind == "thinking" and isinstance(part.get("thinking"), str):
+        return Rendered([part["thinking"]], exact=False)
+    return Rendered(exact=False)  # audio, files, documents: no offline accounting
+
+
+def _image(part: dict[str, Any], profile: ChatProfile, provider: str) -> Rendered:
+    url, detail = "", "auto"
+    if isinstance(part.get("image_url"), dict):
+        url = str(part["image_url"].get("url", ""))
+        detail = str(part["image_url"].get("detail") or "auto")
+    elif isinstance(part.get("image_url"), str):
+        url, detail = part["image_url"], str(part.get("detail") or "auto")
+    elif isinstance(part.get("source"), dict):  # Anthropic
+        source = part["source"]
+        if source.get("type") == "base64":
+            url = f"data:{source.get('media_type')};base64,{source.get('data', '')}"
+    elif isinstance(part.get("inlineData"), dict):  # Gemini
+        data = part["inlineData"]
+        url = f"data:{data.get('mimeType')};base64,{data.get('data', '')}"
+    size = images.data_url_size(url)
+    known = size is not None
+    dims = size or images.TYPICAL_SIZE
+    if provider == "anthropic":
+        return Rendered(const=images.anthropic_tokens(dims), exact=False)
+    if provider == "google":
+        return Rendered(const=images.gemini_tokens(dims), exact=False)
+    low = detail == "low"
+    if profile.image_base is not None and profile.image_tile is not None:
+        tokens = images.openai_tile_tokens(dims, profile.image_base, profile.image_tile, low)
+        return Rendered(const=tokens, exact=known or low)
+    if profile.image_patch_multiplier is not None:
+        tokens = images.openai_patch_tokens(dims, profile.image_patch_multiplier)
+        return Rendered(const=tokens, exact=False)
+    return Rendered(const=images.openai_tile_tokens(dims, 85, 170, low), exact=False)
+
+
+# --- tools, formats, replies -----------------------------------------------------
+
+
+def _functions(tools: Any) -> tuple[list[dict[str, Any]], bool]:
+    """Function definitions from chat ``tools``, Responses ``tools`` or legacy ``functions``.
+
+    Also says whether every tool is a function (hosted tools are not modelled).
+    """
+    out: list[dict[str, Any]] = []
+    complete = True
+    for tool in tools if isinstance(tools, list) else []:
+        if not isinstance(tool, dict):
+            complete = False
+            continue
+        if tool.get("type") == "function" and isinstance(tool.get("function"), dict):
+            out.append(tool["function"])
+        elif tool.get("type") in (None, "function") and isinstance(tool.get("name"), str):
+            out.append(tool)
+        else:
+            complete = False
+    return out, complete
+
+
+def _tools(value: Any, ctx: str, profile: ChatProfile) -> Rendered:
+    functions, complete = _functions(value)
+    if not functions:
+        return Rendered(exact=complete and not value)
+    text, simple = format_functions(functions)
+    const = TOOLS_OVERHEAD + (TOOLS_WITH_SYSTEM if ctx == "sys" else 0)
+    strict = any(f.get("strict") is True for f in functions)
+    if strict:
+        const += STRICT_TOOLS
+    return Rendered([text], const, exact=complete and simple and not strict)
+
+
+def format_functions(functions: list[dict[str, Any]]) -> tuple[str, bool]:
+    """The ``namespace functions`` block, and whether every schema was fully supported."""
+    lines = ["namespace functions {", ""]
+    supported = True
+    for function in functions:
+        description = function.get("description")
+        if description:
+            lines.append(f"// {description}")
+        parameters = function.get("parameters") or {}
+        if not isinstance(parameters, dict):
+            parameters, supported = {}, False
+        if parameters.get("properties"):
+            body, ok = _format_object(parameters, 0)
+            supported = supported and ok
+            lines += [f"type {function.get('name')} = (_: {{", body, "}) => any;"]
+        else:
+            lines.append(f"type {function.get('name')} = () => any;")
+        lines.append("")
+    lines.append("} // namespace functions")
+    return "\n".join(lines), supported
+
+
+def _format_object(schema: dict[str, Any], indent: int) -> tuple[str, bool]:
+    lines: list[str] = []
+    supported = not (set(schema) & {"$defs", "definitions", "anyOf", "oneOf", "allOf"})
+    required = schema.get("required") or []
+    properties = schema.get("properties") or {}
+    for name, prop in properties.items() if isinstance(properties, dict) else []:
+        if not isinstance(prop, dict):
+            supported = False
+            continue
+        if prop.get("description") and indent < 2:
+            lines.append(f"// {prop['description']}")
+        kind, ok = _format_type(prop, indent)
+        supported = supported and ok
+        marker = "" if name in required else "?"
+        default = f" // default: {prop['default']}" if "default" in prop else ""
+        supported = supported and not default
+        lines.append(f"{name}{marker}: {kind},{default}")
+    return "\n".join(" " * indent + line for line in lines), supported
+
+
+def _format_type(prop: dict[str, Any], indent: int) -> tuple[str, bool]:
+    kind = prop.get("type")
+    ok = isinstance(kind, str) and kind in _SUPPORTED_TYPES and "$ref" not in prop
+    if kind == "string":
+        if "enum" in prop:
+            return " | ".join(f'"{v}"' for v in prop["enum"]), ok
+        return "string", ok
+    if kind in ("number", "integer"):
+        if "enum" in prop:
+            return " | ".join(str(v) for v in prop["enum"]), ok
+        return "number", ok
+    if kind == "boolean":
+        return "boolean", ok
+    if kind == "null":
+        return "null", ok
+    if kind == "object":
+        body, inner = _format_object(prop, indent + 2)
+        return "\n".join(["{", body, "}"]), ok and inner
+    if kind == "array":
+        items = prop.get("items")
+        if isinstance(items, dict):
+            inner_kind, inner = _format_type(items, indent)
+            return f"{inner_kind}[]", ok and inner
+        return "any[]", ok
+    return "", False
+
+
+def _response_format(value: Any, profile: ChatProfile) -> Rendered:
+    if not isinstance(value, dict) or value.get("type") in (None, "text"):
+        return Rendered()
+    schema = (value.get("json_schema") or {}).get("schema")
+    if value.get("type") == "json_schema" and isinstance(schema, dict):
+        text = json.dumps(schema, separators=(",", ":"), ensure_ascii=False)
+        return Rendered([text], SCHEMA_FORMAT, exact=False)
+    return Rendered(exact=False)
+
+
+def _tool_choice(value: Any, profile: ChatProfile) -> Rendered:
+    """hmarr: ``none`` costs 1; forcing a named function 4 plus its name."""
+    if value in (None, "auto", "required"):
+        return Rendered()
+    if value == "none":
+        return Rendered(const=1, exact=False)
+    if isinstance(value, dict):
+        name = (value.get("function") or value).get("name")
+        if isinstance(name, str):
+            return Rendered([name], 4, exact=False)
+    return Rendered(exact=False)
+
+
+def _output(value: Any, ctx: str, profile: ChatProfile, provider: str) -> Rendered:
+    """The reply's billed tokens: its text, plus tool calls and structure as estimates."""
+    out = Rendered(exact=not profile.reasoning)
+    if not isinstance(value, dict):
+        return Rendered(exact=False)
+    for message in value.get("messages") or []:  # OpenAI chat choices
+        if not isinstance(message, dict):
+            continue
+        out.add(_content(message.get("content"), profile, provider))
+        for call in message.get("tool_calls") or []:
+            function = (call.get("function") or {}) if isinstance(call, dict) else {}
+            out.texts += [str(function.get("name", "")), str(function.get("arguments", ""))]
+            out.exact = False
+        if message.get("refusal"):
+            out.texts.append(str(message["refusal"]))
+    for item in value.get("output") or []:  # OpenAI Responses
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") == "message":
+            out.add(_content(item.get("content"), profile, provider))
+        elif item.get("type") == "function_call":
+            out.texts += [str(item.get("name", "")), str(item.get("arguments", ""))]
+            out.exact = False
+        else:
+            out.exact = False
+    for block in value.get("content") or []:  # Anthropic
+        out.add(_part(block, profile, provider))
+        out.exact = False
+    for candidate in value.get("candidates") or []:  # Gemini
+        if isinstance(candidate, dict):
+            out.add(_content(candidate.get("parts"), profile, provider))
+        out.exact = False
+    if ctx == "tools":
+        out.const += TOOL_OUTPUT
+        out.exact = False
+    if not profile.exact:
+        out.exact = False
+    return out

@@ -1,0 +1,115 @@
+"""The envelope's ``response`` may be a logged stream: a list of chunks, or the SSE text.
+
+Usage comes from the chunk that carries it; a stream without one is loaded with
+``has_usage = false`` and priced as unpriced ``no_usage``, never as zero tokens.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+from format_helpers import (
+    anthropic_classes,
+    anthropic_events,
+    assert_counts_add_up,
+    classes_of,
+    costs,
+    gemini_classes,
+    install_prices,
+    openai_classes,
+    sse,
+    sse_cassette,
+    sse_chunks,
+)
+
+from tokaudit.ingest.sqltext import install_macros
+
+if TYPE_CHECKING:
+    from conftest import EnvelopeKit
+
+Json = dict[str, Any]
+STREAM = "openai/otelcontrib_chat_completion_streaming.yaml"
+SNAPSHOT = "anthropic/anthropic_sdk_snapshot_messages_parse_c11eefc7.json"
+FLASH = "gemini/otelcontrib_google_genai_non_streaming_gemini-2.5-flash.yaml"
+
+
+def test_envelope_streams_of_every_provider(kit: EnvelopeKit) -> None:
+    request, text = sse_cassette(STREAM)
+    chunks = sse_chunks(text)
+    [snap] = kit.snapshot(SNAPSHOT)
+    [flash] = kit.cassette(FLASH)
+    lines = [
+        kit.envelope("openai", request, text, request_id="sse"),
+        kit.envelope("openai", request, chunks, request_id="list"),
+        kit.envelope("anthropic", snap.request, anthropic_events(snap.response)),
+        kit.envelope("google", flash.request, [flash.response], model="gemini-2.5-flash"),
+    ]
+    fr, rows = kit.ingest_lines(lines)
+    assert fr.format == "envelope"
+    assert_counts_add_up(fr, 4, 4, 0, 0)
+    assert classes_of(rows[0]) == classes_of(rows[1]) == openai_classes(chunks[-1]["usage"])
+    assert classes_of(rows[2]) == anthropic_classes(snap.response["usage"])
+    assert classes_of(rows[3]) == gemini_classes(flash.response["usageMetadata"])
+    assert [r["finish_reason"] for r in rows] == ["stop", "stop", "end_turn", "STOP"]
+    assert rows[2]["request_key"] == "anthropic:" + snap.response["id"]
+
+
+def test_envelope_stream_without_usage_is_unpriced(kit: EnvelopeKit) -> None:
+    request, text = sse_cassette(STREAM)
+    no_usage = [c for c in sse_chunks(text) if c["usage"] is None]
+    [snap] = kit.snapshot(SNAPSHOT)
+    events = anthropic_events(snap.response)
+    events[0]["message"]["usage"] = {}  # no counts anywhere in the stream
+    del events[5]["usage"]
+    lines = [
+        kit.envelope("openai", request, no_usage),
+        kit.envelope("anthropic", snap.request, events),
+    ]
+    fr, rows = kit.ingest_lines(lines)
+    assert_counts_add_up(fr, 2, 2, 0, 0)
+    assert [r["has_usage"] for r in rows] == [False, False]
+    install_prices(kit.con)
+    got = costs(kit.con)
+    assert [(c["unpriced_reason"], c["cost_usd"]) for c in got] == [("no_usage", None)] * 2
+
+
+def test_a_list_that_is_not_a_stream_is_still_rejected(kit: EnvelopeKit) -> None:
+    request, text = sse_cassette(STREAM)
+    full = copy.deepcopy(sse_chunks(text)[-1])
+    full["object"] = "chat.completion"  # a whole response in a list is not a stream
+    path = kit.write(
+        "bad.jsonl",
+        [
+            kit.envelope("openai", request, [full]),
+            kit.envelope("openai", request, "no events here"),
+            kit.envelope("anthropic", request, sse([{"type": "ping"}])),
+        ],
+    )
+    [fr] = kit.ingest(path).files
+    assert_counts_add_up(fr, 3, 0, 0, 3)
+    reasons = {n: r["reason"] for n, r in kit.rejects(path).items()}
+    assert reasons == {
+        1: "response is not an object or a readable stream: "
+        "element 1 is not a stream chunk (openai)",
+        2: 'response is not an object or a readable stream: a string with no SSE "data:" line',
+        3: "response is not an object or a readable stream: "
+        "no message_start event (the usage of the input is in it)",
+    }
+
+
+def test_folded_streams_keep_the_reply_text() -> None:
+    _, text = sse_cassette(STREAM)
+    con = duckdb.connect()
+    install_macros(con)
+    row = con.execute(
+        "SELECT ta_stream_response('openai', to_json(?::VARCHAR)) "
+        "->> '$.choices[0].message.content'",
+        [text],
+    ).fetchone()
+    assert row is not None
+    assert row[0] == "".join(
+        c["choices"][0]["delta"].get("content", "") for c in sse_chunks(text) if c["choices"]
+    )
+    assert row[0] == '"This is a test."'

@@ -1,0 +1,376 @@
+"""litellm-spendlogs: LiteLLM SpendLogs rows and StandardLoggingPayload.
+
+Expectations are computed from the raw fields: LiteLLM's ``prompt_tokens`` is
+cache-inclusive even for Claude, so uncached input = prompt − cache read − cache write.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from gateway_helpers import REALWORLD, GatewayKit, Json, classes, load, start_line
+
+SPEND = REALWORLD / "litellm" / "spend_logs_payload.json"
+PAYLOAD = REALWORLD / "litellm" / "standard_logging_payload.json"
+
+
+def spend_row(request_id: str, **fields: Any) -> Json:
+    """A SpendLogs row shaped like the real sample; ``meta`` entries go into its
+    JSON-string ``metadata``."""
+    row: Json = copy.deepcopy(load(SPEND))
+    meta = json.loads(row["metadata"])
+    meta.update(fields.pop("meta", {}))
+    row.update(request_id=request_id, **fields)
+    row["metadata"] = json.dumps(meta)
+    return row
+
+
+# Claude calls as LiteLLM logs them (numbers from the openllmetry Anthropic caching
+# cassette: 4 uncached tokens, 1163 written, then 1163 read). prompt_tokens is 4 + 1163.
+CLAUDE = {
+    "custom_llm_provider": "anthropic",
+    "model": "claude-sonnet-4-5-20250929",
+    "model_group": "claude-sonnet",
+    "startTime": "2026-10-14 09:00:00.000000",
+    "endTime": "2026-10-14 09:00:02.500000",
+}
+WRITE_CALL = spend_row(
+    "chatcmpl-claude-write",
+    **CLAUDE,
+    prompt_tokens=1167,
+    completion_tokens=26,
+    total_tokens=1193,
+    spend=0.0048,
+    team_id="team-7f3a",
+    user="alice",
+    end_user="",
+    request_tags='["prod", "feature:rag"]',
+    meta={
+        "usage_object": {"prompt_tokens": 1167, "completion_tokens": 26, "total_tokens": 1193},
+        "additional_usage_values": {
+            "cache_creation_input_tokens": 1163,
+            "cache_read_input_tokens": 0,
+        },
+        "user_api_key_project_alias": "search-platform",
+    },
+)
+READ_CALL = spend_row(
+    "chatcmpl-claude-read",
+    **CLAUDE,
+    prompt_tokens=1167,
+    completion_tokens=31,
+    total_tokens=1198,
+    team_id="",
+    user="",
+    end_user="cust-9",
+    meta={
+        "usage_object": {
+            "prompt_tokens": 1167,
+            "completion_tokens": 31,
+            "prompt_tokens_details": {"cached_tokens": 1163, "cache_creation_tokens": 0},
+        },
+        "user_api_key_team_alias": "search",
+    },
+)
+HOUR_CALL = spend_row(
+    "chatcmpl-claude-1h",
+    **CLAUDE,
+    prompt_tokens=1167,
+    completion_tokens=12,
+    meta={
+        "usage_object": {
+            "prompt_tokens": 1167,
+            "completion_tokens": 12,
+            "prompt_tokens_details": {
+                "cached_tokens": 0,
+                "cache_creation_tokens": 1163,
+                "cache_creation_token_details": {
+                    "ephemeral_5m_input_tokens": 0,
+                    "ephemeral_1h_input_tokens": 1163,
+                },
+            },
+        }
+    },
+)
+
+
+def test_real_spend_log_row(gw: GatewayKit) -> None:
+    raw = load(SPEND)
+    got = gw.one(SPEND)
+    assert (got.format, got.records_read, got.loaded) == ("litellm-spendlogs", 1, 1)
+    [row] = gw.rows(SPEND)
+    meta = json.loads(raw["metadata"])  # a JSON string in the sample
+    details = meta["usage_object"]["prompt_tokens_details"] or {}
+    uncached = raw["prompt_tokens"] - details.get("cached_tokens", 0)
+    assert classes(row) == (uncached, 0, 0, 0, raw["completion_tokens"], None)
+    assert row["request_key"] == "litellm:" + raw["request_id"]
+    assert row["request_id"] == raw["request_id"]
+    assert (row["provider"], row["model"], row["api"]) == (
+        "openai",
+        raw["model"],
+        "chat.completions",
+    )
+    assert row["ts"] == datetime(2025, 1, 24, 9, 20, 46, 847371, tzinfo=UTC)
+    assert row["latency_ms"] == 4.583
+    assert row["status"] == "ok"
+    # the JSON strings are parsed; LiteLLM's own price map copy is not kept
+    assert Decimal(str(row["metadata"]["spend"])) == Decimal(str(raw["spend"]))
+    assert row["metadata"]["request_tags"] == json.loads(raw["request_tags"]) == []
+    assert row["metadata"]["session_id"] == raw["session_id"]
+    assert row["metadata"]["usage_object"] == meta["usage_object"]
+    assert "model_map_information" not in row["metadata"]
+    assert row["team"] is None and row["user_id"] is None  # empty strings in the sample
+
+
+def test_real_standard_logging_payload(gw: GatewayKit) -> None:
+    raw = load(PAYLOAD)
+    got = gw.one(PAYLOAD)
+    assert (got.format, got.loaded) == ("litellm-spendlogs", 1)
+    [row] = gw.rows(PAYLOAD)
+    usage = raw["response"]["usage"]
+    assert classes(row) == (usage["prompt_tokens"], 0, 0, 0, usage["completion_tokens"], None)
+    assert row["request_key"] == "litellm:" + raw["id"]
+    # no system message: the first message stands for the prompt
+    assert gw.text(row["prompt_hash"]) == raw["messages"][0]["content"] == "Hello, world!"
+    assert json.loads(gw.text(row["input_hash"]) or "null") == {
+        "messages": raw["messages"],
+        "tools": None,
+    }
+    assert row["finish_reason"] == raw["response"]["choices"][0]["finish_reason"]
+    assert row["latency_ms"] == raw["response_time"] * 1000
+    assert Decimal(str(row["metadata"]["spend"])) == Decimal(str(raw["response_cost"]))
+    assert row["input_hash"] is not None and row["request_hash"] is not None
+
+
+def test_claude_prompt_tokens_are_cache_inclusive(gw: GatewayKit) -> None:
+    path = gw.write_jsonl("spend.jsonl", [WRITE_CALL, READ_CALL, HOUR_CALL])
+    got = gw.one(path)
+    assert (got.records_read, got.loaded, got.rejected) == (3, 3, 0)
+    rows = gw.by_key(path)
+
+    write = rows["litellm:chatcmpl-claude-write"]
+    extra = json.loads(WRITE_CALL["metadata"])["additional_usage_values"]
+    assert (
+        write["input_tokens"] == WRITE_CALL["prompt_tokens"] - extra["cache_creation_input_tokens"]
+    )
+    assert classes(write) == (4, 0, 1163, 0, 26, None)
+
+    read = rows["litellm:chatcmpl-claude-read"]
+    cached = json.loads(READ_CALL["metadata"])["usage_object"]["prompt_tokens_details"]
+    assert read["input_tokens"] == READ_CALL["prompt_tokens"] - cached["cached_tokens"]
+    assert classes(read) == (4, 1163, 0, 0, 31, None)
+
+    hour = rows["litellm:chatcmpl-claude-1h"]  # the 1-hour write priced apart
+    assert classes(hour) == (4, 0, 0, 1163, 12, None)
+
+    for row in rows.values():
+        assert (row["provider"], row["model"]) == ("anthropic", "claude-sonnet-4-5-20250929")
+        assert row["model_requested"] == "claude-sonnet"
+        assert row["ts"] == datetime(2026, 10, 14, 9, tzinfo=UTC)  # naive = UTC
+
+
+def test_attribution_columns(gw: GatewayKit) -> None:
+    path = gw.write_jsonl("spend.jsonl", [WRITE_CALL, READ_CALL])
+    gw.one(path)
+    rows = gw.by_key(path)
+    write, read = rows["litellm:chatcmpl-claude-write"], rows["litellm:chatcmpl-claude-read"]
+    assert (write["team"], write["user_id"], write["project"]) == (
+        "team-7f3a",
+        "alice",
+        "search-platform",
+    )
+    assert write["metadata"]["request_tags"] == ["prod", "feature:rag"]  # was a JSON string
+    assert write["metadata"]["spend"] == 0.0048
+    # no team_id: the key's team alias; no user: the end user
+    assert (read["team"], read["user_id"]) == ("search", "cust-9")
+
+
+def test_rejects_keep_line_numbers_and_counts_add_up(gw: GatewayKit) -> None:
+    no_start = copy.deepcopy(WRITE_CALL)
+    del no_start["startTime"]
+    negative = spend_row("neg", **CLAUDE, prompt_tokens=-3)
+    too_cached = spend_row(
+        "over",
+        **CLAUDE,
+        prompt_tokens=1167,
+        meta={"usage_object": {"prompt_tokens_details": {"cached_tokens": 2000}}},
+    )
+    lines: list[Any] = [
+        WRITE_CALL,  # 1
+        '{"request_id": "cut", "call_type": ',  # 2 truncated
+        {**READ_CALL, "request_id": "badmeta", "metadata": "{not json"},  # 3
+        {**no_start, "request_id": "nostart"},  # 4
+        negative,  # 5
+        too_cached,  # 6
+        "",  # 7 blank: not a record
+        WRITE_CALL,  # 8 the same request again
+        "[1, 2]",  # 9 two records on one line, both rejected: one reject naming both
+    ]
+    path = gw.write_jsonl("mixed.jsonl", lines)
+    got = gw.one(path)
+    assert (got.records_read, got.loaded, got.duplicates, got.rejected) == (8, 1, 1, 6)
+    rejects = gw.rejects(path)
+    assert sorted(rejects) == [2, 3, 4, 5, 6, 9]
+    assert rejects[2]["reason"] == "invalid JSON"
+    assert rejects[2]["raw"] == lines[1]
+    assert rejects[3]["reason"] == "metadata is not a JSON object: {not json"
+    assert rejects[4]["reason"] == "missing startTime"
+    assert rejects[5]["reason"] == "prompt_tokens is negative"
+    assert rejects[6]["reason"].startswith("cached tokens exceed prompt tokens")
+    assert rejects[9]["reason"] == (
+        "record 1: not a JSON object (got number); record 2: not a JSON object (got number)"
+    )
+    assert [r["source_line"] for r in gw.rows(path)] == [1]
+
+
+def test_pretty_json_array_rejects_point_at_the_element(gw: GatewayKit) -> None:
+    bad = spend_row("chatcmpl-no-model", model="", model_group="")
+    text = json.dumps([WRITE_CALL, bad, READ_CALL], indent=2)
+    path = gw.write("spend_export.json", text)
+    got = gw.one(path)
+    assert (got.format, got.records_read, got.loaded, got.rejected) == (
+        "litellm-spendlogs",
+        3,
+        2,
+        1,
+    )
+    line = start_line(text, '    "request_id": "chatcmpl-no-model"')
+    assert gw.rejects(path) == {
+        line: {
+            "source_line": line,
+            "raw": json.dumps(bad, separators=(",", ":")),
+            "reason": "record 2: no model (model and model_group empty)",
+        }
+    }
+    rows = gw.rows(path)
+    assert [r["source_line"] for r in rows] == [
+        start_line(text, '    "request_id": "chatcmpl-claude-write"'),
+        start_line(text, '    "request_id": "chatcmpl-claude-read"'),
+    ]
+
+
+def test_spend_log_and_payload_of_one_call_dedupe(gw: GatewayKit) -> None:
+    payload = load(PAYLOAD)
+    spend = spend_row(payload["id"])  # SpendLogs.request_id is the payload's id
+    path = gw.write_jsonl("both.jsonl", [spend, payload])
+    got = gw.one(path)
+    assert (got.records_read, got.loaded, got.duplicates) == (2, 1, 1)
+
+
+def _csv(rows: list[Json], columns: list[str]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in columns})
+    return out.getvalue()
+
+
+def test_csv_export(gw: GatewayKit) -> None:
+    columns = [
+        "request_id",
+        "call_type",
+        "spend",
+        "prompt_tokens",
+        "completion_tokens",
+        "startTime",
+        "endTime",
+        "model",
+        "model_group",
+        "custom_llm_provider",
+        "user",
+        "team_id",
+        "end_user",
+        "metadata",
+        "request_tags",
+        "status",
+    ]
+    # A database export may keep pretty-printed JSON: a quoted field over several lines.
+    pretty = copy.deepcopy(READ_CALL)
+    meta = json.loads(READ_CALL["metadata"])
+    pretty["metadata"] = json.dumps(
+        {k: meta[k] for k in ("usage_object", "user_api_key_team_alias")}, indent=1
+    )
+    text = _csv([WRITE_CALL, pretty], columns)
+    text += ",".join(["x"] * (len(columns) + 3)) + "\n"  # too many columns
+    text += _csv([HOUR_CALL], columns).split("\n", 1)[1]
+    path = gw.write("spend_logs.csv", text)
+    got = gw.one(path)
+    assert (got.format, got.records_read, got.loaded, got.rejected) == (
+        "litellm-spendlogs",
+        4,
+        3,
+        1,
+    )
+    physical = text.splitlines()
+    rejects = gw.rejects(path)
+    [(bad_line, bad)] = rejects.items()
+    assert physical[bad_line - 1].startswith("x,x,x")
+    assert bad["reason"].startswith("malformed CSV row")
+    rows = gw.by_key(path)
+    assert rows["litellm:chatcmpl-claude-write"]["source_line"] == 2
+    assert rows["litellm:chatcmpl-claude-read"]["source_line"] == 3  # spans lines 3-5
+    assert physical[rows["litellm:chatcmpl-claude-1h"]["source_line"] - 1].startswith(
+        "chatcmpl-claude-1h,"
+    )
+    # CSV cells are strings: counts and JSON are read from them all the same
+    assert classes(rows["litellm:chatcmpl-claude-write"]) == (4, 0, 1163, 0, 26, None)
+    assert classes(rows["litellm:chatcmpl-claude-read"]) == (4, 1163, 0, 0, 31, None)
+    assert rows["litellm:chatcmpl-claude-write"]["metadata"]["request_tags"] == [
+        "prod",
+        "feature:rag",
+    ]
+    assert rows["litellm:chatcmpl-claude-write"]["team"] == "team-7f3a"
+    # the next CSV in the same run starts with no rejects of its own
+    clean = gw.write("more_spend_logs.csv", _csv([spend_row("chatcmpl-next", **CLAUDE)], columns))
+    assert (gw.one(clean).loaded, gw.rejects(clean)) == (1, {})
+
+
+def test_failure_rows_are_errors(gw: GatewayKit) -> None:
+    failed = spend_row(
+        "chatcmpl-failed",
+        **CLAUDE,
+        status="failure",
+        prompt_tokens=0,
+        completion_tokens=0,
+        meta={
+            "error_information": {
+                "error_code": "429",
+                "error_class": "RateLimitError",
+                "error_message": "rate limited",
+            }
+        },
+    )
+    path = gw.write_jsonl("failed.jsonl", [failed])
+    gw.one(path)
+    [row] = gw.rows(path)
+    assert (row["status"], row["http_status"], row["error_type"], row["error_message"]) == (
+        "error",
+        429,
+        "RateLimitError",
+        "rate limited",
+    )
+    assert classes(row)[:5] == (0, 0, 0, 0, 0)
+
+
+def test_damaged_first_line_and_truncated_document(gw: GatewayKit) -> None:
+    """A JSON Lines log whose first line is cut keeps its other lines; a pretty-printed
+    document cut short is one reject at its first line (nothing in it can be trusted)."""
+    lines = ['{"request_id": "cut", "call_type": "acompl', WRITE_CALL, READ_CALL]
+    log = gw.write_jsonl("damaged.jsonl", lines)
+    got = gw.one(log, fmt="litellm-spendlogs")
+    assert (got.records_read, got.loaded, got.rejected) == (3, 2, 1)
+    assert gw.rejects(log)[1]["reason"] == "invalid JSON"
+
+    text = json.dumps([WRITE_CALL, READ_CALL], indent=2)
+    cut = gw.write("cut.json", text[: len(text) // 2])
+    got = gw.one(cut, fmt="litellm-spendlogs")
+    assert (got.records_read, got.loaded, got.rejected) == (1, 0, 1)
+    [(line, reject)] = gw.rejects(cut).items()
+    assert line == 1 and reject["reason"].startswith("invalid JSON: neither JSON Lines")

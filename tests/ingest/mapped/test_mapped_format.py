@@ -1,0 +1,387 @@
+"""The mapped format: CSV, JSON Lines and Parquet exports read through a YAML field map.
+
+Expected token classes are worked out by hand from the rows written here; prices are
+the published per-1M list prices.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pytest
+import yaml
+
+from tokaudit.errors import ConfigError, UsageError
+from tokaudit.ingest.fieldmap import load_field_map, parse_field_map
+from tokaudit.pricing.store_tables import install_price_table
+from tokaudit.pricing.table import load_price_table
+
+if TYPE_CHECKING:
+    from conftest import EnvelopeKit
+
+ROOT = Path(__file__).resolve().parents[3]
+M = Decimal(1_000_000)
+
+OPENAI_CSV = """\
+created_at,model,team,prompt_tokens,cached_tokens,completion_tokens,note
+2026-10-01T10:00:00Z,gpt-4o-mini,search,1200,1024,50,plain
+2026-10-01T10:05:00Z,gpt-4o-mini,search,abc,0,50,"a note
+over two lines"
+2026-10-01T10:06:00Z,gpt-4o-mini,growth,300,0,20,"say ""hi"" twice"
+
+not-a-time,gpt-4o-mini,growth,300,0,20,ok
+2026-10-01T10:07:00Z,gpt-4o-mini,growth,12.5,0,20,fraction
+2026-10-01T10:08:00Z,gpt-4o-mini,growth,900,1000,20,too much cache
+"""
+OPENAI_MAP = {
+    "input_includes_cache": True,
+    "fields": {
+        "timestamp": "created_at",
+        "model": "model",
+        "team": "team",
+        "input_tokens": "prompt_tokens",
+        "cache_read_tokens": "cached_tokens",
+        "output_tokens": "completion_tokens",
+    },
+    "static": {"provider": "openai"},
+}
+
+
+def _write_map(kit: EnvelopeKit, data: Any, name: str = "fields.yaml") -> Path:
+    path = kit.tmp_path / name
+    path.write_text(yaml.safe_dump(data), "utf-8")
+    return path
+
+
+def _ingest(kit: EnvelopeKit, path: Path, fmap: dict[str, Any]) -> Any:
+    from tokaudit.ingest import ingest_paths
+
+    field_map = parse_field_map(fmap, "fields.yaml")
+    [fr] = ingest_paths(kit.con, [str(path)], field_map=field_map).files
+    return fr
+
+
+def test_csv_openai_semantics_and_line_numbers(kit: EnvelopeKit) -> None:
+    path = kit.tmp_path / "usage.csv"
+    path.write_text(OPENAI_CSV, "utf-8")
+    fr = _ingest(kit, path, OPENAI_MAP)
+    assert (fr.format, fr.records_read, fr.loaded, fr.duplicates, fr.rejected) == (
+        "mapped",
+        6,
+        2,
+        0,
+        4,
+    )
+    rows = kit.rows(path)
+    # input_includes_cache: 1200 prompt tokens = 1024 cached + 176 uncached
+    assert [
+        (r["source_line"], r["team"], r["input_tokens"], r["cache_read_tokens"], r["output_tokens"])
+        for r in rows
+    ] == [(2, "search", 176, 1024, 50), (5, "growth", 300, 0, 20)]
+    assert rows[0]["provider"] == "openai" and rows[0]["model"] == "gpt-4o-mini"
+    rejects = {n: r["reason"] for n, r in kit.rejects(path).items()}
+    # line 3 holds a record whose quoted note runs onto line 4; line 6 is blank
+    assert rejects == {
+        3: "column prompt_tokens should be a whole number, got abc",
+        7: "timestamp is not ISO 8601 or epoch seconds (column created_at): not-a-time",
+        8: "column prompt_tokens should be a whole number, got 12.5",
+        9: "cache tokens exceed the input tokens, which input_includes_cache: true says "
+        "contain them",
+    }
+    assert json.loads(kit.rejects(path)[3]["raw"])["note"] == "a note\nover two lines"
+    install_price_table(kit.con, load_price_table(ROOT / "pricing"))
+    [cost] = kit.query("SELECT sum(cost_usd) AS usd FROM request_costs")
+    # gpt-4o-mini per 1M: input 0.15, cached input 0.075, output 0.60
+    expected = (
+        176 * Decimal("0.15")
+        + 1024 * Decimal("0.075")
+        + 50 * Decimal("0.6")
+        + 300 * Decimal("0.15")
+        + 20 * Decimal("0.6")
+    ) / M
+    assert Decimal(cost["usd"]) == expected
+
+
+def test_anthropic_semantics_input_excludes_cache(kit: EnvelopeKit) -> None:
+    path = kit.tmp_path / "claude.csv"
+    path.write_text(
+        "ts,model,in,read,write,write1h,out\n"
+        "1790000000,claude-sonnet-4-5,4,1163,0,0,26\n"
+        "1790000060,claude-sonnet-4-5,4,0,1163,500,26\n",
+        "utf-8",
+    )
+    fmap = {
+        "input_includes_cache": False,
+        "fields": {
+            "timestamp": "ts",
+            "model": "model",
+            "input_tokens": "in",
+            "cache_read_tokens": "read",
+            "cache_write_tokens": "write",
+            "cache_write_1h_tokens": "write1h",
+            "output_tokens": "out",
+        },
+        "static": {"provider": "anthropic"},
+    }
+    fr = _ingest(kit, path, fmap)
+    assert fr.loaded == 2
+    rows = kit.rows(path)
+    assert [
+        (
+            r["input_tokens"],
+            r["cache_read_tokens"],
+            r["cache_write_5m_tokens"],
+            r["cache_write_1h_tokens"],
+        )
+        for r in rows
+    ] == [(4, 1163, 0, 0), (4, 0, 1163, 500)]
+    assert rows[0]["ts"].timestamp() == 1790000000  # epoch seconds
+    install_price_table(kit.con, load_price_table(ROOT / "pricing"))
+    costs = [
+        Decimal(r["cost_usd"]) for r in kit.query("SELECT cost_usd FROM request_costs ORDER BY ts")
+    ]
+    # Sonnet 4.5 per 1M: input 3, cache read 0.30, 5m write 3.75, 1h write 6, output 15
+    assert costs == [
+        (4 * 3 + 1163 * Decimal("0.3") + 26 * 15) / M,
+        (4 * 3 + 1163 * Decimal("3.75") + 500 * 6 + 26 * 15) / M,
+    ]
+
+
+def test_jsonl_dotted_paths_and_bad_lines(kit: EnvelopeKit) -> None:
+    records = [
+        {
+            "time": "2026-10-02T08:00:00+02:00",
+            "vendor": "Gemini",
+            "m": "gemini-2.5-flash",
+            "usage": {"prompt": 8, "thoughts": 1477, "candidates": 433},
+            "meta": {"squad": "legal", "req": "r-1"},
+        },
+        "{not json",
+        {
+            "time": "2026-10-02T08:01:00Z",
+            "vendor": "google",
+            "m": "gemini-2.5-flash",
+            "usage": {"prompt": {"n": 1}, "thoughts": 0, "candidates": 1},
+            "meta": {"squad": "legal", "req": "r-2"},
+        },
+        [1, 2],
+    ]
+    path = kit.write("g.jsonl", records)
+    fmap = {
+        "output_includes_reasoning": False,  # Gemini: thoughts are outside candidates
+        "fields": {
+            "timestamp": "time",
+            "provider": "vendor",
+            "model": "m",
+            "input_tokens": "usage.prompt",
+            "output_tokens": "usage.candidates",
+            "reasoning_tokens": "usage.thoughts",
+            "team": "meta.squad",
+            "request_id": "meta.req",
+        },
+    }
+    fr = _ingest(kit, path, fmap)
+    assert (fr.records_read, fr.loaded, fr.rejected) == (4, 1, 3)
+    [row] = kit.rows(path)
+    assert (row["provider"], row["team"], row["request_key"]) == ("google", "legal", "google:r-1")
+    # output = candidates + thoughts = 433 + 1477 (the totalTokenCount 1918 minus 8)
+    assert (row["input_tokens"], row["output_tokens"], row["reasoning_tokens"]) == (8, 1910, 1477)
+    assert row["ts"].isoformat() == "2026-10-02T06:00:00+00:00"
+    reasons = {n: r["reason"] for n, r in kit.rejects(path).items()}
+    assert reasons[2] == "invalid JSON"
+    assert reasons[3] == 'column usage.prompt should be a whole number, got {"n":1}'
+    assert reasons[4] == "not a JSON object"
+
+
+def test_json_array_document(kit: EnvelopeKit) -> None:
+    path = kit.tmp_path / "export.json"
+    rows = [
+        {"t": "2026-10-03T00:00:00Z", "model": "gpt-4o", "i": 10, "o": 5},
+        {"t": "2026-10-03T00:01:00Z", "model": "gpt-4o", "i": -1, "o": 5},
+    ]
+    path.write_text(json.dumps(rows, indent=2), "utf-8")
+    fmap = {
+        "fields": {"timestamp": "t", "model": "model", "input_tokens": "i", "output_tokens": "o"},
+        "static": {"provider": "openai"},
+    }
+    fr = _ingest(kit, path, fmap)
+    assert (fr.records_read, fr.loaded, fr.rejected) == (2, 1, 1)
+    second = path.read_text("utf-8").splitlines().index("  {", 2) + 1  # its opening line
+    assert {n: r["reason"] for n, r in kit.rejects(path).items()} == {
+        second: "column i is negative"
+    }
+    assert kit.rows(path)[0]["source_line"] == 2
+
+
+def test_parquet_row_numbers_and_types(kit: EnvelopeKit) -> None:
+    path = kit.tmp_path / "usage.parquet"
+    con = duckdb.connect()
+    con.execute(
+        f"""COPY (SELECT * FROM (VALUES
+            (TIMESTAMP '2026-10-04 09:00:00', 'gpt-4.1', '100', 10, true),
+            (TIMESTAMP '2026-10-04 09:01:00', 'gpt-4.1', 'lots', 10, false),
+            (NULL, 'gpt-4.1', '5', 1, false)) t(created, model, tokens_in, tokens_out, is_batch))
+        TO '{path}' (FORMAT parquet)"""
+    )
+    con.close()
+    fmap = {
+        "fields": {
+            "timestamp": "created",
+            "model": "model",
+            "input_tokens": "tokens_in",
+            "output_tokens": "tokens_out",
+            "batch": "is_batch",
+        },
+        "static": {"provider": "openai"},
+    }
+    fr = _ingest(kit, path, fmap)
+    assert (fr.records_read, fr.loaded, fr.rejected) == (3, 1, 2)
+    [row] = kit.rows(path)
+    assert (row["source_line"], row["input_tokens"], row["is_batch"]) == (1, 100, True)
+    assert {n: r["reason"] for n, r in kit.rejects(path).items()} == {
+        2: "column tokens_in should be a whole number, got lots",
+        3: "missing timestamp (column created)",
+    }
+
+
+def test_identical_rows_without_ids_both_load_and_reload_is_idempotent(
+    kit: EnvelopeKit,
+) -> None:
+    path = kit.tmp_path / "dups.csv"
+    line = "2026-10-01T10:00:00Z,gpt-4o-mini,search,100,0,5,x\n"
+    path.write_text(OPENAI_CSV.splitlines()[0] + "\n" + line + line, "utf-8")
+    assert _ingest(kit, path, OPENAI_MAP).loaded == 2  # two calls that look alike
+    path.write_text(OPENAI_CSV.splitlines()[0] + "\n" + line + line + line, "utf-8")
+    again = _ingest(kit, path, OPENAI_MAP)  # the file grew by one row
+    assert (again.records_read, again.loaded, again.duplicates) == (3, 1, 2)
+
+
+def test_timestamp_format(kit: EnvelopeKit) -> None:
+    path = kit.tmp_path / "eu.csv"
+    path.write_text("when,model,in,out\n04/10/2026 13:45:00,gpt-4o,1,1\n", "utf-8")
+    fmap = {
+        "timestamp_format": "%d/%m/%Y %H:%M:%S",
+        "fields": {
+            "timestamp": "when",
+            "model": "model",
+            "input_tokens": "in",
+            "output_tokens": "out",
+        },
+        "static": {"provider": "openai"},
+    }
+    assert _ingest(kit, path, fmap).loaded == 1
+    assert kit.rows(path)[0]["ts"].isoformat() == "2026-10-04T13:45:00+00:00"
+
+
+def test_missing_column_fails_the_file_naming_it(kit: EnvelopeKit) -> None:
+    path = kit.tmp_path / "usage.csv"
+    path.write_text("created_at,model\n2026-10-01T10:00:00Z,gpt-4o\n", "utf-8")
+    fr = _ingest(kit, path, {**OPENAI_MAP, "fields": {**OPENAI_MAP["fields"]}})
+    assert fr.error is not None and "'team'" in fr.error and "fields.team" in fr.error
+    assert fr.loaded == 0 and kit.count("requests") == 0
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        (
+            {"fields": {"timestamp": "t", "model": "m"}, "static": {"provider": "x"}, "colums": {}},
+            "unknown key(s) colums",
+        ),
+        (
+            {
+                "fields": {"timestamp": "t", "model": "m", "tokens": "x"},
+                "static": {"provider": "x"},
+            },
+            "fields: unknown target(s) tokens",
+        ),
+        ({"fields": {"model": "m"}, "static": {"provider": "x"}}, "fields.timestamp is required"),
+        ({"fields": {"timestamp": "t", "model": "m"}}, "provider is required"),
+        (
+            {
+                "fields": {"timestamp": "t", "model": "m", "provider": "p"},
+                "static": {"provider": "x"},
+            },
+            "provider is both in fields and in static",
+        ),
+        (
+            {
+                "fields": {
+                    "timestamp": "t",
+                    "model": "m",
+                    "input_tokens": "i",
+                    "cache_read_tokens": "c",
+                },
+                "static": {"provider": "x"},
+            },
+            "input_includes_cache is required",
+        ),
+        (
+            {
+                "fields": {"timestamp": "t", "model": "m"},
+                "static": {"provider": "x"},
+                "input_includes_cache": "yes",
+            },
+            "input_includes_cache must be true or false",
+        ),
+        (
+            {
+                "fields": {"timestamp": "t", "model": "m"},
+                "static": {"provider": "x"},
+                "format": "xlsx",
+            },
+            "format 'xlsx'",
+        ),
+        (["not", "a", "map"], "expected a mapping"),
+    ],
+)
+def test_map_validation_names_file_and_key(kit: EnvelopeKit, data: Any, needle: str) -> None:
+    path = _write_map(kit, data)
+    with pytest.raises(ConfigError) as err:
+        load_field_map(path)
+    assert str(path) in str(err.value) and needle in str(err.value)
+
+
+def test_map_with_a_format_is_a_usage_error(kit: EnvelopeKit) -> None:
+    from tokaudit.ingest import ingest_paths
+
+    path = kit.tmp_path / "usage.csv"
+    path.write_text(OPENAI_CSV, "utf-8")
+    with pytest.raises(UsageError):
+        ingest_paths(
+            kit.con, [str(path)], "envelope", field_map=parse_field_map(OPENAI_MAP, "m.yaml")
+        )
+
+
+def test_directory_with_a_map_picks_csv_and_parquet(kit: EnvelopeKit) -> None:
+    from tokaudit.ingest import ingest_paths
+
+    folder = kit.tmp_path / "exports"
+    folder.mkdir()
+    (folder / "a.csv").write_text(OPENAI_CSV, "utf-8")
+    (folder / "notes.txt").write_text("not an export", "utf-8")
+    result = ingest_paths(kit.con, [str(folder)], field_map=parse_field_map(OPENAI_MAP, "m"))
+    assert [Path(f.path).name for f in result.files] == ["a.csv"]
+
+
+def test_csv_dialect_is_fixed_not_guessed(kit: EnvelopeKit) -> None:
+    header = "created_at,model,team,prompt_tokens,cached_tokens,completion_tokens\n"
+    # a team named "#ops" must not be taken for a comment line and skipped
+    hashed = kit.tmp_path / "hash.csv"
+    hashed.write_text(header + "2026-10-01T10:00:00Z,gpt-4o-mini,#ops,10,0,1\n", "utf-8")
+    assert _ingest(kit, hashed, OPENAI_MAP).loaded == 1
+    assert kit.rows(hashed)[0]["team"] == "#ops"
+    # a ragged row fails the whole file: no column is guessed, no row silently dropped
+    ragged = kit.tmp_path / "ragged.csv"
+    ragged.write_text(header + "2026-10-01T10:00:00Z,gpt-4o-mini,a,1,0,1,extra\n", "utf-8")
+    fr = _ingest(kit, ragged, OPENAI_MAP)
+    assert fr.error is not None and fr.loaded == 0
+    tsv = kit.tmp_path / "usage.tsv"
+    tsv.write_text(
+        header.replace(",", "\t") + "2026-10-01T10:00:00Z\tgpt-4o-mini\tb\t5\t0\t1\n", "utf-8"
+    )
+    assert _ingest(kit, tsv, OPENAI_MAP).loaded == 1

@@ -1,0 +1,172 @@
+"""Pricing overlays: negotiated discounts, committed-use credits and private model prices.
+
+An overlay is applied on top of the verified table and named (path + SHA-256) in every report.
+Expected costs are list prices (§10) times the discount, worked out by hand per case.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import textwrap
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pricing_testkit import (
+    anthropic_envelope,
+    openai_envelope,
+    price_envelopes,
+    shipped_table,
+    write_jsonl,
+)
+
+from tokaudit import api
+from tokaudit.errors import PricingTableError
+from tokaudit.ingest import ingest_paths
+from tokaudit.pricing.overlay import load_overlay
+from tokaudit.report.renderers import json_format
+from tokaudit.store import open_store
+
+D = Decimal
+K = 100_000
+OVERLAY = """\
+schema_version: 1
+name: acme negotiated 2026
+discounts:
+- {provider: anthropic, percent: '10'}
+- {model: claude-sonnet-4-5-20250929, percent: '20'}   # any name of the model
+- {model: gpt-4o, percent: '25', effective_from: '2026-06-01'}
+- {model: gpt-4.1, percent: '50', applies_to: [output, web_search_per_1k]}
+credits:
+- {name: commit, amount_usd: '5', provider: anthropic, effective_from: '2026-01-01'}
+models:
+- id: acme-llm-7b
+  provider: self-hosted
+  match: [{regex: 'acme-llm-7b-q[48]'}]
+  versions:
+  - effective_from: null
+    effective_to: null
+    source: {url: 'https://wiki.example/self-hosted-costs'}
+    prices: {input: '0', output: '0'}
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "overlay.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), "utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def overlay_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write(tmp_path_factory.mktemp("overlay"), OVERLAY)
+
+
+CASES = {
+    # Sonnet 4.5: 100k x 3 + 100k x 15 = $1.80; its model discount (20%) beats the provider's.
+    "sonnet": (anthropic_envelope("claude-sonnet-4-5", "2026-02-01T00:00:00Z", K, K), "1.44"),
+    # Haiku 4.5: 100k x 1 + 100k x 5 = $0.60, provider discount 10%.
+    "haiku": (anthropic_envelope("claude-haiku-4-5", "2026-02-02T00:00:00Z", K, K), "0.54"),
+    # gpt-4o 1M + 1M = $12.50; 25% off only from 2026-06-01 (a version split at that instant).
+    "gpt-4o-before": (openai_envelope("gpt-4o", "2026-05-31T23:59:59Z", 10 * K, 10 * K), "12.5"),
+    "gpt-4o-after": (openai_envelope("gpt-4o", "2026-06-01T00:00:00Z", 10 * K, 10 * K), "9.375"),
+    # gpt-4.1: half off output and web search only: 1M x 2 + 1M x 8 x 0.5 + 2 x $0.005.
+    "gpt-4.1": (
+        openai_envelope(
+            "gpt-4.1", "2026-02-01T00:00:00Z", 10 * K, 10 * K, api="responses", web_search_calls=2
+        ),
+        "6.01",
+    ),
+    # Untouched: no discount for Google.
+    "private": (openai_envelope("acme-llm-7b", "2026-02-01T00:00:00Z", K, K), "0"),
+    "private-rule": (openai_envelope("acme-llm-7b-q4", "2026-02-01T00:00:00Z", K, K), "0"),
+}
+
+
+@pytest.fixture(scope="module")
+def rows(overlay_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    table = load_overlay(shipped_table(), overlay_path)
+    envelopes = [{**env, "request_id": key} for key, (env, _) in CASES.items()]
+    return price_envelopes(tmp_path_factory.mktemp("priced"), envelopes, table)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_overlay_prices(rows: dict[str, Any], case: str) -> None:
+    row = rows[case]
+    assert row["pricing_status"] == "priced", row
+    assert row["cost_usd"] == D(CASES[case][1]), row
+
+
+def test_private_models_are_unpriced_without_the_overlay(tmp_path: Path) -> None:
+    """Local models may be $0 only through an explicit entry (§8)."""
+    env = openai_envelope("acme-llm-7b", "2026-02-01T00:00:00Z", K, K)
+    (row,) = price_envelopes(tmp_path, [env]).values()
+    assert (row["cost_usd"], row["unpriced_reason"]) == (None, "unknown_model")
+
+
+def test_the_overlay_is_named_with_its_hash(overlay_path: Path) -> None:
+    table = load_overlay(shipped_table(), overlay_path)
+    assert table.overlay is not None
+    assert table.overlay.sha256 == hashlib.sha256(overlay_path.read_bytes()).hexdigest()
+    assert table.overlay.name == "acme negotiated 2026"
+    # The public table stays what the manifest says.
+    assert (table.table_version, table.table_sha256) == (
+        shipped_table().table_version,
+        shipped_table().table_sha256,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "schema_version: 1\nmodels:\n- {id: gpt-4o, provider: x, versions: [{effective_from: "
+            "null, effective_to: null, source: {url: 'u'}, prices: {input: '1', output: '1'}}]}\n",
+            "already claimed",
+        ),
+        ("schema_version: 1\ndiscounts: [{provider: azure, percent: '5'}]\n", "unknown provider"),
+        ("schema_version: 1\ndiscounts: [{model: gpt-9, percent: '5'}]\n", "'gpt-9' is not in"),
+        ("schema_version: 1\ndiscounts: [{provider: openai, percent: '150'}]\n", "more than 100"),
+        ("schema_version: 1\ndiscounts: [{provider: openai, percent: 5.5}]\n", "decimal string"),
+        (
+            "schema_version: 1\ndiscounts:\n- {provider: openai, percent: '5'}\n"
+            "- {provider: openai, percent: '7', effective_from: '2026-01-01'}\n",
+            "overlap in time",
+        ),
+        ("schema_version: 1\ndiscount: []\n", "unknown key(s) discount"),
+        ("schema_version: 1\ncredits: [{amount_usd: '5'}]\n", "needs a name"),
+        ("discounts: []\n", "schema_version: 1"),
+    ],
+)
+def test_bad_overlays_are_refused(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(PricingTableError) as info:
+        load_overlay(shipped_table(), path)
+    assert str(path) in str(info.value) and expected in str(info.value)
+
+
+def test_reports_name_the_overlay_and_apply_credits(overlay_path: Path, tmp_path: Path) -> None:
+    """A credit offsets spend in its scope (Anthropic: $1.44 + $0.54) in time order."""
+    log = write_jsonl(tmp_path / "log.jsonl", [env for env, _ in CASES.values()])
+    db = tmp_path / "store.duckdb"
+    con = open_store(db)  # ingest without the prompt recount: these logs carry no prompts
+    ingest_paths(con, [str(log)])
+    con.close()
+    plain = json.loads(json_format.render_breakdown(api.report(db, ["model"])))
+    assert "overlay" not in plain["pricing"]
+    report = api.report(db, ["model"], overlay=overlay_path)
+    data = json.loads(json_format.render_breakdown(report))
+    overlay = data["pricing"]["overlay"]
+    assert overlay["sha256"] == hashlib.sha256(overlay_path.read_bytes()).hexdigest()
+    assert overlay["name"] == "acme negotiated 2026"
+    assert overlay["credits"] == [
+        {"name": "commit", "amount_usd": "5", "applied_usd": "1.98", "remaining_usd": "3.02"}
+    ]
+    # From 02-02 on, only Haiku's $0.54 falls in the window; Sonnet used $1.44 before it.
+    window = api.report(db, ["model"], since=datetime(2026, 2, 2, tzinfo=UTC), overlay=overlay_path)
+    assert window.pricing.overlay is not None
+    (credit,) = window.pricing.overlay.credits
+    assert (credit.applied_usd, credit.remaining_usd) == (D("0.54"), D("3.02"))

@@ -1,0 +1,111 @@
+"""Image sizes from headers and the providers' documented image token formulas."""
+
+from __future__ import annotations
+
+import base64
+import struct
+import zlib
+
+import pytest
+
+from tokaudit.recount import count_request, images
+
+
+def _png(width: int, height: int) -> bytes:
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + header
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", len(header))
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+    )
+
+
+def _jpeg(width: int, height: int) -> bytes:
+    app0 = (
+        b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00" + b"\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    )
+    sof0 = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    return b"\xff\xd8" + app0 + sof0 + b"\xff\xd9"
+
+
+def _data_url(mime: str, data: bytes) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+@pytest.mark.parametrize(
+    ("data", "size"),
+    [
+        (_png(800, 400), (800, 400)),
+        (b"GIF89a" + struct.pack("<HH", 320, 200) + b"\x00" * 8, (320, 200)),
+        (_jpeg(1024, 768), (1024, 768)),
+        (
+            b"RIFF\x00\x00\x00\x00WEBPVP8X"
+            + b"\x00" * 8
+            + (1999).to_bytes(3, "little")
+            + (999).to_bytes(3, "little"),
+            (2000, 1000),
+        ),
+        (b"not an image", None),
+    ],
+)
+def test_image_size_from_header(data: bytes, size: tuple[int, int] | None) -> None:
+    assert images.image_size(data) == size
+
+
+def test_data_url_size_and_non_data_urls() -> None:
+    assert images.data_url_size(_data_url("image/png", _png(64, 32))) == (64, 32)
+    assert images.data_url_size("https://example.com/cat.png") is None
+
+
+@pytest.mark.parametrize(
+    ("size", "low", "tokens"),
+    [
+        ((1024, 1024), False, 765),  # OpenAI vision guide worked example
+        ((2048, 4096), False, 1105),  # idem
+        ((4096, 8192), True, 85),  # low detail: the base cost whatever the size
+        ((800, 400), False, 425),  # gpt-4-vision-preview reported 438 = 425 + 13 text
+    ],
+)
+def test_openai_tile_formula(size: tuple[int, int], low: bool, tokens: int) -> None:
+    assert images.openai_tile_tokens(size, 85, 170, low) == tokens
+
+
+def test_openai_patch_formula() -> None:
+    """Guide examples: 1024 x 1024 is 1,024 patches; 1800 x 2400 is scaled to 1,452."""
+    assert images.openai_patch_tokens((1024, 1024), 1.0) == 1024
+    assert images.openai_patch_tokens((1800, 2400), 1.0) == 1452
+    assert images.openai_patch_tokens((1024, 1024), 1.62) == 1659
+
+
+def _vision(url: str, detail: str | None = None) -> dict[str, object]:
+    image: dict[str, str] = {"url": url}
+    if detail:
+        image["detail"] = detail
+    return {
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is in this image?"},
+                    {"type": "image_url", "image_url": image},
+                ],
+            }
+        ]
+    }
+
+
+def test_inline_image_of_known_size_is_exact() -> None:
+    """13 tokens of text and framing (as reported on gpt-4-vision) + 765 for 1024 x 1024."""
+    got = count_request(_vision(_data_url("image/png", _png(1024, 1024))), "gpt-4o")
+    assert (got.input_tokens, got.input_exact) == (13 + 765, True)
+
+
+def test_low_detail_link_is_exact_and_unknown_size_is_an_estimate() -> None:
+    low = count_request(_vision("https://example.com/a.png", "low"), "gpt-4o")
+    assert (low.input_tokens, low.input_exact) == (13 + 85, True)
+    mini = count_request(_vision("https://example.com/a.png", "low"), "gpt-4o-mini")
+    assert (mini.input_tokens, mini.input_exact) == (13 + 2833, True)
+    unknown = count_request(_vision("https://example.com/a.png"), "gpt-4o")
+    assert unknown.input_exact is False

@@ -1,0 +1,317 @@
+"""The recount in a store: per-message units, incremental runs, pricing without usage, reports."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from helpers import REPO, write_jsonl
+from tokaudit import api
+from tokaudit.cli import app
+from tokaudit.findings import run_rules
+from tokaudit.ingest import ingest_paths
+from tokaudit.pricing.store_tables import install_price_table
+from tokaudit.pricing.table import load_price_table
+from tokaudit.recount import pool, recount
+from tokaudit.store import open_store
+from tokaudit.tokenizers import ChatMessage, ChatProfile, Registry, TiktokenTokenizer
+
+runner = CliRunner()
+SYSTEM = "You are a terse assistant. Answer in one sentence."
+TURNS = [("What is a token?", "A piece of text."), ("And a cache?", "Stored prefix tokens.")]
+
+
+def _record(rid: str, messages: list[dict[str, str]], **extra: Any) -> dict[str, Any]:
+    response: dict[str, Any] = {"id": rid, "model": "gpt-4o-mini"}
+    response.update(extra)
+    return {
+        "timestamp": "2026-10-01T10:00:00Z",
+        "provider": "openai",
+        "metadata": {"team": "chat"},
+        "request": {"model": "gpt-4o-mini", "messages": messages},
+        "response": response,
+    }
+
+
+def _conversation() -> list[dict[str, Any]]:
+    """Two turns; the second re-sends the first, as chat apps do."""
+    history = [{"role": "system", "content": SYSTEM}]
+    out = []
+    for n, (question, answer) in enumerate(TURNS):
+        history.append({"role": "user", "content": question})
+        out.append(
+            _record(f"c{n}", list(history), usage={"prompt_tokens": 1, "completion_tokens": 1})
+        )
+        history.append({"role": "assistant", "content": answer})
+    return out
+
+
+def _store(tmp_path: Path, records: list[dict[str, Any]], name: str = "log") -> Any:
+    con = open_store(tmp_path / "store.duckdb")
+    ingest_paths(con, [str(write_jsonl(tmp_path / f"{name}.jsonl", records))])
+    return con
+
+
+def _expected(messages: list[dict[str, str]]) -> int:
+    """Independent count: the cookbook framing over tiktoken's plain counts."""
+    tokenizer = TiktokenTokenizer()
+    chat = [ChatMessage(m["role"], m["content"]) for m in messages]
+    return tokenizer.count_chat(chat, "gpt-4o-mini")[0]
+
+
+def test_history_is_counted_once_per_message(tmp_path: Path) -> None:
+    records = _conversation()
+    con = _store(tmp_path, records)
+    first = recount(con, workers=1)
+    got = dict(con.execute("SELECT request_id, recounted_input_tokens FROM requests").fetchall())
+    assert got == {r["response"]["id"]: _expected(r["request"]["messages"]) for r in records}
+    # units: system, q1, a1, q2 (4 distinct messages for 2 + 4 = 6 sent), 2 request sums,
+    # and the system prompt's size for the caching finding, derived from its unit
+    assert first.texts_counted == 4
+    assert con.execute("SELECT count(*) FROM token_counts").fetchone() == (4 + 2 + 1,)
+    size = con.execute(
+        "SELECT tokens, exact FROM token_counts WHERE text_hash = md5(?)", [SYSTEM]
+    ).fetchone()
+    assert size == (TiktokenTokenizer().count([SYSTEM], "gpt-4o")[0], True)
+
+
+def test_second_run_does_nothing_and_new_turns_count_only_new_messages(tmp_path: Path) -> None:
+    con = _store(tmp_path, _conversation())
+    recount(con, workers=1)
+    again = recount(con, workers=1)
+    assert (again.texts_counted, again.requests_updated) == (0, 0)
+
+    history = _conversation()[-1]["request"]["messages"] + [
+        {"role": "assistant", "content": TURNS[1][1]},
+        {"role": "user", "content": "Thanks."},
+    ]
+    ingest_paths(con, [str(write_jsonl(tmp_path / "more.jsonl", [_record("c2", history)]))])
+    third = recount(con, workers=1)
+    assert (third.texts_counted, third.requests_updated) == (2, 1)  # a2 and "Thanks."
+    row = con.execute("SELECT recounted_input_tokens FROM requests WHERE request_id = 'c2'")
+    assert row.fetchone() == (_expected(history),)
+
+
+@dataclass
+class _Bumped(TiktokenTokenizer):
+    """The same counts under a new version, as after a tiktoken or rules upgrade."""
+
+    def __post_init__(self) -> None:
+        TiktokenTokenizer.__init__(self)
+        self.version += "+bumped"
+
+
+def test_a_new_tokenizer_version_recounts_everything(tmp_path: Path) -> None:
+    con = _store(tmp_path, _conversation())
+    recount(con, workers=1)
+    bumped = recount(con, Registry([_Bumped()]), workers=1)
+    assert bumped.texts_counted == 4  # every message again (system prompts keep o200k rows)
+    versions = con.execute(
+        "SELECT DISTINCT tokenizer_version FROM token_counts WHERE tokenizer = 'tiktoken' "
+        "AND text_hash IN (SELECT input_hash FROM requests) IS NOT TRUE"
+    ).fetchall()
+    assert any(v[0].endswith("+bumped") for v in versions)
+
+
+def test_worker_processes_give_the_same_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    con = _store(tmp_path, _conversation())
+    monkeypatch.setattr(pool, "POOL_MIN_CHARS", 0)  # use the pool even for a tiny job
+    recount(con, workers=2)
+    got = con.execute("SELECT sum(recounted_input_tokens) FROM requests").fetchone()
+    assert got == (sum(_expected(r["request"]["messages"]) for r in _conversation()),)
+
+
+def _priced(tmp_path: Path, records: list[dict[str, Any]]) -> duckdb.DuckDBPyConnection:
+    con = _store(tmp_path, records)
+    install_price_table(con, load_price_table(REPO / "pricing"))
+    recount(con, workers=1)
+    return con
+
+
+NO_USAGE = [
+    # text and reply, no usage: priced from the recount
+    _record(
+        "n1",
+        [{"role": "user", "content": "Say this is a test"}],
+        choices=[{"message": {"role": "assistant", "content": "This is a test."}}],
+    ),
+    # billed normally, for comparison: 12 reported (cached 0)
+    _record(
+        "n2",
+        [{"role": "user", "content": "Say this is a test"}],
+        usage={
+            "prompt_tokens": 14,
+            "completion_tokens": 5,
+            "prompt_tokens_details": {"cached_tokens": 2},
+        },
+    ),
+]
+
+
+def test_requests_without_usage_are_priced_from_the_recount(tmp_path: Path) -> None:
+    con = _priced(
+        tmp_path,
+        [
+            *NO_USAGE,
+            {
+                "timestamp": "2026-10-01T10:00:00Z",
+                "provider": "openai",
+                "request": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]},
+                "error": {"status": 429, "type": "rate_limit_error"},
+            },
+        ],
+    )
+    rows = {
+        r[0]: r[1:]
+        for r in con.execute(
+            """SELECT request_id, usage_source, input_tokens, output_tokens, cost_usd,
+                unpriced_reason FROM request_costs"""
+        ).fetchall()
+    }
+    # gpt-4o-mini: $0.15 input, $0.60 output per 1M (pricing/openai.yaml); 12 in, 5 out
+    expected = Decimal(12) * Decimal("0.15") / 10**6 + Decimal(5) * Decimal("0.60") / 10**6
+    assert rows["n1"][:3] == ("recounted", 12, 5)
+    assert rows["n1"][3] == expected
+    assert rows["n2"][:3] == ("reported", 12, 5)
+    errored = [v for k, v in rows.items() if k not in ("n1", "n2")]
+    assert errored == [(None, None, None, Decimal(0), None)]  # never billed: no estimate
+
+
+@pytest.fixture(scope="module")
+def no_usage_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("no_usage")
+    _priced(tmp, NO_USAGE).close()
+    return tmp / "store.duckdb"
+
+
+def test_reports_flag_estimated_spend(no_usage_db: Path) -> None:
+    db = no_usage_db
+    report = api.report(db, ["team"])
+    assert report.totals.estimated_requests == 1
+    assert report.totals.estimated_cost_usd == Decimal("0.0000048")
+    out = runner.invoke(app, ["report", "--db", str(db), "-f", "json"])
+    assert out.exit_code == 0, out.stderr
+    totals = json.loads(out.stdout)["totals"]
+    assert (totals["estimated_requests"], totals["estimated_cost_usd"]) == (1, "0.0000048")
+    table = runner.invoke(app, ["report", "--db", str(db)])
+    assert "estimates" in table.stdout and "≈" in table.stdout
+
+
+def test_token_audit_view(no_usage_db: Path) -> None:
+    con = duckdb.connect(str(no_usage_db), read_only=True)
+    rows = {
+        r[0]: r[1:]
+        for r in con.execute(
+            """SELECT request_id, tokenizer, exact, reported_input_tokens,
+                recounted_input_tokens, reported_output_tokens, recounted_output_tokens,
+                input_difference FROM token_audit"""
+        ).fetchall()
+    }
+    assert rows["n1"] == ("tiktoken", True, None, 12, None, 5, None)
+    # reported input includes the 2 cached tokens: 14 billed vs 12 recounted
+    assert rows["n2"] == ("tiktoken", True, 14, 12, 5, None, 2)
+
+
+def test_recount_report_cli(no_usage_db: Path) -> None:
+    db = no_usage_db
+    out = runner.invoke(
+        app, ["report", "--db", str(db), "--by", "model", "--show", "recount", "-f", "json"]
+    )
+    assert out.exit_code == 0, out.stderr
+    rows = json.loads(out.stdout)
+    model, total = rows
+    assert model["model"] == "gpt-4o-mini"
+    assert (model["requests"], model["compared"], model["exact"]) == (2, 1, 1)
+    assert (model["reported_input"], model["recounted_input"], model["input_difference"]) == (
+        14,
+        12,
+        2,
+    )
+    assert model["input_difference_pct"] == "16.67"
+    # 2 tokens at $0.15 per 1M
+    assert Decimal(model["input_difference_usd"]) == Decimal("0.0000003")
+    assert model["estimated_requests"] == 1
+    assert total["model"] == "total"
+    assert "not compared" in out.stderr
+    bad = runner.invoke(app, ["report", "--db", str(db), "--show", "nope"])
+    assert bad.exit_code == 2
+
+
+def test_tokenizers_list_cli() -> None:
+    out = runner.invoke(app, ["tokenizers", "list", "-f", "json"])
+    assert out.exit_code == 0, out.stderr
+    plugins = {p["name"]: p for p in json.loads(out.stdout)}
+    assert plugins["tiktoken"]["status"] == "ok"
+    assert "gpt-oss* (o200k_harmony)" in plugins["tiktoken"]["models"]
+    assert plugins["estimate-o200k"]["status"] == "estimate"
+    assert plugins["hf"]["models"] == []  # nothing configured here
+
+
+def test_d15_tolerance_is_configurable(no_usage_db: Path) -> None:
+    con = duckdb.connect(str(no_usage_db), read_only=True)
+    found = [f for f in run_rules(con) if f.rule_id == "D15"]
+    assert [(f.team, f.requests, f.savings_usd, f.kind) for f in found] == [
+        ("chat", 1, Decimal(0), "discrepancy")
+    ]
+    assert "input reported 14 vs recounted 12 tokens (+2, +16.7%, +0.0000003" in found[0].detail
+    relaxed = [f for f in run_rules(con, {"D15": {"tolerance_pct": 20}}) if f.rule_id == "D15"]
+    assert relaxed == []
+
+
+class _Flaky(TiktokenTokenizer):
+    """Covers one model and fails when counting: a broken third-party plugin."""
+
+    name = "flaky"
+
+    def covers(self, model: str) -> bool:
+        return model == "flaky-1"
+
+    def encoding_for(self, model: str) -> str:
+        return "o200k_base"
+
+    def chat_profile(self, model: str) -> ChatProfile:
+        return ChatProfile()
+
+    def count(self, texts: Any, model: str) -> list[int]:
+        if model == "flaky-1":
+            raise RuntimeError("vocabulary server unreachable")
+        return super().count(texts, model)
+
+
+def test_a_plugin_failing_to_count_is_reported_and_skipped(tmp_path: Path) -> None:
+    flaky = _record("f1", [{"role": "user", "content": "hi"}], usage={"prompt_tokens": 8})
+    flaky["request"]["model"] = flaky["response"]["model"] = "flaky-1"
+    con = _store(tmp_path, [*_conversation(), flaky])
+    result = recount(con, Registry([_Flaky(), TiktokenTokenizer()]), workers=1)
+    assert ("flaky", "count() failed; its models keep no recount this run") in (
+        result.broken_plugins
+    )
+    rows = dict(con.execute("SELECT request_id, recounted_input_tokens FROM requests").fetchall())
+    assert rows["f1"] is None
+    assert rows["c1"] == _expected(_conversation()[1]["request"]["messages"])
+
+
+def test_a_plugin_failing_on_a_model_falls_back_to_the_estimate(tmp_path: Path) -> None:
+    class NoProfile(_Flaky):
+        def chat_profile(self, model: str) -> ChatProfile:
+            raise RuntimeError("no template for this model")
+
+    flaky = _record("f1", [{"role": "user", "content": "hi"}], usage={"prompt_tokens": 8})
+    flaky["request"]["model"] = flaky["response"]["model"] = "flaky-1"
+    con = _store(tmp_path, [flaky])
+    result = recount(con, Registry([NoProfile()]), workers=1)
+    assert result.broken_plugins == [
+        ("flaky", "RuntimeError on 'flaky-1': no template for this model")
+    ]
+    row = con.execute("SELECT recounted_input_tokens, recount_tokenizer FROM requests")
+    assert row.fetchone() == (3 + 1 + 1 + 3, "estimate-o200k")
+
