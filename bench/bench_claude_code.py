@@ -82,6 +82,7 @@ class Run:
     seconds: float
     peak_rss_mb: float
     stdout: bytes
+    cpu_seconds: float = 0.0  # user + system, all threads: steadier than wall time on a busy box
 
 
 def _run(cmd: list[str], env: dict[str, str]) -> Run:
@@ -107,7 +108,8 @@ def _run_timed(cmd: list[str], env: dict[str, str]) -> Run:
         if code != 0:
             sys.stderr.write(stdout.decode() + err.read().decode())
             raise SystemExit(f"failed ({code}): {' '.join(cmd)}")
-    return Run(seconds, usage.ru_maxrss / 1024, stdout)  # Linux reports KiB
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(seconds, usage.ru_maxrss / 1024, stdout, cpu)  # Linux reports KiB
 
 
 def commands(
@@ -212,6 +214,8 @@ def main() -> None:
         tok_runs.append(_run_timed(tok_cmd, tok_env))
     tok_s = statistics.median(r.seconds for r in tok_runs)
     cc_s = statistics.median(r.seconds for r in cc_runs)
+    tok_cpu = statistics.median(r.cpu_seconds for r in tok_runs)
+    cc_cpu = statistics.median(r.cpu_seconds for r in cc_runs)
 
     with tempfile.TemporaryDirectory(prefix="tokaudit-bench-") as tmp:
         problems = compare(
@@ -231,19 +235,21 @@ def main() -> None:
         f"input: {args.lines:,} lines, {files:,} files, {size / 1e6:,.0f} MB, "
         f"{len(theirs)} days, ${cents(total)}"
     )
-    print(
-        f"tokaudit audit:  {tok_s:6.2f} s (median of {args.runs}; runs "
-        f"{', '.join(f'{r.seconds:.2f}' for r in tok_runs)}; peak RSS "
-        f"{max(r.peak_rss_mb for r in tok_runs):,.0f} MB)"
-    )
-    print(
-        f"ccusage daily:   {cc_s:6.2f} s (median of {args.runs}; runs "
-        f"{', '.join(f'{r.seconds:.2f}' for r in cc_runs)}; peak RSS "
-        f"{max(r.peak_rss_mb for r in cc_runs):,.0f} MB)"
-    )
+    for name, wall, cpu, runs in (
+        ("tokaudit audit", tok_s, tok_cpu, tok_runs),
+        ("ccusage daily", cc_s, cc_cpu, cc_runs),
+    ):
+        print(
+            f"{name + ':':16s}{wall:6.2f} s wall, {cpu:6.2f} s CPU (median of {args.runs}; "
+            f"wall {', '.join(f'{r.seconds:.2f}' for r in runs)}; peak RSS "
+            f"{max(r.peak_rss_mb for r in runs):,.0f} MB)"
+        )
     ratio = tok_s / cc_s
     verdict = "meets 0.6x" if ratio <= 0.6 else ("within 1x" if ratio <= 1 else "SLOWER")
-    print(f"ratio tokaudit / ccusage: {ratio:.2f}x ({verdict}; target <= 0.6x, must be <= 1x)")
+    print(
+        f"ratio tokaudit / ccusage: {ratio:.2f}x wall, {tok_cpu / cc_cpu:.2f}x CPU "
+        f"({verdict}; target <= 0.6x, must be <= 1x)"
+    )
     if problems:
         print(f"totals DISAGREE on {len(problems)} point(s):")
         for line in problems[:20]:

@@ -110,11 +110,14 @@ def naive(requests: Iterator[list[dict[str, Any]]]) -> int:
 
 
 def store_for(directory: Path, name: str, requests: Iterator[list[dict[str, Any]]]) -> Any:
+    """Ingest the requests, then reopen the store as `tokaudit recount --db` would."""
     log = directory / f"{name}.jsonl"
     n = write_log(log, requests)
     con = open_store(directory / f"{name}.duckdb")
     ingest_paths(con, [str(log)])
-    return con, n
+    con.close()
+    log.unlink()
+    return open_store(directory / f"{name}.duckdb"), n
 
 
 def timed(label: str, fn: Any) -> tuple[Any, float]:

@@ -566,7 +566,8 @@ def generate(
         start = START + timedelta(days=rng.uniform(0, DAYS))
         s = gen.new_session(cwd, start)
         earlier = history.get(cwd, [])
-        if earlier and rng.random() < min(0.15 * rare, 0.35):  # claude --resume: copy an earlier conversation
+        # claude --resume: a new session file that copies an earlier conversation
+        if earlier and rng.random() < min(0.15 * rare, 0.35):
             base = rng.choice(earlier)
             s = Session(
                 sid=gen.uuid(),

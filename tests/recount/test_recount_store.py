@@ -314,4 +314,3 @@ def test_a_plugin_failing_on_a_model_falls_back_to_the_estimate(tmp_path: Path) 
     ]
     row = con.execute("SELECT recounted_input_tokens, recount_tokenizer FROM requests")
     assert row.fetchone() == (3 + 1 + 1 + 3, "estimate-o200k")
-

@@ -25,6 +25,7 @@ Sessions are many small files, so ``stage_files`` reads a whole batch of them in
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -281,18 +282,19 @@ def _is_line(record: dict[str, object]) -> bool:
     return kind in LINE_TYPES and "sessionId" in record and "uuid" in record
 
 
-def project_dir(path: Path) -> str:
+def project_dir(path: Path | str) -> str:
     """The ``<encoded-cwd>`` directory a transcript belongs to.
 
     ``projects/<project>/<session>.jsonl`` and
     ``projects/<project>/<session>/subagents/agent-*.jsonl``; a file outside a
-    ``projects`` tree belongs to its own directory.
+    ``projects`` tree belongs to its own directory. (Strings, not ``Path``: called for
+    thousands of files.)
     """
-    parts = path.parts
+    parts = os.path.abspath(path).split(os.sep)
     for i in range(len(parts) - 2, -1, -1):
         if parts[i] == "projects" and i + 1 < len(parts) - 1:
             return parts[i + 1]
-    return path.parent.name
+    return parts[-2] if len(parts) > 1 else ""
 
 
 def encode_cwd(cwd: str) -> str:
@@ -330,7 +332,7 @@ class ClaudeCodeFormat(LogFormat):
         self.stage_files(con, [path])
 
     def stage_files(self, con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
-        rows = [(i, str(p), project_dir(p.absolute())) for i, p in enumerate(paths)]
+        rows = [(i, str(p), project_dir(p)) for i, p in enumerate(paths)]
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _cc_files AS SELECT * FROM "
             "(SELECT unnest(?::INTEGER[]) AS file_no, unnest(?::VARCHAR[]) AS filename, "
@@ -351,6 +353,7 @@ def _lines_sql(paths: list[Path]) -> str:
     Plain files are read whole and split on LF (a CR before it is dropped): far cheaper
     than a CSV scan. Compressed files go through the CSV reader, which decompresses.
     """
+    compressed = [p for p in paths if p.name.lower().endswith(COMPRESSED_SUFFIXES)]
     plain = [p for p in paths if not p.name.lower().endswith(COMPRESSED_SUFFIXES)]
     parts = []
     if plain:
@@ -361,10 +364,9 @@ def _lines_sql(paths: list[Path]) -> str:
             "line_no, unnest(ls) AS line FROM (SELECT filename, string_split(content, "
             f"chr(10)) AS ls FROM read_text({listed})))"
         )
-    for p in paths:
-        if p not in plain:
-            parts.append(
-                f"SELECT {sql_string(str(p))} AS filename, row_number() OVER () AS line_no, "
-                f"line FROM {read_lines_sql(p)}"
-            )
+    for p in compressed:
+        parts.append(
+            f"SELECT {sql_string(str(p))} AS filename, row_number() OVER () AS line_no, "
+            f"line FROM {read_lines_sql(p)}"
+        )
     return " UNION ALL ".join(parts)

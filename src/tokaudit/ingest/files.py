@@ -55,9 +55,11 @@ def _real_dir(directory: str) -> str:
 def real_path(path: Path) -> Path:
     """``path.resolve()``, resolving each directory once: thousands of session files share
     a few directories, and resolving every component of every path costs a syscall each."""
-    if path.is_symlink():
+    text = os.fspath(path)
+    if os.path.islink(text):
         return path.resolve()
-    return Path(_real_dir(str(path.parent.absolute()))) / path.name
+    directory, name = os.path.split(os.path.abspath(text))
+    return Path(os.path.join(_real_dir(directory), name))
 
 
 def expand_paths(paths: list[str], suffixes: tuple[str, ...] = LOG_SUFFIXES) -> list[Path]:

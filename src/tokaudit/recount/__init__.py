@@ -142,26 +142,43 @@ def _count_pending(
     con: duckdb.DuckDBPyConnection,
     counter: Counter,
     select_sql: str,
-    sized: bool = True,
 ) -> int:
-    """Stream ``select_sql`` (UnitRow columns) through the counter into ``token_counts``.
+    """Count the units ``select_sql`` selects and store them in ``token_counts``.
 
-    ``sized`` measures the work first to decide on worker processes (replies are small
-    and are always counted here).
+    ``select_sql`` yields (unit_hash, tokenizer, version, encoding, provider, profile,
+    kind, ctx, payload, model). Rows are numbered in DuckDB; Python sees the numbered render
+    inputs in batches and sends back only (number, tokens, exact).
     """
-    total_chars = 0
-    if sized:
-        row = con.execute(f"SELECT coalesce(sum(length(payload)), 0) FROM ({select_sql})")
-        total_chars = int((row.fetchone() or (0,))[0])
-    cursor = con.execute(select_sql)
-    out = []
-    for row in counter.run(_batches(cursor), total_chars):
-        if row[4] == FAILED:
-            counter.failed.add(row[1])
-        else:
-            out.append(row)
-    bulk_insert(con, "token_counts", TOKEN_COUNT_COLUMNS, out, _UPSERT)
-    return len(out)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _work AS "
+        f"SELECT row_number() OVER () AS rn, * FROM ({select_sql})"
+    )
+    total_chars = int(
+        (con.execute("SELECT coalesce(sum(length(payload)), 0) FROM _work").fetchone() or (0,))[0]
+    )
+    cursor = con.execute(
+        "SELECT rn, tokenizer, version, encoding, provider, profile, kind, ctx, payload, model "
+        "FROM _work"
+    )
+    results = list(counter.run(_batches(cursor), total_chars))
+    con.execute("CREATE OR REPLACE TEMP TABLE _res (rn BIGINT, tokens BIGINT, exact BOOLEAN)")
+    bulk_insert(con, "_res", {"rn": "BIGINT", "tokens": "BIGINT", "exact": "BOOLEAN"}, results)
+    counter.failed.update(
+        name
+        for (name,) in con.execute(
+            f"SELECT DISTINCT w.tokenizer FROM _work w JOIN _res r USING (rn) "
+            f"WHERE r.tokens = {FAILED}"
+        ).fetchall()
+    )
+    stored = con.execute(
+        f"""INSERT INTO token_counts
+        SELECT w.unit_hash, w.tokenizer, w.version, w.encoding, r.tokens, r.exact
+        FROM _work w JOIN _res r USING (rn) WHERE r.tokens <> {FAILED}
+        {_UPSERT}"""
+    ).fetchone()
+    con.execute("DROP TABLE _work")
+    con.execute("DROP TABLE _res")
+    return int(stored[0]) if stored else 0
 
 
 def _recount_inputs(con: duckdb.DuckDBPyConnection, counter: Counter) -> int:
@@ -247,7 +264,6 @@ def _recount_outputs(con: duckdb.DuckDBPyConnection, counter: Counter) -> int:
             first(t.model ORDER BY t.model) OVER (PARTITION BY t.unit_hash, t.tokenizer) AS model
         FROM todo t JOIN prompt_texts o ON o.text_hash = t.output_hash
         LEFT JOIN prompt_texts i ON i.text_hash = t.input_hash""",
-        sized=False,
     )
 
 

@@ -24,10 +24,10 @@ from tokaudit.tokenizers import ChatProfile, Tokenizer
 
 __all__ = ["FAILED", "Counter", "UnitRow", "default_workers"]
 
-# (unit_hash, tokenizer, version, encoding, provider, profile, kind, ctx, payload, model)
-UnitRow = tuple[str, str, str, str, str, str, str, str, str, str]
-# (unit_hash, tokenizer, version, encoding, tokens, exact)
-CountRow = tuple[str, str, str, str, int, bool]
+# (row number, tokenizer, version, encoding, provider, profile, kind, ctx, payload, model)
+UnitRow = tuple[int, str, str, str, str, str, str, str, str, str]
+# (row number, tokens, exact): numbers only, so results go back to DuckDB cheaply
+CountRow = tuple[int, int, bool]
 
 FAILED = -1  # the token count of a unit whose tokenizer raised: not stored
 POOL_MIN_CHARS = 2_000_000  # below this, starting workers costs more than it saves
@@ -75,9 +75,7 @@ def count_units(
             continue
         for owner, tokens in zip(owners, counts, strict=True):
             totals[owner] += tokens
-    return [
-        (row[0], row[1], row[2], row[3], totals[i], rendered[i].exact) for i, row in enumerate(rows)
-    ]
+    return [(row[0], totals[i], rendered[i].exact) for i, row in enumerate(rows)]
 
 
 CHUNK_CHARS = 256_000  # work sent to a worker at a time: small enough to keep both busy

@@ -111,7 +111,8 @@ def _message(msg: Any, ctx: str, profile: ChatProfile, provider: str) -> Rendere
     if role == "tool":
         return _tool_result(msg.get("content"), ctx, profile, provider)
     name = msg.get("name") if isinstance(msg.get("name"), str) else None
-    content = msg.get("content")
+    # OpenTelemetry GenAI messages carry ``parts`` instead of ``content``
+    content = msg.get("content") if "content" in msg else msg.get("parts")
     body = _content(content, profile, provider, pad=ctx == "pad")
     calls = msg.get("tool_calls")
     legacy = msg.get("function_call")
@@ -201,6 +202,8 @@ def _part(part: Any, profile: ChatProfile, provider: str) -> Rendered:
     kind = part.get("type")
     if isinstance(part.get("text"), str) and kind in (None, "text", "input_text", "output_text"):
         return Rendered([part["text"]])
+    if kind == "text" and isinstance(part.get("content"), str):  # OpenTelemetry GenAI part
+        return Rendered([part["content"]])
     if kind in ("image_url", "input_image", "image") or "inlineData" in part:
         return _image(part, profile, provider)
     if kind == "tool_use" or "functionCall" in part:  # Anthropic / Gemini calls

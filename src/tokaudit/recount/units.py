@@ -45,9 +45,12 @@ def _payload_key(payload: str) -> str:
 _MESSAGE_SHAPE = '{"messages":"JSON[]","contents":"JSON[]","input":"JSON"}'
 _SHAPE = (
     '{"messages":"JSON[]","contents":"JSON[]","input":"JSON","instructions":"JSON",'
-    '"system":"JSON","systemInstruction":"JSON","tools":"JSON","functions":"JSON",'
-    '"response_format":"JSON","tool_choice":"JSON","function_call":"JSON"}'
+    '"system":"JSON","systemInstruction":"JSON","system_instructions":"JSON",'
+    '"tools":"JSON","functions":"JSON","response_format":"JSON","tool_choice":"JSON",'
+    '"function_call":"JSON"}'
 )
+# A body may also be a bare list of messages (Langfuse keeps the input as logged).
+_BARE_LIST = "CASE WHEN left(ltrim(p.body), 1) = '[' THEN CAST(p.body AS JSON[]) END"
 
 
 def _is(value: str, first: str) -> str:
@@ -57,24 +60,23 @@ def _is(value: str, first: str) -> str:
 _PARSED = f"""
 WITH src AS (
     SELECT t.key, t.input_hash, t.provider, t.profile, p.chars,
-        from_json(p.body, '{_SHAPE}') AS v
+        from_json(p.body, '{_SHAPE}') AS v, {_BARE_LIST} AS bare,
+        -- tool results (tool_call_id, function_call_output) need their call's name: the
+        -- per-message path. A fast scan of the text; a false hit only costs speed.
+        contains(p.body, 'tool_call') OR contains(p.body, 'function_call_output') AS calls
     FROM _todo_in t JOIN prompt_texts p ON p.text_hash = t.input_hash
 ), m AS (
     SELECT *, coalesce(v.messages, v.contents,
                        CASE WHEN {_is("v.input", "[")} THEN CAST(v.input AS JSON[]) END,
-                       []::JSON[]) AS all_msgs
+                       bare, []::JSON[]) AS all_msgs
     FROM src
 ), l AS (
     SELECT key, input_hash, provider, profile, chars, all_msgs,
-        -- tools, or tool calls and results in the messages (tool_calls, tool_call_id,
-        -- function_call, function_call_output): the per-message path. A fast text scan;
-        -- a false hit only costs speed.
+        -- tools (a system message then gets a newline) or tool results: per-message path
         ({_is("v.tools", "[")} AND v.tools::VARCHAR <> '[]')
             OR ({_is("v.functions", "[")} AND v.functions::VARCHAR <> '[]')
-            OR coalesce(list_bool_or(list_transform(all_msgs, lambda x:
-                   contains(x::VARCHAR, 'tool_call') OR contains(x::VARCHAR, 'function_call'))),
-               false) AS complex,
-        coalesce(v.instructions, v.system, v.systemInstruction) AS sys,
+            OR coalesce(calls, false) AS complex,
+        coalesce(v.instructions, v.system, v.systemInstruction, v.system_instructions) AS sys,
         CASE WHEN {_is("v.input", '"')} THEN v.input END AS input_str,
         CASE WHEN {_is("v.tools", "[")} AND v.tools::VARCHAR <> '[]' THEN v.tools
              WHEN {_is("v.functions", "[")} AND v.functions::VARCHAR <> '[]' THEN v.functions
@@ -210,11 +212,12 @@ def load_payloads(con: duckdb.DuckDBPyConnection, need: str) -> None:
                 list(provider) AS providers, list(profile) AS profiles
             FROM reps GROUP BY loc.h
         ), parsed AS (
-            SELECT b.*, from_json(p.body, '{_MESSAGE_SHAPE}') AS v
+            SELECT b.*, from_json(p.body, '{_MESSAGE_SHAPE}') AS v, {_BARE_LIST} AS bare
             FROM bodies b JOIN prompt_texts p ON p.text_hash = b.input_hash
         ), picked AS (
             SELECT hashes, providers, profiles, list_select(coalesce(v.messages, v.contents,
-                CASE WHEN {_is("v.input", "[")} THEN CAST(v.input AS JSON[]) END), idxs) AS msgs
+                CASE WHEN {_is("v.input", "[")} THEN CAST(v.input AS JSON[]) END, bare),
+                idxs) AS msgs
             FROM parsed
         )
         SELECT unnest(hashes) AS unit_hash, unnest(providers) AS provider,

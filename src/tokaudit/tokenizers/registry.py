@@ -56,8 +56,13 @@ def describe(registry: Registry) -> list[PluginInfo]:
     ]
     estimate = EstimateTokenizer()
     rows.append(
-        PluginInfo(estimate.name, estimate.version, "estimate", estimate.models_covered(),
-                   "fallback, never exact")
+        PluginInfo(
+            estimate.name,
+            estimate.version,
+            "estimate",
+            estimate.models_covered(),
+            "fallback, never exact",
+        )
     )
     rows += [PluginInfo(name, None, "broken", [], message) for name, message in registry.broken]
     return rows
