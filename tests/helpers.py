@@ -44,7 +44,8 @@ def openai_record(
     messages: list[dict[str, Any]] | None = None,
     request_id: str | None = None,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": model, "messages": messages or [{"role": "user", "content": "hi"}]}
+    default = [{"role": "user", "content": "hi"}]
+    body: dict[str, Any] = {"model": model, "messages": messages or default}
     return {
         "timestamp": ts,
         "provider": "openai",

@@ -28,7 +28,8 @@ def test_ingest_prints_counts_and_keeps_rejects(tmp_path: Path, mixed_log: Path)
     result = runner.invoke(app, ["ingest", str(mixed_log), "--db", str(db), "-o", "json"])
     assert result.exit_code == 0
     data = json.loads(result.stdout)
-    assert data["totals"] == {"records_read": 6, "loaded": 5, "duplicates": 0, "rejected": 1}
+    assert data["totals"] == {"records_read": 6, "loaded": 5, "duplicates": 0, "rejected": 1,
+                              "non_requests": 0}
     assert "rejects" in result.stderr  # the hint where to find them goes to stderr
     rejects = runner.invoke(app, ["sql", "--db", str(db), "-f", "json",
                                   "SELECT source_line, reason FROM rejects"])
@@ -220,7 +221,8 @@ def test_zstd_input_matches_plain(tmp_path: Path, mixed_log: Path) -> None:
                                  "-o", "json"])
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["totals"] == {"records_read": 6, "loaded": 5,
-                                                   "duplicates": 0, "rejected": 1}
+                                                   "duplicates": 0, "rejected": 1,
+                                                   "non_requests": 0}
 
 
 def test_recount_fills_only_what_is_missing(store: Path) -> None:

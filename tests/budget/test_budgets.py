@@ -79,7 +79,7 @@ def test_monthly_buckets_and_scope(tmp_path: Path) -> None:
     ],
 )
 def test_config_errors_name_the_problem(data: object, needle: str) -> None:
-    with pytest.raises(ConfigError, match="budgets.yaml") as info:
+    with pytest.raises(ConfigError, match=r"budgets\.yaml") as info:
         parse_budgets(data, "budgets.yaml")
     assert needle in str(info.value)
 

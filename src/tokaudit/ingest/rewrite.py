@@ -15,7 +15,7 @@ import duckdb
 from tokaudit.ingest.envelope import select_sql
 from tokaudit.ingest.staging import create_staged
 
-BLANK = "line IS NOT NULL AND trim(line, E' \\t\\r\\n\\f\\v') <> ''"
+BLANK = "line IS NOT NULL AND regexp_matches(line, '[^ \\t\\r\\n\\f\\v]')"
 
 
 def parsed_lines(paths: list[str]) -> str:
