@@ -314,3 +314,13 @@ def test_a_plugin_failing_on_a_model_falls_back_to_the_estimate(tmp_path: Path) 
     ]
     row = con.execute("SELECT recounted_input_tokens, recount_tokenizer FROM requests")
     assert row.fetchone() == (3 + 1 + 1 + 3, "estimate-o200k")
+
+
+def test_default_workers_use_idle_cores_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TOKAUDIT_WORKERS", raising=False)
+    monkeypatch.setattr(pool.os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
+    for load, workers in ((0.1, 4), (1.2, 4), (2.0, 3), (3.6, 1), (9.0, 1)):
+        monkeypatch.setattr(pool.os, "getloadavg", lambda load=load: (load, 0.0, 0.0))
+        assert pool.default_workers() == workers
+    monkeypatch.setenv("TOKAUDIT_WORKERS", "3")
+    assert pool.default_workers() == 3

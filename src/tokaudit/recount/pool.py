@@ -35,14 +35,24 @@ _STATE: dict[str, Any] = {}
 
 
 def default_workers() -> int:
-    """``TOKAUDIT_WORKERS`` if set, else every core this process may use."""
+    """``TOKAUDIT_WORKERS`` if set, else the cores this process may use that are idle.
+
+    Busy cores are subtracted (the 1-minute load average, as ``make -l`` does): on a shared
+    machine, workers competing with other jobs for the same cores ran slower than one
+    process (docs/benchmarks.md).
+    """
     configured = os.environ.get("TOKAUDIT_WORKERS")
     if configured and configured.strip().isdigit():
         return max(1, int(configured))
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    try:
+        busy = int(os.getloadavg()[0] + 0.5)
+    except OSError:  # no load average on this platform
+        busy = 0
+    return max(1, min(cores, cores - busy + 1))
 
 
 def count_units(
