@@ -26,7 +26,7 @@ from tokaudit.pricing.compare import PricingComparison
 from tokaudit.pricing.compare import compare_pricing as compare_pricing_sql
 from tokaudit.pricing.overlay import credit_usage
 from tokaudit.pricing.source import load_prices
-from tokaudit.pricing.store_tables import install_price_table
+from tokaudit.pricing.store_tables import freeze_costs, install_price_table
 from tokaudit.recount import RecountResult, recount
 from tokaudit.report.breakdown import breakdown, pricing_info, unpriced_models
 from tokaudit.report.recount import RecountReport
@@ -144,6 +144,7 @@ def report(
     overlay: Path | None = None,
 ) -> Breakdown:
     with priced_store(db, pricing, overlay) as con:
+        freeze_costs(con)
         return with_credits(con, breakdown(con, group_by, since, until, top), since, until)
 
 
@@ -176,6 +177,7 @@ def findings(
 ) -> FindingsReport:
     with priced_store(db, pricing, overlay) as con:
         recount(con)  # the caching rule needs prefix sizes
+        freeze_costs(con)
         return _findings(con, settings)
 
 
@@ -184,6 +186,7 @@ def check(
 ) -> BudgetReport:
     budgets = load_budgets(budget_file)
     with priced_store(db, pricing, overlay) as con:
+        freeze_costs(con)
         return evaluate_budgets(con, budgets)
 
 
@@ -224,6 +227,7 @@ def audit(
         with priced_store(target, pricing, overlay) as con:
             loaded = ingest_paths(con, paths, "auto", on_progress, **options)
             recount(con)
+            freeze_costs(con)
             sources = [f.source or str(Path(f.path).resolve()) for f in loaded.files]
             rejects = con.execute(
                 """SELECT source_file, source_line, reason FROM rejects

@@ -318,3 +318,15 @@ def read_pricing_info(con: duckdb.DuckDBPyConnection) -> PricingInfo:
         return PricingInfo("none", "")
     overlay = None if row[2] is None else OverlayInfo(str(row[2]), str(row[3]), row[4])
     return PricingInfo(str(row[0]), str(row[1]), overlay)
+
+
+def freeze_costs(con: duckdb.DuckDBPyConnection) -> None:
+    """Materialise ``request_costs`` once for this connection.
+
+    A report runs several queries over the view (breakdowns, totals, unpriced models,
+    findings); re-pricing every request for each was most of their time. A temp table
+    of the same name shadows the view for this connection only, so the store file and
+    analysts' ad-hoc SQL still see the live view. Call it after the last change to
+    ``requests`` in the command.
+    """
+    con.execute("CREATE OR REPLACE TEMP TABLE request_costs AS SELECT * FROM main.request_costs")
