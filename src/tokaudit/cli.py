@@ -10,18 +10,22 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
 from tokaudit import __version__, api
+from tokaudit.cli_common import color as _color
+from tokaudit.cli_common import err as _err
+from tokaudit.cli_common import guard as _guard
+from tokaudit.cli_common import out as _out
 from tokaudit.cli_pricing import pricing_app
 from tokaudit.cli_recount import report_recount, tokenizers_app
-from tokaudit.errors import ExitCode, TokauditError
+from tokaudit.errors import ExitCode
 from tokaudit.ingest import IngestResult
 from tokaudit.ingest.attribution import default_config_path
 from tokaudit.ingest.loader import ProgressCallback
@@ -42,7 +46,6 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-T = TypeVar("T")
 
 DbOption = Annotated[Path, typer.Option("--db", envvar="TOKAUDIT_DB", help="DuckDB store file.")]
 PricingOption = Annotated[
@@ -85,28 +88,6 @@ ConfigOption = Annotated[
         help="Attribution rules (docs/attribution.md); default ./tokaudit.yaml if present.",
     ),
 ]
-
-
-def _err(message: str) -> None:
-    sys.stderr.write(message.rstrip("\n") + "\n")
-
-
-def _out(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
-
-
-def _color() -> bool:
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
-
-
-def _guard(fn: Callable[[], T]) -> T:
-    """Run a library call; a TokauditError becomes a clear message and its exit code."""
-    try:
-        return fn()
-    except TokauditError as exc:
-        _err(f"error: {exc}")
-        raise typer.Exit(int(exc.exit_code)) from exc
 
 
 @contextmanager

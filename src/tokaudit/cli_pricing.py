@@ -6,27 +6,22 @@ stderr, and a table that fails validation exits 2.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
+from tokaudit.cli_common import err as _err
+from tokaudit.cli_common import guard as _guard
+from tokaudit.cli_common import out as _out
+from tokaudit.cli_common import sub_app
 from tokaudit.errors import ExitCode, TokauditError, UsageError
 from tokaudit.report.renderers import get_renderer, json_format, table
 from tokaudit.report.renderers.common import money
 
-T = TypeVar("T")
-
-pricing_app = typer.Typer(
-    name="pricing",
-    help="Validate, inspect, compare and refresh the versioned price tables.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
+pricing_app = sub_app(
+    "pricing", "Validate, inspect, compare and refresh the versioned price tables."
 )
 
 TableOption = Annotated[
@@ -49,23 +44,6 @@ FormatOption = Annotated[str, typer.Option("--format", "-f", help="table, json, 
 AtOption = Annotated[
     str | None, typer.Option("--at", help="UTC date or RFC 3339 instant (default: now).")
 ]
-
-
-def _err(message: str) -> None:
-    sys.stderr.write(message.rstrip("\n") + "\n")
-
-
-def _out(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
-
-
-def _guard(fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except TokauditError as exc:
-        _err(f"error: {exc}")
-        raise typer.Exit(int(exc.exit_code)) from exc
 
 
 def _instant(value: str | None, option: str = "--at") -> datetime | None:

@@ -14,17 +14,11 @@ from typing import Annotated, Any
 import typer
 
 from tokaudit import api
+from tokaudit.cli_common import sub_app
 from tokaudit.errors import TokauditError
 from tokaudit.report.renderers import get_renderer, json_format, table
 
-tokenizers_app = typer.Typer(
-    name="tokenizers",
-    help="Tokenizer plugins used by the recount.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+tokenizers_app = sub_app("tokenizers", "Tokenizer plugins used by the recount.")
 
 PLUGIN_COLUMNS = ["name", "version", "status", "models", "detail"]
 

@@ -1,0 +1,52 @@
+"""Plumbing shared by the command modules: output streams, error mapping, sub-apps.
+
+stdout carries data only; diagnostics go to stderr; a ``TokauditError`` becomes its
+message on stderr and its exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+import typer
+
+from tokaudit.errors import TokauditError
+
+T = TypeVar("T")
+
+
+def err(message: str) -> None:
+    sys.stderr.write(message.rstrip("\n") + "\n")
+
+
+def out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def color() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def guard(fn: Callable[[], T]) -> T:
+    """Run a library call; a TokauditError becomes a clear message and its exit code."""
+    try:
+        return fn()
+    except TokauditError as exc:
+        err(f"error: {exc}")
+        raise typer.Exit(int(exc.exit_code)) from exc
+
+
+def sub_app(name: str, help_text: str) -> typer.Typer:
+    """A typer group with the same conventions as the main app."""
+    return typer.Typer(
+        name=name,
+        help=help_text,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
