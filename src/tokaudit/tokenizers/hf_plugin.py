@@ -102,12 +102,15 @@ class HfTokenizer(Tokenizer):
         if self._entries:
             try:
                 import tokenizers
+
+                if not hasattr(tokenizers, "Tokenizer"):  # a same-named folder, not the library
+                    raise ImportError("tokenizers.Tokenizer")
             except ImportError as exc:
                 raise TokenizerError(
                     "tokenizers.hf is configured but the 'tokenizers' library is missing: "
                     "pip install 'tokaudit[hf]'"
                 ) from exc
-            digest.update(tokenizers.__version__.encode())
+            digest.update(str(getattr(tokenizers, "__version__", "unknown")).encode())
         for entry in self._entries:
             try:
                 digest.update(repr(entry.models).encode() + entry.path.read_bytes())
