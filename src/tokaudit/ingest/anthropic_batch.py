@@ -96,9 +96,7 @@ class AnthropicBatchFormat(LogFormat):
     description = "Anthropic Message Batches results (JSONL)"
 
     def sniff(self, head: FileHead) -> bool:
-        objects = [r for r in head.records if isinstance(r, dict)]
-        hits = sum(_is_result(r) for r in objects)
-        return hits > 0 and 2 * hits >= len(objects)
+        return head.mostly(_is_result)
 
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
         stage_lines(con, path)

@@ -68,9 +68,7 @@ class BatchInputFormat(LogFormat):
     priority = -1
 
     def sniff(self, head: FileHead) -> bool:
-        objects = [r for r in head.records if isinstance(r, dict)]
-        hits = sum(_is_input(r) for r in objects)
-        return hits > 0 and 2 * hits >= len(objects)
+        return head.mostly(_is_input)
 
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
         stage_lines(con, path)

@@ -309,9 +309,7 @@ class ClaudeCodeFormat(LogFormat):
     batch_bytes = 128 * 1024 * 1024
 
     def sniff(self, head: FileHead) -> bool:
-        objects = [r for r in head.records if isinstance(r, dict)]
-        hits = sum(_is_line(r) for r in objects)
-        return hits > 0 and 2 * hits >= len(objects)
+        return head.mostly(_is_line)
 
     def preference(self, row: str) -> str:
         """Among lines of one response: a non-sidechain line, then the largest usage."""

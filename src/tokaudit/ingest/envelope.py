@@ -309,13 +309,9 @@ class EnvelopeFormat(LogFormat):
     description = "tokaudit envelope JSONL (docs/envelope.md)"
 
     def sniff(self, head: FileHead) -> bool:
-        # A majority, not all: one malformed early record must become a reject, not make
-        # the whole file undetectable.
-        objects = [r for r in head.records if isinstance(r, dict)]
-        hits = sum(
-            "provider" in r and ("response" in r or "request" in r or "error" in r) for r in objects
+        return head.mostly(
+            lambda r: "provider" in r and ("response" in r or "request" in r or "error" in r)
         )
-        return hits > 0 and 2 * hits >= len(objects)
 
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
         stage_lines(con, path)

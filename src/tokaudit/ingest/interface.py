@@ -9,6 +9,7 @@ paths, fingerprints, transactions, dedup, rejects and counts.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,20 @@ class FileHead:
     path: Path
     lines: list[str]
     records: list[Any] = field(default_factory=list)  # the lines that parse as JSON
+
+    @property
+    def objects(self) -> list[dict[str, Any]]:
+        return [r for r in self.records if isinstance(r, dict)]
+
+    def mostly(self, looks_right: Callable[[dict[str, Any]], bool]) -> bool:
+        """At least half of the leading JSON objects look right, and at least one does.
+
+        A majority, not all: one malformed early record must become a reject, not make
+        the whole file undetectable.
+        """
+        objects = self.objects
+        hits = sum(bool(looks_right(r)) for r in objects)
+        return hits > 0 and 2 * hits >= len(objects)
 
 
 class LogFormat(ABC):

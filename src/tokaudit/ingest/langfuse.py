@@ -459,10 +459,8 @@ class LangfuseFormat(LogFormat):
     description = "Langfuse trace exports, ingestion batches and observation exports"
 
     def sniff(self, head: FileHead) -> bool:
-        objects = [r for r in head.records if isinstance(r, dict)]
-        if objects:
-            hits = sum(_looks_like_langfuse(r) for r in objects)
-            return hits > 0 and 2 * hits >= len(objects)
+        if head.objects:
+            return head.mostly(_looks_like_langfuse)
         return any(_HEAD.match(line) for line in head.lines[:3])
 
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:

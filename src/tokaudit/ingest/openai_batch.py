@@ -97,9 +97,7 @@ class OpenAIBatchFormat(LogFormat):
     description = "OpenAI Batch API output / error files (JSONL)"
 
     def sniff(self, head: FileHead) -> bool:
-        objects = [r for r in head.records if isinstance(r, dict)]
-        hits = sum(_is_output(r) for r in objects)
-        return hits > 0 and 2 * hits >= len(objects)
+        return head.mostly(_is_output)
 
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
         stage_lines(con, path)

@@ -332,10 +332,8 @@ class OtelGenAIFormat(LogFormat):
     description = "OpenTelemetry GenAI spans as OTLP JSON (one document or JSON Lines)"
 
     def sniff(self, head: FileHead) -> bool:
-        objects = [r for r in head.records if isinstance(r, dict)]
-        if objects:
-            hits = sum(_looks_like_otlp(r) for r in objects)
-            return hits > 0 and 2 * hits >= len(objects)
+        if head.objects:
+            return head.mostly(_looks_like_otlp)
         return any(_HEAD.search(line) for line in head.lines[:5])
 
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:

@@ -83,9 +83,7 @@ class PairsFormat(LogFormat):
         return body_provider(record) == self.provider
 
     def sniff(self, head: FileHead) -> bool:
-        objects = [r for r in head.records if isinstance(r, dict)]
-        hits = sum(self._is_hit(r) for r in objects)
-        return hits > 0 and 2 * hits >= len(objects)
+        return head.mostly(self._is_hit)
 
     def front_sql(self) -> str:
         p = sql_string(self.provider)
