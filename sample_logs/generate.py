@@ -15,7 +15,6 @@ from __future__ import annotations
 import gzip
 import json
 import random
-import re
 import string
 import sys
 from collections.abc import Callable
@@ -80,33 +79,31 @@ ANTHROPIC_DATED = {
 # Token approximation
 # --------------------------------------------------------------------------------------------
 
-_PIECES = re.compile(r"[A-Za-z]+|\d+|\n+|[^\sA-Za-z\d]+")
+try:  # the project's own offline tokenizer, so logged usage matches tokaudit's recount
+    from tokaudit.tokenizers import ChatMessage, TiktokenTokenizer
+except ImportError:  # running from a checkout without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from tokaudit.tokenizers import ChatMessage, TiktokenTokenizer
+
+_TIKTOKEN = TiktokenTokenizer()
 
 
 def approx_tokens(text: str) -> int:
-    """Approximate an ``o200k_base`` token count using only the standard library.
+    """The ``o200k_base`` token count of ``text`` (offline, from tokaudit's package data).
 
-    Why: the generator must run from a clean checkout without tokenizer files, yet the logged
-    usage should roughly agree with tokaudit's later recount. Common words are one token; long
-    words, digit runs and symbol runs split into several.
+    Why: logged usage must agree with tokaudit's own recount of the same text, or the
+    billing-discrepancy rule (D15) would flag the whole sample. Claude and Gemini have
+    no public tokenizer, so their counts are this same o200k count: plausible, synthetic.
     """
-    n = 0
-    for piece in _PIECES.findall(text):
-        first = piece[0]
-        if first.isascii() and first.isalpha():
-            n += 1 + max(0, len(piece) - 6) // 4
-        elif first.isdigit():
-            n += (len(piece) + 2) // 3
-        elif first == "\n":
-            n += 1
-        else:
-            n += (len(piece) + 1) // 2
-    return max(n, 1)
+    return max(_TIKTOKEN.count([text], "gpt-4o")[0], 1)
 
 
-def chat_prompt_tokens(texts: list[str]) -> int:
-    """Chat framing: about 3 tokens per message plus 3 to prime the reply."""
-    return sum(approx_tokens(t) + 3 for t in texts) + 3
+def chat_prompt_tokens(texts: list[str], model: str = "gpt-4o") -> int:
+    """OpenAI chat prompt tokens, framing included: a system message then user messages."""
+    roles = ["system", *["user"] * (len(texts) - 1)] if len(texts) > 1 else ["user"]
+    counted = model if _TIKTOKEN.covers(model) else "gpt-4o"
+    messages = [ChatMessage(role, text) for role, text in zip(roles, texts, strict=True)]
+    return _TIKTOKEN.count_chat(messages, counted)[0]
 
 
 def openai_cached(prefix_tokens: int) -> int:
@@ -941,7 +938,7 @@ class Gen:
         if system is not None:
             messages.append({"role": "system", "content": system})
         messages.append({"role": "user", "content": user})
-        prompt = chat_prompt_tokens([m["content"] for m in messages])
+        prompt = chat_prompt_tokens([m["content"] for m in messages], model)
         cached = 0
         if cache_key is not None and system is not None and self.cache_hit(cache_key, ts):
             cached = openai_cached(approx_tokens(system) + 3)
@@ -1524,7 +1521,7 @@ class Gen:
             {"role": "system", "content": SUGGEST_SYSTEM},
             {"role": "user", "content": SUGGEST_USER},
         ]
-        prompt = chat_prompt_tokens([m["content"] for m in messages])
+        prompt = chat_prompt_tokens([m["content"] for m in messages], "gpt-4.1-mini")
         for _ in range(20):
             meta = self.meta(team, "homepage-suggestions", "trending-suggest", "1")
             body = self.chat_body(
@@ -1704,7 +1701,7 @@ class Gen:
             "max_output_tokens": 8000,
             "store": False,
         }
-        input_tokens = chat_prompt_tokens([CAMPAIGN_INSTRUCTIONS, user])
+        input_tokens = chat_prompt_tokens([CAMPAIGN_INSTRUCTIONS, user], "gpt-5")
         hit = self.cache_hit("openai:campaign-brief", ts)
         cached = openai_cached(approx_tokens(CAMPAIGN_INSTRUCTIONS) + 3) if hit else 0
         reasoning = self.rng.randint(300, 2600)
