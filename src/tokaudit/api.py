@@ -223,8 +223,10 @@ def audit(
     """The one-shot main job: ingest, recount, price, break down and look for waste."""
     options = _ingest_options(field_map, config, stdin)
     with tempfile.TemporaryDirectory(prefix="tokaudit-") as tmp:
-        target = db if db is not None else Path(tmp) / "audit.duckdb"
+        target = db if db is not None else ":memory:"
         with priced_store(target, pricing, overlay) as con:
+            if db is None:  # a throwaway store: keep it in memory, spill to the temp folder
+                con.execute("SET temp_directory = ?", [tmp])
             loaded = ingest_paths(con, paths, "auto", on_progress, **options)
             recount(con)
             freeze_costs(con)
