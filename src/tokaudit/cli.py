@@ -23,6 +23,7 @@ from tokaudit.cli_common import color as _color
 from tokaudit.cli_common import err as _err
 from tokaudit.cli_common import guard as _guard
 from tokaudit.cli_common import out as _out
+from tokaudit.cli_common import render
 from tokaudit.cli_pricing import pricing_app
 from tokaudit.cli_recount import report_recount, tokenizers_app
 from tokaudit.errors import ExitCode
@@ -301,10 +302,7 @@ def report(
         )
         return
     result = _guard(lambda: api.report(db, group_by, start, end, top, pricing, overlay))
-    if renderer is table:
-        _out(table.render_breakdown(result, color=_color()))
-    else:
-        _out(renderer.render_breakdown(result))
+    render(renderer, "breakdown", result)
     if result.unpriced and renderer is not table:
         _err(
             f"warning: {sum(u.requests for u in result.unpriced)} unpriced request(s) are "
@@ -351,10 +349,7 @@ def findings(
     renderer = _guard(lambda: get_renderer(fmt))
     _guard(lambda: _require_store(db))
     result = _guard(lambda: api.findings(db, pricing, overlay=overlay))
-    if renderer is table:
-        _out(table.render_findings(result, color=_color()))
-    else:
-        _out(renderer.render_findings(result))
+    render(renderer, "findings", result)
     if result.unpriced:
         _err(
             f"warning: {sum(u.requests for u in result.unpriced)} unpriced request(s) could "
@@ -397,10 +392,7 @@ def check(
     renderer = _guard(lambda: get_renderer(fmt))
     _guard(lambda: _require_store(db))
     result = _guard(lambda: api.check(db, budget, pricing, overlay))
-    if renderer is table:
-        _out(table.render_budget(result, color=_color()))
-    else:
-        _out(renderer.render_budget(result))
+    render(renderer, "budget", result)
     unpriced = sum(o.unpriced_requests for o in result.outcomes)
     if unpriced:
         _err(
@@ -429,10 +421,7 @@ def sql(
     """Run read-only SQL on the store (tables: requests, rejects, request_costs, ...)."""
     renderer = _guard(lambda: get_renderer(fmt, ("table", "json", "csv")))
     columns, rows = _guard(lambda: api.run_query(db, query))
-    if renderer is table:
-        _out(table.render_rows(columns, rows, color=_color()))
-    else:
-        _out(renderer.render_rows(columns, rows))
+    render(renderer, "rows", columns, rows)
 
 
 @app.command()

@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import TypeVar
+from types import ModuleType
+from typing import Any, TypeVar
 
 import typer
 
 from tokaudit.errors import TokauditError
+from tokaudit.report.renderers import table
 
 T = TypeVar("T")
 
@@ -29,6 +31,12 @@ def out(text: str) -> None:
 
 def color() -> bool:
     return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def render(renderer: ModuleType, kind: str, *args: Any) -> None:
+    """Write ``renderer.render_<kind>(*args)`` to stdout; only tables take colour."""
+    fn = getattr(renderer, f"render_{kind}")
+    out(fn(*args, color=color()) if renderer is table else fn(*args))
 
 
 def guard(fn: Callable[[], T]) -> T:

@@ -5,7 +5,6 @@ Thin typer glue over ``tokaudit.api``: stdout carries data only, warnings go to 
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -14,9 +13,9 @@ from typing import Annotated, Any
 import typer
 
 from tokaudit import api
-from tokaudit.cli_common import sub_app
+from tokaudit.cli_common import render, sub_app
 from tokaudit.errors import TokauditError
-from tokaudit.report.renderers import get_renderer, json_format, table
+from tokaudit.report.renderers import get_renderer, json_format
 
 tokenizers_app = sub_app("tokenizers", "Tokenizer plugins used by the recount.")
 
@@ -58,11 +57,7 @@ def list_tokenizers(
             (p.name, p.version, p.status, "\n".join(p.models) if p.models else "", p.detail)
             for p in plugins
         ]
-        if renderer is table:
-            color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-            sys.stdout.write(table.render_rows(PLUGIN_COLUMNS, rows, color=color))
-        else:
-            sys.stdout.write(renderer.render_rows(PLUGIN_COLUMNS, rows))
+        render(renderer, "rows", PLUGIN_COLUMNS, rows)
     for p in plugins:
         if p.status == "broken":
             sys.stderr.write(f"warning: tokenizer plugin {p.name!r} skipped: {p.detail}\n")
@@ -86,11 +81,7 @@ def report_recount(
     except TokauditError as exc:
         raise _fail(exc) from exc
     columns, rows = report_rows(result)
-    if renderer is table:
-        color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-        sys.stdout.write(table.render_rows(columns, rows, color=color))
-    else:
-        sys.stdout.write(renderer.render_rows(columns, rows))
+    render(renderer, "rows", columns, rows)
     totals: Any = result.totals
     if totals.compared < totals.requests:
         sys.stderr.write(
