@@ -7,8 +7,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from tokaudit.config_file import read_yaml
 from tokaudit.errors import ConfigError
 
 PERIODS = ("day", "week", "month", "all")
@@ -78,10 +77,4 @@ def parse_budgets(data: Any, origin: str) -> list[Budget]:
 
 
 def load_budgets(path: Path) -> list[Budget]:
-    try:
-        data = yaml.safe_load(path.read_text("utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the budget file ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-    return parse_budgets(data, str(path))
+    return parse_budgets(read_yaml(path, "budget file"), str(path))

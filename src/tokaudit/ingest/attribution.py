@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import yaml
 
+from tokaudit.config_file import read_yaml
 from tokaudit.errors import ConfigError
 from tokaudit.ingest.staging import sql_string
 
@@ -307,15 +307,7 @@ def _check_cycles(sources: dict[str, list[str]], origin: str) -> None:
 
 def load_attribution(path: Path) -> Attribution:
     """Read and validate a ``tokaudit.yaml`` (ConfigError names the file and the key)."""
-    try:
-        text = path.read_text("utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config: {exc.strerror or exc}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_attribution(data, str(path))
+    return parse_attribution(read_yaml(path, "config"), str(path))
 
 
 def default_config_path(explicit: Path | None = None) -> Path | None:

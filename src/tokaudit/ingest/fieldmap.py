@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from tokaudit.config_file import read_yaml
 from tokaudit.errors import ConfigError
 
 # Each target a map may fill, with its SQL type in ``requests``.
@@ -153,12 +152,4 @@ def parse_field_map(data: Any, origin: str) -> FieldMap:
 
 def load_field_map(path: Path) -> FieldMap:
     """Read and validate a field-map YAML file (ConfigError names the file and the key)."""
-    try:
-        text = path.read_text("utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the field map: {exc.strerror or exc}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_field_map(data, str(path))
+    return parse_field_map(read_yaml(path, "field map"), str(path))
