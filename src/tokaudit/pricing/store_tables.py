@@ -61,35 +61,47 @@ WITH named AS (
         CASE WHEN tokaudit_model_route(q.model_requested) = 'bedrock'
              THEN q.model_requested ELSE q.model END AS pricing_name
     FROM requests q
-), keyed AS (
-    SELECT named.*, tokaudit_model_key(pricing_name) AS price_key,
+), names AS (
+    -- Model names are resolved once per distinct name, not per request: a store holds
+    -- millions of requests but a few dozen names, and each resolution runs regexes.
+    SELECT *, tokaudit_model_key(pricing_name) AS price_key,
         coalesce(tokaudit_model_route(pricing_name), tokaudit_model_route(model_requested))
             AS price_route
-    FROM named
+    FROM (SELECT DISTINCT provider, pricing_name, model_requested FROM named)
 ), ruled AS (
-    SELECT k.request_key, count(DISTINCT mr.model_id) AS rule_models,
-        min(mr.model_id) AS rule_model
-    FROM keyed k JOIN model_rules mr ON regexp_full_match(k.price_key, mr.pattern)
-    GROUP BY k.request_key
+    SELECT n.provider, n.pricing_name, n.model_requested,
+        count(DISTINCT mr.model_id) AS rule_models, min(mr.model_id) AS rule_model
+    FROM names n JOIN model_rules mr ON regexp_full_match(n.price_key, mr.pattern)
+    GROUP BY ALL
+), resolved AS (
+    SELECT n.*,
+        CASE WHEN n.price_route = 'bedrock' THEN tokaudit_model_region(n.pricing_name) END
+            AS bedrock_region,
+        coalesce(m1.model_id, m2.model_id, m3.model_id,
+                 CASE WHEN ru.rule_models = 1 THEN ru.rule_model END) AS priced_model,
+        coalesce(ru.rule_models, 0) > 1 AS ambiguous_model
+    FROM names n
+    LEFT JOIN model_names m1 ON m1.name = lower(n.provider) || '/' || lower(trim(n.pricing_name))
+    LEFT JOIN model_names m2 ON m2.name = n.price_key
+    LEFT JOIN model_names m3 ON m3.name = tokaudit_compact_date(n.price_key)
+    LEFT JOIN ruled ru ON ru.provider IS NOT DISTINCT FROM n.provider
+        AND ru.pricing_name IS NOT DISTINCT FROM n.pricing_name
+        AND ru.model_requested IS NOT DISTINCT FROM n.model_requested
 ), r AS (
-    SELECT k.*,
+    SELECT k.*, n.price_key, n.price_route, n.priced_model, n.ambiguous_model,
         coalesce(k.input_tokens, 0) + coalesce(k.input_audio_tokens, 0)
             + coalesce(k.cache_read_tokens, 0)
             + coalesce(k.cache_write_5m_tokens, 0) + coalesce(k.cache_write_1h_tokens, 0)
             AS total_input_tokens,
-        CASE k.price_route
-            WHEN 'bedrock' THEN tokaudit_model_region(k.pricing_name)
+        CASE n.price_route
+            WHEN 'bedrock' THEN n.bedrock_region
             WHEN 'vertex' THEN nullif(lower(trim(k.metadata ->> 'vertex_location')), '')
         END AS price_region,
-        coalesce(m1.model_id, m2.model_id, m3.model_id,
-                 CASE WHEN ru.rule_models = 1 THEN ru.rule_model END) AS priced_model,
-        coalesce(ru.rule_models, 0) > 1 AS ambiguous_model,
         coalesce((SELECT price_at FROM pricing_info), k.ts) AS price_ts
-    FROM keyed k
-    LEFT JOIN model_names m1 ON m1.name = lower(k.provider) || '/' || lower(trim(k.pricing_name))
-    LEFT JOIN model_names m2 ON m2.name = k.price_key
-    LEFT JOIN model_names m3 ON m3.name = tokaudit_compact_date(k.price_key)
-    LEFT JOIN ruled ru ON ru.request_key = k.request_key
+    FROM named k
+    LEFT JOIN resolved n ON n.provider IS NOT DISTINCT FROM k.provider
+        AND n.pricing_name IS NOT DISTINCT FROM k.pricing_name
+        AND n.model_requested IS NOT DISTINCT FROM k.model_requested
 ), ctx AS (
     SELECT r.*,
         coalesce(nullif(concat_ws('+',
