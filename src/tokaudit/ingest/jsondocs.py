@@ -21,10 +21,14 @@ numbers honest:
 
 from __future__ import annotations
 
+import re
+from abc import abstractmethod
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
+from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.staging import create_staged, stage_lines
 
 GATEWAY_MACROS = r"""
@@ -244,3 +248,32 @@ def count_problems_sql(values: str, labels: list[str]) -> str:
         f"lambda i: ta_num_problem({values}[i], [{names}][i])), lambda p: p IS NOT NULL), "
         "'; '), '')"
     )
+
+
+class DocumentFormat(LogFormat):
+    """A format whose files are JSON documents holding records (Langfuse, OTLP).
+
+    Detection: the parsed head records must mostly look right; a pretty-printed document
+    has no whole record in its first lines, so its opening key (``head_key``) decides.
+    Staging: the documents, the line of each record of the array ``element_depth`` levels
+    down, then the format's own ``stage_sql`` over them.
+    """
+
+    head_key: re.Pattern[str]
+    head_lines: int = 5
+    element_depth: int
+    stage_sql: str
+
+    @abstractmethod
+    def looks_right(self, record: dict[str, Any]) -> bool:
+        """Whether one parsed head record is of this format."""
+
+    def sniff(self, head: FileHead) -> bool:
+        if head.objects:
+            return head.mostly(self.looks_right)
+        return any(self.head_key.search(line) for line in head.lines[: self.head_lines])
+
+    def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        mode = stage_documents(con, path)
+        stage_element_lines(con, mode, self.element_depth)
+        create_staged_merged(con, self.stage_sql)

@@ -21,19 +21,13 @@ decides between the additive and the inclusive reading; see docs/formats.md.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
-import duckdb
-
-from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.jsondocs import (
-    create_staged_merged,
+    DocumentFormat,
     extract_sql,
     picker,
     record_line,
-    stage_documents,
-    stage_element_lines,
 )
 from tokaudit.ingest.usage import usage_struct
 
@@ -451,22 +445,17 @@ SELECT rec_line AS line_no, CASE WHEN shape IS NULL THEN raw ELSE el::VARCHAR EN
 FROM kinds WHERE kind = 'bad'
 """
 
-_HEAD = re.compile(r'^\s*\{?\s*"(trace|observations|batch)"\s*:')
 
-
-class LangfuseFormat(LogFormat):
+class LangfuseFormat(DocumentFormat):
     name = "langfuse"
     description = "Langfuse trace exports, ingestion batches and observation exports"
+    head_key = re.compile(r'^\s*\{?\s*"(trace|observations|batch)"\s*:')
+    head_lines = 3
+    element_depth = 2
+    stage_sql = _STAGE
 
-    def sniff(self, head: FileHead) -> bool:
-        if head.objects:
-            return head.mostly(_looks_like_langfuse)
-        return any(_HEAD.match(line) for line in head.lines[:3])
-
-    def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
-        mode = stage_documents(con, path)
-        stage_element_lines(con, mode, 2)
-        create_staged_merged(con, _STAGE)
+    def looks_right(self, record: dict[str, Any]) -> bool:
+        return _looks_like_langfuse(record)
 
 
 def _looks_like_langfuse(record: dict[str, Any]) -> bool:

@@ -22,19 +22,13 @@ the cost. Other spans are not records.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
-import duckdb
-
-from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.jsondocs import (
+    DocumentFormat,
     count_problems_sql,
-    create_staged_merged,
     extract_sql,
     record_line,
-    stage_documents,
-    stage_element_lines,
 )
 from tokaudit.ingest.usage import usage_struct
 
@@ -324,22 +318,16 @@ SELECT
 FROM texts
 """
 
-_HEAD = re.compile(r'"resourceSpans"\s*:')
 
-
-class OtelGenAIFormat(LogFormat):
+class OtelGenAIFormat(DocumentFormat):
     name = "otel-genai"
     description = "OpenTelemetry GenAI spans as OTLP JSON (one document or JSON Lines)"
+    head_key = re.compile(r'"resourceSpans"\s*:')
+    element_depth = 6
+    stage_sql = _STAGE
 
-    def sniff(self, head: FileHead) -> bool:
-        if head.objects:
-            return head.mostly(_looks_like_otlp)
-        return any(_HEAD.search(line) for line in head.lines[:5])
-
-    def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
-        mode = stage_documents(con, path)
-        stage_element_lines(con, mode, 6)
-        create_staged_merged(con, _STAGE)
+    def looks_right(self, record: dict[str, Any]) -> bool:
+        return _looks_like_otlp(record)
 
 
 def _looks_like_otlp(record: dict[str, Any]) -> bool:
