@@ -19,67 +19,20 @@ import yaml
 from tokaudit.ingest import FileResult
 from tokaudit.pricing.store_tables import install_price_table
 from tokaudit.pricing.table import load_price_table
+from usage_conventions import (  # re-exported for the format tests
+    CLASSES,
+    anthropic_classes,
+    classes_of,
+    gemini_classes,
+    openai_classes,
+)
+
+__all__ = ["CLASSES", "anthropic_classes", "classes_of", "gemini_classes", "openai_classes"]
 
 Json = dict[str, Any]
 REPO = Path(__file__).resolve().parents[3]
 REALWORLD = REPO / "tests" / "fixtures" / "realworld"
-CLASSES = (
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-)
 MILLION = Decimal(1_000_000)
-
-
-def openai_classes(usage: Json) -> Json:
-    """prompt/input tokens include cached and cache-write; output includes reasoning."""
-    p = usage.get("prompt_tokens", usage.get("input_tokens"))
-    pdet = usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}
-    odet = usage.get("completion_tokens_details") or usage.get("output_tokens_details") or {}
-    c, w = pdet.get("cached_tokens", 0), pdet.get("cache_write_tokens", 0)
-    return {
-        "input_tokens": p - c - w,
-        "cache_read_tokens": c,
-        "cache_write_5m_tokens": w,
-        "cache_write_1h_tokens": 0,
-        "output_tokens": usage.get("completion_tokens", usage.get("output_tokens")),
-        "reasoning_tokens": odet.get("reasoning_tokens"),
-    }
-
-
-def anthropic_classes(usage: Json) -> Json:
-    """input excludes cache reads and writes; writes split 5m / 1h (all 5m without split)."""
-    cw = usage.get("cache_creation_input_tokens") or 0
-    split = usage.get("cache_creation")
-    return {
-        "input_tokens": usage["input_tokens"],
-        "cache_read_tokens": usage.get("cache_read_input_tokens") or 0,
-        "cache_write_5m_tokens": split.get("ephemeral_5m_input_tokens", 0) if split else cw,
-        "cache_write_1h_tokens": split.get("ephemeral_1h_input_tokens", 0) if split else 0,
-        "output_tokens": usage["output_tokens"],
-        "reasoning_tokens": (usage.get("output_tokens_details") or {}).get("thinking_tokens"),
-    }
-
-
-def gemini_classes(um: Json) -> Json:
-    """promptTokenCount includes cachedContentTokenCount; thoughts are outside candidates."""
-    cached = um.get("cachedContentTokenCount", 0)
-    thoughts = um.get("thoughtsTokenCount", 0)
-    return {
-        "input_tokens": um["promptTokenCount"] + um.get("toolUsePromptTokenCount", 0) - cached,
-        "cache_read_tokens": cached,
-        "cache_write_5m_tokens": 0,
-        "cache_write_1h_tokens": 0,
-        "output_tokens": um.get("candidatesTokenCount", 0) + thoughts,
-        "reasoning_tokens": thoughts,
-    }
-
-
-def classes_of(row: Json) -> Json:
-    return {k: row[k] for k in CLASSES}
 
 
 def assert_counts_add_up(fr: FileResult, read: int, loaded: int, dups: int, rejected: int) -> None:
