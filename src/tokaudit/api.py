@@ -227,7 +227,9 @@ def audit(
         with priced_store(target, pricing, overlay) as con:
             if db is None:  # a throwaway store: keep it in memory, spill to the temp folder
                 con.execute("SET temp_directory = ?", [tmp])
-            loaded = ingest_paths(con, paths, "auto", on_progress, **options)
+            loaded = ingest_paths(
+                con, paths, "auto", on_progress, **options, remember=db is not None
+            )
             recount(con)
             freeze_costs(con)
             sources = [f.source or str(Path(f.path).resolve()) for f in loaded.files]

@@ -52,6 +52,19 @@ def test_ingested_files_records_the_counts(kit: EnvelopeKit) -> None:
     assert len(row["fingerprint"]) == 64
 
 
+def test_a_throwaway_store_fingerprints_by_size_and_time(kit: EnvelopeKit) -> None:
+    """``remember=False`` (audit's in-memory store) loads the same, without hashing content."""
+    from tokaudit.ingest import ingest_paths
+
+    lines = real_lines(kit)
+    path = kit.write("day1.jsonl", [*lines, lines[0], "{not json"])
+    [result] = ingest_paths(kit.con, [str(path)], remember=False).files
+    assert (result.loaded, result.duplicates, result.rejected) == (len(lines), 1, 1)
+    [(fingerprint,)] = kit.con.execute("SELECT fingerprint FROM ingested_files").fetchall()
+    stat = path.stat()
+    assert fingerprint == f"stat:{stat.st_size}:{stat.st_mtime_ns}"
+
+
 def test_same_record_in_two_files_is_a_duplicate(kit: EnvelopeKit) -> None:
     lines = real_lines(kit)
     a = kit.write("a.jsonl", lines[:4])
