@@ -196,3 +196,48 @@ def test_a_repaired_file_clears_its_whole_file_reject(tmp_path: Path) -> None:
     )
     assert ingest_paths(con, [str(log)]).files[0].loaded == 1
     assert con.execute("SELECT count(*) FROM rejects").fetchone() == (0,)
+
+
+OPENAPI = (
+    Path(__file__).resolve().parents[1] / "fixtures" / "realworld" / "openai" / "openapi_examples"
+)
+
+
+def test_a_pretty_printed_response_document_loads_as_its_records(kit: EnvelopeKit) -> None:
+    """A saved response (``json.dump(..., indent=2)``): no line of it is a record."""
+    import json
+
+    chat = json.loads((OPENAPI / "chat_completion_response_default.json").read_text("utf-8"))
+    usage = chat["usage"]
+    one = kit.tmp_path / "one.json"
+    one.write_text(json.dumps(chat, indent=2))
+    second = {**chat, "id": chat["id"] + "-2", "created": chat["created"] + 60}
+    many = kit.tmp_path / "many.json"
+    many.write_text(json.dumps([chat, second, "not a record"], indent=2))
+    a, b = kit.ingest(one, many).files
+    assert (a.format, a.error, a.records_read, a.loaded) == ("openai-pairs", None, 1, 1)
+    assert (b.format, b.error, b.records_read, b.loaded, b.duplicates, b.rejected) == (
+        "openai-pairs",
+        None,
+        3,
+        1,  # the first element repeats one.json's response
+        1,
+        1,
+    )
+    [row] = kit.rows(one)
+    assert (row["input_tokens"], row["output_tokens"]) == (
+        usage["prompt_tokens"] - usage["prompt_tokens_details"]["cached_tokens"],
+        usage["completion_tokens"],
+    )
+    assert row["source_file"] == str(one.resolve())
+    # rejects name the original file; "line" is the record's position in the document
+    assert set(kit.rejects(many)) == {3}
+
+
+def test_a_truncated_json_document_is_a_file_error(kit: EnvelopeKit) -> None:
+    text = (OPENAPI / "chat_completion_response_default.json").read_text("utf-8")
+    cut = kit.tmp_path / "cut.json"
+    cut.write_text(text[: len(text) // 2])
+    [fr] = kit.ingest(cut).files
+    assert fr.error is not None and "cannot detect" in fr.error
+    assert kit.rejects(cut)[0]["reason"] == fr.error

@@ -391,11 +391,14 @@ def _plan(
     forced: LogFormat | None = None,
     names: dict[Path, str] | None = None,
     by_content: bool = True,
+    documents: Path | None = None,
 ) -> list[_Pending]:
     """Fingerprint and detect each file once; record unreadable and unchanged files.
 
     Lower-priority formats (batch inputs) load first; the order is otherwise kept. A file
-    that cannot be detected here fails in its own transaction with its reason.
+    that cannot be detected here fails in its own transaction with its reason. With a
+    ``documents`` folder, a file holding one pretty-printed JSON document is detected (and
+    later staged) as the JSON Lines copy ``_detect_document`` writes there.
     """
     known = {
         (str(path), str(fp)): str(fmt)
@@ -426,21 +429,65 @@ def _plan(
         detected: LogFormat | None = forced  # --map: the mapped format, never detected
         if detected is None and fmt_name != "auto":
             detected = FORMATS[fmt_name]
-        elif detected is None:
+        staged_from = path
+        if detected is None and fmt_name == "auto":
             try:
                 detected = _detect(con, path)
             except (duckdb.Error, _FileError, OSError):
                 detected = None  # fails in its own transaction, with the reason
+            if detected is None and documents is not None:
+                staged_from, detected = _detect_document(con, path, documents)
         planned.append(
             (
                 detected.priority if detected else 0,
                 result,
-                _Pending(path, result, source, fp, detected),
+                _Pending(staged_from, result, source, fp, detected),
             )
         )
     planned.sort(key=lambda item: item[0])
     outcome.files.extend(result for _, result, _ in planned)
     return [p for _, _, p in planned if p is not None]
+
+
+def _as_json_lines(con: duckdb.DuckDBPyConnection, path: Path, directory: Path) -> Path | None:
+    """A file holding one JSON document (an object, or an array of records) as JSON Lines.
+
+    Saved API responses are often pretty-printed (``json.dump(..., indent=2)``), so no line
+    of them is a record. DuckDB streams the document's top-level records into one compact
+    line each (an array's elements, or the object itself). None when the file is not one
+    JSON document.
+    """
+    try:
+        with path.open("rb") as fh:
+            start = fh.read(4096).lstrip()
+    except OSError:
+        return None
+    if not start.startswith((b"{", b"[")):
+        return None
+    target = directory / f"{len(list(directory.iterdir()))}.jsonl"
+    try:
+        con.execute(
+            f"COPY (SELECT json(json) FROM read_json_objects({sql_string(str(path))}, "
+            f"format = 'auto')) TO {sql_string(str(target))} "
+            "(FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER E'\\x1f')"
+        )
+    except duckdb.Error:
+        return None
+    return target
+
+
+def _detect_document(
+    con: duckdb.DuckDBPyConnection, path: Path, directory: Path
+) -> tuple[Path, LogFormat | None]:
+    """The JSON Lines copy of a one-document file and its format; else the file as it is."""
+    copy = _as_json_lines(con, path, directory)
+    if copy is None:
+        return path, None
+    try:
+        detected = _detect(con, copy)
+    except (duckdb.Error, _FileError, OSError):
+        return path, None
+    return (copy, detected) if detected is not _EMPTY else (path, None)
 
 
 def _batches(pending: list[_Pending]) -> list[list[_Pending]]:
@@ -520,7 +567,8 @@ def ingest_paths(
         files = expand_paths(paths, suffixes)
         install_macros(con)
         outcome = IngestResult()
-        pending = _plan(con, files, fmt_name, outcome, forced, names, remember)
+        documents = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tokaudit-")))
+        pending = _plan(con, files, fmt_name, outcome, forced, names, remember, documents)
         done = len(files) - len(pending)
         for batch in _batches(pending):
             _load_batch(con, batch, fmt_name, attribution)
