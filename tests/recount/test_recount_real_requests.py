@@ -30,9 +30,53 @@ INPUT_KEYS = (
     "tool_choice",
     "function_call",
 )
-# Counted a token or so off (all labelled estimates): a strict schema with property
-# descriptions (pyd_multi_agent), a cl100k tool round trip, a linked image of unknown size.
-KNOWN_MISSES = {"ollm_chat_toolcalls_0", "pyd_multi_agent_0", "pyd_multi_agent_1", "ollm_vision_0"}
+# Our count minus the reported prompt_tokens, for the calls we miss (all labelled
+# estimates): a strict schema with property descriptions (pyd_multi_agent), a cl100k tool
+# round trip, a linked image of unknown size, the 20-tool MCP list with multi-line
+# docstring descriptions and a `default` (pyd_mcp_*: +22 on every call, so the tool calls
+# and results around it agree), and json_schema response formats other than one flat
+# object next to tools (anyOf +54, alone with titles +1 and -19).
+KNOWN_MISSES = {
+    "ollm_chat_toolcalls_0": 1,
+    "pyd_multi_agent_0": -1,
+    "pyd_multi_agent_1": -1,
+    "ollm_vision_0": 340,
+    **{
+        f"pyd_mcp_{name}": 22
+        for name in (
+            "none_0",
+            "none_1",
+            "text_resource_0",
+            "text_resource_1",
+            "text_resource_link_0",
+            "text_resource_link_1",
+            "str_0",
+            "str_1",
+            "stdio_0",
+            "stdio_1",
+            "dict_0",
+            "dict_1",
+            "error_0",
+            "error_1",
+            "error_2",
+            "unstructured_dict_0",
+            "unstructured_dict_1",
+        )
+    },
+    "ollm_parsed_completion_0": 1,
+    "ollm_response_format_0": -19,
+    "pyd_native_multi_0": 54,
+    "pyd_native_multi_1": 54,
+}
+# Replies we count off: three plain gpt-4o / gpt-4.5 replies are billed one token more than
+# their text (recorded with n=1; other plain replies agree), and a reply after an anyOf
+# response format 4 more. Still labelled as the rule says: an open question (docs/recount.md).
+KNOWN_REPLY_MISSES = {
+    "pyd_gpt45_hello_0": -1,
+    "pyd_instructions_0": -1,
+    "pyd_user_id_0": -1,
+    "pyd_native_multi_1": -4,
+}
 
 
 def _body(request: dict[str, Any]) -> dict[str, Any]:
@@ -87,9 +131,9 @@ def counted() -> dict[str, RequestCount]:
 
 
 def test_recorded_calls_are_the_documented_ones() -> None:
-    assert len(RECORDED) == 19
-    assert {c["id"] for c in RECORDED} >= KNOWN_MISSES
-    assert sum(c["prompt_tokens"] for c in RECORDED) == 1630
+    assert len(RECORDED) == 49
+    assert {c["id"] for c in RECORDED} >= set(KNOWN_MISSES) | set(KNOWN_REPLY_MISSES)
+    assert sum(c["prompt_tokens"] for c in RECORDED) == 9562
 
 
 @pytest.mark.parametrize("case", RECORDED, ids=[c["id"] for c in RECORDED])
@@ -97,8 +141,7 @@ def test_recorded_call(case: dict[str, Any], counted: dict[str, RequestCount]) -
     got = counted[case["id"]]
     assert got.input_tokens is not None
     if case["id"] in KNOWN_MISSES:
-        assert got.input_tokens != case["prompt_tokens"]
-        assert abs(got.input_tokens - case["prompt_tokens"]) <= 3 or case["id"] == "ollm_vision_0"
+        assert got.input_tokens - case["prompt_tokens"] == KNOWN_MISSES[case["id"]]
         assert not got.input_exact  # a miss must never be labelled exact
     else:
         assert got.input_tokens == case["prompt_tokens"]
@@ -150,11 +193,11 @@ def test_responses_api_instructions_and_input() -> None:
 
 
 def test_agreement_rate_on_recorded_calls(counted: dict[str, RequestCount]) -> None:
-    """15 of the 19 recorded calls agree to the token, and every count labelled exact does."""
+    """24 of the 49 recorded calls agree to the token, and every count labelled exact does."""
     hits = sum(counted[c["id"]].input_tokens == c["prompt_tokens"] for c in RECORDED)
-    assert hits == len(RECORDED) - len(KNOWN_MISSES) == 15
+    assert hits == len(RECORDED) - len(KNOWN_MISSES) == 24
     exact = [c for c in RECORDED if counted[c["id"]].input_exact]
-    assert len(exact) == 7  # plain messages and simple non-strict tool schemas
+    assert len(exact) == 14  # plain messages and simple non-strict tool schemas
     assert all(counted[c["id"]].input_tokens == c["prompt_tokens"] for c in exact)
 
 
@@ -163,7 +206,10 @@ def test_reply_recount(case: dict[str, Any], counted: dict[str, RequestCount]) -
     """Plain replies count exactly; after tools 1 more; reasoning models hide tokens."""
     got = counted[case["id"]]
     reasoning = case["model"].startswith(("o3", "o4", "gpt-5"))
-    if reasoning:
+    if case["id"] in KNOWN_REPLY_MISSES:
+        assert got.output_tokens is not None
+        assert got.output_tokens - case["completion_tokens"] == KNOWN_REPLY_MISSES[case["id"]]
+    elif reasoning:
         assert got.output_tokens is not None and got.output_tokens < case["completion_tokens"]
         assert not got.output_exact
     else:

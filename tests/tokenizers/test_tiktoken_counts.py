@@ -134,9 +134,9 @@ def test_reasoning_family_primes_the_reply_with_two(tokenizer: TiktokenTokenizer
 
 
 def test_unverified_family_is_labelled_estimate(tokenizer: TiktokenTokenizer) -> None:
-    """gpt-4.5 framing was never checked against recorded usage: counted, not exact."""
-    tokens, exact = tokenizer.count_chat([ChatMessage("user", "Say this is a test")], "gpt-4.5")
-    assert (tokens, exact) == (12, False)
+    """o1 framing was never checked against recorded usage: counted, not exact."""
+    tokens, exact = tokenizer.count_chat([ChatMessage("user", "Say this is a test")], "o1")
+    assert (tokens, exact) == (11, False)
 
 
 def test_name_costs_one_token_plus_its_text(tokenizer: TiktokenTokenizer) -> None:
