@@ -134,6 +134,7 @@ def test_version_tracks_rules(tmp_path: Path) -> None:
         ("rules:\n  - {exact: a, prefix: b, encoding: o200k_base}", "needs exactly one"),
         ("rules:\n  - {prefix: gpt, encoding: p50k_base}", "'p50k_base' is not one of"),
         ("rules:\n  - {prefix: gpt, encoding: o200k_base, chat_exact: 'yes'}", "chat_exact"),
+        ("rules:\n  - {prefix: gpt, encoding: o200k_base, reply_exact: 1}", "reply_exact"),
         ("rules:\n  - {prefix: gpt, encoding: o200k_base, enc: x}", "unknown keys"),
         ("rules:\n  - {prefix: gpt, encoding: o200k_base, reply_priming: -1}", "reply_priming"),
         ("rules:\n  - {prefix: gpt, encoding: o200k_base, image: {base: 85}}", "image must"),
@@ -177,9 +178,22 @@ def test_profile_key_changes_with_any_counting_field() -> None:
     keys = {
         ChatProfile().key,
         ChatProfile(exact=True).key,
+        ChatProfile(reply_exact=False).key,
         ChatProfile(reply_priming=2).key,
         ChatProfile(image_base=85, image_tile=170).key,
         ChatProfile(framing="plain").key,
     }
-    assert len(keys) == 5
+    assert len(keys) == 6
     assert ChatProfile(note="x").key == ChatProfile().key
+
+
+@pytest.mark.parametrize(
+    ("model", "reply_exact"),
+    [("gpt-4o-2024-08-06", False), ("gpt-4.5-preview", False), ("gpt-4o-mini", True)],
+)
+def test_reply_exactness_follows_the_recorded_replies(
+    tokenizer: TiktokenTokenizer, model: str, reply_exact: bool
+) -> None:
+    """gpt-4o and gpt-4.5 replies were billed one token over their text (docs/recount.md)."""
+    profile = tokenizer.chat_profile(model)
+    assert profile.exact is True and profile.reply_exact is reply_exact

@@ -417,6 +417,6 @@ def _output(value: Any, ctx: str, profile: ChatProfile, provider: str) -> Render
     if ctx == "tools":
         out.const += TOOL_OUTPUT
         out.exact = False
-    if not profile.exact:
+    if not (profile.exact and profile.reply_exact):
         out.exact = False
     return out

@@ -64,8 +64,10 @@ class ChatProfile:
     ``"openai"`` (ChatML-style: ``tokens_per_message`` per message, role tokens, a name
     costs ``tokens_per_name`` more, ``reply_priming`` once per request) or ``"plain"``
     (message texts only: Gemini counts no framing). ``exact`` says the framing was
-    checked against provider-reported usage for this model family; ``reasoning`` says
-    output includes hidden reasoning, so an output recount can only be a lower bound.
+    checked against provider-reported usage for this model family; ``reply_exact`` that the
+    reply's count was too (recorded replies can contradict it while the prompt framing
+    holds); ``reasoning`` says output includes hidden reasoning, so an output recount can
+    only be a lower bound.
     Image costs follow the provider's documented formulas: a tile model has
     ``image_base`` + ``image_tile`` per 512-px tile (low detail: base only); a patch
     model has ``image_patch_multiplier`` × 32-px patches (at most 1,536 patches).
@@ -73,6 +75,7 @@ class ChatProfile:
 
     framing: str = "openai"
     exact: bool = False
+    reply_exact: bool = True
     tokens_per_message: int = 3
     tokens_per_name: int = 1
     reply_priming: int = 3
@@ -88,6 +91,7 @@ class ChatProfile:
         fields = (
             self.framing,
             self.exact,
+            self.reply_exact,
             self.tokens_per_message,
             self.tokens_per_name,
             self.reply_priming,

@@ -227,6 +227,7 @@ class ModelRule:
     is_prefix: bool
     encoding: str
     chat_exact: bool = False
+    reply_exact: bool = True
     reply_priming: int = 3
     reasoning: bool = False
     image: Mapping[str, float] = field(default_factory=dict)
@@ -240,6 +241,7 @@ class ModelRule:
         return ChatProfile(
             framing="openai",
             exact=self.chat_exact,
+            reply_exact=self.reply_exact,
             reply_priming=self.reply_priming,
             reasoning=self.reasoning,
             image_base=int(self.image["base"]) if "base" in self.image else None,
@@ -276,6 +278,7 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
             "prefix",
             "encoding",
             "chat_exact",
+            "reply_exact",
             "reply_priming",
             "reasoning",
             "image",
@@ -291,9 +294,12 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
                 f"{where}: encoding {encoding!r} is not one of {sorted(encodings)}"
             )
         chat_exact = raw.get("chat_exact", False)
+        reply_exact = raw.get("reply_exact", True)
         reasoning = raw.get("reasoning", False)
-        if not isinstance(chat_exact, bool) or not isinstance(reasoning, bool):
-            raise TokenizerError(f"{where}: chat_exact and reasoning must be true or false")
+        if not all(isinstance(v, bool) for v in (chat_exact, reply_exact, reasoning)):
+            raise TokenizerError(
+                f"{where}: chat_exact, reply_exact and reasoning must be true or false"
+            )
         priming = raw.get("reply_priming", 3)
         if not isinstance(priming, int) or isinstance(priming, bool) or priming < 0:
             raise TokenizerError(f"{where}: reply_priming must be a whole number >= 0")
@@ -317,6 +323,7 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
                 is_prefix=kinds[0] == "prefix",
                 encoding=encoding,
                 chat_exact=chat_exact,
+                reply_exact=reply_exact,
                 reply_priming=priming,
                 reasoning=reasoning,
                 image={k: float(v) for k, v in image.items()},
