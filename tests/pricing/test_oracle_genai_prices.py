@@ -38,9 +38,11 @@ documented places; each is handled by one named rule in ``_expect`` below, with 
     providers/openai.yaml: "Variants exist on the new version only"; providers/bedrock.yaml,
     providers/groq.yaml headers). Expected: unpriced.
 ``no-cache-read-price``
-    gpt-4o-2024-05-13 has no published cached-input rate. genai-prices bills its cached tokens at
-    the input rate; tokaudit refuses to guess and reports ``missing_price_key`` (pricing/README.md
-    "Price keys"; providers/openai.yaml comment on gpt-4o-2024-05-13). Expected: unpriced.
+    gpt-4o-2024-05-13 (and the other models without ``cache_read``: GPT-3.5, GPT-4 before 4o, the
+    -pro models, Gemini 1.5 Pro, 2.0 Flash-Lite) has no published cached-input rate. genai-prices
+    bills its cached tokens at the input rate; tokaudit refuses to guess and reports
+    ``missing_price_key`` (pricing/README.md "Price keys"; providers/openai.yaml comment on
+    gpt-4o-2024-05-13). Expected: unpriced.
 ``no-1h-write-price``
     genai-prices' aws rows for Sonnet 4, Opus 4 / 4.1 and the Claude 3.x models have no 1-hour
     cache-write price, and genai-prices then bills 1h writes at the 5-minute rate (the bug class
@@ -134,6 +136,8 @@ REGIONAL_PREMIUM = {
     "claude-opus-4-5",
     "claude-opus-4-6",
     "claude-sonnet-4-6",
+    "claude-opus-4-7",
+    "claude-opus-4-8",
 }
 # Models with a long-context tier in any version: their sizes straddle the 200k cliff.
 TIERED = {m.id for m in shipped_table().models if any(v.tiers for v in m.versions)}
@@ -222,8 +226,8 @@ def _openai_case(rng: random.Random, i: int, model_id: str, name: str, ts: datet
     context = rng.choice([*contexts, "priority"] if not groq else contexts)
     prompt = _size(rng, tiered=False)
     uncached, cached, written = _split(rng, prompt, 3)
-    if model_id == "gpt-4o-2024-05-13" and rng.random() < 0.7:
-        cached = 0  # keep most of this model comparable; the rest hit no-cache-read-price
+    if not groq and not _prices(model_id, "cache_read") and rng.random() < 0.7:
+        cached = 0  # keep most of these models comparable; the rest hit no-cache-read-price
     if groq:  # Groq reports no cache writes, and caches only where it prices cached input
         written = 0
         cached = cached if _prices(model_id, "cache_read") else 0
@@ -267,6 +271,7 @@ def _openai_case(rng: random.Random, i: int, model_id: str, name: str, ts: datet
 
 def _anthropic_case(rng: random.Random, i: int, model_id: str, name: str, ts: datetime) -> Case:
     bedrock = MODELS[model_id].provider == "bedrock"
+    searchable = any("web_search_per_1k" in v.fees for v in MODELS[model_id].versions)
     context = "batch" if rng.random() < (0.15 if bedrock else 0.4) else "standard"
     total = _size(rng, tiered=model_id in TIERED)
     uncached, read, w5, w1 = _split(rng, total, 4)
@@ -299,7 +304,9 @@ def _anthropic_case(rng: random.Random, i: int, model_id: str, name: str, ts: da
         cache_write_5m=w5,
         cache_write_1h=w1,
         split=split,
-        web_searches=0 if bedrock else rng.choice([0, 0, 0, 1, 3]),
+        # Only where a search has a price: genai-prices bills searches on a model without one
+        # (Claude 3 Haiku / Opus) at 0, tokaudit reports them unpriced.
+        web_searches=0 if bedrock or not searchable else rng.choice([0, 0, 0, 1, 3]),
         batch=context == "batch",
         request_id=f"r{i}",
         vertex_location=None if bedrock else region,
@@ -329,6 +336,8 @@ def _gemini_case(rng: random.Random, i: int, model_id: str, name: str, ts: datet
     tool_use = rng.randint(0, min(total, 5_000)) if rng.random() < 0.2 else 0
     prompt = total - tool_use
     cached = rng.randint(0, prompt) if rng.random() < 0.6 else 0
+    if not _prices(model_id, "cache_read") and rng.random() < 0.7:
+        cached = 0  # keep most comparable; the rest hit no-cache-read-price
     # AUDIO counts cover the whole prompt, cached part included (cacheTokensDetails).
     audio, cached_audio = 0, 0
     if rng.random() < 0.5:
@@ -426,13 +435,23 @@ def _gp_usage(case: Case) -> Usage:
     return usage
 
 
-def _variant_start(model: Any, context: str) -> tuple[bool, date | None]:
+def _variant_start(model: Any, context: str, day: date) -> tuple[bool, date | None]:
+    """Whether genai-prices has a variant for ``context``, and the start of the one in force on
+    ``day`` (the earliest when none is yet). A model may list several dated variants for one
+    context (Gemini 3.6 Flash: the introductory batch rate from 2026-10-14, the list one from
+    2027-01-01)."""
     wanted = GP_CONTEXT[context]
-    for variant in model.price_variants or ():
-        if variant.when == wanted:
-            constraint = variant.constraint
-            return True, getattr(constraint, "start_date", None)
-    return False, None
+    starts = [
+        getattr(v.constraint, "start_date", None)
+        for v in model.price_variants or ()
+        if v.when == wanted
+    ]
+    if not starts:
+        return False, None
+    if None in starts:
+        return True, None
+    begun = [s for s in starts if s <= day]
+    return True, max(begun) if begun else min(starts)
 
 
 def _at(day: date) -> datetime:
@@ -475,8 +494,8 @@ def _expect(case: Case) -> Expectation:
     if case.context in ("standard", "default"):
         context = case.context
     else:
-        has_variant, start = _variant_start(model, case.context)
         utc_day = case.ts.astimezone(UTC).date()
+        has_variant, start = _variant_start(model, case.context, utc_day)
         # Same genai-prices standard prices on the request day and the variant's start day.
         same_version = start is not None and _standard(model, case.ts) == _standard(model, start)
         if has_variant and (start is None or utc_day >= start):

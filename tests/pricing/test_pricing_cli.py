@@ -312,6 +312,10 @@ def test_sync_proposes_new_versions_and_keeps_local_entries(tmp_path: Path) -> N
     assert (status["gpt-4o"]["ours"], status["gpt-4o"]["theirs"]) == ("2.4", "2.5")
     assert status["gpt-4o-mini"]["status"] == "local (kept)"
     assert status["o3"]["status"] == "unchanged"
+    # Only the edited models differ: a variant genai-prices dates later (Gemini 3.6 Flash's 2027
+    # batch rate) is not compared with the one in force now.
+    assert {r["model"] for r in dry if r["status"] != "unchanged"} == {"gpt-4o", "gpt-4o-mini"}
+    assert status["gemini-3.6-flash"]["status"] == "unchanged"
 
     out = tmp_path / "refreshed"
     args = ["pricing", "sync", "--pricing", str(table), "--out", str(out)]

@@ -299,6 +299,39 @@ def test_cost_is_monotone_in_every_token_class(tmp_path: Path) -> None:
     assert compared > 400
 
 
+# First-party models with no batch rate in the source (genai-prices 0.2.3), and models whose
+# batch variant exists only from a dated price version on (UTC instant).
+NO_BATCH_RATE = {
+    "gpt-3.5-turbo-0301",
+    "gpt-3.5-turbo-0613",
+    "gpt-3.5-turbo-16k",
+    "gpt-3.5-turbo-instruct",
+    "gpt-4-32k",
+    "gpt-4-vision-preview",
+    "chatgpt-4o-latest",
+    "gpt-4.5-preview",
+    "o1-mini",
+    "o1-preview",
+    "gpt-5.1-codex-mini",
+    "gpt-5.3",
+    "gpt-5.3-codex",
+    "gemini-1.5-pro",
+    "gemini-1.5-flash",
+    "gemini-2.0-flash",
+    "gemini-2.0-flash-lite",
+    "gemini-3-pro-preview",
+    "gemini-3.5-flash",
+    "gemini-3.7-flash",
+}
+BATCH_FROM = {
+    "o3": "2025-06-10T00:00:00+00:00",
+    "gpt-5.6-luna": "2026-07-30T00:00:00+00:00",
+    "gpt-5.6-terra": "2026-07-30T00:00:00+00:00",
+    "gpt-5.6-sol": "2026-08-21T00:00:00+00:00",
+    "gemini-3-flash-preview": "2026-01-05T00:00:00+00:00",
+}
+
+
 def test_batch_and_flex_never_cost_more_than_standard(tmp_path: Path) -> None:
     rng = random.Random(SEED + 4)
     envelopes, groups = [], []
@@ -330,16 +363,24 @@ def test_batch_and_flex_never_cost_more_than_standard(tmp_path: Path) -> None:
             else:
                 assert cost <= standard, (model_id, ts, context, rows[key])
     assert min(checked.values()) > 20, checked
-    # Every first-party model prices batch, except o3 before its 2025-06-10 version (no
-    # variants there). Bedrock has no batch rate in the table, Groq only for gpt-oss.
+    # Every first-party model prices batch, except the models whose source publishes no batch
+    # rate and the versions before a dated price change (no variants there: o3 before its
+    # 2025-06-10 cut, GPT-5.6 before its cuts, Gemini 3 Flash Preview before 2026-01-05).
+    # Bedrock has no batch rate in the table, Groq only for gpt-oss.
     table = {m.id: m for m in shipped_table().models}
     unpriced_batch = {
-        (model_id, ts < datetime(2025, 6, 10, tzinfo=UTC))
+        (model_id, ts)
         for model_id, ts, keys in groups
         if rows[keys["batch"]]["unpriced_reason"] == "unknown_context"
         and table[model_id].provider not in ("bedrock", "groq")
     }
-    assert unpriced_batch <= {("o3", True)}, unpriced_batch
+    expected = {
+        (model_id, ts)
+        for model_id, ts, _ in groups
+        if model_id in NO_BATCH_RATE
+        or (model_id in BATCH_FROM and ts < datetime.fromisoformat(BATCH_FROM[model_id]))
+    }
+    assert unpriced_batch == expected, unpriced_batch ^ expected
     groq_batch = {
         model_id
         for model_id, _, keys in groups

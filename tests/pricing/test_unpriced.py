@@ -82,6 +82,16 @@ RESOLVES = {
     "groq/openai/gpt-oss-120b": ("openai", "groq/openai/gpt-oss-120b"),
     # A compact date is the same snapshot (genai-prices rewrites it the same way).
     "gpt-4o-20240806": ("openai", "gpt-4o"),
+    # Each dated snapshot with its own price is its own entry; aliases resolve exactly.
+    "gpt-3.5-turbo-0125": ("openai", "gpt-3.5-turbo"),
+    "gpt-3.5-turbo-1106": ("openai", "gpt-3.5-turbo-1106"),
+    "gpt-4-0613": ("openai", "gpt-4"),
+    "o3-mini-high": ("openai", "o3-mini"),
+    "o3-pro-2025-06-10": ("openai", "o3-pro"),
+    "openai/gpt-5.4-2026-03-05": ("openai", "gpt-5.4"),
+    "gpt-5.6": ("openai", "gpt-5.6-sol"),
+    "claude-3-7-sonnet@20250219": ("anthropic", "claude-3-7-sonnet"),
+    "models/gemini-2.0-flash-001": ("google", "gemini-2.0-flash"),
 }
 
 # Names that must NOT resolve: no alias fallback from a dated snapshot, no substring or prefix
@@ -90,8 +100,11 @@ UNKNOWN = {
     "no-such-model": "openai",
     "gpt-4o-2099-01-01": "openai",  # a future snapshot is not gpt-4o
     "gpt-4o-audio-preview": "openai",  # substring of gpt-4o
-    "o3-pro": "openai",
-    "o3-mini": "openai",
+    "o3-deep-research": "openai",  # o3 + suffix: not o3
+    "o3-mini-2099-01-31": "openai",  # a future snapshot is not o3-mini
+    "gpt-3.5-turbo-0125-preview": "openai",  # not a prefix match on gpt-3.5-turbo-0125
+    "gemini-1.5-flash-8b": "google",  # a different, cheaper model than gemini-1.5-flash
+    "gpt-35-turbo": "openai",  # the Azure deployment name: Azure is not this price list
     "ft:gpt-4o-mini-2024-07-18:org::abc": "openai",  # fine-tunes need explicit entries
     "azure/gpt-4o": "openai",  # Azure regional prices differ
     "claude-sonnet-4-5-20991231": "anthropic",
@@ -176,7 +189,7 @@ def test_unpriced_rows_are_excluded_from_totals_and_listed(
     assert listed[("gpt-4o", "no_usage")] == 1
     # Per model, an unpriced-only group costs 0 in the sum but says how many were unpriced.
     by_model = {r.keys["model"]: r.totals for r in report.rows}
-    assert by_model["o3-pro"].unpriced_requests == 1
+    assert by_model["o3-deep-research"].unpriced_requests == 1
 
 
 @pytest.mark.parametrize("key", ["missing:cached", "missing:cached-batch"])

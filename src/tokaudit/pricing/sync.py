@@ -188,12 +188,32 @@ def _model_changes(
             changes += _compare("regional", theirs, _effective(version, variant), [], None)
             continue
         wanted = WHEN.get(variant.name)
-        for gp_variant in base.price_variants or ():
-            if wanted is not None and gp_variant.when == wanted:
-                theirs = _declared(gp_variant.prices)
-                changes += _compare(variant.name, theirs, variant.prices, variant.tiers, None)
+        if wanted is None:
+            continue
+        in_force = _variant_in_force(base, wanted, at)
+        if in_force is not None:
+            changes += _compare(variant.name, in_force, variant.prices, variant.tiers, None)
     status = "updated" if changes else "unchanged"
     return SyncItem(model.provider, model.id, status, f"genai-prices model {base.id}", changes)
+
+
+def _variant_in_force(base: Any, wanted: dict[str, str], at: datetime) -> dict[str, Any] | None:
+    """genai-prices' variant keys for ``wanted`` at ``at``, resolved as genai-prices does.
+
+    A model can list several variants for one context with dated constraints (Gemini 3.6 Flash:
+    an introductory batch rate and the 2027 one); only those in force at ``at`` count, and the
+    first one naming a key wins. None when genai-prices has no variant for the context.
+    """
+    found = False
+    theirs: dict[str, Any] = {}
+    for gp_variant in base.price_variants or ():
+        constraint = gp_variant.constraint
+        if gp_variant.when != wanted or (constraint is not None and not constraint.active(at)):
+            continue
+        found = True
+        for key, value in _declared(gp_variant.prices).items():
+            theirs.setdefault(key, value)
+    return theirs if found else None
 
 
 def _effective(version: PriceVersion, variant: Variant) -> dict[str, Decimal]:
