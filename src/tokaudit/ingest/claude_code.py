@@ -307,6 +307,7 @@ class ClaudeCodeFormat(LogFormat):
     description = "Claude Code session transcripts (~/.claude/projects/**/*.jsonl)"
     # Sessions are many small files: stage up to this many bytes of them in one scan.
     batch_bytes = 128 * 1024 * 1024
+    parallel_staging = True  # reads only the transcripts
 
     def sniff(self, head: FileHead) -> bool:
         return head.mostly(_is_line)

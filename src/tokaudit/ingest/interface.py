@@ -61,6 +61,12 @@ class LogFormat(ABC):
     #: transaction. 0, the default: one file at a time with ``stage``.
     batch_bytes: int = 0
 
+    #: True when ``stage``/``stage_files`` read nothing but the files and leave everything
+    #: the load needs in ``_staged`` (no store lookups, no other temp tables, no
+    #: ``store_records``): the loader may then stage such batches ahead on another
+    #: connection while it loads earlier ones.
+    parallel_staging: bool = False
+
     def stage_files(self, con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
         """Create ``_staged`` for several files in one pass; ``file_no`` indexes ``paths``."""
         raise NotImplementedError(f"{self.name} stages one file at a time")

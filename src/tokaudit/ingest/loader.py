@@ -12,8 +12,9 @@ import json
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,8 +200,16 @@ def _load_staged(
     files: list[tuple[FileResult, str]],
     log_format: LogFormat,
     attribution: Attribution | None = None,
+    staged: str = "_staged",
 ) -> None:
-    """Load ``_staged`` (one file, or a batch told apart by ``file_no``) and count per file."""
+    """Load ``staged`` (one file, or a batch told apart by ``file_no``) and count per file.
+
+    ``staged`` is the temp table ``_staged``, or a table a worker staged into (``_Stager``).
+    """
+    if staged != "_staged" and (attribution is not None or not log_format.parallel_staging):
+        # attribution rewrites, and store_records reads, the temp table by its name
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS SELECT * FROM {staged}")
+        staged = "_staged"
     fmt = sql_string(log_format.name)
     sources = [source for _, source in files]
     con.execute(
@@ -213,14 +222,14 @@ def _load_staged(
     counts = {
         int(n): (int(read), int(rejected), int(non_requests))
         for n, read, rejected, non_requests in con.execute(
-            """SELECT file_no, count(*), count(*) FILTER (WHERE reject_reason IS NOT NULL),
+            f"""SELECT file_no, count(*), count(*) FILTER (WHERE reject_reason IS NOT NULL),
                 count(*) FILTER (WHERE reject_reason IS NULL AND non_request)
-            FROM _staged GROUP BY file_no"""
+            FROM {staged} GROUP BY file_no"""
         ).fetchall()
     }
     con.execute(
-        """INSERT INTO rejects SELECT o.source_file, s.line_no, s.line, s.reject_reason, now()
-        FROM _staged s JOIN _sources o USING (file_no)
+        f"""INSERT INTO rejects SELECT o.source_file, s.line_no, s.line, s.reject_reason, now()
+        FROM {staged} s JOIN _sources o USING (file_no)
         WHERE s.reject_reason IS NOT NULL ON CONFLICT DO NOTHING"""
     )
     stored = log_format.store_records(con, sources[0]) if len(files) == 1 else None
@@ -236,12 +245,12 @@ def _load_staged(
         # loaded (later ones as duplicates), as if the files had loaded one at a time.
         f"""CREATE OR REPLACE TEMP TABLE _pick AS
         SELECT s.rowid AS rid, min(file_no) OVER (PARTITION BY request_key) AS first_file
-        FROM _staged s WHERE reject_reason IS NULL AND NOT non_request
+        FROM {staged} s WHERE reject_reason IS NULL AND NOT non_request
         QUALIFY row_number() OVER (PARTITION BY request_key ORDER BY {order}) = 1"""
     )
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE _new AS
-        SELECT s.*, p.first_file FROM _staged s JOIN _pick p ON s.rowid = p.rid
+        f"""CREATE OR REPLACE TEMP TABLE _new AS
+        SELECT s.*, p.first_file FROM {staged} s JOIN _pick p ON s.rowid = p.rid
         WHERE NOT EXISTS (SELECT 1 FROM requests r WHERE r.request_key = s.request_key)"""
     )
     select = [
@@ -254,7 +263,7 @@ def _load_staged(
         theirs = log_format.preference("r")
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _better AS
-            SELECT s.* FROM _staged s JOIN requests r USING (request_key)
+            SELECT s.* FROM {staged} s JOIN requests r USING (request_key)
             WHERE s.rowid IN (SELECT rid FROM _pick) AND {pref} < {theirs}"""
         )
         assignments = ", ".join(f"{c} = b.{c}" for c in REQUEST_COLUMNS if c != "request_key")
@@ -311,8 +320,13 @@ def _load_batch(
     batch: list[_Pending],
     fmt_name: str,
     attribution: Attribution | None = None,
+    staged: str | None = None,
 ) -> None:
-    """Load files in one transaction; a batch of several that fails is retried in halves."""
+    """Load files in one transaction; a batch of several that fails is retried in halves.
+
+    ``staged``: the batch was already staged into that table by a worker (``_Stager``);
+    if loading it fails, the batch is staged again here, the reference way.
+    """
     con.execute("BEGIN TRANSACTION")
     try:
         fmts = [
@@ -322,11 +336,10 @@ def _load_batch(
         fmt = fmts[0]
         for p, f in zip(batch, fmts, strict=True):
             p.result.format = f.name
-        if len(batch) == 1:
-            fmt.stage(con, batch[0].path)
-        else:
-            fmt.stage_files(con, [p.path for p in batch])
-        _load_staged(con, [(p.result, p.source) for p in batch], fmt, attribution)
+        if staged is None:
+            _stage(con, fmt, batch)
+        files = [(p.result, p.source) for p in batch]
+        _load_staged(con, files, fmt, attribution, staged or "_staged")
         # one statement for the whole batch (a statement per file costs milliseconds each)
         columns = ["records_read", "loaded", "duplicates", "rejected", "non_requests"]
         con.execute(
@@ -349,6 +362,9 @@ def _load_batch(
         con.execute("COMMIT")
     except (duckdb.Error, _FileError) as exc:
         con.execute("ROLLBACK")
+        if staged is not None:
+            _load_batch(con, batch, fmt_name, attribution)
+            return
         if len(batch) > 1:  # halve until the file at fault fails on its own
             half = len(batch) // 2
             _load_batch(con, batch[:half], fmt_name, attribution)
@@ -359,6 +375,126 @@ def _load_batch(
         p.result.error = message
         _set_counts(p.result, 0, 0, 0, 0)
         _record_file_error(con, p.source, message)
+
+
+def _stage(con: duckdb.DuckDBPyConnection, fmt: LogFormat, batch: list[_Pending]) -> None:
+    """Build ``_staged`` for a batch: one file with ``stage``, several with ``stage_files``."""
+    if len(batch) == 1:
+        fmt.stage(con, batch[0].path)
+    else:
+        fmt.stage_files(con, [p.path for p in batch])
+
+
+STAGE_DB = "tokaudit_stage"
+
+
+class _Stager:
+    """Stages upcoming batches on worker connections while the main one loads in order.
+
+    DuckDB runs a batch's staging statements on about one thread (a batch's tables are a
+    row group or two), so on a machine with idle cores the next batches are staged on other
+    connections meanwhile. Each worker stages into its own temp tables and copies the result
+    into the in-memory database ``tokaudit_stage``; the main connection loads it in the
+    batch's own transaction, in the original order, so de-duplication and counts are as
+    if every batch were staged by the loader itself. Only formats whose staging reads
+    nothing but their files (``parallel_staging``) are staged ahead.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, workers: int) -> None:
+        self.con = con
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tokaudit-stage")
+        self.workers = workers
+        self.local = threading.local()
+        self.cursors: list[duckdb.DuckDBPyConnection] = []
+        self.lock = threading.Lock()
+        attached = con.execute(
+            "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", [STAGE_DB]
+        ).fetchone()
+        if not attached or not attached[0]:
+            con.execute(f"ATTACH ':memory:' AS {STAGE_DB}")
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor: duckdb.DuckDBPyConnection | None = getattr(self.local, "cursor", None)
+        if cursor is None:
+            cursor = self.con.cursor()
+            install_macros(cursor)
+            self.local.cursor = cursor
+            with self.lock:
+                self.cursors.append(cursor)
+        return cursor
+
+    def _run(self, number: int, batch: list[_Pending]) -> str:
+        cursor = self._cursor()
+        fmt = batch[0].log_format
+        assert fmt is not None  # only detected batches are submitted
+        _stage(cursor, fmt, batch)
+        table = f"{STAGE_DB}.batch_{number}"
+        cursor.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _staged")
+        cursor.execute("DROP TABLE _staged")
+        return table
+
+    def submit(self, number: int, batch: list[_Pending]) -> Future[str] | None:
+        fmt = batch[0].log_format
+        if fmt is None or not fmt.parallel_staging:
+            return None
+        return self.pool.submit(self._run, number, batch)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        for cursor in self.cursors:
+            cursor.close()
+        self.con.execute(f"DETACH {STAGE_DB}")
+
+
+def _staging_workers() -> int:
+    """Worker connections that stage ahead: none on one core, else up to three.
+
+    ``TOKAUDIT_STAGE_WORKERS`` overrides (0: the loader stages every batch itself).
+    Each worker holds at most two staged batches, so memory stays bounded.
+    """
+    setting = os.environ.get("TOKAUDIT_STAGE_WORKERS", "").strip()
+    if setting.isdigit():
+        return int(setting)
+    cores = os.cpu_count() or 1
+    return 0 if cores < 2 else min(cores, 3)
+
+
+def _load_all(
+    con: duckdb.DuckDBPyConnection,
+    batches: list[list[_Pending]],
+    fmt_name: str,
+    attribution: Attribution | None,
+    on_batch: Callable[[list[_Pending]], None],
+) -> None:
+    """Load every batch in order, staging up to ``workers`` batches ahead on other threads."""
+    workers = _staging_workers()
+    if workers == 0 or not any(
+        b[0].log_format is not None and b[0].log_format.parallel_staging for b in batches
+    ):
+        for batch in batches:
+            _load_batch(con, batch, fmt_name, attribution)
+            on_batch(batch)
+        return
+    stager = _Stager(con, workers)
+    try:
+        ahead: dict[int, Future[str] | None] = {}
+        for number, batch in enumerate(batches):
+            for upcoming in range(number, min(number + workers + 1, len(batches))):
+                if upcoming not in ahead:
+                    ahead[upcoming] = stager.submit(upcoming, batches[upcoming])
+            future = ahead.pop(number)
+            table = None
+            if future is not None:
+                try:
+                    table = future.result()
+                except (duckdb.Error, _FileError, OSError):
+                    table = None  # staged again below, where a failure has its reason
+            _load_batch(con, batch, fmt_name, attribution, table)
+            if table is not None:
+                con.execute(f"DROP TABLE IF EXISTS {table}")
+            on_batch(batch)
+    finally:
+        stager.close()
 
 
 def _fingerprints(files: list[Path], by_content: bool = True) -> list[str | OSError]:
@@ -570,10 +706,13 @@ def ingest_paths(
         documents = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tokaudit-")))
         pending = _plan(con, files, fmt_name, outcome, forced, names, remember, documents)
         done = len(files) - len(pending)
-        for batch in _batches(pending):
-            _load_batch(con, batch, fmt_name, attribution)
+
+        def progress(batch: list[_Pending]) -> None:
+            nonlocal done
             for p in batch:
                 done += 1
                 if on_progress:
                     on_progress(done, len(files), p.path)
+
+        _load_all(con, _batches(pending), fmt_name, attribution, progress)
         return outcome

@@ -1,0 +1,71 @@
+"""Staging ahead on worker connections loads exactly what the loader alone loads.
+
+The loader stages upcoming batches of a ``parallel_staging`` format on other DuckDB
+connections (``_Stager``). Here small batches (about ten) are staged ahead
+while earlier ones load; the store must come out identical to a run with no workers,
+including a file whose staging fails (a gzip archive cut short after its first lines).
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tokaudit.ingest import ingest_paths
+from tokaudit.ingest.claude_code import ClaudeCodeFormat
+from tokaudit.store import open_store
+
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "claude_code" / "claude-config"
+
+
+def _tree_with_a_broken_archive(root: Path) -> tuple[Path, Path]:
+    tree = root / "claude-config"
+    shutil.copytree(FIXTURE, tree)
+    sessions = sorted(tree.rglob("*.jsonl"))
+    assert len(sessions) > 6
+    biggest = max(sessions, key=lambda p: p.stat().st_size)
+    packed = gzip.compress(biggest.read_bytes())
+    broken = biggest.with_name(biggest.stem + "-copy.jsonl.gz")
+    broken.write_bytes(packed[: len(packed) * 2 // 3])  # the head still reads
+    return tree, broken
+
+
+def _load(tree: Path, workers: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setenv("TOKAUDIT_STAGE_WORKERS", str(workers))
+    monkeypatch.setattr(ClaudeCodeFormat, "batch_bytes", 48_000)  # about ten batches
+    con = open_store(":memory:")
+    try:
+        result = ingest_paths(con, [str(tree)])
+        files = sorted(
+            (f.path, f.format, f.records_read, f.loaded, f.duplicates, f.rejected, f.error)
+            for f in result.files
+        )
+        requests = con.execute(
+            "SELECT * EXCLUDE (metadata), metadata::VARCHAR FROM requests ORDER BY request_key"
+        ).fetchall()
+        rejects = con.execute(
+            "SELECT source_file, source_line, reason FROM rejects ORDER BY ALL"
+        ).fetchall()
+        attached = con.execute(
+            "SELECT count(*) FROM duckdb_databases() WHERE database_name = 'tokaudit_stage'"
+        ).fetchone()
+    finally:
+        con.close()
+    return {"files": files, "requests": requests, "rejects": rejects, "attached": attached}
+
+
+def test_staging_ahead_loads_what_the_loader_alone_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree, broken = _tree_with_a_broken_archive(tmp_path)
+    alone = _load(tree, 0, monkeypatch)
+    ahead = _load(tree, 3, monkeypatch)
+    assert ahead == alone
+    assert len(alone["requests"]) > 10
+    assert any(f[0] == str(broken) and f[6] for f in alone["files"])  # a whole-file error
+    assert [r for r in alone["rejects"] if r[0] == str(broken.resolve())][0][1] == 0
+    assert ahead["attached"] == (0,)  # the staging database is gone afterwards
