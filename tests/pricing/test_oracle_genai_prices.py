@@ -48,6 +48,11 @@ documented places; each is handled by one named rule in ``_expect`` below, with 
     cache-write price, and genai-prices then bills 1h writes at the 5-minute rate (the bug class
     of genai-prices #295, pricing-semantics §14). tokaudit reports ``missing_price_key``
     (providers/bedrock.yaml header). Expected: unpriced.
+``no-output-price``
+    Embedding models (``kind: embedding``: text-embedding-3-small/-large, ada-002) price input
+    only. genai-prices bills any output tokens reported on them at 0; tokaudit reports
+    ``missing_price_key`` (pricing/README.md "Model entry"). The generator logs no cache and,
+    on one request in five, some output tokens. Expected: unpriced.
 ``gp-name-fallback``
     genai-prices cannot resolve some name forms tokaudit normalises (§7): routing prefixes
     (``openai/``, ``anthropic/``, ``models/``, ``vertex_ai/``, ``bedrock/``, ``groq/``; §7 table:
@@ -159,6 +164,7 @@ class Case:
     web_search_calls: int = 0
     cached_audio: int = 0
     one_hour_writes: int = 0
+    output: int | None = None  # logged output tokens (OpenAI cases)
 
 
 @dataclass
@@ -231,10 +237,15 @@ def _openai_case(rng: random.Random, i: int, model_id: str, name: str, ts: datet
     if groq:  # Groq reports no cache writes, and caches only where it prices cached input
         written = 0
         cached = cached if _prices(model_id, "cache_read") else 0
+    embedding = not _prices(model_id, "output")
+    if embedding:  # an embeddings call: no cache, and output only to hit no-output-price
+        cached = written = 0
     prompt = uncached + cached + written
     completion = _size(rng, tiered=False) // 4
-    reasoning = rng.randint(0, completion) if rng.random() < 0.5 else None
-    api = "chat" if groq else rng.choice(["chat", "responses"])
+    if embedding and rng.random() < 0.8:
+        completion = 0
+    reasoning = rng.randint(0, completion) if rng.random() < 0.5 and not embedding else None
+    api = "chat" if groq or embedding else rng.choice(["chat", "responses"])
     searches = 0
     fee = any("web_search_per_1k" in v.fees for v in MODELS[model_id].versions)
     if api == "responses" and fee and rng.random() < 0.25:
@@ -266,6 +277,7 @@ def _openai_case(rng: random.Random, i: int, model_id: str, name: str, ts: datet
         flavor,
         cached,
         web_search_calls=searches,
+        output=completion,
     )
 
 
@@ -513,6 +525,8 @@ def _expect(case: Case) -> Expectation:
     result = gp(at, context)
     if case.cached and result.model_price.cache_read_mtok is None:
         return Expectation([*rules, "no-cache-read-price"], None, "missing_price_key")
+    if case.output and result.model_price.output_mtok is None:
+        return Expectation([*rules, "no-output-price"], None, "missing_price_key")
     if case.one_hour_writes and result.model_price.cache_write_1h_mtok is None:
         return Expectation([*rules, "no-1h-write-price"], None, "missing_price_key")
     cost = Decimal(result.total_price)

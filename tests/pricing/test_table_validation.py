@@ -456,3 +456,20 @@ def test_unknown_source_key_is_refused(tmp_path: Path) -> None:
 
 def test_local_entries_are_marked(tmp_path: Path) -> None:
     assert _one(ALPHA.replace("  versions:", "  local: true\n  versions:"), tmp_path).local
+
+
+# pricing/README.md, "Model entry": `kind: embedding` bills input only.
+def test_an_embedding_model_needs_no_output_price(tmp_path: Path) -> None:
+    models = ALPHA.replace("  aliases:", "  kind: embedding\n  aliases:").replace(
+        "prices: {input: '1', output: '2'}", "prices: {input: '1'}"
+    )
+    table = load_price_table(make_table(tmp_path, models))
+    assert table.models[0].versions[0].prices == {"input": Decimal("1")}
+
+
+def test_a_chat_model_without_output_and_an_unknown_kind_are_refused(tmp_path: Path) -> None:
+    no_output = ALPHA.replace("prices: {input: '1', output: '2'}", "prices: {input: '1'}")
+    assert "prices must include output" in refusal(make_table(tmp_path / "a", no_output))
+    odd = ALPHA.replace("  aliases:", "  kind: rerank\n  aliases:")
+    message = refusal(make_table(tmp_path / "b", odd))
+    assert "model alpha" in message and "kind must be one of" in message

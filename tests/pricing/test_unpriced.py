@@ -18,6 +18,7 @@ from pricing_testkit import (
     gemini_envelope,
     make_table,
     openai_envelope,
+    price_envelopes,
     priced_store,
     write_jsonl,
 )
@@ -280,3 +281,21 @@ def test_reasons_from_a_custom_table(tmp_path: Path) -> None:
     assert outcome("no-cache-read-price") == ("missing_price_key", None)
     assert outcome("uncached") == (None, Decimal("0.00001"))
     assert outcome("batch-without-variant") == ("unknown_context", None)
+
+
+def test_embeddings_bill_input_only_and_output_leaves_them_unpriced(tmp_path: Path) -> None:
+    """text-embedding-3-small: $0.02 per million input tokens (OpenAI pricing page)."""
+    rows = price_envelopes(
+        tmp_path,
+        [
+            openai_envelope(
+                "text-embedding-3-small", "2026-10-01T00:00:00Z", 5000, 0, request_id="emb-1"
+            ),
+            openai_envelope(
+                "text-embedding-3-small", "2026-10-01T00:00:00Z", 5000, 7, request_id="emb-2"
+            ),
+        ],
+    )
+    assert rows["emb-1"]["cost_usd"] == Decimal("5000") * Decimal("0.02") / 1_000_000
+    assert rows["emb-2"]["cost_usd"] is None
+    assert rows["emb-2"]["unpriced_reason"] == "missing_price_key"

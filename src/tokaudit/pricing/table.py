@@ -52,7 +52,10 @@ FILE_KEYS = {
     "models",
     "notes",
 }
-MODEL_KEYS = {"id", "aliases", "match", "versions", "local", "notes"}
+MODEL_KEYS = {"id", "aliases", "match", "versions", "local", "notes", "kind"}
+# An embedding model bills input only: its versions need no output price (an embedding
+# request that reports output tokens is then unpriced, never charged 0).
+MODEL_KINDS = ("chat", "embedding")
 VERSION_KEYS = {
     "effective_from",
     "effective_to",
@@ -378,7 +381,7 @@ def _fees(raw: Any, where: str) -> dict[str, Decimal]:
     return fees
 
 
-def _versions(raw: Any, where: str) -> list[PriceVersion]:
+def _versions(raw: Any, where: str, kind: str = "chat") -> list[PriceVersion]:
     if not isinstance(raw, list) or not raw:
         raise PricingTableError(f"{where}: 'versions' must be a non-empty list")
     versions = []
@@ -394,7 +397,8 @@ def _versions(raw: Any, where: str) -> list[PriceVersion]:
         if not url:
             raise PricingTableError(f"{w}: every version must cite source.url")
         prices = _prices(item.get("prices"), w)
-        missing = [k for k in ("input", "output") if k not in prices]
+        required = ("input",) if kind == "embedding" else ("input", "output")
+        missing = [k for k in required if k not in prices]
         if missing:
             raise PricingTableError(f"{w}: prices must include {' and '.join(missing)}")
         tiers = _tiers(item.get("tiers"), w)
@@ -491,6 +495,9 @@ def _model_entry(entry: Any, rel: str, provider: str) -> ModelEntry:
         raise PricingTableError(f"{rel}: a model has no id")
     where = _where(rel, model_id)
     _check_keys(entry, MODEL_KEYS, where)
+    kind = entry.get("kind", "chat")
+    if kind not in MODEL_KINDS:
+        raise PricingTableError(f"{where}: kind must be one of {MODEL_KINDS}, got {kind!r}")
     aliases = [str(a).strip().lower() for a in entry.get("aliases") or []]
     for name in [model_id, *aliases]:
         key = model_key(name)
@@ -503,7 +510,7 @@ def _model_entry(entry: Any, rel: str, provider: str) -> ModelEntry:
         id=model_id,
         provider=provider,
         aliases=[a for a in aliases if a != model_id],
-        versions=_versions(entry.get("versions"), where),
+        versions=_versions(entry.get("versions"), where, kind),
         file=rel,
         rules=_rules(entry.get("match"), where),
         local=bool(entry.get("local", False)),
