@@ -316,11 +316,47 @@ def test_a_plugin_failing_on_a_model_falls_back_to_the_estimate(tmp_path: Path) 
     assert row.fetchone() == (3 + 1 + 1 + 3, "estimate-o200k")
 
 
-def test_default_workers_use_idle_cores_only(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_workers_use_idle_cores_but_at_least_two(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TOKAUDIT_WORKERS", raising=False)
     monkeypatch.setattr(pool.os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
-    for load, workers in ((0.1, 4), (1.2, 4), (2.0, 3), (3.6, 1), (9.0, 1)):
+    for load, workers in ((0.1, 4), (1.2, 4), (2.0, 3), (3.6, 2), (9.0, 2)):
         monkeypatch.setattr(pool.os, "getloadavg", lambda load=load: (load, 0.0, 0.0))
         assert pool.default_workers() == workers
+    monkeypatch.setattr(pool.os, "sched_getaffinity", lambda _pid: {0})
+    assert pool.default_workers() == 1
     monkeypatch.setenv("TOKAUDIT_WORKERS", "3")
     assert pool.default_workers() == 3
+
+
+def test_messages_not_at_the_end_of_any_request_are_read_from_its_body(tmp_path: Path) -> None:
+    # One request: only its last messages keep their text while splitting; the earlier
+    # ones are read back from the stored body.
+    messages = [{"role": "system", "content": SYSTEM}]
+    for question, answer in [*TURNS, ("Last one?", "Yes.")]:
+        messages.append({"role": "user", "content": question})
+        messages.append({"role": "assistant", "content": answer})
+    messages.append({"role": "user", "content": "Bye."})
+    con = _store(tmp_path, [_record("long", messages)])
+    result = recount(con, workers=1)
+    assert result.texts_counted == len(messages)
+    row = con.execute("SELECT recounted_input_tokens FROM requests").fetchone()
+    assert row == (_expected(messages),)
+
+
+def test_nothing_to_count_loads_no_vocabulary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Claude Code logs carry usage but no prompt text: recount must not pay for loading
+    # the tiktoken vocabularies (about 0.6 s) when there is nothing to count.
+    from tokaudit.tokenizers import estimate, tiktoken_plugin
+
+    def refuse(*_args: Any) -> Any:
+        raise AssertionError("a vocabulary was loaded")
+
+    monkeypatch.setattr(tiktoken_plugin, "load_encoding", refuse)
+    monkeypatch.setattr(estimate, "load_encoding", refuse)
+    con = open_store(tmp_path / "store.duckdb")
+    ingest_paths(con, [str(REPO / "tests/fixtures/claude_code/claude-config")])
+    assert con.execute("SELECT count(*) FROM requests").fetchone()[0] > 0
+    result = recount(con, workers=2)
+    assert (result.texts_counted, result.requests_updated, result.broken_plugins) == (0, 0, [])

@@ -28,7 +28,7 @@ from typing import Any
 import duckdb
 
 from tokaudit.recount.pool import FAILED, Counter, default_workers
-from tokaudit.recount.units import explode_inputs, load_payloads
+from tokaudit.recount.units import explode_inputs, payload_rows, unit_hash_sql, unit_name_sql
 from tokaudit.store.connection import bulk_insert
 from tokaudit.tokenizers import (
     ChatProfile,
@@ -130,60 +130,77 @@ def _plan(
     return tokenizers, profiles
 
 
-def _warm(tokenizers: dict[str, Tokenizer], con: duckdb.DuckDBPyConnection) -> None:
-    """Load every vocabulary now, so forked workers inherit it instead of each loading it."""
-    for name, model in con.execute(
-        "SELECT tokenizer, any_value(model) FROM _model_tok GROUP BY ALL"
-    ).fetchall():
-        tokenizers[name].count([""], model)
+def _count_pending(con: duckdb.DuckDBPyConnection, counter: Counter, need: str, rows: str) -> int:
+    """Count the units of the table ``need`` and store them in ``token_counts``.
 
-
-def _count_pending(
-    con: duckdb.DuckDBPyConnection,
-    counter: Counter,
-    select_sql: str,
-) -> int:
-    """Count the units ``select_sql`` selects and store them in ``token_counts``.
-
-    ``select_sql`` yields (unit_hash, tokenizer, version, encoding, provider, profile,
-    kind, ctx, payload, model). Rows are numbered in DuckDB; Python sees the numbered render
-    inputs in batches and sends back only (number, tokens, exact).
+    ``need`` has (rn, unit_hash, tokenizer, version, encoding, n): rows numbered 1.. and the
+    payload length ``n``; the query ``rows`` streams their render inputs (``pool.UnitRow``)
+    into the counter. Python sees the rows in batches and keeps only the counts, which go
+    back to DuckDB as two strings (one parameter each: a list parameter costs about a
+    microsecond per element). The counts are left in ``_res`` (rn, tokens, exact).
     """
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _work AS "
-        f"SELECT row_number() OVER () AS rn, * FROM ({select_sql})"
-    )
-    total_chars = int(
-        (con.execute("SELECT coalesce(sum(length(payload)), 0) FROM _work").fetchone() or (0,))[0]
-    )
-    cursor = con.execute(
-        "SELECT rn, tokenizer, version, encoding, provider, profile, kind, ctx, payload, model "
-        "FROM _work"
-    )
-    results = list(counter.run(_batches(cursor), total_chars))
     con.execute("CREATE OR REPLACE TEMP TABLE _res (rn BIGINT, tokens BIGINT, exact BOOLEAN)")
-    bulk_insert(con, "_res", {"rn": "BIGINT", "tokens": "BIGINT", "exact": "BOOLEAN"}, results)
+    size = con.execute(f"SELECT count(*), coalesce(sum(n), 0) FROM {need}").fetchone()
+    pending, total_chars = (int(size[0]), int(size[1])) if size else (0, 0)
+    if not pending:
+        return 0
+    tokens: list[int | None] = [None] * pending  # None: no payload was found for the unit
+    exact = [False] * pending
+    for rn, count, is_exact in counter.run(_batches(con.execute(rows)), total_chars):
+        tokens[rn - 1], exact[rn - 1] = count, is_exact
+    con.execute(
+        """INSERT INTO _res
+        SELECT unnest(range(1, len(t) + 1)), unnest(t), unnest(e) FROM (
+            SELECT list_transform(string_split(?, ','), lambda x: TRY_CAST(x AS BIGINT)) AS t,
+                list_transform(string_split(?, ','), lambda x: x = '1') AS e)""",
+        [
+            ",".join("" if t is None else str(t) for t in tokens),
+            ",".join("1" if e else "0" for e in exact),
+        ],
+    )
     counter.failed.update(
         name
         for (name,) in con.execute(
-            f"SELECT DISTINCT w.tokenizer FROM _work w JOIN _res r USING (rn) "
+            f"SELECT DISTINCT w.tokenizer FROM {need} w JOIN _res r USING (rn) "
             f"WHERE r.tokens = {FAILED}"
         ).fetchall()
     )
     stored = con.execute(
         f"""INSERT INTO token_counts
         SELECT w.unit_hash, w.tokenizer, w.version, w.encoding, r.tokens, r.exact
-        FROM _work w JOIN _res r USING (rn) WHERE r.tokens <> {FAILED}
+        FROM {need} w JOIN _res r USING (rn) WHERE r.tokens <> {FAILED}
         {_UPSERT}"""
     ).fetchone()
-    con.execute("DROP TABLE _work")
-    con.execute("DROP TABLE _res")
     return int(stored[0]) if stored else 0
 
 
-def _recount_inputs(con: duckdb.DuckDBPyConnection, counter: Counter) -> int:
+def _count_table(con: duckdb.DuckDBPyConnection, counter: Counter, select_sql: str) -> int:
+    """``_count_pending`` for units whose payloads are at hand: ``select_sql`` yields
+    (unit_hash, tokenizer, version, encoding, provider, profile, kind, ctx, payload, model).
+    """
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _todo_in AS
+        f"CREATE OR REPLACE TEMP TABLE _work AS "
+        f"SELECT row_number() OVER () AS rn, length(payload) AS n, * FROM ({select_sql})"
+    )
+    counter.warm_up(_tokenizer_models(con, "_work"))
+    counted = _count_pending(
+        con,
+        counter,
+        "_work",
+        "SELECT rn, tokenizer, version, encoding, provider, profile, kind, ctx, payload, model "
+        "FROM _work",
+    )
+    con.execute("DROP TABLE _work")
+    con.execute("DROP TABLE _res")
+    return counted
+
+
+def _recount_inputs(con: duckdb.DuckDBPyConnection, counter: Counter) -> int:
+    """Inputs not yet counted: split into units, count the new units, sum per request."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _todo_keys AS
+        SELECT *, dense_rank() OVER (ORDER BY key) AS kid,
+            dense_rank() OVER (ORDER BY tokenizer, version, encoding) AS tid FROM (
         SELECT DISTINCT {INPUT_KEY.format(p="q.provider", h="q.input_hash")} AS key,
             q.input_hash, q.provider, m.profile, m.tokenizer, m.tokenizer_version AS version,
             m.encoding, m.exact, m.profile_exact, m.priming,
@@ -195,52 +212,79 @@ def _recount_inputs(con: duckdb.DuckDBPyConnection, counter: Counter) -> int:
             WHERE c.text_hash = {INPUT_KEY.format(p="q.provider", h="q.input_hash")}
               AND c.tokenizer = m.tokenizer AND c.encoding = m.encoding
               AND c.tokenizer_version = m.tokenizer_version)
-        WINDOW w AS (PARTITION BY q.input_hash, q.provider, m.profile, m.tokenizer, m.encoding)"""
+        WINDOW w AS (PARTITION BY q.input_hash, q.provider, m.profile, m.tokenizer, m.encoding))"""
     )
-    con.execute("ALTER TABLE _todo_in RENAME TO _todo_keys")
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _todo_in AS
-        SELECT DISTINCT key, input_hash, provider, profile FROM _todo_keys"""
+        SELECT DISTINCT kid, input_hash, provider, profile FROM _todo_keys"""
     )
+    if con.execute("SELECT count(*) FROM _todo_in").fetchone() == (0,):
+        _drop(con, "_todo_in", "_todo_keys")
+        return 0
+    counter.warm_up(_tokenizer_models(con, "_todo_keys"))  # while DuckDB reads the bodies
     explode_inputs(con)
+    # Each distinct unit under each tokenizer (tid), with its stored count if it has one;
+    # the units without are numbered (rn) for counting. Integer keys until the unit's name.
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE _need AS
-        SELECT r.unit_hash, t.tokenizer, t.version, t.encoding, any_value(t.model) AS model
-        FROM _req_units r JOIN _todo_keys t USING (key)
-        WHERE NOT EXISTS (
-            SELECT 1 FROM token_counts c WHERE c.text_hash = r.unit_hash
-              AND c.tokenizer = t.tokenizer AND c.encoding = t.encoding
-              AND c.tokenizer_version = t.version)
-        GROUP BY ALL"""
+        f"""CREATE OR REPLACE TEMP TABLE _ucount AS
+        WITH u AS (
+            SELECT r.pre, r.h, r.n, t.tid, min(t.provider) AS provider,
+                min(t.profile) AS profile, min(t.model) AS model
+            FROM _req_units r JOIN (SELECT DISTINCT kid, tid, provider, profile, model
+                                    FROM _todo_keys) t USING (kid)
+            GROUP BY r.pre, r.h, r.n, t.tid
+        ), named AS (
+            SELECT u.*, k.tokenizer, k.version, k.encoding,
+                {unit_name_sql("pre", "h", "n")} AS unit_hash
+            FROM u JOIN (SELECT DISTINCT tid, tokenizer, version, encoding FROM _todo_keys) k
+                USING (tid)
+        )
+        SELECT u.*, c.tokens, c.exact,
+            CASE WHEN c.tokens IS NULL
+                 THEN row_number() OVER (PARTITION BY c.tokens IS NULL) END AS rn
+        FROM named u LEFT JOIN token_counts c ON c.text_hash = u.unit_hash
+             AND c.tokenizer = u.tokenizer AND c.encoding = u.encoding
+             AND c.tokenizer_version = u.version"""
     )
-    load_payloads(con, "SELECT DISTINCT unit_hash FROM _need")
-    counted = _count_pending(
-        con,
-        counter,
-        """SELECT u.unit_hash, n.tokenizer, n.version, n.encoding, u.provider, u.profile,
-               u.kind, u.ctx, u.payload, n.model
-        FROM _need n JOIN _units u USING (unit_hash)""",
+    need = "(SELECT * FROM _ucount WHERE rn IS NOT NULL)"
+    counted = _count_pending(con, counter, need, payload_rows(con, need))
+    con.execute(
+        f"""UPDATE _ucount SET tokens = r.tokens, exact = r.exact
+        FROM _res r WHERE _ucount.rn = r.rn AND r.tokens <> {FAILED}"""
     )
     con.execute(
         f"""INSERT INTO token_counts
-        SELECT t.key, t.tokenizer, t.version, t.encoding, sum(c.tokens) + t.priming,
-            bool_and(c.exact) AND t.exact AND t.profile_exact
-        FROM _todo_keys t JOIN _req_units r USING (key)
-        LEFT JOIN token_counts c ON c.text_hash = r.unit_hash AND c.tokenizer = t.tokenizer
-             AND c.encoding = t.encoding AND c.tokenizer_version = t.version
-        GROUP BY t.key, t.tokenizer, t.version, t.encoding, t.priming, t.exact, t.profile_exact
-        HAVING count(c.tokens) = count(*)  -- a unit its tokenizer failed on: no sum
+        SELECT t.key, t.tokenizer, t.version, t.encoding, s.tokens + t.priming,
+            s.exact AND t.exact AND t.profile_exact
+        FROM _todo_keys t JOIN (
+            SELECT t.kid, t.tid, sum(c.tokens) AS tokens, bool_and(c.exact) AS exact
+            FROM (SELECT DISTINCT kid, tid FROM _todo_keys) t JOIN _req_units r USING (kid)
+            LEFT JOIN _ucount c ON c.pre = r.pre AND c.h = r.h AND c.n = r.n AND c.tid = t.tid
+            GROUP BY t.kid, t.tid
+            HAVING count(c.tokens) = count(*)  -- a unit its tokenizer failed on: no sum
+        ) s USING (kid, tid)
         {_UPSERT}"""
     )
+    _drop(con, "_todo_in", "_todo_keys", "_req_units", "_ucount", "_occ", "_payloads", "_res")
+    _drop(con, "_tails", "_reps")
     _prompt_sizes_from_units(con)
-    for table in ("_todo_in", "_todo_keys", "_req_units", "_units", "_need", "_occ", "_payloads"):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
     return counted
+
+
+def _drop(con: duckdb.DuckDBPyConnection, *tables: str) -> None:
+    for table in tables:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _tokenizer_models(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    """One (tokenizer, model) per tokenizer in ``table``: what ``Counter.warm_up`` loads."""
+    rows = con.execute(f"SELECT tokenizer, min(model) FROM {table} GROUP BY ALL").fetchall()
+    return [(str(name), str(model)) for name, model in rows]
 
 
 def _recount_outputs(con: duckdb.DuckDBPyConnection, counter: Counter) -> int:
     key = OUTPUT_KEY.format(p="q.provider", i="q.input_hash", o="q.output_hash")
-    return _count_pending(
+    return _count_table(
         con,
         counter,
         f"""WITH q AS (
@@ -268,32 +312,49 @@ def _recount_outputs(con: duckdb.DuckDBPyConnection, counter: Counter) -> int:
 
 
 def _prompt_sizes_from_units(con: duckdb.DuckDBPyConnection) -> None:
-    """Size system prompts from message units just counted, instead of tokenizing twice.
+    """Size system prompts from message units already counted, instead of tokenizing twice.
 
     A plain message unit ``{"role": r, "content": "text"}`` counted with tiktoken's
     o200k_base under the OpenAI framing is 3 + 1 (every standard role is one token in
     o200k_base) + the text's tokens, so the text alone is that minus 4: exactly what
-    ``_recount_system_prompts`` would count. Anything else is left to it.
+    ``_recount_system_prompts`` would count. Each prompt not sized yet is looked up as
+    such a message, built the way the units' payloads are written: first as the usual
+    system or user message, then (the few left) with any standard role and either key
+    order. Anything else is left to ``_recount_system_prompts``.
     """
-    con.execute(
-        """INSERT INTO token_counts
-        SELECT p.text_hash, any_value(c.tokenizer), any_value(c.tokenizer_version),
-            'o200k_base', any_value(c.tokens) - 4, any_value(p.provider) = 'openai'
-        FROM _units u
-        JOIN token_counts c ON c.text_hash = u.unit_hash AND c.tokenizer = 'tiktoken'
-             AND c.encoding = 'o200k_base'
-        JOIN _model_tok m ON m.profile = u.profile AND m.tokenizer = 'tiktoken'
-             AND m.encoding = 'o200k_base'
-        JOIN prompt_texts p ON p.kind = 'system'
-             AND p.text_hash = md5(u.payload ->> '$.content')
-        WHERE u.kind = 'msg' AND u.ctx = '' AND u.provider = 'openai'
-          AND json_type(u.payload, '$.content') = 'VARCHAR'
-          AND u.payload ->> '$.role' IN ('system', 'user', 'developer', 'assistant')
-          AND json_keys(u.payload::JSON) IN (['role', 'content'], ['content', 'role'])
-          AND m.priming IN (2, 3)
-        GROUP BY p.text_hash
-        ON CONFLICT DO NOTHING"""
+    usual = "VALUES ('system', true), ('user', true)"
+    every = ", ".join(
+        f"('{role}', {first})"
+        for role in ("system", "user", "developer", "assistant")
+        for first in ("true", "false")
     )
+    # the text is escaped once (to_json writes strings as json_object does), not per candidate
+    payload = """CASE
+        WHEN r.role_first THEN '{"role":"' || r.role || '","content":' || p.text || '}'
+        ELSE '{"content":' || p.text || ',"role":"' || r.role || '"}' END"""
+    unit = unit_hash_sql("'openai'", "profile", "'msg'", "''", "payload")
+    for roles in (usual, f"VALUES {every}"):
+        con.execute(
+            f"""INSERT INTO token_counts
+            SELECT p.text_hash, 'tiktoken', any_value(p.version), 'o200k_base',
+                any_value(c.tokens) - 4, any_value(p.exact)
+            FROM (SELECT *, {unit} AS unit_hash FROM (
+                SELECT p.text_hash, m.tokenizer_version AS version,
+                    p.provider = 'openai' AS exact, m.profile, {payload} AS payload
+                FROM (SELECT text_hash, provider, to_json(body)::VARCHAR AS text
+                      FROM prompt_texts p
+                      WHERE p.kind = 'system' AND NOT EXISTS (
+                          SELECT 1 FROM token_counts c
+                          WHERE c.text_hash = p.text_hash AND c.encoding = 'o200k_base')) p
+                CROSS JOIN (SELECT DISTINCT profile, tokenizer_version FROM _model_tok
+                            WHERE tokenizer = 'tiktoken' AND encoding = 'o200k_base'
+                              AND priming IN (2, 3)) m
+                CROSS JOIN ({roles}) AS r(role, role_first)
+            )) p JOIN token_counts c ON c.text_hash = p.unit_hash AND c.tokenizer = 'tiktoken'
+                 AND c.encoding = 'o200k_base' AND c.tokenizer_version = p.version
+            GROUP BY p.text_hash
+            ON CONFLICT DO NOTHING"""
+        )
 
 
 def _recount_system_prompts(
@@ -318,7 +379,7 @@ def _recount_system_prompts(
             WHERE c.text_hash = p.text_hash AND c.encoding = 'o200k_base')""",
         [tik.name, tik.version, SYSTEM_ENCODING_MODEL],
     )
-    counted = _count_pending(con, counter, "SELECT * FROM _raw_todo")
+    counted = _count_table(con, counter, "SELECT * FROM _raw_todo")
     con.execute("DROP TABLE _raw_todo")
     return counted
 
@@ -333,8 +394,6 @@ def recount(
     estimate = EstimateTokenizer()
     tokenizers, profiles = _plan(con, registry, estimate)
     counter = Counter(tokenizers, profiles, workers if workers is not None else default_workers())
-    if counter.workers > 1:
-        _warm(tokenizers, con)
     counted = _recount_inputs(con, counter)
     counted += _recount_outputs(con, counter)
     counted += _recount_system_prompts(con, counter, registry, estimate)

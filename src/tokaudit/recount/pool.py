@@ -10,8 +10,10 @@ or the work is small, everything runs in this process.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import threading
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -32,14 +34,15 @@ CountRow = tuple[int, int, bool]
 FAILED = -1  # the token count of a unit whose tokenizer raised: not stored
 POOL_MIN_CHARS = 2_000_000  # below this, starting workers costs more than it saves
 _STATE: dict[str, Any] = {}
+_WARMING: list[threading.Thread] = []  # vocabulary loads started by Counter.warm_up
 
 
 def default_workers() -> int:
     """``TOKAUDIT_WORKERS`` if set, else the cores this process may use that are idle.
 
-    Busy cores are subtracted (the 1-minute load average, as ``make -l`` does): on a shared
-    machine, workers competing with other jobs for the same cores ran slower than one
-    process (docs/benchmarks.md).
+    Busy cores are subtracted (the 1-minute load average, as ``make -l`` does), but never
+    below two workers where there are two cores: on a shared 2-core machine at load 4 to 6,
+    two workers counted in 4.5 s (median of 6) against 6.3 s for one (docs/benchmarks.md).
     """
     configured = os.environ.get("TOKAUDIT_WORKERS")
     if configured and configured.strip().isdigit():
@@ -52,7 +55,7 @@ def default_workers() -> int:
         busy = int(os.getloadavg()[0] + 0.5)
     except OSError:  # no load average on this platform
         busy = 0
-    return max(1, min(cores, cores - busy + 1))
+    return max(min(cores, 2), min(cores, cores - busy + 1))
 
 
 def count_units(
@@ -75,16 +78,19 @@ def count_units(
         for index in indexes:
             texts.extend(rendered[index].texts)
             owners.extend([index] * len(rendered[index].texts))
+        # each text once: every message repeats its role ("user", "assistant", ...)
+        distinct = list(dict.fromkeys(texts))
         try:
-            counts = tokenizers[tokenizer].count(texts, model)
-            if len(counts) != len(texts):
-                raise ValueError(f"returned {len(counts)} counts for {len(texts)} texts")
+            counts = tokenizers[tokenizer].count(distinct, model)
+            if len(counts) != len(distinct):
+                raise ValueError(f"returned {len(counts)} counts for {len(distinct)} texts")
         except Exception:  # a plugin failing on some text must not stop the others
             for index in indexes:
                 totals[index] = FAILED
             continue
-        for owner, tokens in zip(owners, counts, strict=True):
-            totals[owner] += tokens
+        count_of = dict(zip(distinct, counts, strict=True))
+        for owner, text in zip(owners, texts, strict=True):
+            totals[owner] += count_of[text]
     return [(row[0], totals[i], rendered[i].exact) for i, row in enumerate(rows)]
 
 
@@ -105,6 +111,12 @@ def _chunks(rows: list[UnitRow]) -> Iterator[list[UnitRow]]:
         yield chunk
 
 
+def _load(tokenizers: dict[str, Tokenizer], pairs: list[tuple[str, str]]) -> None:
+    for name, model in pairs:
+        with contextlib.suppress(Exception):  # the real count reports a failing tokenizer
+            tokenizers[name].count([""], model)
+
+
 def _worker(rows: list[UnitRow]) -> list[CountRow]:
     return count_units(rows, _STATE["tokenizers"], _STATE["profiles"])
 
@@ -117,9 +129,29 @@ class Counter:
     profiles: dict[str, ChatProfile]
     workers: int = 1
     failed: set[str] = field(default_factory=set)  # tokenizers whose count() raised
+    _warmed: set[tuple[str, str]] = field(default_factory=set)
+
+    def warm_up(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Load the vocabularies of these (tokenizer, model) pairs in a background thread.
+
+        Called before long SQL (DuckDB releases the GIL while it reads bodies), so the
+        load overlaps it; forked workers then inherit the loaded vocabularies. Called only
+        when there are texts to split or count, so a store without text (Claude Code logs)
+        loads no vocabulary.
+        """
+        todo = [pair for pair in pairs if pair not in self._warmed]
+        self._warmed.update(todo)
+        if todo:
+            thread = threading.Thread(target=_load, args=(self.tokenizers, todo), daemon=True)
+            thread.start()
+            _WARMING.append(thread)
 
     def run(self, batches: Iterable[list[UnitRow]], total_chars: int) -> Iterator[CountRow]:
         """Counted rows, batch by batch; order across batches is not kept."""
+        # Every load finished (this run's or an earlier one's): never fork while a thread
+        # may hold the vocabulary lock.
+        while _WARMING:
+            _WARMING.pop().join()
         use_pool = (
             self.workers > 1
             and total_chars >= POOL_MIN_CHARS

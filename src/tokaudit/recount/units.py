@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import duckdb
 
-__all__ = ["explode_inputs", "load_payloads", "unit_hash_sql"]
+__all__ = ["explode_inputs", "payload_rows", "unit_hash_sql", "unit_name_sql"]
 
 
 def unit_hash_sql(provider: str, profile: str, kind: str, ctx: str, payload: str) -> str:
@@ -28,15 +28,22 @@ def unit_hash_sql(provider: str, profile: str, kind: str, ctx: str, payload: str
     the same length collide about once in 10^11 pairs. Should a DuckDB release change
     ``hash``, keys change and units are simply counted again.
     """
-    return f"{_prefix(provider, profile, kind, ctx)} || {_payload_key(payload)}"
+    return unit_name_sql(
+        _prefix(provider, profile, kind, ctx), f"hash({payload})", f"length({payload}::VARCHAR)"
+    )
+
+
+def unit_name_sql(pre: str, h: str, n: str) -> str:
+    """The stored key of a unit from its three numbers (context hash, payload hash, length).
+
+    Working tables carry the numbers (joins on integers are several times faster than on
+    40-character strings); the string is built only for distinct units.
+    """
+    return f"'u' || {pre}::VARCHAR || '.' || {h}::VARCHAR || ':' || {n}::VARCHAR"
 
 
 def _prefix(provider: str, profile: str, kind: str, ctx: str) -> str:
-    return f"'u' || hash({provider}, {profile}, {kind}, {ctx})::VARCHAR || '.'"
-
-
-def _payload_key(payload: str) -> str:
-    return f"hash({payload})::VARCHAR || ':' || length({payload}::VARCHAR)"
+    return f"hash({provider}, {profile}, {kind}, {ctx})"
 
 
 # Every JSON function re-parses its argument, so each body is parsed once, by from_json
@@ -50,7 +57,13 @@ _SHAPE = (
     '"function_call":"JSON"}'
 )
 # A body may also be a bare list of messages (Langfuse keeps the input as logged).
-_BARE_LIST = "CASE WHEN left(ltrim(p.body), 1) = '[' THEN CAST(p.body AS JSON[]) END"
+# ltrim copies the whole body, so it is only applied to the rare body starting with a space.
+_BARE_LIST = """CASE WHEN left(p.body, 1) = '[' THEN CAST(p.body AS JSON[])
+    WHEN left(p.body, 1) = ' ' AND left(ltrim(p.body), 1) = '[' THEN CAST(p.body AS JSON[])
+    END"""
+
+
+TAIL = 2  # messages whose text is kept from every plain request (see _PARSED)
 
 
 def _is(value: str, first: str) -> str:
@@ -59,7 +72,7 @@ def _is(value: str, first: str) -> str:
 
 _PARSED = f"""
 WITH src AS (
-    SELECT t.key, t.input_hash, t.provider, t.profile, p.chars,
+    SELECT t.kid, t.input_hash, t.provider, t.profile, p.chars,
         from_json(p.body, '{_SHAPE}') AS v, {_BARE_LIST} AS bare,
         -- tool results (tool_call_id, function_call_output) need their call's name: the
         -- per-message path. A fast scan of the text; a false hit only costs speed.
@@ -71,7 +84,7 @@ WITH src AS (
                        bare, []::JSON[]) AS all_msgs
     FROM src
 ), l AS (
-    SELECT key, input_hash, provider, profile, chars, all_msgs,
+    SELECT kid, input_hash, provider, profile, chars, all_msgs,
         -- tools (a system message then gets a newline) or tool results: per-message path
         ({_is("v.tools", "[")} AND v.tools::VARCHAR <> '[]')
             OR ({_is("v.functions", "[")} AND v.functions::VARCHAR <> '[]')
@@ -86,19 +99,24 @@ WITH src AS (
         v.function_call AS fcall
     FROM m
 )
--- Plain requests keep only their messages' payload keys, not the messages: the few
--- payloads still to count are read again later from one body each.
-SELECT key, input_hash, provider, profile, chars, complex, sys, input_str, tools, rfmt,
+-- Plain requests keep their messages' hashes and lengths, and the text of only their last
+-- TAIL messages: a conversation's requests re-send its history, so each message first
+-- appears at the end of a request (a new turn and the reply before it). Payloads not
+-- found there are read again later from one body each.
+SELECT kid, input_hash, provider, profile, chars, complex, sys, input_str, tools, rfmt,
     tchoice, fcall,
     CASE WHEN complex THEN all_msgs END AS msgs,
-    CASE WHEN NOT complex THEN list_transform(all_msgs, lambda m: {_payload_key("m")}) END
-        AS keys
+    CASE WHEN NOT complex THEN list_transform(all_msgs, lambda m: hash(m)) END AS hashes,
+    CASE WHEN NOT complex THEN list_transform(all_msgs, lambda m: length(m::VARCHAR)) END
+        AS lengths,
+    CASE WHEN NOT complex THEN list_transform(all_msgs[-{TAIL}:], lambda m: m::VARCHAR) END
+        AS tail
 FROM l
 """
 
 _MESSAGES = """
 WITH m0 AS (
-    SELECT key, provider, profile, tools IS NOT NULL AS has_tools, sys IS NOT NULL AS has_sys,
+    SELECT kid, provider, profile, tools IS NOT NULL AS has_tools, sys IS NOT NULL AS has_sys,
         unnest(msgs) AS msg, unnest(range(1, len(msgs) + 1)) AS i, len(msgs) AS n
     FROM _parsed WHERE complex
 ), m1 AS (
@@ -106,26 +124,26 @@ WITH m0 AS (
                                  '$.tool_calls']) AS f
     FROM m0
 ), m AS (
-    SELECT key, provider, profile, has_tools, has_sys, msg, i, n,
+    SELECT kid, provider, profile, has_tools, has_sys, msg, i, n,
         f[1] ->> '$' AS role, f[2] ->> '$' AS mtype, f[3] ->> '$' AS tool_call_id,
         f[4] ->> '$' AS call_id, f[5] ->> '$' AS fname,
         CASE WHEN left(f[6]::VARCHAR, 1) = '[' THEN CAST(f[6] AS JSON[]) END AS calls,
         min(CASE WHEN f[1] ->> '$' IN ('system', 'developer') THEN i END)
-            OVER (PARTITION BY key) AS first_sys,
-        lead(coalesce(f[1] ->> '$', f[2] ->> '$')) OVER (PARTITION BY key ORDER BY i)
+            OVER (PARTITION BY kid) AS first_sys,
+        lead(coalesce(f[1] ->> '$', f[2] ->> '$')) OVER (PARTITION BY kid ORDER BY i)
             AS next_role
     FROM m1
 ), tc AS (
-    SELECT key, unnest(calls) AS call, len(calls) AS ncalls FROM m WHERE calls IS NOT NULL
+    SELECT kid, unnest(calls) AS call, len(calls) AS ncalls FROM m WHERE calls IS NOT NULL
 ), named AS (
-    SELECT key, call_id, any_value(name) AS name, max(ncalls) AS ncalls FROM (
-        SELECT key, call ->> 'id' AS call_id, call -> '$.function' ->> 'name' AS name, ncalls
+    SELECT kid, call_id, any_value(name) AS name, max(ncalls) AS ncalls FROM (
+        SELECT kid, call ->> 'id' AS call_id, call -> '$.function' ->> 'name' AS name, ncalls
         FROM tc
         UNION ALL
-        SELECT key, call_id, fname, 1 FROM m WHERE mtype = 'function_call'
+        SELECT kid, call_id, fname, 1 FROM m WHERE mtype = 'function_call'
     ) WHERE call_id IS NOT NULL GROUP BY ALL
 )
-SELECT m.key, m.provider, m.profile, 'msg' AS kind,
+SELECT m.kid, m.provider, m.profile, 'msg' AS kind,
     CASE
         WHEN m.provider <> 'openai' THEN ''
         WHEN m.role = 'tool' OR m.mtype = 'function_call_output' THEN
@@ -137,95 +155,117 @@ SELECT m.key, m.provider, m.profile, 'msg' AS kind,
     END AS ctx,
     m.msg::VARCHAR AS payload
 FROM m LEFT JOIN named c
-  ON c.key = m.key
+  ON c.kid = m.kid
  AND c.call_id = coalesce(m.tool_call_id,
                           CASE WHEN m.mtype = 'function_call_output' THEN m.call_id END)
 """
 
 _SINGLES = """
-SELECT key, provider, profile, 'sys' AS kind,
+SELECT kid, provider, profile, 'sys' AS kind,
     CASE WHEN provider = 'openai' AND tools IS NOT NULL THEN 'pad' ELSE '' END AS ctx,
     sys::VARCHAR AS payload FROM _parsed WHERE sys IS NOT NULL
 UNION ALL
-SELECT key, provider, profile, 'str', '', input_str::VARCHAR FROM _parsed
+SELECT kid, provider, profile, 'str', '', input_str::VARCHAR FROM _parsed
 WHERE input_str IS NOT NULL
 UNION ALL
-SELECT l.key, l.provider, l.profile, 'tools',
+SELECT l.kid, l.provider, l.profile, 'tools',
     CASE WHEN l.sys IS NOT NULL OR list_bool_or(list_transform(coalesce(l.msgs, []::JSON[]),
              lambda x: (x ->> 'role') IN ('system', 'developer'))) THEN 'sys' ELSE '' END,
     l.tools::VARCHAR
 FROM _parsed l WHERE l.tools IS NOT NULL
 UNION ALL
-SELECT key, provider, profile, 'rfmt', '', rfmt::VARCHAR FROM _parsed WHERE rfmt IS NOT NULL
+SELECT kid, provider, profile, 'rfmt', '', rfmt::VARCHAR FROM _parsed WHERE rfmt IS NOT NULL
 UNION ALL
-SELECT key, provider, profile, 'tchoice', '', coalesce(tchoice, fcall)::VARCHAR FROM _parsed
+SELECT kid, provider, profile, 'tchoice', '', coalesce(tchoice, fcall)::VARCHAR FROM _parsed
 WHERE coalesce(tchoice, fcall) IS NOT NULL
 """
 
 
 def explode_inputs(con: duckdb.DuckDBPyConnection) -> None:
-    """``_todo_in`` (key, input_hash, provider, profile) → ``_req_units``, ``_occ``, ``_payloads``.
+    """``_todo_in`` (kid, input_hash, provider, profile) → ``_req_units``, ``_occ``, ``_payloads``.
 
-    ``_req_units(key, unit_hash)`` lists every unit of every request key (a unit that
+    A unit is identified by three numbers, ``pre`` (its context), ``h`` and ``n`` (its
+    payload's hash and length); ``unit_name_sql`` turns them into the stored key.
+    ``_req_units(kid, pre, h, n)`` lists every unit of every request key (a unit that
     appears twice in one request is listed twice). Units of requests with tools carry their
     payload in ``_payloads``; messages of plain requests are only located, in
-    ``_occ(unit_hash, input_hash, idx, chars, provider, profile)``, and read back by
-    ``load_payloads`` for the ones still to count.
+    ``_occ(kid, pre, h, n, input_hash, idx, chars, payload)`` (payload only for the last
+    ``TAIL`` messages of each request), and the others read back by ``payload_rows`` for
+    the ones still to count.
     """
     con.execute(f"CREATE OR REPLACE TEMP TABLE _parsed AS {_PARSED}")
-    hashed = unit_hash_sql("provider", "profile", "kind", "ctx", "payload")
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _payloads AS
-        SELECT key, {hashed} AS unit_hash, provider, profile, kind, ctx, payload
+        SELECT kid, {_prefix("provider", "profile", "kind", "ctx")} AS pre, hash(payload) AS h,
+            length(payload) AS n, kind, ctx, payload
         FROM (({_MESSAGES}) UNION ALL {_SINGLES})"""
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _occ AS
-        SELECT key, {_prefix("provider", "profile", "'msg'", "''")} || unnest(keys) AS unit_hash,
-            input_hash, unnest(range(1, len(keys) + 1)) AS idx, chars, provider, profile
+        SELECT kid, {_prefix("provider", "profile", "'msg'", "''")} AS pre, unnest(hashes) AS h,
+            unnest(lengths) AS n, input_hash, unnest(range(1, len(hashes) + 1)) AS idx, chars,
+            unnest(list_concat(list_resize([]::VARCHAR[], len(hashes) - len(tail)), tail))
+                AS payload
         FROM _parsed WHERE NOT complex"""
     )
     con.execute("DROP TABLE _parsed")
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _req_units AS
-        SELECT key, unit_hash FROM _payloads UNION ALL SELECT key, unit_hash FROM _occ"""
+        SELECT kid, pre, h, n FROM _payloads UNION ALL SELECT kid, pre, h, n FROM _occ"""
     )
 
 
-def load_payloads(con: duckdb.DuckDBPyConnection, need: str) -> None:
-    """``_units``: the render inputs of the unit hashes selected by ``need``.
+def payload_rows(con: duckdb.DuckDBPyConnection, need: str) -> str:
+    """A query of the units in the table ``need`` as the counter's rows (``pool.UnitRow``).
 
-    A plain message is read from the largest body it appears in (usually a conversation's
-    last request, which holds all of them), each such body parsed once for all the
-    messages it supplies.
+    ``need`` has (rn, pre, h, n, tokenizer, version, encoding, provider, profile, model).
+    A plain message's text is taken from a request that kept it (``_tails``); the others
+    (``_reps``) are read from the largest body they appear in, each such body parsed once
+    for all the messages it supplies, and only when there are any: the read scans every
+    stored body. Leaves ``_tails`` and ``_reps`` for the caller to drop.
     """
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _units AS
-        WITH wanted AS ({need}),
-        reps AS (
-            SELECT o.unit_hash, arg_max(struct_pack(h := o.input_hash, i := o.idx), o.chars)
-                AS loc, any_value(o.provider) AS provider, any_value(o.profile) AS profile
-            FROM _occ o SEMI JOIN wanted w ON w.unit_hash = o.unit_hash
-            GROUP BY o.unit_hash
-        ), bodies AS (
-            SELECT loc.h AS input_hash, list(unit_hash) AS hashes, list(loc.i) AS idxs,
-                list(provider) AS providers, list(profile) AS profiles
-            FROM reps GROUP BY loc.h
-        ), parsed AS (
-            SELECT b.*, from_json(p.body, '{_MESSAGE_SHAPE}') AS v, {_BARE_LIST} AS bare
-            FROM bodies b JOIN prompt_texts p ON p.text_hash = b.input_hash
-        ), picked AS (
-            SELECT hashes, providers, profiles, list_select(coalesce(v.messages, v.contents,
-                CASE WHEN {_is("v.input", "[")} THEN CAST(v.input AS JSON[]) END, bare),
-                idxs) AS msgs
-            FROM parsed
-        )
-        SELECT unnest(hashes) AS unit_hash, unnest(providers) AS provider,
-            unnest(profiles) AS profile, 'msg' AS kind, '' AS ctx,
-            unnest(msgs)::VARCHAR AS payload
-        FROM picked
-        UNION ALL
-        SELECT unit_hash, any_value(provider), any_value(profile), any_value(kind),
-            any_value(ctx), any_value(payload)
-        FROM _payloads SEMI JOIN wanted USING (unit_hash) GROUP BY unit_hash"""
+        f"""CREATE OR REPLACE TEMP TABLE _tails AS
+        SELECT o.pre, o.h, o.n, any_value(o.payload) AS payload
+        FROM _occ o SEMI JOIN (SELECT DISTINCT pre, h, n FROM {need}) w USING (pre, h, n)
+        WHERE o.payload IS NOT NULL
+        GROUP BY ALL"""
     )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _reps AS
+        SELECT o.pre, o.h, o.n, arg_max(struct_pack(b := o.input_hash, i := o.idx), o.chars)
+            AS loc
+        FROM _occ o SEMI JOIN (SELECT DISTINCT pre, h, n FROM {need}) w USING (pre, h, n)
+        WHERE NOT EXISTS (
+            SELECT 1 FROM _tails t WHERE t.pre = o.pre AND t.h = o.h AND t.n = o.n)
+        GROUP BY ALL"""
+    )
+    sources = ["SELECT pre, h, n, 'msg' AS kind, '' AS ctx, payload FROM _tails"]
+    if con.execute("SELECT count(*) FROM _reps").fetchone() != (0,):
+        sources.append(
+            f"""SELECT unnest(pres) AS pre, unnest(hs) AS h, unnest(ns) AS n, 'msg' AS kind,
+                '' AS ctx, unnest(msgs)::VARCHAR AS payload
+            FROM (
+                SELECT pres, hs, ns, list_select(coalesce(v.messages, v.contents,
+                    CASE WHEN {_is("v.input", "[")} THEN CAST(v.input AS JSON[]) END, bare),
+                    idxs) AS msgs
+                FROM (
+                    SELECT b.*, from_json(p.body, '{_MESSAGE_SHAPE}') AS v, {_BARE_LIST} AS bare
+                    FROM (
+                        SELECT loc.b AS input_hash, list(pre) AS pres, list(h) AS hs,
+                            list(n) AS ns, list(loc.i) AS idxs
+                        FROM _reps GROUP BY loc.b
+                    ) b JOIN prompt_texts p ON p.text_hash = b.input_hash))"""
+        )
+    # units of requests with tools; a message also found in a plain body is read there
+    sources.append(
+        f"""SELECT pre, h, n, any_value(kind), any_value(ctx), any_value(payload)
+        FROM _payloads p SEMI JOIN (SELECT DISTINCT pre, h, n FROM {need}) w USING (pre, h, n)
+        WHERE NOT EXISTS (SELECT 1 FROM _occ o WHERE o.pre = p.pre AND o.h = p.h AND o.n = p.n)
+        GROUP BY ALL"""
+    )
+    units = "\n        UNION ALL\n        ".join(sources)
+    return f"""
+        SELECT w.rn, w.tokenizer, w.version, w.encoding, w.provider, w.profile, u.kind, u.ctx,
+            u.payload, w.model
+        FROM {need} w JOIN ({units}) u ON u.pre = w.pre AND u.h = w.h AND u.n = w.n"""

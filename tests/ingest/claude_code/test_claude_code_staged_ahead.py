@@ -67,5 +67,5 @@ def test_staging_ahead_loads_what_the_loader_alone_loads(
     assert ahead == alone
     assert len(alone["requests"]) > 10
     assert any(f[0] == str(broken) and f[6] for f in alone["files"])  # a whole-file error
-    assert [r for r in alone["rejects"] if r[0] == str(broken.resolve())][0][1] == 0
+    assert next(r for r in alone["rejects"] if r[0] == str(broken.resolve()))[1] == 0
     assert ahead["attached"] == (0,)  # the staging database is gone afterwards
