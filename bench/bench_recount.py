@@ -147,7 +147,11 @@ def run(args: argparse.Namespace) -> int:
         _, t_ours = timed(
             "tokaudit recount (per-message, all cores)", lambda: recount(con, workers=workers)
         )
-        got = int(con.execute("SELECT sum(recounted_input_tokens) FROM requests").fetchone()[0])
+        got = int(
+            con.execute("SELECT coalesce(sum(recounted_input_tokens), 0) FROM requests").fetchone()[
+                0
+            ]
+        )
         _, _t_again = timed(
             "tokaudit recount again (nothing new)", lambda: recount(con, workers=workers)
         )
@@ -155,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"totals: naive {want:,}  tokaudit {got:,}  {'identical' if got == want else 'DIFFER'}"
         )
-        print(f"conversation speed-up: {t_naive / t_ours:.1f}x (target >= 5x)")
+        print(f"conversation speed-up: {t_naive / max(t_ours, 1e-9):.1f}x (target >= 5x)")
         ok = ok and got == want
 
         texts = list(unique_texts(args.seed, args.unique))
