@@ -148,10 +148,11 @@ def generate(out_dir: Path, lines: int, files: int = FILES) -> list[Path]:
 class Run:
     seconds: float
     peak_rss_mb: float
+    cpu_seconds: float  # user + system time of the child: steadier than wall time on a busy machine
 
 
 def _run(cmd: list[str], env: dict[str, str]) -> Run:
-    """Run a child process; its wall time and its own peak RSS (os.wait4 rusage)."""
+    """Run a child process; its wall time, CPU time and own peak RSS (os.wait4 rusage)."""
     began = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
@@ -162,7 +163,8 @@ def _run(cmd: list[str], env: dict[str, str]) -> Run:
     if proc.returncode != 0:
         sys.stderr.write(out.decode() + err.decode())
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}")
-    return Run(seconds, usage.ru_maxrss / 1024)  # Linux reports KiB
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(seconds, usage.ru_maxrss / 1024, cpu)  # Linux reports ru_maxrss in KiB
 
 
 DUCKDB_RAW = """
@@ -228,21 +230,25 @@ def main() -> None:
         print(f"python {platform.python_version()}, date {datetime.now(UTC):%Y-%m-%d}")
         print(
             f"{'input':>6} {'lines':>10} {'MB':>6}  {'step':<15} {'seconds':>8} "
-            f"{'x read_json':>11} {'peak RSS MB':>11}"
+            f"{'x read_json':>11} {'CPU s':>8} {'x CPU':>6} {'peak RSS MB':>11}"
         )
         for factor, (runs, size) in results.items():
-            base = runs["read_json"].seconds
+            base, base_cpu = runs["read_json"].seconds, runs["read_json"].cpu_seconds
             for step, run in runs.items():
                 print(
                     f"{factor:>5}x {sizes[factor]:>10,} {size / 1e6:>6,.0f}  {step:<15} "
-                    f"{run.seconds:>8.2f} {run.seconds / base:>11.2f} {run.peak_rss_mb:>11,.0f}"
+                    f"{run.seconds:>8.2f} {run.seconds / base:>11.2f} {run.cpu_seconds:>8.2f} "
+                    f"{run.cpu_seconds / base_cpu:>6.2f} {run.peak_rss_mb:>11,.0f}"
                 )
         one, many = results[1][0], results[args.scale][0]
         size1, sizen = results[1][1], results[args.scale][1]
+        cpu1 = one["ingest"].cpu_seconds / one["read_json"].cpu_seconds
+        cpun = many["ingest"].cpu_seconds / many["read_json"].cpu_seconds
         print(
             f"ingest / read_json: {one['ingest'].seconds / one['read_json'].seconds:.2f}x at 1x, "
             f"{many['ingest'].seconds / many['read_json'].seconds:.2f}x at {args.scale}x "
-            f"(target <= 2x); ingest peak RSS {one['ingest'].peak_rss_mb:,.0f} MB at 1x, "
+            f"(target <= 2x; CPU time {cpu1:.2f}x and {cpun:.2f}x); ingest peak RSS "
+            f"{one['ingest'].peak_rss_mb:,.0f} MB at 1x, "
             f"{many['ingest'].peak_rss_mb:,.0f} MB at {args.scale}x "
             f"({many['ingest'].peak_rss_mb / one['ingest'].peak_rss_mb:.2f}x for "
             f"{sizen / size1:.1f}x the input)"

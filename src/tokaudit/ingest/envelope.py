@@ -9,13 +9,14 @@ excludes ``thoughtsTokenCount``.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
 
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.staging import create_staged, stage_lines
-from tokaudit.ingest.usage import count_problems, usage_struct
+from tokaudit.ingest.usage import COUNT_FIELDS, count_problems, usage_struct
 
 ENVELOPE_KEYS = (
     "timestamp",
@@ -304,6 +305,322 @@ FROM texts
 """
 
 
+# The fast path: each line's JSON is parsed once into a typed shape (docs/benchmarks.md,
+# "Envelope ingest vs DuckDB read_json"). Its only JSON-typed leaves are small scalars and
+# the bodies that are stored or read further (request, response, messages, usage); their
+# JSON type is their first character (from_json writes them minified), so no leaf is
+# parsed just to learn its type. A "plain" line (a JSON object of known fields, with a
+# timestamp, a response that is an object or absent, and counts that are plain integers)
+# gets exactly the _STAGE results from here; every other line (invalid, streamed,
+# suspect counts, unknown fields) goes through _STAGE itself, so the reasons and results
+# of unusual lines are _STAGE's by construction.
+def _shape(value: object) -> str:
+    return "'" + json.dumps(value, separators=(",", ":")) + "'"
+
+
+_J = "JSON"
+_TOP_SHAPE = {k: _J for k in ENVELOPE_KEYS}
+_REQ_SHAPE = {
+    **{p[2:]: _J for p in _REQ if p != "$.metadata.user_id"},
+    "metadata": {"user_id": _J},
+}
+_RESP_SHAPE = {
+    **{p[2:]: _J for p in _RESP if p[2:].isidentifier()},  # "$.choices[0]..." is read off "choices"
+    "prompt": {"id": _J, "version": _J},
+}
+
+
+def _nest(fields: list[str]) -> dict[str, object]:
+    """{"a.b": ...} paths as a nested from_json shape with JSON leaves."""
+    shape: dict[str, object] = {}
+    for f in fields:
+        *parents, leaf = f.split(".")
+        node = shape
+        for part in parents:
+            node = node.setdefault(part, {})  # type: ignore[assignment]
+        node[leaf] = _J
+    return shape
+
+
+_DETAIL = [{"modality": "VARCHAR", "tokenCount": _J}]
+_USAGE_SHAPE = {
+    **_nest(sorted({f for fields in COUNT_FIELDS.values() for f in fields})),
+    "service_tier": _J,
+    "trafficType": _J,
+    "promptTokensDetails": _DETAIL,
+    "toolUsePromptTokensDetails": _DETAIL,
+    "cacheTokensDetails": _DETAIL,
+}
+_MSGS_SHAPE = [{"role": "VARCHAR", "content": _J}]
+_CONVENTION = {"openai": "openai", "anthropic": "anthropic", "google": "gemini"}
+_PLAIN_INT = "[0-9]{1,18}"
+
+
+def _count(field: str) -> str:
+    return "uf." + field
+
+
+def _suspect(convention: str) -> str:
+    """SQL: a count of the convention that is not a plain integer (ta_int_problem words it)."""
+    return " OR ".join(
+        f"({_count(f)} IS NOT NULL AND NOT regexp_full_match({_count(f)}, '{_PLAIN_INT}'))"
+        for f in COUNT_FIELDS[convention]
+    )
+
+
+def _n(field: str) -> str:
+    # plain integers only reach here (_suspect), so a plain cast reads them as ta_int does
+    return f"try_cast({_count(field)} AS BIGINT)"
+
+
+def _audio(details: str) -> str:
+    """_GM_AUDIO's sum over typed details (ta_int of a JSON number text)."""
+    return (
+        f"coalesce(list_sum(list_transform(list_filter(uf.{details}, "
+        "lambda d: d.modality = 'AUDIO'), lambda d: CASE WHEN "
+        "regexp_full_match(d.tokenCount, '-?[0-9]+') THEN try_cast(d.tokenCount AS BIGINT) "
+        "END)), 0)"
+    )
+
+
+_US_FAST = {
+    "openai": "ta_usage_openai_n(coalesce({a}, {b}), coalesce({c}, {d}, 0), "
+    "coalesce({e}, {f}, 0), coalesce({g}, {h}), coalesce({i}, {j}))".format(
+        **dict(zip("abcdefghij", (_n(f) for f in COUNT_FIELDS["openai"]), strict=True))
+    ),
+    "anthropic": "ta_usage_anthropic_n("
+    + ", ".join(_n(f) for f in COUNT_FIELDS["anthropic"])
+    + ")",
+    "gemini": f"ta_usage_gemini_n({_n('promptTokenCount')}, "
+    f"coalesce({_n('toolUsePromptTokenCount')}, 0), "
+    f"coalesce({_n('cachedContentTokenCount')}, 0), {_n('candidatesTokenCount')}, "
+    f"{_n('thoughtsTokenCount')}, ({_audio('promptTokensDetails')} "
+    f"+ {_audio('toolUsePromptTokensDetails')} - {_audio('cacheTokensDetails')}))",
+}
+
+
+def _is(leaf: str, first: str) -> str:
+    """A JSON leaf of from_json is minified: its first character is its type."""
+    return f"starts_with({leaf}, '{first}')"
+
+
+def _as_obj(leaf: str) -> str:
+    return f"CASE WHEN {_is(leaf, '{')} THEN {leaf} END"
+
+
+_KEY_LIST = "[" + _KEYS + "]"
+_SUSPECT = (
+    "CASE provider "
+    + " ".join(f"WHEN '{p}' THEN {_suspect(c)}" for p, c in _CONVENTION.items())
+    + " END"
+)
+
+
+_FAST = f"""
+SELECT *,
+    typed AND t.timestamp IS NOT NULL
+    AND NOT coalesce({_is("t.response", "[")} OR {_is("t.response", '"')}, false)
+    AND NOT coalesce({_SUSPECT}, false) AS plain,
+    CASE
+        WHEN ts IS NULL
+            THEN 'timestamp is not ISO 8601 or epoch seconds: ' || t.timestamp
+        WHEN provider IS NULL THEN 'missing provider'
+        WHEN provider NOT IN ({_PROVIDERS}) THEN 'unknown provider ' || t.provider
+            || ' (expected one of {", ".join(PROVIDERS)})'
+        WHEN t.request IS NOT NULL AND NOT {_is("t.request", "{")}
+            THEN 'request is not an object'
+        WHEN t.response IS NOT NULL AND NOT {_is("t.response", "{")}
+            THEN 'response is not an object'
+        WHEN t.error IS NOT NULL AND NOT {_is("t.error", "{")} THEN 'error is not an object'
+        WHEN t.metadata IS NOT NULL AND NOT {_is("t.metadata", "{")}
+            THEN 'metadata is not an object'
+        WHEN t.batch IS NOT NULL AND t.batch NOT IN ('true', 'false')
+            THEN 'batch is not true/false'
+        WHEN t.latency_ms IS NOT NULL AND NOT regexp_matches(t.latency_ms, '^-?[0-9]')
+            THEN 'latency_ms is not a number'
+        WHEN resp IS NULL AND err IS NULL THEN 'neither a response nor an error'
+        WHEN coalesce(model_responded, model_requested) IS NULL
+            THEN 'no model in the envelope, request or response'
+        WHEN us.problem IS NOT NULL THEN us.problem
+    END AS reject_reason
+FROM (
+    SELECT *,
+        CASE provider WHEN 'openai' THEN {_US_FAST["openai"]}
+                      WHEN 'anthropic' THEN {_US_FAST["anthropic"]}
+                      WHEN 'google' THEN {_US_FAST["gemini"]} END AS us,
+        coalesce(t.model ->> '$', rq.model ->> '$') AS model_requested,
+        CASE WHEN provider = 'google' THEN rs.modelVersion ->> '$'
+             ELSE rs.model ->> '$' END AS model_responded,
+        coalesce(t.request_id ->> '$', rs.id ->> '$', rs.responseId ->> '$') AS rid,
+        lower(coalesce(rs.service_tier ->> '$', uf.service_tier ->> '$',
+                       rs.trafficType ->> '$', uf.trafficType ->> '$',
+                       rq.service_tier ->> '$')) AS tier_raw,
+        -- the documents the texts are read from, as columns: ta_text repeats its argument,
+        -- and lambdas cost less outside a CASE (msgs is empty but for OpenAI)
+        array_to_string(list_transform(list_filter(msgs,
+            lambda m: m.role IN ('system', 'developer')),
+            lambda m: ta_text(m.content)), '\n') AS system_msgs,
+        CASE provider WHEN 'anthropic' THEN rq.system
+                      WHEN 'google' THEN rq.systemInstruction END AS system_doc,
+        CASE provider
+            WHEN 'openai' THEN list_filter(msgs,
+                lambda m: m.role NOT IN ('system', 'developer'))[1].content
+            WHEN 'anthropic' THEN CASE WHEN {_is("rq.messages", "[")}
+                                       THEN rq.messages -> '$[0].content' END
+            WHEN 'google' THEN CASE WHEN {_is("rq.contents", "[")}
+                                    THEN rq.contents -> '$[0]' END
+        END AS first_doc,
+        CASE WHEN provider = 'openai' AND {_is("rq.input", "[")}
+             THEN rq.input -> '$[0].content' END AS input_doc
+    FROM (
+        SELECT *,
+            CASE WHEN u IS NOT NULL THEN from_json(u, {_shape(_USAGE_SHAPE)}) END AS uf,
+            CASE WHEN provider = 'openai' AND {_is("rq.messages", "[")}
+                 THEN from_json(rq.messages, {_shape(_MSGS_SHAPE)}) ELSE [] END AS msgs
+        FROM (
+            SELECT *,
+                CASE WHEN req IS NOT NULL THEN from_json(req, {_shape(_REQ_SHAPE)}) END AS rq,
+                CASE WHEN provider = 'google' THEN {_as_obj("rs.usageMetadata")}
+                     ELSE {_as_obj("rs.usage")} END AS u
+            FROM (
+                SELECT *,
+                    CASE WHEN resp IS NOT NULL THEN from_json(resp, {_shape(_RESP_SHAPE)})
+                        END AS rs
+                FROM (
+                    SELECT line_no, line, typed, t, lower(t.provider ->> '$') AS provider,
+                        {_as_obj("t.request")} AS req, {_as_obj("t.response")} AS resp,
+                        {_as_obj("t.error")} AS err, {_as_obj("t.metadata")} AS meta,
+                        CASE WHEN regexp_matches(t.timestamp, '^-?[0-9]')
+                                 THEN try(to_timestamp((t.timestamp ->> '$')::DOUBLE))
+                             ELSE try_cast(t.timestamp ->> '$' AS TIMESTAMPTZ) END AS ts
+                    FROM (
+                        SELECT line_no, line, typed,
+                            CASE WHEN typed THEN from_json(line, {_shape(_TOP_SHAPE)}) END AS t
+                        FROM (
+                            SELECT line_no, line,
+                                CASE WHEN starts_with(line, '{{') AND json_valid(line)
+                                     THEN list_has_all({_KEY_LIST}, json_keys(line))
+                                     ELSE false END AS typed
+                            FROM _raw WHERE line IS NOT NULL
+                                AND regexp_matches(line, '[^ \\t\\r\\n\\f\\v]')
+                        )
+                    )
+                )
+            )
+        )
+    )
+)
+"""
+
+
+# Texts, bodies and the final columns of a plain line: _STAGE's expressions, read from the
+# typed leaves instead of re-extracting them from the request and response.
+_FAST_COLUMNS = f"""
+    line_no, line, reject_reason, rid AS request_id, ts, provider,
+    coalesce(t.api ->> '$', CASE provider
+        WHEN 'openai' THEN CASE WHEN rs.object ->> '$' = 'response'
+                                 OR (json_extract(req, '$.input') IS NOT NULL
+                                     AND json_extract(req, '$.messages') IS NULL)
+                                THEN 'responses' ELSE 'chat.completions' END
+        WHEN 'anthropic' THEN 'messages'
+        WHEN 'google' THEN 'generate_content' END) AS api,
+    model_requested, model_responded,
+    md[1] ->> '$' AS team,
+    coalesce(md[2] ->> '$', md[3] ->> '$', rq.user ->> '$', rq.metadata.user_id ->> '$')
+        AS user_id,
+    md[4] ->> '$' AS feature,
+    coalesce(md[5] ->> '$', rs.prompt.id ->> '$') AS prompt_id,
+    coalesce(md[6] ->> '$', rs.prompt.version ->> '$') AS prompt_version,
+    md[7] ->> '$' AS environment,
+    meta AS metadata,
+    CASE WHEN us.has_usage THEN us.input END AS input_tokens,
+    CASE WHEN us.has_usage THEN us.input_audio END AS input_audio_tokens,
+    CASE WHEN us.has_usage THEN us.cache_read END AS cache_read_tokens,
+    CASE WHEN us.has_usage THEN us.cache_write_5m END AS cache_write_5m_tokens,
+    CASE WHEN us.has_usage THEN us.cache_write_1h END AS cache_write_1h_tokens,
+    CASE WHEN us.has_usage THEN us.output END AS output_tokens,
+    CASE WHEN us.has_usage THEN us.reasoning END AS reasoning_tokens,
+    CASE WHEN us.has_usage THEN us.web_search + CASE WHEN provider = 'openai' THEN len(
+        list_filter(ta_list(rs.output), lambda o: o ->> 'type' = 'web_search_call'))
+        ELSE 0 END END AS web_search_requests,
+    coalesce(us.has_usage, false) AS has_usage,
+    CASE WHEN err IS NOT NULL OR resp IS NULL THEN 'error' ELSE 'ok' END AS status,
+    try_cast(err ->> 'status' AS INTEGER) AS http_status,
+    coalesce(err ->> 'type', err ->> 'code') AS error_type,
+    err ->> 'message' AS error_message,
+    CASE provider
+        WHEN 'openai' THEN coalesce(rs.choices ->> '$[0].finish_reason', rs.status ->> '$')
+        WHEN 'anthropic' THEN rs.stop_reason ->> '$'
+        WHEN 'google' THEN rs.candidates ->> '$[0].finishReason'
+    END AS finish_reason,
+    try_cast(t.latency_ms ->> '$' AS DOUBLE) AS latency_ms,
+    coalesce(try_cast(t.batch ->> '$' AS BOOLEAN), false)
+        OR coalesce(tier_raw = 'batch', false) AS is_batch,
+    CASE
+        WHEN tier_raw IS NULL OR tier_raw IN ('default', 'auto', 'standard', 'standard_only',
+                                             'on_demand', 'batch', '0', '1') THEN NULL
+        WHEN tier_raw IN ('flex', 'on_demand_flex') THEN 'flex'
+        WHEN tier_raw IN ('priority', 'on_demand_priority') THEN 'priority'
+        ELSE tier_raw
+    END AS service_tier,
+    md5(req) AS request_hash,
+    nullif(system_raw, '') AS system_text,
+    coalesce(ta_text(first_doc), CASE WHEN provider = 'openai' THEN
+        CASE WHEN {_is("rq.input", '"')} THEN rq.input ->> '$' ELSE ta_text(input_doc) END
+        END) AS first_text,
+    CASE WHEN req IS NULL THEN NULL WHEN provider = 'openai' THEN json_object(
+            'instructions', rq.instructions, 'messages', rq.messages, 'input', rq.input,
+            'tools', rq.tools, 'functions', rq.functions, 'response_format', rq.response_format,
+            'tool_choice', rq.tool_choice, 'function_call', rq.function_call)
+         WHEN provider = 'anthropic' THEN json_object('system', rq.system,
+            'messages', rq.messages, 'tools', rq.tools)
+         WHEN provider = 'google' THEN json_object('systemInstruction',
+            rq.systemInstruction, 'contents', rq.contents, 'tools', rq.tools)
+    END::VARCHAR AS input_body,
+    CASE WHEN resp IS NULL THEN NULL
+         WHEN provider = 'openai' AND len(list_filter(json_extract(rs.choices,
+             '$[*].message'), lambda m: json_type(m) = 'OBJECT')) > 0
+             THEN json_object('messages', json_extract(rs.choices, '$[*].message'))
+         WHEN provider = 'openai' AND {_is("rs.output", "[")}
+             THEN json_object('output', rs.output)
+         WHEN provider = 'anthropic' AND {_is("rs.content", "[")}
+             THEN json_object('content', rs.content)
+         WHEN provider = 'google' AND len(list_filter(json_extract(rs.candidates,
+             '$[*].content'), lambda m: json_type(m) = 'OBJECT')) > 0
+             THEN json_object('candidates', json_extract(rs.candidates, '$[*].content'))
+    END::VARCHAR AS output_body
+"""
+
+# Lines the fast path leaves to _STAGE, marked in _staged until _STAGE has replaced them.
+_TO_EXACT = "\x00exact"
+# md: the metadata fields; system_raw apart from its nullif, which would repeat ta_text
+_MD = f"""{_extract("meta", _META)} AS md,
+    CASE WHEN provider = 'openai' THEN concat_ws('\n', rq.instructions ->> '$', system_msgs)
+         ELSE ta_text(system_doc) END AS system_raw"""
+
+# EnvelopeFormat.stage: every line in one statement; the few that are not plain keep their
+# text under the _TO_EXACT mark, for a second statement. The line text is kept only where
+# it is used: rejects, and the request key of a line without a request id.
+_STAGE_FAST = f"""
+SELECT * EXCLUDE (plain) REPLACE (
+    CASE WHEN plain THEN reject_reason ELSE '{_TO_EXACT}' END AS reject_reason,
+    CASE WHEN NOT plain OR reject_reason IS NOT NULL OR request_id IS NULL THEN line END
+        AS line)
+FROM (SELECT plain, {_FAST_COLUMNS} FROM (SELECT *, {_MD} FROM ({_FAST})))
+"""
+
+_EXACT = _STAGE.replace("FROM _raw WHERE", "FROM _env_exact WHERE")
+
+# select_sql: the same as one SELECT (the lines that are not plain read twice).
+_HYBRID = f"""
+WITH _fast AS ({_FAST}), _not_plain AS (SELECT line_no, line FROM _fast WHERE NOT plain)
+SELECT {_FAST_COLUMNS}
+FROM (SELECT *, {_MD} FROM _fast WHERE plain)
+UNION ALL BY NAME
+SELECT * FROM ({_STAGE.replace("FROM _raw WHERE", "FROM _not_plain WHERE")})
+"""
+
+
 class EnvelopeFormat(LogFormat):
     name = "envelope"
     description = "tokaudit envelope JSONL (docs/envelope.md)"
@@ -314,8 +631,24 @@ class EnvelopeFormat(LogFormat):
         )
 
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        """``_staged`` by the fast path; then _STAGE on the lines it left, if any."""
+        # the last file's rows go first, so two files' never sit in memory together
+        con.execute("DROP TABLE IF EXISTS _staged")
         stage_lines(con, path)
-        create_staged(con, _STAGE)
+        create_staged(con, _STAGE_FAST, fixed_columns=True)
+        con.execute("DROP TABLE _raw")  # the lines rejects need are in _staged
+        marked = con.execute(
+            "SELECT count(*) FROM _staged WHERE reject_reason = ?", [_TO_EXACT]
+        ).fetchone()
+        if marked and marked[0]:
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _env_exact AS SELECT line_no, line FROM _staged "
+                "WHERE reject_reason = ?",
+                [_TO_EXACT],
+            )
+            con.execute("DELETE FROM _staged WHERE reject_reason = ?", [_TO_EXACT])
+            create_staged(con, _EXACT, append=True, fixed_columns=True)
+            con.execute("DROP TABLE _env_exact")
 
 
 def select_sql(source: str) -> str:
@@ -325,5 +658,5 @@ def select_sql(source: str) -> str:
     run this, so every provider body is read by the same SQL as the envelope's.
     """
     anchor = "FROM _raw WHERE"
-    assert _STAGE.count(anchor) == 1
-    return _STAGE.replace(anchor, f"FROM {source} WHERE")
+    assert _HYBRID.count(anchor) == 1
+    return _HYBRID.replace(anchor, f"FROM {source} WHERE")

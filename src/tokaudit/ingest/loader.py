@@ -282,6 +282,8 @@ def _load_staged(
     loaded = dict(
         con.execute("SELECT first_file, count(*) FROM _new GROUP BY first_file").fetchall()
     )
+    # the copies are stored now: free them before the next file is staged (memory)
+    con.execute("DROP TABLE _new; DROP TABLE _pick; DROP TABLE IF EXISTS _better")
     for n, (result, _) in enumerate(files):
         read, rejected, non_requests = counts.get(n, (0, 0, 0))
         _set_counts(result, read, rejected, non_requests, int(loaded.get(n, 0)))
@@ -449,8 +451,9 @@ class _Stager:
 def _staging_workers() -> int:
     """Worker connections that stage ahead: none on one core, else up to three.
 
-    ``TOKAUDIT_STAGE_WORKERS`` overrides (0: the loader stages every batch itself).
-    Each worker holds at most two staged batches, so memory stays bounded.
+    ``TOKAUDIT_STAGE_WORKERS`` overrides (0: the loader stages every batch itself). At
+    most one batch more than there are workers is staged and waiting at any time, so
+    memory stays bounded.
     """
     setting = os.environ.get("TOKAUDIT_STAGE_WORKERS", "").strip()
     if setting.isdigit():
@@ -487,8 +490,8 @@ def _load_all(
             if future is not None:
                 try:
                     table = future.result()
-                except (duckdb.Error, _FileError, OSError):
-                    table = None  # staged again below, where a failure has its reason
+                except Exception:  # staged again below, where a real fault surfaces
+                    table = None
             _load_batch(con, batch, fmt_name, attribution, table)
             if table is not None:
                 con.execute(f"DROP TABLE IF EXISTS {table}")

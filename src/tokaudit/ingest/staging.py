@@ -11,7 +11,9 @@ from pathlib import Path
 import duckdb
 
 # Every column of _staged with its type. `line_no`, `line` and `reject_reason` come first:
-# a row with a reject reason goes to `rejects`, every other row becomes a request.
+# a row with a reject reason goes to `rejects`, every other row becomes a request. `line`
+# is needed only by rejects and by the request key of a row without a request id (the
+# envelope leaves it NULL elsewhere, so the raw text is not held twice).
 STAGED_COLUMNS: dict[str, str] = {
     "line_no": "BIGINT",
     "line": "VARCHAR",
@@ -127,10 +129,31 @@ def stage_lines(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     )
 
 
-def create_staged(con: duckdb.DuckDBPyConnection, select_sql: str) -> None:
-    """Create ``_staged`` from ``select_sql``, completing the columns it does not name."""
-    described = con.execute(f"DESCRIBE SELECT * FROM ({select_sql}) AS s").fetchall()
-    present = {row[0] for row in described}
+# The columns of fixed staging SELECTs, by their text: a DESCRIBE plans the whole query,
+# which for a large one (the envelope's, 0.3 s) costs as much as staging a small file.
+_DESCRIBED: dict[str, frozenset[str]] = {}
+
+
+def create_staged(
+    con: duckdb.DuckDBPyConnection,
+    select_sql: str,
+    *,
+    append: bool = False,
+    fixed_columns: bool = False,
+) -> None:
+    """Create ``_staged`` from ``select_sql``, completing the columns it does not name.
+
+    ``append`` adds the rows to the existing ``_staged`` instead (a format that stages a
+    file in more than one statement). ``fixed_columns``: the columns of ``select_sql``
+    depend on its text only (no ``SELECT *`` over a per-file table), so they are looked
+    up once per process.
+    """
+    present = _DESCRIBED.get(select_sql) if fixed_columns else None
+    if present is None:
+        described = con.execute(f"DESCRIBE SELECT * FROM ({select_sql}) AS s").fetchall()
+        present = frozenset(row[0] for row in described)
+        if fixed_columns:
+            _DESCRIBED[select_sql] = present
     unknown = present - set(STAGED_COLUMNS)
     if unknown:
         raise ValueError(f"_staged has no column(s) {sorted(unknown)}")
@@ -145,7 +168,8 @@ def create_staged(con: duckdb.DuckDBPyConnection, select_sql: str) -> None:
         return f"{DEFAULTS.get(name, 'NULL')}::{kind} AS {name}"
 
     columns = ", ".join(column(n, k) for n, k in STAGED_COLUMNS.items())
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS SELECT {columns} FROM ({select_sql}) s")
+    target = "INSERT INTO _staged" if append else "CREATE OR REPLACE TEMP TABLE _staged AS"
+    con.execute(f"{target} SELECT {columns} FROM ({select_sql}) s")
 
 
 def insert_prompt_texts(con: duckdb.DuckDBPyConnection, relation: str) -> None:

@@ -6,11 +6,14 @@ semantics of pricing-semantics §2 live in exactly one place:
 - ``ta_usage_openai(u)``: ``prompt_tokens``/``input_tokens`` include cached and
   cache-write tokens; ``completion_tokens``/``output_tokens`` include reasoning. Also
   right for LiteLLM and OTel GenAI counts, which are cache-inclusive.
-- ``ta_usage_anthropic(u)`` (``ta_usage_anthropic_n`` on counts already extracted):
-  ``input_tokens`` exclude cache reads and writes; writes
+- ``ta_usage_anthropic(u)``: ``input_tokens`` exclude cache reads and writes; writes
   split into 5-minute and 1-hour. Also Claude Code's ``message.usage``.
 - ``ta_usage_gemini(u)``: ``promptTokenCount`` includes ``cachedContentTokenCount``;
   ``thoughtsTokenCount`` is outside ``candidatesTokenCount``.
+
+Each has an ``_n`` form on counts already extracted (``ta_usage_openai_n`` ...), for
+formats that read the counts in one typed parse (the envelope, Claude Code); the
+``(u)`` forms call it, so the rules are written once.
 
 Each returns a STRUCT: has_usage, input (uncached, audio excluded), input_audio
 (uncached audio input, split out only by the Gemini convention from the AUDIO entries of
@@ -59,22 +62,27 @@ _GM_AUDIO = (
 )
 
 USAGE_MACROS = f"""
-CREATE OR REPLACE TEMP MACRO ta_usage_openai(u) AS {{
-    'has_usage': {_OPENAI_P} IS NOT NULL,
-    'input': {_OPENAI_P} - {_OPENAI_C} - {_OPENAI_W},
+-- The OpenAI convention on counts already read (p: prompt_tokens or input_tokens, c / w:
+-- cached / cache-write tokens (0 when absent), o: completion_tokens or output_tokens,
+-- r: reasoning tokens; NULL = absent). The envelope's typed parse calls it directly.
+CREATE OR REPLACE TEMP MACRO ta_usage_openai_n(p, c, w, o, r) AS {{
+    'has_usage': p IS NOT NULL,
+    'input': p - c - w,
     'input_audio': 0::BIGINT,
-    'cache_read': {_OPENAI_C},
-    'cache_write_5m': {_OPENAI_W},
+    'cache_read': c,
+    'cache_write_5m': w,
     'cache_write_1h': 0::BIGINT,
-    'output': coalesce({_OPENAI_O}, 0),
-    'reasoning': {_OPENAI_R},
+    'output': coalesce(o, 0),
+    'reasoning': r,
     'web_search': 0::BIGINT,
     'problem': CASE
-        WHEN {_OPENAI_C} + {_OPENAI_W} > {_OPENAI_P}
+        WHEN c + w > p
             THEN 'cached tokens exceed prompt tokens: not OpenAI usage semantics'
-        WHEN {_OPENAI_R} > coalesce({_OPENAI_O}, 0)
+        WHEN r > coalesce(o, 0)
             THEN 'reasoning tokens exceed output tokens' END
 }};
+CREATE OR REPLACE TEMP MACRO ta_usage_openai(u) AS ta_usage_openai_n(
+    {_OPENAI_P}, {_OPENAI_C}, {_OPENAI_W}, {_OPENAI_O}, {_OPENAI_R});
 -- The Anthropic convention on counts already read (i: input_tokens, cr: cache reads,
 -- cw: cache_creation_input_tokens, cw5 / cw1: its 5m / 1h split, o: output_tokens,
 -- th: thinking_tokens, ws: web searches; NULL = absent). Formats that extract the counts
@@ -102,24 +110,29 @@ CREATE OR REPLACE TEMP MACRO ta_usage_anthropic(u) AS ta_usage_anthropic_n(
     {_AN_CW5}, {_AN_CW1}, ta_int(u, '$.output_tokens'),
     ta_int(u, '$.output_tokens_details.thinking_tokens'),
     ta_int(u, '$.server_tool_use.web_search_requests'));
-CREATE OR REPLACE TEMP MACRO ta_usage_gemini(u) AS {{
-    'has_usage': {_GM_PT} IS NOT NULL,
-    'input': {_GM_PT} + {_GM_TU} - {_GM_CC} - {_GM_AUDIO},
-    'input_audio': {_GM_AUDIO},
-    'cache_read': {_GM_CC},
+-- The Gemini convention on counts already read (pt: promptTokenCount, tu / cc: tool-use
+-- prompt and cached tokens (0 when absent), ct: candidatesTokenCount, th:
+-- thoughtsTokenCount, audio: uncached audio input, as in _GM_AUDIO; NULL = absent).
+CREATE OR REPLACE TEMP MACRO ta_usage_gemini_n(pt, tu, cc, ct, th, audio) AS {{
+    'has_usage': pt IS NOT NULL,
+    'input': pt + tu - cc - audio,
+    'input_audio': audio,
+    'cache_read': cc,
     'cache_write_5m': 0::BIGINT,
     'cache_write_1h': 0::BIGINT,
-    'output': coalesce(ta_int(u, '$.candidatesTokenCount'), 0)
-              + coalesce(ta_int(u, '$.thoughtsTokenCount'), 0),
-    'reasoning': ta_int(u, '$.thoughtsTokenCount'),
+    'output': coalesce(ct, 0) + coalesce(th, 0),
+    'reasoning': th,
     'web_search': 0::BIGINT,
-    'problem': CASE WHEN {_GM_CC} > coalesce({_GM_PT}, 0) + {_GM_TU}
+    'problem': CASE WHEN cc > coalesce(pt, 0) + tu
                     THEN 'cachedContentTokenCount exceeds promptTokenCount'
-                    WHEN {_GM_AUDIO} < 0
+                    WHEN audio < 0
                     THEN 'cacheTokensDetails AUDIO exceeds promptTokensDetails AUDIO'
-                    WHEN {_GM_CC} + {_GM_AUDIO} > coalesce({_GM_PT}, 0) + {_GM_TU}
+                    WHEN cc + audio > coalesce(pt, 0) + tu
                     THEN 'promptTokensDetails AUDIO exceeds the uncached prompt tokens' END
 }};
+CREATE OR REPLACE TEMP MACRO ta_usage_gemini(u) AS ta_usage_gemini_n(
+    {_GM_PT}, {_GM_TU}, {_GM_CC}, ta_int(u, '$.candidatesTokenCount'),
+    ta_int(u, '$.thoughtsTokenCount'), {_GM_AUDIO});
 """
 
 # The counts each convention reads, relative to its usage object: checked for type.
