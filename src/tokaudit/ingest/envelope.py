@@ -624,6 +624,7 @@ SELECT * FROM ({_STAGE.replace("FROM _raw WHERE", "FROM _not_plain WHERE")})
 class EnvelopeFormat(LogFormat):
     name = "envelope"
     description = "tokaudit envelope JSONL (docs/envelope.md)"
+    parallel_staging = True  # reads only its file
 
     def sniff(self, head: FileHead) -> bool:
         return head.mostly(

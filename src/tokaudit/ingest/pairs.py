@@ -59,6 +59,7 @@ _WRAPPERS = ", ".join(f"'{k}'" for k in WRAPPER_KEYS)
 class PairsFormat(LogFormat):
     """Shared by the three provider pair formats; subclasses set the provider's specifics."""
 
+    parallel_staging = True  # reads only its file (through the envelope's SQL)
     provider: ClassVar[str]
     #: SQL over the (stream-folded) response object ``resp``: its time, a JSON value the
     #: envelope reads (RFC 3339 string or epoch seconds), or NULL when bodies carry none.

@@ -20,6 +20,14 @@ def _configure(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET enable_progress_bar = false")
 
 
+def _configure_writable(con: duckdb.DuckDBPyConnection) -> None:
+    # Every ingested file commits on its own; with DuckDB's default 16 MB WAL threshold each
+    # large file then also checkpoints the whole store, which costs more as the store grows
+    # (0.4 to 2.6 s a file in docs/benchmarks.md). A larger threshold checkpoints every few
+    # hundred MB instead; the WAL keeps every commit durable in between.
+    con.execute("SET checkpoint_threshold = '512MB'")
+
+
 def open_store(path: str | Path) -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) a writable store and apply the schema."""
     try:
@@ -27,6 +35,7 @@ def open_store(path: str | Path) -> duckdb.DuckDBPyConnection:
     except duckdb.Error as exc:
         raise InputError(f"cannot open the store {path}: {exc}") from exc
     _configure(con)
+    _configure_writable(con)
     con.execute(resources.files("tokaudit.store").joinpath("schema.sql").read_text("utf-8"))
     con.execute(
         "INSERT INTO schema_info VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",

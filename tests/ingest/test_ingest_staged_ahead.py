@@ -1,0 +1,48 @@
+"""Envelope files staged ahead on worker connections load exactly as when loaded alone.
+
+The bundled sample month (several envelope files, one malformed line) is ingested with no
+staging workers and with three; the stores must hold the same rows and rejects.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tokaudit.ingest import ingest_paths
+from tokaudit.store import open_store
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_logs"
+
+
+def _load(workers: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setenv("TOKAUDIT_STAGE_WORKERS", str(workers))
+    con = open_store(":memory:")
+    try:
+        result = ingest_paths(con, [str(SAMPLES)])
+        return {
+            "files": sorted(
+                (f.path, f.format, f.records_read, f.loaded, f.duplicates, f.rejected)
+                for f in result.files
+            ),
+            "requests": con.execute(
+                "SELECT * EXCLUDE (metadata), metadata::VARCHAR FROM requests ORDER BY request_key"
+            ).fetchall(),
+            "texts": con.execute("SELECT count(*), sum(chars) FROM prompt_texts").fetchall(),
+            "rejects": con.execute(
+                "SELECT source_file, source_line, reason FROM rejects ORDER BY ALL"
+            ).fetchall(),
+        }
+    finally:
+        con.close()
+
+
+def test_envelope_files_staged_ahead_load_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    alone = _load(0, monkeypatch)
+    ahead = _load(3, monkeypatch)
+    assert ahead == alone
+    assert len({f[0] for f in alone["files"]}) >= 3
+    assert {f[1] for f in alone["files"]} >= {"envelope"}
+    assert len(alone["requests"]) > 1000 and len(alone["rejects"]) == 1
