@@ -28,19 +28,26 @@ def test_ingest_prints_counts_and_keeps_rejects(tmp_path: Path, mixed_log: Path)
     result = runner.invoke(app, ["ingest", str(mixed_log), "--db", str(db), "-o", "json"])
     assert result.exit_code == 0
     data = json.loads(result.stdout)
-    assert data["totals"] == {"records_read": 6, "loaded": 5, "duplicates": 0, "rejected": 1,
-                              "non_requests": 0}
+    assert data["totals"] == {
+        "records_read": 6,
+        "loaded": 5,
+        "duplicates": 0,
+        "rejected": 1,
+        "non_requests": 0,
+    }
     assert "rejects" in result.stderr  # the hint where to find them goes to stderr
-    rejects = runner.invoke(app, ["sql", "--db", str(db), "-f", "json",
-                                  "SELECT source_line, reason FROM rejects"])
+    rejects = runner.invoke(
+        app, ["sql", "--db", str(db), "-f", "json", "SELECT source_line, reason FROM rejects"]
+    )
     assert json.loads(rejects.stdout) == [{"source_line": 6, "reason": "invalid JSON"}]
     again = runner.invoke(app, ["ingest", str(mixed_log), "--db", str(db), "-o", "json"])
     assert json.loads(again.stdout)["totals"]["loaded"] == 0  # nothing added twice
 
 
 def test_ingest_missing_path_is_an_input_error(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["ingest", str(tmp_path / "nope.jsonl"), "--db",
-                                 str(tmp_path / "s.duckdb")])
+    result = runner.invoke(
+        app, ["ingest", str(tmp_path / "nope.jsonl"), "--db", str(tmp_path / "s.duckdb")]
+    )
     assert result.exit_code == 2
     assert result.stdout == ""
     assert "nope.jsonl" in result.stderr and "no such file" in result.stderr
@@ -53,12 +60,12 @@ def test_report_json_totals_match_hand_computed(store: Path) -> None:
     assert data["group_by"] == ["team"] and data["currency"] == "USD"
     assert data["pricing"]["table_version"] and len(data["pricing"]["sha256"]) == 64
     costs = {r["team"]: Decimal(r["cost_usd"]) for r in data["rows"]}
-    assert costs == {"alpha": Decimal("3.0079552"), "beta": Decimal("0.91815"),
-                     "gamma": Decimal(0)}
+    assert costs == {"alpha": Decimal("3.0079552"), "beta": Decimal("0.91815"), "gamma": Decimal(0)}
     assert Decimal(data["totals"]["cost_usd"]) == Decimal("3.9261052")
     assert data["totals"]["requests"] == 5
-    assert data["unpriced"] == [{"model": "acme-llm-7b", "provider": "openai", "requests": 1,
-                                 "reason": "unknown_model"}]
+    assert data["unpriced"] == [
+        {"model": "acme-llm-7b", "provider": "openai", "requests": 1, "reason": "unknown_model"}
+    ]
     assert "unpriced" in result.stderr  # a warning, never silently priced at 0
 
 
@@ -71,8 +78,22 @@ def test_report_by_several_dimensions_csv(store: Path) -> None:
 
 
 def test_report_since_until(store: Path) -> None:
-    result = runner.invoke(app, ["report", "--db", str(store), "--by", "day", "-f", "json",
-                                 "--since", "2026-10-02", "--until", "2026-10-04"])
+    result = runner.invoke(
+        app,
+        [
+            "report",
+            "--db",
+            str(store),
+            "--by",
+            "day",
+            "-f",
+            "json",
+            "--since",
+            "2026-10-02",
+            "--until",
+            "2026-10-04",
+        ],
+    )
     days = [r["day"] for r in json.loads(result.stdout)["rows"]]
     assert sorted(days) == ["2026-10-02", "2026-10-03"]
 
@@ -102,39 +123,57 @@ def test_missing_store_is_exit_2(tmp_path: Path) -> None:
 
 def _budget(tmp_path: Path, limit: str, scope: str = "") -> Path:
     path = tmp_path / "budgets.yaml"
-    path.write_text(f"budgets:\n  - name: alpha monthly\n    period: month\n"
-                    f"    max_cost_usd: {limit}\n{scope}", "utf-8")
+    path.write_text(
+        f"budgets:\n  - name: alpha monthly\n    period: month\n    max_cost_usd: {limit}\n{scope}",
+        "utf-8",
+    )
     return path
 
 
 def test_check_exit_codes(store: Path, tmp_path: Path) -> None:
     team = "    scope: {team: alpha}\n"
-    over = runner.invoke(app, ["check", "--db", str(store), "--budget",
-                               str(_budget(tmp_path, "3.00", team))])
+    over = runner.invoke(
+        app, ["check", "--db", str(store), "--budget", str(_budget(tmp_path, "3.00", team))]
+    )
     assert over.exit_code == 1
     assert "alpha monthly" in over.stderr and "3.0079552" in over.stderr
-    under = runner.invoke(app, ["check", "--db", str(store), "--budget",
-                                str(_budget(tmp_path, "3.01", team)), "-f", "json"])
+    under = runner.invoke(
+        app,
+        [
+            "check",
+            "--db",
+            str(store),
+            "--budget",
+            str(_budget(tmp_path, "3.01", team)),
+            "-f",
+            "json",
+        ],
+    )
     assert under.exit_code == 0
     data = json.loads(under.stdout)
     assert data["violated"] is False
     assert Decimal(data["budgets"][0]["worst_cost_usd"]) == Decimal("3.0079552")
-    rollout = runner.invoke(app, ["check", "--db", str(store), "--no-fail", "--budget",
-                                  str(_budget(tmp_path, "1", team))])
+    rollout = runner.invoke(
+        app,
+        ["check", "--db", str(store), "--no-fail", "--budget", str(_budget(tmp_path, "1", team))],
+    )
     assert rollout.exit_code == 0
 
 
 def test_check_markdown_for_pr_comment(store: Path, tmp_path: Path) -> None:
-    result = runner.invoke(app, ["check", "--db", str(store), "-f", "markdown", "--budget",
-                                 str(_budget(tmp_path, "1"))])
+    result = runner.invoke(
+        app,
+        ["check", "--db", str(store), "-f", "markdown", "--budget", str(_budget(tmp_path, "1"))],
+    )
     assert result.exit_code == 1
     assert result.stdout.startswith("### Token budget check")
     assert "❌ alpha monthly" in result.stdout
 
 
 def test_check_strict_fails_on_unpriced(store: Path, tmp_path: Path) -> None:
-    result = runner.invoke(app, ["check", "--db", str(store), "--strict", "--budget",
-                                 str(_budget(tmp_path, "100"))])
+    result = runner.invoke(
+        app, ["check", "--db", str(store), "--strict", "--budget", str(_budget(tmp_path, "100"))]
+    )
     assert result.exit_code == 2
     assert "unpriced" in result.stderr
 
@@ -151,22 +190,31 @@ def test_sql_formats(store: Path) -> None:
     query = "SELECT team, count(*) AS n FROM requests GROUP BY team ORDER BY team"
     as_json = runner.invoke(app, ["sql", "--db", str(store), "-f", "json", query])
     assert json.loads(as_json.stdout) == [
-        {"team": "alpha", "n": 2}, {"team": "beta", "n": 2}, {"team": "gamma", "n": 1}]
+        {"team": "alpha", "n": 2},
+        {"team": "beta", "n": 2},
+        {"team": "gamma", "n": 1},
+    ]
     as_csv = runner.invoke(app, ["sql", "--db", str(store), "-f", "csv", query])
     assert as_csv.stdout.splitlines() == ["team,n", "alpha,2", "beta,2", "gamma,1"]
 
 
 @pytest.mark.parametrize(
     "query",
-    ["DELETE FROM requests", "CREATE TABLE x (a INT)", "DROP VIEW request_costs",
-     "COPY requests TO '/tmp/tokaudit-leak.csv'", "ATTACH ':memory:' AS other"],
+    [
+        "DELETE FROM requests",
+        "CREATE TABLE x (a INT)",
+        "DROP VIEW request_costs",
+        "COPY requests TO '/tmp/tokaudit-leak.csv'",
+        "ATTACH ':memory:' AS other",
+    ],
 )
 def test_sql_refuses_writes(store: Path, query: str) -> None:
     result = runner.invoke(app, ["sql", "--db", str(store), query])
     assert result.exit_code == 2
     assert "read-only" in result.stderr
-    count = runner.invoke(app, ["sql", "--db", str(store), "-f", "csv",
-                                "SELECT count(*) AS n FROM requests"])
+    count = runner.invoke(
+        app, ["sql", "--db", str(store), "-f", "csv", "SELECT count(*) AS n FROM requests"]
+    )
     assert count.stdout.splitlines() == ["n", "5"]
 
 
@@ -177,7 +225,9 @@ def test_findings_json_and_fail_flag(store: Path) -> None:
     # No waste; only D15 (no savings): the fixture's usage (1,000,000 prompt tokens for two
     # short messages on gpt-4o, 2,000 on o4-mini) disagrees with the exact recount.
     assert {(f["rule_id"], f["model"], f["savings_usd"]) for f in data["findings"]} == {
-        ("D15", "gpt-4o-2024-08-06", "0"), ("D15", "o4-mini-2025-04-16", "0")}
+        ("D15", "gpt-4o-2024-08-06", "0"),
+        ("D15", "o4-mini-2025-04-16", "0"),
+    }
     assert data["total_savings_usd"] == "0"
     gated = runner.invoke(app, ["findings", "--db", str(store), "--fail-on-findings"])
     assert gated.exit_code == 1  # a finding, even without savings, fails the gate
@@ -189,8 +239,7 @@ def test_audit_on_sample_logs() -> None:
     data = json.loads(result.stdout)
     assert [b["group_by"] for b in data["breakdowns"]] == [["team"], ["model"], ["prompt"]]
     ingest = data["ingest"]
-    assert ingest["records_read"] == (ingest["loaded"] + ingest["duplicates"]
-                                      + ingest["rejected"])
+    assert ingest["records_read"] == (ingest["loaded"] + ingest["duplicates"] + ingest["rejected"])
     assert ingest["duplicates"] == 1 and ingest["rejected"] == 1
     assert {u["model"] for u in data["breakdowns"][0]["unpriced"]} == {"acme-llm-7b"}
     rules = {f["rule_id"] for f in data["findings"]["findings"]}
@@ -217,12 +266,17 @@ def test_version_and_help() -> None:
 
 def test_zstd_input_matches_plain(tmp_path: Path, mixed_log: Path) -> None:
     zst = mixed_log.with_name("mixed.jsonl.zst")
-    result = runner.invoke(app, ["ingest", str(zst), "--db", str(tmp_path / "z.duckdb"),
-                                 "-o", "json"])
+    result = runner.invoke(
+        app, ["ingest", str(zst), "--db", str(tmp_path / "z.duckdb"), "-o", "json"]
+    )
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["totals"] == {"records_read": 6, "loaded": 5,
-                                                   "duplicates": 0, "rejected": 1,
-                                                   "non_requests": 0}
+    assert json.loads(result.stdout)["totals"] == {
+        "records_read": 6,
+        "loaded": 5,
+        "duplicates": 0,
+        "rejected": 1,
+        "non_requests": 0,
+    }
 
 
 def test_recount_fills_only_what_is_missing(store: Path) -> None:
@@ -230,9 +284,18 @@ def test_recount_fills_only_what_is_missing(store: Path) -> None:
     result = runner.invoke(app, ["recount", "--db", str(store)])
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "0 text(s) counted, 0 request(s) updated\n"
-    rows = runner.invoke(app, ["sql", "--db", str(store), "-f", "json",
-                               "SELECT request_id, recounted_input_tokens, recount_exact "
-                               "FROM requests WHERE provider = 'openai' ORDER BY request_id"])
+    rows = runner.invoke(
+        app,
+        [
+            "sql",
+            "--db",
+            str(store),
+            "-f",
+            "json",
+            "SELECT request_id, recounted_input_tokens, recount_exact "
+            "FROM requests WHERE provider = 'openai' ORDER BY request_id",
+        ],
+    )
     by_id = {r["request_id"]: r for r in json.loads(rows.stdout)}
     # gpt-4o: system "You answer questions." + user "What is a token?" is plain text, exact.
     assert by_id["chatcmpl-case1"]["recount_exact"] is True

@@ -41,12 +41,18 @@ def test_issue_example_shape(tmp_path: Path) -> None:
 def test_monthly_buckets_and_scope(tmp_path: Path) -> None:
     con = priced_store(tmp_path, RECORDS)
     budgets = parse_budgets(
-        {"budgets": [
-            {"name": "search monthly", "scope": {"team": "search"}, "period": "month",
-             "max_cost_usd": "0.45"},
-            {"name": "all", "period": "all", "max_cost_usd": 1},
-            {"name": "daily", "period": "day", "max_cost_usd": "0.3"},
-        ]},
+        {
+            "budgets": [
+                {
+                    "name": "search monthly",
+                    "scope": {"team": "search"},
+                    "period": "month",
+                    "max_cost_usd": "0.45",
+                },
+                {"name": "all", "period": "all", "max_cost_usd": 1},
+                {"name": "daily", "period": "day", "max_cost_usd": "0.3"},
+            ]
+        },
         "inline",
     )
     report = evaluate_budgets(con, budgets)
@@ -74,8 +80,10 @@ def test_monthly_buckets_and_scope(tmp_path: Path) -> None:
         ({"budgets": [{"name": "x"}]}, "'max_cost_usd' is required"),
         ({"budgets": [{"name": "x", "max_cost_usd": 1, "scope": {"squad": "a"}}]}, "squad"),
         ({"budgets": [{"name": "x", "max_cost_usd": 1, "limit": 2}]}, "unknown key"),
-        ({"budgets": [{"name": "x", "max_cost_usd": 1}, {"name": "x", "max_cost_usd": 2}]},
-         "unique"),
+        (
+            {"budgets": [{"name": "x", "max_cost_usd": 1}, {"name": "x", "max_cost_usd": 2}]},
+            "unique",
+        ),
     ],
 )
 def test_config_errors_name_the_problem(data: object, needle: str) -> None:

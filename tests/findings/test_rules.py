@@ -36,8 +36,12 @@ def _load_cases() -> list[Any]:
         }
         for case in doc["cases"]:
             params.append(
-                pytest.param(doc["rule"], doc.get("settings", {}), _expand(case, texts),
-                             id=f"{doc['rule']}-{case['name']}")
+                pytest.param(
+                    doc["rule"],
+                    doc.get("settings", {}),
+                    _expand(case, texts),
+                    id=f"{doc['rule']}-{case['name']}",
+                )
             )
     return params
 
@@ -56,8 +60,10 @@ def test_rule_case(
     settings.update(overrides)
     found = RULES_BY_ID[rule_id].evaluate(con, settings)
     got = sorted(
-        [{"team": f.team, "model": f.model, "requests": f.requests,
-          "savings_usd": f.savings_usd} for f in found],
+        [
+            {"team": f.team, "model": f.model, "requests": f.requests, "savings_usd": f.savings_usd}
+            for f in found
+        ],
         key=lambda x: (str(x["team"]), str(x["model"])),
     )
     want = sorted(

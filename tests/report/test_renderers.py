@@ -29,16 +29,27 @@ PRICING = PricingInfo("2026-11-26.1", "ab" * 32)
 
 
 def _totals(requests: int, cost: str, unpriced: int = 0) -> Totals:
-    return Totals(requests, 1000 * requests, 10 * requests, 5 * requests, 100 * requests,
-                  7 * requests, Decimal(cost), unpriced)
+    return Totals(
+        requests,
+        1000 * requests,
+        10 * requests,
+        5 * requests,
+        100 * requests,
+        7 * requests,
+        Decimal(cost),
+        unpriced,
+    )
 
 
 BREAKDOWN = Breakdown(
     group_by=["team", "prompt"],
     rows=[
         BreakdownRow({"team": "alpha", "prompt": "answer"}, _totals(2, "3.0079552")),
-        BreakdownRow({"team": "beta", "prompt": "fp:1a2b3c4d"}, _totals(1, "0.01815"),
-                     preview="You draft | emails"),
+        BreakdownRow(
+            {"team": "beta", "prompt": "fp:1a2b3c4d"},
+            _totals(1, "0.01815"),
+            preview="You draft | emails",
+        ),
         BreakdownRow({"team": None, "prompt": None}, _totals(1, "0", unpriced=1)),
     ],
     totals=_totals(4, "3.0261052", unpriced=1),
@@ -47,19 +58,45 @@ BREAKDOWN = Breakdown(
 )
 FINDINGS = FindingsReport(
     [
-        Finding("D09", "overkill-model", "Premium model on short, simple requests", "growth",
-                "claude-opus-4-1-20250805", "lead-intent", 535, Decimal("0.5874"),
-                "535 of 535 requests were short", "opportunity"),
-        Finding("D04", "exact-duplicate-request", "Exact duplicate requests", "search",
-                "gpt-4.1-mini", None, 19, Decimal("0.0015"), "19 repeats"),
+        Finding(
+            "D09",
+            "overkill-model",
+            "Premium model on short, simple requests",
+            "growth",
+            "claude-opus-4-1-20250805",
+            "lead-intent",
+            535,
+            Decimal("0.5874"),
+            "535 of 535 requests were short",
+            "opportunity",
+        ),
+        Finding(
+            "D04",
+            "exact-duplicate-request",
+            "Exact duplicate requests",
+            "search",
+            "gpt-4.1-mini",
+            None,
+            19,
+            Decimal("0.0015"),
+            "19 repeats",
+        ),
     ],
     PRICING,
 )
 BUDGETS = BudgetReport(
     [
         BudgetOutcome("all spend", "all", {}, Decimal(5000), "all", Decimal("8.1"), [], 6),
-        BudgetOutcome("search monthly", "month", {"team": "search"}, Decimal("0.3"), "2026-10",
-                      Decimal("0.3521"), [("2026-10", Decimal("0.3521"))], 0),
+        BudgetOutcome(
+            "search monthly",
+            "month",
+            {"team": "search"},
+            Decimal("0.3"),
+            "2026-10",
+            Decimal("0.3521"),
+            [("2026-10", Decimal("0.3521"))],
+            0,
+        ),
     ],
     PRICING,
 )

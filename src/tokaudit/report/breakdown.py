@@ -82,7 +82,8 @@ def _totals(values: tuple[Any, ...]) -> Totals:
         cost_usd=Decimal(values[6]).normalize() if values[6] else Decimal(0),
         unpriced_requests=int(values[7]),
         estimated_requests=int(values[8]) if len(values) > 8 else 0,
-        estimated_cost_usd=Decimal(values[9]).normalize() if len(values) > 9 and values[9]
+        estimated_cost_usd=Decimal(values[9]).normalize()
+        if len(values) > 9 and values[9]
         else Decimal(0),
     )
 
