@@ -16,7 +16,7 @@ import duckdb
 
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.staging import create_staged, stage_lines
-from tokaudit.ingest.usage import COUNT_FIELDS, count_problems, usage_struct
+from tokaudit.ingest.usage import COUNT_FIELDS, TOKEN_CLASS_COLUMNS, count_problems, usage_struct
 
 ENVELOPE_KEYS = (
     "timestamp",
@@ -267,13 +267,7 @@ SELECT
     coalesce({_text(M["$.prompt_version"])}, {_text(R["$.prompt.version"])}) AS prompt_version,
     {_text(M["$.environment"])} AS environment,
     meta AS metadata,
-    CASE WHEN us.has_usage THEN us.input END AS input_tokens,
-    CASE WHEN us.has_usage THEN us.input_audio END AS input_audio_tokens,
-    CASE WHEN us.has_usage THEN us.cache_read END AS cache_read_tokens,
-    CASE WHEN us.has_usage THEN us.cache_write_5m END AS cache_write_5m_tokens,
-    CASE WHEN us.has_usage THEN us.cache_write_1h END AS cache_write_1h_tokens,
-    CASE WHEN us.has_usage THEN us.output END AS output_tokens,
-    CASE WHEN us.has_usage THEN us.reasoning END AS reasoning_tokens,
+    {TOKEN_CLASS_COLUMNS},
     -- OpenAI Responses bills each web_search_call output item (its usage has no count).
     CASE WHEN us.has_usage THEN us.web_search + CASE WHEN provider = 'openai' THEN len(
         list_filter(ta_list({R["$.output"]}), lambda o: o ->> 'type' = 'web_search_call'))
@@ -533,13 +527,7 @@ _FAST_COLUMNS = f"""
     coalesce(md[6] ->> '$', rs.prompt.version ->> '$') AS prompt_version,
     md[7] ->> '$' AS environment,
     meta AS metadata,
-    CASE WHEN us.has_usage THEN us.input END AS input_tokens,
-    CASE WHEN us.has_usage THEN us.input_audio END AS input_audio_tokens,
-    CASE WHEN us.has_usage THEN us.cache_read END AS cache_read_tokens,
-    CASE WHEN us.has_usage THEN us.cache_write_5m END AS cache_write_5m_tokens,
-    CASE WHEN us.has_usage THEN us.cache_write_1h END AS cache_write_1h_tokens,
-    CASE WHEN us.has_usage THEN us.output END AS output_tokens,
-    CASE WHEN us.has_usage THEN us.reasoning END AS reasoning_tokens,
+    {TOKEN_CLASS_COLUMNS},
     CASE WHEN us.has_usage THEN us.web_search + CASE WHEN provider = 'openai' THEN len(
         list_filter(ta_list(rs.output), lambda o: o ->> 'type' = 'web_search_call'))
         ELSE 0 END END AS web_search_requests,

@@ -29,7 +29,7 @@ from tokaudit.ingest.jsondocs import (
     picker,
     record_line,
 )
-from tokaudit.ingest.usage import usage_struct
+from tokaudit.ingest.usage import TOKEN_CLASS_COLUMNS, usage_struct
 
 _OBS = [
     "$.id",
@@ -412,13 +412,7 @@ SELECT
         'total_cost', o_totalcost,
         'metadata', meta,
         'trace_metadata', tmeta) AS metadata,
-    CASE WHEN us.has_usage THEN us.input END AS input_tokens,
-    CASE WHEN us.has_usage THEN us.input_audio END AS input_audio_tokens,
-    CASE WHEN us.has_usage THEN us.cache_read END AS cache_read_tokens,
-    CASE WHEN us.has_usage THEN us.cache_write_5m END AS cache_write_5m_tokens,
-    CASE WHEN us.has_usage THEN us.cache_write_1h END AS cache_write_1h_tokens,
-    CASE WHEN us.has_usage THEN us.output END AS output_tokens,
-    CASE WHEN us.has_usage THEN us.reasoning END AS reasoning_tokens,
+    {TOKEN_CLASS_COLUMNS},
     CASE WHEN us.has_usage THEN 0 END AS web_search_requests,
     coalesce(us.has_usage, false) AS has_usage,
     CASE WHEN upper(ta_str(o_level)) = 'ERROR' THEN 'error' ELSE 'ok' END AS status,

@@ -30,7 +30,7 @@ from tokaudit.ingest.jsondocs import (
     extract_sql,
     record_line,
 )
-from tokaudit.ingest.usage import usage_struct
+from tokaudit.ingest.usage import TOKEN_CLASS_COLUMNS, usage_struct
 
 INPUT = ["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"]
 OUTPUT = [
@@ -287,13 +287,7 @@ SELECT
         'session_id', coalesce({_str("session.id")}, {_str("gen_ai.conversation.id")}),
         'attributes', {_METADATA_ATTRS},
         'resource', {_attr_object("el.res")}) AS metadata,
-    CASE WHEN us.has_usage THEN us.input END AS input_tokens,
-    CASE WHEN us.has_usage THEN us.input_audio END AS input_audio_tokens,
-    CASE WHEN us.has_usage THEN us.cache_read END AS cache_read_tokens,
-    CASE WHEN us.has_usage THEN us.cache_write_5m END AS cache_write_5m_tokens,
-    CASE WHEN us.has_usage THEN us.cache_write_1h END AS cache_write_1h_tokens,
-    CASE WHEN us.has_usage THEN us.output END AS output_tokens,
-    CASE WHEN us.has_usage THEN us.reasoning END AS reasoning_tokens,
+    {TOKEN_CLASS_COLUMNS},
     CASE WHEN us.has_usage THEN 0 END AS web_search_requests,
     coalesce(us.has_usage, false) AS has_usage,
     CASE WHEN sp.status.code IN ('2', 'STATUS_CODE_ERROR') THEN 'error' ELSE 'ok' END AS status,

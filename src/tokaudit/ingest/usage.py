@@ -181,3 +181,19 @@ def count_problems(convention: str, doc: str, label: str) -> str:
 def usage_struct(convention: str, doc: str) -> str:
     """SQL: the token-class STRUCT of the usage object ``doc``."""
     return f"ta_usage_{convention}({doc})"
+
+
+# The token-class columns of ``_staged`` from a usage STRUCT ``us`` (a ``ta_usage_*`` result):
+# NULL, never 0, where the record has no usage.
+TOKEN_CLASS_COLUMNS = ",\n    ".join(
+    f"CASE WHEN us.has_usage THEN us.{field} END AS {column}"
+    for field, column in (
+        ("input", "input_tokens"),
+        ("input_audio", "input_audio_tokens"),
+        ("cache_read", "cache_read_tokens"),
+        ("cache_write_5m", "cache_write_5m_tokens"),
+        ("cache_write_1h", "cache_write_1h_tokens"),
+        ("output", "output_tokens"),
+        ("reasoning", "reasoning_tokens"),
+    )
+)
