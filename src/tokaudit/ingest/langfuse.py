@@ -282,6 +282,7 @@ WITH shaped AS (
 ), gens AS (
     SELECT gid, min(rec_line) AS rec_line, arg_min(el::VARCHAR, seq) AS line,
         arg_min(ev_ts, seq) AS ev_ts, any_value(tx) AS tx,
+        list_sort(list_distinct(list(coalesce(ev_type, 'observation')))) AS ev_kinds,
         {_LAST_OBS_FIELDS}
     FROM gen_fields GROUP BY gid
 ), traced AS (
@@ -374,7 +375,9 @@ SELECT
                       ta_ts(o_tracetimestamp)) IS NULL
             THEN 'no startTime (or it is not a timestamp)'
         WHEN coalesce(model_name, model_attr) IS NULL
-            THEN 'no model'
+            THEN 'no model' || CASE WHEN ev_kinds = ['generation-update']
+                THEN ' (an update whose create is in another file: load them together)'
+                ELSE '' END
         WHEN NOT gemini_shaped AND has_counts AND k_in < 0 THEN
             'usageDetails cache tokens exceed input (' || k_in || ' uncached)'
         WHEN us.problem IS NOT NULL THEN 'usageDetails: ' || us.problem

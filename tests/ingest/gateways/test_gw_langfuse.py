@@ -202,6 +202,28 @@ def test_batch_create_and_update_merge_with_trace_attribution(gw: GatewayKit) ->
     )
 
 
+def test_an_update_whose_create_is_in_another_file_is_rejected_with_the_remedy(
+    gw: GatewayKit,
+) -> None:
+    """Cross-file merging is not done: the update is kept as a reject that says what to do."""
+    first = gw.write(
+        "b1.json",
+        json.dumps(
+            {"batch": [_event("trace-create", TRACE), _event("generation-create", GEN_CREATE)]}
+        ),
+    )
+    second = gw.write("b2.json", json.dumps({"batch": [_event("generation-update", GEN_UPDATE)]}))
+    a, b = gw.ingest(first, second).files
+    assert (a.loaded, b.loaded, b.rejected) == (1, 0, 1)
+    [reject] = gw.query("SELECT reason FROM rejects WHERE source_file = ?", [str(second)])
+    assert reject["reason"] == (
+        f"observation {GEN_UPDATE['id']}: no model "
+        "(an update whose create is in another file: load them together)"
+    )
+    [row] = gw.rows(first)
+    assert row["has_usage"] is False  # the create alone: unpriced (no_usage), never 0
+
+
 def test_inclusive_or_additive_usage_is_decided_by_total(gw: GatewayKit) -> None:
     litellm_keys = {
         "input": 1167,
