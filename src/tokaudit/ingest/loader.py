@@ -125,6 +125,7 @@ class IngestResult:
 
 
 HEAD_LINES = 20
+HEAD_BYTES = 64 * 1024
 
 
 def _head_lines(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
@@ -138,12 +139,15 @@ def _head_lines(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     if not name.endswith(".zst"):
         lines: list[str] = []
         try:
+            size = 0
             with gzip.open(path, "rb") if name.endswith(".gz") else path.open("rb") as fh:
                 for raw in fh:
                     text = raw.decode("utf-8").rstrip("\r\n")
                     if text.strip(" \t\r\n"):
                         lines.append(text)
-                        if len(lines) == HEAD_LINES:
+                        size += len(raw)
+                        # sniffers parse 5 records; long lines (tool results) stop there
+                        if len(lines) == HEAD_LINES or (len(lines) >= 5 and size > HEAD_BYTES):
                             break
             return lines
         except (UnicodeDecodeError, EOFError, gzip.BadGzipFile):
