@@ -15,7 +15,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -449,7 +449,9 @@ class _Stager:
         self.pool.shutdown(wait=True, cancel_futures=True)
         for cursor in self.cursors:
             cursor.close()
-        self.con.execute(f"DETACH {STAGE_DB}")
+        # interrupted mid-transaction, DETACH fails: the connection is closing anyway
+        with suppress(duckdb.Error):
+            self.con.execute(f"DETACH {STAGE_DB}")
 
 
 def _staging_workers() -> int:
