@@ -263,6 +263,10 @@ class DocumentFormat(LogFormat):
     head_lines: int = 5
     element_depth: int
     stage_sql: str
+    #: statements run after the documents are read and before ``stage_sql`` (its inputs),
+    #: and after it (dropping what they made)
+    before_sql: tuple[str, ...] = ()
+    after_sql: tuple[str, ...] = ()
 
     @abstractmethod
     def looks_right(self, record: dict[str, Any]) -> bool:
@@ -276,4 +280,8 @@ class DocumentFormat(LogFormat):
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
         mode = stage_documents(con, path)
         stage_element_lines(con, mode, self.element_depth)
+        for statement in self.before_sql:
+            con.execute(statement)
         create_staged_merged(con, self.stage_sql)
+        for statement in self.after_sql:
+            con.execute(statement)

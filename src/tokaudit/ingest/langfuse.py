@@ -6,7 +6,8 @@ document per file:
 - a trace export ``{"trace": {...}, "observations": [...]}``;
 - an ingestion batch ``{"batch": [{"type": "trace-create" | "generation-create" |
   "generation-update" | "observation-create" | ..., "body": {...}}]}``; create and update
-  events of one generation in one file merge (the last non-null value of each field wins);
+  events of one generation merge (the last non-null value of each field wins), in one file
+  and across files (the store keeps the merged fields in ``langfuse_generations``);
 - an observation export: one observation per line, trace fields inline (``traceName``,
   ``traceTags``, ``userId``).
 
@@ -228,7 +229,32 @@ def _last(expr: str, name: str) -> str:
 _LAST_TRACE_FIELDS = ", ".join(_last(TB[p], "t_" + p[2:].lower()) for p in _TRACE_BATCH[1:])
 _LAST_OBS_FIELDS = ", ".join(_last(F[p], _col(p)) for p in _OBS)
 
-_STAGE = f"""
+_TRACE_COLS = ["t_" + p[2:].lower() for p in _TRACE_BATCH[1:]]
+_MERGE_OBS = ", ".join(f"coalesce(g.{_col(p)}, p.{_col(p)}) AS {_col(p)}" for p in _OBS)
+_PRIOR_TRACE = ", ".join(f"p.{c} AS p_{c}" for c in _TRACE_COLS)
+_PRIOR_TRACE_NAMES = ", ".join(f"p_{c}" for c in _TRACE_COLS)
+_MERGE_TRACE = ", ".join(f"coalesce(b.{c}, m.p_{c}) AS {c}" for c in _TRACE_COLS)
+# What the store keeps of each generation with a real id, for files that come later.
+GENERATIONS_DDL = (
+    "CREATE TABLE IF NOT EXISTS langfuse_generations (gid VARCHAR PRIMARY KEY, "
+    "n_events BIGINT, ev_ts JSON, ev_kinds VARCHAR[], tx JSON[], "
+    + ", ".join(f"{_col(p)} JSON" for p in _OBS)
+    + ", "
+    + ", ".join(f"{c} JSON" for c in _TRACE_COLS)
+    + ")"
+)
+_KEEP = (
+    "INSERT OR REPLACE INTO langfuse_generations BY NAME SELECT gid, n_events, ev_ts, "
+    "ev_kinds, tx, "
+    + ", ".join(_col(p) for p in _OBS)
+    + ", "
+    + ", ".join(_TRACE_COLS)
+    + " FROM _lf_traced WHERE NOT starts_with(gid, '#')"
+)
+
+# Statement 1: every event of the file, classified.
+_EVENTS = f"""
+CREATE OR REPLACE TEMP TABLE _lf_kinds AS
 WITH shaped AS (
     SELECT line_no AS doc_line, raw, problem, doc, ta_json_kind(doc) AS doc_kind,
         CASE WHEN json_type(doc) <> 'OBJECT' THEN NULL
@@ -271,24 +297,50 @@ WITH shaped AS (
              AND upper(obs ->> '$.type') IN ('GENERATION', 'EMBEDDING') THEN 'gen'
         END AS kind
     FROM events
-), batch_traces AS (
+)
+SELECT * FROM kinds
+"""
+
+# Statement 2: one row per generation, its events merged (each field: the last non-null
+# value), then merged with what earlier files said about the same observation id
+# (``langfuse_generations``), so a create and its update load as one generation
+# whichever files they arrive in.
+_GENERATIONS = f"""
+CREATE OR REPLACE TEMP TABLE _lf_traced AS
+WITH batch_traces AS (
     SELECT tid, {_LAST_TRACE_FIELDS}
     FROM (SELECT seq, obs ->> '$.id' AS tid, {extract_sql("obs", _TRACE_BATCH)} AS tf
-          FROM kinds WHERE kind = 'trace')
+          FROM _lf_kinds WHERE kind = 'trace')
     GROUP BY tid
 ), gen_fields AS (
     SELECT *, coalesce(obs ->> '$.id', '#' || seq) AS gid, {extract_sql("obs", _OBS)} AS f
-    FROM kinds WHERE kind = 'gen'
+    FROM _lf_kinds WHERE kind = 'gen'
 ), gens AS (
     SELECT gid, min(rec_line) AS rec_line, arg_min(el::VARCHAR, seq) AS line,
         arg_min(ev_ts, seq) AS ev_ts, any_value(tx) AS tx,
         list_sort(list_distinct(list(coalesce(ev_type, 'observation')))) AS ev_kinds,
+        count(*) AS n_events,
         {_LAST_OBS_FIELDS}
     FROM gen_fields GROUP BY gid
+), prior AS (
+    SELECT p.* FROM langfuse_generations p WHERE p.gid IN (SELECT gid FROM gens)
+), merged AS (
+    SELECT g.* REPLACE ({_MERGE_OBS},
+            coalesce(g.tx, p.tx) AS tx, coalesce(g.ev_ts, p.ev_ts) AS ev_ts,
+            list_sort(list_distinct(g.ev_kinds || coalesce(p.ev_kinds, []))) AS ev_kinds,
+            g.n_events + coalesce(p.n_events, 0) AS n_events),
+        {_PRIOR_TRACE}
+    FROM gens g LEFT JOIN prior p ON p.gid = g.gid
 ), traced AS (
-    SELECT g.*, b.*
-    FROM gens g LEFT JOIN batch_traces b ON b.tid = ta_str(g.o_traceid)
-), attributed AS (
+    SELECT m.* EXCLUDE ({_PRIOR_TRACE_NAMES}), b.tid, {_MERGE_TRACE}
+    FROM merged m LEFT JOIN batch_traces b ON b.tid = ta_str(m.o_traceid)
+)
+SELECT * FROM traced
+"""
+
+# Statement 4: the staged rows, from the merged generations and the bad events.
+_STAGE = f"""
+WITH attributed AS (
     -- metadata and input may be JSON inside a string: parse each once (TRY_CAST), then
     -- read every needed path with one json_extract
     SELECT *,
@@ -304,7 +356,7 @@ WITH shaped AS (
                 'output', coalesce(o_usage -> '$.output', o_usage -> '$.completionTokens'),
                 'total', coalesce(o_usage -> '$.total', o_usage -> '$.totalTokens'))
         END AS ud_raw
-    FROM traced
+    FROM _lf_traced
 ), entries AS (
     SELECT *, CASE WHEN json_type(ud_raw) = 'OBJECT'
         THEN list_filter(map_entries(CAST(ud_raw AS MAP(VARCHAR, JSON))),
@@ -376,7 +428,7 @@ SELECT
             THEN 'no startTime (or it is not a timestamp)'
         WHEN coalesce(model_name, model_attr) IS NULL
             THEN 'no model' || CASE WHEN ev_kinds = ['generation-update']
-                THEN ' (an update whose create is in another file: load them together)'
+                THEN ' yet (an update whose create is not loaded: kept, and merged when it is)'
                 ELSE '' END
         WHEN NOT gemini_shaped AND has_counts AND k_in < 0 THEN
             'usageDetails cache tokens exceed input (' || k_in || ' uncached)'
@@ -414,7 +466,8 @@ SELECT
         'cost_details', o_costdetails,
         'total_cost', o_totalcost,
         'metadata', meta,
-        'trace_metadata', tmeta) AS metadata,
+        'trace_metadata', tmeta,
+        'langfuse_events', n_events) AS metadata,
     {TOKEN_CLASS_COLUMNS},
     CASE WHEN us.has_usage THEN 0 END AS web_search_requests,
     coalesce(us.has_usage, false) AS has_usage,
@@ -439,7 +492,7 @@ SELECT rec_line AS line_no, CASE WHEN shape IS NULL THEN raw ELSE el::VARCHAR EN
         WHEN shape IS NULL THEN 'not a Langfuse trace export, ingestion batch or observation'
         WHEN shape = 'batch' THEN 'batch event ' || ord || ' is not an object with a body'
         ELSE 'observation ' || ord || ' is not an object' END) AS reject_reason
-FROM kinds WHERE kind = 'bad'
+FROM _lf_kinds WHERE kind = 'bad'
 """
 
 
@@ -449,10 +502,16 @@ class LangfuseFormat(DocumentFormat):
     head_key = re.compile(r'^\s*\{?\s*"(trace|observations|batch)"\s*:')
     head_lines = 3
     element_depth = 2
+    before_sql = (GENERATIONS_DDL, _EVENTS, _GENERATIONS, _KEEP)
     stage_sql = _STAGE
+    after_sql = ("DROP TABLE _lf_kinds", "DROP TABLE _lf_traced")
 
     def looks_right(self, record: dict[str, Any]) -> bool:
         return _looks_like_langfuse(record)
+
+    def preference(self, row: str) -> str:
+        """The generation merged from the most events wins (an update after its create)."""
+        return f"-coalesce(({row}.metadata ->> 'langfuse_events')::BIGINT, 0)"
 
 
 def _looks_like_langfuse(record: dict[str, Any]) -> bool:

@@ -11,6 +11,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from gateway_helpers import REALWORLD, GatewayKit, Json, classes, load, start_line
 
 LANGFUSE = REALWORLD / "langfuse"
@@ -202,26 +203,37 @@ def test_batch_create_and_update_merge_with_trace_attribution(gw: GatewayKit) ->
     )
 
 
-def test_an_update_whose_create_is_in_another_file_is_rejected_with_the_remedy(
-    gw: GatewayKit,
-) -> None:
-    """Cross-file merging is not done: the update is kept as a reject that says what to do."""
-    first = gw.write(
-        "b1.json",
+@pytest.mark.parametrize("update_first", [False, True], ids=["create-first", "update-first"])
+def test_a_create_and_its_update_in_two_files_merge(gw: GatewayKit, update_first: bool) -> None:
+    """The SDK often sends them in different batches: one generation, whatever the order."""
+    create = gw.write(
+        f"c-{update_first}.json",
         json.dumps(
             {"batch": [_event("trace-create", TRACE), _event("generation-create", GEN_CREATE)]}
         ),
     )
-    second = gw.write("b2.json", json.dumps({"batch": [_event("generation-update", GEN_UPDATE)]}))
-    a, b = gw.ingest(first, second).files
-    assert (a.loaded, b.loaded, b.rejected) == (1, 0, 1)
-    [reject] = gw.query("SELECT reason FROM rejects WHERE source_file = ?", [str(second)])
-    assert reject["reason"] == (
-        f"observation {GEN_UPDATE['id']}: no model "
-        "(an update whose create is in another file: load them together)"
+    update = gw.write(
+        f"u-{update_first}.json", json.dumps({"batch": [_event("generation-update", GEN_UPDATE)]})
     )
-    [row] = gw.rows(first)
-    assert row["has_usage"] is False  # the create alone: unpriced (no_usage), never 0
+    files = [update, create] if update_first else [create, update]
+    results = [gw.one(path) for path in files]  # separate ingests, as separate runs would
+    [row] = gw.query(
+        "SELECT * FROM requests WHERE request_key = ?", [f"langfuse:{GEN_CREATE['id']}"]
+    )
+    u = GEN_UPDATE["usageDetails"]
+    assert classes(row)[0] == u["input"] and row["has_usage"] is True
+    assert (row["team"], row["user_id"], row["model"]) == ("support", "u-7", GEN_CREATE["model"])
+    assert gw.text(row["prompt_hash"]) == "You are terse."
+    first, second = results
+    if update_first:  # nothing to merge into yet: kept as a reject that says so
+        assert (first.loaded, first.rejected, second.loaded) == (0, 1, 1)
+        [reject] = gw.query("SELECT reason FROM rejects WHERE source_file = ?", [str(update)])
+        assert reject["reason"] == (
+            f"observation {GEN_UPDATE['id']}: no model yet "
+            "(an update whose create is not loaded: kept, and merged when it is)"
+        )
+    else:  # the update is a duplicate of the stored generation and replaces its figures
+        assert (first.loaded, second.loaded, second.duplicates, second.rejected) == (1, 0, 1, 0)
 
 
 def test_inclusive_or_additive_usage_is_decided_by_total(gw: GatewayKit) -> None:
