@@ -234,7 +234,7 @@ _MERGE_OBS = ", ".join(f"coalesce(g.{_col(p)}, p.{_col(p)}) AS {_col(p)}" for p 
 _PRIOR_TRACE = ", ".join(f"p.{c} AS p_{c}" for c in _TRACE_COLS)
 _PRIOR_TRACE_NAMES = ", ".join(f"p_{c}" for c in _TRACE_COLS)
 _MERGE_TRACE = ", ".join(f"coalesce(b.{c}, m.p_{c}) AS {c}" for c in _TRACE_COLS)
-# What the store keeps of each generation with a real id, for files that come later.
+# What the store keeps of each batch-event generation with a real id, for later files.
 GENERATIONS_DDL = (
     "CREATE TABLE IF NOT EXISTS langfuse_generations (gid VARCHAR PRIMARY KEY, "
     "n_events BIGINT, ev_ts JSON, ev_kinds VARCHAR[], tx JSON[], "
@@ -249,7 +249,9 @@ _KEEP = (
     + ", ".join(_col(p) for p in _OBS)
     + ", "
     + ", ".join(_TRACE_COLS)
+    # only ingestion-batch events arrive split; exported traces and observations are whole
     + " FROM _lf_traced WHERE NOT starts_with(gid, '#')"
+    + " AND NOT list_contains(ev_kinds, 'observation')"
 )
 
 # Statement 1: every event of the file, classified.
