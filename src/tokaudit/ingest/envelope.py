@@ -109,6 +109,16 @@ Q = {p: _at("rq", p, _REQ) for p in _REQ}
 R = {p: _at("rs", p, _RESP) for p in _RESP}
 M = {p: _at("md", p, _META) for p in _META}
 
+# A logged service tier (lowercased, as ``tier_raw``) as a price context: the defaults and
+# batch (priced through is_batch) are standard; Bedrock's on-demand spellings map to theirs.
+_SERVICE_TIER = """CASE
+        WHEN tier_raw IS NULL OR tier_raw IN ('default', 'auto', 'standard', 'standard_only',
+                                             'on_demand', 'batch', '0', '1') THEN NULL
+        WHEN tier_raw IN ('flex', 'on_demand_flex') THEN 'flex'
+        WHEN tier_raw IN ('priority', 'on_demand_priority') THEN 'priority'
+        ELSE tier_raw
+    END"""
+
 _STAGE = f"""
 WITH parsed AS (
     SELECT line_no, line, CASE WHEN json_valid(line) THEN line::JSON END AS j
@@ -286,13 +296,7 @@ SELECT
     try_cast({_text(T["latency_ms"])} AS DOUBLE) AS latency_ms,
     coalesce(try_cast({_text(T["batch"])} AS BOOLEAN), false)
         OR coalesce(tier_raw = 'batch', false) AS is_batch,
-    CASE
-        WHEN tier_raw IS NULL OR tier_raw IN ('default', 'auto', 'standard', 'standard_only',
-                                             'on_demand', 'batch', '0', '1') THEN NULL
-        WHEN tier_raw IN ('flex', 'on_demand_flex') THEN 'flex'
-        WHEN tier_raw IN ('priority', 'on_demand_priority') THEN 'priority'
-        ELSE tier_raw
-    END AS service_tier,
+    {_SERVICE_TIER} AS service_tier,
     CASE WHEN req IS NOT NULL THEN md5(req::VARCHAR) END AS request_hash,
     system_text, first_text, input_body, output_body
 FROM texts
@@ -544,13 +548,7 @@ _FAST_COLUMNS = f"""
     try_cast(t.latency_ms ->> '$' AS DOUBLE) AS latency_ms,
     coalesce(try_cast(t.batch ->> '$' AS BOOLEAN), false)
         OR coalesce(tier_raw = 'batch', false) AS is_batch,
-    CASE
-        WHEN tier_raw IS NULL OR tier_raw IN ('default', 'auto', 'standard', 'standard_only',
-                                             'on_demand', 'batch', '0', '1') THEN NULL
-        WHEN tier_raw IN ('flex', 'on_demand_flex') THEN 'flex'
-        WHEN tier_raw IN ('priority', 'on_demand_priority') THEN 'priority'
-        ELSE tier_raw
-    END AS service_tier,
+    {_SERVICE_TIER} AS service_tier,
     md5(req) AS request_hash,
     nullif(system_raw, '') AS system_text,
     coalesce(ta_text(first_doc), CASE WHEN provider = 'openai' THEN

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -118,17 +119,25 @@ def _scope(table: PriceTable, item: dict[str, Any], where: str) -> tuple[str | N
     return (None if provider is None else str(provider)), model_id
 
 
-def _discounts(table: PriceTable, raw: Any, where: str) -> list[Discount]:
+def _entries(
+    raw: Any, where: str, name: str, keys: set[str]
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each mapping of the overlay list ``name``, with its location for messages."""
     if raw is None:
-        return []
+        return
     if not isinstance(raw, list):
-        raise PricingTableError(f"{where}: 'discounts' must be a list")
-    out = []
+        raise PricingTableError(f"{where}: '{name}' must be a list")
     for i, item in enumerate(raw):
-        w = f"{where}.discounts[{i}]"
+        w = f"{where}.{name}[{i}]"
         if not isinstance(item, dict):
             raise PricingTableError(f"{w}: must be a mapping")
-        _check_keys(item, DISCOUNT_KEYS, w)
+        _check_keys(item, keys, w)
+        yield w, item
+
+
+def _discounts(table: PriceTable, raw: Any, where: str) -> list[Discount]:
+    out = []
+    for w, item in _entries(raw, where, "discounts", DISCOUNT_KEYS):
         provider, model = _scope(table, item, w)
         if provider is None and model is None:
             raise PricingTableError(f"{w}: needs a provider or a model")
@@ -159,16 +168,8 @@ def _overlap(
 
 
 def _credits(table: PriceTable, raw: Any, where: str) -> list[Credit]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise PricingTableError(f"{where}: 'credits' must be a list")
     out = []
-    for i, item in enumerate(raw):
-        w = f"{where}.credits[{i}]"
-        if not isinstance(item, dict):
-            raise PricingTableError(f"{w}: must be a mapping")
-        _check_keys(item, CREDIT_KEYS, w)
+    for w, item in _entries(raw, where, "credits", CREDIT_KEYS):
         if not item.get("name"):
             raise PricingTableError(f"{w}: needs a name")
         provider, model = _scope(table, item, w)
