@@ -109,6 +109,14 @@ Q = {p: _at("rq", p, _REQ) for p in _REQ}
 R = {p: _at("rs", p, _RESP) for p in _RESP}
 M = {p: _at("md", p, _META) for p in _META}
 
+# Whether the call succeeded, from the usage STRUCT ``us``, the error ``err`` and the
+# response ``resp`` (the same in both staging paths).
+_OUTCOME = """coalesce(us.has_usage, false) AS has_usage,
+    CASE WHEN err IS NOT NULL OR resp IS NULL THEN 'error' ELSE 'ok' END AS status,
+    try_cast(err ->> 'status' AS INTEGER) AS http_status,
+    coalesce(err ->> 'type', err ->> 'code') AS error_type,
+    err ->> 'message' AS error_message"""
+
 # A logged service tier (lowercased, as ``tier_raw``) as a price context: the defaults and
 # batch (priced through is_batch) are standard; Bedrock's on-demand spellings map to theirs.
 _SERVICE_TIER = """CASE
@@ -282,11 +290,7 @@ SELECT
     CASE WHEN us.has_usage THEN us.web_search + CASE WHEN provider = 'openai' THEN len(
         list_filter(ta_list({R["$.output"]}), lambda o: o ->> 'type' = 'web_search_call'))
         ELSE 0 END END AS web_search_requests,
-    coalesce(us.has_usage, false) AS has_usage,
-    CASE WHEN err IS NOT NULL OR resp IS NULL THEN 'error' ELSE 'ok' END AS status,
-    try_cast(err ->> 'status' AS INTEGER) AS http_status,
-    coalesce(err ->> 'type', err ->> 'code') AS error_type,
-    err ->> 'message' AS error_message,
+    {_OUTCOME},
     CASE provider
         WHEN 'openai' THEN coalesce({_text(R["$.choices[0].finish_reason"])},
                                     {_text(R["$.status"])})
@@ -535,11 +539,7 @@ _FAST_COLUMNS = f"""
     CASE WHEN us.has_usage THEN us.web_search + CASE WHEN provider = 'openai' THEN len(
         list_filter(ta_list(rs.output), lambda o: o ->> 'type' = 'web_search_call'))
         ELSE 0 END END AS web_search_requests,
-    coalesce(us.has_usage, false) AS has_usage,
-    CASE WHEN err IS NOT NULL OR resp IS NULL THEN 'error' ELSE 'ok' END AS status,
-    try_cast(err ->> 'status' AS INTEGER) AS http_status,
-    coalesce(err ->> 'type', err ->> 'code') AS error_type,
-    err ->> 'message' AS error_message,
+    {_OUTCOME},
     CASE provider
         WHEN 'openai' THEN coalesce(rs.choices ->> '$[0].finish_reason', rs.status ->> '$')
         WHEN 'anthropic' THEN rs.stop_reason ->> '$'
