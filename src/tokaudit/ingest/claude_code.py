@@ -60,6 +60,7 @@ _USAGE = {
     "server_tool_use": {"web_search_requests": _COUNT},
     "service_tier": "VARCHAR",
     "speed": "VARCHAR",
+    "iterations": "JSON",
 }
 _MESSAGE = {"id": "VARCHAR", "model": "VARCHAR", "stop_reason": "VARCHAR", "usage": "JSON"}
 # One parse of each line that mentions "usage" extracts everything below. Subagent
@@ -231,7 +232,7 @@ WITH decoded AS (
     SELECT f.*, d.project_path,
         coalesce(regexp_extract(d.project_path, '[^/\\\\]+$'), f.project_dir) AS project
     FROM _cc_files f LEFT JOIN decoded d USING (project_dir)
-)
+), calls AS (
 SELECT
     c.line_no,
     f.file_no,
@@ -265,10 +266,43 @@ SELECT
     coalesce(lower(c.uf.service_tier) = 'batch', false) AS is_batch,
     CASE WHEN lower(c.uf.speed) = 'fast' THEN 'fast'
          WHEN lower(c.uf.service_tier) IN ('standard', 'batch') THEN NULL
-         ELSE lower(c.uf.service_tier) END AS service_tier
+         ELSE lower(c.uf.service_tier) END AS service_tier,
+    CASE WHEN c.reject_reason IS NULL AND NOT c.non_request AND nullif(c.msg_id, '') IS NOT NULL
+              AND json_type(c.uf.iterations) = 'ARRAY'
+         THEN CAST(c.uf.iterations AS JSON[]) END AS iterations
 FROM _cc c
 JOIN files f ON f.filename = c.filename
 WHERE c.bad IS DISTINCT FROM 'blank'
+), advisor AS (
+    -- An advisor sub-inference (usage.iterations[] of type advisor_message) is billed at its
+    -- own model's rates, on top of the response's own usage: one more call, as ccusage
+    -- counts it. Keyed by the response id and the iteration's position.
+    SELECT * EXCLUDE (it, it_no, au)
+        REPLACE (request_key || ':advisor:' || it_no AS request_key,
+                 it ->> '$.model' AS model, it ->> '$.model' AS model_responded,
+                 au.input AS input_tokens, au.cache_read AS cache_read_tokens,
+                 au.cache_write_5m AS cache_write_5m_tokens,
+                 au.cache_write_1h AS cache_write_1h_tokens, au.output AS output_tokens,
+                 au.reasoning AS reasoning_tokens, 0 AS web_search_requests,
+                 coalesce(au.has_usage, false) AS has_usage, NULL AS finish_reason,
+                 json_merge_patch(metadata, json_object('advisor_iteration', it_no))
+                     AS metadata,
+                 CASE WHEN nullif(it ->> '$.model', '') IS NULL
+                      THEN 'advisor iteration ' || it_no || ': no model'
+                      WHEN au.problem IS NOT NULL
+                      THEN 'advisor iteration ' || it_no || ': ' || au.problem END
+                     AS reject_reason)
+    FROM (
+        SELECT *, ta_usage_anthropic(it) AS au
+        FROM (SELECT calls.*, unnest(iterations) AS it,
+                  generate_subscripts(iterations, 1) AS it_no
+              FROM calls WHERE iterations IS NOT NULL)
+        WHERE it ->> '$.type' = 'advisor_message'
+    )
+)
+SELECT * EXCLUDE (iterations) FROM calls
+UNION ALL BY NAME
+SELECT * EXCLUDE (iterations) FROM advisor
 """
 
 

@@ -39,6 +39,9 @@ PUBLISHED: dict[str, tuple[str, str, str, str, str]] = {
     "claude-sonnet-4-6": ("3", "3.75", "6", "0.30", "15"),
     "claude-haiku-4-5-20251001": ("1", "1.25", "2", "0.10", "5"),
 }
+# Advisor models (the advisor tool's pairs, platform.claude.com advisor-tool docs): not
+# named as the response model of Claude Code lines, only inside usage.iterations[].
+ADVISOR_PUBLISHED = {"claude-opus-4-7": ("5", "6.25", "10", "0.50", "25")}
 
 
 def encode_cwd(cwd: str) -> str:
@@ -198,7 +201,8 @@ def open_priced_store(path: Path) -> Store:
 
 def expected_cost(model: str, u: Json) -> Decimal:
     """Cost from the published prices and Anthropic's token semantics, by hand."""
-    inp, w5, w1, read, out = (Decimal(p) / Decimal(1_000_000) for p in PUBLISHED[model])
+    prices = PUBLISHED.get(model) or ADVISOR_PUBLISHED[model]
+    inp, w5, w1, read, out = (Decimal(p) / Decimal(1_000_000) for p in prices)
     split = u.get("cache_creation")
     if split is None:
         c5, c1 = u.get("cache_creation_input_tokens", 0), 0

@@ -104,6 +104,39 @@ def test_every_model_claude_code_names_is_priced(store: Store, tmp_path: Path, m
     assert row["cost_usd"] == expected_cost(model, u)
 
 
+def test_advisor_iterations_are_calls_at_the_advisor_model(store: Store, tmp_path: Path) -> None:
+    """usage.iterations[] entries of type advisor_message are one more call each, at the
+    advisor model's rates, on top of the response's own usage (as ccusage counts them)."""
+    final = usage(cache_read=5000, write_5m=300, output=120)
+    advisor = {
+        "type": "advisor_message",
+        "model": "claude-opus-4-7",
+        **usage(input_tokens=900, cache_read=4000, write_5m=200, output=700),
+    }
+    final["iterations"] = [{"type": "message", **usage(output=120)}, advisor]
+    lines = [
+        assistant("msg_01Z", "req_01Z", usage(cache_read=5000, write_5m=300, output=3)),
+        assistant("msg_01Z", "req_01Z", final),
+    ]
+    result = store.ingest(session_file(tmp_path, lines))
+    [f] = result.files
+    # read: the two lines and the advisor call inside the second
+    assert (f.records_read, f.loaded, f.duplicates, f.rejected) == (3, 2, 1, 0)
+    assert_counts_add_up(result)
+    costs = store.costs()
+    main, extra = costs["anthropic:msg_01Z"], costs["anthropic:msg_01Z:advisor:2"]
+    assert (main["model"], main["output_tokens"]) == (SONNET_45, 120)
+    assert main["cost_usd"] == expected_cost(SONNET_45, final)
+    assert (extra["model"], extra["input_tokens"], extra["output_tokens"]) == (
+        "claude-opus-4-7",
+        900,
+        700,
+    )
+    assert (extra["cache_read_tokens"], extra["cache_write_5m_tokens"]) == (4000, 200)
+    assert extra["cost_usd"] == expected_cost("claude-opus-4-7", advisor)
+    assert (extra["team"], extra["source_line"]) == (main["team"], 2)
+
+
 def test_synthetic_lines_are_not_requests(store: Store, tmp_path: Path) -> None:
     # Claude Code writes these itself (an API error it shows, an interrupted turn).
     synthetic = assistant(
