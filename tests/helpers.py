@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -61,3 +62,20 @@ def openai_record(
             },
         },
     }
+
+
+def cassette_response(body: Any) -> dict[str, Any]:
+    """A VCR cassette's response body: JSON text, gzip bytes, or an SSE stream (the chunk
+    that carries usage)."""
+    text = body["string"]
+    if isinstance(text, bytes):
+        text = gzip.decompress(text).decode("utf-8")
+    if text.lstrip().startswith("data:"):
+        chunks = [
+            json.loads(line[len("data:") :])
+            for line in text.splitlines()
+            if line.startswith("data:") and line.strip() != "data: [DONE]"
+        ]
+        return dict(next(chunk for chunk in chunks if chunk.get("usage")))
+    result: dict[str, Any] = json.loads(text)
+    return result

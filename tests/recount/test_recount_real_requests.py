@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from helpers import cassette_response
 from tokaudit.recount import RequestCount, RequestToCount, count_request, count_requests
 
 REAL = Path(__file__).resolve().parents[1] / "fixtures" / "realworld"
@@ -83,21 +84,6 @@ def _body(request: dict[str, Any]) -> dict[str, Any]:
     return {k: request.get(k) for k in INPUT_KEYS}
 
 
-def _response_json(body: Any) -> dict[str, Any]:
-    text = body["string"]
-    if isinstance(text, bytes):
-        text = gzip.decompress(text).decode("utf-8")
-    if text.lstrip().startswith("data:"):
-        chunks = [
-            json.loads(line[len("data:") :])
-            for line in text.splitlines()
-            if line.startswith("data:") and line.strip() != "data: [DONE]"
-        ]
-        return dict(next(chunk for chunk in chunks if chunk.get("usage")))
-    result: dict[str, Any] = json.loads(text)
-    return result
-
-
 def _cassette_calls() -> list[Any]:
     """The shared cassettes' chat calls: plain messages, short and long (1149 tokens)."""
     cases = []
@@ -109,7 +95,7 @@ def _cassette_calls() -> list[Any]:
         document = yaml.safe_load((REAL / "openai" / name).read_text("utf-8"))
         for index, interaction in enumerate(document["interactions"]):
             request = json.loads(interaction["request"]["body"])
-            usage = _response_json(interaction["response"]["body"])["usage"]
+            usage = cassette_response(interaction["response"]["body"])["usage"]
             cases.append(pytest.param(request, usage["prompt_tokens"], id=f"{name}[{index}]"))
     return cases
 
@@ -186,7 +172,7 @@ def test_responses_api_instructions_and_input() -> None:
         document = yaml.safe_load((REAL / "openai" / name).read_text("utf-8"))
         interaction = document["interactions"][0]
         request = json.loads(interaction["request"]["body"])
-        usage = _response_json(interaction["response"]["body"])["usage"]
+        usage = cassette_response(interaction["response"]["body"])["usage"]
         assert usage["input_tokens"] == expected
         got = count_request(_body(request), request["model"])
         assert (got.input_tokens, got.input_exact) == (expected, True)
@@ -227,7 +213,7 @@ def _gemini(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
     interaction = document["interactions"][0]
     return (
         json.loads(interaction["request"]["body"]),
-        _response_json(interaction["response"]["body"]),
+        cassette_response(interaction["response"]["body"]),
     )
 
 
@@ -255,7 +241,7 @@ def test_claude_estimate_is_labelled_and_within_its_documented_error() -> None:
     interaction = document["interactions"][0]
     raw = interaction["request"]["body"]
     request = json.loads(gzip.decompress(raw) if isinstance(raw, bytes) else raw)
-    usage = _response_json(interaction["response"]["body"])["usage"]
+    usage = cassette_response(interaction["response"]["body"])["usage"]
     billed = (
         usage["input_tokens"]
         + usage.get("cache_read_input_tokens", 0)

@@ -6,7 +6,6 @@ their provenance into tests/fixtures/realworld/ (see the README and LICENSES the
 
 from __future__ import annotations
 
-import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from helpers import cassette_response
 from tokaudit.tokenizers import ChatMessage, TiktokenTokenizer, TokenizerError
 
 OPENAI = Path(__file__).resolve().parents[1] / "fixtures" / "realworld" / "openai"
@@ -23,28 +23,12 @@ def _messages(raw: list[dict[str, Any]]) -> list[ChatMessage]:
     return [ChatMessage(m["role"], m["content"], m.get("name")) for m in raw]
 
 
-def _response_json(body: Any) -> dict[str, Any]:
-    """A cassette response body: JSON text, gzip bytes, or an SSE stream ending in usage."""
-    text = body["string"]
-    if isinstance(text, bytes):
-        text = gzip.decompress(text).decode("utf-8")
-    if text.lstrip().startswith("data:"):
-        chunks = [
-            json.loads(line[len("data:") :])
-            for line in text.splitlines()
-            if line.startswith("data:") and line.strip() != "data: [DONE]"
-        ]
-        return next(chunk for chunk in chunks if chunk.get("usage"))
-    result: dict[str, Any] = json.loads(text)
-    return result
-
-
 def _cassette_cases(filename: str) -> list[Any]:
     document = yaml.safe_load((OPENAI / filename).read_text(encoding="utf-8"))
     cases = []
     for index, interaction in enumerate(document["interactions"]):
         request = json.loads(interaction["request"]["body"])
-        usage = _response_json(interaction["response"]["body"])["usage"]
+        usage = cassette_response(interaction["response"]["body"])["usage"]
         cases.append(
             pytest.param(
                 request["model"],
@@ -111,7 +95,7 @@ def test_responses_api_instructions_count_like_a_system_message(
     )
     interaction = document["interactions"][0]
     request = json.loads(interaction["request"]["body"])
-    usage = _response_json(interaction["response"]["body"])["usage"]
+    usage = cassette_response(interaction["response"]["body"])["usage"]
     messages = [
         ChatMessage("system", request["instructions"]),
         ChatMessage("user", request["input"]),
@@ -126,7 +110,7 @@ def test_reasoning_family_primes_the_reply_with_two(tokenizer: TiktokenTokenizer
     )
     interaction = document["interactions"][0]
     request = json.loads(interaction["request"]["body"])
-    usage = _response_json(interaction["response"]["body"])["usage"]
+    usage = cassette_response(interaction["response"]["body"])["usage"]
     assert tokenizer.count_chat(_messages(request["input"]), request["model"]) == (
         usage["input_tokens"],
         True,

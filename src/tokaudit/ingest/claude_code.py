@@ -34,7 +34,7 @@ import duckdb
 from tokaudit.ingest.files import COMPRESSED_SUFFIXES
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.staging import create_staged, read_lines_sql, sql_string
-from tokaudit.ingest.usage import COUNT_FIELDS
+from tokaudit.ingest.usage import COUNT_FIELDS, not_plain_count
 
 # Record types Claude Code writes (the ones without usage are not requests).
 LINE_TYPES = {
@@ -100,12 +100,7 @@ def _field(path: str) -> str:
 # The counts of the Anthropic convention, checked on the small JSON scalars: a valid count
 # is a non-negative integer that fits BIGINT. ``ta_int_problem`` words the reason.
 _COUNTS = COUNT_FIELDS["anthropic"]
-_INT = "[0-9]{1,18}"
-_SUSPECT = " OR ".join(
-    f"({_field(f)} IS NOT NULL AND {_field(f)}::VARCHAR <> 'null' "
-    f"AND NOT regexp_full_match({_field(f)}::VARCHAR, '{_INT}'))"
-    for f in _COUNTS
-)
+_SUSPECT = " OR ".join(not_plain_count(f"nullif({_field(f)}::VARCHAR, 'null')") for f in _COUNTS)
 _PROBLEMS = (
     "nullif(concat_ws('; ', "
     + ", ".join(f"ta_int_problem({_field(f)}, 'message.usage.{f}', '$')" for f in _COUNTS)
@@ -119,19 +114,8 @@ def _n(f: str) -> str:
     return f"try_cast({_field(f)}::VARCHAR AS BIGINT)"
 
 
-_USAGE_ARGS = ", ".join(
-    _n(f)
-    for f in (
-        "input_tokens",
-        "cache_read_input_tokens",
-        "cache_creation_input_tokens",
-        "cache_creation.ephemeral_5m_input_tokens",
-        "cache_creation.ephemeral_1h_input_tokens",
-        "output_tokens",
-        "output_tokens_details.thinking_tokens",
-        "server_tool_use.web_search_requests",
-    )
-)
+# ta_usage_anthropic_n takes the counts in COUNT_FIELDS' order
+_USAGE_ARGS = ", ".join(_n(f) for f in _COUNTS)
 
 # Stage 1: every physical line of every file, each classified as it is read (blank, not
 # valid JSON, not an object, or mentions "usage"). Only the lines that can carry usage or

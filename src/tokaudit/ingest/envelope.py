@@ -16,7 +16,13 @@ import duckdb
 
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.staging import create_staged, stage_lines
-from tokaudit.ingest.usage import COUNT_FIELDS, TOKEN_CLASS_COLUMNS, count_problems, usage_struct
+from tokaudit.ingest.usage import (
+    COUNT_FIELDS,
+    TOKEN_CLASS_COLUMNS,
+    count_problems,
+    not_plain_count,
+    usage_struct,
+)
 
 ENVELOPE_KEYS = (
     "timestamp",
@@ -355,7 +361,6 @@ _USAGE_SHAPE = {
 }
 _MSGS_SHAPE = [{"role": "VARCHAR", "content": _J}]
 _CONVENTION = {"openai": "openai", "anthropic": "anthropic", "google": "gemini"}
-_PLAIN_INT = "[0-9]{1,18}"
 
 
 def _count(field: str) -> str:
@@ -364,10 +369,7 @@ def _count(field: str) -> str:
 
 def _suspect(convention: str) -> str:
     """SQL: a count of the convention that is not a plain integer (ta_int_problem words it)."""
-    return " OR ".join(
-        f"({_count(f)} IS NOT NULL AND NOT regexp_full_match({_count(f)}, '{_PLAIN_INT}'))"
-        for f in COUNT_FIELDS[convention]
-    )
+    return " OR ".join(not_plain_count(_count(f)) for f in COUNT_FIELDS[convention])
 
 
 def _n(field: str) -> str:

@@ -72,18 +72,8 @@ _TRACE = [
     "$.version",
     "$.projectId",
 ]
-_TRACE_BATCH = [
-    "$.id",
-    "$.userId",
-    "$.sessionId",
-    "$.tags",
-    "$.name",
-    "$.metadata",
-    "$.environment",
-    "$.timestamp",
-    "$.release",
-    "$.version",
-]
+# a trace-create/-update body: the export's trace fields (but projectId) and its id
+_TRACE_BATCH = ["$.id", *(p for p in _TRACE if p != "$.projectId")]
 F = picker("f", _OBS)
 TB = picker("tf", _TRACE_BATCH)
 TR = picker("tx", _TRACE)

@@ -210,8 +210,8 @@ def _load_staged(
 
     ``staged`` is the temp table ``_staged``, or a table a worker staged into (``_Stager``).
     """
-    if staged != "_staged" and (attribution is not None or not log_format.parallel_staging):
-        # attribution rewrites, and store_records reads, the temp table by its name
+    if staged != "_staged" and attribution is not None:
+        # attribution rewrites the temp table by its name
         con.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS SELECT * FROM {staged}")
         staged = "_staged"
     fmt = sql_string(log_format.name)
@@ -409,7 +409,6 @@ class _Stager:
     def __init__(self, con: duckdb.DuckDBPyConnection, workers: int) -> None:
         self.con = con
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tokaudit-stage")
-        self.workers = workers
         self.local = threading.local()
         self.cursors: list[duckdb.DuckDBPyConnection] = []
         self.lock = threading.Lock()
@@ -609,7 +608,9 @@ def _as_json_lines(con: duckdb.DuckDBPyConnection, path: Path, directory: Path) 
         return None
     if not start.startswith((b"{", b"[")):
         return None
-    target = directory / f"{len(list(directory.iterdir()))}.jsonl"
+    handle, name = tempfile.mkstemp(suffix=".jsonl", dir=directory)
+    os.close(handle)
+    target = Path(name)
     try:
         con.execute(
             f"COPY (SELECT json(json) FROM read_json_objects({sql_string(str(path))}, "

@@ -169,6 +169,16 @@ COUNT_FIELDS: dict[str, list[str]] = {
 }
 
 
+# A count the typed staging paths read with a plain cast: a non-negative whole number that
+# fits BIGINT. Anything else (12.5, -3, 1e3, "7") is routed to ``ta_int_problem``'s reason.
+PLAIN_INT = "[0-9]{1,18}"
+
+
+def not_plain_count(value: str) -> str:
+    """SQL: the count text ``value`` (NULL when absent) is not a plain whole number."""
+    return f"({value} IS NOT NULL AND NOT regexp_full_match({value}, '{PLAIN_INT}'))"
+
+
 def count_problems(convention: str, doc: str, label: str) -> str:
     """SQL: why a count in the usage object ``doc`` is unusable (wrong type, negative)."""
     checks = ", ".join(
