@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,3 +21,14 @@ def read_yaml(path: Path, what: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def reject_unknown(
+    keys: Iterable[object], allowed: Collection[str], where: str, noun: str = "key"
+) -> None:
+    """A ConfigError naming every key of a user's mapping that is not ``allowed``."""
+    unknown = sorted(str(k) for k in keys if k not in allowed)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown {noun}(s) {', '.join(unknown)} (allowed: {', '.join(allowed)})"
+        )

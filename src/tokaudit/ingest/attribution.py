@@ -21,7 +21,7 @@ from typing import Any
 
 import duckdb
 
-from tokaudit.config_file import read_yaml
+from tokaudit.config_file import read_yaml, reject_unknown
 from tokaudit.errors import ConfigError
 from tokaudit.ingest.staging import sql_string
 
@@ -194,11 +194,7 @@ def _source_ok(source: Any) -> bool:
 def _str_values(data: Any, where: str) -> dict[str, str]:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping of {', '.join(TARGETS)} to values")
-    bad = sorted(str(k) for k in data if k not in TARGETS)
-    if bad:
-        raise ConfigError(
-            f"{where}: unknown target(s) {', '.join(bad)} (allowed: {', '.join(TARGETS)})"
-        )
+    reject_unknown(data, TARGETS, where, "target")
     for k, v in data.items():
         if not isinstance(v, str | int | float) or isinstance(v, bool) or str(v).strip() == "":
             raise ConfigError(f"{where}.{k}: must be a non-empty text value")
@@ -210,11 +206,7 @@ def parse_attribution(data: Any, origin: str) -> Attribution:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: expected a mapping with 'attribution:'")
-    unknown = sorted(str(k) for k in data if k not in TOP_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{origin}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(TOP_KEYS)})"
-        )
+    reject_unknown(data, TOP_KEYS, origin)
     raw = data.get("attribution") or {}
     if not isinstance(raw, dict):
         raise ConfigError(

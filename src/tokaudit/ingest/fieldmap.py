@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tokaudit.config_file import read_yaml
+from tokaudit.config_file import read_yaml, reject_unknown
 from tokaudit.errors import ConfigError
 
 # Each target a map may fill, with its SQL type in ``requests``.
@@ -90,23 +90,14 @@ def _mapping(data: dict[str, Any], key: str, origin: str) -> dict[str, Any]:
     value = data.get(key) or {}
     if not isinstance(value, dict):
         raise ConfigError(f"{origin}: {key} must be a mapping of target: value")
-    unknown = sorted(str(k) for k in value if k not in TARGETS)
-    if unknown:
-        raise ConfigError(
-            f"{origin}: {key}: unknown target(s) {', '.join(unknown)} "
-            f"(allowed: {', '.join(TARGETS)})"
-        )
+    reject_unknown(value, TARGETS, f"{origin}: {key}", "target")
     return {str(k): v for k, v in value.items()}
 
 
 def parse_field_map(data: Any, origin: str) -> FieldMap:
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: expected a mapping with 'fields:' (and optional 'static:')")
-    unknown = sorted(str(k) for k in data if k not in _KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{origin}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(_KEYS)})"
-        )
+    reject_unknown(data, _KEYS, origin)
     fields = _mapping(data, "fields", origin)
     for target, column in fields.items():
         if not isinstance(column, str) or not column.strip():
