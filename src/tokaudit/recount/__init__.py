@@ -394,7 +394,13 @@ def recount(
     estimate = EstimateTokenizer()
     tokenizers, profiles = _plan(con, registry, estimate)
     counter = Counter(tokenizers, profiles, workers if workers is not None else default_workers())
-    counted = _recount_inputs(con, counter)
+    # Working tables need no row order; without it DuckDB runs UNION ALL parts in parallel.
+    order = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        counted = _recount_inputs(con, counter)
+    finally:
+        con.execute(f"SET preserve_insertion_order = {bool(order and order[0])}")
     counted += _recount_outputs(con, counter)
     counted += _recount_system_prompts(con, counter, registry, estimate)
     broken = list(registry.broken) + [

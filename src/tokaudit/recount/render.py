@@ -61,6 +61,8 @@ def render_unit(kind: str, ctx: str, payload: str, profile: ChatProfile, provide
     """
     if kind == "raw":
         return Rendered([payload], exact=ctx == "openai")
+    if kind == "plain":  # a message of only a role (ctx) and a text (units.py)
+        return _framed(ctx, Rendered([payload]), None, profile)
     try:
         value = json.loads(payload)
     except (TypeError, ValueError):
