@@ -27,7 +27,7 @@ from typing import Any
 
 import duckdb
 
-from tokaudit.recount.pool import FAILED, Counter, default_workers
+from tokaudit.recount.pool import FAILED, Counter, Groups, default_workers
 from tokaudit.recount.units import explode_inputs, payload_rows, unit_hash_sql, unit_name_sql
 from tokaudit.store.connection import bulk_insert
 from tokaudit.tokenizers import (
@@ -65,6 +65,7 @@ TOKEN_COUNT_COLUMNS = {
     "tokens": "BIGINT",
     "exact": "BOOLEAN",
 }
+GROUP_KEY = "tokenizer, model, provider, profile"  # what a unit's counting depends on
 SYSTEM_ENCODING_MODEL = "gpt-4o"  # system prompts are sized with o200k_base for findings
 BATCH = 2000
 _UPSERT = """ON CONFLICT DO UPDATE SET tokens = excluded.tokens, exact = excluded.exact,
@@ -146,8 +147,34 @@ def _count_pending(con: duckdb.DuckDBPyConnection, counter: Counter, need: str, 
         return 0
     tokens: list[int | None] = [None] * pending  # None: no payload was found for the unit
     exact = [False] * pending
-    for rn, count, is_exact in counter.run(_batches(con.execute(rows)), total_chars):
+    # Each unit carries a number for its (tokenizer, model, provider, profile), not the four.
+    found = con.execute(f"SELECT DISTINCT {GROUP_KEY} FROM {need}").fetchall()
+    groups: Groups = {
+        gid: (str(t), str(m), str(p), str(f)) for gid, (t, m, p, f) in enumerate(found)
+    }
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _groups "
+        "(gid INTEGER, tokenizer VARCHAR, model VARCHAR, provider VARCHAR, profile VARCHAR)"
+    )
+    bulk_insert(
+        con,
+        "_groups",
+        {
+            "gid": "INTEGER",
+            "tokenizer": "VARCHAR",
+            "model": "VARCHAR",
+            "provider": "VARCHAR",
+            "profile": "VARCHAR",
+        },
+        [(gid, *group) for gid, group in groups.items()],
+    )
+    units = con.execute(
+        f"""SELECT r.rn, g.gid, r.kind, r.ctx, r.payload FROM ({rows}) r JOIN _groups g
+        USING ({GROUP_KEY})"""
+    )
+    for rn, count, is_exact in counter.run(_batches(units), groups, total_chars):
         tokens[rn - 1], exact[rn - 1] = count, is_exact
+    con.execute("DROP TABLE _groups")
     con.execute(
         """INSERT INTO _res
         SELECT unnest(range(1, len(t) + 1)), unnest(t), unnest(e) FROM (

@@ -1,11 +1,13 @@
 """Count rendered units, on every core when there is enough work to pay for it.
 
-tiktoken's Rust encoder holds the GIL, so threads do not help (measured: 0.8x with two
-threads); separate processes do. On Linux the workers are forked after the tokenizers
-have loaded their vocabularies, so a worker starts in milliseconds and shares the
-vocabulary pages. Work goes out in batches, with only a few batches in flight, so
-texts stream through instead of being held at once. Where ``fork`` is not available,
-or the work is small, everything runs in this process.
+tiktoken releases the GIL while it encodes (two threads counting texts alone: 1.7 to 2.3x
+one thread), but the Python work around each unit does not, and in the whole recount
+threads were no faster than processes (alternating runs, docs/benchmarks.md). So the
+workers are processes: on Linux they are forked after the tokenizers have loaded their
+vocabularies, so a worker starts in milliseconds and shares the vocabulary pages. Work
+goes out in batches, with only a few batches in flight, so texts stream through instead
+of being held at once. Where ``fork`` is not available, or the work is small,
+everything runs in this process.
 """
 
 from __future__ import annotations
@@ -21,13 +23,16 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from tokaudit.recount.render import render_unit
+from tokaudit.recount.render import Rendered, render_unit
 from tokaudit.tokenizers import ChatProfile, Tokenizer
 
-__all__ = ["FAILED", "Counter", "UnitRow", "default_workers"]
+__all__ = ["FAILED", "Counter", "Groups", "UnitRow", "default_workers"]
 
-# (row number, tokenizer, version, encoding, provider, profile, kind, ctx, payload, model)
-UnitRow = tuple[int, str, str, str, str, str, str, str, str, str]
+# (row number, group, kind, ctx, payload): the group's (tokenizer, model, provider,
+# profile) go to the workers once, in a ``Groups`` table, not with every unit
+UnitRow = tuple[int, int, str, str, str]
+Group = tuple[str, str, str, str]  # tokenizer, model, provider, profile
+Groups = dict[int, Group]
 # (row number, tokens, exact): numbers only, so results go back to DuckDB cheaply
 CountRow = tuple[int, int, bool]
 
@@ -60,19 +65,26 @@ def default_workers() -> int:
 
 def count_units(
     rows: list[UnitRow],
+    groups: Groups,
     tokenizers: dict[str, Tokenizer],
     profiles: dict[str, ChatProfile],
 ) -> list[CountRow]:
     """Render each unit and count its texts, one tokenizer call per (tokenizer, model)."""
-    rendered = [
-        render_unit(kind, ctx, payload, profiles[profile], provider)
-        for (_, _, _, _, provider, profile, kind, ctx, payload, _) in rows
-    ]
+    rendered: list[Rendered] = []
+    by_model: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for index, (_, gid, kind, ctx, payload) in enumerate(rows):
+        tokenizer, model, provider, profile_key = groups[gid]
+        profile = profiles[profile_key]
+        if kind == "plain":  # a role and a text (units.py): the usual unit, made directly
+            if profile.framing == "openai":
+                rendered.append(Rendered([ctx, payload], profile.tokens_per_message))
+            else:
+                rendered.append(Rendered([payload]))
+        else:
+            rendered.append(render_unit(kind, ctx, payload, profile, provider))
+        by_model[(tokenizer, model)].append(index)
     totals = [r.const for r in rendered]
-    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for index, row in enumerate(rows):
-        groups[(row[1], row[9])].append(index)
-    for (tokenizer, model), indexes in groups.items():
+    for (tokenizer, model), indexes in by_model.items():
         texts: list[str] = []
         owners: list[int] = []
         for index in indexes:
@@ -103,7 +115,7 @@ def _chunks(rows: list[UnitRow]) -> Iterator[list[UnitRow]]:
     size = 0
     for row in rows:
         chunk.append(row)
-        size += len(row[8])
+        size += len(row[4])
         if size >= CHUNK_CHARS:
             yield chunk
             chunk, size = [], 0
@@ -118,7 +130,7 @@ def _load(tokenizers: dict[str, Tokenizer], pairs: list[tuple[str, str]]) -> Non
 
 
 def _worker(rows: list[UnitRow]) -> list[CountRow]:
-    return count_units(rows, _STATE["tokenizers"], _STATE["profiles"])
+    return count_units(rows, _STATE["groups"], _STATE["tokenizers"], _STATE["profiles"])
 
 
 @dataclass
@@ -146,7 +158,9 @@ class Counter:
             thread.start()
             _WARMING.append(thread)
 
-    def run(self, batches: Iterable[list[UnitRow]], total_chars: int) -> Iterator[CountRow]:
+    def run(
+        self, batches: Iterable[list[UnitRow]], groups: Groups, total_chars: int
+    ) -> Iterator[CountRow]:
         """Counted rows, batch by batch; order across batches is not kept."""
         # Every load finished (this run's or an earlier one's): never fork while a thread
         # may hold the vocabulary lock.
@@ -159,9 +173,9 @@ class Counter:
         )
         if not use_pool:
             for batch in batches:
-                yield from count_units(batch, self.tokenizers, self.profiles)
+                yield from count_units(batch, groups, self.tokenizers, self.profiles)
             return
-        _STATE["tokenizers"], _STATE["profiles"] = self.tokenizers, self.profiles
+        _STATE.update(groups=groups, tokenizers=self.tokenizers, profiles=self.profiles)
         # Hugging Face tokenizers warn on stderr when forked after using their own threads.
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         with warnings.catch_warnings():

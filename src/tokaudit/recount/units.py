@@ -78,19 +78,19 @@ def _is(value: str, first: str) -> str:
 
 _PARSED = f"""
 WITH src AS (
-    SELECT t.kid, t.input_hash, t.provider, t.profile, p.chars,
+    SELECT p.text_hash AS input_hash, p.chars,
         from_json(p.body, '{_SHAPE}') AS v, {_BARE_LIST} AS bare,
         -- tool results (tool_call_id, function_call_output) need their call's name: the
         -- per-message path. A fast scan of the text; a false hit only costs speed.
         contains(p.body, 'tool_call') OR contains(p.body, 'function_call_output') AS calls
-    FROM _todo_in t JOIN ({{bodies}}) p ON p.text_hash = t.input_hash
+    FROM ({{bodies}}) p
 ), m AS (
     SELECT *, coalesce(v.messages, v.contents,
                        CASE WHEN {_is("v.input", "[")} THEN CAST(v.input AS JSON[]) END,
                        bare, []::JSON[]) AS all_msgs
     FROM src
 ), l AS (
-    SELECT kid, input_hash, provider, profile, chars, all_msgs,
+    SELECT input_hash, chars, all_msgs,
         -- tools (a system message then gets a newline) or tool results: per-message path
         ({_is("v.tools", "[")} AND v.tools::VARCHAR <> '[]')
             OR ({_is("v.functions", "[")} AND v.functions::VARCHAR <> '[]')
@@ -109,15 +109,17 @@ WITH src AS (
 -- TAIL messages: a conversation's requests re-send its history, so each message first
 -- appears at the end of a request (a new turn and the reply before it). Payloads not
 -- found there are read again later from one body each.
-SELECT kid, input_hash, provider, profile, chars, complex, sys, input_str, tools, rfmt,
-    tchoice, fcall,
-    CASE WHEN complex THEN all_msgs END AS msgs,
-    CASE WHEN NOT complex THEN list_transform(all_msgs, lambda m: hash(m)) END AS hashes,
-    CASE WHEN NOT complex THEN list_transform(all_msgs, lambda m: length(m::VARCHAR)) END
-        AS lengths,
-    CASE WHEN NOT complex THEN list_transform(all_msgs[-{TAIL}:], lambda m: m::VARCHAR) END
-        AS tail
-FROM l
+-- Bodies are parsed once each, then joined to the request keys (a small build side).
+SELECT t.kid, t.provider, t.profile, x.* FROM _todo_in t JOIN (
+    SELECT input_hash, chars, complex, sys, input_str, tools, rfmt, tchoice,
+        fcall,
+        CASE WHEN complex THEN all_msgs END AS msgs,
+        CASE WHEN NOT complex THEN list_transform(all_msgs, lambda m: hash(m)) END AS hashes,
+        CASE WHEN NOT complex THEN list_transform(all_msgs, lambda m: length(m::VARCHAR)) END
+            AS lengths,
+        CASE WHEN NOT complex THEN list_transform(all_msgs[-{TAIL}:], lambda m: m::VARCHAR)
+        END AS tail
+    FROM l) x USING (input_hash)
 """
 
 _MESSAGES = """
@@ -187,24 +189,69 @@ WHERE coalesce(tchoice, fcall) IS NOT NULL
 """
 
 
-def body_parts(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """``prompt_texts`` as one query per DuckDB thread, each over a range of its rows.
+def _threads(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute("SELECT current_setting('threads')").fetchone()
+    return max(1, int(row[0]) if row else 1)
 
-    DuckDB scans a table on one thread per 122,880 rows, so parsing the bodies of a
-    store of 40,000 requests runs on one core. The same query over row ranges, joined
-    by UNION ALL, runs one range per thread (with ``preserve_insertion_order`` off).
+
+def row_ranges(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """Conditions splitting ``table`` into one range of rows per DuckDB thread.
+
+    A query over a table of fewer than 122,880 rows runs on one thread; the same query
+    over these ranges, joined by UNION ALL, runs on all of them (``body_parts``).
     """
-    row = con.execute(
-        "SELECT min(rowid), max(rowid), current_setting('threads') FROM prompt_texts"
-    ).fetchone()
-    if row is None or row[0] is None or int(row[2]) < 2:
-        return ["SELECT * FROM prompt_texts"]
-    low, high, threads = int(row[0]), int(row[1]), int(row[2])
-    step = (high - low) // threads + 1
-    return [
-        f"SELECT * FROM prompt_texts WHERE rowid >= {start} AND rowid < {start + step}"
-        for start in range(low, high + 1, step)
-    ]
+    row = con.execute(f"SELECT min(rowid), max(rowid) FROM {table}").fetchone()
+    if row is None or row[0] is None:
+        return ["true"]
+    low, high = int(row[0]), int(row[1])
+    step = (high - low) // _threads(con) + 1
+    return [f"rowid >= {a} AND rowid < {a + step}" for a in range(low, high + 1, step)]
+
+
+MAX_RANGES = 64  # more row ranges than this and the bodies are picked by a join instead
+
+
+def body_parts(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The bodies of ``_todo_in`` as one query per DuckDB thread, over ranges of rows.
+
+    DuckDB scans a table on one thread per 122,880 rows, so parsing the bodies of a store
+    of 40,000 requests would run on one core; the same query over row ranges, joined by
+    UNION ALL, runs a range per thread (with ``preserve_insertion_order`` off). The rows
+    are picked by their row numbers, not by a join: a join copies every body it passes
+    (measured: twice the scan's time). Bodies to count usually lie in a few runs of rows
+    (all of them, or the newest files'); scattered ones fall back to the join.
+    """
+    runs = con.execute(
+        """SELECT min(r), max(r) FROM (
+            SELECT r, r - row_number() OVER (ORDER BY r) AS run FROM (
+                SELECT rowid AS r FROM prompt_texts
+                WHERE text_hash IN (SELECT input_hash FROM _todo_in)))
+        GROUP BY run ORDER BY 1"""
+    ).fetchall()
+    parts = _threads(con)
+    if len(runs) > MAX_RANGES:
+        low, high = runs[0][0], runs[-1][1]
+        step = (high - low) // parts + 1
+        return [
+            f"""SELECT * FROM prompt_texts WHERE rowid >= {start} AND rowid < {start + step}
+            AND text_hash IN (SELECT input_hash FROM _todo_in)"""
+            for start in range(low, high + 1, step)
+        ]
+    # cut the runs into ``parts`` pieces of about the same number of rows
+    total = sum(last - first + 1 for first, last in runs)
+    share = total // parts + 1
+    pieces: list[list[str]] = [[]]
+    room = share
+    for first, last in runs:
+        while first <= last:
+            end = min(last, first + room - 1)
+            pieces[-1].append(f"rowid BETWEEN {first} AND {end}")
+            room -= end - first + 1
+            first = end + 1
+            if room == 0:
+                pieces.append([])
+                room = share
+    return [f"SELECT * FROM prompt_texts WHERE {' OR '.join(piece)}" for piece in pieces if piece]
 
 
 def explode_inputs(con: duckdb.DuckDBPyConnection) -> None:
@@ -230,12 +277,16 @@ def explode_inputs(con: duckdb.DuckDBPyConnection) -> None:
         FROM (({_MESSAGES}) UNION ALL {_SINGLES})"""
     )
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _occ AS
-        SELECT kid, {_prefix("provider", "profile", "'msg'", "''")} AS pre, unnest(hashes) AS h,
-            unnest(lengths) AS n, input_hash, unnest(range(1, len(hashes) + 1)) AS idx, chars,
-            unnest(list_concat(list_resize([]::VARCHAR[], len(hashes) - len(tail)), tail))
-                AS payload
-        FROM _parsed WHERE NOT complex"""
+        "CREATE OR REPLACE TEMP TABLE _occ AS "
+        + " UNION ALL ".join(
+            f"""(SELECT kid, {_prefix("provider", "profile", "'msg'", "''")} AS pre,
+                unnest(hashes) AS h, unnest(lengths) AS n, input_hash,
+                unnest(range(1, len(hashes) + 1)) AS idx, chars,
+                unnest(list_concat(list_resize([]::VARCHAR[], len(hashes) - len(tail)), tail))
+                    AS payload
+            FROM _parsed WHERE NOT complex AND {rows})"""
+            for rows in row_ranges(con, "_parsed")
+        )
     )
     con.execute("DROP TABLE _parsed")
     con.execute(
@@ -296,9 +347,9 @@ def payload_rows(con: duckdb.DuckDBPyConnection, need: str) -> str:
     units = "\n        UNION ALL\n        ".join(sources)
     return f"""
         SELECT rn, tokenizer, version, encoding, provider, profile,
-            CASE WHEN {_PLAIN} THEN 'plain' ELSE kind END,
-            CASE WHEN {_PLAIN} THEN j.role ELSE ctx END,
-            CASE WHEN {_PLAIN} THEN j.content ->> '$' ELSE payload END, model
+            CASE WHEN {_PLAIN} THEN 'plain' ELSE kind END AS kind,
+            CASE WHEN {_PLAIN} THEN j.role ELSE ctx END AS ctx,
+            CASE WHEN {_PLAIN} THEN j.content ->> '$' ELSE payload END AS payload, model
         FROM (
             SELECT w.rn, w.tokenizer, w.version, w.encoding, w.provider, w.profile, u.kind,
                 u.ctx, u.payload, w.model,

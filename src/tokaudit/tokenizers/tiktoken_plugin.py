@@ -208,8 +208,9 @@ def load_encoding(spec: EncodingSpec, data_dir: Traversable = DATA_DIR) -> tikto
 def count_texts(encoding: tiktoken.Encoding, texts: Sequence[str]) -> list[int]:
     """Token count of each text, treating special-token text as ordinary text.
 
-    One text at a time: ``encode_ordinary_batch`` threads contend for the GIL and were
-    slower here (0.8x on two cores); the recount uses processes for parallelism.
+    One text at a time, in this thread: the recount runs its parallelism in worker
+    processes (``recount/pool.py``), so ``encode_ordinary_batch``'s threads would only
+    compete with them.
     """
     encode = encoding.encode_ordinary
     return [len(encode(text)) for text in texts]
