@@ -229,6 +229,8 @@ def body_parts(con: duckdb.DuckDBPyConnection) -> list[str]:
         GROUP BY run ORDER BY 1"""
     ).fetchall()
     parts = _threads(con)
+    if not runs:
+        return ["SELECT * FROM prompt_texts WHERE false"]
     if len(runs) > MAX_RANGES:
         low, high = runs[0][0], runs[-1][1]
         step = (high - low) // parts + 1
