@@ -300,3 +300,35 @@ def test_recount_fills_only_what_is_missing(store: Path) -> None:
     # gpt-4o: system "You answer questions." + user "What is a token?" is plain text, exact.
     assert by_id["chatcmpl-case1"]["recount_exact"] is True
     assert by_id["chatcmpl-case1"]["recounted_input_tokens"] > 0
+
+
+def test_memory_limit_from_the_environment(
+    tmp_path: Path, mixed_log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TOKAUDIT_MEMORY_LIMIT caps DuckDB on every store tokaudit opens, as DuckDB reads it."""
+    import duckdb
+
+    from tokaudit.store import open_store
+
+    bare = duckdb.connect()
+    default = bare.execute("SELECT current_setting('memory_limit')").fetchone()
+    bare.execute("SET memory_limit = '1500MB'")
+    capped = bare.execute("SELECT current_setting('memory_limit')").fetchone()
+    assert capped != default
+    monkeypatch.setenv("TOKAUDIT_MEMORY_LIMIT", "1500MB")
+    con = open_store(tmp_path / "s.duckdb")
+    assert con.execute("SELECT current_setting('memory_limit')").fetchone() == capped
+    con.close()
+    result = runner.invoke(app, ["audit", str(mixed_log), "-f", "json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["ingest"]["loaded"] == 5
+
+
+def test_a_bad_memory_limit_is_exit_2(
+    tmp_path: Path, mixed_log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOKAUDIT_MEMORY_LIMIT", "lots")
+    result = runner.invoke(app, ["ingest", str(mixed_log), "--db", str(tmp_path / "s.duckdb")])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "TOKAUDIT_MEMORY_LIMIT='lots'" in result.stderr

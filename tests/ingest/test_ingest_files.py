@@ -241,3 +241,24 @@ def test_a_truncated_json_document_is_a_file_error(kit: EnvelopeKit) -> None:
     [fr] = kit.ingest(cut).files
     assert fr.error is not None and "cannot detect" in fr.error
     assert kit.rejects(cut)[0]["reason"] == fr.error
+
+
+@pytest.mark.parametrize("name", ["long.jsonl", "long.jsonl.gz"])
+def test_long_lines_load_under_a_memory_limit(
+    kit: EnvelopeKit, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """A 6 MB line (a pasted document, an inline image) loads from plain and compressed
+    files, also under TOKAUDIT_MEMORY_LIMIT (DuckDB's default line buffer is 4 GiB)."""
+    from tokaudit.ingest import ingest_paths
+    from tokaudit.store import open_store
+
+    line = openai_lines(kit)[0]
+    line["request"]["messages"][-1]["content"] = "word " * 1_200_000
+    path = kit.write(name, [line, openai_lines(kit)[1]])
+    monkeypatch.setenv("TOKAUDIT_MEMORY_LIMIT", "512MB")
+    con = open_store(path.parent / "limited.duckdb")
+    [fr] = ingest_paths(con, [str(path)]).files
+    assert (fr.error, fr.records_read, fr.loaded, fr.rejected) == (None, 2, 2, 0)
+    stored = con.execute("SELECT max(chars) FROM prompt_texts WHERE kind = 'input'").fetchone()
+    assert stored is not None and stored[0] > 6_000_000
+    con.close()

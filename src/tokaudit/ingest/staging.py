@@ -10,6 +10,8 @@ from pathlib import Path
 
 import duckdb
 
+from tokaudit.store.connection import sql_string as sql_string  # re-exported for formats
+
 # Every column of _staged with its type. `line_no`, `line` and `reject_reason` come first:
 # a row with a reject reason goes to `rejects`, every other row becomes a request. `line`
 # is needed only by rejects and by the request key of a row without a request id (the
@@ -96,10 +98,6 @@ DERIVED: dict[str, tuple[set[str], str]] = {
 MAX_LINE_BYTES = 256 * 1024 * 1024
 
 
-def sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def read_lines_sql(path: Path | list[Path]) -> str:
     """A DuckDB scan of every physical line of ``path`` (streamed, .gz/.zst decompressed).
 
@@ -117,7 +115,9 @@ def read_lines_sql(path: Path | list[Path]) -> str:
         # '\\r\\n' counts LF, CRLF and mixed endings once each (the default splits a
         # CRLF inside an LF file twice, shifting every later line number).
         f"new_line = '\\r\\n', {extra}"
-        f"max_line_size = {MAX_LINE_BYTES})"
+        # DuckDB's buffer defaults to 16 lines of the longest: 4 GiB, allocated whole for a
+        # compressed file (its size is unknown), which no memory limit below it allows.
+        f"max_line_size = {MAX_LINE_BYTES}, buffer_size = {MAX_LINE_BYTES})"
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -11,6 +12,15 @@ import duckdb
 from tokaudit.errors import InputError
 
 SCHEMA_VERSION = "1"
+# Caps DuckDB's memory (its default is 80 % of RAM, used as a cache of the store). Under a
+# cap, ingest memory stays flat as the input grows, at some cost in time
+# (docs/benchmarks.md); a file that cannot fit fails alone and is reported.
+MEMORY_LIMIT_ENV = "TOKAUDIT_MEMORY_LIMIT"
+
+
+def sql_string(value: str) -> str:
+    """``value`` as a SQL string literal, for statements that take no parameters (SET)."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _configure(con: duckdb.DuckDBPyConnection) -> None:
@@ -18,6 +28,16 @@ def _configure(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET TimeZone = 'UTC'")
     # DuckDB draws a progress bar on stderr for long queries; the library never prints.
     con.execute("SET enable_progress_bar = false")
+    limit = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
+    if limit:
+        try:
+            con.execute(f"SET memory_limit = {sql_string(limit)}")
+        except duckdb.Error as exc:
+            con.close()
+            raise InputError(
+                f"{MEMORY_LIMIT_ENV}={limit!r} is not a memory size DuckDB accepts "
+                f"(for example 2GB or 1500MB): {exc}"
+            ) from exc
 
 
 def _configure_writable(con: duckdb.DuckDBPyConnection) -> None:
