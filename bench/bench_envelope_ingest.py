@@ -7,6 +7,7 @@ as child processes in the same run, so the ratio is comparable on any machine:
     python bench/bench_envelope_ingest.py                  # 200,000 lines, then 4x
     python bench/bench_envelope_ingest.py --lines 20000    # a quick look
     python bench/bench_envelope_ingest.py --with-recount   # also load + recount at 1x
+    TOKAUDIT_MEMORY_LIMIT=2GB python bench/bench_envelope_ingest.py   # memory capped
 
 "ingest" is `tokaudit ingest --no-recount`: parse, validate, map usage, hash and store.
 By default the larger input has more files of the same size (a month of daily logs
@@ -228,6 +229,8 @@ def main() -> None:
             shutil.rmtree(work / f"x{factor}")
         print(f"machine: {platform.machine()}, {os.cpu_count()} CPU, {platform.platform()}")
         print(f"python {platform.python_version()}, date {datetime.now(UTC):%Y-%m-%d}")
+        limit = os.environ.get("TOKAUDIT_MEMORY_LIMIT") or "unset (DuckDB's default: 80% of RAM)"
+        print(f"TOKAUDIT_MEMORY_LIMIT: {limit}; load average {os.getloadavg()[0]:.2f}")
         print(
             f"{'input':>6} {'lines':>10} {'MB':>6}  {'step':<15} {'seconds':>8} "
             f"{'x read_json':>11} {'CPU s':>8} {'x CPU':>6} {'peak RSS MB':>11}"
