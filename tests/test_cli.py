@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -332,3 +333,35 @@ def test_a_bad_memory_limit_is_exit_2(
     assert result.exit_code == 2
     assert result.stdout == ""
     assert "TOKAUDIT_MEMORY_LIMIT='lots'" in result.stderr
+
+
+def test_stores_keep_small_row_groups_across_opens(tmp_path: Path) -> None:
+    """Every open attaches the store with ROW_GROUP_ROWS (DuckDB does not keep the size)."""
+    from tokaudit.store import open_store, open_store_read_only
+    from tokaudit.store.connection import ROW_GROUP_ROWS
+
+    def row_groups(con: Any) -> int:
+        found = con.execute(
+            "SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('rejects')"
+        ).fetchone()
+        return int(found[0])
+
+    path = tmp_path / "s.duckdb"
+    rows = 3 * ROW_GROUP_ROWS + 5
+    con = open_store(path)
+    con.execute(
+        f"INSERT INTO rejects SELECT 'f', i, 'line', 'reason', now() FROM range({rows}) t(i)"
+    )
+    con.execute("CHECKPOINT")
+    assert row_groups(con) == 4
+    con.close()
+    con = open_store(path)  # a writable reopen and checkpoint must not merge them
+    con.execute("INSERT INTO rejects VALUES ('g', 1, 'line', 'reason', now())")
+    con.execute("CHECKPOINT")
+    assert row_groups(con) == 4
+    con.close()
+    con = open_store_read_only(path)
+    assert con.execute("SELECT count(*) FROM rejects").fetchone() == (rows + 1,)
+    con.close()
+    result = runner.invoke(app, ["sql", "--db", str(path), "SELECT count(*) AS n FROM rejects"])
+    assert result.exit_code == 0 and str(rows + 1) in result.stdout

@@ -44,7 +44,7 @@ from tokaudit.ingest.staging import (
     read_lines_sql,
     sql_string,
 )
-from tokaudit.store.connection import MEMORY_LIMIT_ENV
+from tokaudit.store.connection import MEMORY_LIMIT_ENV, STORE
 
 ProgressCallback = Callable[[int, int, Path], None]
 
@@ -416,6 +416,8 @@ class _Stager:
         self.local = threading.local()
         self.cursors: list[duckdb.DuckDBPyConnection] = []
         self.lock = threading.Lock()
+        current = con.execute("SELECT current_database()").fetchone()
+        self.database = str(current[0]) if current else STORE
         attached = con.execute(
             "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", [STAGE_DB]
         ).fetchone()
@@ -426,6 +428,7 @@ class _Stager:
         cursor: duckdb.DuckDBPyConnection | None = getattr(self.local, "cursor", None)
         if cursor is None:
             cursor = self.con.cursor()
+            cursor.execute(f"USE {self.database}")  # a new connection starts elsewhere
             install_macros(cursor)
             self.local.cursor = cursor
             with self.lock:

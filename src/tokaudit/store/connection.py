@@ -12,6 +12,8 @@ import duckdb
 from tokaudit.errors import InputError
 
 SCHEMA_VERSION = "1"
+STORE = "store"  # the store's database name in tokaudit's connections
+ROW_GROUP_ROWS = 10_240  # rows per row group (DuckDB's default: 122,880); see _attach
 # Caps DuckDB's memory (its default is 80 % of RAM, used as a cache of the store). Under a
 # cap, ingest memory stays flat as the input grows, at some cost in time
 # (docs/benchmarks.md); a file that cannot fit fails alone and is reported.
@@ -48,12 +50,31 @@ def _configure_writable(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET checkpoint_threshold = '512MB'")
 
 
+def _attach(path: str | Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A connection whose default database is the store, attached with small row groups.
+
+    DuckDB's row groups hold 122,880 rows by default, and a table's rows that do not fill
+    one are held in the WAL and rewritten at each checkpoint: appending files of 50,000
+    requests, the 512 MB checkpoints took 6 to 12 s and grew with the store. With row
+    groups of ``ROW_GROUP_ROWS``, an insert writes whole row groups straight to the file
+    and a checkpoint has little left to do (docs/benchmarks.md); scans of tables of a few
+    thousand rows also run on every thread. DuckDB does not keep the size in the file, so
+    every open passes it.
+    """
+    options = [f"ROW_GROUP_SIZE {ROW_GROUP_ROWS}"] + (["READ_ONLY"] if read_only else [])
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH {sql_string(str(path))} AS {STORE} ({', '.join(options)})")
+    except duckdb.Error as exc:
+        con.close()
+        raise InputError(f"cannot open the store {path}: {exc}") from exc
+    con.execute(f"USE {STORE}")
+    return con
+
+
 def open_store(path: str | Path) -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) a writable store and apply the schema."""
-    try:
-        con = duckdb.connect(str(path))
-    except duckdb.Error as exc:
-        raise InputError(f"cannot open the store {path}: {exc}") from exc
+    con = _attach(path, read_only=False)
     _configure(con)
     _configure_writable(con)
     con.execute(resources.files("tokaudit.store").joinpath("schema.sql").read_text("utf-8"))
@@ -68,10 +89,7 @@ def open_store_read_only(path: str | Path) -> duckdb.DuckDBPyConnection:
     """Open an existing store for reading; a missing file is an input error, never created."""
     if not Path(path).is_file():
         raise InputError(f"no store at {path}: run `tokaudit ingest LOGS --db {path}` first")
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        raise InputError(f"cannot open the store {path}: {exc}") from exc
+    con = _attach(path, read_only=True)
     _configure(con)
     return con
 
