@@ -365,3 +365,14 @@ def test_stores_keep_small_row_groups_across_opens(tmp_path: Path) -> None:
     con.close()
     result = runner.invoke(app, ["sql", "--db", str(path), "SELECT count(*) AS n FROM rejects"])
     assert result.exit_code == 0 and str(rows + 1) in result.stdout
+
+
+def test_running_out_of_memory_is_exit_2_naming_the_cap(
+    tmp_path: Path, mixed_log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Wherever DuckDB runs out (opening the store, staging, recording a failed file)."""
+    monkeypatch.setenv("TOKAUDIT_MEMORY_LIMIT", "4MB")
+    result = runner.invoke(app, ["ingest", str(mixed_log), "--db", str(tmp_path / "s.duckdb")])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "ran out of memory under TOKAUDIT_MEMORY_LIMIT=4MB" in result.stderr

@@ -12,10 +12,12 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, TypeVar
 
+import duckdb
 import typer
 
-from tokaudit.errors import TokauditError
+from tokaudit.errors import ExitCode, TokauditError
 from tokaudit.report.renderers import table
+from tokaudit.store.connection import MEMORY_LIMIT_ENV
 
 T = TypeVar("T")
 
@@ -40,12 +42,21 @@ def render(renderer: ModuleType, kind: str, *args: Any) -> None:
 
 
 def guard(fn: Callable[[], T]) -> T:
-    """Run a library call; a TokauditError becomes a clear message and its exit code."""
+    """Run a library call; a TokauditError becomes a clear message and its exit code.
+
+    DuckDB running out of memory is an input/config error too (exit 2): the input does not
+    fit the memory given.
+    """
     try:
         return fn()
     except TokauditError as exc:
         err(f"error: {exc}")
         raise typer.Exit(int(exc.exit_code)) from exc
+    except duckdb.OutOfMemoryException as exc:  # the machine, or TOKAUDIT_MEMORY_LIMIT
+        limit = os.environ.get(MEMORY_LIMIT_ENV)
+        where = f" under {MEMORY_LIMIT_ENV}={limit} (raise it)" if limit else ""
+        err(f"error: DuckDB ran out of memory{where}: {str(exc).splitlines()[0]}")
+        raise typer.Exit(int(ExitCode.ERROR)) from exc
 
 
 def sub_app(name: str, help_text: str) -> typer.Typer:
