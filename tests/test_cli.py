@@ -325,16 +325,6 @@ def test_memory_limit_from_the_environment(
     assert json.loads(result.stdout)["ingest"]["loaded"] == 5
 
 
-def test_a_bad_memory_limit_is_exit_2(
-    tmp_path: Path, mixed_log: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("TOKAUDIT_MEMORY_LIMIT", "lots")
-    result = runner.invoke(app, ["ingest", str(mixed_log), "--db", str(tmp_path / "s.duckdb")])
-    assert result.exit_code == 2
-    assert result.stdout == ""
-    assert "TOKAUDIT_MEMORY_LIMIT='lots'" in result.stderr
-
-
 def test_stores_keep_small_row_groups_across_opens(tmp_path: Path) -> None:
     """Every open attaches the store with ROW_GROUP_ROWS (DuckDB does not keep the size)."""
     from tokaudit.store import open_store, open_store_read_only
@@ -367,12 +357,19 @@ def test_stores_keep_small_row_groups_across_opens(tmp_path: Path) -> None:
     assert result.exit_code == 0 and str(rows + 1) in result.stdout
 
 
-def test_running_out_of_memory_is_exit_2_naming_the_cap(
-    tmp_path: Path, mixed_log: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("limit", "needle"),
+    [
+        ("lots", "TOKAUDIT_MEMORY_LIMIT='lots' is not a memory size"),
+        # wherever DuckDB runs out: opening the store, staging, recording a failed file
+        ("4MB", "ran out of memory under TOKAUDIT_MEMORY_LIMIT=4MB"),
+    ],
+)
+def test_a_bad_or_too_small_memory_limit_is_exit_2(
+    tmp_path: Path, mixed_log: Path, monkeypatch: pytest.MonkeyPatch, limit: str, needle: str
 ) -> None:
-    """Wherever DuckDB runs out (opening the store, staging, recording a failed file)."""
-    monkeypatch.setenv("TOKAUDIT_MEMORY_LIMIT", "4MB")
+    monkeypatch.setenv("TOKAUDIT_MEMORY_LIMIT", limit)
     result = runner.invoke(app, ["ingest", str(mixed_log), "--db", str(tmp_path / "s.duckdb")])
     assert result.exit_code == 2
     assert result.stdout == ""
-    assert "ran out of memory under TOKAUDIT_MEMORY_LIMIT=4MB" in result.stderr
+    assert needle in result.stderr
