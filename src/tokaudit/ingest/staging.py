@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 
 from tokaudit.store.connection import sql_string as sql_string  # re-exported for formats
+from tokaudit.store.parallel import any_order, row_ranges
 
 # Every column of _staged with its type. `line_no`, `line` and `reject_reason` come first:
 # a row with a reject reason goes to `rejects`, every other row becomes a request. `line`
@@ -140,13 +141,16 @@ def create_staged(
     *,
     append: bool = False,
     fixed_columns: bool = False,
+    split: tuple[str, str] | None = None,
 ) -> None:
     """Create ``_staged`` from ``select_sql``, completing the columns it does not name.
 
     ``append`` adds the rows to the existing ``_staged`` instead (a format that stages a
     file in more than one statement). ``fixed_columns``: the columns of ``select_sql``
     depend on its text only (no ``SELECT *`` over a per-file table), so they are looked
-    up once per process.
+    up once per process. ``split`` = (table, text): ``select_sql`` stages each row of
+    ``table`` on its own and reads it after ``text`` (``FROM _raw WHERE``), so it runs
+    over ranges of the table's rows, one per DuckDB thread (``store/parallel.py``).
     """
     present = _DESCRIBED.get(select_sql) if fixed_columns else None
     if present is None:
@@ -169,7 +173,17 @@ def create_staged(
 
     columns = ", ".join(column(n, k) for n, k in STAGED_COLUMNS.items())
     target = "INSERT INTO _staged" if append else "CREATE OR REPLACE TEMP TABLE _staged AS"
-    con.execute(f"{target} SELECT {columns} FROM ({select_sql}) s")
+    if split is None:
+        con.execute(f"{target} SELECT {columns} FROM ({select_sql}) s")
+        return
+    table, anchor = split
+    if select_sql.count(anchor) != 1:
+        raise ValueError(f"the staging SELECT must read {table} once, after {anchor!r}")
+    parts = " UNION ALL ".join(
+        f"({select_sql.replace(anchor, f'{anchor} {rows} AND')})" for rows in row_ranges(con, table)
+    )
+    with any_order(con):
+        con.execute(f"{target} SELECT {columns} FROM ({parts}) s")
 
 
 def insert_prompt_texts(con: duckdb.DuckDBPyConnection, relation: str) -> None:

@@ -30,6 +30,7 @@ import duckdb
 from tokaudit.recount.pool import FAILED, Counter, Groups, default_workers
 from tokaudit.recount.units import explode_inputs, payload_rows, unit_hash_sql, unit_name_sql
 from tokaudit.store.connection import bulk_insert
+from tokaudit.store.parallel import any_order
 from tokaudit.tokenizers import (
     ChatProfile,
     EstimateTokenizer,
@@ -421,13 +422,8 @@ def recount(
     estimate = EstimateTokenizer()
     tokenizers, profiles = _plan(con, registry, estimate)
     counter = Counter(tokenizers, profiles, workers if workers is not None else default_workers())
-    # Working tables need no row order; without it DuckDB runs UNION ALL parts in parallel.
-    order = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
-    con.execute("SET preserve_insertion_order = false")
-    try:
+    with any_order(con):  # working tables need no row order (store/parallel.py)
         counted = _recount_inputs(con, counter)
-    finally:
-        con.execute(f"SET preserve_insertion_order = {bool(order and order[0])}")
     counted += _recount_outputs(con, counter)
     counted += _recount_system_prompts(con, counter, registry, estimate)
     broken = list(registry.broken) + [

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import duckdb
 
+from tokaudit.store.parallel import row_ranges, threads
+
 __all__ = ["explode_inputs", "payload_rows", "unit_hash_sql", "unit_name_sql"]
 
 
@@ -189,25 +191,6 @@ WHERE coalesce(tchoice, fcall) IS NOT NULL
 """
 
 
-def _threads(con: duckdb.DuckDBPyConnection) -> int:
-    row = con.execute("SELECT current_setting('threads')").fetchone()
-    return max(1, int(row[0]) if row else 1)
-
-
-def row_ranges(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    """Conditions splitting ``table`` into one range of rows per DuckDB thread.
-
-    A query over a table of fewer than 122,880 rows runs on one thread; the same query
-    over these ranges, joined by UNION ALL, runs on all of them (``body_parts``).
-    """
-    row = con.execute(f"SELECT min(rowid), max(rowid) FROM {table}").fetchone()
-    if row is None or row[0] is None:
-        return ["true"]
-    low, high = int(row[0]), int(row[1])
-    step = (high - low) // _threads(con) + 1
-    return [f"rowid >= {a} AND rowid < {a + step}" for a in range(low, high + 1, step)]
-
-
 MAX_RANGES = 64  # more row ranges than this and the bodies are picked by a join instead
 
 
@@ -228,7 +211,7 @@ def body_parts(con: duckdb.DuckDBPyConnection) -> list[str]:
                 WHERE text_hash IN (SELECT input_hash FROM _todo_in)))
         GROUP BY run ORDER BY 1"""
     ).fetchall()
-    parts = _threads(con)
+    parts = threads(con)
     if not runs:
         return ["SELECT * FROM prompt_texts WHERE false"]
     if len(runs) > MAX_RANGES:
