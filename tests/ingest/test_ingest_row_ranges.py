@@ -9,7 +9,7 @@ import pytest
 
 from tokaudit.ingest import envelope
 from tokaudit.ingest.sqltext import install_macros
-from tokaudit.ingest.staging import create_staged, stage_lines
+from tokaudit.ingest.staging import SPLIT_VARIABLE, create_staged, stage_lines
 from tokaudit.store import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +40,9 @@ def test_split_staging_gives_the_rows_of_one_statement(
     parts = _staged(con, path, split=True)
     assert len(whole) > 5
     assert parts == whole
+    # where other batches load meanwhile the loader turns the split off: same rows
+    con.execute(f"SET VARIABLE {SPLIT_VARIABLE} = false")
+    assert _staged(con, path, split=True) == whole
     order = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
     assert order == (True,)  # put back after the split statement
 

@@ -39,6 +39,7 @@ from tokaudit.ingest.mapped import MappedFormat
 from tokaudit.ingest.registry import FORMATS
 from tokaudit.ingest.sqltext import install_macros
 from tokaudit.ingest.staging import (
+    SPLIT_VARIABLE,
     create_staged,
     insert_prompt_texts,
     read_lines_sql,
@@ -410,8 +411,9 @@ class _Stager:
     nothing but their files (``parallel_staging``) are staged ahead.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, workers: int) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, workers: int, alone: bool) -> None:
         self.con = con
+        self.alone = alone  # one batch only: its staging may use every core
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tokaudit-stage")
         self.local = threading.local()
         self.cursors: list[duckdb.DuckDBPyConnection] = []
@@ -429,6 +431,7 @@ class _Stager:
         if cursor is None:
             cursor = self.con.cursor()
             cursor.execute(f"USE {self.database}")  # a new connection starts elsewhere
+            cursor.execute(f"SET VARIABLE {SPLIT_VARIABLE} = {str(self.alone).lower()}")
             install_macros(cursor)
             self.local.cursor = cursor
             with self.lock:
@@ -490,7 +493,7 @@ def _load_all(
             _load_batch(con, batch, fmt_name, attribution)
             on_batch(batch)
         return
-    stager = _Stager(con, workers)
+    stager = _Stager(con, workers, alone=len(batches) == 1)
     try:
         ahead: dict[int, Future[str] | None] = {}
         for number, batch in enumerate(batches):
