@@ -73,15 +73,8 @@ def count_units(
     rendered: list[Rendered] = []
     by_model: dict[tuple[str, str], list[int]] = defaultdict(list)
     for index, (_, gid, kind, ctx, payload) in enumerate(rows):
-        tokenizer, model, provider, profile_key = groups[gid]
-        profile = profiles[profile_key]
-        if kind == "plain":  # a role and a text (units.py): the usual unit, made directly
-            if profile.framing == "openai":
-                rendered.append(Rendered([ctx, payload], profile.tokens_per_message))
-            else:
-                rendered.append(Rendered([payload]))
-        else:
-            rendered.append(render_unit(kind, ctx, payload, profile, provider))
+        tokenizer, model, provider, profile = groups[gid]
+        rendered.append(render_unit(kind, ctx, payload, profiles[profile], provider))
         by_model[(tokenizer, model)].append(index)
     totals = [r.const for r in rendered]
     for (tokenizer, model), indexes in by_model.items():

@@ -61,8 +61,11 @@ def render_unit(kind: str, ctx: str, payload: str, profile: ChatProfile, provide
     """
     if kind == "raw":
         return Rendered([payload], exact=ctx == "openai")
-    if kind == "plain":  # a message of only a role (ctx) and a text (units.py)
-        return _framed(ctx, Rendered([payload]), None, profile)
+    if kind == "plain":  # a message of only a role (ctx) and a text (units.py): the usual
+        # unit, so it is built here directly rather than through _framed
+        if profile.framing != "openai":
+            return Rendered([payload])
+        return Rendered([ctx, payload], profile.tokens_per_message)
     try:
         value = json.loads(payload)
     except (TypeError, ValueError):

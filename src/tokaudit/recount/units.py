@@ -215,12 +215,10 @@ def body_parts(con: duckdb.DuckDBPyConnection) -> list[str]:
     if not runs:
         return ["SELECT * FROM prompt_texts WHERE false"]
     if len(runs) > MAX_RANGES:
-        low, high = runs[0][0], runs[-1][1]
-        step = (high - low) // parts + 1
         return [
-            f"""SELECT * FROM prompt_texts WHERE rowid >= {start} AND rowid < {start + step}
+            f"""SELECT * FROM prompt_texts WHERE {rows}
             AND text_hash IN (SELECT input_hash FROM _todo_in)"""
-            for start in range(low, high + 1, step)
+            for rows in row_ranges(con, "prompt_texts")
         ]
     # cut the runs into ``parts`` pieces of about the same number of rows
     total = sum(last - first + 1 for first, last in runs)
