@@ -17,7 +17,7 @@ import typer
 
 from tokaudit.errors import ExitCode, TokauditError
 from tokaudit.report.renderers import table
-from tokaudit.store.connection import MEMORY_LIMIT_ENV
+from tokaudit.store.connection import memory_cap
 
 T = TypeVar("T")
 
@@ -53,8 +53,8 @@ def guard(fn: Callable[[], T]) -> T:
         err(f"error: {exc}")
         raise typer.Exit(int(exc.exit_code)) from exc
     except duckdb.OutOfMemoryException as exc:  # the machine, or TOKAUDIT_MEMORY_LIMIT
-        limit = os.environ.get(MEMORY_LIMIT_ENV)
-        where = f" under {MEMORY_LIMIT_ENV}={limit} (raise it)" if limit else ""
+        cap = memory_cap()
+        where = f" {cap} (raise it)" if cap else ""
         err(f"error: DuckDB ran out of memory{where}: {str(exc).splitlines()[0]}")
         raise typer.Exit(int(ExitCode.ERROR)) from exc
 

@@ -45,7 +45,7 @@ from tokaudit.ingest.staging import (
     read_lines_sql,
     sql_string,
 )
-from tokaudit.store.connection import MEMORY_LIMIT_ENV, STORE
+from tokaudit.store.connection import STORE, memory_cap
 
 ProgressCallback = Callable[[int, int, Path], None]
 
@@ -380,9 +380,9 @@ def _load_batch(
             return
         p = batch[0]
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        limit = os.environ.get(MEMORY_LIMIT_ENV)
-        if isinstance(exc, duckdb.OutOfMemoryException) and limit:
-            message += f" (under {MEMORY_LIMIT_ENV}={limit}: raise it for this file)"
+        cap = memory_cap()
+        if isinstance(exc, duckdb.OutOfMemoryException) and cap:
+            message += f" ({cap}: raise it for this file)"
         p.result.error = message
         _set_counts(p.result, 0, 0, 0, 0)
         _record_file_error(con, p.source, message)

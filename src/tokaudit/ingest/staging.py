@@ -177,13 +177,12 @@ def create_staged(
 
     columns = ", ".join(column(n, k) for n, k in STAGED_COLUMNS.items())
     target = "INSERT INTO _staged" if append else "CREATE OR REPLACE TEMP TABLE _staged AS"
-    if split is None:
+    if split is None or con.execute(f"SELECT getvariable('{SPLIT_VARIABLE}')").fetchone() == (
+        False,
+    ):
         con.execute(f"{target} SELECT {columns} FROM ({select_sql}) s")
         return
     table, anchor = split
-    if con.execute(f"SELECT getvariable('{SPLIT_VARIABLE}')").fetchone() == (False,):
-        con.execute(f"{target} SELECT {columns} FROM ({select_sql}) s")
-        return
     if select_sql.count(anchor) != 1:
         raise ValueError(f"the staging SELECT must read {table} once, after {anchor!r}")
     parts = " UNION ALL ".join(

@@ -20,6 +20,12 @@ ROW_GROUP_ROWS = 10_240  # rows per row group (DuckDB's default: 122,880); see _
 MEMORY_LIMIT_ENV = "TOKAUDIT_MEMORY_LIMIT"
 
 
+def memory_cap() -> str:
+    """``under TOKAUDIT_MEMORY_LIMIT=…`` when a cap is set (for out-of-memory messages)."""
+    limit = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
+    return f"under {MEMORY_LIMIT_ENV}={limit}" if limit else ""
+
+
 def sql_string(value: str) -> str:
     """``value`` as a SQL string literal, for statements that take no parameters (SET)."""
     return "'" + value.replace("'", "''") + "'"
