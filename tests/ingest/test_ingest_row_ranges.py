@@ -55,3 +55,19 @@ def test_a_split_needs_the_source_once(tmp_path: Path) -> None:
     con.execute("CREATE TEMP TABLE _raw AS SELECT 1 AS line_no, '{}' AS line")
     with pytest.raises(ValueError, match="must read _raw once"):
         create_staged(con, "SELECT line_no FROM _raw", split=("_raw", SOURCE))
+
+
+def test_a_file_out_of_memory_reports_why_and_keeps_line_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A split statement failing inside the file's transaction: the error says out of
+    memory (not "transaction aborted"), and the connection keeps rows in order again."""
+    from tokaudit.ingest import ingest_paths
+
+    monkeypatch.setenv("TOKAUDIT_MEMORY_LIMIT", "16MB")
+    con = open_store(tmp_path / "s.duckdb")
+    [fr] = ingest_paths(con, [str(LOGS[0])]).files
+    assert fr.error is not None
+    assert "Out of Memory" in fr.error and "TOKAUDIT_MEMORY_LIMIT=16MB" in fr.error
+    order = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+    assert order == (True,)

@@ -46,6 +46,7 @@ from tokaudit.ingest.staging import (
     sql_string,
 )
 from tokaudit.store.connection import STORE, memory_cap
+from tokaudit.store.parallel import restore_order
 
 ProgressCallback = Callable[[int, int, Path], None]
 
@@ -370,6 +371,7 @@ def _load_batch(
         con.execute("COMMIT")
     except (duckdb.Error, _FileError) as exc:
         con.execute("ROLLBACK")
+        restore_order(con)  # a split staging statement that failed could not (parallel.py)
         if staged is not None:
             _load_batch(con, batch, fmt_name, attribution)
             return

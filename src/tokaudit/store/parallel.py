@@ -10,11 +10,11 @@ statement that does so must not depend on the order of its result rows.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import duckdb
 
-__all__ = ["any_order", "row_ranges", "threads"]
+__all__ = ["any_order", "restore_order", "row_ranges", "threads"]
 
 
 def threads(con: duckdb.DuckDBPyConnection) -> int:
@@ -34,10 +34,25 @@ def row_ranges(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
 
 @contextmanager
 def any_order(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """``preserve_insertion_order`` off for the block, then as it was."""
+    """``preserve_insertion_order`` off for the block, then as it was.
+
+    A statement that fails inside an open transaction aborts it, and an aborted
+    transaction refuses even ``SET``: then the block's own error is raised, and the
+    transaction's owner calls ``restore_order`` after its ROLLBACK (other statements,
+    such as numbering a file's lines, rely on the order being kept).
+    """
     before = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+    restore = f"SET preserve_insertion_order = {bool(before and before[0])}"
     con.execute("SET preserve_insertion_order = false")
     try:
         yield
-    finally:
-        con.execute(f"SET preserve_insertion_order = {bool(before and before[0])}")
+    except BaseException:
+        with suppress(duckdb.Error):
+            con.execute(restore)
+        raise
+    con.execute(restore)
+
+
+def restore_order(con: duckdb.DuckDBPyConnection) -> None:
+    """DuckDB's default order-keeping, after a ROLLBACK that ``any_order`` could not undo."""
+    con.execute("RESET preserve_insertion_order")
