@@ -19,7 +19,8 @@ Documented in docs/formats.md (``## claude-code``); the field reference is log-f
   cache writes apart. ``usage.speed = "fast"`` becomes the ``fast`` service tier, which is
   unpriced unless the price table has that variant.
 
-Sessions are many small files, so ``stage_files`` reads a whole batch of them in one scan.
+Sessions are many small files, so ``stage_files`` reads a whole batch of them in one scan;
+a batch that loads alone is read on every DuckDB thread (groups of files, then row ranges).
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ from pathlib import Path
 
 import duckdb
 
-from tokaudit.ingest.files import COMPRESSED_SUFFIXES
+from tokaudit.ingest.files import COMPRESSED_SUFFIXES, file_size
 from tokaudit.ingest.interface import FileHead, LogFormat
-from tokaudit.ingest.staging import create_staged, read_lines_sql, sql_string
+from tokaudit.ingest.staging import create_staged, read_lines_sql, split_allowed, sql_string
 from tokaudit.ingest.usage import COUNT_FIELDS, not_plain_count
+from tokaudit.store.parallel import any_order, over_row_ranges, threads
 
 # Record types Claude Code writes (the ones without usage are not requests).
 LINE_TYPES = {
@@ -123,7 +125,6 @@ _USAGE_ARGS = ", ".join(_n(f) for f in _COUNTS)
 # Most lines start with '{', so the costlier whitespace and type checks run only on the
 # others.
 _LINES = r"""
-CREATE OR REPLACE TEMP TABLE _cc_lines AS
 SELECT filename, line_no, has_usage_key, bad,
     CASE WHEN has_usage_key OR bad IS NOT NULL THEN line END AS line
 FROM (
@@ -143,8 +144,8 @@ FROM (
 # Stage 2, over those lines: parse each line that can carry usage once, decide request,
 # non-request or reject, and keep the raw text only where a reject needs it.
 _SCAN = f"""
-CREATE OR REPLACE TEMP TABLE _cc AS
-SELECT * EXCLUDE (line, r),
+SELECT * EXCLUDE (line, r, u, uf, suspect, ts_raw),
+    uf.service_tier AS service_tier, uf.speed AS speed, uf.iterations AS iterations,
     CASE WHEN reject_reason IS NOT NULL THEN line END AS line,
     CASE WHEN reject_reason IS NULL AND NOT non_request AND msg_id IS NULL
          THEN md5(line) END AS line_md5
@@ -193,7 +194,7 @@ FROM (
                             SELECT filename, line_no, line, bad,
                                 CASE WHEN bad IS NULL AND has_usage_key
                                      THEN from_json(line, {_shape(_LINE_SHAPE)}) END AS r
-                            FROM _cc_lines
+                            FROM _cc_lines WHERE true
                         )
                     )
                 )
@@ -203,20 +204,24 @@ FROM (
 )
 """
 
-# Stage 3: decode each project directory from a cwd
-# logged in it, and shape the `_staged` columns (blank lines are not records).
-_STAGE = """
+# Stage 3a: decode each project directory from a cwd logged in it.
+_PROJECTS = """
+CREATE OR REPLACE TEMP TABLE _cc_proj AS
 WITH decoded AS (
     SELECT f.project_dir,
         min(c.cwd) FILTER (WHERE regexp_replace(c.cwd, '[^A-Za-z0-9]', '-', 'g')
                                  = f.project_dir) AS project_path
     FROM _cc_files f LEFT JOIN _cc c ON c.filename = f.filename AND c.cwd IS NOT NULL
     GROUP BY f.project_dir
-), files AS (
-    SELECT f.*, d.project_path,
-        coalesce(regexp_extract(d.project_path, '[^/\\\\]+$'), f.project_dir) AS project
-    FROM _cc_files f LEFT JOIN decoded d USING (project_dir)
-), calls AS (
+)
+SELECT f.*, d.project_path,
+    coalesce(regexp_extract(d.project_path, '[^/\\\\]+$'), f.project_dir) AS project
+FROM _cc_files f LEFT JOIN decoded d USING (project_dir)
+"""
+
+# Stage 3b: shape the `_staged` columns (blank lines are not records).
+_STAGE = """
+WITH calls AS (
 SELECT
     c.line_no,
     f.file_no,
@@ -247,16 +252,15 @@ SELECT
     coalesce(c.us.has_usage, false) AS has_usage,
     'ok' AS status,
     c.stop_reason AS finish_reason,
-    coalesce(lower(c.uf.service_tier) = 'batch', false) AS is_batch,
-    CASE WHEN lower(c.uf.speed) = 'fast' THEN 'fast'
-         WHEN lower(c.uf.service_tier) IN ('standard', 'batch') THEN NULL
-         ELSE lower(c.uf.service_tier) END AS service_tier,
+    coalesce(lower(c.service_tier) = 'batch', false) AS is_batch,
+    CASE WHEN lower(c.speed) = 'fast' THEN 'fast'
+         WHEN lower(c.service_tier) IN ('standard', 'batch') THEN NULL
+         ELSE lower(c.service_tier) END AS service_tier,
     CASE WHEN c.reject_reason IS NULL AND NOT c.non_request AND nullif(c.msg_id, '') IS NOT NULL
-              AND json_type(c.uf.iterations) = 'ARRAY'
-         THEN CAST(c.uf.iterations AS JSON[]) END AS iterations
-FROM _cc c
-JOIN files f ON f.filename = c.filename
-WHERE c.bad IS DISTINCT FROM 'blank'
+              AND json_type(c.iterations) = 'ARRAY'
+         THEN CAST(c.iterations AS JSON[]) END AS iterations
+FROM (SELECT * FROM _cc WHERE bad IS DISTINCT FROM 'blank') c
+JOIN _cc_proj f ON f.filename = c.filename
 ), advisor AS (
     -- An advisor sub-inference (usage.iterations[] of type advisor_message) is billed at its
     -- own model's rates, on top of the response's own usage: one more call, as ccusage
@@ -324,7 +328,7 @@ class ClaudeCodeFormat(LogFormat):
     name = "claude-code"
     description = "Claude Code session transcripts (~/.claude/projects/**/*.jsonl)"
     # Sessions are many small files: stage up to this many bytes of them in one scan.
-    batch_bytes = 128 * 1024 * 1024
+    batch_bytes = 512 * 1024 * 1024
     parallel_staging = True  # reads only the transcripts
 
     def sniff(self, head: FileHead) -> bool:
@@ -358,10 +362,46 @@ class ClaudeCodeFormat(LogFormat):
         )
         # Lines first, then the parse: DuckDB's from_json costs about twice as much fused
         # into the file read as over a materialised table (json_valid does not).
-        con.execute(_LINES.replace("{source}", _lines_sql(paths)))
-        con.execute(_SCAN)
+        if not split_allowed(con):
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _cc_lines AS {_classified(paths)}")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _cc AS {_SCAN}")
+        else:  # this batch loads alone: each statement runs on every DuckDB thread
+            # files split in groups, one per thread; compressed ones are numbered in
+            # read order, so they are read apart, with the order kept
+            plain = [p for p in paths if not p.name.lower().endswith(COMPRESSED_SUFFIXES)]
+            packed = [p for p in paths if p.name.lower().endswith(COMPRESSED_SUFFIXES)]
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _cc_lines AS {_classified([])}")
+            with any_order(con):
+                if plain:
+                    groups = _by_size(plain, threads(con))
+                    con.execute(
+                        "INSERT INTO _cc_lines "
+                        + " UNION ALL ".join(f"({_classified(g)})" for g in groups)
+                    )
+            if packed:
+                con.execute(f"INSERT INTO _cc_lines {_classified(packed)}")
+            scan = over_row_ranges(con, _SCAN, "_cc_lines", "FROM _cc_lines WHERE")
+            with any_order(con):
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _cc AS {scan}")
         con.execute("DROP TABLE _cc_lines")
-        create_staged(con, _STAGE)
+        con.execute(_PROJECTS)
+        create_staged(con, _STAGE, split=("_cc", "FROM _cc WHERE"))
+        con.execute("DROP TABLE _cc; DROP TABLE _cc_proj")
+
+
+def _classified(paths: list[Path]) -> str:
+    return _LINES.replace("{source}", _lines_sql(paths))
+
+
+def _by_size(paths: list[Path], groups: int) -> list[list[Path]]:
+    """``paths`` in at most ``groups`` lists of about equal bytes (largest first, greedy)."""
+    totals = [0] * max(1, groups)
+    members: list[list[Path]] = [[] for _ in totals]
+    for size, path in sorted(((file_size(p), p) for p in paths), key=lambda sp: -sp[0]):
+        smallest = totals.index(min(totals))
+        totals[smallest] += size
+        members[smallest].append(path)
+    return [m for m in members if m]
 
 
 def _lines_sql(paths: list[Path]) -> str:
@@ -385,5 +425,10 @@ def _lines_sql(paths: list[Path]) -> str:
         parts.append(
             f"SELECT {sql_string(str(p))} AS filename, row_number() OVER () AS line_no, "
             f"line FROM {read_lines_sql(p)}"
+        )
+    if not parts:  # no rows, the same columns
+        return (
+            "SELECT NULL::VARCHAR AS filename, NULL::BIGINT AS line_no, "
+            "NULL::VARCHAR AS line LIMIT 0"
         )
     return " UNION ALL ".join(parts)

@@ -93,6 +93,14 @@ def expand_paths(paths: list[str], suffixes: tuple[str, ...] = LOG_SUFFIXES) -> 
     return unique
 
 
+def file_size(path: Path) -> int:
+    """Bytes on disk, 0 for a file that cannot be read (it fails later, with its reason)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def fingerprint(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:

@@ -30,6 +30,7 @@ from tokaudit.ingest.files import (
     STDIN,
     STDIN_NAME,
     expand_paths,
+    file_size,
     fingerprint,
     real_path,
     spool_stdin,
@@ -413,9 +414,8 @@ class _Stager:
     nothing but their files (``parallel_staging``) are staged ahead.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, workers: int, alone: bool) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, workers: int) -> None:
         self.con = con
-        self.alone = alone  # one batch only: its staging may use every core
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tokaudit-stage")
         self.local = threading.local()
         self.cursors: list[duckdb.DuckDBPyConnection] = []
@@ -433,7 +433,8 @@ class _Stager:
         if cursor is None:
             cursor = self.con.cursor()
             cursor.execute(f"USE {self.database}")  # a new connection starts elsewhere
-            cursor.execute(f"SET VARIABLE {SPLIT_VARIABLE} = {str(self.alone).lower()}")
+            # other batches stage and load meanwhile: no statement splits (staging.py)
+            cursor.execute(f"SET VARIABLE {SPLIT_VARIABLE} = false")
             install_macros(cursor)
             self.local.cursor = cursor
             with self.lock:
@@ -486,16 +487,24 @@ def _load_all(
     attribution: Attribution | None,
     on_batch: Callable[[list[_Pending]], None],
 ) -> None:
-    """Load every batch in order, staging up to ``workers`` batches ahead on other threads."""
+    """Load every batch in order, staging up to ``workers`` batches ahead on other threads.
+
+    A lone batch is staged here: its statements then run over every thread instead
+    (``staging.create_staged``), with no copy between connections.
+    """
     workers = _staging_workers()
-    if workers == 0 or not any(
-        b[0].log_format is not None and b[0].log_format.parallel_staging for b in batches
+    if (
+        workers == 0
+        or len(batches) == 1
+        or not any(
+            b[0].log_format is not None and b[0].log_format.parallel_staging for b in batches
+        )
     ):
         for batch in batches:
             _load_batch(con, batch, fmt_name, attribution)
             on_batch(batch)
         return
-    stager = _Stager(con, workers, alone=len(batches) == 1)
+    stager = _Stager(con, workers)
     try:
         ahead: dict[int, Future[str] | None] = {}
         for number, batch in enumerate(batches):
@@ -660,21 +669,14 @@ def _batches(pending: list[_Pending]) -> list[list[_Pending]]:
             and fmt.batch_bytes > 0
             and last is not None
             and last[-1].log_format is fmt
-            and size + _size(p.path) <= fmt.batch_bytes
+            and size + file_size(p.path) <= fmt.batch_bytes
         ):
             last.append(p)
-            size += _size(p.path)
+            size += file_size(p.path)
         else:
             batches.append([p])
-            size = _size(p.path)
+            size = file_size(p.path)
     return batches
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
 
 
 def ingest_file(

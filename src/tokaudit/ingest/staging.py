@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 
 from tokaudit.store.connection import sql_string as sql_string  # re-exported for formats
-from tokaudit.store.parallel import any_order, row_ranges
+from tokaudit.store.parallel import any_order, over_row_ranges
 
 # Every column of _staged with its type. `line_no`, `line` and `reject_reason` come first:
 # a row with a reject reason goes to `rejects`, every other row becomes a request. `line`
@@ -177,19 +177,21 @@ def create_staged(
 
     columns = ", ".join(column(n, k) for n, k in STAGED_COLUMNS.items())
     target = "INSERT INTO _staged" if append else "CREATE OR REPLACE TEMP TABLE _staged AS"
-    if split is None or con.execute(f"SELECT getvariable('{SPLIT_VARIABLE}')").fetchone() == (
-        False,
-    ):
+    if split is None or not split_allowed(con):
         con.execute(f"{target} SELECT {columns} FROM ({select_sql}) s")
         return
     table, anchor = split
-    if select_sql.count(anchor) != 1:
-        raise ValueError(f"the staging SELECT must read {table} once, after {anchor!r}")
-    parts = " UNION ALL ".join(
-        f"({select_sql.replace(anchor, f'{anchor} {rows} AND')})" for rows in row_ranges(con, table)
-    )
+    parts = over_row_ranges(con, select_sql, table, anchor)
     with any_order(con):
         con.execute(f"{target} SELECT {columns} FROM ({parts}) s")
+
+
+def split_allowed(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether this connection may split a staging statement over every thread.
+
+    False where the loader stages other batches meanwhile (``SPLIT_VARIABLE``).
+    """
+    return con.execute(f"SELECT getvariable('{SPLIT_VARIABLE}')").fetchone() != (False,)
 
 
 def insert_prompt_texts(con: duckdb.DuckDBPyConnection, relation: str) -> None:

@@ -14,7 +14,7 @@ from contextlib import contextmanager, suppress
 
 import duckdb
 
-__all__ = ["any_order", "restore_order", "row_ranges", "threads"]
+__all__ = ["any_order", "over_row_ranges", "restore_order", "row_ranges", "threads"]
 
 
 def threads(con: duckdb.DuckDBPyConnection) -> int:
@@ -30,6 +30,19 @@ def row_ranges(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     low, high = int(row[0]), int(row[1])
     step = (high - low) // threads(con) + 1
     return [f"rowid >= {a} AND rowid < {a + step}" for a in range(low, high + 1, step)]
+
+
+def over_row_ranges(con: duckdb.DuckDBPyConnection, sql: str, table: str, anchor: str) -> str:
+    """``sql`` once per range of ``table``'s rows, joined by ``UNION ALL``.
+
+    ``sql`` reads ``table`` once, right after ``anchor`` (``FROM t WHERE``), and must treat
+    each row on its own; run the result under ``any_order`` to use every thread.
+    """
+    if sql.count(anchor) != 1:
+        raise ValueError(f"the query must read {table} once, after {anchor!r}")
+    return " UNION ALL ".join(
+        f"({sql.replace(anchor, f'{anchor} {rows} AND')})" for rows in row_ranges(con, table)
+    )
 
 
 @contextmanager

@@ -17,6 +17,7 @@ import pytest
 
 from tokaudit.ingest import ingest_paths
 from tokaudit.ingest.claude_code import ClaudeCodeFormat
+from tokaudit.ingest.staging import SPLIT_VARIABLE
 from tokaudit.store import open_store
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "claude_code" / "claude-config"
@@ -28,16 +29,29 @@ def _tree_with_a_broken_archive(root: Path) -> tuple[Path, Path]:
     sessions = sorted(tree.rglob("*.jsonl"))
     assert len(sessions) > 6
     biggest = max(sessions, key=lambda p: p.stat().st_size)
+    whole = sessions[0].with_name(sessions[0].stem + "-whole.jsonl.gz")  # a good archive
+    whole.write_bytes(gzip.compress(sessions[0].read_bytes().replace(b'"msg_', b'"msgz_')))
     packed = gzip.compress(biggest.read_bytes())
     broken = biggest.with_name(biggest.stem + "-copy.jsonl.gz")
     broken.write_bytes(packed[: len(packed) * 2 // 3])  # the head still reads
     return tree, broken
 
 
-def _load(tree: Path, workers: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def _load(
+    tree: Path,
+    workers: int,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    batch_bytes: int = 48_000,  # about ten batches
+    split: bool = True,
+    threads: int = 2,
+) -> dict[str, Any]:
     monkeypatch.setenv("TOKAUDIT_STAGE_WORKERS", str(workers))
-    monkeypatch.setattr(ClaudeCodeFormat, "batch_bytes", 48_000)  # about ten batches
+    monkeypatch.setattr(ClaudeCodeFormat, "batch_bytes", batch_bytes)
     con = open_store(":memory:")
+    con.execute(f"SET threads = {threads}")
+    if not split:  # every statement whole, as on a worker connection
+        con.execute(f"SET VARIABLE {SPLIT_VARIABLE} = false")
     try:
         result = ingest_paths(con, [str(tree)])
         files = sorted(
@@ -69,3 +83,20 @@ def test_staging_ahead_loads_what_the_loader_alone_loads(
     assert any(f[0] == str(broken) and f[6] for f in alone["files"])  # a whole-file error
     assert next(r for r in alone["rejects"] if r[0] == str(broken.resolve()))[1] == 0
     assert ahead["attached"] == (0,)  # the staging database is gone afterwards
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_one_batch_split_over_threads_loads_what_whole_statements_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
+    """Everything in one batch: the loader stages it itself, each statement over groups of
+    files or ranges of rows, one per thread (compressed files read apart, in order)."""
+    tree, broken = _tree_with_a_broken_archive(tmp_path)
+    broken.unlink()  # a failing batch is retried file by file: keep this one whole
+    one = 1 << 30
+    whole = _load(tree, 0, monkeypatch, batch_bytes=one, split=False, threads=threads)
+    split = _load(tree, 0, monkeypatch, batch_bytes=one, threads=threads)
+    assert split == whole
+    assert len(whole["requests"]) > 10
+    assert any(f[0].endswith("-whole.jsonl.gz") and f[3] > 0 for f in whole["files"])
+    assert whole == _load(tree, 3, monkeypatch)  # and as batches staged ahead
