@@ -357,6 +357,32 @@ def test_stores_keep_small_row_groups_across_opens(tmp_path: Path) -> None:
     assert result.exit_code == 0 and str(rows + 1) in result.stdout
 
 
+def test_a_store_from_before_file_search_fees_gains_the_column(
+    tmp_path: Path, mixed_log: Path
+) -> None:
+    """A store written before ``file_search_calls`` existed gets it on a writable open;
+    its requests report and price as before, and read-only SQL still works."""
+    from tokaudit.store import open_store
+
+    path = tmp_path / "old.duckdb"
+    assert runner.invoke(app, ["ingest", str(mixed_log), "--db", str(path)]).exit_code == 0
+    before = runner.invoke(app, ["report", "--db", str(path), "-f", "json"])
+    con = open_store(path)
+    con.execute("DROP VIEW IF EXISTS request_costs")  # as the older release left it
+    con.execute("ALTER TABLE requests DROP COLUMN file_search_calls")
+    con.close()
+    sql = ["sql", "--db", str(path), "SELECT count(*) AS n FROM requests"]
+    assert runner.invoke(app, sql).exit_code == 0  # read-only: the store as it is
+    after = runner.invoke(app, ["report", "--db", str(path), "-f", "json"])
+    assert after.exit_code == 0, after.stderr
+    totals = json.loads(before.stdout)["totals"]
+    assert json.loads(after.stdout)["totals"] == totals and Decimal(totals["cost_usd"]) > 0
+    con = open_store(path)
+    columns = {row[0] for row in con.execute("DESCRIBE requests").fetchall()}
+    con.close()
+    assert "file_search_calls" in columns
+
+
 @pytest.mark.parametrize(
     ("limit", "needle"),
     [

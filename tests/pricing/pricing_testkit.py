@@ -49,6 +49,7 @@ COST_COLUMNS = (
     "cost_usd",
     "input_audio_tokens",
     "web_search_requests",
+    "file_search_calls",
     "price_route",
     "price_region",
     "fees_cost",
@@ -96,10 +97,12 @@ def openai_envelope(
     api: str = "chat",
     request_id: str | None = None,
     web_search_calls: int = 0,
+    file_search_calls: int = 0,
 ) -> Envelope:
     """Chat Completions (``api="chat"``) or Responses (``api="responses"``) usage: the prompt
     count includes cached and cache-write tokens; reasoning is inside the completion count.
-    ``web_search_calls`` adds Responses ``web_search_call`` output items (billed per call)."""
+    ``web_search_calls`` and ``file_search_calls`` add Responses ``web_search_call`` and
+    ``file_search_call`` output items (each billed per call)."""
     prefix = "prompt" if api == "chat" else "input"
     out = "completion" if api == "chat" else "output"
     details: dict[str, int] = {"cached_tokens": cached}
@@ -117,12 +120,25 @@ def openai_envelope(
     response: dict[str, Any] = {"object": kind, "model": model, "usage": usage}
     if service_tier is not None:
         response["service_tier"] = service_tier
-    if web_search_calls:
-        assert api == "responses", "web_search_call items are a Responses API shape"
-        response["output"] = [
-            {"type": "web_search_call", "id": f"ws_{i}", "status": "completed"}
-            for i in range(web_search_calls)
-        ] + [{"type": "message", "role": "assistant", "content": []}]
+    if web_search_calls or file_search_calls:
+        assert api == "responses", "tool call items are a Responses API shape"
+        response["output"] = (
+            [
+                {"type": "web_search_call", "id": f"ws_{i}", "status": "completed"}
+                for i in range(web_search_calls)
+            ]
+            + [
+                {
+                    "type": "file_search_call",
+                    "id": f"fs_{i}",
+                    "status": "completed",
+                    "queries": ["refund policy"],
+                    "results": None,
+                }
+                for i in range(file_search_calls)
+            ]
+            + [{"type": "message", "role": "assistant", "content": []}]
+        )
     return _envelope("openai", model, ts, response, batch, request_id)
 
 

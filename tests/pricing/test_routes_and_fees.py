@@ -183,6 +183,27 @@ CASES: dict[str, tuple[Envelope, str | None, str | None, str]] = {
         "missing_price_key",
         "standard",
     ),
+    # ... and each file_search_call $2.50 per 1k (pricing-semantics §10).
+    "openai-file-search": (
+        openai_envelope("gpt-4o", TS, 1000, 100, api="responses", file_search_calls=3),
+        "0.011",  # 1000 x 2.5 + 100 x 10 per 1M + 3 x $0.0025
+        None,
+        "standard",
+    ),
+    "openai-both-searches": (
+        openai_envelope(
+            "gpt-4o", TS, 1000, 100, api="responses", web_search_calls=1, file_search_calls=2
+        ),
+        "0.0185",  # 0.0035 in tokens + $0.01 + 2 x $0.0025
+        None,
+        "standard",
+    ),
+    "openai-file-search-no-fee": (
+        openai_envelope("gpt-4.1-nano", TS, 1000, 100, api="responses", file_search_calls=1),
+        None,
+        "missing_price_key",
+        "standard",
+    ),
 }
 
 
@@ -217,6 +238,11 @@ def test_region_and_route_are_recorded(rows: dict[str, dict[str, Any]]) -> None:
     assert rows["first-party-with-location"]["price_route"] is None
     assert rows["openai-web-search"]["web_search_requests"] == 2
     assert rows["openai-web-search"]["fees_cost"] == D("0.02")
+    assert rows["openai-web-search"]["file_search_calls"] == 0
+    both = rows["openai-both-searches"]
+    assert (both["web_search_requests"], both["file_search_calls"]) == (1, 2)
+    assert both["fees_cost"] == D("0.015")
+    assert rows["openai-file-search"]["file_search_calls"] == 3
     cached = rows["audio-flash-cached"]
     assert (cached["input_tokens"], cached["input_audio_tokens"], cached["cache_read_tokens"]) == (
         100,

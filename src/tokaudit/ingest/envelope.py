@@ -292,10 +292,14 @@ SELECT
     {_text(M["$.environment"])} AS environment,
     meta AS metadata,
     {TOKEN_CLASS_COLUMNS},
-    -- OpenAI Responses bills each web_search_call output item (its usage has no count).
+    -- OpenAI Responses bills each web_search_call and file_search_call output item (its
+    -- usage has no count of them).
     CASE WHEN us.has_usage THEN us.web_search + CASE WHEN provider = 'openai' THEN len(
         list_filter(ta_list({R["$.output"]}), lambda o: o ->> 'type' = 'web_search_call'))
         ELSE 0 END END AS web_search_requests,
+    CASE WHEN us.has_usage THEN CASE WHEN provider = 'openai' THEN len(
+        list_filter(ta_list({R["$.output"]}), lambda o: o ->> 'type' = 'file_search_call'))
+        ELSE 0 END END AS file_search_calls,
     {_OUTCOME},
     CASE provider
         WHEN 'openai' THEN coalesce({_text(R["$.choices[0].finish_reason"])},
@@ -541,6 +545,9 @@ _FAST_COLUMNS = f"""
     CASE WHEN us.has_usage THEN us.web_search + CASE WHEN provider = 'openai' THEN len(
         list_filter(ta_list(rs.output), lambda o: o ->> 'type' = 'web_search_call'))
         ELSE 0 END END AS web_search_requests,
+    CASE WHEN us.has_usage THEN CASE WHEN provider = 'openai' THEN len(
+        list_filter(ta_list(rs.output), lambda o: o ->> 'type' = 'file_search_call'))
+        ELSE 0 END END AS file_search_calls,
     {_OUTCOME},
     CASE provider
         WHEN 'openai' THEN coalesce(rs.choices ->> '$[0].finish_reason', rs.status ->> '$')

@@ -51,6 +51,7 @@ COUNT_TARGETS = (
     "output_tokens",
     "reasoning_tokens",
     "web_search_requests",
+    "file_search_calls",
 )
 OTHER_TARGETS = {"timestamp": "TIMESTAMPTZ", "batch": "BOOLEAN", "latency_ms": "DOUBLE"}
 TARGETS = (*OTHER_TARGETS, *TEXT_TARGETS, *COUNT_TARGETS)

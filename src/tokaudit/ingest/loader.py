@@ -79,6 +79,7 @@ REQUEST_COLUMNS = (
     "output_tokens",
     "reasoning_tokens",
     "web_search_requests",
+    "file_search_calls",
     "has_usage",
     "status",
     "http_status",

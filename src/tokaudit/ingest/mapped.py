@@ -316,6 +316,7 @@ class MappedFormat(LogFormat):
             c_cache_write_1h_tokens AS cache_write_1h_tokens,
             CASE WHEN {any_count} THEN {output} END AS output_tokens,
             c_reasoning_tokens AS reasoning_tokens, c_web_search_requests AS web_search_requests,
+            c_file_search_calls AS file_search_calls,
             coalesce({any_count}, false) AS has_usage,
             CASE WHEN lower({text["status"]}) IN ('error', 'failure', 'failed') THEN 'error'
                  ELSE 'ok' END AS status,

@@ -50,6 +50,7 @@ STAGED_COLUMNS: dict[str, str] = {
     "output_tokens": "BIGINT",
     "reasoning_tokens": "BIGINT",
     "web_search_requests": "BIGINT",
+    "file_search_calls": "BIGINT",
     "has_usage": "BOOLEAN",
     "status": "VARCHAR",
     "http_status": "INTEGER",

@@ -31,6 +31,7 @@ class PriceBand:
     per_token: dict[str, Decimal | None]  # USD per token, None = no price for that class
     web_search_per_request: Decimal | None
     source_url: str
+    file_search_per_request: Decimal | None = None  # USD per file_search_call
     per_request: Decimal | None = None  # USD per request (fees.per_request)
 
 
@@ -62,6 +63,7 @@ def compile_model(model: ModelEntry) -> list[PriceBand]:
     bands: list[PriceBand] = []
     for version in model.versions:
         search_fee = version.fees.get("web_search_per_1k")
+        file_search_fee = version.fees.get("file_search_per_1k")
         for context in version.contexts():
             per_key = schedules(version, context)
             starts = sorted({t for s in per_key.values() for t, _ in s})
@@ -82,6 +84,9 @@ def compile_model(model: ModelEntry) -> list[PriceBand]:
                         up_to_tokens=end,
                         per_token=per_token,
                         web_search_per_request=None if search_fee is None else search_fee / 1000,
+                        file_search_per_request=(
+                            None if file_search_fee is None else file_search_fee / 1000
+                        ),
                         source_url=version.source_url,
                         per_request=version.fees.get("per_request"),
                     )

@@ -32,7 +32,8 @@ CREATE OR REPLACE TABLE price_bands (
     valid_from TIMESTAMPTZ, valid_to TIMESTAMPTZ, variant VARCHAR NOT NULL,
     above_tokens BIGINT NOT NULL, up_to_tokens BIGINT,
     {", ".join(f"{k}_price {MONEY}" for k in ALL_PRICE_KEYS)},
-    web_search_price {MONEY}, per_request_price {MONEY}, source_url VARCHAR);
+    web_search_price {MONEY}, per_request_price {MONEY}, source_url VARCHAR,
+    file_search_price {MONEY});
 CREATE OR REPLACE TABLE pricing_credits (
     name VARCHAR, amount_usd {MONEY}, provider VARCHAR, model VARCHAR,
     effective_from TIMESTAMPTZ, effective_to TIMESTAMPTZ);
@@ -119,7 +120,8 @@ WITH named AS (
 ), priced AS (
     SELECT c.*, b.input_price, b.cache_read_price, b.cache_write_5m_price,
         b.cache_write_1h_price, b.output_price, b.input_audio_price, b.reasoning_price,
-        b.web_search_price, b.per_request_price, b.source_url AS price_source,
+        b.web_search_price, b.file_search_price, b.per_request_price,
+        b.source_url AS price_source,
         b.valid_from AS price_valid_from,
         EXISTS (SELECT 1 FROM price_bands s WHERE s.model_id = c.priced_model
                 AND (s.valid_from IS NULL OR c.price_ts >= s.valid_from)
@@ -146,6 +148,7 @@ WITH named AS (
               OR (coalesce(cache_write_1h_tokens, 0) > 0 AND cache_write_1h_price IS NULL)
               OR (coalesce(output_tokens, 0) > 0 AND output_price IS NULL)
               OR (coalesce(web_search_requests, 0) > 0 AND web_search_price IS NULL)
+              OR (coalesce({file_search}, 0) > 0 AND file_search_price IS NULL)
                 THEN 'missing_price_key'
         END AS unpriced_reason,
         coalesce(coalesce(input_tokens, 0) * input_price, 0) AS c_input,
@@ -160,6 +163,7 @@ WITH named AS (
                            * output_price, 0)
                   + coalesce(reasoning_tokens, 0) * reasoning_price END AS c_output,
         coalesce(coalesce(web_search_requests, 0) * web_search_price, 0)
+            + coalesce(coalesce({file_search}, 0) * file_search_price, 0)
             + CASE WHEN usage_source IS NOT NULL
                    THEN coalesce(per_request_price, 0) * coalesce(request_count, 1)
                    ELSE 0 END AS c_fees
@@ -189,7 +193,13 @@ def cost_view_sql(con: duckdb.DuckDBPyConnection) -> str:
     (``request_count``, when the store has that column) pays the per-request fee per call."""
     columns = {row[0] for row in con.execute("DESCRIBE requests").fetchall()}
     calls = "coalesce(request_count, 1)" if "request_count" in columns else "1"
-    return _COST_VIEW.replace("{money}", MONEY).replace("{calls}", calls)
+    # a store opened read-only keeps the columns it was written with
+    file_search = "file_search_calls" if "file_search_calls" in columns else "NULL::BIGINT"
+    return (
+        _COST_VIEW.replace("{money}", MONEY)
+        .replace("{calls}", calls)
+        .replace("{file_search}", file_search)
+    )
 
 
 BAND_COLUMNS = {
@@ -204,6 +214,7 @@ BAND_COLUMNS = {
     "web_search_price": MONEY,
     "per_request_price": MONEY,
     "source_url": "VARCHAR",
+    "file_search_price": MONEY,
 }
 
 
@@ -304,6 +315,7 @@ def install_price_table(
                 _money(b.web_search_per_request),
                 _money(b.per_request),
                 b.source_url,
+                _money(b.file_search_per_request),
             )
             for b in compile_table(table)
         ]

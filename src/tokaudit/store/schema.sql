@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS requests (
     output_tokens          BIGINT,               -- includes reasoning
     reasoning_tokens       BIGINT,               -- subset of output_tokens, informational
     web_search_requests    BIGINT,
+    file_search_calls      BIGINT,               -- OpenAI Responses file_search_call items
     has_usage              BOOLEAN NOT NULL,
     status                 VARCHAR NOT NULL,     -- ok | error
     http_status            INTEGER,
@@ -69,6 +70,8 @@ CREATE TABLE IF NOT EXISTS requests (
     request_count          BIGINT DEFAULT 1,     -- calls the row stands for; NULL = not exported
     tier_input_tokens      BIGINT                -- bucket rows: per-call input size for tier pricing
 );
+-- Stores created before file-search fees gain the column (NULL = none logged).
+ALTER TABLE requests ADD COLUMN IF NOT EXISTS file_search_calls BIGINT;
 -- Stores created before the audio token class gain the column (NULL = none split out).
 ALTER TABLE requests ADD COLUMN IF NOT EXISTS input_audio_tokens BIGINT;
 -- Stores created before attribution by project and aggregated rows gain these columns.

@@ -385,3 +385,36 @@ def test_csv_dialect_is_fixed_not_guessed(kit: EnvelopeKit) -> None:
         header.replace(",", "\t") + "2026-10-01T10:00:00Z\tgpt-4o-mini\tb\t5\t0\t1\n", "utf-8"
     )
     assert _ingest(kit, tsv, OPENAI_MAP).loaded == 1
+
+
+def test_tool_call_fee_columns_are_priced(kit: EnvelopeKit) -> None:
+    """An export with web-search and file-search call counts: each is billed per call."""
+    path = kit.tmp_path / "tools.csv"
+    path.write_text(
+        "ts,model,prompt_tokens,completion_tokens,searches,file_searches\n"
+        "2026-10-01T10:00:00Z,gpt-4o,1000,100,2,3\n"
+        "2026-10-01T10:01:00Z,gpt-4o,1000,100,,x\n",
+        "utf-8",
+    )
+    fmap = {
+        "input_includes_cache": True,
+        "fields": {
+            "timestamp": "ts",
+            "model": "model",
+            "input_tokens": "prompt_tokens",
+            "output_tokens": "completion_tokens",
+            "web_search_requests": "searches",
+            "file_search_calls": "file_searches",
+        },
+        "static": {"provider": "openai"},
+    }
+    fr = _ingest(kit, path, fmap)
+    assert (fr.loaded, fr.rejected) == (1, 1)  # "x" is not a count: the row is a reject
+    [row] = kit.rows(path)
+    assert (row["web_search_requests"], row["file_search_calls"]) == (2, 3)
+    install_price_table(kit.con, load_price_table(ROOT / "pricing"))
+    [cost] = kit.query("SELECT cost_usd, fees_cost FROM request_costs")
+    # gpt-4o per 1M: input 2.50, output 10; web search $10 and file search $2.50 per 1k calls
+    fees = 2 * Decimal("10") / 1000 + 3 * Decimal("2.5") / 1000
+    assert Decimal(cost["fees_cost"]) == fees
+    assert Decimal(cost["cost_usd"]) == (1000 * Decimal("2.5") + 100 * Decimal(10)) / M + fees
