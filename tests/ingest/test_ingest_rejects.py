@@ -66,6 +66,11 @@ def mixed_file(kit: EnvelopeKit) -> list[tuple[str | Json, str | None]]:
     over_cached["response"]["usage"]["prompt_tokens_details"]["cached_tokens"] = 2000
     over_gem = copy.deepcopy(good_gem)
     over_gem["response"]["usageMetadata"]["cachedContentTokenCount"] = 9
+    over_audio = copy.deepcopy(good_gem)  # more cached audio than cached tokens
+    over_audio["response"]["usageMetadata"]["cachedContentTokenCount"] = 2
+    over_audio["response"]["usageMetadata"]["cacheTokensDetails"] = [
+        {"modality": "AUDIO", "tokenCount": 5}
+    ]
     over_reasoning = copy.deepcopy(good_resp)
     over_reasoning["response"]["usage"]["output_tokens_details"]["reasoning_tokens"] = 289
 
@@ -122,6 +127,7 @@ def mixed_file(kit: EnvelopeKit) -> list[tuple[str | Json, str | None]]:
         (good_resp, None),  # 32
         (good_cache, None),  # 33
         (good_epoch, None),  # 34
+        (over_audio, "cacheTokensDetails AUDIO exceeds cachedContentTokenCount"),  # 35
     ]
 
 

@@ -48,6 +48,7 @@ COST_COLUMNS = (
     "total_input_tokens",
     "cost_usd",
     "input_audio_tokens",
+    "cache_read_audio_tokens",
     "web_search_requests",
     "file_search_calls",
     "price_route",

@@ -59,11 +59,6 @@ documented places; each is handled by one named rule in ``_expect`` below, with 
     they raise LookupError), a Bedrock foundation-model ARN, and the Vertex form
     ``claude-opus-4@20250514`` (its opus-4 match rule has no ``@`` branch). The oracle then looks
     the model up by the bare / ``-``-dated name. Prices are not adjusted.
-``cached-audio-at-cache-read``
-    genai-prices prices Gemini 2.5 Flash cached audio (``cacheTokensDetails`` AUDIO) at its
-    ``cache_audio_read`` rate ($0.10); tokaudit has one cache-read class and bills cached audio
-    at ``cache_read`` ($0.03), as providers/google.yaml says. Adjustment: the oracle's usage moves
-    cached audio out of genai-prices' audio and audio-cache classes (uncached audio stays audio).
 ``openai-web-search-calls``
     OpenAI bills each Responses ``web_search_call`` at $10 per 1k (pricing-semantics §10), but
     its usage object has no count and genai-prices' OpenAI extractor reads none, so genai-prices
@@ -434,12 +429,11 @@ def _gp_model(case: Case) -> tuple[Any, str, bool]:
 def _gp_usage(case: Case) -> Usage:
     provider = get_snapshot().find_provider(None, _gp_provider(case), None)
     _, usage = provider.extract_usage(case.envelope["response"], api_flavor=case.api_flavor)
-    if case.cached_audio:
-        # cached-audio-at-cache-read: cached audio is a cache read, not audio, in tokaudit.
-        usage = copy(usage)
-        usage.input_audio_tokens = (usage.input_audio_tokens or 0) - case.cached_audio
-        usage.cache_audio_read_tokens = 0
-    elif vars(usage).get("input_audio_tokens") and vars(usage).get("cache_read_tokens"):
+    if (
+        not case.cached_audio
+        and vars(usage).get("input_audio_tokens")
+        and vars(usage).get("cache_read_tokens")
+    ):
         # With no cacheTokensDetails genai-prices refuses to guess ("Missing usage for
         # cache_audio_read_tokens"); tokaudit reads it as no cached audio, and so does the oracle.
         usage = copy(usage)
@@ -483,8 +477,6 @@ def _expect(case: Case) -> Expectation:
     model, ref, fallback = _gp_model(case)
     usage = _gp_usage(case)
     rules = ["gp-name-fallback"] if fallback else []
-    if case.cached_audio:
-        rules.append("cached-audio-at-cache-read")
 
     def gp(ts: datetime, context: str | None, u: Usage = usage) -> Any:
         return calc_price(
@@ -563,7 +555,6 @@ RULES = (
     "no-cache-read-price",
     "no-1h-write-price",
     "gp-name-fallback",
-    "cached-audio-at-cache-read",
     "openai-web-search-calls",
     "vertex-regional-uplift",
 )

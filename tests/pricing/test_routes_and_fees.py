@@ -160,7 +160,21 @@ CASES: dict[str, tuple[Envelope, str | None, str | None, str]] = {
     ),
     "audio-flash-cached": (
         gemini_envelope("gemini-2.5-flash", TS, 1000, 100, cached=500, audio=600, cached_audio=200),
-        "0.000695",  # 100 x 0.3 + 400 x 1.0 + 500 x 0.03 + 100 x 2.5
+        "0.000709",  # 100 x 0.3 + 400 x 1.0 + 300 x 0.03 + 200 x 0.10 (cached audio) + 100 x 2.5
+        None,
+        "standard",
+    ),
+    "audio-flash-cached-batch": (  # batch keeps the cache rates, cached audio's too
+        gemini_envelope(
+            "gemini-2.5-flash", TS, 1000, 100, cached=500, audio=600, cached_audio=200, batch=True
+        ),
+        "0.000369",  # 100 x 0.15 + 400 x 0.5 + 300 x 0.03 + 200 x 0.10 + 100 x 1.25
+        None,
+        "batch",
+    ),
+    "cached-audio-without-its-price": (  # 2.5 Pro has no cached-audio rate: cache_read's
+        gemini_envelope("gemini-2.5-pro", TS, 1000, 100, cached=500, audio=600, cached_audio=200),
+        "0.0016875",  # 100 x 1.25 + 400 x 1.25 + 500 x 0.125 + 100 x 10
         None,
         "standard",
     ),
@@ -244,11 +258,12 @@ def test_region_and_route_are_recorded(rows: dict[str, dict[str, Any]]) -> None:
     assert both["fees_cost"] == D("0.015")
     assert rows["openai-file-search"]["file_search_calls"] == 3
     cached = rows["audio-flash-cached"]
-    assert (cached["input_tokens"], cached["input_audio_tokens"], cached["cache_read_tokens"]) == (
-        100,
-        400,
-        500,
-    )
+    assert (
+        cached["input_tokens"],
+        cached["input_audio_tokens"],
+        cached["cache_read_tokens"],
+        cached["cache_read_audio_tokens"],
+    ) == (100, 400, 300, 200)
 
 
 def test_a_host_named_by_the_request_provider(tmp_path: Path) -> None:

@@ -47,8 +47,12 @@ class OverkillModel(WasteRule):
                     user_input <= ? AND output_tokens <= ? AND coalesce(reasoning_tokens, 0) = 0
                         AND NOT coalesce(has_tools, false) AS simple,
                     (coalesce(b.input_tokens, 0) * t.input_price
+                     + coalesce(b.input_audio_tokens, 0)
+                         * coalesce(t.input_audio_price, t.input_price)
                      + coalesce(b.cache_read_tokens, 0)
                          * coalesce(t.cache_read_price, t.input_price)
+                     + coalesce(b.cache_read_audio_tokens, 0)
+                         * coalesce(t.cache_audio_read_price, t.cache_read_price, t.input_price)
                      + coalesce(b.cache_write_5m_tokens, 0)
                          * coalesce(t.cache_write_5m_price, t.input_price)
                      + coalesce(b.cache_write_1h_tokens, 0)

@@ -403,7 +403,8 @@ _US_FAST = {
     f"coalesce({_n('toolUsePromptTokenCount')}, 0), "
     f"coalesce({_n('cachedContentTokenCount')}, 0), {_n('candidatesTokenCount')}, "
     f"{_n('thoughtsTokenCount')}, ({_audio('promptTokensDetails')} "
-    f"+ {_audio('toolUsePromptTokensDetails')} - {_audio('cacheTokensDetails')}))",
+    f"+ {_audio('toolUsePromptTokensDetails')} - {_audio('cacheTokensDetails')}), "
+    f"{_audio('cacheTokensDetails')})",
 }
 
 

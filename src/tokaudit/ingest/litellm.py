@@ -277,6 +277,7 @@ SELECT
     CASE WHEN us.has_usage THEN us.input END AS input_tokens,
     CASE WHEN us.has_usage THEN us.input_audio END AS input_audio_tokens,
     CASE WHEN us.has_usage THEN us.cache_read END AS cache_read_tokens,
+    CASE WHEN us.has_usage THEN us.cache_read_audio END AS cache_read_audio_tokens,
     CASE WHEN us.has_usage THEN us.cache_write_5m - coalesce(w1h, 0) END
         AS cache_write_5m_tokens,
     CASE WHEN us.has_usage THEN coalesce(w1h, 0) END AS cache_write_1h_tokens,

@@ -74,6 +74,7 @@ REQUEST_COLUMNS = (
     "input_tokens",
     "input_audio_tokens",
     "cache_read_tokens",
+    "cache_read_audio_tokens",
     "cache_write_5m_tokens",
     "cache_write_1h_tokens",
     "output_tokens",

@@ -45,6 +45,7 @@ STAGED_COLUMNS: dict[str, str] = {
     "input_tokens": "BIGINT",
     "input_audio_tokens": "BIGINT",
     "cache_read_tokens": "BIGINT",
+    "cache_read_audio_tokens": "BIGINT",
     "cache_write_5m_tokens": "BIGINT",
     "cache_write_1h_tokens": "BIGINT",
     "output_tokens": "BIGINT",

@@ -17,9 +17,10 @@ formats that read the counts in one typed parse (the envelope, Claude Code); the
 
 Each returns a STRUCT: has_usage, input (uncached, audio excluded), input_audio
 (uncached audio input, split out only by the Gemini convention from the AUDIO entries of
-``promptTokensDetails``; cached audio stays in cache_read), cache_read, cache_write_5m,
-cache_write_1h, output (incl. reasoning), reasoning, web_search, problem (why the object
-is inconsistent, or NULL). A caller must store ``input_audio`` as well as ``input``.
+``promptTokensDetails``), cache_read (audio excluded), cache_read_audio (cached audio: the
+AUDIO entries of Gemini's ``cacheTokensDetails``), cache_write_5m, cache_write_1h, output
+(incl. reasoning), reasoning, web_search, problem (why the object is inconsistent, or
+NULL). A caller must store the audio classes as well as ``input`` and ``cache_read``.
 """
 
 from __future__ import annotations
@@ -54,11 +55,12 @@ def _gm_modality(details: str, modality: str) -> str:
     )
 
 
-# Uncached audio input: prompt (and tool-use prompt) AUDIO minus cached AUDIO.
+# Cached audio input, and uncached: prompt (and tool-use prompt) AUDIO minus cached AUDIO.
+_GM_CACHED_AUDIO = _gm_modality("cacheTokensDetails", "AUDIO")
 _GM_AUDIO = (
     f"({_gm_modality('promptTokensDetails', 'AUDIO')} "
     f"+ {_gm_modality('toolUsePromptTokensDetails', 'AUDIO')} "
-    f"- {_gm_modality('cacheTokensDetails', 'AUDIO')})"
+    f"- {_GM_CACHED_AUDIO})"
 )
 
 USAGE_MACROS = f"""
@@ -70,6 +72,7 @@ CREATE OR REPLACE TEMP MACRO ta_usage_openai_n(p, c, w, o, r) AS {{
     'input': p - c - w,
     'input_audio': 0::BIGINT,
     'cache_read': c,
+    'cache_read_audio': 0::BIGINT,
     'cache_write_5m': w,
     'cache_write_1h': 0::BIGINT,
     'output': coalesce(o, 0),
@@ -92,6 +95,7 @@ CREATE OR REPLACE TEMP MACRO ta_usage_anthropic_n(i, cr, cw, cw5, cw1, o, th, ws
     'input': i,
     'input_audio': 0::BIGINT,
     'cache_read': coalesce(cr, 0),
+    'cache_read_audio': 0::BIGINT,
     'cache_write_5m': CASE WHEN cw5 IS NULL AND cw1 IS NULL
                            THEN coalesce(cw, 0) ELSE coalesce(cw5, 0) END,
     'cache_write_1h': coalesce(cw1, 0),
@@ -112,12 +116,14 @@ CREATE OR REPLACE TEMP MACRO ta_usage_anthropic(u) AS ta_usage_anthropic_n(
     ta_int(u, '$.server_tool_use.web_search_requests'));
 -- The Gemini convention on counts already read (pt: promptTokenCount, tu / cc: tool-use
 -- prompt and cached tokens (0 when absent), ct: candidatesTokenCount, th:
--- thoughtsTokenCount, audio: uncached audio input, as in _GM_AUDIO; NULL = absent).
-CREATE OR REPLACE TEMP MACRO ta_usage_gemini_n(pt, tu, cc, ct, th, audio) AS {{
+-- thoughtsTokenCount, audio: uncached audio input, as in _GM_AUDIO, cached_audio: the
+-- cached AUDIO tokens, part of cc; NULL = absent).
+CREATE OR REPLACE TEMP MACRO ta_usage_gemini_n(pt, tu, cc, ct, th, audio, cached_audio) AS {{
     'has_usage': pt IS NOT NULL,
     'input': pt + tu - cc - audio,
     'input_audio': audio,
-    'cache_read': cc,
+    'cache_read': cc - cached_audio,
+    'cache_read_audio': cached_audio,
     'cache_write_5m': 0::BIGINT,
     'cache_write_1h': 0::BIGINT,
     'output': coalesce(ct, 0) + coalesce(th, 0),
@@ -125,6 +131,8 @@ CREATE OR REPLACE TEMP MACRO ta_usage_gemini_n(pt, tu, cc, ct, th, audio) AS {{
     'web_search': 0::BIGINT,
     'problem': CASE WHEN cc > coalesce(pt, 0) + tu
                     THEN 'cachedContentTokenCount exceeds promptTokenCount'
+                    WHEN cached_audio > cc
+                    THEN 'cacheTokensDetails AUDIO exceeds cachedContentTokenCount'
                     WHEN audio < 0
                     THEN 'cacheTokensDetails AUDIO exceeds promptTokensDetails AUDIO'
                     WHEN cc + audio > coalesce(pt, 0) + tu
@@ -132,7 +140,7 @@ CREATE OR REPLACE TEMP MACRO ta_usage_gemini_n(pt, tu, cc, ct, th, audio) AS {{
 }};
 CREATE OR REPLACE TEMP MACRO ta_usage_gemini(u) AS ta_usage_gemini_n(
     {_GM_PT}, {_GM_TU}, {_GM_CC}, ta_int(u, '$.candidatesTokenCount'),
-    ta_int(u, '$.thoughtsTokenCount'), {_GM_AUDIO});
+    ta_int(u, '$.thoughtsTokenCount'), {_GM_AUDIO}, {_GM_CACHED_AUDIO});
 """
 
 # The counts each convention reads, relative to its usage object: checked for type.
@@ -201,6 +209,7 @@ TOKEN_CLASS_COLUMNS = ",\n    ".join(
         ("input", "input_tokens"),
         ("input_audio", "input_audio_tokens"),
         ("cache_read", "cache_read_tokens"),
+        ("cache_read_audio", "cache_read_audio_tokens"),
         ("cache_write_5m", "cache_write_5m_tokens"),
         ("cache_write_1h", "cache_write_1h_tokens"),
         ("output", "output_tokens"),

@@ -43,7 +43,8 @@ def schedules(version: PriceVersion, variant: str) -> dict[str, Schedule]:
     """Per key: the base schedule, or the variant's own where it names the key.
 
     Audio input with no audio price stays in the text class: it takes the (variant's)
-    input schedule, so a model priced only for text bills its audio tokens as input.
+    input schedule, so a model priced only for text bills its audio tokens as input; cached
+    audio likewise takes the cache_read schedule.
     """
     out = {k: _schedule(p, k, version.tiers) for k, p in version.prices.items()}
     for v in version.variants:
@@ -51,6 +52,8 @@ def schedules(version: PriceVersion, variant: str) -> dict[str, Schedule]:
             out.update({k: _schedule(p, k, v.tiers) for k, p in v.prices.items()})
     if "input_audio" not in out:
         out["input_audio"] = out["input"]
+    if "cache_audio_read" not in out and "cache_read" in out:
+        out["cache_audio_read"] = out["cache_read"]
     return out
 
 

@@ -142,13 +142,18 @@ def show_model(
         )
     look = lookup(name, provider, vertex_location)
     lines = []
-    audio = "input_audio" in version.prices or any(
-        "input_audio" in v.prices for v in version.variants
-    )
+    # audio keys a version does not name fall back to input / cache_read: not listed apart
+    named = {
+        key
+        for key in ("input_audio", "cache_audio_read")
+        if key in version.prices or any(key in v.prices for v in version.variants)
+    }
     for context in version.contexts():
         for key, schedule in schedules(version, context).items():
-            if key not in ALL_PRICE_KEYS or (key == "input_audio" and not audio):
-                continue  # audio without its own price is billed as input
+            if key not in ALL_PRICE_KEYS or (
+                key in ("input_audio", "cache_audio_read") and key not in named
+            ):
+                continue
             for threshold, price in schedule:
                 lines.append(PriceLine(context, key, None if threshold < 0 else threshold, price))
     order = {k: i for i, k in enumerate(ALL_PRICE_KEYS)}

@@ -91,7 +91,7 @@ WITH named AS (
 ), r AS (
     SELECT k.*, n.price_key, n.price_route, n.priced_model, n.ambiguous_model,
         coalesce(k.input_tokens, 0) + coalesce(k.input_audio_tokens, 0)
-            + coalesce(k.cache_read_tokens, 0)
+            + coalesce(k.cache_read_tokens, 0) + coalesce({cached_audio}, 0)
             + coalesce(k.cache_write_5m_tokens, 0) + coalesce(k.cache_write_1h_tokens, 0)
             AS total_input_tokens,
         CASE n.price_route
@@ -119,7 +119,8 @@ WITH named AS (
     FROM r
 ), priced AS (
     SELECT c.*, b.input_price, b.cache_read_price, b.cache_write_5m_price,
-        b.cache_write_1h_price, b.output_price, b.input_audio_price, b.reasoning_price,
+        b.cache_write_1h_price, b.output_price, b.input_audio_price, b.cache_audio_read_price,
+        b.reasoning_price,
         b.web_search_price, b.file_search_price, b.per_request_price,
         b.source_url AS price_source,
         b.valid_from AS price_valid_from,
@@ -144,6 +145,7 @@ WITH named AS (
             WHEN (coalesce(input_tokens, 0) > 0 AND input_price IS NULL)
               OR (coalesce(input_audio_tokens, 0) > 0 AND input_audio_price IS NULL)
               OR (coalesce(cache_read_tokens, 0) > 0 AND cache_read_price IS NULL)
+              OR (coalesce({cached_audio}, 0) > 0 AND cache_audio_read_price IS NULL)
               OR (coalesce(cache_write_5m_tokens, 0) > 0 AND cache_write_5m_price IS NULL)
               OR (coalesce(cache_write_1h_tokens, 0) > 0 AND cache_write_1h_price IS NULL)
               OR (coalesce(output_tokens, 0) > 0 AND output_price IS NULL)
@@ -153,7 +155,8 @@ WITH named AS (
         END AS unpriced_reason,
         coalesce(coalesce(input_tokens, 0) * input_price, 0) AS c_input,
         coalesce(coalesce(input_audio_tokens, 0) * input_audio_price, 0) AS c_audio,
-        coalesce(coalesce(cache_read_tokens, 0) * cache_read_price, 0) AS c_read,
+        coalesce(coalesce(cache_read_tokens, 0) * cache_read_price, 0)
+            + coalesce(coalesce({cached_audio}, 0) * cache_audio_read_price, 0) AS c_read,
         coalesce(coalesce(cache_write_5m_tokens, 0) * cache_write_5m_price, 0)
             + coalesce(coalesce(cache_write_1h_tokens, 0) * cache_write_1h_price, 0) AS c_write,
         -- Reasoning sits inside output; with its own price it is taken out of the output class.
@@ -195,10 +198,14 @@ def cost_view_sql(con: duckdb.DuckDBPyConnection) -> str:
     calls = "coalesce(request_count, 1)" if "request_count" in columns else "1"
     # a store opened read-only keeps the columns it was written with
     file_search = "file_search_calls" if "file_search_calls" in columns else "NULL::BIGINT"
+    cached_audio = (
+        "cache_read_audio_tokens" if "cache_read_audio_tokens" in columns else "NULL::BIGINT"
+    )
     return (
         _COST_VIEW.replace("{money}", MONEY)
         .replace("{calls}", calls)
         .replace("{file_search}", file_search)
+        .replace("{cached_audio}", cached_audio)
     )
 
 

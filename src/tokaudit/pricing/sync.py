@@ -50,6 +50,7 @@ TOKEN_KEYS = {
     "cache_write_1h_mtok": "cache_write_1h",
     "output_mtok": "output",
     "input_audio_mtok": "input_audio",
+    "cache_audio_read_mtok": "cache_audio_read",
     "output_reasoning_mtok": "reasoning",
 }
 FEE_KEYS = {

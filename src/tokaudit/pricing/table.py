@@ -28,8 +28,9 @@ from tokaudit.pricing.names import model_key
 # Token classes with a store column; each is priced by the key of the same name.
 PRICE_KEYS = ("input", "cache_read", "cache_write_5m", "cache_write_1h", "output")
 # Priced only where a log separates the class: input_audio (Gemini AUDIO prompt tokens; falls
-# back to `input` when absent) and reasoning (a subset of output; falls back to `output`).
-OPTIONAL_PRICE_KEYS = ("input_audio", "reasoning")
+# back to `input` when absent), cache_audio_read (Gemini cached AUDIO tokens; falls back to
+# `cache_read`) and reasoning (a subset of output; falls back to `output`).
+OPTIONAL_PRICE_KEYS = ("input_audio", "cache_audio_read", "reasoning")
 ALL_PRICE_KEYS = PRICE_KEYS + OPTIONAL_PRICE_KEYS
 FEE_KEYS = ("web_search_per_1k", "file_search_per_1k", "per_request")
 # The request context a variant can name, in the order its name is spelt ("batch+regional").

@@ -26,8 +26,10 @@ DIMENSIONS: dict[str, str] = {
 _TOTALS_SQL = """
     -- an aggregated (bucket) row counts the calls it stands for; unknown counts as one
     coalesce(sum(coalesce(c.request_count, 1)), 0) AS requests,
-    coalesce(sum(c.input_tokens), 0) AS input_tokens,
-    coalesce(sum(c.cache_read_tokens), 0) AS cache_read_tokens,
+    -- audio is a priced class of its own but shown with the input it is part of
+    coalesce(sum(c.input_tokens), 0) + coalesce(sum(c.input_audio_tokens), 0) AS input_tokens,
+    coalesce(sum(c.cache_read_tokens), 0) + coalesce(sum(c.cache_read_audio_tokens), 0)
+        AS cache_read_tokens,
     coalesce(sum(c.cache_write_5m_tokens), 0) + coalesce(sum(c.cache_write_1h_tokens), 0)
         AS cache_write_tokens,
     coalesce(sum(c.output_tokens), 0) AS output_tokens,

@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS requests (
     metadata               JSON,                 -- the whole metadata object as logged
     input_tokens           BIGINT,               -- uncached input only (audio excluded)
     input_audio_tokens     BIGINT,               -- uncached audio input (Gemini AUDIO modality)
-    cache_read_tokens      BIGINT,
+    cache_read_tokens      BIGINT,               -- cached input (audio excluded)
+    cache_read_audio_tokens BIGINT,              -- cached audio input (Gemini AUDIO modality)
     cache_write_5m_tokens  BIGINT,
     cache_write_1h_tokens  BIGINT,
     output_tokens          BIGINT,               -- includes reasoning
@@ -70,6 +71,8 @@ CREATE TABLE IF NOT EXISTS requests (
     request_count          BIGINT DEFAULT 1,     -- calls the row stands for; NULL = not exported
     tier_input_tokens      BIGINT                -- bucket rows: per-call input size for tier pricing
 );
+-- Stores created before the cached-audio class gain the column (NULL = none split out).
+ALTER TABLE requests ADD COLUMN IF NOT EXISTS cache_read_audio_tokens BIGINT;
 -- Stores created before file-search fees gain the column (NULL = none logged).
 ALTER TABLE requests ADD COLUMN IF NOT EXISTS file_search_calls BIGINT;
 -- Stores created before the audio token class gain the column (NULL = none split out).
@@ -139,14 +142,16 @@ SELECT request_key, request_id, ts, provider, api, model, team, feature, prompt_
     recount_tokenizer AS tokenizer,
     recount_exact AS exact,
     CASE WHEN has_usage THEN coalesce(input_tokens, 0) + coalesce(input_audio_tokens, 0)
-        + coalesce(cache_read_tokens, 0) + coalesce(cache_write_5m_tokens, 0)
+        + coalesce(cache_read_tokens, 0) + coalesce(cache_read_audio_tokens, 0)
+        + coalesce(cache_write_5m_tokens, 0)
         + coalesce(cache_write_1h_tokens, 0) END AS reported_input_tokens,
     recounted_input_tokens,
     CASE WHEN has_usage THEN output_tokens END AS reported_output_tokens,
     recounted_output_tokens,
     recount_output_exact AS output_exact,
     CASE WHEN has_usage THEN coalesce(input_tokens, 0) + coalesce(input_audio_tokens, 0)
-        + coalesce(cache_read_tokens, 0) + coalesce(cache_write_5m_tokens, 0)
+        + coalesce(cache_read_tokens, 0) + coalesce(cache_read_audio_tokens, 0)
+        + coalesce(cache_write_5m_tokens, 0)
         + coalesce(cache_write_1h_tokens, 0) END - recounted_input_tokens AS input_difference,
     CASE WHEN has_usage THEN output_tokens END - recounted_output_tokens AS output_difference
 FROM requests
