@@ -616,12 +616,25 @@ def _plan(
     return [p for _, _, p in planned if p is not None]
 
 
+# An object whose one key is ``requests``, a list of objects with a ``custom_id``: its
+# requests; any other record: itself.
+_BATCH_CREATE_REQUESTS = """CASE
+    WHEN json_keys(json) = ['requests'] AND json_type(json, '$.requests') = 'ARRAY'
+         AND json_array_length(json, '$.requests') > 0
+         AND len(list_filter(CAST(json -> '$.requests' AS JSON[]),
+                             lambda r: json_type(r, '$.custom_id') IS NULL)) = 0
+    THEN CAST(json -> '$.requests' AS JSON[])
+    ELSE [json] END"""
+
+
 def _as_json_lines(con: duckdb.DuckDBPyConnection, path: Path, directory: Path) -> Path | None:
     """A file holding one JSON document (an object, or an array of records) as JSON Lines.
 
     Saved API responses are often pretty-printed (``json.dump(..., indent=2)``), so no line
     of them is a record. DuckDB streams the document's top-level records into one compact
-    line each (an array's elements, or the object itself). None when the file is not one
+    line each (an array's elements, or the object itself). An Anthropic Message Batches
+    create body, ``{"requests": [{custom_id, params}, ...]}``, becomes its requests, one
+    per line, as the ``batch-input`` format reads them. None when the file is not one
     JSON document.
     """
     try:
@@ -636,8 +649,9 @@ def _as_json_lines(con: duckdb.DuckDBPyConnection, path: Path, directory: Path) 
     target = Path(name)
     try:
         con.execute(
-            f"COPY (SELECT json(json) FROM read_json_objects({sql_string(str(path))}, "
-            f"format = 'auto')) TO {sql_string(str(target))} "
+            f"COPY (SELECT json(unnest({_BATCH_CREATE_REQUESTS})) "
+            f"FROM read_json_objects({sql_string(str(path))}, format = 'auto')) "
+            f"TO {sql_string(str(target))} "
             "(FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER E'\\x1f')"
         )
     except duckdb.Error:

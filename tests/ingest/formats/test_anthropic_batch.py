@@ -134,3 +134,23 @@ def test_rejects_and_dedup(kit: EnvelopeKit) -> None:
     for n in rejects:
         why = spec[n - 1][1]
         assert why is not None and why in rejects[n]["reason"], rejects[n]["reason"]
+
+
+def test_request_params_from_a_saved_create_document(kit: EnvelopeKit) -> None:
+    """The create call's body saved as one pretty-printed document, ``{"requests": [...]}``,
+    gives the results their prompts, as a file of one request per line does."""
+    request, lines = results(kit)
+    create = {"requests": [{"custom_id": x["custom_id"], "params": request} for x in lines]}
+    created = kit.tmp_path / "c" / "create.json"
+    created.parent.mkdir()
+    created.write_text(json.dumps(create, indent=2), "utf-8")
+    path = kit.write("c/results.jsonl", lines)
+    result = kit.ingest(path, created)
+    assert [(f.format, f.records_read, f.loaded, f.rejected) for f in result.files] == [
+        ("batch-input", 5, 5, 0),
+        ("anthropic-batch", 5, 5, 0),
+    ]
+    rows = kit.rows(path)
+    assert {r["model_requested"] for r in rows} == {"claude-sonnet-4-5"}
+    assert len({r["prompt_hash"] for r in rows}) == 1 and rows[0]["prompt_hash"] is not None
+    assert kit.con.execute("SELECT count(*) FROM batch_inputs").fetchone() == (5,)
