@@ -20,7 +20,8 @@ Documented in docs/formats.md (``## claude-code``); the field reference is log-f
   unpriced unless the price table has that variant.
 
 Sessions are many small files, so ``stage_files`` reads a whole batch of them in one scan;
-a batch that loads alone is read on every DuckDB thread (groups of files, then row ranges).
+a batch the loader stages itself is read on every DuckDB thread (groups of files, then row
+ranges).
 """
 
 from __future__ import annotations
@@ -365,7 +366,7 @@ class ClaudeCodeFormat(LogFormat):
         if not split_allowed(con):
             con.execute(f"CREATE OR REPLACE TEMP TABLE _cc_lines AS {_classified(paths)}")
             con.execute(f"CREATE OR REPLACE TEMP TABLE _cc AS {_SCAN}")
-        else:  # this batch loads alone: each statement runs on every DuckDB thread
+        else:  # no other batch stages meanwhile: each statement runs on every DuckDB thread
             # files split in groups, one per thread; compressed ones are numbered in
             # read order, so they are read apart, with the order kept
             plain = [p for p in paths if not p.name.lower().endswith(COMPRESSED_SUFFIXES)]
