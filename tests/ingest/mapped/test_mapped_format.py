@@ -418,3 +418,76 @@ def test_tool_call_fee_columns_are_priced(kit: EnvelopeKit) -> None:
     fees = 2 * Decimal("10") / 1000 + 3 * Decimal("2.5") / 1000
     assert Decimal(cost["fees_cost"]) == fees
     assert Decimal(cost["cost_usd"]) == (1000 * Decimal("2.5") + 100 * Decimal(10)) / M + fees
+
+
+def test_bedrock_converse_logs_through_a_field_map(kit: EnvelopeKit) -> None:
+    """Bedrock Converse usage is camelCase and its ``inputTokens`` exclude cache reads and
+    writes (AWS TokenUsage reference): mapped with ``input_includes_cache: false``, a call
+    prices exactly as the same usage logged as an InvokeModel envelope does."""
+    model = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    usage = {
+        "inputTokens": 120,
+        "outputTokens": 35,
+        "totalTokens": 1355,
+        "cacheReadInputTokens": 1000,
+        "cacheWriteInputTokens": 200,
+    }
+    converse = kit.tmp_path / "converse.jsonl"
+    converse.write_text(
+        json.dumps(
+            {
+                "ts": "2026-10-03T09:00:00Z",
+                "modelId": model,
+                "response": {"output": {"message": {"role": "assistant"}}, "usage": usage},
+            }
+        )
+        + "\n",
+        "utf-8",
+    )
+    fmap = {
+        "input_includes_cache": False,
+        "fields": {
+            "timestamp": "ts",
+            "model": "modelId",
+            "input_tokens": "response.usage.inputTokens",
+            "cache_read_tokens": "response.usage.cacheReadInputTokens",
+            "cache_write_tokens": "response.usage.cacheWriteInputTokens",
+            "output_tokens": "response.usage.outputTokens",
+        },
+        "static": {"provider": "anthropic"},
+    }
+    assert _ingest(kit, converse, fmap).loaded == 1
+    invoke = kit.write(
+        "invoke.jsonl",
+        [
+            {
+                "timestamp": "2026-10-03T09:00:00Z",
+                "provider": "anthropic",
+                "request": {"model": model, "messages": []},
+                "response": {
+                    "id": "msg_invoke",
+                    "model": "claude-sonnet-4-5-20250929",
+                    "usage": {
+                        "input_tokens": 120,
+                        "output_tokens": 35,
+                        "cache_read_input_tokens": 1000,
+                        "cache_creation_input_tokens": 200,
+                    },
+                },
+            }
+        ],
+    )
+    assert kit.ingest(invoke).files[0].loaded == 1
+    install_price_table(kit.con, load_price_table(ROOT / "pricing"))
+    by_file = {
+        r["source_file"]: r
+        for r in kit.query(
+            "SELECT source_file, price_route, input_tokens, cache_read_tokens, "
+            "cache_write_5m_tokens, output_tokens, cost_usd FROM request_costs"
+        )
+    }
+    mapped, logged = by_file[str(converse.resolve())], by_file[str(invoke.resolve())]
+    assert (mapped["input_tokens"], mapped["cache_read_tokens"]) == (120, 1000)
+    assert (mapped["cache_write_5m_tokens"], mapped["output_tokens"]) == (200, 35)
+    assert mapped["price_route"] == logged["price_route"] == "bedrock"
+    assert mapped["cost_usd"] is not None and mapped["cost_usd"] == logged["cost_usd"]
