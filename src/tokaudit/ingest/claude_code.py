@@ -369,8 +369,8 @@ class ClaudeCodeFormat(LogFormat):
         else:  # no other batch stages meanwhile: each statement runs on every DuckDB thread
             # files split in groups, one per thread; compressed ones are numbered in
             # read order, so they are read apart, with the order kept
-            plain = [p for p in paths if not p.name.lower().endswith(COMPRESSED_SUFFIXES)]
-            packed = [p for p in paths if p.name.lower().endswith(COMPRESSED_SUFFIXES)]
+            plain = [p for p in paths if not _packed(p)]
+            packed = [p for p in paths if _packed(p)]
             con.execute(f"CREATE OR REPLACE TEMP TABLE _cc_lines AS {_classified([])}")
             with any_order(con):
                 if plain:
@@ -388,6 +388,10 @@ class ClaudeCodeFormat(LogFormat):
         con.execute(_PROJECTS)
         create_staged(con, _STAGE, split=("_cc", "FROM _cc WHERE"))
         con.execute("DROP TABLE _cc; DROP TABLE _cc_proj")
+
+
+def _packed(path: Path) -> bool:
+    return path.name.lower().endswith(COMPRESSED_SUFFIXES)
 
 
 def _classified(paths: list[Path]) -> str:
@@ -411,8 +415,8 @@ def _lines_sql(paths: list[Path]) -> str:
     Plain files are read whole and split on LF (a CR before it is dropped): far cheaper
     than a CSV scan. Compressed files go through the CSV reader, which decompresses.
     """
-    compressed = [p for p in paths if p.name.lower().endswith(COMPRESSED_SUFFIXES)]
-    plain = [p for p in paths if not p.name.lower().endswith(COMPRESSED_SUFFIXES)]
+    compressed = [p for p in paths if _packed(p)]
+    plain = [p for p in paths if not _packed(p)]
     parts = []
     if plain:
         listed = "[" + ", ".join(sql_string(str(p)) for p in plain) + "]"

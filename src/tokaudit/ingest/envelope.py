@@ -123,6 +123,27 @@ _OUTCOME = """coalesce(us.has_usage, false) AS has_usage,
     coalesce(err ->> 'type', err ->> 'code') AS error_type,
     err ->> 'message' AS error_message"""
 
+
+def _tool_calls(output: str) -> str:
+    """The billed tool-call columns, given the response's ``output`` (JSON) expression.
+
+    OpenAI Responses bills each ``web_search_call`` and ``file_search_call`` output item;
+    its usage has no count of them (Anthropic counts its web searches in ``us``).
+    """
+
+    def items(kind: str) -> str:
+        return (
+            f"CASE WHEN provider = 'openai' THEN len(list_filter(ta_list({output}), "
+            f"lambda o: o ->> 'type' = '{kind}')) ELSE 0 END"
+        )
+
+    return (
+        f"CASE WHEN us.has_usage THEN us.web_search + {items('web_search_call')} END "
+        f"AS web_search_requests,\n    "
+        f"CASE WHEN us.has_usage THEN {items('file_search_call')} END AS file_search_calls"
+    )
+
+
 # A logged service tier (lowercased, as ``tier_raw``) as a price context: the defaults and
 # batch (priced through is_batch) are standard; Bedrock's on-demand spellings map to theirs.
 _SERVICE_TIER = """CASE
@@ -292,14 +313,7 @@ SELECT
     {_text(M["$.environment"])} AS environment,
     meta AS metadata,
     {TOKEN_CLASS_COLUMNS},
-    -- OpenAI Responses bills each web_search_call and file_search_call output item (its
-    -- usage has no count of them).
-    CASE WHEN us.has_usage THEN us.web_search + CASE WHEN provider = 'openai' THEN len(
-        list_filter(ta_list({R["$.output"]}), lambda o: o ->> 'type' = 'web_search_call'))
-        ELSE 0 END END AS web_search_requests,
-    CASE WHEN us.has_usage THEN CASE WHEN provider = 'openai' THEN len(
-        list_filter(ta_list({R["$.output"]}), lambda o: o ->> 'type' = 'file_search_call'))
-        ELSE 0 END END AS file_search_calls,
+    {_tool_calls(R["$.output"])},
     {_OUTCOME},
     CASE provider
         WHEN 'openai' THEN coalesce({_text(R["$.choices[0].finish_reason"])},
@@ -543,12 +557,7 @@ _FAST_COLUMNS = f"""
     md[7] ->> '$' AS environment,
     meta AS metadata,
     {TOKEN_CLASS_COLUMNS},
-    CASE WHEN us.has_usage THEN us.web_search + CASE WHEN provider = 'openai' THEN len(
-        list_filter(ta_list(rs.output), lambda o: o ->> 'type' = 'web_search_call'))
-        ELSE 0 END END AS web_search_requests,
-    CASE WHEN us.has_usage THEN CASE WHEN provider = 'openai' THEN len(
-        list_filter(ta_list(rs.output), lambda o: o ->> 'type' = 'file_search_call'))
-        ELSE 0 END END AS file_search_calls,
+    {_tool_calls("rs.output")},
     {_OUTCOME},
     CASE provider
         WHEN 'openai' THEN coalesce(rs.choices ->> '$[0].finish_reason', rs.status ->> '$')

@@ -680,18 +680,19 @@ def _batches(pending: list[_Pending]) -> list[list[_Pending]]:
     for p in pending:
         fmt = p.log_format
         last = batches[-1] if batches else None
+        on_disk = file_size(p.path)
         if (
             fmt is not None
             and fmt.batch_bytes > 0
             and last is not None
             and last[-1].log_format is fmt
-            and size + file_size(p.path) <= fmt.batch_bytes
+            and size + on_disk <= fmt.batch_bytes
         ):
             last.append(p)
-            size += file_size(p.path)
+            size += on_disk
         else:
             batches.append([p])
-            size = file_size(p.path)
+            size = on_disk
     return batches
 
 

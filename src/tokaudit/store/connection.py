@@ -20,9 +20,13 @@ ROW_GROUP_ROWS = 10_240  # rows per row group (DuckDB's default: 122,880); see _
 MEMORY_LIMIT_ENV = "TOKAUDIT_MEMORY_LIMIT"
 
 
+def _memory_limit() -> str:
+    return os.environ.get(MEMORY_LIMIT_ENV, "").strip()
+
+
 def memory_cap() -> str:
     """``under TOKAUDIT_MEMORY_LIMIT=…`` when a cap is set (for out-of-memory messages)."""
-    limit = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
+    limit = _memory_limit()
     return f"under {MEMORY_LIMIT_ENV}={limit}" if limit else ""
 
 
@@ -36,7 +40,7 @@ def _configure(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET TimeZone = 'UTC'")
     # DuckDB draws a progress bar on stderr for long queries; the library never prints.
     con.execute("SET enable_progress_bar = false")
-    limit = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
+    limit = _memory_limit()
     if limit:
         try:
             con.execute(f"SET memory_limit = {sql_string(limit)}")

@@ -138,21 +138,20 @@ CREATE TABLE IF NOT EXISTS batch_inputs (
 -- columns mean total input as the provider counts it: uncached + cache read + cache
 -- writes (+ audio), framing included. reported_* are NULL when the log had no usage.
 CREATE OR REPLACE VIEW token_audit AS
-SELECT request_key, request_id, ts, provider, api, model, team, feature, prompt_id,
-    recount_tokenizer AS tokenizer,
-    recount_exact AS exact,
-    CASE WHEN has_usage THEN coalesce(input_tokens, 0) + coalesce(input_audio_tokens, 0)
-        + coalesce(cache_read_tokens, 0) + coalesce(cache_read_audio_tokens, 0)
-        + coalesce(cache_write_5m_tokens, 0)
-        + coalesce(cache_write_1h_tokens, 0) END AS reported_input_tokens,
-    recounted_input_tokens,
-    CASE WHEN has_usage THEN output_tokens END AS reported_output_tokens,
-    recounted_output_tokens,
-    recount_output_exact AS output_exact,
-    CASE WHEN has_usage THEN coalesce(input_tokens, 0) + coalesce(input_audio_tokens, 0)
-        + coalesce(cache_read_tokens, 0) + coalesce(cache_read_audio_tokens, 0)
-        + coalesce(cache_write_5m_tokens, 0)
-        + coalesce(cache_write_1h_tokens, 0) END - recounted_input_tokens AS input_difference,
-    CASE WHEN has_usage THEN output_tokens END - recounted_output_tokens AS output_difference
-FROM requests
-WHERE coalesce(granularity, 'request') = 'request';
+SELECT *, reported_input_tokens - recounted_input_tokens AS input_difference,
+    reported_output_tokens - recounted_output_tokens AS output_difference
+FROM (
+    SELECT request_key, request_id, ts, provider, api, model, team, feature, prompt_id,
+        recount_tokenizer AS tokenizer,
+        recount_exact AS exact,
+        CASE WHEN has_usage THEN coalesce(input_tokens, 0) + coalesce(input_audio_tokens, 0)
+            + coalesce(cache_read_tokens, 0) + coalesce(cache_read_audio_tokens, 0)
+            + coalesce(cache_write_5m_tokens, 0)
+            + coalesce(cache_write_1h_tokens, 0) END AS reported_input_tokens,
+        recounted_input_tokens,
+        CASE WHEN has_usage THEN output_tokens END AS reported_output_tokens,
+        recounted_output_tokens,
+        recount_output_exact AS output_exact
+    FROM requests
+    WHERE coalesce(granularity, 'request') = 'request'
+);
