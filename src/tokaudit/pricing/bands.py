@@ -35,6 +35,11 @@ class PriceBand:
     per_request: Decimal | None = None  # USD per request (fees.per_request)
 
 
+# Keys priced only where a version names them; absent, their tokens take the schedule of
+# the key they are part of (audio input is input, cached audio a cache read).
+FALLBACK_KEYS = {"input_audio": "input", "cache_audio_read": "cache_read"}
+
+
 def _schedule(base: Decimal, key: str, tiers: list[Tier]) -> Schedule:
     return [(-1, base)] + [(t.threshold, t.prices[key]) for t in tiers if key in t.prices]
 
@@ -50,10 +55,9 @@ def schedules(version: PriceVersion, variant: str) -> dict[str, Schedule]:
     for v in version.variants:
         if v.name == variant:
             out.update({k: _schedule(p, k, v.tiers) for k, p in v.prices.items()})
-    if "input_audio" not in out:
-        out["input_audio"] = out["input"]
-    if "cache_audio_read" not in out and "cache_read" in out:
-        out["cache_audio_read"] = out["cache_read"]
+    for key, part_of in FALLBACK_KEYS.items():
+        if key not in out and part_of in out:
+            out[key] = out[part_of]
     return out
 
 
@@ -62,11 +66,15 @@ def _price_at(schedule: Schedule, above: int) -> Decimal:
     return [price for threshold, price in schedule if threshold <= above][-1]
 
 
+def _per_call(version: PriceVersion, fee: str) -> Decimal | None:
+    """USD per call of a fee given per 1,000 calls."""
+    per_1k = version.fees.get(fee)
+    return None if per_1k is None else per_1k / 1000
+
+
 def compile_model(model: ModelEntry) -> list[PriceBand]:
     bands: list[PriceBand] = []
     for version in model.versions:
-        search_fee = version.fees.get("web_search_per_1k")
-        file_search_fee = version.fees.get("file_search_per_1k")
         for context in version.contexts():
             per_key = schedules(version, context)
             starts = sorted({t for s in per_key.values() for t, _ in s})
@@ -86,10 +94,8 @@ def compile_model(model: ModelEntry) -> list[PriceBand]:
                         above_tokens=start,
                         up_to_tokens=end,
                         per_token=per_token,
-                        web_search_per_request=None if search_fee is None else search_fee / 1000,
-                        file_search_per_request=(
-                            None if file_search_fee is None else file_search_fee / 1000
-                        ),
+                        web_search_per_request=_per_call(version, "web_search_per_1k"),
+                        file_search_per_request=_per_call(version, "file_search_per_1k"),
                         source_url=version.source_url,
                         per_request=version.fees.get("per_request"),
                     )

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from tokaudit.errors import UsageError
-from tokaudit.pricing.bands import schedules
+from tokaudit.pricing.bands import FALLBACK_KEYS, schedules
 from tokaudit.pricing.names import lookup, model_key, region_class
 from tokaudit.pricing.table import ALL_PRICE_KEYS, ModelEntry, PriceTable, PriceVersion
 
@@ -142,17 +142,15 @@ def show_model(
         )
     look = lookup(name, provider, vertex_location)
     lines = []
-    # audio keys a version does not name fall back to input / cache_read: not listed apart
-    named = {
+    # a fallback key the version does not name is billed as the key it is part of: not listed
+    unnamed = {
         key
-        for key in ("input_audio", "cache_audio_read")
-        if key in version.prices or any(key in v.prices for v in version.variants)
+        for key in FALLBACK_KEYS
+        if key not in version.prices and not any(key in v.prices for v in version.variants)
     }
     for context in version.contexts():
         for key, schedule in schedules(version, context).items():
-            if key not in ALL_PRICE_KEYS or (
-                key in ("input_audio", "cache_audio_read") and key not in named
-            ):
+            if key not in ALL_PRICE_KEYS or key in unnamed:
                 continue
             for threshold, price in schedule:
                 lines.append(PriceLine(context, key, None if threshold < 0 else threshold, price))

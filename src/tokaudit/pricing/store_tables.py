@@ -91,7 +91,7 @@ WITH named AS (
 ), r AS (
     SELECT k.*, n.price_key, n.price_route, n.priced_model, n.ambiguous_model,
         coalesce(k.input_tokens, 0) + coalesce(k.input_audio_tokens, 0)
-            + coalesce(k.cache_read_tokens, 0) + coalesce({cached_audio}, 0)
+            + coalesce(k.cache_read_tokens, 0) + coalesce(k.cache_read_audio_tokens, 0)
             + coalesce(k.cache_write_5m_tokens, 0) + coalesce(k.cache_write_1h_tokens, 0)
             AS total_input_tokens,
         CASE n.price_route
@@ -145,18 +145,19 @@ WITH named AS (
             WHEN (coalesce(input_tokens, 0) > 0 AND input_price IS NULL)
               OR (coalesce(input_audio_tokens, 0) > 0 AND input_audio_price IS NULL)
               OR (coalesce(cache_read_tokens, 0) > 0 AND cache_read_price IS NULL)
-              OR (coalesce({cached_audio}, 0) > 0 AND cache_audio_read_price IS NULL)
+              OR (coalesce(cache_read_audio_tokens, 0) > 0 AND cache_audio_read_price IS NULL)
               OR (coalesce(cache_write_5m_tokens, 0) > 0 AND cache_write_5m_price IS NULL)
               OR (coalesce(cache_write_1h_tokens, 0) > 0 AND cache_write_1h_price IS NULL)
               OR (coalesce(output_tokens, 0) > 0 AND output_price IS NULL)
               OR (coalesce(web_search_requests, 0) > 0 AND web_search_price IS NULL)
-              OR (coalesce({file_search}, 0) > 0 AND file_search_price IS NULL)
+              OR (coalesce(file_search_calls, 0) > 0 AND file_search_price IS NULL)
                 THEN 'missing_price_key'
         END AS unpriced_reason,
         coalesce(coalesce(input_tokens, 0) * input_price, 0) AS c_input,
         coalesce(coalesce(input_audio_tokens, 0) * input_audio_price, 0) AS c_audio,
         coalesce(coalesce(cache_read_tokens, 0) * cache_read_price, 0)
-            + coalesce(coalesce({cached_audio}, 0) * cache_audio_read_price, 0) AS c_read,
+            + coalesce(coalesce(cache_read_audio_tokens, 0) * cache_audio_read_price, 0)
+            AS c_read,
         coalesce(coalesce(cache_write_5m_tokens, 0) * cache_write_5m_price, 0)
             + coalesce(coalesce(cache_write_1h_tokens, 0) * cache_write_1h_price, 0) AS c_write,
         -- Reasoning sits inside output; with its own price it is taken out of the output class.
@@ -166,7 +167,7 @@ WITH named AS (
                            * output_price, 0)
                   + coalesce(reasoning_tokens, 0) * reasoning_price END AS c_output,
         coalesce(coalesce(web_search_requests, 0) * web_search_price, 0)
-            + coalesce(coalesce({file_search}, 0) * file_search_price, 0)
+            + coalesce(coalesce(file_search_calls, 0) * file_search_price, 0)
             + CASE WHEN usage_source IS NOT NULL
                    THEN coalesce(per_request_price, 0) * coalesce(request_count, 1)
                    ELSE 0 END AS c_fees
@@ -189,24 +190,6 @@ SELECT * EXCLUDE (pricing_name, price_key, ambiguous_model, version_in_force, pr
     END AS cost_usd
 FROM judged
 """
-
-
-def cost_view_sql(con: duckdb.DuckDBPyConnection) -> str:
-    """The view over this store's ``requests``; a row that aggregates many calls
-    (``request_count``, when the store has that column) pays the per-request fee per call."""
-    columns = {row[0] for row in con.execute("DESCRIBE requests").fetchall()}
-    calls = "coalesce(request_count, 1)" if "request_count" in columns else "1"
-    # a store opened read-only keeps the columns it was written with
-    file_search = "file_search_calls" if "file_search_calls" in columns else "NULL::BIGINT"
-    cached_audio = (
-        "cache_read_audio_tokens" if "cache_read_audio_tokens" in columns else "NULL::BIGINT"
-    )
-    return (
-        _COST_VIEW.replace("{money}", MONEY)
-        .replace("{calls}", calls)
-        .replace("{file_search}", file_search)
-        .replace("{cached_audio}", cached_audio)
-    )
 
 
 BAND_COLUMNS = {
@@ -327,7 +310,7 @@ def install_price_table(
             for b in compile_table(table)
         ]
         bulk_insert(con, "price_bands", BAND_COLUMNS, rows)
-        con.execute(cost_view_sql(con))
+        con.execute(_COST_VIEW.replace("{money}", MONEY))
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
