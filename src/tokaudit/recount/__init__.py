@@ -67,6 +67,10 @@ TOKEN_COUNT_COLUMNS = {
     "exact": "BOOLEAN",
 }
 GROUP_KEY = "tokenizer, model, provider, profile"  # what a unit's counting depends on
+_GROUP_COLUMNS = {
+    "gid": "INTEGER",
+    **{name: "VARCHAR" for name in GROUP_KEY.split(", ")},
+}
 SYSTEM_ENCODING_MODEL = "gpt-4o"  # system prompts are sized with o200k_base for findings
 BATCH = 2000
 _UPSERT = """ON CONFLICT DO UPDATE SET tokens = excluded.tokens, exact = excluded.exact,
@@ -99,6 +103,19 @@ def _batches(cursor: duckdb.DuckDBPyConnection) -> Iterator[list[Any]]:
         yield rows
 
 
+def _temp_table(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    columns: dict[str, str],
+    rows: list[tuple[object, ...]],
+) -> None:
+    """A temp table of these typed columns holding ``rows`` (replacing one of that name)."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {name} ({', '.join(f'{k} {v}' for k, v in columns.items())})"
+    )
+    bulk_insert(con, name, columns, rows)
+
+
 def _plan(
     con: duckdb.DuckDBPyConnection, registry: Registry, estimate: Tokenizer
 ) -> tuple[dict[str, Tokenizer], dict[str, ChatProfile]]:
@@ -123,11 +140,7 @@ def _plan(
         rows.append(
             (model, tok.name, tok.version, encoding, exact, profile.key, profile.exact, priming)
         )
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _model_tok "
-        f"({', '.join(f'{k} {v}' for k, v in MODEL_TOK_COLUMNS.items())})"
-    )
-    bulk_insert(con, "_model_tok", MODEL_TOK_COLUMNS, rows)
+    _temp_table(con, "_model_tok", MODEL_TOK_COLUMNS, rows)
     tokenizers = {t.name: t for t in [*registry.tokenizers, estimate]}
     return tokenizers, profiles
 
@@ -153,22 +166,7 @@ def _count_pending(con: duckdb.DuckDBPyConnection, counter: Counter, need: str, 
     groups: Groups = {
         gid: (str(t), str(m), str(p), str(f)) for gid, (t, m, p, f) in enumerate(found)
     }
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _groups "
-        "(gid INTEGER, tokenizer VARCHAR, model VARCHAR, provider VARCHAR, profile VARCHAR)"
-    )
-    bulk_insert(
-        con,
-        "_groups",
-        {
-            "gid": "INTEGER",
-            "tokenizer": "VARCHAR",
-            "model": "VARCHAR",
-            "provider": "VARCHAR",
-            "profile": "VARCHAR",
-        },
-        [(gid, *group) for gid, group in groups.items()],
-    )
+    _temp_table(con, "_groups", _GROUP_COLUMNS, [(gid, *group) for gid, group in groups.items()])
     units = con.execute(
         f"""SELECT r.rn, g.gid, r.kind, r.ctx, r.payload FROM ({rows}) r JOIN _groups g
         USING ({GROUP_KEY})"""

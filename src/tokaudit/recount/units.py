@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import duckdb
 
-from tokaudit.store.parallel import row_ranges, threads
+from tokaudit.store.parallel import over_row_ranges, row_ranges, threads
 
 __all__ = ["explode_inputs", "payload_rows", "unit_hash_sql", "unit_name_sql"]
 
@@ -259,17 +259,15 @@ def explode_inputs(con: duckdb.DuckDBPyConnection) -> None:
             length(payload) AS n, kind, ctx, payload
         FROM (({_MESSAGES}) UNION ALL {_SINGLES})"""
     )
+    occurrences = f"""SELECT kid, {_prefix("provider", "profile", "'msg'", "''")} AS pre,
+            unnest(hashes) AS h, unnest(lengths) AS n, input_hash,
+            unnest(range(1, len(hashes) + 1)) AS idx, chars,
+            unnest(list_concat(list_resize([]::VARCHAR[], len(hashes) - len(tail)), tail))
+                AS payload
+        FROM _parsed WHERE NOT complex"""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _occ AS "
-        + " UNION ALL ".join(
-            f"""(SELECT kid, {_prefix("provider", "profile", "'msg'", "''")} AS pre,
-                unnest(hashes) AS h, unnest(lengths) AS n, input_hash,
-                unnest(range(1, len(hashes) + 1)) AS idx, chars,
-                unnest(list_concat(list_resize([]::VARCHAR[], len(hashes) - len(tail)), tail))
-                    AS payload
-            FROM _parsed WHERE NOT complex AND {rows})"""
-            for rows in row_ranges(con, "_parsed")
-        )
+        + over_row_ranges(con, occurrences, "_parsed", "FROM _parsed WHERE")
     )
     con.execute("DROP TABLE _parsed")
     con.execute(
@@ -330,12 +328,12 @@ def payload_rows(con: duckdb.DuckDBPyConnection, need: str) -> str:
     units = "\n        UNION ALL\n        ".join(sources)
     return f"""
         SELECT rn, tokenizer, version, encoding, provider, profile,
-            CASE WHEN {_PLAIN} THEN 'plain' ELSE kind END AS kind,
-            CASE WHEN {_PLAIN} THEN j.role ELSE ctx END AS ctx,
-            CASE WHEN {_PLAIN} THEN j.content ->> '$' ELSE payload END AS payload, model
-        FROM (
+            CASE WHEN plain THEN 'plain' ELSE kind END AS kind,
+            CASE WHEN plain THEN j.role ELSE ctx END AS ctx,
+            CASE WHEN plain THEN j.content ->> '$' ELSE payload END AS payload, model
+        FROM (SELECT *, coalesce({_PLAIN}, false) AS plain FROM (
             SELECT w.rn, w.tokenizer, w.version, w.encoding, w.provider, w.profile, u.kind,
                 u.ctx, u.payload, w.model,
                 CASE WHEN u.kind = 'msg' AND u.ctx = '' AND w.provider <> 'google'
                      THEN from_json(u.payload, '{{"role":"VARCHAR","content":"JSON"}}') END AS j
-            FROM {need} w JOIN ({units}) u ON u.pre = w.pre AND u.h = w.h AND u.n = w.n)"""
+            FROM {need} w JOIN ({units}) u ON u.pre = w.pre AND u.h = w.h AND u.n = w.n))"""
