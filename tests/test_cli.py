@@ -357,6 +357,29 @@ def test_stores_keep_small_row_groups_across_opens(tmp_path: Path) -> None:
     assert result.exit_code == 0 and str(rows + 1) in result.stdout
 
 
+def test_prompt_bodies_are_stored_with_zstd(tmp_path: Path) -> None:
+    """Bodies skip DuckDB's compression analysis (its costliest write step) and read back whole."""
+    from tokaudit.store import open_store, open_store_read_only
+
+    path = tmp_path / "s.duckdb"
+    con = open_store(path)
+    bodies = [json.dumps({"messages": [{"role": "user", "content": "x" * i}]}) for i in range(300)]
+    con.executemany(
+        "INSERT INTO prompt_texts VALUES (md5(?), 'input', 'openai', ?, '', 0)",
+        [[b, b] for b in bodies],
+    )
+    con.close()
+    con = open_store_read_only(path)
+    kinds = con.execute(
+        "SELECT DISTINCT compression FROM pragma_storage_info('prompt_texts') "
+        "WHERE column_name = 'body' AND segment_type = 'VARCHAR'"
+    ).fetchall()
+    stored = con.execute("SELECT body FROM prompt_texts ORDER BY chars, body").fetchall()
+    con.close()
+    assert kinds == [("ZSTD",)]
+    assert sorted(b for (b,) in stored) == sorted(bodies)
+
+
 def test_a_store_from_before_file_search_fees_gains_the_column(
     tmp_path: Path, mixed_log: Path
 ) -> None:

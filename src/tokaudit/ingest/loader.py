@@ -259,10 +259,12 @@ def _load_staged(
         QUALIFY row_number() OVER (PARTITION BY request_key ORDER BY {order}) = 1"""
     )
     con.execute(
+        # the new winners, as row ids too: their wide rows are read once, by the inserts
         f"""CREATE OR REPLACE TEMP TABLE _new AS
-        SELECT s.*, p.first_file FROM {staged} s JOIN _pick p ON s.rowid = p.rid
+        SELECT p.rid, p.first_file FROM {staged} s JOIN _pick p ON s.rowid = p.rid
         WHERE NOT EXISTS (SELECT 1 FROM requests r WHERE r.request_key = s.request_key)"""
     )
+    new_rows = f"(SELECT s.* FROM {staged} s JOIN _new n ON s.rowid = n.rid)"
     select = [
         {"source_file": "o.source_file", "source_line": "s.line_no", "source_format": fmt}.get(
             c, f"s.{c}"
@@ -286,9 +288,9 @@ def _load_staged(
         insert_prompt_texts(con, "_better")
     con.execute(
         f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)}) "
-        f"SELECT {', '.join(select)} FROM _new s JOIN _sources o USING (file_no)"
+        f"SELECT {', '.join(select)} FROM {new_rows} s JOIN _sources o USING (file_no)"
     )
-    insert_prompt_texts(con, "_new")
+    insert_prompt_texts(con, new_rows)
     loaded = dict(
         con.execute("SELECT first_file, count(*) FROM _new GROUP BY first_file").fetchall()
     )
