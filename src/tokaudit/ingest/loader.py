@@ -40,13 +40,14 @@ from tokaudit.ingest.mapped import MappedFormat
 from tokaudit.ingest.registry import FORMATS
 from tokaudit.ingest.sqltext import install_macros
 from tokaudit.ingest.staging import (
+    IN_SCHEMA_VARIABLE,
     SPLIT_VARIABLE,
     create_staged,
     insert_prompt_texts,
     read_lines_sql,
     sql_string,
 )
-from tokaudit.store.connection import STORE, memory_cap
+from tokaudit.store.connection import memory_cap
 from tokaudit.store.parallel import restore_order
 
 ProgressCallback = Callable[[int, int, Path], None]
@@ -411,11 +412,12 @@ class _Stager:
 
     DuckDB runs a batch's staging statements on about one thread (a batch's tables are a
     row group or two), so on a machine with idle cores the next batches are staged on other
-    connections meanwhile. Each worker stages into its own temp tables and copies the result
-    into the in-memory database ``tokaudit_stage``; the main connection loads it in the
-    batch's own transaction, in the original order, so de-duplication and counts are as
-    if every batch were staged by the loader itself. Only formats whose staging reads
-    nothing but their files (``parallel_staging``) are staged ahead.
+    connections meanwhile. Each worker stages into its own schema of the in-memory database
+    ``tokaudit_stage`` (its ``_staged`` is renamed for the batch, not copied); the main
+    connection loads it in the batch's own transaction, in the original order, so
+    de-duplication and counts are as if every batch were staged by the loader itself.
+    Only formats whose staging reads nothing but their files (``parallel_staging``) are
+    staged ahead.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, workers: int) -> None:
@@ -424,8 +426,6 @@ class _Stager:
         self.local = threading.local()
         self.cursors: list[duckdb.DuckDBPyConnection] = []
         self.lock = threading.Lock()
-        current = con.execute("SELECT current_database()").fetchone()
-        self.database = str(current[0]) if current else STORE
         attached = con.execute(
             "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", [STAGE_DB]
         ).fetchone()
@@ -436,13 +436,17 @@ class _Stager:
         cursor: duckdb.DuckDBPyConnection | None = getattr(self.local, "cursor", None)
         if cursor is None:
             cursor = self.con.cursor()
-            cursor.execute(f"USE {self.database}")  # a new connection starts elsewhere
-            # other batches stage and load meanwhile: no statement splits (staging.py)
-            cursor.execute(f"SET VARIABLE {SPLIT_VARIABLE} = false")
-            install_macros(cursor)
-            self.local.cursor = cursor
             with self.lock:
+                schema = f"{STAGE_DB}.worker_{len(self.cursors)}"
                 self.cursors.append(cursor)
+            # _staged is made in the worker's own schema of the stage database, and no
+            # statement splits: other batches stage and load meanwhile (staging.py)
+            cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            cursor.execute(f"USE {schema}")
+            cursor.execute(f"SET VARIABLE {SPLIT_VARIABLE} = false")
+            cursor.execute(f"SET VARIABLE {IN_SCHEMA_VARIABLE} = true")
+            install_macros(cursor)
+            self.local.cursor, self.local.schema = cursor, schema
         return cursor
 
     def _run(self, number: int, batch: list[_Pending]) -> str:
@@ -450,10 +454,8 @@ class _Stager:
         fmt = batch[0].log_format
         assert fmt is not None  # only detected batches are submitted
         _stage(cursor, fmt, batch)
-        table = f"{STAGE_DB}.batch_{number}"
-        cursor.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _staged")
-        cursor.execute("DROP TABLE _staged")
-        return table
+        cursor.execute(f"ALTER TABLE _staged RENAME TO batch_{number}")
+        return f"{self.local.schema}.batch_{number}"
 
     def submit(self, number: int, batch: list[_Pending]) -> Future[str] | None:
         fmt = batch[0].log_format

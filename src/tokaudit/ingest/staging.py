@@ -136,6 +136,10 @@ def stage_lines(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 # which for a large one (the envelope's, 0.3 s) costs as much as staging a small file.
 _DESCRIBED: dict[str, frozenset[str]] = {}
 SPLIT_VARIABLE = "tokaudit_split_lines"  # false: create_staged runs split SELECTs whole
+# True: create_staged makes ``_staged`` a table of the connection's current schema instead
+# of a temp table. The loader's staging workers (loader._Stager) stage in their own schema
+# of an in-memory database, where the loading connection reads it without a copy.
+IN_SCHEMA_VARIABLE = "tokaudit_staged_in_schema"
 
 
 def create_staged(
@@ -156,7 +160,7 @@ def create_staged(
     over ranges of the table's rows, one per DuckDB thread (``store/parallel.py``),
     unless the connection's ``SPLIT_VARIABLE`` is false: the loader sets it where other
     batches load meanwhile, which already keep every core busy (splitting there measured
-    7 to 14 % slower).
+    7 to 14 % slower). ``IN_SCHEMA_VARIABLE`` says where ``_staged`` is made.
     """
     present = _DESCRIBED.get(select_sql) if fixed_columns else None
     if present is None:
@@ -178,8 +182,12 @@ def create_staged(
         return f"{DEFAULTS.get(name, 'NULL')}::{kind} AS {name}"
 
     columns = ", ".join(column(n, k) for n, k in STAGED_COLUMNS.items())
-    target = "INSERT INTO _staged" if append else "CREATE OR REPLACE TEMP TABLE _staged AS"
-    if split is None or not split_allowed(con):
+    split_ok, in_schema = con.execute(
+        f"SELECT getvariable('{SPLIT_VARIABLE}'), getvariable('{IN_SCHEMA_VARIABLE}')"
+    ).fetchall()[0]
+    kind = "TABLE" if in_schema is True else "TEMP TABLE"
+    target = "INSERT INTO _staged" if append else f"CREATE OR REPLACE {kind} _staged AS"
+    if split is None or split_ok is False:
         con.execute(f"{target} SELECT {columns} FROM ({select_sql}) s")
         return
     table, anchor = split
