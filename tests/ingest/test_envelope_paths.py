@@ -106,6 +106,10 @@ ODD_LINES = [
         response=_OK,
     ),
     _line(metadata={"user": "a"}, response=_OK),
+    '{"timestamp": "2026-10-01T00:00:00Z", "provider": "openai", "response": {"id": "d", '
+    '"model": "m", "usage": {"prompt_tokens": 1}}, "metadata": {"team": "a", "team": "b"}}',
+    '{"timestamp": "2026-10-01T00:00:00Z", "provider": "openai", "response": {"id": "n", '
+    '"model": "m", "usage": {"prompt_tokens": NaN}}, "metadata": {"team": "x",}}',
     _line(metadata=[1], response=_OK),
     _line(metadata=None, response=_OK),
     # outputs: messages, Responses output, none

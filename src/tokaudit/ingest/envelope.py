@@ -482,7 +482,7 @@ FROM (
         -- and lambdas cost less outside a CASE (msgs is empty but for OpenAI)
         array_to_string(list_transform(list_filter(msgs,
             lambda m: m.role IN ('system', 'developer')),
-            lambda m: ta_text(m.content)), '\n') AS system_msgs,
+            lambda m: ta_text_min(m.content)), '\n') AS system_msgs,
         CASE provider WHEN 'anthropic' THEN rq.system
                       WHEN 'google' THEN rq.systemInstruction END AS system_doc,
         CASE provider
@@ -521,9 +521,9 @@ FROM (
                             CASE WHEN typed THEN from_json(line, {_shape(_TOP_SHAPE)}) END AS t
                         FROM (
                             SELECT line_no, line,
-                                CASE WHEN starts_with(line, '{{') AND json_valid(line)
-                                     THEN list_has_all({_KEY_LIST}, json_keys(line))
-                                     ELSE false END AS typed
+                                -- json_keys fails where json_valid is false (one parser)
+                                coalesce(starts_with(line, '{{') AND list_has_all(
+                                    {_KEY_LIST}, try(json_keys(line))), false) AS typed
                             FROM _raw WHERE line IS NOT NULL
                                 AND regexp_matches(line, '[^ \\t\\r\\n\\f\\v]')
                         )
@@ -541,20 +541,23 @@ FROM (
 _FAST_COLUMNS = f"""
     line_no, line, reject_reason, rid AS request_id, ts, provider,
     coalesce(t.api ->> '$', CASE provider
-        WHEN 'openai' THEN CASE WHEN rs.object ->> '$' = 'response'
-                                 OR (json_extract(req, '$.input') IS NOT NULL
-                                     AND json_extract(req, '$.messages') IS NULL)
+        WHEN 'openai' THEN CASE WHEN rs.object ->> '$' = 'response' THEN 'responses'
+                                -- messages that are not null: present (from_json reads a
+                                -- JSON null as NULL, so only the rest needs the keys)
+                                WHEN rq.messages IS NOT NULL THEN 'chat.completions'
+                                WHEN json_extract(req, '$.input') IS NOT NULL
+                                     AND json_extract(req, '$.messages') IS NULL
                                 THEN 'responses' ELSE 'chat.completions' END
         WHEN 'anthropic' THEN 'messages'
         WHEN 'google' THEN 'generate_content' END) AS api,
     model_requested, model_responded,
-    md[1] ->> '$' AS team,
-    coalesce(md[2] ->> '$', md[3] ->> '$', rq.user ->> '$', rq.metadata.user_id ->> '$')
+    md.team ->> '$' AS team,
+    coalesce(md.user ->> '$', md.user_id ->> '$', rq.user ->> '$', rq.metadata.user_id ->> '$')
         AS user_id,
-    md[4] ->> '$' AS feature,
-    coalesce(md[5] ->> '$', rs.prompt.id ->> '$') AS prompt_id,
-    coalesce(md[6] ->> '$', rs.prompt.version ->> '$') AS prompt_version,
-    md[7] ->> '$' AS environment,
+    md.feature ->> '$' AS feature,
+    coalesce(md.prompt_id ->> '$', rs.prompt.id ->> '$') AS prompt_id,
+    coalesce(md.prompt_version ->> '$', rs.prompt.version ->> '$') AS prompt_version,
+    md.environment ->> '$' AS environment,
     meta AS metadata,
     {TOKEN_CLASS_COLUMNS},
     {_tool_calls("rs.output")},
@@ -570,8 +573,8 @@ _FAST_COLUMNS = f"""
     {_SERVICE_TIER} AS service_tier,
     md5(req) AS request_hash,
     nullif(system_raw, '') AS system_text,
-    coalesce(ta_text(first_doc), CASE WHEN provider = 'openai' THEN
-        CASE WHEN {_is("rq.input", '"')} THEN rq.input ->> '$' ELSE ta_text(input_doc) END
+    coalesce(ta_text_min(first_doc), CASE WHEN provider = 'openai' THEN
+        CASE WHEN {_is("rq.input", '"')} THEN rq.input ->> '$' ELSE ta_text_min(input_doc) END
         END) AS first_text,
     CASE WHEN req IS NULL THEN NULL WHEN provider = 'openai' THEN json_object(
             'instructions', rq.instructions, 'messages', rq.messages, 'input', rq.input,
@@ -599,9 +602,10 @@ _FAST_COLUMNS = f"""
 # Lines the fast path leaves to _STAGE, marked in _staged until _STAGE has replaced them.
 _TO_EXACT = "\x00exact"
 # md: the metadata fields; system_raw apart from its nullif, which would repeat ta_text
-_MD = f"""{_extract("meta", _META)} AS md,
+_MD = f"""CASE WHEN meta IS NOT NULL THEN from_json(meta, {_shape(_nest([p[2:] for p in _META]))})
+        END AS md,
     CASE WHEN provider = 'openai' THEN concat_ws('\n', rq.instructions ->> '$', system_msgs)
-         ELSE ta_text(system_doc) END AS system_raw"""
+         ELSE ta_text_min(system_doc) END AS system_raw"""
 
 # EnvelopeFormat.stage: every line in one statement; the few that are not plain keep their
 # text under the _TO_EXACT mark, for a second statement. The line text is kept only where

@@ -18,6 +18,17 @@ CREATE OR REPLACE TEMP MACRO ta_text(c) AS CASE json_type(c)
         CASE WHEN json_type(c, '$.parts') = 'ARRAY' THEN CAST(c -> 'parts' AS JSON[]) END,
         lambda p: coalesce(p ->> 'text', '')), '\n'))
     ELSE NULL END;
+-- ta_text of a minified JSON value (a from_json leaf, a json_extract result): its first
+-- character is its type, so the value is not parsed just to learn it.
+CREATE OR REPLACE TEMP MACRO ta_text_min(c) AS CASE
+    WHEN starts_with(c, '"') THEN c ->> '$'
+    WHEN starts_with(c, '[') THEN array_to_string(list_transform(CAST(c AS JSON[]),
+        lambda p: CASE WHEN starts_with(p, '"') THEN p ->> '$'
+                       ELSE coalesce(p ->> 'text', p ->> 'input_text', '') END), '\n')
+    WHEN starts_with(c, '{') THEN coalesce(c ->> 'text', array_to_string(list_transform(
+        CASE WHEN json_type(c, '$.parts') = 'ARRAY' THEN CAST(c -> 'parts' AS JSON[]) END,
+        lambda p: coalesce(p ->> 'text', '')), '\n'))
+    ELSE NULL END;
 -- The elements of a JSON array, or an empty list for anything else.
 CREATE OR REPLACE TEMP MACRO ta_list(a) AS
     CASE WHEN json_type(a) = 'ARRAY' THEN CAST(a AS JSON[]) ELSE []::JSON[] END;
