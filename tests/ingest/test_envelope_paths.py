@@ -17,7 +17,7 @@ import pytest
 
 from tokaudit.ingest import envelope
 from tokaudit.ingest.sqltext import install_macros
-from tokaudit.ingest.staging import create_staged, stage_lines
+from tokaudit.ingest.staging import SPLIT_VARIABLE, create_staged, stage_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = [
@@ -144,10 +144,13 @@ def _both(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[tuple[object
     )
 
 
-@pytest.fixture()
-def con() -> duckdb.DuckDBPyConnection:
+@pytest.fixture(params=[True, False], ids=["lines stored", "lines streamed"])
+def con(request: pytest.FixtureRequest) -> duckdb.DuckDBPyConnection:
+    """A connection that may split statements (the file's lines are stored first), or one
+    that may not (a staging worker: the lines stream from the file)."""
     connection = duckdb.connect()
     connection.execute("SET TimeZone = 'UTC'")
+    connection.execute(f"SET VARIABLE {SPLIT_VARIABLE} = {request.param}")
     install_macros(connection)
     return connection
 

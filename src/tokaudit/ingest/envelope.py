@@ -15,7 +15,12 @@ from pathlib import Path
 import duckdb
 
 from tokaudit.ingest.interface import FileHead, LogFormat
-from tokaudit.ingest.staging import create_staged, stage_lines
+from tokaudit.ingest.staging import (
+    create_staged,
+    numbered_lines_sql,
+    split_allowed,
+    stage_lines,
+)
 from tokaudit.ingest.usage import (
     COUNT_FIELDS,
     TOKEN_CLASS_COLUMNS,
@@ -644,10 +649,15 @@ class EnvelopeFormat(LogFormat):
         """``_staged`` by the fast path; then _STAGE on the lines it left, if any."""
         # the last file's rows go first, so two files' never sit in memory together
         con.execute("DROP TABLE IF EXISTS _staged")
-        stage_lines(con, path)
-        # each line is staged on its own: the file's lines run on every DuckDB thread
-        create_staged(con, _STAGE_FAST, fixed_columns=True, split=("_raw", "FROM _raw WHERE"))
-        con.execute("DROP TABLE _raw")  # the lines rejects need are in _staged
+        anchor = "FROM _raw WHERE"
+        if split_allowed(con):
+            stage_lines(con, path)
+            # each line is staged on its own: the file's lines run on every DuckDB thread
+            create_staged(con, _STAGE_FAST, fixed_columns=True, split=("_raw", anchor))
+            con.execute("DROP TABLE _raw")  # the lines rejects need are in _staged
+        else:  # in one piece: the lines stream from the file (storing them cost 10-15 %)
+            source = (anchor, f"FROM {numbered_lines_sql(path)} WHERE")
+            create_staged(con, _STAGE_FAST, fixed_columns=True, source=source)
         marked = con.execute(
             "SELECT count(*) FROM _staged WHERE reject_reason = ?", [_TO_EXACT]
         ).fetchone()

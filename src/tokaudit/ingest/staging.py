@@ -124,12 +124,14 @@ def read_lines_sql(path: Path | list[Path]) -> str:
     )
 
 
+def numbered_lines_sql(path: Path) -> str:
+    """A relation ``(line_no, line)`` of every physical line with its 1-based number."""
+    return f"(SELECT row_number() OVER () AS line_no, line FROM {read_lines_sql(path)})"
+
+
 def stage_lines(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """``_raw(line_no, line)``: every physical line with its 1-based number."""
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _raw AS "
-        f"SELECT row_number() OVER () AS line_no, line FROM {read_lines_sql(path)}"
-    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _raw AS SELECT * FROM {numbered_lines_sql(path)}")
 
 
 # The columns of fixed staging SELECTs, by their text: a DESCRIBE plans the whole query,
@@ -149,6 +151,7 @@ def create_staged(
     append: bool = False,
     fixed_columns: bool = False,
     split: tuple[str, str] | None = None,
+    source: tuple[str, str] | None = None,
 ) -> None:
     """Create ``_staged`` from ``select_sql``, completing the columns it does not name.
 
@@ -161,13 +164,21 @@ def create_staged(
     unless the connection's ``SPLIT_VARIABLE`` is false: the loader sets it where other
     batches load meanwhile, which already keep every core busy (splitting there measured
     7 to 14 % slower). ``IN_SCHEMA_VARIABLE`` says where ``_staged`` is made.
+    ``source`` = (text, replacement): run ``select_sql`` with its one ``text`` replaced
+    (the columns stay those of ``select_sql``, looked up once with ``fixed_columns``).
     """
-    present = _DESCRIBED.get(select_sql) if fixed_columns else None
+    key = select_sql
+    if source is not None:
+        text, replacement = source
+        if select_sql.count(text) != 1:
+            raise ValueError(f"the query must contain {text!r} once")
+        select_sql = select_sql.replace(text, replacement)
+    present = _DESCRIBED.get(key) if fixed_columns else None
     if present is None:
         described = con.execute(f"DESCRIBE SELECT * FROM ({select_sql}) AS s").fetchall()
         present = frozenset(row[0] for row in described)
         if fixed_columns:
-            _DESCRIBED[select_sql] = present
+            _DESCRIBED[key] = present
     unknown = present - set(STAGED_COLUMNS)
     if unknown:
         raise ValueError(f"_staged has no column(s) {sorted(unknown)}")
