@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -121,3 +122,17 @@ def test_appended_file_loads_only_the_new_records(kit: EnvelopeKit) -> None:
     assert (first.loaded, second.skipped) == (3, False)
     assert (second.loaded, second.duplicates) == (len(lines) - 3, 3)
     assert kit.count("requests") == len(lines)
+
+
+def test_an_input_sent_again_is_stored_once(kit: EnvelopeKit) -> None:
+    """Requests that repeat an input, in one file and across files, share one stored text."""
+    lines = real_lines(kit)
+    again = [dict(line, request_id=f"again-{n}") for n, line in enumerate(lines)]
+    kit.ingest(kit.write("day1.jsonl", [*lines, *again[:3]]))
+    kit.ingest(kit.write("day2.jsonl", again[3:]))
+    requests = kit.query("SELECT input_hash FROM requests WHERE input_hash IS NOT NULL")
+    inputs = kit.query("SELECT text_hash, body FROM prompt_texts WHERE kind = 'input'")
+    assert len(requests) == 2 * len(lines)
+    assert sorted(r["text_hash"] for r in inputs) == sorted({r["input_hash"] for r in requests})
+    assert len(inputs) < len(requests)
+    assert all(hashlib.md5(r["body"].encode()).hexdigest() == r["text_hash"] for r in inputs)
