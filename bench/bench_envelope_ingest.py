@@ -7,6 +7,7 @@ as child processes in the same run, so the ratio is comparable on any machine:
     python bench/bench_envelope_ingest.py                  # 200,000 lines, then 4x
     python bench/bench_envelope_ingest.py --lines 20000    # a quick look
     python bench/bench_envelope_ingest.py --with-recount   # also load + recount at 1x
+    python bench/bench_envelope_ingest.py --repeat 3       # medians of 3 alternating runs
     TOKAUDIT_MEMORY_LIMIT=2GB python bench/bench_envelope_ingest.py   # memory capped
 
 "ingest" is `tokaudit ingest --no-recount`: parse, validate, map usage, hash and store.
@@ -32,6 +33,7 @@ import os
 import platform
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -192,6 +194,25 @@ def measure(files: list[Path], work: Path, env: dict[str, str], recount: bool) -
     return out
 
 
+def median_runs(
+    files: list[Path], work: Path, env: dict[str, str], recount: bool, repeat: int
+) -> dict[str, Run]:
+    """``measure`` ``repeat`` times, the steps alternating; each step's median time and CPU.
+
+    Why: read_json's own time varies by up to a fifth between runs on a shared machine, and
+    the ratio with it. Peak RSS is the largest seen.
+    """
+    rounds = [measure(files, work, env, recount) for _ in range(repeat)]
+    return {
+        step: Run(
+            statistics.median(r[step].seconds for r in rounds),
+            max(r[step].peak_rss_mb for r in rounds),
+            statistics.median(r[step].cpu_seconds for r in rounds),
+        )
+        for step in rounds[0]
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=200_000, help="lines at 1x")
@@ -201,6 +222,12 @@ def main() -> None:
         "--bigger-files",
         action="store_true",
         help="grow the input by making each file bigger (default: by more files of one size)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run each input this many times, read_json and ingest alternating; medians",
     )
     parser.add_argument(
         "--with-recount",
@@ -224,11 +251,16 @@ def main() -> None:
                 f"{time.perf_counter() - began:.1f} s",
                 file=sys.stderr,
             )
-            runs = measure(files, work, env, args.with_recount and factor == 1)
+            runs = median_runs(
+                files, work, env, args.with_recount and factor == 1, max(1, args.repeat)
+            )
             results[factor] = (runs, size)
             shutil.rmtree(work / f"x{factor}")
         print(f"machine: {platform.machine()}, {os.cpu_count()} CPU, {platform.platform()}")
-        print(f"python {platform.python_version()}, date {datetime.now(UTC):%Y-%m-%d}")
+        print(
+            f"python {platform.python_version()}, date {datetime.now(UTC):%Y-%m-%d}; "
+            f"medians of {max(1, args.repeat)} alternating run(s)"
+        )
         limit = os.environ.get("TOKAUDIT_MEMORY_LIMIT") or "unset (DuckDB's default: 80% of RAM)"
         print(f"TOKAUDIT_MEMORY_LIMIT: {limit}; load average {os.getloadavg()[0]:.2f}")
         print(
