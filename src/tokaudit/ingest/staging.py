@@ -196,8 +196,8 @@ def create_staged(
     split_ok, in_schema = con.execute(
         f"SELECT getvariable('{SPLIT_VARIABLE}'), getvariable('{IN_SCHEMA_VARIABLE}')"
     ).fetchall()[0]
-    kind = "TABLE" if in_schema is True else "TEMP TABLE"
-    target = "INSERT INTO _staged" if append else f"CREATE OR REPLACE {kind} _staged AS"
+    table_kind = "TABLE" if in_schema is True else "TEMP TABLE"
+    target = "INSERT INTO _staged" if append else f"CREATE OR REPLACE {table_kind} _staged AS"
     if split is None or split_ok is False:
         con.execute(f"{target} SELECT {columns} FROM ({select_sql}) s")
         return
