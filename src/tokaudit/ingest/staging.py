@@ -193,12 +193,10 @@ def create_staged(
         return f"{DEFAULTS.get(name, 'NULL')}::{kind} AS {name}"
 
     columns = ", ".join(column(n, k) for n, k in STAGED_COLUMNS.items())
-    split_ok, in_schema = con.execute(
-        f"SELECT getvariable('{SPLIT_VARIABLE}'), getvariable('{IN_SCHEMA_VARIABLE}')"
-    ).fetchall()[0]
-    table_kind = "TABLE" if in_schema is True else "TEMP TABLE"
+    may_split, in_schema = _staging_flags(con)
+    table_kind = "TABLE" if in_schema else "TEMP TABLE"
     target = "INSERT INTO _staged" if append else f"CREATE OR REPLACE {table_kind} _staged AS"
-    if split is None or split_ok is False:
+    if split is None or not may_split:
         con.execute(f"{target} SELECT {columns} FROM ({select_sql}) s")
         return
     table, anchor = split
@@ -207,12 +205,22 @@ def create_staged(
         con.execute(f"{target} SELECT {columns} FROM ({parts}) s")
 
 
+def _staging_flags(con: duckdb.DuckDBPyConnection) -> tuple[bool, bool]:
+    """(may split statements, make ``_staged`` in the current schema), from the connection's
+    ``SPLIT_VARIABLE`` (unset: may split) and ``IN_SCHEMA_VARIABLE`` (unset: a temp table)."""
+    row = con.execute(
+        f"SELECT getvariable('{SPLIT_VARIABLE}'), getvariable('{IN_SCHEMA_VARIABLE}')"
+    ).fetchone()
+    split, in_schema = row if row else (None, None)
+    return split is not False, in_schema is True
+
+
 def split_allowed(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether this connection may split a staging statement over every thread.
 
     False where the loader stages other batches meanwhile (``SPLIT_VARIABLE``).
     """
-    return con.execute(f"SELECT getvariable('{SPLIT_VARIABLE}')").fetchone() != (False,)
+    return _staging_flags(con)[0]
 
 
 def insert_prompt_texts(con: duckdb.DuckDBPyConnection, relation: str) -> None:
