@@ -8,22 +8,55 @@ paths, fingerprints, transactions, dedup, rejects and counts.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+HEAD_RECORDS = 5  # the leading records a sniffer sees; lines can be large tool results
 
-@dataclass(frozen=True)
+
 class FileHead:
-    """The first lines of a file, for detection (decompressed; blank lines skipped)."""
+    """The first lines of a file, for detection (decompressed; blank lines skipped).
 
-    path: Path
-    lines: list[str]
-    records: list[Any] = field(default_factory=list)  # the lines that parse as JSON
+    ``records`` are the first ``HEAD_RECORDS`` lines that parse as JSON. They are parsed
+    only as far as a sniffer asks: a directory of Claude Code sessions is thousands of
+    files, and ``mostly`` usually decides after three records.
+    """
+
+    def __init__(self, path: Path, lines: list[str], records: list[Any] | None = None) -> None:
+        self.path = path
+        self.lines = lines
+        self._records: list[Any] = [] if records is None else list(records)
+        self._unread = iter(()) if records is not None else iter(lines)
+
+    def _leading_records(self) -> Iterator[Any]:
+        """The records in order, parsing the next line only when the caller gets there."""
+        index = 0
+        while index < HEAD_RECORDS:
+            if index == len(self._records) and not self._parse_next():
+                return
+            yield self._records[index]
+            index += 1
+
+    def _parse_next(self) -> bool:
+        for line in self._unread:
+            try:
+                self._records.append(json.loads(line))
+                return True
+            except json.JSONDecodeError:
+                continue
+        return False
+
+    @property
+    def records(self) -> list[Any]:
+        """The lines that parse as JSON, up to ``HEAD_RECORDS``."""
+        for _ in self._leading_records():
+            pass
+        return self._records[:HEAD_RECORDS]
 
     @property
     def objects(self) -> list[dict[str, Any]]:
@@ -33,11 +66,21 @@ class FileHead:
         """At least half of the leading JSON objects look right, and at least one does.
 
         A majority, not all: one malformed early record must become a reject, not make
-        the whole file undetectable.
+        the whole file undetectable. Three hits (or misses) among at most five objects
+        decide it, so the records after them are not parsed.
         """
-        objects = self.objects
-        hits = sum(bool(looks_right(r)) for r in objects)
-        return hits > 0 and 2 * hits >= len(objects)
+        decisive = HEAD_RECORDS // 2 + 1
+        hits = misses = 0
+        for record in self._leading_records():
+            if not isinstance(record, dict):
+                continue
+            if looks_right(record):
+                hits += 1
+            else:
+                misses += 1
+            if hits == decisive or misses == decisive:
+                break
+        return hits > 0 and hits >= misses
 
 
 class LogFormat(ABC):

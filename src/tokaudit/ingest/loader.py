@@ -8,7 +8,6 @@ at line 0 with the reason, and the other files still load.
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import sys
 import tempfile
@@ -18,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import duckdb
 
@@ -170,15 +169,7 @@ def _detect(con: duckdb.DuckDBPyConnection, path: Path) -> LogFormat:
     lines = _head_lines(con, path)
     if not lines:
         return _EMPTY
-    records: list[Any] = []
-    for line in lines:
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-        if len(records) == 5:  # all a sniffer sees; lines can be large tool results
-            break
-    head = FileHead(path, lines, records)
+    head = FileHead(path, lines)  # records are parsed as far as the sniffers look
     for fmt in FORMATS.values():
         if fmt.sniff(head):
             return fmt
