@@ -11,29 +11,28 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO, TypedDict
+from typing import TYPE_CHECKING, Any, BinaryIO, TypedDict
 
 import duckdb
 
-from tokaudit.budget import evaluate_budgets, load_budgets
 from tokaudit.findings import RULES, run_rules
 from tokaudit.ingest import IngestResult, ingest_paths
 from tokaudit.ingest.attribution import Attribution, load_attribution
 from tokaudit.ingest.fieldmap import FieldMap, load_field_map
 from tokaudit.ingest.loader import ProgressCallback
 from tokaudit.models import Breakdown, BudgetReport, FindingsReport
-from tokaudit.pricing.compare import PricingComparison
-from tokaudit.pricing.compare import compare_pricing as compare_pricing_sql
 from tokaudit.pricing.overlay import credit_usage
 from tokaudit.pricing.source import load_prices
 from tokaudit.pricing.store_tables import freeze_costs, install_price_table
 from tokaudit.recount import RecountResult, recount
 from tokaudit.report.breakdown import breakdown, pricing_info, unpriced_models
-from tokaudit.report.recount import RecountReport
-from tokaudit.report.recount import recount_report as build_recount_report
 from tokaudit.sql import run_query
 from tokaudit.store import open_store
 from tokaudit.tokenizers import PluginInfo, describe, load_tokenizers
+
+if TYPE_CHECKING:  # imported where used: most commands never need them (start-up time)
+    from tokaudit.pricing.compare import PricingComparison
+    from tokaudit.report.recount import RecountReport
 
 __all__ = [
     "AuditResult",
@@ -126,7 +125,9 @@ def recount_report(
     """Reported vs recounted tokens (and dollars) per group; recounts what is missing first."""
     with priced_store(db, pricing, overlay) as con:
         recount(con)
-        return build_recount_report(con, group_by, since, until)
+        from tokaudit.report.recount import recount_report
+
+        return recount_report(con, group_by, since, until)
 
 
 def tokenizers_list() -> list[PluginInfo]:
@@ -184,6 +185,8 @@ def findings(
 def check(
     db: Path | str, budget_file: Path, pricing: Path | None = None, overlay: Path | None = None
 ) -> BudgetReport:
+    from tokaudit.budget import evaluate_budgets, load_budgets
+
     budgets = load_budgets(budget_file)
     with priced_store(db, pricing, overlay) as con:
         freeze_costs(con)
@@ -266,6 +269,8 @@ def compare_report(
     other = load_prices(compare_pricing if compare_pricing is not None else pricing, overlay)
     con = open_store(db)
     try:
-        return compare_pricing_sql(con, current, other, group_by, since, until, compare_at)
+        from tokaudit.pricing.compare import compare_pricing as compare_sql
+
+        return compare_sql(con, current, other, group_by, since, until, compare_at)
     finally:
         con.close()
