@@ -60,8 +60,9 @@ def test_report_json_totals_match_hand_computed(store: Path) -> None:
     data = json.loads(result.stdout)
     assert data["group_by"] == ["team"] and data["currency"] == "USD"
     assert data["pricing"]["table_version"] and len(data["pricing"]["sha256"]) == 64
-    costs = {r["team"]: Decimal(r["cost_usd"]) for r in data["rows"]}
-    assert costs == {"alpha": Decimal("3.0079552"), "beta": Decimal("0.91815"), "gamma": Decimal(0)}
+    costs = {r["team"]: r["cost_usd"] and Decimal(r["cost_usd"]) for r in data["rows"]}
+    # gamma's only request is unpriced: its cost is unknown (null), never $0
+    assert costs == {"alpha": Decimal("3.0079552"), "beta": Decimal("0.91815"), "gamma": None}
     assert Decimal(data["totals"]["cost_usd"]) == Decimal("3.9261052")
     assert data["totals"]["requests"] == 5
     assert data["unpriced"] == [

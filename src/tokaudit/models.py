@@ -44,7 +44,7 @@ class Totals:
     cache_write_tokens: int  # 5-minute + 1-hour writes
     output_tokens: int  # includes reasoning
     reasoning_tokens: int
-    cost_usd: Decimal  # priced requests only
+    cost_usd: Decimal | None  # priced requests only; None when every request is unpriced
     unpriced_requests: int
     # requests logged without usage, priced from recounted tokens (in cost_usd, an estimate)
     estimated_requests: int = 0

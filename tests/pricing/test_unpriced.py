@@ -188,9 +188,18 @@ def test_unpriced_rows_are_excluded_from_totals_and_listed(
     assert listed[("no-such-model", "unknown_model")] == 2
     assert listed[("gpt-4o-2024-05-13", "missing_price_key")] == 2
     assert listed[("gpt-4o", "no_usage")] == 1
-    # Per model, an unpriced-only group costs 0 in the sum but says how many were unpriced.
+    # Per model, a group where nothing is priced has no cost (never $0), and says how many
+    # were unpriced; a group with some priced requests sums those.
     by_model = {r.keys["model"]: r.totals for r in report.rows}
     assert by_model["o3-deep-research"].unpriced_requests == 1
+    all_unpriced = {m for m in by_model if {r["model"] for r in unpriced} >= {m}}
+    for model, totals in by_model.items():
+        group = [r for r in rows.values() if r["model"] == model]
+        costs = [r["cost_usd"] for r in group if r["cost_usd"] is not None]
+        expected = sum(costs, Decimal(0)) if costs else None
+        assert totals.cost_usd == expected, model
+        assert (totals.cost_usd is None) == (model in all_unpriced and not costs), model
+    assert by_model["no-such-model"].cost_usd is None
 
 
 @pytest.mark.parametrize("key", ["missing:cached", "missing:cached-batch"])

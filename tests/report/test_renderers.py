@@ -28,7 +28,7 @@ EXT = {"table": "txt", "json": "json", "csv": "csv", "markdown": "md"}
 PRICING = PricingInfo("2026-11-26.1", "ab" * 32)
 
 
-def _totals(requests: int, cost: str, unpriced: int = 0) -> Totals:
+def _totals(requests: int, cost: str | None, unpriced: int = 0) -> Totals:
     return Totals(
         requests,
         1000 * requests,
@@ -36,7 +36,7 @@ def _totals(requests: int, cost: str, unpriced: int = 0) -> Totals:
         5 * requests,
         100 * requests,
         7 * requests,
-        Decimal(cost),
+        None if cost is None else Decimal(cost),
         unpriced,
     )
 
@@ -50,7 +50,8 @@ BREAKDOWN = Breakdown(
             _totals(1, "0.01815"),
             preview="You draft | emails",
         ),
-        BreakdownRow({"team": None, "prompt": None}, _totals(1, "0", unpriced=1)),
+        # every request of the group unpriced: its cost is unknown, never $0
+        BreakdownRow({"team": None, "prompt": None}, _totals(1, None, unpriced=1)),
     ],
     totals=_totals(4, "3.0261052", unpriced=1),
     unpriced=[UnpricedModel("acme-llm-7b", "openai", 1, "unknown_model")],

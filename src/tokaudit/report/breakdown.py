@@ -34,7 +34,9 @@ _TOTALS_SQL = """
         AS cache_write_tokens,
     coalesce(sum(c.output_tokens), 0) AS output_tokens,
     coalesce(sum(c.reasoning_tokens), 0) AS reasoning_tokens,
-    coalesce(sum(c.cost_usd), 0) AS cost_usd,
+    -- the priced requests' spend; unknown (NULL) when every request is unpriced, never $0
+    CASE WHEN sum(c.cost_usd) IS NULL AND count(*) FILTER (WHERE c.pricing_status = 'unpriced') > 0
+         THEN NULL ELSE coalesce(sum(c.cost_usd), 0) END AS cost_usd,
     coalesce(sum(coalesce(c.request_count, 1)) FILTER (WHERE c.pricing_status = 'unpriced'), 0)
         AS unpriced_requests,
     -- spend priced from recounted tokens (no usage logged): an estimate, flagged in reports
@@ -81,7 +83,7 @@ def _totals(values: tuple[Any, ...]) -> Totals:
         cache_write_tokens=int(values[3]),
         output_tokens=int(values[4]),
         reasoning_tokens=int(values[5]),
-        cost_usd=Decimal(values[6]).normalize() if values[6] else Decimal(0),
+        cost_usd=None if values[6] is None else Decimal(values[6]).normalize(),
         unpriced_requests=int(values[7]),
         estimated_requests=int(values[8]) if len(values) > 8 else 0,
         estimated_cost_usd=Decimal(values[9]).normalize()
@@ -115,11 +117,12 @@ def breakdown(
     keys = ", ".join(f"{DIMENSIONS[d]} AS k_{d}" for d in group_by)
     preview = "any_value(p.preview) AS preview" if "prompt" in group_by else "NULL AS preview"
     join = "LEFT JOIN prompt_texts p ON p.text_hash = c.prompt_hash" if "prompt" in group_by else ""
+    named = ", ".join(f"k_{d}" for d in group_by)
     rows = con.execute(
         f"""SELECT {keys}, {_TOTALS_SQL}, {preview}
         FROM request_costs c {join} WHERE {where}
-        GROUP BY {", ".join(f"k_{d}" for d in group_by)}
-        ORDER BY cost_usd DESC, requests DESC, {", ".join(f"k_{d}" for d in group_by)}""",
+        GROUP BY {named}
+        ORDER BY cost_usd DESC NULLS LAST, requests DESC, {named}""",
         params,
     ).fetchall()
     n = len(group_by)

@@ -25,12 +25,32 @@ def money(value: Decimal) -> str:
     return "0" if text in ("-0", "0E-18") else text
 
 
-def display_usd(value: Decimal) -> str:
+def money_or_none(value: Decimal | None) -> str | None:
+    """``money``, or None (JSON null) for a cost that is unknown: nothing in it was priced."""
+    return None if value is None else money(value)
+
+
+UNPRICED_COST = "unpriced"  # how people see a cost that is unknown, never as $0
+
+
+def display_usd(value: Decimal | None) -> str:
     """For people: cents above a dollar, four decimals below (small calls stay visible)."""
+    if value is None:
+        return UNPRICED_COST
     if value and abs(value) < Decimal("0.0001"):
         return "<$0.0001" if value > 0 else ">-$0.0001"
     places = Decimal("0.01") if abs(value) >= 1 or value == 0 else Decimal("0.0001")
     return f"${value.quantize(places):,}"
+
+
+def cost_text(t: Totals) -> str:
+    """A group's cost for people: '≈' marks estimates, unpriced requests are counted apart."""
+    if t.cost_usd is None:
+        return f"{UNPRICED_COST} ({t.unpriced_requests})"
+    text = ("≈" if t.estimated_requests else "") + display_usd(t.cost_usd)
+    if t.unpriced_requests:
+        text += f" (+{t.unpriced_requests} unpriced)"
+    return text
 
 
 def totals_dict(t: Totals, estimates: bool = False) -> dict[str, Any]:
@@ -50,7 +70,7 @@ def totals_dict(t: Totals, estimates: bool = False) -> dict[str, Any]:
         "cache_write_tokens": t.cache_write_tokens,
         "output_tokens": t.output_tokens,
         "reasoning_tokens": t.reasoning_tokens,
-        "cost_usd": money(t.cost_usd),
+        "cost_usd": money_or_none(t.cost_usd),
         "unpriced_requests": t.unpriced_requests,
     } | extra
 

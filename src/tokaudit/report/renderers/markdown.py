@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tokaudit.models import Breakdown, BudgetReport, FindingsReport, PricingInfo
-from tokaudit.report.renderers.common import display_usd, overlay_text, scope_text
+from tokaudit.report.renderers.common import cost_text, display_usd, overlay_text, scope_text
 
 
 def _cell(value: Any) -> str:
@@ -33,7 +33,7 @@ def render_breakdown(b: Breakdown) -> str:
             r.totals.cache_read_tokens,
             r.totals.cache_write_tokens,
             r.totals.output_tokens,
-            display_usd(r.totals.cost_usd),
+            cost_text(r.totals),
         ]
         for r in b.rows
     ]

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tokaudit.models import Breakdown, BudgetReport, FindingsReport, PricingInfo
-from tokaudit.report.renderers.common import display_usd, overlay_text, scope_text
+from tokaudit.report.renderers.common import cost_text, display_usd, overlay_text, scope_text
 
 TITLES = {
     "team": "team",
@@ -70,11 +70,7 @@ def breakdown_table(b: Breakdown) -> Table:
             and keys[b.group_by.index("prompt")].startswith("fp:")
         ):
             keys[b.group_by.index("prompt")] += f" “{r.preview[:40]}”"
-        cost = display_usd(r.totals.cost_usd)
-        if r.totals.estimated_requests:
-            cost = "≈" + cost
-        if r.totals.unpriced_requests:
-            cost += f" (+{r.totals.unpriced_requests} unpriced)"
+        cost = cost_text(r.totals)
         table.add_row(
             *keys,
             _n(r.totals.requests),
