@@ -123,6 +123,32 @@ def test_missing_store_is_exit_2(tmp_path: Path) -> None:
         assert not (tmp_path / "none.duckdb").exists()
 
 
+@pytest.mark.parametrize("name", ["store.json", "store.jsonl", "store.parquet", "store.csv"])
+def test_a_store_file_that_is_not_duckdb_is_exit_2(
+    tmp_path: Path, mixed_log: Path, name: str
+) -> None:
+    """Whatever its extension, --db is a DuckDB file: a log or export is refused, never
+    read as an empty store (a budget gate pointed at the wrong file must not pass)."""
+    wrong = tmp_path / name
+    wrong.write_bytes(mixed_log.read_bytes())
+    budget = _budget(tmp_path, "0")  # any spend exceeds it
+    for command in (["report"], ["check", "--budget", str(budget)], ["ingest", str(mixed_log)]):
+        result = runner.invoke(app, [*command, "--db", str(wrong)])
+        assert result.exit_code == 2, (command, result.stdout)
+        assert "not a valid DuckDB database" in result.stderr, command
+    assert wrong.read_bytes() == mixed_log.read_bytes()
+
+
+def test_a_new_store_is_a_duckdb_file_whatever_its_extension(
+    tmp_path: Path, mixed_log: Path
+) -> None:
+    db = tmp_path / "spend.json"
+    assert runner.invoke(app, ["ingest", str(mixed_log), "--db", str(db)]).exit_code == 0
+    assert db.read_bytes()[8:12] == b"DUCK"  # a DuckDB file, not an in-memory store
+    result = runner.invoke(app, ["report", "--db", str(db), "--by", "team", "-f", "json"])
+    assert json.loads(result.stdout)["totals"]["requests"] == 5
+
+
 def _budget(tmp_path: Path, limit: str, scope: str = "") -> Path:
     path = tmp_path / "budgets.yaml"
     path.write_text(

@@ -71,7 +71,12 @@ def _attach(path: str | Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     thousand rows also run on every thread. DuckDB does not keep the size in the file, so
     every open passes it.
     """
-    options = [f"ROW_GROUP_SIZE {ROW_GROUP_ROWS}"] + (["READ_ONLY"] if read_only else [])
+    # TYPE duckdb: DuckDB otherwise picks a storage by the file's extension, and a store
+    # named *.json or *.parquet was attached as an empty in-memory database (a budget gate
+    # pointed at the wrong file passed, and an ingest into it kept nothing).
+    options = ["TYPE duckdb", f"ROW_GROUP_SIZE {ROW_GROUP_ROWS}"] + (
+        ["READ_ONLY"] if read_only else []
+    )
     con = duckdb.connect()
     try:
         con.execute(f"ATTACH {sql_string(str(path))} AS {STORE} ({', '.join(options)})")
