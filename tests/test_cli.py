@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -52,6 +53,18 @@ def test_ingest_missing_path_is_an_input_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.stdout == ""
     assert "nope.jsonl" in result.stderr and "no such file" in result.stderr
+
+
+def test_a_file_that_cannot_be_read_is_named_on_stderr(tmp_path: Path, mixed_log: Path) -> None:
+    broken = tmp_path / "cut.jsonl.gz"
+    broken.write_bytes(gzip.compress(mixed_log.read_bytes())[:-30])
+    for output in ("table", "json"):
+        result = runner.invoke(
+            app, ["ingest", str(broken), "--db", str(tmp_path / f"{output}.duckdb"), "-o", output]
+        )
+        assert result.exit_code == 2
+        [line] = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+        assert str(broken) in line
 
 
 def test_report_json_totals_match_hand_computed(store: Path) -> None:

@@ -30,6 +30,7 @@ from tokaudit.errors import ExitCode
 from tokaudit.ingest import IngestResult
 from tokaudit.ingest.attribution import default_config_path
 from tokaudit.ingest.loader import ProgressCallback
+from tokaudit.ingest.registry import FORMATS
 from tokaudit.report.breakdown import parse_group_by
 from tokaudit.report.renderers import get_renderer, json_format, table
 from tokaudit.report.renderers.common import (
@@ -182,7 +183,13 @@ def _ingest_counts_line(result: IngestResult) -> str:
 def ingest(
     paths: Annotated[list[str], typer.Argument(help="Log files, directories, globs (.gz ok).")],
     db: DbOption = DEFAULT_DB,
-    fmt: Annotated[str, typer.Option("--format", help="auto or envelope.")] = "auto",
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help=f"auto (detected per file) or one of: {', '.join(FORMATS)} (docs/formats.md).",
+        ),
+    ] = "auto",
     output: Annotated[str, typer.Option("--output", "-o", help="table or json.")] = "table",
     pricing: PricingOption = None,
     overlay: OverlayOption = None,
@@ -236,6 +243,8 @@ def ingest(
             f"rejected lines are kept in the rejects table: tokaudit sql --db {db} "
             '"SELECT * FROM rejects"'
         )
+    for f in result.errors:  # diagnostics on stderr too: stdout may be piped away
+        _err(f"error: {f.path}: {f.error}")
     if result.errors:
         raise typer.Exit(int(ExitCode.ERROR))
 
