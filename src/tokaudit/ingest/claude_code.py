@@ -156,6 +156,7 @@ FROM (
     SELECT *,
         CASE
             WHEN bad IS NOT NULL THEN nullif(bad, 'blank')
+            WHEN not_claude_code THEN 'not a Claude Code line: no "type" field'
             WHEN non_request THEN NULL
             WHEN ts_raw IS NULL THEN 'missing timestamp'
             WHEN ts IS NULL THEN 'timestamp is not ISO 8601: ' || ts_raw
@@ -165,13 +166,17 @@ FROM (
         END AS reject_reason
     FROM (
         SELECT *,
-            bad IS NULL AND (u IS NULL OR json_type(u) <> 'OBJECT' OR model = '{SYNTHETIC_MODEL}')
+            -- every Claude Code line has a type: a parsed line without one is some other
+            -- log read as Claude Code (--format claude-code), never silently skipped
+            bad IS NULL AND NOT not_claude_code
+                AND (u IS NULL OR json_type(u) <> 'OBJECT' OR model = '{SYNTHETIC_MODEL}')
                 AS non_request,
             try_cast(ts_raw AS TIMESTAMPTZ) AS ts,
             coalesce({_SUSPECT}, false) AS suspect,
             ta_usage_anthropic_n({_USAGE_ARGS}) AS us
         FROM (
-            SELECT *, from_json(u, {_shape(_USAGE)}) AS uf
+            SELECT *, from_json(u, {_shape(_USAGE)}) AS uf,
+                bad IS NULL AND r IS NOT NULL AND r.type IS NULL AS not_claude_code
             FROM (
                 SELECT filename, line_no, line, bad, r, progress, u,
                     m.id AS msg_id, m.model AS model, m.stop_reason AS stop_reason,

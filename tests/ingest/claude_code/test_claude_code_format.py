@@ -30,6 +30,7 @@ from claude_code_kit import (
     write_lines,
 )
 
+from tokaudit.ingest import ingest_paths
 from tokaudit.ingest.claude_code import ClaudeCodeFormat, project_dir
 from tokaudit.ingest.interface import FileHead
 
@@ -359,6 +360,24 @@ def test_rejects_keep_file_line_and_reason(store: Store, tmp_path: Path) -> None
     }
     raw = {n: r for n, r in store.rows("SELECT source_line, raw FROM rejects")}
     assert raw[2] == lines[1]
+
+
+def test_other_logs_forced_through_the_format_are_rejected_not_skipped(
+    store: Store, tmp_path: Path
+) -> None:
+    """Lines with usage but no "type" are no Claude Code lines: --format claude-code on an
+    envelope log must reject them, not count them as non-requests and load nothing."""
+    envelope = {
+        "timestamp": "2026-10-01T10:00:00Z",
+        "provider": "openai",
+        "request": {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+        "response": {"id": "chatcmpl-1", "usage": {"prompt_tokens": 8, "completion_tokens": 2}},
+    }
+    path = write_lines(tmp_path / "envelope.jsonl", [envelope, {**envelope, "x": 1}])
+    [f] = ingest_paths(store.con, [str(path)], fmt_name="claude-code").files
+    assert (f.records_read, f.loaded, f.rejected, f.non_requests) == (2, 0, 2, 0)
+    reasons = {reason for _, _, reason in store.rejects()}
+    assert reasons == {'not a Claude Code line: no "type" field'}
 
 
 def test_fast_mode_is_not_priced_as_standard(store: Store, tmp_path: Path) -> None:
