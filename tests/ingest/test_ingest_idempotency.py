@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -122,6 +123,27 @@ def test_appended_file_loads_only_the_new_records(kit: EnvelopeKit) -> None:
     assert (first.loaded, second.skipped) == (3, False)
     assert (second.loaded, second.duplicates) == (len(lines) - 3, 3)
     assert kit.count("requests") == len(lines)
+
+
+def test_a_line_completed_later_leaves_the_rejects(kit: EnvelopeKit) -> None:
+    """A log read while its last line was half written: once the line is whole and the
+    file is read again, the line loads and its old reject goes; other rejects stay."""
+    lines = real_lines(kit)
+    whole = json.dumps(lines[3])
+    path = kit.write("grow.jsonl", [*lines[:2], "[]", lines[2], whole[:40]])
+    kit.ingest(path)
+    assert {n: r["reason"] for n, r in kit.rejects(path).items()} == {
+        3: "not a JSON object (got array)",
+        5: "invalid JSON",
+    }
+    kit.write("grow.jsonl", [*lines[:2], "[]", lines[2], whole, *lines[4:]])
+    [again] = kit.ingest(path).files
+    assert (again.loaded, again.duplicates, again.rejected) == (len(lines) - 3, 3, 1)
+    assert {n: r["reason"] for n, r in kit.rejects(path).items()} == {
+        3: "not a JSON object (got array)"
+    }
+    lines_loaded = [r["source_line"] for r in kit.rows(path)]
+    assert 5 in lines_loaded
 
 
 def test_an_input_sent_again_is_stored_once(kit: EnvelopeKit) -> None:

@@ -344,6 +344,12 @@ def _load_batch(
             p.result.format = f.name
         if staged is None:
             _stage(con, fmt, batch)
+        # This read is the file's truth: a changed file (a growing log whose cut-short last
+        # line is now whole) keeps only the rejects it still has.
+        con.execute(
+            "DELETE FROM rejects WHERE source_file IN (SELECT unnest(?))",
+            [[p.source for p in batch]],
+        )
         files = [(p.result, p.source) for p in batch]
         _load_staged(con, files, fmt, attribution, staged or "_staged")
         # one statement for the whole batch (a statement per file costs milliseconds each)
@@ -359,11 +365,6 @@ def _load_batch(
                 [p.result.format for p in batch],
                 *([getattr(p.result, c) for p in batch] for c in columns),
             ],
-        )
-        # A file that loads now supersedes the whole-file reject of an earlier failed try.
-        con.execute(
-            "DELETE FROM rejects WHERE source_line = 0 AND source_file IN (SELECT unnest(?))",
-            [[p.source for p in batch]],
         )
         con.execute("COMMIT")
     except (duckdb.Error, _FileError) as exc:
