@@ -402,6 +402,10 @@ def check(
     _guard(lambda: _require_store(db))
     result = _guard(lambda: api.check(db, budget, pricing, overlay))
     render(renderer, "budget", result)
+    from tokaudit.budget import unmatched_scope_warnings
+
+    for line in unmatched_scope_warnings(result):  # a typo such as team: serach
+        _err(f"warning: {line}")
     unpriced = sum(o.unpriced_requests for o in result.outcomes)
     if unpriced:
         _err(

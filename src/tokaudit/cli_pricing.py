@@ -390,10 +390,11 @@ def report_comparison(
     else:
         columns, rows = comparison_rows(result)
         _rows(fmt, columns, rows, comparison_caption(result) if renderer is table else "")
-    if result.status_changes:
+    if result.totals.excluded_requests:
         _err(
-            f"note: {result.status_changes} request(s) are priced under one table and "
-            "unpriced under the other (see the unpriced columns)"
+            f"note: {result.totals.excluded_requests} request(s) unpriced under either table "
+            f"({result.status_changes} of them priced under the other) are left out of both "
+            "costs and the delta (see excluded_requests)"
         )
     unpriced = result.totals.unpriced_requests + result.totals.compare_unpriced_requests
     if strict and unpriced:

@@ -15,7 +15,7 @@ import typer
 from tokaudit import api
 from tokaudit.cli_common import render, sub_app
 from tokaudit.errors import TokauditError
-from tokaudit.report.renderers import get_renderer, json_format
+from tokaudit.report.renderers import csv_format, get_renderer, json_format
 
 tokenizers_app = sub_app("tokenizers", "Tokenizer plugins used by the recount.")
 
@@ -80,8 +80,11 @@ def report_recount(
         result = api.recount_report(db, group_by, since, until, pricing, overlay)
     except TokauditError as exc:
         raise _fail(exc) from exc
-    columns, rows = report_rows(result)
-    render(renderer, "rows", columns, rows)
+    if renderer in (json_format, csv_format):  # rows + totals + pricing; CSV: data rows only
+        render(renderer, "recount", result)
+    else:  # tables for people end with a total row
+        columns, rows = report_rows(result)
+        render(renderer, "rows", columns, rows)
     totals: Any = result.totals
     if totals.compared < totals.requests:
         sys.stderr.write(

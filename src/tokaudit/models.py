@@ -112,6 +112,9 @@ class BudgetOutcome:
     worst_cost_usd: Decimal
     exceeded_periods: list[tuple[str, Decimal]]
     unpriced_requests: int
+    # requests in the scope, whole store; 0 flags a scope that matches nothing (a typo?),
+    # None when not counted
+    matched_requests: int | None = None
 
     @property
     def exceeded(self) -> bool:

@@ -227,8 +227,10 @@ def test_recount_report_cli(no_usage_db: Path) -> None:
         app, ["report", "--db", str(db), "--by", "model", "--show", "recount", "-f", "json"]
     )
     assert out.exit_code == 0, out.stderr
-    rows = json.loads(out.stdout)
-    model, total = rows
+    data = json.loads(out.stdout)
+    (model,) = data["rows"]
+    total = data["totals"]
+    assert set(data["pricing"]) >= {"table_version", "sha256"}
     assert model["model"] == "gpt-4o-mini"
     assert (model["requests"], model["compared"], model["exact"]) == (2, 1, 1)
     assert (model["reported_input"], model["recounted_input"], model["input_difference"]) == (
@@ -240,7 +242,7 @@ def test_recount_report_cli(no_usage_db: Path) -> None:
     # 2 tokens at $0.15 per 1M
     assert Decimal(model["input_difference_usd"]) == Decimal("0.0000003")
     assert model["estimated_requests"] == 1
-    assert total["model"] == "total"
+    assert "model" not in total and total["requests"] == 2
     assert "not compared" in out.stderr
     bad = runner.invoke(app, ["report", "--db", str(db), "--show", "nope"])
     assert bad.exit_code == 2

@@ -34,6 +34,22 @@ def _limit(value: Any, where: str) -> Decimal:
     return limit
 
 
+def _scope(scope: dict[Any, Any], where: str) -> dict[str, str]:
+    """Keys and values as written; a list, number or blank would silently match nothing."""
+    bad = sorted(str(k) for k in scope if k not in SCOPE_KEYS)
+    if bad:
+        raise ConfigError(
+            f"{where}: scope key(s) {', '.join(bad)} not one of {', '.join(SCOPE_KEYS)}"
+        )
+    for key, value in scope.items():
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(
+                f"{where}: scope {key} must be a non-empty string, got {value!r} "
+                "(quote a number; write one budget per value to cover several)"
+            )
+    return dict(scope)
+
+
 def parse_budgets(data: Any, origin: str) -> list[Budget]:
     if not isinstance(data, dict) or not isinstance(data.get("budgets"), list):
         raise ConfigError(f"{origin}: expected a top-level 'budgets:' list")
@@ -57,18 +73,8 @@ def parse_budgets(data: Any, origin: str) -> list[Budget]:
         scope = item.get("scope") or {}
         if not isinstance(scope, dict):
             raise ConfigError(f"{where}: scope must be a mapping such as {{team: search}}")
-        bad = sorted(set(scope) - set(SCOPE_KEYS))
-        if bad:
-            raise ConfigError(
-                f"{where}: scope key(s) {', '.join(bad)} not one of {', '.join(SCOPE_KEYS)}"
-            )
         budgets.append(
-            Budget(
-                name,
-                period,
-                _limit(item["max_cost_usd"], where),
-                {str(k): str(v) for k, v in scope.items()},
-            )
+            Budget(name, period, _limit(item["max_cost_usd"], where), _scope(scope, where))
         )
     names = [b.name for b in budgets]
     if len(set(names)) != len(names):

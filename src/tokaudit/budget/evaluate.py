@@ -1,4 +1,9 @@
-"""Compare spend per period with each budget's limit, in SQL over ``request_costs``."""
+"""Compare spend per period with each budget's limit, in SQL over ``request_costs``.
+
+A ``model`` scope matches the logged model name or the price-table model the request was
+priced as (``priced_model``), so ``model: gpt-4o`` covers ``gpt-4o-2024-08-06`` too. A scope
+that matches no request at all (often a typo) is flagged through ``matched_requests``.
+"""
 
 from __future__ import annotations
 
@@ -18,18 +23,26 @@ BUCKETS = {
 }
 
 
+def _scope_clause(key: str) -> str:
+    """A model scope also matches the table model a dated or aliased name was priced as."""
+    if key == "model":
+        return "(c.model = ? OR c.priced_model = ?)"
+    return f"{DIMENSIONS[key]} = ?"
+
+
 def evaluate_budget(con: duckdb.DuckDBPyConnection, budget: Budget) -> BudgetOutcome:
-    clauses = [f"{DIMENSIONS[k]} = ?" for k in budget.scope]
+    clauses = [_scope_clause(k) for k in budget.scope]
     where = " AND ".join(["TRUE", *clauses])
-    params = list(budget.scope.values())
+    params = [p for k, v in budget.scope.items() for p in ([v, v] if k == "model" else [v])]
     rows = con.execute(
         f"""SELECT {BUCKETS[budget.period]} AS bucket, coalesce(sum(c.cost_usd), 0),
                coalesce(sum(coalesce(c.request_count, 1))
-                        FILTER (WHERE c.pricing_status = 'unpriced'), 0)
+                        FILTER (WHERE c.pricing_status = 'unpriced'), 0),
+               coalesce(sum(coalesce(c.request_count, 1)), 0)
         FROM request_costs c WHERE {where} GROUP BY bucket ORDER BY bucket""",
         params,
     ).fetchall()
-    spend = [(str(b), Decimal(cost).normalize()) for b, cost, _ in rows]
+    spend = [(str(b), Decimal(cost).normalize()) for b, cost, _, _ in rows]
     worst = max(spend, key=lambda s: s[1], default=(None, Decimal(0)))
     return BudgetOutcome(
         name=budget.name,
@@ -39,8 +52,21 @@ def evaluate_budget(con: duckdb.DuckDBPyConnection, budget: Budget) -> BudgetOut
         worst_period=worst[0],
         worst_cost_usd=worst[1],
         exceeded_periods=[(b, c) for b, c in spend if c > budget.max_cost_usd],
-        unpriced_requests=sum(int(u) for _, _, u in rows),
+        unpriced_requests=sum(int(u) for _, _, u, _ in rows),
+        matched_requests=sum(int(n) for _, _, _, n in rows),
     )
+
+
+def unmatched_scope_warnings(report: BudgetReport) -> list[str]:
+    """One line per budget whose scope matches no request: a typo passes silently otherwise."""
+    from tokaudit.report.renderers.common import scope_text
+
+    return [
+        f"budget {o.name!r}: scope {scope_text(o.scope)} matches no request in the store "
+        "(check the spelling); its spend is 0"
+        for o in report.outcomes
+        if o.matched_requests == 0
+    ]
 
 
 def evaluate_budgets(con: duckdb.DuckDBPyConnection, budgets: list[Budget]) -> BudgetReport:

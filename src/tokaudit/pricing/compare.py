@@ -6,6 +6,11 @@ request is priced with the current table and with OLD (a directory or ``git:REV`
 comparison prices every request with the versions in force at one instant instead of at its
 own time. Both run in SQL over ``request_costs``; the store is left priced with the current
 table, as every priced command leaves it.
+
+Only requests priced under both tables are compared: a request unpriced under either has no
+cost on one side, and counting it as $0 there would show a fake saving (or rise). Such a
+request adds to neither cost nor the delta; ``excluded_requests`` counts it, and a group with
+no request priced under both tables has no costs and no delta (None, JSON null).
 """
 
 from __future__ import annotations
@@ -27,14 +32,18 @@ from tokaudit.report.breakdown import DIMENSIONS, time_filter
 class ComparisonRow:
     keys: dict[str, str | None]
     requests: int
-    cost_usd: Decimal  # priced with the current table
-    compare_cost_usd: Decimal  # priced with the compared table / instant
+    # Both costs cover only the requests priced under both tables; None when there is none.
+    cost_usd: Decimal | None  # priced with the current table
+    compare_cost_usd: Decimal | None  # priced with the compared table / instant
     unpriced_requests: int
     compare_unpriced_requests: int
+    excluded_requests: int = 0  # unpriced under either table: in neither cost nor the delta
 
     @property
-    def delta_usd(self) -> Decimal:
-        """What switching to the compared prices changes: compared - current."""
+    def delta_usd(self) -> Decimal | None:
+        """What switching to the compared prices changes: compared - current, or None."""
+        if self.cost_usd is None or self.compare_cost_usd is None:
+            return None
         return self.compare_cost_usd - self.cost_usd
 
 
@@ -59,6 +68,7 @@ def compare_pricing(
     until: datetime | None = None,
     compare_at: datetime | None = None,
 ) -> PricingComparison:
+    where, params = time_filter(since, until)  # a bad window fails before any re-pricing
     install_price_table(con, other, price_at=compare_at)
     other_info = read_pricing_info(con)
     con.execute(
@@ -67,21 +77,24 @@ def compare_pricing(
     )
     install_price_table(con, current)
     info = read_pricing_info(con)
-    where, params = time_filter(since, until)
     columns = {row[0] for row in con.execute("DESCRIBE request_costs").fetchall()}
     calls = "coalesce(c.request_count, 1)" if "request_count" in columns else "1"
+    # Compared: priced under both tables (cost_usd is NULL exactly when a request is unpriced).
+    both = "c.cost_usd IS NOT NULL AND o.cost_usd IS NOT NULL"
     sums = f"""
         sum({calls}) AS requests,
-        coalesce(sum(c.cost_usd), 0), coalesce(sum(o.cost_usd), 0),
+        sum(c.cost_usd) FILTER (WHERE {both}), sum(o.cost_usd) FILTER (WHERE {both}),
         coalesce(sum({calls}) FILTER (WHERE c.pricing_status = 'unpriced'), 0),
         coalesce(sum({calls}) FILTER (WHERE o.pricing_status = 'unpriced'), 0),
-        count(*) FILTER (WHERE c.pricing_status <> o.pricing_status)"""
+        count(*) FILTER (WHERE c.pricing_status <> o.pricing_status),
+        coalesce(sum({calls}) FILTER (WHERE NOT ({both})), 0)"""
     keys = ", ".join(f"{DIMENSIONS[d]} AS k_{d}" for d in group_by)
     order = ", ".join(f"k_{d}" for d in group_by)
     base = "FROM request_costs c JOIN _compare o USING (request_key)"
     rows = con.execute(
         f"""SELECT {keys}, {sums} {base} WHERE {where} GROUP BY {order}
-        ORDER BY abs(coalesce(sum(o.cost_usd), 0) - coalesce(sum(c.cost_usd), 0)) DESC, {order}""",
+        ORDER BY abs(sum(o.cost_usd) FILTER (WHERE {both})
+                     - sum(c.cost_usd) FILTER (WHERE {both})) DESC NULLS LAST, {order}""",
         params,
     ).fetchall()
     total = con.execute(f"SELECT {sums} {base} WHERE {where}", params).fetchone()
@@ -92,10 +105,11 @@ def compare_pricing(
         return ComparisonRow(
             keys,
             int(values[0] or 0),
-            Decimal(values[1]),
-            Decimal(values[2]),
+            None if values[1] is None else Decimal(values[1]),
+            None if values[2] is None else Decimal(values[2]),
             int(values[3]),
             int(values[4]),
+            int(values[6]),
         )
 
     assert total is not None
@@ -120,22 +134,24 @@ COLUMNS = [
     "delta_usd",
     "unpriced_requests",
     "compare_unpriced_requests",
+    "excluded_requests",
 ]
 
 
 def comparison_rows(result: PricingComparison) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Flat rows (group keys, then COLUMNS) with a final ``total`` row, for any renderer."""
-    from tokaudit.report.renderers.common import money
+    from tokaudit.report.renderers.common import money_or_none
 
     def flat(r: ComparisonRow, label: list[Any]) -> tuple[Any, ...]:
         return (
             *label,
             r.requests,
-            money(r.cost_usd),
-            money(r.compare_cost_usd),
-            money(r.delta_usd),
+            money_or_none(r.cost_usd),
+            money_or_none(r.compare_cost_usd),
+            money_or_none(r.delta_usd),
             r.unpriced_requests,
             r.compare_unpriced_requests,
+            r.excluded_requests,
         )
 
     rows = [flat(r, [r.keys[d] for d in result.group_by]) for r in result.rows]
@@ -144,17 +160,18 @@ def comparison_rows(result: PricingComparison) -> tuple[list[str], list[tuple[An
 
 
 def comparison_dict(result: PricingComparison) -> dict[str, Any]:
-    from tokaudit.report.renderers.common import money, pricing_dict
+    from tokaudit.report.renderers.common import money_or_none, pricing_dict
 
     def item(r: ComparisonRow) -> dict[str, Any]:
         return {
             **r.keys,
             "requests": r.requests,
-            "cost_usd": money(r.cost_usd),
-            "compare_cost_usd": money(r.compare_cost_usd),
-            "delta_usd": money(r.delta_usd),
+            "cost_usd": money_or_none(r.cost_usd),
+            "compare_cost_usd": money_or_none(r.compare_cost_usd),
+            "delta_usd": money_or_none(r.delta_usd),
             "unpriced_requests": r.unpriced_requests,
             "compare_unpriced_requests": r.compare_unpriced_requests,
+            "excluded_requests": r.excluded_requests,
         }
 
     totals = item(result.totals)

@@ -47,17 +47,29 @@ _TOTALS_SQL = """
 
 
 def parse_group_by(text: str) -> list[str]:
+    """Known dimensions, each once: a repeated one would only print the same column twice."""
     dims = [d.strip().lower() for d in text.split(",") if d.strip()]
     unknown = [d for d in dims if d not in DIMENSIONS]
     if not dims or unknown:
         raise UsageError(
             f"--by {text!r}: choose one or more of {', '.join(DIMENSIONS)} (comma-separated)"
         )
+    repeated = sorted({d for d in dims if dims.count(d) > 1}, key=dims.index)
+    if repeated:
+        raise UsageError(f"--by {text!r}: {', '.join(repeated)} given more than once")
     return dims
 
 
 def time_filter(since: datetime | None, until: datetime | None) -> tuple[str, list[Any]]:
-    """A WHERE clause over ``c.ts``: since inclusive, until exclusive."""
+    """A WHERE clause over ``c.ts``: since inclusive, until exclusive.
+
+    An empty or inverted window is a usage error: it would select nothing, silently.
+    """
+    if since is not None and until is not None and since >= until:
+        raise UsageError(
+            f"--since {since.isoformat()} is not before --until {until.isoformat()}: "
+            "the window is empty (since is inclusive, until exclusive)"
+        )
     clauses, params = ["TRUE"], []
     if since:
         clauses.append("c.ts >= ?")

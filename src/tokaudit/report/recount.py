@@ -6,6 +6,10 @@ dollars at the request's own prices (input difference at the uncached input pric
 output difference at the output price). Exact recounts and estimates are kept apart:
 an exact recount that disagrees is a billing question or a logging bug, an estimate
 that disagrees by a few percent is expected.
+
+Machine-readable output follows the spend report: JSON is an object with ``rows``, a separate
+``totals`` and the ``pricing`` (table version, SHA-256) behind the dollar columns; CSV has
+data rows only. A total row among the data rows could not be told from a group named "total".
 """
 
 from __future__ import annotations
@@ -17,9 +21,18 @@ from typing import Any
 
 import duckdb
 
-from tokaudit.report.breakdown import DIMENSIONS, time_filter
+from tokaudit.models import PricingInfo
+from tokaudit.report.breakdown import DIMENSIONS, pricing_info, time_filter
 
-__all__ = ["COLUMNS", "RecountReport", "RecountRow", "recount_report", "report_rows"]
+__all__ = [
+    "COLUMNS",
+    "RecountReport",
+    "RecountRow",
+    "data_rows",
+    "recount_dict",
+    "recount_report",
+    "report_rows",
+]
 
 
 @dataclass(frozen=True)
@@ -46,6 +59,7 @@ class RecountReport:
     group_by: list[str]
     rows: list[RecountRow]
     totals: RecountRow
+    pricing: PricingInfo  # the prices behind the dollar columns
 
 
 _SQL = """
@@ -122,7 +136,7 @@ def recount_report(
         for r in rows
     ]
     total = con.execute(f"SELECT {_SQL} {_FROM} WHERE {where}", params).fetchone()
-    return RecountReport(group_by, out, _row({}, tuple(total or ())))
+    return RecountReport(group_by, out, _row({}, tuple(total or ())), pricing_info(con))
 
 
 COLUMNS = [
@@ -143,14 +157,39 @@ COLUMNS = [
 ]
 
 
+def _values(row: RecountRow) -> list[Any]:
+    return [getattr(row, c) for c in COLUMNS]
+
+
+def data_rows(report: RecountReport) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Columns and one row per group, no total row: for CSV, where a total row would be data."""
+    rows = [tuple([*(r.keys[d] for d in report.group_by), *_values(r)]) for r in report.rows]
+    return [*report.group_by, *COLUMNS], rows
+
+
 def report_rows(report: RecountReport) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Columns and rows (groups, then a total row) for the generic row renderers."""
-    columns = [*report.group_by, *COLUMNS]
-
-    def values(row: RecountRow) -> list[Any]:
-        return [getattr(row, c) for c in COLUMNS]
-
-    rows = [tuple([*(r.keys[d] for d in report.group_by), *values(r)]) for r in report.rows]
+    """Columns and rows (groups, then a total row) for the tables people read."""
+    columns, rows = data_rows(report)
     label = ["total", *[None] * (len(report.group_by) - 1)]
-    rows.append(tuple([*label, *values(report.totals)]))
+    rows.append(tuple([*label, *_values(report.totals)]))
     return columns, rows
+
+
+def recount_dict(report: RecountReport) -> dict[str, Any]:
+    """JSON shape of the spend report: rows, a separate totals object, and the prices used."""
+    from tokaudit.report.renderers.common import money_or_none, pricing_dict
+
+    def item(row: RecountRow) -> dict[str, Any]:
+        values = {
+            c: money_or_none(v) if isinstance(v, Decimal) or v is None else v
+            for c, v in zip(COLUMNS, _values(row), strict=True)
+        }
+        return {**row.keys, **values}
+
+    return {
+        "group_by": report.group_by,
+        "currency": "USD",
+        "pricing": pricing_dict(report.pricing),
+        "rows": [item(r) for r in report.rows],
+        "totals": item(report.totals),  # the totals row has no group keys
+    }

@@ -176,5 +176,13 @@ def budget_dict(r: BudgetReport) -> dict[str, Any]:
     }
 
 
+def budget_report_dict(r: BudgetReport) -> dict[str, Any]:
+    """``budget_dict`` plus each scope's ``matched_requests``: 0 flags a scope matching nothing."""
+    data = budget_dict(r)
+    for item, o in zip(data["budgets"], r.outcomes, strict=True):
+        item["matched_requests"] = o.matched_requests
+    return data
+
+
 def scope_text(scope: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in scope.items()) or "all spend"

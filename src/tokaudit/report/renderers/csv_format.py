@@ -8,7 +8,24 @@ from decimal import Decimal
 from typing import Any
 
 from tokaudit.models import Breakdown, BudgetReport, FindingsReport
-from tokaudit.report.renderers.common import breakdown_dict, budget_dict, findings_dict, money
+from tokaudit.report.recount import RecountReport, data_rows
+from tokaudit.report.renderers.common import (
+    breakdown_dict,
+    budget_report_dict,
+    findings_dict,
+    money,
+)
+
+
+def _cell(value: Any) -> Any:
+    """Empty for unknown, exact decimals, and true/false as JSON and DuckDB write them."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return money(value)
+    return value
 
 
 def _write(header: list[str], rows: list[list[Any]]) -> str:
@@ -16,9 +33,7 @@ def _write(header: list[str], rows: list[list[Any]]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     for row in rows:
-        writer.writerow(
-            ["" if v is None else money(v) if isinstance(v, Decimal) else v for v in row]
-        )
+        writer.writerow([_cell(v) for v in row])
     return buffer.getvalue()
 
 
@@ -55,6 +70,7 @@ def render_budget(r: BudgetReport) -> str:
         "worst_cost_usd",
         "exceeded",
         "unpriced_requests",
+        "matched_requests",
     ]
     rows = [
         [
@@ -66,10 +82,17 @@ def render_budget(r: BudgetReport) -> str:
             b["worst_cost_usd"],
             b["exceeded"],
             b["unpriced_requests"],
+            b["matched_requests"],
         ]
-        for b in budget_dict(r)["budgets"]
+        for b in budget_report_dict(r)["budgets"]
     ]
     return _write(header, rows)
+
+
+def render_recount(report: RecountReport) -> str:
+    """Data rows only, like the spend report's CSV: a total row would read as a group."""
+    columns, rows = data_rows(report)
+    return _write(columns, [list(r) for r in rows])
 
 
 def render_rows(columns: list[str], rows: list[tuple[Any, ...]]) -> str:

@@ -8,9 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 from tokaudit.models import Breakdown, BudgetReport, FindingsReport
+from tokaudit.report.recount import RecountReport, recount_dict
 from tokaudit.report.renderers.common import (
     breakdown_dict,
-    budget_dict,
+    budget_report_dict,
     findings_dict,
     money,
 )
@@ -37,7 +38,12 @@ def render_findings(f: FindingsReport) -> str:
 
 
 def render_budget(r: BudgetReport) -> str:
-    return dumps(budget_dict(r))
+    return dumps(budget_report_dict(r))
+
+
+def render_recount(report: RecountReport) -> str:
+    """An object like the spend report's (rows, totals, pricing), not a bare list of rows."""
+    return dumps(recount_dict(report))
 
 
 def render_rows(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
