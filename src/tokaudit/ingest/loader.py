@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -327,11 +327,14 @@ def _load_batch(
     fmt_name: str,
     attribution: Attribution | None = None,
     staged: str | None = None,
+    not_utf8: _Utf8Copy | None = None,
 ) -> None:
     """Load files in one transaction; a batch of several that fails is retried in halves.
 
     ``staged``: the batch was already staged into that table by a worker (``_Stager``);
     if loading it fails, the batch is staged again here, the reference way.
+    ``not_utf8``: the one file of the batch is a repaired copy; its lines that were not
+    UTF-8 become rejects.
     """
     con.execute("BEGIN TRANSACTION")
     try:
@@ -344,6 +347,8 @@ def _load_batch(
             p.result.format = f.name
         if staged is None:
             _stage(con, fmt, batch)
+        if not_utf8 is not None:
+            not_utf8.mark_rejects(con)
         # This read is the file's truth: a changed file (a growing log whose cut-short last
         # line is now whole) keeps only the rejects it still has.
         con.execute(
@@ -379,6 +384,14 @@ def _load_batch(
             _load_batch(con, batch[half:], fmt_name, attribution)
             return
         p = batch[0]
+        if not_utf8 is None and _is_not_utf8(exc):
+            with tempfile.TemporaryDirectory(prefix="tokaudit-utf8-") as tmp:
+                copy = _Utf8Copy.of(p.path, Path(tmp))
+                if copy is not None:
+                    # the copy is staged under the file's own name, format detected anew
+                    again = replace(p, path=copy.path, log_format=p.log_format)
+                    _load_batch(con, [again], fmt_name, attribution, not_utf8=copy)
+                    return
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         cap = memory_cap()
         if isinstance(exc, duckdb.OutOfMemoryException) and cap:
@@ -386,6 +399,77 @@ def _load_batch(
         p.result.error = message
         _set_counts(p.result, 0, 0, 0, 0)
         _record_file_error(con, p.source, message)
+
+
+def _is_not_utf8(exc: BaseException) -> bool:
+    """DuckDB's line reader and read_text refuse a file with bytes that are not UTF-8."""
+    text = str(exc)
+    return "Invalid unicode" in text or "as valid UTF-8" in text
+
+
+@dataclass(frozen=True)
+class _Utf8Copy:
+    """A UTF-8 copy of a log in which a few lines are not: those lines are decoded with
+    U+FFFD for what is not UTF-8, staged like the others, then turned into rejects.
+
+    DuckDB refuses the whole file for one bad byte (a log cut mid-character, a stray
+    Latin-1 byte); this keeps every other line and says which lines were lost and why.
+    """
+
+    path: Path
+    reasons: dict[int, tuple[str, str]]  # line number: (reason, the line as decoded)
+
+    @classmethod
+    def of(cls, path: Path, directory: Path) -> _Utf8Copy | None:
+        """Stream ``path`` (plain or .gz; DuckDB alone reads .zst) into ``directory``."""
+        name = path.name.lower()
+        if name.endswith(".zst"):
+            return None
+        target = directory / "repaired.jsonl"
+        reasons: dict[int, tuple[str, str]] = {}
+        try:
+            with (
+                gzip.open(path, "rb") if name.endswith(".gz") else path.open("rb") as source,
+                target.open("wb") as out,
+            ):
+                for number, raw in enumerate(source, 1):
+                    try:
+                        raw.decode("utf-8")
+                    except UnicodeDecodeError as err:
+                        text = raw.decode("utf-8", errors="replace")
+                        reason = (
+                            f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at byte "
+                            f"{err.start + 1} of the line)"
+                        )
+                        reasons[number] = (reason, text.rstrip("\r\n"))
+                        raw = text.encode("utf-8")
+                    out.write(raw)
+        except (OSError, EOFError, gzip.BadGzipFile):
+            return None
+        return cls(target, reasons) if reasons else None
+
+    def mark_rejects(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Every staged row of a line that was not UTF-8 becomes a reject with its reason;
+        a line the format staged no row for gets one."""
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _not_utf8 AS SELECT unnest(?::BIGINT[]) AS line_no, "
+            "unnest(?::VARCHAR[]) AS reason, unnest(?::VARCHAR[]) AS line",
+            [
+                list(self.reasons),
+                [r for r, _ in self.reasons.values()],
+                [t for _, t in self.reasons.values()],
+            ],
+        )
+        con.execute(
+            """UPDATE _staged SET reject_reason = b.reason, line = b.line, non_request = false
+            FROM _not_utf8 b WHERE _staged.line_no = b.line_no"""
+        )
+        con.execute(
+            """INSERT INTO _staged (line_no, line, reject_reason, non_request, file_no)
+            SELECT b.line_no, b.line, b.reason, false, 0 FROM _not_utf8 b
+            WHERE b.line_no NOT IN (SELECT line_no FROM _staged WHERE line_no IS NOT NULL)"""
+        )
+        con.execute("DROP TABLE _not_utf8")
 
 
 def _stage(con: duckdb.DuckDBPyConnection, fmt: LogFormat, batch: list[_Pending]) -> None:

@@ -6,6 +6,7 @@ lines and the published Anthropic prices (claude_code_kit.PUBLISHED).
 
 from __future__ import annotations
 
+import gzip
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -437,13 +438,19 @@ def test_one_unreadable_file_does_not_sink_the_batch(store: Store, tmp_path: Pat
     root = tmp_path / "logs"
     for i in range(4):
         session_file(root, [assistant(f"msg_{i}", f"r{i}", usage())], name=f"s{i}")
-    broken = root / "projects" / encode_cwd(CWD) / "s2.jsonl"
-    broken.write_bytes(broken.read_bytes().replace(b"Looking", b"Look\xff\xfeng"))
+    plain = root / "projects" / encode_cwd(CWD) / "s2.jsonl"
+    broken = plain.with_name("s2.jsonl.gz")  # an archive cut short: unreadable as a whole
+    broken.write_bytes(gzip.compress(plain.read_bytes())[:-12])
+    plain.unlink()
+    odd = root / "projects" / encode_cwd(CWD) / "s3.jsonl"  # one byte that is not UTF-8
+    odd.write_bytes(odd.read_bytes().replace(b"Looking", b"Look\xff\xfeng"))
     result = store.ingest(root)
     errors = [Path(f.path).name for f in result.errors]
-    assert errors == ["s2.jsonl"]
-    assert result.total("loaded") == 3
-    assert [(Path(f).name, n) for f, n, _ in store.rejects()] == [("s2.jsonl", 0)]
+    assert errors == ["s2.jsonl.gz"]
+    assert result.total("loaded") == 2
+    rejects = {(Path(f).name, n): reason for f, n, reason in store.rejects()}
+    assert set(rejects) == {("s2.jsonl.gz", 0), ("s3.jsonl", 1)}
+    assert rejects[("s3.jsonl", 1)].startswith("not valid UTF-8 (byte 0xff")
 
 
 def test_unchanged_files_are_skipped_and_appended_lines_load(store: Store, tmp_path: Path) -> None:
