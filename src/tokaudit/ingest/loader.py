@@ -8,6 +8,7 @@ at line 0 with the reason, and the other files still load.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import sys
 import tempfile
@@ -677,6 +678,9 @@ def _plan(
         if detected is None and fmt_name != "auto":
             detected = FORMATS[fmt_name]
         staged_from = path
+        if forced is None and fmt_name != "auto" and documents is not None:
+            # a pretty-printed document is read as its records under --format too
+            staged_from = _document_lines(con, path, documents) or path
         if detected is None and fmt_name == "auto":
             try:
                 detected = _detect(con, path)
@@ -737,6 +741,22 @@ def _as_json_lines(con: duckdb.DuckDBPyConnection, path: Path, directory: Path) 
     except duckdb.Error:
         return None
     return target
+
+
+def _document_lines(con: duckdb.DuckDBPyConnection, path: Path, directory: Path) -> Path | None:
+    """The JSON Lines copy of a file whose first line is no JSON record but which holds one
+    JSON document (a saved, pretty-printed response); None for JSON Lines and the rest."""
+    try:
+        lines = _head_lines(con, path)
+    except (duckdb.Error, OSError):
+        return None
+    if not lines:
+        return None
+    try:
+        json.loads(lines[0])
+        return None  # a record per line already
+    except json.JSONDecodeError:
+        return _as_json_lines(con, path, directory)
 
 
 def _detect_document(
