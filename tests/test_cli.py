@@ -90,6 +90,11 @@ def test_report_by_several_dimensions_csv(store: Path) -> None:
     lines = result.stdout.splitlines()
     assert lines[0].startswith("team,model,requests,")
     assert "alpha,gpt-4o-2024-08-06,1," in result.stdout
+    # the rows carry no price table: it is named on stderr, as JSON and tables name it inline
+    info = json.loads(runner.invoke(app, ["report", "--db", str(store), "-f", "json"]).stdout)[
+        "pricing"
+    ]
+    assert f"prices: table {info['table_version']} (sha256 {info['sha256']})" in result.stderr
 
 
 def test_report_since_until(store: Path) -> None:

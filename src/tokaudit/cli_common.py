@@ -16,7 +16,9 @@ import duckdb
 import typer
 
 from tokaudit.errors import ExitCode, TokauditError
+from tokaudit.models import PricingInfo
 from tokaudit.report.renderers import table
+from tokaudit.report.renderers.common import overlay_text
 from tokaudit.store.connection import memory_cap
 
 T = TypeVar("T")
@@ -36,9 +38,18 @@ def color() -> bool:
 
 
 def render(renderer: ModuleType, kind: str, *args: Any) -> None:
-    """Write ``renderer.render_<kind>(*args)`` to stdout; only tables take colour."""
+    """Write ``renderer.render_<kind>(*args)`` to stdout; only tables take colour.
+
+    CSV has nowhere but its rows for the price table a result was priced with, so the
+    version and SHA-256 go to stderr (every other format carries them itself).
+    """
     fn = getattr(renderer, f"render_{kind}")
     out(fn(*args, color=color()) if renderer is table else fn(*args))
+    pricing = getattr(args[0], "pricing", None) if args else None
+    if renderer.__name__.endswith(".csv_format") and isinstance(pricing, PricingInfo):
+        err(
+            f"prices: table {pricing.table_version} (sha256 {pricing.sha256}){overlay_text(pricing)}"
+        )
 
 
 def guard(fn: Callable[[], T]) -> T:
