@@ -47,9 +47,8 @@ def render(renderer: ModuleType, kind: str, *args: Any) -> None:
     out(fn(*args, color=color()) if renderer is table else fn(*args))
     pricing = getattr(args[0], "pricing", None) if args else None
     if renderer.__name__.endswith(".csv_format") and isinstance(pricing, PricingInfo):
-        err(
-            f"prices: table {pricing.table_version} (sha256 {pricing.sha256}){overlay_text(pricing)}"
-        )
+        named = f"table {pricing.table_version} (sha256 {pricing.sha256})"
+        err(f"prices: {named}{overlay_text(pricing)}")
 
 
 def guard(fn: Callable[[], T]) -> T:
