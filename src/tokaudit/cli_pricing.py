@@ -17,7 +17,7 @@ from tokaudit.cli_common import guard as _guard
 from tokaudit.cli_common import out as _out
 from tokaudit.cli_common import sub_app
 from tokaudit.errors import ExitCode, TokauditError, UsageError
-from tokaudit.report.renderers import get_renderer, json_format, table
+from tokaudit.report.renderers import csv_format, get_renderer, json_format, table
 from tokaudit.report.renderers.common import money
 
 pricing_app = sub_app(
@@ -387,6 +387,10 @@ def report_comparison(
     )
     if renderer is json_format:
         _out(json_format.dumps(comparison_dict(result)))
+    elif renderer is csv_format:  # data rows only, as the spend report's CSV; tables on stderr
+        columns, rows = comparison_rows(result)
+        _rows(fmt, columns, rows[:-1])
+        _err(comparison_caption(result).strip())
     else:
         columns, rows = comparison_rows(result)
         _rows(fmt, columns, rows, comparison_caption(result) if renderer is table else "")

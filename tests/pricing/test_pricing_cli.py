@@ -247,6 +247,12 @@ def test_compare_pricing_with_another_table(store: Path, tmp_path: Path) -> None
     assert data["compare_pricing"]["sha256"] == load_price_table(table).table_sha256
     text_out = run(*args).stdout
     assert "compared with table" in text_out and "delta = compared - current" in text_out
+    # CSV: one line per group, no total row to double count; the tables named on stderr
+    csv_out = run(*args, "-f", "csv")
+    lines = csv_out.stdout.splitlines()
+    assert len(lines) == 1 + len(data["rows"])
+    assert {line.split(",")[0] for line in lines[1:]} == set(rows)
+    assert "compared with table" in csv_out.stderr
 
 
 def test_strict_fails_on_unpriced_requests(store: Path) -> None:
