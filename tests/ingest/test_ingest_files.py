@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tokaudit.errors import InputError, UsageError
+from tokaudit.ingest.staging import read_lines_sql
 
 if TYPE_CHECKING:
     from conftest import EnvelopeKit
@@ -128,6 +131,18 @@ def test_missing_path_raises_input_error(kit: EnvelopeKit) -> None:
     with pytest.raises(InputError, match="no such file"):
         kit.ingest(good, kit.tmp_path / "missing.jsonl")
     assert kit.count("requests") == 0  # paths are checked before anything loads
+
+
+def test_a_directory_without_log_files_is_an_input_error(kit: EnvelopeKit) -> None:
+    """Like a glob that matches nothing: a mistyped or empty folder must not pass quietly."""
+    empty = kit.tmp_path / "empty"
+    empty.mkdir()
+    notes = kit.tmp_path / "notes"
+    notes.mkdir()
+    (notes / "readme.txt").write_text("not a log")
+    for folder in (empty, notes):
+        with pytest.raises(InputError, match="no log files in this directory"):
+            kit.ingest(folder)
 
 
 def test_unknown_format_name_is_a_usage_error(kit: EnvelopeKit) -> None:
@@ -262,3 +277,245 @@ def test_long_lines_load_under_a_memory_limit(
     stored = con.execute("SELECT max(chars) FROM prompt_texts WHERE kind = 'input'").fetchone()
     assert stored is not None and stored[0] > 6_000_000
     con.close()
+
+
+# --- .zst archives: a cut one is a whole-file error, as a cut .gz is (RFC 8878 walk) ------
+
+ZSTD_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "zstd"
+ZSTD_FILES = sorted(ZSTD_FIXTURES.glob("*.zst"))  # made by the zstd CLI (README.md there)
+MIXED_ZST = Path(__file__).resolve().parents[1] / "fixtures" / "envelope" / "mixed.jsonl.zst"
+
+
+def skippable_frame(payload: bytes, variant: int = 0) -> bytes:
+    """RFC 8878 3.1.2: magic 0x184D2A5? (LE), Frame_Size (4 bytes LE), user data."""
+    return (
+        (0x184D2A50 + variant).to_bytes(4, "little") + len(payload).to_bytes(4, "little") + payload
+    )
+
+
+def zstd_frame(descriptor: int, header: bytes, blocks: bytes, checksum: bytes = b"") -> bytes:
+    """A hand-built Zstandard frame: magic, Frame_Header_Descriptor, the rest, blocks."""
+    return b"\x28\xb5\x2f\xfd" + bytes([descriptor]) + header + blocks + checksum
+
+
+def block(kind: int, size: int, content: bytes, last: bool = False) -> bytes:
+    """RFC 8878 3.1.1.2: 3 bytes LE (Last_Block, Block_Type, Block_Size), then content."""
+    return (int(last) | kind << 1 | size << 3).to_bytes(3, "little") + content
+
+
+RAW_HELLO = block(0, 6, b"hello\n") + block(1, 3, b"!", last=True)  # "hello\n!!!"
+
+
+def zst_verdict(path: Path, data: bytes) -> str | None:
+    from tokaudit.ingest.files import zst_problem
+
+    path.write_bytes(data)
+    return zst_problem(path)
+
+
+def is_truncated(problem: str | None) -> bool:
+    return problem is not None and problem.startswith("truncated .zst archive")
+
+
+def zstd_cli_accepts(path: Path) -> bool:
+    import subprocess
+
+    zstd = shutil.which("zstd")
+    assert zstd is not None
+    return subprocess.run([zstd, "-t", "-q", str(path)], capture_output=True).returncode == 0
+
+
+def duckdb_zst(lines: list[str], target: Path) -> Path:
+    """Lines compressed by DuckDB's own zstd writer: one frame, no checksum, many blocks."""
+    import duckdb
+
+    plain = target.with_suffix("")
+    plain.write_text("".join(line + "\n" for line in lines), "utf-8")
+    con = duckdb.connect()
+    try:
+        con.execute(
+            f"COPY (SELECT line FROM {read_lines_sql(plain)}) TO '{target}' "
+            "(FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER E'\\x1f', "
+            "COMPRESSION zstd)"
+        )
+    finally:
+        con.close()
+    plain.unlink()
+    return target
+
+
+@pytest.mark.parametrize("archive", ZSTD_FILES, ids=lambda p: p.name)
+def test_zstd_cli_archive_is_whole_and_every_cut_is_truncated(
+    tmp_path: Path, archive: Path
+) -> None:
+    """Each prefix ends in the header, in a block, or before the checksum: all truncated."""
+    from tokaudit.ingest.files import zst_problem
+
+    assert zst_problem(archive) is None
+    data = archive.read_bytes()
+    cut = tmp_path / "cut.jsonl.zst"
+    for n in range(1, len(data)):
+        problem = zst_verdict(cut, data[:n])
+        assert is_truncated(problem), (n, problem)
+    assert "inside the frame that starts at byte 0" in str(zst_verdict(cut, data[:-1]))
+    assert zst_verdict(cut, b"") is None  # 0 bytes: an empty log, as an empty .gz is
+
+
+def test_zst_frames_and_skippable_frames_one_after_another(tmp_path: Path) -> None:
+    """Whole exactly at frame ends; a cut anywhere else (a skippable frame too) is caught."""
+    frames = [
+        skippable_frame(b"tokaudit"),
+        *(p.read_bytes() for p in ZSTD_FILES),
+        skippable_frame(b"", variant=15),
+        zstd_frame(0xE0, (9).to_bytes(8, "little"), RAW_HELLO),  # 8-byte content size
+        zstd_frame(0x06, b"\x00" + b"\x01\x02", RAW_HELLO, b"\x00" * 4),  # window, dict, checksum
+        zstd_frame(0x45, b"\x00\x07" + b"\x09\x00", RAW_HELLO, b"\x00" * 4),  # dict, FCS 2
+    ]
+    data = b"".join(frames)
+    ends = {sum(len(f) for f in frames[:i]) for i in range(len(frames) + 1)}
+    path = tmp_path / "many.jsonl.zst"
+    for n in range(len(data) + 1):
+        problem = zst_verdict(path, data[:n])
+        assert problem is None if n in ends else is_truncated(problem), (n, problem)
+
+
+@pytest.mark.skipif(shutil.which("zstd") is None, reason="the zstd CLI is not installed")
+def test_zst_verdicts_agree_with_the_zstd_cli(tmp_path: Path) -> None:
+    parts = [
+        skippable_frame(b"x" * 5, variant=3),
+        *(p.read_bytes() for p in ZSTD_FILES if p.name != "dict.zst"),  # needs its dictionary
+        zstd_frame(0xE0, (9).to_bytes(8, "little"), RAW_HELLO),
+        zstd_frame(0x00, b"\x00", RAW_HELLO),
+    ]
+    data = b"".join(parts)
+    ends = [sum(len(f) for f in parts[:i]) for i in range(1, len(parts) + 1)]
+    path = tmp_path / "x.zst"
+    for n in sorted({*ends, *(e - 1 for e in ends), *(e + 4 for e in ends[:-1]), *range(1, 40)}):
+        assert (zst_verdict(path, data[:n]) is None) == zstd_cli_accepts(path), n
+    for tail in (b"junk", b"\x00", b"\x28\xb5"):
+        assert zst_verdict(path, data + tail) is not None
+        assert not zstd_cli_accepts(path)
+
+
+@pytest.mark.parametrize(
+    ("tail", "expected"),
+    [
+        (b"trailing garbage", "corrupt .zst archive: unexpected data after the last frame"),
+        (b"\n", "corrupt .zst archive: unexpected data after the last frame, at byte 181"),
+        (b"\x00" * 8, "corrupt .zst archive: unexpected data after the last frame"),
+        (
+            b"\x28\xb5\x2f",
+            "truncated .zst archive: the file ends inside the frame that starts at byte 181",
+        ),
+        (b"\x5f\x2a", "truncated .zst archive"),  # the start of a skippable frame
+        (b"\x28\xb5\x2f\xfd", "truncated .zst archive"),
+    ],
+    ids=["text", "newline", "zeros", "magic-3", "skippable-2", "magic-only"],
+)
+def test_zst_bytes_after_the_last_frame(tmp_path: Path, tail: bytes, expected: str) -> None:
+    whole = (ZSTD_FIXTURES / "blocks.zst").read_bytes()
+    assert len(whole) == 181
+    problem = zst_verdict(tmp_path / "x.jsonl.zst", whole + tail)
+    assert problem is not None and problem.startswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b'{"a": 1}\n', "not a .zst archive: it does not start with a Zstandard frame"),
+        (b"{", "not a .zst archive"),
+        (b"\x1f\x8b\x08\x00", "not a .zst archive"),  # a gzip stream
+        (zstd_frame(0x08, b"\x00", RAW_HELLO), "corrupt .zst archive: the reserved bit"),
+        (zstd_frame(0x00, b"\x00", block(3, 0, b"", last=True)), "corrupt .zst archive: a block"),
+        (zstd_frame(0x00, b"\x00", block(0, 200_000, b"", last=True)), "corrupt .zst archive"),
+    ],
+    ids=["json", "one-byte", "gzip", "reserved-bit", "reserved-block", "block-over-128k"],
+)
+def test_zst_that_is_not_zstd_or_is_corrupt(tmp_path: Path, data: bytes, expected: str) -> None:
+    problem = zst_verdict(tmp_path / "x.jsonl.zst", data)
+    assert problem is not None and problem.startswith(expected), problem
+
+
+def test_zst_check_applies_to_zst_names_only(tmp_path: Path) -> None:
+    from tokaudit.ingest.files import zst_problem
+
+    cut = (ZSTD_FIXTURES / "blocks.zst").read_bytes()[:100]
+    assert zst_verdict(tmp_path / "log.jsonl", cut) is None
+    assert zst_verdict(tmp_path / "log.jsonl.gz", cut) is None
+    assert is_truncated(zst_verdict(tmp_path / "LOG.JSONL.ZST", cut))
+    (tmp_path / "folder.zst").mkdir()
+    assert str(zst_problem(tmp_path / "folder.zst")).startswith("cannot read")
+
+
+def test_zst_from_duckdb_many_blocks_without_checksum(tmp_path: Path) -> None:
+    lines = [json.dumps({"n": n, "text": f"line {n} " * (n % 50)}) for n in range(20_000)]
+    path = duckdb_zst(lines, tmp_path / "big.jsonl.zst")
+    from tokaudit.ingest.files import zst_problem
+
+    assert zst_problem(path) is None
+    data = path.read_bytes()
+    assert len(data) > 20_000
+    cut = tmp_path / "cut.jsonl.zst"
+    for n in (3, 5, 6, 7, len(data) // 3, len(data) // 2, len(data) * 9 // 10, len(data) - 1):
+        assert is_truncated(zst_verdict(cut, data[:n])), n
+
+
+def test_zst_frames_and_skippable_frames_load_whole(kit: EnvelopeKit) -> None:
+    """DuckDB reads every frame and skips skippable ones: the check must accept them."""
+    lines = openai_lines(kit)
+    first = duckdb_zst([json.dumps(x) for x in lines[:2]], kit.tmp_path / "a.jsonl.zst")
+    second = duckdb_zst([json.dumps(x) for x in lines[2:]], kit.tmp_path / "b.jsonl.zst")
+    both = kit.tmp_path / "both.jsonl.zst"
+    both.write_bytes(
+        skippable_frame(b"meta")
+        + first.read_bytes()
+        + skippable_frame(b"", 7)
+        + second.read_bytes()
+    )
+    [fr] = kit.ingest(both).files
+    assert (fr.error, fr.format, fr.records_read, fr.loaded) == (None, "envelope", 4, 4)
+
+
+@pytest.mark.parametrize(
+    "keep",
+    [10, 300, -4, -1],
+    ids=["in-header", "mid-block", "no-checksum", "last-byte"],
+)
+def test_truncated_zst_is_a_file_error_like_gzip(kit: EnvelopeKit, keep: int) -> None:
+    data = MIXED_ZST.read_bytes()
+    cut = kit.tmp_path / "cut.jsonl.zst"
+    cut.write_bytes(data[:keep])
+    plain = kit.write("plain.jsonl", openai_lines(kit))
+    bad, good = kit.ingest(cut, plain).files
+    assert (good.error, good.loaded) == (None, 4)
+    assert bad.error is not None and bad.error.startswith("truncated .zst archive"), bad.error
+    assert (bad.format, bad.records_read, bad.loaded, bad.rejected) == (None, 0, 0, 0)
+    assert [f.path for f in kit.ingest(cut).errors] == [str(cut)]
+    rejects = kit.rejects(cut)
+    assert list(rejects) == [0]
+    assert (rejects[0]["reason"], rejects[0]["raw"]) == (bad.error, None)
+    assert kit.rows(cut) == []
+    assert kit.count("ingested_files") == 1
+
+
+@pytest.mark.parametrize("fmt", ["auto", "envelope"])
+def test_zst_cut_at_90_percent_loads_nothing_then_loads_once_repaired(
+    kit: EnvelopeKit, fmt: str
+) -> None:
+    """The cut keeps hundreds of whole lines: none may load, even with --format."""
+    lines = []
+    for n in range(150):
+        for line in openai_lines(kit):
+            line["response"]["id"] += f"-{n}"
+            lines.append(json.dumps(line))
+    path = duckdb_zst(lines, kit.tmp_path / "big.jsonl.zst")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 9 // 10])
+    [cut] = kit.ingest(path, fmt=fmt).files
+    assert cut.error is not None and cut.error.startswith("truncated .zst archive")
+    assert (cut.records_read, cut.loaded) == (0, 0)
+    assert kit.count("requests") == 0
+    path.write_bytes(data)
+    [fixed] = kit.ingest(path, fmt=fmt).files
+    assert (fixed.error, fixed.loaded, fixed.skipped) == (None, len(lines), False)
+    assert kit.rejects(path) == {}

@@ -83,7 +83,13 @@ def expand_paths(paths: list[str], suffixes: tuple[str, ...] = LOG_SUFFIXES) -> 
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            out.extend(sorted(_log_files(walk_root(path), suffixes)))
+            found = sorted(_log_files(walk_root(path), suffixes))
+            if not found:  # as a glob that matches nothing: a mistyped folder must not pass
+                names = ", ".join(f"*{s}" for s in suffixes)
+                raise InputError(
+                    f"{raw}: no log files in this directory (looked for {names}, also .gz or .zst)"
+                )
+            out.extend(found)
         elif path.is_file():
             out.append(path)
         elif glob.has_magic(raw):
@@ -137,3 +143,114 @@ def spool_stdin(stream: BinaryIO, directory: Path) -> Path:
         out.write(first)
         shutil.copyfileobj(stream, out, 1 << 20)
     return target
+
+
+# Zstandard frame format, RFC 8878 section 3.1: the numbers the structure walk needs.
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # 0xFD2FB528, little-endian
+_SKIPPABLE_MAGICS = tuple((0x184D2A50 + n).to_bytes(4, "little") for n in range(16))
+_ZSTD_BLOCK_MAX = 128 * 1024  # Block_Maximum_Size is at most 128 KiB
+_DICT_ID_BYTES = (0, 1, 2, 4)  # by Dictionary_ID_flag
+_FCS_BYTES = (0, 2, 4, 8)  # by Frame_Content_Size_flag (0 with Single_Segment_flag: 1)
+
+
+class _ZstdCut(Exception):
+    """The file ends before the frame being walked does."""
+
+
+class _ZstdCorrupt(Exception):
+    """Bytes that no valid frame has where they are."""
+
+
+class _ZstdNoFrame(_ZstdCorrupt):
+    """No frame starts where one should: not zstd at all, or garbage after the last frame."""
+
+
+class _ZstdReader:
+    """Reads only the few header bytes of a file, by offset: blocks are skipped, not read."""
+
+    def __init__(self, fh: BinaryIO, size: int) -> None:
+        self.fh, self.size = fh, size
+
+    def bytes_at(self, pos: int, n: int) -> bytes:
+        self.skip(pos, n)
+        self.fh.seek(pos)
+        data = self.fh.read(n)
+        if len(data) != n:  # the file shrank while being read
+            raise _ZstdCut
+        return data
+
+    def skip(self, pos: int, n: int) -> int:
+        if pos + n > self.size:
+            raise _ZstdCut
+        return pos + n
+
+
+def _zstd_frame_end(reader: _ZstdReader, pos: int) -> int:
+    """The offset just after the frame at ``pos`` (RFC 8878 sections 3.1.1 and 3.1.2)."""
+    magic = reader.bytes_at(pos, 4)
+    if magic in _SKIPPABLE_MAGICS:  # Frame_Size (4 bytes LE), then that much user data
+        return reader.skip(pos + 8, int.from_bytes(reader.bytes_at(pos + 4, 4), "little"))
+    if magic != ZSTD_MAGIC:
+        raise _ZstdNoFrame
+    descriptor = reader.bytes_at(pos + 4, 1)[0]  # Frame_Header_Descriptor
+    if descriptor & 0x08:
+        raise _ZstdCorrupt(f"the reserved bit is set in the frame header at byte {pos}")
+    single_segment = bool(descriptor & 0x20)
+    fcs_bytes = _FCS_BYTES[descriptor >> 6] or (1 if single_segment else 0)
+    # the descriptor, Window_Descriptor unless single-segment, Dictionary_ID, content size
+    header = 1 + (not single_segment) + _DICT_ID_BYTES[descriptor & 0x03] + fcs_bytes
+    at = reader.skip(pos + 4, header)
+    while True:  # blocks (3.1.1.2): a 3-byte LE header, then the block's content
+        block = int.from_bytes(reader.bytes_at(at, 3), "little")
+        last, kind, block_size = block & 1, (block >> 1) & 3, block >> 3
+        if kind == 3:
+            raise _ZstdCorrupt(f"a block of the reserved type at byte {at}")
+        if block_size > _ZSTD_BLOCK_MAX:
+            raise _ZstdCorrupt(f"a block of {block_size} bytes (over 128 KiB) at byte {at}")
+        at = reader.skip(at + 3, 1 if kind == 1 else block_size)  # RLE: one byte
+        if last:
+            return reader.skip(at, 4 if descriptor & 0x04 else 0)  # Content_Checksum
+
+
+def zst_problem(path: Path) -> str | None:
+    """Why a ``.zst`` file is not a whole Zstandard archive; None when it is (or not ``.zst``).
+
+    DuckDB decompresses a ``.zst`` cut short without an error: it yields the lines before
+    the cut (or none), so the loss would go unnoticed, where a cut ``.gz`` fails to read.
+    The file is walked by its structure, per RFC 8878 (Zstandard Compression and the
+    application/zstd Media Type), section 3.1: frames one after another, each skippable
+    (magic, size, data) or a Zstandard frame (magic, header, blocks whose 3-byte headers
+    give their sizes, an optional 4-byte checksum). Only headers are read and blocks are
+    skipped by seeking: a read per block, never the whole file. The file is whole when its
+    last frame ends exactly at its end. 0 bytes counts as whole (an empty log, as an empty
+    ``.gz`` is). Nothing is decompressed: a damaged block inside a frame of the right
+    size is left to the decompressor.
+    """
+    if not path.name.lower().endswith(".zst"):
+        return None
+    try:
+        with path.open("rb", buffering=0) as fh:
+            reader = _ZstdReader(fh, os.fstat(fh.fileno()).st_size)
+            pos = 0
+            while pos < reader.size:
+                left = reader.size - pos
+                if left < 4:  # the start of a magic number, or trailing garbage
+                    tail = reader.bytes_at(pos, left)
+                    if any(m.startswith(tail) for m in (ZSTD_MAGIC, *_SKIPPABLE_MAGICS)):
+                        raise _ZstdCut
+                    raise _ZstdNoFrame
+                pos = _zstd_frame_end(reader, pos)
+    except _ZstdCut:
+        return (
+            f"truncated .zst archive: the file ends inside the frame that starts at byte {pos} "
+            f"({reader.size} bytes)"
+        )
+    except _ZstdNoFrame:
+        if pos == 0:
+            return "not a .zst archive: it does not start with a Zstandard frame"
+        return f"corrupt .zst archive: unexpected data after the last frame, at byte {pos}"
+    except _ZstdCorrupt as exc:
+        return f"corrupt .zst archive: {exc}"
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    return None

@@ -34,6 +34,7 @@ from tokaudit.ingest.files import (
     fingerprint,
     real_path,
     spool_stdin,
+    zst_problem,
 )
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.mapped import MappedFormat
@@ -673,6 +674,12 @@ def _plan(
             result.skipped, result.format = True, known[(source, fp)]
             seen = FORMATS.get(result.format)
             planned.append((seen.priority if seen else 0, result, None))
+            continue
+        problem = zst_problem(path)  # DuckDB reads a cut .zst without an error
+        if problem is not None:
+            result.error = problem
+            _record_file_error(con, source, problem)
+            planned.append((0, result, None))
             continue
         detected: LogFormat | None = forced  # --map: the mapped format, never detected
         if detected is None and fmt_name != "auto":
