@@ -124,6 +124,103 @@ ODD_LINES = [
     _line(response={**_OK, "usage": {"prompt_tokens": "3", "completion_tokens": 1}}),
     _line(response=_OK, unknown=1),
     json.dumps({"timestamp": 1790000000, "provider": "OpenAI", "response": _OK}),
+    # epoch numbers: the unit by size (s, ms, us, ns), and times before 2000 (rejects)
+    *(
+        json.dumps({"timestamp": ts, "provider": "openai", "response": _OK})
+        for ts in (
+            1790000000.25,
+            1790000000123,
+            1790000000123456,
+            1790000000123456789,
+            1.790000000123456e18,
+            946684800,
+            -1,
+            0,
+            946684799999,
+            "1999-12-31T23:59:59Z",
+            1e20,
+            -1e20,
+        )
+    ),
+    # a batch-input placeholder time (batch_input.py): not a request, not rejected for it
+    json.dumps(
+        {
+            "timestamp": 0,
+            "provider": "openai",
+            "request": {"model": "m"},
+            "error": {"type": "batch_input"},
+        }
+    ),
+    # null counts: input/output reject, a breakdown reads as absent; reasoning without output
+    _line(response={**_OK, "usage": {"prompt_tokens": 3, "completion_tokens": None}}),
+    _line(response={**_OK, "usage": {"prompt_tokens": None, "completion_tokens": 1}}),
+    _line(response={**_OK, "usage": {"input_tokens": 3, "output_tokens": None}}),
+    _line(
+        response={
+            **_OK,
+            "usage": {
+                "prompt_tokens": 3,
+                "completion_tokens": 1,
+                "prompt_tokens_details": {"cached_tokens": None},
+            },
+        }
+    ),
+    _line(
+        response={
+            **_OK,
+            "usage": {
+                "prompt_tokens": 3,
+                "completion_tokens": 1,
+                "metadata": {"completion_tokens": None},
+            },
+        }
+    ),
+    _line(
+        response={
+            **_OK,
+            "usage": {"prompt_tokens": 3, "completion_tokens_details": {"reasoning_tokens": 2}},
+        }
+    ),
+    json.dumps(
+        {
+            "timestamp": _TS,
+            "provider": "anthropic",
+            "response": {
+                "id": "a",
+                "model": "claude-sonnet-4-5",
+                "usage": {
+                    "input_tokens": None,
+                    "output_tokens": 2,
+                    "cache_read_input_tokens": None,
+                },
+            },
+        }
+    ),
+    json.dumps(
+        {
+            "timestamp": _TS,
+            "provider": "anthropic",
+            "response": {
+                "id": "b",
+                "model": "claude-sonnet-4-5",
+                "usage": {"input_tokens": 1, "output_tokens_details": {"thinking_tokens": 4}},
+            },
+        }
+    ),
+    json.dumps(
+        {
+            "timestamp": _TS,
+            "provider": "google",
+            "response": {
+                "modelVersion": "gemini-2.5-flash",
+                "usageMetadata": {
+                    "promptTokenCount": 4,
+                    "candidatesTokenCount": None,
+                    "thoughtsTokenCount": None,
+                },
+            },
+        }
+    ),
     json.dumps({"timestamp": "yesterday", "provider": "openai", "response": _OK}),
     json.dumps({"provider": "openai", "response": _OK}),
     "[1, 2]",
@@ -173,5 +270,13 @@ def test_the_fast_path_stages_odd_lines_as_the_reference_does(
     assert len(reference) == len(ODD_LINES) - 1  # the blank line is not a record
     rejected = [row for row in reference if row[1] is not None]  # reject_reason
     assert 6 <= len(rejected) < len(reference)
+    reasons = {row[1] for row in rejected}
+    assert {  # the new rules are exercised, not only agreed on
+        "timestamp -1 is before 2000: not a request time (read as 1969-12-31 23:59:59 UTC)",
+        "response.usage.completion_tokens is null",
+        "response.usage.input_tokens is null",
+        "response.usageMetadata.candidatesTokenCount is null",
+        "thinking tokens without an output count (output_tokens is missing)",
+    } <= reasons
     for ours, theirs in zip(staged, reference, strict=True):
         assert ours == theirs

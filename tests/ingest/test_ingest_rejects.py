@@ -128,6 +128,8 @@ def mixed_file(kit: EnvelopeKit) -> list[tuple[str | Json, str | None]]:
         (good_cache, None),  # 33
         (good_epoch, None),  # 34
         (over_audio, "cacheTokensDetails AUDIO exceeds cachedContentTokenCount"),  # 35
+        ("18446744073709551615", "not a JSON object (got number)"),  # 36: JSON names, not
+        ('"a string"', "not a JSON object (got string)"),  # 37: DuckDB's ubigint, varchar
     ]
 
 

@@ -386,3 +386,118 @@ def test_gemini_traffic_type_sets_service_tier(kit: EnvelopeKit) -> None:
         lines.append(kit.from_exchange(ex, "google", request_id=traffic) | {"response": resp})
     _, rows = kit.ingest_lines(lines)
     assert [r["service_tier"] for r in rows] == ["flex", "priority"]
+
+
+# --- a null count --------------------------------------------------------------------
+def _with(line: Json, where: str, path: str, value: Any, request_id: str) -> Json:
+    """A copy of ``line`` whose usage object (``where``) has ``path`` (dotted) set to
+    ``value``, or deleted when ``value`` is ``...``."""
+    out = copy.deepcopy(line) | {"request_id": request_id}
+    node = out["response"][where]
+    *parents, leaf = path.split(".")
+    for p in parents:
+        node = node[p]
+    if value is ...:
+        del node[leaf]
+    else:
+        node[leaf] = value
+    return out
+
+
+# (provider, sample, usage key, count path): every input and output count of each convention
+NULLED = [
+    ("openai", OPENAI_CHAT, "usage", "completion_tokens"),
+    ("openai", OPENAI_CHAT, "usage", "prompt_tokens"),
+    ("openai", OPENAI_REASONING, "usage", "output_tokens"),
+    ("openai", OPENAI_REASONING, "usage", "input_tokens"),
+    ("anthropic", ANTHROPIC_SNAPSHOT, "usage", "output_tokens"),
+    ("anthropic", ANTHROPIC_SNAPSHOT, "usage", "input_tokens"),
+    ("google", GEMINI_FLASH, "usageMetadata", "candidatesTokenCount"),
+    ("google", GEMINI_FLASH, "usageMetadata", "promptTokenCount"),
+]
+
+
+def _sample(kit: EnvelopeKit, provider: str, rel: str, index: int = 0) -> Json:
+    exchanges = kit.snapshot(rel) if rel.endswith(".json") else kit.cassette(rel)
+    return kit.from_exchange(exchanges[index], provider)
+
+
+@pytest.mark.parametrize(("provider", "rel", "where", "path"), NULLED)
+def test_a_null_input_or_output_count_rejects_the_line(
+    kit: EnvelopeKit, provider: str, rel: str, where: str, path: str
+) -> None:
+    """Read as 0, a null output priced the call without its output (and has_usage true)."""
+    good = _sample(kit, provider, rel)
+    assert isinstance(good["response"][where][path], int) and good["response"][where][path] > 0
+    nulled = _with(good, where, path, None, "nulled")
+    path_ = kit.write("log.jsonl", [good, nulled])
+    [fr] = kit.ingest(path_).files
+    assert (fr.loaded, fr.rejected) == (1, 1)
+    assert kit.rejects(path_)[2]["reason"] == f"response.{where}.{path} is null"
+    [row] = kit.rows(path_)
+    assert row["request_id"] != "nulled"
+
+
+def test_an_absent_count_and_a_null_breakdown_keep_their_meaning(kit: EnvelopeKit) -> None:
+    """Absent output is 0 (as ever); a null breakdown (LiteLLM writes ``cached_tokens: null``
+    for "not reported") reads as absent, so the line loads as if it had no such key."""
+    chat = _sample(kit, "openai", OPENAI_CACHE, 1)
+    assert chat["response"]["usage"]["prompt_tokens_details"]["cached_tokens"] == 1024
+    snap = _sample(kit, "anthropic", ANTHROPIC_SNAPSHOT)
+    lines = [
+        _with(chat, "usage", "completion_tokens", ..., "no-output"),
+        _with(chat, "usage", "prompt_tokens_details.cached_tokens", None, "null-cached"),
+        _with(chat, "usage", "completion_tokens_details.reasoning_tokens", None, "null-reason"),
+        _with(snap, "usage", "cache_read_input_tokens", None, "null-read"),
+        _with(snap, "usage", "cache_creation_input_tokens", None, "null-write"),
+    ]
+    fr, rows = kit.ingest_lines(lines)
+    assert (fr.loaded, fr.rejected) == (len(lines), 0)
+    absent = [
+        _with(ln, "usage", p, ..., "x")
+        for ln, p in zip(
+            lines[1:],
+            [
+                "prompt_tokens_details.cached_tokens",
+                "completion_tokens_details.reasoning_tokens",
+                "cache_read_input_tokens",
+                "cache_creation_input_tokens",
+            ],
+            strict=True,
+        )
+    ]
+    expected = [
+        openai_classes(lines[0]["response"]["usage"] | {"completion_tokens": 0}),
+        *(
+            (openai_classes if ln["provider"] == "openai" else anthropic_classes)(
+                ln["response"]["usage"]
+            )
+            for ln in absent
+        ),
+    ]
+    assert [classes_of(r) for r in rows] == expected
+    assert rows[0]["output_tokens"] == 0 and rows[0]["has_usage"] is True
+    assert rows[1]["cache_read_tokens"] == 0  # 1024 were cached in the original body
+
+
+def test_reasoning_without_an_output_count_says_the_output_is_missing(kit: EnvelopeKit) -> None:
+    reasoning = _sample(kit, "openai", OPENAI_REASONING)
+    snap = _sample(kit, "anthropic", ANTHROPIC_SNAPSHOT)
+    thinking = copy.deepcopy(snap)
+    thinking["response"]["usage"]["output_tokens_details"] = {"thinking_tokens": 20}
+    over = _with(reasoning, "usage", "output_tokens", 5, "over")
+    lines = [
+        _with(reasoning, "usage", "output_tokens", ..., "no-output"),
+        _with(thinking, "usage", "output_tokens", ..., "no-output-thinking"),
+        over,
+    ]
+    assert over["response"]["usage"]["output_tokens_details"]["reasoning_tokens"] > 5
+    path = kit.write("log.jsonl", lines)
+    [fr] = kit.ingest(path).files
+    assert (fr.loaded, fr.rejected) == (0, 3)
+    assert {n: r["reason"] for n, r in kit.rejects(path).items()} == {
+        1: "reasoning tokens without an output count (completion_tokens / output_tokens is "
+        "missing)",
+        2: "thinking tokens without an output count (output_tokens is missing)",
+        3: "reasoning tokens exceed output tokens",
+    }

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 
 from tokaudit.ingest.interface import FileHead, LogFormat
-from tokaudit.ingest.jsondocs import create_staged_merged
+from tokaudit.ingest.jsondocs import before_2000, create_staged_merged
 from tokaudit.ingest.usage import usage_struct
 from tokaudit.ingest.usage_export import group_key, has_marker, stage_results
 
@@ -37,6 +37,15 @@ _LABELS = {
     "cache_1h": "cache_creation.ephemeral_1h_input_tokens",
     "web_search_requests": "server_tool_use.web_search_requests",
 }
+# Every result has these two: a null one is a broken record, never 0 (usage.NOT_NULL_FIELDS).
+_NOT_NULL = ("uncached_input_tokens", "output_tokens")
+
+
+def _check(count: str) -> str:
+    """The macro that words a count's problem (a null too, for the _NOT_NULL ones)."""
+    return "ta_count_problem" if count in _NOT_NULL else "ta_int_problem"
+
+
 _GROUPS = [
     "workspace_id",
     "api_key_id",
@@ -65,7 +74,7 @@ WITH fields AS (
         {", ".join(f"ta_int(result, '{p}') AS {c}" for c, p in _COUNTS.items())},
         {", ".join(f"result -> '$.{g}' AS {g}" for g in _GROUPS)},
         nullif(concat_ws('; ', {
-    ", ".join(f"ta_int_problem(result, '{_LABELS.get(c, c)}', '{p}')" for c, p in _COUNTS.items())
+    ", ".join(f"{_check(c)}(result, '{_LABELS.get(c, c)}', '{p}')" for c, p in _COUNTS.items())
 }), '') AS count_problem
     FROM _results
 ), usage AS (
@@ -79,6 +88,7 @@ SELECT rec_line AS line_no, rec_raw AS line,
         WHEN shape_problem IS NOT NULL THEN shape_problem
         WHEN ts IS NULL THEN 'bucket starting_at is missing or not an RFC 3339 time: '
             || coalesce(starting_at::VARCHAR, 'absent')
+        {before_2000("ts", "'bucket starting_at ' || starting_at::VARCHAR")}
         WHEN count_problem IS NOT NULL THEN count_problem
         WHEN uncached_input_tokens IS NULL
             THEN 'missing uncached_input_tokens (not a messages usage report result?)'

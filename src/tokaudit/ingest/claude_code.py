@@ -138,7 +138,7 @@ FROM (
             WHEN NOT json_valid(line) THEN
                 CASE WHEN regexp_full_match(line, '\s*') THEN 'blank' ELSE 'invalid JSON' END
             WHEN starts_with(line, '{') OR regexp_matches(line, '^\s*\{') THEN NULL
-            ELSE 'not a JSON object (got ' || lower(json_type(line)) || ')'
+            ELSE 'not a JSON object (got ' || ta_kind_name(json_type(line)) || ')'
         END AS bad
     FROM ({source})
 )

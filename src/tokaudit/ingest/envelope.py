@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from tokaudit.ingest.interface import FileHead, LogFormat
+from tokaudit.ingest.jsondocs import before_2000, epoch_sql
 from tokaudit.ingest.staging import (
     create_staged,
     numbered_lines_sql,
@@ -26,6 +27,7 @@ from tokaudit.ingest.usage import (
     TOKEN_CLASS_COLUMNS,
     count_problems,
     not_plain_count,
+    null_count_pattern,
     usage_struct,
 )
 
@@ -113,6 +115,23 @@ def _text(expr: str) -> str:
     return f"({expr} ->> '$')"
 
 
+# Why a timestamp is unusable: not a time at all (epoch numbers are read by their size,
+# jsondocs.epoch_sql), or a time before any LLM request (the same words in both paths).
+_TS_UNREADABLE = "'timestamp is not ISO 8601 or epoch seconds (or milli-, micro- or nanoseconds): '"
+
+
+# A batch-input line (batch_input.py) is a prompt, not a call: its envelope's timestamp is a
+# placeholder 0, marked by its error type.
+_BATCH_INPUT = "coalesce(err ->> 'type' = 'batch_input', false)"
+
+
+def _ts_checks(raw: str) -> str:
+    """The reject WHENs of the staged ``ts``, ``raw`` being the timestamp's JSON text."""
+    unreadable = f"WHEN ts IS NULL THEN {_TS_UNREADABLE} || {raw}"
+    early = before_2000("ts", f"'timestamp ' || {raw}", unless=_BATCH_INPUT)
+    return f"{unreadable}\n        {early}"
+
+
 _KEYS = ", ".join(f"'{k}'" for k in ENVELOPE_KEYS)
 _PROVIDERS = ", ".join(f"'{p}'" for p in PROVIDERS)
 T = {k: _at("top", "$." + k, _TOP) for k in ENVELOPE_KEYS}
@@ -182,7 +201,7 @@ WITH parsed AS (
         {_obj(T["error"])} AS err,
         {_obj(T["metadata"])} AS meta,
         CASE WHEN json_type({T["timestamp"]}) IN ('BIGINT', 'UBIGINT', 'DOUBLE')
-                 THEN try(to_timestamp({_text(T["timestamp"])}::DOUBLE))
+                 THEN {epoch_sql(_text(T["timestamp"]))}
              ELSE try_cast({_text(T["timestamp"])} AS TIMESTAMPTZ) END AS ts
     FROM top
 ), stream_check AS (
@@ -279,13 +298,12 @@ SELECT
     line_no, line,
     CASE
         WHEN j IS NULL THEN 'invalid JSON'
-        WHEN jtype <> 'OBJECT' THEN 'not a JSON object (got ' || lower(jtype) || ')'
+        WHEN jtype <> 'OBJECT' THEN 'not a JSON object (got ' || ta_kind_name(jtype) || ')'
         WHEN len(unknown_keys) > 0 THEN 'unknown envelope field(s): '
             || array_to_string(unknown_keys, ', ')
             || ' (allowed: ' || '{", ".join(ENVELOPE_KEYS)}' || ')'
         WHEN {T["timestamp"]} IS NULL THEN 'missing timestamp'
-        WHEN ts IS NULL
-            THEN 'timestamp is not ISO 8601 or epoch seconds: ' || {T["timestamp"]}::VARCHAR
+        {_ts_checks(T["timestamp"] + "::VARCHAR")}
         WHEN provider IS NULL THEN 'missing provider'
         WHEN provider NOT IN ({_PROVIDERS}) THEN 'unknown provider ' || {T["provider"]}::VARCHAR
             || ' (expected one of {", ".join(PROVIDERS)})'
@@ -448,10 +466,12 @@ _FAST = f"""
 SELECT *,
     typed AND t.timestamp IS NOT NULL
     AND NOT coalesce({_is("t.response", "[")} OR {_is("t.response", '"')}, false)
-    AND NOT coalesce({_SUSPECT}, false) AS plain,
+    AND NOT coalesce({_SUSPECT}, false)
+    -- a null input or output count: rejected by the reference's words (count_problems)
+    AND NOT coalesce(contains(u, ':null') AND regexp_matches(u, '{null_count_pattern()}'), false)
+        AS plain,
     CASE
-        WHEN ts IS NULL
-            THEN 'timestamp is not ISO 8601 or epoch seconds: ' || t.timestamp
+        {_ts_checks("t.timestamp")}
         WHEN provider IS NULL THEN 'missing provider'
         WHEN provider NOT IN ({_PROVIDERS}) THEN 'unknown provider ' || t.provider
             || ' (expected one of {", ".join(PROVIDERS)})'
@@ -518,8 +538,9 @@ FROM (
                     SELECT line_no, line, typed, t, lower(t.provider ->> '$') AS provider,
                         {_as_obj("t.request")} AS req, {_as_obj("t.response")} AS resp,
                         {_as_obj("t.error")} AS err, {_as_obj("t.metadata")} AS meta,
+                        -- a JSON number's minified text is the number: no parse
                         CASE WHEN regexp_matches(t.timestamp, '^-?[0-9]')
-                                 THEN try(to_timestamp((t.timestamp ->> '$')::DOUBLE))
+                                 THEN {epoch_sql("t.timestamp")}
                              ELSE try_cast(t.timestamp ->> '$' AS TIMESTAMPTZ) END AS ts
                     FROM (
                         SELECT line_no, line, typed,

@@ -16,13 +16,16 @@ numbers honest:
   naming each record, because ``rejects`` holds one row per line.
 - ``GATEWAY_MACROS``: tolerant readers for values these tools write loosely: counts as
   numbers or numeric strings (CSV, OTLP ``intValue``), JSON carried inside strings, and
-  timestamps as ISO strings or epoch seconds.
+  timestamps as ISO strings or epoch numbers (unit by magnitude, ``epoch_sql``).
+- ``epoch_sql`` / ``before_2000``: the one reading of an epoch number and the one floor on
+  request times, shared with the envelope and the mapped format.
 """
 
 from __future__ import annotations
 
 import re
 from abc import abstractmethod
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,46 @@ import duckdb
 
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.staging import create_staged, stage_lines
+
+# The earliest request time: LLM APIs are younger, so an earlier time is a misread field
+# (a JavaScript millisecond clock taken for seconds is year 58720; -1 or 0 is 1969-70).
+EARLIEST = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
+# Epoch numbers carry no unit, so it is read from the size: below 1e11 seconds (up to year
+# 5138), below 1e14 milliseconds, below 1e17 microseconds, else nanoseconds up to int64's
+# limit (what nanosecond clocks write). Every unit puts a time after 2000 in its own band.
+EPOCH_MS, EPOCH_US, EPOCH_NS, EPOCH_MAX = "1e11", "1e14", "1e17", "9223372036854775808.0"
+
+
+def epoch_sql(text: str) -> str:
+    """SQL: the TIMESTAMPTZ of an epoch number given as text (NULL when out of range).
+
+    ``text`` is a JSON number's text or a numeric string. Seconds keep the reading they
+    always had (``to_timestamp`` of the DOUBLE); nanoseconds are divided as integers, a
+    DOUBLE being too coarse for them.
+    """
+    x = f"TRY_CAST({text} AS DOUBLE)"
+    ns_micros = (
+        f"CASE WHEN regexp_full_match({text}, '-?[0-9]+') THEN TRY_CAST({text} AS BIGINT) // 1000 "
+        f"ELSE TRY_CAST({x} / 1e3 AS BIGINT) END"
+    )
+    return (
+        f"CASE WHEN abs({x}) < {EPOCH_MS} THEN try(to_timestamp({x})) "
+        f"WHEN abs({x}) < {EPOCH_US} THEN try(to_timestamp({x} / 1e3)) "
+        f"WHEN abs({x}) < {EPOCH_NS} THEN try(to_timestamp({x} / 1e6)) "
+        f"WHEN abs({x}) < {EPOCH_MAX} THEN try(to_timestamp(0) + to_microseconds({ns_micros})) "
+        "END"
+    )
+
+
+def before_2000(ts: str, what: str, unless: str = "false") -> str:
+    """SQL ``WHEN`` clause: reject a time ``ts`` before 2000 (unless the SQL condition
+    ``unless``), naming it by ``what`` (SQL text) and saying how it was read, so a misread
+    unit shows at a glance."""
+    return (
+        f"WHEN {ts} < {EARLIEST} AND NOT ({unless}) THEN {what} || ' is before 2000: not a "
+        f"request time (read as ' || make_timestamp(epoch_us({ts}))::VARCHAR || ' UTC)'"
+    )
+
 
 GATEWAY_MACROS = r"""
 -- A whole number from a JSON number, an integral float (10.0), or a numeric string; else NULL.
@@ -42,6 +85,10 @@ CREATE OR REPLACE TEMP MACRO ta_num_problem(v, label) AS CASE
     WHEN coalesce(json_type(v), 'NULL') = 'NULL' OR trim(v ->> '$') = '' THEN NULL
     WHEN ta_num(v) IS NULL THEN label || ' should be a whole number, got ' || left(v::VARCHAR, 80)
     WHEN starts_with(trim(v ->> '$'), '-') THEN label || ' is negative' END;
+-- The same for a count a provider always writes (prompt, completion): there a JSON null is
+-- a broken record, not a count of 0 (an absent field is still fine).
+CREATE OR REPLACE TEMP MACRO ta_num_problem_nn(v, label) AS CASE
+    WHEN json_type(v) = 'NULL' THEN label || ' is null' ELSE ta_num_problem(v, label) END;
 -- What a JSON value is, in JSON's words (for reject reasons).
 CREATE OR REPLACE TEMP MACRO ta_json_kind(v) AS CASE json_type(v)
     WHEN 'BIGINT' THEN 'number' WHEN 'UBIGINT' THEN 'number' WHEN 'DOUBLE' THEN 'number'
@@ -56,12 +103,13 @@ CREATE OR REPLACE TEMP MACRO ta_json(v) AS CASE
     WHEN json_type(v) = 'VARCHAR' AND json_valid(v ->> '$')
          AND json_type((v ->> '$')::JSON) IN ('OBJECT', 'ARRAY') THEN (v ->> '$')::JSON
     END;
--- A timestamp from an RFC 3339 / ISO string (naive = UTC) or epoch seconds (number or string).
+-- A timestamp from an RFC 3339 / ISO string (naive = UTC) or an epoch number (a number or
+-- a numeric string; seconds, milliseconds, microseconds or nanoseconds by its size).
+CREATE OR REPLACE TEMP MACRO ta_epoch(s) AS {epoch};
 CREATE OR REPLACE TEMP MACRO ta_ts(v) AS CASE
-    WHEN json_type(v) IN ('BIGINT', 'UBIGINT', 'DOUBLE')
-        THEN try(to_timestamp((v ->> '$')::DOUBLE))
+    WHEN json_type(v) IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN ta_epoch(v ->> '$')
     WHEN json_type(v) = 'VARCHAR' AND regexp_full_match(trim(v ->> '$'), '[0-9]+(\.[0-9]+)?')
-        THEN try(to_timestamp(trim(v ->> '$')::DOUBLE))
+        THEN ta_epoch(trim(v ->> '$'))
     WHEN json_type(v) = 'VARCHAR' THEN try_cast(trim(v ->> '$') AS TIMESTAMPTZ)
     END;
 -- Providers named the way the price tables and the envelope name them (google for Gemini
@@ -85,7 +133,7 @@ CREATE OR REPLACE TEMP MACRO ta_system_text(msgs) AS nullif(array_to_string(list
     lambda m: ta_text(m -> 'content')), chr(10)), '');
 CREATE OR REPLACE TEMP MACRO ta_first_text(msgs) AS ta_text(list_filter(ta_list(msgs),
     lambda m: coalesce(m ->> 'role', '') NOT IN ('system', 'developer'))[1] -> 'content');
-"""
+""".replace("{epoch}", epoch_sql("s"))
 
 
 def install_gateway_macros(con: duckdb.DuckDBPyConnection) -> None:
@@ -239,14 +287,21 @@ def picker(name: str, paths: list[str]) -> dict[str, str]:
     return {p: f"{name}[{i + 1}]" for i, p in enumerate(paths)}
 
 
-def count_problems_sql(values: str, labels: list[str]) -> str:
+def count_problems_sql(values: str, labels: list[str], not_null: Collection[str] = ()) -> str:
     """SQL: the problems of the counts in the list ``values`` (from ``extract_sql``), joined
-    with '; ', or NULL. One lambda instead of a macro per field keeps planning fast."""
+    with '; ', or NULL. One lambda instead of a macro per field keeps planning fast.
+    A label in ``not_null`` names a count whose JSON null is a problem too."""
     names = ", ".join("'" + label.replace("'", "''") + "'" for label in labels)
+    check = f"ta_num_problem({values}[i], [{names}][i])"
+    if any(label in not_null for label in labels):
+        strict = ", ".join("true" if label in not_null else "false" for label in labels)
+        check = (
+            f"CASE WHEN [{strict}][i] THEN ta_num_problem_nn({values}[i], [{names}][i]) "
+            f"ELSE {check} END"
+        )
     return (
         f"nullif(array_to_string(list_filter(list_transform(range(1, {len(labels)} + 1), "
-        f"lambda i: ta_num_problem({values}[i], [{names}][i])), lambda p: p IS NOT NULL), "
-        "'; '), '')"
+        f"lambda i: {check}), lambda p: p IS NOT NULL), '; '), '')"
     )
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from tokaudit.ingest.jsondocs import (
     DocumentFormat,
+    before_2000,
     extract_sql,
     picker,
     record_line,
@@ -330,6 +331,16 @@ WITH batch_traces AS (
 SELECT * FROM traced
 """
 
+# A generation's time: its start, else its event's, else its trace's.
+_TS = (
+    "coalesce(ts_start, ta_ts(ev_ts), ta_ts(" + TR["$.timestamp"] + "), ta_ts(t_timestamp), "
+    "ta_ts(o_tracetimestamp))"
+)
+_TS_WHAT = (
+    "CASE WHEN ts_start IS NOT NULL THEN 'startTime ' || o_starttime::VARCHAR "
+    "ELSE 'the event or trace timestamp' END"
+)
+
 # Statement 4: the staged rows, from the merged generations and the bad events.
 _STAGE = f"""
 WITH attributed AS (
@@ -415,9 +426,8 @@ SELECT
         WHEN len(bad_counts) > 0 THEN array_to_string(bad_counts, '; ')
         WHEN len(unknown_keys) > 0 THEN 'usageDetails key(s) not understood: '
             || array_to_string(unknown_keys, ', ')
-        WHEN coalesce(ts_start, ta_ts(ev_ts), ta_ts({TR["$.timestamp"]}), ta_ts(t_timestamp),
-                      ta_ts(o_tracetimestamp)) IS NULL
-            THEN 'no startTime (or it is not a timestamp)'
+        WHEN {_TS} IS NULL THEN 'no startTime (or it is not a timestamp)'
+        {before_2000(_TS, _TS_WHAT)}
         WHEN coalesce(model_name, model_attr) IS NULL
             THEN 'no model' || CASE WHEN ev_kinds = ['generation-update']
                 THEN ' yet (an update whose create is not loaded: kept, and merged when it is)'
@@ -428,8 +438,7 @@ SELECT
     END AS reject_reason,
     'langfuse:' || gid AS request_key,
     CASE WHEN NOT starts_with(gid, '#') THEN gid END AS request_id,
-    coalesce(ts_start, ta_ts(ev_ts), ta_ts({TR["$.timestamp"]}), ta_ts(t_timestamp),
-             ta_ts(o_tracetimestamp)) AS ts,
+    {_TS} AS ts,
     coalesce(ta_provider(provider_attr), ta_provider_from_model(model_name), 'unknown')
         AS provider,
     CASE WHEN upper(ta_str(o_type)) = 'EMBEDDING' THEN 'embeddings' END AS api,

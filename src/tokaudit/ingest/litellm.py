@@ -22,6 +22,7 @@ import duckdb
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.jsondocs import (
     NOT_BLANK,
+    before_2000,
     count_problems_sql,
     create_staged_merged,
     docs_from_raw,
@@ -126,17 +127,23 @@ _N_USAGE = len(_USAGE)
 _MD_USAGE = _META.index("$.usage_object." + _USAGE[0]) + 1
 _TOP_USAGE = _TOP.index("$.response.usage." + _USAGE[0]) + 1
 _MD_EXTRA = _META.index("$.additional_usage_values." + _EXTRA[0]) + 1
+# prompt_tokens and completion_tokens are in every row and usage object LiteLLM writes: a
+# null there is a broken record (read as 0 it would price the call without them). A null
+# breakdown (cached_tokens, reasoning_tokens) is LiteLLM's "not reported", read as absent.
+_NOT_NULL = ("prompt_tokens", "completion_tokens")
 _COUNT_CHECKS = ", ".join(
     [
-        f"ta_num_problem({T['$.prompt_tokens']}, 'prompt_tokens')",
-        f"ta_num_problem({T['$.completion_tokens']}, 'completion_tokens')",
+        f"ta_num_problem_nn({T['$.prompt_tokens']}, 'prompt_tokens')",
+        f"ta_num_problem_nn({T['$.completion_tokens']}, 'completion_tokens')",
         count_problems_sql(
             f"md[{_MD_USAGE}:{_MD_USAGE + _N_USAGE - 1}]",
             ["metadata.usage_object." + k for k in _USAGE],
+            ["metadata.usage_object." + k for k in _NOT_NULL],
         ),
         count_problems_sql(
             f"top[{_TOP_USAGE}:{_TOP_USAGE + _N_USAGE - 1}]",
             ["response.usage." + k for k in _USAGE],
+            ["response.usage." + k for k in _NOT_NULL],
         ),
         count_problems_sql(
             f"md[{_MD_EXTRA}:{_MD_EXTRA + len(_EXTRA) - 1}]",
@@ -238,6 +245,7 @@ SELECT
             THEN 'metadata is not a JSON object: ' || left({T["$.metadata"]} ->> '$', 80)
         WHEN ta_str({T["$.startTime"]}) IS NULL THEN 'missing startTime'
         WHEN ts IS NULL THEN 'startTime is not a timestamp: ' || {T["$.startTime"]}::VARCHAR
+        {before_2000("ts", "'startTime ' || " + T["$.startTime"] + "::VARCHAR")}
         WHEN coalesce(model_resp, model_req) IS NULL THEN 'no model (model and model_group empty)'
         WHEN count_problem IS NOT NULL THEN count_problem
         WHEN us.problem IS NOT NULL THEN us.problem

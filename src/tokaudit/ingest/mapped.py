@@ -19,7 +19,9 @@ import duckdb
 from tokaudit.ingest.fieldmap import COUNT_TARGETS, TEXT_TARGETS, FieldMap
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.jsondocs import (
+    before_2000,
     docs_from_raw,
+    epoch_sql,
     install_gateway_macros,
     record_line,
     stage_element_lines,
@@ -227,7 +229,7 @@ class MappedFormat(LogFormat):
         else:
             ts = (
                 f"CASE WHEN regexp_full_match({ts_text}, '[0-9]+(\\.[0-9]+)?') "
-                f"THEN try(to_timestamp({ts_text}::DOUBLE)) "
+                f"THEN {epoch_sql(ts_text)} "
                 f"ELSE try_cast({ts_text} AS TIMESTAMPTZ) END"
             )
         checks = [
@@ -236,9 +238,10 @@ class MappedFormat(LogFormat):
             + (
                 "in the format " + ts_fmt.replace("'", "''")
                 if ts_fmt
-                else "ISO 8601 or epoch seconds"
+                else "ISO 8601 or epoch seconds (or milli-, micro- or nanoseconds)"
             )
             + f" ({self._label('timestamp')}): ' || {ts_text}",
+            before_2000("ts", f"'timestamp ' || {ts_text} || ' ({self._label('timestamp')})'"),
         ]
         for t in ("model", "provider"):
             checks.append(f"WHEN {self._v(t)} IS NULL THEN 'missing {t} ({self._label(t)})'")
@@ -249,6 +252,16 @@ class MappedFormat(LogFormat):
                     f"should be a whole number, got ' || {self._v(t)}"
                 )
                 checks.append(f"WHEN c_{t} < 0 THEN '{self._label(t)} is negative'")
+        # An empty input or output cell beside other counts is a lost value, not a 0: read
+        # as 0 it would price the row without its output (or input).
+        for t in ("input_tokens", "output_tokens"):
+            others = " OR ".join(
+                f"{self._v(o)} IS NOT NULL" for o in COUNT_TARGETS if o != t and o in fm.fields
+            )
+            if t in fm.fields and others:
+                checks.append(
+                    f"WHEN {self._v(t)} IS NULL AND ({others}) THEN '{self._label(t)} is empty'"
+                )
         if "batch" in fm.fields:
             checks.append(
                 f"WHEN {self._v('batch')} IS NOT NULL AND c_batch IS NULL "

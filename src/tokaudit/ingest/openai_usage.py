@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from tokaudit.ingest.interface import FileHead, LogFormat
-from tokaudit.ingest.jsondocs import create_staged_merged
+from tokaudit.ingest.jsondocs import before_2000, create_staged_merged
 from tokaudit.ingest.usage import usage_struct
 from tokaudit.ingest.usage_export import group_key, has_marker, stage_results
 
@@ -32,6 +32,15 @@ _COUNTS = [
     "num_model_requests",
 ]
 _GROUPS = ["project_id", "user_id", "api_key_id", "model", "batch", "service_tier"]
+# Every result has these two: a null one is a broken record, never 0 (usage.NOT_NULL_FIELDS).
+_NOT_NULL = ("input_tokens", "output_tokens")
+
+
+def _check(count: str) -> str:
+    """The macro that words a count's problem (a null too, for the _NOT_NULL ones)."""
+    return "ta_count_problem" if count in _NOT_NULL else "ta_int_problem"
+
+
 _AS_RESPONSES_USAGE = """json_object('input_tokens', input_tokens,
     'input_tokens_details', json_object('cached_tokens', input_cached_tokens,
                                         'cache_write_tokens', input_cache_write_tokens),
@@ -45,7 +54,7 @@ WITH fields AS (
         {", ".join(f"ta_int(result, '$.{c}') AS {c}" for c in _COUNTS)},
         {", ".join(f"result -> '$.{g}' AS {g}" for g in _GROUPS)},
         nullif(concat_ws('; ', {
-    ", ".join(f"ta_int_problem(result, '{c}', '$.{c}')" for c in _COUNTS)
+    ", ".join(f"{_check(c)}(result, '{c}', '$.{c}')" for c in _COUNTS)
 }), '') AS count_problem
     FROM _results
 ), usage AS (
@@ -65,6 +74,7 @@ SELECT rec_line AS line_no, rec_raw AS line,
         WHEN object IS NOT NULL AND object <> '{RESULT_OBJECT}'
             THEN 'not a completions usage result (object ' || object || '): only '
                  || '/v1/organization/usage/completions exports are read'
+        {before_2000("ts", "'bucket start_time ' || start_time::VARCHAR")}
         WHEN count_problem IS NOT NULL THEN count_problem
         WHEN input_tokens IS NULL THEN 'missing input_tokens'
         WHEN cached + cache_write > input_tokens

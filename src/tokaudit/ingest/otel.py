@@ -26,6 +26,7 @@ from typing import Any
 
 from tokaudit.ingest.jsondocs import (
     DocumentFormat,
+    before_2000,
     count_problems_sql,
     extract_sql,
     record_line,
@@ -252,6 +253,7 @@ SELECT
         WHEN nullif(trim(sp.startTimeUnixNano), '') IS NULL THEN 'no startTimeUnixNano'
         WHEN ts IS NULL THEN 'startTimeUnixNano is not a time in nanoseconds: '
             || to_json(sp.startTimeUnixNano)::VARCHAR
+        {before_2000("ts", "'startTimeUnixNano ' || to_json(sp.startTimeUnixNano)::VARCHAR")}
         WHEN coalesce(model_resp, model_req) IS NULL THEN 'no gen_ai.request.model or '
             || 'gen_ai.response.model'
         WHEN us.problem IS NOT NULL THEN us.problem

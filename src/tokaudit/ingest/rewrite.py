@@ -46,7 +46,7 @@ def present(expr: str) -> str:
 def not_object_reason() -> str:
     """The reject reasons every JSONL format shares, as the first WHENs of a CASE."""
     return """WHEN j IS NULL THEN 'invalid JSON'
-        WHEN jtype <> 'OBJECT' THEN 'not a JSON object (got ' || lower(jtype) || ')'"""
+        WHEN jtype <> 'OBJECT' THEN 'not a JSON object (got ' || ta_kind_name(jtype) || ')'"""
 
 
 def stage_rewritten(

@@ -29,6 +29,10 @@ CREATE OR REPLACE TEMP MACRO ta_text_min(c) AS CASE
         CASE WHEN json_type(c, '$.parts') = 'ARRAY' THEN CAST(c -> 'parts' AS JSON[]) END,
         lambda p: coalesce(p ->> 'text', '')), '\n'))
     ELSE NULL END;
+-- A json_type() result as JSON names it, for reject reasons ("got number", not "ubigint").
+CREATE OR REPLACE TEMP MACRO ta_kind_name(t) AS CASE t
+    WHEN 'BIGINT' THEN 'number' WHEN 'UBIGINT' THEN 'number' WHEN 'DOUBLE' THEN 'number'
+    WHEN 'VARCHAR' THEN 'string' ELSE lower(t) END;
 -- The elements of a JSON array, or an empty list for anything else.
 CREATE OR REPLACE TEMP MACRO ta_list(a) AS
     CASE WHEN json_type(a) = 'ARRAY' THEN CAST(a AS JSON[]) ELSE []::JSON[] END;

@@ -81,7 +81,10 @@ CREATE OR REPLACE TEMP MACRO ta_usage_openai_n(p, c, w, o, r) AS {{
     'problem': CASE
         WHEN c + w > p
             THEN 'cached tokens exceed prompt tokens: not OpenAI usage semantics'
-        WHEN r > coalesce(o, 0)
+        WHEN r > 0 AND o IS NULL
+            THEN 'reasoning tokens without an output count (completion_tokens / output_tokens '
+                 || 'is missing)'
+        WHEN r > o
             THEN 'reasoning tokens exceed output tokens' END
 }};
 CREATE OR REPLACE TEMP MACRO ta_usage_openai(u) AS ta_usage_openai_n(
@@ -106,7 +109,9 @@ CREATE OR REPLACE TEMP MACRO ta_usage_anthropic_n(i, cr, cw, cw5, cw1, o, th, ws
         WHEN (cw5 IS NOT NULL OR cw1 IS NOT NULL) AND cw IS NOT NULL
              AND coalesce(cw5, 0) + coalesce(cw1, 0) <> cw
             THEN 'cache_creation 5m + 1h split does not add up to cache_creation_input_tokens'
-        WHEN th > coalesce(o, 0)
+        WHEN th > 0 AND o IS NULL
+            THEN 'thinking tokens without an output count (output_tokens is missing)'
+        WHEN th > o
             THEN 'thinking tokens exceed output tokens' END
 }};
 CREATE OR REPLACE TEMP MACRO ta_usage_anthropic(u) AS ta_usage_anthropic_n(
@@ -138,6 +143,11 @@ CREATE OR REPLACE TEMP MACRO ta_usage_gemini_n(pt, tu, cc, ct, th, audio, cached
                     WHEN cc + audio > coalesce(pt, 0) + tu
                     THEN 'promptTokensDetails AUDIO exceeds the uncached prompt tokens' END
 }};
+-- ta_int_problem for a count the provider always writes (NOT_NULL_FIELDS): a JSON null
+-- there is a broken record, never a count of 0 (an absent field keeps its meaning).
+CREATE OR REPLACE TEMP MACRO ta_count_problem(doc, label, path) AS CASE
+    WHEN json_type(doc, path) = 'NULL' THEN label || ' is null'
+    ELSE ta_int_problem(doc, label, path) END;
 CREATE OR REPLACE TEMP MACRO ta_usage_gemini(u) AS ta_usage_gemini_n(
     {_GM_PT}, {_GM_TU}, {_GM_CC}, ta_int(u, '$.candidatesTokenCount'),
     ta_int(u, '$.thoughtsTokenCount'), {_GM_AUDIO}, {_GM_CACHED_AUDIO});
@@ -176,6 +186,27 @@ COUNT_FIELDS: dict[str, list[str]] = {
     ],
 }
 
+# The counts every usage object of the convention carries (input and output), as opposed
+# to breakdowns (cache, reasoning, ...). A JSON null in one of these rejects the record: read
+# as 0 it would price the call without its output or input. A null breakdown reads as
+# absent, as it always has: gateways and SDK dumps write null for "not reported" there
+# (LiteLLM's ``"prompt_tokens_details": {"cached_tokens": null, ...}``).
+NOT_NULL_FIELDS: dict[str, list[str]] = {
+    "openai": ["prompt_tokens", "input_tokens", "completion_tokens", "output_tokens"],
+    "anthropic": ["input_tokens", "output_tokens"],
+    "gemini": ["promptTokenCount", "candidatesTokenCount"],
+}
+
+
+def null_count_pattern() -> str:
+    """A regexp finding, in a minified usage object, a NOT_NULL_FIELDS key set to null.
+
+    It may also match such a key deeper down (never a miss), so a typed path that uses it
+    to send a line to the reference SQL only sends a few lines too many.
+    """
+    names = sorted({f for fields in NOT_NULL_FIELDS.values() for f in fields})
+    return '"(' + "|".join(names) + ')":null'
+
 
 # A count the typed staging paths read with a plain cast: a non-negative whole number that
 # fits BIGINT. Anything else (12.5, -3, 1e3, "7") is routed to ``ta_int_problem``'s reason.
@@ -188,9 +219,11 @@ def not_plain_count(value: str) -> str:
 
 
 def count_problems(convention: str, doc: str, label: str) -> str:
-    """SQL: why a count in the usage object ``doc`` is unusable (wrong type, negative)."""
+    """SQL: why a count in the usage object ``doc`` is unusable (wrong type, negative, or
+    null where the convention always has a count: NOT_NULL_FIELDS)."""
     checks = ", ".join(
-        f"ta_int_problem({doc}, '{label}.{field}', '$.{field}')"
+        f"{'ta_count_problem' if field in NOT_NULL_FIELDS[convention] else 'ta_int_problem'}"
+        f"({doc}, '{label}.{field}', '$.{field}')"
         for field in COUNT_FIELDS[convention]
     )
     return f"nullif(concat_ws('; ', {checks}), '')"

@@ -339,12 +339,13 @@ def test_rejects_keep_file_line_and_reason(store: Store, tmp_path: Path) -> None
         "[1, 2]",
         "   ",
         '["usage", 1]',  # mentions usage, but is no object
+        "12.5",  # DuckDB calls it a double: the reason says number
         '{"type":"assistant","message":{"usage":{}}} and more',  # an object, then junk
     ]
     path = session_file(tmp_path, lines)
     result = store.ingest(path)
     [f] = result.files
-    assert (f.records_read, f.loaded, f.rejected) == (11, 1, 10)  # blank lines are not records
+    assert (f.records_read, f.loaded, f.rejected) == (12, 1, 11)  # blank lines are not records
     assert_counts_add_up(result)
     got = {n: reason for _, n, reason in store.rejects()}
     assert got == {
@@ -357,7 +358,8 @@ def test_rejects_keep_file_line_and_reason(store: Store, tmp_path: Path) -> None
         9: "no model in message.model",
         10: "not a JSON object (got array)",
         12: "not a JSON object (got array)",
-        13: "invalid JSON",
+        13: "not a JSON object (got number)",
+        14: "invalid JSON",
     }
     raw = {n: r for n, r in store.rows("SELECT source_line, raw FROM rejects")}
     assert raw[2] == lines[1]

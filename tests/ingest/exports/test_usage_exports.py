@@ -363,3 +363,41 @@ def test_cost_reports_are_not_taken_for_usage(kit: EnvelopeKit) -> None:
         [fr] = kit.ingest(path).files
         assert fr.error is not None and "cannot detect the log format" in fr.error
         assert "openai-usage" in fr.error and "anthropic-usage" in fr.error
+
+
+def test_openai_bucket_times_by_size_and_none_before_2000(kit: EnvelopeKit) -> None:
+    """A start_time in milliseconds used to load in year 56800-odd; 0 as 1970."""
+    result = json.loads(OPENAI_RESULT.read_text("utf-8"))
+    start = 1730419200  # 2024-11-01T00:00:00Z
+    pages = [_openai_page([result], start), _openai_page([result], start * 1000 + 86_400_000)]
+    pages.append(_openai_page([result], 0))
+    path = kit.write("usage.jsonl", pages)
+    [fr] = kit.ingest(path).files
+    assert (fr.format, fr.loaded, fr.rejected) == ("openai-usage", 2, 1)
+    assert [r["ts"].isoformat() for r in kit.rows(path)] == [
+        "2024-11-01T00:00:00+00:00",
+        "2024-11-02T00:00:00+00:00",
+    ]
+    assert [r["reason"] for r in kit.rejects(path).values()] == [
+        "bucket start_time 0 is before 2000: not a request time (read as 1970-01-01 00:00:00 UTC)"
+    ]
+
+
+def test_a_null_input_or_output_count_in_a_usage_export_is_a_reject(kit: EnvelopeKit) -> None:
+    """A null output_tokens used to price the bucket without its output."""
+    result = json.loads(OPENAI_RESULT.read_text("utf-8"))
+    assert result["output_tokens"] > 0
+    no_output = {**result, "output_tokens": None, "model": "gpt-4o-mini"}
+    openai = kit.write("usage.json", [_openai_page([result, no_output])])
+    doc = json.loads(ANTHROPIC_PAGE.read_text("utf-8"))
+    [res] = doc["data"][0]["results"]
+    nulls = {**res, "uncached_input_tokens": None, "output_tokens": None}
+    anthropic = kit.tmp_path / "report.json"
+    anthropic.write_text(json.dumps(_anthropic_page([res, nulls])), "utf-8")
+    files = kit.ingest(openai, anthropic).files
+    assert [(f.loaded, f.rejected) for f in files] == [(1, 1), (1, 1)]
+    assert [r["reason"] for r in kit.rejects(openai).values()] == ["output_tokens is null"]
+    assert [r["reason"] for r in kit.rejects(anthropic).values()] == [
+        "uncached_input_tokens is null; output_tokens is null"
+    ]
+    assert [r["output_tokens"] for r in kit.rows(openai)] == [result["output_tokens"]]

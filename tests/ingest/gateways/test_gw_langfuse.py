@@ -402,3 +402,26 @@ def test_observation_create_and_legacy_usage(gw: GatewayKit) -> None:
     [row] = gw.rows(path)
     assert classes(row) == (120, 0, 0, 0, 30, None)
     assert row["metadata"]["usage_details"] == {"input": 120, "output": 30, "total": 150}
+
+
+def test_epoch_start_times_by_size_and_none_before_2000(gw: GatewayKit) -> None:
+    """A millisecond startTime used to load in year 58720; 0 as 1970."""
+    second = 1790867154  # 2026-10-01T15:05:54Z
+    events = [
+        _event("trace-create", TRACE),
+        _event("generation-create", gen("ms", {"input": 1, "output": 1}, startTime=second * 1000)),
+        _event("generation-create", gen("s", {"input": 1, "output": 1}, startTime=second)),
+        _event("generation-create", gen("zero", {"input": 1, "output": 1}, startTime=0)),
+    ]
+    path = gw.write_jsonl("batch.jsonl", [{"batch": events}])
+    got = gw.one(path)
+    assert (got.loaded, got.rejected) == (2, 1)
+    at = datetime(2026, 10, 1, 15, 5, 54, tzinfo=UTC)
+    assert {k: r["ts"] for k, r in gw.by_key(path).items()} == {
+        "langfuse:ms": at,
+        "langfuse:s": at,
+    }
+    assert [r["reason"] for r in gw.rejects(path).values()] == [
+        "observation zero: startTime 0 is before 2000: not a request time "
+        "(read as 1970-01-01 00:00:00 UTC)"
+    ]

@@ -10,7 +10,7 @@ import copy
 import csv
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -374,3 +374,74 @@ def test_damaged_first_line_and_truncated_document(gw: GatewayKit) -> None:
     assert (got.records_read, got.loaded, got.rejected) == (1, 0, 1)
     [(line, reject)] = gw.rejects(cut).items()
     assert line == 1 and reject["reason"].startswith("invalid JSON: neither JSON Lines")
+
+
+def test_epoch_start_times_by_size_and_none_before_2000(gw: GatewayKit) -> None:
+    """startTime as a JavaScript millisecond epoch used to load in year 58720."""
+    second = 1790867154  # 2026-10-01T15:05:54Z
+    lines = [
+        spend_row("s", **{**CLAUDE, "startTime": second}),
+        spend_row("ms", **{**CLAUDE, "startTime": second * 1000 + 250}),
+        spend_row("ms-str", **{**CLAUDE, "startTime": str(second * 1000)}),
+        spend_row("zero", **{**CLAUDE, "startTime": 0}),
+        spend_row("iso1999", **{**CLAUDE, "startTime": "1999-12-31 23:59:59"}),
+    ]
+    path = gw.write_jsonl("spend.jsonl", lines)
+    got = gw.one(path)
+    assert (got.loaded, got.rejected) == (3, 2)
+    at = datetime(2026, 10, 1, 15, 5, 54, tzinfo=UTC)
+    rows = gw.by_key(path)
+    assert [rows[f"litellm:{k}"]["ts"] for k in ("s", "ms", "ms-str")] == [
+        at,
+        at + timedelta(milliseconds=250),
+        at,
+    ]
+    assert {n: r["reason"] for n, r in gw.rejects(path).items()} == {
+        4: "startTime 0 is before 2000: not a request time (read as 1970-01-01 00:00:00 UTC)",
+        5: 'startTime "1999-12-31 23:59:59" is before 2000: not a request time '
+        "(read as 1999-12-31 23:59:59 UTC)",
+    }
+
+
+def test_a_null_prompt_or_completion_count_is_a_reject(gw: GatewayKit) -> None:
+    """LiteLLM always writes both: a null one used to load as 0 (output unpriced). A null
+    breakdown is LiteLLM's own "not reported" (its usage wrappers dump None) and reads as
+    absent."""
+    usage = {"prompt_tokens": 1167, "completion_tokens": 26}
+    null_top = spend_row("null-top", **CLAUDE, prompt_tokens=1167, completion_tokens=None)
+    null_usage = spend_row(
+        "null-usage",
+        **CLAUDE,
+        prompt_tokens=None,
+        completion_tokens=None,
+        meta={"usage_object": {**usage, "completion_tokens": None}},
+    )
+    payload = copy.deepcopy(load(PAYLOAD))
+    payload["id"] = "null-payload"
+    payload["response"]["usage"]["prompt_tokens"] = None
+    del payload["prompt_tokens"]
+    null_cached = spend_row(
+        "null-cached",
+        **CLAUDE,
+        prompt_tokens=1167,
+        completion_tokens=26,
+        meta={
+            "usage_object": {
+                **usage,
+                "prompt_tokens_details": {"cached_tokens": None, "audio_tokens": None},
+                "completion_tokens_details": {"reasoning_tokens": None},
+            }
+        },
+    )
+    path = gw.write_jsonl("spend.jsonl", [null_top, null_usage, payload, null_cached])
+    got = gw.one(path)
+    assert (got.loaded, got.rejected) == (1, 3)
+    assert {n: r["reason"] for n, r in gw.rejects(path).items()} == {
+        1: "completion_tokens is null",
+        2: "prompt_tokens is null; completion_tokens is null; "
+        "metadata.usage_object.completion_tokens is null",
+        3: "response.usage.prompt_tokens is null",
+    }
+    [row] = gw.rows(path)
+    assert row["request_key"] == "litellm:null-cached"
+    assert classes(row) == (1167, 0, 0, 0, 26, None)  # no cache, as if the keys were absent

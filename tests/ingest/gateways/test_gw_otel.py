@@ -205,3 +205,20 @@ def test_older_otlp_and_semconv_spellings(gw: GatewayKit) -> None:
     [row] = gw.rows(path)
     assert classes(row) == (2000 - 1536, 1536, 0, 0, 40, None)
     assert (row["provider"], row["status"], row["latency_ms"]) == ("openai", "ok", 500.0)
+
+
+def test_a_start_time_before_2000_is_a_reject(gw: GatewayKit) -> None:
+    """startTimeUnixNano is nanoseconds by name; a placeholder or a millisecond value
+    written there reads as 1970, which used to load and price."""
+    doc = load(OTLP_FIXTURE)
+    spans = doc["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    assert int(spans[0]["startTimeUnixNano"]) > 946684800 * 10**9
+    spans[0]["startTimeUnixNano"] = "1790867154000"  # Date.now(), in a nanosecond field
+    path = gw.write_jsonl("otlp.jsonl", [doc])
+    gw.one(path)
+    [reason] = [r["reason"] for r in gw.rejects(path).values()]  # the document's one line
+    assert reason.split("; ")[0] == (
+        f'span {spans[0]["spanId"]}: startTimeUnixNano "1790867154000" is before 2000: '
+        "not a request time (read as 1970-01-01 00:29:50.867154 UTC)"
+    )
+    assert spans[0]["spanId"] not in {r["request_key"].split("/")[-1] for r in gw.rows(path)}

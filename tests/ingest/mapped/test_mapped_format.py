@@ -7,6 +7,7 @@ the published per-1M list prices.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,7 +88,8 @@ def test_csv_openai_semantics_and_line_numbers(kit: EnvelopeKit) -> None:
     # line 3 holds a record whose quoted note runs onto line 4; line 6 is blank
     assert rejects == {
         3: "column prompt_tokens should be a whole number, got abc",
-        7: "timestamp is not ISO 8601 or epoch seconds (column created_at): not-a-time",
+        7: "timestamp is not ISO 8601 or epoch seconds (or milli-, micro- or nanoseconds) "
+        "(column created_at): not-a-time",
         8: "column prompt_tokens should be a whole number, got 12.5",
         9: "cache tokens exceed the input tokens, which input_includes_cache: true says "
         "contain them",
@@ -491,3 +493,114 @@ def test_bedrock_converse_logs_through_a_field_map(kit: EnvelopeKit) -> None:
     assert (mapped["cache_write_5m_tokens"], mapped["output_tokens"]) == (200, 35)
     assert mapped["price_route"] == logged["price_route"] == "bedrock"
     assert mapped["cost_usd"] is not None and mapped["cost_usd"] == logged["cost_usd"]
+
+
+def test_epoch_units_by_size_and_no_time_before_2000(kit: EnvelopeKit) -> None:
+    """A millisecond epoch used to be read as seconds (year 58720) and -1 as 1969."""
+    path = kit.tmp_path / "epochs.csv"
+    rows_in = [
+        ("s", "1790867154"),
+        ("ms", "1790867154123"),
+        ("us", "1790867154123456"),
+        ("ns", "1790867154123456789"),
+        ("neg", "-1"),
+        ("zero", "0"),
+        ("ms1999", "946684799999"),
+        ("iso1999", "1999-12-31T23:59:59Z"),
+    ]
+    path.write_text(
+        "id,ts,prompt_tokens,completion_tokens\n"
+        + "".join(f"{rid},{ts},10,5\n" for rid, ts in rows_in),
+        "utf-8",
+    )
+    fmap = {
+        "fields": {
+            "timestamp": "ts",
+            "request_id": "id",
+            "input_tokens": "prompt_tokens",
+            "output_tokens": "completion_tokens",
+        },
+        "static": {"provider": "openai", "model": "gpt-4o-mini"},
+    }
+    fr = _ingest(kit, path, fmap)
+    assert (fr.loaded, fr.rejected) == (4, 4)
+    second = datetime(2026, 10, 1, 15, 5, 54, tzinfo=UTC)  # 1790867154 s
+    assert [(r["request_id"], r["ts"]) for r in kit.rows(path)] == [
+        ("s", second),
+        ("ms", second + timedelta(milliseconds=123)),
+        ("us", second + timedelta(microseconds=123456)),
+        ("ns", second + timedelta(microseconds=123456)),
+    ]
+    label = "(column ts)"
+    assert {n: r["reason"] for n, r in kit.rejects(path).items()} == {
+        # a signed number is no epoch here (as before): unreadable, still a reject
+        6: f"timestamp is not ISO 8601 or epoch seconds (or milli-, micro- or nanoseconds) "
+        f"{label}: -1",
+        7: f"timestamp 0 {label} is before 2000: not a request time "
+        "(read as 1970-01-01 00:00:00 UTC)",
+        8: f"timestamp 946684799999 {label} is before 2000: not a request time "
+        "(read as 1999-12-31 23:59:59.999 UTC)",
+        9: f"timestamp 1999-12-31T23:59:59Z {label} is before 2000: not a request time "
+        "(read as 1999-12-31 23:59:59 UTC)",
+    }
+
+
+def test_an_empty_input_or_output_cell_beside_other_counts_is_a_reject(
+    kit: EnvelopeKit,
+) -> None:
+    """An empty output cell used to load as output 0 (priced without its output)."""
+    path = kit.tmp_path / "calls.csv"
+    path.write_text(
+        "id,created_at,prompt_tokens,cached_tokens,completion_tokens\n"
+        "r1,2026-10-01T10:00:00Z,1000,200,50\n"
+        "r2,2026-10-01T11:00:00Z,100,0,\n"  # no output beside input and cache
+        "r3,2026-10-01T12:00:00Z,,0,20\n"  # no input beside output
+        "r4,2026-10-01T13:00:00Z,100,,20\n"  # no cache count: none cached, as before
+        "r5,2026-10-01T14:00:00Z,,,\n",  # no counts at all: loads without usage
+        "utf-8",
+    )
+    fmap = {
+        "input_includes_cache": True,
+        "fields": {
+            "timestamp": "created_at",
+            "request_id": "id",
+            "input_tokens": "prompt_tokens",
+            "cache_read_tokens": "cached_tokens",
+            "output_tokens": "completion_tokens",
+        },
+        "static": {"provider": "openai", "model": "gpt-4o-mini"},
+    }
+    fr = _ingest(kit, path, fmap)
+    assert (fr.loaded, fr.rejected) == (3, 2)
+    assert {n: r["reason"] for n, r in kit.rejects(path).items()} == {
+        3: "column completion_tokens is empty",
+        4: "column prompt_tokens is empty",
+    }
+    got = [
+        (r["request_id"], r["input_tokens"], r["cache_read_tokens"], r["output_tokens"])
+        for r in kit.rows(path)
+    ]
+    # input_includes_cache: 1000 prompt tokens = 200 cached + 800 uncached
+    assert got == [("r1", 800, 200, 50), ("r4", 100, None, 20), ("r5", None, None, None)]
+    assert [r["has_usage"] for r in kit.rows(path)] == [True, True, False]
+
+
+def test_a_null_output_in_json_lines_is_empty_too(kit: EnvelopeKit) -> None:
+    path = kit.tmp_path / "calls.jsonl"
+    lines = [
+        {"t": "2026-10-01T10:00:00Z", "u": {"in": 10, "out": 4}},
+        {"t": "2026-10-01T10:01:00Z", "u": {"in": 10, "out": None}},
+        {"t": "2026-10-01T10:02:00Z", "u": {"in": 10}},
+    ]
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines), "utf-8")
+    fmap = {
+        "fields": {"timestamp": "t", "input_tokens": "u.in", "output_tokens": "u.out"},
+        "static": {"provider": "openai", "model": "gpt-4o-mini"},
+    }
+    fr = _ingest(kit, path, fmap)
+    assert (fr.loaded, fr.rejected) == (1, 2)
+    assert {n: r["reason"] for n, r in kit.rejects(path).items()} == {
+        2: "column u.out is empty",
+        3: "column u.out is empty",
+    }
+    assert [(r["input_tokens"], r["output_tokens"]) for r in kit.rows(path)] == [(10, 4)]
