@@ -135,3 +135,14 @@ def test_json_breakdown_is_the_documented_shape() -> None:
 def test_money_formats(value: str, exact: str, shown: str) -> None:
     assert money(Decimal(value)) == exact
     assert display_usd(Decimal(value)) == shown
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown"])
+def test_rows_cut_by_top_are_counted_where_people_read(fmt: str) -> None:
+    """--top keeps the costliest rows; the total still covers all, so the cut is shown."""
+    from dataclasses import replace
+
+    cut = replace(BREAKDOWN, rows=BREAKDOWN.rows[:1], omitted_rows=2)
+    text = RENDERERS[fmt].render_breakdown(cut)
+    assert "… 2 more" in text
+    assert "… 2 more" not in RENDERERS[fmt].render_breakdown(BREAKDOWN)

@@ -37,6 +37,8 @@ def render_breakdown(b: Breakdown) -> str:
         ]
         for r in b.rows
     ]
+    if b.omitted_rows:  # --top: the total still covers them, so say they exist
+        rows.append([f"… {b.omitted_rows} more", *[""] * (len(b.group_by) + 5)])
     t = b.totals
     rows.append(
         [
