@@ -131,6 +131,8 @@ def parse_field_map(data: Any, origin: str) -> FieldMap:
         raise ConfigError(
             f"{origin}: timestamp_format must be a strptime format such as '%Y-%m-%d'"
         )
+    if ts_format is not None:
+        _check_strptime(ts_format, origin)
     return FieldMap(
         origin=origin,
         fields={k: str(v).strip() for k, v in fields.items()},
@@ -140,6 +142,17 @@ def parse_field_map(data: Any, origin: str) -> FieldMap:
         output_includes_reasoning=_bool(data, "output_includes_reasoning", origin, True),
         timestamp_format=ts_format,
     )
+
+
+def _check_strptime(fmt: str, origin: str) -> None:
+    """A bad specifier (``%Q``) fails here, once, not as a DuckDB error in every file."""
+    import duckdb
+
+    try:
+        duckdb.connect().execute("SELECT try_strptime('2026-01-01', ?)", [fmt]).fetchall()
+    except duckdb.Error as exc:
+        reason = str(exc).split("Error: ", 1)[-1].splitlines()[0]
+        raise ConfigError(f"{origin}: timestamp_format {fmt!r}: {reason}") from exc
 
 
 def load_field_map(path: Path) -> FieldMap:

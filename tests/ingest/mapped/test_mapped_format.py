@@ -339,6 +339,14 @@ def test_missing_column_fails_the_file_naming_it(kit: EnvelopeKit) -> None:
             "format 'xlsx'",
         ),
         (["not", "a", "map"], "expected a mapping"),
+        (
+            {
+                "fields": {"timestamp": "t", "model": "m"},
+                "static": {"provider": "x"},
+                "timestamp_format": "%Y-%m-%d %Q",
+            },
+            "timestamp_format '%Y-%m-%d %Q': Failed to parse format specifier",
+        ),
     ],
 )
 def test_map_validation_names_file_and_key(kit: EnvelopeKit, data: Any, needle: str) -> None:
