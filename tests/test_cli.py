@@ -97,6 +97,35 @@ def test_report_by_several_dimensions_csv(store: Path) -> None:
     assert f"prices: table {info['table_version']} (sha256 {info['sha256']})" in result.stderr
 
 
+def test_report_by_priced_model_groups_names_of_one_model(store: Path) -> None:
+    by = {}
+    for dim in ("model", "priced_model"):
+        out = runner.invoke(app, ["report", "--db", str(store), "--by", dim, "-f", "json"])
+        assert out.exit_code == 0, out.stderr
+        by[dim] = json.loads(out.stdout)
+    assert by["model"]["totals"] == by["priced_model"]["totals"]
+    sql = runner.invoke(
+        app,
+        [
+            "sql",
+            "--db",
+            str(store),
+            "-f",
+            "json",
+            "SELECT priced_model, sum(cost_usd)::VARCHAR AS c, count(*) AS n "
+            "FROM request_costs GROUP BY ALL",
+        ],
+    )
+    expected = {r["priced_model"]: (r["n"], r["c"]) for r in json.loads(sql.stdout)}
+    got = {r["priced_model"]: r for r in by["priced_model"]["rows"]}
+    assert set(got) == set(expected)
+    for name, (n, cost) in expected.items():
+        assert got[name]["requests"] == n
+        assert (got[name]["cost_usd"] and Decimal(got[name]["cost_usd"])) == (
+            cost and Decimal(cost)
+        )
+
+
 def test_report_since_until(store: Path) -> None:
     result = runner.invoke(
         app,

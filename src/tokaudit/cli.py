@@ -256,7 +256,8 @@ def report(
         str,
         typer.Option(
             "--by",
-            help="team, model, prompt, user, feature, project, day, provider; comma-separated.",
+            help="team, model, prompt, user, feature, project, day, provider, priced_model; "
+            "comma-separated.",
         ),
     ] = "team",
     since: Annotated[str | None, typer.Option(help="From this UTC date/time (inclusive).")] = None,

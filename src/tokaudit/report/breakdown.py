@@ -21,6 +21,9 @@ DIMENSIONS: dict[str, str] = {
     "project": "c.project",
     "day": "strftime(c.ts, '%Y-%m-%d')",
     "provider": "c.provider",
+    # the price-table model a request was priced as: dated snapshots, provider prefixes and
+    # aliases of one model together (unpriced requests have none)
+    "priced_model": "c.priced_model",
 }
 
 _TOTALS_SQL = """
