@@ -17,6 +17,14 @@ ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 
 
+def sql_json(db: Path, query: str) -> list[dict[str, Any]]:
+    """Rows of ``tokaudit sql -f json``."""
+    result = runner.invoke(app, ["sql", "--db", str(db), "-f", "json", query])
+    assert result.exit_code == 0, result.stderr
+    rows: list[dict[str, Any]] = json.loads(result.stdout)
+    return rows
+
+
 @pytest.fixture
 def store(tmp_path: Path, mixed_log: Path) -> Path:
     db = tmp_path / "s.duckdb"
@@ -104,19 +112,12 @@ def test_report_by_priced_model_groups_names_of_one_model(store: Path) -> None:
         assert out.exit_code == 0, out.stderr
         by[dim] = json.loads(out.stdout)
     assert by["model"]["totals"] == by["priced_model"]["totals"]
-    sql = runner.invoke(
-        app,
-        [
-            "sql",
-            "--db",
-            str(store),
-            "-f",
-            "json",
-            "SELECT priced_model, sum(cost_usd)::VARCHAR AS c, count(*) AS n "
-            "FROM request_costs GROUP BY ALL",
-        ],
+    sql = sql_json(
+        store,
+        "SELECT priced_model, sum(cost_usd)::VARCHAR AS c, count(*) AS n "
+        "FROM request_costs GROUP BY ALL",
     )
-    expected = {r["priced_model"]: (r["n"], r["c"]) for r in json.loads(sql.stdout)}
+    expected = {r["priced_model"]: (r["n"], r["c"]) for r in sql}
     got = {r["priced_model"]: r for r in by["priced_model"]["rows"]}
     assert set(got) == set(expected)
     for name, (n, cost) in expected.items():
@@ -359,19 +360,12 @@ def test_recount_fills_only_what_is_missing(store: Path) -> None:
     result = runner.invoke(app, ["recount", "--db", str(store)])
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "0 text(s) counted, 0 request(s) updated\n"
-    rows = runner.invoke(
-        app,
-        [
-            "sql",
-            "--db",
-            str(store),
-            "-f",
-            "json",
-            "SELECT request_id, recounted_input_tokens, recount_exact "
-            "FROM requests WHERE provider = 'openai' ORDER BY request_id",
-        ],
+    rows = sql_json(
+        store,
+        "SELECT request_id, recounted_input_tokens, recount_exact "
+        "FROM requests WHERE provider = 'openai' ORDER BY request_id",
     )
-    by_id = {r["request_id"]: r for r in json.loads(rows.stdout)}
+    by_id = {r["request_id"]: r for r in rows}
     # gpt-4o: system "You answer questions." + user "What is a token?" is plain text, exact.
     assert by_id["chatcmpl-case1"]["recount_exact"] is True
     assert by_id["chatcmpl-case1"]["recounted_input_tokens"] > 0

@@ -503,6 +503,19 @@ def test_bedrock_converse_logs_through_a_field_map(kit: EnvelopeKit) -> None:
     assert mapped["cost_usd"] is not None and mapped["cost_usd"] == logged["cost_usd"]
 
 
+def _mini_map(timestamp: str, cache_read: str | None = None) -> dict[str, Any]:
+    """A gpt-4o-mini CSV map: id, the timestamp column, prompt and completion tokens."""
+    fields = {
+        "timestamp": timestamp,
+        "request_id": "id",
+        "input_tokens": "prompt_tokens",
+        "output_tokens": "completion_tokens",
+    }
+    if cache_read is not None:
+        fields["cache_read_tokens"] = cache_read
+    return {"fields": fields, "static": {"provider": "openai", "model": "gpt-4o-mini"}}
+
+
 def test_epoch_units_by_size_and_no_time_before_2000(kit: EnvelopeKit) -> None:
     """A millisecond epoch used to be read as seconds (year 58720) and -1 as 1969."""
     path = kit.tmp_path / "epochs.csv"
@@ -521,16 +534,7 @@ def test_epoch_units_by_size_and_no_time_before_2000(kit: EnvelopeKit) -> None:
         + "".join(f"{rid},{ts},10,5\n" for rid, ts in rows_in),
         "utf-8",
     )
-    fmap = {
-        "fields": {
-            "timestamp": "ts",
-            "request_id": "id",
-            "input_tokens": "prompt_tokens",
-            "output_tokens": "completion_tokens",
-        },
-        "static": {"provider": "openai", "model": "gpt-4o-mini"},
-    }
-    fr = _ingest(kit, path, fmap)
+    fr = _ingest(kit, path, _mini_map("ts"))
     assert (fr.loaded, fr.rejected) == (4, 4)
     second = datetime(2026, 10, 1, 15, 5, 54, tzinfo=UTC)  # 1790867154 s
     assert [(r["request_id"], r["ts"]) for r in kit.rows(path)] == [
@@ -567,17 +571,7 @@ def test_an_empty_input_or_output_cell_beside_other_counts_is_a_reject(
         "r5,2026-10-01T14:00:00Z,,,\n",  # no counts at all: loads without usage
         "utf-8",
     )
-    fmap = {
-        "input_includes_cache": True,
-        "fields": {
-            "timestamp": "created_at",
-            "request_id": "id",
-            "input_tokens": "prompt_tokens",
-            "cache_read_tokens": "cached_tokens",
-            "output_tokens": "completion_tokens",
-        },
-        "static": {"provider": "openai", "model": "gpt-4o-mini"},
-    }
+    fmap = {"input_includes_cache": True, **_mini_map("created_at", "cached_tokens")}
     fr = _ingest(kit, path, fmap)
     assert (fr.loaded, fr.rejected) == (3, 2)
     assert {n: r["reason"] for n, r in kit.rejects(path).items()} == {
