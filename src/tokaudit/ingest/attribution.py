@@ -43,7 +43,9 @@ DEFAULT_KEY_FIELDS = (
     "metadata.user_api_key_alias",
     "metadata.user_api_key_hash",
 )
-TOP_KEYS = ("attribution", "api_keys", "api_key_fields", "path_patterns")
+# tokaudit.yaml's sections read here; `tokenizers` belongs to the tokenizer plugins (the
+# Hugging Face plugin reads its tokenizer.json files from it), so it is allowed, not read
+TOP_KEYS = ("attribution", "api_keys", "api_key_fields", "path_patterns", "tokenizers")
 _MASK = "..."
 
 

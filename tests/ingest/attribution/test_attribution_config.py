@@ -210,3 +210,25 @@ def test_cli_bad_config_is_exit_2_before_any_store(tmp_path: Path, kit: Envelope
     assert result.exit_code == 2 and result.stdout == ""
     assert str(config) in result.stderr and "attribution.squad" in result.stderr
     assert not db.exists()
+
+
+def test_one_config_file_holds_attribution_and_tokenizers(kit: EnvelopeKit, tmp_path: Path) -> None:
+    """docs/recount.md puts `tokenizers:` in tokaudit.yaml: ingest and audit must accept it
+    (the tokenizer plugins read it), not refuse the file as an unknown key."""
+    log = _cli_calls(kit)
+    config = tmp_path / "tokaudit.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "attribution": {"team": "metadata.squad"},
+                "tokenizers": {"hf": [{"models": ["llama-3*"], "path": "tk/tokenizer.json"}]},
+            }
+        ),
+        "utf-8",
+    )
+    db = tmp_path / "both.duckdb"
+    result = runner.invoke(app, ["ingest", str(log), "--db", str(db), "--config", str(config)])
+    assert result.exit_code == 0, result.stderr
+    assert _teams(db) == ["search"]
+    audit = runner.invoke(app, ["audit", str(log), "--config", str(config), "-f", "json"])
+    assert audit.exit_code == 0, audit.stderr
