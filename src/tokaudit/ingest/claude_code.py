@@ -229,11 +229,22 @@ WITH decoded AS (
         min(c.cwd) FILTER (WHERE regexp_replace(c.cwd, '[^A-Za-z0-9]', '-', 'g')
                                  = f.project_dir) AS project_path
     FROM _cc_files f LEFT JOIN _cc c ON c.filename = f.filename AND c.cwd IS NOT NULL
+    WHERE f.in_tree
     GROUP BY f.project_dir
+), loose AS (
+    -- a file outside a projects tree (a copied session, standard input): the folder it
+    -- sits in says nothing, the working directory its lines logged does
+    SELECT f.filename, min(c.cwd) AS project_path
+    FROM _cc_files f LEFT JOIN _cc c ON c.filename = f.filename AND c.cwd IS NOT NULL
+    WHERE NOT f.in_tree
+    GROUP BY f.filename
 )
-SELECT f.*, d.project_path,
-    coalesce(regexp_extract(d.project_path, '[^/\\\\]+$'), f.project_dir) AS project
-FROM _cc_files f LEFT JOIN decoded d USING (project_dir)
+SELECT f.*, coalesce(d.project_path, l.project_path) AS project_path,
+    coalesce(regexp_extract(coalesce(d.project_path, l.project_path), '[^/\\\\]+$'),
+             f.project_dir) AS project
+FROM _cc_files f
+LEFT JOIN decoded d ON f.in_tree AND d.project_dir = f.project_dir
+LEFT JOIN loose l ON NOT f.in_tree AND l.filename = f.filename
 """
 
 # Stage 3b: shape the `_staged` columns (blank lines are not records).
@@ -321,18 +332,27 @@ def _is_line(record: dict[str, object]) -> bool:
     return kind in LINE_TYPES and "sessionId" in record and "uuid" in record
 
 
-def project_dir(path: Path | str) -> str:
-    """The ``<encoded-cwd>`` directory a transcript belongs to.
+def tree_dir(path: Path | str) -> str | None:
+    """The ``<encoded-cwd>`` directory of a transcript in a ``projects`` tree, else None.
 
     ``projects/<project>/<session>.jsonl`` and
-    ``projects/<project>/<session>/subagents/agent-*.jsonl``; a file outside a
-    ``projects`` tree belongs to its own directory. (Strings, not ``Path``: called for
-    thousands of files.)
+    ``projects/<project>/<session>/subagents/agent-*.jsonl``. (Strings, not ``Path``:
+    called for thousands of files.)
     """
     parts = os.path.abspath(path).split(os.sep)
     for i in range(len(parts) - 2, -1, -1):
         if parts[i] == "projects" and i + 1 < len(parts) - 1:
             return parts[i + 1]
+    return None
+
+
+def project_dir(path: Path | str) -> str:
+    """``tree_dir``, or for a file outside a ``projects`` tree its own directory (the
+    fallback when its lines log no working directory)."""
+    found = tree_dir(path)
+    if found is not None:
+        return found
+    parts = os.path.abspath(path).split(os.sep)
     return parts[-2] if len(parts) > 1 else ""
 
 
@@ -370,12 +390,17 @@ class ClaudeCodeFormat(LogFormat):
         self.stage_files(con, [path])
 
     def stage_files(self, con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
-        rows = [(i, str(p), project_dir(p)) for i, p in enumerate(paths)]
+        trees = [tree_dir(p) for p in paths]
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _cc_files AS SELECT * FROM "
             "(SELECT unnest(?::INTEGER[]) AS file_no, unnest(?::VARCHAR[]) AS filename, "
-            "unnest(?::VARCHAR[]) AS project_dir)",
-            [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]],
+            "unnest(?::VARCHAR[]) AS project_dir, unnest(?::BOOLEAN[]) AS in_tree)",
+            [
+                list(range(len(paths))),
+                [str(p) for p in paths],
+                [t if t is not None else project_dir(p) for t, p in zip(trees, paths, strict=True)],
+                [t is not None for t in trees],
+            ],
         )
         # Lines first, then the parse: DuckDB's from_json costs about twice as much fused
         # into the file read as over a materialised table (json_valid does not).

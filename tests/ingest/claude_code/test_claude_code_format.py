@@ -303,6 +303,34 @@ def test_project_directory_is_the_default_team_and_project(store: Store, tmp_pat
     assert (meta["session_id"], meta["version"], meta["cwd"]) == (SESSION, "2.0.76", cwd)
 
 
+def test_a_session_outside_a_projects_tree_takes_its_project_from_cwd(
+    store: Store, tmp_path: Path
+) -> None:
+    """A copied session or standard input: the folder it sits in (a temp folder for
+    stdin) says nothing about the project; the working directory its lines log does."""
+    from typer.testing import CliRunner
+
+    from tokaudit.cli import app
+
+    cwd = "/home/dev/src/api.v2"
+    lines = [user(cwd=cwd), assistant("msg_L", "r", usage(), cwd=cwd)]
+    loose = write_lines(tmp_path / "copied" / "session.jsonl", lines)
+    store.ingest(loose)
+    [row] = store.requests().values()
+    assert (row["team"], row["project"], json.loads(row["metadata"])["project_path"]) == (
+        "api.v2",
+        "api.v2",
+        cwd,
+    )
+    db = tmp_path / "stdin.duckdb"
+    result = CliRunner().invoke(app, ["ingest", "-", "--db", str(db)], input=loose.read_bytes())
+    assert result.exit_code == 0, result.stderr
+    teams = CliRunner().invoke(
+        app, ["sql", "--db", str(db), "-f", "csv", "SELECT DISTINCT team, project FROM requests"]
+    )
+    assert teams.stdout.splitlines() == ["team,project", "api.v2,api.v2"]
+
+
 def test_an_undecodable_project_keeps_its_directory_name(store: Store, tmp_path: Path) -> None:
     # No line names a cwd that encodes to the directory: the encoded name stands.
     path = write_lines(
