@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypedDict
 
 import duckdb
 
-from tokaudit.findings import RULES, run_rules
+from tokaudit.findings import RULES, run_rules, with_overrides
 from tokaudit.ingest import IngestResult, ingest_paths
 from tokaudit.ingest.attribution import Attribution, load_attribution
 from tokaudit.ingest.fieldmap import FieldMap, load_field_map
@@ -176,6 +176,7 @@ def findings(
     settings: dict[str, Any] | None = None,
     overlay: Path | None = None,
 ) -> FindingsReport:
+    with_overrides(settings)  # a bad threshold fails before the store is touched
     with priced_store(db, pricing, overlay) as con:
         recount(con)  # the caching rule needs prefix sizes
         freeze_costs(con)

@@ -72,3 +72,32 @@ def test_rule_case(
     )
     assert got == want
     assert all(f.rule_id == rule_id for f in found)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        ({"D99": {}}, "unknown rule 'D99'"),
+        ({"D09": {"min_request": 50}}, "D09 has no threshold 'min_request'"),
+        ({"D09": {"min_requests": "fifty"}}, "D09.min_requests must be like its default 100"),
+        ({"D15": {"exact_only": 1}}, "D15.exact_only must be like its default True"),
+        ({"D09": 50}, "D09 must be a mapping"),
+    ],
+)
+def test_a_bad_threshold_override_is_refused(overrides: dict[str, Any], needle: str) -> None:
+    """A typo in a rule id or threshold must not pass silently (the rule would run with its
+    default); a value of another type must not fail deep inside a rule."""
+    from tokaudit.errors import ConfigError
+    from tokaudit.findings import with_overrides
+
+    with pytest.raises(ConfigError, match=needle):
+        with_overrides(overrides)
+
+
+def test_a_good_override_replaces_only_its_threshold() -> None:
+    from tokaudit.findings import default_settings, with_overrides
+
+    settings = with_overrides({"D09": {"min_requests": 50, "min_candidate_share": 1}})
+    expected = default_settings()
+    expected["D09"].update(min_requests=50, min_candidate_share=1)
+    assert settings == expected

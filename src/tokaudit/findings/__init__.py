@@ -8,6 +8,7 @@ from typing import Any
 import duckdb
 import yaml
 
+from tokaudit.errors import ConfigError
 from tokaudit.findings.billing_discrepancy import BillingDiscrepancy
 from tokaudit.findings.duplicate_requests import DuplicateRequests
 from tokaudit.findings.interface import WasteRule
@@ -29,12 +30,47 @@ def default_settings() -> dict[str, Any]:
     return data
 
 
+def _checked(defaults: dict[str, Any], rule_id: str, values: Any) -> dict[str, Any]:
+    """An override of one rule's thresholds, refused (ConfigError) unless it names a rule
+    and keys that exist, each of its default's type: a typo must not pass silently."""
+    if rule_id not in defaults:
+        raise ConfigError(
+            f"findings settings: unknown rule {rule_id!r} (rules: {', '.join(defaults)})"
+        )
+    if not isinstance(values, dict):
+        raise ConfigError(f"findings settings: {rule_id} must be a mapping of thresholds")
+    known = defaults[rule_id]
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(
+                f"findings settings: {rule_id} has no threshold {key!r} "
+                f"(thresholds: {', '.join(known)})"
+            )
+        default = known[key]
+        numeric = (int, float) if isinstance(default, int | float) else (type(default),)
+        if isinstance(value, bool) is not isinstance(default, bool) or not isinstance(
+            value, numeric
+        ):
+            raise ConfigError(
+                f"findings settings: {rule_id}.{key} must be like its default "
+                f"{default!r}, got {value!r}"
+            )
+    return values
+
+
+def with_overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """The default thresholds with ``overrides`` applied (ConfigError on a bad one)."""
+    settings = default_settings()
+    for rule_id, values in (overrides or {}).items():
+        checked = _checked(settings, rule_id, values)
+        settings[rule_id].update(checked)
+    return settings
+
+
 def run_rules(
     con: duckdb.DuckDBPyConnection, overrides: dict[str, Any] | None = None
 ) -> list[Finding]:
     """Every rule's findings, largest savings first."""
-    settings = default_settings()
-    for rule_id, values in (overrides or {}).items():
-        settings.setdefault(rule_id, {}).update(values)
+    settings = with_overrides(overrides)
     found = [f for rule in RULES for f in rule.evaluate(con, settings.get(rule.rule_id, {}))]
     return sorted(found, key=lambda f: (-f.savings_usd, f.rule_id, f.team or "", f.model or ""))
