@@ -54,6 +54,21 @@ def test_ingest_prints_counts_and_keeps_rejects(tmp_path: Path, mixed_log: Path)
     assert json.loads(again.stdout)["totals"]["loaded"] == 0  # nothing added twice
 
 
+def test_a_resent_record_with_other_counts_is_a_warning(tmp_path: Path, mixed_log: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    assert runner.invoke(app, ["ingest", str(mixed_log), "--db", str(db)]).exit_code == 0
+    first = mixed_log.read_text("utf-8").splitlines()[0]
+    record = json.loads(first)
+    record["response"]["usage"]["completion_tokens"] += 1
+    resent = tmp_path / "resent.jsonl"
+    resent.write_text(json.dumps(record) + "\n", "utf-8")
+    result = runner.invoke(app, ["ingest", str(resent), "--db", str(db), "-o", "json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["totals"]["duplicates"] == 1
+    [warning] = [x for x in result.stderr.splitlines() if x.startswith("warning:")]
+    assert str(resent) in warning and "1 duplicate record(s) differ" in warning
+
+
 def test_ingest_missing_path_is_an_input_error(tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["ingest", str(tmp_path / "nope.jsonl"), "--db", str(tmp_path / "s.duckdb")]

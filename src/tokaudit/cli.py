@@ -179,6 +179,16 @@ def _ingest_counts_line(result: IngestResult) -> str:
     )
 
 
+def _conflict_warnings(result: IngestResult) -> list[str]:
+    """Duplicates that disagree with the record kept: worth a look, never silent."""
+    return [
+        f"warning: {f.path}: {f.conflicting} duplicate record(s) differ from the copy already "
+        "loaded (model or token counts); the first loaded is kept"
+        for f in result.files
+        if f.conflicting
+    ]
+
+
 @app.command()
 def ingest(
     paths: Annotated[list[str], typer.Argument(help="Log files, directories, globs (.gz ok).")],
@@ -238,6 +248,8 @@ def ingest(
     else:
         _out(table.render_rows(INGEST_COLUMNS, [tuple(r) for r in rows], color=_color()))
         _out(_ingest_counts_line(result) + "\n")
+    for line in _conflict_warnings(result):
+        _err(line)
     if result.total("rejected"):
         _err(
             f"rejected lines are kept in the rejects table: tokaudit sql --db {db} "
@@ -481,6 +493,8 @@ def audit(
     for line in _formats_chosen(result.ingest):
         _err(line)
     _err(_ingest_counts_line(result.ingest))
+    for line in _conflict_warnings(result.ingest):
+        _err(line)
     for f in result.ingest.errors:
         _err(f"error: {f.path}: {f.error}")
     if renderer is json_format:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from typing import TYPE_CHECKING, Any
@@ -144,6 +145,25 @@ def test_a_line_completed_later_leaves_the_rejects(kit: EnvelopeKit) -> None:
     }
     lines_loaded = [r["source_line"] for r in kit.rows(path)]
     assert 5 in lines_loaded
+
+
+def test_a_duplicate_with_other_figures_is_counted_not_loaded(kit: EnvelopeKit) -> None:
+    """The first record of a key is kept; a later copy whose counts differ (a corrected
+    log, a billing record that changed) is a duplicate that is counted, not silent."""
+    lines = real_lines(kit)
+    first = kit.write("day1.jsonl", lines)
+    kit.ingest(first)
+    edited = copy.deepcopy(lines)
+    edited[1]["response"]["usage"]["prompt_tokens"] += 100  # same request id, new counts
+    edited[2]["response"]["usage"]["prompt_tokens"] += 0  # same counts: a plain duplicate
+    again = kit.write("day1-resent.jsonl", [*edited, edited[4]])  # and one repeat inside
+    [fr] = kit.ingest(again).files
+    assert (fr.loaded, fr.duplicates, fr.conflicting) == (0, len(lines) + 1, 1)
+    kept = {r["request_id"]: r for r in kit.rows(first)}
+    assert kept[lines[1]["response"]["id"]]["source_line"] == 2  # the first copy stays
+    # the same file's own repeats differ from nothing: no conflict
+    [plain] = kit.ingest(kit.write("twice.jsonl", [lines[0], lines[0]])).files
+    assert plain.conflicting == 0
 
 
 def test_an_input_sent_again_is_stored_once(kit: EnvelopeKit) -> None:

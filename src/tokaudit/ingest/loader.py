@@ -118,6 +118,9 @@ class FileResult:
     # the name rows and rejects are stored under: the absolute path, or for standard
     # input "<stdin:" + the first 12 hex digits of its SHA-256 + ">" (two streams differ)
     source: str | None = None
+    # duplicates whose model or token counts differ from the record kept (the first one
+    # loaded): a corrected log re-sent, or a billing record that changed; not loaded
+    conflicting: int = 0
 
 
 @dataclass
@@ -288,11 +291,47 @@ def _load_staged(
     loaded = dict(
         con.execute("SELECT first_file, count(*) FROM _new GROUP BY first_file").fetchall()
     )
+    valid = sum(read - rejected - non for read, rejected, non in counts.values())
+    # only where some record was not loaded, and the first record seen is the one kept
+    conflicting = (
+        _conflicting(con, staged) if pref is None and valid > sum(loaded.values()) else {}
+    )
     # the copies are stored now: free them before the next file is staged (memory)
     con.execute("DROP TABLE _new; DROP TABLE _pick; DROP TABLE IF EXISTS _better")
     for n, (result, _) in enumerate(files):
         read, rejected, non_requests = counts.get(n, (0, 0, 0))
         _set_counts(result, read, rejected, non_requests, int(loaded.get(n, 0)))
+        result.conflicting = int(conflicting.get(n, 0))
+
+
+# What a duplicate is compared on: the model and every token class.
+_FIGURES = (
+    "model",
+    "input_tokens",
+    "input_audio_tokens",
+    "cache_read_tokens",
+    "cache_read_audio_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+)
+
+
+def _conflicting(con: duckdb.DuckDBPyConnection, staged: str) -> dict[int, int]:
+    """Per file, the duplicates whose figures differ from the stored record of their key
+    (called after the batch's new records are stored, so that is the record kept)."""
+    mine = ", ".join(f"s.{c}" for c in _FIGURES)
+    kept = ", ".join(f"r.{c}" for c in _FIGURES)
+    return dict(
+        con.execute(
+            f"""SELECT s.file_no, count(*) FROM {staged} s JOIN requests r USING (request_key)
+            WHERE s.reject_reason IS NULL AND NOT s.non_request
+              AND s.rowid NOT IN (SELECT rid FROM _new)
+              AND ({mine}) IS DISTINCT FROM ({kept})
+            GROUP BY s.file_no"""
+        ).fetchall()
+    )
 
 
 def _set_counts(
