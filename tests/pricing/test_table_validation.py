@@ -54,6 +54,22 @@ def test_float_price_is_refused(tmp_path: Path) -> None:
     assert "decimal string" in message
 
 
+@pytest.mark.parametrize(("written", "read"), [("10", 10), ("010", 8)])
+def test_bare_integer_price_is_refused(tmp_path: Path, written: str, read: int) -> None:
+    """YAML reads 010 as 8 (an octal): a bare number must be quoted, like a float."""
+    models = ALPHA.replace("output: '2'", f"output: {written}")
+    message = refusal(make_table(tmp_path, models))
+    assert "providers/openai.yaml" in message and "model alpha" in message
+    assert ".output" in message and f"got {read}" in message and "quoted" in message
+
+
+def test_a_key_given_twice_is_refused(tmp_path: Path) -> None:
+    """PyYAML keeps the last of two equal keys: the price would change without a word."""
+    models = ALPHA.replace("output: '2'", "output: '2', output: '3'")
+    message = refusal(make_table(tmp_path, models))
+    assert "providers/openai.yaml" in message and "duplicate key 'output'" in message
+
+
 def test_overlapping_versions_are_refused(tmp_path: Path) -> None:
     models = f"""\
     - id: alpha

@@ -56,6 +56,7 @@ from tokaudit.pricing.table import (
     check_names,
     parse_decimal,
     parse_instant,
+    read_yaml,
 )
 
 OVERLAY_KEYS = {"schema_version", "name", "discounts", "credits", "models", "notes"}
@@ -243,12 +244,14 @@ def _apply(model: ModelEntry, discounts: list[Discount]) -> ModelEntry:
 
 def load_overlay(table: PriceTable, path: Path) -> PriceTable:
     """``table`` with the overlay at ``path`` applied (and named) on top."""
+    if path.is_dir():
+        raise PricingTableError(f"{path}: an overlay is one YAML file, not a directory")
     if not path.is_file():
         raise PricingTableError(f"{path}: overlay file not found")
     data = path.read_bytes()
     where = str(path)
     try:
-        doc = yaml.safe_load(data.decode("utf-8")) or {}
+        doc = read_yaml(data.decode("utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise PricingTableError(f"{where}: not valid YAML: {exc}") from exc
     if not isinstance(doc, dict):

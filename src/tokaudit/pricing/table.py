@@ -75,7 +75,23 @@ _PROBE_SNAPSHOTS = ("-20991231", "-2099-12-31", "@20991231")
 
 # libyaml's loader when PyYAML was built with it: the tables are parsed on every priced
 # command, and the pure-Python loader takes about a second for them.
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SafeLoader):  # type: ignore[misc]
+    """Safe YAML that refuses a key given twice in one mapping: PyYAML keeps the last one,
+    so ``{output: '10', output: '11'}`` would price at 11 without a word."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 def read_yaml(text: str) -> Any:
@@ -220,11 +236,15 @@ def _where(file: str, model: str | None = None, key: str | None = None) -> str:
 
 
 def parse_decimal(value: Any, where: str) -> Decimal:
-    """A price: a quoted decimal string (or an int), never a binary float."""
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    """A price, percentage or amount: a quoted decimal string, never a YAML number.
+
+    A bare float is binary; a bare integer is no safer (YAML 1.1 reads ``010`` as 8).
+    """
+    if not isinstance(value, str):
+        kind = "binary floats" if isinstance(value, float) else "bare YAML numbers"
         raise PricingTableError(
-            f"{where}: price must be a decimal string like '2.5', got {value!r} "
-            "(binary floats are not accepted)"
+            f"{where}: must be a quoted decimal string like '2.5', got {value!r} "
+            f"({kind} are not accepted: YAML reads 010 as 8)"
         )
     try:
         result = Decimal(str(value))
