@@ -169,6 +169,8 @@ def test_report_since_until(store: Path) -> None:
         (["report", "--by", "colour"], "--by"),
         (["report", "-f", "xml"], "--format"),
         (["report", "--since", "yesterday"], "yesterday"),
+        # ingest's --format is the log format: its output option is named as it is spelt
+        (["ingest", "sample_logs", "-o", "csv"], "--output 'csv'"),
     ],
 )
 def test_usage_errors_exit_2(store: Path, args: list[str], needle: str) -> None:

@@ -218,7 +218,7 @@ def ingest(
 
     `-` reads standard input.
     """
-    renderer = _guard(lambda: get_renderer(output, ("table", "json")))
+    renderer = _guard(lambda: get_renderer(output, ("table", "json"), "--output"))
     settings = default_config_path(config)
     with _progress("ingesting") as progress:
         result = _guard(

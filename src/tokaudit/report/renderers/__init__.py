@@ -15,8 +15,11 @@ RENDERERS: dict[str, ModuleType] = {
 }
 
 
-def get_renderer(name: str, allowed: tuple[str, ...] | None = None) -> ModuleType:
+def get_renderer(
+    name: str, allowed: tuple[str, ...] | None = None, option: str = "--format"
+) -> ModuleType:
+    """``option`` is how the command spells its output option, for the error message."""
     choices = allowed or tuple(RENDERERS)
     if name not in choices:
-        raise UsageError(f"--format {name!r}: choose one of {', '.join(choices)}")
+        raise UsageError(f"{option} {name!r}: choose one of {', '.join(choices)}")
     return RENDERERS[name]
