@@ -495,6 +495,7 @@ def test_a_store_from_before_file_search_fees_gains_the_column(
     ("limit", "needle"),
     [
         ("lots", "TOKAUDIT_MEMORY_LIMIT='lots' is not a memory size"),
+        ("-5MB", "TOKAUDIT_MEMORY_LIMIT='-5MB' is not a memory size"),  # DuckDB: no limit
         # wherever DuckDB runs out: opening the store, staging, recording a failed file
         ("4MB", "ran out of memory under TOKAUDIT_MEMORY_LIMIT=4MB"),
     ],

@@ -43,6 +43,8 @@ def _configure(con: duckdb.DuckDBPyConnection) -> None:
     limit = _memory_limit()
     if limit:
         try:
+            if limit.startswith("-"):  # DuckDB reads a negative size as "no limit"
+                raise duckdb.InvalidInputException("a memory size cannot be negative")
             con.execute(f"SET memory_limit = {sql_string(limit)}")
         except duckdb.Error as exc:
             con.close()
