@@ -61,17 +61,29 @@ def _instant(value: str | None, option: str = "--at") -> datetime | None:
 
 
 def _rows(fmt: str, columns: list[str], rows: list[tuple[Any, ...]], caption: str = "") -> None:
+    """Rows with the caption naming the tables: under a table, in italics after Markdown,
+    on stderr for CSV (whose lines are data rows only)."""
     renderer = _guard(lambda: get_renderer(fmt))
     if renderer is table:
         _out(table.render_rows(columns, rows, color=False))
         if caption:
             _out(caption)
+    elif renderer is csv_format:
+        _out(renderer.render_rows(columns, rows))
+        if caption:
+            _err(caption.strip())
     else:
         _out(renderer.render_rows(columns, rows))
+        if caption and fmt == "markdown":
+            _out(f"\n_{caption.strip()}_\n")
 
 
-def _table_caption(version: str, sha: str, extra: str = "") -> str:
-    return f"prices: table {version} (sha256 {sha[:12]}){extra}, USD per 1M tokens\n"
+def _table_caption(loaded: Any) -> str:
+    """The table (and overlay, when one is applied) the prices shown come from."""
+    o = loaded.overlay
+    extra = "" if o is None else f" + overlay {o.name or o.path} (sha256 {o.sha256[:12]})"
+    sha = loaded.table_sha256[:12]
+    return f"prices: table {loaded.table_version} (sha256 {sha}){extra}, USD per 1M tokens\n"
 
 
 def _load(pricing: str | None, overlay: Path | None) -> Any:
@@ -167,7 +179,7 @@ def list_(
         keep = [i for i, c in enumerate(columns) if c not in ("aliases", "contexts")]
         columns = [columns[i] for i in keep]
         rows = [tuple(r[i] for i in keep) for r in rows]
-    _rows(fmt, columns, rows, _table_caption(loaded.table_version, loaded.table_sha256))
+    _rows(fmt, columns, rows, _table_caption(loaded))
 
 
 def _pricing_dict(loaded: Any) -> dict[str, Any]:
@@ -241,7 +253,7 @@ def show(
     _out(table.render_rows(columns, [tuple(x[c] for c in columns) for x in lines], color=False))
     if fees:
         _out("fees: " + ", ".join(f"{f['fee']} {f['usd']} USD" for f in fees) + "\n")
-    _out(_table_caption(loaded.table_version, loaded.table_sha256))
+    _out(_table_caption(loaded))
 
 
 @pricing_app.command("diff")

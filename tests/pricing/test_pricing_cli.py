@@ -290,6 +290,17 @@ def test_overlay_from_the_environment_is_named_in_the_report(store: Path, tmp_pa
     run("report", "--db", str(store), "--strict", env=env)  # nothing unpriced now
     table = run("report", "--db", str(store), env=env).stdout
     assert "overlay private models" in table
+    # the price listings name the overlay too, in every format
+    listed = run("pricing", "list", env=env)
+    assert "+ overlay private models (sha256 " in listed.stdout
+    shown = run("pricing", "show", "acme-llm-7b", env=env)
+    assert "+ overlay private models (sha256 " in shown.stdout
+    as_md = run("pricing", "list", "-f", "markdown", env=env)
+    assert as_md.stdout.rstrip().endswith("USD per 1M tokens_")
+    assert "overlay private models" in as_md.stdout
+    as_csv = run("pricing", "list", "-f", "csv", env=env)
+    assert "overlay private models" in as_csv.stderr
+    assert "overlay" not in as_csv.stdout.splitlines()[0]  # stdout: the rows only
 
 
 # ---------------------------------------------------------------- sync
