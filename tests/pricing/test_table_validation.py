@@ -489,3 +489,18 @@ def test_a_chat_model_without_output_and_an_unknown_kind_are_refused(tmp_path: P
     odd = ALPHA.replace("  aliases:", "  kind: rerank\n  aliases:")
     message = refusal(make_table(tmp_path / "b", odd))
     assert "model alpha" in message and "kind must be one of" in message
+
+
+def test_the_manifest_script_explains_a_bad_argument(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tokaudit.pricing.manifest import main
+
+    assert main(["--help"]) == 0 and "usage:" in capsys.readouterr().out
+    assert main([str(tmp_path / "nope")]) == 2
+    assert "not a price table" in capsys.readouterr().err
+    assert main(["a", "b"]) == 2
+    table = make_table(tmp_path / "t", ALPHA)
+    (table / MANIFEST).unlink()
+    assert main([str(table)]) == 0
+    assert load_price_table(table).models[0].id == "alpha"  # the rewritten manifest verifies

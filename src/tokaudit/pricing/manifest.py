@@ -66,9 +66,22 @@ def write_manifest(directory: Path) -> Path:
     return old_path
 
 
+USAGE = "usage: python -m tokaudit.pricing.manifest [TABLE_DIR]  (default: pricing)\n"
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Rewrite TABLE_DIR/manifest.yaml; 2 with a message on a bad argument, never a trace."""
     args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in ("-h", "--help"):
+        sys.stdout.write(USAGE)
+        return 0
+    if len(args) > 1 or (args and args[0].startswith("-")):
+        sys.stderr.write(USAGE)
+        return 2
     directory = Path(args[0] if args else "pricing")
+    if not (directory / "providers").is_dir():
+        sys.stderr.write(f"error: {directory}: no providers/ folder: not a price table\n{USAGE}")
+        return 2
     path = write_manifest(directory)
     sys.stderr.write(f"wrote {path}\n")
     return 0
