@@ -107,17 +107,22 @@ def validate(
     from tokaudit.pricing.store_tables import _check_rules
 
     loaded, problems = _guard(lambda: inspect_from(directory))
+    where = describe(directory)  # what the problems are in: the table, or the overlay
     if loaded is not None and not problems:
         try:
             _check_rules(duckdb.connect(), loaded)
-            if overlay is not None:
-                loaded = load_overlay(loaded, overlay)
         except TokauditError as exc:
             problems.append(str(exc))
+        if overlay is not None and not problems:
+            try:
+                loaded = load_overlay(loaded, overlay)
+            except TokauditError as exc:
+                problems.append(str(exc))
+                where = f"overlay {overlay} (on {where})"
     if problems or loaded is None:
         for problem in problems:
             _err(f"error: {problem}")
-        _err(f"{describe(directory)}: {len(problems)} problem(s)")
+        _err(f"{where}: {len(problems)} problem(s)")
         raise typer.Exit(int(ExitCode.ERROR))
     files = len({m.file for m in loaded.models})
     extra = "" if loaded.overlay is None else f", overlay {loaded.overlay.path} ok"

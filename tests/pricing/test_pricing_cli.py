@@ -80,6 +80,9 @@ def test_validate_checks_an_overlay_too(tmp_path: Path) -> None:
     bad.write_text("schema_version: 1\ndiscounts: [{provider: azure, percent: '5'}]\n")
     result = run("pricing", "validate", "--overlay", str(bad), code=2)
     assert "unknown provider 'azure'" in result.stderr
+    assert f"overlay {bad} (on " in result.stderr  # the summary blames the overlay
+    folder = run("pricing", "validate", "--overlay", str(tmp_path), code=2)
+    assert "an overlay is one YAML file, not a directory" in folder.stderr
 
 
 # ---------------------------------------------------------------- list / show
