@@ -64,8 +64,9 @@ def _rows(fmt: str, columns: list[str], rows: list[tuple[Any, ...]], caption: st
     """Rows with the caption naming the tables: under a table, in italics after Markdown,
     on stderr for CSV (whose lines are data rows only)."""
     renderer = _guard(lambda: get_renderer(fmt))
-    if renderer is table:
-        _out(table.render_rows(columns, rows, color=False))
+    if renderer is table:  # a missing price reads as a dash, as in Markdown (NULL is for sql)
+        shown = [tuple("—" if v is None else v for v in row) for row in rows]
+        _out(table.render_rows(columns, shown, color=False))
         if caption:
             _out(caption)
     elif renderer is csv_format:

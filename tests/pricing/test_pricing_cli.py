@@ -98,6 +98,11 @@ def test_list_json_cites_a_source_for_every_model() -> None:
     assert models["o3"]["version"] == "from 2025-06-10"
     old = json.loads(run("pricing", "list", "--at", "2025-06-01", "-f", "json").stdout)
     assert {m["model"]: m["input"] for m in old["models"]}["o3"] == "10"
+    # a model without a cache-read price: null in JSON, a dash in the table, never "NULL"
+    missing = [m for m in models.values() if m["cache_read"] is None]
+    assert missing
+    listed = run("pricing", "list").stdout
+    assert "NULL" not in listed and "—" in listed
 
 
 def test_show_resolves_a_bedrock_id_to_its_regional_prices() -> None:
