@@ -142,7 +142,7 @@ ODD_LINES = [
             -1e20,
         )
     ),
-    # a batch-input placeholder time (batch_input.py): not a request, not rejected for it
+    # time 0 on an error-only line: before 2000 in both paths, whatever the error type
     json.dumps(
         {
             "timestamp": 0,

@@ -47,7 +47,8 @@ SELECT line_no, line, custom_id, provider, {T["method"]} ->> '$' AS method, url,
             THEN 'custom_id ' || custom_id || ' repeats line ' || first_line
     END AS reject_reason,
     -- as an envelope: the envelope SQL computes the request columns (texts, hashes, model)
-    json_object('timestamp', 0, 'provider', provider,
+    -- (a prompt has no time of its own: a fixed placeholder, never stored)
+    json_object('timestamp', '2000-01-01T00:00:00Z', 'provider', provider,
         'api', CASE provider WHEN 'anthropic' THEN 'messages' ELSE {api_from_url("url")} END,
         'request', coalesce({present(T["body"])}, {present(T["params"])}),
         'error', json_object('type', 'batch_input')) AS env

@@ -120,15 +120,10 @@ def _text(expr: str) -> str:
 _TS_UNREADABLE = "'timestamp is not ISO 8601 or epoch seconds (or milli-, micro- or nanoseconds): '"
 
 
-# A batch-input line (batch_input.py) is a prompt, not a call: its envelope's timestamp is a
-# placeholder 0, marked by its error type.
-_BATCH_INPUT = "coalesce(err ->> 'type' = 'batch_input', false)"
-
-
 def _ts_checks(raw: str) -> str:
     """The reject WHENs of the staged ``ts``, ``raw`` being the timestamp's JSON text."""
     unreadable = f"WHEN ts IS NULL THEN {_TS_UNREADABLE} || {raw}"
-    early = before_2000("ts", f"'timestamp ' || {raw}", unless=_BATCH_INPUT)
+    early = before_2000("ts", f"'timestamp ' || {raw}")
     return f"{unreadable}\n        {early}"
 
 

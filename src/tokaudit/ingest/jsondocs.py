@@ -64,12 +64,11 @@ def epoch_sql(text: str) -> str:
     )
 
 
-def before_2000(ts: str, what: str, unless: str = "false") -> str:
-    """SQL ``WHEN`` clause: reject a time ``ts`` before 2000 (unless the SQL condition
-    ``unless``), naming it by ``what`` (SQL text) and saying how it was read, so a misread
-    unit shows at a glance."""
+def before_2000(ts: str, what: str) -> str:
+    """SQL ``WHEN`` clause: reject a time ``ts`` before 2000, naming it by ``what`` (SQL
+    text) and saying how it was read, so a misread unit shows at a glance."""
     return (
-        f"WHEN {ts} < {EARLIEST} AND NOT ({unless}) THEN {what} || ' is before 2000: not a "
+        f"WHEN {ts} < {EARLIEST} THEN {what} || ' is before 2000: not a "
         f"request time (read as ' || make_timestamp(epoch_us({ts}))::VARCHAR || ' UTC)'"
     )
 
