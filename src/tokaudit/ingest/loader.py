@@ -293,9 +293,7 @@ def _load_staged(
     )
     valid = sum(read - rejected - non for read, rejected, non in counts.values())
     # only where some record was not loaded, and the first record seen is the one kept
-    conflicting = (
-        _conflicting(con, staged) if pref is None and valid > sum(loaded.values()) else {}
-    )
+    conflicting = _conflicting(con, staged) if pref is None and valid > sum(loaded.values()) else {}
     # the copies are stored now: free them before the next file is staged (memory)
     con.execute("DROP TABLE _new; DROP TABLE _pick; DROP TABLE IF EXISTS _better")
     for n, (result, _) in enumerate(files):
@@ -304,17 +302,13 @@ def _load_staged(
         result.conflicting = int(conflicting.get(n, 0))
 
 
-# What a duplicate is compared on: the model and every token class.
+# What a duplicate is compared on: the model and every token class (the request columns
+# from input_tokens to reasoning_tokens).
 _FIGURES = (
     "model",
-    "input_tokens",
-    "input_audio_tokens",
-    "cache_read_tokens",
-    "cache_read_audio_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "output_tokens",
-    "reasoning_tokens",
+    *REQUEST_COLUMNS[
+        REQUEST_COLUMNS.index("input_tokens") : REQUEST_COLUMNS.index("reasoning_tokens") + 1
+    ],
 )
 
 
