@@ -146,3 +146,12 @@ def test_rows_cut_by_top_are_counted_where_people_read(fmt: str) -> None:
     text = RENDERERS[fmt].render_breakdown(cut)
     assert "… 2 more" in text
     assert "… 2 more" not in RENDERERS[fmt].render_breakdown(BREAKDOWN)
+
+
+def test_a_finding_for_requests_without_a_team_says_none_not_any() -> None:
+    """Rules group by team: a NULL team is requests that have none, not all teams."""
+    from dataclasses import replace
+
+    no_team = replace(FINDINGS, findings=[replace(FINDINGS.findings[1], team=None)])
+    text = RENDERERS["table"].render_findings(no_team)
+    assert "(none)" in text and "(any)" not in text

@@ -110,8 +110,9 @@ def findings_table(f: FindingsReport) -> Table:
         table.add_row(
             x.rule_id,
             f"{x.title}\n[dim]{x.detail}[/dim]",
-            x.team or "(any)",
-            x.model or "(any)",
+            # every rule groups by team and model: a missing one is requests without it
+            x.team or "(none)",
+            x.model or "(none)",
             _n(x.requests),
             display_usd(x.savings_usd),
         )
