@@ -20,7 +20,7 @@ import duckdb
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.jsondocs import before_2000, create_staged_merged
 from tokaudit.ingest.usage import usage_struct
-from tokaudit.ingest.usage_export import group_key, has_marker, stage_results
+from tokaudit.ingest.usage_export import count_check, group_key, has_marker, stage_results
 
 UNGROUPED_MODEL = "(not grouped by model)"
 # Count fields, as JSON paths in a result, and how they are named in reject reasons.
@@ -39,11 +39,6 @@ _LABELS = {
 }
 # Every result has these two: a null one is a broken record, never 0 (usage.NOT_NULL_FIELDS).
 _NOT_NULL = ("uncached_input_tokens", "output_tokens")
-
-
-def _check(count: str) -> str:
-    """The macro that words a count's problem (a null too, for the _NOT_NULL ones)."""
-    return "ta_count_problem" if count in _NOT_NULL else "ta_int_problem"
 
 
 _GROUPS = [
@@ -74,7 +69,10 @@ WITH fields AS (
         {", ".join(f"ta_int(result, '{p}') AS {c}" for c, p in _COUNTS.items())},
         {", ".join(f"result -> '$.{g}' AS {g}" for g in _GROUPS)},
         nullif(concat_ws('; ', {
-    ", ".join(f"{_check(c)}(result, '{_LABELS.get(c, c)}', '{p}')" for c, p in _COUNTS.items())
+    ", ".join(
+        f"{count_check(c, _NOT_NULL)}(result, '{_LABELS.get(c, c)}', '{p}')"
+        for c, p in _COUNTS.items()
+    )
 }), '') AS count_problem
     FROM _results
 ), usage AS (

@@ -19,7 +19,7 @@ import duckdb
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.jsondocs import before_2000, create_staged_merged
 from tokaudit.ingest.usage import usage_struct
-from tokaudit.ingest.usage_export import group_key, has_marker, stage_results
+from tokaudit.ingest.usage_export import count_check, group_key, has_marker, stage_results
 
 RESULT_OBJECT = "organization.usage.completions.result"
 UNGROUPED_MODEL = "(not grouped by model)"
@@ -36,11 +36,6 @@ _GROUPS = ["project_id", "user_id", "api_key_id", "model", "batch", "service_tie
 _NOT_NULL = ("input_tokens", "output_tokens")
 
 
-def _check(count: str) -> str:
-    """The macro that words a count's problem (a null too, for the _NOT_NULL ones)."""
-    return "ta_count_problem" if count in _NOT_NULL else "ta_int_problem"
-
-
 _AS_RESPONSES_USAGE = """json_object('input_tokens', input_tokens,
     'input_tokens_details', json_object('cached_tokens', input_cached_tokens,
                                         'cache_write_tokens', input_cache_write_tokens),
@@ -54,7 +49,7 @@ WITH fields AS (
         {", ".join(f"ta_int(result, '$.{c}') AS {c}" for c in _COUNTS)},
         {", ".join(f"result -> '$.{g}' AS {g}" for g in _GROUPS)},
         nullif(concat_ws('; ', {
-    ", ".join(f"{_check(c)}(result, '{c}', '$.{c}')" for c in _COUNTS)
+    ", ".join(f"{count_check(c, _NOT_NULL)}(result, '{c}', '$.{c}')" for c in _COUNTS)
 }), '') AS count_problem
     FROM _results
 ), usage AS (

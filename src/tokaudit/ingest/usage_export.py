@@ -14,6 +14,7 @@ result starts on, so a reject points at the record and not at line 1.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import duckdb
@@ -105,6 +106,12 @@ def stage_results(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     stage_element_lines(con, mode, _DEPTH[shape])
     line = record_line("result_ord", "n", "doc_line")
     con.execute(_FLATTEN.replace("{line}", line).replace("{{", "{").replace("}}", "}"))
+
+
+def count_check(count: str, not_null: Collection[str]) -> str:
+    """The macro that words a count's problem: ``ta_count_problem`` (a JSON null too) for a
+    count every result carries (``not_null``), ``ta_int_problem`` for the rest."""
+    return "ta_count_problem" if count in not_null else "ta_int_problem"
 
 
 def group_key(provider: str, fields: list[str]) -> str:
