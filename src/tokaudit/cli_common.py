@@ -17,7 +17,7 @@ import typer
 
 from tokaudit.errors import ExitCode, TokauditError
 from tokaudit.models import PricingInfo
-from tokaudit.report.renderers import table
+from tokaudit.report.renderers import csv_format, table
 from tokaudit.report.renderers.common import overlay_text
 from tokaudit.store.connection import memory_cap
 
@@ -46,7 +46,7 @@ def render(renderer: ModuleType, kind: str, *args: Any) -> None:
     fn = getattr(renderer, f"render_{kind}")
     out(fn(*args, color=color()) if renderer is table else fn(*args))
     pricing = getattr(args[0], "pricing", None) if args else None
-    if renderer.__name__.endswith(".csv_format") and isinstance(pricing, PricingInfo):
+    if renderer is csv_format and isinstance(pricing, PricingInfo):
         named = f"table {pricing.table_version} (sha256 {pricing.sha256})"
         err(f"prices: {named}{overlay_text(pricing)}")
 

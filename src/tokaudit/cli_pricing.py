@@ -407,8 +407,7 @@ def report_comparison(
         _out(json_format.dumps(comparison_dict(result)))
     elif renderer is csv_format:  # data rows only, as the spend report's CSV; tables on stderr
         columns, rows = comparison_rows(result)
-        _rows(fmt, columns, rows[:-1])
-        _err(comparison_caption(result).strip())
+        _rows(fmt, columns, rows[:-1], comparison_caption(result))
     else:
         columns, rows = comparison_rows(result)
         _rows(fmt, columns, rows, comparison_caption(result) if renderer is table else "")

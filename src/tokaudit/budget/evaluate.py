@@ -26,14 +26,14 @@ BUCKETS = {
 def _scope_clause(key: str) -> str:
     """A model scope also matches the table model a dated or aliased name was priced as."""
     if key == "model":
-        return "(c.model = ? OR c.priced_model = ?)"
+        return "? IN (c.model, c.priced_model)"
     return f"{DIMENSIONS[key]} = ?"
 
 
 def evaluate_budget(con: duckdb.DuckDBPyConnection, budget: Budget) -> BudgetOutcome:
     clauses = [_scope_clause(k) for k in budget.scope]
     where = " AND ".join(["TRUE", *clauses])
-    params = [p for k, v in budget.scope.items() for p in ([v, v] if k == "model" else [v])]
+    params = list(budget.scope.values())
     rows = con.execute(
         f"""SELECT {BUCKETS[budget.period]} AS bucket, coalesce(sum(c.cost_usd), 0),
                coalesce(sum(coalesce(c.request_count, 1))

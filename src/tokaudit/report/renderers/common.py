@@ -170,18 +170,12 @@ def budget_dict(r: BudgetReport) -> dict[str, Any]:
                     {"period": p, "cost_usd": money(c)} for p, c in o.exceeded_periods
                 ],
                 "unpriced_requests": o.unpriced_requests,
+                # requests in the scope: 0 flags a scope matching nothing (a typo?)
+                "matched_requests": o.matched_requests,
             }
             for o in r.outcomes
         ],
     }
-
-
-def budget_report_dict(r: BudgetReport) -> dict[str, Any]:
-    """``budget_dict`` plus each scope's ``matched_requests``: 0 flags a scope matching nothing."""
-    data = budget_dict(r)
-    for item, o in zip(data["budgets"], r.outcomes, strict=True):
-        item["matched_requests"] = o.matched_requests
-    return data
 
 
 def scope_text(scope: dict[str, str]) -> str:

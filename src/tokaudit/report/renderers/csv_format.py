@@ -11,7 +11,7 @@ from tokaudit.models import Breakdown, BudgetReport, FindingsReport
 from tokaudit.report.recount import RecountReport, data_rows
 from tokaudit.report.renderers.common import (
     breakdown_dict,
-    budget_report_dict,
+    budget_dict,
     findings_dict,
     money,
 )
@@ -84,7 +84,7 @@ def render_budget(r: BudgetReport) -> str:
             b["unpriced_requests"],
             b["matched_requests"],
         ]
-        for b in budget_report_dict(r)["budgets"]
+        for b in budget_dict(r)["budgets"]
     ]
     return _write(header, rows)
 

@@ -11,7 +11,7 @@ from tokaudit.models import Breakdown, BudgetReport, FindingsReport
 from tokaudit.report.recount import RecountReport, recount_dict
 from tokaudit.report.renderers.common import (
     breakdown_dict,
-    budget_report_dict,
+    budget_dict,
     findings_dict,
     money,
 )
@@ -38,7 +38,7 @@ def render_findings(f: FindingsReport) -> str:
 
 
 def render_budget(r: BudgetReport) -> str:
-    return dumps(budget_report_dict(r))
+    return dumps(budget_dict(r))
 
 
 def render_recount(report: RecountReport) -> str:
