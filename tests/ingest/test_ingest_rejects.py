@@ -55,6 +55,8 @@ def mixed_file(kit: EnvelopeKit) -> list[tuple[str | Json, str | None]]:
     str_count["response"]["usage"]["prompt_tokens"] = "12"
     float_count = copy.deepcopy(good_chat)
     float_count["response"]["usage"]["completion_tokens"] = 5.5
+    integral_float = copy.deepcopy(good_chat)
+    integral_float["response"]["usage"]["prompt_tokens"] = 10.0
     negative = copy.deepcopy(good_chat)
     negative["response"]["usage"]["completion_tokens"] = -5
     neg_anthropic = copy.deepcopy(good_snap)
@@ -130,6 +132,8 @@ def mixed_file(kit: EnvelopeKit) -> list[tuple[str | Json, str | None]]:
         (over_audio, "cacheTokensDetails AUDIO exceeds cachedContentTokenCount"),  # 35
         ("18446744073709551615", "not a JSON object (got number)"),  # 36: JSON names, not
         ('"a string"', "not a JSON object (got string)"),  # 37: DuckDB's ubigint, varchar
+        # 38: provider bodies hold integer counts; 10.0 is for the gateway formats only
+        (integral_float, "response.usage.prompt_tokens should be a whole number, got 10.0"),
     ]
 
 

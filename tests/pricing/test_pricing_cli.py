@@ -137,6 +137,14 @@ def test_show_table_names_the_source_and_tiers() -> None:
     assert "total input > 200,000" in out and "web_search_per_1k 35 USD" in out
 
 
+def test_show_applies_a_vertex_location_only_to_a_vertex_name() -> None:
+    shown = run("pricing", "show", "claude-sonnet-4-5@20250929", "--vertex-location", "us-east5")
+    assert "region: us-east5" in shown.stdout and "implied_context: regional" in shown.stdout
+    # a request logged with this name would be priced without the location: say so, exit 2
+    refused = run("pricing", "show", "gpt-4o", "--vertex-location", "us-east5", code=2)
+    assert refused.stdout == "" and "applies only to a Vertex AI model name" in refused.stderr
+
+
 def test_show_an_unknown_model_is_an_error() -> None:
     result = run("pricing", "show", "gpt-4o-2099-01-01", code=2)
     assert result.stdout == "" and "unknown_model" in result.stderr

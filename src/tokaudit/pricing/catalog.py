@@ -141,6 +141,13 @@ def show_model(
             "then are unpriced (no_active_version)"
         )
     look = lookup(name, provider, vertex_location)
+    if vertex_location and look.route != "vertex":
+        # requests are priced the same way: a logged location counts only for a Vertex name
+        raise UsageError(
+            f"a Vertex AI location applies only to a Vertex AI model name (such as "
+            f"claude-sonnet-4-5@20250929); {name!r} is "
+            + (f"a {look.route} name" if look.route else "not routed through a cloud")
+        )
     lines = []
     # a fallback key the version does not name is billed as the key it is part of: not listed
     unnamed = {
