@@ -221,6 +221,29 @@ ODD_LINES = [
             },
         }
     ),
+    # Modality as Vertex's enum number (AUDIO 4) and as its name
+    *(
+        json.dumps(
+            {
+                "timestamp": _TS,
+                "provider": "google",
+                "response": {
+                    "modelVersion": "gemini-2.5-flash",
+                    "usageMetadata": {
+                        "promptTokenCount": 50,
+                        "cachedContentTokenCount": 20,
+                        "candidatesTokenCount": 3,
+                        "promptTokensDetails": [
+                            {"modality": text, "tokenCount": 40},
+                            {"modality": audio, "tokenCount": 10},
+                        ],
+                        "cacheTokensDetails": [{"modality": audio, "tokenCount": 2}],
+                    },
+                },
+            }
+        )
+        for text, audio in ((1, 4), ("TEXT", "AUDIO"), ("1", "4"))
+    ),
     json.dumps({"timestamp": "yesterday", "provider": "openai", "response": _OK}),
     json.dumps({"provider": "openai", "response": _OK}),
     "[1, 2]",

@@ -40,6 +40,16 @@ def _bedrock(name: str, **kw: Any) -> Envelope:
 
 
 # case -> (envelope, expected cost or None, expected unpriced reason, context)
+def _int_modalities(envelope: dict[str, Any]) -> dict[str, Any]:
+    """The envelope with each usage detail's modality written as its enum number."""
+    numbers = {"TEXT": 1, "AUDIO": 4}
+    usage = envelope["response"]["usageMetadata"]
+    for details in ("promptTokensDetails", "cacheTokensDetails"):
+        for entry in usage.get(details, []):
+            entry["modality"] = numbers[entry["modality"]]
+    return envelope
+
+
 CASES: dict[str, tuple[Envelope, str | None, str | None, str]] = {
     # §5: "Regional Bedrock ids (us., eu., …) cost +10% over global. (Sonnet 4.5: $3.30/$16.50
     # vs $3/$15)". 1M input + 1M output.
@@ -164,6 +174,17 @@ CASES: dict[str, tuple[Envelope, str | None, str | None, str]] = {
         None,
         "standard",
     ),
+    # Vertex with enum-encoding=int writes Modality as its number (TEXT 1, AUDIO 4)
+    "audio-flash-cached-int-enums": (
+        _int_modalities(
+            gemini_envelope(
+                "gemini-2.5-flash", TS, 1000, 100, cached=500, audio=600, cached_audio=200
+            )
+        ),
+        "0.000709",  # as audio-flash-cached
+        None,
+        "standard",
+    ),
     "audio-flash-cached-batch": (  # batch keeps the cache rates, cached audio's too
         gemini_envelope(
             "gemini-2.5-flash", TS, 1000, 100, cached=500, audio=600, cached_audio=200, batch=True
@@ -257,13 +278,14 @@ def test_region_and_route_are_recorded(rows: dict[str, dict[str, Any]]) -> None:
     assert (both["web_search_requests"], both["file_search_calls"]) == (1, 2)
     assert both["fees_cost"] == D("0.015")
     assert rows["openai-file-search"]["file_search_calls"] == 3
-    cached = rows["audio-flash-cached"]
-    assert (
-        cached["input_tokens"],
-        cached["input_audio_tokens"],
-        cached["cache_read_tokens"],
-        cached["cache_read_audio_tokens"],
-    ) == (100, 400, 300, 200)
+    for case in ("audio-flash-cached", "audio-flash-cached-int-enums"):
+        cached = rows[case]
+        assert (
+            cached["input_tokens"],
+            cached["input_audio_tokens"],
+            cached["cache_read_tokens"],
+            cached["cache_read_audio_tokens"],
+        ) == (100, 400, 300, 200), case
 
 
 def test_a_host_named_by_the_request_provider(tmp_path: Path) -> None:

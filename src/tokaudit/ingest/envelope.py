@@ -26,6 +26,7 @@ from tokaudit.ingest.usage import (
     COUNT_FIELDS,
     TOKEN_CLASS_COLUMNS,
     count_problems,
+    gm_modality_is,
     not_plain_count,
     null_count_pattern,
     usage_struct,
@@ -417,7 +418,7 @@ def _audio(details: str) -> str:
     """_GM_AUDIO's sum over typed details (ta_int of a JSON number text)."""
     return (
         f"coalesce(list_sum(list_transform(list_filter(uf.{details}, "
-        "lambda d: d.modality = 'AUDIO'), lambda d: CASE WHEN "
+        f"lambda d: {gm_modality_is('d.modality', 'AUDIO')}), lambda d: CASE WHEN "
         "regexp_full_match(d.tokenCount, '-?[0-9]+') THEN try_cast(d.tokenCount AS BIGINT) "
         "END)), 0)"
     )

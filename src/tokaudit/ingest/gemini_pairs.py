@@ -8,7 +8,8 @@
 - **Integer enums.** With ``$alt=json;enum-encoding=int`` Vertex writes enums as numbers:
   ``finishReason`` is mapped to its name (``Candidate.FinishReason`` in
   google/cloud/aiplatform/v1beta1/content.proto); ``trafficType`` 0 and 1
-  (unspecified, ``ON_DEMAND``) are standard pricing, as in the envelope.
+  (unspecified, ``ON_DEMAND``) are standard pricing, as in the envelope; a usage detail's
+  ``modality`` 4 is AUDIO (read by the envelope SQL, ``usage.MODALITY_NUMBERS``).
 - **Streams.** A ``streamGenerateContent`` JSON array or SSE text is folded into one
   response with the last ``usageMetadata``.
 """

@@ -47,11 +47,22 @@ _GM_TU = "coalesce(ta_int(u, '$.toolUsePromptTokenCount'), 0)"
 _GM_CC = "coalesce(ta_int(u, '$.cachedContentTokenCount'), 0)"
 
 
+# google.cloud.aiplatform.v1beta1.Modality: Vertex with ``enum-encoding=int`` writes the
+# number (TEXT 1, IMAGE 2, VIDEO 3, AUDIO 4, DOCUMENT 5) where others write the name.
+MODALITY_NUMBERS = {"AUDIO": 4}
+
+
+def gm_modality_is(value: str, modality: str) -> str:
+    """SQL: the modality text ``value`` is ``modality``, by name or by enum number."""
+    return f"{value} IN ('{modality}', '{MODALITY_NUMBERS[modality]}')"
+
+
 def _gm_modality(details: str, modality: str) -> str:
     """Sum of ``tokenCount`` over the ``details`` entries of one modality (0 when absent)."""
+    wanted = gm_modality_is("d ->> 'modality'", modality)
     return (
         f"coalesce(list_sum(list_transform(list_filter(ta_list(u -> '$.{details}'), "
-        f"lambda d: d ->> 'modality' = '{modality}'), lambda d: ta_int(d, '$.tokenCount'))), 0)"
+        f"lambda d: {wanted}), lambda d: ta_int(d, '$.tokenCount'))), 0)"
     )
 
 
