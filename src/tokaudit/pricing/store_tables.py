@@ -111,10 +111,13 @@ WITH named AS (
             CASE WHEN r.price_region IS NOT NULL AND r.price_region <> 'global'
                  THEN 'regional' END), ''), 'standard') AS price_context,
         -- An aggregated (bucket) row stands for many calls: its long-context tier is picked
-        -- by the per-call input (as exported, else the bucket's average), not its sum.
+        -- by the per-call input (as exported, else the bucket's average), not its sum. The
+        -- average is rounded up: against whole-token thresholds, x > T exactly when
+        -- ceil(x) > T, so 200,000.5 per call is above 200,000 as it should be.
         CASE WHEN r.granularity = 'bucket'
              THEN coalesce(r.tier_input_tokens,
-                           r.total_input_tokens // greatest(coalesce(r.request_count, 1), 1))
+                           (r.total_input_tokens + greatest(coalesce(r.request_count, 1), 1) - 1)
+                           // greatest(coalesce(r.request_count, 1), 1))
              ELSE r.total_input_tokens END AS band_input_tokens
     FROM r
 ), priced AS (

@@ -315,19 +315,22 @@ def test_bucket_without_a_window_is_tiered_by_its_average_call(kit: EnvelopeKit)
     kit.ingest(path)
     _price(kit)
 
-    def price_per_million(calls: int) -> Decimal:
-        # 900,000 uncached input tokens on a model with a tier above 200,000 per call
+    def price_per_million(calls: int, tokens: int = 900_000) -> Decimal:
+        # uncached input tokens on a model with a tier above 200,000 per call
         kit.con.execute(
             "UPDATE requests SET model = 'claude-sonnet-4-5', provider = 'anthropic', "
-            "input_tokens = 900000, cache_read_tokens = 0, cache_write_5m_tokens = 0, "
+            "input_tokens = ?, cache_read_tokens = 0, cache_write_5m_tokens = 0, "
             "request_count = ?",
-            [calls],
+            [tokens, calls],
         )
         [row] = kit.query("SELECT input_price * 1000000 AS p FROM request_costs")
         return Decimal(row["p"])
 
     assert price_per_million(5) == 3  # 180,000 per call: standard tier
     assert price_per_million(4) == 6  # 225,000 per call: long-context tier
+    # the average is not cut to a whole number: 200,000.5 per call is above 200,000
+    assert price_per_million(2, 400_000) == 3
+    assert price_per_million(2, 400_001) == 6
 
 
 def test_cost_reports_are_not_taken_for_usage(kit: EnvelopeKit) -> None:
