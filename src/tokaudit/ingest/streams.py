@@ -12,7 +12,8 @@ tool-call argument deltas are not):
 - OpenAI Responses events (``type: response.*``): the last event that carries the whole
   ``response`` object (``response.completed``, ``.incomplete`` or ``.failed``).
 - Anthropic Messages events: ``message_start.message`` patched with the last
-  ``message_delta`` (its ``stop_reason`` and its cumulative ``usage``).
+  ``message_delta`` (its ``stop_reason`` and its cumulative ``usage``); without any
+  ``message_delta`` the stream was cut short and has no usage.
 - Gemini ``streamGenerateContent`` chunks: the last ``usageMetadata``, ``modelVersion`` and
   ``finishReason`` of the stream.
 
@@ -108,9 +109,15 @@ CREATE OR REPLACE TEMP MACRO ta_stream_anthropic(ch) AS json_merge_patch(
             list_transform(ch, lambda c: coalesce(c ->> '$.delta.text', '')), '')))::JSON,
         'stop_reason', ta_last(list_transform(ch, lambda c:
             CASE WHEN c ->> 'type' = 'message_delta' THEN c -> '$.delta.stop_reason' END)),
-        -- patching {{}} first drops null counts, so they never erase message_start's
-        'usage', json_merge_patch('{{}}'::JSON, coalesce(ta_last(list_transform(ch, lambda c:
-            CASE WHEN c ->> 'type' = 'message_delta' THEN c -> 'usage' END)), '{{}}'::JSON))));
+        -- patching {{}} first drops null counts, so they never erase message_start's. With
+        -- no message_delta the stream was cut before its end: message_start's output count
+        -- is a placeholder (1), so the usage is dropped (a JSON null deletes it) and the call
+        -- is unpriced no_usage, as an OpenAI stream without its usage chunk is.
+        'usage', CASE WHEN list_position(list_transform(ch, lambda c: c ->> 'type'),
+                                         'message_delta') IS NOT NULL
+            THEN json_merge_patch('{{}}'::JSON, coalesce(ta_last(list_transform(ch, lambda c:
+                CASE WHEN c ->> 'type' = 'message_delta' THEN c -> 'usage' END)), '{{}}'::JSON))
+            END));
 CREATE OR REPLACE TEMP MACRO ta_stream_gemini(ch) AS json_object(
     'responseId', ta_first(list_transform(ch, lambda c: c -> 'responseId')),
     'modelVersion', ta_last(list_transform(ch, lambda c: c -> 'modelVersion')),

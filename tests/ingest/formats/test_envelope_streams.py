@@ -75,6 +75,28 @@ def test_envelope_stream_without_usage_is_unpriced(kit: EnvelopeKit) -> None:
     assert [(c["unpriced_reason"], c["cost_usd"]) for c in got] == [("no_usage", None)] * 2
 
 
+def test_an_anthropic_stream_cut_before_message_delta_is_unpriced(kit: EnvelopeKit) -> None:
+    """message_start's output_tokens is a placeholder (1): without a message_delta the output
+    count is unknown, so the call has no usage rather than a made-up one."""
+    [snap] = kit.snapshot(SNAPSHOT)
+    events = anthropic_events(snap.response)
+    cut = [e for e in events if e["type"] not in ("message_delta", "message_stop")]
+    assert cut[0]["type"] == "message_start" and cut[0]["message"]["usage"]["output_tokens"] == 1
+    fr, rows = kit.ingest_lines(
+        [
+            kit.envelope("anthropic", snap.request, cut, request_id="cut"),
+            kit.envelope("anthropic", snap.request, events, request_id="whole"),
+        ]
+    )
+    assert_counts_add_up(fr, 2, 2, 0, 0)
+    by_key = {r["request_key"]: r for r in rows}
+    assert by_key["anthropic:cut"]["has_usage"] is False
+    assert classes_of(by_key["anthropic:whole"]) == anthropic_classes(snap.response["usage"])
+    install_prices(kit.con)
+    reasons = {c["request_key"]: c["unpriced_reason"] for c in costs(kit.con)}
+    assert reasons == {"anthropic:cut": "no_usage", "anthropic:whole": None}
+
+
 def test_a_list_that_is_not_a_stream_is_still_rejected(kit: EnvelopeKit) -> None:
     request, text = sse_cassette(STREAM)
     full = copy.deepcopy(sse_chunks(text)[-1])
