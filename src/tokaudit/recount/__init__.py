@@ -27,6 +27,7 @@ from typing import Any
 
 import duckdb
 
+from tokaudit.recount.pieces import SPLIT_UNIT, count_by_pieces, piece_groups
 from tokaudit.recount.pool import FAILED, Counter, Groups, default_workers
 from tokaudit.recount.units import explode_inputs, payload_rows, unit_hash_sql, unit_name_sql
 from tokaudit.store.connection import bulk_insert
@@ -70,6 +71,7 @@ GROUP_KEY = "tokenizer, model, provider, profile"  # what a unit's counting depe
 _GROUP_COLUMNS = {
     "gid": "INTEGER",
     **{name: "VARCHAR" for name in GROUP_KEY.split(", ")},
+    "sid": "INTEGER",  # the piece-counting group (pieces.py), NULL to count texts whole
 }
 SYSTEM_ENCODING_MODEL = "gpt-4o"  # system prompts are sized with o200k_base for findings
 BATCH = 2000
@@ -166,13 +168,30 @@ def _count_pending(con: duckdb.DuckDBPyConnection, counter: Counter, need: str, 
     groups: Groups = {
         gid: (str(t), str(m), str(p), str(f)) for gid, (t, m, p, f) in enumerate(found)
     }
-    _temp_table(con, "_groups", _GROUP_COLUMNS, [(gid, *group) for gid, group in groups.items()])
-    units = con.execute(
-        f"""SELECT r.rn, g.gid, r.kind, r.ctx, r.payload FROM ({rows}) r JOIN _groups g
+    # Groups whose tokenizer splits at spaces count plain texts by their pieces (pieces.py).
+    sids = piece_groups(counter, groups)
+    _temp_table(
+        con,
+        "_groups",
+        _GROUP_COLUMNS,
+        [(gid, *group, sids.get(gid)) for gid, group in groups.items()],
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _units AS
+        SELECT r.rn, g.gid, g.sid, r.kind, r.ctx, r.payload FROM ({rows}) r JOIN _groups g
         USING ({GROUP_KEY})"""
     )
-    for rn, count, is_exact in counter.run(_batches(units), groups, total_chars):
+    if sids:
+        for rn, count, is_exact in count_by_pieces(con, counter, groups):
+            tokens[rn - 1], exact[rn - 1] = count, is_exact
+    whole = f"FROM _units WHERE NOT coalesce({SPLIT_UNIT}, false)"  # texts counted whole
+    whole_chars = con.execute(f"SELECT coalesce(sum(length(payload)), 0) {whole}").fetchone()
+    units = con.execute(f"SELECT rn, gid, kind, ctx, payload {whole}")
+    for rn, count, is_exact in counter.run(
+        _batches(units), groups, int(whole_chars[0]) if whole_chars else total_chars
+    ):
         tokens[rn - 1], exact[rn - 1] = count, is_exact
+    con.execute("DROP TABLE _units")
     con.execute("DROP TABLE _groups")
     con.execute(
         """INSERT INTO _res

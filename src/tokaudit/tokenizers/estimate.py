@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import tiktoken
 
 from .interface import ChatProfile, Tokenizer, normalize_model
-from .tiktoken_plugin import ENCODING_SPECS, count_texts, load_encoding
+from .tiktoken_plugin import ENCODING_SPECS, SPACE_SPLIT_PATTERNS, count_texts, load_encoding
 
 __all__ = ["EstimateTokenizer"]
 
@@ -41,6 +41,9 @@ class EstimateTokenizer(Tokenizer):
 
     def count(self, texts: Sequence[str], model: str) -> list[int]:
         return count_texts(load_encoding(ENCODING_SPECS[_ENCODING]), texts)
+
+    def splits_at_spaces(self, model: str) -> bool:
+        return ENCODING_SPECS[_ENCODING].pat_str in SPACE_SPLIT_PATTERNS
 
     def chat_profile(self, model: str) -> ChatProfile:
         """Gemini's promptTokenCount has no per-message framing; others get OpenAI's."""

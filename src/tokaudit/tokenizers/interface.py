@@ -177,6 +177,18 @@ class Tokenizer(ABC):
         """
         return self.covers(model)
 
+    def splits_at_spaces(self, model: str) -> bool:
+        """Whether, for ``model``, a text's count is the sum of its pieces' counts when it is
+        cut before a space (U+0020) that follows a printable ASCII character (``!`` to ``~``).
+
+        True lets the recount cut long texts there in SQL and count each distinct piece once
+        (``tokaudit.recount.pieces``): prose repeats its words, so that is far less work. It
+        holds for tokenizers that split text into pre-tokens before encoding, never encode
+        across two pre-tokens, and start a new pre-token at such a space (tiktoken's GPT
+        encodings). The default, False, makes no such claim: texts are counted whole.
+        """
+        return False
+
     def count_chat(self, messages: Sequence[ChatMessage], model: str) -> tuple[int, bool]:
         """Prompt tokens of a chat request, including framing, and whether that is exact.
 

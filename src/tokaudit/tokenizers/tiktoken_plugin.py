@@ -41,6 +41,7 @@ from .interface import (
 __all__ = [
     "DATA_DIR",
     "ENCODING_SPECS",
+    "SPACE_SPLIT_PATTERNS",
     "EncodingSpec",
     "ModelRule",
     "TiktokenTokenizer",
@@ -75,6 +76,13 @@ _O200K_PAT_STR = "|".join(
         r"""\s+""",
     ]
 )
+
+
+# Patterns whose pre-tokens hold a space only at their start or inside a run of whitespace
+# (every alternative but the whitespace ones takes at most one leading space or other
+# non-letter), so a space after a non-whitespace character always starts a pre-token.
+# tiktoken never encodes across pre-tokens: cutting a text there changes no count.
+SPACE_SPLIT_PATTERNS = frozenset({_O200K_PAT_STR, _CL100K_PAT_STR})
 
 
 @dataclass(frozen=True)
@@ -391,6 +399,10 @@ class TiktokenTokenizer(Tokenizer):
 
     def count(self, texts: Sequence[str], model: str) -> list[int]:
         return count_texts(self.get_encoding(self.encoding_for(model)), texts)
+
+    def splits_at_spaces(self, model: str) -> bool:
+        spec = self._specs.get(self.encoding_for(model))
+        return spec is not None and spec.pat_str in SPACE_SPLIT_PATTERNS
 
     def count_chat(self, messages: Sequence[ChatMessage], model: str) -> tuple[int, bool]:
         """Chat prompt tokens with the OpenAI framing; exact where the rule says it is.
