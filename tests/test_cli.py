@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import subprocess
+import sys
+import threading
+from contextlib import suppress
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -54,6 +59,48 @@ def test_ingest_prints_counts_and_keeps_rejects(tmp_path: Path, mixed_log: Path)
     assert json.loads(again.stdout)["totals"]["loaded"] == 0  # nothing added twice
 
 
+def _ingest_json(cwd: Path, log: Path, stderr: int) -> bytes:
+    """stdout of `tokaudit ingest -o json` run in a subprocess, stderr to ``stderr``."""
+    env = {k: v for k, v in os.environ.items() if k != "CI"}  # CI hides the progress bar
+    cwd.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "tokaudit", "ingest", str(log), "--db", "s.duckdb", "-o", "json"],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        check=True,
+        timeout=120,
+    )
+    return done.stdout
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_the_progress_bar_never_touches_stdout(tmp_path: Path, mixed_log: Path) -> None:
+    """With stderr a terminal and stdout redirected, rich drew on stdout: a stray newline
+    came before the JSON."""
+    master, slave = os.openpty()
+    drained: list[bytes] = []
+
+    def drain() -> None:  # a full terminal buffer would block the bar, and the command
+        with suppress(OSError):
+            while chunk := os.read(master, 4096):
+                drained.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        on_terminal = _ingest_json(tmp_path / "tty", mixed_log, slave)
+    finally:
+        os.close(slave)
+        reader.join(timeout=5)
+        os.close(master)
+    piped = _ingest_json(tmp_path / "pipe", mixed_log, subprocess.DEVNULL)
+    assert on_terminal.startswith(b"{")
+    assert on_terminal == piped
+
+
 def test_a_resent_record_with_other_counts_is_a_warning(tmp_path: Path, mixed_log: Path) -> None:
     db = tmp_path / "s.duckdb"
     assert runner.invoke(app, ["ingest", str(mixed_log), "--db", str(db)]).exit_code == 0
@@ -76,6 +123,17 @@ def test_ingest_missing_path_is_an_input_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.stdout == ""
     assert "nope.jsonl" in result.stderr and "no such file" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["ingest", "audit"])
+def test_a_bad_input_path_leaves_no_store_behind(tmp_path: Path, command: str) -> None:
+    db = tmp_path / "x1.duckdb"
+    (tmp_path / "empty").mkdir()
+    for path in ("/nonexistent", str(tmp_path / "empty"), str(tmp_path / "*.jsonl")):
+        result = runner.invoke(app, [command, path, "--db", str(db)])
+        assert result.exit_code == 2, result.stdout
+        assert result.stderr.startswith(f"error: {path}: "), result.stderr
+        assert not db.exists(), path
 
 
 def test_a_file_that_cannot_be_read_is_named_on_stderr(tmp_path: Path, mixed_log: Path) -> None:
@@ -105,6 +163,32 @@ def test_report_json_totals_match_hand_computed(store: Path) -> None:
         {"model": "acme-llm-7b", "provider": "openai", "requests": 1, "reason": "unknown_model"}
     ]
     assert "unpriced" in result.stderr  # a warning, never silently priced at 0
+
+
+@pytest.mark.parametrize("by", ["team,model", "prompt"])
+def test_report_csv_header_does_not_depend_on_the_rows(store: Path, by: str) -> None:
+    """With no rows the header was `team,model,requests,cost_usd`, not the full one."""
+    full = runner.invoke(app, ["report", "--db", str(store), "--by", by, "-f", "csv"])
+    empty = runner.invoke(
+        app, ["report", "--db", str(store), "--by", by, "-f", "csv", "--since", "2030-01-01"]
+    )
+    assert empty.exit_code == 0, empty.stderr
+    assert empty.stdout.splitlines() == [full.stdout.splitlines()[0]]
+    preview = ["prompt_preview"] if by == "prompt" else []
+    assert empty.stdout.rstrip("\n").split(",") == [
+        *by.split(","),
+        *preview,
+        "requests",
+        "input_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "cost_usd",
+        "unpriced_requests",
+        "estimated_requests",
+        "estimated_cost_usd",
+    ]
 
 
 def test_report_by_several_dimensions_csv(store: Path) -> None:
@@ -204,6 +288,50 @@ def test_a_store_file_that_is_not_duckdb_is_exit_2(
     assert wrong.read_bytes() == mixed_log.read_bytes()
 
 
+def test_a_duckdb_file_that_is_not_a_store_is_refused_untouched(
+    tmp_path: Path, mixed_log: Path
+) -> None:
+    """Another DuckDB database (a table t, no schema_info) was reported as $0 spend and
+    had tokaudit's schema written into it."""
+    import duckdb
+
+    other = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(other))
+    con.execute("CREATE TABLE t AS SELECT 1 AS a")
+    con.close()
+    before = other.read_bytes()
+    budget = _budget(tmp_path, "0")
+    commands = (
+        ["report"],
+        ["findings"],
+        ["check", "--budget", str(budget)],
+        ["recount"],
+        ["ingest", str(mixed_log)],
+    )
+    for command in commands:
+        result = runner.invoke(app, [*command, "--db", str(other)])
+        assert result.exit_code == 2, (command, result.stdout)
+        assert result.stdout == ""
+        assert f"{other} is not a tokaudit store" in result.stderr, command
+    assert other.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["budgets.yaml", "other.duckdb"]
+    con = duckdb.connect(str(other), read_only=True)
+    assert con.execute("SELECT table_name FROM duckdb_tables()").fetchall() == [("t",)]
+    con.close()
+
+
+def test_an_empty_duckdb_file_takes_a_new_store(tmp_path: Path, mixed_log: Path) -> None:
+    import duckdb
+
+    db = tmp_path / "empty.duckdb"
+    duckdb.connect(str(db)).close()
+    refused = runner.invoke(app, ["report", "--db", str(db)])
+    assert refused.exit_code == 2 and "not a tokaudit store" in refused.stderr
+    assert runner.invoke(app, ["ingest", str(mixed_log), "--db", str(db)]).exit_code == 0
+    result = runner.invoke(app, ["report", "--db", str(db), "-f", "json"])
+    assert json.loads(result.stdout)["totals"]["requests"] == 5
+
+
 def test_a_new_store_is_a_duckdb_file_whatever_its_extension(
     tmp_path: Path, mixed_log: Path
 ) -> None:
@@ -268,7 +396,30 @@ def test_check_strict_fails_on_unpriced(store: Path, tmp_path: Path) -> None:
         app, ["check", "--db", str(store), "--strict", "--budget", str(_budget(tmp_path, "100"))]
     )
     assert result.exit_code == 2
-    assert "unpriced" in result.stderr
+    # the warning names the budget and the model, then the same line as report --strict
+    assert result.stderr.splitlines()[-2:] == [
+        "warning: budget 'alpha monthly': 1 request(s) in scope are unpriced; their cost is "
+        "unknown and not counted: acme-llm-7b (openai) x1: unknown_model",
+        "error: --strict: unpriced requests (see above)",
+    ]
+
+
+def test_a_budget_with_nothing_priced_has_no_spend(store: Path, tmp_path: Path) -> None:
+    """gamma's only request is unpriced: its spend is unknown, not $0."""
+    budget = _budget(tmp_path, "1", "    scope: {team: gamma}\n")
+    as_json = runner.invoke(
+        app, ["check", "--db", str(store), "-f", "json", "--budget", str(budget)]
+    )
+    assert as_json.exit_code == 0, as_json.stderr
+    [row] = json.loads(as_json.stdout)["budgets"]
+    assert (row["worst_period"], row["worst_cost_usd"], row["unpriced_requests"]) == (None, None, 1)
+    as_csv = runner.invoke(app, ["check", "--db", str(store), "-f", "csv", "--budget", str(budget)])
+    assert as_csv.stdout.splitlines()[1] == "alpha monthly,month,team=gamma,1,,,false,1,1"
+    for fmt in ("table", "markdown"):
+        shown = runner.invoke(
+            app, ["check", "--db", str(store), "-f", fmt, "--budget", str(budget)]
+        )
+        assert "unpriced (1)" in shown.stdout and "$0.00" not in shown.stdout, fmt
 
 
 def test_check_bad_budget_file_is_exit_2(store: Path, tmp_path: Path) -> None:
@@ -277,6 +428,54 @@ def test_check_bad_budget_file_is_exit_2(store: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["check", "--db", str(store), "--budget", str(bad)])
     assert result.exit_code == 2
     assert "bad.yaml" in result.stderr and "fortnight" in result.stderr
+
+
+def test_check_with_no_budgets_warns(store: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "none.yaml"
+    empty.write_text("budgets: []\n", "utf-8")
+    result = runner.invoke(app, ["check", "--db", str(store), "--budget", str(empty)])
+    assert result.exit_code == 0
+    assert f"warning: {empty}: no budgets; the gate checks nothing" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        (
+            "budgets:\n  - name: x\n    max_cost_usd: 5\n    max_cost_usd: 500\n",
+            "duplicate key 'max_cost_usd'",
+        ),
+        (
+            "budgets:\n  - name: x\n    max_cost_usd: 5\nnotes: x\n",
+            "unknown key(s) notes (allowed: budgets)",
+        ),
+    ],
+)
+def test_check_refuses_a_silently_wrong_budget_file(
+    store: Path, tmp_path: Path, text: str, needle: str
+) -> None:
+    path = tmp_path / "b.yaml"
+    path.write_text(text, "utf-8")
+    result = runner.invoke(app, ["check", "--db", str(store), "--budget", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {path}") and needle in result.stderr
+
+
+@pytest.mark.parametrize("option", ["--budget", "--config", "--map"])
+def test_a_yaml_file_that_is_not_utf8_is_exit_2(
+    store: Path, tmp_path: Path, mixed_log: Path, option: str
+) -> None:
+    """It was a UnicodeDecodeError traceback and exit 1, which CI reads as over budget."""
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes("budgets:\n  - name: caf\u00e9\n".encode("latin-1"))
+    if option == "--budget":
+        command = ["check", "--db", str(store), "--budget", str(bad)]
+    else:
+        command = ["ingest", str(mixed_log), "--db", str(tmp_path / "n.duckdb"), option, str(bad)]
+    result = runner.invoke(app, command)
+    assert result.exit_code == 2, result.exception
+    assert result.stderr.startswith(f"error: {bad}: not valid UTF-8 (byte 0xe9 at byte 23)")
+    assert not (tmp_path / "n.duckdb").exists()
 
 
 def test_sql_formats(store: Path) -> None:
@@ -289,6 +488,20 @@ def test_sql_formats(store: Path) -> None:
     ]
     as_csv = runner.invoke(app, ["sql", "--db", str(store), "-f", "csv", query])
     assert as_csv.stdout.splitlines() == ["team,n", "alpha,2", "beta,2", "gamma,1"]
+
+
+def test_sql_json_writes_non_finite_floats_as_null(store: Path) -> None:
+    """NaN and Infinity are not JSON: strict parsers refused the output."""
+    query = "SELECT 0.0/0.0 AS n, 1.0/0 AS i, ['-inf'::DOUBLE, 1.5] AS l, 0.25::DOUBLE AS f"
+    result = runner.invoke(app, ["sql", "--db", str(store), "-f", "json", query])
+    assert result.exit_code == 0, result.stderr
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} in the output")
+
+    assert json.loads(result.stdout, parse_constant=refuse) == [
+        {"n": None, "i": None, "l": [None, 1.5], "f": 0.25}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -311,6 +524,33 @@ def test_sql_refuses_writes(store: Path, query: str) -> None:
     assert count.stdout.splitlines() == ["n", "5"]
 
 
+@pytest.mark.parametrize(
+    "explain",
+    [
+        "EXPLAIN ANALYZE COPY (SELECT 'x' AS a) TO '{out}' (FORMAT csv)",
+        "EXPLAIN /* plan */ ANALYSE COPY (SELECT 'x' AS a) TO '{out}'",
+        "EXPLAIN (ANALYZE, FORMAT json) COPY (SELECT 'x' AS a) TO '{out}'",
+        "EXPLAIN COPY (SELECT 'x' AS a) TO '{out}'",
+        "EXPLAIN ANALYZE SELECT count(*) FROM requests",
+    ],
+)
+def test_sql_refuses_explain_that_runs_or_writes(store: Path, tmp_path: Path, explain: str) -> None:
+    """EXPLAIN ANALYZE runs its statement: a COPY under it wrote its file (exit 0)."""
+    out = tmp_path / "x.csv"
+    result = runner.invoke(app, ["sql", "--db", str(store), explain.format(out=out)])
+    assert result.exit_code == 2, result.stdout
+    assert result.stdout == ""
+    assert "read-only" in result.stderr and "EXPLAIN" in result.stderr
+    assert not out.exists()
+
+
+def test_sql_explains_a_query(store: Path) -> None:
+    for query in ("EXPLAIN SELECT * FROM requests", "EXPLAIN (FORMAT json) (SELECT 1)"):
+        result = runner.invoke(app, ["sql", "--db", str(store), "-f", "json", query])
+        assert result.exit_code == 0, result.stderr
+        assert json.loads(result.stdout)[0]["explain_key"] == "physical_plan"
+
+
 def test_findings_json_and_fail_flag(store: Path) -> None:
     result = runner.invoke(app, ["findings", "--db", str(store), "-f", "json"])
     assert result.exit_code == 0
@@ -324,6 +564,7 @@ def test_findings_json_and_fail_flag(store: Path) -> None:
     assert data["total_savings_usd"] == "0"
     gated = runner.invoke(app, ["findings", "--db", str(store), "--fail-on-findings"])
     assert gated.exit_code == 1  # a finding, even without savings, fails the gate
+    assert gated.stderr.splitlines()[-1] == "error: --fail-on-findings: 2 finding(s)"
 
 
 def test_audit_on_sample_logs() -> None:

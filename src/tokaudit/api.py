@@ -19,7 +19,7 @@ from tokaudit.findings import RULES, run_rules, with_overrides
 from tokaudit.ingest import IngestResult, ingest_paths
 from tokaudit.ingest.attribution import Attribution, load_attribution
 from tokaudit.ingest.fieldmap import FieldMap, load_field_map
-from tokaudit.ingest.loader import ProgressCallback
+from tokaudit.ingest.loader import ProgressCallback, check_inputs
 from tokaudit.models import Breakdown, BudgetReport, FindingsReport
 from tokaudit.pricing.overlay import credit_usage
 from tokaudit.pricing.source import load_prices
@@ -50,11 +50,17 @@ __all__ = [
 
 @contextmanager
 def priced_store(
-    db: Path | str, pricing: Path | None = None, overlay: Path | None = None
+    db: Path | str,
+    pricing: Path | None = None,
+    overlay: Path | None = None,
+    existing: bool = False,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A writable store with the chosen price table (and overlay) installed, on every run."""
+    """A writable store with the chosen price table (and overlay) installed, on every run.
+
+    ``existing``: the store must already be a tokaudit store (commands that only read it).
+    """
     table = load_prices(pricing, overlay)
-    con = open_store(db)
+    con = open_store(db, existing=existing)
     try:
         install_price_table(con, table)
         yield con
@@ -69,14 +75,22 @@ class _IngestOptions(TypedDict):
 
 
 def _ingest_options(
-    field_map: Path | None, config: Path | None, stdin: BinaryIO | None
+    paths: list[str],
+    fmt: str,
+    field_map: Path | None,
+    config: Path | None,
+    stdin: BinaryIO | None,
 ) -> _IngestOptions:
-    """Load and validate the field map and the attribution config before any store opens."""
-    return {
-        "field_map": load_field_map(field_map) if field_map is not None else None,
+    """Load and validate the field map, the attribution config and the input paths before
+    any store opens: a missing input must not leave an empty store file behind."""
+    fields = load_field_map(field_map) if field_map is not None else None
+    options: _IngestOptions = {
+        "field_map": fields,
         "attribution": load_attribution(config) if config is not None else None,
         "stdin": stdin,
     }
+    check_inputs(paths, fmt, fields)
+    return options
 
 
 def ingest(
@@ -98,7 +112,7 @@ def ingest(
     ``stdin`` (default: the process's standard input). ``recount_texts=False`` leaves the
     recount to ``recount_store`` (``findings`` and ``audit`` recount what they need).
     """
-    options = _ingest_options(field_map, config, stdin)
+    options = _ingest_options(paths, fmt, field_map, config, stdin)
     with priced_store(db, pricing, overlay) as con:
         result = ingest_paths(con, paths, fmt, on_progress, **options)
         if recount_texts:
@@ -107,7 +121,7 @@ def ingest(
 
 
 def recount_store(db: Path | str) -> RecountResult:
-    con = open_store(db)
+    con = open_store(db, existing=True)
     try:
         return recount(con)
     finally:
@@ -123,7 +137,7 @@ def recount_report(
     overlay: Path | None = None,
 ) -> RecountReport:
     """Reported vs recounted tokens (and dollars) per group; recounts what is missing first."""
-    with priced_store(db, pricing, overlay) as con:
+    with priced_store(db, pricing, overlay, existing=True) as con:
         recount(con)
         from tokaudit.report.recount import recount_report
 
@@ -144,7 +158,7 @@ def report(
     pricing: Path | None = None,
     overlay: Path | None = None,
 ) -> Breakdown:
-    with priced_store(db, pricing, overlay) as con:
+    with priced_store(db, pricing, overlay, existing=True) as con:
         freeze_costs(con)
         return with_credits(con, breakdown(con, group_by, since, until, top), since, until)
 
@@ -177,7 +191,7 @@ def findings(
     overlay: Path | None = None,
 ) -> FindingsReport:
     with_overrides(settings)  # a bad threshold fails before the store is touched
-    with priced_store(db, pricing, overlay) as con:
+    with priced_store(db, pricing, overlay, existing=True) as con:
         recount(con)  # the caching rule needs prefix sizes
         freeze_costs(con)
         return _findings(con, settings)
@@ -189,7 +203,7 @@ def check(
     from tokaudit.budget import evaluate_budgets, load_budgets
 
     budgets = load_budgets(budget_file)
-    with priced_store(db, pricing, overlay) as con:
+    with priced_store(db, pricing, overlay, existing=True) as con:
         freeze_costs(con)
         return evaluate_budgets(con, budgets)
 
@@ -208,6 +222,7 @@ class AuditResult:
     findings: FindingsReport
     rejects: list[RejectSample]
     db: str | None  # None when a temporary store was used
+    broken_plugins: list[tuple[str, str]]  # tokenizer plugins the recount skipped, and why
 
 
 AUDIT_GROUPS = (["team"], ["model"], ["prompt"])
@@ -225,7 +240,7 @@ def audit(
     stdin: BinaryIO | None = None,
 ) -> AuditResult:
     """The one-shot main job: ingest, recount, price, break down and look for waste."""
-    options = _ingest_options(field_map, config, stdin)
+    options = _ingest_options(paths, "auto", field_map, config, stdin)
     with tempfile.TemporaryDirectory(prefix="tokaudit-") as tmp:
         target = db if db is not None else ":memory:"
         with priced_store(target, pricing, overlay) as con:
@@ -234,7 +249,7 @@ def audit(
             loaded = ingest_paths(
                 con, paths, "auto", on_progress, **options, remember=db is not None
             )
-            recount(con)
+            recounted = recount(con)
             freeze_costs(con)
             sources = [f.source or str(Path(f.path).resolve()) for f in loaded.files]
             rejects = con.execute(
@@ -248,6 +263,7 @@ def audit(
                 findings=_findings(con, None),
                 rejects=[RejectSample(f, int(n), r) for f, n, r in rejects],
                 db=None if db is None else str(db),
+                broken_plugins=recounted.broken_plugins,
             )
 
 
@@ -268,7 +284,7 @@ def compare_report(
     """Spend per group with the current prices and with another table or instant."""
     current = load_prices(pricing, overlay)
     other = load_prices(compare_pricing if compare_pricing is not None else pricing, overlay)
-    con = open_store(db)
+    con = open_store(db, existing=True)
     try:
         from tokaudit.pricing.compare import compare_pricing as compare_sql
 

@@ -25,7 +25,11 @@ from tokaudit.cli_common import guard as _guard
 from tokaudit.cli_common import out as _out
 from tokaudit.cli_common import render
 from tokaudit.cli_pricing import pricing_app
-from tokaudit.cli_recount import report_recount, tokenizers_app
+from tokaudit.cli_recount import (
+    report_recount,
+    tokenizers_app,
+    warn_broken_plugins,
+)
 from tokaudit.errors import ExitCode
 from tokaudit.ingest import IngestResult
 from tokaudit.ingest.attribution import default_config_path
@@ -75,6 +79,7 @@ StrictOption = Annotated[
     ),
 ]
 DEFAULT_DB = Path("tokaudit.duckdb")
+PATHS_HELP = "Log files, directories, globs (.gz and .zst ok)."
 MapOption = Annotated[
     Path | None,
     typer.Option(
@@ -98,9 +103,12 @@ def _progress(label: str) -> Iterator[ProgressCallback | None]:
     if not sys.stderr.isatty() or os.environ.get("CI"):
         yield None
         return
+    from rich.console import Console
     from rich.progress import Progress
 
-    with Progress(transient=True) as bar:
+    # on stderr, the terminal tested above: rich's default console is stdout, and drawing
+    # there put a stray newline before the data when stdout was redirected
+    with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(label, total=None)
 
         def update(done: int, total: int, path: Path) -> None:
@@ -191,7 +199,7 @@ def _conflict_warnings(result: IngestResult) -> list[str]:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[str], typer.Argument(help="Log files, directories, globs (.gz ok).")],
+    paths: Annotated[list[str], typer.Argument(help=PATHS_HELP)],
     db: DbOption = DEFAULT_DB,
     fmt: Annotated[
         str,
@@ -231,9 +239,11 @@ def ingest(
                 overlay,
                 field_map=field_map,
                 config=settings,
-                recount_texts=recount,
+                recount_texts=False,
             )
         )
+        # recounted here rather than inside api.ingest: its result names broken plugins
+        recounted = _guard(lambda: api.recount_store(db)) if recount else None
     rows = _ingest_summary(result)
     if renderer is json_format:
         _out(
@@ -250,6 +260,8 @@ def ingest(
         _out(_ingest_counts_line(result) + "\n")
     for line in _conflict_warnings(result):
         _err(line)
+    if recounted is not None:
+        warn_broken_plugins(recounted.broken_plugins)
     if result.total("rejected"):
         _err(
             f"rejected lines are kept in the rejects table: tokaudit sql --db {db} "
@@ -305,7 +317,8 @@ def report(
         ),
     ] = "spend",
 ) -> None:
-    """Cost breakdown per team, model, prompt, user, feature or day."""
+    """Cost breakdown by team, model, prompt, user, feature, project, day, provider or
+    priced_model (--by)."""
     group_by = _guard(lambda: parse_group_by(by))
     renderer = _guard(lambda: get_renderer(fmt))
     start, end = _parse_time(since, "--since"), _parse_time(until, "--until")
@@ -381,6 +394,7 @@ def findings(
         if strict:
             _strict_exit(result.unpriced)
     if fail_on_findings and result.findings:
+        _err(f"error: --fail-on-findings: {len(result.findings)} finding(s)")
         raise typer.Exit(int(ExitCode.FINDINGS))
 
 
@@ -417,14 +431,20 @@ def check(
     render(renderer, "budget", result)
     from tokaudit.budget import unmatched_scope_warnings
 
+    if not result.outcomes:  # `budgets: []`: a gate that checks nothing must say so
+        _err(f"warning: {budget}: no budgets; the gate checks nothing")
     for line in unmatched_scope_warnings(result):  # a typo such as team: serach
         _err(f"warning: {line}")
     unpriced = sum(o.unpriced_requests for o in result.outcomes)
-    if unpriced:
-        _err(
-            f"warning: {unpriced} request(s) in budget scopes are unpriced; their cost is "
-            "unknown and not counted"
-        )
+    for o in result.outcomes:
+        if o.unpriced_requests:
+            _err(
+                f"warning: budget {o.name!r}: {o.unpriced_requests} request(s) in scope are "
+                "unpriced; their cost is unknown and not counted: "
+                + "; ".join(
+                    f"{u.model} ({u.provider}) x{u.requests}: {u.reason}" for u in o.unpriced_models
+                )
+            )
     for o in result.outcomes:
         if o.exceeded:
             worst = max(o.exceeded_periods, key=lambda p: p[1])
@@ -433,6 +453,7 @@ def check(
                 f"{worst[0]}, limit {o.max_cost_usd:f} USD"
             )
     if strict and unpriced:
+        _err("error: --strict: unpriced requests (see above)")
         raise typer.Exit(int(ExitCode.ERROR))
     if result.violated and not no_fail:
         raise typer.Exit(int(ExitCode.FINDINGS))
@@ -452,17 +473,16 @@ def sql(
 
 @app.command()
 def recount(db: DbOption = DEFAULT_DB) -> None:
-    """Recount prompt tokens for requests that have text and no current recount."""
+    """Recount prompt and reply tokens for requests that have text and no current recount."""
     _guard(lambda: _require_store(db))
     result = _guard(lambda: api.recount_store(db))
     _out(f"{result.texts_counted} text(s) counted, {result.requests_updated} request(s) updated\n")
-    for name, message in result.broken_plugins:
-        _err(f"warning: tokenizer plugin {name!r} skipped: {message}")
+    warn_broken_plugins(result.broken_plugins)
 
 
 @app.command()
 def audit(
-    paths: Annotated[list[str], typer.Argument(help="Log files, directories, globs (.gz ok).")],
+    paths: Annotated[list[str], typer.Argument(help=PATHS_HELP)],
     db: Annotated[
         Path | None,
         typer.Option(
@@ -495,6 +515,7 @@ def audit(
     _err(_ingest_counts_line(result.ingest))
     for line in _conflict_warnings(result.ingest):
         _err(line)
+    warn_broken_plugins(result.broken_plugins)
     for f in result.ingest.errors:
         _err(f"error: {f.path}: {f.error}")
     if renderer is json_format:

@@ -410,7 +410,7 @@ def report_comparison(
         _rows(fmt, columns, rows[:-1], comparison_caption(result))
     else:
         columns, rows = comparison_rows(result)
-        _rows(fmt, columns, rows, comparison_caption(result) if renderer is table else "")
+        _rows(fmt, columns, rows, comparison_caption(result))  # under a table, after Markdown
     if result.totals.excluded_requests:
         _err(
             f"note: {result.totals.excluded_requests} request(s) unpriced under either table "

@@ -6,6 +6,7 @@ Thin typer glue over ``tokaudit.api``: stdout carries data only, warnings go to 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +16,7 @@ import typer
 from tokaudit import api
 from tokaudit.cli_common import render, sub_app
 from tokaudit.errors import TokauditError
-from tokaudit.report.renderers import csv_format, get_renderer, json_format
+from tokaudit.report.renderers import get_renderer, json_format
 
 tokenizers_app = sub_app("tokenizers", "Tokenizer plugins used by the recount.")
 
@@ -58,9 +59,13 @@ def list_tokenizers(
             for p in plugins
         ]
         render(renderer, "rows", PLUGIN_COLUMNS, rows)
-    for p in plugins:
-        if p.status == "broken":
-            sys.stderr.write(f"warning: tokenizer plugin {p.name!r} skipped: {p.detail}\n")
+    warn_broken_plugins((p.name, p.detail) for p in plugins if p.status == "broken")
+
+
+def warn_broken_plugins(broken: Iterable[tuple[str, str]]) -> None:
+    """One stderr warning per tokenizer plugin that failed and was skipped (name, why)."""
+    for name, message in broken:
+        sys.stderr.write(f"warning: tokenizer plugin {name!r} skipped: {message}\n")
 
 
 def report_recount(
@@ -73,18 +78,14 @@ def report_recount(
     overlay: Path | None,
 ) -> None:
     """``report --show recount``: reported vs recounted tokens, and dollars, per group."""
-    from tokaudit.report.recount import report_rows
-
     try:
         renderer = get_renderer(fmt)
         result = api.recount_report(db, group_by, since, until, pricing, overlay)
     except TokauditError as exc:
         raise _fail(exc) from exc
-    if renderer in (json_format, csv_format):  # rows + totals + pricing; CSV: data rows only
-        render(renderer, "recount", result)
-    else:  # tables for people end with a total row
-        columns, rows = report_rows(result)
-        render(renderer, "rows", columns, rows)
+    # JSON: rows + totals + pricing; CSV: data rows only (prices on stderr); tables for
+    # people end with a total row and name the prices under it
+    render(renderer, "recount", result)
     totals: Any = result.totals
     if totals.compared < totals.requests:
         sys.stderr.write(

@@ -9,16 +9,28 @@ from typing import Any
 import yaml
 
 from tokaudit.errors import ConfigError
+from tokaudit.pricing.table import read_yaml as unique_key_yaml
 
 
 def read_yaml(path: Path, what: str) -> Any:
-    """The parsed document; a ConfigError names the file when it cannot be read or parsed."""
+    """The parsed document; a ConfigError names the file when it cannot be read or parsed.
+
+    Text that is not UTF-8 is a ConfigError (exit 2) like bad YAML, never a traceback; a key
+    given twice in one mapping is refused, as in the price tables (PyYAML keeps the last).
+    """
     try:
-        text = path.read_text("utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from exc
     try:
-        return yaml.safe_load(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not valid UTF-8 (byte 0x{data[exc.start]:02x} at byte {exc.start + 1}); "
+            f"save the {what} as UTF-8"
+        ) from exc
+    try:
+        return unique_key_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
 

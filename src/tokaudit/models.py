@@ -109,12 +109,14 @@ class BudgetOutcome:
     scope: dict[str, str]
     max_cost_usd: Decimal
     worst_period: str | None  # the period bucket with the highest spend
-    worst_cost_usd: Decimal
+    worst_cost_usd: Decimal | None  # None: requests in scope, none of them priced
     exceeded_periods: list[tuple[str, Decimal]]
     unpriced_requests: int
     # requests in the scope, whole store; 0 flags a scope that matches nothing (a typo?),
     # None when not counted
     matched_requests: int | None = None
+    # the unpriced requests in scope per model and reason (named by `check`'s warning)
+    unpriced_models: list[UnpricedModel] = field(default_factory=list)
 
     @property
     def exceeded(self) -> bool:

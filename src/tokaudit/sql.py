@@ -17,6 +17,53 @@ READ_ONLY_STATEMENTS = {
 }
 
 
+ANALYZE_WORDS = {"ANALYZE", "ANALYSE"}
+
+
+def _check_explain(query: str) -> None:
+    """Refuse EXPLAIN ANALYZE (it runs its statement: a COPY writes its file) and an
+    EXPLAIN of anything but a query; ``EXPLAIN [(options)] SELECT ...`` only plans."""
+    spans = duckdb.tokenize(query)
+    tokens = [
+        (pos, query[pos : spans[i + 1][0] if i + 1 < len(spans) else len(query)].strip())
+        for i, (pos, kind) in enumerate(spans)
+        if kind != duckdb.token_type.comment
+    ]
+    refused = (
+        "refused: `tokaudit sql` is read-only and EXPLAIN ANALYZE runs its statement; "
+        "use EXPLAIN without ANALYZE, or run the query itself"
+    )
+    i = 1  # tokens[0] is EXPLAIN
+    if i < len(tokens) and tokens[i][1].upper() in ANALYZE_WORDS:
+        raise UsageError(refused)
+    if i < len(tokens) and tokens[i][1] == "(" and _statement_type(query[tokens[i][0] :]) is None:
+        depth = 0  # an option list: EXPLAIN (ANALYZE, FORMAT json) ...
+        while i < len(tokens):
+            text = tokens[i][1]
+            depth += (text == "(") - (text == ")")
+            if text.upper() in ANALYZE_WORDS:
+                raise UsageError(refused)
+            i += 1
+            if depth == 0:
+                break
+    inner = _statement_type(query[tokens[i][0] :]) if i < len(tokens) else None
+    if inner != duckdb.StatementType.SELECT:
+        what = f"a {inner.name} statement" if inner is not None else "a statement it cannot read"
+        raise UsageError(
+            f"refused: `tokaudit sql` is read-only and this EXPLAIN is of {what}; "
+            "only queries can be explained"
+        )
+
+
+def _statement_type(text: str) -> duckdb.StatementType | None:
+    """The type of ``text`` when it is exactly one statement, else None."""
+    try:
+        statements = duckdb.extract_statements(text)
+    except duckdb.Error:
+        return None
+    return statements[0].type if len(statements) == 1 else None
+
+
 def run_query(db: Path, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run one read-only statement; anything that could write is refused before it runs."""
     try:
@@ -31,6 +78,8 @@ def run_query(db: Path, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
             f"refused: `tokaudit sql` is read-only and this is a {kind.name} statement; "
             "use the duckdb CLI on a copy of the store to change it"
         )
+    if kind == duckdb.StatementType.EXPLAIN:
+        _check_explain(statements[0].query)
     con = open_store_read_only(db)
     try:
         cursor = con.execute(query)

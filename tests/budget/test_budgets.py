@@ -84,6 +84,10 @@ def test_monthly_buckets_and_scope(tmp_path: Path) -> None:
             {"budgets": [{"name": "x", "max_cost_usd": 1}, {"name": "x", "max_cost_usd": 2}]},
             "unique",
         ),
+        (
+            {"budgets": [{"name": "x", "max_cost_usd": 1}], "defaults": {"period": "month"}},
+            "unknown key(s) defaults (allowed: budgets)",
+        ),
     ],
 )
 def test_config_errors_name_the_problem(data: object, needle: str) -> None:
@@ -99,3 +103,22 @@ def test_unreadable_and_invalid_yaml(tmp_path: Path) -> None:
     bad.write_text("budgets: [unclosed", "utf-8")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_budgets(bad)
+
+
+def test_a_key_given_twice_in_a_budget_is_refused(tmp_path: Path) -> None:
+    """PyYAML keeps the last value: the gate ran with a limit of 500 without a word."""
+    path = tmp_path / "budgets.yaml"
+    path.write_text("budgets:\n  - name: x\n    max_cost_usd: 5\n    max_cost_usd: 500\n", "utf-8")
+    with pytest.raises(ConfigError, match="duplicate key 'max_cost_usd'") as info:
+        load_budgets(path)
+    assert str(info.value).startswith(f"{path}: ")
+
+
+def test_a_budget_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "budgets.yaml"
+    path.write_bytes("budgets:\n  - name: caf\u00e9\n    max_cost_usd: 5\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as info:
+        load_budgets(path)
+    assert str(info.value) == (
+        f"{path}: not valid UTF-8 (byte 0xe9 at byte 23); save the budget file as UTF-8"
+    )

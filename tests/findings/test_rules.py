@@ -101,3 +101,38 @@ def test_a_good_override_replaces_only_its_threshold() -> None:
     expected = default_settings()
     expected["D09"].update(min_requests=50, min_candidate_share=1)
     assert settings == expected
+
+
+def test_findings_with_equal_savings_come_in_one_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """D04 findings with equal savings (same team and model, other prompts) swapped places
+    from one run to the next: the order must not depend on the order a rule found them."""
+    from tokaudit import findings
+    from tokaudit.findings.interface import WasteRule
+    from tokaudit.models import Finding
+
+    def found(prompt: str | None, detail: str = "d") -> Finding:
+        return Finding(
+            "D04", "exact-duplicate-request", "t", "a", "m", prompt, 2, Decimal(1), detail
+        )
+
+    class Fixed(WasteRule):
+        rule_id, name, summary = "D04", "exact-duplicate-request", ""
+
+        def __init__(self, items: list[Finding]) -> None:
+            self.items = items
+
+        def evaluate(self, con: Any, settings: dict[str, Any]) -> list[Finding]:
+            return list(self.items)
+
+    items = [found("prompt b"), found(None), found("prompt a", "e"), found("prompt a")]
+    orders = []
+    for ordered in (items, items[::-1]):
+        monkeypatch.setattr(findings, "RULES", [Fixed(ordered)])
+        orders.append(findings.run_rules(None))  # type: ignore[arg-type]
+    assert orders[0] == orders[1]
+    assert [(f.prompt, f.detail) for f in orders[0]] == [
+        (None, "d"),
+        ("prompt a", "d"),
+        ("prompt a", "e"),
+        ("prompt b", "d"),
+    ]

@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from tokaudit.config_file import read_yaml
+from tokaudit.config_file import read_yaml, reject_unknown
 from tokaudit.errors import ConfigError
 
 PERIODS = ("day", "week", "month", "all")
@@ -53,6 +53,7 @@ def _scope(scope: dict[Any, Any], where: str) -> dict[str, str]:
 def parse_budgets(data: Any, origin: str) -> list[Budget]:
     if not isinstance(data, dict) or not isinstance(data.get("budgets"), list):
         raise ConfigError(f"{origin}: expected a top-level 'budgets:' list")
+    reject_unknown(data, ("budgets",), f"{origin}: top level")
     budgets = []
     for i, item in enumerate(data["budgets"]):
         where = f"{origin}: budgets[{i}]"

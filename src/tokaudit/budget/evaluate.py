@@ -13,7 +13,7 @@ import duckdb
 
 from tokaudit.budget.config import Budget
 from tokaudit.models import BudgetOutcome, BudgetReport
-from tokaudit.report.breakdown import DIMENSIONS, pricing_info
+from tokaudit.report.breakdown import DIMENSIONS, pricing_info, unpriced_models
 
 BUCKETS = {
     "day": "strftime(c.ts, '%Y-%m-%d')",
@@ -35,15 +35,21 @@ def evaluate_budget(con: duckdb.DuckDBPyConnection, budget: Budget) -> BudgetOut
     where = " AND ".join(["TRUE", *clauses])
     params = list(budget.scope.values())
     rows = con.execute(
-        f"""SELECT {BUCKETS[budget.period]} AS bucket, coalesce(sum(c.cost_usd), 0),
+        f"""SELECT {BUCKETS[budget.period]} AS bucket, sum(c.cost_usd),
                coalesce(sum(coalesce(c.request_count, 1))
                         FILTER (WHERE c.pricing_status = 'unpriced'), 0),
                coalesce(sum(coalesce(c.request_count, 1)), 0)
         FROM request_costs c WHERE {where} GROUP BY bucket ORDER BY bucket""",
         params,
     ).fetchall()
-    spend = [(str(b), Decimal(cost).normalize()) for b, cost, _, _ in rows]
-    worst = max(spend, key=lambda s: s[1], default=(None, Decimal(0)))
+    # A period with nothing priced has no known spend (NULL), never $0; a scope with
+    # nothing priced at all has none either (None: null in JSON, "unpriced (N)" in tables).
+    spend = [(str(b), Decimal(cost).normalize()) for b, cost, _, _ in rows if cost is not None]
+    nothing_priced = bool(rows) and not spend
+    worst: tuple[str | None, Decimal | None] = max(
+        spend, key=lambda s: s[1], default=(None, None if nothing_priced else Decimal(0))
+    )
+    unpriced = sum(int(u) for _, _, u, _ in rows)
     return BudgetOutcome(
         name=budget.name,
         period=budget.period,
@@ -52,8 +58,9 @@ def evaluate_budget(con: duckdb.DuckDBPyConnection, budget: Budget) -> BudgetOut
         worst_period=worst[0],
         worst_cost_usd=worst[1],
         exceeded_periods=[(b, c) for b, c in spend if c > budget.max_cost_usd],
-        unpriced_requests=sum(int(u) for _, _, u, _ in rows),
+        unpriced_requests=unpriced,
         matched_requests=sum(int(n) for _, _, _, n in rows),
+        unpriced_models=unpriced_models(con, where, params) if unpriced else [],
     )
 
 

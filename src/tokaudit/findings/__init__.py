@@ -70,7 +70,14 @@ def with_overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
 def run_rules(
     con: duckdb.DuckDBPyConnection, overrides: dict[str, Any] | None = None
 ) -> list[Finding]:
-    """Every rule's findings, largest savings first."""
+    """Every rule's findings, largest savings first, in a total order (same store, same
+    output: findings with equal savings swapped places between runs)."""
     settings = with_overrides(overrides)
     found = [f for rule in RULES for f in rule.evaluate(con, settings.get(rule.rule_id, {}))]
-    return sorted(found, key=lambda f: (-f.savings_usd, f.rule_id, f.team or "", f.model or ""))
+    return sorted(found, key=_order)
+
+
+def _order(f: Finding) -> tuple[Any, ...]:
+    """Savings, rule, then every identifying field (None before any text)."""
+    named = ((value is not None, value or "") for value in (f.team, f.model, f.prompt))
+    return (-f.savings_usd, f.rule_id, *named, f.kind, f.title, f.detail, f.requests)

@@ -850,6 +850,23 @@ def ingest_file(
     return outcome.files[0]
 
 
+def _suffixes(fmt_name: str, field_map: FieldMap | None) -> tuple[str, ...]:
+    """The names a directory is walked for; a bad --format or --map is a UsageError."""
+    if fmt_name != "auto" and fmt_name not in FORMATS:
+        raise UsageError(f"unknown --format {fmt_name!r}; choose auto or one of {list(FORMATS)}")
+    if field_map is not None and fmt_name != "auto":
+        raise UsageError("--map reads every file through the field map; leave out --format")
+    return (*LOG_SUFFIXES, ".csv", ".tsv", ".parquet") if field_map is not None else LOG_SUFFIXES
+
+
+def check_inputs(
+    paths: list[str], fmt_name: str = "auto", field_map: FieldMap | None = None
+) -> None:
+    """The error ``ingest_paths`` would raise for a bad --format, a missing path, an empty
+    directory or a glob matching nothing, before a store is opened (or created)."""
+    expand_paths([p for p in paths if p != STDIN], _suffixes(fmt_name, field_map))
+
+
 def ingest_paths(
     con: duckdb.DuckDBPyConnection,
     paths: list[str],
@@ -868,12 +885,8 @@ def ingest_paths(
     charged to before it is stored. ``remember=False`` is for a store that is thrown away
     after this run: files are fingerprinted by size and time instead of by content.
     """
-    if fmt_name != "auto" and fmt_name not in FORMATS:
-        raise UsageError(f"unknown --format {fmt_name!r}; choose auto or one of {list(FORMATS)}")
-    if field_map is not None and fmt_name != "auto":
-        raise UsageError("--map reads every file through the field map; leave out --format")
+    suffixes = _suffixes(fmt_name, field_map)
     forced = MappedFormat(field_map) if field_map is not None else None
-    suffixes = (*LOG_SUFFIXES, ".csv", ".tsv", ".parquet") if forced else LOG_SUFFIXES
     with ExitStack() as stack:
         names: dict[Path, str] = {}
         if STDIN in paths:

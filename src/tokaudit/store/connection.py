@@ -89,9 +89,51 @@ def _attach(path: str | Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def open_store(path: str | Path) -> duckdb.DuckDBPyConnection:
-    """Open (creating if needed) a writable store and apply the schema."""
+def _refuse_foreign(con: duckdb.DuckDBPyConnection, path: str | Path, existing: bool) -> None:
+    """An InputError when the attached database is not a tokaudit store, before any write.
+
+    A store has ``schema_info`` with its ``schema_version``. A database holding other tables
+    (or, when ``existing``, nothing at all) is someone else's file: writing tokaudit's
+    schema into it and reporting $0 spend from it would both be wrong.
+    """
+    names = {
+        str(r[0])
+        for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = ? UNION ALL "
+            "SELECT view_name FROM duckdb_views() WHERE database_name = ? AND NOT internal",
+            [STORE, STORE],
+        ).fetchall()
+    }
+    if not names and not existing:
+        return  # a new store
+    version = None
+    if "schema_info" in names:
+        try:
+            row = con.execute(
+                "SELECT max(value) FROM schema_info WHERE key = 'schema_version'"
+            ).fetchone()
+            version = row[0] if row else None
+        except duckdb.Error:
+            version = None
+    if version is None:
+        con.close()
+        held = f"tables: {', '.join(sorted(names)[:5])}" if names else "an empty database"
+        raise InputError(
+            f"{path} is not a tokaudit store (no tokaudit schema_info; {held}); "
+            "give the store `tokaudit ingest` wrote, or a new file to ingest into"
+        )
+
+
+def open_store(path: str | Path, existing: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (creating if needed) a writable store and apply the schema.
+
+    A DuckDB file that holds something other than a tokaudit store is refused untouched;
+    ``existing=True`` (commands that read a store) also refuses a missing or empty one.
+    """
+    if existing and str(path) != ":memory:" and not Path(path).is_file():
+        raise InputError(f"no store at {path}: run `tokaudit ingest LOGS --db {path}` first")
     con = _attach(path, read_only=False)
+    _refuse_foreign(con, path, existing)
     _configure(con)
     _configure_writable(con)
     con.execute(resources.files("tokaudit.store").joinpath("schema.sql").read_text("utf-8"))

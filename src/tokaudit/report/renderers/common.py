@@ -5,7 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from tokaudit.models import Breakdown, BudgetReport, FindingsReport, PricingInfo, Totals
+from tokaudit.models import (
+    Breakdown,
+    BudgetOutcome,
+    BudgetReport,
+    FindingsReport,
+    PricingInfo,
+    Totals,
+)
 
 TOTAL_FIELDS = (
     "requests",
@@ -105,8 +112,19 @@ def overlay_text(p: PricingInfo) -> str:
     return f" + overlay {o.name or o.path} (sha256 {o.sha256[:12]}){credits}"
 
 
-def breakdown_dict(b: Breakdown) -> dict[str, Any]:
-    estimates = b.totals.estimated_requests > 0  # the keys appear only when there is any
+ESTIMATE_FIELDS = ("estimated_requests", "estimated_cost_usd")
+
+
+def breakdown_columns(group_by: list[str]) -> list[str]:
+    """Every key of a breakdown row, estimates included: the CSV header for ``--by``."""
+    preview = ["prompt_preview"] if "prompt" in group_by else []
+    return [*group_by, *preview, *TOTAL_FIELDS, *ESTIMATE_FIELDS]
+
+
+def breakdown_dict(b: Breakdown, estimates: bool | None = None) -> dict[str, Any]:
+    """``estimates``: add the estimate keys (default: only when there is any estimate)."""
+    if estimates is None:
+        estimates = b.totals.estimated_requests > 0
     rows = []
     for row in b.rows:
         item: dict[str, Any] = dict(row.keys)
@@ -164,7 +182,7 @@ def budget_dict(r: BudgetReport) -> dict[str, Any]:
                 "scope": o.scope,
                 "max_cost_usd": money(o.max_cost_usd),
                 "worst_period": o.worst_period,
-                "worst_cost_usd": money(o.worst_cost_usd),
+                "worst_cost_usd": money_or_none(o.worst_cost_usd),
                 "exceeded": o.exceeded,
                 "exceeded_periods": [
                     {"period": p, "cost_usd": money(c)} for p, c in o.exceeded_periods
@@ -176,6 +194,13 @@ def budget_dict(r: BudgetReport) -> dict[str, Any]:
             for o in r.outcomes
         ],
     }
+
+
+def budget_spend_text(o: BudgetOutcome) -> str:
+    """A budget's worst spend for people: 'unpriced (N)' when nothing in scope was priced."""
+    if o.worst_cost_usd is None:
+        return f"{UNPRICED_COST} ({o.unpriced_requests})"
+    return display_usd(o.worst_cost_usd)
 
 
 def scope_text(scope: dict[str, str]) -> str:

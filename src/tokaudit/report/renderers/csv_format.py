@@ -10,6 +10,7 @@ from typing import Any
 from tokaudit.models import Breakdown, BudgetReport, FindingsReport
 from tokaudit.report.recount import RecountReport, data_rows
 from tokaudit.report.renderers.common import (
+    breakdown_columns,
     breakdown_dict,
     budget_dict,
     findings_dict,
@@ -38,9 +39,10 @@ def _write(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def render_breakdown(b: Breakdown) -> str:
-    rows = breakdown_dict(b)["rows"]
-    header = list(rows[0]) if rows else [*b.group_by, "requests", "cost_usd"]
-    return _write(header, [list(r.values()) for r in rows])
+    """The header depends on --by alone: no rows, or no estimates, give the same columns."""
+    header = breakdown_columns(b.group_by)
+    rows = breakdown_dict(b, estimates=True)["rows"]
+    return _write(header, [[r[h] for h in header] for r in rows])
 
 
 def render_findings(f: FindingsReport) -> str:

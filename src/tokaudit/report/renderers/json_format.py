@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -25,8 +26,23 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (DuckDB's 0.0/0.0, 1.0/0) as None: JSON
+    has no NaN or Infinity, and most parsers refuse them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def dumps(data: Any) -> str:
-    return json.dumps(data, indent=2, default=_default, ensure_ascii=False) + "\n"
+    return (
+        json.dumps(_finite(data), indent=2, default=_default, ensure_ascii=False, allow_nan=False)
+        + "\n"
+    )
 
 
 def render_breakdown(b: Breakdown) -> str:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from tokaudit.models import Breakdown, BudgetReport, FindingsReport, PricingInfo
-from tokaudit.report.renderers.common import cost_text, display_usd, overlay_text, scope_text
+from tokaudit.report.recount import RecountReport, report_rows
+from tokaudit.report.renderers.common import (
+    budget_spend_text,
+    cost_text,
+    display_usd,
+    overlay_text,
+    scope_text,
+)
 
 
 def _cell(value: Any) -> str:
@@ -91,7 +98,7 @@ def render_budget(r: BudgetReport) -> str:
             o.period,
             display_usd(o.max_cost_usd),
             o.worst_period or "—",
-            display_usd(o.worst_cost_usd),
+            budget_spend_text(o),
             o.unpriced_requests,
         ]
         for o in r.outcomes
@@ -105,6 +112,12 @@ def render_budget(r: BudgetReport) -> str:
         + "\n"
         + _pricing_line(r.pricing)
     )
+
+
+def render_recount(report: RecountReport) -> str:
+    """``report --show recount``: the groups, a total row, and the prices behind the dollars."""
+    columns, rows = report_rows(report)
+    return _table(columns, [list(r) for r in rows]) + "\n" + _pricing_line(report.pricing)
 
 
 def render_rows(columns: list[str], rows: list[tuple[Any, ...]]) -> str:

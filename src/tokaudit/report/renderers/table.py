@@ -9,7 +9,14 @@ from rich.console import Console
 from rich.table import Table
 
 from tokaudit.models import Breakdown, BudgetReport, FindingsReport, PricingInfo
-from tokaudit.report.renderers.common import cost_text, display_usd, overlay_text, scope_text
+from tokaudit.report.recount import RecountReport, report_rows
+from tokaudit.report.renderers.common import (
+    budget_spend_text,
+    cost_text,
+    display_usd,
+    overlay_text,
+    scope_text,
+)
 
 TITLES = {
     "team": "team",
@@ -133,7 +140,7 @@ def budget_table(r: BudgetReport) -> Table:
             o.period,
             display_usd(o.max_cost_usd),
             o.worst_period or "—",
-            display_usd(o.worst_cost_usd),
+            budget_spend_text(o),
             status,
         )
     return table
@@ -157,12 +164,25 @@ def render_budget(r: BudgetReport, color: bool = False) -> str:
     return _render(budget_table(r), color=color)
 
 
-def render_rows(columns: list[str], rows: list[tuple[Any, ...]], color: bool = False) -> str:
-    table = Table()
+def _rows_table(
+    columns: list[str], rows: list[tuple[Any, ...]], caption: str | None = None
+) -> Table:
+    table = Table(caption=caption)
     for c in columns:
         table.add_column(c)
     for row in rows:
         table.add_row(*["NULL" if v is None else str(v) for v in row])
+    return table
+
+
+def render_rows(columns: list[str], rows: list[tuple[Any, ...]], color: bool = False) -> str:
+    return _render(_rows_table(columns, rows), color=color, width=200)
+
+
+def render_recount(report: RecountReport, color: bool = False) -> str:
+    """``report --show recount``: the groups, a total row, and the prices behind the dollars."""
+    columns, rows = report_rows(report)
+    table = _rows_table(columns, rows, caption=_caption(report.pricing))
     return _render(table, color=color, width=200)
 
 
