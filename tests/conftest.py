@@ -29,3 +29,16 @@ def _no_ci_noise(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def mixed_log() -> Path:
     return MIXED
+
+
+@pytest.fixture
+def store(tmp_path: Path, mixed_log: Path) -> Path:
+    """A store ingested from the mixed fixture log through the CLI."""
+    from typer.testing import CliRunner
+
+    from tokaudit.cli import app
+
+    db = tmp_path / "s.duckdb"
+    result = CliRunner().invoke(app, ["ingest", str(mixed_log), "--db", str(db)])
+    assert result.exit_code == 0, result.stderr
+    return db

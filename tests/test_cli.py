@@ -30,14 +30,6 @@ def sql_json(db: Path, query: str) -> list[dict[str, Any]]:
     return rows
 
 
-@pytest.fixture
-def store(tmp_path: Path, mixed_log: Path) -> Path:
-    db = tmp_path / "s.duckdb"
-    result = runner.invoke(app, ["ingest", str(mixed_log), "--db", str(db)])
-    assert result.exit_code == 0, result.stderr
-    return db
-
-
 def test_ingest_prints_counts_and_keeps_rejects(tmp_path: Path, mixed_log: Path) -> None:
     db = tmp_path / "s.duckdb"
     result = runner.invoke(app, ["ingest", str(mixed_log), "--db", str(db), "-o", "json"])

@@ -17,14 +17,6 @@ from tokaudit.cli import app
 runner = CliRunner()
 
 
-@pytest.fixture
-def store(tmp_path: Path, mixed_log: Path) -> Path:
-    db = tmp_path / "s.duckdb"
-    result = runner.invoke(app, ["ingest", str(mixed_log), "--db", str(db)])
-    assert result.exit_code == 0, result.stderr
-    return db
-
-
 def _prices(db: Path) -> tuple[str, str]:
     """The table version and SHA-256 the JSON spend report names."""
     result = runner.invoke(app, ["report", "--db", str(db), "-f", "json"])
