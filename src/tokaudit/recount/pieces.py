@@ -75,8 +75,9 @@ def piece_groups(counter: Counter, groups: Groups) -> dict[int, int]:
 
 def count_by_pieces(
     con: duckdb.DuckDBPyConnection, counter: Counter, groups: Groups
-) -> list[tuple[int, int, bool]]:
-    """(rn, tokens, exact) of every ``SPLIT_UNIT`` row of the table ``_units``.
+) -> Iterator[tuple[int, int, bool]]:
+    """(rn, tokens, exact) of every ``SPLIT_UNIT`` row of the table ``_units``, streamed
+    (run no other statement on ``con`` until it is exhausted).
 
     ``tokens`` is the unit's count as ``count_units`` would give it: the fixed tokens and
     other texts of the unit rendered with an empty payload, plus the sum of the payload's
@@ -99,7 +100,7 @@ def count_by_pieces(
     if not distinct:  # no unit to split
         con.execute("DROP TABLE _pieces")
         con.execute("DROP TABLE _distinct_pieces")
-        return []
+        return
     # one group per sid stands for its tokenizer and model when the pieces are counted
     rep: dict[int, int] = {}
     for gid, sid in piece_groups(counter, groups).items():
@@ -140,18 +141,20 @@ def count_by_pieces(
         )
     }
     with any_order(con):
-        sums = con.execute(
-            f"""SELECT u.rn, u.gid, u.kind, u.ctx, s.tokens FROM _units u JOIN (
-                SELECT p.rn, CASE WHEN bool_or(c.tokens = {FAILED}) THEN {FAILED}
-                                  ELSE sum(c.tokens) END AS tokens
-                FROM _pieces p JOIN _piece_counts c USING (sid, first, piece)
-                GROUP BY p.rn) s USING (rn)"""
-        ).fetchall()
-    for table in ("_pieces", "_distinct_pieces", "_piece_counts"):
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _piece_sums AS
+            SELECT p.rn, CASE WHEN bool_or(c.tokens = {FAILED}) THEN {FAILED}
+                              ELSE sum(c.tokens) END AS tokens
+            FROM _pieces p JOIN _piece_counts c USING (sid, first, piece)
+            GROUP BY p.rn"""
+        )
+    # streamed: a store's new units may be many millions
+    cursor = con.execute(
+        "SELECT u.rn, u.gid, u.kind, u.ctx, s.tokens FROM _units u JOIN _piece_sums s USING (rn)"
+    )
+    while rows := cursor.fetchmany(BATCH):
+        for rn, gid, kind, ctx, tokens in rows:
+            base, exact = rest[(gid, kind, ctx)]
+            yield rn, FAILED if FAILED in (base, tokens) else base + int(tokens), exact
+    for table in ("_pieces", "_distinct_pieces", "_piece_counts", "_piece_sums"):
         con.execute(f"DROP TABLE {table}")
-    out = []
-    for rn, gid, kind, ctx, tokens in sums:
-        base, exact = rest[(gid, kind, ctx)]
-        total = FAILED if FAILED in (base, tokens) else base + int(tokens)
-        out.append((rn, total, exact))
-    return out
