@@ -350,7 +350,8 @@ def _recount_outputs(con: duckdb.DuckDBPyConnection, counter: Counter) -> int:
                       AND json_array_length(i.body, '$.tools') > 0
                  THEN 'tools' ELSE '' END AS ctx,
             o.body AS payload,
-            first(t.model ORDER BY t.model) OVER (PARTITION BY t.unit_hash, t.tokenizer) AS model
+            first(t.model ORDER BY t.model)
+                OVER (PARTITION BY t.unit_hash, t.tokenizer, t.encoding) AS model
         FROM todo t JOIN prompt_texts o ON o.text_hash = t.output_hash
         LEFT JOIN prompt_texts i ON i.text_hash = t.input_hash""",
     )

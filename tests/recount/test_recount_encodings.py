@@ -1,0 +1,58 @@
+"""Requests whose models share a tokenizer plugin but not a vocabulary are counted apart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from helpers import write_jsonl
+from tokaudit.ingest import ingest_paths
+from tokaudit.recount import recount
+from tokaudit.store import open_store
+from tokaudit.tokenizers import TiktokenTokenizer
+
+PROMPT = [{"role": "user", "content": "Say hello in Japanese and with an emoji."}]
+REPLY = "こんにちは 🙂 — 東京からこんにちは、世界！"
+
+
+def _record(rid: str, model: str) -> dict[str, Any]:
+    return {
+        "timestamp": "2026-10-01T10:00:00Z",
+        "provider": "openai",
+        "request": {"model": model, "messages": PROMPT},
+        "response": {
+            "id": rid,
+            "model": model,
+            "choices": [{"message": {"role": "assistant", "content": REPLY}}],
+        },
+    }
+
+
+def _outputs(tmp_path: Path, records: list[dict[str, Any]]) -> dict[str, int]:
+    tmp_path.mkdir()
+    con = open_store(tmp_path / "store.duckdb")
+    ingest_paths(con, [str(write_jsonl(tmp_path / "log.jsonl", records))])
+    recount(con, workers=1)
+    rows = con.execute("SELECT request_id, recounted_output_tokens FROM requests").fetchall()
+    con.close()
+    return dict(rows)
+
+
+def test_the_same_reply_under_two_vocabularies_gets_each_count(tmp_path: Path) -> None:
+    tik = TiktokenTokenizer()
+    assert (tik.encoding_for("gpt-4.1"), tik.encoding_for("gpt-4-turbo")) == (
+        "o200k_base",
+        "cl100k_base",
+    )
+    # the reply's text counts differently in the two vocabularies
+    o200k, cl100k = (
+        len(tik.get_encoding(e).encode_ordinary(REPLY)) for e in ("o200k_base", "cl100k_base")
+    )
+    assert o200k != cl100k
+    together = _outputs(tmp_path / "both", [_record("a", "gpt-4.1"), _record("b", "gpt-4-turbo")])
+    alone = {
+        **_outputs(tmp_path / "a", [_record("a", "gpt-4.1")]),
+        **_outputs(tmp_path / "b", [_record("b", "gpt-4-turbo")]),
+    }
+    assert together == alone
+    assert together["a"] - together["b"] == o200k - cl100k
