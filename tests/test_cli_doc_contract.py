@@ -60,6 +60,7 @@ def test_price_comparison_names_both_tables(store: Path, fmt: str) -> None:
 
 def _broken_hf_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A tokaudit.yaml whose hf entry names a tokenizer.json that does not exist."""
+    tmp_path.mkdir(exist_ok=True)
     config = tmp_path / "tokaudit.yaml"
     config.write_text(
         "tokenizers:\n  hf:\n    - {models: ['llama-3*'], path: missing/tokenizer.json}\n",
@@ -89,6 +90,24 @@ def test_ingest_and_audit_warn_about_a_broken_plugin_like_recount(
     assert audited.exit_code == 0, audited.stderr
     json.loads(audited.stdout)
     assert _plugin_warnings(audited.stderr) == [expected]
+
+
+@pytest.mark.parametrize("command", ["ingest", "audit"])
+def test_config_option_configures_the_tokenizer_plugins_too(
+    tmp_path: Path, mixed_log: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """--config FILE is the whole config file: its tokenizers: section, not only attribution."""
+    _broken_hf_config(tmp_path / "conf", monkeypatch)
+    monkeypatch.chdir(tmp_path)  # no ./tokaudit.yaml here, and no TOKAUDIT_CONFIG
+    monkeypatch.delenv("TOKAUDIT_CONFIG", raising=False)
+    args = [command, str(mixed_log), "--config", str(tmp_path / "conf" / "tokaudit.yaml")]
+    args += ["--db", str(tmp_path / "s.duckdb")] if command == "ingest" else []
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    [warning] = _plugin_warnings(result.stderr)
+    assert warning.startswith("warning: tokenizer plugin 'hf' skipped: ")
+    without = runner.invoke(app, [command, str(mixed_log), *args[2 + 2 :]])
+    assert _plugin_warnings(without.stderr) == []
 
 
 def test_ingest_without_recount_says_nothing_about_plugins(

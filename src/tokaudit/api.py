@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypedDict
 
 import duckdb
 
+from tokaudit.config_file import findings_settings
 from tokaudit.findings import RULES, run_rules, with_overrides
 from tokaudit.ingest import IngestResult, ingest_paths
 from tokaudit.ingest.attribution import Attribution, load_attribution
@@ -116,14 +117,15 @@ def ingest(
     with priced_store(db, pricing, overlay) as con:
         result = ingest_paths(con, paths, fmt, on_progress, **options)
         if recount_texts:
-            recount(con)
+            recount(con, load_tokenizers(config))
         return result
 
 
-def recount_store(db: Path | str) -> RecountResult:
+def recount_store(db: Path | str, config: Path | None = None) -> RecountResult:
+    """Recount what is new in the store; ``config`` configures tokenizer plugins."""
     con = open_store(db, existing=True)
     try:
-        return recount(con)
+        return recount(con, load_tokenizers(config))
     finally:
         con.close()
 
@@ -184,17 +186,36 @@ def _findings(con: duckdb.DuckDBPyConnection, settings: dict[str, Any] | None) -
     )
 
 
+def _thresholds(config: Path | None, settings: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The findings thresholds to use: the ``findings:`` section of ``config`` (a
+    tokaudit.yaml), with ``settings`` applied over it threshold by threshold. A bad one is
+    a ConfigError, raised before any store is touched."""
+    merged: dict[str, Any] = {
+        rule: dict(values) for rule, values in (findings_settings(config) or {}).items()
+    }
+    for rule, values in (settings or {}).items():
+        if isinstance(values, dict) and rule in merged:
+            merged[rule].update(values)
+        else:
+            merged[rule] = values
+    with_overrides(merged)
+    return merged or None
+
+
 def findings(
     db: Path | str,
     pricing: Path | None = None,
     settings: dict[str, Any] | None = None,
     overlay: Path | None = None,
+    config: Path | None = None,
 ) -> FindingsReport:
-    with_overrides(settings)  # a bad threshold fails before the store is touched
+    """Every waste rule's findings. Thresholds: ``config``'s ``findings:`` section (a
+    tokaudit.yaml), then ``settings`` ({"D15": {"tolerance_pct": 5}}) over it."""
+    thresholds = _thresholds(config, settings)  # a bad one fails before the store opens
     with priced_store(db, pricing, overlay, existing=True) as con:
         recount(con)  # the caching rule needs prefix sizes
         freeze_costs(con)
-        return _findings(con, settings)
+        return _findings(con, thresholds)
 
 
 def check(
@@ -238,9 +259,14 @@ def audit(
     field_map: Path | None = None,
     config: Path | None = None,
     stdin: BinaryIO | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> AuditResult:
-    """The one-shot main job: ingest, recount, price, break down and look for waste."""
+    """The one-shot main job: ingest, recount, price, break down and look for waste.
+
+    The findings' thresholds are ``config``'s ``findings:`` section with ``settings`` over
+    it, as in ``findings``."""
     options = _ingest_options(paths, "auto", field_map, config, stdin)
+    thresholds = _thresholds(config, settings)
     with tempfile.TemporaryDirectory(prefix="tokaudit-") as tmp:
         target = db if db is not None else ":memory:"
         with priced_store(target, pricing, overlay) as con:
@@ -249,7 +275,7 @@ def audit(
             loaded = ingest_paths(
                 con, paths, "auto", on_progress, **options, remember=db is not None
             )
-            recounted = recount(con)
+            recounted = recount(con, load_tokenizers(config))
             freeze_costs(con)
             sources = [f.source or str(Path(f.path).resolve()) for f in loaded.files]
             rejects = con.execute(
@@ -260,7 +286,7 @@ def audit(
             return AuditResult(
                 ingest=loaded,
                 breakdowns=[with_credits(con, breakdown(con, g, top=top)) for g in AUDIT_GROUPS],
-                findings=_findings(con, None),
+                findings=_findings(con, thresholds),
                 rejects=[RejectSample(f, int(n), r) for f, n, r in rejects],
                 db=None if db is None else str(db),
                 broken_plugins=recounted.broken_plugins,

@@ -243,7 +243,7 @@ def ingest(
             )
         )
         # recounted here rather than inside api.ingest: its result names broken plugins
-        recounted = _guard(lambda: api.recount_store(db)) if recount else None
+        recounted = _guard(lambda: api.recount_store(db, settings)) if recount else None
     rows = _ingest_summary(result)
     if renderer is json_format:
         _out(
@@ -475,7 +475,7 @@ def sql(
 def recount(db: DbOption = DEFAULT_DB) -> None:
     """Recount prompt and reply tokens for requests that have text and no current recount."""
     _guard(lambda: _require_store(db))
-    result = _guard(lambda: api.recount_store(db))
+    result = _guard(lambda: api.recount_store(db, default_config_path(None)))
     _out(f"{result.texts_counted} text(s) counted, {result.requests_updated} request(s) updated\n")
     warn_broken_plugins(result.broken_plugins)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from helpers import write_jsonl
 from tokaudit.ingest import ingest_paths
 from tokaudit.recount import recount
@@ -56,3 +58,35 @@ def test_the_same_reply_under_two_vocabularies_gets_each_count(tmp_path: Path) -
     }
     assert together == alone
     assert together["a"] - together["b"] == o200k - cl100k
+
+
+def _plain(rid: str, text: str) -> dict[str, Any]:
+    record = _record(rid, "gpt-4o")
+    record["request"]["messages"] = [{"role": "user", "content": text}]
+    return record
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_text_the_tokenizer_cannot_count_fails_alone(tmp_path: Path, workers: int) -> None:
+    """tiktoken panics (a Rust stack overflow) on a run of about a million spaces: that
+    request keeps no recount, says why, and every other request is still counted."""
+    blank = " " * 1_200_000
+    records = [
+        _plain("ok", "hello there"),
+        _plain("blank", blank),
+        _plain("tabs", "\t" * 1_100_000),
+    ]
+    con = open_store(tmp_path / "store.duckdb")
+    ingest_paths(con, [str(write_jsonl(tmp_path / "log.jsonl", records))])
+    result = recount(con, workers=workers)
+    rows = dict(con.execute("SELECT request_id, recounted_input_tokens FROM requests").fetchall())
+    con.close()
+    enc = TiktokenTokenizer().get_encoding("o200k_base")
+    assert rows == {
+        "ok": 3 + 3 + len(enc.encode_ordinary("user")) + len(enc.encode_ordinary("hello there")),
+        "blank": None,
+        "tabs": None,
+    }
+    [(name, why)] = result.broken_plugins
+    assert name == "tiktoken"
+    assert "spaces or tabs: tiktoken cannot split runs that long" in why

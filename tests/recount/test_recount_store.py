@@ -294,12 +294,41 @@ def test_a_plugin_failing_to_count_is_reported_and_skipped(tmp_path: Path) -> No
     flaky["request"]["model"] = flaky["response"]["model"] = "flaky-1"
     con = _store(tmp_path, [*_conversation(), flaky])
     result = recount(con, Registry([_Flaky(), TiktokenTokenizer()]), workers=1)
-    assert ("flaky", "count() failed; its models keep no recount this run") in (
-        result.broken_plugins
-    )
+    assert (
+        "flaky",
+        "count() failed (RuntimeError: vocabulary server unreachable); "
+        "the requests it failed on keep no recount this run",
+    ) in result.broken_plugins
     rows = dict(con.execute("SELECT request_id, recounted_input_tokens FROM requests").fetchall())
     assert rows["f1"] is None
     assert rows["c1"] == _expected(_conversation()[1]["request"]["messages"])
+
+
+def test_a_plugin_failing_on_one_text_fails_only_its_request(tmp_path: Path) -> None:
+    class Picky(_Flaky):
+        def count(self, texts: Any, model: str) -> list[int]:
+            if any("boom" in t for t in texts):
+                raise RuntimeError("cannot count boom")
+            return TiktokenTokenizer.count(self, texts, "gpt-4o")
+
+    records = []
+    for rid, text in (("p1", "fine words"), ("p2", "boom goes the text"), ("p3", "more words")):
+        record = _record(rid, [{"role": "user", "content": text}], usage={"prompt_tokens": 8})
+        record["request"]["model"] = record["response"]["model"] = "flaky-1"
+        records.append(record)
+    con = _store(tmp_path, records)
+    result = recount(con, Registry([Picky()]), workers=1)
+    rows = dict(con.execute("SELECT request_id, recounted_input_tokens FROM requests").fetchall())
+    assert rows["p2"] is None
+    for rid, text in (("p1", "fine words"), ("p3", "more words")):
+        assert rows[rid] == _expected([{"role": "user", "content": text}])
+    assert result.broken_plugins == [
+        (
+            "flaky",
+            "count() failed (RuntimeError: cannot count boom); "
+            "the requests it failed on keep no recount this run",
+        )
+    ]
 
 
 def test_a_plugin_failing_on_a_model_falls_back_to_the_estimate(tmp_path: Path) -> None:

@@ -445,7 +445,12 @@ def recount(
     counted += _recount_outputs(con, counter)
     counted += _recount_system_prompts(con, counter, registry, estimate)
     broken = list(registry.broken) + [
-        (name, "count() failed; its models keep no recount this run") for name in counter.failed
+        (
+            name,
+            f"count() failed ({counter.errors.get(name, 'no reason given')}); "
+            "the requests it failed on keep no recount this run",
+        )
+        for name in sorted(counter.failed)
     ]
     in_key = INPUT_KEY.format(p="q.provider", h="q.input_hash")
     out_key = OUTPUT_KEY.format(p="q.provider", i="q.input_hash", o="q.output_hash")

@@ -136,6 +136,7 @@ def count_by_pieces(
                 groups,
                 counter.tokenizers,
                 counter.profiles,
+                counter.errors,
             ),
             strict=True,
         )

@@ -63,13 +63,43 @@ def default_workers() -> int:
     return max(min(cores, 2), min(cores, cores - busy + 1))
 
 
+_FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)  # never swallowed
+
+
+def _count_each(tokenizer: Tokenizer, texts: list[str], model: str) -> tuple[list[int], str | None]:
+    """Counts of ``texts`` (``FAILED`` for each text the tokenizer fails on) and the first
+    failure's reason: one call for all, then, if that fails, one call per text."""
+    try:
+        counts = tokenizer.count(texts, model)
+        if len(counts) != len(texts):
+            raise ValueError(f"returned {len(counts)} counts for {len(texts)} texts")
+        return list(counts), None
+    except _FATAL:
+        raise
+    except BaseException as exc:  # a Rust panic inside a tokenizer is a BaseException
+        if len(texts) == 1:
+            return [FAILED], f"{type(exc).__name__}: {exc}"
+    out: list[int] = []
+    reason = None
+    for text in texts:
+        [count], why = _count_each(tokenizer, [text], model)
+        out.append(count)
+        reason = reason or why
+    return out, reason
+
+
 def count_units(
     rows: list[UnitRow],
     groups: Groups,
     tokenizers: dict[str, Tokenizer],
     profiles: dict[str, ChatProfile],
+    errors: dict[str, str] | None = None,
 ) -> list[CountRow]:
-    """Render each unit and count its texts, one tokenizer call per (tokenizer, model)."""
+    """Render each unit and count its texts, one tokenizer call per (tokenizer, model).
+
+    A text the tokenizer fails on fails only its own units (``FAILED``); the first reason
+    per tokenizer goes to ``errors``.
+    """
     rendered: list[Rendered] = []
     by_model: dict[tuple[str, str], list[int]] = defaultdict(list)
     for index, (_, gid, kind, ctx, payload) in enumerate(rows):
@@ -85,17 +115,16 @@ def count_units(
             owners.extend([index] * len(rendered[index].texts))
         # each text once: every message repeats its role ("user", "assistant", ...)
         distinct = list(dict.fromkeys(texts))
-        try:
-            counts = tokenizers[tokenizer].count(distinct, model)
-            if len(counts) != len(distinct):
-                raise ValueError(f"returned {len(counts)} counts for {len(distinct)} texts")
-        except Exception:  # a plugin failing on some text must not stop the others
-            for index in indexes:
-                totals[index] = FAILED
-            continue
+        # a plugin failing on some text must not stop the others
+        counts, reason = _count_each(tokenizers[tokenizer], distinct, model)
+        if reason is not None and errors is not None:
+            errors.setdefault(tokenizer, reason)
         count_of = dict(zip(distinct, counts, strict=True))
         for owner, text in zip(owners, texts, strict=True):
-            totals[owner] += count_of[text]
+            if FAILED in (totals[owner], count_of[text]):
+                totals[owner] = FAILED
+            else:
+                totals[owner] += count_of[text]
     return [(row[0], totals[i], rendered[i].exact) for i, row in enumerate(rows)]
 
 
@@ -122,8 +151,10 @@ def _load(tokenizers: dict[str, Tokenizer], pairs: list[tuple[str, str]]) -> Non
             tokenizers[name].count([""], model)
 
 
-def _worker(rows: list[UnitRow]) -> list[CountRow]:
-    return count_units(rows, _STATE["groups"], _STATE["tokenizers"], _STATE["profiles"])
+def _worker(rows: list[UnitRow]) -> tuple[list[CountRow], dict[str, str]]:
+    errors: dict[str, str] = {}
+    counted = count_units(rows, _STATE["groups"], _STATE["tokenizers"], _STATE["profiles"], errors)
+    return counted, errors
 
 
 @dataclass
@@ -134,6 +165,7 @@ class Counter:
     profiles: dict[str, ChatProfile]
     workers: int = 1
     failed: set[str] = field(default_factory=set)  # tokenizers whose count() raised
+    errors: dict[str, str] = field(default_factory=dict)  # the first reason of each
     _warmed: set[tuple[str, str]] = field(default_factory=set)
 
     def warm_up(self, pairs: Iterable[tuple[str, str]]) -> None:
@@ -151,6 +183,12 @@ class Counter:
             thread.start()
             _WARMING.append(thread)
 
+    def _collect(self, future: Future[tuple[list[CountRow], dict[str, str]]]) -> list[CountRow]:
+        counted, errors = future.result()
+        for name, reason in errors.items():
+            self.errors.setdefault(name, reason)
+        return counted
+
     def run(
         self, batches: Iterable[list[UnitRow]], groups: Groups, total_chars: int
     ) -> Iterator[CountRow]:
@@ -166,7 +204,7 @@ class Counter:
         )
         if not use_pool:
             for batch in batches:
-                yield from count_units(batch, groups, self.tokenizers, self.profiles)
+                yield from count_units(batch, groups, self.tokenizers, self.profiles, self.errors)
             return
         _STATE.update(groups=groups, tokenizers=self.tokenizers, profiles=self.profiles)
         # Hugging Face tokenizers warn on stderr when forked after using their own threads.
@@ -179,14 +217,14 @@ class Counter:
                 max_workers=self.workers, mp_context=multiprocessing.get_context("fork")
             )
         try:
-            pending: list[Future[list[CountRow]]] = []
+            pending: list[Future[tuple[list[CountRow], dict[str, str]]]] = []
             for batch in batches:
                 for chunk in _chunks(batch):
                     pending.append(pool.submit(_worker, chunk))
                     while len(pending) >= 3 * self.workers:
-                        yield from pending.pop(0).result()
+                        yield from self._collect(pending.pop(0))
             for future in pending:
-                yield from future.result()
+                yield from self._collect(future)
         finally:
             pool.shutdown(cancel_futures=True)
             _STATE.clear()

@@ -95,8 +95,13 @@ class HfTokenizer(Tokenizer):
 
     name = "hf"
 
-    def __init__(self, entries: Sequence[HfEntry] | None = None) -> None:
-        self._entries = list(entries) if entries is not None else load_hf_config(config_path())
+    def __init__(
+        self, entries: Sequence[HfEntry] | None = None, config: Path | None = None
+    ) -> None:
+        """``entries``, else those of ``config``, else of ``config_path()``'s file."""
+        if entries is None:
+            entries = load_hf_config(config if config is not None else config_path())
+        self._entries = list(entries)
         self._loaded: dict[Path, Any] = {}
         digest = hashlib.sha256()
         if self._entries:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
 
 from .hf_plugin import HfTokenizer
 from .interface import Tokenizer
@@ -72,8 +73,11 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def load_tokenizers() -> Registry:
+def load_tokenizers(config: Path | None = None) -> Registry:
     """Instantiate the built-in tokenizer and every plugin in the entry-point group.
+
+    ``config`` is the tokaudit.yaml whose ``tokenizers:`` section configures the hf plugin
+    (default: ``$TOKAUDIT_CONFIG``, else ./tokaudit.yaml).
 
     The built-ins come first and are always attempted directly, because running from a
     source tree (PYTHONPATH, no install) has no entry-point metadata. Entry points that
@@ -88,7 +92,7 @@ def load_tokenizers() -> Registry:
         try:
             if not (isinstance(target, type) and issubclass(target, Tokenizer)):
                 raise TypeError(f"{target!r} is not a tokaudit Tokenizer subclass")
-            tokenizer = target()
+            tokenizer = HfTokenizer(config=config) if target is HfTokenizer else target()
         except Exception as exc:  # any plugin failure is reported, never fatal
             registry.broken.append((label, _describe(exc)))
             return

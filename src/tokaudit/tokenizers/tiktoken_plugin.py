@@ -11,6 +11,7 @@ import base64
 import binascii
 import gzip
 import hashlib
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -213,15 +214,30 @@ def load_encoding(spec: EncodingSpec, data_dir: Traversable = DATA_DIR) -> tikto
         return encoding
 
 
+# tiktoken's pre-tokenizer (fancy-regex) overflows its stack on a run of about a million
+# spaces or tabs and aborts with a Rust panic; such a text is refused well before that.
+LONGEST_BLANK_RUN = 250_000
+_BLANK_RUN = re.compile(rf"[^\S\r\n]{{{LONGEST_BLANK_RUN},}}")
+
+
 def count_texts(encoding: tiktoken.Encoding, texts: Sequence[str]) -> list[int]:
     """Token count of each text, treating special-token text as ordinary text.
 
     One text at a time, in this thread: the recount runs its parallelism in worker
     processes (``recount/pool.py``), so ``encode_ordinary_batch``'s threads would only
-    compete with them.
+    compete with them. A text holding a run of ``LONGEST_BLANK_RUN`` or more spaces or tabs
+    raises TokenizerError (the recount then leaves that text's request uncounted).
     """
     encode = encoding.encode_ordinary
-    return [len(encode(text)) for text in texts]
+    counts = []
+    for text in texts:
+        if len(text) >= LONGEST_BLANK_RUN and (run := _BLANK_RUN.search(text)):
+            raise TokenizerError(
+                f"a run of {len(run.group()):,} spaces or tabs: tiktoken cannot split runs "
+                f"that long (its pre-tokenizer overflows), so the text is not counted"
+            )
+        counts.append(len(encode(text)))
+    return counts
 
 
 # libyaml's safe loader when present (the rules file is read by every tokenizer instance)
