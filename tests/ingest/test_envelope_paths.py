@@ -244,6 +244,15 @@ ODD_LINES = [
         )
         for text, audio in ((1, 4), ("TEXT", "AUDIO"), ("1", "4"))
     ),
+    # a usage that is not an object: a reject, not a call without usage (null still is)
+    *(_line(response={**_OK, "usage": usage}) for usage in ("lots", [1], 5, True, None, {})),
+    json.dumps(
+        {
+            "timestamp": _TS,
+            "provider": "google",
+            "response": {"modelVersion": "gemini-2.5-flash", "usageMetadata": "lots"},
+        }
+    ),
     json.dumps({"timestamp": "yesterday", "provider": "openai", "response": _OK}),
     json.dumps({"provider": "openai", "response": _OK}),
     "[1, 2]",

@@ -55,6 +55,8 @@ def mixed_file(kit: EnvelopeKit) -> list[tuple[str | Json, str | None]]:
     str_count["response"]["usage"]["prompt_tokens"] = "12"
     float_count = copy.deepcopy(good_chat)
     float_count["response"]["usage"]["completion_tokens"] = 5.5
+    usage_text = copy.deepcopy(good_chat)
+    usage_text["response"]["usage"] = "lots"
     integral_float = copy.deepcopy(good_chat)
     integral_float["response"]["usage"]["prompt_tokens"] = 10.0
     negative = copy.deepcopy(good_chat)
@@ -134,6 +136,7 @@ def mixed_file(kit: EnvelopeKit) -> list[tuple[str | Json, str | None]]:
         ('"a string"', "not a JSON object (got string)"),  # 37: DuckDB's ubigint, varchar
         # 38: provider bodies hold integer counts; 10.0 is for the gateway formats only
         (integral_float, "response.usage.prompt_tokens should be a whole number, got 10.0"),
+        (usage_text, "response.usage is not an object (got string)"),  # 39
     ]
 
 

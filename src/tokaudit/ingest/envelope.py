@@ -215,7 +215,9 @@ WITH parsed AS (
     FROM streamed
 ), usage_doc AS (
     SELECT *, CASE WHEN provider = 'google' THEN {_obj(R["$.usageMetadata"])}
-                   ELSE {_obj(R["$.usage"])} END AS u
+                   ELSE {_obj(R["$.usage"])} END AS u,
+        CASE WHEN provider = 'google' THEN json_type({R["$.usageMetadata"]})
+             ELSE json_type({R["$.usage"]}) END AS utype
     FROM docs
 ), usage AS (
     SELECT *,
@@ -315,6 +317,11 @@ SELECT
         WHEN json_type({T["latency_ms"]}) NOT IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'NULL')
             THEN 'latency_ms is not a number'
         WHEN resp IS NULL AND err IS NULL THEN 'neither a response nor an error'
+        -- a usage that is there but not an object is a broken record, not "no usage"
+        WHEN utype NOT IN ('OBJECT', 'NULL')
+            THEN CASE WHEN provider = 'google' THEN 'response.usageMetadata'
+                      ELSE 'response.usage' END
+                 || ' is not an object (got ' || ta_kind_name(utype) || ')'
         WHEN count_problem IS NOT NULL THEN count_problem
         WHEN coalesce(model_responded, model_requested) IS NULL
             THEN 'no model in the envelope, request or response'
@@ -463,6 +470,8 @@ SELECT *,
     typed AND t.timestamp IS NOT NULL
     AND NOT coalesce({_is("t.response", "[")} OR {_is("t.response", '"')}, false)
     AND NOT coalesce({_SUSPECT}, false)
+    -- a usage that is not an object: rejected by the reference's words
+    AND NOT coalesce(NOT {_is("raw_usage", "{")} AND raw_usage <> 'null', false)
     -- a null input or output count: rejected by the reference's words (count_problems)
     AND NOT coalesce(contains(u, ':null') AND regexp_matches(u, '{null_count_pattern()}'), false)
         AS plain,
@@ -525,7 +534,9 @@ FROM (
             SELECT *,
                 CASE WHEN req IS NOT NULL THEN from_json(req, {_shape(_REQ_SHAPE)}) END AS rq,
                 CASE WHEN provider = 'google' THEN {_as_obj("rs.usageMetadata")}
-                     ELSE {_as_obj("rs.usage")} END AS u
+                     ELSE {_as_obj("rs.usage")} END AS u,
+                CASE WHEN provider = 'google' THEN rs.usageMetadata ELSE rs.usage END
+                    AS raw_usage
             FROM (
                 SELECT *,
                     CASE WHEN resp IS NOT NULL THEN from_json(resp, {_shape(_RESP_SHAPE)})
