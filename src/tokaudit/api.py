@@ -213,7 +213,7 @@ def findings(
     tokaudit.yaml), then ``settings`` ({"D15": {"tolerance_pct": 5}}) over it."""
     thresholds = _thresholds(config, settings)  # a bad one fails before the store opens
     with priced_store(db, pricing, overlay, existing=True) as con:
-        recount(con)  # the caching rule needs prefix sizes
+        recount(con, load_tokenizers(config))  # the caching rule needs prefix sizes
         freeze_costs(con)
         return _findings(con, thresholds)
 

@@ -379,11 +379,21 @@ def findings(
     pricing: PricingOption = None,
     overlay: OverlayOption = None,
     strict: StrictOption = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            envvar="TOKAUDIT_CONFIG",
+            help="tokaudit.yaml whose findings: section sets the rules' thresholds "
+            "(docs/findings.md); default ./tokaudit.yaml if present.",
+        ),
+    ] = None,
 ) -> None:
     """Waste findings with the dollars that could be saved."""
     renderer = _guard(lambda: get_renderer(fmt))
+    settings = default_config_path(config)
     _guard(lambda: _require_store(db))
-    result = _guard(lambda: api.findings(db, pricing, overlay=overlay))
+    result = _guard(lambda: api.findings(db, pricing, overlay=overlay, config=settings))
     render(renderer, "findings", result)
     if result.unpriced:
         _err(
@@ -495,7 +505,15 @@ def audit(
     overlay: OverlayOption = None,
     strict: StrictOption = False,
     field_map: MapOption = None,
-    config: ConfigOption = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            envvar="TOKAUDIT_CONFIG",
+            help="Attribution rules (docs/attribution.md) and finding thresholds (its "
+            "findings: section, docs/findings.md); default ./tokaudit.yaml if present.",
+        ),
+    ] = None,
 ) -> None:
     """Ingest logs and print per-team, per-model and per-prompt spend and waste findings.
 

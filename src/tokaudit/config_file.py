@@ -44,3 +44,36 @@ def reject_unknown(
         raise ConfigError(
             f"{where}: unknown {noun}(s) {', '.join(unknown)} (allowed: {', '.join(allowed)})"
         )
+
+
+def findings_settings(path: Path | None) -> dict[str, Any] | None:
+    """The ``findings:`` section of a tokaudit.yaml: rule id -> {threshold: value}.
+
+    Checked like an API override (``tokaudit.findings.with_overrides``): an unknown rule or
+    threshold, or a value of another type than the default's, is a ConfigError naming the
+    file. So is a section the file cannot have. None without a file or a section.
+    """
+    from tokaudit.findings import with_overrides
+    from tokaudit.ingest.attribution import TOP_KEYS
+
+    if path is None:
+        return None
+    data = read_yaml(path, "config")
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections ({', '.join(TOP_KEYS)})")
+    reject_unknown(data, TOP_KEYS, str(path))
+    section = data.get("findings")
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise ConfigError(
+            f"{path}: findings must be a mapping of rule id to thresholds, "
+            "such as {D15: {tolerance_pct: 5}}"
+        )
+    try:
+        with_overrides(section)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    return section

@@ -67,11 +67,22 @@ def test_rule_case(
         key=lambda x: (str(x["team"]), str(x["model"])),
     )
     want = sorted(
-        [{**e, "savings_usd": Decimal(e["savings_usd"])} for e in case["expect"]],
+        [
+            {
+                **{k: v for k, v in e.items() if k != "detail"},
+                "savings_usd": Decimal(e["savings_usd"]),
+            }
+            for e in case["expect"]
+        ],
         key=lambda x: (str(x["team"]), str(x["model"])),
     )
     assert got == want
     assert all(f.rule_id == rule_id for f in found)
+    # an expectation may name texts its finding's detail must contain
+    details = {(f.team, f.model): f.detail for f in found}
+    for e in case["expect"]:
+        for text in e.get("detail", []):
+            assert text in details[(e["team"], e["model"])]
 
 
 @pytest.mark.parametrize(

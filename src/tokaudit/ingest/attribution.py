@@ -44,8 +44,16 @@ DEFAULT_KEY_FIELDS = (
     "metadata.user_api_key_hash",
 )
 # tokaudit.yaml's sections read here; `tokenizers` belongs to the tokenizer plugins (the
-# Hugging Face plugin reads its tokenizer.json files from it), so it is allowed, not read
-TOP_KEYS = ("attribution", "api_keys", "api_key_fields", "path_patterns", "tokenizers")
+# Hugging Face plugin reads its tokenizer.json files from it) and `findings` to the waste
+# rules' thresholds (config_file.findings_settings), so they are allowed, not read
+TOP_KEYS = (
+    "attribution",
+    "api_keys",
+    "api_key_fields",
+    "path_patterns",
+    "tokenizers",
+    "findings",
+)
 _MASK = "..."
 
 

@@ -1,0 +1,65 @@
+"""D15 beyond its YAML cases: estimates are judged on the group's net only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from helpers import priced_store
+from tokaudit.findings import RULES, with_overrides
+from tokaudit.recount import count_request
+
+D15 = next(r for r in RULES if r.rule_id == "D15")
+HUNDRED = "hello" + " hello" * 99
+
+
+def _claude(rid: str, text: str, input_tokens: int) -> dict[str, Any]:
+    return {
+        "timestamp": "2026-10-01T10:00:00Z",
+        "provider": "anthropic",
+        "metadata": {"team": "est"},
+        "request": {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": text}]},
+        "response": {
+            "id": rid,
+            "model": "claude-sonnet-4-5-20250929",
+            "usage": {"input_tokens": input_tokens, "output_tokens": 5},
+        },
+    }
+
+
+def test_usage_swapped_between_estimates_is_judged_on_the_net_only(tmp_path: Path) -> None:
+    """Claude recounts are estimates: with ``exact_only: false`` they join the net check,
+    never the per-request one, so two calls whose usage was swapped (net 0, whatever the
+    estimates) find nothing, while the same pair far off in one direction is flagged."""
+    short, long = (
+        count_request(
+            {"messages": [{"role": "user", "content": text}]}, "claude-sonnet-4-5", "anthropic"
+        )
+        for text in ("Say this is a test", HUNDRED)
+    )
+    assert not short.input_exact and not long.input_exact  # estimates
+    assert short.input_tokens is not None and long.input_tokens is not None
+    assert long.input_tokens > short.input_tokens * 2  # far apart: swapped, each is way off
+    settings = with_overrides({"D15": {"exact_only": False}})["D15"]
+
+    (tmp_path / "swapped").mkdir()
+    (tmp_path / "inflated").mkdir()
+    swapped = [
+        _claude("e1", "Say this is a test", long.input_tokens),
+        _claude("e2", HUNDRED, short.input_tokens),
+    ]
+    assert D15.evaluate(priced_store(tmp_path / "swapped", swapped), settings) == []
+
+    # control: the same per-request differences, both over, are a net discrepancy
+    over = long.input_tokens - short.input_tokens
+    inflated = [
+        _claude("e1", "Say this is a test", short.input_tokens + over),
+        _claude("e2", HUNDRED, long.input_tokens + over),
+    ]
+    [found] = D15.evaluate(priced_store(tmp_path / "inflated", inflated), settings)
+    total = short.input_tokens + long.input_tokens
+    assert (found.team, found.requests) == ("est", 2)
+    assert found.detail.startswith(
+        f"input reported {total + 2 * over:,} vs recounted {total:,} tokens (+{2 * over:,}"
+    )
+    assert "in the group's total" in found.detail and "request by request" not in found.detail
