@@ -93,7 +93,12 @@ def expand_paths(paths: list[str], suffixes: tuple[str, ...] = LOG_SUFFIXES) -> 
         elif path.is_file():
             out.append(path)
         elif glob.has_magic(raw):
-            matches = sorted(Path(m) for m in glob.glob(raw, recursive=True) if Path(m).is_file())
+            matches: list[Path] = []
+            for match in sorted(Path(m) for m in glob.glob(raw, recursive=True)):
+                if match.is_file():
+                    matches.append(match)
+                elif match.is_dir():  # walked like a directory argument
+                    matches.extend(sorted(_log_files(walk_root(match), suffixes)))
             if not matches:
                 raise InputError(f"{raw}: the pattern matches no file")
             out.extend(matches)

@@ -32,6 +32,8 @@ class FileHead:
         self.lines = lines
         self._records: list[Any] = [] if records is None else list(records)
         self._unread = iter(()) if records is not None else iter(lines)
+        #: lines skipped because they nest deeper than Python's JSON parser goes
+        self.too_deep = 0
 
     def _leading_records(self) -> Iterator[Any]:
         """The records in order, parsing the next line only when the caller gets there."""
@@ -48,6 +50,11 @@ class FileHead:
                 self._records.append(json.loads(line))
                 return True
             except json.JSONDecodeError:
+                continue
+            except RecursionError:
+                # nested deeper than Python's parser goes: unparseable for detection, as
+                # invalid JSON is; staging (DuckDB) reads or rejects the line itself
+                self.too_deep += 1
                 continue
         return False
 

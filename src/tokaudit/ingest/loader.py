@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -136,6 +137,7 @@ class IngestResult:
 
 
 HEAD_LINES = 20
+BOM = "\ufeff"  # a UTF-8 byte order mark some editors write first: not part of line 1
 HEAD_BYTES = 64 * 1024
 
 
@@ -152,8 +154,10 @@ def _head_lines(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
         try:
             size = 0
             with gzip.open(path, "rb") if name.endswith(".gz") else path.open("rb") as fh:
-                for raw in fh:
+                for number, raw in enumerate(fh):
                     text = raw.decode("utf-8").rstrip("\r\n")
+                    if number == 0:
+                        text = text.removeprefix(BOM)
                     if text.strip(" \t\r\n"):
                         lines.append(text)
                         size += len(raw)
@@ -167,7 +171,10 @@ def _head_lines(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
         f"SELECT line FROM {read_lines_sql(path)} "
         f"WHERE line IS NOT NULL AND trim(line, E' \\t\\r\\n') <> '' LIMIT {HEAD_LINES}"
     ).fetchall()
-    return [str(line) for (line,) in rows]
+    lines = [str(line) for (line,) in rows]
+    if lines:
+        lines[0] = lines[0].removeprefix(BOM)
+    return lines
 
 
 def _detect(con: duckdb.DuckDBPyConnection, path: Path) -> LogFormat:
@@ -179,6 +186,17 @@ def _detect(con: duckdb.DuckDBPyConnection, path: Path) -> LogFormat:
         if fmt.sniff(head):
             return fmt
     tried = ", ".join(FORMATS)
+    if head.too_deep and not head.records:
+        raise _FileError(
+            "cannot detect the log format: its JSON is nested too deep to read (over "
+            f"{sys.getrecursionlimit()} levels; tried: {tried}); pass --format"
+        )
+    plain = path.name.lower().removesuffix(".gz").removesuffix(".zst")
+    if plain.endswith((".csv", ".tsv", ".parquet")):  # tables are read through a field map
+        raise _FileError(
+            f"cannot detect the log format (tried: {tried}); a CSV or Parquet file is read "
+            "with --map fields.yaml"
+        )
     raise _FileError(f"cannot detect the log format (tried: {tried}); pass --format")
 
 
@@ -354,6 +372,7 @@ class _Pending:
     source: str
     fingerprint: str
     log_format: LogFormat | None  # None: detect inside the file's transaction
+    problem: str | None = None  # why detection failed, when the file's own read cannot say
 
 
 def _load_batch(
@@ -373,6 +392,9 @@ def _load_batch(
     """
     con.execute("BEGIN TRANSACTION")
     try:
+        for p in batch:
+            if p.log_format is None and p.problem is not None:
+                raise _FileError(p.problem)
         fmts = [
             p.log_format or (FORMATS[fmt_name] if fmt_name != "auto" else _detect(con, p.path))
             for p in batch
@@ -717,7 +739,9 @@ def _plan(
         detected: LogFormat | None = forced  # --map: the mapped format, never detected
         if detected is None and fmt_name != "auto":
             detected = FORMATS[fmt_name]
-        staged_from = path
+        if documents is not None:  # a byte order mark first: every format reads the copy
+            path = _without_bom(con, path, documents) or path
+        staged_from, problem = path, None
         if forced is None and fmt_name != "auto" and documents is not None:
             # a pretty-printed document is read as its records under --format too
             staged_from = _document_lines(con, path, documents) or path
@@ -727,12 +751,12 @@ def _plan(
             except (duckdb.Error, _FileError, OSError):
                 detected = None  # fails in its own transaction, with the reason
             if detected is None and documents is not None:
-                staged_from, detected = _detect_document(con, path, documents)
+                staged_from, detected, problem = _detect_document(con, path, documents)
         planned.append(
             (
                 detected.priority if detected else 0,
                 result,
-                _Pending(staged_from, result, source, fp, detected),
+                _Pending(staged_from, result, source, fp, detected, problem),
             )
         )
     planned.sort(key=lambda item: item[0])
@@ -762,11 +786,10 @@ def _as_json_lines(con: duckdb.DuckDBPyConnection, path: Path, directory: Path) 
     JSON document.
     """
     try:
-        with path.open("rb") as fh:
-            start = fh.read(4096).lstrip()
-    except OSError:
+        head = _head_lines(con, path)[:1]  # decompressed, like the lines a format stages
+    except (duckdb.Error, OSError, EOFError, gzip.BadGzipFile):
         return None
-    if not start.startswith((b"{", b"[")):
+    if not head or not head[0].lstrip().startswith(("{", "[")):
         return None
     handle, name = tempfile.mkstemp(suffix=".jsonl", dir=directory)
     os.close(handle)
@@ -783,6 +806,41 @@ def _as_json_lines(con: duckdb.DuckDBPyConnection, path: Path, directory: Path) 
     return target
 
 
+def _without_bom(con: duckdb.DuckDBPyConnection, path: Path, directory: Path) -> Path | None:
+    """A copy of a file that starts with a UTF-8 byte order mark, without it (decompressed,
+    under the file's own name); None when there is none.
+
+    DuckDB's readers take the mark for part of line 1 (an invalid JSON line), so every
+    format stages the copy: line 1 loads and every line keeps its number.
+    """
+    name = path.name
+    for suffix in (".gz", ".zst"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    try:
+        if path.name.lower().endswith(".zst"):  # DuckDB alone reads .zst
+            first = con.execute(f"SELECT line FROM {read_lines_sql(path)} LIMIT 1").fetchone()
+            if not first or not str(first[0] or "").startswith(BOM):
+                return None
+            target = Path(tempfile.mkdtemp(dir=directory)) / name
+            con.execute(
+                "COPY (SELECT CASE WHEN row_number() OVER () = 1 THEN line[2:] ELSE line END "
+                f"FROM {read_lines_sql(path)}) TO {sql_string(str(target))} "
+                "(FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER E'\\x1f')"
+            )
+            return target
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rb") as fh:
+            if fh.read(3) != BOM.encode("utf-8"):
+                return None
+            target = Path(tempfile.mkdtemp(dir=directory)) / name
+            with target.open("wb") as out:
+                shutil.copyfileobj(fh, out, 1 << 20)
+        return target
+    except (duckdb.Error, OSError, EOFError, gzip.BadGzipFile):
+        return None  # read again when staged, where the reason surfaces
+
+
 def _document_lines(con: duckdb.DuckDBPyConnection, path: Path, directory: Path) -> Path | None:
     """The JSON Lines copy of a file whose first line is no JSON record but which holds one
     JSON document (a saved, pretty-printed response); None for JSON Lines and the rest."""
@@ -795,22 +853,30 @@ def _document_lines(con: duckdb.DuckDBPyConnection, path: Path, directory: Path)
     try:
         json.loads(lines[0])
         return None  # a record per line already
+    except RecursionError:
+        return None  # JSON nested deeper than Python parses: staging reads the line itself
     except json.JSONDecodeError:
         return _as_json_lines(con, path, directory)
 
 
 def _detect_document(
     con: duckdb.DuckDBPyConnection, path: Path, directory: Path
-) -> tuple[Path, LogFormat | None]:
-    """The JSON Lines copy of a one-document file and its format; else the file as it is."""
+) -> tuple[Path, LogFormat | None, str | None]:
+    """The JSON Lines copy of a one-document file and its format; else the file as it is.
+
+    The third value is why the document cannot be read when the file's own read would not
+    say (a document nested deeper than Python's JSON parser goes); else None.
+    """
     copy = _as_json_lines(con, path, directory)
     if copy is None:
-        return path, None
+        return path, None, None
     try:
         detected = _detect(con, copy)
-    except (duckdb.Error, _FileError, OSError):
-        return path, None
-    return (copy, detected) if detected is not _EMPTY else (path, None)
+    except _FileError as exc:
+        return path, None, str(exc) if "nested too deep" in str(exc) else None
+    except (duckdb.Error, OSError):
+        return path, None, None
+    return (copy, detected, None) if detected is not _EMPTY else (path, None, None)
 
 
 def _batches(pending: list[_Pending]) -> list[list[_Pending]]:

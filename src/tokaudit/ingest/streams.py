@@ -195,7 +195,7 @@ def body_provider(body: Any) -> str | None:
             if line.startswith("data:") and line[5:].strip() != "[DONE]":
                 try:
                     return chunk_provider(json.loads(line[5:]))
-                except json.JSONDecodeError:
+                except (json.JSONDecodeError, RecursionError):  # not JSON, or too deep
                     return None
         return None
     if not isinstance(body, dict):
