@@ -14,7 +14,9 @@ Documented in docs/formats.md (``## claude-code``); the field reference is log-f
 - Most lines are not model calls (user prompts, tool results, summaries, snapshots): they
   are ``non_request`` lines, counted as read but neither loaded nor rejected. So are
   ``<synthetic>`` lines, which Claude Code writes itself (an API error it shows, an
-  interrupted turn): no call was billed.
+  interrupted turn): no call was billed. A broken call is never one: an assistant line
+  whose ``message`` or ``message.usage`` is not an object, a null input or output count,
+  and any object line without a string ``type`` (another log's) are rejects.
 - Usage follows the Anthropic convention (``ta_usage_anthropic_n``), 5-minute and 1-hour
   cache writes apart. ``usage.speed = "fast"`` becomes the ``fast`` service tier, which is
   unpriced unless the price table has that variant.
@@ -36,7 +38,7 @@ import duckdb
 from tokaudit.ingest.files import COMPRESSED_SUFFIXES, file_size
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.staging import create_staged, read_lines_sql, split_allowed, sql_string
-from tokaudit.ingest.usage import COUNT_FIELDS, not_plain_count
+from tokaudit.ingest.usage import COUNT_FIELDS, NOT_NULL_FIELDS, not_plain_count
 from tokaudit.store.parallel import any_order, over_row_ranges, threads
 
 # Record types Claude Code writes (the ones without usage are not requests).
@@ -66,7 +68,7 @@ _USAGE = {
     "iterations": "JSON",
 }
 _MESSAGE = {"id": "VARCHAR", "model": "VARCHAR", "stop_reason": "VARCHAR", "usage": "JSON"}
-# One parse of each line that mentions "usage" extracts everything below. Subagent
+# One parse of each line that mentions "usage" or "assistant" extracts everything below. Subagent
 # progress lines in a parent session wrap the record as {"data": {"message": {...}}}.
 _LINE_SHAPE = {
     "type": "VARCHAR",
@@ -103,10 +105,22 @@ def _field(path: str) -> str:
 # The counts of the Anthropic convention, checked on the small JSON scalars: a valid count
 # is a non-negative integer that fits BIGINT. ``ta_int_problem`` words the reason.
 _COUNTS = COUNT_FIELDS["anthropic"]
-_SUSPECT = " OR ".join(not_plain_count(f"nullif({_field(f)}::VARCHAR, 'null')") for f in _COUNTS)
+# input and output are always written: a JSON null there is a broken line, never 0 (the
+# struct reads null and absent alike, so both are suspect and ta_count_problem tells them
+# apart on the usage object ``u``; real lines always have both counts).
+_NOT_NULL = NOT_NULL_FIELDS["anthropic"]
+_SUSPECT = " OR ".join(
+    [not_plain_count(f"nullif({_field(f)}::VARCHAR, 'null')") for f in _COUNTS]
+    + [f"{_field(f)} IS NULL" for f in _NOT_NULL]
+)
 _PROBLEMS = (
     "nullif(concat_ws('; ', "
-    + ", ".join(f"ta_int_problem({_field(f)}, 'message.usage.{f}', '$')" for f in _COUNTS)
+    + ", ".join(
+        f"ta_count_problem(u, 'message.usage.{f}', '$.{f}')"
+        if f in _NOT_NULL
+        else f"ta_int_problem({_field(f)}, 'message.usage.{f}', '$')"
+        for f in _COUNTS
+    )
     + "), '')"
 )
 
@@ -121,33 +135,61 @@ def _n(f: str) -> str:
 _USAGE_ARGS = ", ".join(_n(f) for f in _COUNTS)
 
 # Stage 1: every physical line of every file, each classified as it is read (blank, not
-# valid JSON, not an object, or mentions "usage"). Only the lines that can carry usage or
-# must be kept as rejects keep their text: the others are counted, never parsed again.
-# Most lines start with '{', so the costlier whitespace and type checks run only on the
-# others. An object line that mentions "usage" is not validated here: stage 2 parses it
-# anyway, and a parse that fails makes it a reject there (half the bytes are such lines).
+# valid JSON, not an object, no "type", or to parse). Only the lines to parse (they mention
+# "usage", or are assistant lines) or kept as rejects keep their text: the others are
+# counted, never parsed again. A line that mentions "usage" is not validated here: stage 2
+# parses it anyway, and a parse that fails makes it a reject there (half the bytes are such
+# lines). Any other object line must have a string "type", as every Claude Code line has:
+# one extraction reads it and validates the line (it costs what json_valid does), so the
+# costlier checks run only on the few lines whose type is unknown, absent or unreadable.
+_NO_TYPE = 'not a Claude Code line: no "type" field'
+_KNOWN_TYPES = ", ".join(sql_string(t) for t in sorted(LINE_TYPES))
 _LINES = r"""
-SELECT filename, line_no, has_usage_key, bad,
-    CASE WHEN has_usage_key OR bad IS NOT NULL THEN line END AS line
+SELECT filename, line_no, to_parse, bad,
+    CASE WHEN to_parse OR bad IS NOT NULL THEN line END AS line
 FROM (
     SELECT filename, line_no, line,
-        contains(line, '"usage"') AS has_usage_key,
+        has_usage_key OR coalesce(ty = 'assistant', false) AS to_parse,
         CASE
             WHEN line IS NULL OR line = '' THEN 'blank'
             WHEN has_usage_key AND starts_with(line, '{') THEN NULL
+            WHEN ty IN ({known}) THEN NULL
+            WHEN ty IS NOT NULL AND json_type(line, '$.type') = 'VARCHAR' THEN NULL
             WHEN NOT json_valid(line) THEN
                 CASE WHEN regexp_full_match(line, '\s*') THEN 'blank' ELSE 'invalid JSON' END
-            WHEN starts_with(line, '{') OR regexp_matches(line, '^\s*\{') THEN NULL
+            WHEN starts_with(line, '{') OR regexp_matches(line, '^\s*\{') THEN
+                CASE WHEN json_type(line, '$.type') = 'VARCHAR' THEN NULL ELSE '{no_type}' END
             ELSE 'not a JSON object (got ' || ta_kind_name(json_type(line)) || ')'
         END AS bad
-    FROM ({source})
+    FROM (
+        SELECT filename, line_no, line, contains(line, '"usage"') AS has_usage_key,
+            -- the "type" of a line that does not mention usage (NULL where unreadable)
+            CASE WHEN has_usage_key THEN NULL
+                 WHEN starts_with(line, '{') THEN try(line ->> '$.type')
+                 WHEN regexp_matches(line, '^\s*\{') THEN try(line ->> '$.type')
+            END AS ty
+        FROM ({source})
+    )
 )
-"""
+""".replace("{no_type}", _NO_TYPE).replace("{known}", _KNOWN_TYPES)
+
+# An assistant line whose message.usage is no object (read as NULL or a scalar): its
+# message or usage is broken, unless it has no usage at all (not a request). Checked on the
+# raw line, only for such lines (real ones always carry a usage object).
+_ASSISTANT_PROBLEM = """CASE
+    WHEN json_type(line, '$.message') IS NULL THEN 'no message on an assistant line'
+    WHEN json_type(line, '$.message') <> 'OBJECT'
+        THEN 'message is not an object (got '
+             || ta_kind_name(json_type(line, '$.message')) || ')'
+    WHEN json_type(line, '$.message.usage') IS NOT NULL
+        THEN 'message.usage is not an object (got '
+             || ta_kind_name(json_type(line, '$.message.usage')) || ')'
+    END"""
 
 # Stage 2, over those lines: parse each line that can carry usage once, decide request,
 # non-request or reject, and keep the raw text only where a reject needs it.
 _SCAN = f"""
-SELECT * EXCLUDE (line, r, u, uf, suspect, ts_raw),
+SELECT * EXCLUDE (line, r, u, uf, suspect, ts_raw, shape_problem),
     uf.service_tier AS service_tier, uf.speed AS speed, uf.iterations AS iterations,
     CASE WHEN reject_reason IS NOT NULL THEN line END AS line,
     CASE WHEN reject_reason IS NULL AND NOT non_request AND msg_id IS NULL
@@ -156,7 +198,8 @@ FROM (
     SELECT *,
         CASE
             WHEN bad IS NOT NULL THEN nullif(bad, 'blank')
-            WHEN not_claude_code THEN 'not a Claude Code line: no "type" field'
+            WHEN not_claude_code THEN '{_NO_TYPE}'
+            WHEN shape_problem IS NOT NULL THEN shape_problem
             WHEN non_request THEN NULL
             WHEN ts_raw IS NULL THEN 'missing timestamp'
             WHEN ts IS NULL THEN 'timestamp is not ISO 8601: ' || ts_raw
@@ -168,7 +211,7 @@ FROM (
         SELECT *,
             -- every Claude Code line has a type: a parsed line without one is some other
             -- log read as Claude Code (--format claude-code), never silently skipped
-            bad IS NULL AND NOT not_claude_code
+            bad IS NULL AND NOT not_claude_code AND shape_problem IS NULL
                 AND (u IS NULL OR json_type(u) <> 'OBJECT' OR model = '{SYNTHETIC_MODEL}')
                 AS non_request,
             try_cast(ts_raw AS TIMESTAMPTZ) AS ts,
@@ -176,7 +219,23 @@ FROM (
             ta_usage_anthropic_n({_USAGE_ARGS}) AS us
         FROM (
             SELECT *, from_json(u, {_shape(_USAGE)}) AS uf,
-                bad IS NULL AND r IS NOT NULL AND r.type IS NULL AS not_claude_code
+                -- a "type" that is no string reads as its JSON text: checked on the line
+                -- only when it is no type Claude Code writes (a CASE: AND would run it on
+                -- every line)
+                CASE WHEN bad IS NOT NULL OR r IS NULL THEN false
+                     WHEN r.type IS NULL THEN true
+                     WHEN r.type IN ({_KNOWN_TYPES}) THEN false
+                     ELSE json_type(line, '$.type') IS DISTINCT FROM 'VARCHAR'
+                END AS not_claude_code,
+                CASE WHEN bad IS NOT NULL OR model = '{SYNTHETIC_MODEL}' THEN NULL
+                     WHEN r.type = 'assistant' AND (r.message.usage IS NULL
+                                                    OR json_type(r.message.usage) <> 'OBJECT')
+                         THEN {_ASSISTANT_PROBLEM}
+                     -- a subagent's response echoed in a progress line
+                     WHEN progress AND json_type(u) <> 'OBJECT'
+                         THEN 'data.message.message.usage is not an object (got '
+                              || ta_kind_name(json_type(u)) || ')'
+                END AS shape_problem
             FROM (
                 SELECT filename, line_no, line, bad, r, progress, u,
                     m.id AS msg_id, m.model AS model, m.stop_reason AS stop_reason,
@@ -201,13 +260,13 @@ FROM (
                         FROM (
                             -- a line stage 1 left unchecked is invalid where its parse fails
                             SELECT filename, line_no, line, r,
-                                CASE WHEN bad IS NULL AND has_usage_key AND r IS NULL
+                                CASE WHEN bad IS NULL AND to_parse AND r IS NULL
                                      THEN CASE WHEN json_valid(line) THEN 'unreadable record'
                                                ELSE 'invalid JSON' END
                                      ELSE bad END AS bad
                             FROM (
-                                SELECT filename, line_no, line, bad, has_usage_key,
-                                    CASE WHEN bad IS NULL AND has_usage_key
+                                SELECT filename, line_no, line, bad, to_parse,
+                                    CASE WHEN bad IS NULL AND to_parse
                                          THEN try(from_json(line, {_shape(_LINE_SHAPE)}))
                                     END AS r
                                 FROM _cc_lines WHERE true
