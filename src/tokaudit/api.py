@@ -28,7 +28,7 @@ from tokaudit.pricing.store_tables import freeze_costs, install_price_table
 from tokaudit.recount import RecountResult, recount
 from tokaudit.report.breakdown import breakdown, pricing_info, unpriced_models
 from tokaudit.sql import run_query
-from tokaudit.store import open_store
+from tokaudit.store import open_store, open_store_read_only
 from tokaudit.tokenizers import PluginInfo, describe, load_tokenizers
 
 if TYPE_CHECKING:  # imported where used: most commands never need them (start-up time)
@@ -55,15 +55,27 @@ def priced_store(
     pricing: Path | None = None,
     overlay: Path | None = None,
     existing: bool = False,
+    read_only: bool = False,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A writable store with the chosen price table (and overlay) installed, on every run.
+    """A store with the chosen price table (and overlay) installed, on every run.
 
-    ``existing``: the store must already be a tokaudit store (commands that only read it).
+    ``existing``: the store must already be a tokaudit store. ``read_only`` (commands that
+    only price and report): the file is opened read-only, so it is left byte for byte as it
+    was and other readers may hold it open; the prices live in this connection only.
     """
     table = load_prices(pricing, overlay)
-    con = open_store(db, existing=existing)
+    con = open_store_read_only(db) if read_only else open_store(db, existing=existing)
     try:
-        install_price_table(con, table)
+        try:
+            install_price_table(con, table)
+            if read_only:  # a store from an older release lacks a column the view prices
+                con.execute("SELECT * FROM request_costs LIMIT 0")
+        except duckdb.BinderException:
+            if not read_only:
+                raise
+            con.close()  # ... so it is opened writable once, which brings its schema up
+            con = open_store(db, existing=True)
+            install_price_table(con, table)
         yield con
     finally:
         con.close()
@@ -160,7 +172,7 @@ def report(
     pricing: Path | None = None,
     overlay: Path | None = None,
 ) -> Breakdown:
-    with priced_store(db, pricing, overlay, existing=True) as con:
+    with priced_store(db, pricing, overlay, read_only=True) as con:
         freeze_costs(con)
         return with_credits(con, breakdown(con, group_by, since, until, top), since, until)
 
@@ -224,7 +236,7 @@ def check(
     from tokaudit.budget import evaluate_budgets, load_budgets
 
     budgets = load_budgets(budget_file)
-    with priced_store(db, pricing, overlay, existing=True) as con:
+    with priced_store(db, pricing, overlay, read_only=True) as con:
         freeze_costs(con)
         return evaluate_budgets(con, budgets)
 
@@ -310,7 +322,7 @@ def compare_report(
     """Spend per group with the current prices and with another table or instant."""
     current = load_prices(pricing, overlay)
     other = load_prices(compare_pricing if compare_pricing is not None else pricing, overlay)
-    con = open_store(db, existing=True)
+    con = open_store_read_only(db)
     try:
         from tokaudit.pricing.compare import compare_pricing as compare_sql
 

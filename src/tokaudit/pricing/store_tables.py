@@ -234,19 +234,40 @@ def _check_rules(con: duckdb.DuckDBPyConnection, table: PriceTable) -> None:
             ) from exc
 
 
+def _read_only(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the connection's store is attached read-only (report, check, comparisons)."""
+    row = con.execute(
+        "SELECT readonly FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _as_temp(ddl: str) -> str:
+    """The same objects as TEMP ones: this connection's own, the store file untouched.
+
+    DuckDB looks a name up in the temp catalog first, so every query (and the cost view
+    itself) sees them in place of the store's.
+    """
+    for kind in ("TABLE", "MACRO", "VIEW"):
+        ddl = ddl.replace(f"CREATE OR REPLACE {kind} ", f"CREATE OR REPLACE TEMP {kind} ")
+    return ddl
+
+
 def install_price_table(
     con: duckdb.DuckDBPyConnection, table: PriceTable, price_at: datetime | None = None
 ) -> None:
     """Replace the store's pricing tables with ``table`` and recreate ``request_costs``.
 
     ``price_at`` prices every request with the versions in force at that instant instead of
-    at its own time ("what would these requests cost at today's prices").
+    at its own time ("what would these requests cost at today's prices"). On a store opened
+    read-only they are installed as this connection's temporary objects instead.
     """
     _check_rules(con, table)
+    temp = _read_only(con)
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(_DDL)
-        con.execute(NAME_MACROS)
+        con.execute(_as_temp(_DDL) if temp else _DDL)
+        con.execute(_as_temp(NAME_MACROS) if temp else NAME_MACROS)
         overlay = table.overlay
         con.execute(
             "INSERT INTO pricing_info VALUES (?, ?, ?, now(), ?, ?, ?, ?)",
@@ -313,7 +334,8 @@ def install_price_table(
             for b in compile_table(table)
         ]
         bulk_insert(con, "price_bands", BAND_COLUMNS, rows)
-        con.execute(_COST_VIEW.replace("{money}", MONEY))
+        view = _COST_VIEW.replace("{money}", MONEY)
+        con.execute(_as_temp(view) if temp else view)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -346,4 +368,13 @@ def freeze_costs(con: duckdb.DuckDBPyConnection) -> None:
     analysts' ad-hoc SQL still see the live view. Call it after the last change to
     ``requests`` in the command.
     """
+    live = con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE database_name = 'temp' "
+        "AND view_name = 'request_costs'"
+    ).fetchone()
+    if live and live[0]:  # a read-only store: the live view is itself a temporary one
+        con.execute("CREATE OR REPLACE TEMP TABLE _frozen_costs AS SELECT * FROM request_costs")
+        con.execute("DROP VIEW temp.request_costs")
+        con.execute("ALTER TABLE temp._frozen_costs RENAME TO request_costs")
+        return
     con.execute("CREATE OR REPLACE TEMP TABLE request_costs AS SELECT * FROM main.request_costs")

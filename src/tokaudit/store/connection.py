@@ -149,6 +149,7 @@ def open_store_read_only(path: str | Path) -> duckdb.DuckDBPyConnection:
     if not Path(path).is_file():
         raise InputError(f"no store at {path}: run `tokaudit ingest LOGS --db {path}` first")
     con = _attach(path, read_only=True)
+    _refuse_foreign(con, path, existing=True)
     _configure(con)
     return con
 
