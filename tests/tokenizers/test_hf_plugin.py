@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tokaudit.recount import count_request
-from tokaudit.tokenizers import HfTokenizer, Registry, TokenizerError
+from tokaudit.tokenizers import HfTokenizer, Registry, TokenizerError, load_tokenizers
 from tokaudit.tokenizers.hf_plugin import load_hf_config
 
 tokenizers = pytest.importorskip("tokenizers")
@@ -109,6 +109,24 @@ def test_missing_file_and_missing_library_are_reported(
     monkeypatch.setattr(builtins, "__import__", no_tokenizers)
     with pytest.raises(TokenizerError, match=r"tokaudit\[hf\]"):
         HfTokenizer(load_hf_config(ok))
+
+
+def test_a_file_the_library_cannot_read_breaks_the_plugin_at_start(tmp_path: Path) -> None:
+    """A cut tokenizer.json fails when the plugin starts, like a missing one: listed as
+    broken, and its models recounted with the labelled estimate instead of not at all."""
+    whole = _tokenizer_json(tmp_path / "tokenizer.json").read_bytes()
+    (tmp_path / "cut.json").write_bytes(whole[: len(whole) // 2])
+    config = _config(tmp_path, "tokenizers:\n  hf:\n    - {models: ['llama-3*'], path: cut.json}\n")
+    with pytest.raises(TokenizerError, match=r"cannot load tokenizer file .*cut\.json"):
+        HfTokenizer(load_hf_config(config))
+    registry = load_tokenizers(config)
+    assert [name for name, _ in registry.broken] == ["hf"]
+    counted = count_request(
+        {"messages": [{"role": "user", "content": "hello world"}]},
+        "llama-3-8b",
+        registry=registry,
+    )
+    assert counted.tokenizer == "estimate-o200k" and not counted.input_exact
 
 
 def test_config_found_through_the_environment(

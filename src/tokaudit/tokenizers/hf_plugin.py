@@ -121,6 +121,10 @@ class HfTokenizer(Tokenizer):
                 digest.update(repr(entry.models).encode() + entry.path.read_bytes())
             except OSError as exc:
                 raise TokenizerError(f"cannot read tokenizer file {entry.path}: {exc}") from exc
+            # loaded now, not at the first count: a file the library cannot read (cut short,
+            # not a tokenizer) makes the plugin broken at start, as a missing file does, so
+            # `tokenizers list` says so and its models fall back to the labelled estimate
+            self._load(entry.path)
         # Counts change with the library, the files or the patterns: all are in the version.
         self.version = f"{_PLUGIN_VERSION}+{digest.hexdigest()[:12]}"
 
@@ -140,15 +144,18 @@ class HfTokenizer(Tokenizer):
         entry = self._entry(model)
         if entry is None:
             raise TokenizerError(f"no tokenizers.hf entry covers model {model!r}")
-        loaded = self._loaded.get(entry.path)
+        return self._load(entry.path)
+
+    def _load(self, path: Path) -> Any:
+        loaded = self._loaded.get(path)
         if loaded is None:
             from tokenizers import Tokenizer as HfLibTokenizer
 
             try:
-                loaded = HfLibTokenizer.from_file(str(entry.path))
+                loaded = HfLibTokenizer.from_file(str(path))
             except Exception as exc:  # the library raises plain Exceptions for bad files
-                raise TokenizerError(f"cannot load tokenizer file {entry.path}: {exc}") from exc
-            self._loaded[entry.path] = loaded
+                raise TokenizerError(f"cannot load tokenizer file {path}: {exc}") from exc
+            self._loaded[path] = loaded
         return loaded
 
     def count(self, texts: Sequence[str], model: str) -> list[int]:
