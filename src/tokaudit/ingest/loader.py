@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import duckdb
 
@@ -27,6 +27,7 @@ from tokaudit.errors import UsageError
 from tokaudit.ingest.attribution import Attribution
 from tokaudit.ingest.fieldmap import FieldMap
 from tokaudit.ingest.files import (
+    COMPRESSED_SUFFIXES,
     LOG_SUFFIXES,
     STDIN,
     STDIN_NAME,
@@ -141,6 +142,22 @@ BOM = "\ufeff"  # a UTF-8 byte order mark some editors write first: not part of 
 HEAD_BYTES = 64 * 1024
 
 
+def _open_raw(path: Path) -> BinaryIO:
+    """``path``'s bytes, ``.gz`` decompressed (DuckDB alone reads ``.zst``)."""
+    if path.name.lower().endswith(".gz"):
+        return cast(BinaryIO, gzip.open(path, "rb"))
+    return path.open("rb")
+
+
+def _uncompressed_name(path: Path) -> str:
+    """The file's name without a ``.gz`` / ``.zst`` suffix."""
+    name = path.name
+    for suffix in COMPRESSED_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
 def _head_lines(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     """The first non-blank lines of a file, for detection.
 
@@ -153,7 +170,7 @@ def _head_lines(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
         lines: list[str] = []
         try:
             size = 0
-            with gzip.open(path, "rb") if name.endswith(".gz") else path.open("rb") as fh:
+            with _open_raw(path) as fh:
                 for number, raw in enumerate(fh):
                     text = raw.decode("utf-8").rstrip("\r\n")
                     if number == 0:
@@ -191,8 +208,8 @@ def _detect(con: duckdb.DuckDBPyConnection, path: Path) -> LogFormat:
             "cannot detect the log format: its JSON is nested too deep to read (over "
             f"{sys.getrecursionlimit()} levels; tried: {tried}); pass --format"
         )
-    plain = path.name.lower().removesuffix(".gz").removesuffix(".zst")
-    if plain.endswith((".csv", ".tsv", ".parquet")):  # tables are read through a field map
+    # tables are read through a field map
+    if _uncompressed_name(path).lower().endswith((".csv", ".tsv", ".parquet")):
         raise _FileError(
             f"cannot detect the log format (tried: {tried}); a CSV or Parquet file is read "
             "with --map fields.yaml"
@@ -485,10 +502,7 @@ class _Utf8Copy:
         target = directory / "repaired.jsonl"
         reasons: dict[int, tuple[str, str]] = {}
         try:
-            with (
-                gzip.open(path, "rb") if name.endswith(".gz") else path.open("rb") as source,
-                target.open("wb") as out,
-            ):
+            with _open_raw(path) as source, target.open("wb") as out:
                 for number, raw in enumerate(source, 1):
                     try:
                         raw.decode("utf-8")
@@ -813,10 +827,7 @@ def _without_bom(con: duckdb.DuckDBPyConnection, path: Path, directory: Path) ->
     DuckDB's readers take the mark for part of line 1 (an invalid JSON line), so every
     format stages the copy: line 1 loads and every line keeps its number.
     """
-    name = path.name
-    for suffix in (".gz", ".zst"):
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
+    name = _uncompressed_name(path)
     try:
         if path.name.lower().endswith(".zst"):  # DuckDB alone reads .zst
             first = con.execute(f"SELECT line FROM {read_lines_sql(path)} LIMIT 1").fetchone()
@@ -829,8 +840,7 @@ def _without_bom(con: duckdb.DuckDBPyConnection, path: Path, directory: Path) ->
                 "(FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER E'\\x1f')"
             )
             return target
-        opener = gzip.open if path.name.lower().endswith(".gz") else open
-        with opener(path, "rb") as fh:
+        with _open_raw(path) as fh:
             if fh.read(3) != BOM.encode("utf-8"):
                 return None
             target = Path(tempfile.mkdtemp(dir=directory)) / name

@@ -182,7 +182,7 @@ def _count_pending(con: duckdb.DuckDBPyConnection, counter: Counter, need: str, 
         USING ({GROUP_KEY})"""
     )
     if sids:
-        for rn, count, is_exact in count_by_pieces(con, counter, groups):
+        for rn, count, is_exact in count_by_pieces(con, counter, groups, sids):
             tokens[rn - 1], exact[rn - 1] = count, is_exact
     whole = f"FROM _units WHERE NOT coalesce({SPLIT_UNIT}, false)"  # texts counted whole
     whole_chars = con.execute(f"SELECT coalesce(sum(length(payload)), 0) {whole}").fetchone()

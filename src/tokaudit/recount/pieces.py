@@ -74,10 +74,11 @@ def piece_groups(counter: Counter, groups: Groups) -> dict[int, int]:
 
 
 def count_by_pieces(
-    con: duckdb.DuckDBPyConnection, counter: Counter, groups: Groups
+    con: duckdb.DuckDBPyConnection, counter: Counter, groups: Groups, sids: dict[int, int]
 ) -> Iterator[tuple[int, int, bool]]:
     """(rn, tokens, exact) of every ``SPLIT_UNIT`` row of the table ``_units``, streamed
-    (run no other statement on ``con`` until it is exhausted).
+    (run no other statement on ``con`` until it is exhausted). ``sids`` is ``piece_groups``'
+    answer, the one ``_units`` was built with.
 
     ``tokens`` is the unit's count as ``count_units`` would give it: the fixed tokens and
     other texts of the unit rendered with an empty payload, plus the sum of the payload's
@@ -103,7 +104,7 @@ def count_by_pieces(
         return
     # one group per sid stands for its tokenizer and model when the pieces are counted
     rep: dict[int, int] = {}
-    for gid, sid in piece_groups(counter, groups).items():
+    for gid, sid in sids.items():
         rep.setdefault(sid, gid)
     counts = [FAILED] * distinct
     cursor = con.execute("SELECT id, sid, first, piece FROM _distinct_pieces")
