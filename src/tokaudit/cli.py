@@ -31,7 +31,7 @@ from tokaudit.cli_recount import (
     warn_broken_plugins,
 )
 from tokaudit.errors import ExitCode
-from tokaudit.ingest import IngestResult
+from tokaudit.ingest import FileResult, IngestResult
 from tokaudit.ingest.attribution import default_config_path
 from tokaudit.ingest.loader import ProgressCallback
 from tokaudit.ingest.registry import FORMATS
@@ -129,6 +129,23 @@ def _parse_time(value: str | None, option: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _file_status(f: FileResult) -> str:
+    if f.skipped:
+        return "unchanged, skipped"
+    if f.error:
+        return f"ERROR: {f.error}"
+    return f"DAMAGED: {f.damaged}" if f.damaged else "ok"
+
+
+def _input_errors(result: IngestResult) -> list[str]:
+    """One stderr line per file that could not be read whole (exit 2)."""
+    return [f"error: {f.path}: {f.error}" for f in result.errors] + [
+        f"error: {f.path}: {f.damaged}; the lines before the damage were loaded, and the "
+        "damage is kept in rejects"
+        for f in result.damaged
+    ]
+
+
 def _ingest_summary(result: IngestResult) -> list[list[Any]]:
     return [
         [
@@ -139,7 +156,7 @@ def _ingest_summary(result: IngestResult) -> list[list[Any]]:
             f.duplicates,
             f.rejected,
             f.non_requests,
-            "unchanged, skipped" if f.skipped else (f"ERROR: {f.error}" if f.error else "ok"),
+            _file_status(f),
         ]
         for f in result.files
     ]
@@ -184,6 +201,11 @@ def _ingest_counts_line(result: IngestResult) -> str:
             else ""
         )
         + (f", {len(result.errors)} file(s) unreadable" if result.errors else "")
+        + (
+            f", {len(result.damaged)} damaged archive(s) read up to the damage"
+            if result.damaged
+            else ""
+        )
     )
 
 
@@ -267,9 +289,9 @@ def ingest(
             f"rejected lines are kept in the rejects table: tokaudit sql --db {db} "
             '"SELECT * FROM rejects"'
         )
-    for f in result.errors:  # diagnostics on stderr too: stdout may be piped away
-        _err(f"error: {f.path}: {f.error}")
-    if result.errors:
+    for line in _input_errors(result):  # diagnostics on stderr too: stdout may be piped away
+        _err(line)
+    if result.errors or result.damaged:
         raise typer.Exit(int(ExitCode.ERROR))
 
 
@@ -534,8 +556,8 @@ def audit(
     for line in _conflict_warnings(result.ingest):
         _err(line)
     warn_broken_plugins(result.broken_plugins)
-    for f in result.ingest.errors:
-        _err(f"error: {f.path}: {f.error}")
+    for line in _input_errors(result.ingest):
+        _err(line)
     if renderer is json_format:
         _out(
             json_format.dumps(
@@ -572,7 +594,7 @@ def audit(
             _err(f"  {r.source_file}:{r.source_line}: {r.reason}")
         if len(result.rejects) > 10:
             _err(f"  … {len(result.rejects) - 10} more (keep them with --db and query rejects)")
-    if result.ingest.errors:
+    if result.ingest.errors or result.ingest.damaged:
         raise typer.Exit(int(ExitCode.ERROR))
     if strict and result.breakdowns and result.breakdowns[0].unpriced:
         _strict_exit(result.breakdowns[0].unpriced)

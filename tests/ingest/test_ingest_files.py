@@ -42,43 +42,6 @@ def test_gzip_file_loads(kit: EnvelopeKit) -> None:
     assert (cached["input_tokens"], cached["cache_read_tokens"]) == (125, 1024)
 
 
-def test_truncated_gzip_is_a_file_error_and_other_files_still_load(kit: EnvelopeKit) -> None:
-    lines = openai_lines(kit)
-    good_gz = kit.write("good.jsonl.gz", lines[:2])
-    data = kit.write("full.jsonl.gz", lines[2:]).read_bytes()
-    truncated = kit.tmp_path / "cut.jsonl.gz"
-    truncated.write_bytes(data[: len(data) - 12])  # drop the trailer and some deflate data
-    plain = kit.write("plain.jsonl", [gemini_line(kit)])
-
-    res = kit.ingest(good_gz, truncated, plain)
-    good, cut, other = res.files
-    assert (good.error, good.loaded) == (None, 2)
-    assert (other.error, other.loaded) == (None, 1)
-
-    assert cut.error
-    assert (cut.records_read, cut.loaded, cut.duplicates, cut.rejected) == (0, 0, 0, 0)
-    assert [f.path for f in res.errors] == [str(truncated)]
-    rejects = kit.rejects(truncated)
-    assert list(rejects) == [0]
-    assert rejects[0]["reason"] == cut.error
-    assert rejects[0]["raw"] is None
-    # nothing from the broken archive leaked into requests, and it is not marked as done
-    assert {r["source_file"] for r in kit.rows()} == {str(good_gz.resolve()), str(plain.resolve())}
-    assert kit.count("ingested_files") == 2
-
-
-def test_truncated_gzip_is_retried_once_repaired(kit: EnvelopeKit) -> None:
-    lines = openai_lines(kit)
-    path = kit.tmp_path / "late.jsonl.gz"
-    data = kit.write("late.jsonl.gz", lines).read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-    [cut] = kit.ingest(path).files
-    assert cut.error and not cut.skipped
-    kit.write("late.jsonl.gz", lines)
-    [fixed] = kit.ingest(path).files
-    assert (fixed.error, fixed.loaded, fixed.skipped) == (None, len(lines), False)
-
-
 def test_directory_walk_picks_log_files_only(kit: EnvelopeKit) -> None:
     lines = openai_lines(kit)
     root = kit.tmp_path / "logs"
@@ -279,7 +242,7 @@ def test_long_lines_load_under_a_memory_limit(
     con.close()
 
 
-# --- .zst archives: a cut one is a whole-file error, as a cut .gz is (RFC 8878 walk) ------
+# --- .zst archives: the RFC 8878 walk that finds a cut (test_ingest_damaged_archives.py) --
 
 ZSTD_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "zstd"
 ZSTD_FILES = sorted(ZSTD_FIXTURES.glob("*.zst"))  # made by the zstd CLI (README.md there)
@@ -474,48 +437,3 @@ def test_zst_frames_and_skippable_frames_load_whole(kit: EnvelopeKit) -> None:
     )
     [fr] = kit.ingest(both).files
     assert (fr.error, fr.format, fr.records_read, fr.loaded) == (None, "envelope", 4, 4)
-
-
-@pytest.mark.parametrize(
-    "keep",
-    [10, 300, -4, -1],
-    ids=["in-header", "mid-block", "no-checksum", "last-byte"],
-)
-def test_truncated_zst_is_a_file_error_like_gzip(kit: EnvelopeKit, keep: int) -> None:
-    data = MIXED_ZST.read_bytes()
-    cut = kit.tmp_path / "cut.jsonl.zst"
-    cut.write_bytes(data[:keep])
-    plain = kit.write("plain.jsonl", openai_lines(kit))
-    bad, good = kit.ingest(cut, plain).files
-    assert (good.error, good.loaded) == (None, 4)
-    assert bad.error is not None and bad.error.startswith("truncated .zst archive"), bad.error
-    assert (bad.format, bad.records_read, bad.loaded, bad.rejected) == (None, 0, 0, 0)
-    assert [f.path for f in kit.ingest(cut).errors] == [str(cut)]
-    rejects = kit.rejects(cut)
-    assert list(rejects) == [0]
-    assert (rejects[0]["reason"], rejects[0]["raw"]) == (bad.error, None)
-    assert kit.rows(cut) == []
-    assert kit.count("ingested_files") == 1
-
-
-@pytest.mark.parametrize("fmt", ["auto", "envelope"])
-def test_zst_cut_at_90_percent_loads_nothing_then_loads_once_repaired(
-    kit: EnvelopeKit, fmt: str
-) -> None:
-    """The cut keeps hundreds of whole lines: none may load, even with --format."""
-    lines = []
-    for n in range(150):
-        for line in openai_lines(kit):
-            line["response"]["id"] += f"-{n}"
-            lines.append(json.dumps(line))
-    path = duckdb_zst(lines, kit.tmp_path / "big.jsonl.zst")
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) * 9 // 10])
-    [cut] = kit.ingest(path, fmt=fmt).files
-    assert cut.error is not None and cut.error.startswith("truncated .zst archive")
-    assert (cut.records_read, cut.loaded) == (0, 0)
-    assert kit.count("requests") == 0
-    path.write_bytes(data)
-    [fixed] = kit.ingest(path, fmt=fmt).files
-    assert (fixed.error, fixed.loaded, fixed.skipped) == (None, len(lines), False)
-    assert kit.rejects(path) == {}

@@ -14,7 +14,7 @@ import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
@@ -41,6 +41,14 @@ from tokaudit.ingest.files import (
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.mapped import MappedFormat
 from tokaudit.ingest.registry import FORMATS
+from tokaudit.ingest.repair import (
+    GzipVerdict,
+    Repair,
+    gzip_verdict,
+    is_not_utf8,
+    repair_copy,
+    repair_zst,
+)
 from tokaudit.ingest.sqltext import install_macros
 from tokaudit.ingest.staging import (
     IN_SCHEMA_VARIABLE,
@@ -117,6 +125,8 @@ class FileResult:
     non_requests: int = 0
     skipped: bool = False  # unchanged since it was last ingested
     error: str | None = None
+    # an archive cut short or corrupt: what could be read is loaded, the cut is a reject
+    damaged: str | None = None
     # the name rows and rejects are stored under: the absolute path, or for standard
     # input "<stdin:" + the first 12 hex digits of its SHA-256 + ">" (two streams differ)
     source: str | None = None
@@ -135,6 +145,11 @@ class IngestResult:
     @property
     def errors(self) -> list[FileResult]:
         return [f for f in self.files if f.error]
+
+    @property
+    def damaged(self) -> list[FileResult]:
+        """Archives cut short or corrupt, loaded as far as they could be read."""
+        return [f for f in self.files if f.damaged]
 
 
 HEAD_LINES = 20
@@ -390,6 +405,7 @@ class _Pending:
     fingerprint: str
     log_format: LogFormat | None  # None: detect inside the file's transaction
     problem: str | None = None  # why detection failed, when the file's own read cannot say
+    repair: Repair | None = None  # ``path`` is the readable copy of a damaged file
 
 
 def _load_batch(
@@ -398,15 +414,16 @@ def _load_batch(
     fmt_name: str,
     attribution: Attribution | None = None,
     staged: str | None = None,
-    not_utf8: _Utf8Copy | None = None,
 ) -> None:
     """Load files in one transaction; a batch of several that fails is retried in halves.
 
     ``staged``: the batch was already staged into that table by a worker (``_Stager``);
-    if loading it fails, the batch is staged again here, the reference way.
-    ``not_utf8``: the one file of the batch is a repaired copy; its lines that were not
-    UTF-8 become rejects.
+    if loading it fails, the batch is staged again here, the reference way. A file
+    DuckDB cannot read (bytes that are not UTF-8) is loaded again from a readable copy
+    (``repair.py``), the damaged lines kept as rejects; so is an archive cut short (the
+    copy is made by ``_plan``).
     """
+    repair = batch[0].repair if len(batch) == 1 else None
     con.execute("BEGIN TRANSACTION")
     try:
         for p in batch:
@@ -421,8 +438,8 @@ def _load_batch(
             p.result.format = f.name
         if staged is None:
             _stage(con, fmt, batch)
-        if not_utf8 is not None:
-            not_utf8.mark_rejects(con)
+        if repair is not None:
+            repair.mark_rejects(con)
         # This read is the file's truth: a changed file (a growing log whose cut-short last
         # line is now whole) keeps only the rejects it still has.
         con.execute(
@@ -446,6 +463,8 @@ def _load_batch(
             ],
         )
         con.execute("COMMIT")
+        if repair is not None and repair.damage is not None:
+            batch[0].result.damaged = repair.damage
     except (duckdb.Error, _FileError) as exc:
         con.execute("ROLLBACK")
         restore_order(con)  # a split staging statement that failed could not (parallel.py)
@@ -458,89 +477,23 @@ def _load_batch(
             _load_batch(con, batch[half:], fmt_name, attribution)
             return
         p = batch[0]
-        if not_utf8 is None and _is_not_utf8(exc):
-            with tempfile.TemporaryDirectory(prefix="tokaudit-utf8-") as tmp:
-                copy = _Utf8Copy.of(p.path, Path(tmp))
+        if repair is None and is_not_utf8(exc):
+            with tempfile.TemporaryDirectory(prefix="tokaudit-repair-") as tmp:
+                copy = repair_copy(p.path, Path(tmp))
                 if copy is not None:
                     # the copy is staged under the file's own name, format detected anew
-                    again = replace(p, path=copy.path, log_format=p.log_format)
-                    _load_batch(con, [again], fmt_name, attribution, not_utf8=copy)
+                    again = replace(p, path=copy.path, problem=None, repair=copy)
+                    _load_batch(con, [again], fmt_name, attribution)
                     return
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if repair is not None and repair.damage is not None:  # not even the copy loads
+            message = f"{repair.damage}; what could be read fails too: {message}"
         cap = memory_cap()
         if isinstance(exc, duckdb.OutOfMemoryException) and cap:
             message += f" ({cap}: raise it for this file)"
         p.result.error = message
         _set_counts(p.result, 0, 0, 0, 0)
         _record_file_error(con, p.source, message)
-
-
-def _is_not_utf8(exc: BaseException) -> bool:
-    """DuckDB's line reader and read_text refuse a file with bytes that are not UTF-8."""
-    text = str(exc)
-    return "Invalid unicode" in text or "as valid UTF-8" in text
-
-
-@dataclass(frozen=True)
-class _Utf8Copy:
-    """A UTF-8 copy of a log in which a few lines are not: those lines are decoded with
-    U+FFFD for what is not UTF-8, staged like the others, then turned into rejects.
-
-    DuckDB refuses the whole file for one bad byte (a log cut mid-character, a stray
-    Latin-1 byte); this keeps every other line and says which lines were lost and why.
-    """
-
-    path: Path
-    reasons: dict[int, tuple[str, str]]  # line number: (reason, the line as decoded)
-
-    @classmethod
-    def of(cls, path: Path, directory: Path) -> _Utf8Copy | None:
-        """Stream ``path`` (plain or .gz; DuckDB alone reads .zst) into ``directory``."""
-        name = path.name.lower()
-        if name.endswith(".zst"):
-            return None
-        target = directory / "repaired.jsonl"
-        reasons: dict[int, tuple[str, str]] = {}
-        try:
-            with _open_raw(path) as source, target.open("wb") as out:
-                for number, raw in enumerate(source, 1):
-                    try:
-                        raw.decode("utf-8")
-                    except UnicodeDecodeError as err:
-                        text = raw.decode("utf-8", errors="replace")
-                        reason = (
-                            f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at byte "
-                            f"{err.start + 1} of the line)"
-                        )
-                        reasons[number] = (reason, text.rstrip("\r\n"))
-                        raw = text.encode("utf-8")
-                    out.write(raw)
-        except (OSError, EOFError, gzip.BadGzipFile):
-            return None
-        return cls(target, reasons) if reasons else None
-
-    def mark_rejects(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Every staged row of a line that was not UTF-8 becomes a reject with its reason;
-        a line the format staged no row for gets one."""
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _not_utf8 AS SELECT unnest(?::BIGINT[]) AS line_no, "
-            "unnest(?::VARCHAR[]) AS reason, unnest(?::VARCHAR[]) AS line",
-            [
-                list(self.reasons),
-                [r for r, _ in self.reasons.values()],
-                [t for _, t in self.reasons.values()],
-            ],
-        )
-        con.execute(
-            """UPDATE _staged SET reject_reason = b.reason, line = b.line, non_request = false
-            FROM _not_utf8 b WHERE _staged.line_no = b.line_no"""
-        )
-        con.execute(
-            """INSERT INTO _staged (line_no, line, reject_reason, non_request, file_no)
-            SELECT b.line_no, b.line, b.reason, false, 0 FROM _not_utf8 b
-            WHERE b.line_no NOT IN (SELECT line_no FROM _staged WHERE line_no IS NOT NULL)"""
-        )
-        con.execute("DROP TABLE _not_utf8")
 
 
 def _stage(con: duckdb.DuckDBPyConnection, fmt: LogFormat, batch: list[_Pending]) -> None:
@@ -606,8 +559,8 @@ class _Stager:
 
     def submit(self, number: int, batch: list[_Pending]) -> Future[str] | None:
         fmt = batch[0].log_format
-        if fmt is None or not fmt.parallel_staging:
-            return None
+        if fmt is None or not fmt.parallel_staging or batch[0].repair is not None:
+            return None  # a repaired copy's rejects are marked on the loading connection
         return self.pool.submit(self._run, number, batch)
 
     def close(self) -> None:
@@ -679,21 +632,29 @@ def _load_all(
         stager.close()
 
 
-def _fingerprints(files: list[Path], by_content: bool = True) -> list[str | OSError]:
-    """SHA-256 of each file, hashed on a few threads (hashlib releases the GIL).
+def _fingerprints(
+    files: list[Path], by_content: bool = True, known: Container[tuple[str, str]] = ()
+) -> list[tuple[str | OSError, GzipVerdict | None]]:
+    """SHA-256 of each file, and whether each ``.gz`` to load (its (path, fingerprint) not
+    ``known``) is whole (``repair.gzip_verdict``), on a few threads (hashlib and zlib
+    release the GIL).
 
     Without ``by_content`` (a throwaway store that no later run will compare against),
     size and modification time stand in: hashing 300 MB of logs costs 0.3 CPU seconds.
     """
 
-    def one(path: Path) -> str | OSError:
+    def one(path: Path) -> tuple[str | OSError, GzipVerdict | None]:
         try:
             if not by_content:
                 stat = path.stat()
-                return f"stat:{stat.st_size}:{stat.st_mtime_ns}"
-            return fingerprint(path)
+                fp = f"stat:{stat.st_size}:{stat.st_mtime_ns}"
+            else:
+                fp = fingerprint(path)
+            if not path.name.lower().endswith(".gz") or (str(real_path(path)), fp) in known:
+                return fp, None
+            return fp, gzip_verdict(path)
         except OSError as exc:
-            return exc
+            return exc, None
 
     if len(files) < 2:
         return [one(p) for p in files]
@@ -727,7 +688,7 @@ def _plan(
     planned: list[tuple[int, FileResult, _Pending | None]] = []
     # standard input is always hashed: its name in the store is made from the digest
     hashed = by_content or bool(names)
-    for path, fp in zip(files, _fingerprints(files, hashed), strict=True):
+    for path, (fp, gz) in zip(files, _fingerprints(files, hashed, known), strict=True):
         shown = (names or {}).get(path)  # standard input is "<stdin>", not its spool file
         source = str(real_path(path))
         if shown is not None:
@@ -744,12 +705,25 @@ def _plan(
             seen = FORMATS.get(result.format)
             planned.append((seen.priority if seen else 0, result, None))
             continue
-        problem = zst_problem(path)  # DuckDB reads a cut .zst without an error
-        if problem is not None:
+        # DuckDB reads a cut .zst, and a .gz with a bad checksum, without an error
+        zst = zst_problem(path)
+        problem = zst or (gz.problem if gz else None)
+        repairable = gz.repairable if gz else bool(zst and zst.startswith("truncated"))
+        repair = None
+        if problem is not None and repairable and documents is not None:
+            # the lines before the damage load from a copy; the damage is a reject
+            copies = Path(tempfile.mkdtemp(dir=documents))
+            if gz is not None:
+                repair = repair_copy(path, copies)
+            else:
+                repair = repair_zst(con, path, copies, str(problem))
+        if problem is not None and repair is None:
             result.error = problem
             _record_file_error(con, source, problem)
             planned.append((0, result, None))
             continue
+        if repair is not None:
+            path = repair.path
         detected: LogFormat | None = forced  # --map: the mapped format, never detected
         if detected is None and fmt_name != "auto":
             detected = FORMATS[fmt_name]
@@ -770,7 +744,7 @@ def _plan(
             (
                 detected.priority if detected else 0,
                 result,
-                _Pending(staged_from, result, source, fp, detected, problem),
+                _Pending(staged_from, result, source, fp, detected, problem, repair),
             )
         )
     planned.sort(key=lambda item: item[0])
@@ -902,6 +876,8 @@ def _batches(pending: list[_Pending]) -> list[list[_Pending]]:
             and fmt.batch_bytes > 0
             and last is not None
             and last[-1].log_format is fmt
+            and p.repair is None  # a repaired copy's rejects are marked in a batch of its own
+            and last[-1].repair is None
             and size + on_disk <= fmt.batch_bytes
         ):
             last.append(p)
@@ -910,20 +886,6 @@ def _batches(pending: list[_Pending]) -> list[list[_Pending]]:
             batches.append([p])
             size = on_disk
     return batches
-
-
-def ingest_file(
-    con: duckdb.DuckDBPyConnection,
-    path: Path,
-    fmt_name: str = "auto",
-    detected: LogFormat | None = None,
-) -> FileResult:
-    """Load one file in its own transaction (unchanged files are skipped)."""
-    outcome = IngestResult()
-    for p in _plan(con, [path], fmt_name, outcome):
-        p.log_format = detected or p.log_format
-        _load_batch(con, [p], fmt_name)
-    return outcome.files[0]
 
 
 def _suffixes(fmt_name: str, field_map: FieldMap | None) -> tuple[str, ...]:

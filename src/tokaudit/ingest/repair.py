@@ -1,0 +1,292 @@
+"""Readable copies of damaged logs: lines that are not UTF-8, archives cut short.
+
+DuckDB refuses a whole file for one byte that is not UTF-8 and for a ``.gz`` that ends
+early, and reads a cut ``.zst`` up to the cut without a word
+(``files.zst_problem`` finds that cut). Either way every line that can be read would be
+lost, or the damage would go unseen. A ``Repair`` is a plain copy of what can be read,
+staged like the file itself (under the file's own name, its format detected anew), and
+the reasons its damaged lines become rejects:
+
+- a line that is not UTF-8 is decoded with U+FFFD and kept as a reject with the offending
+  byte;
+- where an archive ends early (or a ``.gz`` has bytes after its last member that start
+  none), the line it ends in is an incomplete reject (unless it is
+  a whole JSON object that only lost its newline), or, when it ends between lines, a
+  reject just after the last line says so. The file's status carries the damage too.
+
+A ``.gz`` whose deflate data or checksum is bad is not repaired: bytes decoded before the
+fault may be wrong too, so it stays a file error (``gzip_verdict`` checks every ``.gz``
+before it loads: DuckDB's reader checks no checksum and would load the garbage). Lines
+stream through; nothing is held whole.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from tokaudit.ingest.files import COMPRESSED_SUFFIXES
+from tokaudit.ingest.staging import read_lines_sql
+
+__all__ = ["GzipVerdict", "Repair", "gzip_verdict", "is_not_utf8", "repair_copy", "repair_zst"]
+
+CHUNK = 1 << 20
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def is_not_utf8(exc: BaseException) -> bool:
+    """DuckDB's line reader and read_text refuse a file with bytes that are not UTF-8."""
+    text = str(exc)
+    return "Invalid unicode" in text or "as valid UTF-8" in text
+
+
+@dataclass(frozen=True)
+class Repair:
+    """A readable copy of a damaged log and the rejects its damaged lines become."""
+
+    path: Path
+    # line number: (reason, the line as decoded; None for a line past the end of the copy)
+    reasons: dict[int, tuple[str, str | None]] = field(default_factory=dict)
+    damage: str | None = None  # why the archive is incomplete: the file's status
+
+    def mark_rejects(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Every staged row of a damaged line becomes a reject with its reason; a line the
+        format staged no row for (or one past the copy's end) gets one."""
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _damaged AS SELECT unnest(?::BIGINT[]) AS line_no, "
+            "unnest(?::VARCHAR[]) AS reason, unnest(?::VARCHAR[]) AS line",
+            [
+                list(self.reasons),
+                [r for r, _ in self.reasons.values()],
+                [t for _, t in self.reasons.values()],
+            ],
+        )
+        con.execute(
+            """UPDATE _staged SET reject_reason = b.reason, line = b.line, non_request = false
+            FROM _damaged b WHERE _staged.line_no = b.line_no"""
+        )
+        con.execute(
+            """INSERT INTO _staged (line_no, line, reject_reason, non_request, file_no)
+            SELECT b.line_no, b.line, b.reason, false, 0 FROM _damaged b
+            WHERE b.line_no NOT IN (SELECT line_no FROM _staged WHERE line_no IS NOT NULL)"""
+        )
+        con.execute("DROP TABLE _damaged")
+
+
+def _copy_name(path: Path) -> str:
+    name = path.name
+    for suffix in COMPRESSED_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+class _Lines:
+    """Writes decompressed bytes to the copy line by line, keeping the UTF-8 reasons; the
+    last bytes after the final newline stay in ``tail``."""
+
+    def __init__(self, out: Path) -> None:
+        self.fh = out.open("wb")
+        self.count = 0  # whole lines written
+        self.reasons: dict[int, tuple[str, str | None]] = {}
+        self.pending: list[bytes] = []
+
+    def feed(self, data: bytes) -> None:
+        parts = data.split(b"\n")
+        if len(parts) == 1:
+            self.pending.append(data)
+            return
+        self.pending.append(parts[0])
+        self._line(b"".join(self.pending))
+        for part in parts[1:-1]:
+            self._line(part)
+        self.pending = [parts[-1]]
+
+    def _line(self, raw: bytes) -> None:
+        self.count += 1
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            text = raw.decode("utf-8", errors="replace")
+            reason = (
+                f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at byte {err.start + 1} of the line)"
+            )
+            self.reasons[self.count] = (reason, text.rstrip("\r"))
+            raw = text.encode("utf-8")
+        self.fh.write(raw + b"\n")
+
+    @property
+    def tail(self) -> bytes:
+        return b"".join(self.pending)
+
+    def close(self, write_tail: bool) -> None:
+        """The bytes after the last newline go to the copy as a last line, if asked."""
+        if write_tail and self.tail:
+            self._line(self.tail)
+            self.pending = []
+        self.fh.close()
+
+
+def _whole_record(text: str) -> bool:
+    """A line that parses as a JSON object is whole, even without its newline."""
+    try:
+        return isinstance(json.loads(text), dict)
+    except (ValueError, RecursionError):
+        return False
+
+
+def _cut(lines: _Lines, problem: str) -> None:
+    """Close the copy of an archive that ends early, its last line judged by ``_whole_record``;
+    the cut becomes a reject (the incomplete line, or one just after the last line)."""
+    tail = lines.tail.decode("utf-8", errors="replace").rstrip("\r")
+    whole = bool(tail) and _whole_record(tail)
+    incomplete = bool(tail) and not whole
+    lines.close(write_tail=bool(tail))
+    if incomplete:
+        lines.reasons[lines.count] = (
+            f"{problem}; what could be read ends inside this line, which is incomplete, "
+            "and nothing after it could be read",
+            tail,
+        )
+    elif lines.count == 0:
+        lines.reasons[1] = (f"{problem}; not one line could be read", None)
+    else:
+        lines.reasons[lines.count + 1] = (
+            f"{problem}; what could be read ends after line {lines.count}, and nothing "
+            "after it could be read",
+            None,
+        )
+
+
+@dataclass(frozen=True)
+class GzipVerdict:
+    """Why a ``.gz`` does not end as a gzip file should."""
+
+    problem: str
+    # the lines before the damage are the file's own (a cut, junk after the last member);
+    # False for bad deflate data or a bad checksum, where bytes decoded before the fault
+    # may be wrong too (DuckDB's reader checks no checksum: it loads them silently)
+    repairable: bool
+
+
+def _gzip_chunks(path: Path) -> Iterator[bytes | GzipVerdict]:
+    """The decompressed bytes of a ``.gz`` (every member), then, if it is damaged, why.
+
+    Deflate decodes a prefix exactly, so the lines before a cut are the file's; after
+    whole members, bytes that start no member are damage after the last good one.
+    """
+    decompressor = zlib.decompressobj(wbits=31)
+    started = False
+    offset = 0  # compressed bytes consumed
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            while chunk:
+                if not started and not chunk.strip(b"\x00"):
+                    break  # zero padding after the last member
+                started = True
+                try:
+                    yield decompressor.decompress(chunk)
+                except zlib.error as exc:
+                    reason = str(exc).rsplit(": ", 1)[-1]  # "incorrect data check", ...
+                    yield GzipVerdict(f"corrupt .gz archive ({reason})", repairable=False)
+                    return
+                if decompressor.eof:  # a member ended: another may follow
+                    rest = decompressor.unused_data
+                    offset += len(chunk) - len(rest)
+                    if rest and not rest.startswith(GZIP_MAGIC[: len(rest)]):
+                        if rest.strip(b"\x00"):
+                            yield GzipVerdict(
+                                "corrupt .gz archive (unexpected data after the last member, "
+                                f"at compressed byte {offset})",
+                                repairable=True,
+                            )
+                            return
+                        rest = b""
+                    decompressor = zlib.decompressobj(wbits=31)
+                    started = False
+                    chunk = rest
+                else:
+                    offset += len(chunk)
+                    chunk = b""
+    if started:
+        yield GzipVerdict("truncated .gz archive", repairable=True)
+
+
+def gzip_verdict(path: Path) -> GzipVerdict | None:
+    """Whether a ``.gz`` is whole: decompressed to nothing, its checksums checked (zlib
+    releases the GIL, so files are checked on several threads). None when it is whole."""
+    for chunk in _gzip_chunks(path):
+        if isinstance(chunk, GzipVerdict):
+            return chunk
+    return None
+
+
+def _plain_chunks(path: Path) -> Iterable[bytes]:
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            yield chunk
+
+
+def repair_copy(path: Path, directory: Path) -> Repair | None:
+    """A copy of a plain or ``.gz`` log with its damage marked; None when nothing is damaged
+    (or the file cannot be read at all). ``.zst`` is ``repair_zst``'s."""
+    if path.name.lower().endswith(".zst"):
+        return None
+    target = directory / _copy_name(path)
+    lines = _Lines(target)
+    problem: str | None = None
+    try:
+        chunks = _gzip_chunks(path) if path.name.lower().endswith(".gz") else _plain_chunks(path)
+        for chunk in chunks:
+            if isinstance(chunk, GzipVerdict):
+                if not chunk.repairable:
+                    lines.close(write_tail=False)
+                    return None  # nothing of it can be trusted: a file error
+                problem = chunk.problem
+                break
+            lines.feed(chunk)
+    except OSError:
+        lines.close(write_tail=False)
+        return None
+    if problem is not None:
+        _cut(lines, problem)
+        return Repair(target, lines.reasons, problem)
+    lines.close(write_tail=True)
+    return Repair(target, lines.reasons) if lines.reasons else None
+
+
+def repair_zst(
+    con: duckdb.DuckDBPyConnection, path: Path, directory: Path, problem: str
+) -> Repair | None:
+    """The lines DuckDB decompresses from a ``.zst`` cut short (``problem``), as a copy.
+
+    Whether the last of them was cut cannot be told from the lines (the reader drops line
+    ends), so it is whole only if it is a whole JSON object (``_whole_record``). None when
+    DuckDB cannot read the lines either (the file error then stands).
+    """
+    target = directory / _copy_name(path)
+    lines = _Lines(target)
+    try:
+        cursor = con.cursor()
+        try:
+            cursor.execute(f"SELECT line FROM {read_lines_sql(path)}")
+            previous: str | None = None
+            while rows := cursor.fetchmany(10_000):
+                for (line,) in rows:
+                    if previous is not None:
+                        lines.feed(previous.encode("utf-8") + b"\n")
+                    previous = "" if line is None else str(line)
+        finally:
+            cursor.close()
+    except duckdb.Error:
+        lines.close(write_tail=False)
+        return None
+    if previous is not None:
+        lines.feed(previous.encode("utf-8"))
+    _cut(lines, problem)
+    return Repair(target, lines.reasons, problem)
