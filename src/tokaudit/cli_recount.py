@@ -16,6 +16,7 @@ import typer
 from tokaudit import api
 from tokaudit.cli_common import render, sub_app
 from tokaudit.errors import TokauditError
+from tokaudit.recount import COUNT_FAILED
 from tokaudit.report.renderers import get_renderer, json_format
 
 tokenizers_app = sub_app("tokenizers", "Tokenizer plugins used by the recount.")
@@ -63,9 +64,12 @@ def list_tokenizers(
 
 
 def warn_broken_plugins(broken: Iterable[tuple[str, str]]) -> None:
-    """One stderr warning per tokenizer plugin that failed and was skipped (name, why)."""
+    """One stderr warning per tokenizer plugin that failed (name, why): one that could not
+    load is skipped; one whose count() failed on some texts (``recount._count_failure``
+    words it) only lost those, which the message says."""
     for name, message in broken:
-        sys.stderr.write(f"warning: tokenizer plugin {name!r} skipped: {message}\n")
+        verb = "" if message.startswith(COUNT_FAILED) else " skipped"
+        sys.stderr.write(f"warning: tokenizer plugin {name!r}{verb}: {message}\n")
 
 
 def report_recount(

@@ -12,6 +12,7 @@ from tokaudit.ingest import ingest_paths
 from tokaudit.recount import recount
 from tokaudit.store import open_store
 from tokaudit.tokenizers import TiktokenTokenizer
+from tokaudit.tokenizers.tiktoken_plugin import BLANK_RUN_CHUNK
 
 PROMPT = [{"role": "user", "content": "Say hello in Japanese and with an emoji."}]
 REPLY = "こんにちは 🙂 — 東京からこんにちは、世界！"
@@ -67,26 +68,42 @@ def _plain(rid: str, text: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_a_text_the_tokenizer_cannot_count_fails_alone(tmp_path: Path, workers: int) -> None:
-    """tiktoken panics (a Rust stack overflow) on a run of about a million spaces: that
-    request keeps no recount, says why, and every other request is still counted."""
-    blank = " " * 1_200_000
+def test_a_text_tiktoken_refuses_is_counted_by_the_estimate(tmp_path: Path, workers: int) -> None:
+    """tiktoken panics (a Rust stack overflow) on a run of about a million spaces, so it
+    refuses runs of LONGEST_BLANK_RUN: the estimate counts those texts instead, the run cut
+    in chunks of BLANK_RUN_CHUNK, labelled an estimate; every other request is tiktoken's."""
     records = [
         _plain("ok", "hello there"),
-        _plain("blank", blank),
+        _plain("blank", " " * 1_200_000),
         _plain("tabs", "\t" * 1_100_000),
     ]
     con = open_store(tmp_path / "store.duckdb")
     ingest_paths(con, [str(write_jsonl(tmp_path / "log.jsonl", records))])
     result = recount(con, workers=workers)
-    rows = dict(con.execute("SELECT request_id, recounted_input_tokens FROM requests").fetchall())
+    rows = {
+        r[0]: r[1:]
+        for r in con.execute(
+            "SELECT request_id, recounted_input_tokens, exact, tokenizer FROM token_audit"
+        ).fetchall()
+    }
+    stored = con.execute("SELECT max(tokens) FROM token_counts").fetchone()
     con.close()
     enc = TiktokenTokenizer().get_encoding("o200k_base")
+
+    def chunked(blank: str, n: int) -> int:
+        full, rest = divmod(n, BLANK_RUN_CHUNK)
+        return full * len(enc.encode_ordinary(blank * BLANK_RUN_CHUNK)) + len(
+            enc.encode_ordinary(blank * rest)
+        )
+
+    framing = 3 + 3 + len(enc.encode_ordinary("user"))
     assert rows == {
-        "ok": 3 + 3 + len(enc.encode_ordinary("user")) + len(enc.encode_ordinary("hello there")),
-        "blank": None,
-        "tabs": None,
+        "ok": (framing + len(enc.encode_ordinary("hello there")), True, "tiktoken"),
+        "blank": (framing + chunked(" ", 1_200_000), False, "tiktoken+estimate-o200k"),
+        "tabs": (framing + chunked("\t", 1_100_000), False, "tiktoken+estimate-o200k"),
     }
+    assert stored is not None and stored[0] < 1_000  # no estimate was stored
     [(name, why)] = result.broken_plugins
     assert name == "tiktoken"
     assert "spaces or tabs: tiktoken cannot split runs that long" in why
+    assert "counted with the estimate (estimate-o200k) instead" in why

@@ -289,22 +289,44 @@ class _Flaky(TiktokenTokenizer):
         return super().count(texts, model)
 
 
-def test_a_plugin_failing_to_count_is_reported_and_skipped(tmp_path: Path) -> None:
+FELL_BACK = (
+    "the texts it failed on were counted with the estimate (estimate-o200k) instead, so "
+    "their requests' recounts are labelled estimates (tokenizer 'flaky+estimate-o200k', "
+    "not exact)"
+)
+
+
+def _estimated(messages: list[dict[str, str]]) -> int:
+    """Independent count of a request the estimate counted: o200k_base, OpenAI framing."""
+    enc = TiktokenTokenizer().get_encoding("o200k_base")
+    return 3 + sum(
+        3 + len(enc.encode_ordinary(m["role"])) + len(enc.encode_ordinary(m["content"]))
+        for m in messages
+    )
+
+
+def test_a_plugin_failing_to_count_is_reported_and_estimated(tmp_path: Path) -> None:
     flaky = _record("f1", [{"role": "user", "content": "hi"}], usage={"prompt_tokens": 8})
     flaky["request"]["model"] = flaky["response"]["model"] = "flaky-1"
     con = _store(tmp_path, [*_conversation(), flaky])
     result = recount(con, Registry([_Flaky(), TiktokenTokenizer()]), workers=1)
     assert (
         "flaky",
-        "count() failed (RuntimeError: vocabulary server unreachable); "
-        "the requests it failed on keep no recount this run",
+        f"count() failed (RuntimeError: vocabulary server unreachable); {FELL_BACK}",
     ) in result.broken_plugins
-    rows = dict(con.execute("SELECT request_id, recounted_input_tokens FROM requests").fetchall())
-    assert rows["f1"] is None
-    assert rows["c1"] == _expected(_conversation()[1]["request"]["messages"])
+    rows = {
+        r[0]: r[1:]
+        for r in con.execute(
+            "SELECT request_id, recounted_input_tokens, recount_exact, recount_tokenizer "
+            "FROM requests"
+        ).fetchall()
+    }
+    assert rows["f1"] == (_estimated(flaky["request"]["messages"]), False, "flaky+estimate-o200k")
+    c1 = _conversation()[1]["request"]["messages"]
+    assert rows["c1"] == (_expected(c1), True, "tiktoken")
 
 
-def test_a_plugin_failing_on_one_text_fails_only_its_request(tmp_path: Path) -> None:
+def test_a_plugin_failing_on_one_text_estimates_only_its_request(tmp_path: Path) -> None:
     class Picky(_Flaky):
         def count(self, texts: Any, model: str) -> list[int]:
             if any("boom" in t for t in texts):
@@ -318,16 +340,18 @@ def test_a_plugin_failing_on_one_text_fails_only_its_request(tmp_path: Path) -> 
         records.append(record)
     con = _store(tmp_path, records)
     result = recount(con, Registry([Picky()]), workers=1)
-    rows = dict(con.execute("SELECT request_id, recounted_input_tokens FROM requests").fetchall())
-    assert rows["p2"] is None
+    rows = {
+        r[0]: r[1:]
+        for r in con.execute(
+            "SELECT request_id, recounted_input_tokens, recount_tokenizer FROM requests"
+        ).fetchall()
+    }
+    # Picky counts like o200k_base, so only the label tells the estimate apart
+    assert rows["p2"] == (_estimated(records[1]["request"]["messages"]), "flaky+estimate-o200k")
     for rid, text in (("p1", "fine words"), ("p3", "more words")):
-        assert rows[rid] == _expected([{"role": "user", "content": text}])
+        assert rows[rid] == (_expected([{"role": "user", "content": text}]), "flaky")
     assert result.broken_plugins == [
-        (
-            "flaky",
-            "count() failed (RuntimeError: cannot count boom); "
-            "the requests it failed on keep no recount this run",
-        )
+        ("flaky", f"count() failed (RuntimeError: cannot count boom); {FELL_BACK}")
     ]
 
 

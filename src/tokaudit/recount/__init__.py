@@ -13,6 +13,14 @@ second run does only new work:
 4. A request's input count is the sum of its units plus the reply priming, stored
    under a key of (provider, profile, input hash); its reply is counted the same way.
 5. ``requests.recounted_*`` are filled from those rows.
+
+A text the model's tokenizer fails on is counted with the estimate instead (``pool.py``).
+Such counts are estimates and are never stored in ``token_counts``: they stand in for
+the plugin's count under the plugin's key, so storing them would make later runs skip
+the plugin. They live in the temp table ``_fallback_counts`` (the key the count would
+have had, its tokens) for this run, and the requests they fill are labelled
+``<plugin>+estimate-o200k`` (``pool.fallback_label``), exact false. The next run asks the
+plugin again.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from typing import Any
 import duckdb
 
 from tokaudit.recount.pieces import SPLIT_UNIT, count_by_pieces, piece_groups
-from tokaudit.recount.pool import FAILED, Counter, Groups, default_workers
+from tokaudit.recount.pool import FAILED, Counter, Groups, default_workers, fallback_label
 from tokaudit.recount.units import explode_inputs, payload_rows, unit_hash_sql, unit_name_sql
 from tokaudit.store.connection import bulk_insert
 from tokaudit.store.parallel import any_order
@@ -41,6 +49,7 @@ from tokaudit.tokenizers import (
 )
 
 __all__ = [
+    "COUNT_FAILED",
     "RecountResult",
     "RequestCount",
     "RequestToCount",
@@ -84,7 +93,9 @@ OUTPUT_KEY = "md5(concat_ws(':', 'out', {p}, m.profile, coalesce({i}, ''), {o}))
 
 @dataclass(frozen=True)
 class RecountResult:
-    texts_counted: int  # distinct units (messages, prompts, replies) tokenized this run
+    # distinct units (messages, prompts, replies) counted and stored this run; estimates
+    # standing in for a failing tokenizer are not stored, so not in this number
+    texts_counted: int
     requests_updated: int
     broken_plugins: list[tuple[str, str]] = field(default_factory=list)
 
@@ -147,7 +158,9 @@ def _plan(
     return tokenizers, profiles
 
 
-def _count_pending(con: duckdb.DuckDBPyConnection, counter: Counter, need: str, rows: str) -> int:
+def _count_pending(
+    con: duckdb.DuckDBPyConnection, counter: Counter, need: str, rows: str
+) -> tuple[int, bool]:
     """Count the units of the table ``need`` and store them in ``token_counts``.
 
     ``need`` has (rn, unit_hash, tokenizer, version, encoding, n): rows numbered 1.. and the
@@ -155,12 +168,17 @@ def _count_pending(con: duckdb.DuckDBPyConnection, counter: Counter, need: str, 
     into the counter. Python sees the rows in batches and keeps only the counts, which go
     back to DuckDB as two strings (one parameter each: a list parameter costs about a
     microsecond per element). The counts are left in ``_res`` (rn, tokens, exact).
+
+    Units the counter's fallback counted (in part) are estimates standing in for their
+    tokenizer's count: they are in ``_res`` but not stored, and their ``rn`` are in the
+    table ``_fell`` (for the caller to drop). Returns the units stored and whether there are
+    any such estimates (only then is ``_fell`` made).
     """
     con.execute("CREATE OR REPLACE TEMP TABLE _res (rn BIGINT, tokens BIGINT, exact BOOLEAN)")
     size = con.execute(f"SELECT count(*), coalesce(sum(n), 0) FROM {need}").fetchone()
     pending, total_chars = (int(size[0]), int(size[1])) if size else (0, 0)
     if not pending:
-        return 0
+        return 0, False
     tokens: list[int | None] = [None] * pending  # None: no payload was found for the unit
     exact = [False] * pending
     # Each unit carries a number for its (tokenizer, model, provider, profile), not the four.
@@ -181,14 +199,15 @@ def _count_pending(con: duckdb.DuckDBPyConnection, counter: Counter, need: str, 
         SELECT r.rn, g.gid, g.sid, r.kind, r.ctx, r.payload FROM ({rows}) r JOIN _groups g
         USING ({GROUP_KEY})"""
     )
+    fell: set[int] = set()  # units counted (in part) by the fallback: the failure path
     if sids:
-        for rn, count, is_exact in count_by_pieces(con, counter, groups, sids):
+        for rn, count, is_exact in count_by_pieces(con, counter, groups, sids, fell):
             tokens[rn - 1], exact[rn - 1] = count, is_exact
     whole = f"FROM _units WHERE NOT coalesce({SPLIT_UNIT}, false)"  # texts counted whole
     whole_chars = con.execute(f"SELECT coalesce(sum(length(payload)), 0) {whole}").fetchone()
     units = con.execute(f"SELECT rn, gid, kind, ctx, payload {whole}")
     for rn, count, is_exact in counter.run(
-        _batches(units), groups, int(whole_chars[0]) if whole_chars else total_chars
+        _batches(units), groups, int(whole_chars[0]) if whole_chars else total_chars, fell
     ):
         tokens[rn - 1], exact[rn - 1] = count, is_exact
     con.execute("DROP TABLE _units")
@@ -210,33 +229,54 @@ def _count_pending(con: duckdb.DuckDBPyConnection, counter: Counter, need: str, 
             f"WHERE r.tokens = {FAILED}"
         ).fetchall()
     )
+    keep = ""  # every unit counted is stored, but for the estimates standing in
+    if fell:
+        _temp_table(con, "_fell", {"rn": "BIGINT"}, [(rn,) for rn in sorted(fell)])
+        counter.estimated.update(
+            str(name)
+            for (name,) in con.execute(
+                f"SELECT DISTINCT w.tokenizer FROM {need} w JOIN _fell USING (rn)"
+            ).fetchall()
+        )
+        keep = "AND rn NOT IN (SELECT rn FROM _fell)"
     stored = con.execute(
         f"""INSERT INTO token_counts
         SELECT w.unit_hash, w.tokenizer, w.version, w.encoding, r.tokens, r.exact
-        FROM {need} w JOIN _res r USING (rn) WHERE r.tokens <> {FAILED}
+        FROM {need} w JOIN _res r USING (rn) WHERE r.tokens <> {FAILED} {keep}
         {_UPSERT}"""
     ).fetchone()
-    return int(stored[0]) if stored else 0
+    return (int(stored[0]) if stored else 0), bool(fell)
 
 
-def _count_table(con: duckdb.DuckDBPyConnection, counter: Counter, select_sql: str) -> int:
+def _count_table(
+    con: duckdb.DuckDBPyConnection, counter: Counter, select_sql: str, keep_estimates: bool
+) -> int:
     """``_count_pending`` for units whose payloads are at hand: ``select_sql`` yields
     (unit_hash, tokenizer, version, encoding, provider, profile, kind, ctx, payload, model).
+    With ``keep_estimates`` (the units are whole requests' replies), the units the fallback
+    counted go to ``_fallback_counts`` for this run.
     """
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _work AS "
         f"SELECT row_number() OVER () AS rn, length(payload) AS n, * FROM ({select_sql})"
     )
     counter.warm_up(_tokenizer_models(con, "_work"))
-    counted = _count_pending(
+    counted, fell = _count_pending(
         con,
         counter,
         "_work",
         "SELECT rn, tokenizer, version, encoding, provider, profile, kind, ctx, payload, model "
         "FROM _work",
     )
-    con.execute("DROP TABLE _work")
-    con.execute("DROP TABLE _res")
+    if fell and keep_estimates:
+        con.execute(
+            f"""INSERT INTO _fallback_counts
+            SELECT w.unit_hash, w.tokenizer, w.encoding, r.tokens
+            FROM _work w JOIN _res r USING (rn) JOIN _fell USING (rn)
+            WHERE r.tokens <> {FAILED}
+            ON CONFLICT DO NOTHING"""
+        )
+    _drop(con, "_work", "_res", "_fell")
     return counted
 
 
@@ -292,28 +332,64 @@ def _recount_inputs(con: duckdb.DuckDBPyConnection, counter: Counter) -> int:
              AND c.tokenizer_version = u.version"""
     )
     need = "(SELECT * FROM _ucount WHERE rn IS NOT NULL)"
-    counted = _count_pending(con, counter, need, payload_rows(con, need))
+    counted, fell = _count_pending(con, counter, need, payload_rows(con, need))
     con.execute(
         f"""UPDATE _ucount SET tokens = r.tokens, exact = r.exact
         FROM _res r WHERE _ucount.rn = r.rn AND r.tokens <> {FAILED}"""
     )
+    # on the failure path, whether a sum holds a unit the fallback counted
+    sums = f"""
+            SELECT t.kid, t.tid, sum(c.tokens) AS tokens, bool_and(c.exact) AS exact
+                {", bool_or(f.rn IS NOT NULL) AS fell" if fell else ""}
+            FROM (SELECT DISTINCT kid, tid FROM _todo_keys) t JOIN _req_units r USING (kid)
+            LEFT JOIN _ucount c ON c.pre = r.pre AND c.h = r.h AND c.n = r.n AND c.tid = t.tid
+            {"LEFT JOIN _fell f ON f.rn = c.rn" if fell else ""}
+            GROUP BY t.kid, t.tid
+            HAVING count(c.tokens) = count(*)  -- a unit no tokenizer could count: no sum
+    """
+    if fell:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _sums AS {sums}")
+        sums = "SELECT * FROM _sums WHERE NOT fell"
+        # sums holding an estimate stand in for the tokenizer's: kept for this run only
+        con.execute(
+            """INSERT INTO _fallback_counts
+            SELECT t.key, t.tokenizer, t.encoding, s.tokens + t.priming
+            FROM _todo_keys t JOIN (SELECT * FROM _sums WHERE fell) s USING (kid, tid)
+            ON CONFLICT DO NOTHING"""
+        )
     con.execute(
         f"""INSERT INTO token_counts
         SELECT t.key, t.tokenizer, t.version, t.encoding, s.tokens + t.priming,
             s.exact AND t.exact AND t.profile_exact
-        FROM _todo_keys t JOIN (
-            SELECT t.kid, t.tid, sum(c.tokens) AS tokens, bool_and(c.exact) AS exact
-            FROM (SELECT DISTINCT kid, tid FROM _todo_keys) t JOIN _req_units r USING (kid)
-            LEFT JOIN _ucount c ON c.pre = r.pre AND c.h = r.h AND c.n = r.n AND c.tid = t.tid
-            GROUP BY t.kid, t.tid
-            HAVING count(c.tokens) = count(*)  -- a unit its tokenizer failed on: no sum
-        ) s USING (kid, tid)
+        FROM _todo_keys t JOIN ({sums}) s USING (kid, tid)
         {_UPSERT}"""
     )
+    _drop(con, "_sums", "_fell")
     _drop(con, "_todo_in", "_todo_keys", "_req_units", "_ucount", "_occ", "_payloads", "_res")
     _drop(con, "_tails", "_reps")
     _prompt_sizes_from_units(con)
     return counted
+
+
+COUNT_FAILED = "count() failed"  # how a broken_plugins message of a failed count starts
+
+
+def _count_failure(name: str, counter: Counter, estimate: str) -> str:
+    """Why tokenizer ``name``'s counts are missing or estimated this run (a warning)."""
+    reason = f"{COUNT_FAILED} ({counter.errors.get(name, 'no reason given')})"
+    label = fallback_label(name, estimate)
+    estimated = (
+        f"the texts it failed on were counted with the estimate ({estimate}) instead, so "
+        f"their requests' recounts are labelled estimates (tokenizer {label!r}, not exact)"
+    )
+    if name not in counter.failed:
+        return f"{reason}; {estimated}"
+    if name == estimate or label not in counter.errors:  # the estimate itself; no fallback
+        return f"{reason}; the requests it failed on keep no recount this run"
+    also = f"the estimate failed on some too ({counter.errors[label]})"
+    if name not in counter.estimated:
+        return f"{reason}, and {also}: the requests it failed on keep no recount this run"
+    return f"{reason}; {estimated}, but {also}: those requests keep no recount this run"
 
 
 def _drop(con: duckdb.DuckDBPyConnection, *tables: str) -> None:
@@ -354,6 +430,7 @@ def _recount_outputs(con: duckdb.DuckDBPyConnection, counter: Counter) -> int:
                 OVER (PARTITION BY t.unit_hash, t.tokenizer, t.encoding) AS model
         FROM todo t JOIN prompt_texts o ON o.text_hash = t.output_hash
         LEFT JOIN prompt_texts i ON i.text_hash = t.input_hash""",
+        keep_estimates=True,
     )
 
 
@@ -425,7 +502,9 @@ def _recount_system_prompts(
             WHERE c.text_hash = p.text_hash AND c.encoding = 'o200k_base')""",
         [tik.name, tik.version, SYSTEM_ENCODING_MODEL],
     )
-    counted = _count_table(con, counter, "SELECT * FROM _raw_todo")
+    # a size the fallback made is not kept: sizes are not stored per tokenizer version, so
+    # a stored estimate would never be replaced by tiktoken's count
+    counted = _count_table(con, counter, "SELECT * FROM _raw_todo", keep_estimates=False)
     con.execute("DROP TABLE _raw_todo")
     return counted
 
@@ -439,39 +518,69 @@ def recount(
     registry = registry if registry is not None else load_tokenizers()
     estimate = EstimateTokenizer()
     tokenizers, profiles = _plan(con, registry, estimate)
-    counter = Counter(tokenizers, profiles, workers if workers is not None else default_workers())
+    counter = Counter(
+        tokenizers,
+        profiles,
+        workers if workers is not None else default_workers(),
+        fallback=estimate,
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _fallback_counts (text_hash VARCHAR, tokenizer VARCHAR,
+            encoding VARCHAR, tokens BIGINT, PRIMARY KEY (text_hash, tokenizer, encoding))"""
+    )
     with any_order(con):  # working tables need no row order (store/parallel.py)
         counted = _recount_inputs(con, counter)
     counted += _recount_outputs(con, counter)
     counted += _recount_system_prompts(con, counter, registry, estimate)
     broken = list(registry.broken) + [
-        (
-            name,
-            f"count() failed ({counter.errors.get(name, 'no reason given')}); "
-            "the requests it failed on keep no recount this run",
-        )
-        for name in sorted(counter.failed)
+        (name, _count_failure(name, counter, estimate.name))
+        for name in sorted(counter.failed | counter.estimated)
     ]
     in_key = INPUT_KEY.format(p="q.provider", h="q.input_hash")
     out_key = OUTPUT_KEY.format(p="q.provider", i="q.input_hash", o="q.output_hash")
+    # The counts of each request: its tokenizer's stored ones, else (the failure path only)
+    # the estimates that stood in for them this run, labelled with the fallback.
+    col = {
+        "tokenizer": "m.tokenizer",
+        "in_tokens": "ci.tokens",
+        "in_exact": "ci.exact",
+        "out_tokens": "co.tokens",
+        "out_exact": "co.exact",
+    }
+    joins = ""
+    if con.execute("SELECT count(*) FROM _fallback_counts").fetchone() != (0,):
+        col = {
+            "tokenizer": f"""CASE WHEN fi.tokens IS NULL AND fo.tokens IS NULL THEN m.tokenizer
+                ELSE m.tokenizer || '{fallback_label("", estimate.name)}' END""",
+            "in_tokens": "coalesce(fi.tokens, ci.tokens)",
+            "in_exact": "CASE WHEN fi.tokens IS NULL THEN ci.exact ELSE false END",
+            "out_tokens": "coalesce(fo.tokens, co.tokens)",
+            "out_exact": "CASE WHEN fo.tokens IS NULL THEN co.exact ELSE false END",
+        }
+        joins = f"""LEFT JOIN _fallback_counts fi ON fi.text_hash = {in_key}
+             AND fi.tokenizer = m.tokenizer AND fi.encoding = m.encoding
+        LEFT JOIN _fallback_counts fo ON q.output_hash IS NOT NULL AND fo.text_hash = {out_key}
+             AND fo.tokenizer = m.tokenizer AND fo.encoding = m.encoding"""
     # Join once into a small table, then update only the rows whose recount changed.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _fresh AS
-        SELECT q.request_key, m.tokenizer, ci.tokens AS in_tokens, ci.exact AS in_exact,
-            co.tokens AS out_tokens, co.exact AS out_exact
+        SELECT q.request_key, {col["tokenizer"]} AS tokenizer,
+            {col["in_tokens"]} AS in_tokens, {col["in_exact"]} AS in_exact,
+            {col["out_tokens"]} AS out_tokens, {col["out_exact"]} AS out_exact
         FROM requests q JOIN _model_tok m USING (model)
         LEFT JOIN token_counts ci ON ci.text_hash = {in_key}
              AND ci.tokenizer = m.tokenizer AND ci.encoding = m.encoding
         LEFT JOIN token_counts co ON q.output_hash IS NOT NULL AND co.text_hash = {out_key}
              AND co.tokenizer = m.tokenizer AND co.encoding = m.encoding
-        WHERE (ci.tokens IS NOT NULL OR co.tokens IS NOT NULL)
-          AND (q.recounted_input_tokens IS DISTINCT FROM coalesce(ci.tokens,
+        {joins}
+        WHERE ({col["in_tokens"]} IS NOT NULL OR {col["out_tokens"]} IS NOT NULL)
+          AND (q.recounted_input_tokens IS DISTINCT FROM coalesce({col["in_tokens"]},
                                                                   q.recounted_input_tokens)
-               OR q.recount_exact IS DISTINCT FROM coalesce(ci.exact, q.recount_exact)
-               OR q.recount_tokenizer IS DISTINCT FROM m.tokenizer
-               OR q.recounted_output_tokens IS DISTINCT FROM coalesce(co.tokens,
+               OR q.recount_exact IS DISTINCT FROM coalesce({col["in_exact"]}, q.recount_exact)
+               OR q.recount_tokenizer IS DISTINCT FROM {col["tokenizer"]}
+               OR q.recounted_output_tokens IS DISTINCT FROM coalesce({col["out_tokens"]},
                                                                       q.recounted_output_tokens)
-               OR q.recount_output_exact IS DISTINCT FROM coalesce(co.exact,
+               OR q.recount_output_exact IS DISTINCT FROM coalesce({col["out_exact"]},
                                                                    q.recount_output_exact))"""
     )
     updated = con.execute(
@@ -483,8 +592,7 @@ def recount(
             recount_output_exact = coalesce(f.out_exact, requests.recount_output_exact)
         FROM _fresh f WHERE requests.request_key = f.request_key"""
     ).fetchone()
-    con.execute("DROP TABLE _fresh")
-    con.execute("DROP TABLE IF EXISTS _model_tok")
+    _drop(con, "_fresh", "_fallback_counts", "_model_tok")
     return RecountResult(counted, int(updated[0]) if updated else 0, broken)
 
 

@@ -74,7 +74,11 @@ def piece_groups(counter: Counter, groups: Groups) -> dict[int, int]:
 
 
 def count_by_pieces(
-    con: duckdb.DuckDBPyConnection, counter: Counter, groups: Groups, sids: dict[int, int]
+    con: duckdb.DuckDBPyConnection,
+    counter: Counter,
+    groups: Groups,
+    sids: dict[int, int],
+    fell_back: set[int] | None = None,
 ) -> Iterator[tuple[int, int, bool]]:
     """(rn, tokens, exact) of every ``SPLIT_UNIT`` row of the table ``_units``, streamed
     (run no other statement on ``con`` until it is exhausted). ``sids`` is ``piece_groups``'
@@ -82,7 +86,9 @@ def count_by_pieces(
 
     ``tokens`` is the unit's count as ``count_units`` would give it: the fixed tokens and
     other texts of the unit rendered with an empty payload, plus the sum of the payload's
-    pieces, or ``FAILED`` when the tokenizer failed on either.
+    pieces, or ``FAILED`` when neither the tokenizer nor the counter's fallback could count
+    one of them. A unit with a piece or text the fallback counted is an estimate (exact
+    False) and its ``rn`` goes to ``fell_back``.
     """
     with any_order(con):
         pieces = f"""SELECT rn, sid, generate_subscripts(p, 1) = 1 AS first, unnest(p) AS piece
@@ -113,50 +119,98 @@ def count_by_pieces(
         while rows := cursor.fetchmany(BATCH):
             yield [(i, rep[s], "raw", "", piece_text(f, p)) for i, s, f, p in rows]
 
-    for i, tokens, _ in counter.run(batches(), groups, chars):
+    estimated: set[int] = set()  # ids of the pieces the fallback counted
+    for i, tokens, _ in counter.run(batches(), groups, chars, estimated):
         counts[i - 1] = tokens
-    # each distinct piece with its count, so the sums below take one join
+    # each distinct piece with its count (and, on the failure path only, whether the
+    # fallback counted it), so the sums below take one join
+    fell, fell_join = "", ""
+    if estimated:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _fell_pieces AS SELECT unnest(?::BIGINT[]) AS id",
+            [sorted(estimated)],
+        )
+        fell, fell_join = ", x.id IS NOT NULL AS fell", "LEFT JOIN _fell_pieces x ON x.id = d.id"
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE _piece_counts AS
-        SELECT d.sid, d.first, d.piece, c.tokens FROM _distinct_pieces d JOIN (
+        f"""CREATE OR REPLACE TEMP TABLE _piece_counts AS
+        SELECT d.sid, d.first, d.piece, c.tokens{fell} FROM _distinct_pieces d JOIN (
             SELECT unnest(range(1, len(t) + 1)) AS id, unnest(t) AS tokens FROM (
                 SELECT list_transform(string_split(?, ','), lambda x: CAST(x AS BIGINT)) AS t)
-        ) c USING (id)""",
+        ) c USING (id) {fell_join}""",
         [",".join(map(str, counts))],
     )
+    con.execute("DROP TABLE IF EXISTS _fell_pieces")
     # the rest of each unit (role, framing) is the unit rendered with an empty payload
     shapes = con.execute(
         f"SELECT DISTINCT gid, kind, ctx FROM _units WHERE {SPLIT_UNIT}"
     ).fetchall()
+    rest_estimated: set[int] = set()  # shapes (by index) with a text the fallback counted
+    rest_counts = count_units(
+        [(i, gid, kind, ctx, "") for i, (gid, kind, ctx) in enumerate(shapes)],
+        groups,
+        counter.tokenizers,
+        counter.profiles,
+        counter.errors,
+        counter.fallback,
+        rest_estimated,
+    )
     rest = {
         (gid, kind, ctx): (tokens, exact)
-        for (gid, kind, ctx), (_, tokens, exact) in zip(
-            shapes,
-            count_units(
-                [(0, gid, kind, ctx, "") for gid, kind, ctx in shapes],
-                groups,
-                counter.tokenizers,
-                counter.profiles,
-                counter.errors,
-            ),
-            strict=True,
-        )
+        for (gid, kind, ctx), (_, tokens, exact) in zip(shapes, rest_counts, strict=True)
     }
     with any_order(con):
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _piece_sums AS
             SELECT p.rn, CASE WHEN bool_or(c.tokens = {FAILED}) THEN {FAILED}
                               ELSE sum(c.tokens) END AS tokens
+                {", bool_or(c.fell) AS fell" if estimated else ""}
             FROM _pieces p JOIN _piece_counts c USING (sid, first, piece)
             GROUP BY p.rn"""
         )
     # streamed: a store's new units may be many millions
-    cursor = con.execute(
-        "SELECT u.rn, u.gid, u.kind, u.ctx, s.tokens FROM _units u JOIN _piece_sums s USING (rn)"
-    )
-    while rows := cursor.fetchmany(BATCH):
-        for rn, gid, kind, ctx, tokens in rows:
-            base, exact = rest[(gid, kind, ctx)]
-            yield rn, FAILED if FAILED in (base, tokens) else base + int(tokens), exact
+    if estimated or rest_estimated:  # the failure path: which units hold an estimate
+        yield from _sums_with_estimates(
+            con,
+            {shape for i, shape in enumerate(shapes) if i in rest_estimated},
+            rest,
+            bool(estimated),
+            fell_back,
+        )
+    else:
+        cursor = con.execute(
+            "SELECT u.rn, u.gid, u.kind, u.ctx, s.tokens "
+            "FROM _units u JOIN _piece_sums s USING (rn)"
+        )
+        while rows := cursor.fetchmany(BATCH):
+            for rn, gid, kind, ctx, tokens in rows:
+                base, exact = rest[(gid, kind, ctx)]
+                yield rn, FAILED if FAILED in (base, tokens) else base + int(tokens), exact
     for table in ("_pieces", "_distinct_pieces", "_piece_counts", "_piece_sums"):
         con.execute(f"DROP TABLE {table}")
+
+
+def _sums_with_estimates(
+    con: duckdb.DuckDBPyConnection,
+    rest_estimated: set[tuple[int, str, str]],
+    rest: dict[tuple[int, str, str], tuple[int, bool]],
+    pieces_estimated: bool,
+    fell_back: set[int] | None,
+) -> Iterator[tuple[int, int, bool]]:
+    """``count_by_pieces``' last step when the fallback counted a piece (``_piece_sums`` has
+    ``fell``) or the rest of a unit shape (``rest_estimated``): those units are estimates."""
+    fell = "s.fell" if pieces_estimated else "false"
+    cursor = con.execute(
+        f"SELECT u.rn, u.gid, u.kind, u.ctx, s.tokens, {fell} "
+        "FROM _units u JOIN _piece_sums s USING (rn)"
+    )
+    while rows := cursor.fetchmany(BATCH):
+        for rn, gid, kind, ctx, tokens, piece_fell in rows:
+            base, exact = rest[(gid, kind, ctx)]
+            if FAILED in (base, tokens):
+                yield rn, FAILED, exact
+            elif piece_fell or (gid, kind, ctx) in rest_estimated:
+                if fell_back is not None:
+                    fell_back.add(rn)
+                yield rn, base + int(tokens), False
+            else:
+                yield rn, base + int(tokens), exact

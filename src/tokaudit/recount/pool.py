@@ -26,7 +26,7 @@ from typing import Any
 from tokaudit.recount.render import Rendered, render_unit
 from tokaudit.tokenizers import ChatProfile, Tokenizer
 
-__all__ = ["FAILED", "Counter", "Groups", "UnitRow", "default_workers"]
+__all__ = ["FAILED", "Counter", "Groups", "UnitRow", "default_workers", "fallback_label"]
 
 # (row number, group, kind, ctx, payload): the group's (tokenizer, model, provider,
 # profile) go to the workers once, in a ``Groups`` table, not with every unit
@@ -88,17 +88,49 @@ def _count_each(tokenizer: Tokenizer, texts: list[str], model: str) -> tuple[lis
     return out, reason
 
 
+def fallback_label(tokenizer: str, fallback: str) -> str:
+    """The tokenizer shown for a count that ``fallback`` completed where ``tokenizer`` failed
+    (``hf+estimate-o200k``); also the key of ``fallback``'s first failure in ``errors``."""
+    return f"{tokenizer}+{fallback}"
+
+
+def _fall_back(
+    fallback: Tokenizer,
+    texts: list[str],
+    counts: list[int],
+    model: str,
+    errors: dict[str, str] | None,
+    label: str,
+) -> set[str]:
+    """Count with ``fallback`` the ``texts`` whose ``counts`` are ``FAILED``, in place; the
+    texts it counted. Its own failures stay ``FAILED``, the first reason under ``label``."""
+    failed = [i for i, count in enumerate(counts) if count == FAILED]
+    estimates, reason = _count_each(fallback, [texts[i] for i in failed], model)
+    if reason is not None and errors is not None:
+        errors.setdefault(label, reason)
+    counted: set[str] = set()
+    for i, estimate in zip(failed, estimates, strict=True):
+        if estimate != FAILED:
+            counts[i] = estimate
+            counted.add(texts[i])
+    return counted
+
+
 def count_units(
     rows: list[UnitRow],
     groups: Groups,
     tokenizers: dict[str, Tokenizer],
     profiles: dict[str, ChatProfile],
     errors: dict[str, str] | None = None,
+    fallback: Tokenizer | None = None,
+    fell_back: set[int] | None = None,
 ) -> list[CountRow]:
     """Render each unit and count its texts, one tokenizer call per (tokenizer, model).
 
-    A text the tokenizer fails on fails only its own units (``FAILED``); the first reason
-    per tokenizer goes to ``errors``.
+    A text the tokenizer fails on is counted with ``fallback`` (the estimate) instead: its
+    units are then estimates (exact False) and their row numbers go to ``fell_back``. A
+    text neither can count fails only its own units (``FAILED``). The first reason per
+    tokenizer goes to ``errors``; the fallback's own, under ``fallback_label``.
     """
     rendered: list[Rendered] = []
     by_model: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -107,6 +139,7 @@ def count_units(
         rendered.append(render_unit(kind, ctx, payload, profiles[profile], provider))
         by_model[(tokenizer, model)].append(index)
     totals = [r.const for r in rendered]
+    fell: set[int] = set()  # units with a text counted by the fallback
     for (tokenizer, model), indexes in by_model.items():
         texts: list[str] = []
         owners: list[int] = []
@@ -117,15 +150,28 @@ def count_units(
         distinct = list(dict.fromkeys(texts))
         # a plugin failing on some text must not stop the others
         counts, reason = _count_each(tokenizers[tokenizer], distinct, model)
-        if reason is not None and errors is not None:
-            errors.setdefault(tokenizer, reason)
+        estimated: set[str] = set()
+        if reason is not None:  # the failure path: everything below it is per group
+            if errors is not None:
+                errors.setdefault(tokenizer, reason)
+            if fallback is not None and fallback.name != tokenizer:
+                label = fallback_label(tokenizer, fallback.name)
+                estimated = _fall_back(fallback, distinct, counts, model, errors, label)
         count_of = dict(zip(distinct, counts, strict=True))
         for owner, text in zip(owners, texts, strict=True):
             if FAILED in (totals[owner], count_of[text]):
                 totals[owner] = FAILED
             else:
                 totals[owner] += count_of[text]
-    return [(row[0], totals[i], rendered[i].exact) for i, row in enumerate(rows)]
+        if estimated:
+            fell.update(o for o, text in zip(owners, texts, strict=True) if text in estimated)
+    out = [(row[0], totals[i], rendered[i].exact) for i, row in enumerate(rows)]
+    for i in fell:  # estimated units: never exact, and named to the caller
+        if totals[i] != FAILED:
+            out[i] = (rows[i][0], totals[i], False)
+            if fell_back is not None:
+                fell_back.add(rows[i][0])
+    return out
 
 
 CHUNK_CHARS = 256_000  # work sent to a worker at a time: small enough to keep both busy
@@ -151,20 +197,37 @@ def _load(tokenizers: dict[str, Tokenizer], pairs: list[tuple[str, str]]) -> Non
             tokenizers[name].count([""], model)
 
 
-def _worker(rows: list[UnitRow]) -> tuple[list[CountRow], dict[str, str]]:
+Counted = tuple[list[CountRow], dict[str, str], set[int]]  # a worker's answer
+
+
+def _worker(rows: list[UnitRow]) -> Counted:
     errors: dict[str, str] = {}
-    counted = count_units(rows, _STATE["groups"], _STATE["tokenizers"], _STATE["profiles"], errors)
-    return counted, errors
+    fell_back: set[int] = set()
+    counted = count_units(
+        rows,
+        _STATE["groups"],
+        _STATE["tokenizers"],
+        _STATE["profiles"],
+        errors,
+        _STATE["fallback"],
+        fell_back,
+    )
+    return counted, errors, fell_back
 
 
 @dataclass
 class Counter:
-    """Counts batches of units in this process or in a pool of forked workers."""
+    """Counts batches of units in this process or in a pool of forked workers.
+
+    ``fallback`` (the estimate) counts the texts a tokenizer fails on (``count_units``).
+    """
 
     tokenizers: dict[str, Tokenizer]
     profiles: dict[str, ChatProfile]
     workers: int = 1
-    failed: set[str] = field(default_factory=set)  # tokenizers whose count() raised
+    fallback: Tokenizer | None = None
+    failed: set[str] = field(default_factory=set)  # tokenizers with units left uncounted
+    estimated: set[str] = field(default_factory=set)  # ... with units the fallback counted
     errors: dict[str, str] = field(default_factory=dict)  # the first reason of each
     _warmed: set[tuple[str, str]] = field(default_factory=set)
 
@@ -183,16 +246,23 @@ class Counter:
             thread.start()
             _WARMING.append(thread)
 
-    def _collect(self, future: Future[tuple[list[CountRow], dict[str, str]]]) -> list[CountRow]:
-        counted, errors = future.result()
+    def _collect(self, future: Future[Counted], fell_back: set[int] | None) -> list[CountRow]:
+        counted, errors, fell = future.result()
         for name, reason in errors.items():
             self.errors.setdefault(name, reason)
+        if fell and fell_back is not None:
+            fell_back.update(fell)
         return counted
 
     def run(
-        self, batches: Iterable[list[UnitRow]], groups: Groups, total_chars: int
+        self,
+        batches: Iterable[list[UnitRow]],
+        groups: Groups,
+        total_chars: int,
+        fell_back: set[int] | None = None,
     ) -> Iterator[CountRow]:
-        """Counted rows, batch by batch; order across batches is not kept."""
+        """Counted rows, batch by batch; order across batches is not kept. The row numbers
+        of units counted (in part) by ``fallback`` are added to ``fell_back``."""
         # Every load finished (this run's or an earlier one's): never fork while a thread
         # may hold the vocabulary lock.
         while _WARMING:
@@ -204,9 +274,22 @@ class Counter:
         )
         if not use_pool:
             for batch in batches:
-                yield from count_units(batch, groups, self.tokenizers, self.profiles, self.errors)
+                yield from count_units(
+                    batch,
+                    groups,
+                    self.tokenizers,
+                    self.profiles,
+                    self.errors,
+                    self.fallback,
+                    fell_back,
+                )
             return
-        _STATE.update(groups=groups, tokenizers=self.tokenizers, profiles=self.profiles)
+        _STATE.update(
+            groups=groups,
+            tokenizers=self.tokenizers,
+            profiles=self.profiles,
+            fallback=self.fallback,
+        )
         # Hugging Face tokenizers warn on stderr when forked after using their own threads.
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         with warnings.catch_warnings():
@@ -217,14 +300,14 @@ class Counter:
                 max_workers=self.workers, mp_context=multiprocessing.get_context("fork")
             )
         try:
-            pending: list[Future[tuple[list[CountRow], dict[str, str]]]] = []
+            pending: list[Future[Counted]] = []
             for batch in batches:
                 for chunk in _chunks(batch):
                     pending.append(pool.submit(_worker, chunk))
                     while len(pending) >= 3 * self.workers:
-                        yield from self._collect(pending.pop(0))
+                        yield from self._collect(pending.pop(0), fell_back)
             for future in pending:
-                yield from self._collect(future)
+                yield from self._collect(future, fell_back)
         finally:
             pool.shutdown(cancel_futures=True)
             _STATE.clear()

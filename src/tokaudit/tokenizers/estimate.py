@@ -4,7 +4,8 @@ Their tokenizers are not public, so no offline count can be exact. o200k_base is
 reasonable modern-vocabulary proxy; every result says ``exact=False`` and the name
 says what was used, so an estimate is never mistaken for a recount. The estimator is
 deliberately not a registered plugin: ``Registry.for_model`` returns None for such
-models and callers decide whether an estimate is acceptable.
+models and callers decide whether an estimate is acceptable. The recount also uses it
+for the texts a model's own plugin fails to count (``recount/pool.py``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ class EstimateTokenizer(Tokenizer):
         return False
 
     def count(self, texts: Sequence[str], model: str) -> list[int]:
-        return count_texts(load_encoding(ENCODING_SPECS[_ENCODING]), texts)
+        """o200k_base counts; a run of blanks too long for tiktoken is cut and counted in
+        chunks (``count_texts``) rather than refused: this is an estimate anyway, and the
+        recount's fallback for texts a plugin fails on."""
+        return count_texts(load_encoding(ENCODING_SPECS[_ENCODING]), texts, cut_blank_runs=True)
 
     def splits_at_spaces(self, model: str) -> bool:
         return ENCODING_SPECS[_ENCODING].pat_str in SPACE_SPLIT_PATTERNS

@@ -167,7 +167,9 @@ class Tokenizer(ABC):
         """Token count of each plain text, in order.
 
         Special-token text in logs (``<|endoftext|>``) is counted as ordinary text:
-        a log is data, and one odd string must never abort an audit.
+        a log is data, and one odd string must never abort an audit. A text this cannot
+        count may raise: the recount then counts that text (only) with the estimate,
+        labelled ``NAME+estimate-o200k`` and never stored as this plugin's count.
         """
 
     def exact_for(self, model: str) -> bool:

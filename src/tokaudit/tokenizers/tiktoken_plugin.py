@@ -13,7 +13,7 @@ import gzip
 import hashlib
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -218,26 +218,50 @@ def load_encoding(spec: EncodingSpec, data_dir: Traversable = DATA_DIR) -> tikto
 # spaces or tabs and aborts with a Rust panic; such a text is refused well before that.
 LONGEST_BLANK_RUN = 250_000
 _BLANK_RUN = re.compile(rf"[^\S\r\n]{{{LONGEST_BLANK_RUN},}}")
+# An estimate cuts such a run into chunks this long and counts them apart: a multiple of
+# the longest run of spaces (128) and of tabs (16) that o200k_base and cl100k_base have
+# one token for, so a chunk ends where a token would.
+BLANK_RUN_CHUNK = 65_536
 
 
-def count_texts(encoding: tiktoken.Encoding, texts: Sequence[str]) -> list[int]:
+def count_texts(
+    encoding: tiktoken.Encoding, texts: Sequence[str], *, cut_blank_runs: bool = False
+) -> list[int]:
     """Token count of each text, treating special-token text as ordinary text.
 
     One text at a time, in this thread: the recount runs its parallelism in worker
     processes (``recount/pool.py``), so ``encode_ordinary_batch``'s threads would only
     compete with them. A text holding a run of ``LONGEST_BLANK_RUN`` or more spaces or tabs
-    raises TokenizerError (the recount then leaves that text's request uncounted).
+    raises TokenizerError (the recount then counts it with the estimate), unless
+    ``cut_blank_runs``: then each such run is cut into chunks of ``BLANK_RUN_CHUNK`` and the
+    text's parts are counted apart, which may be a token or two off per cut (an estimate).
     """
     encode = encoding.encode_ordinary
     counts = []
     for text in texts:
         if len(text) >= LONGEST_BLANK_RUN and (run := _BLANK_RUN.search(text)):
-            raise TokenizerError(
-                f"a run of {len(run.group()):,} spaces or tabs: tiktoken cannot split runs "
-                f"that long (its pre-tokenizer overflows), so the text is not counted"
-            )
+            if not cut_blank_runs:
+                raise TokenizerError(
+                    f"a run of {len(run.group()):,} spaces or tabs: tiktoken cannot split runs "
+                    f"that long (its pre-tokenizer overflows), so it does not count the text"
+                )
+            counts.append(sum(len(encode(part)) for part in _cut_blank_runs(text)))
+            continue
         counts.append(len(encode(text)))
     return counts
+
+
+def _cut_blank_runs(text: str) -> Iterator[str]:
+    """``text`` in parts, each run of ``LONGEST_BLANK_RUN`` blanks or more cut into chunks."""
+    start = 0
+    for run in _BLANK_RUN.finditer(text):
+        if run.start() > start:
+            yield text[start : run.start()]
+        for chunk in range(run.start(), run.end(), BLANK_RUN_CHUNK):
+            yield text[chunk : min(chunk + BLANK_RUN_CHUNK, run.end())]
+        start = run.end()
+    if start < len(text):
+        yield text[start:]
 
 
 # libyaml's safe loader when present (the rules file is read by every tokenizer instance)
