@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypedDict
 import duckdb
 
 from tokaudit.config_file import findings_settings
+from tokaudit.errors import InputError
 from tokaudit.findings import RULES, run_rules, with_overrides
 from tokaudit.ingest import IngestResult, ingest_paths
 from tokaudit.ingest.attribution import Attribution, load_attribution
@@ -25,7 +26,9 @@ from tokaudit.models import Breakdown, BudgetReport, FindingsReport
 from tokaudit.pricing.overlay import credit_usage
 from tokaudit.pricing.source import load_prices
 from tokaudit.pricing.store_tables import freeze_costs, install_price_table
+from tokaudit.pricing.table import PriceTable
 from tokaudit.recount import RecountResult, recount
+from tokaudit.recount.pending import Uncounted, uncounted
 from tokaudit.report.breakdown import breakdown, pricing_info, unpriced_models
 from tokaudit.sql import run_query
 from tokaudit.store import open_store, open_store_read_only
@@ -46,6 +49,7 @@ __all__ = [
     "report",
     "run_query",
     "tokenizers_list",
+    "uncounted_texts",
 ]
 
 
@@ -63,7 +67,15 @@ def priced_store(
     only price and report): the file is opened read-only, so it is left byte for byte as it
     was and other readers may hold it open; the prices live in this connection only.
     """
-    table = load_prices(pricing, overlay)
+    with _priced(db, load_prices(pricing, overlay), existing, read_only) as con:
+        yield con
+
+
+@contextmanager
+def _priced(
+    db: Path | str, table: PriceTable, existing: bool = False, read_only: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``priced_store`` with the price table already loaded."""
     con = open_store_read_only(db) if read_only else open_store(db, existing=existing)
     try:
         try:
@@ -77,6 +89,58 @@ def priced_store(
             con = open_store(db, existing=True)
             install_price_table(con, table)
         yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def counted_store(
+    db: Path | str,
+    pricing: Path | None = None,
+    overlay: Path | None = None,
+    config: Path | None = None,
+    recount_texts: bool = True,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A priced store whose texts are all counted, opened writable only to count them.
+
+    The store is opened read-only, like ``report``'s, and asked whether the recount has
+    anything to do (usually not: ``ingest`` recounts). Only then is it reopened writable
+    and recounted, which needs DuckDB's exclusive lock: when another process holds the
+    file (a notebook, even read-only) that is an InputError naming what waits to be
+    counted, never a silent run on partial counts. ``recount_texts=False`` always stays
+    read-only and uses the counts already stored. ``config`` configures the tokenizers.
+    """
+    table = load_prices(pricing, overlay)
+    if not recount_texts:
+        with _priced(db, table, existing=True, read_only=True) as con:
+            yield con
+        return
+    registry = load_tokenizers(config)
+    with _priced(db, table, existing=True, read_only=True) as con:
+        todo = uncounted(con, registry)
+        if not todo:
+            yield con
+            return
+    with ExitStack() as stack:
+        try:
+            con = stack.enter_context(_priced(db, table, existing=True))
+        except InputError as exc:
+            raise InputError(
+                f"{db}: {todo.describe()} wait to be counted, which needs the store "
+                f"writable, and it cannot be opened for writing ({exc}). Close what holds "
+                f"it open (a notebook, another tokaudit) and run again, or run "
+                f"`tokaudit recount --db {db}` once it is free; --no-recount uses the "
+                "counts already stored"
+            ) from exc
+        recount(con, registry)
+        yield con
+
+
+def uncounted_texts(db: Path | str, config: Path | None = None) -> Uncounted:
+    """What the recount would count in the store (opened read-only); false if nothing."""
+    con = open_store_read_only(db)
+    try:
+        return uncounted(con, load_tokenizers(config))
     finally:
         con.close()
 
@@ -149,10 +213,11 @@ def recount_report(
     until: datetime | None = None,
     pricing: Path | None = None,
     overlay: Path | None = None,
+    recount_texts: bool = True,
 ) -> RecountReport:
-    """Reported vs recounted tokens (and dollars) per group; recounts what is missing first."""
-    with priced_store(db, pricing, overlay, existing=True) as con:
-        recount(con)
+    """Reported vs recounted tokens (and dollars) per group; recounts what is missing first
+    (``counted_store``: the store is written only then; ``recount_texts=False``: never)."""
+    with counted_store(db, pricing, overlay, recount_texts=recount_texts) as con:
         from tokaudit.report.recount import recount_report
 
         return recount_report(con, group_by, since, until)
@@ -220,12 +285,16 @@ def findings(
     settings: dict[str, Any] | None = None,
     overlay: Path | None = None,
     config: Path | None = None,
+    recount_texts: bool = True,
 ) -> FindingsReport:
     """Every waste rule's findings. Thresholds: ``config``'s ``findings:`` section (a
-    tokaudit.yaml), then ``settings`` ({"D15": {"tolerance_pct": 5}}) over it."""
+    tokaudit.yaml), then ``settings`` ({"D15": {"tolerance_pct": 5}}) over it.
+
+    Texts not counted yet are counted first (the caching rule needs prefix sizes, D15 the
+    recount), which alone opens the store writable (``counted_store``);
+    ``recount_texts=False`` uses the counts already stored and never writes."""
     thresholds = _thresholds(config, settings)  # a bad one fails before the store opens
-    with priced_store(db, pricing, overlay, existing=True) as con:
-        recount(con, load_tokenizers(config))  # the caching rule needs prefix sizes
+    with counted_store(db, pricing, overlay, config, recount_texts) as con:
         freeze_costs(con)
         return _findings(con, thresholds)
 

@@ -29,6 +29,7 @@ from tokaudit.cli_recount import (
     report_recount,
     tokenizers_app,
     warn_broken_plugins,
+    warn_uncounted,
 )
 from tokaudit.errors import ExitCode
 from tokaudit.ingest import FileResult, IngestResult
@@ -93,6 +94,14 @@ ConfigOption = Annotated[
         "--config",
         envvar="TOKAUDIT_CONFIG",
         help="Attribution rules (docs/attribution.md); default ./tokaudit.yaml if present.",
+    ),
+]
+ReadRecountOption = Annotated[
+    bool,
+    typer.Option(
+        "--recount/--no-recount",
+        help="Count texts the store has not counted yet first (only then is the store "
+        "opened writable; --no-recount: never, use the counts already stored).",
     ),
 ]
 
@@ -338,6 +347,15 @@ def report(
             help="spend (default) or recount: reported vs recounted tokens and dollars.",
         ),
     ] = "spend",
+    recount: Annotated[
+        bool,
+        typer.Option(
+            "--recount/--no-recount",
+            help="With --show recount: count texts the store has not counted yet first "
+            "(only then is the store opened writable; --no-recount: never, compare the "
+            "counts already stored).",
+        ),
+    ] = True,
 ) -> None:
     """Cost breakdown by team, model, prompt, user, feature, project, day, provider or
     priced_model (--by)."""
@@ -349,7 +367,7 @@ def report(
         _err(f"error: --show {show!r}: choose spend or recount")
         raise typer.Exit(int(ExitCode.ERROR))
     if show == "recount":
-        report_recount(db, group_by, start, end, fmt, pricing, overlay)
+        report_recount(db, group_by, start, end, fmt, pricing, overlay, recount)
         return
     if compare_pricing is not None or compare_at is not None:
         from tokaudit.cli_pricing import report_comparison
@@ -410,13 +428,18 @@ def findings(
             "(docs/findings.md); default ./tokaudit.yaml if present.",
         ),
     ] = None,
+    recount: ReadRecountOption = True,
 ) -> None:
     """Waste findings with the dollars that could be saved."""
     renderer = _guard(lambda: get_renderer(fmt))
     settings = default_config_path(config)
     _guard(lambda: _require_store(db))
-    result = _guard(lambda: api.findings(db, pricing, overlay=overlay, config=settings))
+    result = _guard(
+        lambda: api.findings(db, pricing, overlay=overlay, config=settings, recount_texts=recount)
+    )
     render(renderer, "findings", result)
+    if not recount:
+        _guard(lambda: warn_uncounted(db, settings))
     if result.unpriced:
         _err(
             f"warning: {sum(u.requests for u in result.unpriced)} unpriced request(s) could "

@@ -80,11 +80,17 @@ def report_recount(
     fmt: str,
     pricing: Path | None,
     overlay: Path | None,
+    recount: bool = True,
 ) -> None:
-    """``report --show recount``: reported vs recounted tokens, and dollars, per group."""
+    """``report --show recount``: reported vs recounted tokens, and dollars, per group.
+
+    ``recount=False`` (``--no-recount``) compares the counts already stored and never
+    writes the store; what is left uncounted is named on stderr."""
     try:
         renderer = get_renderer(fmt)
-        result = api.recount_report(db, group_by, since, until, pricing, overlay)
+        result = api.recount_report(
+            db, group_by, since, until, pricing, overlay, recount_texts=recount
+        )
     except TokauditError as exc:
         raise _fail(exc) from exc
     # JSON: rows + totals + pricing; CSV: data rows only (prices on stderr); tables for
@@ -100,4 +106,20 @@ def report_recount(
         sys.stderr.write(
             f"note: {totals.estimated_requests} request(s) logged without usage are priced "
             "from recounted tokens (estimated spend)\n"
+        )
+    if not recount:
+        try:
+            warn_uncounted(db, None)
+        except TokauditError as exc:
+            raise _fail(exc) from exc
+
+
+def warn_uncounted(db: Path, config: Path | None) -> None:
+    """``--no-recount``: one stderr warning when texts wait to be counted (the results
+    then leave them out), naming what and how to count them."""
+    todo = api.uncounted_texts(db, config)
+    if todo:
+        sys.stderr.write(
+            f"warning: --no-recount: {todo.describe()} not counted yet; the results use "
+            f"the counts already stored (count the rest: tokaudit recount --db {db})\n"
         )
