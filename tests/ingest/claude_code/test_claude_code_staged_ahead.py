@@ -3,7 +3,9 @@
 The loader stages upcoming batches of a ``parallel_staging`` format on other DuckDB
 connections (``_Stager``). Here small batches (about ten) are staged ahead
 while earlier ones load; the store must come out identical to a run with no workers,
-including a file whose staging fails (a gzip archive cut short after its first lines).
+including a file whose staging fails (an archive with a byte that is not UTF-8, which
+DuckDB refuses whole: the loader retries the batch in halves, then loads a repaired copy)
+and an archive cut short (loaded apart, from its readable copy).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "claude_code" / "cl
 
 
 def _tree_with_a_broken_archive(root: Path) -> tuple[Path, Path]:
+    """The fixture tree plus a good archive, an archive DuckDB refuses (a line with a byte
+    that is not UTF-8, ids changed so its requests are new) and an archive cut short."""
     tree = root / "claude-config"
     shutil.copytree(FIXTURE, tree)
     sessions = sorted(tree.rglob("*.jsonl"))
@@ -31,9 +35,13 @@ def _tree_with_a_broken_archive(root: Path) -> tuple[Path, Path]:
     biggest = max(sessions, key=lambda p: p.stat().st_size)
     whole = sessions[0].with_name(sessions[0].stem + "-whole.jsonl.gz")  # a good archive
     whole.write_bytes(gzip.compress(sessions[0].read_bytes().replace(b'"msg_', b'"msgz_')))
-    packed = gzip.compress(biggest.read_bytes())
+    lines = biggest.read_bytes().replace(b'"msg_', b'"msgy_').split(b"\n")
+    lines[3] = lines[3].replace(b'"type"', b'"\xff\xfetype"', 1)
     broken = biggest.with_name(biggest.stem + "-copy.jsonl.gz")
-    broken.write_bytes(packed[: len(packed) * 2 // 3])  # the head still reads
+    broken.write_bytes(gzip.compress(b"\n".join(lines)))
+    packed = gzip.compress(sessions[1].read_bytes().replace(b'"msg_', b'"msgx_'))
+    cut = sessions[1].with_name(sessions[1].stem + "-cut.jsonl.gz")
+    cut.write_bytes(packed[: len(packed) * 2 // 3])  # the head still reads
     return tree, broken
 
 
@@ -80,8 +88,12 @@ def test_staging_ahead_loads_what_the_loader_alone_loads(
     ahead = _load(tree, 3, monkeypatch)
     assert ahead == alone
     assert len(alone["requests"]) > 10
-    assert any(f[0] == str(broken) and f[6] for f in alone["files"])  # a whole-file error
-    assert next(r for r in alone["rejects"] if r[0] == str(broken.resolve()))[1] == 0
+    [bad] = [f for f in alone["files"] if f[0] == str(broken)]
+    assert bad[6] is None and bad[5] == 1 and bad[3] > 0  # one line lost, the rest loaded
+    [reject] = [r for r in alone["rejects"] if r[0] == str(broken.resolve())]
+    assert reject[1] == 4 and reject[2].startswith("not valid UTF-8 (byte 0xff")
+    cut = [r for r in alone["rejects"] if r[0].endswith("-cut.jsonl.gz")]
+    assert len(cut) == 1 and cut[0][2].startswith("truncated .gz archive; what could be read")
     assert ahead["attached"] == (0,)  # the staging database is gone afterwards
 
 
@@ -93,6 +105,8 @@ def test_one_batch_split_over_threads_loads_what_whole_statements_load(
     files or ranges of rows, one per thread (compressed files read apart, in order)."""
     tree, broken = _tree_with_a_broken_archive(tmp_path)
     broken.unlink()  # a failing batch is retried file by file: keep this one whole
+    for cut in tree.rglob("*-cut.jsonl.gz"):
+        cut.unlink()  # loaded in a batch of its own
     one = 1 << 30
     whole = _load(tree, 0, monkeypatch, batch_bytes=one, split=False, threads=threads)
     split = _load(tree, 0, monkeypatch, batch_bytes=one, threads=threads)
