@@ -15,8 +15,9 @@ Documented in docs/formats.md (``## claude-code``); the field reference is log-f
   are ``non_request`` lines, counted as read but neither loaded nor rejected. So are
   ``<synthetic>`` lines, which Claude Code writes itself (an API error it shows, an
   interrupted turn): no call was billed. A broken call is never one: an assistant line
-  whose ``message`` or ``message.usage`` is not an object, a null input or output count,
-  and any object line without a string ``type`` (another log's) are rejects.
+  whose ``message`` or ``message.usage`` is not an object, a usage with a null or no
+  input or output count (``"usage": {}``), and any line whose ``type`` is absent or not a
+  string (another log's) are rejects, whichever stage reads it (detection included).
 - Usage follows the Anthropic convention (``ta_usage_anthropic_n``), 5-minute and 1-hour
   cache writes apart. ``usage.speed = "fast"`` becomes the ``fast`` service tier, which is
   unpriced unless the price table has that variant.
@@ -71,7 +72,7 @@ _MESSAGE = {"id": "VARCHAR", "model": "VARCHAR", "stop_reason": "VARCHAR", "usag
 # One parse of each line that mentions "usage" or "assistant" extracts everything below. Subagent
 # progress lines in a parent session wrap the record as {"data": {"message": {...}}}.
 _LINE_SHAPE = {
-    "type": "VARCHAR",
+    "type": "JSON",  # its JSON text: a string's starts with a quote, any other value's not
     "timestamp": "VARCHAR",
     "sessionId": "VARCHAR",
     "version": "VARCHAR",
@@ -122,6 +123,18 @@ _PROBLEMS = (
         for f in _COUNTS
     )
     + "), '')"
+)
+
+# A usage object without one of those counts (``{}``) is just as broken: loaded, it would be
+# a call of no tokens, or priced without its output (ccusage skips a usage without
+# input_tokens). The label names the object as the line holds it.
+_MISSING = (
+    "CASE WHEN "
+    + " OR ".join(f"{_field(f)} IS NULL" for f in _NOT_NULL)
+    + " THEN CASE WHEN progress THEN 'data.message.message.usage' ELSE 'message.usage' END"
+    + " || ' has no ' || concat_ws(' or ', "
+    + ", ".join(f"CASE WHEN {_field(f)} IS NULL THEN '{f}' END" for f in _NOT_NULL)
+    + ") END"
 )
 
 
@@ -204,6 +217,7 @@ FROM (
             WHEN ts_raw IS NULL THEN 'missing timestamp'
             WHEN ts IS NULL THEN 'timestamp is not ISO 8601: ' || ts_raw
             WHEN suspect AND {_PROBLEMS} IS NOT NULL THEN {_PROBLEMS}
+            WHEN suspect AND {_MISSING} IS NOT NULL THEN {_MISSING}
             WHEN model IS NULL OR model = '' THEN 'no model in message.model'
             WHEN us.problem IS NOT NULL THEN us.problem
         END AS reject_reason
@@ -219,16 +233,12 @@ FROM (
             ta_usage_anthropic_n({_USAGE_ARGS}) AS us
         FROM (
             SELECT *, from_json(u, {_shape(_USAGE)}) AS uf,
-                -- a "type" that is no string reads as its JSON text: checked on the line
-                -- only when it is no type Claude Code writes (a CASE: AND would run it on
-                -- every line)
-                CASE WHEN bad IS NOT NULL OR r IS NULL THEN false
-                     WHEN r.type IS NULL THEN true
-                     WHEN r.type IN ({_KNOWN_TYPES}) THEN false
-                     ELSE json_type(line, '$.type') IS DISTINCT FROM 'VARCHAR'
-                END AS not_claude_code,
+                -- "type" is read as JSON text (escapes normalised): absent, null, a
+                -- number, a boolean, an array or an object is no string, and no quote
+                bad IS NULL AND r IS NOT NULL AND NOT coalesce(starts_with(r.type, '"'), false)
+                    AS not_claude_code,
                 CASE WHEN bad IS NOT NULL OR model = '{SYNTHETIC_MODEL}' THEN NULL
-                     WHEN r.type = 'assistant' AND (r.message.usage IS NULL
+                     WHEN r.type = '"assistant"' AND (r.message.usage IS NULL
                                                     OR json_type(r.message.usage) <> 'OBJECT')
                          THEN {_ASSISTANT_PROBLEM}
                      -- a subagent's response echoed in a progress line
@@ -384,6 +394,8 @@ SELECT * EXCLUDE (iterations) FROM advisor
 def _is_line(record: dict[str, object]) -> bool:
     """A Claude Code record: a known type with its session and line ids."""
     kind = record.get("type")
+    if not isinstance(kind, str):  # another log's (a list or object would not even hash)
+        return False
     if kind == "summary":
         return "leafUuid" in record
     if kind == "file-history-snapshot":

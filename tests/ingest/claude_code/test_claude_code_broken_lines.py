@@ -203,3 +203,108 @@ def test_a_line_of_a_type_claude_code_may_add_is_not_a_request(
     result = store.ingest(session_file(tmp_path, lines))
     [f] = result.files
     assert (f.records_read, f.loaded, f.rejected, f.non_requests) == (2, 1, 0, 1)
+
+
+def _echo(msg_id: str, u: object) -> dict[str, object]:
+    """A subagent's response echoed in a parent session's progress line."""
+    return {
+        "type": "progress",
+        "sessionId": SESSION,
+        "uuid": "e-" + msg_id,
+        "timestamp": "2026-09-12T20:59:00.000Z",
+        "data": {
+            "type": "agent_progress",
+            "message": {
+                "type": "assistant",
+                "timestamp": "2026-09-12T20:59:00.000Z",
+                "message": {"id": msg_id, "model": "claude-sonnet-4-5", "usage": u},
+            },
+        },
+    }
+
+
+def test_a_usage_object_without_its_counts_is_a_reject(store: Store, tmp_path: Path) -> None:
+    """Claude Code always writes input_tokens and output_tokens: ``"usage": {}`` is a
+    broken line (ccusage skips it), never a call without usage; an assistant line with no
+    usage key at all, and a ``<synthetic>`` one, stay non-requests."""
+    synthetic = assistant("msg_S", None, {}, model="<synthetic>")  # Claude Code's own line
+    lines: list[dict[str, object] | str] = [
+        user(),
+        assistant("msg_OK", "req_OK", usage(input_tokens=7, output=9)),  # line 2: loads
+        assistant("msg_E1", "req_E1", {}),  # line 3
+        assistant("msg_E2", "req_E2", {"service_tier": "standard", "cache_read_input_tokens": 5}),
+        assistant("msg_E3", "req_E3", {"input_tokens": 4, "cache_read_input_tokens": 5}),
+        assistant("msg_E4", "req_E4", {"output_tokens": 12}),
+        _echo("msg_E5", {}),  # line 7
+        assistant("msg_NU", "req_NU", None),  # no usage at all: not a request
+        synthetic,
+    ]
+    result = store.ingest(session_file(tmp_path, lines))
+    [f] = result.files
+    assert f.format == "claude-code"
+    assert (f.records_read, f.loaded, f.duplicates, f.rejected, f.non_requests) == (9, 1, 0, 5, 3)
+    assert_counts_add_up(result)
+    got = {n: reason for _, n, reason in store.rejects()}
+    assert got == {
+        3: "message.usage has no input_tokens or output_tokens",
+        4: "message.usage has no input_tokens or output_tokens",
+        5: "message.usage has no output_tokens",
+        6: "message.usage has no input_tokens",
+        7: "data.message.message.usage has no input_tokens or output_tokens",
+    }
+    raw = {n: r for n, r in store.rows("SELECT source_line, raw FROM rejects")}
+    assert json.loads(raw[3])["message"]["usage"] == {}
+    [ok] = store.requests().values()
+    assert (ok["request_key"], ok["input_tokens"], ok["output_tokens"]) == (
+        "anthropic:msg_OK",
+        7,
+        9,
+    )
+
+
+def test_a_type_that_is_no_string_is_a_reject_even_where_detection_reads_it(
+    store: Store, tmp_path: Path
+) -> None:
+    """Lines whose ``type`` is an array, an object, a number or a boolean (with usage or
+    without), here among the first lines the format detection reads: each is a reject, the
+    session's own lines load, and nothing fails. A ``type`` string written with an escape
+    is still a string."""
+    escaped = json.dumps(assistant("msg_X", "req_X", usage(output=21)), separators=(",", ":"))
+    escaped = escaped.replace('"type":"assistant","uuid"', '"type":"assist\\u0061nt","uuid"')
+    assert '"assist\\u0061nt"' in escaped  # the line's own type, not a nested one
+
+    def typed(kind: object, msg_id: str) -> dict[str, object]:
+        line = assistant(msg_id, "req_" + msg_id, usage(output=50))
+        line["type"] = kind
+        return line
+
+    lines: list[dict[str, object] | str] = [
+        assistant("msg_A", "req_A", usage(output=11)),  # line 1
+        typed(["assistant"], "msg_T1"),  # line 2
+        user(),
+        {"type": {"kind": "user"}, "sessionId": SESSION, "uuid": "u-2"},  # no usage: line 4
+        summary(),
+        assistant("msg_B", "req_B", usage(output=13)),
+        typed({"name": "assistant"}, "msg_T2"),  # line 7
+        typed(7, "msg_T3"),
+        typed(True, "msg_T4"),
+        {"type": ["user"], "sessionId": SESSION, "uuid": "u-3"},  # line 10
+        escaped,  # line 11: loads
+    ]
+    result = store.ingest(session_file(tmp_path, lines))
+    [f] = result.files
+    assert (f.format, f.error) == ("claude-code", None)
+    assert (f.records_read, f.loaded, f.duplicates, f.rejected, f.non_requests) == (
+        11,
+        3,
+        0,
+        6,
+        2,
+    )
+    assert_counts_add_up(result)
+    assert {n: reason for _, n, reason in store.rejects()} == {
+        n: NO_TYPE for n in (2, 4, 7, 8, 9, 10)
+    }
+    rows = store.requests()
+    assert sorted(rows) == ["anthropic:msg_A", "anthropic:msg_B", "anthropic:msg_X"]
+    assert [rows[k]["output_tokens"] for k in sorted(rows)] == [11, 13, 21]
