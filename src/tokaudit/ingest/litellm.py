@@ -13,6 +13,7 @@ price.
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 from typing import Any
@@ -320,33 +321,78 @@ _CSV_HEADER = re.compile(r"(^|,)\"?(request_id|id)\"?(,|$)")
 def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """``_docs`` from a CSV export: one JSON object per row, malformed rows as rejects.
 
-    DuckDB's CSV reader skips rows it cannot parse into its rejects table, numbered by
-    CSV row. Physical line numbers are rebuilt from row order: the header is line 1 and
-    a quoted field holding line breaks makes its row span as many lines.
+    The dialect is fixed (comma, double quotes doubled inside a field) and the columns
+    are the header's, so DuckDB's CSV sniffer never runs: on a small file a ragged row
+    is a large share of its sample, and it guessed another delimiter and no header (every
+    row a reject) or the single quote as the quote character (values lose it); with the
+    dialect given it still sniffs, and fails the whole file ("Error when sniffing file")
+    on a row cut inside its quotes. A row of too many or too few fields goes to DuckDB's
+    rejects table, numbered by CSV row.
+    Physical line numbers are rebuilt from row order: the header is the first non-blank
+    line and a quoted field holding line breaks makes its row span as many lines.
     """
-    src = sql_string(str(path))
+    skip, names = _csv_header(con)
+    columns = ", ".join(f"{sql_string(n)}: 'VARCHAR'" for n in names)
     # DuckDB appends to an existing rejects table: start each file with none
     con.execute("DROP TABLE IF EXISTS _csv_rejects; DROP TABLE IF EXISTS _csv_scans")
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _csv AS
         SELECT row_number() OVER () AS k, to_json(c) AS doc
-        FROM read_csv({src}, header = true, all_varchar = true, store_rejects = true,
+        FROM read_csv({sql_string(str(path))}, auto_detect = false, header = true,
+                      skip = {skip}, columns = {{{columns}}}, delim = ',', quote = '"',
+                      escape = '"', comment = '', store_rejects = true,
                       rejects_table = '_csv_rejects', rejects_scan = '_csv_scans') c"""
     )
-    con.execute(_CSV_DOCS)
+    con.execute(_CSV_DOCS.replace("{skip}", str(skip)).replace("{fields}", str(len(names))))
+
+
+def _csv_header(con: duckdb.DuckDBPyConnection) -> tuple[int, list[str]]:
+    """The blank lines before the header (``_raw``) and its column names, made unique as
+    DuckDB's column names must be (case-insensitively; an empty name is ``column<i>``)."""
+    found = con.execute(
+        f"SELECT line_no, line FROM _raw WHERE {NOT_BLANK} ORDER BY line_no LIMIT 1"
+    ).fetchone()
+    line_no, line = (1, "") if found is None else (int(found[0]), str(found[1]))
+    fields = next(csv.reader([line.removeprefix("\ufeff")]), [])
+    names: list[str] = []
+    taken: set[str] = set()
+    for i, field in enumerate(fields):
+        name = base = field or f"column{i}"
+        n = 0
+        while name.lower() in taken:
+            n += 1
+            name = f"{base}_{n}"
+        taken.add(name.lower())
+        names.append(name)
+    return line_no - 1, names
 
 
 # Good row k's CSV row number: k + 1 (header) + the bad rows before it. Bad row i (in
 # row order) has b_i - i - 1 good rows before it, so it precedes good row k iff that
 # count is below k. A row spans 1 + the line breaks inside its fields (each escaped as
-# backslash-n in its JSON, once escaped backslashes are taken out).
+# backslash-n in its JSON, once escaped backslashes are taken out). DuckDB numbers rows
+# from the file's first line: the {skip} blank lines before the header come off, and are
+# added back to the line numbers. DuckDB reports a row of too many or too few fields once
+# per missing or extra field, each with the count reached: its own count is the largest
+# (too many) or the smallest (too few).
 _CSV_DOCS = r"""
 CREATE OR REPLACE TEMP TABLE _docs AS
-WITH bad AS (
-    SELECT line AS rowno, any_value(csv_line) AS raw,
-        'malformed CSV row: ' || string_agg(DISTINCT error_message, '; ') AS problem,
-        line - row_number() OVER (ORDER BY line) - 1 AS good_before
-    FROM _csv_rejects GROUP BY line
+WITH errors AS (
+    SELECT line - {skip} AS rowno, csv_line, error_type, error_message,
+        try_cast(regexp_extract(error_message, 'Found: ([0-9]+)', 1) AS BIGINT) AS found
+    FROM _csv_rejects
+), bad AS (
+    SELECT rowno, any_value(csv_line) AS raw,
+        'malformed CSV row: ' || CASE
+            WHEN bool_and(error_type = 'TOO MANY COLUMNS')
+                THEN max(found) || ' fields where the header has {fields}'
+            WHEN bool_and(error_type = 'MISSING COLUMNS')
+                THEN min(found) || CASE WHEN min(found) = 1 THEN ' field' ELSE ' fields' END
+                     || ' where the header has {fields}'
+            ELSE string_agg(DISTINCT error_message, '; ' ORDER BY error_message) END
+            AS problem,
+        rowno - row_number() OVER (ORDER BY rowno) - 1 AS good_before
+    FROM errors GROUP BY rowno
 ), good AS (
     SELECT k + 1 + (SELECT count(*) FROM bad WHERE good_before < k) AS rowno, doc,
         doc::VARCHAR AS raw, NULL::VARCHAR AS problem,
@@ -361,8 +407,8 @@ WITH bad AS (
     UNION ALL
     SELECT 1, NULL::JSON, NULL, 'header', 1
 )
-SELECT 1 + coalesce(sum(span) OVER (ORDER BY rowno ROWS BETWEEN UNBOUNDED PRECEDING
-                                    AND 1 PRECEDING), 0) AS line_no, doc, raw, problem
+SELECT {skip} + 1 + coalesce(sum(span) OVER (ORDER BY rowno ROWS BETWEEN UNBOUNDED PRECEDING
+                                             AND 1 PRECEDING), 0) AS line_no, doc, raw, problem
 FROM rows_ QUALIFY problem IS DISTINCT FROM 'header'
 """
 
