@@ -29,6 +29,8 @@ from tokaudit.ingest.jsondocs import (
 from tokaudit.ingest.staging import create_staged, sql_string, stage_lines
 
 _COMPRESSED = (".gz", ".zst")
+# The first bytes of a compressed file: the .gz and .zst a CSV or JSON Lines file may be.
+_PACKED_MAGIC = {b"\x1f\x8b": ("gzip", "gzip -d"), b"\x28\xb5\x2f\xfd": ("zstd", "zstd -d")}
 
 
 def _base_name(path: Path) -> str:
@@ -78,7 +80,19 @@ def _whole(text: str) -> str:
 
 
 class MapError(duckdb.InvalidInputException):
-    """A mapped column is missing from a file: the whole file fails with this reason."""
+    """A file the map cannot read (a mapped column it lacks, a compressed Parquet file):
+    the whole file fails with this reason, the other files of the call still load."""
+
+
+def _packed(path: Path) -> tuple[str, str] | None:
+    """(compression, the command that undoes it) when the file's first bytes are those of
+    a gzip or zstd stream, else None."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return None  # the reader says why
+    return next((v for magic, v in _PACKED_MAGIC.items() if head.startswith(magic)), None)
 
 
 class MappedFormat(LogFormat):
@@ -161,6 +175,17 @@ class MappedFormat(LogFormat):
         )
 
     def _rows_parquet(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        # A Parquet file is read from its end (the footer) with random access, so it cannot
+        # stream through a decompressor; its pages are compressed inside it anyway.
+        packed = _packed(path)
+        if packed is not None:
+            kind, undo = packed
+            # (not named here: the loader prefixes the file, which may be standard input)
+            raise MapError(
+                f"{kind}-compressed Parquet cannot be read: Parquet is read from its end and "
+                f"compresses its own data, so it cannot stream through {kind}. Decompress the "
+                f"file first ({undo})"
+            )
         scan = f"read_parquet({sql_string(str(path))}, file_row_number = true)"
         columns = {
             str(r[0]): str(r[1])
