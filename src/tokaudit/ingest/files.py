@@ -132,7 +132,10 @@ def fingerprint(path: Path) -> str:
 
 STDIN = "-"
 STDIN_NAME = "<stdin>"
-_MAGIC = {b"\x1f\x8b": ".gz", b"\x28\xb5\x2f\xfd": ".zst"}
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # 0xFD2FB528, little-endian
+# the first bytes of a compressed stream, and the suffix DuckDB reads it by
+COMPRESSION_MAGIC = {GZIP_MAGIC: ".gz", ZSTD_MAGIC: ".zst"}
 
 
 def spool_stdin(stream: BinaryIO, directory: Path) -> Path:
@@ -142,7 +145,7 @@ def spool_stdin(stream: BinaryIO, directory: Path) -> Path:
     named ``.gz`` or ``.zst`` when the first bytes say so.
     """
     first = stream.read(1 << 20)
-    suffix = next((s for magic, s in _MAGIC.items() if first.startswith(magic)), "")
+    suffix = next((s for magic, s in COMPRESSION_MAGIC.items() if first.startswith(magic)), "")
     target = directory / f"stdin{suffix}"
     with target.open("wb") as out:
         out.write(first)
@@ -151,7 +154,6 @@ def spool_stdin(stream: BinaryIO, directory: Path) -> Path:
 
 
 # Zstandard frame format, RFC 8878 section 3.1: the numbers the structure walk needs.
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # 0xFD2FB528, little-endian
 _SKIPPABLE_MAGICS = tuple((0x184D2A50 + n).to_bytes(4, "little") for n in range(16))
 _ZSTD_BLOCK_MAX = 128 * 1024  # Block_Maximum_Size is at most 128 KiB
 _DICT_ID_BYTES = (0, 1, 2, 4)  # by Dictionary_ID_flag

@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from tokaudit.ingest.fieldmap import COUNT_TARGETS, TEXT_TARGETS, FieldMap
+from tokaudit.ingest.files import COMPRESSION_MAGIC
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.jsondocs import (
     before_2000,
@@ -29,8 +30,8 @@ from tokaudit.ingest.jsondocs import (
 from tokaudit.ingest.staging import create_staged, sql_string, stage_lines
 
 _COMPRESSED = (".gz", ".zst")
-# The first bytes of a compressed file: the .gz and .zst a CSV or JSON Lines file may be.
-_PACKED_MAGIC = {b"\x1f\x8b": ("gzip", "gzip -d"), b"\x28\xb5\x2f\xfd": ("zstd", "zstd -d")}
+# A compressed stream (files.COMPRESSION_MAGIC's suffix): its name and what undoes it.
+_UNPACK = {".gz": ("gzip", "gzip -d"), ".zst": ("zstd", "zstd -d")}
 
 
 def _base_name(path: Path) -> str:
@@ -92,7 +93,8 @@ def _packed(path: Path) -> tuple[str, str] | None:
             head = fh.read(4)
     except OSError:
         return None  # the reader says why
-    return next((v for magic, v in _PACKED_MAGIC.items() if head.startswith(magic)), None)
+    suffix = next((s for magic, s in COMPRESSION_MAGIC.items() if head.startswith(magic)), None)
+    return _UNPACK[suffix] if suffix else None
 
 
 class MappedFormat(LogFormat):

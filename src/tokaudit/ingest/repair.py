@@ -30,13 +30,12 @@ from pathlib import Path
 
 import duckdb
 
-from tokaudit.ingest.files import COMPRESSED_SUFFIXES
+from tokaudit.ingest.files import COMPRESSED_SUFFIXES, GZIP_MAGIC
 from tokaudit.ingest.staging import read_lines_sql
 
 __all__ = ["GzipVerdict", "Repair", "gzip_verdict", "is_not_utf8", "repair_copy", "repair_zst"]
 
 CHUNK = 1 << 20
-GZIP_MAGIC = b"\x1f\x8b"
 
 
 def is_not_utf8(exc: BaseException) -> bool:
