@@ -140,7 +140,7 @@ def _parse_time(value: str | None, option: str) -> datetime | None:
 
 def _file_status(f: FileResult) -> str:
     if f.skipped:
-        return "unchanged, skipped"
+        return f"unchanged, skipped (DAMAGED: {f.damaged})" if f.damaged else "unchanged, skipped"
     if f.error:
         return f"ERROR: {f.error}"
     return f"DAMAGED: {f.damaged}" if f.damaged else "ok"

@@ -275,3 +275,77 @@ def test_cli_names_the_damaged_archive_and_exits_2(tmp_path: Path, mixed_log: Pa
             [row] = json.loads(result.stdout)["files"]
             assert row["status"] == "DAMAGED: truncated .gz archive"
             assert row["read"] == len(whole) + 1
+
+
+def test_mapped_csv_archive_cut_inside_a_row_keeps_the_rows_before(tmp_path: Path) -> None:
+    """A CSV row cut short stays out of the copy DuckDB reads (its sniffer would fail the
+    whole file on it) and is the reject; the whole rows before it load."""
+    from tokaudit.ingest import ingest_paths
+    from tokaudit.ingest.fieldmap import parse_field_map
+    from tokaudit.store import open_store
+
+    rows = [f"id{n},2026-10-01T10:{n % 60:02d}:00Z,gpt-4o,{100 + n},{n}" for n in range(200)]
+    text = "id,created,model,tokens_in,tokens_out\n" + "".join(r + "\n" for r in rows)
+    data = gzip.compress(text.encode())
+    cut = tmp_path / "usage.csv.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    whole, tail = readable_prefix(cut.read_bytes())
+    assert tail and tail.count(",") < 4  # the cut leaves a row with too few fields
+    spec = {
+        "fields": {
+            "timestamp": "created",
+            "model": "model",
+            "input_tokens": "tokens_in",
+            "output_tokens": "tokens_out",
+        },
+        "static": {"provider": "openai"},
+    }
+    con = open_store(":memory:")
+    try:
+        [fr] = ingest_paths(con, [str(cut)], field_map=parse_field_map(spec, "m.yaml")).files
+        assert (fr.error, fr.damaged) == (None, "truncated .gz archive")
+        loaded = len(whole) - 1  # the header is line 1
+        assert (fr.records_read, fr.loaded, fr.rejected) == (loaded + 1, loaded, 1)
+        assert con.execute("SELECT sum(input_tokens) FROM requests").fetchone() == (
+            sum(100 + n for n in range(loaded)),
+        )
+        assert con.execute("SELECT source_line, raw FROM rejects").fetchall() == [
+            (len(whole) + 1, tail)
+        ]
+    finally:
+        con.close()
+
+
+def test_gzip_padded_with_zero_bytes_loads_whole(kit: EnvelopeKit) -> None:
+    """``gzip -t`` accepts trailing zeros (a block-copy artefact); DuckDB's reader does not,
+    so the loader reads a plain copy: every line loads, nothing is damaged."""
+    lines = many_lines(kit, 3)
+    path = kit.tmp_path / "padded.jsonl.gz"
+    path.write_bytes(gzip.compress("".join(x + "\n" for x in lines).encode()) + b"\x00" * 512)
+    member = zlib.decompressobj(wbits=31)
+    assert member.decompress(path.read_bytes()).count(b"\n") == len(lines)
+    assert member.eof and member.unused_data == b"\x00" * 512
+    [fr] = kit.ingest(path).files
+    assert (fr.error, fr.damaged, fr.loaded, fr.rejected) == (None, None, len(lines), 0)
+    assert request_ids(kit, path) == [response_id(x) for x in lines]
+
+
+def test_an_unchanged_damaged_archive_is_skipped_but_stays_damaged(
+    tmp_path: Path, mixed_log: Path
+) -> None:
+    """A CI job that retries must not turn the damaged input's exit 2 into a pass."""
+    data = gzip.compress(mixed_log.read_bytes())
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    db = str(tmp_path / "s.duckdb")
+    first = CliRunner().invoke(app, ["ingest", str(cut), "--db", db, "-o", "json"])
+    again = CliRunner().invoke(app, ["ingest", str(cut), "--db", db, "-o", "json"])
+    assert (first.exit_code, again.exit_code) == (2, 2)
+    [row] = json.loads(again.stdout)["files"]
+    assert row["status"] == "unchanged, skipped (DAMAGED: truncated .gz archive)"
+    assert row["read"] == 0  # nothing read this time
+    whole = tmp_path / "whole.jsonl.gz"
+    whole.write_bytes(data)
+    cut.write_bytes(data)  # the whole file arrives: read again, no longer damaged
+    fixed = CliRunner().invoke(app, ["ingest", str(cut), "--db", db, "-o", "json"])
+    assert fixed.exit_code == 0, fixed.stderr

@@ -42,6 +42,7 @@ from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.mapped import MappedFormat
 from tokaudit.ingest.registry import FORMATS
 from tokaudit.ingest.repair import (
+    DAMAGE_REASONS,
     GzipVerdict,
     Repair,
     gzip_verdict,
@@ -477,17 +478,22 @@ def _load_batch(
             _load_batch(con, batch[half:], fmt_name, attribution)
             return
         p = batch[0]
-        if repair is None and is_not_utf8(exc):
+        # DuckDB's gzip reader refuses zero padding after the last member ("Input is not a
+        # GZIP stream"), which gzip itself accepts: such a file is read from a plain copy
+        packed = p.path.name.lower().endswith(".gz") and "GZIP" in str(exc)
+        if repair is None and (is_not_utf8(exc) or packed):
             with tempfile.TemporaryDirectory(prefix="tokaudit-repair-") as tmp:
-                copy = repair_copy(p.path, Path(tmp))
+                copy = repair_copy(p.path, Path(tmp), always=packed)
                 if copy is not None:
                     # the copy is staged under the file's own name, format detected anew
                     again = replace(p, path=copy.path, problem=None, repair=copy)
                     _load_batch(con, [again], fmt_name, attribution)
                     return
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if repair is not None and repair.damage is not None:  # not even the copy loads
-            message = f"{repair.damage}; what could be read fails too: {message}"
+        if repair is not None:  # the copy is a temporary file: name the file itself
+            message = message.replace(str(p.path), p.result.path)
+            if repair.damage is not None:  # not even the copy loads
+                message = f"{repair.damage}; what could be read fails too: {message}"
         cap = memory_cap()
         if isinstance(exc, duckdb.OutOfMemoryException) and cap:
             message += f" ({cap}: raise it for this file)"
@@ -685,6 +691,13 @@ def _plan(
             "SELECT path, fingerprint, format FROM ingested_files"
         ).fetchall()
     }
+    # an unchanged damaged archive is skipped, but stays damaged (its exit code too)
+    damage = {
+        str(source): str(reason).split("; ", 1)[0]
+        for source, reason in con.execute(
+            f"SELECT source_file, reason FROM rejects WHERE {DAMAGE_REASONS}"
+        ).fetchall()
+    }
     planned: list[tuple[int, FileResult, _Pending | None]] = []
     # standard input is always hashed: its name in the store is made from the digest
     hashed = by_content or bool(names)
@@ -702,6 +715,7 @@ def _plan(
             continue
         if (source, fp) in known:
             result.skipped, result.format = True, known[(source, fp)]
+            result.damaged = damage.get(source)
             seen = FORMATS.get(result.format)
             planned.append((seen.priority if seen else 0, result, None))
             continue

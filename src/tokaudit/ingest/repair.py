@@ -33,9 +33,22 @@ import duckdb
 from tokaudit.ingest.files import COMPRESSED_SUFFIXES, GZIP_MAGIC
 from tokaudit.ingest.staging import read_lines_sql
 
-__all__ = ["GzipVerdict", "Repair", "gzip_verdict", "is_not_utf8", "repair_copy", "repair_zst"]
+__all__ = [
+    "DAMAGE_REASONS",
+    "GzipVerdict",
+    "Repair",
+    "gzip_verdict",
+    "is_not_utf8",
+    "repair_copy",
+    "repair_zst",
+]
 
 CHUNK = 1 << 20
+# SQL: a ``rejects`` row that records an archive's damage (its reason starts with the
+# problem, then "; "), the ones ``_cut`` writes
+DAMAGE_REASONS = (
+    "(reason LIKE 'truncated .% archive%; %' OR reason LIKE 'corrupt .gz archive (unexpected%; %')"
+)
 
 
 def is_not_utf8(exc: BaseException) -> bool:
@@ -141,13 +154,16 @@ def _whole_record(text: str) -> bool:
 
 def _cut(lines: _Lines, problem: str) -> None:
     """Close the copy of an archive that ends early, its last line judged by ``_whole_record``;
-    the cut becomes a reject (the incomplete line, or one just after the last line)."""
+    the cut becomes a reject (the incomplete line, or one just after the last line).
+
+    An incomplete line stays out of the copy (a CSV row cut short would make DuckDB's CSV
+    sniffer fail the whole copy): its reject is added with its text."""
     tail = lines.tail.decode("utf-8", errors="replace").rstrip("\r")
     whole = bool(tail) and _whole_record(tail)
     incomplete = bool(tail) and not whole
-    lines.close(write_tail=bool(tail))
+    lines.close(write_tail=whole)
     if incomplete:
-        lines.reasons[lines.count] = (
+        lines.reasons[lines.count + 1] = (
             f"{problem}; what could be read ends inside this line, which is incomplete, "
             "and nothing after it could be read",
             tail,
@@ -231,9 +247,10 @@ def _plain_chunks(path: Path) -> Iterable[bytes]:
             yield chunk
 
 
-def repair_copy(path: Path, directory: Path) -> Repair | None:
+def repair_copy(path: Path, directory: Path, always: bool = False) -> Repair | None:
     """A copy of a plain or ``.gz`` log with its damage marked; None when nothing is damaged
-    (or the file cannot be read at all). ``.zst`` is ``repair_zst``'s."""
+    (or the file cannot be read at all), unless ``always`` (a ``.gz`` DuckDB refuses that
+    has no damage, such as one padded with zero bytes). ``.zst`` is ``repair_zst``'s."""
     if path.name.lower().endswith(".zst"):
         return None
     target = directory / _copy_name(path)
@@ -256,7 +273,7 @@ def repair_copy(path: Path, directory: Path) -> Repair | None:
         _cut(lines, problem)
         return Repair(target, lines.reasons, problem)
     lines.close(write_tail=True)
-    return Repair(target, lines.reasons) if lines.reasons else None
+    return Repair(target, lines.reasons) if lines.reasons or always else None
 
 
 def repair_zst(

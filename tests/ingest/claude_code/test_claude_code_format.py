@@ -469,19 +469,19 @@ def test_one_unreadable_file_does_not_sink_the_batch(store: Store, tmp_path: Pat
     for i in range(4):
         session_file(root, [assistant(f"msg_{i}", f"r{i}", usage())], name=f"s{i}")
     plain = root / "projects" / encode_cwd(CWD) / "s2.jsonl"
-    broken = plain.with_name("s2.jsonl.gz")  # cut short inside its one line: nothing reads
+    broken = plain.with_name("s2.jsonl.gz")  # cut short inside its one line
     broken.write_bytes(gzip.compress(plain.read_bytes())[:-12])
     plain.unlink()
     odd = root / "projects" / encode_cwd(CWD) / "s3.jsonl"  # one byte that is not UTF-8
     odd.write_bytes(odd.read_bytes().replace(b"Looking", b"Look\xff\xfeng"))
     result = store.ingest(root)
-    errors = [Path(f.path).name for f in result.errors]
-    assert errors == ["s2.jsonl.gz"]
+    assert result.errors == []
+    assert [Path(f.path).name for f in result.damaged] == ["s2.jsonl.gz"]
     assert result.total("loaded") == 2
     rejects = {(Path(f).name, n): reason for f, n, reason in store.rejects()}
-    assert set(rejects) == {("s2.jsonl.gz", 0), ("s3.jsonl", 1)}
-    assert rejects[("s2.jsonl.gz", 0)].startswith(
-        "truncated .gz archive; what could be read fails too: cannot detect the log format"
+    assert set(rejects) == {("s2.jsonl.gz", 1), ("s3.jsonl", 1)}
+    assert rejects[("s2.jsonl.gz", 1)].startswith(
+        "truncated .gz archive; what could be read ends inside this line, which is incomplete"
     )
     assert rejects[("s3.jsonl", 1)].startswith("not valid UTF-8 (byte 0xff")
 
