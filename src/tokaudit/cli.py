@@ -586,6 +586,12 @@ def audit(
             json_format.dumps(
                 {
                     "ingest": {k: result.ingest.total(k) for k in INGEST_COUNTS},
+                    # files not read whole (the reason the exit code is 2), as ingest shows
+                    "file_errors": [
+                        {"file": f.path, "status": _file_status(f)}
+                        for f in result.ingest.files
+                        if f.error or f.damaged
+                    ],
                     "breakdowns": [breakdown_dict(b) for b in result.breakdowns],
                     "findings": findings_dict(result.findings),
                     "rejects": [

@@ -349,3 +349,15 @@ def test_an_unchanged_damaged_archive_is_skipped_but_stays_damaged(
     cut.write_bytes(data)  # the whole file arrives: read again, no longer damaged
     fixed = CliRunner().invoke(app, ["ingest", str(cut), "--db", db, "-o", "json"])
     assert fixed.exit_code == 0, fixed.stderr
+
+
+def test_audit_json_names_the_damaged_archive(tmp_path: Path, mixed_log: Path) -> None:
+    data = gzip.compress(mixed_log.read_bytes())
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    result = CliRunner().invoke(app, ["audit", str(cut), "-f", "json"])
+    assert result.exit_code == 2
+    out = json.loads(result.stdout)
+    assert out["file_errors"] == [{"file": str(cut), "status": "DAMAGED: truncated .gz archive"}]
+    whole, _ = readable_prefix(cut.read_bytes())
+    assert out["ingest"]["records_read"] == len(whole) + 1
