@@ -100,6 +100,7 @@ def counted_store(
     overlay: Path | None = None,
     config: Path | None = None,
     recount_texts: bool = True,
+    broken_plugins: list[tuple[str, str]] | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A priced store whose texts are all counted, opened writable only to count them.
 
@@ -108,7 +109,8 @@ def counted_store(
     and recounted, which needs DuckDB's exclusive lock: when another process holds the
     file (a notebook, even read-only) that is an InputError naming what waits to be
     counted, never a silent run on partial counts. ``recount_texts=False`` always stays
-    read-only and uses the counts already stored. ``config`` configures the tokenizers.
+    read-only and uses the counts already stored. ``config`` configures the tokenizers;
+    the plugins that failed while counting go to ``broken_plugins`` (name, why).
     """
     table = load_prices(pricing, overlay)
     if not recount_texts:
@@ -132,7 +134,9 @@ def counted_store(
                 f"`tokaudit recount --db {db}` once it is free; --no-recount uses the "
                 "counts already stored"
             ) from exc
-        recount(con, registry)
+        counted = recount(con, registry)
+        if broken_plugins is not None:
+            broken_plugins.extend(counted.broken_plugins)
         yield con
 
 
@@ -217,10 +221,11 @@ def recount_report(
 ) -> RecountReport:
     """Reported vs recounted tokens (and dollars) per group; recounts what is missing first
     (``counted_store``: the store is written only then; ``recount_texts=False``: never)."""
-    with counted_store(db, pricing, overlay, recount_texts=recount_texts) as con:
+    broken: list[tuple[str, str]] = []
+    with counted_store(db, pricing, overlay, None, recount_texts, broken) as con:
         from tokaudit.report.recount import recount_report
 
-        return recount_report(con, group_by, since, until)
+        return replace(recount_report(con, group_by, since, until), broken_plugins=broken)
 
 
 def tokenizers_list() -> list[PluginInfo]:
@@ -294,9 +299,10 @@ def findings(
     recount), which alone opens the store writable (``counted_store``);
     ``recount_texts=False`` uses the counts already stored and never writes."""
     thresholds = _thresholds(config, settings)  # a bad one fails before the store opens
-    with counted_store(db, pricing, overlay, config, recount_texts) as con:
+    broken: list[tuple[str, str]] = []
+    with counted_store(db, pricing, overlay, config, recount_texts, broken) as con:
         freeze_costs(con)
-        return _findings(con, thresholds)
+        return replace(_findings(con, thresholds), broken_plugins=broken)
 
 
 def check(

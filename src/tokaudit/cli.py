@@ -438,6 +438,7 @@ def findings(
         lambda: api.findings(db, pricing, overlay=overlay, config=settings, recount_texts=recount)
     )
     render(renderer, "findings", result)
+    warn_broken_plugins(result.broken_plugins)
     if not recount:
         _guard(lambda: warn_uncounted(db, settings))
     if result.unpriced:

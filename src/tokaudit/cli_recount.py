@@ -96,6 +96,7 @@ def report_recount(
     # JSON: rows + totals + pricing; CSV: data rows only (prices on stderr); tables for
     # people end with a total row and name the prices under it
     render(renderer, "recount", result)
+    warn_broken_plugins(result.broken_plugins)
     totals: Any = result.totals
     if totals.compared < totals.requests:
         sys.stderr.write(

@@ -96,6 +96,8 @@ class FindingsReport:
     pricing: PricingInfo
     not_evaluable: list[str] = field(default_factory=list)
     unpriced: list[UnpricedModel] = field(default_factory=list)  # requests no rule could price
+    # tokenizer plugins that failed in the recount run first (name, why): warnings
+    broken_plugins: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def total_savings_usd(self) -> Decimal:

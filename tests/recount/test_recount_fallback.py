@@ -317,3 +317,31 @@ def test_count_units_falls_back_per_text() -> None:
     # without a fallback, as for the estimate itself: the failed units stay FAILED
     without = pool.count_units(rows, groups, tokenizers, {PROFILE.key: PROFILE})
     assert [tokens for _, tokens, _ in without] == [6, pool.FAILED, pool.FAILED]
+
+
+@pytest.mark.parametrize("command", ["findings", "recount-report"])
+def test_findings_and_the_recount_report_warn_about_the_failing_plugin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """They recount first (texts ingested without a recount): a plugin that failed there is
+    named on stderr, as ingest and recount name it; stdout keeps only the data."""
+    from typer.testing import CliRunner
+
+    import tokaudit.api
+    from tokaudit.cli import app
+
+    db = tmp_path / "store.duckdb"
+    log = write_jsonl(tmp_path / "log.jsonl", [record("kb", [("user", "KABOOM now")], "ok")])
+    runner = CliRunner()
+    loaded = runner.invoke(app, ["ingest", str(log), "--db", str(db), "--no-recount"])
+    assert loaded.exit_code == 0, loaded.stderr
+    monkeypatch.setattr(
+        tokaudit.api,
+        "load_tokenizers",
+        lambda config=None: Registry([TiktokenTokenizer(), Marker()]),
+    )
+    args = ["findings"] if command == "findings" else ["report", "--show", "recount"]
+    result = runner.invoke(app, [*args, "--db", str(db), "-f", "json"])
+    assert result.exit_code == 0, result.stderr
+    assert f"warning: tokenizer plugin 'marker': {ESTIMATED}" in result.stderr.splitlines()
+    assert "marker" not in result.stdout

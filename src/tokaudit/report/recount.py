@@ -14,7 +14,7 @@ data rows only. A total row among the data rows could not be told from a group n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -60,6 +60,8 @@ class RecountReport:
     rows: list[RecountRow]
     totals: RecountRow
     pricing: PricingInfo  # the prices behind the dollar columns
+    # tokenizer plugins that failed in the recount run first (name, why): warnings
+    broken_plugins: list[tuple[str, str]] = field(default_factory=list)
 
 
 _SQL = """
