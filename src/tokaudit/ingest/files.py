@@ -18,6 +18,16 @@ LOG_SUFFIXES = (".jsonl", ".ndjson", ".json", ".log")
 COMPRESSED_SUFFIXES = (".gz", ".zst")
 
 
+def uncompressed_name(path: Path) -> str:
+    """The file's name without a ``.gz`` / ``.zst`` suffix (a copy of its decompressed
+    lines keeps the name the formats read it by: ``.csv``, ``.jsonl``)."""
+    name = path.name
+    for suffix in COMPRESSED_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
 def is_log_name(path: Path, suffixes: tuple[str, ...] = LOG_SUFFIXES) -> bool:
     name = path.name.lower()
     for comp in ("", *COMPRESSED_SUFFIXES):

@@ -27,7 +27,6 @@ from tokaudit.errors import UsageError
 from tokaudit.ingest.attribution import Attribution
 from tokaudit.ingest.fieldmap import FieldMap
 from tokaudit.ingest.files import (
-    COMPRESSED_SUFFIXES,
     LOG_SUFFIXES,
     STDIN,
     STDIN_NAME,
@@ -36,6 +35,7 @@ from tokaudit.ingest.files import (
     fingerprint,
     real_path,
     spool_stdin,
+    uncompressed_name,
     zst_problem,
 )
 from tokaudit.ingest.interface import FileHead, LogFormat
@@ -165,15 +165,6 @@ def _open_raw(path: Path) -> BinaryIO:
     return path.open("rb")
 
 
-def _uncompressed_name(path: Path) -> str:
-    """The file's name without a ``.gz`` / ``.zst`` suffix."""
-    name = path.name
-    for suffix in COMPRESSED_SUFFIXES:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
 def _head_lines(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     """The first non-blank lines of a file, for detection.
 
@@ -225,7 +216,7 @@ def _detect(con: duckdb.DuckDBPyConnection, path: Path) -> LogFormat:
             f"{sys.getrecursionlimit()} levels; tried: {tried}); pass --format"
         )
     # tables are read through a field map
-    if _uncompressed_name(path).lower().endswith((".csv", ".tsv", ".parquet")):
+    if uncompressed_name(path).lower().endswith((".csv", ".tsv", ".parquet")):
         raise _FileError(
             f"cannot detect the log format (tried: {tried}); a CSV or Parquet file is read "
             "with --map fields.yaml"
@@ -815,7 +806,7 @@ def _without_bom(con: duckdb.DuckDBPyConnection, path: Path, directory: Path) ->
     DuckDB's readers take the mark for part of line 1 (an invalid JSON line), so every
     format stages the copy: line 1 loads and every line keeps its number.
     """
-    name = _uncompressed_name(path)
+    name = uncompressed_name(path)
     try:
         if path.name.lower().endswith(".zst"):  # DuckDB alone reads .zst
             first = con.execute(f"SELECT line FROM {read_lines_sql(path)} LIMIT 1").fetchone()

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from tokaudit.ingest.fieldmap import COUNT_TARGETS, TEXT_TARGETS, FieldMap
-from tokaudit.ingest.files import COMPRESSION_MAGIC
+from tokaudit.ingest.files import COMPRESSED_SUFFIXES, COMPRESSION_MAGIC
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.jsondocs import (
     before_2000,
@@ -29,7 +29,6 @@ from tokaudit.ingest.jsondocs import (
 )
 from tokaudit.ingest.staging import create_staged, sql_string, stage_lines
 
-_COMPRESSED = (".gz", ".zst")
 # A compressed stream (files.COMPRESSION_MAGIC's suffix): its name and what undoes it.
 _UNPACK = {".gz": ("gzip", "gzip -d"), ".zst": ("zstd", "zstd -d")}
 
@@ -37,7 +36,7 @@ _UNPACK = {".gz": ("gzip", "gzip -d"), ".zst": ("zstd", "zstd -d")}
 def _base_name(path: Path) -> str:
     """The lower-case file name without a compression suffix."""
     name = path.name.lower()
-    for comp in _COMPRESSED:
+    for comp in COMPRESSED_SUFFIXES:
         name = name.removesuffix(comp)
     return name
 

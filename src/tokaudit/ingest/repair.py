@@ -30,7 +30,7 @@ from pathlib import Path
 
 import duckdb
 
-from tokaudit.ingest.files import COMPRESSED_SUFFIXES, GZIP_MAGIC
+from tokaudit.ingest.files import GZIP_MAGIC, uncompressed_name
 from tokaudit.ingest.staging import read_lines_sql
 
 __all__ = [
@@ -88,14 +88,6 @@ class Repair:
             WHERE b.line_no NOT IN (SELECT line_no FROM _staged WHERE line_no IS NOT NULL)"""
         )
         con.execute("DROP TABLE _damaged")
-
-
-def _copy_name(path: Path) -> str:
-    name = path.name
-    for suffix in COMPRESSED_SUFFIXES:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
 
 
 class _Lines:
@@ -253,7 +245,7 @@ def repair_copy(path: Path, directory: Path, always: bool = False) -> Repair | N
     has no damage, such as one padded with zero bytes). ``.zst`` is ``repair_zst``'s."""
     if path.name.lower().endswith(".zst"):
         return None
-    target = directory / _copy_name(path)
+    target = directory / uncompressed_name(path)
     lines = _Lines(target)
     problem: str | None = None
     try:
@@ -285,24 +277,21 @@ def repair_zst(
     ends), so it is whole only if it is a whole JSON object (``_whole_record``). None when
     DuckDB cannot read the lines either (the file error then stands).
     """
-    target = directory / _copy_name(path)
+    target = directory / uncompressed_name(path)
     lines = _Lines(target)
     try:
         cursor = con.cursor()
         try:
             cursor.execute(f"SELECT line FROM {read_lines_sql(path)}")
-            previous: str | None = None
+            separator = b""  # each line ends when the next begins: the last stays the tail
             while rows := cursor.fetchmany(10_000):
                 for (line,) in rows:
-                    if previous is not None:
-                        lines.feed(previous.encode("utf-8") + b"\n")
-                    previous = "" if line is None else str(line)
+                    lines.feed(separator + ("" if line is None else str(line)).encode("utf-8"))
+                    separator = b"\n"
         finally:
             cursor.close()
     except duckdb.Error:
         lines.close(write_tail=False)
         return None
-    if previous is not None:
-        lines.feed(previous.encode("utf-8"))
     _cut(lines, problem)
     return Repair(target, lines.reasons, problem)

@@ -50,11 +50,13 @@ from tokaudit.tokenizers import (
 
 __all__ = [
     "COUNT_FAILED",
+    "UNSIZED_SYSTEM_PROMPT",
     "RecountResult",
     "RequestCount",
     "RequestToCount",
     "count_request",
     "count_requests",
+    "not_counted_sql",
     "recount",
 ]
 
@@ -89,6 +91,22 @@ _UPSERT = """ON CONFLICT DO UPDATE SET tokens = excluded.tokens, exact = exclude
 # The key of a request's input (and output) count: provider, framing and content.
 INPUT_KEY = "md5(concat_ws(':', 'in', {p}, m.profile, {h}))"
 OUTPUT_KEY = "md5(concat_ws(':', 'out', {p}, m.profile, coalesce({i}, ''), {o}))"
+
+
+def not_counted_sql(key: str, tokenizer: str, encoding: str, version: str) -> str:
+    """SQL: the text ``key`` has no stored count by that tokenizer, encoding and version
+    (what the recount counts; ``pending.py`` asks the same without counting)."""
+    return f"""NOT EXISTS (
+            SELECT 1 FROM token_counts c
+            WHERE c.text_hash = {key} AND c.tokenizer = {tokenizer} AND c.encoding = {encoding}
+              AND c.tokenizer_version = {version})"""
+
+
+# SQL over ``prompt_texts p``: a system prompt not sized yet (``SYSTEM_ENCODING_MODEL``'s
+# o200k_base, whatever the version: sizes are only for the caching finding)
+UNSIZED_SYSTEM_PROMPT = """p.kind = 'system' AND NOT EXISTS (
+            SELECT 1 FROM token_counts c
+            WHERE c.text_hash = p.text_hash AND c.encoding = 'o200k_base')"""
 
 
 @dataclass(frozen=True)
@@ -292,11 +310,14 @@ def _recount_inputs(con: duckdb.DuckDBPyConnection, counter: Counter) -> int:
             first(q.model ORDER BY q.model) OVER w AS model
         FROM requests q JOIN _model_tok m USING (model)
         JOIN prompt_texts p ON p.text_hash = q.input_hash
-        WHERE NOT EXISTS (
-            SELECT 1 FROM token_counts c
-            WHERE c.text_hash = {INPUT_KEY.format(p="q.provider", h="q.input_hash")}
-              AND c.tokenizer = m.tokenizer AND c.encoding = m.encoding
-              AND c.tokenizer_version = m.tokenizer_version)
+        WHERE {
+            not_counted_sql(
+                INPUT_KEY.format(p="q.provider", h="q.input_hash"),
+                "m.tokenizer",
+                "m.encoding",
+                "m.tokenizer_version",
+            )
+        }
         WINDOW w AS (PARTITION BY q.input_hash, q.provider, m.profile, m.tokenizer, m.encoding))"""
     )
     con.execute(
@@ -414,10 +435,8 @@ def _recount_outputs(con: duckdb.DuckDBPyConnection, counter: Counter) -> int:
             FROM requests q JOIN _model_tok m USING (model)
             WHERE q.output_hash IS NOT NULL
         ), todo AS (
-            SELECT * FROM q WHERE NOT EXISTS (
-                SELECT 1 FROM token_counts c WHERE c.text_hash = q.unit_hash
-                  AND c.tokenizer = q.tokenizer AND c.encoding = q.encoding
-                  AND c.tokenizer_version = q.version)
+            SELECT * FROM q
+            WHERE {not_counted_sql("q.unit_hash", "q.tokenizer", "q.encoding", "q.version")}
         )
         SELECT DISTINCT t.unit_hash, t.tokenizer, t.version, t.encoding, t.provider,
             t.profile, 'output' AS kind,
@@ -466,9 +485,7 @@ def _prompt_sizes_from_units(con: duckdb.DuckDBPyConnection) -> None:
                     p.provider = 'openai' AS exact, m.profile, {payload} AS payload
                 FROM (SELECT text_hash, provider, to_json(body)::VARCHAR AS text
                       FROM prompt_texts p
-                      WHERE p.kind = 'system' AND NOT EXISTS (
-                          SELECT 1 FROM token_counts c
-                          WHERE c.text_hash = p.text_hash AND c.encoding = 'o200k_base')) p
+                      WHERE {UNSIZED_SYSTEM_PROMPT}) p
                 CROSS JOIN (SELECT DISTINCT profile, tokenizer_version FROM _model_tok
                             WHERE tokenizer = 'tiktoken' AND encoding = 'o200k_base'
                               AND priming IN (2, 3)) m
@@ -497,9 +514,7 @@ def _recount_system_prompts(
             p.provider, '{profile.key}' AS profile, 'raw' AS kind, p.provider AS ctx,
             p.body AS payload, ? AS model
         FROM prompt_texts p
-        WHERE p.kind = 'system' AND NOT EXISTS (
-            SELECT 1 FROM token_counts c
-            WHERE c.text_hash = p.text_hash AND c.encoding = 'o200k_base')""",
+        WHERE {UNSIZED_SYSTEM_PROMPT}""",
         [tik.name, tik.version, SYSTEM_ENCODING_MODEL],
     )
     # a size the fallback made is not kept: sizes are not stored per tokenizer version, so

@@ -9,9 +9,10 @@ plan (each model's tokenizer, version and encoding, from ``recount._plan``): inp
 replies without a count at their tokenizer's current version, system prompts not sized
 with o200k_base, and requests whose stored recount differs from the counts stored. When
 all are zero, ``recount`` writes nothing; tests/test_read_only_commands.py checks that.
-Keep them in step with the selections in ``recount/__init__.py``. A text the model's
-tokenizer fails on is never stored (its estimate stands in for one run), so it is
-pending on every run until the plugin counts it.
+The "not counted yet" conditions are the recount's own (``not_counted_sql``,
+``UNSIZED_SYSTEM_PROMPT``); the lagging-requests check mirrors its final update. A text
+the model's tokenizer fails on is never stored (its estimate stands in for one run), so
+it is pending on every run until the plugin counts it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from dataclasses import dataclass
 
 import duckdb
 
-from tokaudit.recount import INPUT_KEY, OUTPUT_KEY, _plan
+from tokaudit.recount import (
+    INPUT_KEY,
+    OUTPUT_KEY,
+    UNSIZED_SYSTEM_PROMPT,
+    _plan,
+    not_counted_sql,
+)
 from tokaudit.recount.pool import fallback_label
 from tokaudit.tokenizers import EstimateTokenizer, Registry
 
@@ -71,6 +78,7 @@ def uncounted(con: duckdb.DuckDBPyConnection, registry: Registry) -> Uncounted:
         registry.broken[:] = broken
     in_key = INPUT_KEY.format(p="q.provider", h="q.input_hash")
     out_key = OUTPUT_KEY.format(p="q.provider", i="q.input_hash", o="q.output_hash")
+    current = ("m.tokenizer", "m.encoding", "m.tokenizer_version")  # each model's plan
     try:
         row = con.execute(
             f"""SELECT
@@ -78,24 +86,14 @@ def uncounted(con: duckdb.DuckDBPyConnection, registry: Registry) -> Uncounted:
                 SELECT DISTINCT {in_key}, m.tokenizer, m.encoding
                 FROM requests q JOIN _model_tok m USING (model)
                 JOIN prompt_texts p ON p.text_hash = q.input_hash
-                WHERE NOT EXISTS (
-                    SELECT 1 FROM token_counts c
-                    WHERE c.text_hash = {in_key} AND c.tokenizer = m.tokenizer
-                      AND c.encoding = m.encoding
-                      AND c.tokenizer_version = m.tokenizer_version))),
+                WHERE {not_counted_sql(in_key, *current)})),
             (SELECT count(*) FROM (
                 SELECT DISTINCT {out_key}, m.tokenizer, m.encoding
                 FROM requests q JOIN _model_tok m USING (model)
                 JOIN prompt_texts o ON o.text_hash = q.output_hash
-                WHERE q.output_hash IS NOT NULL AND NOT EXISTS (
-                    SELECT 1 FROM token_counts c
-                    WHERE c.text_hash = {out_key} AND c.tokenizer = m.tokenizer
-                      AND c.encoding = m.encoding
-                      AND c.tokenizer_version = m.tokenizer_version))),
+                WHERE q.output_hash IS NOT NULL AND {not_counted_sql(out_key, *current)})),
             (SELECT count(*) FROM prompt_texts p
-             WHERE p.kind = 'system' AND NOT EXISTS (
-                SELECT 1 FROM token_counts c
-                WHERE c.text_hash = p.text_hash AND c.encoding = 'o200k_base')),
+             WHERE {UNSIZED_SYSTEM_PROMPT}),
             (SELECT count(*)
              FROM requests q JOIN _model_tok m USING (model)
              LEFT JOIN token_counts ci ON ci.text_hash = {in_key}
