@@ -10,6 +10,7 @@ piece path on the same store.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import random
 from pathlib import Path
@@ -151,7 +152,55 @@ def test_recount_by_pieces_equals_recount_whole_and_tiktoken(tmp_path: Path) -> 
         got[name + " system prompts"] = sizes
         con.close()
     assert got["pieces"] == got["whole"] == want
-    assert got["pieces system prompts"] == got["whole system prompts"]
+    assert got["pieces system prompts"] == got["whole system prompts"] == _sizes_by_tiktoken(texts)
+
+
+def _sizes_by_tiktoken(texts: list[str]) -> dict[str, int]:
+    """Each request's system prompt (its system message's text; for an empty one, the
+    first other message, here empty too) sized by tiktoken alone."""
+    enc = TiktokenTokenizer().get_encoding("o200k_base")
+    return {
+        hashlib.md5(text.encode()).hexdigest(): len(enc.encode_ordinary(text)) for text in texts
+    }
+
+
+class _Statements:
+    """A connection that notes every statement run through it (the recount's plan)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self.run: list[str] = []
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        self.run.append(" ".join(sql.split()))
+        return self.con.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.con, name)
+
+
+def test_system_prompts_sized_from_the_pieces_of_their_message(tmp_path: Path) -> None:
+    """A prompt that is one plain message's text takes the sum of that message's pieces as
+    its size: its text is neither looked up as a unit again nor tokenized on its own, and
+    with nothing left to size (or count) no step reads the stored texts again."""
+    # (a text holding the mark character is counted whole, so sized by the lookup)
+    texts = [t for t in _random_texts(5, 80) + _sample_texts()[:60] if "\x01" not in t]
+    con = _store(tmp_path / "store", texts)
+    spy = _Statements(con)
+    recount(spy, Registry([TiktokenTokenizer()]), workers=1)  # type: ignore[arg-type]
+    sizes = dict(
+        con.execute(
+            "SELECT p.text_hash, c.tokens FROM prompt_texts p JOIN token_counts c "
+            "USING (text_hash) WHERE p.kind = 'system'"
+        ).fetchall()
+    )
+    assert sizes == _sizes_by_tiktoken(texts)
+    reads_texts = ("to_json(body)", "_raw_todo", "_work")  # unit lookup, own count, replies
+    assert not [sql for sql in spy.run if any(step in sql for step in reads_texts)]
+    spy.run.clear()
+    recount(spy, Registry([TiktokenTokenizer()]), workers=1)  # type: ignore[arg-type]
+    assert not [sql for sql in spy.run if "prompt_texts p JOIN" in sql or "_work" in sql]
+    con.close()
 
 
 def test_which_tokenizers_count_by_pieces() -> None:

@@ -37,6 +37,7 @@ import duckdb
 
 from tokaudit.recount.pieces import SPLIT_UNIT, count_by_pieces, piece_groups
 from tokaudit.recount.pool import FAILED, Counter, Groups, default_workers, fallback_label
+from tokaudit.recount.sizes import UNSIZED_SYSTEM_PROMPT, any_unsized
 from tokaudit.recount.units import explode_inputs, payload_rows, unit_hash_sql, unit_name_sql
 from tokaudit.store.connection import bulk_insert
 from tokaudit.store.parallel import any_order
@@ -100,13 +101,6 @@ def not_counted_sql(key: str, tokenizer: str, encoding: str, version: str) -> st
             SELECT 1 FROM token_counts c
             WHERE c.text_hash = {key} AND c.tokenizer = {tokenizer} AND c.encoding = {encoding}
               AND c.tokenizer_version = {version})"""
-
-
-# SQL over ``prompt_texts p``: a system prompt not sized yet (``SYSTEM_ENCODING_MODEL``'s
-# o200k_base, whatever the version: sizes are only for the caching finding)
-UNSIZED_SYSTEM_PROMPT = """p.kind = 'system' AND NOT EXISTS (
-            SELECT 1 FROM token_counts c
-            WHERE c.text_hash = p.text_hash AND c.encoding = 'o200k_base')"""
 
 
 @dataclass(frozen=True)
@@ -426,19 +420,25 @@ def _tokenizer_models(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[
 
 def _recount_outputs(con: duckdb.DuckDBPyConnection, counter: Counter) -> int:
     key = OUTPUT_KEY.format(p="q.provider", i="q.input_hash", o="q.output_hash")
-    return _count_table(
-        con,
-        counter,
-        f"""WITH q AS (
+    # what to count first, on hashes only: the bodies are read (decompressed) only for it
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _todo_out AS
+        WITH q AS (
             SELECT {key} AS unit_hash, q.provider, q.model, q.input_hash, q.output_hash,
                 m.tokenizer, m.tokenizer_version AS version, m.encoding, m.profile
             FROM requests q JOIN _model_tok m USING (model)
             WHERE q.output_hash IS NOT NULL
-        ), todo AS (
-            SELECT * FROM q
-            WHERE {not_counted_sql("q.unit_hash", "q.tokenizer", "q.encoding", "q.version")}
         )
-        SELECT DISTINCT t.unit_hash, t.tokenizer, t.version, t.encoding, t.provider,
+        SELECT * FROM q
+        WHERE {not_counted_sql("q.unit_hash", "q.tokenizer", "q.encoding", "q.version")}"""
+    )
+    if con.execute("SELECT count(*) FROM _todo_out").fetchone() == (0,):
+        _drop(con, "_todo_out")
+        return 0
+    counted = _count_table(
+        con,
+        counter,
+        """SELECT DISTINCT t.unit_hash, t.tokenizer, t.version, t.encoding, t.provider,
             t.profile, 'output' AS kind,
             -- a cheap text test first: most bodies have no tools and are not parsed
             CASE WHEN t.provider = 'openai' AND contains(i.body, '"tools"')
@@ -447,10 +447,12 @@ def _recount_outputs(con: duckdb.DuckDBPyConnection, counter: Counter) -> int:
             o.body AS payload,
             first(t.model ORDER BY t.model)
                 OVER (PARTITION BY t.unit_hash, t.tokenizer, t.encoding) AS model
-        FROM todo t JOIN prompt_texts o ON o.text_hash = t.output_hash
+        FROM _todo_out t JOIN prompt_texts o ON o.text_hash = t.output_hash
         LEFT JOIN prompt_texts i ON i.text_hash = t.input_hash""",
         keep_estimates=True,
     )
+    _drop(con, "_todo_out")
+    return counted
 
 
 def _prompt_sizes_from_units(con: duckdb.DuckDBPyConnection) -> None:
@@ -476,6 +478,8 @@ def _prompt_sizes_from_units(con: duckdb.DuckDBPyConnection) -> None:
         ELSE '{"content":' || p.text || ',"role":"' || r.role || '"}' END"""
     unit = unit_hash_sql("'openai'", "profile", "'msg'", "''", "payload")
     for roles in (usual, f"VALUES {every}"):
+        if not any_unsized(con):  # sized from their pieces, or by the first roles
+            return
         con.execute(
             f"""INSERT INTO token_counts
             SELECT p.text_hash, 'tiktoken', any_value(p.version), 'o200k_base',
@@ -508,6 +512,8 @@ def _recount_system_prompts(
     counter.tokenizers.setdefault(tik.name, tik)
     profile = ChatProfile()
     counter.profiles.setdefault(profile.key, profile)
+    if not any_unsized(con):
+        return 0
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _raw_todo AS
         SELECT p.text_hash AS unit_hash, ? AS tokenizer, ? AS version, 'o200k_base' AS encoding,

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 import duckdb
 
 from tokaudit.recount.pool import FAILED, Counter, Groups, UnitRow, count_units
+from tokaudit.recount.sizes import SIZE_ENCODING, SIZE_TOKENIZER, any_unsized, size_from_pieces
 from tokaudit.store.parallel import any_order, over_row_ranges
 
 __all__ = ["SPLIT_UNIT", "count_by_pieces", "piece_groups", "split_sql"]
@@ -167,6 +168,7 @@ def count_by_pieces(
             FROM _pieces p JOIN _piece_counts c USING (sid, first, piece)
             GROUP BY p.rn"""
         )
+    _size_prompts(con, counter, groups, sids, bool(estimated))
     # streamed: a store's new units may be many millions
     if estimated or rest_estimated:  # the failure path: which units hold an estimate
         yield from _sums_with_estimates(
@@ -187,6 +189,31 @@ def count_by_pieces(
                 yield rn, FAILED if FAILED in (base, tokens) else base + int(tokens), exact
     for table in ("_pieces", "_distinct_pieces", "_piece_counts", "_piece_sums"):
         con.execute(f"DROP TABLE {table}")
+
+
+def _size_prompts(
+    con: duckdb.DuckDBPyConnection,
+    counter: Counter,
+    groups: Groups,
+    sids: dict[int, int],
+    with_fell: bool,
+) -> None:
+    """System prompts that are a plain message's text take their size from its pieces,
+    when the message was cut with the encoding sizes are counted with (``sizes.py``)."""
+    tokenizer = counter.tokenizers.get(SIZE_TOKENIZER)
+    if tokenizer is None:
+        return
+    sid = next(
+        (
+            sid
+            for gid, sid in sids.items()
+            if groups[gid][0] == SIZE_TOKENIZER
+            and tokenizer.encoding_for(groups[gid][1]) == SIZE_ENCODING
+        ),
+        None,
+    )
+    if sid is not None and any_unsized(con):
+        size_from_pieces(con, sid, tokenizer.version, SPLIT_UNIT, FAILED, with_fell)
 
 
 def _sums_with_estimates(
