@@ -218,11 +218,13 @@ def recount_report(
     pricing: Path | None = None,
     overlay: Path | None = None,
     recount_texts: bool = True,
+    config: Path | None = None,
 ) -> RecountReport:
     """Reported vs recounted tokens (and dollars) per group; recounts what is missing first
-    (``counted_store``: the store is written only then; ``recount_texts=False``: never)."""
+    (``counted_store``: the store is written only then; ``recount_texts=False``: never).
+    ``config`` configures tokenizer plugins."""
     broken: list[tuple[str, str]] = []
-    with counted_store(db, pricing, overlay, None, recount_texts, broken) as con:
+    with counted_store(db, pricing, overlay, config, recount_texts, broken) as con:
         from tokaudit.report.recount import recount_report
 
         return replace(recount_report(con, group_by, since, until), broken_plugins=broken)

@@ -96,6 +96,15 @@ ConfigOption = Annotated[
         help="Attribution rules (docs/attribution.md); default ./tokaudit.yaml if present.",
     ),
 ]
+TokenizerConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        envvar="TOKAUDIT_CONFIG",
+        help="tokaudit.yaml whose tokenizers: section configures tokenizer plugins "
+        "(docs/recount.md); default ./tokaudit.yaml if present.",
+    ),
+]
 ReadRecountOption = Annotated[
     bool,
     typer.Option(
@@ -356,6 +365,7 @@ def report(
             "counts already stored).",
         ),
     ] = True,
+    config: TokenizerConfigOption = None,
 ) -> None:
     """Cost breakdown by team, model, prompt, user, feature, project, day, provider or
     priced_model (--by)."""
@@ -367,7 +377,9 @@ def report(
         _err(f"error: --show {show!r}: choose spend or recount")
         raise typer.Exit(int(ExitCode.ERROR))
     if show == "recount":
-        report_recount(db, group_by, start, end, fmt, pricing, overlay, recount)
+        report_recount(
+            db, group_by, start, end, fmt, pricing, overlay, recount, default_config_path(config)
+        )
         return
     if compare_pricing is not None or compare_at is not None:
         from tokaudit.cli_pricing import report_comparison
@@ -528,10 +540,10 @@ def sql(
 
 
 @app.command()
-def recount(db: DbOption = DEFAULT_DB) -> None:
+def recount(db: DbOption = DEFAULT_DB, config: TokenizerConfigOption = None) -> None:
     """Recount prompt and reply tokens for requests that have text and no current recount."""
     _guard(lambda: _require_store(db))
-    result = _guard(lambda: api.recount_store(db, default_config_path(None)))
+    result = _guard(lambda: api.recount_store(db, default_config_path(config)))
     _out(f"{result.texts_counted} text(s) counted, {result.requests_updated} request(s) updated\n")
     warn_broken_plugins(result.broken_plugins)
 

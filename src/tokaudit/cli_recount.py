@@ -81,15 +81,17 @@ def report_recount(
     pricing: Path | None,
     overlay: Path | None,
     recount: bool = True,
+    config: Path | None = None,
 ) -> None:
     """``report --show recount``: reported vs recounted tokens, and dollars, per group.
 
     ``recount=False`` (``--no-recount``) compares the counts already stored and never
-    writes the store; what is left uncounted is named on stderr."""
+    writes the store; what is left uncounted is named on stderr. ``config`` configures
+    tokenizer plugins."""
     try:
         renderer = get_renderer(fmt)
         result = api.recount_report(
-            db, group_by, since, until, pricing, overlay, recount_texts=recount
+            db, group_by, since, until, pricing, overlay, recount_texts=recount, config=config
         )
     except TokauditError as exc:
         raise _fail(exc) from exc
@@ -110,7 +112,7 @@ def report_recount(
         )
     if not recount:
         try:
-            warn_uncounted(db, None)
+            warn_uncounted(db, config)
         except TokauditError as exc:
             raise _fail(exc) from exc
 

@@ -1,0 +1,65 @@
+"""`recount` and `report --show recount` take `--config` for tokenizer plugins, as `ingest`,
+`audit` and `findings` do (the hf plugin reads the file's `tokenizers:` section).
+
+A config whose hf entry names a tokenizer file that does not exist breaks the hf plugin
+when it starts (with or without the optional library): the commands that recount name it
+on stderr, and only when that config is the one given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from helpers import write_jsonl
+from tokaudit.cli import app
+
+runner = CliRunner()
+RECORD = {
+    "timestamp": "2026-10-01T10:00:00Z",
+    "provider": "openai",
+    "request": {"model": "llama-3-8b", "messages": [{"role": "user", "content": "hi there"}]},
+    "response": {"id": "r1", "model": "llama-3-8b", "usage": {"prompt_tokens": 9}},
+}
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A store whose text is not counted yet; no config in the environment or directory."""
+    monkeypatch.delenv("TOKAUDIT_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "store.duckdb"
+    log = write_jsonl(tmp_path / "log.jsonl", [RECORD])
+    result = runner.invoke(app, ["ingest", str(log), "--db", str(db), "--no-recount"])
+    assert result.exit_code == 0, result.output
+    return db
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "elsewhere" / "tokaudit.yaml"
+    path.parent.mkdir()
+    path.write_text("tokenizers:\n  hf:\n    - {models: ['llama-3*'], path: gone.json}\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["recount"], ["report", "--show", "recount", "--by", "model"]],
+    ids=["recount", "report --show recount"],
+)
+def test_config_reaches_the_tokenizer_plugins(
+    store: Path, config: Path, command: list[str]
+) -> None:
+    fresh = store.with_name("again.duckdb")
+    fresh.write_bytes(store.read_bytes())  # uncounted too: the command recounts it as well
+    plain = runner.invoke(app, [*command, "--db", str(store)])
+    assert plain.exit_code == 0, plain.output
+    assert "'hf'" not in plain.stderr  # no config: the hf plugin covers nothing
+
+    given = runner.invoke(app, [*command, "--db", str(fresh), "--config", str(config)])
+    assert given.exit_code == 0, given.output
+    assert "warning: tokenizer plugin 'hf' skipped" in given.stderr
+    assert "gone.json" in given.stderr or "tokaudit[hf]" in given.stderr
