@@ -23,7 +23,15 @@ from collections.abc import Iterator
 
 import duckdb
 
-from tokaudit.recount.pool import FAILED, Counter, Groups, UnitRow, count_units
+from tokaudit.recount.pool import (
+    FAILED,
+    POOL_MIN_CHARS,
+    Counter,
+    Groups,
+    UnitRow,
+    count_texts,
+    count_units,
+)
 from tokaudit.recount.sizes import SIZE_ENCODING, SIZE_TOKENIZER, any_unsized, size_from_pieces
 from tokaudit.store.parallel import any_order, over_row_ranges
 
@@ -114,15 +122,19 @@ def count_by_pieces(
     for gid, sid in sids.items():
         rep.setdefault(sid, gid)
     counts = [FAILED] * distinct
-    cursor = con.execute("SELECT id, sid, first, piece FROM _distinct_pieces")
-
-    def batches() -> Iterator[list[UnitRow]]:
-        while rows := cursor.fetchmany(BATCH):
-            yield [(i, rep[s], "raw", "", piece_text(f, p)) for i, s, f, p in rows]
-
     estimated: set[int] = set()  # ids of the pieces the fallback counted
-    for i, tokens, _ in counter.run(batches(), groups, chars, estimated):
-        counts[i - 1] = tokens
+    if chars < POOL_MIN_CHARS:  # the usual case: a few thousand words, counted right here
+        rows = con.execute("SELECT id, sid, first, piece FROM _distinct_pieces").fetchall()
+        _count_few(counter, groups, rep, rows, counts, estimated)
+    else:
+        cursor = con.execute("SELECT id, sid, first, piece FROM _distinct_pieces")
+
+        def batches() -> Iterator[list[UnitRow]]:
+            while rows := cursor.fetchmany(BATCH):
+                yield [(i, rep[s], "raw", "", piece_text(f, p)) for i, s, f, p in rows]
+
+        for i, tokens, _ in counter.run(batches(), groups, chars, estimated):
+            counts[i - 1] = tokens
     # each distinct piece with its count (and, on the failure path only, whether the
     # fallback counted it), so the sums below take one join
     fell, fell_join = "", ""
@@ -189,6 +201,34 @@ def count_by_pieces(
                 yield rn, FAILED if FAILED in (base, tokens) else base + int(tokens), exact
     for table in ("_pieces", "_distinct_pieces", "_piece_counts", "_piece_sums"):
         con.execute(f"DROP TABLE {table}")
+
+
+def _count_few(
+    counter: Counter,
+    groups: Groups,
+    rep: dict[int, int],
+    rows: list[tuple[int, int, bool, str]],
+    counts: list[int],
+    estimated: set[int],
+) -> None:
+    """Count the distinct pieces ``rows`` (id, sid, first, piece) into ``counts`` with one
+    tokenizer call per piece group, skipping the per-unit rendering ``Counter.run`` does
+    (a piece is plain text). A group whose call fails is counted by ``Counter.run`` after
+    all, which falls back, reports and marks estimates as for any unit."""
+    texts: dict[int, list[tuple[int, str]]] = {}
+    for i, sid, first, piece in rows:
+        texts.setdefault(sid, []).append((i, piece_text(first, piece)))
+    for sid, items in texts.items():
+        name, model = groups[rep[sid]][:2]
+        got, reason = count_texts(counter.tokenizers[name], [t for _, t in items], model)
+        if reason is None:
+            for (i, _), tokens in zip(items, got, strict=True):
+                counts[i - 1] = tokens
+            continue
+        batch = [(i, rep[sid], "raw", "", text) for i, text in items]
+        size = sum(len(text) for _, text in items)
+        for i, tokens, _ in counter.run(iter([batch]), groups, size, estimated):
+            counts[i - 1] = tokens
 
 
 def _size_prompts(

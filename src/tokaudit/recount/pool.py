@@ -26,7 +26,15 @@ from typing import Any
 from tokaudit.recount.render import Rendered, render_unit
 from tokaudit.tokenizers import ChatProfile, Tokenizer
 
-__all__ = ["FAILED", "Counter", "Groups", "UnitRow", "default_workers", "fallback_label"]
+__all__ = [
+    "FAILED",
+    "Counter",
+    "Groups",
+    "UnitRow",
+    "count_texts",
+    "default_workers",
+    "fallback_label",
+]
 
 # (row number, group, kind, ctx, payload): the group's (tokenizer, model, provider,
 # profile) go to the workers once, in a ``Groups`` table, not with every unit
@@ -66,7 +74,7 @@ def default_workers() -> int:
 _FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)  # never swallowed
 
 
-def _count_each(tokenizer: Tokenizer, texts: list[str], model: str) -> tuple[list[int], str | None]:
+def count_texts(tokenizer: Tokenizer, texts: list[str], model: str) -> tuple[list[int], str | None]:
     """Counts of ``texts`` (``FAILED`` for each text the tokenizer fails on) and the first
     failure's reason: one call for all, then, if that fails, one call per text."""
     try:
@@ -82,7 +90,7 @@ def _count_each(tokenizer: Tokenizer, texts: list[str], model: str) -> tuple[lis
     out: list[int] = []
     reason = None
     for text in texts:
-        [count], why = _count_each(tokenizer, [text], model)
+        [count], why = count_texts(tokenizer, [text], model)
         out.append(count)
         reason = reason or why
     return out, reason
@@ -105,7 +113,7 @@ def _fall_back(
     """Count with ``fallback`` the ``texts`` whose ``counts`` are ``FAILED``, in place; the
     texts it counted. Its own failures stay ``FAILED``, the first reason under ``label``."""
     failed = [i for i, count in enumerate(counts) if count == FAILED]
-    estimates, reason = _count_each(fallback, [texts[i] for i in failed], model)
+    estimates, reason = count_texts(fallback, [texts[i] for i in failed], model)
     if reason is not None and errors is not None:
         errors.setdefault(label, reason)
     counted: set[str] = set()
@@ -149,7 +157,7 @@ def count_units(
         # each text once: every message repeats its role ("user", "assistant", ...)
         distinct = list(dict.fromkeys(texts))
         # a plugin failing on some text must not stop the others
-        counts, reason = _count_each(tokenizers[tokenizer], distinct, model)
+        counts, reason = count_texts(tokenizers[tokenizer], distinct, model)
         estimated: set[str] = set()
         if reason is not None:  # the failure path: everything below it is per group
             if errors is not None:
