@@ -13,14 +13,13 @@ price.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from tokaudit.ingest.csvrows import stage_csv_docs
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.jsondocs import (
     NOT_BLANK,
@@ -34,7 +33,7 @@ from tokaudit.ingest.jsondocs import (
     record_line,
     stage_element_lines,
 )
-from tokaudit.ingest.staging import sql_string, stage_lines
+from tokaudit.ingest.staging import stage_lines
 from tokaudit.ingest.usage import usage_struct
 
 # Counts, relative to a usage object: metadata.usage_object (spend logs) or the
@@ -318,155 +317,6 @@ FROM fields
 
 _CSV_HEADER = re.compile(r"(^|,)\"?(request_id|id)\"?(,|$)")
 
-# The CSV dialect, as regular expressions over one physical line (from ``_raw``, which
-# reads LF, CRLF and a mix of them alike and keeps no line ending). A field is quoted
-# ("…", a quote inside doubled) or unquoted: empty, or not starting with a quote (a quote
-# further in is text, as DuckDB's and Python's CSV readers have it). A line read from
-# outside quotes ends outside (every field closed) or inside (the last field's quotes left
-# open); read from inside a quoted field, the field closes (or not) and the line goes on
-# as read from outside. A line that fits none (text after a closing quote) is broken.
-_FIELD = r'(?:"(?:[^"]|"")*"|[^",][^,]*)?'
-_QUOTED_TEXT = r'(?:[^"]|"")*'
-_OUT_TO_OUT = f"{_FIELD}(?:,{_FIELD})*"
-_OUT_TO_IN = f'(?:{_FIELD},)*"{_QUOTED_TEXT}'
-_IN_TO_OUT = f'{_QUOTED_TEXT}"(?:,{_FIELD})*'
-_IN_TO_IN = f'{_QUOTED_TEXT}(?:"(?:,{_FIELD})*,"{_QUOTED_TEXT})?'
-# A well-formed record's fields, one match each (its comma first) once a comma is put in
-# front of the record. No capture group: RE2 then finds them three times faster.
-_FIELDS = r',(?:"(?:[^"]|"")*"|[^",][^,]*|)'
-
-# _csv_records(rec, line_no, text, broken, unclosed): each CSV record of ``_raw`` from the
-# header (line {header}, record 1) on, with the physical line it starts on. Whether a line
-# starts inside quotes depends on every line before it, so each line's effect is taken as
-# a function of the state it starts in (o: outside quotes, i: inside): identity, swap, or
-# constant (a broken line ends its record: the next line starts outside). The state before
-# a line is then the last constant before it, flipped once per swap since: window sums,
-# no scan line by line, and on flags only (the text is joined back at the end). A record
-# starts on each line outside quotes that is not blank (empty or whitespace: no record, but
-# counted in the line numbers); lines inside quotes belong to the record above. Most
-# records are one line; only the others are grouped, their lines joined with LF (a line
-# break inside a quoted field reads as \n whatever the file's line endings).
-_CSV_RECORDS = f"""
-CREATE OR REPLACE TEMP TABLE _csv_records AS
-WITH ends AS (
-    SELECT line_no, {NOT_BLANK} AS filled,
-        CASE WHEN NOT contains(coalesce(line, ''), '"')
-                  OR regexp_full_match(line, '{_OUT_TO_OUT}') THEN 'o'
-             WHEN regexp_full_match(line, '{_OUT_TO_IN}') THEN 'i' ELSE 'x' END AS from_o,
-        CASE WHEN NOT contains(coalesce(line, ''), '"')
-                  OR regexp_full_match(line, '{_IN_TO_IN}') THEN 'i'
-             WHEN regexp_full_match(line, '{_IN_TO_OUT}') THEN 'o' ELSE 'x' END AS from_i
-    FROM _raw WHERE line_no >= {{header}}
-), kinds AS (
-    SELECT *, (from_o = 'i') = (from_i = 'i') AS is_const,
-        from_o = 'i' AND from_i <> 'i' AS is_swap
-    FROM ends
-), swaps AS (
-    SELECT *, sum(is_swap::INTEGER) OVER (ORDER BY line_no ROWS UNBOUNDED PRECEDING) AS swaps
-    FROM kinds
-), states AS (
-    SELECT *,
-        (coalesce(last_value(CASE WHEN is_const THEN (from_o = 'i')::INTEGER END IGNORE NULLS)
-                      OVER before, 0)
-         + swaps - is_swap::INTEGER
-         - coalesce(last_value(CASE WHEN is_const THEN swaps END IGNORE NULLS) OVER before, 0))
-        % 2 = 1 AS in_quotes
-    FROM swaps
-    WINDOW before AS (ORDER BY line_no ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
-), marked AS (
-    SELECT line_no, NOT in_quotes AND filled AS starts, in_quotes,
-        CASE WHEN in_quotes THEN from_i ELSE from_o END AS ends
-    FROM states
-), numbered AS MATERIALIZED (
-    SELECT *, sum(starts::INTEGER) OVER (ORDER BY line_no ROWS UNBOUNDED PRECEDING) AS rec
-    FROM marked WHERE starts OR in_quotes
-)
-SELECT rec, line_no, coalesce(line, '') AS text, ends = 'x' AS broken, false AS unclosed
-FROM numbered JOIN _raw USING (line_no) WHERE starts AND ends <> 'i'
-UNION ALL
-SELECT rec, min(line_no), string_agg(coalesce(line, ''), chr(10) ORDER BY line_no),
-    bool_or(ends = 'x'), arg_max(ends, line_no) = 'i'
-FROM numbered JOIN _raw USING (line_no) WHERE in_quotes OR ends = 'i' GROUP BY rec
-"""
-
-# _docs from _csv_records: a record of the header's field count becomes a JSON object of
-# the header's names (an empty field is null, as DuckDB's CSV reader reads it); any other
-# count is a reject, extra fields counted even when empty (nothing is dropped unseen).
-_CSV_DOCS = f"""
-CREATE OR REPLACE TEMP TABLE _docs AS
-WITH recs AS (
-    SELECT line_no, text, broken, unclosed,
-        CASE WHEN NOT broken AND NOT unclosed THEN regexp_extract_all(',' || text, '{_FIELDS}')
-            END AS v
-    FROM _csv_records WHERE rec > 1
-), checked AS (
-    SELECT *, CASE
-        WHEN unclosed THEN 'malformed CSV row: Value with unterminated quote found.'
-        WHEN broken THEN 'malformed CSV row: text after the closing quote of a field'
-        WHEN len(v) <> {{fields}} THEN 'malformed CSV row: ' || len(v)
-            || CASE WHEN len(v) = 1 THEN ' field' ELSE ' fields' END
-            || ' where the header has {{fields}}'
-        END AS problem
-    FROM recs
-), docs AS (
-    SELECT line_no, text, problem, CASE WHEN problem IS NULL THEN {{object}} END AS doc
-    FROM checked
-)
-SELECT line_no, doc, coalesce(doc::VARCHAR, text) AS raw, problem FROM docs
-"""
-
-
-def _stage_csv(con: duckdb.DuckDBPyConnection) -> None:
-    """``_docs`` from a CSV export in ``_raw``: one JSON object per record, malformed
-    records as rejects, each with the physical line it starts on.
-
-    The dialect is fixed (comma, double quotes doubled inside a field), the columns are
-    the header's, and the parsing is SQL over ``_raw``. DuckDB's CSV reader did it before,
-    with its sniffer off (on a small file a ragged row is a large share of its sample:
-    it guessed another delimiter, or the single quote as the quote character), and still
-    fell short: its strict mode fails a whole file whose rows mix LF and CRLF endings (or
-    rejects a quoted last field followed by CRLF), it drops empty fields after the last
-    column without a word, and it numbers rows, not lines (a blank line between rows
-    shifted every later line number).
-    """
-    found = con.execute(
-        f"SELECT line_no FROM _raw WHERE {NOT_BLANK} ORDER BY line_no LIMIT 1"
-    ).fetchone()
-    con.execute(_CSV_RECORDS.replace("{header}", str(1 if found is None else int(found[0]))))
-    head = con.execute("SELECT text FROM _csv_records WHERE rec = 1").fetchone()
-    names = _csv_names("" if head is None else str(head[0]))
-    pairs = ", ".join(f"{sql_string(n)}, {_csv_value(f'v[{i}]')}" for i, n in enumerate(names, 1))
-    docs = _CSV_DOCS.replace("{fields}", str(len(names)))
-    con.execute(docs.replace("{object}", f"json_object({pairs})"))
-    con.execute("DROP TABLE _csv_records")
-
-
-def _csv_value(field: str) -> str:
-    """SQL: the value of a field as matched by ``_FIELDS`` (its comma first): unquoted, or
-    quoted with its doubled quotes made single; empty is NULL, as DuckDB's reader has it.
-    Written out per column: a lambda over the list of fields is a quarter slower."""
-    return (
-        f"nullif(CASE WHEN {field}[2] = '\"' THEN replace({field}[3:-2], '\"\"', '\"') "
-        f"ELSE {field}[2:] END, '')"
-    )
-
-
-def _csv_names(header: str) -> list[str]:
-    """The header's column names, made unique case-insensitively (an empty name is
-    ``column<i>``), as DuckDB's reader named them: a JSON object must not repeat a key."""
-    fields = next(csv.reader(io.StringIO(header.removeprefix("\ufeff"))), [])
-    names: list[str] = []
-    taken: set[str] = set()
-    for i, field in enumerate(fields):
-        name = base = field or f"column{i}"
-        n = 0
-        while name.lower() in taken:
-            n += 1
-            name = f"{base}_{n}"
-        taken.add(name.lower())
-        names.append(name)
-    return names
-
 
 class LiteLLMFormat(LogFormat):
     name = "litellm-spendlogs"
@@ -499,7 +349,7 @@ class LiteLLMFormat(LogFormat):
         ).fetchone()
         if first is not None and not str(first[0]).startswith(("{", "[")):
             install_gateway_macros(con)
-            _stage_csv(con)
+            stage_csv_docs(con, ",")
             stage_element_lines(con, "lines", 0)
         else:
             mode = docs_from_raw(con)

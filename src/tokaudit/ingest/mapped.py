@@ -1,12 +1,14 @@
 """The ``mapped`` format: any CSV, JSON Lines or Parquet export, read through a field map.
 
 Documented in docs/formats.md; the map itself is ``fieldmap.py``. DuckDB reads the file
-(``read_csv`` with every column as text, the JSON Lines reader of the other formats, or
-``read_parquet``), every mapped value is cast in SQL, and a value of the wrong type
-rejects its record with the record's line (CSV: the line the record starts on, quoted
-line breaks counted; JSON Lines: the line; Parquet: the row number). Token counts are made
-disjoint here: with ``input_includes_cache: true`` the cache columns are taken out of
-the input count, as for OpenAI's ``prompt_tokens``.
+(CSV in one fixed dialect with every column as text, ``csvrows.py``; the JSON Lines reader
+of the other formats; or ``read_parquet``), every mapped value is cast in SQL, and a value
+of the wrong type rejects its record with the record's line (CSV: the line the record
+starts on, quoted line breaks and blank lines counted; JSON Lines: the line; Parquet: the
+row number). A malformed CSV record (too many or too few fields, an unterminated quote) is
+a reject too, and the file's other records load. Token counts are made disjoint here:
+with ``input_includes_cache: true`` the cache columns are taken out of the input count,
+as for OpenAI's ``prompt_tokens``.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from pathlib import Path
 
 import duckdb
 
+from tokaudit.ingest.csvrows import header_line, sniff_delimiter, stage_csv_docs
 from tokaudit.ingest.fieldmap import COUNT_TARGETS, TEXT_TARGETS, FieldMap
 from tokaudit.ingest.files import COMPRESSED_SUFFIXES, COMPRESSION_MAGIC
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.jsondocs import (
+    NOT_BLANK,
     before_2000,
     docs_from_raw,
     epoch_sql,
@@ -29,6 +33,7 @@ from tokaudit.ingest.jsondocs import (
 )
 from tokaudit.ingest.staging import create_staged, sql_string, stage_lines
 
+BOM = "\ufeff".encode()
 # A compressed stream (files.COMPRESSION_MAGIC's suffix): its name and what undoes it.
 _UNPACK = {".gz": ("gzip", "gzip -d"), ".zst": ("zstd", "zstd -d")}
 
@@ -41,8 +46,11 @@ def _base_name(path: Path) -> str:
     return name
 
 
-def reader_for(path: Path, fmap: FieldMap) -> str:
-    """csv, jsonl or parquet: the map's ``format``, else the file name, else its first bytes."""
+def reader_for(path: Path, fmap: FieldMap, con: duckdb.DuckDBPyConnection | None = None) -> str:
+    """csv, jsonl or parquet: the map's ``format``, else the file name (a ``.gz`` or
+    ``.zst`` suffix aside), else the first bytes of the content, decompressed (``con``
+    reads a zstd stream): ``PAR1`` is Parquet, a first non-blank ``{`` or ``[`` JSON (Lines
+    or one document), anything else CSV."""
     if fmap.reader:
         return fmap.reader
     name = _base_name(path)
@@ -52,15 +60,33 @@ def reader_for(path: Path, fmap: FieldMap) -> str:
         return "jsonl"
     if name.endswith(".parquet"):
         return "parquet"
-    try:
-        opener = gzip.open if path.name.lower().endswith(".gz") else open
-        with opener(path, "rb") as fh:
-            start = fh.read(4096)
-    except OSError:
-        return "csv"
+    start = _content_start(path, con)
     if start.startswith(b"PAR1"):
         return "parquet"
-    return "jsonl" if start.lstrip()[:1] in (b"{", b"[") else "csv"
+    return "jsonl" if start.removeprefix(BOM).lstrip()[:1] in (b"{", b"[") else "csv"
+
+
+def _content_start(path: Path, con: duckdb.DuckDBPyConnection | None) -> bytes:
+    """The first bytes of the file's content, a gzip stream decompressed; of a zstd stream
+    (which DuckDB decompresses, as it does when the file is staged: the standard library
+    has no zstd), its first non-blank line. Empty when unreadable: the reader says why."""
+    packed = _packed(path)
+    try:
+        if packed is None or packed[0] == "gzip":
+            opener = gzip.open if packed else open
+            with opener(path, "rb") as fh:
+                return bytes(fh.read(1 << 16))
+        if con is None:
+            return b""
+        # a line DuckDB cannot read as text (binary Parquet) is skipped, not an error
+        found = con.execute(
+            f"SELECT line FROM read_csv({sql_string(str(path))}, columns = {{'line': 'VARCHAR'}}, "
+            "delim = '\x1f', quote = '', escape = '', header = false, auto_detect = false, "
+            f"ignore_errors = true, compression = 'zstd') WHERE {NOT_BLANK} LIMIT 1"
+        ).fetchone()
+    except (OSError, EOFError, duckdb.Error):
+        return b""
+    return b"" if found is None else str(found[0]).encode("utf-8")
 
 
 def _ident(name: str) -> str:
@@ -109,7 +135,7 @@ class MappedFormat(LogFormat):
         return False
 
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
-        kind = reader_for(path, self.fmap)
+        kind = reader_for(path, self.fmap, con)
         install_gateway_macros(con)
         if kind == "csv":
             self._rows_csv(con, path)
@@ -120,6 +146,13 @@ class MappedFormat(LogFormat):
         create_staged(con, self._select())
 
     # --- reading: _mrows(line_no, line, problem, v_<target> VARCHAR, ...) ----------------
+    def _missing(self, target: str, columns: dict[str, str], hint: str = "") -> MapError:
+        source = self.fmap.fields[target]
+        return MapError(
+            f"column {source!r} (fields.{target} in {self.fmap.origin}) is not in the "
+            f"file{hint}; its columns are: {', '.join(columns)}"
+        )
+
     def _value_sql(self, columns: dict[str, str], target: str) -> str:
         """SQL text of a mapped column of ``r`` (struct fields through dotted names)."""
         source = self.fmap.fields[target]
@@ -128,10 +161,7 @@ class MappedFormat(LogFormat):
         else:
             head, *rest = source.split(".")
             if head not in columns or not rest:
-                raise MapError(
-                    f"column {source!r} (fields.{target} in {self.fmap.origin}) is not in the "
-                    f"file; its columns are: {', '.join(columns)}"
-                )
+                raise self._missing(target, columns)
             expr = f"r.{_ident(head)}" + "".join(f"[{sql_string(p)}]" for p in rest)
             if columns[head] == "JSON":
                 path = _json_path(".".join(rest))
@@ -142,37 +172,34 @@ class MappedFormat(LogFormat):
         return ", ".join(f"{self._value_sql(columns, t)} AS v_{t}" for t in self.fmap.fields)
 
     def _rows_csv(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
-        # The dialect is fixed, not sniffed: a sniffer guesses a header from a ragged row
-        # and drops lines it takes for comments, which would lose records silently.
-        delim = "\\t" if _base_name(path).endswith(".tsv") else ","
-        scan = (
-            f"read_csv({sql_string(str(path))}, header = true, all_varchar = true, "
-            f"delim = E'{delim}', quote = '\"', escape = '\"', comment = '', skip = 0)"
-        )
-        columns = {
-            str(r[0]): str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()
-        }
-        # The line each record starts on: a non-blank physical line outside quotes (an even
-        # number of quote characters before it; escaped quotes come in pairs).
+        # One fixed dialect, parsed in SQL over the file's lines (csvrows.py), never
+        # sniffed: a sniffer guesses a header from a ragged row and drops lines it takes
+        # for comments, and DuckDB's failed the whole file on a row cut inside its quotes.
+        # Only the delimiter is read, from the header line, unless the name says .tsv.
         stage_lines(con, path)
-        con.execute(
-            """CREATE OR REPLACE TEMP TABLE _csv_starts AS
-            SELECT row_number() OVER (ORDER BY line_no) - 1 AS rec, line_no FROM (
-                SELECT line_no, line, coalesce(sum(length(line) - length(replace(line, '"', '')))
-                    OVER (ORDER BY line_no ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
-                    AS quotes
-                FROM _raw)
-            WHERE quotes % 2 = 0 AND regexp_matches(line, '[^ \\t\\r\\n\\f\\v]')"""
+        if _base_name(path).endswith(".tsv"):
+            delim = "\t"
+        else:
+            head = header_line(con)
+            delim = sniff_delimiter(head[1]) if head else ","
+        columns = dict.fromkeys(stage_csv_docs(con, delim), "VARCHAR")
+        if not columns:
+            raise MapError("the CSV file has no header line: it is empty or blank")
+        for target, source in self.fmap.fields.items():
+            if source not in columns:  # every field is text: a dotted name reaches nowhere
+                hint = " (a CSV column holds text: a dotted name is a column's whole name)"
+                raise self._missing(target, columns, hint if "." in source else "")
+        # one parse of each record's JSON for every mapped column
+        pointers = ", ".join(
+            sql_string("/" + s.replace("~", "~0").replace("/", "~1"))
+            for s in self.fmap.fields.values()
         )
+        values = ", ".join(f"v[{i}] AS v_{t}" for i, t in enumerate(self.fmap.fields, 1))
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _mrows AS
-            WITH r AS (SELECT row_number() OVER () AS rec, to_json(r)::VARCHAR AS line,
-                              {self._values(columns)}
-                       FROM {scan} r)
-            SELECT coalesce(s.line_no, r.rec + 1) AS line_no, r.line, NULL::VARCHAR AS problem,
-                   r.* EXCLUDE (rec, line)
-            FROM r LEFT JOIN _csv_starts s ON s.rec = r.rec
-                AND (SELECT count(*) FROM _csv_starts) = (SELECT count(*) FROM r) + 1"""
+            SELECT line_no, line, problem, {values}
+            FROM (SELECT line_no, raw AS line, problem,
+                         json_extract_string(doc, [{pointers}]) AS v FROM _docs)"""
         )
 
     def _rows_parquet(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:

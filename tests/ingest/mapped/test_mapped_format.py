@@ -385,11 +385,21 @@ def test_csv_dialect_is_fixed_not_guessed(kit: EnvelopeKit) -> None:
     hashed.write_text(header + "2026-10-01T10:00:00Z,gpt-4o-mini,#ops,10,0,1\n", "utf-8")
     assert _ingest(kit, hashed, OPENAI_MAP).loaded == 1
     assert kit.rows(hashed)[0]["team"] == "#ops"
-    # a ragged row fails the whole file: no column is guessed, no row silently dropped
+    # a ragged row is a reject: no column is guessed, no row silently dropped, the rest
+    # loads (more in test_mapped_csv_malformed.py)
     ragged = kit.tmp_path / "ragged.csv"
-    ragged.write_text(header + "2026-10-01T10:00:00Z,gpt-4o-mini,a,1,0,1,extra\n", "utf-8")
+    ragged.write_text(
+        header
+        + "2026-10-01T10:00:00Z,gpt-4o-mini,a,1,0,1,extra\n"
+        + "2026-10-01T10:01:00Z,gpt-4o-mini,b,2,0,1\n",
+        "utf-8",
+    )
     fr = _ingest(kit, ragged, OPENAI_MAP)
-    assert fr.error is not None and fr.loaded == 0
+    assert (fr.error, fr.records_read, fr.loaded, fr.rejected) == (None, 2, 1, 1)
+    assert {n: r["reason"] for n, r in kit.rejects(ragged).items()} == {
+        2: "malformed CSV row: 7 fields where the header has 6"
+    }
+    assert [r["team"] for r in kit.rows(ragged)] == ["b"]
     tsv = kit.tmp_path / "usage.tsv"
     tsv.write_text(
         header.replace(",", "\t") + "2026-10-01T10:00:00Z\tgpt-4o-mini\tb\t5\t0\t1\n", "utf-8"
