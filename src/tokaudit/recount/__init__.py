@@ -12,7 +12,9 @@ second run does only new work:
    every core when the work is large (``pool.py``); each is stored under its hash.
 4. A request's input count is the sum of its units plus the reply priming, stored
    under a key of (provider, profile, input hash); its reply is counted the same way.
-5. ``requests.recounted_*`` are filled from those rows.
+5. System prompts are sized with o200k_base for the caching finding, mostly from the
+   message units just counted (``sizes.py``).
+6. ``requests.recounted_*`` are filled from those rows.
 
 A text the model's tokenizer fails on is counted with the estimate instead (``pool.py``).
 Such counts are estimates and are never stored in ``token_counts``: they stand in for
