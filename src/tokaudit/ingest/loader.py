@@ -46,7 +46,9 @@ from tokaudit.ingest.repair import (
     GzipVerdict,
     Repair,
     gzip_verdict,
+    has_bare_cr,
     is_not_utf8,
+    newline_copy,
     repair_copy,
     repair_zst,
 )
@@ -631,27 +633,31 @@ def _load_all(
 
 def _fingerprints(
     files: list[Path], by_content: bool = True, known: Container[tuple[str, str]] = ()
-) -> list[tuple[str | OSError, GzipVerdict | None]]:
-    """SHA-256 of each file, and whether each ``.gz`` to load (its (path, fingerprint) not
-    ``known``) is whole (``repair.gzip_verdict``), on a few threads (hashlib and zlib
+) -> list[tuple[str | OSError, GzipVerdict | None, bool]]:
+    """SHA-256 of each file, whether each ``.gz`` to load (its (path, fingerprint) not
+    ``known``) is whole (``repair.gzip_verdict``), and whether each plain file to load has
+    a bare carriage return (``repair.has_bare_cr``), on a few threads (hashlib and zlib
     release the GIL).
 
     Without ``by_content`` (a throwaway store that no later run will compare against),
     size and modification time stand in: hashing 300 MB of logs costs 0.3 CPU seconds.
     """
 
-    def one(path: Path) -> tuple[str | OSError, GzipVerdict | None]:
+    def one(path: Path) -> tuple[str | OSError, GzipVerdict | None, bool]:
         try:
             if not by_content:
                 stat = path.stat()
                 fp = f"stat:{stat.st_size}:{stat.st_mtime_ns}"
             else:
                 fp = fingerprint(path)
-            if not path.name.lower().endswith(".gz") or (str(real_path(path)), fp) in known:
-                return fp, None
-            return fp, gzip_verdict(path)
+            name = path.name.lower()
+            if (str(real_path(path)), fp) in known or name.endswith(".zst"):
+                return fp, None, False
+            if name.endswith(".gz"):
+                return fp, gzip_verdict(path), False
+            return fp, None, has_bare_cr(path)
         except OSError as exc:
-            return exc, None
+            return exc, None, False
 
     if len(files) < 2:
         return [one(p) for p in files]
@@ -692,7 +698,7 @@ def _plan(
     planned: list[tuple[int, FileResult, _Pending | None]] = []
     # standard input is always hashed: its name in the store is made from the digest
     hashed = by_content or bool(names)
-    for path, (fp, gz) in zip(files, _fingerprints(files, hashed, known), strict=True):
+    for path, (fp, gz, bare_cr) in zip(files, _fingerprints(files, hashed, known), strict=True):
         shown = (names or {}).get(path)  # standard input is "<stdin>", not its spool file
         source = str(real_path(path))
         if shown is not None:
@@ -727,6 +733,10 @@ def _plan(
             _record_file_error(con, source, problem)
             planned.append((0, result, None))
             continue
+        if bare_cr and documents is not None:
+            # DuckDB's line reader would drop the byte after each bare CR: read a copy whose
+            # line ends are all LF (a bare CR ends a line, as Python's universal newlines)
+            repair = newline_copy(path, Path(tempfile.mkdtemp(dir=documents)))
         if repair is not None:
             path = repair.path
         detected: LogFormat | None = forced  # --map: the mapped format, never detected

@@ -38,7 +38,9 @@ __all__ = [
     "GzipVerdict",
     "Repair",
     "gzip_verdict",
+    "has_bare_cr",
     "is_not_utf8",
+    "newline_copy",
     "repair_copy",
     "repair_zst",
 ]
@@ -295,3 +297,41 @@ def repair_zst(
         return None
     _cut(lines, problem)
     return Repair(target, lines.reasons, problem)
+
+
+def has_bare_cr(path: Path) -> bool:
+    """Whether a plain file holds a carriage return that is not part of a CRLF.
+
+    DuckDB's line reader takes a bare CR for a line end and drops the byte after it
+    (``"c\\rd"`` reads as ``c`` and an empty line), so such a file is read from
+    ``newline_copy``. Most blocks hold no CR at all: one ``in`` test each (memchr).
+    """
+    previous = b""
+    with path.open("rb") as fh:
+        if fh.read(4) == b"PAR1":  # Parquet (through --map) is binary: its bytes are data
+            return False
+        fh.seek(0)
+        while block := fh.read(CHUNK):
+            if b"\r" in block or previous:
+                data = previous + block
+                # a CR at the block's end may start a CRLF: it is judged with the next block
+                previous = b"\r" if data.endswith(b"\r") else b""
+                if data.replace(b"\r\n", b"").count(b"\r") > len(previous):
+                    return True
+    return False  # a CR as the very last byte ends the last line, as a newline would
+
+
+def newline_copy(path: Path, directory: Path) -> Repair:
+    """A copy of a plain file with every line end an LF: CRLF and a bare CR both become one,
+    as Python's universal newlines read them (a bare CR ends a line, and is counted as a
+    line in the line numbers). Streamed; nothing is dropped."""
+    target = directory / uncompressed_name(path)
+    carry = b""
+    with path.open("rb") as fh, target.open("wb") as out:
+        while block := fh.read(CHUNK):
+            data = carry + block
+            carry = data[-1:] if data.endswith(b"\r") else b""  # maybe half a CRLF
+            data = data[:-1] if carry else data
+            out.write(data.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
+        out.write(carry.replace(b"\r", b"\n"))
+    return Repair(target)

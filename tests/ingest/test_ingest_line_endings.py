@@ -1,0 +1,99 @@
+"""Carriage returns that end no CRLF: DuckDB's line reader dropped the byte after each one.
+
+``"c\\rd\\n"`` read as ``c`` and an empty line (``d`` gone); a LiteLLM id ``req-1`` after a
+bare CR loaded as ``eq-1``. A plain file with a bare CR is now read from a copy whose line
+ends are all LF (``repair.newline_copy``), a bare CR ending a line as in Python's universal
+newlines; CRLF files are read as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from helpers import openai_record
+from tokaudit.ingest import ingest_paths, repair
+from tokaudit.ingest.fieldmap import load_field_map
+from tokaudit.store import open_store
+
+
+def _records(n: int) -> list[str]:
+    return [
+        json.dumps(
+            openai_record(f"2026-10-01T00:00:0{i}Z", "gpt-4o-mini", 8 + i, 2, request_id=f"r{i}")
+        )
+        for i in range(n)
+    ]
+
+
+def test_classic_mac_line_ends_load_every_record(tmp_path: Path) -> None:
+    lines = _records(4)
+    log = tmp_path / "mac.jsonl"
+    log.write_bytes("\r".join(lines).encode() + b"\r")
+    con = open_store(tmp_path / "s.duckdb")
+    result = ingest_paths(con, [str(log)])
+    assert (result.total("records_read"), result.total("loaded")) == (4, 4)
+    rows = con.execute("SELECT request_id, source_line, input_tokens FROM requests ORDER BY 2")
+    assert rows.fetchall() == [(f"r{i}", i + 1, 8 + i) for i in range(4)]
+
+
+def test_a_stray_cr_in_a_line_loses_no_byte(tmp_path: Path) -> None:
+    """The line a bare CR splits is two lines now, both rejects holding their text whole;
+    the next line (numbered one further, as universal newlines count) loads."""
+    good = _records(2)
+    broken = '{"timestamp": "2026-10-01T00:00:09Z", "provider": "openai", "note": "c\rd"}'
+    log = tmp_path / "stray.jsonl"
+    log.write_bytes("\n".join([good[0], broken, good[1]]).encode() + b"\n")
+    con = open_store(tmp_path / "s.duckdb")
+    result = ingest_paths(con, [str(log)])
+    assert (result.total("loaded"), result.total("rejected")) == (2, 2)
+    rejects = con.execute("SELECT source_line, raw FROM rejects ORDER BY source_line").fetchall()
+    assert [n for n, _ in rejects] == [2, 3]
+    assert "\r".join(text for _, text in rejects) == broken
+    lines = dict(con.execute("SELECT request_id, source_line FROM requests").fetchall())
+    assert lines == {"r0": 1, "r1": 4}
+
+
+def test_mapped_csv_values_after_a_bare_cr_are_whole(tmp_path: Path) -> None:
+    fmap = tmp_path / "fields.yaml"
+    fmap.write_text(
+        "fields: {request_id: id, timestamp: created_at, input_tokens: prompt_tokens,\n"
+        "         output_tokens: completion_tokens, feature: note, team: team}\n"
+        "static: {provider: openai, model: gpt-4o-mini}\n"
+    )
+    log = tmp_path / "cr.csv"
+    log.write_bytes(
+        b"id,created_at,prompt_tokens,completion_tokens,note,team\r"
+        b"x1,2026-10-01T10:00:01Z,101,11,ok,t\r"
+        b'abc,2026-10-01T10:00:02Z,102,12,"a\rbcd",t\r'
+    )
+    con = open_store(tmp_path / "s.duckdb")
+    result = ingest_paths(con, [str(log)], field_map=load_field_map(fmap))
+    assert (result.total("loaded"), result.total("rejected")) == (2, 0)
+    rows = con.execute("SELECT request_id, feature, input_tokens FROM requests ORDER BY 1")
+    # a CR inside quotes ends a line too: the value reads it as a line break
+    assert rows.fetchall() == [("abc", "a\nbcd", 102), ("x1", "ok", 101)]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 1 << 20])
+def test_bare_cr_found_and_copied_across_blocks(
+    tmp_path: Path, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checked against the rule spelled out: a CR not followed by LF, the file's last byte
+    aside; the copy is what Python's universal newlines read."""
+    monkeypatch.setattr(repair, "CHUNK", chunk)
+    rng = random.Random(chunk)
+    for n in range(300):
+        data = bytes(rng.choice(b"ab\r\n") for _ in range(rng.randint(0, 12)))
+        path = tmp_path / f"f{n}.txt"
+        path.write_bytes(data)
+        body = data[:-1] if data.endswith(b"\r") else data
+        assert repair.has_bare_cr(path) == (body.replace(b"\r\n", b"").count(b"\r") > 0), data
+        out = tmp_path / f"out{n}"
+        out.mkdir()
+        copied = repair.newline_copy(path, out).path.read_bytes()
+        with path.open(newline=None) as universal:  # Python's universal newlines
+            assert copied.decode() == universal.read(), data
