@@ -31,7 +31,7 @@ from tokaudit.ingest.jsondocs import (
     record_line,
     stage_element_lines,
 )
-from tokaudit.ingest.staging import create_staged, sql_string, stage_lines
+from tokaudit.ingest.staging import create_staged, read_lines_sql, sql_string, stage_lines
 
 BOM = "\ufeff".encode()
 # A compressed stream (files.COMPRESSION_MAGIC's suffix): its name and what undoes it.
@@ -78,12 +78,15 @@ def _content_start(path: Path, con: duckdb.DuckDBPyConnection | None) -> bytes:
                 return bytes(fh.read(1 << 16))
         if con is None:
             return b""
-        # a line DuckDB cannot read as text (binary Parquet) is skipped, not an error
-        found = con.execute(
-            f"SELECT line FROM read_csv({sql_string(str(path))}, columns = {{'line': 'VARCHAR'}}, "
-            "delim = '\x1f', quote = '', escape = '', header = false, auto_detect = false, "
-            f"ignore_errors = true, compression = 'zstd') WHERE {NOT_BLANK} LIMIT 1"
-        ).fetchone()
+        # the staging's own line reader, on a cursor of its own: a stream it cannot read
+        # fails this probe only, not the caller's transaction
+        probe = con.cursor()
+        try:
+            found = probe.execute(
+                f"SELECT line FROM {read_lines_sql(path)} WHERE {NOT_BLANK} LIMIT 1"
+            ).fetchone()
+        finally:
+            probe.close()
     except (OSError, EOFError, duckdb.Error):
         return b""
     return b"" if found is None else str(found[0]).encode("utf-8")

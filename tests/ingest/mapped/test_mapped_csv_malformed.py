@@ -334,3 +334,24 @@ def test_standard_input_zstd_json_lines_and_tab_separated(tmp_path: Path) -> Non
         [f] = json.loads(result.stdout)["files"]
         got.append((f["format"], f["read"], f["loaded"], f["duplicates"], f["rejected"]))
     assert got == [("mapped", 3, 3, 0, 0), ("mapped", 2, 1, 0, 1)]
+
+
+def test_a_zstd_stream_with_mixed_line_ends_is_probed_without_harm(kit: EnvelopeKit) -> None:
+    """The first line of a zstd stream without an inner extension is read to tell CSV from
+    JSON. A stream DuckDB's strict CSV reader refused (a CRLF after LF lines) failed that
+    probe and left the file's transaction aborted: the file failed with "Current
+    transaction is aborted". The probe now reads as the staging does, on its own cursor."""
+    lines = [_line(HEADER), _line(_row(0, "a,b\nc")), _line(_row(1)), _line(_row(2))]
+    text = "".join(lines)[:-1] + "\r"  # the last line ends in CRLF once COPY adds its LF
+    path = kit.tmp_path / "mixed.zst"
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT unnest(?::VARCHAR[]) AS line", [text.split("\n")])
+    con.execute(
+        f"""COPY t TO '{path}' (FORMAT csv, HEADER false, QUOTE '', ESCAPE '',
+                               DELIMITER '\x1f', COMPRESSION zstd)"""
+    )
+    fr = _ingest(kit, path)
+    assert fr.error is None
+    assert (fr.records_read, fr.loaded, fr.rejected) == (3, 3, 0)
+    got = {r["request_id"]: r["input_tokens"] for r in kit.rows(path)}
+    assert got == {f"r{i}": 100 + i for i in range(3)}
