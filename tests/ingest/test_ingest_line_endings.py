@@ -100,3 +100,26 @@ def test_bare_cr_found_and_copied_across_blocks(
         copied = repair.newline_copy(path, out).path.read_bytes()
         with path.open(newline=None) as universal:  # Python's universal newlines
             assert copied.decode() == universal.read(), data
+
+
+def test_claude_code_transcripts_are_not_scanned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claude Code writes LF line ends only (``lf_lines_only``): its thousands of small
+    files are not opened again for the check; other formats' files are."""
+    from tokaudit.ingest import loader
+
+    checked: list[str] = []
+
+    def spy(path: Path) -> bool:
+        checked.append(path.name)
+        return repair.has_bare_cr(path)
+
+    monkeypatch.setattr(loader, "has_bare_cr", spy)
+    transcripts = Path(__file__).parents[1] / "fixtures/claude_code/claude-config/projects"
+    log = tmp_path / "calls.jsonl"
+    log.write_text("\n".join(_records(2)) + "\n")
+    con = open_store(tmp_path / "s.duckdb")
+    result = ingest_paths(con, [str(transcripts), str(log)])
+    assert {f.format for f in result.files} == {"claude-code", "envelope"}
+    assert checked == ["calls.jsonl"]

@@ -438,6 +438,7 @@ class ClaudeCodeFormat(LogFormat):
     # Sessions are many small files: stage up to this many bytes of them in one scan.
     batch_bytes = 512 * 1024 * 1024
     parallel_staging = True  # reads only the transcripts
+    lf_lines_only = True  # Claude Code writes JSON Lines with LF
 
     def sniff(self, head: FileHead) -> bool:
         return head.mostly(_is_line)

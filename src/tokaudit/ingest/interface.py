@@ -117,6 +117,12 @@ class LogFormat(ABC):
     #: connection while it loads earlier ones.
     parallel_staging: bool = False
 
+    #: True when the program that writes this format ends every line with LF and never
+    #: writes a bare CR (Claude Code: Node's JSON.stringify and "\n"). The loader then
+    #: skips its bare-CR check (``repair.has_bare_cr``), a read of every file: thousands of
+    #: small transcripts cost more to open than to load.
+    lf_lines_only: bool = False
+
     def stage_files(self, con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
         """Create ``_staged`` for several files in one pass; ``file_no`` indexes ``paths``."""
         raise NotImplementedError(f"{self.name} stages one file at a time")

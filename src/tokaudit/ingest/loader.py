@@ -633,31 +633,27 @@ def _load_all(
 
 def _fingerprints(
     files: list[Path], by_content: bool = True, known: Container[tuple[str, str]] = ()
-) -> list[tuple[str | OSError, GzipVerdict | None, bool]]:
-    """SHA-256 of each file, whether each ``.gz`` to load (its (path, fingerprint) not
-    ``known``) is whole (``repair.gzip_verdict``), and whether each plain file to load has
-    a bare carriage return (``repair.has_bare_cr``), on a few threads (hashlib and zlib
+) -> list[tuple[str | OSError, GzipVerdict | None]]:
+    """SHA-256 of each file, and whether each ``.gz`` to load (its (path, fingerprint) not
+    ``known``) is whole (``repair.gzip_verdict``), on a few threads (hashlib and zlib
     release the GIL).
 
     Without ``by_content`` (a throwaway store that no later run will compare against),
     size and modification time stand in: hashing 300 MB of logs costs 0.3 CPU seconds.
     """
 
-    def one(path: Path) -> tuple[str | OSError, GzipVerdict | None, bool]:
+    def one(path: Path) -> tuple[str | OSError, GzipVerdict | None]:
         try:
             if not by_content:
                 stat = path.stat()
                 fp = f"stat:{stat.st_size}:{stat.st_mtime_ns}"
             else:
                 fp = fingerprint(path)
-            name = path.name.lower()
-            if (str(real_path(path)), fp) in known or name.endswith(".zst"):
-                return fp, None, False
-            if name.endswith(".gz"):
-                return fp, gzip_verdict(path), False
-            return fp, None, has_bare_cr(path)
+            if not path.name.lower().endswith(".gz") or (str(real_path(path)), fp) in known:
+                return fp, None
+            return fp, gzip_verdict(path)
         except OSError as exc:
-            return exc, None, False
+            return exc, None
 
     if len(files) < 2:
         return [one(p) for p in files]
@@ -698,7 +694,7 @@ def _plan(
     planned: list[tuple[int, FileResult, _Pending | None]] = []
     # standard input is always hashed: its name in the store is made from the digest
     hashed = by_content or bool(names)
-    for path, (fp, gz, bare_cr) in zip(files, _fingerprints(files, hashed, known), strict=True):
+    for path, (fp, gz) in zip(files, _fingerprints(files, hashed, known), strict=True):
         shown = (names or {}).get(path)  # standard input is "<stdin>", not its spool file
         source = str(real_path(path))
         if shown is not None:
@@ -733,10 +729,6 @@ def _plan(
             _record_file_error(con, source, problem)
             planned.append((0, result, None))
             continue
-        if bare_cr and documents is not None:
-            # DuckDB's line reader would drop the byte after each bare CR: read a copy whose
-            # line ends are all LF (a bare CR ends a line, as Python's universal newlines)
-            repair = newline_copy(path, Path(tempfile.mkdtemp(dir=documents)))
         if repair is not None:
             path = repair.path
         detected: LogFormat | None = forced  # --map: the mapped format, never detected
@@ -755,6 +747,18 @@ def _plan(
                 detected = None  # fails in its own transaction, with the reason
             if detected is None and documents is not None:
                 staged_from, detected, problem = _detect_document(con, path, documents)
+        if (
+            staged_from == path  # a document's records are read by DuckDB's JSON reader
+            and repair is None
+            and documents is not None
+            and not (detected is not None and detected.lf_lines_only)
+            and not path.name.lower().endswith((".gz", ".zst"))
+            and has_bare_cr(path)
+        ):
+            # DuckDB's line reader would drop the byte after each bare CR: read a copy whose
+            # line ends are all LF (a bare CR ends a line, as Python's universal newlines)
+            repair = newline_copy(path, Path(tempfile.mkdtemp(dir=documents)))
+            staged_from = repair.path
         planned.append(
             (
                 detected.priority if detected else 0,
