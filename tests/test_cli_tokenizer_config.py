@@ -63,3 +63,23 @@ def test_config_reaches_the_tokenizer_plugins(
     assert given.exit_code == 0, given.output
     assert "warning: tokenizer plugin 'hf' skipped" in given.stderr
     assert "gone.json" in given.stderr or "tokaudit[hf]" in given.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["recount"], ["report", "--show", "recount"]],
+    ids=["recount", "report --show recount"],
+)
+def test_a_config_that_cannot_be_read_is_an_error(
+    store: Path, tmp_path: Path, command: list[str]
+) -> None:
+    """Exit 2 naming the file, as `ingest` and `findings` do, not a plugin warning."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tokenizers: [unclosed\n")
+    for config, why in (
+        (tmp_path / "missing.yaml", "cannot read the config"),
+        (bad, "not valid YAML"),
+    ):
+        result = runner.invoke(app, [*command, "--db", str(store), "--config", str(config)])
+        assert result.exit_code == 2, result.output
+        assert f"{config}: {why}" in result.stderr

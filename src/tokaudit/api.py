@@ -201,8 +201,18 @@ def ingest(
         return result
 
 
+def _readable_config(config: Path | None) -> None:
+    """A config named (``--config``, ``TOKAUDIT_CONFIG``) that cannot be read or parsed is
+    a ConfigError (exit 2), as for ``ingest`` and ``findings``, not a plugin warning."""
+    if config is not None:
+        from tokaudit.config_file import read_yaml
+
+        read_yaml(config, "config")
+
+
 def recount_store(db: Path | str, config: Path | None = None) -> RecountResult:
     """Recount what is new in the store; ``config`` configures tokenizer plugins."""
+    _readable_config(config)
     con = open_store(db, existing=True)
     try:
         return recount(con, load_tokenizers(config))
@@ -223,6 +233,7 @@ def recount_report(
     """Reported vs recounted tokens (and dollars) per group; recounts what is missing first
     (``counted_store``: the store is written only then; ``recount_texts=False``: never).
     ``config`` configures tokenizer plugins."""
+    _readable_config(config)
     broken: list[tuple[str, str]] = []
     with counted_store(db, pricing, overlay, config, recount_texts, broken) as con:
         from tokaudit.report.recount import recount_report
