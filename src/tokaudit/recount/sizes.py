@@ -13,7 +13,13 @@ from __future__ import annotations
 
 import duckdb
 
-__all__ = ["SIZE_ENCODING", "SIZE_TOKENIZER", "UNSIZED_SYSTEM_PROMPT", "any_unsized"]
+__all__ = [
+    "SIZE_ENCODING",
+    "SIZE_TOKENIZER",
+    "UNSIZED_SYSTEM_PROMPT",
+    "any_unsized",
+    "size_from_pieces",
+]
 
 SIZE_TOKENIZER, SIZE_ENCODING = "tiktoken", "o200k_base"  # what sizes are counted with
 
