@@ -1,7 +1,6 @@
 """CSV records parsed in SQL over a file's lines, each malformed one a reject with its line.
 
-For the CSV readers: the ``mapped`` format, and LiteLLM's spend-log CSV, whose parser this
-is, with the delimiter made a parameter (litellm.py still has its own copy). One fixed
+For the CSV readers: the ``mapped`` format and LiteLLM's spend-log CSV (a comma). One fixed
 dialect: the delimiter given, fields quoted with ``"`` (a quote inside doubled), no
 comment lines, the columns the header's. Nothing is guessed from a sample, so a file of
 three rows reads as one of a million does. Lines come from ``_raw``
@@ -22,6 +21,7 @@ import re
 
 import duckdb
 
+from tokaudit.ingest.files import BOM
 from tokaudit.ingest.jsondocs import NOT_BLANK
 from tokaudit.ingest.staging import sql_string
 
@@ -219,7 +219,7 @@ def column_names(header: str, delim: str = ",") -> list[str]:
     """The header's column names as DuckDB's reader named them: spaces around a name
     trimmed, an empty one ``column<i>``, one repeated (case-insensitively) ``<name>_<n>``
     (a JSON object must not repeat a key). ``header`` is the header record's text."""
-    fields = next(csv.reader(io.StringIO(header.removeprefix("\ufeff")), delimiter=delim), [])
+    fields = next(csv.reader(io.StringIO(header.removeprefix(BOM)), delimiter=delim), [])
     names: list[str] = []
     taken: set[str] = set()
     for i, field in enumerate(fields):

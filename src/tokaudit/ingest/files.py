@@ -16,6 +16,7 @@ from tokaudit.errors import InputError
 # Extensions a directory walk picks up; a file named explicitly is always read.
 LOG_SUFFIXES = (".jsonl", ".ndjson", ".json", ".log")
 COMPRESSED_SUFFIXES = (".gz", ".zst")
+BOM = "\ufeff"  # a UTF-8 byte order mark some editors write first: not part of line 1
 
 
 def uncompressed_name(path: Path) -> str:

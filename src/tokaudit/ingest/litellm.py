@@ -19,10 +19,9 @@ from typing import Any
 
 import duckdb
 
-from tokaudit.ingest.csvrows import stage_csv_docs
+from tokaudit.ingest.csvrows import header_line, stage_csv_docs
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.jsondocs import (
-    NOT_BLANK,
     before_2000,
     count_problems_sql,
     create_staged_merged,
@@ -344,10 +343,8 @@ class LiteLLMFormat(LogFormat):
 
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
         stage_lines(con, path)
-        first = con.execute(
-            f"SELECT ltrim(line) FROM _raw WHERE {NOT_BLANK} ORDER BY line_no LIMIT 1"
-        ).fetchone()
-        if first is not None and not str(first[0]).startswith(("{", "[")):
+        first = header_line(con)
+        if first is not None and not first[1].lstrip(" ").startswith(("{", "[")):
             install_gateway_macros(con)
             stage_csv_docs(con, ",")
             stage_element_lines(con, "lines", 0)

@@ -27,6 +27,8 @@ from tokaudit.errors import UsageError
 from tokaudit.ingest.attribution import Attribution
 from tokaudit.ingest.fieldmap import FieldMap
 from tokaudit.ingest.files import (
+    BOM,
+    COMPRESSED_SUFFIXES,
     LOG_SUFFIXES,
     STDIN,
     STDIN_NAME,
@@ -156,7 +158,6 @@ class IngestResult:
 
 
 HEAD_LINES = 20
-BOM = "\ufeff"  # a UTF-8 byte order mark some editors write first: not part of line 1
 HEAD_BYTES = 64 * 1024
 
 
@@ -752,7 +753,7 @@ def _plan(
             and repair is None
             and documents is not None
             and not (detected is not None and detected.lf_lines_only)
-            and not path.name.lower().endswith((".gz", ".zst"))
+            and not path.name.lower().endswith(COMPRESSED_SUFFIXES)
             and has_bare_cr(path)
         ):
             # DuckDB's line reader would drop the byte after each bare CR: read a copy whose

@@ -20,7 +20,7 @@ import duckdb
 
 from tokaudit.ingest.csvrows import header_line, sniff_delimiter, stage_csv_docs
 from tokaudit.ingest.fieldmap import COUNT_TARGETS, TEXT_TARGETS, FieldMap
-from tokaudit.ingest.files import COMPRESSED_SUFFIXES, COMPRESSION_MAGIC
+from tokaudit.ingest.files import BOM, COMPRESSED_SUFFIXES, COMPRESSION_MAGIC
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.jsondocs import (
     NOT_BLANK,
@@ -33,7 +33,6 @@ from tokaudit.ingest.jsondocs import (
 )
 from tokaudit.ingest.staging import create_staged, read_lines_sql, sql_string, stage_lines
 
-BOM = "\ufeff".encode()
 # A compressed stream (files.COMPRESSION_MAGIC's suffix): its name and what undoes it.
 _UNPACK = {".gz": ("gzip", "gzip -d"), ".zst": ("zstd", "zstd -d")}
 
@@ -63,7 +62,7 @@ def reader_for(path: Path, fmap: FieldMap, con: duckdb.DuckDBPyConnection | None
     start = _content_start(path, con)
     if start.startswith(b"PAR1"):
         return "parquet"
-    return "jsonl" if start.removeprefix(BOM).lstrip()[:1] in (b"{", b"[") else "csv"
+    return "jsonl" if start.removeprefix(BOM.encode()).lstrip()[:1] in (b"{", b"[") else "csv"
 
 
 def _content_start(path: Path, con: duckdb.DuckDBPyConnection | None) -> bytes:
