@@ -20,7 +20,7 @@ from helpers import REPO, write_jsonl
 from tokaudit.ingest import ingest_paths
 from tokaudit.pricing.store_tables import install_price_table
 from tokaudit.pricing.table import load_price_table
-from tokaudit.recount import INPUT_KEY, OUTPUT_KEY, count_request, pool, recount
+from tokaudit.recount import INPUT_KEY, OUTPUT_KEY, count_request, pool, profile_key, recount
 from tokaudit.store import open_store
 from tokaudit.tokenizers import ChatProfile, EstimateTokenizer, Registry, Tokenizer
 from tokaudit.tokenizers.tiktoken_plugin import TiktokenTokenizer
@@ -168,7 +168,7 @@ def keys_stored_for_the_plugin(con: duckdb.DuckDBPyConnection) -> set[tuple[str,
             (VALUES ('in'), ('out')) k(side)
         WHERE EXISTS (SELECT 1 FROM token_counts c WHERE c.tokenizer = 'marker'
                       AND c.text_hash = CASE k.side WHEN 'in' THEN {in_key} ELSE {out_key} END)""",
-        [PROFILE.key],
+        [profile_key(PROFILE)],
     ).fetchall()
     return {(str(rid), str(side)) for rid, side in rows}
 

@@ -96,8 +96,10 @@ def test_legacy_functions_and_function_call() -> None:
         "function_call": "none",
     }
     got = count_request(body, "gpt-4")
+    bare = -1  # no property carries a comment
     assert (
-        got.input_tokens == 3 + n("user", "hi", model="gpt-4") + 3 + n(text, model="gpt-4") + 9 + 1
+        got.input_tokens
+        == 3 + n("user", "hi", model="gpt-4") + 3 + n(text, model="gpt-4") + 9 + bare + 1
     )
     assert not got.input_exact  # function_call "none" is an estimate (hmarr)
 
@@ -126,3 +128,193 @@ def test_unknown_model_gets_the_labelled_estimate() -> None:
         {"messages": [{"role": "user", "content": "Say this is a test"}]}, "acme-llm-7b"
     )
     assert (got.input_tokens, got.input_exact, got.tokenizer) == (PLAIN, False, "estimate-o200k")
+
+
+def _tools_request(*functions: dict[str, Any], system: bool = False) -> dict[str, Any]:
+    messages = [{"role": "user", "content": "hi"}]
+    if system:
+        messages.insert(0, {"role": "system", "content": "Be brief."})
+    return {"messages": messages, "tools": [{"type": "function", "function": f} for f in functions]}
+
+
+def test_docstring_descriptions_are_commented_line_by_line() -> None:
+    """An indented, multi-line description: each line trimmed and commented on its own."""
+    function = {
+        "name": "c_to_f",
+        "description": "Convert Celsius.\n\n    Args:\n        c: degrees\n    ",
+        "parameters": {"type": "object", "properties": {}},
+    }
+    text, _ = format_functions([function])
+    assert text == (
+        "namespace functions {\n\n// Convert Celsius.\n//\n// Args:\n// c: degrees\n"
+        "type c_to_f = () => any;\n\n} // namespace functions"
+    )
+
+
+def test_titles_are_comments_and_defaults_are_json() -> None:
+    function = {
+        "name": "f",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "isbn": {"title": "Isbn", "description": "The book", "type": "string"},
+                "flag": {"type": "boolean", "default": False},
+                "note": {"type": "string", "default": "none"},
+            },
+            "required": ["isbn"],
+        },
+    }
+    text, simple = format_functions([function])
+    assert text.split("\n")[3:8] == [
+        "// Isbn",
+        "// The book",
+        "isbn: string,",
+        "flag?: boolean, // default: false",
+        'note?: string, // default: "none"',
+    ]
+    assert not simple  # defaults are an estimate
+
+
+def test_local_references_are_drawn_inline() -> None:
+    function = {
+        "name": "final",
+        "parameters": {
+            "$defs": {"Item": {"type": "object", "properties": {"label": {"type": "string"}}}},
+            "type": "object",
+            "properties": {"items": {"type": "array", "items": {"$ref": "#/$defs/Item"}}},
+            "required": ["items"],
+        },
+    }
+    text, simple = format_functions([function])
+    assert "items: {\n  label?: string,\n}[]," in text
+    assert not simple
+
+
+def test_each_function_without_property_comments_is_one_token_shorter() -> None:
+    """Strict or not: a function whose properties carry no title, description or default
+    costs one token less than its drawn text (14 recorded tool lists)."""
+    bare = {
+        "name": "f",
+        "parameters": {
+            "type": "object",
+            "properties": {"path": {"type": "string"}},
+            "required": ["path"],
+        },
+    }
+    described = dict(
+        bare,
+        name="g",
+        parameters={
+            "type": "object",
+            "properties": {"path": {"type": "string", "description": "Where"}},
+            "required": ["path"],
+        },
+    )
+    defaulted = dict(
+        bare,
+        name="h",
+        parameters={"type": "object", "properties": {"flag": {"type": "boolean", "default": True}}},
+    )
+    functions = [bare, dict(bare, name="s", strict=True), described, defaulted]
+    text, _ = format_functions(functions)
+    got = count_request(_tools_request(*functions), "gpt-4o")
+    assert got.input_tokens == 3 + n("user", "hi") + 3 + n(text) + 5 + 4 - 2
+    assert not got.input_exact  # a strict schema and a default are estimates
+
+
+def test_the_tools_block_and_its_system_message() -> None:
+    """5 besides the block's text inside the request's system message, and 4 more for a
+    system message of its own; GPT-5's tool prompt costs 90 instead of 5."""
+    function = {
+        "name": "f",
+        "parameters": {"type": "object", "properties": {"x": {"type": "string", "title": "X"}}},
+    }
+    text, _ = format_functions([function])
+    for model, overhead in (("gpt-4o", 5), ("gpt-4.1-nano", 5), ("gpt-5-mini", 90)):
+        priming = 2 if model.startswith("gpt-5") else 3
+        got = count_request(_tools_request(function), model)
+        assert got.input_tokens == 3 + n("user", "hi") + priming + n(text) + overhead + 4
+        with_system = count_request(_tools_request(function, system=True), model)
+        assert with_system.input_tokens == got.input_tokens - 4 + 3 + n("system", "Be brief.")
+        assert not (model.startswith("gpt-5") and got.input_exact)  # GPT-5's prompt: 1 call
+
+
+def test_search_models_bill_message_texts_only() -> None:
+    body = {
+        "messages": [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "What are the latest news in Iceland?"},
+        ]
+    }
+    got = count_request(body, "gpt-4o-search-preview")
+    assert got.input_tokens == n(
+        "You are a helpful assistant.", "What are the latest news in Iceland?"
+    )
+    assert got.input_tokens == 14 and not got.input_exact  # as OpenAI reported
+
+
+def test_a_user_message_after_a_tool_result_costs_one_more() -> None:
+    call = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": "c1",
+                "type": "function",
+                "function": {"name": "count", "arguments": '{"value": "one"}'},
+            }
+        ],
+    }
+    result = {"role": "tool", "tool_call_id": "c1", "content": "Counted: one"}
+    follow = {"role": "user", "content": "Go on."}
+    body = {"messages": [{"role": "user", "content": "Count."}, call, result, follow]}
+    expected = (
+        3
+        + n("user", "Count.")
+        + 3
+        + n("assistant to=functions.count", '{"value": "one"}')
+        + 3
+        + n("functions.count", "Counted: one")
+        + 1  # the user message after the result
+        + 3
+        + n("user", "Go on.")
+        + 3
+    )
+    got = count_request(body, "gpt-4o-mini")
+    assert (got.input_tokens, got.input_exact) == (expected, False)
+    # answered by the assistant (the reply) instead: 2 more, as before
+    got = count_request({"messages": body["messages"][:3]}, "gpt-4o-mini")
+    assert got.input_tokens == expected - 1 + 2 - 3 - n("user", "Go on.")
+
+
+def test_nested_properties_keep_their_comments_and_unions_are_drawn() -> None:
+    function = {
+        "name": "plan",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "steps": {
+                    "type": "array",
+                    "description": "The steps",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "tool": {"type": ["string", "null"], "description": "Tool or null"},
+                            "args": {"anyOf": [{"type": "object"}, {"type": "null"}]},
+                        },
+                    },
+                }
+            },
+        },
+    }
+    text, simple = format_functions([function])
+    assert text.split("\n")[3:10] == [
+        "// The steps",
+        "steps?: {",
+        "  // Tool or null",
+        "  tool?: string | null,",
+        "  args?: object | null,",
+        "}[],",
+        "}) => any;",
+    ]
+    assert not simple

@@ -415,3 +415,20 @@ def test_nothing_to_count_loads_no_vocabulary(
     assert con.execute("SELECT count(*) FROM requests").fetchone()[0] > 0
     result = recount(con, workers=2)
     assert (result.texts_counted, result.requests_updated, result.broken_plugins) == (0, 0, [])
+
+
+def test_a_changed_accounting_rule_recounts_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stored counts carry the version of the request-shape rules: a new version counts
+    the store's texts again, the same version finds nothing to do."""
+    import tokaudit.recount as recount_module
+
+    con = _store(tmp_path, _conversation())
+    first = recount(con, workers=1)
+    assert first.texts_counted > 0
+    assert recount(con, workers=1).texts_counted == 0
+    monkeypatch.setattr(recount_module, "ACCOUNTING_VERSION", "next")
+    again = recount(con, workers=1)
+    assert again.texts_counted == first.texts_counted
+    assert recount(con, workers=1).texts_counted == 0

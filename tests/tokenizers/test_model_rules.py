@@ -139,6 +139,11 @@ def test_version_tracks_rules(tmp_path: Path) -> None:
         ("rules:\n  - {prefix: gpt, encoding: o200k_base, reply_priming: -1}", "reply_priming"),
         ("rules:\n  - {prefix: gpt, encoding: o200k_base, image: {base: 85}}", "image must"),
         ("rules:\n  - {prefix: gpt, encoding: o200k_base, image: {patch: 1, tile: 2}}", "image"),
+        ("rules:\n  - {prefix: gpt, encoding: o200k_base, framing: chatml}", "framing must"),
+        (
+            "rules:\n  - {prefix: gpt, encoding: o200k_base, tools_overhead: 1.5}",
+            "tools_overhead must",
+        ),
     ],
 )
 def test_invalid_rules_name_file_and_rule(text: str, error: str) -> None:
@@ -170,6 +175,17 @@ def test_chat_profiles_follow_the_rules(
     assert (profile.reply_priming, profile.image_base, profile.image_tile) == (priming, base, tile)
     assert profile.image_patch_multiplier == patch
     assert profile.reasoning is (priming == 2)
+    assert profile.tools_overhead == (90 if model.startswith("gpt-5") else 5)
+    assert profile.framing == "openai"
+
+
+def test_a_rule_can_ask_for_plain_framing() -> None:
+    [rule] = load_model_rules(
+        "rules:\n  - {prefix: gpt-x, encoding: o200k_base, framing: plain}",
+        "r.yaml",
+        ["o200k_base"],
+    )
+    assert rule.profile().framing == "plain"
 
 
 def test_profile_key_changes_with_any_counting_field() -> None:
@@ -182,8 +198,9 @@ def test_profile_key_changes_with_any_counting_field() -> None:
         ChatProfile(reply_priming=2).key,
         ChatProfile(image_base=85, image_tile=170).key,
         ChatProfile(framing="plain").key,
+        ChatProfile(tools_overhead=90).key,
     }
-    assert len(keys) == 6
+    assert len(keys) == 7
     assert ChatProfile(note="x").key == ChatProfile().key
 
 

@@ -123,10 +123,15 @@ def test_unverified_family_is_labelled_estimate(tokenizer: TiktokenTokenizer) ->
     assert (tokens, exact) == (11, False)
 
 
-def test_name_costs_one_token_plus_its_text(tokenizer: TiktokenTokenizer) -> None:
-    plain = tokenizer.count_chat([ChatMessage("user", "Hello world!")], "gpt-4o")[0]
-    named = tokenizer.count_chat([ChatMessage("user", "Hello world!", name="alice")], "gpt-4o")[0]
-    assert named == plain + 1 + tokenizer.count(["alice"], "gpt-4o")[0]
+@pytest.mark.parametrize(("model", "extra"), [("gpt-4o", 0), ("gpt-4", 1)])
+def test_name_costs_its_text_and_on_cl100k_one_more(
+    tokenizer: TiktokenTokenizer, model: str, extra: int
+) -> None:
+    """Recorded gpt-4o-mini and gpt-4.1-nano calls bill a name's tokens alone; the
+    cookbook's one more is kept for cl100k, where nothing contradicts it."""
+    plain = tokenizer.count_chat([ChatMessage("user", "Hello world!")], model)[0]
+    named = tokenizer.count_chat([ChatMessage("user", "Hello world!", name="alice")], model)[0]
+    assert named == plain + extra + tokenizer.count(["alice"], model)[0]
 
 
 def test_count_is_per_text_and_in_order(tokenizer: TiktokenTokenizer) -> None:

@@ -39,6 +39,7 @@ import duckdb
 
 from tokaudit.recount.pieces import SPLIT_UNIT, count_by_pieces, piece_groups
 from tokaudit.recount.pool import FAILED, Counter, Groups, default_workers, fallback_label
+from tokaudit.recount.render import ACCOUNTING_VERSION
 from tokaudit.recount.sizes import UNSIZED_SYSTEM_PROMPT, any_unsized
 from tokaudit.recount.units import explode_inputs, payload_rows, unit_hash_sql, unit_name_sql
 from tokaudit.store.connection import bulk_insert
@@ -60,6 +61,7 @@ __all__ = [
     "count_request",
     "count_requests",
     "not_counted_sql",
+    "profile_key",
     "recount",
 ]
 
@@ -94,6 +96,13 @@ _UPSERT = """ON CONFLICT DO UPDATE SET tokens = excluded.tokens, exact = exclude
 # The key of a request's input (and output) count: provider, framing and content.
 INPUT_KEY = "md5(concat_ws(':', 'in', {p}, m.profile, {h}))"
 OUTPUT_KEY = "md5(concat_ws(':', 'out', {p}, m.profile, coalesce({i}, ''), {o}))"
+
+
+def profile_key(profile: ChatProfile) -> str:
+    """What a stored count depends on besides the tokenizer: the plugin's framing and the
+    version of the request-shape rules (``render.ACCOUNTING_VERSION``), so that a change of
+    either recounts instead of reusing counts made the old way."""
+    return f"{profile.key}.{ACCOUNTING_VERSION}"
 
 
 def not_counted_sql(key: str, tokenizer: str, encoding: str, version: str) -> str:
@@ -162,11 +171,10 @@ def _plan(
             registry.broken.append((tok.name, f"{type(exc).__name__} on {model!r}: {exc}"))
             tok = estimate
             profile, encoding, exact = tok.chat_profile(model), tok.encoding_for(model), False
-        profiles[profile.key] = profile
+        key = profile_key(profile)
+        profiles[key] = profile
         priming = profile.reply_priming if profile.framing == "openai" else 0
-        rows.append(
-            (model, tok.name, tok.version, encoding, exact, profile.key, profile.exact, priming)
-        )
+        rows.append((model, tok.name, tok.version, encoding, exact, key, profile.exact, priming))
     _temp_table(con, "_model_tok", MODEL_TOK_COLUMNS, rows)
     tokenizers = {t.name: t for t in [*registry.tokenizers, estimate]}
     return tokenizers, profiles

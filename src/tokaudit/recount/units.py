@@ -8,9 +8,9 @@ priming. The splitting runs in DuckDB (parallel C++ JSON), so Python only ever s
 the distinct units that have not been counted yet.
 
 Context that changes a unit's count is part of its key: the provider (body shape), the
-chat profile (framing), the tool's function name for a tool result, whether a tool
-result is the last message, and whether the first system message is followed by tool
-definitions (OpenAI pads it with a newline).
+chat profile (framing), the tool's function name for a tool result, what follows a tool
+result (the reply, an assistant or a user message), and whether the first system message
+is followed by tool definitions (OpenAI pads it with a newline).
 """
 
 from __future__ import annotations
@@ -158,8 +158,10 @@ SELECT m.kid, m.provider, m.profile, 'msg' AS kind,
         WHEN m.provider <> 'openai' THEN ''
         WHEN m.role = 'tool' OR m.mtype = 'function_call_output' THEN
             coalesce(c.name, '')
-            || CASE WHEN coalesce(m.next_role, 'assistant') IN ('assistant', 'message')
-                     AND coalesce(c.ncalls, 1) = 1 THEN '|last' ELSE '' END
+            || CASE WHEN coalesce(c.ncalls, 1) > 1 THEN ''
+                    WHEN coalesce(m.next_role, 'assistant') IN ('assistant', 'message')
+                    THEN '|last'
+                    WHEN m.next_role = 'user' THEN '|user' ELSE '' END
         WHEN m.i = m.first_sys AND m.has_tools AND NOT m.has_sys THEN 'pad'
         ELSE ''
     END AS ctx,

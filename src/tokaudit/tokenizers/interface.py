@@ -83,6 +83,9 @@ class ChatProfile:
     image_base: int | None = None
     image_tile: int | None = None
     image_patch_multiplier: float | None = None
+    # tokens a tools block costs besides its text ("# Tools ## functions" on GPT-4o; more on
+    # GPT-5, whose tool prompt says more)
+    tools_overhead: int = 5
     note: str = field(default="", compare=False)
 
     @property
@@ -99,6 +102,7 @@ class ChatProfile:
             self.image_base,
             self.image_tile,
             self.image_patch_multiplier,
+            self.tools_overhead,
         )
         return hashlib.sha256(repr(fields).encode()).hexdigest()[:12]
 
@@ -120,6 +124,7 @@ def framed_chat_tokens(
     messages: Sequence[ChatMessage],
     count: Callable[[Sequence[str]], list[int]],
     reply_priming: int = REPLY_PRIMING_TOKENS,
+    tokens_per_name: int = TOKENS_PER_NAME,
 ) -> int:
     """Prompt tokens of a chat request under the OpenAI chat framing.
 
@@ -137,7 +142,7 @@ def framed_chat_tokens(
     return (
         sum(count(texts))
         + TOKENS_PER_MESSAGE * len(messages)
-        + TOKENS_PER_NAME * names
+        + tokens_per_name * names
         + reply_priming
     )
 

@@ -280,15 +280,22 @@ class ModelRule:
     reply_priming: int = 3
     reasoning: bool = False
     image: Mapping[str, float] = field(default_factory=dict)
+    framing: str = "openai"  # or "plain": message texts only, no per-message tokens
+    tools_overhead: int = 5  # see ChatProfile
 
     @property
     def label(self) -> str:
         return f"{self.pattern}*" if self.is_prefix else self.pattern
 
     def profile(self) -> ChatProfile:
-        """The OpenAI chat framing of this family, with its verified-or-not flag."""
+        """The chat framing of this family, with its verified-or-not flag."""
         return ChatProfile(
-            framing="openai",
+            framing=self.framing,
+            # a message's ``name`` costs its own tokens and nothing more on the o200k
+            # families (4 recorded gpt-4o-mini and gpt-4.1-nano requests); the cookbook's
+            # 1 more stands for cl100k, unchecked
+            tokens_per_name=0 if self.encoding.startswith("o200k") else 1,
+            tools_overhead=self.tools_overhead,
             exact=self.chat_exact,
             reply_exact=self.reply_exact,
             reply_priming=self.reply_priming,
@@ -331,6 +338,8 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
             "reply_priming",
             "reasoning",
             "image",
+            "framing",
+            "tools_overhead",
         }
         if unknown:
             raise TokenizerError(f"{where}: unknown keys {sorted(unknown)}")
@@ -350,8 +359,14 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
                 f"{where}: chat_exact, reply_exact and reasoning must be true or false"
             )
         priming = raw.get("reply_priming", 3)
-        if not isinstance(priming, int) or isinstance(priming, bool) or priming < 0:
-            raise TokenizerError(f"{where}: reply_priming must be a whole number >= 0")
+        tools_overhead = raw.get("tools_overhead", 5)
+        numbers = {"reply_priming": priming, "tools_overhead": tools_overhead}
+        for key, number in numbers.items():
+            if not isinstance(number, int) or isinstance(number, bool) or number < 0:
+                raise TokenizerError(f"{where}: {key} must be a whole number >= 0")
+        framing = raw.get("framing", "openai")
+        if framing not in ("openai", "plain"):
+            raise TokenizerError(f"{where}: framing must be 'openai' or 'plain'")
         image = raw.get("image", {})
         if (
             not isinstance(image, dict)
@@ -376,6 +391,8 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
                 reply_priming=priming,
                 reasoning=reasoning,
                 image={k: float(v) for k, v in image.items()},
+                framing=framing,
+                tools_overhead=tools_overhead,
             )
         )
     return rules
@@ -451,8 +468,13 @@ class TiktokenTokenizer(Tokenizer):
         response formats) go through ``tokaudit.recount.count_request``.
         """
         rule = self._require_rule(model)
+        if rule.framing == "plain":
+            return sum(self.count([m.content for m in messages], model)), rule.chat_exact
         tokens = framed_chat_tokens(
-            messages, lambda texts: self.count(texts, model), rule.reply_priming
+            messages,
+            lambda texts: self.count(texts, model),
+            rule.reply_priming,
+            rule.profile().tokens_per_name,
         )
         return tokens, rule.chat_exact
 
