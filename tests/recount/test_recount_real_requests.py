@@ -34,10 +34,10 @@ INPUT_KEYS = (
     "tool_choice",
     "function_call",
 )
-# Our count minus the reported prompt_tokens, for the 42 calls we miss (all labelled
+# Our count minus the reported prompt_tokens, for the 56 calls we miss (all labelled
 # estimates; docs/recount.md says why for each kind): 7 images linked by URL (size unknown
-# offline), 12 json_schema response formats, 6 tool round trips whose arguments were sent
-# with spaces, 4 after parallel calls, 4 with a 24-tool list holding a $ref, 9 others.
+# offline), 20 json_schema response formats, 6 tool round trips whose arguments were sent
+# with spaces, 6 after parallel calls, 4 with a 24-tool list holding a $ref, 13 others.
 KNOWN_MISSES: dict[str, int] = {
     "ollm_chat_toolcalls_0": 1,
     "ollm_vision_0": 340,
@@ -81,6 +81,20 @@ KNOWN_MISSES: dict[str, int] = {
     "d_weave_tools": -2,
     "d_llm_basic_1": 3,
     "d_logfire_mcp_2": 1,
+    "e_crew_so_no_tools": 6,
+    "e_crew_plan_tools_0": -22,
+    "e_crew_par_hook_1": 4,
+    "e_mag_chain_msgs": -1,
+    "e_miras_sowt_strict_gpt5mini": 10,
+    "e_miras_sowt_strict_gpt4o_0": 12,
+    "e_miras_sowt_strict_gpt4o_1": 12,
+    "e_miras_sowt_strict_gpt4o_2": 12,
+    "e_miras_sowt_strict_gpt4o_3": 12,
+    "e_crew_count_tool_2": -1,
+    "e_crew_plan_minimal_0": -22,
+    "e_crew_plan_minimal_2": 47,
+    "e_crew_plan_minimal_3": 47,
+    "e_crew_par_hook_crew": 4,
 }
 # Replies we count off: three plain gpt-4o / gpt-4.5 replies are billed one token more than
 # their text (recorded with n=1; other plain replies agree); replies after a json_schema
@@ -101,6 +115,8 @@ KNOWN_REPLY_MISSES: dict[str, int] = {
     "d_logfire_agents": -1,
     "d_llm_basic_1": -1,
     "d_weave_dspy": -1,
+    "e_miras_sowt_strict_gpt4o_1": -4,
+    "e_miras_sowt_strict_gpt4o_3": -4,
 }
 
 
@@ -147,10 +163,11 @@ def test_recorded_calls_are_the_documented_ones() -> None:
         "recorded_chat_calls_b.yaml",
         "recorded_chat_calls_c.yaml",
         "recorded_chat_calls_d.yaml",
+        "recorded_chat_calls_e.yaml",
     ]
-    assert len(RECORDED) == 171 == len({c["id"] for c in RECORDED})
+    assert len(RECORDED) == 191 == len({c["id"] for c in RECORDED})
     assert {c["id"] for c in RECORDED} >= set(KNOWN_MISSES) | set(KNOWN_REPLY_MISSES)
-    assert sum(c["prompt_tokens"] for c in RECORDED) == 32208
+    assert sum(c["prompt_tokens"] for c in RECORDED) == 38699
 
 
 @pytest.mark.parametrize("case", RECORDED, ids=[c["id"] for c in RECORDED])
@@ -210,11 +227,11 @@ def test_responses_api_instructions_and_input() -> None:
 
 
 def test_agreement_rate_on_recorded_calls(counted: dict[str, RequestCount]) -> None:
-    """129 of the 171 recorded calls agree to the token, and every count labelled exact does."""
+    """135 of the 191 recorded calls agree to the token, and every count labelled exact does."""
     hits = sum(counted[c["id"]].input_tokens == c["prompt_tokens"] for c in RECORDED)
-    assert hits == len(RECORDED) - len(KNOWN_MISSES) == 129
+    assert hits == len(RECORDED) - len(KNOWN_MISSES) == 135
     exact = [c for c in RECORDED if counted[c["id"]].input_exact]
-    assert len(exact) == 61  # plain messages and simple tool schemas
+    assert len(exact) == 63  # plain messages and simple tool schemas
     assert all(counted[c["id"]].input_tokens == c["prompt_tokens"] for c in exact)
 
 
