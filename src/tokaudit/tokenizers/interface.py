@@ -68,6 +68,8 @@ class ChatProfile:
     reply's count was too (recorded replies can contradict it while the prompt framing
     holds); ``reasoning`` says output includes hidden reasoning, so an output recount can
     only be a lower bound.
+    ``tools_overhead`` is what a tools block costs besides its rendered text (5 on GPT-4o,
+    whose tool prompt is "# Tools ## functions"; more where the tool prompt says more).
     Image costs follow the provider's documented formulas: a tile model has
     ``image_base`` + ``image_tile`` per 512-px tile (low detail: base only); a patch
     model has ``image_patch_multiplier`` × 32-px patches (at most 1,536 patches).
