@@ -318,3 +318,41 @@ def test_nested_properties_keep_their_comments_and_unions_are_drawn() -> None:
         "}) => any;",
     ]
     assert not simple
+
+
+def test_malformed_schemas_are_estimates_never_errors() -> None:
+    """Logged tool lists can hold anything: odd shapes are counted, as estimates."""
+    odd: list[dict[str, Any]] = [
+        {"name": "f", "parameters": {"type": "object", "properties": {"a": {}}, "required": [{}]}},
+        {"name": "f", "parameters": {"type": "object", "properties": {"a": {}}, "required": "a"}},
+        {"name": "f", "description": ["x"], "parameters": {}},
+        {"name": "f", "parameters": {"properties": {"a": {"title": {"x": 1}, "type": "string"}}}},
+        {"name": "f", "parameters": {"properties": {"a": {"anyOf": ["x", 3]}}}},
+        {
+            "name": "f",
+            "parameters": {
+                "properties": {"a": {"$ref": "#/$defs/A"}},
+                "$defs": {"A": {"type": "object", "properties": {"a": {"$ref": "#/$defs/A"}}}},
+            },
+        },
+    ]
+    for function in odd:
+        got = count_request(_tools_request(function), "gpt-4o")
+        assert got.input_tokens is not None and got.input_tokens > 0
+        assert not got.input_exact, function
+
+
+def test_a_rule_that_fails_on_a_unit_counts_its_text_as_an_estimate(
+    monkeypatch: Any,
+) -> None:
+    from tokaudit.recount import render
+
+    def broken(functions: Any) -> Any:
+        raise KeyError("unforeseen")
+
+    monkeypatch.setattr(render, "format_functions", broken)
+    function = {"name": "f", "parameters": {"properties": {"a": {"type": "string"}}}}
+    got = count_request(_tools_request(function), "gpt-4o")
+    assert not got.input_exact and got.input_tokens is not None
+    # the tool list's logged JSON was counted (more than the message and its priming)
+    assert got.input_tokens > 3 + n("user", "hi") + 3 + n('"name":"f"')

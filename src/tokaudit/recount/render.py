@@ -30,7 +30,7 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "3"
+ACCOUNTING_VERSION = "4"
 
 # A function whose properties carry no comment (no title, description or default) renders
 # one token shorter: strict or not, 14 recorded tool lists of that kind, none against.
@@ -80,6 +80,14 @@ def render_unit(kind: str, ctx: str, payload: str, profile: ChatProfile, provide
         value = json.loads(payload)
     except (TypeError, ValueError):
         return Rendered(exact=False)
+    try:
+        return _render(kind, ctx, value, profile, provider)
+    except (TypeError, ValueError, AttributeError, KeyError, RecursionError):
+        # a shape no rule foresaw (a logged body can hold anything): its text, estimated
+        return Rendered([payload], exact=False)
+
+
+def _render(kind: str, ctx: str, value: Any, profile: ChatProfile, provider: str) -> Rendered:
     if kind == "tools":
         return _tools(value, ctx, profile)
     if kind == "rfmt":
@@ -334,6 +342,8 @@ def format_functions(functions: list[dict[str, Any]]) -> tuple[str, bool]:
         description = function.get("description")
         if isinstance(description, str) and description.strip():
             lines += _comment_lines(description)
+        elif description not in (None, ""):
+            supported = False  # not a text: left out, and the count is an estimate
         parameters = function.get("parameters") or {}
         if not isinstance(parameters, dict):
             parameters, supported = {}, False
@@ -390,11 +400,17 @@ def _comment_lines(description: str) -> list[str]:
 def _format_object(schema: dict[str, Any], indent: int) -> tuple[str, bool]:
     lines: list[str] = []
     supported = not (set(schema) & {"$defs", "definitions", "anyOf", "oneOf", "allOf"})
-    required = schema.get("required") or []
+    listed = schema.get("required") or []
+    required = [r for r in listed if isinstance(r, str)] if isinstance(listed, list) else []
     properties = schema.get("properties") or {}
     # a name that is no identifier, or a required name with no property, is drawn as it
     # is but never checked (one recorded call with both, 2 under)
-    if not isinstance(properties, dict) or not set(required) <= set(properties):
+    if (
+        not isinstance(properties, dict)
+        or not isinstance(listed, list)
+        or len(required) != len(listed)
+        or not set(required) <= set(properties)
+    ):
         supported = False
     for name, prop in properties.items() if isinstance(properties, dict) else []:
         if not str(name).isidentifier():
@@ -404,7 +420,9 @@ def _format_object(schema: dict[str, Any], indent: int) -> tuple[str, bool]:
             continue
         # a property's title, then its description, as comments (nested ones too: one
         # recorded nested schema is 72 tokens over without them, 22 with)
-        lines += [f"// {prop[key]}" for key in ("title", "description") if prop.get(key)]
+        notes = [prop[key] for key in ("title", "description") if prop.get(key)]
+        supported = supported and all(isinstance(note, str) for note in notes)
+        lines += [f"// {note}" for note in notes]
         kind, ok = _format_type(prop, indent)
         supported = supported and ok
         marker = "" if name in required else "?"
