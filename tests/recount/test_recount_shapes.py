@@ -356,3 +356,31 @@ def test_a_rule_that_fails_on_a_unit_counts_its_text_as_an_estimate(
     assert not got.input_exact and got.input_tokens is not None
     # the tool list's logged JSON was counted (more than the message and its priming)
     assert got.input_tokens > 3 + n("user", "hi") + 3 + n('"name":"f"')
+
+
+def test_json_schema_response_format_is_drawn_as_harmony_documents_it() -> None:
+    """ "# Response Formats ## NAME", the description as a comment, the schema as compact
+    JSON without titles or additionalProperties, + 10; + 4 more when the request has no
+    system message and no tools (3 recorded gpt-4o and gpt-4.1-nano requests agree)."""
+    schema = {
+        "title": "Answer",
+        "type": "object",
+        "properties": {"title": {"title": "Title", "type": "string"}},
+        "required": ["title"],
+        "additionalProperties": False,
+    }
+    fmt = {
+        "type": "json_schema",
+        "json_schema": {"name": "Answer", "description": "One answer", "schema": schema},
+    }
+    drawn = (
+        "# Response Formats\n\n## Answer\n\n// One answer\n"
+        '{"type":"object","properties":{"title":{"type":"string"}},"required":["title"]}'
+    )
+    user = [{"role": "user", "content": "hi"}]
+    alone = count_request({"messages": user, "response_format": fmt}, "gpt-4o")
+    assert alone.input_tokens == 3 + n("user", "hi") + 3 + n(drawn) + 10 + 4
+    assert not alone.input_exact
+    system = [{"role": "system", "content": "Be brief."}, *user]
+    with_system = count_request({"messages": system, "response_format": fmt}, "gpt-4o")
+    assert with_system.input_tokens == alone.input_tokens - 4 + 3 + n("system", "Be brief.")
