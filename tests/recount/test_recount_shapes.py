@@ -384,3 +384,21 @@ def test_json_schema_response_format_is_drawn_as_harmony_documents_it() -> None:
     system = [{"role": "system", "content": "Be brief."}, *user]
     with_system = count_request({"messages": system, "response_format": fmt}, "gpt-4o")
     assert with_system.input_tokens == alone.input_tokens - 4 + 3 + n("system", "Be brief.")
+
+
+def test_an_enum_default_is_written_unquoted_as_in_the_harmony_guide() -> None:
+    function = {
+        "name": "get_current_weather",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "format": {
+                    "type": "string",
+                    "enum": ["celsius", "fahrenheit"],
+                    "default": "celsius",
+                }
+            },
+        },
+    }
+    text, _ = format_functions([function])
+    assert 'format?: "celsius" | "fahrenheit", // default: celsius' in text.split("\n")

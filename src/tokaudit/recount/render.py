@@ -45,7 +45,8 @@ USER_AFTER_TOOL_RESULT = 1
 TOOL_OUTPUT = 1  # a reply to a request with tools costs 1 more output token
 # response_format json_schema: "# Response Formats ## NAME", the format's description as
 # a comment, the schema as compact JSON without its titles and additionalProperties (the
-# layout OpenAI's harmony renderer documents), and 10 more; 4 more again for the system
+# layout of the harmony guide, OpenAI cookbook "OpenAI harmony response format",
+# "Structured output"), and 10 more; 4 more again for the system
 # message it brings into a request that has neither one nor tools. 4 of 22 recorded
 # requests agree, most others within 3: an estimate (docs/recount.md).
 SCHEMA_FORMAT = 10
@@ -429,10 +430,17 @@ def _format_object(schema: dict[str, Any], indent: int) -> tuple[str, bool]:
         kind, ok = _format_type(prop, indent)
         supported = supported and ok
         marker = "" if name in required else "?"
-        default = f" // default: {json.dumps(prop['default'])}" if "default" in prop else ""
+        default = f" // default: {_default(prop)}" if "default" in prop else ""
         supported = supported and not default
         lines.append(f"{name}{marker}: {kind},{default}")
     return "\n".join(" " * indent + line for line in lines), supported
+
+
+def _default(prop: dict[str, Any]) -> str:
+    """A default as the harmony guide writes it: JSON, but an enum's text unquoted
+    (``format?: "celsius" | "fahrenheit", // default: celsius``)."""
+    value = prop["default"]
+    return value if isinstance(value, str) and "enum" in prop else json.dumps(value)
 
 
 def _format_type(prop: dict[str, Any], indent: int) -> tuple[str, bool]:
