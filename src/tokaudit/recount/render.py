@@ -7,14 +7,15 @@ whether that accounting is exact. Texts are kept apart (never concatenated) beca
 the provider tokenizes them apart.
 
 OpenAI chat framing (openai-cookbook, "How to count tokens with tiktoken"): every
-message costs 3 tokens plus its role and content, a ``name`` 1 more plus its text, and
-the reply is primed with 3 (2 on the reasoning families). Tool definitions are rendered
-the way OpenAI renders them for the model, a TypeScript-like ``namespace functions``
-block (hmarr/openai-chat-tokens, "Counting OpenAI tokens", 2023), which reproduces
-reported usage exactly for plain, non-strict schemas. Tool calls, tool results, strict
-schemas and response formats are counted with the same rendering but labelled
-estimates: their rendering is reverse-engineered and a token or two off on some of the
-recorded requests (docs/recount.md).
+message costs 3 tokens plus its role and content, a ``name`` its text (and 1 more on
+cl100k), and the reply is primed with 3 (2 on the reasoning families). Tool definitions
+are rendered the way OpenAI renders them for the model, a TypeScript-like ``namespace
+functions`` block (hmarr/openai-chat-tokens, "Counting OpenAI tokens", 2023; the OpenAI
+cookbook's harmony guide), which reproduces reported usage exactly for plain schemas.
+Tool calls, tool results, strict schemas, titles, defaults and response formats are
+counted with the same rendering but labelled estimates: their rendering is read off
+recorded requests (255 of them, tests/fixtures/realworld/openai/) and is some tokens off
+on some (docs/recount.md lists which).
 """
 
 from __future__ import annotations
@@ -46,9 +47,9 @@ TOOL_OUTPUT = 1  # a reply to a request with tools costs 1 more output token
 # response_format json_schema: "# Response Formats ## NAME", the format's description as
 # a comment, the schema as compact JSON without its titles and additionalProperties (the
 # layout of the harmony guide, OpenAI cookbook "OpenAI harmony response format",
-# "Structured output"), and 10 more; 4 more again for the system
-# message it brings into a request that has neither one nor tools. 4 of 22 recorded
-# requests agree, most others within 3: an estimate (docs/recount.md).
+# "Structured output"), and 10 more; 4 more again for the system message it brings into
+# a request that has neither one nor tools. 4 of 37 recorded requests agree, most others
+# within 1 to 6: an estimate (docs/recount.md).
 SCHEMA_FORMAT = 10
 _SUPPORTED_TYPES = {"string", "number", "integer", "boolean", "null", "object", "array"}
 
