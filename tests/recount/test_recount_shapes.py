@@ -402,3 +402,18 @@ def test_an_enum_default_is_written_unquoted_as_in_the_harmony_guide() -> None:
     }
     text, _ = format_functions([function])
     assert 'format?: "celsius" | "fahrenheit", // default: celsius' in text.split("\n")
+
+
+def test_a_json_schema_next_to_tools_shares_their_system_message_plus_one() -> None:
+    """With tools and no system message, the format costs its text + 10 + 1 (8 recorded
+    Mirascope gpt-4o requests); the tools bring the system message (their + 4)."""
+    fmt = {
+        "type": "json_schema",
+        "json_schema": {"name": "A", "schema": {"type": "object", "properties": {}}},
+    }
+    function = {"name": "f", "parameters": {"type": "object", "properties": {}}}
+    body = {**_tools_request(function), "response_format": fmt}
+    drawn = '# Response Formats\n\n## A\n\n{"type":"object","properties":{}}'
+    text, _ = format_functions([function])
+    got = count_request(body, "gpt-4o")
+    assert got.input_tokens == 3 + n("user", "hi") + 3 + n(text) + 5 + 4 + n(drawn) + 10 + 1

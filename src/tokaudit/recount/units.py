@@ -115,11 +115,14 @@ WITH src AS (
 SELECT t.kid, t.provider, t.profile, x.* FROM _todo_in t JOIN (
     SELECT input_hash, chars, complex, sys, input_str, tools, rfmt, tchoice,
         fcall,
-        -- a response format in a request with no system message and no tools brings one
-        CASE WHEN rfmt IS NOT NULL THEN tools IS NULL AND sys IS NULL AND NOT coalesce(
-            list_bool_or(list_transform(all_msgs,
-                lambda m: (m ->> 'role') IN ('system', 'developer'))), false)
-        END AS rf_alone,
+        -- where a response format goes: a request with no system message gets one, shared
+        -- with the tools when there are tools ('alone', 'tools'; render.py)
+        CASE WHEN rfmt IS NOT NULL AND sys IS NULL AND NOT coalesce(
+                list_bool_or(list_transform(all_msgs,
+                    lambda m: (m ->> 'role') IN ('system', 'developer'))), false)
+            THEN CASE WHEN tools IS NULL THEN 'alone' ELSE 'tools' END
+            ELSE ''
+        END AS rf_ctx,
         CASE WHEN complex THEN all_msgs END AS msgs,
         CASE WHEN NOT complex THEN list_transform(all_msgs, lambda m: hash(m)) END AS hashes,
         CASE WHEN NOT complex THEN list_transform(all_msgs, lambda m: length(m::VARCHAR)) END
@@ -191,7 +194,7 @@ SELECT l.kid, l.provider, l.profile, 'tools',
     l.tools::VARCHAR
 FROM _parsed l WHERE l.tools IS NOT NULL
 UNION ALL
-SELECT kid, provider, profile, 'rfmt', CASE WHEN rf_alone THEN 'alone' ELSE '' END,
+SELECT kid, provider, profile, 'rfmt', rf_ctx,
     rfmt::VARCHAR FROM _parsed WHERE rfmt IS NOT NULL
 UNION ALL
 SELECT kid, provider, profile, 'tchoice', '', coalesce(tchoice, fcall)::VARCHAR FROM _parsed
