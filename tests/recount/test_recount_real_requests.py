@@ -34,12 +34,12 @@ INPUT_KEYS = (
     "tool_choice",
     "function_call",
 )
-# Our count minus the reported prompt_tokens, for the 85 calls we miss (all labelled
-# estimates; docs/recount.md says why for each kind): 25 json_schema response formats
+# Our count minus the reported prompt_tokens, for the 89 calls we miss (all labelled
+# estimates; docs/recount.md says why for each kind): 27 json_schema response formats
 # (most within 1 to 6), 14 after parallel calls, 12 with pydantic-ai's 21-to-24-tool list
 # holding a $ref (1 or 2 over), 8 images linked by URL (size unknown offline), 7 with
 # crewAI's planner tool (22 under), 6 tool rounds whose arguments were sent with spaces,
-# 13 others.
+# 15 others.
 KNOWN_MISSES: dict[str, int] = {
     "ollm_chat_toolcalls_0": 1,
     "pyd_native_output_0": 17,
@@ -126,6 +126,10 @@ KNOWN_MISSES: dict[str, int] = {
     "g_miras_cwt_5mini_stream": -1,
     "g_oi_smol_image_url": 510,
     "g_pai_prefect_hitl_sync": -2,
+    "h_miras_sowt_5mini_async_1": -2,
+    "h_mag_chatprompt_readme": -1,
+    "h_ollm_lc_food_analysis": 1,
+    "h_ollm_lc_structured_output": -3,
 }
 # Replies we count off: three plain gpt-4o / gpt-4.5 replies are billed one token more than
 # their text (recorded with n=1; other plain replies agree); replies after a json_schema
@@ -152,6 +156,13 @@ KNOWN_REPLY_MISSES: dict[str, int] = {
     "f_miras_sowt_default_gpt4o_1": -4,
     "f_miras_sowt_default_gpt4o_async_0": -4,
     "f_miras_sowt_default_gpt4o_async_1": -4,
+    "h_miras_sowt_strict_gpt4o_async": -4,
+    "h_agentops_async_multiple_0": -1,
+    "h_agentops_async_multiple_1": -1,
+    "h_agentops_async_multiple_2": -1,
+    "h_agentops_openai_provider_0": -1,
+    "h_agentops_openai_provider_1": -1,
+    "h_ollm_lc_structured_output": -1,
 }
 
 
@@ -201,10 +212,11 @@ def test_recorded_calls_are_the_documented_ones() -> None:
         "recorded_chat_calls_e.yaml",
         "recorded_chat_calls_f.yaml",
         "recorded_chat_calls_g.yaml",
+        "recorded_chat_calls_h.yaml",
     ]
-    assert len(RECORDED) == 255 == len({c["id"] for c in RECORDED})
+    assert len(RECORDED) == 285 == len({c["id"] for c in RECORDED})
     assert {c["id"] for c in RECORDED} >= set(KNOWN_MISSES) | set(KNOWN_REPLY_MISSES)
-    assert sum(c["prompt_tokens"] for c in RECORDED) == 68408
+    assert sum(c["prompt_tokens"] for c in RECORDED) == 71175
 
 
 @pytest.mark.parametrize("case", RECORDED, ids=[c["id"] for c in RECORDED])
@@ -264,11 +276,11 @@ def test_responses_api_instructions_and_input() -> None:
 
 
 def test_agreement_rate_on_recorded_calls(counted: dict[str, RequestCount]) -> None:
-    """170 of the 255 recorded calls agree to the token, and every count labelled exact does."""
+    """196 of the 285 recorded calls agree to the token, and every count labelled exact does."""
     hits = sum(counted[c["id"]].input_tokens == c["prompt_tokens"] for c in RECORDED)
-    assert hits == len(RECORDED) - len(KNOWN_MISSES) == 170
+    assert hits == len(RECORDED) - len(KNOWN_MISSES) == 196
     exact = [c for c in RECORDED if counted[c["id"]].input_exact]
-    assert len(exact) == 69  # plain messages and simple tool schemas
+    assert len(exact) == 86  # plain messages and simple tool schemas
     assert all(counted[c["id"]].input_tokens == c["prompt_tokens"] for c in exact)
 
 

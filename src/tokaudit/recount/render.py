@@ -31,7 +31,7 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "7"
+ACCOUNTING_VERSION = "8"
 
 # A function whose properties carry no comment (no title, description or default) renders
 # one token shorter: strict or not, 14 recorded tool lists of that kind, none against.
@@ -321,9 +321,12 @@ def _tools(value: Any, ctx: str, profile: ChatProfile) -> Rendered:
     # system message (4 more)
     const = profile.tools_overhead + (0 if ctx == "sys" else TOOLS_SYSTEM_MESSAGE)
     strict = any(f.get("strict") is True for f in functions)
-    const += BARE_PROPERTIES * sum(_bare(f) for f in functions)
-    # the reasoning families' tool prompt is known from one recorded gpt-5-mini call only
-    exact = complete and simple and not strict and not profile.reasoning
+    bare = sum(_bare(f) for f in functions)
+    const += BARE_PROPERTIES * bare
+    # the reasoning families' tool prompt is known from one recorded gpt-5-mini call only;
+    # the -1 of comment-less properties is read off o200k requests, and the one cl100k
+    # request with such a function (gpt-3.5-turbo) is 1 over even with it
+    exact = complete and simple and not strict and not profile.reasoning and not bare
     return Rendered([text], const, exact=exact)
 
 
