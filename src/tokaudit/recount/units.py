@@ -115,14 +115,13 @@ WITH src AS (
 SELECT t.kid, t.provider, t.profile, x.* FROM _todo_in t JOIN (
     SELECT input_hash, chars, complex, sys, input_str, tools, rfmt, tchoice,
         fcall,
-        -- where a response format goes: a request with no system message gets one, shared
-        -- with the tools when there are tools ('alone', 'tools'; render.py)
-        CASE WHEN rfmt IS NOT NULL AND sys IS NULL AND NOT coalesce(
+        -- whether the request has a system message (a system field or a system or developer
+        -- message): the tools and a response format go into it, or bring one (render.py);
+        -- asked only of requests that have either
+        CASE WHEN tools IS NOT NULL OR rfmt IS NOT NULL THEN sys IS NOT NULL OR coalesce(
                 list_bool_or(list_transform(all_msgs,
                     lambda m: (m ->> 'role') IN ('system', 'developer'))), false)
-            THEN CASE WHEN tools IS NULL THEN 'alone' ELSE 'tools' END
-            ELSE ''
-        END AS rf_ctx,
+        END AS with_system,
         CASE WHEN complex THEN all_msgs END AS msgs,
         CASE WHEN NOT complex THEN list_transform(all_msgs, lambda m: hash(m)) END AS hashes,
         CASE WHEN NOT complex THEN list_transform(all_msgs, lambda m: length(m::VARCHAR)) END
@@ -189,12 +188,12 @@ SELECT kid, provider, profile, 'str', '', input_str::VARCHAR FROM _parsed
 WHERE input_str IS NOT NULL
 UNION ALL
 SELECT l.kid, l.provider, l.profile, 'tools',
-    CASE WHEN l.sys IS NOT NULL OR list_bool_or(list_transform(coalesce(l.msgs, []::JSON[]),
-             lambda x: (x ->> 'role') IN ('system', 'developer'))) THEN 'sys' ELSE '' END,
+    CASE WHEN l.with_system THEN 'sys' ELSE '' END,
     l.tools::VARCHAR
 FROM _parsed l WHERE l.tools IS NOT NULL
 UNION ALL
-SELECT kid, provider, profile, 'rfmt', rf_ctx,
+SELECT kid, provider, profile, 'rfmt',
+    CASE WHEN with_system THEN '' WHEN tools IS NULL THEN 'alone' ELSE 'tools' END,
     rfmt::VARCHAR FROM _parsed WHERE rfmt IS NOT NULL
 UNION ALL
 SELECT kid, provider, profile, 'tchoice', '', coalesce(tchoice, fcall)::VARCHAR FROM _parsed
