@@ -11,6 +11,8 @@ import pytest
 from tokaudit.tokenizers import (
     ENTRY_POINT_GROUP,
     ChatMessage,
+    ChatProfile,
+    EstimateTokenizer,
     HfTokenizer,
     TiktokenTokenizer,
     Tokenizer,
@@ -128,3 +130,34 @@ def test_a_broken_builtin_does_not_stop_other_plugins(monkeypatch: pytest.Monkey
 def test_default_count_chat_is_an_estimate() -> None:
     tokens, exact = FakeGemini().count_chat([ChatMessage("user", "two words")], "gemini-x")
     assert (tokens, exact) == (3 + 1 + 2 + 3, False)
+
+
+class PlainFraming(FakeGemini):
+    """A plugin whose provider counts message texts only (as Gemini does)."""
+
+    def chat_profile(self, model: str) -> ChatProfile:
+        return ChatProfile(framing="plain")
+
+
+class WideFraming(FakeGemini):
+    """A plugin whose provider frames each message with 5 tokens and primes with 2."""
+
+    def chat_profile(self, model: str) -> ChatProfile:
+        return ChatProfile(tokens_per_message=5, tokens_per_name=2, reply_priming=2)
+
+
+def test_default_count_chat_follows_the_plugins_profile() -> None:
+    """count_chat frames a count the way chat_profile says, as the recount does."""
+    chat = [ChatMessage("system", "be brief"), ChatMessage("user", "two words", name="ann")]
+    words = 2 + 2  # the message texts, one token a word in these plugins
+    assert PlainFraming().count_chat(chat, "gemini-x") == (words, False)
+    # roles (1 each), texts, the name (1), 5 per message, 2 per name, 2 priming
+    assert WideFraming().count_chat(chat, "gemini-x") == (2 + words + 1 + 10 + 2 + 2, False)
+
+
+def test_estimate_count_chat_frames_gemini_as_plain() -> None:
+    estimate = EstimateTokenizer()
+    encoding = TiktokenTokenizer().get_encoding("o200k_base")
+    text = "Say this is a test"
+    tokens, exact = estimate.count_chat([ChatMessage("user", text)], "gemini-2.5-flash")
+    assert (tokens, exact) == (len(encoding.encode_ordinary(text)), False)

@@ -127,6 +127,7 @@ def framed_chat_tokens(
     count: Callable[[Sequence[str]], list[int]],
     reply_priming: int = REPLY_PRIMING_TOKENS,
     tokens_per_name: int = TOKENS_PER_NAME,
+    tokens_per_message: int = TOKENS_PER_MESSAGE,
 ) -> int:
     """Prompt tokens of a chat request under the OpenAI chat framing.
 
@@ -143,7 +144,7 @@ def framed_chat_tokens(
             names += 1
     return (
         sum(count(texts))
-        + TOKENS_PER_MESSAGE * len(messages)
+        + tokens_per_message * len(messages)
         + tokens_per_name * names
         + reply_priming
     )
@@ -201,10 +202,22 @@ class Tokenizer(ABC):
     def count_chat(self, messages: Sequence[ChatMessage], model: str) -> tuple[int, bool]:
         """Prompt tokens of a chat request, including framing, and whether that is exact.
 
-        The default applies the OpenAI framing to this plugin's counts and says it is
-        an estimate; plugins that know their provider's framing override it.
+        The default frames this plugin's counts the way its ``chat_profile`` says (the
+        recount does the same), so the two never disagree: ``plain`` counts the message
+        texts only, ``openai`` adds its per-message, name and priming tokens. It says it is
+        an estimate; plugins that checked their provider's framing override it.
         """
-        return framed_chat_tokens(messages, lambda texts: self.count(texts, model)), False
+        profile = self.chat_profile(model)
+        if profile.framing == "plain":
+            return sum(self.count([m.content for m in messages], model)), False
+        tokens = framed_chat_tokens(
+            messages,
+            lambda texts: self.count(texts, model),
+            profile.reply_priming,
+            profile.tokens_per_name,
+            profile.tokens_per_message,
+        )
+        return tokens, False
 
     def chat_profile(self, model: str) -> ChatProfile:
         """The framing the recount applies around this plugin's counts for ``model``.
