@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tokaudit.recount import count_request
 from tokaudit.recount.render import format_functions
 from tokaudit.tokenizers import TiktokenTokenizer
@@ -253,7 +255,7 @@ def test_search_models_bill_message_texts_only() -> None:
     assert got.input_tokens == 14 and not got.input_exact  # as OpenAI reported
 
 
-def test_a_user_message_after_a_tool_result_costs_one_more() -> None:
+def test_a_user_message_after_a_tool_result_costs_two_more() -> None:
     call = {
         "role": "assistant",
         "content": None,
@@ -272,10 +274,10 @@ def test_a_user_message_after_a_tool_result_costs_one_more() -> None:
         3
         + n("user", "Count.")
         + 3
-        + n("assistant to=functions.count", '{"value": "one"}')
+        + n("assistant to=functions.count", '{"value":"one"}')  # arguments billed compact
         + 3
         + n("functions.count", "Counted: one")
-        + 1  # the user message after the result
+        + 2  # the user message after the result
         + 3
         + n("user", "Go on.")
         + 3
@@ -284,7 +286,41 @@ def test_a_user_message_after_a_tool_result_costs_one_more() -> None:
     assert (got.input_tokens, got.input_exact) == (expected, False)
     # answered by the assistant (the reply) instead: 2 more, as before
     got = count_request({"messages": body["messages"][:3]}, "gpt-4o-mini")
-    assert got.input_tokens == expected - 1 + 2 - 3 - n("user", "Go on.")
+    assert got.input_tokens == expected - 2 + 2 - 3 - n("user", "Go on.")
+
+
+@pytest.mark.parametrize(
+    ("sent", "billed"),
+    [
+        ('{"a": 1, "b": [1, 2]}', '{"a":1,"b":[1,2]}'),
+        ('{\n  "q": "x: y, z"\n}', '{"q":"x: y, z"}'),  # spaces inside strings stay
+        ('{"s": "a \\" b"}', '{"s":"a \\" b"}'),  # an escaped quote does not end the string
+        ('{"n": 1.50e3}', '{"n":1.50e3}'),  # number literals as written
+        ("not json at all", "not json at all"),
+    ],
+)
+def test_tool_call_arguments_are_billed_without_whitespace(sent: str, billed: str) -> None:
+    def body(arguments: str) -> dict[str, Any]:
+        call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": arguments}}
+        return {
+            "messages": [
+                {"role": "user", "content": "Go."},
+                {"role": "assistant", "content": None, "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": "c1", "content": "done"},
+            ]
+        }
+
+    expected = (
+        3
+        + n("user", "Go.")
+        + 3
+        + n("assistant to=functions.f", billed)
+        + 3
+        + n("functions.f", "done")
+        + 2  # the reply follows the result
+        + 3
+    )
+    assert count_request(body(sent), "gpt-4o-mini").input_tokens == expected
 
 
 def test_nested_properties_keep_their_comments_and_unions_are_drawn() -> None:
