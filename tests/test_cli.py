@@ -196,6 +196,20 @@ def test_report_by_several_dimensions_csv(store: Path) -> None:
     assert f"prices: table {info['table_version']} (sha256 {info['sha256']})" in result.stderr
 
 
+def test_report_csv_names_what_its_rows_leave_out_on_stderr(store: Path) -> None:
+    """CSV has data rows only: the rows --top cut and the unpriced models go to stderr."""
+    result = runner.invoke(
+        app, ["report", "--db", str(store), "--by", "team", "-f", "csv", "--top", "1"]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert [line.split(",")[0] for line in result.stdout.splitlines()] == ["team", "alpha"]
+    # beta ($0.91815) and gamma (unpriced) are cut; the total is $3.9261052 (see above)
+    assert "note: --top: 2 more row(s) not in the CSV ($0.9182 of $3.93)" in result.stderr
+    assert "warning: unpriced, in no cost: acme-llm-7b (openai) x1: unknown_model" in result.stderr
+    full = runner.invoke(app, ["report", "--db", str(store), "--by", "team", "-f", "csv"])
+    assert "--top" not in full.stderr
+
+
 def test_report_by_priced_model_groups_names_of_one_model(store: Path) -> None:
     by = {}
     for dim in ("model", "priced_model"):

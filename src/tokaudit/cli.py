@@ -37,9 +37,10 @@ from tokaudit.ingest.attribution import default_config_path
 from tokaudit.ingest.loader import ProgressCallback
 from tokaudit.ingest.registry import FORMATS
 from tokaudit.report.breakdown import parse_group_by
-from tokaudit.report.renderers import get_renderer, json_format, table
+from tokaudit.report.renderers import csv_format, get_renderer, json_format, table
 from tokaudit.report.renderers.common import (
     breakdown_dict,
+    display_usd,
     findings_dict,
 )
 
@@ -390,13 +391,27 @@ def report(
         return
     result = _guard(lambda: api.report(db, group_by, start, end, top, pricing, overlay))
     render(renderer, "breakdown", result)
-    if result.unpriced and renderer is not table:
+    if renderer is csv_format:
+        _csv_report_notes(result)
+    elif result.unpriced and renderer is not table:
         _err(
             f"warning: {sum(u.requests for u in result.unpriced)} unpriced request(s) are "
             'not in the totals (see "unpriced")'
         )
     if strict and result.unpriced:
         _strict_exit(result.unpriced)
+
+
+def _csv_report_notes(result: Any) -> None:
+    """CSV lines are data rows only, so what other formats show beside them goes to stderr:
+    the rows --top left out (they are in no line of the file) and each unpriced model."""
+    if result.omitted_rows:
+        shown = [row.totals.cost_usd for row in result.rows if row.totals.cost_usd is not None]
+        total = result.totals.cost_usd
+        rest = f" ({display_usd(total - sum(shown))} of {display_usd(total)})" if total else ""
+        _err(f"note: --top: {result.omitted_rows} more row(s) not in the CSV{rest}")
+    for u in result.unpriced:
+        _err(f"warning: unpriced, in no cost: {u.model} ({u.provider}) x{u.requests}: {u.reason}")
 
 
 def _strict_exit(unpriced: list[Any]) -> None:

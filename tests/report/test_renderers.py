@@ -130,6 +130,10 @@ def test_json_breakdown_is_the_documented_shape() -> None:
         ("1234.5", "1234.5", "$1,234.50"),
         ("0", "0", "$0.00"),
         ("10", "10", "$10.00"),
+        ("2.345", "2.345", "$2.35"),  # halves round up, as invoices do
+        ("1.005", "1.005", "$1.01"),
+        ("0.00025", "0.00025", "$0.0003"),
+        ("-2.345", "-2.345", "$-2.35"),  # a saving: away from zero too
     ],
 )
 def test_money_formats(value: str, exact: str, shown: str) -> None:

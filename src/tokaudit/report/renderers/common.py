@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from tokaudit.models import (
@@ -41,13 +41,16 @@ UNPRICED_COST = "unpriced"  # how people see a cost that is unknown, never as $0
 
 
 def display_usd(value: Decimal | None) -> str:
-    """For people: cents above a dollar, four decimals below (small calls stay visible)."""
+    """For people: cents above a dollar, four decimals below (small calls stay visible).
+
+    Halves round up, as invoices do ($2.345 shows as $2.35); only the display rounds.
+    """
     if value is None:
         return UNPRICED_COST
     if value and abs(value) < Decimal("0.0001"):
         return "<$0.0001" if value > 0 else ">-$0.0001"
     places = Decimal("0.01") if abs(value) >= 1 or value == 0 else Decimal("0.0001")
-    return f"${value.quantize(places):,}"
+    return f"${value.quantize(places, rounding=ROUND_HALF_UP):,}"
 
 
 def cost_text(t: Totals) -> str:
