@@ -138,6 +138,11 @@ REGIONAL_PREMIUM = {
     "claude-sonnet-4-6",
     "claude-opus-4-7",
     "claude-opus-4-8",
+    "claude-opus-5",
+    "claude-sonnet-5",
+    "claude-opus-5-5",
+    "claude-sonnet-5-5",
+    "claude-haiku-5-5",
 }
 # Models with a long-context tier in any version: their sizes straddle the 200k cliff.
 TIERED = {m.id for m in shipped_table().models if any(v.tiers for v in m.versions)}
