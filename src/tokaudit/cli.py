@@ -531,9 +531,15 @@ def check(
     for o in result.outcomes:
         if o.exceeded:
             worst = max(o.exceeded_periods, key=lambda p: p[1])
+            estimated = (
+                f" ({o.worst_estimated_cost_usd:f} USD of it priced from recounted tokens: "
+                "an estimate)"
+                if o.worst_estimated_cost_usd and worst[0] == o.worst_period
+                else ""
+            )
             _err(
                 f"budget exceeded: {o.name!r} ({o.period}) spent {worst[1]:f} USD in "
-                f"{worst[0]}, limit {o.max_cost_usd:f} USD"
+                f"{worst[0]}, limit {o.max_cost_usd:f} USD{estimated}"
             )
     if strict and unpriced:
         _err("error: --strict: unpriced requests (see above)")

@@ -119,6 +119,10 @@ class BudgetOutcome:
     matched_requests: int | None = None
     # the unpriced requests in scope per model and reason (named by `check`'s warning)
     unpriced_models: list[UnpricedModel] = field(default_factory=list)
+    # requests in scope priced from recounted tokens (logged without usage): estimates, and
+    # how much of the worst period's spend they are
+    estimated_requests: int = 0
+    worst_estimated_cost_usd: Decimal = Decimal(0)
 
     @property
     def exceeded(self) -> bool:

@@ -206,6 +206,30 @@ def test_reports_flag_estimated_spend(no_usage_db: Path) -> None:
     assert "estimates" in table.stdout and "≈" in table.stdout
 
 
+def test_the_budget_gate_marks_estimated_spend(no_usage_db: Path, tmp_path: Path) -> None:
+    """A budget broken partly by spend priced from the recount says so in every format."""
+    budget = tmp_path / "budgets.yaml"
+    budget.write_text(
+        "budgets:\n  - name: all\n    period: all\n    max_cost_usd: '0.000009'\n", "utf-8"
+    )
+    # n1: 12 in, 5 out recounted (0.0000048, test above); n2 reported: 12 uncached at
+    # $0.15, 2 cached at $0.075, 5 out at $0.60 per 1M
+    reported = (12 * Decimal("0.15") + 2 * Decimal("0.075") + 5 * Decimal("0.60")) / 10**6
+    args = ["check", "--db", str(no_usage_db), "--budget", str(budget)]
+    out = runner.invoke(app, [*args, "-f", "json"])
+    assert out.exit_code == 1, out.stderr
+    (outcome,) = json.loads(out.stdout)["budgets"]
+    assert Decimal(outcome["worst_cost_usd"]) == Decimal("0.0000048") + reported
+    assert (outcome["estimated_requests"], outcome["worst_estimated_cost_usd"]) == (1, "0.0000048")
+    assert "0.0000048 USD of it priced from recounted tokens" in out.stderr
+    csv_lines = runner.invoke(app, [*args, "-f", "csv"]).stdout.splitlines()
+    assert csv_lines[0].endswith(",estimated_requests,worst_estimated_cost_usd")
+    assert csv_lines[1].endswith(",1,0.0000048")
+    for fmt in ("table", "markdown"):
+        shown = runner.invoke(app, [*args, "-f", fmt]).stdout
+        assert "≈<$0.0001" in shown and "priced from recounted tokens" in shown
+
+
 def test_token_audit_view(no_usage_db: Path) -> None:
     con = duckdb.connect(str(no_usage_db), read_only=True)
     rows = {

@@ -97,6 +97,8 @@ BUDGETS = BudgetReport(
             Decimal("0.3521"),
             [("2026-10", Decimal("0.3521"))],
             0,
+            estimated_requests=2,  # priced from recounted tokens: shown with ≈ and a note
+            worst_estimated_cost_usd=Decimal("0.0021"),
         ),
     ],
     PRICING,

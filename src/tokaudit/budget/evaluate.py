@@ -38,18 +38,22 @@ def evaluate_budget(con: duckdb.DuckDBPyConnection, budget: Budget) -> BudgetOut
         f"""SELECT {BUCKETS[budget.period]} AS bucket, sum(c.cost_usd),
                coalesce(sum(coalesce(c.request_count, 1))
                         FILTER (WHERE c.pricing_status = 'unpriced'), 0),
-               coalesce(sum(coalesce(c.request_count, 1)), 0)
+               coalesce(sum(coalesce(c.request_count, 1)), 0),
+               -- spend priced from recounted tokens (no usage logged): an estimate
+               count(*) FILTER (WHERE c.usage_source = 'recounted'),
+               coalesce(sum(c.cost_usd) FILTER (WHERE c.usage_source = 'recounted'), 0)
         FROM request_costs c WHERE {where} GROUP BY bucket ORDER BY bucket""",
         params,
     ).fetchall()
     # A period with nothing priced has no known spend (NULL), never $0; a scope with
     # nothing priced at all has none either (None: null in JSON, "unpriced (N)" in tables).
-    spend = [(str(b), Decimal(cost).normalize()) for b, cost, _, _ in rows if cost is not None]
+    spend = [(str(r[0]), Decimal(r[1]).normalize()) for r in rows if r[1] is not None]
     nothing_priced = bool(rows) and not spend
     worst: tuple[str | None, Decimal | None] = max(
         spend, key=lambda s: s[1], default=(None, None if nothing_priced else Decimal(0))
     )
-    unpriced = sum(int(u) for _, _, u, _ in rows)
+    unpriced = sum(int(r[2]) for r in rows)
+    estimated_in_worst = next((Decimal(r[5]) for r in rows if str(r[0]) == worst[0]), Decimal(0))
     return BudgetOutcome(
         name=budget.name,
         period=budget.period,
@@ -59,8 +63,10 @@ def evaluate_budget(con: duckdb.DuckDBPyConnection, budget: Budget) -> BudgetOut
         worst_cost_usd=worst[1],
         exceeded_periods=[(b, c) for b, c in spend if c > budget.max_cost_usd],
         unpriced_requests=unpriced,
-        matched_requests=sum(int(n) for _, _, _, n in rows),
+        matched_requests=sum(int(r[3]) for r in rows),
         unpriced_models=unpriced_models(con, where, params) if unpriced else [],
+        estimated_requests=sum(int(r[4]) for r in rows),
+        worst_estimated_cost_usd=estimated_in_worst.normalize(),
     )
 
 

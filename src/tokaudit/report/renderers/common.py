@@ -193,6 +193,9 @@ def budget_dict(r: BudgetReport) -> dict[str, Any]:
                 "unpriced_requests": o.unpriced_requests,
                 # requests in the scope: 0 flags a scope matching nothing (a typo?)
                 "matched_requests": o.matched_requests,
+                # priced from recounted tokens (no usage logged): estimates
+                "estimated_requests": o.estimated_requests,
+                "worst_estimated_cost_usd": money(o.worst_estimated_cost_usd),
             }
             for o in r.outcomes
         ],
@@ -200,10 +203,23 @@ def budget_dict(r: BudgetReport) -> dict[str, Any]:
 
 
 def budget_spend_text(o: BudgetOutcome) -> str:
-    """A budget's worst spend for people: 'unpriced (N)' when nothing in scope was priced."""
+    """A budget's worst spend for people: 'unpriced (N)' when nothing in scope was priced,
+    '≈' when part of it was priced from recounted tokens (an estimate)."""
     if o.worst_cost_usd is None:
         return f"{UNPRICED_COST} ({o.unpriced_requests})"
-    return display_usd(o.worst_cost_usd)
+    return ("≈" if o.worst_estimated_cost_usd else "") + display_usd(o.worst_cost_usd)
+
+
+def budget_estimate_note(r: BudgetReport) -> str | None:
+    """What '≈' means in a budget check, when any budget's worst period holds estimates."""
+    marked = [o for o in r.outcomes if o.worst_estimated_cost_usd]
+    if not marked:
+        return None
+    parts = ", ".join(f"{o.name} {display_usd(o.worst_estimated_cost_usd)}" for o in marked)
+    return (
+        "≈ marks spend partly priced from recounted tokens (requests logged without usage): "
+        + parts
+    )
 
 
 def scope_text(scope: dict[str, str]) -> str:

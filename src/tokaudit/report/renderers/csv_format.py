@@ -73,6 +73,8 @@ def render_budget(r: BudgetReport) -> str:
         "exceeded",
         "unpriced_requests",
         "matched_requests",
+        "estimated_requests",
+        "worst_estimated_cost_usd",
     ]
     rows = [
         [
@@ -85,6 +87,8 @@ def render_budget(r: BudgetReport) -> str:
             b["exceeded"],
             b["unpriced_requests"],
             b["matched_requests"],
+            b["estimated_requests"],
+            b["worst_estimated_cost_usd"],
         ]
         for b in budget_dict(r)["budgets"]
     ]

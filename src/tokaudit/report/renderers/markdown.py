@@ -7,6 +7,7 @@ from typing import Any
 from tokaudit.models import Breakdown, BudgetReport, FindingsReport, PricingInfo
 from tokaudit.report.recount import RecountReport, report_rows
 from tokaudit.report.renderers.common import (
+    budget_estimate_note,
     budget_spend_text,
     cost_text,
     display_usd,
@@ -110,6 +111,7 @@ def render_budget(r: BudgetReport) -> str:
         + "\n\n"
         + _table(["budget", "scope", "period", "limit", "worst period", "spend", "unpriced"], rows)
         + "\n"
+        + (f"{note}\n\n" if (note := budget_estimate_note(r)) else "")
         + _pricing_line(r.pricing)
     )
 

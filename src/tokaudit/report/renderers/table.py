@@ -11,6 +11,7 @@ from rich.table import Table
 from tokaudit.models import Breakdown, BudgetReport, FindingsReport, PricingInfo
 from tokaudit.report.recount import RecountReport, report_rows
 from tokaudit.report.renderers.common import (
+    budget_estimate_note,
     budget_spend_text,
     cost_text,
     display_usd,
@@ -127,7 +128,9 @@ def findings_table(f: FindingsReport) -> Table:
 
 
 def budget_table(r: BudgetReport) -> Table:
-    table = Table(title="Budget check", caption=_caption(r.pricing))
+    note = budget_estimate_note(r)
+    caption = _caption(r.pricing) + (f"; {note}" if note else "")
+    table = Table(title="Budget check", caption=caption)
     for col in ("budget", "scope", "period", "limit", "worst period", "spend", "status"):
         table.add_column(col, justify="right" if col in ("limit", "spend") else "left")
     for o in r.outcomes:
