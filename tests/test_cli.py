@@ -496,6 +496,24 @@ def test_sql_formats(store: Path) -> None:
     assert as_csv.stdout.splitlines() == ["team,n", "alpha,2", "beta,2", "gamma,1"]
 
 
+@pytest.mark.parametrize("value", ["a [/] b", "[red]red[/red]", "ok :x: team", "[bold"])
+def test_tables_print_data_as_it_is_never_as_markup(
+    store: Path, tmp_path: Path, value: str
+) -> None:
+    """Rich reads [..] and :name: as markup: a team named `a [/] b` crashed the table."""
+    result = runner.invoke(app, ["sql", "--db", str(store), f"SELECT '{value}' AS w"])
+    assert result.exit_code == 0, result.stderr
+    assert f"│ {value} │" in result.stdout
+    log = tmp_path / "teams.jsonl"
+    mixed = ROOT / "tests" / "fixtures" / "envelope" / "mixed.jsonl"
+    record = json.loads(mixed.read_text("utf-8").splitlines()[0])
+    record["metadata"] = {**record.get("metadata", {}), "team": value}
+    log.write_text(json.dumps(record) + "\n", "utf-8")
+    audit = runner.invoke(app, ["audit", str(log)])
+    assert audit.exit_code == 0, audit.stderr
+    assert value in audit.stdout
+
+
 def test_sql_json_writes_non_finite_floats_as_null(store: Path) -> None:
     """NaN and Infinity are not JSON: strict parsers refused the output."""
     query = "SELECT 0.0/0.0 AS n, 1.0/0 AS i, ['-inf'::DOUBLE, 1.5] AS l, 0.25::DOUBLE AS f"

@@ -123,6 +123,7 @@ def _progress(label: str) -> Iterator[ProgressCallback | None]:
         yield None
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import Progress
 
     # on stderr, the terminal tested above: rich's default console is stdout, and drawing
@@ -131,7 +132,9 @@ def _progress(label: str) -> Iterator[ProgressCallback | None]:
         task = bar.add_task(label, total=None)
 
         def update(done: int, total: int, path: Path) -> None:
-            bar.update(task, completed=done, total=total, description=f"{label} {path.name}")
+            # a file name is data, not rich markup: ``x[1]:x:.jsonl`` shows as it is
+            name = escape(path.name)
+            bar.update(task, completed=done, total=total, description=f"{label} {name}")
 
         yield update
 

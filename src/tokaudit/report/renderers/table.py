@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from tokaudit.models import Breakdown, BudgetReport, FindingsReport, PricingInfo
 from tokaudit.report.recount import RecountReport, report_rows
@@ -32,9 +33,17 @@ TITLES = {
 
 
 def _render(*items: Any, color: bool = False, width: int = 120) -> str:
+    """Cells are data (team names, SQL values, file names), never rich markup or emoji
+    codes: ``a [/] b`` or ``:x:`` print as they are. Styles come from ``Text`` objects."""
     buffer = io.StringIO()
     console = Console(
-        file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False
+        file=buffer,
+        force_terminal=color,
+        no_color=not color,
+        width=width,
+        highlight=False,
+        markup=False,
+        emoji=False,
     )
     for item in items:
         console.print(item)
@@ -117,7 +126,7 @@ def findings_table(f: FindingsReport) -> Table:
     for x in f.findings:
         table.add_row(
             x.rule_id,
-            f"{x.title}\n[dim]{x.detail}[/dim]",
+            Text.assemble(f"{x.title}\n", (x.detail, "dim")),
             # every rule groups by team and model: a missing one is requests without it
             x.team or "(none)",
             x.model or "(none)",
@@ -134,9 +143,9 @@ def budget_table(r: BudgetReport) -> Table:
     for col in ("budget", "scope", "period", "limit", "worst period", "spend", "status"):
         table.add_column(col, justify="right" if col in ("limit", "spend") else "left")
     for o in r.outcomes:
-        status = "[red]EXCEEDED[/red]" if o.exceeded else "[green]ok[/green]"
+        status = Text("EXCEEDED", style="red") if o.exceeded else Text("ok", style="green")
         if o.unpriced_requests:
-            status += f" ({o.unpriced_requests} unpriced)"
+            status.append(f" ({o.unpriced_requests} unpriced)")
         table.add_row(
             o.name,
             scope_text(o.scope),
