@@ -453,3 +453,22 @@ def test_a_json_schema_next_to_tools_shares_their_system_message_plus_one() -> N
     text, _ = format_functions([function])
     got = count_request(body, "gpt-4o")
     assert got.input_tokens == 3 + n("user", "hi") + 3 + n(text) + 5 + 4 + n(drawn) + 10 + 1
+
+
+def test_a_property_descriptions_trailing_spaces_are_not_billed() -> None:
+    """Two recorded gpt-3.5 requests ("activities. ") were 1 over with the space drawn."""
+
+    def tool(description: str) -> dict[str, Any]:
+        prop = {"type": "string", "description": description}
+        schema = {"type": "object", "properties": {"clubs": prop}}
+        return {"type": "function", "function": {"name": "f", "parameters": schema}}
+
+    def body(description: str) -> dict[str, Any]:
+        return {"messages": [{"role": "user", "content": "Hi"}], "tools": [tool(description)]}
+
+    spaced = count_request(body("School clubs. "), "gpt-3.5-turbo")
+    trimmed = count_request(body("School clubs."), "gpt-3.5-turbo")
+    assert (spaced.input_tokens, spaced.input_exact) == (trimmed.input_tokens, True)
+    assert n("// School clubs. ", model="gpt-3.5-turbo") > n(
+        "// School clubs.", model="gpt-3.5-turbo"
+    )

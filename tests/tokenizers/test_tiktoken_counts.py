@@ -123,15 +123,24 @@ def test_unverified_family_is_labelled_estimate(tokenizer: TiktokenTokenizer) ->
     assert (tokens, exact) == (11, False)
 
 
-@pytest.mark.parametrize(("model", "extra"), [("gpt-4o", 0), ("gpt-4", 1)])
-def test_name_costs_its_text_and_on_cl100k_one_more(
-    tokenizer: TiktokenTokenizer, model: str, extra: int
+@pytest.mark.parametrize(
+    ("model", "name", "extra"),
+    [
+        ("gpt-4o", "alice", 2),  # user : alice
+        ("gpt-4o", "user", 1),  # user :user (the colon merges into the name)
+        ("gpt-4o", "primary", 2),
+        ("gpt-4", "alice", 2),
+        ("gpt-4", "example_user", 3),  # the cookbook's name: its 2 tokens + 1
+    ],
+)
+def test_a_name_joins_the_role_as_role_colon_name(
+    tokenizer: TiktokenTokenizer, model: str, name: str, extra: int
 ) -> None:
-    """Recorded gpt-4o-mini and gpt-4.1-nano calls bill a name's tokens alone; the
-    cookbook's one more is kept for cl100k, where nothing contradicts it."""
+    """Recorded gpt-4o, gpt-4o-mini and gpt-4.1-nano calls bill ``user:user`` 1 more than
+    the role alone and ``user:primary`` 2 more: the header is one text, ``role:name``."""
     plain = tokenizer.count_chat([ChatMessage("user", "Hello world!")], model)[0]
-    named = tokenizer.count_chat([ChatMessage("user", "Hello world!", name="alice")], model)[0]
-    assert named == plain + extra + tokenizer.count(["alice"], model)[0]
+    named = tokenizer.count_chat([ChatMessage("user", "Hello world!", name=name)], model)[0]
+    assert named == plain + extra
 
 
 def test_count_is_per_text_and_in_order(tokenizer: TiktokenTokenizer) -> None:

@@ -151,8 +151,9 @@ def test_default_count_chat_follows_the_plugins_profile() -> None:
     chat = [ChatMessage("system", "be brief"), ChatMessage("user", "two words", name="ann")]
     words = 2 + 2  # the message texts, one token a word in these plugins
     assert PlainFraming().count_chat(chat, "gemini-x") == (words, False)
-    # roles (1 each), texts, the name (1), 5 per message, 2 per name, 2 priming
-    assert WideFraming().count_chat(chat, "gemini-x") == (2 + words + 1 + 10 + 2 + 2, False)
+    # headers "system" and "user:ann" (1 word each), texts, 5 per message, 2 per name,
+    # 2 priming
+    assert WideFraming().count_chat(chat, "gemini-x") == (2 + words + 10 + 2 + 2, False)
 
 
 def test_estimate_count_chat_frames_gemini_as_plain() -> None:

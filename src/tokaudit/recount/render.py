@@ -26,12 +26,13 @@ from typing import Any
 
 from tokaudit.recount import images
 from tokaudit.tokenizers import ChatProfile
+from tokaudit.tokenizers.interface import message_header
 
 __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "9"
+ACCOUNTING_VERSION = "10"
 
 # A function whose properties carry no comment (no title, description or default) renders
 # one token shorter: strict or not, 14 recorded tool lists of that kind, none against.
@@ -117,12 +118,13 @@ def _render(kind: str, ctx: str, value: Any, profile: ChatProfile, provider: str
 
 
 def _framed(role: str, body: Rendered, name: str | None, profile: ChatProfile) -> Rendered:
+    """A message under the OpenAI framing: its header (``role`` or ``role:name``, one text:
+    ``tokenizers.interface.message_header``), its body, ``tokens_per_message``."""
     if profile.framing != "openai":
         return body
-    out = Rendered([role], profile.tokens_per_message)
+    out = Rendered([message_header(role, name)], profile.tokens_per_message)
     out.add(body)
     if name:
-        out.texts.append(name)
         out.const += profile.tokens_per_name
     return out
 
@@ -467,7 +469,7 @@ def _format_object(schema: dict[str, Any], indent: int) -> tuple[str, bool]:
         # recorded nested schema is 72 tokens over without them, 22 with)
         notes = [prop[key] for key in ("title", "description") if prop.get(key)]
         supported = supported and all(isinstance(note, str) for note in notes)
-        lines += [f"// {note}" for note in notes]
+        lines += [f"// {note}".rstrip() for note in notes]
         kind, ok = _format_type(prop, indent)
         supported = supported and ok
         marker = "" if name in required else "?"

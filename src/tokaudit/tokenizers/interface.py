@@ -22,16 +22,25 @@ __all__ = [
     "Tokenizer",
     "TokenizerError",
     "framed_chat_tokens",
+    "message_header",
     "normalize_model",
 ]
 
 # OpenAI chat framing (openai-cookbook "How to count tokens with tiktoken"), valid for
 # gpt-3.5-turbo-0613 and later, gpt-4 and gpt-4o: each message costs 3 framing tokens on
-# top of its role and content, a name costs 1 more plus its own tokens, and priming the
-# assistant's reply costs 3.
+# top of its role and content, and priming the assistant's reply costs 3. A name joins the
+# role in the message header as ``role:name``, counted as one text: the cookbook's "a name
+# costs 1 more" is the colon, which the tokenizer merges into some names (``user:user`` is
+# ``user`` + ``:user``; ``user:primary`` is ``user`` + ``:`` + ``primary``). 12 recorded
+# gpt-4o, gpt-4o-mini and gpt-4.1-nano requests agree only that way (docs/recount.md).
 TOKENS_PER_MESSAGE = 3
-TOKENS_PER_NAME = 1
+TOKENS_PER_NAME = 0  # fixed tokens a name costs besides the ``role:name`` text
 REPLY_PRIMING_TOKENS = 3
+
+
+def message_header(role: str, name: str | None) -> str:
+    """The text a message's role (and name) is counted as under the OpenAI framing."""
+    return f"{role}:{name}" if name else role
 
 
 class TokenizerError(Exception):
@@ -61,8 +70,9 @@ class ChatProfile:
 
     The recount (``tokaudit.recount``) owns the request shapes of each provider; a plugin
     only says which framing its models use and how sure it is. ``framing`` is
-    ``"openai"`` (ChatML-style: ``tokens_per_message`` per message, role tokens, a name
-    costs ``tokens_per_name`` more, ``reply_priming`` once per request) or ``"plain"``
+    ``"openai"`` (ChatML-style: ``tokens_per_message`` per message, the header's tokens,
+    ``role`` or ``role:name``, plus ``tokens_per_name`` for a name, ``reply_priming`` once
+    per request) or ``"plain"``
     (message texts only: Gemini counts no framing). ``exact`` says the framing was
     checked against provider-reported usage for this model family; ``reply_exact`` that the
     reply's count was too (recorded replies can contradict it while the prompt framing
@@ -79,7 +89,7 @@ class ChatProfile:
     exact: bool = False
     reply_exact: bool = True
     tokens_per_message: int = 3
-    tokens_per_name: int = 1
+    tokens_per_name: int = TOKENS_PER_NAME
     reply_priming: int = 3
     reasoning: bool = False
     image_base: int | None = None
@@ -137,10 +147,9 @@ def framed_chat_tokens(
     texts: list[str] = []
     names = 0
     for message in messages:
-        texts.append(message.role)
+        texts.append(message_header(message.role, message.name))
         texts.append(message.content)
-        if message.name is not None:
-            texts.append(message.name)
+        if message.name:
             names += 1
     return (
         sum(count(texts))

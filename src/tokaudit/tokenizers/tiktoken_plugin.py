@@ -287,18 +287,10 @@ class ModelRule:
     def label(self) -> str:
         return f"{self.pattern}*" if self.is_prefix else self.pattern
 
-    @property
-    def tokens_per_name(self) -> int:
-        """A message's ``name`` costs its own tokens and nothing more on the o200k families
-        (4 recorded gpt-4o-mini and gpt-4.1-nano requests); the cookbook's 1 more stands for
-        cl100k, unchecked."""
-        return 0 if self.encoding.startswith("o200k") else 1
-
     def profile(self) -> ChatProfile:
         """The chat framing of this family, with its verified-or-not flag."""
         return ChatProfile(
             framing=self.framing,
-            tokens_per_name=self.tokens_per_name,
             tools_overhead=self.tools_overhead,
             exact=self.chat_exact,
             reply_exact=self.reply_exact,
@@ -475,10 +467,7 @@ class TiktokenTokenizer(Tokenizer):
         if rule.framing == "plain":
             return sum(self.count([m.content for m in messages], model)), rule.chat_exact
         tokens = framed_chat_tokens(
-            messages,
-            lambda texts: self.count(texts, model),
-            rule.reply_priming,
-            rule.tokens_per_name,
+            messages, lambda texts: self.count(texts, model), rule.reply_priming
         )
         return tokens, rule.chat_exact
 
