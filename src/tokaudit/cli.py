@@ -380,12 +380,30 @@ def report(
     if show not in ("spend", "recount"):
         _err(f"error: --show {show!r}: choose spend or recount")
         raise typer.Exit(int(ExitCode.ERROR))
+    comparing = compare_pricing is not None or compare_at is not None
+    # options that would otherwise be ignored without a word
+    if show == "recount" and comparing:
+        _err(
+            "error: --show recount compares token counts; --compare-pricing/--compare-at "
+            "compare prices: run them as two reports"
+        )
+        raise typer.Exit(int(ExitCode.ERROR))
+    if top is not None and (show == "recount" or comparing):
+        _err(
+            "error: --top applies to the spend breakdown, not to --show recount or "
+            "--compare-pricing/--compare-at (their rows are every group)"
+        )
+        raise typer.Exit(int(ExitCode.ERROR))
     if show == "recount":
         report_recount(
             db, group_by, start, end, fmt, pricing, overlay, recount, default_config_path(config)
         )
+        if strict:  # as the spend report: unpriced requests make the dollar columns partial
+            unpriced = _guard(lambda: api.report(db, group_by, start, end, None, pricing, overlay))
+            if unpriced.unpriced:
+                _strict_exit(unpriced.unpriced)
         return
-    if compare_pricing is not None or compare_at is not None:
+    if comparing:
         from tokaudit.cli_pricing import report_comparison
 
         report_comparison(

@@ -94,7 +94,6 @@ class Finding:
 class FindingsReport:
     findings: list[Finding]
     pricing: PricingInfo
-    not_evaluable: list[str] = field(default_factory=list)
     unpriced: list[UnpricedModel] = field(default_factory=list)  # requests no rule could price
     # tokenizer plugins that failed in the recount run first (name, why): warnings
     broken_plugins: list[tuple[str, str]] = field(default_factory=list)

@@ -84,6 +84,8 @@ FINDINGS = FindingsReport(
         ),
     ],
     PRICING,
+    # requests no rule could weigh: listed in every format but CSV (data rows only)
+    unpriced=[UnpricedModel("acme-llm-7b", "openai", 6, "unknown_model")],
 )
 BUDGETS = BudgetReport(
     [

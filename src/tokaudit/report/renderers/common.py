@@ -12,6 +12,7 @@ from tokaudit.models import (
     FindingsReport,
     PricingInfo,
     Totals,
+    UnpricedModel,
 )
 
 TOTAL_FIELDS = (
@@ -142,11 +143,15 @@ def breakdown_dict(b: Breakdown, estimates: bool | None = None) -> dict[str, Any
         "rows": rows,
         "omitted_rows": b.omitted_rows,
         "totals": totals_dict(b.totals, estimates),
-        "unpriced": [
-            {"model": u.model, "provider": u.provider, "requests": u.requests, "reason": u.reason}
-            for u in b.unpriced
-        ],
+        "unpriced": unpriced_list(b.unpriced),
     }
+
+
+def unpriced_list(unpriced: list[UnpricedModel]) -> list[dict[str, Any]]:
+    return [
+        {"model": u.model, "provider": u.provider, "requests": u.requests, "reason": u.reason}
+        for u in unpriced
+    ]
 
 
 def findings_dict(f: FindingsReport) -> dict[str, Any]:
@@ -169,7 +174,8 @@ def findings_dict(f: FindingsReport) -> dict[str, Any]:
             }
             for x in f.findings
         ],
-        "not_evaluable": f.not_evaluable,
+        # requests no rule could price, so no finding could weigh them
+        "unpriced": unpriced_list(f.unpriced),
     }
 
 

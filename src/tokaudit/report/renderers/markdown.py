@@ -77,8 +77,15 @@ def render_breakdown(b: Breakdown) -> str:
 
 
 def render_findings(f: FindingsReport) -> str:
+    unpriced = (
+        "Unpriced, so no rule could weigh them: "
+        + "; ".join(f"{u.model} ({u.provider}) x{u.requests}: {u.reason}" for u in f.unpriced)
+        + "\n\n"
+        if f.unpriced
+        else ""
+    )
     if not f.findings:
-        return "### Waste findings\n\nNo findings.\n\n" + _pricing_line(f.pricing)
+        return "### Waste findings\n\nNo findings.\n\n" + unpriced + _pricing_line(f.pricing)
     rows = [
         [x.rule_id, x.title, x.team, x.model, x.requests, display_usd(x.savings_usd), x.kind]
         for x in f.findings
@@ -87,6 +94,7 @@ def render_findings(f: FindingsReport) -> str:
         "### Waste findings\n\n"
         + _table(["rule", "finding", "team", "model", "requests", "could save", "kind"], rows)
         + f"\nEstimated total: **{display_usd(f.total_savings_usd)}**\n\n"
+        + unpriced
         + _pricing_line(f.pricing)
     )
 

@@ -102,7 +102,7 @@ def breakdown_table(b: Breakdown) -> Table:
     return table
 
 
-def unpriced_table(b: Breakdown) -> Table | None:
+def unpriced_table(b: Breakdown | FindingsReport) -> Table | None:
     if not b.unpriced:
         return None
     table = Table(title="Unpriced requests (cost unknown, not in any total)")
@@ -167,9 +167,11 @@ def render_breakdown(b: Breakdown, color: bool = False) -> str:
 
 
 def render_findings(f: FindingsReport, color: bool = False) -> str:
-    if not f.findings:
-        return _render("No waste findings.", color=color)
-    return _render(findings_table(f), color=color)
+    items: list[Any] = [findings_table(f) if f.findings else "No waste findings."]
+    extra = unpriced_table(f)
+    if extra is not None:
+        items.append(extra)
+    return _render(*items, color=color)
 
 
 def render_budget(r: BudgetReport, color: bool = False) -> str:
@@ -181,7 +183,8 @@ def _rows_table(
 ) -> Table:
     table = Table(caption=caption)
     for c in columns:
-        table.add_column(c)
+        # wrap, never cut: two models both shown as `gemini-2.5…` could not be told apart
+        table.add_column(c, overflow="fold")
     for row in rows:
         table.add_row(*["NULL" if v is None else str(v) for v in row])
     return table
