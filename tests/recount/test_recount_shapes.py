@@ -472,3 +472,48 @@ def test_a_property_descriptions_trailing_spaces_are_not_billed() -> None:
     assert n("// School clubs. ", model="gpt-3.5-turbo") > n(
         "// School clubs.", model="gpt-3.5-turbo"
     )
+
+
+def test_an_empty_tools_list_is_billed_as_an_empty_namespace() -> None:
+    """A recorded gpt-4o-mini request with `tools: []` and a system message was 12 over
+    what its messages cost: the empty block (7) and the tools overhead (5)."""
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+    plain = count_request({"messages": messages}, "gpt-4o-mini")
+    empty = count_request({"messages": messages, "tools": []}, "gpt-4o-mini")
+    block = n("namespace functions {\n\n} // namespace functions")
+    assert empty.input_tokens == plain.input_tokens + block + 5 == plain.input_tokens + 12
+    assert plain.input_exact and not empty.input_exact
+    # without a system message the block brings one (4 more), as a non-empty list does
+    alone = count_request({"messages": messages[1:], "tools": []}, "gpt-4o-mini")
+    assert (
+        alone.input_tokens
+        == count_request({"messages": messages[1:]}, "gpt-4o-mini").input_tokens + 16
+    )
+
+
+def test_a_named_tool_call_joins_its_name_to_the_role() -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    turn = {"role": "assistant", "content": None, "tool_calls": [call]}
+    result = {"role": "tool", "tool_call_id": "c1", "content": "ok"}
+
+    def body(assistant: dict[str, Any]) -> dict[str, Any]:
+        return {"messages": [{"role": "user", "content": "Go."}, assistant, result]}
+
+    unnamed = count_request(body(turn), "gpt-4o-mini").input_tokens
+    named = count_request(body({**turn, "name": "Leader"}), "gpt-4o-mini").input_tokens
+    assert unnamed is not None and named is not None
+    assert named - unnamed == n("assistant:Leader to=functions.f") - n("assistant to=functions.f")
+
+
+def test_a_reply_costs_one_more_after_tools_unless_calls_are_forbidden() -> None:
+    tool = {"type": "function", "function": {"name": "f", "parameters": {}}}
+    reply = {"messages": [{"role": "assistant", "content": "Four."}]}
+    messages = [{"role": "user", "content": "2 + 2?"}]
+
+    def output(**extra: Any) -> int | None:
+        body = {"messages": messages, **extra}
+        return count_request(body, "gpt-4o-mini", response=reply).output_tokens
+
+    assert output() == n("Four.")
+    assert output(tools=[tool]) == output(tools=[]) == n("Four.") + 1
+    assert output(tools=[tool], tool_choice="none") == n("Four.")

@@ -450,9 +450,12 @@ def _recount_outputs(con: duckdb.DuckDBPyConnection, counter: Counter) -> int:
         counter,
         """SELECT DISTINCT t.unit_hash, t.tokenizer, t.version, t.encoding, t.provider,
             t.profile, 'output' AS kind,
-            -- a cheap text test first: most bodies have no tools and are not parsed
+            -- a cheap text test first: most bodies have no tools and are not parsed. An
+            -- empty tools list counts (one recorded reply, 1 under without it); a request
+            -- that forbids calls (tool_choice none) does not (one recorded reply, 1 over)
             CASE WHEN t.provider = 'openai' AND contains(i.body, '"tools"')
-                      AND json_array_length(i.body, '$.tools') > 0
+                      AND json_type(i.body, '$.tools') = 'ARRAY'
+                      AND coalesce(i.body ->> '$.tool_choice', '') <> 'none'
                  THEN 'tools' ELSE '' END AS ctx,
             o.body AS payload,
             first(t.model ORDER BY t.model)

@@ -102,6 +102,8 @@ WITH src AS (
         CASE WHEN {_is("v.tools", "[")} AND v.tools::VARCHAR <> '[]' THEN v.tools
              WHEN {_is("v.functions", "[")} AND v.functions::VARCHAR <> '[]' THEN v.functions
         END AS tools,
+        -- ``tools: []`` still brings an empty tools block on OpenAI (render.py)
+        coalesce(v.tools::VARCHAR = '[]', false) AS empty_tools,
         CASE WHEN {_is("v.response_format", "{")} THEN v.response_format END AS rfmt,
         v.tool_choice AS tchoice,
         v.function_call AS fcall
@@ -114,11 +116,12 @@ WITH src AS (
 -- Bodies are parsed once each, then joined to the request keys (a small build side).
 SELECT t.kid, t.provider, t.profile, x.* FROM _todo_in t JOIN (
     SELECT input_hash, chars, complex, sys, input_str, tools, rfmt, tchoice,
-        fcall,
+        fcall, empty_tools,
         -- whether the request has a system message (a system field or a system or developer
         -- message): the tools and a response format go into it, or bring one (render.py);
         -- asked only of requests that have either
-        CASE WHEN tools IS NOT NULL OR rfmt IS NOT NULL THEN sys IS NOT NULL OR coalesce(
+        CASE WHEN tools IS NOT NULL OR rfmt IS NOT NULL OR empty_tools
+             THEN sys IS NOT NULL OR coalesce(
                 list_bool_or(list_transform(all_msgs,
                     lambda m: (m ->> 'role') IN ('system', 'developer'))), false)
         END AS with_system,
@@ -191,6 +194,9 @@ SELECT l.kid, l.provider, l.profile, 'tools',
     CASE WHEN l.with_system THEN 'sys' ELSE '' END,
     l.tools::VARCHAR
 FROM _parsed l WHERE l.tools IS NOT NULL
+UNION ALL
+SELECT kid, provider, profile, 'tools', CASE WHEN with_system THEN 'sys' ELSE '' END, '[]'
+FROM _parsed WHERE empty_tools AND provider = 'openai'
 UNION ALL
 SELECT kid, provider, profile, 'rfmt',
     CASE WHEN with_system THEN '' WHEN tools IS NULL THEN 'alone' ELSE 'tools' END,
