@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +64,23 @@ def test_usage_swapped_between_estimates_is_judged_on_the_net_only(tmp_path: Pat
         f"input reported {total + 2 * over:,} vs recounted {total:,} tokens (+{2 * over:,}"
     )
     assert "in the group's total" in found.detail and "request by request" not in found.detail
+
+
+INT64_MAX_COUNTS = (
+    Path(__file__).resolve().parents[1] / "fixtures" / "envelope" / ("int64_max_counts.jsonl")
+)
+
+
+def test_counts_of_int64_max_are_judged_without_overflow(tmp_path: Path) -> None:
+    """Ingest accepts a count of 2^63 - 1; the per-request tolerance test multiplied its
+    difference by 100 in BIGINT and ``findings`` / ``audit`` crashed (OutOfRangeException).
+    Every rule runs on such a store (an output of 2^63 - 1 too), and D15 reports the
+    input in full. (The output recount of a reasoning model is not exact: not judged.)"""
+    records = [json.loads(line) for line in INT64_MAX_COUNTS.read_text("utf-8").splitlines()]
+    con = priced_store(tmp_path, records)
+    settings = with_overrides({})
+    for rule in RULES:
+        rule.evaluate(con, settings[rule.rule_id])
+    [found] = D15.evaluate(con, settings["D15"])
+    assert found.requests == 2
+    assert f"input reported {2**63 - 1 + 56:,}" in found.detail

@@ -265,3 +265,72 @@ def test_whitespace_only_lines_are_blank(kit: EnvelopeKit) -> None:
     lines = [kit.from_exchange(chat, "openai"), "\t", " \t ", "\f", "\v", " \r"]
     fr, _ = kit.ingest_lines(lines)
     assert (fr.records_read, fr.loaded, fr.rejected) == (1, 1, 0)
+
+
+def test_a_whole_number_beyond_int64_is_too_large_at_any_size(kit: EnvelopeKit) -> None:
+    """2^63 (a UBIGINT to DuckDB) was "too large" but 2^64 and 10^30 (DOUBLEs to it)
+    "should be a whole number, got 1000…": one reason for every size, the same as the
+    gateway formats, Claude Code and --map give. Exponent forms stay not whole numbers."""
+    calls = kit.cassette(OPENAI_CACHE)
+    [snap] = kit.snapshot(ANTHROPIC_SNAPSHOT)
+    [gem] = kit.cassette(GEMINI)
+    lines = []
+    for i, value in enumerate([2**63, 2**64, 10**30, -(10**30)]):
+        line = kit.from_exchange(calls[i], "openai", request_id=f"big-{i}")
+        line["response"]["usage"]["prompt_tokens"] = value
+        lines.append(line)
+    anthropic = kit.from_exchange(snap, "anthropic")
+    anthropic["response"]["usage"]["output_tokens"] = 10**30
+    gemini = kit.from_exchange(gem, "google")
+    gemini["response"]["usageMetadata"]["candidatesTokenCount"] = 2**64
+    exponent = kit.from_exchange(calls[0], "openai", request_id="exp")
+    prompt = exponent["response"]["usage"]["prompt_tokens"]
+    exponent_text = json.dumps(exponent).replace(
+        f'"prompt_tokens": {prompt},', '"prompt_tokens": 1e400,'
+    )
+    assert "1e400" in exponent_text
+    fr, _ = kit.ingest_lines([*lines, anthropic, gemini, exponent_text])
+    reasons = {n: r["reason"] for n, r in kit.rejects(kit.tmp_path / "log.jsonl").items()}
+    assert reasons == {
+        1: "response.usage.prompt_tokens is too large: 9223372036854775808",
+        2: "response.usage.prompt_tokens is too large: 18446744073709551616",
+        3: "response.usage.prompt_tokens is too large: 1000000000000000000000000000000",
+        4: "response.usage.prompt_tokens is negative",
+        5: "response.usage.output_tokens is too large: 1000000000000000000000000000000",
+        6: "response.usageMetadata.candidatesTokenCount is too large: 18446744073709551616",
+        7: "response.usage.prompt_tokens should be a whole number, got 1e400",
+    }
+    assert fr.loaded == 0
+
+
+def test_counts_that_add_up_beyond_int64_reject_only_their_line(kit: EnvelopeKit) -> None:
+    """Each count fits int64, their sum does not: the usage macros' BIGINT additions failed
+    the whole file, and input classes adding up past it loaded a row every priced report
+    then crashed on (the pricing view adds them up)."""
+    big = 2**63 - 1
+    calls = kit.cassette(OPENAI_CACHE)
+    [snap] = kit.snapshot(ANTHROPIC_SNAPSHOT)
+    [gem] = kit.cassette(GEMINI)
+    cached = kit.from_exchange(calls[0], "openai")
+    cached["response"]["usage"].update(
+        prompt_tokens=big, prompt_tokens_details={"cached_tokens": big, "cache_write_tokens": big}
+    )
+    split = kit.from_exchange(snap, "anthropic", request_id="split")
+    split["response"]["usage"].update(
+        cache_creation_input_tokens=5,
+        cache_creation={"ephemeral_5m_input_tokens": big, "ephemeral_1h_input_tokens": big},
+    )
+    gemini = kit.from_exchange(gem, "google")
+    gemini["response"]["usageMetadata"].update(promptTokenCount=big, toolUsePromptTokenCount=big)
+    classes = kit.from_exchange(snap, "anthropic", request_id="classes")
+    classes["response"]["usage"].update(input_tokens=big, cache_read_input_tokens=big)
+    good = kit.from_exchange(calls[1], "openai")
+    fr, _ = kit.ingest_lines([cached, split, gemini, classes, good])
+    assert fr.error is None
+    assert (fr.records_read, fr.loaded, fr.rejected) == (5, 1, 4)
+    assert {n: r["reason"] for n, r in kit.rejects(kit.tmp_path / "log.jsonl").items()} == {
+        1: "cached tokens exceed prompt tokens: not OpenAI usage semantics",
+        2: "cache_creation 5m + 1h split does not add up to cache_creation_input_tokens",
+        3: "promptTokenCount + toolUsePromptTokenCount is too large",
+        4: "input token counts add up to more than 9223372036854775807: too large",
+    }

@@ -40,7 +40,9 @@ def _pct(difference: int, base: int) -> str:
     return f"{Decimal(difference) * 100 / Decimal(base):+.1f}%" if base else "n/a"
 
 
-# One side's sums, in the query's column order (input_* then output_*).
+# One side's sums, in the query's column order (input_* then output_*). Token sums are
+# HUGEINT (DuckDB's sum of BIGINT); the per-request tolerance test scales a difference by
+# 100 in HUGEINT, since a count near 2^63 - 1 (which ingest accepts) overflows BIGINT there.
 _SIDE = """
     coalesce(sum(reported_{s}_tokens) FILTER (WHERE {used}), 0),
     coalesce(sum(recounted_{s}_tokens) FILTER (WHERE {used}), 0),
@@ -50,7 +52,7 @@ _SIDE = """
     coalesce(sum(recounted_{s}_tokens) FILTER (WHERE {exact}), 0),
     sum(abs({s}_difference) * {s}_price) FILTER (WHERE {exact}),
     count(*) FILTER (WHERE {exact}
-        AND abs({s}_difference) * 100 > $tolerance_pct * recounted_{s}_tokens),
+        AND abs({s}_difference)::HUGEINT * 100 > $tolerance_pct * recounted_{s}_tokens),
     count(*) FILTER (WHERE {exact})"""
 _INPUT = _SIDE.format(s="input", used="true", exact="exact")
 _OUTPUT = _SIDE.format(

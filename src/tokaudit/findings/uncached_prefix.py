@@ -73,7 +73,8 @@ class UncachedPrefix(WasteRule):
                     sum(CASE WHEN NOT chain_start AND cache_read_tokens < p_eff / 2
                              THEN (p_eff - cache_read_tokens) * (input_price - cache_read_price)
                              ELSE 0 END) AS gross,
-                    sum(cache_write_5m_tokens + cache_write_1h_tokens) AS writes,
+                    -- HUGEINT: two counts near 2^63 would overflow BIGINT's +
+                    sum(cache_write_5m_tokens::HUGEINT + cache_write_1h_tokens) AS writes,
                     max(CASE WHEN provider = 'anthropic'
                              THEN p * (cache_write_5m_price - input_price) ELSE 0 END) AS premium
                 FROM chained GROUP BY ALL

@@ -444,9 +444,12 @@ class ClaudeCodeFormat(LogFormat):
         return head.mostly(_is_line)
 
     def preference(self, row: str) -> str:
-        """Among lines of one response: a non-sidechain line, then the largest usage."""
+        """Among lines of one response: a non-sidechain line, then the largest usage.
+
+        Summed as HUGEINT: counts near 2^63 - 1 are valid, and their BIGINT sum overflowed
+        (the whole file failed)."""
         total = " + ".join(
-            f"coalesce({row}.{c}, 0)"
+            f"coalesce({row}.{c}::HUGEINT, 0)"
             for c in (
                 "input_tokens",
                 "cache_read_tokens",

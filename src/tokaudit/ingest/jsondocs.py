@@ -79,9 +79,15 @@ CREATE OR REPLACE TEMP MACRO ta_num(v) AS CASE
     WHEN regexp_full_match(v ->> '$', '\s*-?[0-9]+(\.0*)?\s*')
          AND json_type(v) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'VARCHAR')
         THEN try_cast(regexp_extract(v ->> '$', '-?[0-9]+') AS BIGINT) END;
--- Why a count is unusable, or NULL (absent, JSON null and an empty CSV cell are fine).
+-- Why a count is unusable, or NULL (absent and JSON null are fine; an empty CSV cell is
+-- read as null). An empty or blank string is not a count: read as 0 it would price the call
+-- without it. A whole number beyond BIGINT is too large, as ta_int_problem words it.
 CREATE OR REPLACE TEMP MACRO ta_num_problem(v, label) AS CASE
-    WHEN coalesce(json_type(v), 'NULL') = 'NULL' OR trim(v ->> '$') = '' THEN NULL
+    WHEN coalesce(json_type(v), 'NULL') = 'NULL' THEN NULL
+    WHEN ta_num(v) IS NULL AND regexp_full_match(v ->> '$', '\s*-?[0-9]+(\.0*)?\s*')
+         AND json_type(v) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'VARCHAR')
+        THEN label || CASE WHEN starts_with(trim(v ->> '$'), '-') THEN ' is negative'
+                           ELSE ' is too large: ' || left(trim(v ->> '$'), 80) END
     WHEN ta_num(v) IS NULL THEN label || ' should be a whole number, got ' || left(v::VARCHAR, 80)
     WHEN starts_with(trim(v ->> '$'), '-') THEN label || ' is negative' END;
 -- The same for a count a provider always writes (prompt, completion): there a JSON null is

@@ -302,6 +302,13 @@ class MappedFormat(LogFormat):
             checks.append(f"WHEN {self._v(t)} IS NULL THEN 'missing {t} ({self._label(t)})'")
         for t in COUNT_TARGETS:
             if t in fm.fields:
+                # a whole number that BIGINT cannot hold is too large, as in every format
+                checks.append(
+                    f"WHEN {self._v(t)} IS NOT NULL AND c_{t} IS NULL AND "
+                    f"regexp_full_match({self._v(t)}, '-?[0-9]+(\\.0*)?') THEN '{self._label(t)}"
+                    f"' || CASE WHEN starts_with({self._v(t)}, '-') THEN ' is negative' "
+                    f"ELSE ' is too large: ' || {self._v(t)} END"
+                )
                 checks.append(
                     f"WHEN {self._v(t)} IS NOT NULL AND c_{t} IS NULL THEN '{self._label(t)} "
                     f"should be a whole number, got ' || {self._v(t)}"

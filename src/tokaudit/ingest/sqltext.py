@@ -41,8 +41,13 @@ CREATE OR REPLACE TEMP MACRO ta_int(doc, path) AS
     CASE WHEN json_type(doc, path) IN ('BIGINT', 'UBIGINT')
          THEN try_cast(doc ->> path AS BIGINT) END;
 -- Why a whole-number field is unusable, or NULL when it is fine (absent counts as fine).
+-- An integer literal beyond BIGINT is too large (or negative), whatever JSON type DuckDB
+-- reads it as (UBIGINT up to 2^64 - 1, DOUBLE beyond), so every size gets one reason.
 CREATE OR REPLACE TEMP MACRO ta_int_problem(doc, label, path) AS CASE
     WHEN json_type(doc, path) IS NULL OR json_type(doc, path) = 'NULL' THEN NULL
+    WHEN json_type(doc, path) = 'DOUBLE' AND regexp_full_match(doc ->> path, '-?[0-9]+')
+        THEN label || CASE WHEN starts_with(doc ->> path, '-') THEN ' is negative'
+                           ELSE ' is too large: ' || (doc ->> path) END
     WHEN json_type(doc, path) NOT IN ('BIGINT', 'UBIGINT')
         THEN label || ' should be a whole number, got ' || (doc -> path)::VARCHAR
     WHEN try_cast(doc ->> path AS BIGINT) IS NULL THEN label || ' is too large: ' || (doc ->> path)

@@ -144,6 +144,30 @@ SPLIT_VARIABLE = "tokaudit_split_lines"  # false: create_staged runs split SELEC
 IN_SCHEMA_VARIABLE = "tokaudit_staged_in_schema"
 
 
+# The input-side token classes, which the pricing view and ``token_audit`` add up as
+# BIGINT (a request's total input). Each count may be up to 2^63 - 1, so a record whose
+# classes add up beyond that is rejected here, for every format, rather than stored to
+# crash every report that prices it.
+_INPUT_CLASSES = (
+    "input_tokens",
+    "input_audio_tokens",
+    "cache_read_tokens",
+    "cache_read_audio_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+)
+_TOO_LARGE = "input token counts add up to more than 9223372036854775807: too large"
+
+
+def _reject_reason(present: frozenset[str]) -> str:
+    """SQL: the staged row's reject reason, or why its input classes do not add up."""
+    classes = [c for c in _INPUT_CLASSES if c in present]
+    if len(classes) < 2:
+        return "s.reject_reason"
+    total = " + ".join(f"coalesce(s.{c}::HUGEINT, 0)" for c in classes)
+    return f"coalesce(s.reject_reason, CASE WHEN {total} > {2**63 - 1} THEN '{_TOO_LARGE}' END)"
+
+
 def create_staged(
     con: duckdb.DuckDBPyConnection,
     select_sql: str,
@@ -184,6 +208,8 @@ def create_staged(
         raise ValueError(f"_staged has no column(s) {sorted(unknown)}")
 
     def column(name: str, kind: str) -> str:
+        if name == "reject_reason" and name in present:
+            return f"{_reject_reason(present)}::{kind} AS {name}"
         if name in present:
             return f"s.{name}::{kind} AS {name}"
         needed, expr = DERIVED.get(name, (None, ""))

@@ -78,9 +78,11 @@ USAGE_MACROS = f"""
 -- The OpenAI convention on counts already read (p: prompt_tokens or input_tokens, c / w:
 -- cached / cache-write tokens (0 when absent), o: completion_tokens or output_tokens,
 -- r: reasoning tokens; NULL = absent). The envelope's typed parse calls it directly.
+-- Sums of counts are HUGEINT: each count may be up to 2^63 - 1, and a BIGINT overflow
+-- would fail the whole file; a record they do not fit is rejected by its problem.
 CREATE OR REPLACE TEMP MACRO ta_usage_openai_n(p, c, w, o, r) AS {{
     'has_usage': p IS NOT NULL,
-    'input': p - c - w,
+    'input': TRY_CAST(p::HUGEINT - c - w AS BIGINT),
     'input_audio': 0::BIGINT,
     'cache_read': c,
     'cache_read_audio': 0::BIGINT,
@@ -90,7 +92,7 @@ CREATE OR REPLACE TEMP MACRO ta_usage_openai_n(p, c, w, o, r) AS {{
     'reasoning': r,
     'web_search': 0::BIGINT,
     'problem': CASE
-        WHEN c + w > p
+        WHEN c::HUGEINT + w > p
             THEN 'cached tokens exceed prompt tokens: not OpenAI usage semantics'
         WHEN r > 0 AND o IS NULL
             THEN 'reasoning tokens without an output count (completion_tokens / output_tokens '
@@ -118,7 +120,7 @@ CREATE OR REPLACE TEMP MACRO ta_usage_anthropic_n(i, cr, cw, cw5, cw1, o, th, ws
     'web_search': coalesce(ws, 0),
     'problem': CASE
         WHEN (cw5 IS NOT NULL OR cw1 IS NOT NULL) AND cw IS NOT NULL
-             AND coalesce(cw5, 0) + coalesce(cw1, 0) <> cw
+             AND coalesce(cw5, 0)::HUGEINT + coalesce(cw1, 0) <> cw
             THEN 'cache_creation 5m + 1h split does not add up to cache_creation_input_tokens'
         WHEN th > 0 AND o IS NULL
             THEN 'thinking tokens without an output count (output_tokens is missing)'
@@ -136,23 +138,27 @@ CREATE OR REPLACE TEMP MACRO ta_usage_anthropic(u) AS ta_usage_anthropic_n(
 -- cached AUDIO tokens, part of cc; NULL = absent).
 CREATE OR REPLACE TEMP MACRO ta_usage_gemini_n(pt, tu, cc, ct, th, audio, cached_audio) AS {{
     'has_usage': pt IS NOT NULL,
-    'input': pt + tu - cc - audio,
+    'input': TRY_CAST(pt::HUGEINT + tu - cc - audio AS BIGINT),
     'input_audio': audio,
     'cache_read': cc - cached_audio,
     'cache_read_audio': cached_audio,
     'cache_write_5m': 0::BIGINT,
     'cache_write_1h': 0::BIGINT,
-    'output': coalesce(ct, 0) + coalesce(th, 0),
+    'output': TRY_CAST(coalesce(ct, 0)::HUGEINT + coalesce(th, 0) AS BIGINT),
     'reasoning': th,
     'web_search': 0::BIGINT,
-    'problem': CASE WHEN cc > coalesce(pt, 0) + tu
+    'problem': CASE WHEN cc > coalesce(pt, 0)::HUGEINT + tu
                     THEN 'cachedContentTokenCount exceeds promptTokenCount'
                     WHEN cached_audio > cc
                     THEN 'cacheTokensDetails AUDIO exceeds cachedContentTokenCount'
                     WHEN audio < 0
                     THEN 'cacheTokensDetails AUDIO exceeds promptTokensDetails AUDIO'
-                    WHEN cc + audio > coalesce(pt, 0) + tu
-                    THEN 'promptTokensDetails AUDIO exceeds the uncached prompt tokens' END
+                    WHEN cc + audio > coalesce(pt, 0)::HUGEINT + tu
+                    THEN 'promptTokensDetails AUDIO exceeds the uncached prompt tokens'
+                    WHEN pt::HUGEINT + tu - cc - audio > 9223372036854775807
+                    THEN 'promptTokenCount + toolUsePromptTokenCount is too large'
+                    WHEN coalesce(ct, 0)::HUGEINT + coalesce(th, 0) > 9223372036854775807
+                    THEN 'candidatesTokenCount + thoughtsTokenCount is too large' END
 }};
 -- ta_int_problem for a count the provider always writes (NOT_NULL_FIELDS): a JSON null
 -- there is a broken record, never a count of 0 (an absent field keeps its meaning).

@@ -308,3 +308,24 @@ def test_a_type_that_is_no_string_is_a_reject_even_where_detection_reads_it(
     rows = store.requests()
     assert sorted(rows) == ["anthropic:msg_A", "anthropic:msg_B", "anthropic:msg_X"]
     assert [rows[k]["output_tokens"] for k in sorted(rows)] == [11, 13, 21]
+
+
+def test_a_count_beyond_int64_is_too_large_at_any_size(store: Store, tmp_path: Path) -> None:
+    """2^64 read "should be a whole number, got 18446744073709551616" where 2^63 read "is
+    too large": both are whole numbers BIGINT cannot hold, one reason for every size."""
+    lines: list[dict[str, object] | str] = [
+        _with_count("msg_A", "input_tokens", 2**63),
+        _with_count("msg_B", "input_tokens", 2**64),
+        _with_count("msg_C", "cache_read_input_tokens", 10**30),
+        _with_count("msg_D", "output_tokens", -(10**30)),
+        _with_count("msg_OK", "input_tokens", 2**63 - 1),
+    ]
+    result = store.ingest(session_file(tmp_path, lines))
+    [f] = result.files
+    assert (f.loaded, f.rejected) == (1, 4)
+    assert {n: reason for _, n, reason in store.rejects()} == {
+        1: "message.usage.input_tokens is too large: 9223372036854775808",
+        2: "message.usage.input_tokens is too large: 18446744073709551616",
+        3: "message.usage.cache_read_input_tokens is too large: 1000000000000000000000000000000",
+        4: "message.usage.output_tokens is negative",
+    }

@@ -425,3 +425,34 @@ def test_epoch_start_times_by_size_and_none_before_2000(gw: GatewayKit) -> None:
         "observation zero: startTime 0 is before 2000: not a request time "
         "(read as 1970-01-01 00:00:00 UTC)"
     ]
+
+
+def test_an_empty_count_is_a_reject_and_a_null_one_not_reported(gw: GatewayKit) -> None:
+    """An empty or blank string used to read as 0 and the call was priced. It is not a
+    whole number (Langfuse's own schema takes only numbers). A null is Langfuse's "not
+    reported" (every usage key is ``nullish`` in its ingestion schema): read as absent."""
+
+    def obs(gen_id: str, usage: Json, key: str = "usageDetails") -> Json:
+        return {**gen(gen_id, None), key: usage, "type": "GENERATION"}
+
+    lines = [
+        obs("empty-in", {"input": "", "output": 20}),
+        obs("empty-out", {"input": 100, "output": ""}),
+        obs("blank-in", {"input": " ", "output": 20}),
+        obs("legacy", {"promptTokens": 100, "completionTokens": ""}, key="usage"),
+        obs("huge", {"input": 10**30, "output": 20}),
+        obs("null-out", {"input": "100", "output": None}),
+    ]
+    path = gw.write_jsonl("observations.jsonl", lines)
+    got = gw.one(path)
+    assert (got.records_read, got.loaded, got.rejected) == (6, 1, 5)
+    assert {n: r["reason"] for n, r in gw.rejects(path).items()} == {
+        1: 'observation empty-in: usageDetails.input should be a whole number, got ""',
+        2: 'observation empty-out: usageDetails.output should be a whole number, got ""',
+        3: 'observation blank-in: usageDetails.input should be a whole number, got " "',
+        4: 'observation legacy: usageDetails.output should be a whole number, got ""',
+        5: "observation huge: usageDetails.input is too large: 1000000000000000000000000000000",
+    }
+    [row] = gw.rows(path)
+    assert row["request_key"] == "langfuse:null-out"
+    assert classes(row) == (100, 0, 0, 0, 0, None)

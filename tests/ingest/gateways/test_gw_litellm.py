@@ -445,3 +445,59 @@ def test_a_null_prompt_or_completion_count_is_a_reject(gw: GatewayKit) -> None:
     [row] = gw.rows(path)
     assert row["request_key"] == "litellm:null-cached"
     assert classes(row) == (1167, 0, 0, 0, 26, None)  # no cache, as if the keys were absent
+
+
+def test_an_empty_or_blank_count_is_a_reject(gw: GatewayKit) -> None:
+    """An empty string used to read as absent: ``"completion_tokens": ""`` loaded a call
+    priced without its output, and ``"prompt_tokens": ""`` a no-usage row that dropped its
+    500 output tokens. It is not a whole number, as docs/formats.md says (the CSV reader
+    rejects an empty cell too, as a null)."""
+    blank_cached = {
+        "usage_object": {
+            "prompt_tokens": 1167,
+            "completion_tokens": 26,
+            "prompt_tokens_details": {"cached_tokens": "  "},
+        }
+    }
+    lines = [
+        spend_row("empty-prompt", **CLAUDE, prompt_tokens="", completion_tokens=500),
+        spend_row("empty-completion", **CLAUDE, prompt_tokens=5000, completion_tokens=""),
+        spend_row("blank", **CLAUDE, prompt_tokens=" ", completion_tokens=26),
+        spend_row(
+            "blank-cached", **CLAUDE, prompt_tokens=1167, completion_tokens=26, meta=blank_cached
+        ),
+        spend_row("ok", **CLAUDE, prompt_tokens=1167, completion_tokens=26),
+    ]
+    path = gw.write_jsonl("spend.jsonl", lines)
+    got = gw.one(path)
+    assert (got.loaded, got.rejected) == (1, 4)
+    assert {n: r["reason"] for n, r in gw.rejects(path).items()} == {
+        1: 'prompt_tokens should be a whole number, got ""',
+        2: 'completion_tokens should be a whole number, got ""',
+        3: 'prompt_tokens should be a whole number, got " "',
+        4: "metadata.usage_object.prompt_tokens_details.cached_tokens should be a whole "
+        'number, got "  "',
+    }
+    [row] = gw.rows(path)
+    assert row["request_key"] == "litellm:ok"
+
+
+def test_a_whole_number_beyond_int64_is_too_large(gw: GatewayKit) -> None:
+    """Past BIGINT a count used to read "should be a whole number, got 1000…": it is
+    one, only too large, as the envelope says of 2^63. A numeric string too."""
+    lines = [
+        spend_row("huge", **CLAUDE, prompt_tokens=10**30, completion_tokens=26),
+        spend_row("int64+1", **CLAUDE, prompt_tokens=1167, completion_tokens=str(2**63)),
+        spend_row("neg", **CLAUDE, prompt_tokens=-(10**30), completion_tokens=26),
+        spend_row("int64", **CLAUDE, prompt_tokens=2**63 - 1, completion_tokens=26),
+    ]
+    path = gw.write_jsonl("spend.jsonl", lines)
+    got = gw.one(path)
+    assert (got.loaded, got.rejected) == (1, 3)
+    assert {n: r["reason"] for n, r in gw.rejects(path).items()} == {
+        1: "prompt_tokens is too large: 1000000000000000000000000000000",
+        2: "completion_tokens is too large: 9223372036854775808",
+        3: "prompt_tokens is negative",
+    }
+    [row] = gw.rows(path)
+    assert row["input_tokens"] == 2**63 - 1

@@ -222,3 +222,43 @@ def test_a_start_time_before_2000_is_a_reject(gw: GatewayKit) -> None:
         "not a request time (read as 1970-01-01 00:29:50.867154 UTC)"
     )
     assert spans[0]["spanId"] not in {r["request_key"].split("/")[-1] for r in gw.rows(path)}
+
+
+def _call_span(span_id: str, **counts: Json) -> Json:
+    """A chat span whose ``gen_ai.usage.<name>`` attributes hold the AnyValues given."""
+    attributes = [
+        {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+        {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
+        *({"key": f"gen_ai.usage.{k}", "value": v} for k, v in counts.items()),
+    ]
+    return {
+        "traceId": "5b8efff798038103d269b633813fc60c",
+        "spanId": span_id,
+        "name": "chat gpt-4o-mini",
+        "startTimeUnixNano": "1791968400250000000",
+        "attributes": attributes,
+    }
+
+
+def test_an_empty_count_is_a_reject(gw: GatewayKit) -> None:
+    """``{"intValue": ""}`` used to read as absent, so the span loaded with 0 output and
+    was priced. It is not a whole number; past BIGINT a count is too large. An attribute
+    with no value set (an empty AnyValue) still reads as absent."""
+    five = {"intValue": "5"}
+    spans = [
+        _call_span("s1", input_tokens={"intValue": 100}, output_tokens={"intValue": ""}),
+        _call_span("s2", input_tokens={"stringValue": "  "}, output_tokens=five),
+        _call_span("s3", input_tokens={"intValue": "99999999999999999999"}, output_tokens=five),
+        _call_span("s4", input_tokens={"intValue": 100}, output_tokens={}),
+        _call_span("s5", input_tokens={"intValue": 100}, output_tokens=five),
+    ]
+    docs = [{"resourceSpans": [{"scopeSpans": [{"spans": [s]}]}]} for s in spans]
+    path = gw.write_jsonl("otlp.jsonl", docs)
+    got = gw.one(path)
+    assert (got.format, got.loaded, got.rejected) == ("otel-genai", 2, 3)
+    assert {n: r["reason"] for n, r in gw.rejects(path).items()} == {
+        1: 'span s1: gen_ai.usage.output_tokens should be a whole number, got ""',
+        2: 'span s2: gen_ai.usage.input_tokens should be a whole number, got "  "',
+        3: "span s3: gen_ai.usage.input_tokens is too large: 99999999999999999999",
+    }
+    assert [classes(r) for r in gw.rows(path)] == [(100, 0, 0, 0, 0, None), (100, 0, 0, 0, 5, None)]

@@ -616,3 +616,26 @@ def test_a_null_output_in_json_lines_is_empty_too(kit: EnvelopeKit) -> None:
         3: "column u.out is empty",
     }
     assert [(r["input_tokens"], r["output_tokens"]) for r in kit.rows(path)] == [(10, 4)]
+
+
+def test_a_whole_number_beyond_int64_is_too_large(kit: EnvelopeKit) -> None:
+    """A cell of 10^30 read "should be a whole number, got 1000…": it is one, too large
+    for a count, as every other format words it."""
+    path = kit.tmp_path / "calls.csv"
+    path.write_text(
+        "id,created_at,prompt_tokens,cached_tokens,completion_tokens\n"
+        "r1,2026-10-01T10:00:00Z,1000000000000000000000000000000,0,5\n"
+        "r2,2026-10-01T11:00:00Z,100,0,9223372036854775808.0\n"
+        "r3,2026-10-01T12:00:00Z,-99999999999999999999,0,20\n"
+        "r4,2026-10-01T13:00:00Z,9223372036854775807,0,20\n",
+        "utf-8",
+    )
+    fmap = {"input_includes_cache": True, **_mini_map("created_at", "cached_tokens")}
+    fr = _ingest(kit, path, fmap)
+    assert (fr.loaded, fr.rejected) == (1, 3)
+    assert {n: r["reason"] for n, r in kit.rejects(path).items()} == {
+        2: "column prompt_tokens is too large: 1000000000000000000000000000000",
+        3: "column completion_tokens is too large: 9223372036854775808.0",
+        4: "column prompt_tokens is negative",
+    }
+    assert [r["input_tokens"] for r in kit.rows(path)] == [2**63 - 1]
