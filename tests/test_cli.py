@@ -773,3 +773,51 @@ def test_a_bad_or_too_small_memory_limit_is_exit_2(
     assert result.exit_code == 2
     assert result.stdout == ""
     assert needle in result.stderr
+
+
+def test_audit_and_findings_run_on_counts_of_int64_max(tmp_path: Path) -> None:
+    """2^63 - 1 is a valid count: ingest loads it, and audit and findings used to crash on
+    it (D15's percentage overflowed BIGINT) instead of exiting 0."""
+    log = ROOT / "tests" / "fixtures" / "envelope" / "int64_max_counts.jsonl"
+    db = tmp_path / "s.duckdb"
+    audited = runner.invoke(app, ["audit", str(log), "--db", str(db), "-f", "json"])
+    assert audited.exit_code == 0, audited.stderr
+    assert json.loads(audited.stdout)["ingest"]["loaded"] == 2
+    found = runner.invoke(app, ["findings", "--db", str(db), "-f", "json"])
+    assert found.exit_code == 0, found.stderr
+    assert "D15" in found.stdout
+
+
+def test_audit_hint_for_an_undetectable_file_points_to_ingest(tmp_path: Path) -> None:
+    """audit's --format is the output format: its hint names the command that forces a
+    log format. ingest keeps its own hint."""
+    log = tmp_path / "notes.log"
+    log.write_text("hello world\nnot a log\n", "utf-8")
+    hint = "; load it with `tokaudit ingest --format FORMAT`"
+    audited = runner.invoke(app, ["audit", str(log), "-f", "json"])
+    assert audited.exit_code == 2
+    assert "; pass --format" not in audited.stderr
+    assert f"error: {log}: cannot detect the log format (tried: " in audited.stderr
+    assert audited.stderr.count(hint) == 2  # the file error and the reject listed
+    [reject] = json.loads(audited.stdout)["rejects"]
+    assert reject["reason"].startswith("cannot detect the log format")
+    assert reject["reason"].endswith(hint)
+    ingested = runner.invoke(app, ["ingest", str(log), "--db", str(tmp_path / "s.duckdb")])
+    assert ingested.exit_code == 2
+    assert ingested.stderr.rstrip().endswith("; pass --format")
+    assert "tokaudit ingest --format" not in ingested.stderr
+
+
+def test_audit_counts_files_not_read_apart_from_rejected_lines(
+    tmp_path: Path, mixed_log: Path
+) -> None:
+    """An unreadable file is kept as a reject at line 0; the list's header used to call it a
+    rejected line, against the counts line just above ('0 rejected, 1 file(s) unreadable')."""
+    notes = tmp_path / "notes.log"
+    notes.write_text("hello world\nnot a log\n", "utf-8")
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text(mixed_log.read_text("utf-8").splitlines()[0] + '\n{"timestamp": \n', "utf-8")
+    result = runner.invoke(app, ["audit", str(notes), str(cut)])
+    assert result.exit_code == 2
+    assert ", 1 rejected, 1 file(s) unreadable" in result.stderr
+    assert "1 line(s) rejected and 1 file(s) not read, kept with their reason:" in result.stderr

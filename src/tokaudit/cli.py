@@ -590,6 +590,19 @@ def recount(db: DbOption = DEFAULT_DB, config: TokenizerConfigOption = None) -> 
     warn_broken_plugins(result.broken_plugins)
 
 
+_INGEST_FORMAT_HINT = "; pass --format"
+
+
+def _audit_hint(text: str) -> str:
+    """An ingest message as audit words it: audit's --format is the output format, so an
+    undetectable file's hint points to ingest, the one command that forces a log format."""
+    if text.endswith(_INGEST_FORMAT_HINT):
+        return text.removesuffix(_INGEST_FORMAT_HINT) + (
+            "; load it with `tokaudit ingest --format FORMAT`"
+        )
+    return text
+
+
 @app.command()
 def audit(
     paths: Annotated[list[str], typer.Argument(help=PATHS_HELP)],
@@ -635,7 +648,7 @@ def audit(
         _err(line)
     warn_broken_plugins(result.broken_plugins)
     for line in _input_errors(result.ingest):
-        _err(line)
+        _err(_audit_hint(line))
     if renderer is json_format:
         _out(
             json_format.dumps(
@@ -650,7 +663,11 @@ def audit(
                     "breakdowns": [breakdown_dict(b) for b in result.breakdowns],
                     "findings": findings_dict(result.findings),
                     "rejects": [
-                        {"file": r.source_file, "line": r.source_line, "reason": r.reason}
+                        {
+                            "file": r.source_file,
+                            "line": r.source_line,
+                            "reason": _audit_hint(r.reason),
+                        }
                         for r in result.rejects
                     ],
                 }
@@ -673,9 +690,17 @@ def audit(
         text = "".join(renderer.render_breakdown(b) + "\n" for b in result.breakdowns)
         _out(text + renderer.render_findings(result.findings))
     if result.rejects:
-        _err(f"{len(result.rejects)} line(s) rejected and kept with their reason:")
+        # a file that could not be read (or its format told) is kept as a reject at line 0:
+        # counted apart, as the counts line counts it (unreadable, not a rejected line)
+        whole_files = sum(1 for r in result.rejects if not r.source_line)
+        lines = len(result.rejects) - whole_files
+        _err(
+            f"{lines} line(s) rejected"
+            + (f" and {whole_files} file(s) not read" if whole_files else "")
+            + ", kept with their reason:"
+        )
         for r in result.rejects[:10]:
-            _err(f"  {r.source_file}:{r.source_line}: {r.reason}")
+            _err(f"  {r.source_file}:{r.source_line}: {_audit_hint(r.reason)}")
         if len(result.rejects) > 10:
             _err(f"  … {len(result.rejects) - 10} more (keep them with --db and query rejects)")
     if result.ingest.errors or result.ingest.damaged:

@@ -143,13 +143,13 @@ def test_plain_messages_with_escapes_count_as_tiktoken_counts_them(tmp_path: Pat
     def tokens(text: str) -> int:
         return len(encoding.encode_ordinary(text))
 
-    # OpenAI cookbook framing: 3 per message + role + content (+ the name: on o200k, its
-    # tokens alone, as recorded calls bill it), 3 to prime the reply
+    # OpenAI cookbook framing: 3 per message + role + content (a name joins its role as one
+    # text, "user:bob", as recorded calls bill it), 3 to prime the reply
     want = {
         f"t{n}": 3
         + (3 + tokens("system") + tokens(text))
         + (3 + tokens("user") + tokens(text[::-1]))
-        + (3 + tokens("user") + tokens(text) + tokens("bob"))
+        + (3 + tokens("user:bob") + tokens(text))
         for n, text in enumerate(TRICKY)
     }
     got = dict(con.execute("SELECT request_id, recounted_input_tokens FROM requests").fetchall())
