@@ -42,6 +42,7 @@ from tokaudit.report.renderers.common import (
     breakdown_dict,
     display_usd,
     findings_dict,
+    grounding_note,
 )
 
 app = typer.Typer(
@@ -425,7 +426,8 @@ def report(
 
 def _csv_report_notes(result: Any) -> None:
     """CSV lines are data rows only, so what other formats show beside them goes to stderr:
-    the rows --top left out (they are in no line of the file) and each unpriced model."""
+    the rows --top left out (they are in no line of the file), each unpriced model, and
+    Gemini grounding, whose fee is in no cost."""
     if result.omitted_rows:
         shown = [row.totals.cost_usd for row in result.rows if row.totals.cost_usd is not None]
         total = result.totals.cost_usd
@@ -433,6 +435,8 @@ def _csv_report_notes(result: Any) -> None:
         _err(f"note: --top: {result.omitted_rows} more row(s) not in the CSV{rest}")
     for u in result.unpriced:
         _err(f"warning: unpriced, in no cost: {u.model} ({u.provider}) x{u.requests}: {u.reason}")
+    if note := grounding_note(result):
+        _err(f"note: {note}")
 
 
 def _strict_exit(unpriced: list[Any]) -> None:

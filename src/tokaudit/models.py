@@ -74,6 +74,10 @@ class Breakdown:
     unpriced: list[UnpricedModel]
     pricing: PricingInfo
     omitted_rows: int = 0  # rows cut by --top (still in totals)
+    # Gemini requests grounded with Google Search, and their queries: billed apart after a
+    # free allowance no log shows, so not in any cost (docs/pricing.md)
+    grounded_requests: int = 0
+    grounding_queries: int = 0
 
 
 @dataclass(frozen=True)

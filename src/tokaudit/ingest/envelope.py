@@ -144,11 +144,15 @@ _OUTCOME = """coalesce(us.has_usage, false) AS has_usage,
     err ->> 'message' AS error_message"""
 
 
-def _tool_calls(output: str) -> str:
-    """The billed tool-call columns, given the response's ``output`` (JSON) expression.
+def _tool_calls(output: str, candidates: str) -> str:
+    """The billed tool-call columns, given the response's ``output`` and ``candidates``
+    (JSON) expressions.
 
     OpenAI Responses bills each ``web_search_call`` and ``file_search_call`` output item;
-    its usage has no count of them (Anthropic counts its web searches in ``us``).
+    its usage has no count of them (Anthropic counts its web searches in ``us``). Gemini's
+    grounding with Google Search is billed per grounded prompt or per search query after a
+    free allowance that no log shows, so its queries are counted (the first candidate's
+    ``groundingMetadata.webSearchQueries``) and reported, never priced (docs/pricing.md).
     """
 
     def items(kind: str) -> str:
@@ -157,10 +161,15 @@ def _tool_calls(output: str) -> str:
             f"lambda o: o ->> 'type' = '{kind}')) ELSE 0 END"
         )
 
+    grounding = (
+        f"CASE WHEN us.has_usage AND provider = 'google' THEN coalesce(json_array_length("
+        f"{candidates}, '$[0].groundingMetadata.webSearchQueries'), 0) END"
+    )
     return (
         f"CASE WHEN us.has_usage THEN us.web_search + {items('web_search_call')} END "
         f"AS web_search_requests,\n    "
-        f"CASE WHEN us.has_usage THEN {items('file_search_call')} END AS file_search_calls"
+        f"CASE WHEN us.has_usage THEN {items('file_search_call')} END AS file_search_calls,\n    "
+        f"{grounding} AS grounding_queries"
     )
 
 
@@ -339,7 +348,7 @@ SELECT
     {_text(M["$.environment"])} AS environment,
     meta AS metadata,
     {TOKEN_CLASS_COLUMNS},
-    {_tool_calls(R["$.output"])},
+    {_tool_calls(R["$.output"], R["$.candidates"])},
     {_OUTCOME},
     CASE provider
         WHEN 'openai' THEN coalesce({_text(R["$.choices[0].finish_reason"])},
@@ -593,7 +602,7 @@ _FAST_COLUMNS = f"""
     md.environment ->> '$' AS environment,
     meta AS metadata,
     {TOKEN_CLASS_COLUMNS},
-    {_tool_calls("rs.output")},
+    {_tool_calls("rs.output", "rs.candidates")},
     {_OUTCOME},
     CASE provider
         WHEN 'openai' THEN coalesce(rs.choices ->> '$[0].finish_reason', rs.status ->> '$')

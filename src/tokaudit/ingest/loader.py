@@ -98,6 +98,7 @@ REQUEST_COLUMNS = (
     "reasoning_tokens",
     "web_search_requests",
     "file_search_calls",
+    "grounding_queries",
     "has_usage",
     "status",
     "http_status",

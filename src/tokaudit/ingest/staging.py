@@ -52,6 +52,7 @@ STAGED_COLUMNS: dict[str, str] = {
     "reasoning_tokens": "BIGINT",
     "web_search_requests": "BIGINT",
     "file_search_calls": "BIGINT",
+    "grounding_queries": "BIGINT",
     "has_usage": "BOOLEAN",
     "status": "VARCHAR",
     "http_status": "INTEGER",

@@ -150,12 +150,20 @@ def breakdown(
         for r in rows
     ]
     total = con.execute(f"SELECT {_TOTALS_SQL} FROM request_costs c WHERE {where}", params)
+    totals = _totals(tuple(total.fetchone() or ()))
+    grounded = con.execute(
+        f"""SELECT count(*), coalesce(sum(grounding_queries), 0) FROM request_costs c
+        WHERE {where} AND grounding_queries > 0""",
+        params,
+    ).fetchone() or (0, 0)
     kept = out[:top] if top else out
     return Breakdown(
         group_by=group_by,
         rows=kept,
-        totals=_totals(tuple(total.fetchone() or ())),
+        totals=totals,
         unpriced=unpriced_models(con, where, params),
         pricing=pricing_info(con),
         omitted_rows=len(out) - len(kept),
+        grounded_requests=int(grounded[0]),
+        grounding_queries=int(grounded[1]),
     )

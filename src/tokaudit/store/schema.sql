@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS requests (
     reasoning_tokens       BIGINT,               -- subset of output_tokens, informational
     web_search_requests    BIGINT,
     file_search_calls      BIGINT,               -- OpenAI Responses file_search_call items
+    grounding_queries      BIGINT,               -- Gemini Google Search queries (fee not priced)
     has_usage              BOOLEAN NOT NULL,
     status                 VARCHAR NOT NULL,     -- ok | error
     http_status            INTEGER,
@@ -75,6 +76,8 @@ CREATE TABLE IF NOT EXISTS requests (
 ALTER TABLE requests ADD COLUMN IF NOT EXISTS cache_read_audio_tokens BIGINT;
 -- Stores created before file-search fees gain the column (NULL = none logged).
 ALTER TABLE requests ADD COLUMN IF NOT EXISTS file_search_calls BIGINT;
+-- Stores created before grounding was counted gain the column (NULL = not counted).
+ALTER TABLE requests ADD COLUMN IF NOT EXISTS grounding_queries BIGINT;
 -- Stores created before the audio token class gain the column (NULL = none split out).
 ALTER TABLE requests ADD COLUMN IF NOT EXISTS input_audio_tokens BIGINT;
 -- Stores created before attribution by project and aggregated rows gain these columns.

@@ -144,7 +144,22 @@ def breakdown_dict(b: Breakdown, estimates: bool | None = None) -> dict[str, Any
         "omitted_rows": b.omitted_rows,
         "totals": totals_dict(b.totals, estimates),
         "unpriced": unpriced_list(b.unpriced),
+        # grounding with Google Search: billed apart, in no cost above
+        "grounded_requests": b.grounded_requests,
+        "grounding_queries": b.grounding_queries,
     }
+
+
+def grounding_note(b: Breakdown) -> str | None:
+    """Why Gemini's grounding fee is in no cost, when the breakdown's requests used it."""
+    if not b.grounded_requests:
+        return None
+    return (
+        f"{b.grounded_requests} Gemini request(s) grounded with Google Search "
+        f"({b.grounding_queries} search queries): that fee ($35 per 1,000 grounded prompts on "
+        "Gemini 2.x, $14 per 1,000 queries on 3.x, after Google's free allowance) is not in "
+        "these costs"
+    )
 
 
 def unpriced_list(unpriced: list[UnpricedModel]) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from tokaudit.report.renderers.common import (
     budget_spend_text,
     cost_text,
     display_usd,
+    grounding_note,
     overlay_text,
     scope_text,
 )
@@ -67,6 +68,8 @@ def render_breakdown(b: Breakdown) -> str:
             f"({t.estimated_requests} requests logged without usage) is priced from "
             "recounted tokens.\n\n"
         )
+    if note := grounding_note(b):
+        out += f"**Not priced**: {note}.\n\n"
     if b.unpriced:
         out += (
             "**Unpriced** (not in the totals): "

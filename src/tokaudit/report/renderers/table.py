@@ -16,6 +16,7 @@ from tokaudit.report.renderers.common import (
     budget_spend_text,
     cost_text,
     display_usd,
+    grounding_note,
     overlay_text,
     scope_text,
 )
@@ -60,6 +61,8 @@ def _n(value: int) -> str:
 
 def breakdown_table(b: Breakdown) -> Table:
     caption = _caption(b.pricing)
+    if note := grounding_note(b):
+        caption += f"; not priced: {note}"
     if b.totals.estimated_requests:
         caption += (
             f"; ≈ marks estimates: {display_usd(b.totals.estimated_cost_usd)} "
