@@ -160,3 +160,20 @@ def test_uncovered_model_is_an_error_naming_it(tokenizer: TiktokenTokenizer) -> 
         tokenizer.count(["hi"], "claude-sonnet-4-5")
     with pytest.raises(TokenizerError, match=r"gemini-2\.5-flash"):
         tokenizer.count_chat([ChatMessage("user", "hi")], "gemini-2.5-flash")
+
+
+def test_an_assistant_turn_costs_two_more_on_gpt5_and_is_an_estimate(
+    tokenizer: TiktokenTokenizer,
+) -> None:
+    """Two recorded gpt-5.4 chats with 1 and 3 assistant turns were 2 and 6 under without
+    the 2; o3-mini histories agree without it."""
+    chat = [
+        ChatMessage("user", "My name is Steve"),
+        ChatMessage("assistant", "Hello Steve, how can I help you today?"),
+        ChatMessage("user", "What is my name?"),
+    ]
+    texts = ["user", "My name is Steve", "assistant", "Hello Steve, how can I help you today?"]
+    base = sum(tokenizer.count([*texts, "user", "What is my name?"], "gpt-5.4")) + 3 * 3
+    assert tokenizer.count_chat(chat, "gpt-5.4") == (base + 2 + 2, False)  # +2, priming 2
+    assert tokenizer.count_chat(chat[:1], "gpt-5.4")[1] is True
+    assert tokenizer.count_chat(chat, "o3-mini") == (base + 2, True)

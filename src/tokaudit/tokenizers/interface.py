@@ -98,6 +98,9 @@ class ChatProfile:
     # tokens a tools block costs besides its text ("# Tools ## functions" on GPT-4o; more on
     # GPT-5, whose tool prompt says more)
     tools_overhead: int = 5
+    # tokens an assistant message of the history costs besides its framing (2 on GPT-5.4:
+    # the harmony format marks its channel); a nonzero value makes such requests estimates
+    assistant_overhead: int = 0
     note: str = field(default="", compare=False)
 
     @property
@@ -115,6 +118,7 @@ class ChatProfile:
             self.image_tile,
             self.image_patch_multiplier,
             self.tools_overhead,
+            self.assistant_overhead,
         )
         return hashlib.sha256(repr(fields).encode()).hexdigest()[:12]
 
@@ -138,6 +142,7 @@ def framed_chat_tokens(
     reply_priming: int = REPLY_PRIMING_TOKENS,
     tokens_per_name: int = TOKENS_PER_NAME,
     tokens_per_message: int = TOKENS_PER_MESSAGE,
+    assistant_overhead: int = 0,
 ) -> int:
     """Prompt tokens of a chat request under the OpenAI chat framing.
 
@@ -155,6 +160,7 @@ def framed_chat_tokens(
         sum(count(texts))
         + tokens_per_message * len(messages)
         + tokens_per_name * names
+        + assistant_overhead * sum(1 for m in messages if m.role == "assistant")
         + reply_priming
     )
 
@@ -225,6 +231,7 @@ class Tokenizer(ABC):
             profile.reply_priming,
             profile.tokens_per_name,
             profile.tokens_per_message,
+            profile.assistant_overhead,
         )
         return tokens, False
 

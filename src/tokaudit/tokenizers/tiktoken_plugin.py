@@ -282,6 +282,7 @@ class ModelRule:
     image: Mapping[str, float] = field(default_factory=dict)
     framing: str = "openai"  # or "plain": message texts only, no per-message tokens
     tools_overhead: int = 5  # see ChatProfile
+    assistant_overhead: int = 0  # see ChatProfile
 
     @property
     def label(self) -> str:
@@ -292,6 +293,7 @@ class ModelRule:
         return ChatProfile(
             framing=self.framing,
             tools_overhead=self.tools_overhead,
+            assistant_overhead=self.assistant_overhead,
             exact=self.chat_exact,
             reply_exact=self.reply_exact,
             reply_priming=self.reply_priming,
@@ -336,6 +338,7 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
             "image",
             "framing",
             "tools_overhead",
+            "assistant_overhead",
         }
         if unknown:
             raise TokenizerError(f"{where}: unknown keys {sorted(unknown)}")
@@ -356,7 +359,12 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
             )
         priming = raw.get("reply_priming", 3)
         tools_overhead = raw.get("tools_overhead", 5)
-        numbers = {"reply_priming": priming, "tools_overhead": tools_overhead}
+        assistant_overhead = raw.get("assistant_overhead", 0)
+        numbers = {
+            "reply_priming": priming,
+            "tools_overhead": tools_overhead,
+            "assistant_overhead": assistant_overhead,
+        }
         for key, number in numbers.items():
             if not isinstance(number, int) or isinstance(number, bool) or number < 0:
                 raise TokenizerError(f"{where}: {key} must be a whole number >= 0")
@@ -389,6 +397,7 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
                 image={k: float(v) for k, v in image.items()},
                 framing=framing,
                 tools_overhead=tools_overhead,
+                assistant_overhead=assistant_overhead,
             )
         )
     return rules
@@ -467,9 +476,14 @@ class TiktokenTokenizer(Tokenizer):
         if rule.framing == "plain":
             return sum(self.count([m.content for m in messages], model)), rule.chat_exact
         tokens = framed_chat_tokens(
-            messages, lambda texts: self.count(texts, model), rule.reply_priming
+            messages,
+            lambda texts: self.count(texts, model),
+            rule.reply_priming,
+            assistant_overhead=rule.assistant_overhead,
         )
-        return tokens, rule.chat_exact
+        # an assistant turn's extra tokens on GPT-5 are read off two recorded chats only
+        history = rule.assistant_overhead and any(m.role == "assistant" for m in messages)
+        return tokens, rule.chat_exact and not history
 
     def chat_profile(self, model: str) -> ChatProfile:
         return self._require_rule(model).profile()
