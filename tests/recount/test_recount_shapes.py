@@ -517,3 +517,17 @@ def test_a_reply_costs_one_more_after_tools_unless_calls_are_forbidden() -> None
     assert output() == n("Four.")
     assert output(tools=[tool]) == output(tools=[]) == n("Four.") + 1
     assert output(tools=[tool], tool_choice="none") == n("Four.")
+
+
+def test_a_reply_to_a_request_with_stop_sequences_is_an_estimate() -> None:
+    """A recorded gpt-4 ReAct reply cut at "\\nObservation:" was billed 4 more than its text:
+    the matched stop sequence is billed but not logged."""
+    messages = [{"role": "user", "content": "2 + 2?"}]
+    reply = {"messages": [{"role": "assistant", "content": "Thought: easy."}]}
+    plain = count_request({"messages": messages}, "gpt-4", response=reply)
+    stopped = count_request({"messages": messages, "stop": ["\nObs:"]}, "gpt-4", response=reply)
+    assert plain.output_tokens == stopped.output_tokens == n("Thought: easy.", model="gpt-4")
+    assert plain.output_exact and not stopped.output_exact
+    # a null stop is no stop
+    unset = count_request({"messages": messages, "stop": None}, "gpt-4", response=reply)
+    assert unset.output_exact

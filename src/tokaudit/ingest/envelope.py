@@ -71,6 +71,7 @@ _REQ = [
     "$.response_format",
     "$.tool_choice",
     "$.function_call",
+    "$.stop",
 ]
 _RESP = [
     "$.usage",
@@ -275,7 +276,7 @@ WITH parsed AS (
                 'instructions', {Q["$.instructions"]}, 'messages', {Q["$.messages"]},
                 'input', {Q["$.input"]}, 'tools', {Q["$.tools"]}, 'functions', {Q["$.functions"]},
                 'response_format', {Q["$.response_format"]}, 'tool_choice', {Q["$.tool_choice"]},
-                'function_call', {Q["$.function_call"]})
+                'function_call', {Q["$.function_call"]}, 'stop', {Q["$.stop"]})
              WHEN provider = 'anthropic' THEN json_object('system', {Q["$.system"]},
                 'messages', {Q["$.messages"]}, 'tools', {Q["$.tools"]})
              WHEN provider = 'google' THEN json_object('systemInstruction',
@@ -621,7 +622,7 @@ _FAST_COLUMNS = f"""
     CASE WHEN req IS NULL THEN NULL WHEN provider = 'openai' THEN json_object(
             'instructions', rq.instructions, 'messages', rq.messages, 'input', rq.input,
             'tools', rq.tools, 'functions', rq.functions, 'response_format', rq.response_format,
-            'tool_choice', rq.tool_choice, 'function_call', rq.function_call)
+            'tool_choice', rq.tool_choice, 'function_call', rq.function_call, 'stop', rq.stop)
          WHEN provider = 'anthropic' THEN json_object('system', rq.system,
             'messages', rq.messages, 'tools', rq.tools)
          WHEN provider = 'google' THEN json_object('systemInstruction',

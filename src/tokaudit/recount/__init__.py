@@ -456,7 +456,11 @@ def _recount_outputs(con: duckdb.DuckDBPyConnection, counter: Counter) -> int:
             CASE WHEN t.provider = 'openai' AND contains(i.body, '"tools"')
                       AND json_type(i.body, '$.tools') = 'ARRAY'
                       AND coalesce(i.body ->> '$.tool_choice', '') <> 'none'
-                 THEN 'tools' ELSE '' END AS ctx,
+                 THEN 'tools' ELSE '' END
+            -- stop sequences: the reply's billed count may hold the matched one (render.py)
+            || CASE WHEN t.provider = 'openai' AND contains(i.body, '"stop"')
+                         AND coalesce(json_type(i.body, '$.stop'), 'NULL') <> 'NULL'
+                    THEN '|stop' ELSE '' END AS ctx,
             o.body AS payload,
             first(t.model ORDER BY t.model)
                 OVER (PARTITION BY t.unit_hash, t.tokenizer, t.encoding) AS model

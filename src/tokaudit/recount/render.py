@@ -32,7 +32,7 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "12"
+ACCOUNTING_VERSION = "13"
 
 # A function whose properties carry no comment (no title, description or default) renders
 # one token shorter: strict or not, 14 recorded tool lists of that kind, none against.
@@ -625,8 +625,13 @@ def _output(value: Any, ctx: str, profile: ChatProfile, provider: str) -> Render
         if isinstance(candidate, dict):
             out.add(_content(candidate.get("parts"), profile, provider))
         out.exact = False
-    if ctx == "tools":
+    flags = ctx.split("|")
+    if "tools" in flags:
         out.const += TOOL_OUTPUT
+        out.exact = False
+    if "stop" in flags:
+        # a reply cut by a stop sequence is billed with the sequence's tokens, which the
+        # logged text no longer holds (a recorded gpt-4 ReAct reply: 4 more)
         out.exact = False
     if not (profile.exact and profile.reply_exact):
         out.exact = False
