@@ -57,6 +57,7 @@ from tokaudit.ingest.repair import (
 from tokaudit.ingest.sqltext import install_macros
 from tokaudit.ingest.staging import (
     IN_SCHEMA_VARIABLE,
+    INPUT_TOKEN_CLASSES,
     SPLIT_VARIABLE,
     create_staged,
     insert_prompt_texts,
@@ -88,12 +89,7 @@ REQUEST_COLUMNS = (
     "environment",
     "project",
     "metadata",
-    "input_tokens",
-    "input_audio_tokens",
-    "cache_read_tokens",
-    "cache_read_audio_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
+    *INPUT_TOKEN_CLASSES,
     "output_tokens",
     "reasoning_tokens",
     "web_search_requests",

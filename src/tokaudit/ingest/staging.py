@@ -149,7 +149,7 @@ IN_SCHEMA_VARIABLE = "tokaudit_staged_in_schema"
 # BIGINT (a request's total input). Each count may be up to 2^63 - 1, so a record whose
 # classes add up beyond that is rejected here, for every format, rather than stored to
 # crash every report that prices it.
-_INPUT_CLASSES = (
+INPUT_TOKEN_CLASSES = (
     "input_tokens",
     "input_audio_tokens",
     "cache_read_tokens",
@@ -162,7 +162,7 @@ _TOO_LARGE = "input token counts add up to more than 9223372036854775807: too la
 
 def _reject_reason(present: frozenset[str]) -> str:
     """SQL: the staged row's reject reason, or why its input classes do not add up."""
-    classes = [c for c in _INPUT_CLASSES if c in present]
+    classes = [c for c in INPUT_TOKEN_CLASSES if c in present]
     if len(classes) < 2:
         return "s.reject_reason"
     total = " + ".join(f"coalesce(s.{c}::HUGEINT, 0)" for c in classes)
