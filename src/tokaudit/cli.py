@@ -43,6 +43,7 @@ from tokaudit.report.renderers.common import (
     display_usd,
     findings_dict,
     grounding_note,
+    unpriced_text,
 )
 
 app = typer.Typer(
@@ -434,7 +435,7 @@ def _csv_report_notes(result: Any) -> None:
         rest = f" ({display_usd(total - sum(shown))} of {display_usd(total)})" if total else ""
         _err(f"note: --top: {result.omitted_rows} more row(s) not in the CSV{rest}")
     for u in result.unpriced:
-        _err(f"warning: unpriced, in no cost: {u.model} ({u.provider}) x{u.requests}: {u.reason}")
+        _err(f"warning: unpriced, in no cost: {unpriced_text(u)}")
     if note := grounding_note(result):
         _err(f"note: {note}")
 
@@ -442,7 +443,7 @@ def _csv_report_notes(result: Any) -> None:
 def _strict_exit(unpriced: list[Any]) -> None:
     """--strict: name every unpriced model and its reason on stderr, then exit 2."""
     for u in unpriced:
-        _err(f"unpriced: {u.model} ({u.provider}) x{u.requests}: {u.reason}")
+        _err(f"unpriced: {unpriced_text(u)}")
     _err("error: --strict: unpriced requests (see above)")
     raise typer.Exit(int(ExitCode.ERROR))
 
@@ -549,9 +550,7 @@ def check(
             _err(
                 f"warning: budget {o.name!r}: {o.unpriced_requests} request(s) in scope are "
                 "unpriced; their cost is unknown and not counted: "
-                + "; ".join(
-                    f"{u.model} ({u.provider}) x{u.requests}: {u.reason}" for u in o.unpriced_models
-                )
+                + "; ".join(unpriced_text(u) for u in o.unpriced_models)
             )
     for o in result.outcomes:
         if o.exceeded:

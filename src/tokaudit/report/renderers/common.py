@@ -162,6 +162,11 @@ def grounding_note(b: Breakdown) -> str | None:
     )
 
 
+def unpriced_text(u: UnpricedModel) -> str:
+    """One unpriced model for people: ``acme-llm-7b (openai) x6: unknown_model``."""
+    return f"{u.model} ({u.provider}) x{u.requests}: {u.reason}"
+
+
 def unpriced_list(unpriced: list[UnpricedModel]) -> list[dict[str, Any]]:
     return [
         {"model": u.model, "provider": u.provider, "requests": u.requests, "reason": u.reason}

@@ -14,6 +14,7 @@ from tokaudit.report.renderers.common import (
     grounding_note,
     overlay_text,
     scope_text,
+    unpriced_text,
 )
 
 
@@ -82,7 +83,7 @@ def render_breakdown(b: Breakdown) -> str:
 def render_findings(f: FindingsReport) -> str:
     unpriced = (
         "Unpriced, so no rule could weigh them: "
-        + "; ".join(f"{u.model} ({u.provider}) x{u.requests}: {u.reason}" for u in f.unpriced)
+        + "; ".join(unpriced_text(u) for u in f.unpriced)
         + "\n\n"
         if f.unpriced
         else ""
