@@ -35,7 +35,6 @@ from .interface import (
     ChatProfile,
     Tokenizer,
     TokenizerError,
-    framed_chat_tokens,
     normalize_model,
 )
 
@@ -473,16 +472,13 @@ class TiktokenTokenizer(Tokenizer):
         response formats) go through ``tokaudit.recount.count_request``.
         """
         rule = self._require_rule(model)
-        if rule.framing == "plain":
-            return sum(self.count([m.content for m in messages], model)), rule.chat_exact
-        tokens = framed_chat_tokens(
-            messages,
-            lambda texts: self.count(texts, model),
-            rule.reply_priming,
-            assistant_overhead=rule.assistant_overhead,
-        )
+        tokens, _ = super().count_chat(messages, model)  # framed as the rule's profile says
         # an assistant turn's extra tokens on GPT-5 are read off two recorded chats only
-        history = rule.assistant_overhead and any(m.role == "assistant" for m in messages)
+        history = (
+            rule.framing == "openai"
+            and rule.assistant_overhead > 0
+            and any(m.role == "assistant" for m in messages)
+        )
         return tokens, rule.chat_exact and not history
 
     def chat_profile(self, model: str) -> ChatProfile:
