@@ -149,13 +149,15 @@ def breakdown(
         )
         for r in rows
     ]
-    total = con.execute(f"SELECT {_TOTALS_SQL} FROM request_costs c WHERE {where}", params)
-    totals = _totals(tuple(total.fetchone() or ()))
-    grounded = con.execute(
-        f"""SELECT count(*), coalesce(sum(grounding_queries), 0) FROM request_costs c
-        WHERE {where} AND grounding_queries > 0""",
+    # the totals, and the Gemini requests grounded with Google Search, in one scan
+    total = con.execute(
+        f"""SELECT {_TOTALS_SQL}, count(*) FILTER (WHERE c.grounding_queries > 0),
+            coalesce(sum(c.grounding_queries), 0)
+        FROM request_costs c WHERE {where}""",
         params,
-    ).fetchone() or (0, 0)
+    ).fetchone()
+    assert total is not None  # an aggregate without GROUP BY returns one row
+    totals, grounded = _totals(tuple(total[:-2])), total[-2:]
     kept = out[:top] if top else out
     return Breakdown(
         group_by=group_by,
