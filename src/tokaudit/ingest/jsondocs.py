@@ -74,18 +74,20 @@ def before_2000(ts: str, what: str) -> str:
 
 
 GATEWAY_MACROS = r"""
--- A whole number from a JSON number, an integral float (10.0), or a numeric string; else NULL.
+-- Whether a JSON value is written as a whole number: a JSON number, an integral float
+-- (10.0), or a numeric string, of any size.
+CREATE OR REPLACE TEMP MACRO ta_whole(v) AS
+    regexp_full_match(v ->> '$', '\s*-?[0-9]+(\.0*)?\s*')
+    AND json_type(v) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'VARCHAR');
+-- That whole number, or NULL (not one, or beyond BIGINT).
 CREATE OR REPLACE TEMP MACRO ta_num(v) AS CASE
-    WHEN regexp_full_match(v ->> '$', '\s*-?[0-9]+(\.0*)?\s*')
-         AND json_type(v) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'VARCHAR')
-        THEN try_cast(regexp_extract(v ->> '$', '-?[0-9]+') AS BIGINT) END;
+    WHEN ta_whole(v) THEN try_cast(regexp_extract(v ->> '$', '-?[0-9]+') AS BIGINT) END;
 -- Why a count is unusable, or NULL (absent and JSON null are fine; an empty CSV cell is
 -- read as null). An empty or blank string is not a count: read as 0 it would price the call
 -- without it. A whole number beyond BIGINT is too large, as ta_int_problem words it.
 CREATE OR REPLACE TEMP MACRO ta_num_problem(v, label) AS CASE
     WHEN coalesce(json_type(v), 'NULL') = 'NULL' THEN NULL
-    WHEN ta_num(v) IS NULL AND regexp_full_match(v ->> '$', '\s*-?[0-9]+(\.0*)?\s*')
-         AND json_type(v) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'VARCHAR')
+    WHEN ta_num(v) IS NULL AND ta_whole(v)
         THEN label || CASE WHEN starts_with(trim(v ->> '$'), '-') THEN ' is negative'
                            ELSE ' is too large: ' || left(trim(v ->> '$'), 80) END
     WHEN ta_num(v) IS NULL THEN label || ' should be a whole number, got ' || left(v::VARCHAR, 80)
