@@ -531,3 +531,15 @@ def test_a_reply_to_a_request_with_stop_sequences_is_an_estimate() -> None:
     # a null stop is no stop
     unset = count_request({"messages": messages, "stop": None}, "gpt-4", response=reply)
     assert unset.output_exact
+
+
+def test_an_empty_tools_list_beside_legacy_functions_adds_no_second_block() -> None:
+    """The functions are the request's one tools block: `tools: []` beside them used to add
+    an empty block (7 + 5 tokens) on top."""
+    function = {"name": "f", "parameters": {"type": "object", "properties": {}}}
+    messages = [{"role": "user", "content": "Hi"}]
+    alone = count_request({"messages": messages, "functions": [function]}, "gpt-4o-mini")
+    both = count_request(
+        {"messages": messages, "functions": [function], "tools": []}, "gpt-4o-mini"
+    )
+    assert both.input_tokens == alone.input_tokens

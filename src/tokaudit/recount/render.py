@@ -7,15 +7,15 @@ whether that accounting is exact. Texts are kept apart (never concatenated) beca
 the provider tokenizes them apart.
 
 OpenAI chat framing (openai-cookbook, "How to count tokens with tiktoken"): every
-message costs 3 tokens plus its role and content, a ``name`` its text (and 1 more on
-cl100k), and the reply is primed with 3 (2 on the reasoning families). Tool definitions
+message costs 3 tokens plus its header (its role, or ``role:name`` counted as one text)
+and content, and the reply is primed with 3 (2 on the reasoning families). Tool definitions
 are rendered the way OpenAI renders them for the model, a TypeScript-like ``namespace
 functions`` block (hmarr/openai-chat-tokens, "Counting OpenAI tokens", 2023; the OpenAI
 cookbook's harmony guide), which reproduces reported usage exactly for plain schemas.
 Tool calls, tool results, strict schemas, titles, defaults and response formats are
 counted with the same rendering but labelled estimates: their rendering is read off
-recorded requests (255 of them, tests/fixtures/realworld/openai/) and is some tokens off
-on some (docs/recount.md lists which).
+recorded requests (tests/fixtures/realworld/openai/) and is some tokens off on some
+(docs/recount.md lists which).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "13"
+ACCOUNTING_VERSION = "14"
 
 # A function whose properties carry no comment (no title, description or default) renders
 # one token shorter: strict or not, 14 recorded tool lists of that kind, none against.

@@ -192,11 +192,8 @@ WHERE input_str IS NOT NULL
 UNION ALL
 SELECT l.kid, l.provider, l.profile, 'tools',
     CASE WHEN l.with_system THEN 'sys' ELSE '' END,
-    l.tools::VARCHAR
-FROM _parsed l WHERE l.tools IS NOT NULL
-UNION ALL
-SELECT kid, provider, profile, 'tools', CASE WHEN with_system THEN 'sys' ELSE '' END, '[]'
-FROM _parsed WHERE empty_tools AND provider = 'openai'
+    coalesce(l.tools::VARCHAR, '[]')
+FROM _parsed l WHERE l.tools IS NOT NULL OR (l.empty_tools AND l.provider = 'openai')
 UNION ALL
 SELECT kid, provider, profile, 'rfmt',
     CASE WHEN with_system THEN '' WHEN tools IS NULL THEN 'alone' ELSE 'tools' END,
