@@ -8,6 +8,7 @@ newlines; CRLF files are read as they are.
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
 from pathlib import Path
@@ -57,6 +58,34 @@ def test_a_stray_cr_in_a_line_loses_no_byte(tmp_path: Path) -> None:
     assert lines == {"r0": 1, "r1": 4}
 
 
+def test_a_gz_with_bare_crs_loads_as_the_plain_file_does(tmp_path: Path) -> None:
+    """DuckDB decompresses a .gz into the same line reader, which dropped the byte after a
+    bare CR (a request id ``r1`` after one loaded as ``1``); the archive is now read from a
+    plain copy with LF line ends, like a plain file, and one without a bare CR is not."""
+    lines = _records(4)
+    data = (lines[0] + "\r\n" + lines[1] + "\r" + lines[2] + "\n" + lines[3] + "\r").encode()
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "packed").mkdir()
+    (tmp_path / "plain" / "mixed.jsonl").write_bytes(data)
+    (tmp_path / "packed" / "mixed.jsonl.gz").write_bytes(gzip.compress(data))
+    (tmp_path / "packed" / "lf.jsonl.gz").write_bytes(
+        gzip.compress(data.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
+    )
+    stores = {}
+    for name in ("plain", "packed"):
+        con = open_store(tmp_path / f"{name}.duckdb")
+        result = ingest_paths(con, [str(tmp_path / name)])
+        assert result.total("rejected") == 0
+        stores[name] = con.execute(
+            "SELECT regexp_extract(source_file, '[^/]*$'), source_line, request_id, "
+            "input_tokens FROM requests ORDER BY ALL"
+        ).fetchall()
+    assert stores["plain"] == [("mixed.jsonl", i + 1, f"r{i}", 8 + i) for i in range(4)]
+    # the LF-only archive has the same records, so they are its duplicates
+    assert [row[1:] for row in stores["packed"]] == [row[1:] for row in stores["plain"]]
+    assert {row[0] for row in stores["packed"]} <= {"mixed.jsonl.gz", "lf.jsonl.gz"}
+
+
 def test_mapped_csv_values_after_a_bare_cr_are_whole(tmp_path: Path) -> None:
     fmap = tmp_path / "fields.yaml"
     fmap.write_text(
@@ -100,6 +129,14 @@ def test_bare_cr_found_and_copied_across_blocks(
         copied = repair.newline_copy(path, out).path.read_bytes()
         with path.open(newline=None) as universal:  # Python's universal newlines
             assert copied.decode() == universal.read(), data
+        # the same bytes in a .gz: found while it is checked whole, copied decompressed
+        packed = tmp_path / f"f{n}.txt.gz"
+        packed.write_bytes(gzip.compress(data))
+        verdict = repair.gzip_verdict(packed)
+        assert (verdict is not None and verdict.bare_cr) == want, data
+        assert verdict is None or verdict.problem is None
+        (out / "gz").mkdir()
+        assert repair.newline_copy(packed, out / "gz").path.read_bytes() == copied, data
 
 
 def test_claude_code_transcripts_are_not_scanned(

@@ -177,13 +177,15 @@ def _cut(lines: _Lines, problem: str) -> None:
 
 @dataclass(frozen=True)
 class GzipVerdict:
-    """Why a ``.gz`` does not end as a gzip file should."""
+    """Why a ``.gz`` does not end as a gzip file should (``problem``), or, for a whole one
+    (``problem`` None), that it holds a bare CR (``has_bare_cr``'s rule on its lines)."""
 
-    problem: str
+    problem: str | None
     # the lines before the damage are the file's own (a cut, junk after the last member);
     # False for bad deflate data or a bad checksum, where bytes decoded before the fault
     # may be wrong too (DuckDB's reader checks no checksum: it loads them silently)
     repairable: bool
+    bare_cr: bool = False
 
 
 def _gzip_chunks(path: Path) -> Iterator[bytes | GzipVerdict]:
@@ -231,11 +233,18 @@ def _gzip_chunks(path: Path) -> Iterator[bytes | GzipVerdict]:
 
 def gzip_verdict(path: Path) -> GzipVerdict | None:
     """Whether a ``.gz`` is whole: decompressed to nothing, its checksums checked (zlib
-    releases the GIL, so files are checked on several threads). None when it is whole."""
+    releases the GIL, so files are checked on several threads). None when it is whole
+    and holds no bare CR; the same pass looks for one, as ``has_bare_cr`` does in a
+    plain file (DuckDB's line reader would drop the byte after it here too)."""
+    scan, head = _BareCr(), b""
     for chunk in _gzip_chunks(path):
         if isinstance(chunk, GzipVerdict):
             return chunk
-    return None
+        head = head if len(head) >= 4 else head + chunk[:4]
+        scan.feed(chunk)
+    # a Parquet file (``--map``) is binary, as in has_bare_cr: never
+    bare_cr = scan.found and not head.startswith(b"PAR1")
+    return GzipVerdict(None, repairable=False, bare_cr=True) if bare_cr else None
 
 
 def _plain_chunks(path: Path) -> Iterable[bytes]:
@@ -330,29 +339,45 @@ def has_bare_cr(path: Path) -> bool:
     return False
 
 
+class _BareCr:
+    """Looks for a CR that is not part of a CRLF in bytes fed block by block (a CR as the
+    very last byte ends the last line, as a newline would)."""
+
+    def __init__(self) -> None:
+        self.previous = b""
+        self.found = False
+
+    def feed(self, block: bytes) -> None:
+        if self.found or not (b"\r" in block or self.previous):
+            return
+        data = self.previous + block
+        # a CR at the block's end may start a CRLF: it is judged with the next block
+        self.previous = b"\r" if data.endswith(b"\r") else b""
+        self.found = data.replace(b"\r\n", b"").count(b"\r") > len(self.previous)
+
+
 def _bare_cr_in_blocks(fh: BinaryIO) -> bool:
-    previous = b""
     if fh.read(4) == b"PAR1":
         return False
     fh.seek(0)
-    while block := fh.read(CHUNK):
-        if b"\r" in block or previous:
-            data = previous + block
-            # a CR at the block's end may start a CRLF: it is judged with the next block
-            previous = b"\r" if data.endswith(b"\r") else b""
-            if data.replace(b"\r\n", b"").count(b"\r") > len(previous):
-                return True
-    return False
+    scan = _BareCr()
+    while not scan.found and (block := fh.read(CHUNK)):
+        scan.feed(block)
+    return scan.found
 
 
 def newline_copy(path: Path, directory: Path) -> Repair:
-    """A copy of a plain file with every line end an LF: CRLF and a bare CR both become one,
-    as Python's universal newlines read them (a bare CR ends a line, and is counted as a
-    line in the line numbers). Streamed; nothing is dropped."""
+    """A plain copy of a plain or whole ``.gz`` file with every line end an LF: CRLF and a
+    bare CR both become one, as Python's universal newlines read them (a bare CR ends a
+    line, and is counted as a line in the line numbers). Streamed; nothing is dropped."""
     target = directory / uncompressed_name(path)
+    gz = path.name.lower().endswith(".gz")
+    blocks = _gzip_chunks(path) if gz else _plain_chunks(path)
     carry = b""
-    with path.open("rb") as fh, target.open("wb") as out:
-        while block := fh.read(CHUNK):
+    with target.open("wb") as out:
+        for block in blocks:
+            if isinstance(block, GzipVerdict):  # checked whole before: cannot happen
+                raise OSError(f"{path}: {block.problem}")
             data = carry + block
             carry = data[-1:] if data.endswith(b"\r") else b""  # maybe half a CRLF
             data = data[:-1] if carry else data
