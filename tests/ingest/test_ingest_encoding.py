@@ -45,6 +45,36 @@ def test_a_line_that_is_not_utf8_is_rejected_and_the_rest_load(
     assert [r["source_line"] for r in kit.rows(path)] == [2, 4]
 
 
+@pytest.mark.parametrize("fmt", ["auto", "envelope"])
+@pytest.mark.parametrize("suffix", [".json", ".json.gz"])
+def test_a_document_with_a_bad_byte_rejects_that_record_and_loads_the_rest(
+    kit: EnvelopeKit, suffix: str, fmt: str
+) -> None:
+    """A pretty-printed document (records over many lines) holding one byte that is not
+    UTF-8 was lost whole: DuckDB's JSON reader refuses it, so it was undetectable. Now
+    the record holding the byte is a reject (its number in the document), the others load."""
+    records = [json.loads(line) for line in _lines(kit)]
+    document = json.dumps(records, indent=2, ensure_ascii=False).encode()
+    second = json.dumps(records[1]["response"]["id"]).encode()
+    assert document.count(second) == 1  # the byte goes into the second record only
+    broken = document.replace(second, second[:-1] + b"\xe9 caf\xe9" + second[-1:])
+    path = kit.tmp_path / f"saved{suffix}"
+    path.write_bytes(gzip.compress(broken) if suffix.endswith(".gz") else broken)
+
+    [fr] = kit.ingest(path, fmt=fmt).files
+    assert fr.error is None and fr.format == "envelope"
+    assert (fr.records_read, fr.loaded, fr.rejected) == (len(records), len(records) - 1, 1)
+    [(line, reject)] = kit.rejects(path).items()
+    assert line == 2
+    assert reject["reason"] == "not valid UTF-8 (byte 0xe9 in this record of the document)"
+    # the record as DuckDB rewrote it, each byte that was not UTF-8 shown as U+FFFD
+    kept = json.loads(reject["raw"])
+    assert kept == json.loads(broken.decode("utf-8", errors="replace"))[1]
+    assert [r["source_line"] for r in kit.rows(path)] == [
+        n for n in range(1, len(records) + 1) if n != 2
+    ]
+
+
 def test_a_claude_code_session_with_a_bad_byte_keeps_its_other_lines(tmp_path: Path) -> None:
     from tokaudit.store import open_store
 

@@ -50,9 +50,11 @@ from tokaudit.ingest.repair import (
     gzip_verdict,
     has_bare_cr,
     is_not_utf8,
+    marked_records,
     newline_copy,
     repair_copy,
     repair_zst,
+    utf8_marked_copy,
 )
 from tokaudit.ingest.sqltext import install_macros
 from tokaudit.ingest.staging import (
@@ -734,17 +736,20 @@ def _plan(
             detected = FORMATS[fmt_name]
         if documents is not None:  # a byte order mark first: every format reads the copy
             path = _without_bom(con, path, documents) or path
-        staged_from, problem = path, None
+        problem, document = None, None
         if forced is None and fmt_name != "auto" and documents is not None:
             # a pretty-printed document is read as its records under --format too
-            staged_from = _document_lines(con, path, documents) or path
+            document = _document_lines(con, path, documents)
         if detected is None and fmt_name == "auto":
             try:
                 detected = _detect(con, path)
             except (duckdb.Error, _FileError, OSError):
                 detected = None  # fails in its own transaction, with the reason
             if detected is None and documents is not None:
-                staged_from, detected, problem = _detect_document(con, path, documents)
+                document, detected, problem = _detect_document(con, path, documents)
+        staged_from = document.path if document is not None else path
+        if document is not None and document.reasons and repair is None:
+            repair = document  # records with bytes that are not UTF-8: rejects
         if (
             staged_from == path  # a document's records are read by DuckDB's JSON reader
             and repair is None
@@ -784,7 +789,9 @@ _BATCH_CREATE_REQUESTS = """CASE
     ELSE [json] END"""
 
 
-def _as_json_lines(con: duckdb.DuckDBPyConnection, path: Path, directory: Path) -> Path | None:
+def _as_json_lines(
+    con: duckdb.DuckDBPyConnection, path: Path, directory: Path, marked: bool = False
+) -> Repair | None:
     """A file holding one JSON document (an object, or an array of records) as JSON Lines.
 
     Saved API responses are often pretty-printed (``json.dump(..., indent=2)``), so no line
@@ -792,14 +799,20 @@ def _as_json_lines(con: duckdb.DuckDBPyConnection, path: Path, directory: Path) 
     line each (an array's elements, or the object itself). An Anthropic Message Batches
     create body, ``{"requests": [{custom_id, params}, ...]}``, becomes its requests, one
     per line, as the ``batch-input`` format reads them. None when the file is not one
-    JSON document.
+    JSON document. A document with bytes that are not UTF-8 (which DuckDB refuses whole)
+    is read from a copy with them marked: the records holding one are the copy's
+    ``reasons`` (rejects), the others load.
     """
     try:
         head = _head_lines(con, path)[:1]  # decompressed, like the lines a format stages
-    except (duckdb.Error, OSError, EOFError, gzip.BadGzipFile):
+    except duckdb.Error as exc:
+        return _marked_document(con, path, directory) if is_not_utf8(exc) else None
+    except (OSError, EOFError, gzip.BadGzipFile):
         return None
     if not head or not head[0].lstrip().startswith(("{", "[")):
         return None
+    if marked and _is_json(head[0]):
+        return None  # JSON Lines: a bad byte is a reject of its own line (_load_batch)
     handle, name = tempfile.mkstemp(suffix=".jsonl", dir=directory)
     os.close(handle)
     target = Path(name)
@@ -810,9 +823,26 @@ def _as_json_lines(con: duckdb.DuckDBPyConnection, path: Path, directory: Path) 
             f"TO {sql_string(str(target))} "
             "(FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER E'\\x1f')"
         )
-    except duckdb.Error:
+    except duckdb.Error as exc:
+        if is_not_utf8(exc) and not marked:
+            return _marked_document(con, path, directory)
         return None
-    return target
+    return Repair(target, marked_records(target) if marked else {})
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _marked_document(con: duckdb.DuckDBPyConnection, path: Path, directory: Path) -> Repair | None:
+    """``_as_json_lines`` of a document with bytes that are not UTF-8, read from
+    ``repair.utf8_marked_copy``; None if it is no document (or a ``.zst``)."""
+    copy = utf8_marked_copy(path, Path(tempfile.mkdtemp(dir=directory)))
+    return _as_json_lines(con, copy, directory, marked=True) if copy is not None else None
 
 
 def _without_bom(con: duckdb.DuckDBPyConnection, path: Path, directory: Path) -> Path | None:
@@ -846,12 +876,14 @@ def _without_bom(con: duckdb.DuckDBPyConnection, path: Path, directory: Path) ->
         return None  # read again when staged, where the reason surfaces
 
 
-def _document_lines(con: duckdb.DuckDBPyConnection, path: Path, directory: Path) -> Path | None:
+def _document_lines(con: duckdb.DuckDBPyConnection, path: Path, directory: Path) -> Repair | None:
     """The JSON Lines copy of a file whose first line is no JSON record but which holds one
     JSON document (a saved, pretty-printed response); None for JSON Lines and the rest."""
     try:
         lines = _head_lines(con, path)
-    except (duckdb.Error, OSError):
+    except duckdb.Error as exc:
+        return _marked_document(con, path, directory) if is_not_utf8(exc) else None
+    except OSError:
         return None
     if not lines:
         return None
@@ -866,22 +898,22 @@ def _document_lines(con: duckdb.DuckDBPyConnection, path: Path, directory: Path)
 
 def _detect_document(
     con: duckdb.DuckDBPyConnection, path: Path, directory: Path
-) -> tuple[Path, LogFormat | None, str | None]:
-    """The JSON Lines copy of a one-document file and its format; else the file as it is.
+) -> tuple[Repair | None, LogFormat | None, str | None]:
+    """The JSON Lines copy of a one-document file and its format; else no copy.
 
     The third value is why the document cannot be read when the file's own read would not
     say (a document nested deeper than Python's JSON parser goes); else None.
     """
     copy = _as_json_lines(con, path, directory)
     if copy is None:
-        return path, None, None
+        return None, None, None
     try:
-        detected = _detect(con, copy)
+        detected = _detect(con, copy.path)
     except _FileError as exc:
-        return path, None, str(exc) if "nested too deep" in str(exc) else None
+        return None, None, str(exc) if "nested too deep" in str(exc) else None
     except (duckdb.Error, OSError):
-        return path, None, None
-    return (copy, detected, None) if detected is not _EMPTY else (path, None, None)
+        return None, None, None
+    return (copy, detected, None) if detected is not _EMPTY else (None, None, None)
 
 
 def _batches(pending: list[_Pending]) -> list[list[_Pending]]:

@@ -22,9 +22,11 @@ stream through; nothing is held whole.
 
 from __future__ import annotations
 
+import codecs
 import json
 import mmap
 import os
+import re
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -43,9 +45,11 @@ __all__ = [
     "gzip_verdict",
     "has_bare_cr",
     "is_not_utf8",
+    "marked_records",
     "newline_copy",
     "repair_copy",
     "repair_zst",
+    "utf8_marked_copy",
 ]
 
 CHUNK = 1 << 20
@@ -56,10 +60,29 @@ DAMAGE_REASONS = (
 )
 
 
+# A byte that is not UTF-8, in a copy of a JSON document: the private-use character
+# U+10FF00 + the byte's value. DuckDB rewrites the document as one line per record, and
+# the record a byte ended up in is found by its mark (no log writes these characters).
+_MARK_BASE = 0x10FF00
+_MARKED = re.compile("[\U0010ff00-\U0010ffff]")
+_MARK_ERRORS = "tokaudit-mark-bytes"
+
+
+def _mark_bad_bytes(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = error.object[error.start : error.end]
+    return "".join(chr(_MARK_BASE + b) for b in bad), error.end
+
+
+codecs.register_error(_MARK_ERRORS, _mark_bad_bytes)
+
+
 def is_not_utf8(exc: BaseException) -> bool:
-    """DuckDB's line reader and read_text refuse a file with bytes that are not UTF-8."""
+    """DuckDB's line reader and read_text refuse a file with bytes that are not UTF-8 (its
+    JSON reader says "invalid UTF-8 encoding")."""
     text = str(exc)
-    return "Invalid unicode" in text or "as valid UTF-8" in text
+    return "Invalid unicode" in text or "as valid UTF-8" in text or "invalid UTF-8" in text
 
 
 @dataclass(frozen=True)
@@ -280,6 +303,42 @@ def repair_copy(path: Path, directory: Path, always: bool = False) -> Repair | N
         return Repair(target, lines.reasons, problem)
     lines.close(write_tail=True)
     return Repair(target, lines.reasons) if lines.reasons or always else None
+
+
+def utf8_marked_copy(path: Path, directory: Path) -> Path | None:
+    """A UTF-8 copy of a plain or ``.gz`` file whose bytes that are not UTF-8 are marked
+    (``marked_records`` finds them); None for a ``.zst`` (DuckDB alone decompresses it, and
+    it refuses such bytes) or a file that cannot be read whole."""
+    if path.name.lower().endswith(".zst"):
+        return None
+    target = directory / uncompressed_name(path)
+    decoder = codecs.getincrementaldecoder("utf-8")(errors=_MARK_ERRORS)
+    chunks = _gzip_chunks(path) if path.name.lower().endswith(".gz") else _plain_chunks(path)
+    try:
+        with target.open("wb") as out:
+            for chunk in chunks:
+                if isinstance(chunk, GzipVerdict):
+                    return None
+                out.write(decoder.decode(chunk).encode("utf-8"))
+            out.write(decoder.decode(b"", final=True).encode("utf-8"))
+    except OSError:
+        return None
+    return target
+
+
+def marked_records(path: Path) -> dict[int, tuple[str, str | None]]:
+    """The lines of a JSON Lines copy made from a ``utf8_marked_copy`` that hold a marked
+    byte, as ``Repair.reasons``: the line's reject reason, and its text with U+FFFD for
+    each such byte."""
+    reasons: dict[int, tuple[str, str | None]] = {}
+    with path.open(encoding="utf-8", newline="\n") as fh:
+        for number, line in enumerate(fh, 1):
+            found = _MARKED.search(line)
+            if found:
+                byte = ord(found.group()) - _MARK_BASE
+                reason = f"not valid UTF-8 (byte 0x{byte:02x} in this record of the document)"
+                reasons[number] = (reason, _MARKED.sub("\ufffd", line.rstrip("\n")))
+    return reasons
 
 
 def repair_zst(
