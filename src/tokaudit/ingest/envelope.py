@@ -124,7 +124,13 @@ _TS_UNREADABLE = "'timestamp is not ISO 8601 or epoch seconds (or milli-, micro-
 
 def _ts_checks(raw: str) -> str:
     """The reject WHENs of the staged ``ts``, ``raw`` being the timestamp's JSON text."""
-    unreadable = f"WHEN ts IS NULL THEN {_TS_UNREADABLE} || {raw}"
+    # an epoch time in quotes is read by its size only where it is a JSON number
+    quoted = (
+        f"WHEN ts IS NULL AND regexp_full_match({raw}, '\\s*\"\\s*-?[0-9]+(\\.[0-9]*)?\\s*\"\\s*') "
+        f"THEN 'timestamp ' || {raw} || ' is an epoch time written as a string: "
+        "epoch times are read from JSON numbers only'"
+    )
+    unreadable = f"{quoted}\n        WHEN ts IS NULL THEN {_TS_UNREADABLE} || {raw}"
     early = before_2000("ts", f"'timestamp ' || {raw}")
     return f"{unreadable}\n        {early}"
 

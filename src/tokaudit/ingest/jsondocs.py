@@ -91,7 +91,7 @@ CREATE OR REPLACE TEMP MACRO ta_num_problem(v, label) AS CASE
         THEN label || CASE WHEN starts_with(trim(v ->> '$'), '-') THEN ' is negative'
                            ELSE ' is too large: ' || left(trim(v ->> '$'), 80) END
     WHEN ta_num(v) IS NULL THEN label || ' should be a whole number, got ' || left(v::VARCHAR, 80)
-    WHEN starts_with(trim(v ->> '$'), '-') THEN label || ' is negative' END;
+    WHEN ta_num(v) < 0 THEN label || ' is negative' END;
 -- The same for a count a provider always writes (prompt, completion): there a JSON null is
 -- a broken record, not a count of 0 (an absent field is still fine).
 CREATE OR REPLACE TEMP MACRO ta_num_problem_nn(v, label) AS CASE

@@ -89,6 +89,22 @@ def test_an_iso_time_is_judged_in_utc(kit: EnvelopeKit) -> None:
             "timestamp is not ISO 8601 or epoch seconds (or milli-, micro- or nanoseconds): "
             "100000000000000000000.0",
         ),
+        # epoch seconds in quotes: the old reason said it was not epoch seconds
+        (
+            "1790000000",
+            'timestamp "1790000000" is an epoch time written as a string: epoch times are '
+            "read from JSON numbers only",
+        ),
+        (
+            " 1790000000.5",
+            'timestamp " 1790000000.5" is an epoch time written as a string: epoch times are '
+            "read from JSON numbers only",
+        ),
+        (
+            "17900x",
+            "timestamp is not ISO 8601 or epoch seconds (or milli-, micro- or nanoseconds): "
+            '"17900x"',
+        ),
     ],
 )
 def test_envelope_times_before_2000_are_rejects(

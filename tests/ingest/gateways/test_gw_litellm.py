@@ -482,6 +482,23 @@ def test_an_empty_or_blank_count_is_a_reject(gw: GatewayKit) -> None:
     assert row["request_key"] == "litellm:ok"
 
 
+def test_minus_zero_is_zero_not_negative(gw: GatewayKit) -> None:
+    """A count written "-0" (string) or -0 is 0, as Python's int() reads it; it was
+    rejected as negative when written as a string."""
+    lines = [
+        spend_row("str", **CLAUDE, prompt_tokens="-0", completion_tokens=26),
+        spend_row("num", **CLAUDE, prompt_tokens=1167, completion_tokens="-0.0"),
+        spend_row("neg", **CLAUDE, prompt_tokens="-1", completion_tokens=26),
+    ]
+    path = gw.write_jsonl("spend.jsonl", lines)
+    got = gw.one(path)
+    assert (got.loaded, got.rejected) == (2, 1)
+    assert {n: r["reason"] for n, r in gw.rejects(path).items()} == {3: "prompt_tokens is negative"}
+    rows = {r["request_key"]: r for r in gw.rows(path)}
+    assert rows["litellm:str"]["input_tokens"] == int("-0") == 0
+    assert rows["litellm:num"]["output_tokens"] == 0
+
+
 def test_a_whole_number_beyond_int64_is_too_large(gw: GatewayKit) -> None:
     """Past BIGINT a count used to read "should be a whole number, got 1000…": it is
     one, only too large, as the envelope says of 2^63. A numeric string too."""
