@@ -6,12 +6,16 @@ constants of docs/recount.md, never from the recount itself.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tokaudit.recount import count_request
+from tokaudit.ingest import ingest_paths
+from tokaudit.recount import count_request, recount
 from tokaudit.recount.render import format_functions
+from tokaudit.store import open_store
 from tokaudit.tokenizers import TiktokenTokenizer
 
 TOK = TiktokenTokenizer()
@@ -123,6 +127,85 @@ def test_anthropic_and_gemini_shapes_are_estimates() -> None:
     got = count_request(gemini, "gemini-2.5-flash", "google")
     assert got.input_tokens == n("Say this is a test") + n("f", "{}")  # Gemini: no framing
     assert not got.input_exact
+
+
+def test_gemini_system_instruction_and_tools_are_counted() -> None:
+    """A Gemini ``systemInstruction`` is a Content, ``{"parts": [...]}``, and its tools are
+    ``functionDeclarations``: both were counted as nothing (QA: a 600-token system prompt
+    recounted as 2 tokens, and priced from that)."""
+    system = "You are a meticulous assistant who answers in French."
+    user = "What's the weather in Paris?"
+    declarations = [
+        {
+            "functionDeclarations": [
+                {
+                    "name": "get_weather",
+                    "description": "Get the current weather for a city",
+                    "parameters": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}}},
+                }
+            ]
+        }
+    ]
+    contents = [{"role": "user", "parts": [{"text": user}]}]
+    for shape in ({"parts": [{"text": system}]}, {"role": "system", "parts": [{"text": system}]}):
+        got = count_request(
+            {"systemInstruction": shape, "contents": contents}, "gemini-2.5-flash", "google"
+        )
+        assert (got.input_tokens, got.input_exact) == (n(system) + n(user), False)
+    compact = '[{"functionDeclarations":[{"name":"get_weather","description":"Get the current '
+    compact += 'weather for a city","parameters":{"type":"OBJECT","properties":{"city":'
+    compact += '{"type":"STRING"}}}}]}]'
+    assert json.loads(compact) == declarations
+    got = count_request({"contents": contents, "tools": declarations}, "gemini-2.5-flash", "google")
+    assert (got.input_tokens, got.input_exact) == (n(user) + n(compact), False)
+
+
+def test_gemini_system_instruction_in_snake_case_is_stored_and_counted(tmp_path: Path) -> None:
+    """The REST API takes ``system_instruction`` as well; ingest kept only the camel case."""
+    system = "You are a meticulous assistant who answers in French."
+    user = "What's the weather in Paris?"
+    records = [
+        {
+            "timestamp": "2026-10-05T10:00:00Z",
+            "provider": "google",
+            "request_id": f"g-{key}",
+            "request": {
+                "model": "gemini-2.5-flash",
+                key: {"parts": [{"text": system}]},
+                "contents": [{"role": "user", "parts": [{"text": user}]}],
+            },
+            "response": {"candidates": [], "modelVersion": "gemini-2.5-flash"},
+        }
+        for key in ("systemInstruction", "system_instruction")
+    ]
+    log = tmp_path / "gemini.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
+    con = open_store(tmp_path / "s.duckdb")
+    ingest_paths(con, [str(log)])
+    recount(con)
+    got = con.execute(
+        "SELECT request_id, recounted_input_tokens FROM token_audit ORDER BY 1"
+    ).fetchall()
+    assert got == [
+        ("g-systemInstruction", n(system) + n(user)),
+        ("g-system_instruction", n(system) + n(user)),
+    ]
+
+
+def test_a_gpt5_assistant_message_costs_the_same_as_text_or_parts() -> None:
+    """GPT-5 bills 2 more for an assistant message of the history (an estimate); a message
+    whose content is a plain string took a shortcut without them, labelled exact (QA: a
+    recorded gpt-5.4 chat, 35 billed, 33 recounted as exact, flagged by D15)."""
+    for content in ("Two", [{"type": "text", "text": "Two"}]):
+        body = {
+            "messages": [
+                {"role": "user", "content": "One"},
+                {"role": "assistant", "content": content},
+            ]
+        }
+        got = count_request(body, "gpt-5")
+        framing = 3 + n("user", "One", model="gpt-5") + 3 + n("assistant", "Two", model="gpt-5")
+        assert (got.input_tokens, got.input_exact) == (framing + 2 + 2, False), content
 
 
 def test_unknown_model_gets_the_labelled_estimate() -> None:

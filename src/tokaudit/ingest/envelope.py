@@ -60,6 +60,7 @@ _REQ = [
     "$.messages",
     "$.system",
     "$.systemInstruction",
+    "$.system_instruction",  # the REST API takes either spelling (proto JSON names)
     "$.instructions",
     "$.input",
     "$.contents",
@@ -267,7 +268,8 @@ WITH parsed AS (
                     lambda m: m ->> 'role' IN ('system', 'developer')),
                     lambda m: ta_text(m -> 'content')), '\n')), '')
             WHEN 'anthropic' THEN nullif(ta_text({Q["$.system"]}), '')
-            WHEN 'google' THEN nullif(ta_text({Q["$.systemInstruction"]}), '')
+            WHEN 'google' THEN nullif(ta_text(coalesce({Q["$.systemInstruction"]},
+                                                      {Q["$.system_instruction"]})), '')
         END AS system_text,
         CASE provider
             WHEN 'openai' THEN coalesce(
@@ -286,7 +288,8 @@ WITH parsed AS (
              WHEN provider = 'anthropic' THEN json_object('system', {Q["$.system"]},
                 'messages', {Q["$.messages"]}, 'tools', {Q["$.tools"]})
              WHEN provider = 'google' THEN json_object('systemInstruction',
-                {Q["$.systemInstruction"]}, 'contents', {Q["$.contents"]}, 'tools', {Q["$.tools"]})
+                coalesce({Q["$.systemInstruction"]}, {Q["$.system_instruction"]}),
+                'contents', {Q["$.contents"]}, 'tools', {Q["$.tools"]})
         END::VARCHAR AS input_body,
         -- the reply's output-bearing keys, for the output recount (docs/recount.md)
         CASE WHEN resp IS NULL THEN NULL
@@ -530,7 +533,8 @@ FROM (
             lambda m: m.role IN ('system', 'developer')),
             lambda m: ta_text_min(m.content)), '\n') AS system_msgs,
         CASE provider WHEN 'anthropic' THEN rq.system
-                      WHEN 'google' THEN rq.systemInstruction END AS system_doc,
+                      WHEN 'google' THEN coalesce(rq.systemInstruction, rq.system_instruction)
+                      END AS system_doc,
         CASE provider
             WHEN 'openai' THEN list_filter(msgs,
                 lambda m: m.role NOT IN ('system', 'developer'))[1].content
@@ -632,7 +636,8 @@ _FAST_COLUMNS = f"""
          WHEN provider = 'anthropic' THEN json_object('system', rq.system,
             'messages', rq.messages, 'tools', rq.tools)
          WHEN provider = 'google' THEN json_object('systemInstruction',
-            rq.systemInstruction, 'contents', rq.contents, 'tools', rq.tools)
+            coalesce(rq.systemInstruction, rq.system_instruction), 'contents', rq.contents,
+            'tools', rq.tools)
     END::VARCHAR AS input_body,
     CASE WHEN resp IS NULL THEN NULL
          WHEN provider = 'openai' AND len(list_filter(json_extract(rs.choices,

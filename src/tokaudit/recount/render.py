@@ -32,7 +32,7 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "14"
+ACCOUNTING_VERSION = "15"
 
 # A function whose properties carry no comment (no title, description or default) renders
 # one token shorter: strict or not, 14 recorded tool lists of that kind, none against.
@@ -83,9 +83,13 @@ def render_unit(kind: str, ctx: str, payload: str, profile: ChatProfile, provide
     if kind == "raw":
         return Rendered([payload], exact=ctx == "openai")
     if kind == "plain":  # a message of only a role (ctx) and a text (units.py): the usual
-        # unit, so it is built here directly rather than through _framed
+        # unit, so it is built here directly rather than through _framed (the same sums)
         if profile.framing != "openai":
             return Rendered([payload])
+        if ctx == "assistant" and profile.assistant_overhead:
+            return Rendered(
+                [ctx, payload], profile.tokens_per_message + profile.assistant_overhead, False
+            )
         return Rendered([ctx, payload], profile.tokens_per_message)
     try:
         value = json.loads(payload)
@@ -100,6 +104,10 @@ def render_unit(kind: str, ctx: str, payload: str, profile: ChatProfile, provide
 
 def _render(kind: str, ctx: str, value: Any, profile: ChatProfile, provider: str) -> Rendered:
     if kind == "tools":
+        if provider == "google":  # functionDeclarations: no documented rendering
+            return Rendered(
+                [json.dumps(value, separators=(",", ":"), ensure_ascii=False)], 0, False
+            )
         return _tools(value, ctx, profile)
     if kind == "rfmt":
         return _response_format(value, ctx)
@@ -255,6 +263,8 @@ def _content(content: Any, profile: ChatProfile, provider: str, pad: bool = Fals
     if isinstance(content, str):
         return Rendered([content + "\n" if pad else content])
     if isinstance(content, dict):
+        if isinstance(content.get("parts"), list):  # a Gemini Content ({role?, parts})
+            return _content(content["parts"], profile, provider, pad)
         return _content([content], profile, provider, pad)
     if not isinstance(content, list):
         return Rendered([json.dumps(content)], exact=False)
