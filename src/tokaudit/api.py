@@ -254,8 +254,14 @@ def report(
     top: int | None = None,
     pricing: Path | None = None,
     overlay: Path | None = None,
+    config: Path | None = None,
+    recount_texts: bool = False,
+    broken_plugins: list[tuple[str, str]] | None = None,
 ) -> Breakdown:
-    with priced_store(db, pricing, overlay, read_only=True) as con:
+    """Spend by ``group_by``. With ``recount_texts``, texts not counted yet (a store
+    ingested with --no-recount) are counted first (``counted_store``), so requests logged
+    without usage are priced from their recount instead of showing as unpriced."""
+    with counted_store(db, pricing, overlay, config, recount_texts, broken_plugins) as con:
         freeze_costs(con)
         return with_credits(con, breakdown(con, group_by, since, until, top), since, until)
 
@@ -319,12 +325,21 @@ def findings(
 
 
 def check(
-    db: Path | str, budget_file: Path, pricing: Path | None = None, overlay: Path | None = None
+    db: Path | str,
+    budget_file: Path,
+    pricing: Path | None = None,
+    overlay: Path | None = None,
+    config: Path | None = None,
+    recount_texts: bool = False,
+    broken_plugins: list[tuple[str, str]] | None = None,
 ) -> BudgetReport:
+    """The budget gate. With ``recount_texts``, texts not counted yet are counted first
+    (``counted_store``): spend logged without usage is priced from its recount, never left
+    out of the gate because a recount was deferred (ingest --no-recount)."""
     from tokaudit.budget import evaluate_budgets, load_budgets
 
     budgets = load_budgets(budget_file)
-    with priced_store(db, pricing, overlay, read_only=True) as con:
+    with counted_store(db, pricing, overlay, config, recount_texts, broken_plugins) as con:
         freeze_costs(con)
         return evaluate_budgets(con, budgets)
 

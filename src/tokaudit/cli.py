@@ -362,15 +362,7 @@ def report(
             help="spend (default) or recount: reported vs recounted tokens and dollars.",
         ),
     ] = "spend",
-    recount: Annotated[
-        bool,
-        typer.Option(
-            "--recount/--no-recount",
-            help="With --show recount: count texts the store has not counted yet first "
-            "(only then is the store opened writable; --no-recount: never, compare the "
-            "counts already stored).",
-        ),
-    ] = True,
+    recount: ReadRecountOption = True,
     config: TokenizerConfigOption = None,
 ) -> None:
     """Cost breakdown by team, model, prompt, user, feature, project, day, provider or
@@ -412,8 +404,17 @@ def report(
             db, group_by, start, end, fmt, pricing, overlay, compare_pricing, compare_at, strict
         )
         return
-    result = _guard(lambda: api.report(db, group_by, start, end, top, pricing, overlay))
+    broken: list[tuple[str, str]] = []
+    settings = default_config_path(config)
+    result = _guard(
+        lambda: api.report(
+            db, group_by, start, end, top, pricing, overlay, settings, recount, broken
+        )
+    )
     render(renderer, "breakdown", result)
+    warn_broken_plugins(broken)
+    if not recount:
+        _guard(lambda: warn_uncounted(db, settings))
     if renderer is csv_format:
         _csv_report_notes(result)
     elif result.unpriced and renderer is not table:
@@ -532,12 +533,19 @@ def check(
     ] = False,
     pricing: PricingOption = None,
     overlay: OverlayOption = None,
+    recount: ReadRecountOption = True,
+    config: TokenizerConfigOption = None,
 ) -> None:
     """The CI gate: exit 1 when any budget is exceeded, 0 otherwise."""
     renderer = _guard(lambda: get_renderer(fmt))
     _guard(lambda: _require_store(db))
-    result = _guard(lambda: api.check(db, budget, pricing, overlay))
+    broken: list[tuple[str, str]] = []
+    settings = default_config_path(config)
+    result = _guard(lambda: api.check(db, budget, pricing, overlay, settings, recount, broken))
     render(renderer, "budget", result)
+    warn_broken_plugins(broken)
+    if not recount:
+        _guard(lambda: warn_uncounted(db, settings))
     from tokaudit.budget import unmatched_scope_warnings
 
     if not result.outcomes:  # `budgets: []`: a gate that checks nothing must say so

@@ -230,6 +230,38 @@ def test_the_budget_gate_marks_estimated_spend(no_usage_db: Path, tmp_path: Path
         assert "≈<$0.0001" in shown and "priced from recounted tokens" in shown
 
 
+def test_a_deferred_recount_is_done_before_the_gate_and_the_report(tmp_path: Path) -> None:
+    """A store ingested with --no-recount: ``check`` and ``report`` count the waiting texts
+    first, so the gate sees the spend logged without usage (it passed on it, reading it as
+    unpriced ``no_usage``); with --no-recount they say what waits, and such a request is
+    unpriced ``not_recounted``."""
+    log = tmp_path / "calls.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in NO_USAGE), "utf-8")
+    db = tmp_path / "store.duckdb"
+    assert runner.invoke(app, ["ingest", str(log), "--db", str(db), "--no-recount"]).exit_code == 0
+    budget = tmp_path / "budgets.yaml"
+    # above the reported request alone (0.0000048 + 0.00000465 in all, test above)
+    budget.write_text("budgets:\n  - name: all\n    max_cost_usd: '0.000005'\n", "utf-8")
+    gate = ["check", "--db", str(db), "--budget", str(budget), "-f", "json"]
+
+    deferred = runner.invoke(app, [*gate, "--no-recount"])
+    assert deferred.exit_code == 0, deferred.stderr
+    assert "warning: --no-recount:" in deferred.stderr and "tokaudit recount" in deferred.stderr
+    (outcome,) = json.loads(deferred.stdout)["budgets"]
+    assert outcome["unpriced_requests"] == 1
+    spend = runner.invoke(app, ["report", "--db", str(db), "--no-recount", "-f", "json"])
+    (unpriced,) = json.loads(spend.stdout)["unpriced"]
+    assert (unpriced["requests"], unpriced["reason"]) == (1, "not_recounted")
+
+    counted = runner.invoke(app, gate)  # the default: count first, then judge
+    assert counted.exit_code == 1, counted.stderr
+    (outcome,) = json.loads(counted.stdout)["budgets"]
+    assert (outcome["unpriced_requests"], outcome["estimated_requests"]) == (0, 1)
+    spend = runner.invoke(app, ["report", "--db", str(db), "-f", "json"])
+    assert json.loads(spend.stdout)["unpriced"] == []
+    assert json.loads(spend.stdout)["totals"]["estimated_cost_usd"] == "0.0000048"
+
+
 def test_token_audit_view(no_usage_db: Path) -> None:
     con = duckdb.connect(str(no_usage_db), read_only=True)
     rows = {

@@ -140,6 +140,8 @@ WITH named AS (
     SELECT *,
         CASE
             WHEN usage_source IS NULL AND status = 'error' THEN NULL
+            -- logged without usage, with text the recount has not counted yet
+            WHEN usage_source IS NULL AND input_hash IS NOT NULL THEN 'not_recounted'
             WHEN usage_source IS NULL THEN 'no_usage'
             WHEN priced_model IS NULL AND ambiguous_model THEN 'ambiguous_model'
             WHEN priced_model IS NULL THEN 'unknown_model'
