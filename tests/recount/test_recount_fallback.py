@@ -346,3 +346,63 @@ def test_findings_and_the_recount_report_warn_about_the_failing_plugin(
     assert f"warning: tokenizer plugin 'marker': {ESTIMATED}" in result.stderr.splitlines()
     # stdout is data: the warning is not in it (the model marker-1 may be, as unpriced)
     assert "tokenizer plugin" not in result.stdout and ESTIMATED not in result.stdout
+
+
+class _Index:
+    """An integer type that is not int (as numpy's are): read through ``__index__``."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __index__(self) -> int:
+        return self.value
+
+
+@pytest.mark.parametrize(
+    ("returned", "reason"),
+    [
+        ("7", "ValueError: returned '7' as a count: a count is a whole number"),
+        (1.5, "ValueError: returned 1.5 as a count: a count is a whole number"),
+        (True, "ValueError: returned True as a count: a count is a whole number"),
+        (-5, "ValueError: returned -5 as a count: a count cannot be negative"),
+    ],
+)
+def test_a_count_that_is_no_whole_number_is_the_plugins_failure(
+    returned: object, reason: str
+) -> None:
+    """A plugin that returns a string, a float, a bool or a negative number instead of
+    raising failed all the same: the text is left to the estimate (a string crashed ingest,
+    findings and reports with a TypeError; -5 was stored and priced)."""
+
+    class Odd(Tokenizer):
+        name, version = "odd", "1"
+
+        def covers(self, model: str) -> bool:
+            return True
+
+        def encoding_for(self, model: str) -> str:
+            return "words"
+
+        def count(self, texts: Sequence[str], model: str) -> list[Any]:
+            return [returned if "odd" in text else len(text.split()) for text in texts]
+
+    counts, why = pool.count_texts(Odd(), ["an odd text", "two words"], "m")
+    assert (counts, why) == ([pool.FAILED, 2], reason)
+
+
+def test_an_integer_type_that_is_not_int_is_a_count() -> None:
+    class Numpyish(Tokenizer):
+        name, version = "numpyish", "1"
+
+        def covers(self, model: str) -> bool:
+            return True
+
+        def encoding_for(self, model: str) -> str:
+            return "words"
+
+        def count(self, texts: Sequence[str], model: str) -> list[Any]:
+            return [_Index(len(text.split())) for text in texts]
+
+    counts, why = pool.count_texts(Numpyish(), ["one two three", ""], "m")
+    assert (counts, why) == ([3, 0], None)
+    assert all(type(c) is int for c in counts)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import operator
 import os
 import threading
 import warnings
@@ -81,7 +82,7 @@ def count_texts(tokenizer: Tokenizer, texts: list[str], model: str) -> tuple[lis
         counts = tokenizer.count(texts, model)
         if len(counts) != len(texts):
             raise ValueError(f"returned {len(counts)} counts for {len(texts)} texts")
-        return list(counts), None
+        return [_whole_count(c) for c in counts], None
     except _FATAL:
         raise
     except BaseException as exc:  # a Rust panic inside a tokenizer is a BaseException
@@ -94,6 +95,21 @@ def count_texts(tokenizer: Tokenizer, texts: list[str], model: str) -> tuple[lis
         out.append(count)
         reason = reason or why
     return out, reason
+
+
+def _whole_count(count: object) -> int:
+    """A plugin's count as an int: a whole number of 0 or more (numpy integers too), else
+    the plugin failed on that text (a string or a float would break the sums, a negative
+    count the prices)."""
+    if isinstance(count, bool):
+        raise ValueError(f"returned {count!r} as a count: a count is a whole number")
+    try:
+        value = operator.index(count)  # type: ignore[arg-type]
+    except TypeError:
+        raise ValueError(f"returned {count!r} as a count: a count is a whole number") from None
+    if value < 0:
+        raise ValueError(f"returned {value} as a count: a count cannot be negative")
+    return value
 
 
 def fallback_label(tokenizer: str, fallback: str) -> str:
