@@ -62,6 +62,15 @@ def guard(fn: Callable[[], T]) -> T:
     except TokauditError as exc:
         err(f"error: {exc}")
         raise typer.Exit(int(exc.exit_code)) from exc
+    except (KeyboardInterrupt, duckdb.InterruptException, RuntimeError) as exc:
+        # Ctrl-C: DuckDB stops the running query with RuntimeError("Query interrupted")
+        if isinstance(exc, RuntimeError) and str(exc) != "Query interrupted":
+            raise
+        err(
+            "error: interrupted; finished work is kept and the step in progress is not (a "
+            "file loads in one transaction): run the command again to finish"
+        )
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
     except duckdb.OutOfMemoryException as exc:  # the machine, or TOKAUDIT_MEMORY_LIMIT
         cap = memory_cap()
         where = f" {cap} (raise it)" if cap else ""

@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     OK = 0
     FINDINGS = 1  # a budget was exceeded / a gate failed
     ERROR = 2  # usage, configuration or input error
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
 
 
 class TokauditError(Exception):

@@ -16,6 +16,7 @@ import contextlib
 import multiprocessing
 import operator
 import os
+import signal
 import threading
 import warnings
 from collections import defaultdict
@@ -73,6 +74,12 @@ def default_workers() -> int:
 
 
 _FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)  # never swallowed
+
+
+def _leave_ctrl_c_to_the_parent() -> None:
+    """A worker ignores SIGINT: Ctrl-C reaches the whole process group, and the parent
+    stops the pool (each worker printed a KeyboardInterrupt traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def count_texts(tokenizer: Tokenizer, texts: list[str], model: str) -> tuple[list[int], str | None]:
@@ -321,7 +328,9 @@ class Counter:
             # workers only tokenize and never touch the parent's DuckDB threads.
             warnings.simplefilter("ignore", DeprecationWarning)
             pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("fork")
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_leave_ctrl_c_to_the_parent,
             )
         try:
             pending: list[Future[Counted]] = []
