@@ -230,6 +230,25 @@ def test_the_budget_gate_marks_estimated_spend(no_usage_db: Path, tmp_path: Path
         assert "≈<$0.0001" in shown and "priced from recounted tokens" in shown
 
 
+def test_an_unpriced_request_is_no_estimated_spend(tmp_path: Path) -> None:
+    """A request logged without usage on a model no price covers is unpriced, not spend
+    priced from its recount: it was counted in estimated_requests (and the notes' "N
+    requests ... priced from recounted tokens") with an estimated cost of 0."""
+    mystery = _record("m1", [{"role": "user", "content": "Say this is a test"}])
+    mystery["request"]["model"] = mystery["response"]["model"] = "mystery-model-9"
+    _priced(tmp_path, [*NO_USAGE, mystery]).close()
+    db = tmp_path / "store.duckdb"
+    report = api.report(db, ["model"])
+    assert (report.totals.estimated_requests, report.totals.unpriced_requests) == (1, 1)
+    rows = {r.keys["model"]: r.totals for r in report.rows}
+    assert rows["mystery-model-9"].estimated_requests == 0
+    assert rows["gpt-4o-mini"].estimated_requests == 1
+    budget = tmp_path / "budgets.yaml"
+    budget.write_text("budgets:\n  - name: all\n    max_cost_usd: 1\n", "utf-8")
+    (outcome,) = api.check(db, budget).outcomes
+    assert (outcome.estimated_requests, outcome.unpriced_requests) == (1, 1)
+
+
 def test_a_deferred_recount_is_done_before_the_gate_and_the_report(tmp_path: Path) -> None:
     """A store ingested with --no-recount: ``check`` and ``report`` count the waiting texts
     first, so the gate sees the spend logged without usage (it passed on it, reading it as

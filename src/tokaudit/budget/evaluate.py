@@ -40,7 +40,8 @@ def evaluate_budget(con: duckdb.DuckDBPyConnection, budget: Budget) -> BudgetOut
                         FILTER (WHERE c.pricing_status = 'unpriced'), 0),
                coalesce(sum(coalesce(c.request_count, 1)), 0),
                -- spend priced from recounted tokens (no usage logged): an estimate
-               count(*) FILTER (WHERE c.usage_source = 'recounted'),
+               count(*) FILTER (WHERE c.usage_source = 'recounted'
+                                      AND c.pricing_status = 'priced'),
                coalesce(sum(c.cost_usd) FILTER (WHERE c.usage_source = 'recounted'), 0)
         FROM request_costs c WHERE {where} GROUP BY bucket ORDER BY bucket""",
         params,

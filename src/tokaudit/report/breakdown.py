@@ -43,7 +43,8 @@ _TOTALS_SQL = """
     coalesce(sum(coalesce(c.request_count, 1)) FILTER (WHERE c.pricing_status = 'unpriced'), 0)
         AS unpriced_requests,
     -- spend priced from recounted tokens (no usage logged): an estimate, flagged in reports
-    count(*) FILTER (WHERE c.usage_source = 'recounted') AS estimated_requests,
+    count(*) FILTER (WHERE c.usage_source = 'recounted' AND c.pricing_status = 'priced')
+        AS estimated_requests,
     coalesce(sum(c.cost_usd) FILTER (WHERE c.usage_source = 'recounted'), 0)
         AS estimated_cost_usd
 """

@@ -74,7 +74,8 @@ _SQL = """
     coalesce(sum(a.reported_output_tokens) FILTER (WHERE cmp_out), 0) AS rep_out,
     coalesce(sum(a.recounted_output_tokens) FILTER (WHERE cmp_out), 0) AS rec_out,
     sum(a.output_difference * c.output_price) FILTER (WHERE cmp_out) AS usd_out,
-    count(*) FILTER (WHERE c.usage_source = 'recounted') AS estimated
+    count(*) FILTER (WHERE c.usage_source = 'recounted' AND c.pricing_status = 'priced')
+        AS estimated
 """
 _FROM = """
     FROM (SELECT a.*, a.reported_input_tokens IS NOT NULL
