@@ -514,6 +514,18 @@ def test_tables_print_data_as_it_is_never_as_markup(
     assert value in audit.stdout
 
 
+def test_sql_tables_write_decimals_as_their_digits(store: Path) -> None:
+    """A zero DECIMAL(38,18) (an error's cost) printed as 0E-18 in the table (QA)."""
+    query = (
+        "SELECT 0::DECIMAL(38,18) AS z, 0.00000125::DECIMAL(38,18) AS p, -2.5::DECIMAL(9,3) AS n"
+    )
+    table = runner.invoke(app, ["sql", "--db", str(store), query])
+    assert table.exit_code == 0, table.stderr
+    assert "│ 0 │ 0.00000125 │ -2.5 │" in table.stdout and "E-" not in table.stdout
+    as_csv = runner.invoke(app, ["sql", "--db", str(store), "-f", "csv", query])
+    assert as_csv.stdout.splitlines() == ["z,p,n", "0,0.00000125,-2.5"]
+
+
 def test_sql_json_writes_non_finite_floats_as_null(store: Path) -> None:
     """NaN and Infinity are not JSON: strict parsers refused the output."""
     query = "SELECT 0.0/0.0 AS n, 1.0/0 AS i, ['-inf'::DOUBLE, 1.5] AS l, 0.25::DOUBLE AS f"

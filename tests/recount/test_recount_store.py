@@ -20,6 +20,7 @@ from tokaudit.ingest import ingest_paths
 from tokaudit.pricing.store_tables import install_price_table
 from tokaudit.pricing.table import load_price_table
 from tokaudit.recount import pool, recount
+from tokaudit.report.renderers.common import display_usd
 from tokaudit.store import open_store
 from tokaudit.tokenizers import ChatMessage, ChatProfile, Registry, TiktokenTokenizer
 
@@ -279,6 +280,20 @@ def test_a_deferred_recount_is_done_before_the_gate_and_the_report(tmp_path: Pat
     spend = runner.invoke(app, ["report", "--db", str(db), "-f", "json"])
     assert json.loads(spend.stdout)["unpriced"] == []
     assert json.loads(spend.stdout)["totals"]["estimated_cost_usd"] == "0.0000048"
+
+
+def test_recount_tables_show_dollar_differences_as_money(no_usage_db: Path) -> None:
+    """People's formats round the dollar differences as every report does, with a sign;
+    they printed raw decimals with no $ (QA). JSON keeps the exact value."""
+    args = ["report", "--db", str(no_usage_db), "--by", "model", "--show", "recount"]
+    data = json.loads(runner.invoke(app, [*args, "-f", "json"]).stdout)
+    exact = Decimal(data["totals"]["input_difference_usd"])
+    assert exact > 0  # 14 billed (2 of them cached) against 12 recounted
+    shown = "+" + display_usd(exact)
+    for fmt in ("markdown", "table"):
+        out = runner.invoke(app, [*args, "-f", fmt])
+        assert out.exit_code == 0, out.stderr
+        assert shown in out.stdout and str(exact) not in out.stdout
 
 
 def test_token_audit_view(no_usage_db: Path) -> None:

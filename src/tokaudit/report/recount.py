@@ -170,12 +170,24 @@ def data_rows(report: RecountReport) -> tuple[list[str], list[tuple[Any, ...]]]:
     return [*report.group_by, *COLUMNS], rows
 
 
+def _for_people(column: str, value: Any) -> Any:
+    """A dollar difference as people read money (``+$1.02``, ``-$0.0161``: the display
+    rounding of every report); other values as they are."""
+    if not (column.endswith("_usd") and isinstance(value, Decimal)):
+        return value
+    from tokaudit.report.renderers.common import display_usd
+
+    sign = "-" if value < 0 else "+" if value > 0 else ""
+    return sign + display_usd(abs(value))
+
+
 def report_rows(report: RecountReport) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Columns and rows (groups, then a total row) for the tables people read."""
     columns, rows = data_rows(report)
     label = ["total", *[None] * (len(report.group_by) - 1)]
     rows.append(tuple([*label, *_values(report.totals)]))
-    return columns, rows
+    shown = [tuple(_for_people(c, v) for c, v in zip(columns, row, strict=True)) for row in rows]
+    return columns, shown
 
 
 def recount_dict(report: RecountReport) -> dict[str, Any]:

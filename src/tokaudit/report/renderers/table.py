@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
@@ -17,6 +18,7 @@ from tokaudit.report.renderers.common import (
     cost_text,
     display_usd,
     grounding_note,
+    money,
     overlay_text,
     scope_text,
 )
@@ -189,8 +191,16 @@ def _rows_table(
         # wrap, never cut: two models both shown as `gemini-2.5…` could not be told apart
         table.add_column(c, overflow="fold")
     for row in rows:
-        table.add_row(*["NULL" if v is None else str(v) for v in row])
+        table.add_row(*[_cell(v) for v in row])
     return table
+
+
+def _cell(value: Any) -> str:
+    """A value as text; a decimal as its exact digits, as CSV and JSON write it (a zero
+    DECIMAL(38,18) printed as 0E-18)."""
+    if value is None:
+        return "NULL"
+    return money(value) if isinstance(value, Decimal) else str(value)
 
 
 def render_rows(columns: list[str], rows: list[tuple[Any, ...]], color: bool = False) -> str:
