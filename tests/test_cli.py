@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import json
 import os
 import subprocess
@@ -524,6 +526,32 @@ def test_sql_tables_write_decimals_as_their_digits(store: Path) -> None:
     assert "│ 0 │ 0.00000125 │ -2.5 │" in table.stdout and "E-" not in table.stdout
     as_csv = runner.invoke(app, ["sql", "--db", str(store), "-f", "csv", query])
     assert as_csv.stdout.splitlines() == ["z,p,n", "0,0.00000125,-2.5"]
+
+
+def test_sql_writes_nested_values_blobs_and_intervals_as_data(store: Path) -> None:
+    """CSV printed a STRUCT as Python's repr ({'k': 1}); JSON printed a BLOB as "b'ab'" and
+    an INTERVAL as "1 day, 0:00:00" (QA). Now JSON in a CSV cell, DuckDB's \\xNN text
+    for a BLOB, an ISO 8601 duration for an INTERVAL."""
+    query = (
+        "SELECT {'k': 1, 's': 'a,b'} AS st, [1, 2] AS l, '\\x41\\xFF'::BLOB AS b, "
+        "INTERVAL 1 DAY + INTERVAL 90 SECOND AS i"
+    )
+    as_csv = runner.invoke(app, ["sql", "--db", str(store), "-f", "csv", query])
+    assert as_csv.exit_code == 0, as_csv.stderr
+    header, row = list(csv.reader(io.StringIO(as_csv.stdout)))
+    assert header == ["st", "l", "b", "i"]
+    assert (json.loads(row[0]), json.loads(row[1]), row[2], row[3]) == (
+        {"k": 1, "s": "a,b"},
+        [1, 2],
+        "A\\xFF",
+        "P1DT90S",
+    )
+    as_json = runner.invoke(app, ["sql", "--db", str(store), "-f", "json", query])
+    assert json.loads(as_json.stdout) == [
+        {"st": {"k": 1, "s": "a,b"}, "l": [1, 2], "b": "A\\xFF", "i": "P1DT90S"}
+    ]
+    refused = runner.invoke(app, ["sql", "--db", str(store), "ATTACH ':memory:' AS x"])
+    assert "this is an ATTACH statement" in refused.stderr
 
 
 def test_sql_json_writes_non_finite_floats_as_null(store: Path) -> None:

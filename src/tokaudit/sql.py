@@ -75,7 +75,8 @@ def run_query(db: Path, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     kind = statements[0].type
     if kind not in READ_ONLY_STATEMENTS:
         raise UsageError(
-            f"refused: `tokaudit sql` is read-only and this is a {kind.name} statement; "
+            f"refused: `tokaudit sql` is read-only and this is "
+            f"{'an' if kind.name[:1] in 'AEIOU' else 'a'} {kind.name} statement; "
             "use the duckdb CLI on a copy of the store to change it"
         )
     if kind == duckdb.StatementType.EXPLAIN:

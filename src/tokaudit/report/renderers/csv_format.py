@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +27,11 @@ def _cell(value: Any) -> Any:
         return "true" if value else "false"
     if isinstance(value, Decimal):
         return money(value)
+    if isinstance(value, dict | list | tuple | bytes | bytearray | timedelta):
+        # a STRUCT, MAP, LIST, BLOB or INTERVAL as its JSON (not Python's repr)
+        from tokaudit.report.renderers.json_format import dumps_compact
+
+        return dumps_compact(value)
     return value
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -21,9 +21,19 @@ from tokaudit.report.renderers.common import (
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return money(value)
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime | date | time):
         return value.isoformat()
+    if isinstance(value, timedelta):  # an INTERVAL, as an ISO 8601 duration
+        seconds = value - timedelta(days=value.days)
+        return f"P{value.days}DT{seconds.total_seconds():g}S"
+    if isinstance(value, bytes | bytearray):  # a BLOB as DuckDB writes it: \xNN escapes
+        return blob_text(bytes(value))
     return str(value)
+
+
+def blob_text(value: bytes) -> str:
+    """A BLOB as DuckDB casts it to text: printable ASCII as is, other bytes as \\xNN."""
+    return "".join(chr(b) if 32 <= b < 127 and b != 92 else f"\\x{b:02X}" for b in value)
 
 
 def _finite(value: Any) -> Any:
@@ -43,6 +53,13 @@ def dumps(data: Any) -> str:
         json.dumps(_finite(data), indent=2, default=_default, ensure_ascii=False, allow_nan=False)
         + "\n"
     )
+
+
+def dumps_compact(data: Any) -> str:
+    """One value as compact JSON (a CSV cell); a lone string or blob without quotes."""
+    if isinstance(data, bytes | bytearray | timedelta):
+        return str(_default(data))
+    return json.dumps(_finite(data), default=_default, ensure_ascii=False, allow_nan=False)
 
 
 def render_breakdown(b: Breakdown) -> str:
