@@ -8,7 +8,7 @@ Expected counts are built independently: words for what the plugin counts, o200k
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -358,6 +358,24 @@ class _Index:
         return self.value
 
 
+class _Returns(Tokenizer):
+    """A plugin whose counts are whatever ``answer`` makes of each text."""
+
+    name, version = "returns", "1"
+
+    def __init__(self, answer: Callable[[str], Any]) -> None:
+        self.answer = answer
+
+    def covers(self, model: str) -> bool:
+        return True
+
+    def encoding_for(self, model: str) -> str:
+        return "words"
+
+    def count(self, texts: Sequence[str], model: str) -> list[Any]:
+        return [self.answer(text) for text in texts]
+
+
 @pytest.mark.parametrize(
     ("returned", "reason"),
     [
@@ -373,36 +391,13 @@ def test_a_count_that_is_no_whole_number_is_the_plugins_failure(
     """A plugin that returns a string, a float, a bool or a negative number instead of
     raising failed all the same: the text is left to the estimate (a string crashed ingest,
     findings and reports with a TypeError; -5 was stored and priced)."""
-
-    class Odd(Tokenizer):
-        name, version = "odd", "1"
-
-        def covers(self, model: str) -> bool:
-            return True
-
-        def encoding_for(self, model: str) -> str:
-            return "words"
-
-        def count(self, texts: Sequence[str], model: str) -> list[Any]:
-            return [returned if "odd" in text else len(text.split()) for text in texts]
-
-    counts, why = pool.count_texts(Odd(), ["an odd text", "two words"], "m")
+    odd = _Returns(lambda text: returned if "odd" in text else len(text.split()))
+    counts, why = pool.count_texts(odd, ["an odd text", "two words"], "m")
     assert (counts, why) == ([pool.FAILED, 2], reason)
 
 
 def test_an_integer_type_that_is_not_int_is_a_count() -> None:
-    class Numpyish(Tokenizer):
-        name, version = "numpyish", "1"
-
-        def covers(self, model: str) -> bool:
-            return True
-
-        def encoding_for(self, model: str) -> str:
-            return "words"
-
-        def count(self, texts: Sequence[str], model: str) -> list[Any]:
-            return [_Index(len(text.split())) for text in texts]
-
-    counts, why = pool.count_texts(Numpyish(), ["one two three", ""], "m")
+    numpyish = _Returns(lambda text: _Index(len(text.split())))
+    counts, why = pool.count_texts(numpyish, ["one two three", ""], "m")
     assert (counts, why) == ([3, 0], None)
     assert all(type(c) is int for c in counts)
