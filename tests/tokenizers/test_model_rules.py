@@ -144,6 +144,10 @@ def test_version_tracks_rules(tmp_path: Path) -> None:
             "rules:\n  - {prefix: gpt, encoding: o200k_base, tools_overhead: 1.5}",
             "tools_overhead must",
         ),
+        (
+            "rules:\n  - {prefix: gpt, encoding: o200k_base, tokens_per_message: -4}",
+            "tokens_per_message must",
+        ),
     ],
 )
 def test_invalid_rules_name_file_and_rule(text: str, error: str) -> None:
@@ -177,6 +181,18 @@ def test_chat_profiles_follow_the_rules(
     assert profile.reasoning is (priming == 2)
     assert profile.tools_overhead == (90 if model.startswith("gpt-5") else 5)
     assert profile.framing == "openai"
+
+
+def test_gpt35_turbo_0301_frames_each_message_with_four_tokens() -> None:
+    """The cookbook's 0301 framing; one recorded "Hello!" on it was billed 10."""
+    from tokaudit.recount import count_request
+
+    body = {"messages": [{"role": "user", "content": "Hello!"}]}
+    got = count_request(body, "gpt-3.5-turbo-0301")
+    tokens = TiktokenTokenizer().get_encoding("cl100k_base").encode_ordinary
+    assert got.input_tokens == 4 + len(tokens("user")) + len(tokens("Hello!")) + 3 == 10
+    assert not got.input_exact  # how a name replaces the role is not modelled
+    assert count_request(body, "gpt-3.5-turbo-0125").input_tokens == 9
 
 
 def test_a_rule_can_ask_for_plain_framing() -> None:

@@ -282,6 +282,7 @@ class ModelRule:
     framing: str = "openai"  # or "plain": message texts only, no per-message tokens
     tools_overhead: int = 5  # see ChatProfile
     assistant_overhead: int = 0  # see ChatProfile
+    tokens_per_message: int = 3  # see ChatProfile (gpt-3.5-turbo-0301: 4)
 
     @property
     def label(self) -> str:
@@ -293,6 +294,7 @@ class ModelRule:
             framing=self.framing,
             tools_overhead=self.tools_overhead,
             assistant_overhead=self.assistant_overhead,
+            tokens_per_message=self.tokens_per_message,
             exact=self.chat_exact,
             reply_exact=self.reply_exact,
             reply_priming=self.reply_priming,
@@ -338,6 +340,7 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
             "framing",
             "tools_overhead",
             "assistant_overhead",
+            "tokens_per_message",
         }
         if unknown:
             raise TokenizerError(f"{where}: unknown keys {sorted(unknown)}")
@@ -359,10 +362,12 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
         priming = raw.get("reply_priming", 3)
         tools_overhead = raw.get("tools_overhead", 5)
         assistant_overhead = raw.get("assistant_overhead", 0)
+        per_message = raw.get("tokens_per_message", 3)
         numbers = {
             "reply_priming": priming,
             "tools_overhead": tools_overhead,
             "assistant_overhead": assistant_overhead,
+            "tokens_per_message": per_message,
         }
         for key, number in numbers.items():
             if not isinstance(number, int) or isinstance(number, bool) or number < 0:
@@ -397,6 +402,7 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
                 framing=framing,
                 tools_overhead=tools_overhead,
                 assistant_overhead=assistant_overhead,
+                tokens_per_message=per_message,
             )
         )
     return rules
