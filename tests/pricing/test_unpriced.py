@@ -140,6 +140,9 @@ def _cases() -> dict[str, Envelope]:
     no_usage = openai_envelope("gpt-4o", TS, 1, 1)
     del no_usage["response"]["usage"]
     cases["no-usage"] = no_usage
+    textless = openai_envelope("gpt-4o", TS, 1, 1)
+    del textless["response"]["usage"], textless["request"]  # nothing to recount either
+    cases["no-usage-no-text"] = textless
     return cases
 
 
@@ -187,7 +190,7 @@ def test_unpriced_rows_are_excluded_from_totals_and_listed(
     listed = {(u.model, u.reason): u.requests for u in report.unpriced}
     assert listed[("no-such-model", "unknown_model")] == 2
     assert listed[("gpt-4o-2024-05-13", "missing_price_key")] == 2
-    assert listed[("gpt-4o", "no_usage")] == 1
+    assert listed[("gpt-4o", "not_recounted")] == 1  # its text is not counted here
     # Per model, a group where nothing is priced has no cost (never $0), and says how many
     # were unpriced; a group with some priced requests sums those.
     by_model = {r.keys["model"]: r.totals for r in report.rows}
@@ -222,8 +225,19 @@ def test_cache_writes_on_the_old_snapshot_are_priced_as_input(
     assert row["cost_usd"] == Decimal(2000 * 5 + 10 * 15) / M
 
 
-def test_response_without_usage_is_no_usage(rows: dict[str, dict[str, Any]]) -> None:
+def test_response_without_usage_waits_for_its_recount(rows: dict[str, dict[str, Any]]) -> None:
+    """No recount ran on this store: the text is not counted yet, so the request is unpriced
+    ``not_recounted`` (the recount would price it as an estimate), never $0."""
     row = rows["no-usage"]
+    assert (row["pricing_status"], row["unpriced_reason"], row["cost_usd"]) == (
+        "unpriced",
+        "not_recounted",
+        None,
+    )
+
+
+def test_response_without_usage_or_text_is_no_usage(rows: dict[str, dict[str, Any]]) -> None:
+    row = rows["no-usage-no-text"]
     assert (row["pricing_status"], row["unpriced_reason"], row["cost_usd"]) == (
         "unpriced",
         "no_usage",

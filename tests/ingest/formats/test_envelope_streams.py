@@ -1,7 +1,8 @@
 """The envelope's ``response`` may be a logged stream: a list of chunks, or the SSE text.
 
 Usage comes from the chunk that carries it; a stream without one is loaded with
-``has_usage = false`` and priced as unpriced ``no_usage``, never as zero tokens.
+``has_usage = false``, never as zero tokens: unpriced (``not_recounted`` until the recount
+prices it from its text; ``no_usage`` where there is no text).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def test_envelope_stream_without_usage_is_unpriced(kit: EnvelopeKit) -> None:
     assert [r["has_usage"] for r in rows] == [False, False]
     install_prices(kit.con)
     got = costs(kit.con)
-    assert [(c["unpriced_reason"], c["cost_usd"]) for c in got] == [("no_usage", None)] * 2
+    assert [(c["unpriced_reason"], c["cost_usd"]) for c in got] == [("not_recounted", None)] * 2
 
 
 def test_an_anthropic_stream_cut_before_message_delta_is_unpriced(kit: EnvelopeKit) -> None:
@@ -94,7 +95,7 @@ def test_an_anthropic_stream_cut_before_message_delta_is_unpriced(kit: EnvelopeK
     assert classes_of(by_key["anthropic:whole"]) == anthropic_classes(snap.response["usage"])
     install_prices(kit.con)
     reasons = {c["request_key"]: c["unpriced_reason"] for c in costs(kit.con)}
-    assert reasons == {"anthropic:cut": "no_usage", "anthropic:whole": None}
+    assert reasons == {"anthropic:cut": "not_recounted", "anthropic:whole": None}
 
 
 def test_a_list_that_is_not_a_stream_is_still_rejected(kit: EnvelopeKit) -> None:
