@@ -38,7 +38,8 @@ def _load_cases() -> list[Any]:
             params.append(
                 pytest.param(
                     doc["rule"],
-                    doc.get("settings", {}),
+                    # a case may set thresholds of its own over the file's
+                    {**doc.get("settings", {}), **case.get("settings", {})},
                     _expand(case, texts),
                     id=f"{doc['rule']}-{case['name']}",
                 )
@@ -93,6 +94,16 @@ def test_rule_case(
         ({"D09": {"min_requests": "fifty"}}, "D09.min_requests must be like its default 100"),
         ({"D15": {"exact_only": 1}}, "D15.exact_only must be like its default True"),
         ({"D09": 50}, "D09 must be a mapping"),
+        # a negative turned a rule off; a fraction of a count was cut silently (QA)
+        ({"D04": {"window_hours": -5}}, "D04.window_hours cannot be negative"),
+        ({"D09": {"min_candidate_share": 80}}, "is a share of the requests, from 0 to 1"),
+        ({"D09": {"min_requests": 2.5}}, "D09.min_requests must be a whole number"),
+        (
+            {"D01": {"min_prefix_tokens": {"default": "abc"}}},
+            r"must map a model name to a whole number of tokens \(default: 'abc'\)",
+        ),
+        ({"D01": {"min_prefix_tokens": {"claude-sonnet-4-5": None}}}, "whole number of tokens"),
+        ({"D09": {"routing": {"gpt-4o": 5}}}, "must map a model name to a model name"),
     ],
 )
 def test_a_bad_threshold_override_is_refused(overrides: dict[str, Any], needle: str) -> None:

@@ -55,7 +55,40 @@ def _checked(defaults: dict[str, Any], rule_id: str, values: Any) -> dict[str, A
                 f"findings settings: {rule_id}.{key} must be like its default "
                 f"{default!r}, got {value!r}"
             )
+        problem = _threshold_problem(key, value)
+        if problem:
+            raise ConfigError(f"findings settings: {rule_id}.{key} {problem}, got {value!r}")
     return values
+
+
+# Thresholds that count things (tokens, requests): whole numbers. The others (hours,
+# minutes, ratios, percentages, shares) may have a fraction, and none may be negative.
+_WHOLE = {"openai_increment", "min_requests", "max_user_input_tokens", "max_output_tokens"}
+
+
+def _threshold_problem(key: str, value: Any) -> str | None:
+    """Why a threshold's value is unusable, or None. A fraction where a whole number is
+    meant was silently cut (window_hours 1.5 judged as 1), a negative turned a rule off."""
+    if isinstance(value, dict):  # min_prefix_tokens (model -> tokens), routing (model -> model)
+        for name, inner in value.items():
+            if key == "routing" and not (isinstance(name, str) and isinstance(inner, str)):
+                return "must map a model name to a model name"
+            if key == "min_prefix_tokens" and (
+                isinstance(inner, bool)
+                or not isinstance(inner, int | float)
+                or _threshold_problem("min_requests", inner)
+            ):
+                return f"must map a model name to a whole number of tokens ({name}: {inner!r})"
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None  # its type was checked against the default's
+    if value < 0:
+        return "cannot be negative"
+    if key in _WHOLE and not float(value).is_integer():
+        return "must be a whole number"
+    if key == "min_candidate_share" and value > 1:
+        return "is a share of the requests, from 0 to 1"
+    return None
 
 
 def with_overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ class DuplicateRequests(WasteRule):
     summary = "identical requests re-sent within the window (response-cache opportunity)"
 
     def evaluate(self, con: duckdb.DuckDBPyConnection, settings: dict[str, Any]) -> list[Finding]:
-        hours = int(settings.get("window_hours", 24))
+        hours = float(settings.get("window_hours", 24))  # may be a fraction: 0.5 h
         rows = con.execute(
             f"""WITH ok AS (
                 SELECT c.*, {PROMPT_KEY} AS prompt_key,
@@ -35,11 +35,11 @@ class DuplicateRequests(WasteRule):
                   AND c.pricing_status = 'priced'
             ), dup AS (
                 SELECT * FROM ok WHERE prev_ts IS NOT NULL
-                  AND ts - prev_ts <= INTERVAL (?) HOUR
+                  AND ts - prev_ts <= to_microseconds(?::BIGINT)
             )
             SELECT team, model, prompt_key, count(*), count(DISTINCT request_hash), sum(cost_usd)
             FROM dup GROUP BY ALL ORDER BY sum(cost_usd) DESC""",
-            [hours],
+            [round(hours * 3_600_000_000)],
         ).fetchall()
         return [
             Finding(
@@ -53,7 +53,7 @@ class DuplicateRequests(WasteRule):
                 savings_usd=usd(cost),
                 detail=(
                     f"{n} repeat(s) of {bodies} identical request bod"
-                    f"{'y' if bodies == 1 else 'ies'} within {hours} h; "
+                    f"{'y' if bodies == 1 else 'ies'} within {hours:g} h; "
                     "a response cache would have served them"
                 ),
             )

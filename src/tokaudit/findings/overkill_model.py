@@ -17,6 +17,20 @@ from tokaudit.findings.common import PROMPT_KEY, usd
 from tokaudit.findings.interface import WasteRule
 from tokaudit.models import Finding
 
+# Whether a stored input body (prompt_texts ``pt``) has a system prompt: a system field
+# (Anthropic, Gemini, Responses instructions, OTel) or a system or developer message.
+_HAS_SYSTEM = """coalesce(
+        json_type(pt.body, '$.system') <> 'NULL'
+        OR json_type(pt.body, '$.instructions') <> 'NULL'
+        OR json_type(pt.body, '$.systemInstruction') <> 'NULL'
+        OR json_type(pt.body, '$.system_instructions') <> 'NULL'
+        OR list_has_any(json_extract_string(pt.body, '$.messages[*].role'),
+                        ['system', 'developer'])
+        OR list_has_any(json_extract_string(pt.body, '$.input[*].role'),
+                        ['system', 'developer'])
+        OR list_has_any(json_extract_string(pt.body, '$[*].role'), ['system', 'developer']),
+        false)"""
+
 
 class OverkillModel(WasteRule):
     rule_id = "D09"
@@ -32,8 +46,13 @@ class OverkillModel(WasteRule):
         rows = con.execute(
             f"""WITH base AS (
                 SELECT c.*, {PROMPT_KEY} AS prompt_key, r.target,
-                    c.total_input_tokens - coalesce(t.tokens, 0) AS user_input,
-                    json_type(pt.body, '$.tools') = 'ARRAY' AS has_tools
+                    -- the prompt key's text is the system prompt, or the first message when
+                    -- there is none: only a system prompt is input beyond the user's
+                    c.total_input_tokens - CASE WHEN {_HAS_SYSTEM} THEN coalesce(t.tokens, 0)
+                                                ELSE 0 END AS user_input,
+                    coalesce(json_array_length(pt.body, '$.tools') > 0
+                             OR json_array_length(pt.body, '$.functions') > 0, false)
+                        AS has_tools
                 FROM request_costs c
                 JOIN _routing r ON r.model = c.priced_model
                 LEFT JOIN token_counts t ON t.text_hash = c.prompt_hash
@@ -45,7 +64,7 @@ class OverkillModel(WasteRule):
             ), judged AS (
                 SELECT b.*,
                     user_input <= ? AND output_tokens <= ? AND coalesce(reasoning_tokens, 0) = 0
-                        AND NOT coalesce(has_tools, false) AS simple,
+                        AND NOT has_tools AS simple,
                     (coalesce(b.input_tokens, 0) * t.input_price
                      + coalesce(b.input_audio_tokens, 0)
                          * coalesce(t.input_audio_price, t.input_price)
@@ -58,7 +77,7 @@ class OverkillModel(WasteRule):
                      + coalesce(b.cache_write_1h_tokens, 0)
                          * coalesce(t.cache_write_1h_price, t.input_price)
                      + coalesce(b.output_tokens, 0) * t.output_price) AS target_cost,
-                    b.input_price >= ? * t.input_price AS premium
+                    b.input_price >= ?::DECIMAL(18, 6) * t.input_price AS premium
                 FROM base b JOIN price_bands t ON t.model_id = b.target
                  AND t.variant = b.price_context
                  AND (t.valid_from IS NULL OR b.ts >= t.valid_from)
@@ -76,7 +95,7 @@ class OverkillModel(WasteRule):
             [
                 int(settings.get("max_user_input_tokens", 200)),
                 int(settings.get("max_output_tokens", 300)),
-                int(settings.get("min_price_ratio", 5)),
+                str(settings.get("min_price_ratio", 5)),
                 int(settings.get("min_requests", 100)),
                 float(settings.get("min_candidate_share", 0.8)),
             ],

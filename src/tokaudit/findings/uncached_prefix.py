@@ -13,6 +13,7 @@ other providers); OpenAI caches in 128-token steps from 1,024 tokens.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import duckdb
@@ -22,20 +23,36 @@ from tokaudit.findings.interface import WasteRule
 from tokaudit.models import Finding
 
 
+def _minimum(priced_model: str, minimums: dict[str, Any]) -> int | None:
+    """The minimum cacheable prefix of a priced model: its own entry, else the longest
+    entry its family id starts with, once a Bedrock region and vendor prefix are dropped
+    (``us.anthropic.claude-haiku-4-5-20251001-v1:0`` is a ``claude-haiku-4-5``: it fell
+    back to the default, 1,024, and was flagged below its 4,096)."""
+    if priced_model in minimums:
+        return int(minimums[priced_model])
+    family = re.sub(r"^(?:[a-z]{2,6}\.)?(?:anthropic\.)", "", priced_model.lower())
+    keys = [k for k in minimums if family.startswith(k.lower())]
+    return int(minimums[max(keys, key=len)]) if keys else None
+
+
 class UncachedPrefix(WasteRule):
     rule_id = "D01"
     name = "uncached-repeated-prefix"
     summary = "a long prompt prefix re-sent within the cache TTL but billed uncached"
 
     def evaluate(self, con: duckdb.DuckDBPyConnection, settings: dict[str, Any]) -> list[Finding]:
-        ttl = int(settings.get("cache_ttl_minutes", 5))
+        ttl = float(settings.get("cache_ttl_minutes", 5))  # may be a fraction: 7.5 min
         step = int(settings.get("openai_increment", 128))
         minimums = dict(settings.get("min_prefix_tokens", {}))
         default_min = int(minimums.pop("default", 1024))
         con.execute("CREATE OR REPLACE TEMP TABLE _min_prefix (model VARCHAR, tokens BIGINT)")
-        if minimums:
+        models = [
+            m for (m,) in con.execute("SELECT DISTINCT priced_model FROM request_costs").fetchall()
+        ]
+        found = [(m, _minimum(m, minimums)) for m in models if m is not None]
+        if any(tokens is not None for _, tokens in found):
             con.executemany(
-                "INSERT INTO _min_prefix VALUES (?, ?)", [(k, int(v)) for k, v in minimums.items()]
+                "INSERT INTO _min_prefix VALUES (?, ?)", [f for f in found if f[1] is not None]
             )
         rows = con.execute(
             f"""WITH sized AS (
@@ -59,11 +76,11 @@ class UncachedPrefix(WasteRule):
                 FROM sized WHERE p >= min_p
                 WINDOW w AS (PARTITION BY provider, model, prompt_hash ORDER BY ts, request_key)
             ), chained AS (
-                SELECT *, sum(CASE WHEN prev_ts IS NULL OR ts - prev_ts > INTERVAL (?) MINUTE
+                SELECT *, sum(CASE WHEN prev_ts IS NULL OR ts - prev_ts > to_microseconds(?::BIGINT)
                               THEN 1 ELSE 0 END)
                           OVER (PARTITION BY provider, model, prompt_hash
                                 ORDER BY ts, request_key ROWS UNBOUNDED PRECEDING) AS chain,
-                    prev_ts IS NULL OR ts - prev_ts > INTERVAL (?) MINUTE AS chain_start
+                    prev_ts IS NULL OR ts - prev_ts > to_microseconds(?::BIGINT) AS chain_start
                 FROM eligible
             ), chains AS (
                 SELECT team, model, prompt_key, provider, prompt_hash, chain,
@@ -85,7 +102,7 @@ class UncachedPrefix(WasteRule):
             FROM chains WHERE missed > 0
             GROUP BY team, model, prompt_key
             ORDER BY 8 DESC""",
-            [default_min, step, step, ttl, ttl],
+            [default_min, step, step, round(ttl * 60_000_000), round(ttl * 60_000_000)],
         ).fetchall()
         return [
             Finding(
@@ -99,7 +116,7 @@ class UncachedPrefix(WasteRule):
                 savings_usd=usd(saved),
                 detail=(
                     f"{missed} request(s) in {chains} warm chain(s) re-sent a ~{p:,}-token "
-                    f"prefix within {ttl} min without a cache read"
+                    f"prefix within {ttl:g} min without a cache read"
                     + ("" if provider == "openai" else " (prefix size estimated)")
                     + (
                         "; mark it with cache_control"
