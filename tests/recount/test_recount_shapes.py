@@ -626,3 +626,39 @@ def test_an_empty_tools_list_beside_legacy_functions_adds_no_second_block() -> N
         {"messages": messages, "functions": [function], "tools": []}, "gpt-4o-mini"
     )
     assert both.input_tokens == alone.input_tokens
+
+
+def test_json_nested_deeper_than_python_parses_is_an_estimate(tmp_path: Path) -> None:
+    """A message holding JSON nested 2,000 levels deep raised RecursionError in the
+    recount, which then failed every command on the store (QA); it is counted as its text,
+    an estimate, and the store's other requests are counted as usual."""
+    deep = "[" * 2000 + "]" * 2000
+    head = '{"timestamp": "2026-10-01T10:00:00Z", "provider": "openai", "request_id": "%s", '
+    tail = (
+        '"response": {"model": "gpt-4o-mini", '
+        '"usage": {"prompt_tokens": 10, "completion_tokens": 1}}}'
+    )
+    lines = [
+        head % "deep"
+        + '"request": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": '
+        + deep
+        + "}]}, "
+        + tail,
+        head % "plain"
+        + '"request": {"model": "gpt-4o-mini", "messages": '
+        + '[{"role": "user", "content": "Say this is a test"}]}, '
+        + tail,
+    ]
+    log = tmp_path / "deep.jsonl"
+    log.write_text("\n".join(lines) + "\n", "utf-8")
+    con = open_store(tmp_path / "s.duckdb")
+    assert ingest_paths(con, [str(log)]).total("loaded") == 2
+    recount(con)
+    got = dict(
+        con.execute(
+            "SELECT request_id, (recounted_input_tokens, exact) FROM token_audit"
+        ).fetchall()
+    )
+    assert got["plain"] == (PLAIN, True)
+    tokens, exact = got["deep"]
+    assert exact is False and tokens >= n(deep)

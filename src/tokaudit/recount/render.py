@@ -95,6 +95,8 @@ def render_unit(kind: str, ctx: str, payload: str, profile: ChatProfile, provide
         value = json.loads(payload)
     except (TypeError, ValueError):
         return Rendered(exact=False)
+    except RecursionError:  # JSON nested deeper than Python parses: its text, estimated
+        return Rendered([payload], exact=False)
     try:
         return _render(kind, ctx, value, profile, provider)
     except (TypeError, ValueError, AttributeError, KeyError, RecursionError):
