@@ -662,3 +662,38 @@ def test_json_nested_deeper_than_python_parses_is_an_estimate(tmp_path: Path) ->
     assert got["plain"] == (PLAIN, True)
     tokens, exact = got["deep"]
     assert exact is False and tokens >= n(deep)
+
+
+def test_a_langfuse_input_logged_as_a_string_is_one_user_message(tmp_path: Path) -> None:
+    """Langfuse keeps an input as logged; a plain string was never counted, so its request
+    stayed unpriced and "waiting to be counted" after every recount (QA)."""
+    text = "Create a poem about Open Telemetry."
+    records = [
+        {
+            "id": f"lf-{kind}",
+            "traceId": f"t-{kind}",
+            "type": "GENERATION",
+            "name": "gen",
+            "startTime": "2026-10-16T08:46:28Z",
+            "model": "gpt-4o-mini",
+            "input": given,
+        }
+        for kind, given in (("str", text), ("list", [{"role": "user", "content": text}]))
+    ]
+    log = tmp_path / "langfuse.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
+    con = open_store(tmp_path / "s.duckdb")
+    ingest_paths(con, [str(log)])
+    recount(con)
+    got = dict(con.execute("SELECT request_id, recounted_input_tokens FROM token_audit").fetchall())
+    assert got == {"lf-str": 3 + n("user", text) + 3, "lf-list": 3 + n("user", text) + 3}
+
+
+@pytest.mark.parametrize("body", [{}, {"messages": 42}, {"messages": "hi"}])
+def test_a_body_with_nothing_countable_is_the_priming_alone_an_estimate(
+    body: dict[str, Any], tmp_path: Path
+) -> None:
+    """No count at all left the request waiting to be counted on every run (and report and
+    check reopened the store to count it); it is now the reply priming, labelled estimate."""
+    got = count_request(body, "gpt-4o-mini")
+    assert (got.input_tokens, got.input_exact) == (3, False)

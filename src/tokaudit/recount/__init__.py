@@ -363,14 +363,17 @@ def _recount_inputs(con: duckdb.DuckDBPyConnection, counter: Counter) -> int:
         FROM _res r WHERE _ucount.rn = r.rn AND r.tokens <> {FAILED}"""
     )
     # on the failure path, whether a sum holds a unit the fallback counted
+    # A body with nothing countable in it (no messages, a bare number) sums to 0 tokens, an
+    # estimate: without a count its request stayed "waiting to be counted" forever.
     sums = f"""
-            SELECT t.kid, t.tid, sum(c.tokens) AS tokens, bool_and(c.exact) AS exact
+            SELECT t.kid, t.tid, coalesce(sum(c.tokens), 0) AS tokens,
+                coalesce(bool_and(c.exact), false) AND count(r.h) > 0 AS exact
                 {", bool_or(f.rn IS NOT NULL) AS fell" if fell else ""}
-            FROM (SELECT DISTINCT kid, tid FROM _todo_keys) t JOIN _req_units r USING (kid)
+            FROM (SELECT DISTINCT kid, tid FROM _todo_keys) t LEFT JOIN _req_units r USING (kid)
             LEFT JOIN _ucount c ON c.pre = r.pre AND c.h = r.h AND c.n = r.n AND c.tid = t.tid
             {"LEFT JOIN _fell f ON f.rn = c.rn" if fell else ""}
             GROUP BY t.kid, t.tid
-            HAVING count(c.tokens) = count(*)  -- a unit no tokenizer could count: no sum
+            HAVING count(c.tokens) = count(r.h)  -- a unit no tokenizer could count: no sum
     """
     if fell:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _sums AS {sums}")

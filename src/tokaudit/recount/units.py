@@ -82,6 +82,8 @@ _PARSED = f"""
 WITH src AS (
     SELECT p.text_hash AS input_hash, p.chars,
         from_json(p.body, '{_SHAPE}') AS v, {_BARE_LIST} AS bare,
+        -- a body that is a bare string (a Langfuse input logged as text): one user message
+        CASE WHEN left(p.body, 1) = '"' THEN p.body::JSON END AS bare_str,
         -- tool results (tool_call_id, function_call_output) need their call's name: the
         -- per-message path. A fast scan of the text; a false hit only costs speed.
         contains(p.body, 'tool_call') OR contains(p.body, 'function_call_output') AS calls
@@ -98,7 +100,7 @@ WITH src AS (
             OR ({_is("v.functions", "[")} AND v.functions::VARCHAR <> '[]')
             OR coalesce(calls, false) AS complex,
         coalesce(v.instructions, v.system, v.systemInstruction, v.system_instructions) AS sys,
-        CASE WHEN {_is("v.input", '"')} THEN v.input END AS input_str,
+        coalesce(CASE WHEN {_is("v.input", '"')} THEN v.input END, bare_str) AS input_str,
         CASE WHEN {_is("v.tools", "[")} AND v.tools::VARCHAR <> '[]' THEN v.tools
              WHEN {_is("v.functions", "[")} AND v.functions::VARCHAR <> '[]' THEN v.functions
         END AS tools,
