@@ -697,3 +697,59 @@ def test_a_body_with_nothing_countable_is_the_priming_alone_an_estimate(
     check reopened the store to count it); it is now the reply priming, labelled estimate."""
     got = count_request(body, "gpt-4o-mini")
     assert (got.input_tokens, got.input_exact) == (3, False)
+
+
+RESPONSES = {"instructions": "Be brief.", "input": "And another one?"}
+SCHEMA = {
+    "type": "object",
+    "properties": {"a": {"type": "string"}},
+    "required": ["a"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"previous_response_id": "resp_123"},
+        {"conversation": "conv_123"},
+        {"prompt": {"id": "pmpt_123", "version": "2"}},
+    ],
+)
+def test_responses_context_held_by_the_server_makes_an_estimate(context: dict[str, Any]) -> None:
+    """The server adds an earlier response, a conversation or a stored prompt that the log
+    does not hold: the logged input's count was labelled exact (QA: 11 exact, 45 billed)."""
+    plain = count_request(RESPONSES, "gpt-4o-mini")
+    assert plain.input_exact
+    got = count_request({**RESPONSES, **context}, "gpt-4o-mini")
+    assert (got.input_tokens, got.input_exact) == (plain.input_tokens, False)
+
+
+def test_responses_text_format_is_drawn_like_a_chat_response_format() -> None:
+    """``text.format`` (the Responses API's structured output, one level flatter than Chat's
+    response_format) was ignored and the count left exact."""
+    spec = {"name": "answer", "schema": SCHEMA, "strict": True}
+    as_responses = {**RESPONSES, "text": {"format": {"type": "json_schema", **spec}}}
+    as_chat = {**RESPONSES, "response_format": {"type": "json_schema", "json_schema": spec}}
+    got, want = count_request(as_responses, "gpt-4o-mini"), count_request(as_chat, "gpt-4o-mini")
+    assert (got.input_tokens, got.input_exact) == (want.input_tokens, False)
+    assert got.input_tokens > count_request(RESPONSES, "gpt-4o-mini").input_tokens
+    plain_text = {**RESPONSES, "text": {"format": {"type": "text"}, "verbosity": "low"}}
+    assert count_request(plain_text, "gpt-4o-mini") == count_request(RESPONSES, "gpt-4o-mini")
+
+
+def test_the_envelope_keeps_the_responses_keys_the_recount_reads(tmp_path: Path) -> None:
+    record = {
+        "timestamp": "2026-10-01T10:00:00Z",
+        "provider": "openai",
+        "request_id": "r1",
+        "request": {"model": "gpt-4o-mini", **RESPONSES, "previous_response_id": "resp_1"},
+        "response": {"object": "response", "model": "gpt-4o-mini", "output": []},
+    }
+    log = tmp_path / "r.jsonl"
+    log.write_text(json.dumps(record) + "\n", "utf-8")
+    con = open_store(tmp_path / "s.duckdb")
+    ingest_paths(con, [str(log)])
+    recount(con)
+    got = con.execute("SELECT recounted_input_tokens, exact FROM token_audit").fetchall()
+    assert got == [(count_request(RESPONSES, "gpt-4o-mini").input_tokens, False)]

@@ -73,6 +73,13 @@ _REQ = [
     "$.tool_choice",
     "$.function_call",
     "$.stop",
+    # Responses API: the output format (text.format), and context the server adds that the
+    # log does not hold (an earlier response, a conversation, a stored prompt): the recount
+    # reads them to label its count (docs/recount.md)
+    "$.text",
+    "$.previous_response_id",
+    "$.conversation",
+    "$.prompt",
 ]
 _RESP = [
     "$.usage",
@@ -284,7 +291,9 @@ WITH parsed AS (
                 'instructions', {Q["$.instructions"]}, 'messages', {Q["$.messages"]},
                 'input', {Q["$.input"]}, 'tools', {Q["$.tools"]}, 'functions', {Q["$.functions"]},
                 'response_format', {Q["$.response_format"]}, 'tool_choice', {Q["$.tool_choice"]},
-                'function_call', {Q["$.function_call"]}, 'stop', {Q["$.stop"]})
+                'function_call', {Q["$.function_call"]}, 'stop', {Q["$.stop"]},
+                'text', {Q["$.text"]}, 'previous_response_id', {Q["$.previous_response_id"]},
+                'conversation', {Q["$.conversation"]}, 'prompt', {Q["$.prompt"]})
              WHEN provider = 'anthropic' THEN json_object('system', {Q["$.system"]},
                 'messages', {Q["$.messages"]}, 'tools', {Q["$.tools"]})
              WHEN provider = 'google' THEN json_object('systemInstruction',
@@ -632,7 +641,9 @@ _FAST_COLUMNS = f"""
     CASE WHEN req IS NULL THEN NULL WHEN provider = 'openai' THEN json_object(
             'instructions', rq.instructions, 'messages', rq.messages, 'input', rq.input,
             'tools', rq.tools, 'functions', rq.functions, 'response_format', rq.response_format,
-            'tool_choice', rq.tool_choice, 'function_call', rq.function_call, 'stop', rq.stop)
+            'tool_choice', rq.tool_choice, 'function_call', rq.function_call, 'stop', rq.stop,
+            'text', rq.text, 'previous_response_id', rq.previous_response_id,
+            'conversation', rq.conversation, 'prompt', rq.prompt)
          WHEN provider = 'anthropic' THEN json_object('system', rq.system,
             'messages', rq.messages, 'tools', rq.tools)
          WHEN provider = 'google' THEN json_object('systemInstruction',

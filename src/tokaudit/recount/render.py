@@ -32,7 +32,7 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "15"
+ACCOUNTING_VERSION = "16"
 
 # A function whose properties carry no comment (no title, description or default) renders
 # one token shorter: strict or not, 14 recorded tool lists of that kind, none against.
@@ -115,6 +115,8 @@ def _render(kind: str, ctx: str, value: Any, profile: ChatProfile, provider: str
         return _response_format(value, ctx)
     if kind == "tchoice":
         return _tool_choice(value, profile)
+    if kind == "server":  # previous_response_id, conversation, stored prompt: not in the log
+        return Rendered(exact=False)
     if kind == "output":
         return _output(value, ctx, profile, provider)
     if kind == "sys":
@@ -557,6 +559,8 @@ def _response_format(value: Any, ctx: str) -> Rendered:
     if not isinstance(value, dict) or value.get("type") in (None, "text"):
         return Rendered()
     found = value.get("json_schema")
+    if found is None and "schema" in value:  # the Responses API's text.format: one level
+        found = value
     spec: dict[str, Any] = found if isinstance(found, dict) else {}
     schema = spec.get("schema")
     if value.get("type") == "json_schema" and isinstance(schema, dict):

@@ -56,7 +56,8 @@ _SHAPE = (
     '{"messages":"JSON[]","contents":"JSON[]","input":"JSON","instructions":"JSON",'
     '"system":"JSON","systemInstruction":"JSON","system_instructions":"JSON",'
     '"tools":"JSON","functions":"JSON","response_format":"JSON","tool_choice":"JSON",'
-    '"function_call":"JSON"}'
+    '"function_call":"JSON","text":"JSON","previous_response_id":"JSON",'
+    '"conversation":"JSON","prompt":"JSON"}'
 )
 # A body may also be a bare list of messages (Langfuse keeps the input as logged).
 # ltrim copies the whole body, so it is only applied to the rare body starting with a space.
@@ -106,7 +107,11 @@ WITH src AS (
         END AS tools,
         -- ``tools: []`` still brings an empty tools block on OpenAI (render.py)
         coalesce(v.tools::VARCHAR = '[]', false) AS empty_tools,
-        CASE WHEN {_is("v.response_format", "{")} THEN v.response_format END AS rfmt,
+        -- Chat's response_format, or the Responses API's text.format
+        coalesce(CASE WHEN {_is("v.response_format", "{")} THEN v.response_format END,
+                 CASE WHEN {_is("v.text", "{")} THEN v.text -> '$.format' END) AS rfmt,
+        -- context the server adds that the body does not hold: the count is an estimate
+        coalesce(v.previous_response_id, v.conversation, v.prompt) AS server,
         v.tool_choice AS tchoice,
         v.function_call AS fcall
     FROM m
@@ -118,7 +123,7 @@ WITH src AS (
 -- Bodies are parsed once each, then joined to the request keys (a small build side).
 SELECT t.kid, t.provider, t.profile, x.* FROM _todo_in t JOIN (
     SELECT input_hash, chars, complex, sys, input_str, tools, rfmt, tchoice,
-        fcall, empty_tools,
+        fcall, empty_tools, server,
         -- whether the request has a system message (a system field or a system or developer
         -- message): the tools and a response format go into it, or bring one (render.py);
         -- asked only of requests that have either
@@ -203,6 +208,9 @@ SELECT kid, provider, profile, 'rfmt',
 UNION ALL
 SELECT kid, provider, profile, 'tchoice', '', coalesce(tchoice, fcall)::VARCHAR FROM _parsed
 WHERE coalesce(tchoice, fcall) IS NOT NULL
+UNION ALL
+SELECT kid, provider, profile, 'server', '', server::VARCHAR FROM _parsed
+WHERE server IS NOT NULL
 """
 
 
