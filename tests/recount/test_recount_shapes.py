@@ -753,3 +753,75 @@ def test_the_envelope_keeps_the_responses_keys_the_recount_reads(tmp_path: Path)
     recount(con)
     got = con.execute("SELECT recounted_input_tokens, exact FROM token_audit").fetchall()
     assert got == [(count_request(RESPONSES, "gpt-4o-mini").input_tokens, False)]
+
+
+def test_tools_logged_by_otel_and_litellm_are_counted_as_the_envelope_counts_them(
+    tmp_path: Path,
+) -> None:
+    """OTel keeps tool definitions in ``gen_ai.tool.definitions`` and LiteLLM's
+    StandardLoggingPayload in ``model_parameters``; both were left out of the stored input,
+    so the recount missed the tools block and still said exact (QA: 23 against 60)."""
+    system, user = "You are a terse assistant.", "What's the weather in Tokyo?"
+    function = {
+        "name": "get_weather",
+        "description": "Get the weather for a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "description": "The city"}},
+            "required": ["city"],
+        },
+    }
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    tools = [{"type": "function", "function": function}]
+    want = count_request({"messages": messages, "tools": tools}, "gpt-4o-mini")
+    usage = {"prompt_tokens": 62, "completion_tokens": 3}
+
+    def attr(key: str, value: Any) -> dict[str, Any]:
+        kind = "intValue" if isinstance(value, int) else "stringValue"
+        return {"key": key, "value": {kind: value}}
+
+    span = {
+        "traceId": "5b8efff798038103d269b633813fc60c",
+        "spanId": "eee19b7ec3c1b174",
+        "name": "chat gpt-4o-mini",
+        "startTimeUnixNano": "1792140000000000000",
+        "endTimeUnixNano": "1792140001000000000",
+        "attributes": [
+            attr("gen_ai.operation.name", "chat"),
+            attr("gen_ai.provider.name", "openai"),
+            attr("gen_ai.request.model", "gpt-4o-mini"),
+            attr("gen_ai.usage.input_tokens", 62),
+            attr("gen_ai.usage.output_tokens", 3),
+            attr("gen_ai.system_instructions", json.dumps([{"type": "text", "content": system}])),
+            attr(
+                "gen_ai.input.messages",
+                json.dumps([{"role": "user", "parts": [{"type": "text", "content": user}]}]),
+            ),
+            attr("gen_ai.tool.definitions", json.dumps([{"type": "function", **function}])),
+        ],
+    }
+    payload = {
+        "id": "chatcmpl-slp",
+        "call_type": "acompletion",
+        "status": "success",
+        "custom_llm_provider": "openai",
+        "startTime": "2026-10-16 08:46:28.000",
+        "endTime": "2026-10-16 08:46:29.000",
+        "model": "gpt-4o-mini",
+        "messages": messages,
+        "response": {"id": "chatcmpl-slp", "model": "gpt-4o-mini", "usage": usage},
+        "model_parameters": {"tools": tools, "tool_choice": "auto"},
+        **usage,
+    }
+    logs = {
+        "otel.json": json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}),
+        "litellm.jsonl": json.dumps(payload),
+    }
+    for name, text in logs.items():
+        log = tmp_path / name
+        log.write_text(text + "\n", "utf-8")
+        con = open_store(tmp_path / f"{name}.duckdb")
+        assert ingest_paths(con, [str(log)]).total("loaded") == 1, name
+        recount(con)
+        got = con.execute("SELECT recounted_input_tokens, exact FROM token_audit").fetchall()
+        assert got == [(want.input_tokens, want.input_exact)], name

@@ -310,7 +310,10 @@ SELECT
     ta_system_text(msgs) AS system_text,
     ta_first_text(msgs) AS first_text,
     CASE WHEN msgs IS NOT NULL
-         THEN json_object('messages', msgs, 'tools', psr[3])::VARCHAR END AS input_body
+         -- the StandardLoggingPayload keeps the tools in model_parameters when there is no
+         -- proxy request: both are the request's tools
+         THEN json_object('messages', msgs, 'tools', coalesce(psr[3],
+                json_extract({T["$.model_parameters"]}, '$.tools')))::VARCHAR END AS input_body
 FROM fields
 """
 

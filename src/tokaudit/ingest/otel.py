@@ -82,6 +82,7 @@ _OTHER = [
     "gen_ai.openai.response.service_tier",
     "gen_ai.system_instructions",
     "gen_ai.input.messages",
+    "gen_ai.tool.definitions",
 ]
 _ATTRS = COUNTS + _OTHER
 _RES = [
@@ -95,7 +96,7 @@ A = {k: f"a[{i + 1}]" for i, k in enumerate(_ATTRS)}
 R = {k: f"ra[{i + 1}]" for i, k in enumerate(_RES)}
 # Prompt and completion content: big, and already in the text columns; kept out of metadata.
 _CONTENT = (
-    r"^(gen_ai\.(input|output)\.messages|gen_ai\.system_instructions|"
+    r"^(gen_ai\.(input|output)\.messages|gen_ai\.system_instructions|gen_ai\.tool\.definitions|"
     r"gen_ai\.(prompt|completion)\.[0-9]|llm\.(input|output)_messages\.|(input|output)\.value)"
 )
 _MODEL_CALL_OPS = "'chat', 'text_completion', 'generate_content', 'embeddings'"
@@ -237,6 +238,7 @@ WITH shaped AS (
         END AS ts,
         ta_json({A["gen_ai.system_instructions"]}) AS si,
         ta_json({A["gen_ai.input.messages"]}) AS msgs,
+        ta_json({A["gen_ai.tool.definitions"]}) AS tool_defs,
         lower(coalesce({_str("openai.response.service_tier")},
                        {_str("gen_ai.openai.response.service_tier")})) AS tier_raw,
         nullif(sp.traceId, '') AS trace_id, nullif(sp.spanId, '') AS span_id
@@ -302,14 +304,15 @@ SELECT
          ELSE tier_raw END AS service_tier,
     CASE WHEN si IS NOT NULL OR msgs IS NOT NULL
          THEN md5(json_object('model', model_req, 'system_instructions', si,
-                              'messages', msgs)::VARCHAR) END AS request_hash,
+                              'messages', msgs, 'tools', tool_defs)::VARCHAR) END AS request_hash,
     nullif(concat_ws(E'\\n', {_parts_text("si")},
         nullif(array_to_string(list_transform(list_filter(ta_list(msgs),
             lambda m: m ->> '$.role' = 'system'), lambda m: {_parts_text("m -> '$.parts'")}),
             E'\\n'), '')), '') AS system_text,
     {_FIRST_TEXT} AS first_text,
     CASE WHEN si IS NOT NULL OR msgs IS NOT NULL
-         THEN json_object('system_instructions', si, 'messages', msgs)::VARCHAR END
+         THEN json_object('system_instructions', si, 'messages', msgs,
+                          'tools', tool_defs)::VARCHAR END
         AS input_body
 FROM texts
 """
