@@ -6,6 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 import yaml
 
@@ -150,7 +151,7 @@ def test_findings_with_equal_savings_come_in_one_order(monkeypatch: pytest.Monke
     orders = []
     for ordered in (items, items[::-1]):
         monkeypatch.setattr(findings, "RULES", [Fixed(ordered)])
-        orders.append(findings.run_rules(None))  # type: ignore[arg-type]
+        orders.append(findings.run_rules(duckdb.connect()))
     assert orders[0] == orders[1]
     assert [(f.prompt, f.detail) for f in orders[0]] == [
         (None, "d"),
@@ -158,3 +159,42 @@ def test_findings_with_equal_savings_come_in_one_order(monkeypatch: pytest.Monke
         ("prompt a", "e"),
         ("prompt b", "d"),
     ]
+
+
+def test_a_request_is_counted_once_across_rules(tmp_path: Path) -> None:
+    """Three identical uncached claude-sonnet-4-5 calls a minute apart with a 2,000-token
+    system prompt: D04 counts the two repeats whole, and D01 counted their prefix again,
+    so "could save" came to more than was spent (QA). The catalogue counts each request's
+    dollars once, D04 before D01 before D09."""
+    from tokaudit.findings import run_rules
+
+    system = "hello" + " hello" * 1999  # 2,000 tokens in o200k_base
+    records = [
+        {
+            "timestamp": f"2026-10-01T10:0{minute}:00Z",
+            "provider": "anthropic",
+            "metadata": {"team": "t"},
+            "request": {
+                "model": "claude-sonnet-4-5",
+                "system": system,
+                "messages": [{"role": "user", "content": "Same question"}],
+            },
+            "response": {
+                "id": f"m{minute}",
+                "model": "claude-sonnet-4-5-20250929",
+                "usage": {"input_tokens": 2010, "output_tokens": 10},
+            },
+        }
+        for minute in range(3)
+    ]
+    con = priced_store(tmp_path, records)
+    spent = con.execute("SELECT sum(cost_usd) FROM request_costs").fetchone()[0]
+    found = run_rules(con)
+    # each call: 2,010 × $3 + 10 × $15 per 1M = 0.00618; D04 counts the 2 repeats whole
+    assert [(f.rule_id, f.requests, f.savings_usd) for f in found] == [
+        ("D04", 2, Decimal("0.01236"))
+    ]
+    assert sum(f.savings_usd for f in found) < spent
+    # D01 alone (no earlier rule ran) still finds the missed prefix
+    alone = RULES_BY_ID["D01"].evaluate(con, default_settings()["D01"])
+    assert [(f.rule_id, f.requests) for f in alone] == [("D01", 2)]

@@ -10,15 +10,18 @@ import yaml
 
 from tokaudit.errors import ConfigError
 from tokaudit.findings.billing_discrepancy import BillingDiscrepancy
+from tokaudit.findings.common import CLAIMED
 from tokaudit.findings.duplicate_requests import DuplicateRequests
 from tokaudit.findings.interface import WasteRule
 from tokaudit.findings.overkill_model import OverkillModel
 from tokaudit.findings.uncached_prefix import UncachedPrefix
 from tokaudit.models import Finding
 
+# In the catalogue's precedence for counting dollars once (D04 > D01 > D09; D15 saves
+# nothing): each rule leaves out of its savings the requests an earlier one counted.
 RULES: list[WasteRule] = [
-    UncachedPrefix(),
     DuplicateRequests(),
+    UncachedPrefix(),
     OverkillModel(),
     BillingDiscrepancy(),
 ]
@@ -106,7 +109,11 @@ def run_rules(
     """Every rule's findings, largest savings first, in a total order (same store, same
     output: findings with equal savings swapped places between runs)."""
     settings = with_overrides(overrides)
-    found = [f for rule in RULES for f in rule.evaluate(con, settings.get(rule.rule_id, {}))]
+    con.execute(f"DROP TABLE IF EXISTS {CLAIMED}")
+    try:
+        found = [f for rule in RULES for f in rule.evaluate(con, settings.get(rule.rule_id, {}))]
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {CLAIMED}")
     return sorted(found, key=_order)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import duckdb
 
-from tokaudit.findings.common import PROMPT_KEY, usd
+from tokaudit.findings.common import CLAIMED, PROMPT_KEY, UNCLAIMED, claimed_table, usd
 from tokaudit.findings.interface import WasteRule
 from tokaudit.models import Finding
 
@@ -23,8 +23,9 @@ class DuplicateRequests(WasteRule):
 
     def evaluate(self, con: duckdb.DuckDBPyConnection, settings: dict[str, Any]) -> list[Finding]:
         hours = float(settings.get("window_hours", 24))  # may be a fraction: 0.5 h
-        rows = con.execute(
-            f"""WITH ok AS (
+        claimed_table(con)
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _d04_repeats AS WITH ok AS (
                 SELECT c.*, {PROMPT_KEY} AS prompt_key,
                     lag(c.ts) OVER (PARTITION BY c.team, c.request_hash
                                     ORDER BY c.ts, c.request_key) AS prev_ts
@@ -33,14 +34,20 @@ class DuplicateRequests(WasteRule):
                 WHERE c.granularity = 'request' AND c.status = 'ok'
                   AND c.request_hash IS NOT NULL
                   AND c.pricing_status = 'priced'
-            ), dup AS (
-                SELECT * FROM ok WHERE prev_ts IS NOT NULL
-                  AND ts - prev_ts <= to_microseconds(?::BIGINT)
             )
-            SELECT team, model, prompt_key, count(*), count(DISTINCT request_hash), sum(cost_usd)
-            FROM dup GROUP BY ALL ORDER BY sum(cost_usd) DESC""",
+            SELECT request_key, team, model, prompt_key, request_hash, cost_usd FROM ok
+            WHERE prev_ts IS NOT NULL AND ts - prev_ts <= to_microseconds(?::BIGINT)
+              AND {UNCLAIMED}""",
             [round(hours * 3_600_000_000)],
+        )
+        rows = con.execute(
+            """SELECT team, model, prompt_key, count(*), count(DISTINCT request_hash),
+                sum(cost_usd)
+            FROM _d04_repeats GROUP BY ALL ORDER BY sum(cost_usd) DESC"""
         ).fetchall()
+        # a response cache would serve these whole: no later rule counts them again
+        con.execute(f"INSERT INTO {CLAIMED} SELECT request_key FROM _d04_repeats")
+        con.execute("DROP TABLE _d04_repeats")
         return [
             Finding(
                 rule_id=self.rule_id,

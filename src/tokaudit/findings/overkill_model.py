@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from tokaudit.findings.common import PROMPT_KEY, usd
+from tokaudit.findings.common import PROMPT_KEY, UNCLAIMED, claimed_table, usd
 from tokaudit.findings.interface import WasteRule
 from tokaudit.models import Finding
 
@@ -41,6 +41,7 @@ class OverkillModel(WasteRule):
         routing = dict(settings.get("routing", {}))
         if not routing:
             return []
+        claimed_table(con)
         con.execute("CREATE OR REPLACE TEMP TABLE _routing (model VARCHAR, target VARCHAR)")
         con.executemany("INSERT INTO _routing VALUES (?, ?)", list(routing.items()))
         rows = con.execute(
@@ -85,9 +86,11 @@ class OverkillModel(WasteRule):
                  AND b.total_input_tokens > t.above_tokens
                  AND (t.up_to_tokens IS NULL OR b.total_input_tokens <= t.up_to_tokens)
             )
+            -- the savings leave out requests an earlier rule counted (a duplicate, a missed
+            -- cache read): the share of simple requests still judges all of them
             SELECT team, model, prompt_key, any_value(target), count(*),
                    count(*) FILTER (WHERE simple),
-                   sum(cost_usd - target_cost) FILTER (WHERE simple)
+                   sum(cost_usd - target_cost) FILTER (WHERE simple AND {UNCLAIMED})
             FROM judged WHERE premium
             GROUP BY team, model, prompt_key
             HAVING count(*) >= ? AND count(*) FILTER (WHERE simple) >= ? * count(*)

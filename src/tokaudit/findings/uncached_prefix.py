@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 
-from tokaudit.findings.common import PROMPT_KEY, usd
+from tokaudit.findings.common import CLAIMED, PROMPT_KEY, UNCLAIMED, claimed_table, usd
 from tokaudit.findings.interface import WasteRule
 from tokaudit.models import Finding
 
@@ -54,8 +54,9 @@ class UncachedPrefix(WasteRule):
             con.executemany(
                 "INSERT INTO _min_prefix VALUES (?, ?)", [f for f in found if f[1] is not None]
             )
-        rows = con.execute(
-            f"""WITH sized AS (
+        claimed_table(con)
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _d01_judged AS WITH sized AS (
                 SELECT c.*, {PROMPT_KEY} AS prompt_key,
                     least(t.tokens, c.total_input_tokens) AS p,
                     coalesce(m.tokens, ?) AS min_p
@@ -82,28 +83,43 @@ class UncachedPrefix(WasteRule):
                                 ORDER BY ts, request_key ROWS UNBOUNDED PRECEDING) AS chain,
                     prev_ts IS NULL OR ts - prev_ts > to_microseconds(?::BIGINT) AS chain_start
                 FROM eligible
-            ), chains AS (
+            ), judged AS (
+                -- a request that missed the cache, unless an earlier rule counted it (a
+                -- duplicate a response cache would have served whole)
+                SELECT *, NOT chain_start AND cache_read_tokens < p_eff / 2 AND {UNCLAIMED}
+                    AS missed
+                FROM chained
+            )
+            SELECT request_key, team, model, prompt_key, provider, prompt_hash, chain, p, p_eff,
+                missed, cache_read_tokens, input_price, cache_read_price, cache_write_5m_tokens,
+                cache_write_1h_tokens, cache_write_5m_price
+            FROM judged""",
+            [default_min, step, step, round(ttl * 60_000_000), round(ttl * 60_000_000)],
+        )
+        rows = con.execute(
+            """WITH chains AS (
                 SELECT team, model, prompt_key, provider, prompt_hash, chain,
                     any_value(p) AS p,
-                    count(*) FILTER (WHERE NOT chain_start AND cache_read_tokens < p_eff / 2)
-                        AS missed,
-                    sum(CASE WHEN NOT chain_start AND cache_read_tokens < p_eff / 2
+                    count(*) FILTER (WHERE missed) AS missed,
+                    sum(CASE WHEN missed
                              THEN (p_eff - cache_read_tokens) * (input_price - cache_read_price)
                              ELSE 0 END) AS gross,
                     -- HUGEINT: two counts near 2^63 would overflow BIGINT's +
                     sum(cache_write_5m_tokens::HUGEINT + cache_write_1h_tokens) AS writes,
                     max(CASE WHEN provider = 'anthropic'
                              THEN p * (cache_write_5m_price - input_price) ELSE 0 END) AS premium
-                FROM chained GROUP BY ALL
+                FROM _d01_judged GROUP BY ALL
             )
             SELECT team, model, prompt_key, any_value(provider), count(*), sum(missed),
                    max(p),
                    sum(greatest(0, gross - CASE WHEN writes = 0 THEN premium ELSE 0 END))
             FROM chains WHERE missed > 0
             GROUP BY team, model, prompt_key
-            ORDER BY 8 DESC""",
-            [default_min, step, step, round(ttl * 60_000_000), round(ttl * 60_000_000)],
+            ORDER BY 8 DESC"""
         ).fetchall()
+        # the requests counted here: D09 leaves them out of its savings
+        con.execute(f"INSERT INTO {CLAIMED} SELECT request_key FROM _d01_judged WHERE missed")
+        con.execute("DROP TABLE _d01_judged")
         return [
             Finding(
                 rule_id=self.rule_id,
