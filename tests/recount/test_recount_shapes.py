@@ -6,7 +6,10 @@ constants of docs/recount.md, never from the recount itself.
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -825,3 +828,114 @@ def test_tools_logged_by_otel_and_litellm_are_counted_as_the_envelope_counts_the
         recount(con)
         got = con.execute("SELECT recounted_input_tokens, exact FROM token_audit").fetchall()
         assert got == [(want.input_tokens, want.input_exact)], name
+
+
+def _png(width: int, height: int) -> str:
+    """A base64 PNG whose header gives its size (the image accounting reads only that)."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = struct.pack(">I", len(header)) + b"IHDR" + header
+    chunk += struct.pack(">I", zlib.crc32(b"IHDR" + header))
+    return base64.b64encode(b"\x89PNG\r\n\x1a\n" + chunk).decode()
+
+
+def test_estimated_shapes_count_what_they_hold() -> None:
+    """QA found these counted as nothing, or inflated: Anthropic tools written with
+    input_schema, Gemini parts in snake_case, OpenTelemetry tool_call parts, non-ASCII tool
+    arguments as \\uXXXX escapes, and an image inside an Anthropic tool_result."""
+    claude, gemini = "claude-sonnet-4-5", "gemini-2.5-flash"
+    schema = {"type": "object", "properties": {"q": {"type": "string", "description": "Query"}}}
+    user = [{"role": "user", "content": "Find it"}]
+    with_parameters = {"messages": user, "tools": [{"name": "search", "parameters": schema}]}
+    with_input_schema = {"messages": user, "tools": [{"name": "search", "input_schema": schema}]}
+    assert count_request(with_input_schema, claude, "anthropic") == count_request(
+        with_parameters, claude, "anthropic"
+    )
+    assert (
+        count_request(with_input_schema, claude, "anthropic").input_tokens
+        > count_request({"messages": user}, claude, "anthropic").input_tokens
+    )
+
+    image = {"mimeType": "image/png", "data": _png(800, 400)}
+    camel = [
+        {"inlineData": image},
+        {"functionCall": {"name": "f", "args": {"q": "東京の天気"}}},
+        {"functionResponse": {"name": "f", "response": {"ok": True}}},
+    ]
+    snake = [
+        {"inline_data": image},
+        {"function_call": {"name": "f", "args": {"q": "東京の天気"}}},
+        {"function_response": {"name": "f", "response": {"ok": True}}},
+    ]
+    for camel_part, snake_part in zip(camel, snake, strict=True):
+        got = count_request(
+            {"contents": [{"role": "user", "parts": [snake_part]}]}, gemini, "google"
+        )
+        want = count_request(
+            {"contents": [{"role": "user", "parts": [camel_part]}]}, gemini, "google"
+        )
+        assert got == want and want.input_tokens and want.input_tokens > 1, snake_part
+    # arguments as their characters: the name, then the JSON text as written
+    call = count_request({"contents": [{"role": "model", "parts": [camel[1]]}]}, gemini, "google")
+    assert call.input_tokens == n("f") + n('{"q": "東京の天気"}')
+
+    chat = {
+        "messages": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "weather", "arguments": '{"city":"Paris"}'},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "Sunny"},
+        ]
+    }
+    otel = {
+        "messages": [
+            {"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]},
+            {
+                "role": "assistant",
+                "parts": [
+                    {
+                        "type": "tool_call",
+                        "id": "c1",
+                        "name": "weather",
+                        "arguments": {"city": "Paris"},
+                    }
+                ],
+            },
+            {
+                "role": "tool",
+                "parts": [{"type": "tool_call_response", "id": "c1", "response": "Sunny"}],
+            },
+        ]
+    }
+    assert count_request(otel, "gpt-4o-mini").input_tokens > count_request(
+        {"messages": otel["messages"][:1]}, "gpt-4o-mini"
+    ).input_tokens + n("weather", "Sunny")
+    assert count_request(chat, "gpt-4o-mini").input_tokens is not None
+
+    picture = {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/png", "data": _png(1000, 500)},
+    }
+    as_block = count_request(
+        {"messages": [{"role": "user", "content": [picture]}]}, claude, "anthropic"
+    )
+    in_result = count_request(
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [picture]}],
+                }
+            ]
+        },
+        claude,
+        "anthropic",
+    )
+    assert in_result.input_tokens == as_block.input_tokens

@@ -32,7 +32,7 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "16"
+ACCOUNTING_VERSION = "17"
 
 # A function whose properties carry no comment (no title, description or default) renders
 # one token shorter: strict or not, 14 recorded tool lists of that kind, none against.
@@ -158,8 +158,9 @@ def _message(msg: Any, ctx: str, profile: ChatProfile, provider: str) -> Rendere
     if kind not in (None, "message"):
         return Rendered(exact=False)  # reasoning items, hosted tool calls: not modelled
     role = str(msg.get("role") or "user")
-    if role == "tool":
-        return _tool_result(msg.get("content"), ctx, profile, provider)
+    if role == "tool":  # OpenTelemetry GenAI tool messages carry parts, not content
+        content = msg.get("content") if "content" in msg else msg.get("parts")
+        return _tool_result(content, ctx, profile, provider)
     name = msg.get("name") if isinstance(msg.get("name"), str) else None
     # OpenTelemetry GenAI messages carry ``parts`` instead of ``content``
     content = msg.get("content") if "content" in msg else msg.get("parts")
@@ -295,24 +296,37 @@ def _part(part: Any, profile: ChatProfile, provider: str) -> Rendered:
         return Rendered([part["text"]])
     if kind == "text" and isinstance(part.get("content"), str):  # OpenTelemetry GenAI part
         return Rendered([part["content"]])
+    # Gemini's REST API takes snake_case part names as well (inline_data, function_call)
+    if "inline_data" in part and "inlineData" not in part:
+        part = {**part, "inlineData": part["inline_data"]}
     if kind in ("image_url", "input_image", "image") or "inlineData" in part:
         return _image(part, profile, provider)
-    if kind == "tool_use" or "functionCall" in part:  # Anthropic / Gemini calls
-        call = part.get("functionCall") or part
+    call = part.get("functionCall") or part.get("function_call")
+    if kind in ("tool_use", "tool_call") or isinstance(call, dict):
+        # Anthropic tool_use, Gemini functionCall, OpenTelemetry GenAI tool_call parts;
+        # arguments as their text, not \\uXXXX escapes (3.7 times the tokens in Japanese)
+        call = call if isinstance(call, dict) else part
+        arguments = call.get("input", call.get("args", call.get("arguments")))
+        return Rendered([str(call.get("name", "")), _json_text(arguments)], exact=False)
+    if kind == "tool_result":  # its text and its images (an image's tokens were dropped)
+        inner = _content(part.get("content"), profile, provider)
+        return Rendered(inner.texts, inner.const, exact=False)
+    if kind == "tool_call_response":  # OpenTelemetry GenAI
+        return Rendered([_json_text(part.get("response", part.get("result")))], exact=False)
+    response = part.get("functionResponse") or part.get("function_response")
+    if isinstance(response, dict):
         return Rendered(
-            [str(call.get("name", "")), json.dumps(call.get("input", call.get("args")))],
-            exact=False,
-        )
-    if kind == "tool_result":
-        return Rendered(_content(part.get("content"), profile, provider).texts, exact=False)
-    if "functionResponse" in part:
-        response = part["functionResponse"]
-        return Rendered(
-            [str(response.get("name", "")), json.dumps(response.get("response"))], exact=False
+            [str(response.get("name", "")), _json_text(response.get("response"))], exact=False
         )
     if kind == "thinking" and isinstance(part.get("thinking"), str):
         return Rendered([part["thinking"]], exact=False)
     return Rendered(exact=False)  # audio, files, documents: no offline accounting
+
+
+def _json_text(value: Any) -> str:
+    """A JSON value as its text: a string as it is, anything else as JSON with its
+    characters, not ``\\uXXXX`` escapes."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _image(part: dict[str, Any], profile: ChatProfile, provider: str) -> Rendered:
@@ -362,8 +376,10 @@ def _functions(tools: Any) -> tuple[list[dict[str, Any]], bool]:
             continue
         if tool.get("type") == "function" and isinstance(tool.get("function"), dict):
             out.append(tool["function"])
-        elif tool.get("type") in (None, "function") and isinstance(tool.get("name"), str):
-            out.append(tool)
+        elif tool.get("type") in (None, "function", "custom") and isinstance(tool.get("name"), str):
+            # Anthropic writes the schema as input_schema: the same parameters
+            schema = tool.get("parameters", tool.get("input_schema"))
+            out.append({**tool, "parameters": schema} if schema is not None else tool)
         else:
             complete = False
     return out, complete

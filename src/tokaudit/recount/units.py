@@ -54,7 +54,8 @@ def _prefix(provider: str, profile: str, kind: str, ctx: str) -> str:
 _MESSAGE_SHAPE = '{"messages":"JSON[]","contents":"JSON[]","input":"JSON"}'
 _SHAPE = (
     '{"messages":"JSON[]","contents":"JSON[]","input":"JSON","instructions":"JSON",'
-    '"system":"JSON","systemInstruction":"JSON","system_instructions":"JSON",'
+    '"system":"JSON","systemInstruction":"JSON","system_instruction":"JSON",'
+    '"system_instructions":"JSON",'
     '"tools":"JSON","functions":"JSON","response_format":"JSON","tool_choice":"JSON",'
     '"function_call":"JSON","text":"JSON","previous_response_id":"JSON",'
     '"conversation":"JSON","prompt":"JSON"}'
@@ -100,7 +101,8 @@ WITH src AS (
         ({_is("v.tools", "[")} AND v.tools::VARCHAR <> '[]')
             OR ({_is("v.functions", "[")} AND v.functions::VARCHAR <> '[]')
             OR coalesce(calls, false) AS complex,
-        coalesce(v.instructions, v.system, v.systemInstruction, v.system_instructions) AS sys,
+        coalesce(v.instructions, v.system, v.systemInstruction, v.system_instruction,
+                 v.system_instructions) AS sys,
         coalesce(CASE WHEN {_is("v.input", '"')} THEN v.input END, bare_str) AS input_str,
         CASE WHEN {_is("v.tools", "[")} AND v.tools::VARCHAR <> '[]' THEN v.tools
              WHEN {_is("v.functions", "[")} AND v.functions::VARCHAR <> '[]' THEN v.functions
