@@ -497,8 +497,8 @@ def findings(
         _guard(lambda: warn_uncounted(db, settings))
     if result.unpriced:
         _err(
-            f"warning: {sum(u.requests for u in result.unpriced)} unpriced request(s) could "
-            "not be evaluated: "
+            f"warning: {sum(u.requests for u in result.unpriced)} unpriced request(s) are left "
+            "out of the dollar findings (D15 still checks their tokens): "
             + "; ".join(f"{u.model} x{u.requests} ({u.reason})" for u in result.unpriced)
         )
         if strict:

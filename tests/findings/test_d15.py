@@ -84,3 +84,34 @@ def test_counts_of_int64_max_are_judged_without_overflow(tmp_path: Path) -> None
     [found] = D15.evaluate(con, settings["D15"])
     assert found.requests == 2
     assert f"input reported {2**63 - 1 + 56:,}" in found.detail
+
+
+def test_an_unpriced_discrepancy_has_no_dollars(tmp_path: Path) -> None:
+    """A gpt-4o flex request is unpriced (no flex price): its difference read "+0 USD", as
+    if priced at $0 (QA)."""
+    record = {
+        "timestamp": "2026-10-01T10:00:00Z",
+        "provider": "openai",
+        "metadata": {"team": "flex"},
+        "request": {
+            "model": "gpt-4o",
+            "service_tier": "flex",
+            "messages": [{"role": "user", "content": "Say this is a test"}],
+        },
+        "response": {
+            "id": "f1",
+            "model": "gpt-4o-2024-08-06",
+            "usage": {"prompt_tokens": 100, "completion_tokens": 1},
+        },
+    }
+    con = priced_store(tmp_path, [record])
+    status = con.execute("SELECT pricing_status, unpriced_reason FROM request_costs").fetchone()
+    assert status == ("unpriced", "unknown_context")
+    [found] = D15.evaluate(con, with_overrides({})["D15"])
+    recounted = count_request(record["request"], "gpt-4o").input_tokens
+    assert recounted is not None
+    assert (
+        f"input reported 100 vs recounted {recounted:,} tokens (+{100 - recounted:,}"
+        in found.detail
+    )
+    assert "USD unknown: unpriced" in found.detail and "+0 USD" not in found.detail

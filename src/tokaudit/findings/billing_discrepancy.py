@@ -67,6 +67,14 @@ _PER_REQUEST = "off request by request"
 _OFFSET = "; the differences offset in the total: usage swapped or copied between calls?"
 
 
+def _dollars(value: Any, signed: bool = False) -> str:
+    """A difference in dollars, or that it is unknown: an unpriced request's difference has
+    no price (it read "+0 USD", as if priced at $0)."""
+    if value is None:
+        return "USD unknown: unpriced"
+    return f"{usd(value):+f} USD" if signed else f"{usd(value):f} USD"
+
+
 def _judge(side: str, values: tuple[Any, ...], tolerance: Decimal) -> str | None:
     """The text of one side's discrepancy (net, else per request), or None within tolerance.
 
@@ -77,14 +85,14 @@ def _judge(side: str, values: tuple[Any, ...], tolerance: Decimal) -> str | None
     if based and difference and abs(difference) > tolerance * recounted:
         return (
             f"{side} reported {reported:,} vs recounted {recounted:,} tokens "
-            f"({difference:+,}, {_pct(difference, recounted)}, {usd(net_usd):+f} USD) "
+            f"({difference:+,}, {_pct(difference, recounted)}, {_dollars(net_usd, True)}) "
             "in the group's total"
         )
     if exact_recounted and gross and gross > tolerance * exact_recounted:
         share = Decimal(gross) * 100 / Decimal(exact_recounted)
         return (
             f"{side} {_PER_REQUEST}: {gross:,} tokens in all ({share:.1f}% of "
-            f"{exact_recounted:,} recounted, {usd(gross_usd):f} USD), {off} of {n} exact "
+            f"{exact_recounted:,} recounted, {_dollars(gross_usd)}), {off} of {n} exact "
             f"request(s) beyond the tolerance, net {exact_net:+,} "
             f"({_pct(exact_net, exact_recounted)})"
         )
