@@ -939,3 +939,64 @@ def test_estimated_shapes_count_what_they_hold() -> None:
         "anthropic",
     )
     assert in_result.input_tokens == as_block.input_tokens
+
+
+def test_replies_logged_by_otel_and_litellm_are_recounted(tmp_path: Path) -> None:
+    """A call logged without usage is priced from its recount, its reply included; OTel's
+    gen_ai.output.messages and LiteLLM's response.choices were not stored, so such calls
+    were priced with no output at all (QA: a fifth of the envelope's price)."""
+    reply = "Spans and traces, woven into light."
+    user = [{"role": "user", "content": "Create a poem about Open Telemetry."}]
+
+    def attr(key: str, value: str) -> dict[str, Any]:
+        return {"key": key, "value": {"stringValue": value}}
+
+    span = {
+        "traceId": "5b8efff798038103d269b633813fc60c",
+        "spanId": "eee19b7ec3c1b174",
+        "name": "chat gpt-4o-mini",
+        "startTimeUnixNano": "1792140000000000000",
+        "endTimeUnixNano": "1792140001000000000",
+        "attributes": [
+            attr("gen_ai.operation.name", "chat"),
+            attr("gen_ai.provider.name", "openai"),
+            attr("gen_ai.request.model", "gpt-4o-mini"),
+            attr(
+                "gen_ai.input.messages",
+                json.dumps(
+                    [{"role": "user", "parts": [{"type": "text", "content": user[0]["content"]}]}]
+                ),
+            ),
+            attr(
+                "gen_ai.output.messages",
+                json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": reply}]}]),
+            ),
+        ],
+    }
+    payload = {
+        "id": "chatcmpl-slp",
+        "call_type": "acompletion",
+        "status": "success",
+        "custom_llm_provider": "openai",
+        "startTime": "2026-10-16 08:46:28.000",
+        "endTime": "2026-10-16 08:46:29.000",
+        "model": "gpt-4o-mini",
+        "messages": user,
+        "response": {
+            "id": "chatcmpl-slp",
+            "model": "gpt-4o-mini",
+            "choices": [{"message": {"role": "assistant", "content": reply}}],
+        },
+    }
+    logs = {
+        "otel.json": json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}),
+        "litellm.jsonl": json.dumps(payload),
+    }
+    for name, text in logs.items():
+        log = tmp_path / name
+        log.write_text(text + "\n", "utf-8")
+        con = open_store(tmp_path / f"{name}.duckdb")
+        assert ingest_paths(con, [str(log)]).total("loaded") == 1, name
+        recount(con)
+        got = con.execute("SELECT recounted_output_tokens FROM token_audit").fetchall()
+        assert got == [(n(reply),)], name

@@ -86,6 +86,7 @@ _TOP = [
     "$.trace_id",
     "$.response.model",
     "$.response.choices[0].finish_reason",
+    "$.response.choices",
     *("$.response.usage." + k for k in _USAGE),
 ]
 _META = [
@@ -309,6 +310,12 @@ SELECT
         AS request_hash,
     ta_system_text(msgs) AS system_text,
     ta_first_text(msgs) AS first_text,
+    -- the reply as the envelope keeps it: the output recount prices a call logged without
+    -- usage from it (it was priced with no output at all)
+    CASE WHEN len(list_filter(json_extract({T["$.response.choices"]}, '$[*].message'),
+                              lambda m: json_type(m) = 'OBJECT')) > 0
+         THEN json_object('messages', json_extract({T["$.response.choices"]}, '$[*].message'))
+             ::VARCHAR END AS output_body,
     CASE WHEN msgs IS NOT NULL
          -- the StandardLoggingPayload keeps the tools in model_parameters when there is no
          -- proxy request: both are the request's tools

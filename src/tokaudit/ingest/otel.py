@@ -83,6 +83,7 @@ _OTHER = [
     "gen_ai.system_instructions",
     "gen_ai.input.messages",
     "gen_ai.tool.definitions",
+    "gen_ai.output.messages",
 ]
 _ATTRS = COUNTS + _OTHER
 _RES = [
@@ -239,6 +240,7 @@ WITH shaped AS (
         ta_json({A["gen_ai.system_instructions"]}) AS si,
         ta_json({A["gen_ai.input.messages"]}) AS msgs,
         ta_json({A["gen_ai.tool.definitions"]}) AS tool_defs,
+        ta_json({A["gen_ai.output.messages"]}) AS out_msgs,
         lower(coalesce({_str("openai.response.service_tier")},
                        {_str("gen_ai.openai.response.service_tier")})) AS tier_raw,
         nullif(sp.traceId, '') AS trace_id, nullif(sp.spanId, '') AS span_id
@@ -313,7 +315,10 @@ SELECT
     CASE WHEN si IS NOT NULL OR msgs IS NOT NULL
          THEN json_object('system_instructions', si, 'messages', msgs,
                           'tools', tool_defs)::VARCHAR END
-        AS input_body
+        AS input_body,
+    -- the reply, for the output recount (a call logged without usage was priced with none)
+    CASE WHEN json_type(out_msgs) = 'ARRAY' AND json_array_length(out_msgs) > 0
+         THEN json_object('messages', out_msgs)::VARCHAR END AS output_body
 FROM texts
 """
 

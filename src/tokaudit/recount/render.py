@@ -630,10 +630,11 @@ def _output(value: Any, ctx: str, profile: ChatProfile, provider: str) -> Render
     out = Rendered(exact=not profile.reasoning)
     if not isinstance(value, dict):
         return Rendered(exact=False)
-    for message in value.get("messages") or []:  # OpenAI chat choices
+    for message in value.get("messages") or []:  # OpenAI chat choices (OTel: parts)
         if not isinstance(message, dict):
             continue
-        out.add(_content(message.get("content"), profile, provider))
+        content = message.get("content") if "content" in message else message.get("parts")
+        out.add(_content(content, profile, provider))
         for call in message.get("tool_calls") or []:
             function = (call.get("function") or {}) if isinstance(call, dict) else {}
             out.texts += [str(function.get("name", "")), str(function.get("arguments", ""))]
