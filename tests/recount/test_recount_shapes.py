@@ -758,6 +758,58 @@ def test_the_envelope_keeps_the_responses_keys_the_recount_reads(tmp_path: Path)
     assert got == [(count_request(RESPONSES, "gpt-4o-mini").input_tokens, False)]
 
 
+def _otel_chat(*attributes: tuple[str, Any]) -> str:
+    """An OTLP JSON document of one OpenAI gpt-4o-mini chat span with these attributes."""
+    attrs = [("gen_ai.operation.name", "chat"), ("gen_ai.provider.name", "openai")]
+    attrs += [("gen_ai.request.model", "gpt-4o-mini"), *attributes]
+    span = {
+        "traceId": "5b8efff798038103d269b633813fc60c",
+        "spanId": "eee19b7ec3c1b174",
+        "name": "chat gpt-4o-mini",
+        "startTimeUnixNano": "1792140000000000000",
+        "endTimeUnixNano": "1792140001000000000",
+        "attributes": [
+            {"key": k, "value": {"intValue" if isinstance(v, int) else "stringValue": v}}
+            for k, v in attrs
+        ],
+    }
+    return json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]})
+
+
+def _litellm_chat(messages: list[dict[str, Any]], **fields: Any) -> str:
+    """A LiteLLM StandardLoggingPayload of one gpt-4o-mini call."""
+    payload = {
+        "id": "chatcmpl-slp",
+        "call_type": "acompletion",
+        "status": "success",
+        "custom_llm_provider": "openai",
+        "startTime": "2026-10-16 08:46:28.000",
+        "endTime": "2026-10-16 08:46:29.000",
+        "model": "gpt-4o-mini",
+        "messages": messages,
+        **fields,
+    }
+    return json.dumps(payload)
+
+
+def _recounted(tmp_path: Path, logs: dict[str, str], query: str) -> dict[str, list[Any]]:
+    """Each log ingested into its own store and recounted: ``query``'s rows, by log name."""
+    out = {}
+    for name, text in logs.items():
+        log = tmp_path / name
+        log.write_text(text + "\n", "utf-8")
+        con = open_store(tmp_path / f"{name}.duckdb")
+        assert ingest_paths(con, [str(log)]).total("loaded") == 1, name
+        recount(con)
+        out[name] = con.execute(query).fetchall()
+    return out
+
+
+def _otel_user(text: str) -> tuple[str, str]:
+    parts = [{"role": "user", "parts": [{"type": "text", "content": text}]}]
+    return ("gen_ai.input.messages", json.dumps(parts))
+
+
 def test_tools_logged_by_otel_and_litellm_are_counted_as_the_envelope_counts_them(
     tmp_path: Path,
 ) -> None:
@@ -778,56 +830,23 @@ def test_tools_logged_by_otel_and_litellm_are_counted_as_the_envelope_counts_the
     tools = [{"type": "function", "function": function}]
     want = count_request({"messages": messages, "tools": tools}, "gpt-4o-mini")
     usage = {"prompt_tokens": 62, "completion_tokens": 3}
-
-    def attr(key: str, value: Any) -> dict[str, Any]:
-        kind = "intValue" if isinstance(value, int) else "stringValue"
-        return {"key": key, "value": {kind: value}}
-
-    span = {
-        "traceId": "5b8efff798038103d269b633813fc60c",
-        "spanId": "eee19b7ec3c1b174",
-        "name": "chat gpt-4o-mini",
-        "startTimeUnixNano": "1792140000000000000",
-        "endTimeUnixNano": "1792140001000000000",
-        "attributes": [
-            attr("gen_ai.operation.name", "chat"),
-            attr("gen_ai.provider.name", "openai"),
-            attr("gen_ai.request.model", "gpt-4o-mini"),
-            attr("gen_ai.usage.input_tokens", 62),
-            attr("gen_ai.usage.output_tokens", 3),
-            attr("gen_ai.system_instructions", json.dumps([{"type": "text", "content": system}])),
-            attr(
-                "gen_ai.input.messages",
-                json.dumps([{"role": "user", "parts": [{"type": "text", "content": user}]}]),
-            ),
-            attr("gen_ai.tool.definitions", json.dumps([{"type": "function", **function}])),
-        ],
-    }
-    payload = {
-        "id": "chatcmpl-slp",
-        "call_type": "acompletion",
-        "status": "success",
-        "custom_llm_provider": "openai",
-        "startTime": "2026-10-16 08:46:28.000",
-        "endTime": "2026-10-16 08:46:29.000",
-        "model": "gpt-4o-mini",
-        "messages": messages,
-        "response": {"id": "chatcmpl-slp", "model": "gpt-4o-mini", "usage": usage},
-        "model_parameters": {"tools": tools, "tool_choice": "auto"},
-        **usage,
-    }
     logs = {
-        "otel.json": json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}),
-        "litellm.jsonl": json.dumps(payload),
+        "otel.json": _otel_chat(
+            ("gen_ai.usage.input_tokens", 62),
+            ("gen_ai.usage.output_tokens", 3),
+            ("gen_ai.system_instructions", json.dumps([{"type": "text", "content": system}])),
+            _otel_user(user),
+            ("gen_ai.tool.definitions", json.dumps([{"type": "function", **function}])),
+        ),
+        "litellm.jsonl": _litellm_chat(
+            messages,
+            response={"id": "chatcmpl-slp", "model": "gpt-4o-mini", "usage": usage},
+            model_parameters={"tools": tools, "tool_choice": "auto"},
+            **usage,
+        ),
     }
-    for name, text in logs.items():
-        log = tmp_path / name
-        log.write_text(text + "\n", "utf-8")
-        con = open_store(tmp_path / f"{name}.duckdb")
-        assert ingest_paths(con, [str(log)]).total("loaded") == 1, name
-        recount(con)
-        got = con.execute("SELECT recounted_input_tokens, exact FROM token_audit").fetchall()
-        assert got == [(want.input_tokens, want.input_exact)], name
+    got = _recounted(tmp_path, logs, "SELECT recounted_input_tokens, exact FROM token_audit")
+    assert got == {name: [(want.input_tokens, want.input_exact)] for name in logs}
 
 
 def _png(width: int, height: int) -> str:
@@ -945,58 +964,18 @@ def test_replies_logged_by_otel_and_litellm_are_recounted(tmp_path: Path) -> Non
     """A call logged without usage is priced from its recount, its reply included; OTel's
     gen_ai.output.messages and LiteLLM's response.choices were not stored, so such calls
     were priced with no output at all (QA: a fifth of the envelope's price)."""
-    reply = "Spans and traces, woven into light."
-    user = [{"role": "user", "content": "Create a poem about Open Telemetry."}]
-
-    def attr(key: str, value: str) -> dict[str, Any]:
-        return {"key": key, "value": {"stringValue": value}}
-
-    span = {
-        "traceId": "5b8efff798038103d269b633813fc60c",
-        "spanId": "eee19b7ec3c1b174",
-        "name": "chat gpt-4o-mini",
-        "startTimeUnixNano": "1792140000000000000",
-        "endTimeUnixNano": "1792140001000000000",
-        "attributes": [
-            attr("gen_ai.operation.name", "chat"),
-            attr("gen_ai.provider.name", "openai"),
-            attr("gen_ai.request.model", "gpt-4o-mini"),
-            attr(
-                "gen_ai.input.messages",
-                json.dumps(
-                    [{"role": "user", "parts": [{"type": "text", "content": user[0]["content"]}]}]
-                ),
-            ),
-            attr(
-                "gen_ai.output.messages",
-                json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": reply}]}]),
-            ),
-        ],
-    }
-    payload = {
-        "id": "chatcmpl-slp",
-        "call_type": "acompletion",
-        "status": "success",
-        "custom_llm_provider": "openai",
-        "startTime": "2026-10-16 08:46:28.000",
-        "endTime": "2026-10-16 08:46:29.000",
-        "model": "gpt-4o-mini",
-        "messages": user,
-        "response": {
-            "id": "chatcmpl-slp",
-            "model": "gpt-4o-mini",
-            "choices": [{"message": {"role": "assistant", "content": reply}}],
-        },
-    }
+    reply, user = "Spans and traces, woven into light.", "Create a poem about Open Telemetry."
+    answer = [{"role": "assistant", "parts": [{"type": "text", "content": reply}]}]
     logs = {
-        "otel.json": json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}),
-        "litellm.jsonl": json.dumps(payload),
+        "otel.json": _otel_chat(_otel_user(user), ("gen_ai.output.messages", json.dumps(answer))),
+        "litellm.jsonl": _litellm_chat(
+            [{"role": "user", "content": user}],
+            response={
+                "id": "chatcmpl-slp",
+                "model": "gpt-4o-mini",
+                "choices": [{"message": {"role": "assistant", "content": reply}}],
+            },
+        ),
     }
-    for name, text in logs.items():
-        log = tmp_path / name
-        log.write_text(text + "\n", "utf-8")
-        con = open_store(tmp_path / f"{name}.duckdb")
-        assert ingest_paths(con, [str(log)]).total("loaded") == 1, name
-        recount(con)
-        got = con.execute("SELECT recounted_output_tokens FROM token_audit").fetchall()
-        assert got == [(n(reply),)], name
+    got = _recounted(tmp_path, logs, "SELECT recounted_output_tokens FROM token_audit")
+    assert got == {name: [(n(reply),)] for name in logs}
