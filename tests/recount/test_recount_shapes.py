@@ -979,3 +979,38 @@ def test_replies_logged_by_otel_and_litellm_are_recounted(tmp_path: Path) -> Non
     }
     got = _recounted(tmp_path, logs, "SELECT recounted_output_tokens FROM token_audit")
     assert got == {name: [(n(reply),)] for name in logs}
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "Spans and traces, woven into light.",
+        {"role": "assistant", "content": "Spans and traces, woven into light."},
+        [{"role": "assistant", "content": "Spans and traces, woven into light."}],
+        {
+            "choices": [
+                {"message": {"role": "assistant", "content": "Spans and traces, woven into light."}}
+            ]
+        },
+    ],
+    ids=["text", "message", "messages", "choices"],
+)
+def test_a_langfuse_generations_output_is_recounted(tmp_path: Path, output: Any) -> None:
+    """Langfuse keeps the reply in ``output``, which was not stored: a generation logged
+    without usage was priced with no output at all (QA)."""
+    record = {
+        "id": "lf-1",
+        "traceId": "t1",
+        "type": "GENERATION",
+        "name": "gen",
+        "startTime": "2026-10-16T08:46:28Z",
+        "model": "gpt-4o-mini",
+        "input": [{"role": "user", "content": "Create a poem about Open Telemetry."}],
+        "output": output,
+    }
+    got = _recounted(
+        tmp_path,
+        {"langfuse.jsonl": json.dumps(record)},
+        "SELECT recounted_output_tokens FROM token_audit",
+    )
+    assert got == {"langfuse.jsonl": [(n("Spans and traces, woven into light."),)]}

@@ -43,6 +43,7 @@ _OBS = [
     "$.model",
     "$.modelParameters",
     "$.input",
+    "$.output",
     "$.metadata",
     "$.level",
     "$.statusMessage",
@@ -234,6 +235,8 @@ GENERATIONS_DDL = (
     + ", ".join(f"{c} JSON" for c in _TRACE_COLS)
     + ")"
 )
+# a store from before the generation's output was kept gains its column
+_GENERATIONS_OUTPUT = "ALTER TABLE langfuse_generations ADD COLUMN IF NOT EXISTS o_output JSON"
 _KEEP = (
     "INSERT OR REPLACE INTO langfuse_generations BY NAME SELECT gid, n_events, ev_ts, "
     "ev_kinds, tx, "
@@ -352,6 +355,9 @@ WITH attributed AS (
         coalesce(ta_json({TR["$.tags"]}), ta_json(t_tags), ta_json(o_tracetags)) AS tags,
         CASE WHEN json_type(o_input) = 'VARCHAR'
              THEN coalesce(TRY_CAST(o_input ->> '$' AS JSON), o_input) ELSE o_input END AS inp,
+        CASE WHEN json_type(o_output) = 'VARCHAR'
+             THEN coalesce(TRY_CAST(o_output ->> '$' AS JSON), o_output) ELSE o_output END
+            AS outp,
         CASE WHEN json_type(o_usagedetails) = 'OBJECT' AND o_usagedetails::VARCHAR <> '{{}}'
                 THEN o_usagedetails
              WHEN json_type(o_usage) = 'OBJECT' THEN json_object(
@@ -484,7 +490,18 @@ SELECT
              CASE WHEN json_type(inp) = 'VARCHAR' THEN inp ->> '$' END,
              ta_text(inp -> '$.contents'), ta_text(ta_list(inp -> '$.contents')[1]))
         AS first_text,
-    inp::VARCHAR AS input_body
+    inp::VARCHAR AS input_body,
+    -- the reply, as the envelope keeps it, for the output recount: a text, a message, a
+    -- list of messages, or OpenAI's choices
+    CASE json_type(outp)
+        WHEN 'VARCHAR' THEN json_object('messages',
+            [json_object('role', 'assistant', 'content', outp ->> '$')])
+        WHEN 'ARRAY' THEN json_object('messages', outp)
+        WHEN 'OBJECT' THEN CASE
+            WHEN json_type(outp, '$.choices') = 'ARRAY'
+                THEN json_object('messages', json_extract(outp, '$.choices[*].message'))
+            ELSE json_object('messages', [outp]) END
+    END::VARCHAR AS output_body
 FROM texts
 UNION ALL BY NAME
 SELECT rec_line AS line_no, CASE WHEN shape IS NULL THEN raw ELSE el::VARCHAR END AS line,
@@ -503,7 +520,7 @@ class LangfuseFormat(DocumentFormat):
     head_key = re.compile(r'^\s*\{?\s*"(trace|observations|batch)"\s*:')
     head_lines = 3
     element_depth = 2
-    before_sql = (GENERATIONS_DDL, _EVENTS, _GENERATIONS, _KEEP)
+    before_sql = (GENERATIONS_DDL, _GENERATIONS_OUTPUT, _EVENTS, _GENERATIONS, _KEEP)
     stage_sql = _STAGE
     after_sql = ("DROP TABLE _lf_kinds", "DROP TABLE _lf_traced")
 
