@@ -14,6 +14,7 @@ other providers); OpenAI caches in 128-token steps from 1,024 tokens.
 from __future__ import annotations
 
 import re
+from decimal import Decimal, localcontext
 from typing import Any
 
 import duckdb
@@ -96,27 +97,24 @@ class UncachedPrefix(WasteRule):
             FROM judged""",
             [default_min, step, step, round(ttl * 60_000_000), round(ttl * 60_000_000)],
         )
+        # each (chain, team, prompt) part of a warm chain; the chain's writes and premium
         rows = con.execute(
-            """WITH chains AS (
-                SELECT team, model, prompt_key, provider, prompt_hash, chain,
-                    any_value(p) AS p,
-                    count(*) FILTER (WHERE missed) AS missed,
-                    sum(CASE WHEN missed
-                             THEN (p_eff - cache_read_tokens) * (input_price - cache_read_price)
-                             ELSE 0 END) AS gross,
-                    -- HUGEINT: two counts near 2^63 would overflow BIGINT's +
-                    sum(cache_write_5m_tokens::HUGEINT + cache_write_1h_tokens) AS writes,
-                    max(CASE WHEN provider = 'anthropic'
-                             THEN p * (cache_write_5m_price - input_price) ELSE 0 END) AS premium
-                FROM _d01_judged GROUP BY ALL
-            )
-            SELECT team, model, prompt_key, any_value(provider), count(*), sum(missed),
-                   max(p),
-                   sum(greatest(0, gross - CASE WHEN writes = 0 THEN premium ELSE 0 END))
-            FROM chains WHERE missed > 0
-            GROUP BY team, model, prompt_key
-            ORDER BY 8 DESC"""
+            """SELECT provider, model, prompt_hash, chain, team, prompt_key,
+                any_value(p) AS p,
+                count(*) FILTER (WHERE missed) AS missed,
+                sum(CASE WHEN missed
+                         THEN (p_eff - cache_read_tokens) * (input_price - cache_read_price)
+                         ELSE 0 END) AS gross,
+                -- HUGEINT: two counts near 2^63 would overflow BIGINT's +
+                sum(sum(cache_write_5m_tokens::HUGEINT + cache_write_1h_tokens))
+                    OVER (PARTITION BY provider, model, prompt_hash, chain) AS writes,
+                max(max(CASE WHEN provider = 'anthropic'
+                             THEN p * (cache_write_5m_price - input_price) ELSE 0 END))
+                    OVER (PARTITION BY provider, model, prompt_hash, chain) AS premium
+            FROM _d01_judged
+            GROUP BY provider, model, prompt_hash, chain, team, prompt_key"""
         ).fetchall()
+        groups = _per_group(rows)
         # the requests counted here: D09 leaves them out of its savings
         con.execute(f"INSERT INTO {CLAIMED} SELECT request_key FROM _d01_judged WHERE missed")
         con.execute("DROP TABLE _d01_judged")
@@ -141,6 +139,36 @@ class UncachedPrefix(WasteRule):
                     )
                 ),
             )
-            for team, model, prompt, provider, chains, missed, p, saved in rows
-            if saved and saved > 0
+            for (team, model, prompt), (provider, chains, missed, p, saved) in groups
+            if saved > 0
         ]
+
+
+def _per_group(rows: list[Any]) -> list[tuple[tuple[Any, ...], tuple[Any, ...]]]:
+    """Savings per (team, model, prompt), largest first, from the parts of each warm chain.
+
+    A chain's saving is its missed gross minus the write premium it never paid, at least 0,
+    counted once per chain: a chain whose requests came from two teams (or prompt ids) is
+    shared between them by their gross (it subtracted the premium once per team).
+    """
+    chains: dict[tuple[Any, ...], list[Any]] = {}
+    for row in rows:
+        chains.setdefault(tuple(row[:4]), []).append(row)
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    with localcontext() as exact:
+        exact.prec = 80  # the share of a DECIMAL(38,18) saving: no rounding that matters
+        for parts in chains.values():
+            gross = sum((Decimal(part[8]) for part in parts), Decimal(0))
+            writes, premium = parts[0][9], Decimal(parts[0][10])
+            saving = max(Decimal(0), gross - (premium if writes == 0 else 0))
+            for provider, model, _h, _c, team, prompt, p, missed, part_gross, _w, _p in parts:
+                if not missed:
+                    continue
+                share = saving if len(parts) == 1 else saving * Decimal(part_gross) / gross
+                group = groups.setdefault((team, model, prompt), [provider, 0, 0, 0, Decimal(0)])
+                group[1] += 1
+                group[2] += int(missed)
+                group[3] = max(group[3], int(p))
+                group[4] += share if gross else Decimal(0)
+    ordered = sorted(groups.items(), key=lambda item: item[1][4], reverse=True)
+    return [(key, tuple(values)) for key, values in ordered]
