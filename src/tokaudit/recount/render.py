@@ -86,10 +86,8 @@ def render_unit(kind: str, ctx: str, payload: str, profile: ChatProfile, provide
         # unit, so it is built here directly rather than through _framed (the same sums)
         if profile.framing != "openai":
             return Rendered([payload])
-        if ctx == "assistant" and profile.assistant_overhead:
-            return Rendered(
-                [ctx, payload], profile.tokens_per_message + profile.assistant_overhead, False
-            )
+        if ctx == "assistant" and profile.assistant_overhead:  # _framed's one extra rule
+            return _framed(ctx, Rendered([payload]), None, profile)
         return Rendered([ctx, payload], profile.tokens_per_message)
     try:
         value = json.loads(payload)
@@ -158,12 +156,10 @@ def _message(msg: Any, ctx: str, profile: ChatProfile, provider: str) -> Rendere
     if kind not in (None, "message"):
         return Rendered(exact=False)  # reasoning items, hosted tool calls: not modelled
     role = str(msg.get("role") or "user")
-    if role == "tool":  # OpenTelemetry GenAI tool messages carry parts, not content
-        content = msg.get("content") if "content" in msg else msg.get("parts")
-        return _tool_result(content, ctx, profile, provider)
+    if role == "tool":
+        return _tool_result(_message_content(msg), ctx, profile, provider)
     name = msg.get("name") if isinstance(msg.get("name"), str) else None
-    # OpenTelemetry GenAI messages carry ``parts`` instead of ``content``
-    content = msg.get("content") if "content" in msg else msg.get("parts")
+    content = _message_content(msg)
     body = _content(content, profile, provider, pad=ctx == "pad")
     calls = msg.get("tool_calls")
     legacy = msg.get("function_call")
@@ -190,6 +186,12 @@ def _message(msg: Any, ctx: str, profile: ChatProfile, provider: str) -> Rendere
         out.exact = False
         return out
     return _framed(role, body, name, profile)
+
+
+def _message_content(msg: dict[str, Any]) -> Any:
+    """A message's content: ``content``, or the ``parts`` OpenTelemetry GenAI messages carry
+    instead (their tool messages and replies too)."""
+    return msg.get("content") if "content" in msg else msg.get("parts")
 
 
 def _tool_call(
@@ -633,8 +635,7 @@ def _output(value: Any, ctx: str, profile: ChatProfile, provider: str) -> Render
     for message in value.get("messages") or []:  # OpenAI chat choices (OTel: parts)
         if not isinstance(message, dict):
             continue
-        content = message.get("content") if "content" in message else message.get("parts")
-        out.add(_content(content, profile, provider))
+        out.add(_content(_message_content(message), profile, provider))
         for call in message.get("tool_calls") or []:
             function = (call.get("function") or {}) if isinstance(call, dict) else {}
             out.texts += [str(function.get("name", "")), str(function.get("arguments", ""))]
