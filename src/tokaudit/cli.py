@@ -28,8 +28,8 @@ from tokaudit.cli_pricing import pricing_app
 from tokaudit.cli_recount import (
     report_recount,
     tokenizers_app,
+    warn_after_counting,
     warn_broken_plugins,
-    warn_uncounted,
 )
 from tokaudit.errors import ExitCode
 from tokaudit.ingest import FileResult, IngestResult
@@ -412,9 +412,7 @@ def report(
         )
     )
     render(renderer, "breakdown", result)
-    warn_broken_plugins(broken)
-    if not recount:
-        _guard(lambda: warn_uncounted(db, settings))
+    _guard(lambda: warn_after_counting(db, settings, recount, broken))
     if renderer is csv_format:
         _csv_report_notes(result)
     elif result.unpriced and renderer is not table:
@@ -492,9 +490,7 @@ def findings(
         lambda: api.findings(db, pricing, overlay=overlay, config=settings, recount_texts=recount)
     )
     render(renderer, "findings", result)
-    warn_broken_plugins(result.broken_plugins)
-    if not recount:
-        _guard(lambda: warn_uncounted(db, settings))
+    _guard(lambda: warn_after_counting(db, settings, recount, result.broken_plugins))
     if result.unpriced:
         _err(
             f"warning: {sum(u.requests for u in result.unpriced)} unpriced request(s) are left "
@@ -543,9 +539,7 @@ def check(
     settings = default_config_path(config)
     result = _guard(lambda: api.check(db, budget, pricing, overlay, settings, recount, broken))
     render(renderer, "budget", result)
-    warn_broken_plugins(broken)
-    if not recount:
-        _guard(lambda: warn_uncounted(db, settings))
+    _guard(lambda: warn_after_counting(db, settings, recount, broken))
     from tokaudit.budget import unmatched_scope_warnings
 
     if not result.outcomes:  # `budgets: []`: a gate that checks nothing must say so

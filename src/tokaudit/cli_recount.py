@@ -117,6 +117,16 @@ def report_recount(
             raise _fail(exc) from exc
 
 
+def warn_after_counting(
+    db: Path, config: Path | None, recount: bool, broken: Iterable[tuple[str, str]]
+) -> None:
+    """After a command that counts what waits first (``api.counted_store``): the plugins
+    that failed, and with ``--no-recount`` what was left uncounted."""
+    warn_broken_plugins(broken)
+    if not recount:
+        warn_uncounted(db, config)
+
+
 def warn_uncounted(db: Path, config: Path | None) -> None:
     """``--no-recount``: one stderr warning when texts wait to be counted (the results
     then leave them out), naming what and how to count them."""
