@@ -276,6 +276,12 @@ def _plain_chunks(path: Path) -> Iterable[bytes]:
             yield chunk
 
 
+def _file_chunks(path: Path) -> Iterable[bytes | GzipVerdict]:
+    """A plain or ``.gz`` file's bytes, decompressed (``_gzip_chunks`` ends with a damaged
+    archive's verdict)."""
+    return _gzip_chunks(path) if path.name.lower().endswith(".gz") else _plain_chunks(path)
+
+
 def repair_copy(path: Path, directory: Path, always: bool = False) -> Repair | None:
     """A copy of a plain or ``.gz`` log with its damage marked; None when nothing is damaged
     (or the file cannot be read at all), unless ``always`` (a ``.gz`` DuckDB refuses that
@@ -286,7 +292,7 @@ def repair_copy(path: Path, directory: Path, always: bool = False) -> Repair | N
     lines = _Lines(target)
     problem: str | None = None
     try:
-        chunks = _gzip_chunks(path) if path.name.lower().endswith(".gz") else _plain_chunks(path)
+        chunks = _file_chunks(path)
         for chunk in chunks:
             if isinstance(chunk, GzipVerdict):
                 if not chunk.repairable:
@@ -313,7 +319,7 @@ def utf8_marked_copy(path: Path, directory: Path) -> Path | None:
         return None
     target = directory / uncompressed_name(path)
     decoder = codecs.getincrementaldecoder("utf-8")(errors=_MARK_ERRORS)
-    chunks = _gzip_chunks(path) if path.name.lower().endswith(".gz") else _plain_chunks(path)
+    chunks = _file_chunks(path)
     try:
         with target.open("wb") as out:
             for chunk in chunks:
@@ -430,11 +436,9 @@ def newline_copy(path: Path, directory: Path) -> Repair:
     bare CR both become one, as Python's universal newlines read them (a bare CR ends a
     line, and is counted as a line in the line numbers). Streamed; nothing is dropped."""
     target = directory / uncompressed_name(path)
-    gz = path.name.lower().endswith(".gz")
-    blocks = _gzip_chunks(path) if gz else _plain_chunks(path)
     carry = b""
     with target.open("wb") as out:
-        for block in blocks:
+        for block in _file_chunks(path):
             if isinstance(block, GzipVerdict):  # checked whole before: cannot happen
                 raise OSError(f"{path}: {block.problem}")
             data = carry + block
