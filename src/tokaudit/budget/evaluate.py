@@ -13,6 +13,7 @@ import duckdb
 
 from tokaudit.budget.config import Budget
 from tokaudit.models import BudgetOutcome, BudgetReport
+from tokaudit.pricing.store_tables import ESTIMATED_SPEND
 from tokaudit.report.breakdown import DIMENSIONS, pricing_info, unpriced_models
 
 BUCKETS = {
@@ -40,9 +41,8 @@ def evaluate_budget(con: duckdb.DuckDBPyConnection, budget: Budget) -> BudgetOut
                         FILTER (WHERE c.pricing_status = 'unpriced'), 0),
                coalesce(sum(coalesce(c.request_count, 1)), 0),
                -- spend priced from recounted tokens (no usage logged): an estimate
-               count(*) FILTER (WHERE c.usage_source = 'recounted'
-                                      AND c.pricing_status = 'priced'),
-               coalesce(sum(c.cost_usd) FILTER (WHERE c.usage_source = 'recounted'), 0)
+               count(*) FILTER (WHERE {ESTIMATED_SPEND}),
+               coalesce(sum(c.cost_usd) FILTER (WHERE {ESTIMATED_SPEND}), 0)
         FROM request_costs c WHERE {where} GROUP BY bucket ORDER BY bucket""",
         params,
     ).fetchall()

@@ -19,6 +19,9 @@ from tokaudit.pricing.table import ALL_PRICE_KEYS, PriceTable
 from tokaudit.store.connection import bulk_insert
 
 MONEY = "DECIMAL(38,18)"
+# SQL over ``request_costs c``: spend priced from recounted tokens (a request logged without
+# usage), an estimate every report flags. An unpriced one is no estimated spend.
+ESTIMATED_SPEND = "c.usage_source = 'recounted' AND c.pricing_status = 'priced'"
 
 _DDL = f"""
 CREATE OR REPLACE TABLE pricing_info (

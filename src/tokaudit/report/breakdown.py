@@ -10,6 +10,7 @@ import duckdb
 
 from tokaudit.errors import UsageError
 from tokaudit.models import Breakdown, BreakdownRow, PricingInfo, Totals, UnpricedModel
+from tokaudit.pricing.store_tables import ESTIMATED_SPEND
 
 # The SQL expression for each dimension a user may group by.
 DIMENSIONS: dict[str, str] = {
@@ -26,7 +27,7 @@ DIMENSIONS: dict[str, str] = {
     "priced_model": "c.priced_model",
 }
 
-_TOTALS_SQL = """
+_TOTALS_SQL = f"""
     -- an aggregated (bucket) row counts the calls it stands for; unknown counts as one
     coalesce(sum(coalesce(c.request_count, 1)), 0) AS requests,
     -- audio is a priced class of its own but shown with the input it is part of
@@ -43,10 +44,8 @@ _TOTALS_SQL = """
     coalesce(sum(coalesce(c.request_count, 1)) FILTER (WHERE c.pricing_status = 'unpriced'), 0)
         AS unpriced_requests,
     -- spend priced from recounted tokens (no usage logged): an estimate, flagged in reports
-    count(*) FILTER (WHERE c.usage_source = 'recounted' AND c.pricing_status = 'priced')
-        AS estimated_requests,
-    coalesce(sum(c.cost_usd) FILTER (WHERE c.usage_source = 'recounted'), 0)
-        AS estimated_cost_usd
+    count(*) FILTER (WHERE {ESTIMATED_SPEND}) AS estimated_requests,
+    coalesce(sum(c.cost_usd) FILTER (WHERE {ESTIMATED_SPEND}), 0) AS estimated_cost_usd
 """
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 
 from tokaudit.models import PricingInfo
+from tokaudit.pricing.store_tables import ESTIMATED_SPEND
 from tokaudit.report.breakdown import DIMENSIONS, pricing_info, time_filter
 
 __all__ = [
@@ -64,7 +65,7 @@ class RecountReport:
     broken_plugins: list[tuple[str, str]] = field(default_factory=list)
 
 
-_SQL = """
+_SQL = f"""
     count(*) AS requests,
     count(*) FILTER (WHERE cmp_in) AS compared,
     count(*) FILTER (WHERE cmp_in AND a.exact) AS exact,
@@ -74,8 +75,7 @@ _SQL = """
     coalesce(sum(a.reported_output_tokens) FILTER (WHERE cmp_out), 0) AS rep_out,
     coalesce(sum(a.recounted_output_tokens) FILTER (WHERE cmp_out), 0) AS rec_out,
     sum(a.output_difference * c.output_price) FILTER (WHERE cmp_out) AS usd_out,
-    count(*) FILTER (WHERE c.usage_source = 'recounted' AND c.pricing_status = 'priced')
-        AS estimated
+    count(*) FILTER (WHERE {ESTIMATED_SPEND}) AS estimated
 """
 _FROM = """
     FROM (SELECT a.*, a.reported_input_tokens IS NOT NULL
