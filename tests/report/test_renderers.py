@@ -156,10 +156,27 @@ def test_rows_cut_by_top_are_counted_where_people_read(fmt: str) -> None:
     assert "… 2 more" not in RENDERERS[fmt].render_breakdown(BREAKDOWN)
 
 
-def test_a_finding_for_requests_without_a_team_says_none_not_any() -> None:
-    """Rules group by team: a NULL team is requests that have none, not all teams."""
+@pytest.mark.parametrize("fmt", ["table", "markdown"])
+def test_a_finding_for_requests_without_a_team_says_none_not_any(fmt: str) -> None:
+    """Rules group by team: a NULL team is requests that have none, not all teams (and
+    the two human formats say it the same way)."""
     from dataclasses import replace
 
     no_team = replace(FINDINGS, findings=[replace(FINDINGS.findings[1], team=None)])
-    text = RENDERERS["table"].render_findings(no_team)
-    assert "(none)" in text and "(any)" not in text
+    text = RENDERERS[fmt].render_findings(no_team)
+    assert "(none)" in text and "(any)" not in text and "—" not in text
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown"])
+def test_findings_name_their_prompt_and_detail(fmt: str) -> None:
+    """A finding per prompt id says which prompt and what was found, in every format:
+    two findings on one team and model differ only there."""
+    from dataclasses import replace
+
+    first = FINDINGS.findings[0]
+    other = replace(first, prompt="churn-summary", detail="120 of 400 requests were short")
+    text = RENDERERS[fmt].render_findings(replace(FINDINGS, findings=[first, other]))
+    for needle in ("lead-intent", "churn-summary", "535 of 535", "120 of 400"):
+        assert needle in text
+    no_prompts = [replace(x, prompt=None) for x in FINDINGS.findings]
+    assert "prompt" not in RENDERERS[fmt].render_findings(replace(FINDINGS, findings=no_prompts))

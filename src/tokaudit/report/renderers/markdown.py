@@ -90,13 +90,25 @@ def render_findings(f: FindingsReport) -> str:
     )
     if not f.findings:
         return "### Waste findings\n\nNo findings.\n\n" + unpriced + _pricing_line(f.pricing)
+    # as the table: a missing team, model or prompt is requests without one, "(none)"
+    with_prompt = any(x.prompt for x in f.findings)
     rows = [
-        [x.rule_id, x.title, x.team, x.model, x.requests, display_usd(x.savings_usd), x.kind]
+        [
+            x.rule_id,
+            f"{x.title}: {x.detail}" if x.detail else x.title,
+            x.team or "(none)",
+            x.model or "(none)",
+            *([x.prompt or "(none)"] if with_prompt else []),
+            x.requests,
+            display_usd(x.savings_usd),
+            x.kind,
+        ]
         for x in f.findings
     ]
+    header = ["rule", "finding", "team", "model", *(["prompt"] if with_prompt else [])]
     return (
         "### Waste findings\n\n"
-        + _table(["rule", "finding", "team", "model", "requests", "could save", "kind"], rows)
+        + _table([*header, "requests", "could save", "kind"], rows)
         + f"\nEstimated total: **{display_usd(f.total_savings_usd)}**\n\n"
         + unpriced
         + _pricing_line(f.pricing)

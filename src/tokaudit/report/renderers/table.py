@@ -122,16 +122,28 @@ def findings_table(f: FindingsReport) -> Table:
     table = Table(title="Waste findings", caption=_caption(f.pricing), show_footer=True)
     table.add_column("rule", footer="total")
     table.add_column("finding", overflow="fold")
-    table.add_column("team")
-    table.add_column("model")
-    table.add_column("requests", justify="right")
-    table.add_column(
-        "could save", justify="right", style="bold", footer=display_usd(f.total_savings_usd)
+    # ids fold rather than end in "…": a user greps for them
+    table.add_column("team", overflow="fold")
+    table.add_column("model", overflow="fold")
+    table.add_column("requests", justify="right", no_wrap=True)
+    total = display_usd(f.total_savings_usd)
+    money = max((len(display_usd(x.savings_usd)) for x in f.findings), default=0)
+    table.add_column(  # never cut: the finding's text wraps instead
+        "could save",
+        justify="right",
+        style="bold",
+        footer=total,
+        no_wrap=True,
+        min_width=max(money, len(total), len("could save")),
     )
     for x in f.findings:
         table.add_row(
             x.rule_id,
-            Text.assemble(f"{x.title}\n", (x.detail, "dim")),
+            # the prompt a finding is about on its own line (a column would fold the ids
+            # in 120 characters)
+            Text.assemble(
+                f"{x.title}\n", (x.detail, "dim"), *([f"\nprompt: {x.prompt}"] if x.prompt else [])
+            ),
             # every rule groups by team and model: a missing one is requests without it
             x.team or "(none)",
             x.model or "(none)",
