@@ -70,6 +70,25 @@ documented places; each is handled by one named rule in ``_expect`` below, with 
     (providers/anthropic.yaml header; the same +10% genai-prices records for Bedrock). genai-prices
     has no Vertex location. Adjustment: oracle token price x 1.1, fees unchanged.
 
+``o3-cached-before-cut``
+    o3's cached input was $2.50 until the 2025-06-10 cut (to $0.50, with input and output:
+    Langfuse's price table, langfuse/langfuse#7223); genai-prices has $0.50 before the cut too.
+    Adjustment: oracle + cached tokens x $2.00 per million before 2025-06-10.
+``o1-mini-launch-price``
+    o1-mini cost $3 / $1.50 cached / $12 until o3-mini's release on 2025-01-31, when it was cut to
+    $1.10 / $0.55 / $4.40 (Roo-Code#711, langfuse/langfuse#5335); genai-prices has the cut price
+    at every date. Every old rate is the new one x 30/11. Adjustment: oracle x 30/11 before then.
+``sonnet-5-5-cache-read-cut``
+    Claude Sonnet 5.5's cache reads were $0.20 ($0.10 batch) until Anthropic's cut of 2026-10-07
+    (claudit v1.9.2, PromptFuel v1.0.23); genai-prices has the cut rate at every date.
+    Adjustment: oracle + cache reads x $0.10 ($0.05 batch) per million before then, x 1.1 on a
+    regional endpoint.
+``sonnet-4-long-context``
+    Claude Sonnet 4 bills a prompt over 200,000 tokens at the long-context rates (its 1M-token
+    context, beta from 2025-08-12), the card Sonnet 4.5 has; genai-prices' Sonnet 4 has no tier.
+    Adjustment: such a request is priced by genai-prices as claude-sonnet-4-5 (the same base
+    prices; no regional uplift on Sonnet 4).
+
 Anything else that differs is a failure and is listed in the assertion message.
 """
 
@@ -478,10 +497,41 @@ def _regional(case: Case) -> bool:
     return case.provider == "anthropic" and case.region not in (None, "global")
 
 
+def _prompt_tokens(case: Case) -> int:
+    """Total input of an Anthropic case (uncached + cache read + cache writes)."""
+    usage = case.envelope["response"]["usage"]
+    return sum(
+        int(usage.get(k) or 0)
+        for k in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+    )
+
+
 def _expect(case: Case) -> Expectation:
+    expected = _expect_gp(case)
+    if expected.cost is None:
+        return expected
+    day = case.ts.astimezone(UTC).date()
+    if case.model_id == "o3" and day < date(2025, 6, 10) and case.cached:
+        expected.rules.append("o3-cached-before-cut")
+        expected.cost += case.cached * Decimal(2) / 1_000_000
+    if case.model_id == "o1-mini" and day < date(2025, 1, 31):
+        expected.rules.append("o1-mini-launch-price")
+        expected.cost = expected.cost * 30 / 11
+    if case.model_id == "claude-sonnet-5-5" and day < date(2026, 10, 7) and case.cached:
+        expected.rules.append("sonnet-5-5-cache-read-cut")
+        per_million = Decimal("0.05") if case.context == "batch" else Decimal("0.1")
+        uplift = Decimal("1.1") if _regional(case) else Decimal(1)
+        expected.cost += case.cached * per_million * uplift / 1_000_000
+    return expected
+
+
+def _expect_gp(case: Case) -> Expectation:
     model, ref, fallback = _gp_model(case)
     usage = _gp_usage(case)
     rules = ["gp-name-fallback"] if fallback else []
+    if case.model_id == "claude-sonnet-4" and _prompt_tokens(case) > 200_000:
+        rules.append("sonnet-4-long-context")
+        model, ref = _gp_find(_gp_provider(case), "claude-sonnet-4-5"), "claude-sonnet-4-5"
 
     def gp(ts: datetime, context: str | None, u: Usage = usage) -> Any:
         return calc_price(
@@ -562,6 +612,9 @@ RULES = (
     "gp-name-fallback",
     "openai-web-search-calls",
     "vertex-regional-uplift",
+    "o3-cached-before-cut",
+    "sonnet-5-5-cache-read-cut",
+    "sonnet-4-long-context",
 )
 
 

@@ -114,7 +114,7 @@ CASES: dict[str, tuple[Envelope, str | None, str | None, str]] = {
     ),
     "vertex-older-model": (
         anthropic_envelope("claude-sonnet-4@20250514", TS, M, M, vertex_location="us-east5"),
-        "18",
+        "28.5",  # no regional premium; a 1M-token prompt is past the 200k long-context cliff
         None,
         "regional",
     ),
