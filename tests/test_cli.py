@@ -272,6 +272,18 @@ def test_usage_errors_exit_2(store: Path, args: list[str], needle: str) -> None:
     assert needle in result.stderr
 
 
+def test_a_bad_workers_setting_is_exit_2_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOKAUDIT_WORKERS", "two")
+    db = tmp_path / "new.duckdb"
+    result = runner.invoke(app, ["ingest", "sample_logs", "--db", str(db)])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "TOKAUDIT_WORKERS='two'" in result.stderr
+    assert not db.exists()
+
+
 def test_missing_store_is_exit_2(tmp_path: Path) -> None:
     for command in (["report"], ["findings"], ["sql", "SELECT 1"]):
         result = runner.invoke(app, [*command, "--db", str(tmp_path / "none.duckdb")])

@@ -726,6 +726,10 @@ def _root(
     if version:
         _out(f"tokaudit {__version__}\n")
         raise typer.Exit(0)
+    if os.environ.get("TOKAUDIT_WORKERS"):  # a bad value fails before any work (exit 2)
+        from tokaudit.recount.pool import configured_workers
+
+        _guard(configured_workers)
 
 
 def main() -> None:

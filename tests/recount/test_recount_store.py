@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from helpers import REPO, write_jsonl
 from tokaudit import api
 from tokaudit.cli import app
+from tokaudit.errors import InputError
 from tokaudit.findings import run_rules
 from tokaudit.ingest import ingest_paths
 from tokaudit.pricing.store_tables import install_price_table
@@ -471,6 +472,16 @@ def test_default_workers_use_idle_cores_but_at_least_two(monkeypatch: pytest.Mon
     assert pool.default_workers() == 1
     monkeypatch.setenv("TOKAUDIT_WORKERS", "3")
     assert pool.default_workers() == 3
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-2", "1.5", "٣"])
+def test_a_workers_setting_that_is_not_a_count_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """A typo in TOKAUDIT_WORKERS was ignored silently (the idle cores were used)."""
+    monkeypatch.setenv("TOKAUDIT_WORKERS", value)
+    with pytest.raises(InputError, match="TOKAUDIT_WORKERS"):
+        pool.default_workers()
 
 
 def test_messages_not_at_the_end_of_any_request_are_read_from_its_body(tmp_path: Path) -> None:

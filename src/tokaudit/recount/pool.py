@@ -25,6 +25,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from tokaudit.errors import InputError
 from tokaudit.recount.render import Rendered, render_unit
 from tokaudit.tokenizers import ChatProfile, Tokenizer
 
@@ -52,6 +53,23 @@ _STATE: dict[str, Any] = {}
 _WARMING: list[threading.Thread] = []  # vocabulary loads started by Counter.warm_up
 
 
+WORKERS_ENV = "TOKAUDIT_WORKERS"
+
+
+def configured_workers() -> int | None:
+    """``TOKAUDIT_WORKERS`` as a whole number ≥ 1, None when unset or empty; anything else
+    is a configuration error (it was ignored, so a typo silently changed nothing)."""
+    configured = os.environ.get(WORKERS_ENV, "").strip()
+    if not configured:
+        return None
+    if not configured.isascii() or not configured.isdigit() or int(configured) < 1:
+        raise InputError(
+            f"{WORKERS_ENV}={configured!r} is not a number of recount workers (a whole "
+            "number, 1 or more; unset it to use the idle cores)"
+        )
+    return int(configured)
+
+
 def default_workers() -> int:
     """``TOKAUDIT_WORKERS`` if set, else the cores this process may use that are idle.
 
@@ -59,9 +77,9 @@ def default_workers() -> int:
     below two workers where there are two cores: on a shared 2-core machine at load 4 to 6,
     two workers counted in 4.5 s (median of 6) against 6.3 s for one (docs/benchmarks.md).
     """
-    configured = os.environ.get("TOKAUDIT_WORKERS")
-    if configured and configured.strip().isdigit():
-        return max(1, int(configured))
+    configured = configured_workers()
+    if configured is not None:
+        return configured
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
