@@ -255,12 +255,13 @@ def report(
     pricing: Path | None = None,
     overlay: Path | None = None,
     config: Path | None = None,
-    recount_texts: bool = False,
+    recount_texts: bool = True,
     broken_plugins: list[tuple[str, str]] | None = None,
 ) -> Breakdown:
-    """Spend by ``group_by``. With ``recount_texts``, texts not counted yet (a store
-    ingested with --no-recount) are counted first (``counted_store``), so requests logged
-    without usage are priced from their recount instead of showing as unpriced."""
+    """Spend by ``group_by``. With ``recount_texts`` (the default, as for ``findings`` and the
+    CLI), texts not counted yet (a store ingested with --no-recount) are counted first
+    (``counted_store``), so requests logged without usage are priced from their recount
+    instead of showing as unpriced; ``False`` uses the stored counts and never writes."""
     with counted_store(db, pricing, overlay, config, recount_texts, broken_plugins) as con:
         freeze_costs(con)
         return with_credits(con, breakdown(con, group_by, since, until, top), since, until)
@@ -330,12 +331,13 @@ def check(
     pricing: Path | None = None,
     overlay: Path | None = None,
     config: Path | None = None,
-    recount_texts: bool = False,
+    recount_texts: bool = True,
     broken_plugins: list[tuple[str, str]] | None = None,
 ) -> BudgetReport:
-    """The budget gate. With ``recount_texts``, texts not counted yet are counted first
-    (``counted_store``): spend logged without usage is priced from its recount, never left
-    out of the gate because a recount was deferred (ingest --no-recount)."""
+    """The budget gate. With ``recount_texts`` (the default), texts not counted yet are
+    counted first (``counted_store``): spend logged without usage is priced from its
+    recount, never left out of the gate because a recount was deferred (ingest
+    --no-recount)."""
     from tokaudit.budget import evaluate_budgets, load_budgets
 
     budgets = load_budgets(budget_file)

@@ -393,7 +393,11 @@ def report(
             db, group_by, start, end, fmt, pricing, overlay, recount, default_config_path(config)
         )
         if strict:  # as the spend report: unpriced requests make the dollar columns partial
-            unpriced = _guard(lambda: api.report(db, group_by, start, end, None, pricing, overlay))
+            unpriced = _guard(
+                lambda: api.report(
+                    db, group_by, start, end, None, pricing, overlay, recount_texts=False
+                )
+            )
             if unpriced.unpriced:
                 _strict_exit(unpriced.unpriced)
         return

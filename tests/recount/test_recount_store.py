@@ -283,6 +283,24 @@ def test_a_deferred_recount_is_done_before_the_gate_and_the_report(tmp_path: Pat
     assert json.loads(spend.stdout)["totals"]["estimated_cost_usd"] == "0.0000048"
 
 
+def test_the_library_counts_waiting_texts_first_by_default(tmp_path: Path) -> None:
+    """api.report and api.check, like api.findings and the CLI, count what waits before
+    judging (they defaulted to the stored counts: a library caller's gate passed on spend
+    a deferred recount had not priced); ``recount_texts=False`` keeps the stored counts."""
+    log = tmp_path / "calls.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in NO_USAGE), "utf-8")
+    db = tmp_path / "store.duckdb"
+    assert runner.invoke(app, ["ingest", str(log), "--db", str(db), "--no-recount"]).exit_code == 0
+    budget = tmp_path / "budgets.yaml"
+    budget.write_text("budgets:\n  - name: all\n    max_cost_usd: '0.000005'\n", "utf-8")
+    (waiting,) = api.check(db, budget, recount_texts=False).outcomes
+    assert (waiting.unpriced_requests, waiting.exceeded) == (1, False)
+    assert api.report(db, ["model"], recount_texts=False).totals.unpriced_requests == 1
+    (counted,) = api.check(db, budget).outcomes
+    assert (counted.unpriced_requests, counted.estimated_requests, counted.exceeded) == (0, 1, True)
+    assert api.report(db, ["model"]).totals.estimated_cost_usd == Decimal("0.0000048")
+
+
 def test_recount_tables_show_dollar_differences_as_money(no_usage_db: Path) -> None:
     """People's formats round the dollar differences as every report does, with a sign;
     they printed raw decimals with no $ (QA). JSON keeps the exact value."""
