@@ -7,6 +7,7 @@ constants of docs/recount.md, never from the recount itself.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import struct
 import zlib
@@ -482,13 +483,18 @@ def test_a_rule_that_fails_on_a_unit_counts_its_text_as_an_estimate(
 
 def test_json_schema_response_format_is_drawn_as_harmony_documents_it() -> None:
     """ "# Response Formats ## NAME", the description as a comment, the schema as compact
-    JSON without titles or additionalProperties, + 10; + 4 more when the request has no
-    system message and no tools (3 recorded gpt-4o and gpt-4.1-nano requests agree)."""
+    JSON without the keywords that only constrain the output (titles stay), the name once
+    more, + 6 when the request has no system message and no tools, + 3 in its own system
+    message, - 1 after a tools block (52 recorded requests, docs/recount.md)."""
     schema = {
         "title": "Answer",
         "type": "object",
-        "properties": {"title": {"title": "Title", "type": "string"}},
-        "required": ["title"],
+        "properties": {
+            "title": {"title": "Title", "type": "string"},
+            "n": {"type": "integer", "minimum": 1, "maximum": 9},
+            "required": {"type": "array", "items": {"type": "string"}, "maxItems": 2},
+        },
+        "required": ["title", "n", "required"],
         "additionalProperties": False,
     }
     fmt = {
@@ -497,15 +503,53 @@ def test_json_schema_response_format_is_drawn_as_harmony_documents_it() -> None:
     }
     drawn = (
         "# Response Formats\n\n## Answer\n\n// One answer\n"
-        '{"type":"object","properties":{"title":{"type":"string"}},"required":["title"]}'
+        '{"title":"Answer","type":"object","properties":{"title":{"title":"Title",'
+        '"type":"string"},"n":{"type":"integer"},"required":{"type":"array",'
+        '"items":{"type":"string"}}}}'
     )
     user = [{"role": "user", "content": "hi"}]
     alone = count_request({"messages": user, "response_format": fmt}, "gpt-4o")
-    assert alone.input_tokens == 3 + n("user", "hi") + 3 + n(drawn) + 10 + 4
+    assert alone.input_tokens == 3 + n("user", "hi") + 3 + n(drawn) + n("Answer") + 6
     assert not alone.input_exact
-    system = [{"role": "system", "content": "Be brief."}, *user]
+    system = [{"role": "system", "content": "Be brief"}, *user]
     with_system = count_request({"messages": system, "response_format": fmt}, "gpt-4o")
-    assert with_system.input_tokens == alone.input_tokens - 4 + 3 + n("system", "Be brief.")
+    assert with_system.input_tokens == alone.input_tokens - 6 + 3 + 3 + n("system", "Be brief")
+    tool = {"type": "function", "function": {"name": "f", "parameters": {}}}
+    without = count_request({"messages": system, "tools": [tool]}, "gpt-4o")
+    both = count_request({"messages": system, "tools": [tool], "response_format": fmt}, "gpt-4o")
+    assert both.input_tokens == without.input_tokens + n(drawn) + n("Answer") - 1
+
+
+def test_parallel_results_are_billed_as_one_json_list() -> None:
+    """The results of parallel calls: one ``multi_tool_use.parallel`` message holding the
+    JSON list of their texts (a JSON object as its value), + 1, + 2 before the reply."""
+    calls = [
+        {"id": f"c{i}", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        for i in (1, 2)
+    ]
+    history = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": None, "tool_calls": calls},
+        {"role": "tool", "tool_call_id": "c1", "content": "caf\u00e9"},
+        {"role": "tool", "tool_call_id": "c2", "content": '{"a": 1}'},
+    ]
+    got = count_request({"messages": history}, "gpt-4o")
+    wrapper = '{"tool_uses":[{"recipient_name":"functions.f","parameters":{}}' + (
+        ',{"recipient_name":"functions.f","parameters":{}}]}'
+    )
+    results = '["caf\\u00e9", {"a": 1}]'
+    assert got.input_tokens == (
+        3
+        + n("user", "hi")
+        + 3
+        + n("assistant to=multi_tool_use.parallel", wrapper)
+        + 3
+        + n("multi_tool_use.parallel", results)
+        + 1
+        + 2
+        + 3
+    )
+    assert not got.input_exact
 
 
 def test_an_enum_default_is_written_unquoted_as_in_the_harmony_guide() -> None:
@@ -526,9 +570,10 @@ def test_an_enum_default_is_written_unquoted_as_in_the_harmony_guide() -> None:
     assert 'format?: "celsius" | "fahrenheit", // default: celsius' in text.split("\n")
 
 
-def test_a_json_schema_next_to_tools_shares_their_system_message_plus_one() -> None:
-    """With tools and no system message, the format costs its text + 10 + 1 (8 recorded
-    Mirascope gpt-4o requests); the tools bring the system message (their + 4)."""
+def test_a_json_schema_next_to_tools_shares_their_system_message() -> None:
+    """With tools and no system message, the format costs its text, its name and - 1 (9
+    recorded Mirascope and pydantic-ai gpt-4o requests); the tools bring the system message
+    (their + 4)."""
     fmt = {
         "type": "json_schema",
         "json_schema": {"name": "A", "schema": {"type": "object", "properties": {}}},
@@ -538,7 +583,7 @@ def test_a_json_schema_next_to_tools_shares_their_system_message_plus_one() -> N
     drawn = '# Response Formats\n\n## A\n\n{"type":"object","properties":{}}'
     text, _ = format_functions([function])
     got = count_request(body, "gpt-4o")
-    assert got.input_tokens == 3 + n("user", "hi") + 3 + n(text) + 5 + 4 + n(drawn) + 10 + 1
+    assert got.input_tokens == 3 + n("user", "hi") + 3 + n(text) + 5 + 4 + n(drawn, "A") - 1
 
 
 def test_a_property_descriptions_trailing_spaces_are_not_billed() -> None:
@@ -1014,3 +1059,28 @@ def test_a_langfuse_generations_output_is_recounted(tmp_path: Path, output: Any)
         "SELECT recounted_output_tokens FROM token_audit",
     )
     assert got == {"langfuse.jsonl": [(n("Spans and traces, woven into light."),)]}
+
+
+def test_a_unit_whose_fixed_tokens_come_to_minus_one_is_counted() -> None:
+    """-1 marked a failed count and was also a unit's starting total: a system message and
+    six functions of one bare property each (their per-function -1 against the +5 of the
+    block) came out as a failed count, None, instead of its tokens."""
+
+    def tokens(functions: int) -> int | None:
+        tools = [
+            {
+                "type": "function",
+                "function": {
+                    "name": f"f{i}",
+                    "parameters": {"type": "object", "properties": {"a": {"type": "string"}}},
+                },
+            }
+            for i in range(functions)
+        ]
+        system = [{"role": "system", "content": "Be brief"}, {"role": "user", "content": "hi"}]
+        return count_request({"messages": system, "tools": tools}, "gpt-4o").input_tokens
+
+    counts = [tokens(k) for k in range(4, 9)]
+    assert None not in counts
+    steps = {b - a for a, b in itertools.pairwise(counts)}  # type: ignore[operator]
+    assert len(steps) == 1  # each function adds the same tokens, the sixth too

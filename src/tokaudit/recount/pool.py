@@ -187,7 +187,10 @@ def count_units(
         tokenizer, model, provider, profile = groups[gid]
         rendered.append(render_unit(kind, ctx, payload, profiles[profile], provider))
         by_model[(tokenizer, model)].append(index)
+    # a unit's fixed tokens may be negative (-1 included), so failures are kept apart from
+    # the totals rather than read off them
     totals = [r.const for r in rendered]
+    failed: set[int] = set()
     fell: set[int] = set()  # units with a text counted by the fallback
     for (tokenizer, model), indexes in by_model.items():
         texts: list[str] = []
@@ -208,15 +211,17 @@ def count_units(
                 estimated = _fall_back(fallback, distinct, counts, model, errors, label)
         count_of = dict(zip(distinct, counts, strict=True))
         for owner, text in zip(owners, texts, strict=True):
-            if FAILED in (totals[owner], count_of[text]):
-                totals[owner] = FAILED
+            if count_of[text] == FAILED:
+                failed.add(owner)
             else:
                 totals[owner] += count_of[text]
         if estimated:
             fell.update(o for o, text in zip(owners, texts, strict=True) if text in estimated)
+    for i in failed:
+        totals[i] = FAILED
     out = [(row[0], totals[i], rendered[i].exact) for i, row in enumerate(rows)]
     for i in fell:  # estimated units: never exact, and named to the caller
-        if totals[i] != FAILED:
+        if i not in failed:
             out[i] = (rows[i][0], totals[i], False)
             if fell_back is not None:
                 fell_back.add(rows[i][0])

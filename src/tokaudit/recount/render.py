@@ -32,7 +32,7 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "17"
+ACCOUNTING_VERSION = "18"
 
 # A function whose properties carry no comment (no title, description or default) renders
 # one token shorter: strict or not, 14 recorded tool lists of that kind, none against.
@@ -46,17 +46,26 @@ LAST_TOOL_RESULT = 2
 # (``_compact_json``): 10 recorded requests from crewAI, LangChain and magentic agree, one
 # crewAI request is 1 over (docs/recount.md)
 USER_AFTER_TOOL_RESULT = 2
+# The one message that carries the results of parallel calls costs 1 more; read off 13
+# recorded gpt-4o, gpt-4o-mini and gpt-4.1-nano requests that agree (``_parallel_result``)
+PARALLEL_RESULTS = 1
 TOOL_OUTPUT = 1  # a reply to a request with tools costs 1 more output token
 # response_format json_schema: "# Response Formats ## NAME", the format's description as
-# a comment, the schema as compact JSON without its titles and additionalProperties (the
-# layout of the harmony guide, OpenAI cookbook "OpenAI harmony response format",
-# "Structured output"), and 10 more; 4 more again for the system message it brings into
-# a request that has neither one nor tools. 4 of 37 recorded requests agree, most others
-# within 1 to 6: an estimate (docs/recount.md).
-SCHEMA_FORMAT = 10
-# ... 1 more in the system message the tools brought (8 Mirascope gpt-4o requests, two
-# schemas, agree; one pydantic-ai request, 16 over either way, does not)
-SCHEMA_AFTER_TOOLS = 1
+# a comment, the schema as compact JSON (the layout of the harmony guide, OpenAI cookbook
+# "OpenAI harmony response format", "Structured output") without the keywords that only
+# constrain the output (``SCHEMA_CONSTRAINTS``), the name once more on its own, and 3 more
+# in a request's own system message; 6 in a request with neither a system message nor
+# tools (the message the format brings); 1 less after a tools block, system message or not.
+# Read off 52 recorded requests: every non-reasoning one agrees but one sublayer schema
+# billed far below it, one crewAI planning schema (8 over) and 3 whose system prompt ends
+# in a full stop (1 over: ".\n\n" is one token where the format joins it). An estimate.
+SCHEMA_FORMAT = {"": 3, "alone": 6, "tools": -1}
+# dropped at every level: additionalProperties, required and $schema (openai-cookbook issue
+# 2140: the billed schema is the JSON without them), and the range and size bounds
+# (2 recorded schemas, with min/max and maxItems, agree only without them)
+SCHEMA_CONSTRAINTS = frozenset(
+    {"additionalProperties", "required", "$schema", "minimum", "maximum", "minItems", "maxItems"}
+)
 _SUPPORTED_TYPES = {"string", "number", "integer", "boolean", "null", "object", "array"}
 
 
@@ -252,6 +261,8 @@ def _compact_json(text: str) -> str:
 
 def _tool_result(content: Any, ctx: str, profile: ChatProfile, provider: str) -> Rendered:
     name, _, last = ctx.partition("|")
+    if last.startswith("par"):
+        return _parallel_result(content, set(last.split(",")[1:]), profile, provider)
     body = _content(content, profile, provider)
     out = Rendered([f"functions.{name or 'tool'}"], profile.tokens_per_message, False)
     out.add(body)
@@ -260,6 +271,38 @@ def _tool_result(content: Any, ctx: str, profile: ChatProfile, provider: str) ->
         out.const += LAST_TOOL_RESULT
     elif last == "user":
         out.const += USER_AFTER_TOOL_RESULT
+    return out
+
+
+def _parallel_result(
+    content: Any, flags: set[str], profile: ChatProfile, provider: str
+) -> Rendered:
+    """One result of parallel calls, as a piece of the one message that carries them all.
+
+    The results of a ``multi_tool_use.parallel`` call are billed as a single message from
+    it whose content is the JSON list of their texts, each a JSON string with non-ASCII
+    characters as ``\\uXXXX`` (the OpenAI forum's reports that parallel results bill their
+    Unicode escaped), ``PARALLEL_RESULTS`` more, and ``LAST_TOOL_RESULT`` more when the
+    assistant answers right after them. A result that is a JSON object or array goes in as
+    that value, written with Python's default separators (one recorded gpt-4o-mini request,
+    2 over as a string). Each result is drawn as its piece of the list: ``["a",``
+    `` "b",`` `` "c"]`` (so split, the pieces count as the whole list does on all 29
+    recorded lists).
+    """
+    body = _content(content, profile, provider)
+    raw = "".join(body.texts)
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    text = json.dumps(value if isinstance(value, (dict, list)) else raw)
+    piece = ("[" if "first" in flags else " ") + text + ("]" if "end" in flags else ",")
+    out = Rendered([piece], body.const, exact=False)
+    if "first" in flags:
+        out.texts.insert(0, "multi_tool_use.parallel")
+        out.const += profile.tokens_per_message + PARALLEL_RESULTS
+    if "reply" in flags:
+        out.const += LAST_TOOL_RESULT
     return out
 
 
@@ -585,22 +628,22 @@ def _response_format(value: Any, ctx: str) -> Rendered:
         description = spec.get("description")
         note = f"// {description}\n" if isinstance(description, str) and description else ""
         compact = json.dumps(_schema_keywords(schema), separators=(",", ":"), ensure_ascii=False)
-        text = f"# Response Formats\n\n## {spec.get('name', '')}\n\n{note}{compact}"
-        const = SCHEMA_FORMAT + {"alone": TOOLS_SYSTEM_MESSAGE, "tools": SCHEMA_AFTER_TOOLS}.get(
-            ctx, 0
-        )
-        return Rendered([text], const, exact=False)
+        name = str(spec.get("name", ""))
+        texts = [f"# Response Formats\n\n## {name}\n\n{note}{compact}"]
+        if name:
+            texts.append(name)
+        return Rendered(texts, SCHEMA_FORMAT.get(ctx, SCHEMA_FORMAT[""]), exact=False)
     return Rendered(exact=False)
 
 
 def _schema_keywords(schema: Any) -> Any:
-    """A JSON schema without its ``title`` and ``additionalProperties`` keywords (a
-    property named ``title`` stays)."""
+    """A JSON schema without its ``SCHEMA_CONSTRAINTS`` keywords (a property so named
+    stays)."""
     if not isinstance(schema, dict):
         return schema
     out: dict[str, Any] = {}
     for key, value in schema.items():
-        if key in ("title", "additionalProperties"):
+        if key in SCHEMA_CONSTRAINTS:
             continue
         if key in ("properties", "$defs", "definitions") and isinstance(value, dict):
             out[key] = {name: _schema_keywords(sub) for name, sub in value.items()}

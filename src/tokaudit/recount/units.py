@@ -160,7 +160,9 @@ WITH m0 AS (
         min(CASE WHEN f[1] ->> '$' IN ('system', 'developer') THEN i END)
             OVER (PARTITION BY kid) AS first_sys,
         lead(coalesce(f[1] ->> '$', f[2] ->> '$')) OVER (PARTITION BY kid ORDER BY i)
-            AS next_role
+            AS next_role,
+        lag(coalesce(f[1] ->> '$', f[2] ->> '$')) OVER (PARTITION BY kid ORDER BY i)
+            AS prev_role
     FROM m1
 ), tc AS (
     SELECT kid, unnest(calls) AS call, len(calls) AS ncalls FROM m WHERE calls IS NOT NULL
@@ -177,7 +179,16 @@ SELECT m.kid, m.provider, m.profile, 'msg' AS kind,
         WHEN m.provider <> 'openai' THEN ''
         WHEN m.role = 'tool' OR m.mtype = 'function_call_output' THEN
             coalesce(c.name, '')
-            || CASE WHEN coalesce(c.ncalls, 1) > 1 THEN ''
+            || CASE WHEN coalesce(c.ncalls, 1) > 1 THEN
+                        -- a result of parallel calls: one piece of their joint message
+                        -- (render.py), told whether it opens it, closes it, and whether
+                        -- the assistant answers right after
+                        '|par'
+                        || CASE WHEN m.prev_role = 'tool' THEN '' ELSE ',first' END
+                        || CASE WHEN m.next_role = 'tool' THEN ''
+                                WHEN coalesce(m.next_role, 'assistant')
+                                     IN ('assistant', 'message') THEN ',end,reply'
+                                ELSE ',end' END
                     WHEN coalesce(m.next_role, 'assistant') IN ('assistant', 'message')
                     THEN '|last'
                     WHEN m.next_role = 'user' THEN '|user' ELSE '' END
@@ -205,7 +216,7 @@ SELECT l.kid, l.provider, l.profile, 'tools',
 FROM _parsed l WHERE l.tools IS NOT NULL OR (l.empty_tools AND l.provider = 'openai')
 UNION ALL
 SELECT kid, provider, profile, 'rfmt',
-    CASE WHEN with_system THEN '' WHEN tools IS NULL THEN 'alone' ELSE 'tools' END,
+    CASE WHEN tools IS NOT NULL THEN 'tools' WHEN with_system THEN '' ELSE 'alone' END,
     rfmt::VARCHAR FROM _parsed WHERE rfmt IS NOT NULL
 UNION ALL
 SELECT kid, provider, profile, 'tchoice', '', coalesce(tchoice, fcall)::VARCHAR FROM _parsed
