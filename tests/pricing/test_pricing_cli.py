@@ -345,9 +345,15 @@ def test_sync_proposes_new_versions_and_keeps_local_entries(tmp_path: Path) -> N
     assert (status["gpt-4o"]["ours"], status["gpt-4o"]["theirs"]) == ("2.4", "2.5")
     assert status["gpt-4o-mini"]["status"] == "local (kept)"
     assert status["o3"]["status"] == "unchanged"
-    # Only the edited models differ: a variant genai-prices dates later (Gemini 3.6 Flash's 2027
-    # batch rate) is not compared with the one in force now.
-    assert {r["model"] for r in dry if r["status"] != "unchanged"} == {"gpt-4o", "gpt-4o-mini"}
+    # Only the edited models and the shipped `local: true` entries (Claude Mythos 5 / 5.1, which
+    # genai-prices lacks, and Gemini 1.5 Flash-8B, which it prices as 1.5 Flash) differ: a variant
+    # genai-prices dates later (Gemini 3.6 Flash's 2027 batch rate) is not compared with the one in
+    # force now.
+    shipped_local = {m.id for m in shipped_table().models if m.local}
+    assert shipped_local == {"claude-mythos-5", "claude-mythos-5-1", "gemini-1.5-flash-8b"}
+    assert {r["status"] for r in dry if r["model"] in shipped_local} == {"local (kept)"}
+    changed = {r["model"] for r in dry if r["status"] != "unchanged"}
+    assert changed == {"gpt-4o", "gpt-4o-mini", *shipped_local}
     assert status["gemini-3.6-flash"]["status"] == "unchanged"
 
     out = tmp_path / "refreshed"

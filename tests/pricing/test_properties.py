@@ -309,6 +309,7 @@ def test_cost_is_monotone_in_every_token_class(tmp_path: Path) -> None:
 # First-party models with no batch rate in the source (genai-prices 0.2.3), and models whose
 # batch variant exists only from a dated price version on (UTC instant).
 NO_BATCH_RATE = {
+    "gemini-1.5-flash-8b",  # no batch rate published
     "text-embedding-3-small",  # genai-prices has no batch rate for the embedding models
     "text-embedding-3-large",
     "text-embedding-ada-002",

@@ -93,6 +93,9 @@ RESOLVES = {
     "gpt-5.6": ("openai", "gpt-5.6-sol"),
     "claude-3-7-sonnet@20250219": ("anthropic", "claude-3-7-sonnet"),
     "models/gemini-2.0-flash-001": ("google", "gemini-2.0-flash"),
+    # Flash-8B has its own, cheaper entry: never 1.5 Flash by substring.
+    "gemini-1.5-flash-8b": ("google", "gemini-1.5-flash-8b"),
+    "gemini-2.5-pro-preview-06-05": ("google", "gemini-2.5-pro"),
 }
 
 # Names that must NOT resolve: no alias fallback from a dated snapshot, no substring or prefix
@@ -104,7 +107,9 @@ UNKNOWN = {
     "o3-deep-research": "openai",  # o3 + suffix: not o3
     "o3-mini-2099-01-31": "openai",  # a future snapshot is not o3-mini
     "gpt-3.5-turbo-0125-preview": "openai",  # not a prefix match on gpt-3.5-turbo-0125
-    "gemini-1.5-flash-8b": "google",  # a different, cheaper model than gemini-1.5-flash
+    "gemini-1.5-flash-8b-exp-0924": "google",  # the free experimental Flash-8B, not a paid id
+    "gpt-6": "openai",  # no bare GPT-6 alias is published
+    "gpt-6-astra-2099-01-01": "openai",  # no dated GPT-6 snapshot is published
     "gpt-35-turbo": "openai",  # the Azure deployment name: Azure is not this price list
     "ft:gpt-4o-mini-2024-07-18:org::abc": "openai",  # fine-tunes need explicit entries
     "azure/gpt-4o": "openai",  # Azure regional prices differ

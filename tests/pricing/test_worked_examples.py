@@ -73,6 +73,9 @@ CASES: dict[str, tuple[Envelope, str]] = {
     "A-batch": (openai_envelope("gpt-4o", TS, M, M, batch=True), "6.25"),
     "A-priority": (openai_envelope("gpt-4o", TS, M, M, service_tier="priority"), "21.25"),
     "A-default": (openai_envelope("gpt-4o", TS, M, M, service_tier="default"), "12.50"),
+    # `fast` is priority's name since 2026-07-30 (OpenAI's Fast mode guide; genai-prices' tier
+    # conditions test `service_tier in [fast, priority]`, pricing-semantics §13).
+    "A-fast": (openai_envelope("gpt-4o", TS, M, M, service_tier="fast"), "21.25"),
     # A on 2025-01-01: genai-prices gives $12.50 / $12.50 because its variants start at their
     # verification date (2026-10-12 / -14; §5 "Variant history"). Whether tokaudit applies a
     # variant before its `checked` date is a product decision (§5, pricing/README.md
@@ -88,7 +91,7 @@ CASES: dict[str, tuple[Envelope, str]] = {
 # tokaudit: unpriced, unknown_context. `flex` is a known tier but gpt-4o has no flex price.
 UNKNOWN_CONTEXT: dict[str, Envelope] = {
     f"B-{tier}": openai_envelope("gpt-4o", TS, M, M, service_tier=tier)
-    for tier in ("turbo", "scale", "fast", "flex")
+    for tier in ("turbo", "scale", "ultrafast", "flex")
 }
 
 

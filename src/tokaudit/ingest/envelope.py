@@ -195,6 +195,9 @@ _SERVICE_TIER = """CASE
                                              'on_demand', 'batch', '0', '1') THEN NULL
         WHEN tier_raw IN ('flex', 'on_demand_flex') THEN 'flex'
         WHEN tier_raw IN ('priority', 'on_demand_priority') THEN 'priority'
+        -- OpenAI renamed priority processing Fast mode on 2026-07-30 and takes either name
+        -- (developers.openai.com/api/docs/guides/fast-mode); Claude's fast mode is not it
+        WHEN tier_raw = 'fast' AND provider = 'openai' THEN 'priority'
         ELSE tier_raw
     END"""
 

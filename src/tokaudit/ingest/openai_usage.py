@@ -94,6 +94,7 @@ SELECT rec_line AS line_no, rec_raw AS line,
     us.output AS output_tokens, true AS has_usage,
     coalesce((batch ->> '$') = 'true', false) OR coalesce(tier_raw = 'batch', false) AS is_batch,
     CASE WHEN tier_raw IS NULL OR tier_raw IN ('default', 'auto', 'standard', 'batch') THEN NULL
+         WHEN tier_raw = 'fast' THEN 'priority'  -- priority's name since 2026-07-30
          ELSE tier_raw END AS service_tier,
     'bucket' AS granularity, num_model_requests AS request_count
 FROM usage

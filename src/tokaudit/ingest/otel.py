@@ -303,6 +303,7 @@ SELECT
              ta_json({A["gen_ai.response.finish_reasons"]}) ->> '$[0]') AS finish_reason,
     CASE WHEN end_ns >= start_ns THEN (end_ns - start_ns) / 1e6 END AS latency_ms,
     CASE WHEN tier_raw IS NULL OR tier_raw IN ('default', 'auto', 'standard') THEN NULL
+         WHEN tier_raw = 'fast' THEN 'priority'  -- OpenAI's name for priority since 2026-07-30
          ELSE tier_raw END AS service_tier,
     CASE WHEN si IS NOT NULL OR msgs IS NOT NULL
          THEN md5(json_object('model', model_req, 'system_instructions', si,

@@ -125,6 +125,16 @@ def test_openai_batch_and_flex_groups(kit: EnvelopeKit) -> None:
     ]
 
 
+def test_openai_fast_is_priority_under_its_new_name(kit: EnvelopeKit) -> None:
+    """OpenAI renamed priority processing Fast mode on 2026-07-30 and takes either name
+    (its Fast mode guide): a `fast` group is priority (it was an unknown context)."""
+    base = json.loads(OPENAI_RESULT.read_text("utf-8"))
+    path = kit.tmp_path / "usage.json"
+    path.write_text(json.dumps(_openai_page([{**base, "service_tier": "fast"}])), "utf-8")
+    kit.ingest(path)
+    assert [r["service_tier"] for r in kit.rows(path)] == ["priority"]
+
+
 def test_openai_inconsistent_and_wrong_results_are_rejected(kit: EnvelopeKit) -> None:
     good = json.loads(OPENAI_RESULT.read_text("utf-8"))
     bad_sum = {**good, "model": "gpt-4o", "input_uncached_tokens": 3100}
