@@ -34,16 +34,22 @@ INPUT_KEYS = (
     "tool_choice",
     "function_call",
     "stop",  # not an input key, but it decides whether a reply's count can be exact
+    "prediction",  # Predicted Outputs: billed beyond the messages, input and output
 )
-# Our count minus the reported prompt_tokens, for the 90 calls we miss (all labelled
+# Our count minus the reported prompt_tokens, for the 93 calls we miss (all labelled
 # estimates; docs/recount.md says why for each kind): 23 json_schema response formats
 # (10 with one crewAI planning schema, 9 over; 3 after a system prompt ending in a full
 # stop, 1 over; 2 pydantic-ai anyOf schemas, 1 over; 7 on the gpt-5 family; one sublayer
 # schema, 112 over), 5 gpt-5 requests after parallel calls, 12 with pydantic-ai's
 # 21-to-24-tool list holding a $ref (1 or 2 over), 12 images linked by URL (size unknown
 # offline), 7 with crewAI's planner tool (22 under), 5 with sublayer's tools (a
-# function-level `required`), 26 others.
+# function-level `required`), a predicted output, 28 others.
 KNOWN_MISSES: dict[str, int] = {
+    # batch _o (held out): a predicted output billed 12 input tokens beyond the messages;
+    # instructor-rb's tool_choice "required" (-2) and a nested anyOf schema (-16)
+    "o_raix_predicted_outputs_caps": -12,
+    "o_irb_iterable_users_required": -2,
+    "o_irb_autoticketer_actionitems": -16,
     "ollm_vision_0": 340,
     "pyd_native_multi_0": 1,
     "pyd_native_multi_1": 1,
@@ -141,6 +147,8 @@ KNOWN_MISSES: dict[str, int] = {
 # response format 4 more; a gpt-4.1-mini reply after tools 1 less than the +1 rule. Still
 # labelled as the rule says: an open question (docs/recount.md).
 KNOWN_REPLY_MISSES: dict[str, int] = {
+    "o_raix_meaning_of_life_nano": -1,  # gpt-4.1-nano: billed one more than its text
+    "o_raix_predicted_outputs_caps": -38,  # 37 rejected prediction tokens, and gpt-4o's +1
     "pyd_native_multi_1": -4,
     "pyd_gpt45_hello_0": -1,
     "pyd_instructions_0": -1,
@@ -234,10 +242,11 @@ def test_recorded_calls_are_the_documented_ones() -> None:
         "recorded_chat_calls_l.yaml",
         "recorded_chat_calls_m.yaml",
         "recorded_chat_calls_n.yaml",
+        "recorded_chat_calls_o.yaml",
     ]
-    assert len(RECORDED) == 487 == len({c["id"] for c in RECORDED})
+    assert len(RECORDED) == 527 == len({c["id"] for c in RECORDED})
     assert {c["id"] for c in RECORDED} >= set(KNOWN_MISSES) | set(KNOWN_REPLY_MISSES)
-    assert sum(c["prompt_tokens"] for c in RECORDED) == 129467
+    assert sum(c["prompt_tokens"] for c in RECORDED) == 136221
 
 
 @pytest.mark.parametrize("case", RECORDED, ids=[c["id"] for c in RECORDED])
@@ -297,11 +306,11 @@ def test_responses_api_instructions_and_input() -> None:
 
 
 def test_agreement_rate_on_recorded_calls(counted: dict[str, RequestCount]) -> None:
-    """397 of the 487 recorded calls agree to the token, and every count labelled exact does."""
+    """434 of the 527 recorded calls agree to the token, and every count labelled exact does."""
     hits = sum(counted[c["id"]].input_tokens == c["prompt_tokens"] for c in RECORDED)
-    assert hits == len(RECORDED) - len(KNOWN_MISSES) == 397
+    assert hits == len(RECORDED) - len(KNOWN_MISSES) == 434
     exact = [c for c in RECORDED if counted[c["id"]].input_exact]
-    assert len(exact) == 173  # plain messages and simple tool schemas
+    assert len(exact) == 193  # plain messages and simple tool schemas
     assert all(counted[c["id"]].input_tokens == c["prompt_tokens"] for c in exact)
 
 
@@ -312,7 +321,7 @@ def test_reply_recount(case: dict[str, Any], counted: dict[str, RequestCount]) -
     reasoning = _model(case).startswith(("o1", "o3", "o4", "gpt-5"))
     # gpt-4o (gpt-4o-mini too), gpt-4.5 and gpt-3.5 replies are contradicted by recorded
     # ones: estimates
-    contradicted = _model(case).startswith(("gpt-4o", "gpt-4.5", "gpt-3.5"))
+    contradicted = _model(case).startswith(("gpt-4o", "gpt-4.5", "gpt-3.5", "gpt-4.1-nano"))
     if case["id"] in KNOWN_REPLY_MISSES:
         assert got.output_tokens is not None
         assert got.output_tokens - case["completion_tokens"] == KNOWN_REPLY_MISSES[case["id"]]

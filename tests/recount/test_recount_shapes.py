@@ -786,6 +786,40 @@ def test_responses_text_format_is_drawn_like_a_chat_response_format() -> None:
     assert count_request(plain_text, "gpt-4o-mini") == count_request(RESPONSES, "gpt-4o-mini")
 
 
+def test_a_predicted_output_makes_input_and_reply_estimates(tmp_path: Path) -> None:
+    """Predicted Outputs: a recorded gpt-4o call was billed 12 input tokens beyond its
+    messages, and its reply 37 rejected prediction tokens beyond its text; both counts were
+    labelled exact where the family's are (held-out batch _o). The envelope keeps the key."""
+    messages = [{"role": "user", "content": "Say this is a test"}]
+    prediction = {"type": "content", "content": "This is a test."}
+    plain = count_request({"messages": messages}, "gpt-4.1")
+    assert plain.input_exact
+    got = count_request({"messages": messages, "prediction": prediction}, "gpt-4.1")
+    assert (got.input_tokens, got.input_exact) == (plain.input_tokens, False)
+    record = {
+        "timestamp": "2026-10-01T10:00:00Z",
+        "provider": "openai",
+        "request_id": "p1",
+        "request": {"model": "gpt-4.1", "messages": messages, "prediction": prediction},
+        "response": {
+            "object": "chat.completion",
+            "model": "gpt-4.1-2025-04-14",
+            "choices": [{"message": {"role": "assistant", "content": "This is a test."}}],
+        },
+    }
+    log = tmp_path / "p.jsonl"
+    log.write_text(json.dumps(record) + "\n", "utf-8")
+    con = open_store(tmp_path / "s.duckdb")
+    ingest_paths(con, [str(log)])
+    recount(con)
+    row = con.execute(
+        "SELECT recounted_input_tokens, recounted_output_tokens, exact FROM token_audit"
+    ).fetchone()
+    assert row == (plain.input_tokens, n("This is a test."), False)
+    reply = con.execute("SELECT recount_output_exact FROM requests").fetchone()
+    assert reply == (False,)
+
+
 def test_the_envelope_keeps_the_responses_keys_the_recount_reads(tmp_path: Path) -> None:
     record = {
         "timestamp": "2026-10-01T10:00:00Z",

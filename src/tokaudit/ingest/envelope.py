@@ -80,6 +80,8 @@ _REQ = [
     "$.previous_response_id",
     "$.conversation",
     "$.prompt",
+    # Predicted Outputs: billed beyond the messages (input and rejected output tokens)
+    "$.prediction",
 ]
 _RESP = [
     "$.usage",
@@ -296,7 +298,8 @@ WITH parsed AS (
                 'response_format', {Q["$.response_format"]}, 'tool_choice', {Q["$.tool_choice"]},
                 'function_call', {Q["$.function_call"]}, 'stop', {Q["$.stop"]},
                 'text', {Q["$.text"]}, 'previous_response_id', {Q["$.previous_response_id"]},
-                'conversation', {Q["$.conversation"]}, 'prompt', {Q["$.prompt"]})
+                'conversation', {Q["$.conversation"]}, 'prompt', {Q["$.prompt"]},
+                'prediction', {Q["$.prediction"]})
              WHEN provider = 'anthropic' THEN json_object('system', {Q["$.system"]},
                 'messages', {Q["$.messages"]}, 'tools', {Q["$.tools"]})
              WHEN provider = 'google' THEN json_object('systemInstruction',
@@ -646,7 +649,7 @@ _FAST_COLUMNS = f"""
             'tools', rq.tools, 'functions', rq.functions, 'response_format', rq.response_format,
             'tool_choice', rq.tool_choice, 'function_call', rq.function_call, 'stop', rq.stop,
             'text', rq.text, 'previous_response_id', rq.previous_response_id,
-            'conversation', rq.conversation, 'prompt', rq.prompt)
+            'conversation', rq.conversation, 'prompt', rq.prompt, 'prediction', rq.prediction)
          WHEN provider = 'anthropic' THEN json_object('system', rq.system,
             'messages', rq.messages, 'tools', rq.tools)
          WHEN provider = 'google' THEN json_object('systemInstruction',

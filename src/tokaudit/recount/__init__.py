@@ -463,7 +463,11 @@ def _recount_outputs(con: duckdb.DuckDBPyConnection, counter: Counter) -> int:
             -- stop sequences: the reply's billed count may hold the matched one (render.py)
             || CASE WHEN t.provider = 'openai' AND contains(i.body, '"stop"')
                          AND coalesce(json_type(i.body, '$.stop'), 'NULL') <> 'NULL'
-                    THEN '|stop' ELSE '' END AS ctx,
+                    THEN '|stop' ELSE '' END
+            -- a predicted output: rejected prediction tokens are billed as output
+            || CASE WHEN t.provider = 'openai' AND contains(i.body, '"prediction"')
+                         AND coalesce(json_type(i.body, '$.prediction'), 'NULL') <> 'NULL'
+                    THEN '|prediction' ELSE '' END AS ctx,
             o.body AS payload,
             first(t.model ORDER BY t.model)
                 OVER (PARTITION BY t.unit_hash, t.tokenizer, t.encoding) AS model

@@ -32,7 +32,7 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "18"
+ACCOUNTING_VERSION = "19"
 
 # A function whose properties carry no comment (no title, description or default) renders
 # one token shorter: strict or not, 14 recorded tool lists of that kind, none against.
@@ -122,7 +122,10 @@ def _render(kind: str, ctx: str, value: Any, profile: ChatProfile, provider: str
         return _response_format(value, ctx)
     if kind == "tchoice":
         return _tool_choice(value, profile)
-    if kind == "server":  # previous_response_id, conversation, stored prompt: not in the log
+    if kind == "server":
+        # previous_response_id, conversation, stored prompt: context not in the log; a
+        # prediction (Predicted Outputs): one recorded gpt-4o call billed 12 input tokens
+        # beyond its messages (docs/recount.md)
         return Rendered(exact=False)
     if kind == "output":
         return _output(value, ctx, profile, provider)
@@ -709,6 +712,10 @@ def _output(value: Any, ctx: str, profile: ChatProfile, provider: str) -> Render
     if "stop" in flags:
         # a reply cut by a stop sequence is billed with the sequence's tokens, which the
         # logged text no longer holds (a recorded gpt-4 ReAct reply: 4 more)
+        out.exact = False
+    if "prediction" in flags:
+        # rejected prediction tokens are billed as output (a recorded gpt-4o reply: 101
+        # counted, 139 billed with 37 rejected)
         out.exact = False
     if not (profile.exact and profile.reply_exact):
         out.exact = False

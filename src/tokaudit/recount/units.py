@@ -58,7 +58,7 @@ _SHAPE = (
     '"system_instructions":"JSON",'
     '"tools":"JSON","functions":"JSON","response_format":"JSON","tool_choice":"JSON",'
     '"function_call":"JSON","text":"JSON","previous_response_id":"JSON",'
-    '"conversation":"JSON","prompt":"JSON"}'
+    '"conversation":"JSON","prompt":"JSON","prediction":"JSON"}'
 )
 # A body may also be a bare list of messages (Langfuse keeps the input as logged).
 # ltrim copies the whole body, so it is only applied to the rare body starting with a space.
@@ -112,8 +112,9 @@ WITH src AS (
         -- Chat's response_format, or the Responses API's text.format
         coalesce(CASE WHEN {_is("v.response_format", "{")} THEN v.response_format END,
                  CASE WHEN {_is("v.text", "{")} THEN v.text -> '$.format' END) AS rfmt,
-        -- context the server adds that the body does not hold: the count is an estimate
-        coalesce(v.previous_response_id, v.conversation, v.prompt) AS server,
+        -- context the server adds that the body does not hold, or a predicted output
+        -- (billed beyond the messages: docs/recount.md): the count is an estimate
+        coalesce(v.previous_response_id, v.conversation, v.prompt, v.prediction) AS server,
         v.tool_choice AS tchoice,
         v.function_call AS fcall
     FROM m
