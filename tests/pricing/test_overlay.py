@@ -170,3 +170,31 @@ def test_reports_name_the_overlay_and_apply_credits(overlay_path: Path, tmp_path
     assert window.pricing.overlay is not None
     (credit,) = window.pricing.overlay.credits
     assert (credit.applied_usd, credit.remaining_usd) == (D("0.54"), D("3.02"))
+
+
+def test_overlapping_credits_offset_each_dollar_once(tmp_path: Path) -> None:
+    """Two credits on the same spend each offset all of it (QA: $7.25 of credit used on
+    $3.62 of spend). The one that expires first is drawn first, in time order; the other
+    takes what it leaves. Anthropic spend here: Sonnet $1.44, then Haiku $0.54."""
+    log = write_jsonl(tmp_path / "log.jsonl", [env for env, _ in CASES.values()])
+    db = tmp_path / "store.duckdb"
+    con = open_store(db)
+    ingest_paths(con, [str(log)])
+    con.close()
+    overlay = write(
+        tmp_path,
+        """\
+        schema_version: 1
+        credits:
+        - {name: later, amount_usd: '100', provider: anthropic, effective_from: '2026-01-01'}
+        - {name: sooner, amount_usd: '1.5', provider: anthropic, effective_to: '2027-01-01'}
+        """,
+    )
+    both = api.report(db, ["model"], overlay=overlay)
+    assert both.pricing.overlay is not None
+    plain = api.report(db, ["provider"])
+    spend = next(r.totals.cost_usd for r in plain.rows if r.keys["provider"] == "anthropic")
+    used = {c.name: c.applied_usd for c in both.pricing.overlay.credits}
+    # with the discounts of no overlay here, Anthropic's spend is the plain one
+    assert used == {"sooner": D("1.5"), "later": spend - D("1.5")}
+    assert sum(used.values()) == spend

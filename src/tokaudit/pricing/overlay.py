@@ -289,32 +289,60 @@ def load_overlay(table: PriceTable, path: Path) -> PriceTable:
 def credit_usage(
     con: duckdb.DuckDBPyConnection, since: datetime | None = None, until: datetime | None = None
 ) -> list[CreditUse]:
-    """How much of each credit the priced requests used, in time order (SQL)."""
-    rows = con.execute(
-        """WITH providers AS (SELECT DISTINCT model_id, provider FROM price_bands),
-        spend AS (
-            SELECT k.name, k.amount_usd, c.ts, c.cost_usd,
-                sum(c.cost_usd) OVER (PARTITION BY k.name ORDER BY c.ts, c.request_key
-                                      ROWS UNBOUNDED PRECEDING) AS cum
-            FROM pricing_credits k
-            JOIN request_costs c ON c.pricing_status = 'priced' AND c.cost_usd > 0
-             AND (k.effective_from IS NULL OR c.ts >= k.effective_from)
-             AND (k.effective_to IS NULL OR c.ts < k.effective_to)
-             AND (k.model IS NULL OR c.priced_model = k.model)
-            LEFT JOIN providers p ON p.model_id = c.priced_model
-            WHERE k.provider IS NULL OR p.provider = k.provider
-        ), used AS (
-            SELECT name, ts, least(cost_usd, greatest(0, amount_usd - (cum - cost_usd))) AS used
-            FROM spend
+    """How much of each credit the priced requests used, each dollar of spend once.
+
+    Credits are drawn one after another, the one that expires first first (then the
+    earlier start, then the name), each over the spend in its scope and window in time
+    order that earlier credits left uncovered: two credits on the same spend each offset
+    all of it before (QA: $7.25 of credit "used" on $3.62 of spend). One SQL pass a credit.
+    """
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _credit_left AS
+        WITH providers AS (SELECT DISTINCT model_id, provider FROM price_bands)
+        SELECT c.request_key, c.ts, c.priced_model, p.provider, c.cost_usd AS left_usd
+        FROM request_costs c LEFT JOIN providers p ON p.model_id = c.priced_model
+        WHERE c.pricing_status = 'priced' AND c.cost_usd > 0"""
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _credit_used "
+        "(name VARCHAR, request_key VARCHAR, ts TIMESTAMPTZ, used DECIMAL(38, 18))"
+    )
+    credits = con.execute(
+        """SELECT name, amount_usd, provider, model, effective_from, effective_to
+        FROM pricing_credits
+        ORDER BY effective_to NULLS LAST, effective_from NULLS FIRST, name"""
+    ).fetchall()
+    for name, amount, provider, model, start, end in credits:
+        con.execute(
+            """INSERT INTO _credit_used
+            SELECT ?, request_key, ts, least(left_usd, greatest(0, ? - (cum - left_usd)))
+            FROM (
+                SELECT request_key, ts, left_usd,
+                    sum(left_usd) OVER (ORDER BY ts, request_key ROWS UNBOUNDED PRECEDING) AS cum
+                FROM _credit_left
+                WHERE left_usd > 0
+                  AND (?::TIMESTAMPTZ IS NULL OR ts >= ?) AND (?::TIMESTAMPTZ IS NULL OR ts < ?)
+                  AND (?::VARCHAR IS NULL OR priced_model = ?)
+                  AND (?::VARCHAR IS NULL OR provider = ?)
+            )
+            WHERE cum - left_usd < ?""",
+            [name, amount, start, start, end, end, model, model, provider, provider, amount],
         )
-        SELECT k.name, k.amount_usd,
+        con.execute(
+            """UPDATE _credit_left l SET left_usd = l.left_usd - u.used
+            FROM _credit_used u WHERE u.name = ? AND u.request_key = l.request_key""",
+            [name],
+        )
+    rows = con.execute(
+        """SELECT k.name, k.amount_usd,
             coalesce(sum(u.used) FILTER (WHERE (?::TIMESTAMPTZ IS NULL OR u.ts >= ?)
                                            AND (?::TIMESTAMPTZ IS NULL OR u.ts < ?)), 0),
             coalesce(sum(u.used) FILTER (WHERE ?::TIMESTAMPTZ IS NULL OR u.ts < ?), 0)
-        FROM pricing_credits k LEFT JOIN used u ON u.name = k.name
+        FROM pricing_credits k LEFT JOIN _credit_used u ON u.name = k.name
         GROUP BY k.name, k.amount_usd ORDER BY k.name""",
         [since, since, until, until, until, until],
     ).fetchall()
+    con.execute("DROP TABLE _credit_left; DROP TABLE _credit_used")
     return [
         CreditUse(str(n), Decimal(a), Decimal(applied), Decimal(a) - Decimal(upto))
         for n, a, applied, upto in rows
