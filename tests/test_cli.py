@@ -284,6 +284,33 @@ def test_a_bad_workers_setting_is_exit_2_before_any_work(
     assert not db.exists()
 
 
+def test_an_empty_file_is_a_new_store(tmp_path: Path) -> None:
+    """`mktemp` makes an empty file; DuckDB refused it ("not a valid database"), though the
+    README says ingest creates a store in a new or empty file."""
+    db = tmp_path / "empty.duckdb"
+    db.touch()
+    result = runner.invoke(app, ["ingest", "sample_logs", "--db", str(db)])
+    assert result.exit_code == 0, result.stderr
+    read = runner.invoke(
+        app, ["sql", "--db", str(db), "-f", "csv", "SELECT count(*) FROM requests"]
+    )
+    assert read.stdout.splitlines()[1] == "1956"
+
+
+def test_a_store_whose_schema_failed_can_be_ingested_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Running out of memory while the schema was written left tables without schema_info:
+    every later command refused the file as not a tokaudit store (QA)."""
+    db = tmp_path / "oom.duckdb"
+    monkeypatch.setenv("TOKAUDIT_MEMORY_LIMIT", "1MB")
+    first = runner.invoke(app, ["ingest", "sample_logs", "--db", str(db)])
+    assert first.exit_code == 2 and "out of memory" in first.stderr
+    monkeypatch.delenv("TOKAUDIT_MEMORY_LIMIT")
+    again = runner.invoke(app, ["ingest", "sample_logs", "--db", str(db)])
+    assert again.exit_code == 0, again.stderr
+
+
 def test_missing_store_is_exit_2(tmp_path: Path) -> None:
     for command in (["report"], ["findings"], ["sql", "SELECT 1"]):
         result = runner.invoke(app, [*command, "--db", str(tmp_path / "none.duckdb")])

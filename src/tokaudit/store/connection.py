@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from importlib import resources
@@ -132,16 +133,36 @@ def open_store(path: str | Path, existing: bool = False) -> duckdb.DuckDBPyConne
     """
     if existing and str(path) != ":memory:" and not Path(path).is_file():
         raise InputError(f"no store at {path}: run `tokaudit ingest LOGS --db {path}` first")
+    if not existing and _empty_file(path):
+        # `mktemp` makes an empty file; DuckDB refuses one as "not a valid database"
+        Path(path).unlink()
     con = _attach(path, read_only=False)
     _refuse_foreign(con, path, existing)
     _configure(con)
     _configure_writable(con)
-    con.execute(resources.files("tokaudit.store").joinpath("schema.sql").read_text("utf-8"))
-    con.execute(
-        "INSERT INTO schema_info VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
-        [SCHEMA_VERSION],
-    )
+    # The schema in one transaction: a failure (out of memory, Ctrl-C) left tables without
+    # schema_info, a file every later command refused as "not a tokaudit store".
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(resources.files("tokaudit.store").joinpath("schema.sql").read_text("utf-8"))
+        con.execute(
+            "INSERT INTO schema_info VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
+            [SCHEMA_VERSION],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        con.close()
+        raise
     return con
+
+
+def _empty_file(path: str | Path) -> bool:
+    try:
+        return str(path) != ":memory:" and Path(path).is_file() and Path(path).stat().st_size == 0
+    except OSError:
+        return False
 
 
 def open_store_read_only(path: str | Path) -> duckdb.DuckDBPyConnection:
