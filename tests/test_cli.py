@@ -284,6 +284,38 @@ def test_a_bad_workers_setting_is_exit_2_before_any_work(
     assert not db.exists()
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_output_that_cannot_be_written_is_exit_2_and_a_closed_pipe_141(store: Path) -> None:
+    """A full disk was a traceback and exit 1, the code `check` gives a broken budget; a
+    reader that closed the pipe was a silent exit 1. Now: exit 2 with one line, and the
+    quiet 141 shells report for SIGPIPE."""
+    report = [sys.executable, "-m", "tokaudit", "report", "--db", str(store), "-f", "json"]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(report, stdout=full, stderr=subprocess.PIPE, text=True)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: could not write the output")
+    assert "Traceback" not in done.stderr
+
+
+def test_a_reader_that_closed_the_pipe_ends_the_command_with_141(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """(In-process: some sandboxes' pipes never report EPIPE to the writer.)"""
+    import typer
+
+    from tokaudit import cli_common
+
+    class Closed(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", Closed())
+    with pytest.raises(typer.Exit) as info:
+        cli_common.out("rows\n")
+    assert info.value.exit_code == 141
+    assert capsys.readouterr().err == ""
+
+
 def test_an_empty_file_is_a_new_store(tmp_path: Path) -> None:
     """`mktemp` makes an empty file; DuckDB refused it ("not a valid database"), though the
     README says ingest creates a store in a new or empty file."""

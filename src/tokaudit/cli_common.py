@@ -29,8 +29,31 @@ def err(message: str) -> None:
 
 
 def out(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    """Data to stdout. A write that fails was a traceback, or click's exit 1, the code
+    ``check`` gives a broken budget: a full disk is an error (exit 2, one line), a reader
+    that closed the pipe (``| head``) ends the command quietly with 141, as shells report
+    a process that SIGPIPE ended."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
+        raise typer.Exit(int(ExitCode.PIPE_CLOSED)) from None
+    except OSError as exc:
+        _discard_stdout()
+        err(f"error: could not write the output ({exc.strerror}); nothing more was written")
+        raise typer.Exit(int(ExitCode.ERROR)) from None
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush of what is still buffered
+    does not fail again (Python then prints "Exception ignored" and exits 120)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file (a test's buffer)
+        pass
 
 
 def color() -> bool:

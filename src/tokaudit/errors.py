@@ -16,6 +16,7 @@ class ExitCode(IntEnum):
     FINDINGS = 1  # a budget was exceeded / a gate failed
     ERROR = 2  # usage, configuration or input error
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
+    PIPE_CLOSED = 141  # stdout's reader went away (128 + SIGPIPE: `| head`), quietly
 
 
 class TokauditError(Exception):
