@@ -124,6 +124,10 @@ def test_json_breakdown_is_the_documented_shape() -> None:
     assert data["pricing"] == {"table_version": "2026-11-26.1", "sha256": "ab" * 32}
     assert data["rows"][0]["cost_usd"] == "3.0079552"  # exact decimal strings, never floats
     assert data["totals"]["cost_usd"] == "3.0261052"
+    # the estimate keys are there whether or not anything was estimated (they came and went)
+    assert BREAKDOWN.totals.estimated_requests == 0
+    for item in [*data["rows"], data["totals"]]:
+        assert (item["estimated_requests"], item["estimated_cost_usd"]) == (0, "0")
 
 
 @pytest.mark.parametrize(

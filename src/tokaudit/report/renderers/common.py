@@ -64,16 +64,13 @@ def cost_text(t: Totals) -> str:
     return text
 
 
-def totals_dict(t: Totals, estimates: bool = False) -> dict[str, Any]:
-    """``estimates`` adds the spend priced from recounted tokens (logs without usage)."""
-    extra: dict[str, Any] = (
-        {
-            "estimated_requests": t.estimated_requests,
-            "estimated_cost_usd": money(t.estimated_cost_usd),
-        }
-        if estimates
-        else {}
-    )
+def totals_dict(t: Totals) -> dict[str, Any]:
+    """A group's totals, with the spend priced from recounted tokens (logs without usage):
+    always, zero or not, so a consumer's keys never depend on the data (QA)."""
+    extra: dict[str, Any] = {
+        "estimated_requests": t.estimated_requests,
+        "estimated_cost_usd": money(t.estimated_cost_usd),
+    }
     return {
         "requests": t.requests,
         "input_tokens": t.input_tokens,
@@ -125,16 +122,13 @@ def breakdown_columns(group_by: list[str]) -> list[str]:
     return [*group_by, *preview, *TOTAL_FIELDS, *ESTIMATE_FIELDS]
 
 
-def breakdown_dict(b: Breakdown, estimates: bool | None = None) -> dict[str, Any]:
-    """``estimates``: add the estimate keys (default: only when there is any estimate)."""
-    if estimates is None:
-        estimates = b.totals.estimated_requests > 0
+def breakdown_dict(b: Breakdown) -> dict[str, Any]:
     rows = []
     for row in b.rows:
         item: dict[str, Any] = dict(row.keys)
         if "prompt" in b.group_by:
             item["prompt_preview"] = row.preview
-        item.update(totals_dict(row.totals, estimates))
+        item.update(totals_dict(row.totals))
         rows.append(item)
     return {
         "group_by": b.group_by,
@@ -142,7 +136,7 @@ def breakdown_dict(b: Breakdown, estimates: bool | None = None) -> dict[str, Any
         "pricing": pricing_dict(b.pricing),
         "rows": rows,
         "omitted_rows": b.omitted_rows,
-        "totals": totals_dict(b.totals, estimates),
+        "totals": totals_dict(b.totals),
         "unpriced": unpriced_list(b.unpriced),
         # grounding with Google Search: billed apart, in no cost above
         "grounded_requests": b.grounded_requests,

@@ -47,7 +47,7 @@ def _write(header: list[str], rows: list[list[Any]]) -> str:
 def render_breakdown(b: Breakdown) -> str:
     """The header depends on --by alone: no rows, or no estimates, give the same columns."""
     header = breakdown_columns(b.group_by)
-    rows = breakdown_dict(b, estimates=True)["rows"]
+    rows = breakdown_dict(b)["rows"]
     return _write(header, [[r[h] for h in header] for r in rows])
 
 
