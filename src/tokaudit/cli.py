@@ -692,7 +692,7 @@ def audit(
         parts.append(
             table.findings_table(result.findings)
             if result.findings.findings
-            else "No waste findings."
+            else table.no_findings_line(result.findings)
         )
         _out(table.render_audit(parts, color=_color()))
     else:

@@ -184,3 +184,12 @@ def test_findings_name_their_prompt_and_detail(fmt: str) -> None:
         assert needle in text
     no_prompts = [replace(x, prompt=None) for x in FINDINGS.findings]
     assert "prompt" not in RENDERERS[fmt].render_findings(replace(FINDINGS, findings=no_prompts))
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "json"])
+def test_no_findings_still_names_the_prices(fmt: str) -> None:
+    """Every output names the price table; the table format's empty result did not."""
+    from dataclasses import replace
+
+    text = RENDERERS[fmt].render_findings(replace(FINDINGS, findings=[], unpriced=[]))
+    assert PRICING.table_version in text and PRICING.sha256[:12] in text

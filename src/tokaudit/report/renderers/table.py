@@ -183,8 +183,13 @@ def render_breakdown(b: Breakdown, color: bool = False) -> str:
     return _render(*items, color=color)
 
 
+def no_findings_line(f: FindingsReport) -> str:
+    """With no table there is no caption: the prices still get named (every output does)."""
+    return f"No waste findings ({_caption(f.pricing)})."
+
+
 def render_findings(f: FindingsReport, color: bool = False) -> str:
-    items: list[Any] = [findings_table(f) if f.findings else "No waste findings."]
+    items: list[Any] = [findings_table(f) if f.findings else no_findings_line(f)]
     extra = unpriced_table(f)
     if extra is not None:
         items.append(extra)
