@@ -316,6 +316,26 @@ def test_a_reader_that_closed_the_pipe_ends_the_command_with_141(
     assert capsys.readouterr().err == ""
 
 
+def test_sql_prices_as_report_does_not_as_the_store_was_written(tmp_path: Path) -> None:
+    """The store keeps the prices of the command that wrote it (here an overlay's 50 % off);
+    `report` prices with today's table, and `sql` gave the stale figure (QA)."""
+    overlay = tmp_path / "half.yaml"
+    overlay.write_text(
+        "schema_version: 1\ndiscounts:\n- {provider: anthropic, percent: '50'}\n", "utf-8"
+    )
+    db = tmp_path / "s.duckdb"
+    ingested = ["ingest", "sample_logs", "--db", str(db), "--overlay", str(overlay)]
+    assert runner.invoke(app, ingested).exit_code == 0
+    report = json.loads(runner.invoke(app, ["report", "--db", str(db), "-f", "json"]).stdout)
+    query = "SELECT sum(cost_usd) FROM request_costs"
+    now = runner.invoke(app, ["sql", "--db", str(db), "-f", "csv", query])
+    assert Decimal(now.stdout.splitlines()[1]) == Decimal(report["totals"]["cost_usd"])
+    half = runner.invoke(
+        app, ["sql", "--db", str(db), "-f", "csv", "--overlay", str(overlay), query]
+    )
+    assert Decimal(half.stdout.splitlines()[1]) < Decimal(report["totals"]["cost_usd"])
+
+
 def test_an_empty_file_is_a_new_store(tmp_path: Path) -> None:
     """`mktemp` makes an empty file; DuckDB refused it ("not a valid database"), though the
     README says ingest creates a store in a new or empty file."""

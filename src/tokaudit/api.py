@@ -30,7 +30,7 @@ from tokaudit.pricing.table import PriceTable
 from tokaudit.recount import RecountResult, recount
 from tokaudit.recount.pending import Uncounted, uncounted
 from tokaudit.report.breakdown import breakdown, pricing_info, unpriced_models
-from tokaudit.sql import run_query
+from tokaudit.sql import run_query as _run_query
 from tokaudit.store import open_store, open_store_read_only
 from tokaudit.tokenizers import PluginInfo, describe, load_tokenizers
 
@@ -91,6 +91,23 @@ def _priced(
         yield con
     finally:
         con.close()
+
+
+def run_query(
+    db: Path | str, query: str, pricing: Path | None = None, overlay: Path | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """One read-only SQL statement on the store, with the price table ``report`` would use
+    installed in its connection: ``request_costs`` is what the reports price with now."""
+    table = load_prices(pricing, overlay)
+
+    def install(con: duckdb.DuckDBPyConnection) -> None:
+        try:
+            install_price_table(con, table)
+            con.execute("SELECT * FROM request_costs LIMIT 0")
+        except duckdb.BinderException:  # a store from an older release: its own view
+            con.execute("DROP VIEW IF EXISTS temp.main.request_costs")
+
+    return _run_query(Path(db), query, install)
 
 
 @contextmanager

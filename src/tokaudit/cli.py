@@ -583,10 +583,12 @@ def sql(
     query: Annotated[str, typer.Argument(help="One read-only SQL statement.")],
     db: DbOption = DEFAULT_DB,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
+    pricing: PricingOption = None,
+    overlay: OverlayOption = None,
 ) -> None:
     """Run read-only SQL on the store (tables: requests, rejects, request_costs, ...)."""
     renderer = _guard(lambda: get_renderer(fmt, ("table", "json", "csv")))
-    columns, rows = _guard(lambda: api.run_query(db, query))
+    columns, rows = _guard(lambda: api.run_query(db, query, pricing, overlay))
     render(renderer, "rows", columns, rows)
 
 

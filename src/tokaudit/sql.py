@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +65,16 @@ def _statement_type(text: str) -> duckdb.StatementType | None:
     return statements[0].type if len(statements) == 1 else None
 
 
-def run_query(db: Path, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run one read-only statement; anything that could write is refused before it runs."""
+def run_query(
+    db: Path,
+    query: str,
+    prices: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run one read-only statement; anything that could write is refused before it runs.
+
+    ``prices`` installs the price table in this connection first (read-only: temporary
+    objects), so ``request_costs`` is what ``report`` prices with now, not the prices the
+    store was last written with (QA: the two disagreed after a price change)."""
     try:
         statements = duckdb.extract_statements(query)
     except duckdb.Error as exc:
@@ -83,6 +92,8 @@ def run_query(db: Path, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         _check_explain(statements[0].query)
     con = open_store_read_only(db)
     try:
+        if prices is not None:
+            prices(con)
         cursor = con.execute(query)
         columns = [d[0] for d in cursor.description or []]
         return columns, cursor.fetchall()
