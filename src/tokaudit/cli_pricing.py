@@ -394,7 +394,12 @@ def report_comparison(
 ) -> None:
     """``tokaudit report --compare-pricing OLD [--compare-at WHEN]``."""
     from tokaudit import api
-    from tokaudit.pricing.compare import comparison_caption, comparison_dict, comparison_rows
+    from tokaudit.pricing.compare import (
+        comparison_caption,
+        comparison_dict,
+        comparison_rows,
+        comparison_rows_for_people,
+    )
 
     renderer = _guard(lambda: get_renderer(fmt))
     when = _instant(compare_at, "--compare-at")
@@ -409,7 +414,7 @@ def report_comparison(
         columns, rows = comparison_rows(result)
         _rows(fmt, columns, rows[:-1], comparison_caption(result))
     else:
-        columns, rows = comparison_rows(result)
+        columns, rows = comparison_rows_for_people(result)
         _rows(fmt, columns, rows, comparison_caption(result))  # under a table, after Markdown
     if result.totals.excluded_requests:
         _err(

@@ -263,6 +263,11 @@ def test_compare_pricing_with_another_table(store: Path, tmp_path: Path) -> None
     assert data["compare_pricing"]["sha256"] == load_price_table(table).table_sha256
     text_out = run(*args).stdout
     assert "compared with table" in text_out and "delta = compared - current" in text_out
+    # tables and Markdown show money as every report does (they printed 12.5 | 10 | -2.5)
+    gpt4o = next(
+        line for line in run(*args, "-f", "markdown").stdout.splitlines() if "gpt-4o " in line
+    )
+    assert "| $12.50 | $10.00 | -$2.50 |" in gpt4o
     # CSV: one line per group, no total row to double count; the tables named on stderr
     csv_out = run(*args, "-f", "csv")
     lines = csv_out.stdout.splitlines()

@@ -141,6 +141,8 @@ def test_json_breakdown_is_the_documented_shape() -> None:
         ("2.345", "2.345", "$2.35"),  # halves round up, as invoices do
         ("1.005", "1.005", "$1.01"),
         ("0.00025", "0.00025", "$0.0003"),
+        ("0.99995", "0.99995", "$1.00"),  # a dollar once rounded: cents, not $1.0000
+        ("0.99994", "0.99994", "$0.9999"),
         ("-2.345", "-2.345", "$-2.35"),  # a saving: away from zero too
     ],
 )

@@ -159,6 +159,25 @@ def comparison_rows(result: PricingComparison) -> tuple[list[str], list[tuple[An
     return [*result.group_by, *COLUMNS], rows
 
 
+def comparison_rows_for_people(
+    result: PricingComparison,
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """``comparison_rows`` with money as the tables and Markdown show it everywhere
+    (``$1.01``, a signed delta ``+$0.46``); they printed the exact decimal strings (QA)."""
+    from tokaudit.report.renderers.common import display_usd
+
+    def shown(column: str, value: Any) -> Any:
+        if value is None or not column.endswith("_usd"):
+            return value
+        amount = Decimal(value)
+        if column != "delta_usd":
+            return display_usd(amount)
+        return ("-" if amount < 0 else "+" if amount > 0 else "") + display_usd(abs(amount))
+
+    columns, rows = comparison_rows(result)
+    return columns, [tuple(shown(c, v) for c, v in zip(columns, r, strict=True)) for r in rows]
+
+
 def comparison_dict(result: PricingComparison) -> dict[str, Any]:
     from tokaudit.report.renderers.common import money_or_none, pricing_dict
 

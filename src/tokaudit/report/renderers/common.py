@@ -50,8 +50,10 @@ def display_usd(value: Decimal | None) -> str:
         return UNPRICED_COST
     if value and abs(value) < Decimal("0.0001"):
         return "<$0.0001" if value > 0 else ">-$0.0001"
-    places = Decimal("0.01") if abs(value) >= 1 or value == 0 else Decimal("0.0001")
-    return f"${value.quantize(places, rounding=ROUND_HALF_UP):,}"
+    shown = value.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+    if abs(shown) >= 1 or value == 0:  # judged after rounding: $0.99995 is $1.00, not $1.0000
+        shown = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return f"${shown:,}"
 
 
 def cost_text(t: Totals) -> str:
