@@ -336,6 +336,39 @@ def test_sql_prices_as_report_does_not_as_the_store_was_written(tmp_path: Path) 
     assert Decimal(half.stdout.splitlines()[1]) < Decimal(report["totals"]["cost_usd"])
 
 
+def test_a_blank_team_is_no_team(tmp_path: Path) -> None:
+    """A team logged as "" (or spaces) and one not logged were two groups that no output
+    could tell apart (CSV: two empty keys); both are requests without a team."""
+    lines = []
+    for n, team in enumerate([None, "", "  ", "x"]):
+        lines.append(
+            {
+                "timestamp": "2026-10-05T10:00:00Z",
+                "provider": "openai",
+                "request_id": f"req_{n}",
+                "metadata": {} if team is None else {"team": team},
+                "request": {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+                "response": {
+                    "id": f"chatcmpl-{n}",
+                    "object": "chat.completion",
+                    "model": "gpt-4o-2024-08-06",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}],
+                    "usage": {"prompt_tokens": 8, "completion_tokens": 1, "total_tokens": 9},
+                },
+            }
+        )
+    log = tmp_path / "teams.jsonl"
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines), "utf-8")
+    db = tmp_path / "s.duckdb"
+    assert runner.invoke(app, ["ingest", str(log), "--db", str(db)]).exit_code == 0
+    rows = list(
+        csv.DictReader(
+            io.StringIO(runner.invoke(app, ["report", "--db", str(db), "-f", "csv"]).stdout)
+        )
+    )
+    assert sorted((r["team"], r["requests"]) for r in rows) == [("", "3"), ("x", "1")]
+
+
 def test_an_empty_file_is_a_new_store(tmp_path: Path) -> None:
     """`mktemp` makes an empty file; DuckDB refused it ("not a valid database"), though the
     README says ingest creates a store in a new or empty file."""

@@ -246,6 +246,9 @@ class _FileError(Exception):
     """A whole file could not be loaded; becomes a line-0 reject."""
 
 
+BLANK_IS_NONE = ("team", "user_id", "feature", "project", "prompt_id", "environment")
+
+
 def _load_staged(
     con: duckdb.DuckDBPyConnection,
     files: list[tuple[FileResult, str]],
@@ -308,7 +311,9 @@ def _load_staged(
     new_rows = f"(SELECT s.* FROM {staged} s JOIN _new n ON s.rowid = n.rid)"
     select = [
         {"source_file": "o.source_file", "source_line": "s.line_no", "source_format": fmt}.get(
-            c, f"s.{c}"
+            c,
+            # an attribution logged blank is none: reports could not tell "" from NULL
+            f"CASE WHEN trim(s.{c}) <> '' THEN s.{c} END" if c in BLANK_IS_NONE else f"s.{c}",
         )
         for c in REQUEST_COLUMNS
     ]
