@@ -1,5 +1,5 @@
 """Allow ``python -m tokaudit``."""
 
-from tokaudit.cli import main
+from tokaudit.entry import main
 
 main()

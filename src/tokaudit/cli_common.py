@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import duckdb
 import typer
 
+from tokaudit import entry
 from tokaudit.errors import ExitCode, TokauditError
 from tokaudit.models import PricingInfo
 from tokaudit.report.renderers import csv_format, table
@@ -89,10 +90,7 @@ def guard(fn: Callable[[], T]) -> T:
         # Ctrl-C: DuckDB stops the running query with RuntimeError("Query interrupted")
         if isinstance(exc, RuntimeError) and str(exc) != "Query interrupted":
             raise
-        err(
-            "error: interrupted; finished work is kept and the step in progress is not (a "
-            "file loads in one transaction): run the command again to finish"
-        )
+        err(entry.MESSAGE)
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
     except duckdb.OutOfMemoryException as exc:  # the machine, or TOKAUDIT_MEMORY_LIMIT
         cap = memory_cap()

@@ -1,0 +1,26 @@
+"""The ``tokaudit`` console script: Ctrl-C before the CLI is even imported is one line too.
+
+Importing the CLI (typer, rich, DuckDB) takes about half a second; an interrupt then
+printed a KeyboardInterrupt traceback, where every later one prints a line and exits 130.
+This module imports nothing heavy before its ``try``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+INTERRUPTED = 130  # tokaudit.errors.ExitCode.INTERRUPTED, not imported: that is the point
+MESSAGE = (
+    "error: interrupted; finished work is kept and the step in progress is not (a file "
+    "loads in one transaction): run the command again to finish\n"
+)
+
+
+def main() -> None:
+    try:
+        from tokaudit.cli import main as cli_main
+
+        cli_main()
+    except KeyboardInterrupt:
+        sys.stderr.write(MESSAGE)
+        sys.exit(INTERRUPTED)
