@@ -372,15 +372,37 @@ class MappedFormat(LogFormat):
         any_count = " OR ".join(f"c_{t} IS NOT NULL" for t in COUNT_TARGETS)
         text = {t: self._v(t) for t in TEXT_TARGETS}
         tier = f"lower({text['service_tier']})"
+        # Without a mapped request_id a row's key is a hash of its mapped values (and its
+        # copy number among equal rows of the file): the same rows re-exported with another
+        # column, in another column order or JSON spacing are duplicates (the raw line's
+        # hash loaded them again). A key of the raw line that a store already holds (written
+        # before this rule) still wins, so a grown file is not loaded twice.
+        values = ", ".join(
+            [
+                "ts::VARCHAR",
+                *(f"({text[t]})::VARCHAR" for t in TEXT_TARGETS if t != "request_id"),
+                *(f"c_{t}::VARCHAR" for t in COUNT_TARGETS),
+                "c_batch::VARCHAR",
+                "c_latency_ms::VARCHAR",
+            ]
+        )
+        provider = f"ta_provider({text['provider']})"
+        key = f"""CASE WHEN {text["request_id"]} IS NOT NULL
+                     THEN {provider} || ':' || {text["request_id"]}
+                     WHEN legacy.request_key IS NOT NULL THEN legacy.request_key
+                     ELSE {provider} || ':row-md5:' || row_sig || ':' || row_copy END"""
         return f"""
-        WITH c AS (SELECT *, {ts} AS ts, {casts},
+        WITH c0 AS (SELECT *, {ts} AS ts, {casts},
                        row_number() OVER (PARTITION BY line ORDER BY line_no) AS occurrence
-                   FROM _mrows)
+                   FROM _mrows),
+        c AS (SELECT c0.*, s.row_sig,
+                  row_number() OVER (PARTITION BY s.row_sig ORDER BY line_no) AS row_copy,
+                  {provider} || ':line-md5:' || md5(line) || ':' || occurrence AS line_key
+              FROM c0, LATERAL (SELECT md5(to_json([{values}])) AS row_sig) s)
         SELECT line_no, line,
             CASE WHEN problem IS NOT NULL THEN problem {" ".join(checks)} END AS reject_reason,
             ts, ta_provider({text["provider"]}) AS provider, {text["request_id"]} AS request_id,
-            ta_provider({text["provider"]}) || ':' || coalesce({text["request_id"]},
-                'line-md5:' || md5(line) || ':' || occurrence) AS request_key,
+            {key} AS request_key,
             {text["model"]} AS model_requested, {text["model"]} AS model,
             {text["team"]} AS team, {text["user"]} AS user_id, {text["feature"]} AS feature,
             {text["project"]} AS project, {text["prompt"]} AS prompt_id,
@@ -399,7 +421,9 @@ class MappedFormat(LogFormat):
             coalesce(c_batch, false) OR coalesce({tier} = 'batch', false) AS is_batch,
             CASE WHEN {tier} IS NULL OR {tier} IN ('default', 'auto', 'standard', 'batch')
                  THEN NULL ELSE {tier} END AS service_tier
-        FROM c"""
+        FROM c LEFT JOIN (SELECT request_key FROM requests
+                          WHERE contains(request_key, ':line-md5:')) legacy
+            ON {text["request_id"]} IS NULL AND legacy.request_key = c.line_key"""
 
     def _label(self, target: str) -> str:
         if target in self.fmap.fields:

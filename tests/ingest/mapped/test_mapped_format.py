@@ -262,6 +262,64 @@ def test_identical_rows_without_ids_both_load_and_reload_is_idempotent(
     assert (again.records_read, again.loaded, again.duplicates) == (3, 1, 2)
 
 
+def test_rows_without_ids_are_the_same_calls_in_another_layout(kit: EnvelopeKit) -> None:
+    """Without a mapped request_id the key was the raw line's hash: a re-download of the
+    same export with one more column, its columns reordered, or its JSON written with other
+    spacing loaded every row again (QA). The key is now the mapped values' hash."""
+    rows = [
+        {"created_at": "2026-10-01T10:00:00Z", "model": "gpt-4o", "team": "a",
+         "prompt_tokens": 100, "cached_tokens": 0, "completion_tokens": 10},
+        {"created_at": "2026-10-02T10:00:00Z", "model": "gpt-4o", "team": "b",
+         "prompt_tokens": 200, "cached_tokens": 50, "completion_tokens": 20},
+    ]  # fmt: skip
+    first = kit.tmp_path / "export.csv"
+    header = list(rows[0])
+    first.write_text(
+        ",".join(header) + "\n" + "".join(",".join(str(r[k]) for k in header) + "\n" for r in rows),
+        "utf-8",
+    )
+    assert _ingest(kit, first, OPENAI_MAP).loaded == 2
+    wider = kit.tmp_path / "export-2.csv"  # one more column, the columns in another order
+    order = ["region", *reversed(header)]
+    wider.write_text(
+        ",".join(order)
+        + "\n"
+        + "".join(",".join(str({**r, "region": "eu"}[k]) for k in order) + "\n" for r in rows),
+        "utf-8",
+    )
+    again = _ingest(kit, wider, OPENAI_MAP)
+    assert (again.loaded, again.duplicates) == (0, 2)
+    spaced = kit.tmp_path / "export.jsonl"
+    spaced.write_text("".join(json.dumps(r, indent=None) + "\n" for r in rows), "utf-8")
+    assert (
+        _ingest(kit, spaced, OPENAI_MAP).duplicates,
+        kit.query("SELECT count(*) AS n FROM requests")[0]["n"],
+    ) == (2, 2)
+
+
+def test_a_store_keyed_by_raw_lines_is_not_loaded_twice(kit: EnvelopeKit) -> None:
+    """A store written before rows were keyed by their values holds raw-line keys: a grown
+    file read again must not load its old rows a second time under the new key."""
+    path = kit.tmp_path / "old.csv"
+    line = "2026-10-01T10:00:00Z,gpt-4o-mini,search,100,0,5,x\n"
+    path.write_text(OPENAI_CSV.splitlines()[0] + "\n" + line, "utf-8")
+    assert _ingest(kit, path, OPENAI_MAP).loaded == 1
+    # as the earlier release keyed it: the md5 of the record as read (a CSV record is the
+    # compact JSON object of its fields, all text) and its copy number
+    fields = dict(
+        zip(OPENAI_CSV.splitlines()[0].split(","), line.rstrip("\n").split(","), strict=True)
+    )
+    record = json.dumps(fields, separators=(",", ":"))
+    kit.con.execute(
+        "UPDATE requests SET request_key = 'openai:line-md5:' || md5(?) || ':1'", [record]
+    )
+    kit.con.execute("DELETE FROM ingested_files")
+    path.write_text(OPENAI_CSV.splitlines()[0] + "\n" + line + line.replace("100", "300"), "utf-8")
+    grown = _ingest(kit, path, OPENAI_MAP)
+    assert (grown.loaded, grown.duplicates) == (1, 1)
+    assert kit.query("SELECT sum(input_tokens) AS n FROM requests")[0]["n"] == 400
+
+
 def test_timestamp_format(kit: EnvelopeKit) -> None:
     path = kit.tmp_path / "eu.csv"
     path.write_text("when,model,in,out\n04/10/2026 13:45:00,gpt-4o,1,1\n", "utf-8")
