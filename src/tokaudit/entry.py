@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 
 INTERRUPTED = 130  # tokaudit.errors.ExitCode.INTERRUPTED, not imported: that is the point
-MESSAGE = (
-    "error: interrupted; finished work is kept and the step in progress is not (a file "
-    "loads in one transaction): run the command again to finish\n"
+MESSAGE = (  # for every command: an ingest keeps its loaded files, a recount its batches
+    "error: interrupted; finished work is kept and the step in progress is not: run the "
+    "command again to finish\n"
 )
 
 

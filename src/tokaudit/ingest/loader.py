@@ -567,7 +567,13 @@ class _Stager:
             return None  # a repaired copy's rejects are marked on the loading connection
         return self.pool.submit(self._run, number, batch)
 
-    def close(self) -> None:
+    def close(self, abandon: bool = False) -> None:
+        """Wait for the workers; with ``abandon``, interrupt their running statements first."""
+        if abandon:
+            with self.lock:
+                for cursor in self.cursors:
+                    with suppress(duckdb.Error):
+                        cursor.interrupt()
         self.pool.shutdown(wait=True, cancel_futures=True)
         for cursor in self.cursors:
             cursor.close()
@@ -632,7 +638,12 @@ def _load_all(
             if table is not None:
                 con.execute(f"DROP TABLE IF EXISTS {table}")
             on_batch(batch)
-    finally:
+    except BaseException:
+        # Ctrl-C, an error: batches staged ahead are not wanted; stop them rather than wait
+        # (an interrupted multi-file ingest took up to 12 s to exit)
+        stager.close(abandon=True)
+        raise
+    else:
         stager.close()
 
 
