@@ -195,3 +195,17 @@ def test_no_findings_still_names_the_prices(fmt: str) -> None:
 
     text = RENDERERS[fmt].render_findings(replace(FINDINGS, findings=[], unpriced=[]))
     assert PRICING.table_version in text and PRICING.sha256[:12] in text
+
+
+def test_markdown_prints_names_from_the_logs_as_text_never_as_markup() -> None:
+    """A team named `*bold*`, `<b>x</b>` or `:smile:` rendered as emphasis, HTML or an
+    emoji in a pull-request comment (QA); an id with one colon stays as it is."""
+    from dataclasses import replace
+
+    team = "*bold* <b>x</b> :smile: a_b [l](u)"
+    row = BreakdownRow({"team": team, "prompt": "fp:1a2b3c4d"}, _totals(1, "1"))
+    text = RENDERERS["markdown"].render_breakdown(replace(BREAKDOWN, rows=[row]))
+    cell = r"\*bold\* &lt;b&gt;x&lt;/b&gt; &#58;smile: a\_b \[l\](u)"
+    assert f"| {cell} | fp:1a2b3c4d |" in text
+    sql = RENDERERS["markdown"].render_rows(["team"], [(team,), (None,), (3,)])
+    assert cell in sql and "| — |" in sql and "| 3 |" in sql

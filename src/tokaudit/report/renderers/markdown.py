@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tokaudit.models import Breakdown, BudgetReport, FindingsReport, PricingInfo
@@ -16,6 +17,19 @@ from tokaudit.report.renderers.common import (
     scope_text,
     unpriced_text,
 )
+
+_MARKUP = re.compile(r"([\\`*_\[\]~])")
+_EMOJI = re.compile(r":(?=[\w+-]+:)")  # the colon that opens a :shortcode:
+
+
+def _data(value: Any) -> Any:
+    """A value from the logs (a team, model or prompt name, a SQL cell) as text, never as
+    markup: emphasis, links, HTML and :emoji: codes in it printed as formatting in a pull
+    request comment (QA: `*bold*`, `<b>`, `:smile:`). Numbers and None stay as they are."""
+    if not isinstance(value, str):
+        return value
+    text = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _EMOJI.sub("&#58;", _MARKUP.sub(r"\\\1", text))
 
 
 def _cell(value: Any) -> str:
@@ -37,7 +51,7 @@ def render_breakdown(b: Breakdown) -> str:
     header = [*b.group_by, "requests", "input", "cache read", "cache write", "output", "cost"]
     rows = [
         [
-            *(r.keys[d] for d in b.group_by),
+            *(_data(r.keys[d]) for d in b.group_by),
             r.totals.requests,
             r.totals.input_tokens,
             r.totals.cache_read_tokens,
@@ -96,9 +110,9 @@ def render_findings(f: FindingsReport) -> str:
         [
             x.rule_id,
             f"{x.title}: {x.detail}" if x.detail else x.title,
-            x.team or "(none)",
-            x.model or "(none)",
-            *([x.prompt or "(none)"] if with_prompt else []),
+            _data(x.team) or "(none)",
+            _data(x.model) or "(none)",
+            *([_data(x.prompt) or "(none)"] if with_prompt else []),
             x.requests,
             display_usd(x.savings_usd),
             x.kind,
@@ -118,8 +132,8 @@ def render_findings(f: FindingsReport) -> str:
 def render_budget(r: BudgetReport) -> str:
     rows = [
         [
-            ("❌ " if o.exceeded else "✅ ") + o.name,
-            scope_text(o.scope),
+            ("❌ " if o.exceeded else "✅ ") + _data(o.name),
+            _data(scope_text(o.scope)),
             o.period,
             display_usd(o.max_cost_usd),
             o.worst_period or "—",
@@ -143,8 +157,11 @@ def render_budget(r: BudgetReport) -> str:
 def render_recount(report: RecountReport) -> str:
     """``report --show recount``: the groups, a total row, and the prices behind the dollars."""
     columns, rows = report_rows(report)
-    return _table(columns, [list(r) for r in rows]) + "\n" + _pricing_line(report.pricing)
+    n = len(report.group_by)  # the group keys are data; the rest is numbers and money
+    shown = [[*(_data(v) for v in r[:n]), *r[n:]] for r in rows]
+    return _table(columns, shown) + "\n" + _pricing_line(report.pricing)
 
 
 def render_rows(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
-    return _table(columns, [list(r) for r in rows])
+    """SQL results and other plain rows: every cell is data."""
+    return _table([_data(c) for c in columns], [[_data(v) for v in r] for r in rows])
