@@ -313,6 +313,10 @@ def test_recount_tables_show_dollar_differences_as_money(no_usage_db: Path) -> N
         out = runner.invoke(app, [*args, "-f", fmt])
         assert out.exit_code == 0, out.stderr
         assert shown in out.stdout and str(exact) not in out.stdout
+    # the table's headers are words, wrapped between them (snake_case broke mid-word)
+    table = runner.invoke(app, args).stdout
+    assert "reported" in table and "input diff" in table and "_" not in table.split("┡")[0]
+    assert "│ gpt-4o-mini │" in table  # a group's name whole
 
 
 def test_token_audit_view(no_usage_db: Path) -> None:

@@ -227,8 +227,26 @@ def render_rows(columns: list[str], rows: list[tuple[Any, ...]], color: bool = F
 def render_recount(report: RecountReport, color: bool = False) -> str:
     """``report --show recount``: the groups, a total row, and the prices behind the dollars."""
     columns, rows = report_rows(report)
-    table = _rows_table(columns, rows, caption=_caption(report.pricing))
+    # headers in words, which wrap between words (snake_case wrapped mid-word: `reported_in`
+    # over `put`); CSV and JSON keep the column names
+    labels = [_label(c) for c in columns]
+    table = _rows_table(labels, rows, caption=_caption(report.pricing))
+    keys = len(report.group_by)
+    for number in table.columns[keys:]:
+        number.justify = "right"
+    for i, key in enumerate(table.columns[:keys]):  # group names whole where they fit
+        key.min_width = min(32, max((len(str(r[i] or "")) for r in rows), default=0))
     return _render(table, color=color, width=200)
+
+
+def _label(column: str) -> str:
+    """``input_difference_pct`` -> ``input diff %``, ``reported_input`` -> ``reported input``."""
+    return (
+        column.replace("_difference", " diff")
+        .replace("_pct", " %")
+        .replace("_usd", " $")
+        .replace("_", " ")
+    )
 
 
 def render_audit(parts: list[Any], color: bool = False) -> str:
