@@ -154,3 +154,14 @@ def test_csv_writes_exceeded_as_lowercase_booleans(tmp_path: Path) -> None:
         ("search", "5", "true"),
         ("ads", "0.15", "false"),
     ]
+
+
+def test_an_empty_store_is_named_as_empty_not_as_a_spelling_mistake(tmp_path: Path) -> None:
+    """The gate passes on a store with no requests (its spend is 0); the warning said to
+    check the spelling of "all spend" (QA)."""
+    con = priced_store(tmp_path, [])
+    budgets = parse_budgets({"budgets": [{"name": "all", "max_cost_usd": 10}]}, "inline")
+    assert unmatched_scope_warnings(evaluate_budgets(con, budgets)) == [
+        "budget 'all': the store holds no requests, so its spend is 0 (was anything "
+        "ingested into it?)"
+    ]

@@ -78,6 +78,11 @@ def unmatched_scope_warnings(report: BudgetReport) -> list[str]:
     return [
         f"budget {o.name!r}: scope {scope_text(o.scope)} matches no request in the store "
         "(check the spelling); its spend is 0"
+        if o.scope
+        # an unscoped budget matches every request: none at all is an empty store (was
+        # anything ingested into it?), not a spelling mistake
+        else f"budget {o.name!r}: the store holds no requests, so its spend is 0 (was "
+        "anything ingested into it?)"
         for o in report.outcomes
         if o.matched_requests == 0
     ]
