@@ -74,6 +74,7 @@ def test_monthly_buckets_and_scope(tmp_path: Path) -> None:
     [
         ({}, "budgets:"),
         ({"budgets": [{"period": "all", "max_cost_usd": 1}]}, "'name' is required"),
+        ({"budgets": [{"name": ["a"], "max_cost_usd": 1}]}, "'name' must be text"),
         ({"budgets": [{"name": "x", "period": "year", "max_cost_usd": 1}]}, "period 'year'"),
         ({"budgets": [{"name": "x", "max_cost_usd": "lots"}]}, "not a number"),
         ({"budgets": [{"name": "x", "max_cost_usd": -1}]}, "zero or more"),
@@ -94,6 +95,12 @@ def test_config_errors_name_the_problem(data: object, needle: str) -> None:
     with pytest.raises(ConfigError, match=r"budgets\.yaml") as info:
         parse_budgets(data, "budgets.yaml")
     assert needle in str(info.value)
+
+
+def test_a_number_as_a_name_is_that_name() -> None:
+    """`name: 2026` is a number to YAML; it was refused as "'name' is required" (QA)."""
+    (budget,) = parse_budgets({"budgets": [{"name": 2026, "max_cost_usd": 1}]}, "b.yaml")
+    assert budget.name == "2026"
 
 
 def test_unreadable_and_invalid_yaml(tmp_path: Path) -> None:

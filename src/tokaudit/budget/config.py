@@ -63,8 +63,12 @@ def parse_budgets(data: Any, origin: str) -> list[Budget]:
         if unknown:
             raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
         name = item.get("name")
-        if not isinstance(name, str) or not name.strip():
+        if isinstance(name, int | float) and not isinstance(name, bool):
+            name = str(name)  # `name: 2026` is YAML's number: the year the budget is for
+        if name is None or (isinstance(name, str) and not name.strip()):
             raise ConfigError(f"{where}: 'name' is required")
+        if not isinstance(name, str):
+            raise ConfigError(f"{where}: 'name' must be text, got {name!r}")
         where = f"{origin}: budget {name!r}"
         period = item.get("period", "all")
         if period not in PERIODS:
