@@ -176,7 +176,17 @@ def list_(
                 {
                     "pricing": _pricing_dict(loaded),
                     "unit": "USD per 1,000,000 tokens",
-                    "models": [dict(zip(columns, r, strict=True)) for r in rows],
+                    # lists as lists (they were comma-joined strings), the local mark a key
+                    "models": [
+                        {
+                            **dict(zip(columns, r, strict=True)),
+                            "model": m.model_id,
+                            "local": m.local,
+                            "aliases": list(m.aliases),
+                            "contexts": list(m.contexts),
+                        }
+                        for m, r in zip(models, rows, strict=True)
+                    ],
                 }
             )
         )

@@ -96,6 +96,9 @@ def test_list_json_cites_a_source_for_every_model() -> None:
     assert all(m["source"].startswith("https://") for m in models.values())
     assert models["groq/llama-3.3-70b-versatile"]["input"] == "0.59"
     assert models["o3"]["version"] == "from 2025-06-10"
+    # lists are JSON lists (they were comma-joined strings)
+    assert models["o3"]["aliases"] == ["o3-2025-04-16"] and models["o3"]["local"] is False
+    assert "batch" in models["o3"]["contexts"]
     old = json.loads(run("pricing", "list", "--at", "2025-06-01", "-f", "json").stdout)
     assert {m["model"]: m["input"] for m in old["models"]}["o3"] == "10"
     # a model without a cache-read price: null in JSON, a dash in the table, never "NULL"
