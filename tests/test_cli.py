@@ -620,6 +620,12 @@ def test_sql_formats(store: Path) -> None:
     ]
     as_csv = runner.invoke(app, ["sql", "--db", str(store), "-f", "csv", query])
     assert as_csv.stdout.splitlines() == ["team,n", "alpha,2", "beta,2", "gamma,1"]
+    # a JSON column is JSON in JSON output (it was a string holding JSON), text elsewhere
+    json_query = """SELECT '{"a": [1, 2]}'::JSON AS j, 'x' AS s"""
+    as_json = runner.invoke(app, ["sql", "--db", str(store), "-f", "json", json_query])
+    assert json.loads(as_json.stdout) == [{"j": {"a": [1, 2]}, "s": "x"}]
+    as_csv = runner.invoke(app, ["sql", "--db", str(store), "-f", "csv", json_query])
+    assert as_csv.stdout.splitlines()[1] == '"{""a"": [1, 2]}",x'
 
 
 @pytest.mark.parametrize("value", ["a [/] b", "[red]red[/red]", "ok :x: team", "[bold"])

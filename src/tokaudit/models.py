@@ -9,6 +9,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 
+class JsonText(str):
+    """A JSON value read from the store, as its text: the JSON output writes it as the JSON
+    it is (``tokaudit sql`` printed a ``metadata`` object as a string), every other format
+    as the text."""
+
+
 @dataclass(frozen=True)
 class CreditUse:
     """A committed-use credit from the pricing overlay and how much of it a report used."""

@@ -9,6 +9,7 @@ from typing import Any
 import duckdb
 
 from tokaudit.errors import UsageError
+from tokaudit.models import JsonText
 from tokaudit.store import open_store_read_only
 
 READ_ONLY_STATEMENTS = {
@@ -95,8 +96,19 @@ def run_query(
         if prices is not None:
             prices(con)
         cursor = con.execute(query)
-        columns = [d[0] for d in cursor.description or []]
-        return columns, cursor.fetchall()
+        description = cursor.description or []
+        columns = [d[0] for d in description]
+        rows = cursor.fetchall()
+        json_columns = [i for i, d in enumerate(description) if str(d[1]) == "JSON"]
+        if json_columns:
+            rows = [
+                tuple(
+                    JsonText(v) if i in json_columns and isinstance(v, str) else v
+                    for i, v in enumerate(row)
+                )
+                for row in rows
+            ]
+        return columns, rows
     except duckdb.Error as exc:
         raise UsageError(f"SQL error: {str(exc).splitlines()[0]}") from exc
     finally:

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from tokaudit.models import Breakdown, BudgetReport, FindingsReport
+from tokaudit.models import Breakdown, BudgetReport, FindingsReport, JsonText
 from tokaudit.report.recount import RecountReport, recount_dict
 from tokaudit.report.renderers.common import (
     breakdown_dict,
@@ -80,4 +80,14 @@ def render_recount(report: RecountReport) -> str:
 
 
 def render_rows(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
-    return dumps([dict(zip(columns, row, strict=True)) for row in rows])
+    return dumps([dict(zip(columns, map(_as_json, row), strict=True)) for row in rows])
+
+
+def _as_json(value: Any) -> Any:
+    """A JSON column's value as the JSON it holds; anything else as it is."""
+    if isinstance(value, JsonText):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return str(value)
+    return value
