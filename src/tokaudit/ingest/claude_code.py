@@ -20,7 +20,8 @@ Documented in docs/formats.md (``## claude-code``); the field reference is log-f
   string (another log's) are rejects, whichever stage reads it (detection included).
 - Usage follows the Anthropic convention (``ta_usage_anthropic_n``), 5-minute and 1-hour
   cache writes apart. ``usage.speed = "fast"`` becomes the ``fast`` service tier, which is
-  unpriced unless the price table has that variant.
+  unpriced unless the price table has that variant. ``usage.inference_geo`` (data
+  residency) is kept in ``metadata.inference_geo``: ``us`` is priced as US-only inference.
 
 Sessions are many small files, so ``stage_files`` reads a whole batch of them in one scan;
 a batch the loader stages itself is read on every DuckDB thread (groups of files, then row
@@ -66,6 +67,7 @@ _USAGE = {
     "server_tool_use": {"web_search_requests": _COUNT},
     "service_tier": "VARCHAR",
     "speed": "VARCHAR",
+    "inference_geo": "VARCHAR",
     "iterations": "JSON",
 }
 _MESSAGE = {"id": "VARCHAR", "model": "VARCHAR", "stop_reason": "VARCHAR", "usage": "JSON"}
@@ -204,6 +206,7 @@ _ASSISTANT_PROBLEM = """CASE
 _SCAN = f"""
 SELECT * EXCLUDE (line, r, u, uf, suspect, ts_raw, shape_problem),
     uf.service_tier AS service_tier, uf.speed AS speed, uf.iterations AS iterations,
+    uf.inference_geo AS inference_geo,
     CASE WHEN reject_reason IS NOT NULL THEN line END AS line,
     CASE WHEN reject_reason IS NULL AND NOT non_request AND msg_id IS NULL
          THEN md5(line) END AS line_md5
@@ -334,11 +337,17 @@ SELECT
     c.model,
     f.project AS team,
     f.project AS project,
-    CASE WHEN NOT c.non_request THEN json_object(
+    -- usage.inference_geo (data residency: "us" is US-only inference, priced 1.1x on 4.6+
+    -- models) only where one was set ("not_available" or "" otherwise): a null patch adds
+    -- no key
+    CASE WHEN NOT c.non_request THEN json_merge_patch(json_object(
         'project_path', coalesce(f.project_path, f.project_dir),
         'session_id', c.session_id, 'version', c.version, 'cwd', c.cwd,
         'git_branch', c.git_branch, 'is_sidechain', c.is_sidechain,
-        'agent_id', c.agent_id, 'progress_line', c.progress) END AS metadata,
+        'agent_id', c.agent_id, 'progress_line', c.progress),
+        json_object('inference_geo', CASE WHEN lower(trim(c.inference_geo))
+                    NOT IN ('', 'not_available') THEN lower(trim(c.inference_geo)) END)) END
+        AS metadata,
     c.us.input AS input_tokens,
     c.us.cache_read AS cache_read_tokens,
     c.us.cache_write_5m AS cache_write_5m_tokens,

@@ -82,6 +82,8 @@ _REQ = [
     "$.prompt",
     # Predicted Outputs: billed beyond the messages (input and rejected output tokens)
     "$.prediction",
+    # Anthropic data residency: "us" asks for US-only inference (priced 1.1x on 4.6+ models)
+    "$.inference_geo",
 ]
 _RESP = [
     "$.usage",
@@ -113,6 +115,26 @@ _META = [
     "$.prompt_version",
     "$.environment",
 ]
+
+
+def _geo_metadata(resp_geo: str, req_geo: str) -> str:
+    """SQL: ``meta`` with an Anthropic call's inference geo in ``metadata.inference_geo``.
+
+    Where inference ran, as the response's ``usage.inference_geo`` reports it; when that is
+    missing, empty or ``not_available`` (the API set no geo), the request's
+    ``inference_geo``. Lowercased; the pricing reads it (docs/pricing.md, "Data
+    residency"). With no geo set, the metadata is left as logged (``not_available`` is
+    every older model's answer: noise in every Anthropic row's metadata).
+    """
+    r, q = f"lower(trim({resp_geo}))", f"lower(trim({req_geo}))"
+    geo = (
+        f"coalesce(CASE WHEN {r} NOT IN ('', 'not_available') THEN {r} END, "
+        f"CASE WHEN {q} NOT IN ('', 'not_available') THEN {q} END)"
+    )
+    return (
+        f"CASE WHEN provider = 'anthropic' AND {geo} IS NOT NULL THEN json_merge_patch("
+        f"coalesce(meta, '{{}}'::JSON), json_object('inference_geo', {geo})) ELSE meta END"
+    )
 
 
 def _at(name: str, path: str, paths: list[str]) -> str:
@@ -371,7 +393,7 @@ SELECT
     coalesce({_text(M["$.prompt_id"])}, {_text(R["$.prompt.id"])}) AS prompt_id,
     coalesce({_text(M["$.prompt_version"])}, {_text(R["$.prompt.version"])}) AS prompt_version,
     {_text(M["$.environment"])} AS environment,
-    meta AS metadata,
+    {_geo_metadata("u ->> 'inference_geo'", _text(Q["$.inference_geo"]))} AS metadata,
     {TOKEN_CLASS_COLUMNS},
     {_tool_calls(R["$.output"], R["$.candidates"])},
     {_OUTCOME},
@@ -433,6 +455,7 @@ _USAGE_SHAPE = {
     **_nest(sorted({f for fields in COUNT_FIELDS.values() for f in fields})),
     "service_tier": _J,
     "trafficType": _J,
+    "inference_geo": _J,
     "promptTokensDetails": _DETAIL,
     "toolUsePromptTokensDetails": _DETAIL,
     "cacheTokensDetails": _DETAIL,
@@ -626,7 +649,7 @@ _FAST_COLUMNS = f"""
     coalesce(md.prompt_id ->> '$', rs.prompt.id ->> '$') AS prompt_id,
     coalesce(md.prompt_version ->> '$', rs.prompt.version ->> '$') AS prompt_version,
     md.environment ->> '$' AS environment,
-    meta AS metadata,
+    {_geo_metadata("uf.inference_geo ->> '$'", "rq.inference_geo ->> '$'")} AS metadata,
     {TOKEN_CLASS_COLUMNS},
     {_tool_calls("rs.output", "rs.candidates")},
     {_OUTCOME},

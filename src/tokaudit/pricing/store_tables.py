@@ -101,6 +101,16 @@ WITH named AS (
             WHEN 'bedrock' THEN n.bedrock_region
             WHEN 'vertex' THEN nullif(lower(trim(k.metadata ->> 'vertex_location')), '')
         END AS price_region,
+        -- The Claude API's data residency (metadata.inference_geo, from the response's
+        -- usage.inference_geo or the request's inference_geo): 'us' is US-only inference.
+        -- 'global' and 'not_available' (the API sets no geo: a model without the option)
+        -- are the standard price; any other value is a context no variant prices
+        -- (unknown_context). Bedrock and Vertex have no such parameter (their region is
+        -- the endpoint's).
+        CASE WHEN n.price_route IS NULL AND lower(k.provider) = 'anthropic'
+             THEN nullif(nullif(nullif(lower(trim(k.metadata ->> 'inference_geo')), ''),
+                                'global'), 'not_available')
+        END AS price_geo,
         coalesce((SELECT price_at FROM pricing_info), k.ts) AS price_ts
     FROM named k
     LEFT JOIN resolved n ON n.provider IS NOT DISTINCT FROM k.provider
@@ -112,7 +122,8 @@ WITH named AS (
             CASE WHEN r.is_batch THEN 'batch' END,
             r.service_tier,
             CASE WHEN r.price_region IS NOT NULL AND r.price_region <> 'global'
-                 THEN 'regional' END), ''), 'standard') AS price_context,
+                 THEN 'regional' END,
+            r.price_geo), ''), 'standard') AS price_context,
         -- An aggregated (bucket) row stands for many calls: its long-context tier is picked
         -- by the per-call input (as exported, else the bucket's average), not its sum. The
         -- average is rounded up: against whole-token thresholds, x > T exactly when
@@ -183,8 +194,10 @@ WITH named AS (
 )
 -- Every column of `requests` passes through (a column added to the store appears here too),
 -- followed by how it was priced.
+-- price_region: the route's region (Bedrock, Vertex), or the Claude API's inference geo.
 SELECT * EXCLUDE (pricing_name, price_key, ambiguous_model, version_in_force, price_ts, c_input,
-                  c_audio, c_read, c_write, c_output, c_fees),
+                  c_audio, c_read, c_write, c_output, c_fees, price_geo)
+    REPLACE (coalesce(price_region, price_geo) AS price_region),
     CASE WHEN unpriced_reason IS NULL THEN 'priced' ELSE 'unpriced' END AS pricing_status,
     (SELECT table_version FROM pricing_info) AS price_table_version,
     CASE WHEN unpriced_reason IS NULL THEN c_input::{money} END AS input_cost,

@@ -33,12 +33,16 @@ PRICE_KEYS = ("input", "cache_read", "cache_write_5m", "cache_write_1h", "output
 OPTIONAL_PRICE_KEYS = ("input_audio", "cache_audio_read", "reasoning")
 ALL_PRICE_KEYS = PRICE_KEYS + OPTIONAL_PRICE_KEYS
 FEE_KEYS = ("web_search_per_1k", "file_search_per_1k", "per_request")
-# The request context a variant can name, in the order its name is spelt ("batch+regional").
-CONTEXT_KEYS = ("processing", "service_tier", "region")
+# The request context a variant can name, in the order its name is spelt ("batch+regional",
+# "batch+us"). ``inference_geo`` is the Claude API's data-residency choice (``us``: US-only
+# inference), apart from ``region`` because the two premiums cover different models: Vertex's
+# regional +10% starts with the 4.5 models, US-only inference's 1.1x with the 4.6 ones.
+CONTEXT_KEYS = ("processing", "service_tier", "region", "inference_geo")
 VARIANT_WHEN = {
     "processing": {"batch"},
     "service_tier": {"flex", "priority"},
     "region": {"regional"},
+    "inference_geo": {"us"},
 }
 CONVENTIONS = {"openai", "anthropic", "gemini"}
 # The keys each level may carry; a misspelt structural key ("tier:" for "tiers:") would
@@ -123,7 +127,7 @@ class Variant:
     A ``multiplier`` variant is resolved at load time into explicit prices and tiers.
     """
 
-    name: str  # the context: batch | flex | priority | regional | batch+regional ...
+    name: str  # the context: batch | flex | priority | regional | us | batch+regional ...
     prices: dict[str, Decimal]
     tiers: list[Tier]
     when: dict[str, str] = field(default_factory=dict)

@@ -107,7 +107,8 @@ def yaml_prices(provider: str, model_id: str, variant: str | None = None) -> dic
     version = model["versions"][0]
     prices = dict(version["prices"])
     if variant is not None:
-        [var] = [v for v in version.get("variants", []) if variant in v["when"].values()]
+        # the variant of exactly that one context ("batch", not "batch+us")
+        [var] = [v for v in version.get("variants", []) if list(v["when"].values()) == [variant]]
         prices.update(var["prices"])
     return {k: Decimal(str(v)) / MILLION for k, v in prices.items()}
 
