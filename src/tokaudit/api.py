@@ -170,6 +170,7 @@ class _IngestOptions(TypedDict):
     field_map: FieldMap | None
     attribution: Attribution | None
     stdin: BinaryIO | None
+    expanded: list[Path]
 
 
 def _ingest_options(
@@ -182,13 +183,12 @@ def _ingest_options(
     """Load and validate the field map, the attribution config and the input paths before
     any store opens: a missing input must not leave an empty store file behind."""
     fields = load_field_map(field_map) if field_map is not None else None
-    options: _IngestOptions = {
+    return {
         "field_map": fields,
         "attribution": load_attribution(config) if config is not None else None,
         "stdin": stdin,
+        "expanded": check_inputs(paths, fmt, fields),
     }
-    check_inputs(paths, fmt, fields)
-    return options
 
 
 def ingest(
