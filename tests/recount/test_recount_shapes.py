@@ -14,6 +14,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from tokaudit.ingest import ingest_paths
@@ -182,11 +183,7 @@ def test_gemini_system_instruction_in_snake_case_is_stored_and_counted(tmp_path:
         }
         for key in ("systemInstruction", "system_instruction")
     ]
-    log = tmp_path / "gemini.jsonl"
-    log.write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
-    con = open_store(tmp_path / "s.duckdb")
-    ingest_paths(con, [str(log)])
-    recount(con)
+    con = _recounted_store(tmp_path, records)
     got = con.execute(
         "SELECT request_id, recounted_input_tokens FROM token_audit ORDER BY 1"
     ).fetchall()
@@ -728,11 +725,7 @@ def test_a_langfuse_input_logged_as_a_string_is_one_user_message(tmp_path: Path)
         }
         for kind, given in (("str", text), ("list", [{"role": "user", "content": text}]))
     ]
-    log = tmp_path / "langfuse.jsonl"
-    log.write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
-    con = open_store(tmp_path / "s.duckdb")
-    ingest_paths(con, [str(log)])
-    recount(con)
+    con = _recounted_store(tmp_path, records)
     got = dict(con.execute("SELECT request_id, recounted_input_tokens FROM token_audit").fetchall())
     assert got == {"lf-str": 3 + n("user", text) + 3, "lf-list": 3 + n("user", text) + 3}
 
@@ -807,11 +800,7 @@ def test_a_predicted_output_makes_input_and_reply_estimates(tmp_path: Path) -> N
             "choices": [{"message": {"role": "assistant", "content": "This is a test."}}],
         },
     }
-    log = tmp_path / "p.jsonl"
-    log.write_text(json.dumps(record) + "\n", "utf-8")
-    con = open_store(tmp_path / "s.duckdb")
-    ingest_paths(con, [str(log)])
-    recount(con)
+    con = _recounted_store(tmp_path, [record])
     row = con.execute(
         "SELECT recounted_input_tokens, recounted_output_tokens, exact FROM token_audit"
     ).fetchone()
@@ -828,11 +817,7 @@ def test_the_envelope_keeps_the_responses_keys_the_recount_reads(tmp_path: Path)
         "request": {"model": "gpt-4o-mini", **RESPONSES, "previous_response_id": "resp_1"},
         "response": {"object": "response", "model": "gpt-4o-mini", "output": []},
     }
-    log = tmp_path / "r.jsonl"
-    log.write_text(json.dumps(record) + "\n", "utf-8")
-    con = open_store(tmp_path / "s.duckdb")
-    ingest_paths(con, [str(log)])
-    recount(con)
+    con = _recounted_store(tmp_path, [record])
     got = con.execute("SELECT recounted_input_tokens, exact FROM token_audit").fetchall()
     assert got == [(count_request(RESPONSES, "gpt-4o-mini").input_tokens, False)]
 
@@ -869,6 +854,16 @@ def _litellm_chat(messages: list[dict[str, Any]], **fields: Any) -> str:
         **fields,
     }
     return json.dumps(payload)
+
+
+def _recounted_store(tmp_path: Path, records: list[dict[str, Any]]) -> duckdb.DuckDBPyConnection:
+    """A store holding ``records`` (envelope lines), ingested and recounted."""
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
+    con = open_store(tmp_path / "s.duckdb")
+    ingest_paths(con, [str(log)])
+    recount(con)
+    return con
 
 
 def _recounted(tmp_path: Path, logs: dict[str, str], query: str) -> dict[str, list[Any]]:

@@ -251,18 +251,24 @@ def test_an_unpriced_request_is_no_estimated_spend(tmp_path: Path) -> None:
     assert (outcome.estimated_requests, outcome.unpriced_requests) == (1, 1)
 
 
-def test_a_deferred_recount_is_done_before_the_gate_and_the_report(tmp_path: Path) -> None:
-    """A store ingested with --no-recount: ``check`` and ``report`` count the waiting texts
-    first, so the gate sees the spend logged without usage (it passed on it, reading it as
-    unpriced ``no_usage``); with --no-recount they say what waits, and such a request is
-    unpriced ``not_recounted``."""
+def _deferred(tmp_path: Path) -> tuple[Path, Path]:
+    """A store of NO_USAGE ingested with --no-recount, and a budget above the reported
+    request alone (0.0000048 + 0.00000465 in all, test above)."""
     log = tmp_path / "calls.jsonl"
     log.write_text("".join(json.dumps(r) + "\n" for r in NO_USAGE), "utf-8")
     db = tmp_path / "store.duckdb"
     assert runner.invoke(app, ["ingest", str(log), "--db", str(db), "--no-recount"]).exit_code == 0
     budget = tmp_path / "budgets.yaml"
-    # above the reported request alone (0.0000048 + 0.00000465 in all, test above)
     budget.write_text("budgets:\n  - name: all\n    max_cost_usd: '0.000005'\n", "utf-8")
+    return db, budget
+
+
+def test_a_deferred_recount_is_done_before_the_gate_and_the_report(tmp_path: Path) -> None:
+    """A store ingested with --no-recount: ``check`` and ``report`` count the waiting texts
+    first, so the gate sees the spend logged without usage (it passed on it, reading it as
+    unpriced ``no_usage``); with --no-recount they say what waits, and such a request is
+    unpriced ``not_recounted``."""
+    db, budget = _deferred(tmp_path)
     gate = ["check", "--db", str(db), "--budget", str(budget), "-f", "json"]
 
     deferred = runner.invoke(app, [*gate, "--no-recount"])
@@ -287,12 +293,7 @@ def test_the_library_counts_waiting_texts_first_by_default(tmp_path: Path) -> No
     """api.report and api.check, like api.findings and the CLI, count what waits before
     judging (they defaulted to the stored counts: a library caller's gate passed on spend
     a deferred recount had not priced); ``recount_texts=False`` keeps the stored counts."""
-    log = tmp_path / "calls.jsonl"
-    log.write_text("".join(json.dumps(r) + "\n" for r in NO_USAGE), "utf-8")
-    db = tmp_path / "store.duckdb"
-    assert runner.invoke(app, ["ingest", str(log), "--db", str(db), "--no-recount"]).exit_code == 0
-    budget = tmp_path / "budgets.yaml"
-    budget.write_text("budgets:\n  - name: all\n    max_cost_usd: '0.000005'\n", "utf-8")
+    db, budget = _deferred(tmp_path)
     (waiting,) = api.check(db, budget, recount_texts=False).outcomes
     assert (waiting.unpriced_requests, waiting.exceeded) == (1, False)
     assert api.report(db, ["model"], recount_texts=False).totals.unpriced_requests == 1
