@@ -372,25 +372,24 @@ class MappedFormat(LogFormat):
         any_count = " OR ".join(f"c_{t} IS NOT NULL" for t in COUNT_TARGETS)
         text = {t: self._v(t) for t in TEXT_TARGETS}
         tier = f"lower({text['service_tier']})"
-        # Without a mapped request_id a row's key is a hash of its mapped values (and its
-        # copy number among equal rows of the file): the same rows re-exported with another
-        # column, in another column order or JSON spacing are duplicates (the raw line's
-        # hash loaded them again). A key of the raw line that a store already holds (written
-        # before this rule) still wins, so a grown file is not loaded twice.
-        values = ", ".join(
-            [
-                "ts::VARCHAR",
-                *(f"({text[t]})::VARCHAR" for t in TEXT_TARGETS if t != "request_id"),
-                *(f"c_{t}::VARCHAR" for t in COUNT_TARGETS),
-                "c_batch::VARCHAR",
-                "c_latency_ms::VARCHAR",
-            ]
+        # Without a mapped request_id a row's key is a hash of the whole record, every column
+        # mapped or not, with its keys sorted (and its copy number among equal records of the
+        # file): the same export with its columns reordered or its JSON spaced otherwise is
+        # duplicates (the record's text as read loaded it again), a map edited to read one
+        # more column loads nothing twice, and two calls alike in every mapped value but told
+        # apart by another column stay two. A key of the record as read that a store already
+        # holds (written before this rule) still wins, so a grown file is not loaded twice.
+        pointer = "'/' || replace(replace(k, '~', '~0'), '/', '~1')"
+        canonical = (
+            "array_to_string(list_transform(list_sort(json_keys(line)), lambda k: "
+            f"to_json(k)::VARCHAR || ':' || coalesce(json_extract(line, {pointer})::VARCHAR, "
+            "'null')), ',')"
         )
         provider = f"ta_provider({text['provider']})"
         key = f"""CASE WHEN {text["request_id"]} IS NOT NULL
                      THEN {provider} || ':' || {text["request_id"]}
                      WHEN legacy.request_key IS NOT NULL THEN legacy.request_key
-                     ELSE {provider} || ':row-md5:' || row_sig || ':' || row_copy END"""
+                     ELSE {provider} || ':rec-md5:' || row_sig || ':' || row_copy END"""
         return f"""
         WITH c0 AS (SELECT *, {ts} AS ts, {casts},
                        row_number() OVER (PARTITION BY line ORDER BY line_no) AS occurrence
@@ -398,7 +397,9 @@ class MappedFormat(LogFormat):
         c AS (SELECT c0.*, s.row_sig,
                   row_number() OVER (PARTITION BY s.row_sig ORDER BY line_no) AS row_copy,
                   {provider} || ':line-md5:' || md5(line) || ':' || occurrence AS line_key
-              FROM c0, LATERAL (SELECT md5(to_json([{values}])) AS row_sig) s)
+              FROM c0, LATERAL (SELECT CASE WHEN json_type(try(line::JSON)) = 'OBJECT'
+                                            THEN md5({canonical}) ELSE md5(line) END
+                                       AS row_sig) s)
         SELECT line_no, line,
             CASE WHEN problem IS NOT NULL THEN problem {" ".join(checks)} END AS reject_reason,
             ts, ta_provider({text["provider"]}) AS provider, {text["request_id"]} AS request_id,

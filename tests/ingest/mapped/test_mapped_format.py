@@ -262,39 +262,39 @@ def test_identical_rows_without_ids_both_load_and_reload_is_idempotent(
     assert (again.records_read, again.loaded, again.duplicates) == (3, 1, 2)
 
 
-def test_rows_without_ids_are_the_same_calls_in_another_layout(kit: EnvelopeKit) -> None:
-    """Without a mapped request_id the key was the raw line's hash: a re-download of the
-    same export with one more column, its columns reordered, or its JSON written with other
-    spacing loaded every row again (QA). The key is now the mapped values' hash."""
+def test_rows_without_ids_are_keyed_by_their_whole_record(kit: EnvelopeKit) -> None:
+    """Without a mapped request_id a row is keyed by its whole record, keys sorted: the same
+    export with its columns reordered or its JSON spaced otherwise is duplicates (the
+    record's text as read loaded it again, QA), a map edited to read one more column loads
+    nothing twice, and two calls alike in every mapped value but told apart by another
+    column are two (a key of the mapped values alone merged them, review)."""
     rows = [
         {"created_at": "2026-10-01T10:00:00Z", "model": "gpt-4o", "team": "a",
-         "prompt_tokens": 100, "cached_tokens": 0, "completion_tokens": 10},
+         "prompt_tokens": 100, "cached_tokens": 0, "completion_tokens": 10, "host": "h1"},
         {"created_at": "2026-10-02T10:00:00Z", "model": "gpt-4o", "team": "b",
-         "prompt_tokens": 200, "cached_tokens": 50, "completion_tokens": 20},
+         "prompt_tokens": 200, "cached_tokens": 50, "completion_tokens": 20, "host": "h1"},
     ]  # fmt: skip
-    first = kit.tmp_path / "export.csv"
+
+    def write(name: str, order: list[str], records: list[dict[str, Any]]) -> Path:
+        path = kit.tmp_path / name
+        lines = [",".join(order)] + [",".join(str(r[k]) for k in order) for r in records]
+        path.write_text("\n".join(lines) + "\n", "utf-8")
+        return path
+
     header = list(rows[0])
-    first.write_text(
-        ",".join(header) + "\n" + "".join(",".join(str(r[k]) for k in header) + "\n" for r in rows),
-        "utf-8",
+    assert _ingest(kit, write("export.csv", header, rows), OPENAI_MAP).loaded == 2
+    reordered = write("export-2.csv", list(reversed(header)), rows)
+    assert (_ingest(kit, reordered, OPENAI_MAP).loaded, kit.count("requests")) == (0, 2)
+    spaced = kit.tmp_path / "export.jsonl"  # JSON with spaces, numbers as text as in CSV
+    spaced.write_text(
+        "".join(json.dumps({k: str(v) for k, v in r.items()}) + "\n" for r in rows), "utf-8"
     )
-    assert _ingest(kit, first, OPENAI_MAP).loaded == 2
-    wider = kit.tmp_path / "export-2.csv"  # one more column, the columns in another order
-    order = ["region", *reversed(header)]
-    wider.write_text(
-        ",".join(order)
-        + "\n"
-        + "".join(",".join(str({**r, "region": "eu"}[k]) for k in order) + "\n" for r in rows),
-        "utf-8",
-    )
-    again = _ingest(kit, wider, OPENAI_MAP)
-    assert (again.loaded, again.duplicates) == (0, 2)
-    spaced = kit.tmp_path / "export.jsonl"
-    spaced.write_text("".join(json.dumps(r, indent=None) + "\n" for r in rows), "utf-8")
-    assert (
-        _ingest(kit, spaced, OPENAI_MAP).duplicates,
-        kit.query("SELECT count(*) AS n FROM requests")[0]["n"],
-    ) == (2, 2)
+    assert _ingest(kit, spaced, OPENAI_MAP).duplicates == 2
+    wider_map = {**OPENAI_MAP, "fields": {**OPENAI_MAP["fields"], "feature": "host"}}
+    again = write("export-3.csv", header, rows)
+    assert _ingest(kit, again, wider_map).duplicates == 2
+    other_host = [{**rows[0], "host": "h2"}]
+    assert _ingest(kit, write("h2.csv", header, other_host), OPENAI_MAP).loaded == 1
 
 
 def test_a_store_keyed_by_raw_lines_is_not_loaded_twice(kit: EnvelopeKit) -> None:
