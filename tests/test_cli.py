@@ -340,7 +340,7 @@ def test_a_blank_team_is_no_team(tmp_path: Path) -> None:
     """A team logged as "" (or spaces) and one not logged were two groups that no output
     could tell apart (CSV: two empty keys); both are requests without a team."""
     lines = []
-    for n, team in enumerate([None, "", "  ", "x"]):
+    for n, team in enumerate([None, "", "  ", "x", "\t"]):
         lines.append(
             {
                 "timestamp": "2026-10-05T10:00:00Z",
@@ -366,7 +366,29 @@ def test_a_blank_team_is_no_team(tmp_path: Path) -> None:
             io.StringIO(runner.invoke(app, ["report", "--db", str(db), "-f", "csv"]).stdout)
         )
     )
-    assert sorted((r["team"], r["requests"]) for r in rows) == [("", "3"), ("x", "1")]
+    assert sorted((r["team"], r["requests"]) for r in rows) == [("", "4"), ("x", "1")]
+
+
+def test_a_store_from_before_has_its_blank_teams_made_none_once(tmp_path: Path) -> None:
+    """A store written before blanks became NULL holds "" beside NULL: two "(none)" groups
+    after an upgrade (review). The first writable open turns them into NULL, once."""
+    import duckdb
+
+    from tokaudit.store import open_store
+
+    db = tmp_path / "old.duckdb"
+    assert runner.invoke(app, ["ingest", "sample_logs", "--db", str(db)]).exit_code == 0
+    raw = duckdb.connect(str(db))
+    raw.execute("UPDATE requests SET team = '' WHERE team = 'search'")
+    raw.execute("UPDATE requests SET feature = ' \t' WHERE team = 'growth'")
+    raw.execute("DELETE FROM schema_info WHERE key = 'blank_attribution_is_null'")
+    raw.close()
+    con = open_store(db)
+    blanks = con.execute(
+        "SELECT count(*) FROM requests WHERE trim(team) = '' OR trim(feature, ' \t') = ''"
+    ).fetchone()
+    assert blanks == (0,)
+    con.close()
 
 
 def test_an_empty_file_is_a_new_store(tmp_path: Path) -> None:

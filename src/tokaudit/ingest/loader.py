@@ -313,7 +313,9 @@ def _load_staged(
         {"source_file": "o.source_file", "source_line": "s.line_no", "source_format": fmt}.get(
             c,
             # an attribution logged blank is none: reports could not tell "" from NULL
-            f"CASE WHEN trim(s.{c}) <> '' THEN s.{c} END" if c in BLANK_IS_NONE else f"s.{c}",
+            f"CASE WHEN NOT regexp_full_match(s.{c}, '\\s*') THEN s.{c} END"
+            if c in BLANK_IS_NONE
+            else f"s.{c}",
         )
         for c in REQUEST_COLUMNS
     ]

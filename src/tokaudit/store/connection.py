@@ -149,6 +149,7 @@ def open_store(path: str | Path, existing: bool = False) -> duckdb.DuckDBPyConne
             "INSERT INTO schema_info VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
             [SCHEMA_VERSION],
         )
+        _blank_attribution_is_none(con)
         con.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(duckdb.Error):
@@ -156,6 +157,24 @@ def open_store(path: str | Path, existing: bool = False) -> duckdb.DuckDBPyConne
         con.close()
         raise
     return con
+
+
+# Attribution columns a log gave blank ("", spaces): ingest stores NULL since 2026-11-27
+# (loader.BLANK_IS_NONE); a store written before holds "" beside NULL, two "(none)" groups.
+_BLANK_COLUMNS = ("team", "user_id", "feature", "project", "prompt_id", "environment")
+_BLANK_DONE = "blank_attribution_is_null"
+
+
+def _blank_attribution_is_none(con: duckdb.DuckDBPyConnection) -> None:
+    """Once per store: blank attribution written by an earlier release becomes NULL."""
+    done = con.execute("SELECT count(*) FROM schema_info WHERE key = ?", [_BLANK_DONE]).fetchone()
+    if done and done[0]:
+        return
+    for column in _BLANK_COLUMNS:
+        con.execute(
+            f"UPDATE requests SET {column} = NULL WHERE regexp_full_match({column}, '\\s*')"
+        )
+    con.execute("INSERT INTO schema_info VALUES (?, 'done') ON CONFLICT DO NOTHING", [_BLANK_DONE])
 
 
 def _empty_file(path: str | Path) -> bool:
