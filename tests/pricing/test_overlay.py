@@ -138,6 +138,11 @@ def test_the_overlay_is_named_with_its_hash(overlay_path: Path) -> None:
         ),
         ("schema_version: 1\ndiscount: []\n", "unknown key(s) discount"),
         ("schema_version: 1\ncredits: [{amount_usd: '5'}]\n", "needs a name"),
+        (
+            "schema_version: 1\ncredits: [{name: c, amount_usd: '1'},\n"
+            "  {name: c, amount_usd: '1'}]\n",
+            "a second credit named 'c'",
+        ),
         ("discounts: []\n", "schema_version: 1"),
     ],
 )

@@ -176,7 +176,10 @@ def _credits(table: PriceTable, raw: Any, where: str) -> list[Credit]:
         provider, model = _scope(table, item, w)
         start, end = _window(item, w)
         amount = parse_decimal(item.get("amount_usd"), f"{w}.amount_usd")
-        out.append(Credit(str(item["name"]), amount, provider, model, start, end))
+        name = str(item["name"])
+        if any(c.name == name for c in out):  # reports name each credit's use by its name
+            raise PricingTableError(f"{w}: a second credit named {name!r} (names must be unique)")
+        out.append(Credit(name, amount, provider, model, start, end))
     return out
 
 
