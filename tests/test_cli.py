@@ -295,6 +295,10 @@ def test_output_that_cannot_be_written_is_exit_2_and_a_closed_pipe_141(store: Pa
     assert done.returncode == 2
     assert done.stderr.startswith("error: could not write the output")
     assert "Traceback" not in done.stderr
+    plugins = [sys.executable, "-m", "tokaudit", "tokenizers", "list", "-f", "json"]
+    with open("/dev/full", "w") as full:
+        listed = subprocess.run(plugins, stdout=full, stderr=subprocess.PIPE, text=True)
+    assert (listed.returncode, "Traceback" in listed.stderr) == (2, False)
 
 
 def test_a_reader_that_closed_the_pipe_ends_the_command_with_141(

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from tokaudit import api
-from tokaudit.cli_common import render, sub_app
+from tokaudit.cli_common import out, render, sub_app
 from tokaudit.errors import TokauditError
 from tokaudit.recount import COUNT_FAILED
 from tokaudit.report.renderers import get_renderer, json_format
@@ -40,7 +40,7 @@ def list_tokenizers(
         raise _fail(exc) from exc
     plugins = api.tokenizers_list()
     if renderer is json_format:
-        sys.stdout.write(
+        out(
             json_format.dumps(
                 [
                     {

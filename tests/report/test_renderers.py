@@ -209,3 +209,10 @@ def test_markdown_prints_names_from_the_logs_as_text_never_as_markup() -> None:
     assert f"| {cell} | fp:1a2b3c4d |" in text
     sql = RENDERERS["markdown"].render_rows(["team"], [(team,), (None,), (3,)])
     assert cell in sql and "| — |" in sql and "| 3 |" in sql
+    # an unpriced model's name too, in the breakdown's and the findings' notes
+    unpriced = [UnpricedModel("<img src=x>*m*`", "openai", 1, "unknown_model")]
+    for text in (
+        RENDERERS["markdown"].render_breakdown(replace(BREAKDOWN, unpriced=unpriced)),
+        RENDERERS["markdown"].render_findings(replace(FINDINGS, unpriced=unpriced)),
+    ):
+        assert r"&lt;img src=x&gt;\*m\*\`" in text and "<img" not in text

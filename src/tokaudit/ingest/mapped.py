@@ -421,7 +421,11 @@ class MappedFormat(LogFormat):
             c_latency_ms AS latency_ms,
             coalesce(c_batch, false) OR coalesce({tier} = 'batch', false) AS is_batch,
             CASE WHEN {tier} IS NULL OR {tier} IN ('default', 'auto', 'standard', 'batch')
-                 THEN NULL ELSE {tier} END AS service_tier
+                 THEN NULL
+                 -- OpenAI's name for priority since 2026-07-30, as in the other formats
+                 WHEN {tier} = 'fast' AND ta_provider({text["provider"]}) = 'openai'
+                 THEN 'priority'
+                 ELSE {tier} END AS service_tier
         FROM c LEFT JOIN (SELECT request_key FROM requests
                           WHERE contains(request_key, ':line-md5:')) legacy
             ON {text["request_id"]} IS NULL AND legacy.request_key = c.line_key"""

@@ -169,7 +169,7 @@ def _overlap(
 
 
 def _credits(table: PriceTable, raw: Any, where: str) -> list[Credit]:
-    out = []
+    out: list[Credit] = []
     for w, item in _entries(raw, where, "credits", CREDIT_KEYS):
         if not item.get("name"):
             raise PricingTableError(f"{w}: needs a name")

@@ -320,6 +320,22 @@ def test_a_store_keyed_by_raw_lines_is_not_loaded_twice(kit: EnvelopeKit) -> Non
     assert kit.query("SELECT sum(input_tokens) AS n FROM requests")[0]["n"] == 400
 
 
+def test_service_tier_fast_is_openai_priority(kit: EnvelopeKit) -> None:
+    """OpenAI renamed priority processing Fast mode (2026-07-30): the other formats read
+    `fast` as priority; a mapped row kept `fast`, an unknown context (review)."""
+    path = kit.tmp_path / "tiers.csv"
+    path.write_text(
+        "created_at,model,team,prompt_tokens,cached_tokens,completion_tokens,tier\n"
+        "2026-10-01T10:00:00Z,gpt-4o,a,100,0,10,fast\n"
+        "2026-10-01T10:00:01Z,gpt-4o,a,100,0,10,priority\n",
+        "utf-8",
+    )
+    fmap = {**OPENAI_MAP, "fields": {**OPENAI_MAP["fields"], "service_tier": "tier"}}
+    _ingest(kit, path, fmap)
+    tiers = kit.query("SELECT service_tier FROM requests ORDER BY ts")
+    assert [t["service_tier"] for t in tiers] == ["priority", "priority"]
+
+
 def test_timestamp_format(kit: EnvelopeKit) -> None:
     path = kit.tmp_path / "eu.csv"
     path.write_text("when,model,in,out\n04/10/2026 13:45:00,gpt-4o,1,1\n", "utf-8")

@@ -15,7 +15,6 @@ from tokaudit.report.renderers.common import (
     grounding_note,
     overlay_text,
     scope_text,
-    unpriced_text,
 )
 
 _MARKUP = re.compile(r"([\\`*_\[\]~])")
@@ -88,7 +87,7 @@ def render_breakdown(b: Breakdown) -> str:
     if b.unpriced:
         out += (
             "**Unpriced** (not in the totals): "
-            + "; ".join(f"`{u.model}` ×{u.requests} ({u.reason})" for u in b.unpriced)
+            + "; ".join(f"{_data(u.model)} ×{u.requests} ({u.reason})" for u in b.unpriced)
             + "\n\n"
         )
     return out + _pricing_line(b.pricing)
@@ -97,7 +96,9 @@ def render_breakdown(b: Breakdown) -> str:
 def render_findings(f: FindingsReport) -> str:
     unpriced = (
         "Unpriced, so no rule could weigh them: "
-        + "; ".join(unpriced_text(u) for u in f.unpriced)
+        + "; ".join(
+            f"{_data(u.model)} ({_data(u.provider)}) x{u.requests}: {u.reason}" for u in f.unpriced
+        )
         + "\n\n"
         if f.unpriced
         else ""
