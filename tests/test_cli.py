@@ -650,6 +650,10 @@ def test_sql_formats(store: Path) -> None:
     json_query = """SELECT '{"a": [1, 2]}'::JSON AS j, 'x' AS s"""
     as_json = runner.invoke(app, ["sql", "--db", str(store), "-f", "json", json_query])
     assert json.loads(as_json.stdout) == [{"j": {"a": [1, 2]}, "s": "x"}]
+    # a number a float would change keeps the value as its text, never altered (review)
+    exact = """SELECT '{"p": 0.123456789012345678901}'::JSON AS j, '1.5'::JSON AS k"""
+    as_json = runner.invoke(app, ["sql", "--db", str(store), "-f", "json", exact])
+    assert json.loads(as_json.stdout) == [{"j": '{"p": 0.123456789012345678901}', "k": 1.5}]
     as_csv = runner.invoke(app, ["sql", "--db", str(store), "-f", "csv", json_query])
     assert as_csv.stdout.splitlines()[1] == '"{""a"": [1, 2]}",x'
 

@@ -75,6 +75,7 @@ def test_monthly_buckets_and_scope(tmp_path: Path) -> None:
         ({}, "budgets:"),
         ({"budgets": [{"period": "all", "max_cost_usd": 1}]}, "'name' is required"),
         ({"budgets": [{"name": ["a"], "max_cost_usd": 1}]}, "'name' must be text"),
+        ({"budgets": [{"name": 2026.1, "max_cost_usd": 1}]}, "quote the name"),
         ({"budgets": [{"name": "x", "period": "year", "max_cost_usd": 1}]}, "period 'year'"),
         ({"budgets": [{"name": "x", "max_cost_usd": "lots"}]}, "not a number"),
         ({"budgets": [{"name": "x", "max_cost_usd": -1}]}, "zero or more"),

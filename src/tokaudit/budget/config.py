@@ -63,8 +63,12 @@ def parse_budgets(data: Any, origin: str) -> list[Budget]:
         if unknown:
             raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
         name = item.get("name")
-        if isinstance(name, int | float) and not isinstance(name, bool):
+        if isinstance(name, int) and not isinstance(name, bool):
             name = str(name)  # `name: 2026` is YAML's number: the year the budget is for
+        if isinstance(name, float):  # `name: 2026.10` reads as 2026.1: not what was written
+            raise ConfigError(
+                f"{where}: quote the name {name!r} ('...'): YAML reads it as a number"
+            )
         if name is None or (isinstance(name, str) and not name.strip()):
             raise ConfigError(f"{where}: 'name' is required")
         if not isinstance(name, str):

@@ -84,10 +84,24 @@ def render_rows(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
 
 
 def _as_json(value: Any) -> Any:
-    """A JSON column's value as the JSON it holds; anything else as it is."""
-    if isinstance(value, JsonText):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return str(value)
-    return value
+    """A JSON column's value as the JSON it holds; anything else as it is. A number a
+    float would change (``0.123456789012345678901``, ``1e400``) keeps the whole value as
+    its text: a JSON value passes through unchanged or as a string, never altered."""
+    if not isinstance(value, JsonText):
+        return value
+    try:
+        exact = json.loads(value, parse_float=Decimal)
+    except ValueError:
+        return str(value)
+    return json.loads(value) if _floats_hold(exact) else str(value)
+
+
+def _floats_hold(value: Any) -> bool:
+    if isinstance(value, Decimal):
+        as_float = float(value)
+        return math.isfinite(as_float) and Decimal(repr(as_float)) == value
+    if isinstance(value, dict):
+        return all(_floats_hold(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_floats_hold(v) for v in value)
+    return True
