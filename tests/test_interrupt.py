@@ -77,3 +77,23 @@ def test_an_interrupt_while_the_cli_is_imported_is_one_line(
     assert ended.value.code == ExitCode.INTERRUPTED
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: interrupted;")
+
+
+def test_an_interrupt_typer_turns_into_exit_130_still_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C outside the guard (while rendering) became typer's silent exit 130; one line
+    is written then too, and only once when the guard already wrote it."""
+    from tokaudit import cli, entry
+
+    def interrupted_render() -> None:
+        raise SystemExit(130)
+
+    monkeypatch.setattr(entry, "shown", False)
+    monkeypatch.setattr(cli, "main", interrupted_render)
+    with pytest.raises(SystemExit):
+        entry.main()
+    assert capsys.readouterr().err.startswith("error: interrupted;")
+    with pytest.raises(SystemExit):
+        entry.main()  # written once already
+    assert capsys.readouterr().err == ""

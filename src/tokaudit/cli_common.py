@@ -91,6 +91,7 @@ def guard(fn: Callable[[], T]) -> T:
         if isinstance(exc, RuntimeError) and str(exc) != "Query interrupted":
             raise
         err(entry.MESSAGE)
+        entry.shown = True
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
     except duckdb.OutOfMemoryException as exc:  # the machine, or TOKAUDIT_MEMORY_LIMIT
         cap = memory_cap()

@@ -16,7 +16,11 @@ MESSAGE = (  # for every command: an ingest keeps its loaded files, a recount it
 )
 
 
+shown = False  # set once MESSAGE is written (by cli_common.guard or here)
+
+
 def main() -> None:
+    global shown
     try:
         from tokaudit.cli import main as cli_main
 
@@ -24,3 +28,9 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write(MESSAGE)
         sys.exit(INTERRUPTED)
+    except SystemExit as exc:
+        # typer turns Ctrl-C outside our guard (while rendering, say) into a silent 130
+        if exc.code == INTERRUPTED and not shown:
+            shown = True
+            sys.stderr.write(MESSAGE)
+        raise
