@@ -459,3 +459,15 @@ def test_a_directory_is_walked_once_per_ingest(
     samples = str(Path(__file__).resolve().parents[2] / "sample_logs")
     result = api.ingest([samples], tmp_path / "s.duckdb", recount_texts=False)
     assert len(walks) == 1 and result.files
+
+
+def test_a_pipe_given_as_a_path_is_named_as_such(tmp_path: Path) -> None:
+    """A FIFO (or /dev/zero, or `<(zcat …)`) was reported as "no such file or directory"."""
+    import os
+
+    from tokaudit.ingest.files import expand_paths
+
+    fifo = tmp_path / "calls.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        expand_paths([str(fifo)])

@@ -113,6 +113,11 @@ def expand_paths(paths: list[str], suffixes: tuple[str, ...] = LOG_SUFFIXES) -> 
             if not matches:
                 raise InputError(f"{raw}: the pattern matches no file")
             out.extend(matches)
+        elif path.exists():  # a FIFO, a device, a socket: `<(zcat …)` gives one
+            raise InputError(
+                f"{raw}: not a regular file (a pipe or a device); pipe it to standard input "
+                "and give - instead"
+            )
         else:
             raise InputError(f"{raw}: no such file or directory")
     seen: set[Path] = set()
