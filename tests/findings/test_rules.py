@@ -198,3 +198,20 @@ def test_a_request_is_counted_once_across_rules(tmp_path: Path) -> None:
     # D01 alone (no earlier rule ran) still finds the missed prefix
     alone = RULES_BY_ID["D01"].evaluate(con, default_settings()["D01"])
     assert [(f.rule_id, f.requests) for f in alone] == [("D01", 2)]
+
+
+def test_a_shared_chains_parts_are_amounts_at_the_money_scale() -> None:
+    """A chain shared by three teams is split by gross: a third of $1 was written with 28
+    digits (0.3333333333333333333333333333), a quotient passed off as exact (QA). Each
+    part is at the store's money scale, 18 decimals, and the parts sum to the saving
+    within it."""
+    from tokaudit.findings.uncached_prefix import _per_group
+
+    # (provider, model, prompt hash, chain, team, prompt, prefix tokens, missed, gross,
+    #  writes, premium): gross 3, no cache write paid, premium 2: a saving of $1
+    rows = [
+        ("anthropic", "m", "h", 1, team, None, 2048, 1, "1", 0, "2") for team in ("a", "b", "c")
+    ]
+    parts = {key[0]: values[4] for key, values in _per_group(rows)}
+    assert parts == dict.fromkeys(("a", "b", "c"), Decimal("0.333333333333333333"))
+    assert abs(sum(parts.values()) - 1) < Decimal("1e-17")

@@ -144,6 +144,9 @@ class UncachedPrefix(WasteRule):
         ]
 
 
+MONEY_QUANTUM = Decimal("1e-18")  # DECIMAL(38,18), the store's money type
+
+
 def _per_group(rows: list[Any]) -> list[tuple[tuple[Any, ...], tuple[Any, ...]]]:
     """Savings per (team, model, prompt), largest first, from the parts of each warm chain.
 
@@ -170,5 +173,9 @@ def _per_group(rows: list[Any]) -> list[tuple[tuple[Any, ...], tuple[Any, ...]]]
                 group[2] += int(missed)
                 group[3] = max(group[3], int(p))
                 group[4] += share if gross else Decimal(0)
+    for group in groups.values():
+        # a shared chain's part is a quotient (33.38656199772001823985408117...): written at
+        # the store's money scale, as every amount is, not as 28 digits passed off as exact
+        group[4] = group[4].quantize(MONEY_QUANTUM)
     ordered = sorted(groups.items(), key=lambda item: item[1][4], reverse=True)
     return [(key, tuple(values)) for key, values in ordered]
