@@ -658,6 +658,32 @@ def test_sql_formats(store: Path) -> None:
     assert as_csv.stdout.splitlines()[1] == '"{""a"": [1, 2]}",x'
 
 
+def test_sql_streams_large_results_in_batches(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `SELECT *` of a million requests was fetched whole before a byte was written (24
+    GB, QA). CSV and JSON are written a batch at a time, the same text as in one piece;
+    a table shows the first batch and says so."""
+    from tokaudit import api
+    from tokaudit import sql as sql_module
+    from tokaudit.report.renderers import csv_format, json_format
+
+    query = "SELECT range AS n, 'x' || range AS s, '{\"a\": 1}'::JSON AS j FROM range(7)"
+    columns = ["n", "s", "j"]
+    whole = {
+        f: runner.invoke(app, ["sql", "--db", str(store), "-f", f, query]) for f in ("csv", "json")
+    }
+    monkeypatch.setattr(sql_module, "BATCH_ROWS", 3)  # 3 + 3 + 1 rows
+    for fmt, renderer in (("csv", csv_format), ("json", json_format)):
+        streamed = runner.invoke(app, ["sql", "--db", str(store), "-f", fmt, query])
+        assert streamed.stdout == whole[fmt].stdout
+        _, rows = api.run_query(store, query)
+        assert streamed.stdout == renderer.render_rows(columns, rows)
+    empty = runner.invoke(app, ["sql", "--db", str(store), "-f", "json", "SELECT 1 AS a LIMIT 0"])
+    assert empty.stdout == "[]\n"
+    table = runner.invoke(app, ["sql", "--db", str(store), query])
+    assert "│ 2 " in table.stdout and "│ 3 " not in table.stdout
+    assert "shows the first 3 rows" in table.stderr
+
+
 @pytest.mark.parametrize("value", ["a [/] b", "[red]red[/red]", "ok :x: team", "[bold"])
 def test_tables_print_data_as_it_is_never_as_markup(
     store: Path, tmp_path: Path, value: str

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +30,7 @@ from tokaudit.pricing.table import PriceTable
 from tokaudit.recount import RecountResult, recount
 from tokaudit.recount.pending import Uncounted, uncounted
 from tokaudit.report.breakdown import breakdown, pricing_info, unpriced_models
-from tokaudit.sql import run_query as _run_query
+from tokaudit.sql import stream_query as _stream_query
 from tokaudit.store import open_store, open_store_read_only
 from tokaudit.tokenizers import PluginInfo, describe, load_tokenizers
 
@@ -48,6 +48,7 @@ __all__ = [
     "recount_store",
     "report",
     "run_query",
+    "stream_query",
     "tokenizers_list",
     "uncounted_texts",
 ]
@@ -98,6 +99,15 @@ def run_query(
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """One read-only SQL statement on the store, with the price table ``report`` would use
     installed in its connection: ``request_costs`` is what the reports price with now."""
+    with stream_query(db, query, pricing, overlay) as (columns, batches):
+        return columns, [row for batch in batches for row in batch]
+
+
+def stream_query(
+    db: Path | str, query: str, pricing: Path | None = None, overlay: Path | None = None
+) -> AbstractContextManager[tuple[list[str], Iterator[list[tuple[Any, ...]]]]]:
+    """``run_query`` with its rows in batches, read as they are consumed (the store stays
+    open until the ``with`` ends): a large result is never held whole."""
     table = load_prices(pricing, overlay)
 
     def install(con: duckdb.DuckDBPyConnection) -> None:
@@ -107,7 +117,7 @@ def run_query(
         except duckdb.BinderException:  # a store from an older release: its own view
             con.execute("DROP VIEW IF EXISTS temp.main.request_costs")
 
-    return _run_query(Path(db), query, install)
+    return _stream_query(Path(db), query, install)
 
 
 @contextmanager

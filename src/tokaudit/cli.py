@@ -7,11 +7,12 @@ Exit codes: 0 ok, 1 budget exceeded (``check``) or findings with ``--fail-on-fin
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -588,8 +589,29 @@ def sql(
 ) -> None:
     """Run read-only SQL on the store (tables: requests, rejects, request_costs, ...)."""
     renderer = _guard(lambda: get_renderer(fmt, ("table", "json", "csv")))
-    columns, rows = _guard(lambda: api.run_query(db, query, pricing, overlay))
+    with ExitStack() as stack:
+        columns, batches = _guard(
+            lambda: stack.enter_context(api.stream_query(db, query, pricing, overlay))
+        )
+        if renderer is not table:  # CSV and JSON are written a batch at a time
+            chunks = renderer.stream_rows(columns, batches)
+            while (chunk := _guard(lambda: next(chunks, None))) is not None:
+                _out(chunk)
+            return
+        rows: list[tuple[Any, ...]] = []
+        for batch in _guard(lambda: list(itertools.islice(batches, TABLE_BATCHES))):
+            rows.extend(batch)
+        more = _guard(lambda: next(batches, None)) is not None
     render(renderer, "rows", columns, rows)
+    if more:  # a table of a million rows took minutes and held them all
+        _err(
+            f"note: the table shows the first {len(rows):,} rows; use -f csv or -f json "
+            "for all of them (written as they are read)"
+        )
+
+
+# `sql -f table` shows at most this many batches of rows (sql.BATCH_ROWS each)
+TABLE_BATCHES = 1
 
 
 @app.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -33,6 +34,17 @@ def _cell(value: Any) -> Any:
 
         return dumps_compact(value)
     return value
+
+
+def stream_rows(columns: list[str], batches: Iterable[list[tuple[Any, ...]]]) -> Iterator[str]:
+    """``render_rows`` a batch at a time: the header, then each batch's lines."""
+    yield _write(columns, [])
+    for batch in batches:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        for row in batch:
+            writer.writerow([_cell(v) for v in row])
+        yield buffer.getvalue()
 
 
 def _write(header: list[str], rows: list[list[Any]]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -81,6 +82,20 @@ def render_recount(report: RecountReport) -> str:
 
 def render_rows(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
     return dumps([dict(zip(columns, map(_as_json, row), strict=True)) for row in rows])
+
+
+def stream_rows(columns: list[str], batches: Iterable[list[tuple[Any, ...]]]) -> Iterator[str]:
+    """``render_rows`` a batch at a time, the same text: ``[``, each row's object indented
+    as ``dumps`` indents it, ``]``."""
+    first = True
+    for batch in batches:
+        parts = []
+        for row in batch:
+            item = dumps(dict(zip(columns, map(_as_json, row), strict=True))).rstrip("\n")
+            parts.append(("[\n" if first else ",\n") + "  " + item.replace("\n", "\n  "))
+            first = False
+        yield "".join(parts)
+    yield "[]\n" if first else "\n]\n"
 
 
 def _as_json(value: Any) -> Any:
