@@ -58,6 +58,28 @@ def test_a_stray_cr_in_a_line_loses_no_byte(tmp_path: Path) -> None:
     assert lines == {"r0": 1, "r1": 4}
 
 
+@pytest.mark.parametrize("packed", [False, True])
+def test_bytes_that_are_not_utf8_beside_a_bare_cr_reject_their_line_only(
+    tmp_path: Path, packed: bool
+) -> None:
+    """A Latin-1 byte and a bare CR in one line (old Mac line ends) failed the whole file:
+    "CSV Error on Line: 2", nothing loaded (QA). Each damaged line is a reject now."""
+    good = _records(2)
+    data = good[0].encode() + b"\n\xe9\rb\n" + good[1].encode() + b"\n"
+    log = tmp_path / ("latin.jsonl.gz" if packed else "latin.jsonl")
+    log.write_bytes(gzip.compress(data) if packed else data)
+    con = open_store(tmp_path / "s.duckdb")
+    result = ingest_paths(con, [str(log)])
+    assert (result.total("records_read"), result.total("loaded")) == (4, 2)
+    reasons = dict(con.execute("SELECT source_line, reason FROM rejects").fetchall())
+    assert reasons == {
+        2: "not valid UTF-8 (byte 0xe9 at byte 1 of the line)",
+        3: "invalid JSON",
+    }
+    lines = dict(con.execute("SELECT request_id, source_line FROM requests").fetchall())
+    assert lines == {"r0": 1, "r1": 4}
+
+
 def test_a_gz_with_bare_crs_loads_as_the_plain_file_does(tmp_path: Path) -> None:
     """DuckDB decompresses a .gz into the same line reader, which dropped the byte after a
     bare CR (a request id ``r1`` after one loaded as ``1``); the archive is now read from a

@@ -783,8 +783,12 @@ def _plan(
         ):
             # DuckDB's line reader would drop the byte after each bare CR: read a copy whose
             # line ends are all LF (a bare CR ends a line, as Python's universal newlines);
-            # a .zst is not checked (Python has no Zstandard decoder before 3.14)
-            repair = newline_copy(path, Path(tempfile.mkdtemp(dir=documents)))
+            # a .zst is not checked (Python has no Zstandard decoder before 3.14). Bytes that
+            # are not UTF-8 beside a bare CR failed the whole copy: they are marked, each
+            # such line a reject, as in any damaged file
+            repair = repair_copy(path, Path(tempfile.mkdtemp(dir=documents)), always=True)
+            if repair is None:  # the file cannot be read: its own error, in its transaction
+                repair = newline_copy(path, Path(tempfile.mkdtemp(dir=documents)))
             staged_from = repair.path
         planned.append(
             (

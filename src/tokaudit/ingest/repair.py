@@ -127,8 +127,18 @@ class _Lines:
         self.count = 0  # whole lines written
         self.reasons: dict[int, tuple[str, str | None]] = {}
         self.pending: list[bytes] = []
+        self.carry = b""  # a CR at the end of a chunk: maybe half a CRLF
 
     def feed(self, data: bytes) -> None:
+        """Line ends as ``newline_copy`` writes them: CRLF and a bare CR each end a line
+        (a bare CR left in the copy failed the whole file in DuckDB's line reader, QA)."""
+        data = self.carry + data
+        self.carry = b"\r" if data.endswith(b"\r") else b""
+        if self.carry:
+            data = data[:-1]
+        self._feed(data.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
+
+    def _feed(self, data: bytes) -> None:
         parts = data.split(b"\n")
         if len(parts) == 1:
             self.pending.append(data)
@@ -158,6 +168,9 @@ class _Lines:
 
     def close(self, write_tail: bool) -> None:
         """The bytes after the last newline go to the copy as a last line, if asked."""
+        if self.carry:  # a CR that ended the data ends a line
+            self.carry = b""
+            self._feed(b"\n")
         if write_tail and self.tail:
             self._line(self.tail)
             self.pending = []
