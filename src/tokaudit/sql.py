@@ -70,16 +70,6 @@ def _statement_type(text: str) -> duckdb.StatementType | None:
 BATCH_ROWS = 10_000  # rows fetched at a time when a result is streamed
 
 
-def run_query(
-    db: Path,
-    query: str,
-    prices: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
-) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run one read-only statement and fetch every row (``stream_query`` for large ones)."""
-    with stream_query(db, query, prices) as (columns, batches):
-        return columns, [row for batch in batches for row in batch]
-
-
 @contextmanager
 def stream_query(
     db: Path,
