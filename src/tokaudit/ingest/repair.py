@@ -132,11 +132,8 @@ class _Lines:
     def feed(self, data: bytes) -> None:
         """Line ends as ``newline_copy`` writes them: CRLF and a bare CR each end a line
         (a bare CR left in the copy failed the whole file in DuckDB's line reader, QA)."""
-        data = self.carry + data
-        self.carry = b"\r" if data.endswith(b"\r") else b""
-        if self.carry:
-            data = data[:-1]
-        self._feed(data.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
+        data, self.carry = _lf_line_ends(self.carry + data)
+        self._feed(data)
 
     def _feed(self, data: bytes) -> None:
         parts = data.split(b"\n")
@@ -444,6 +441,15 @@ def _bare_cr_in_blocks(fh: BinaryIO) -> bool:
     return scan.found
 
 
+def _lf_line_ends(data: bytes) -> tuple[bytes, bytes]:
+    """``data`` with CRLF and every bare CR as LF, and a CR it ends with held back (maybe
+    half a CRLF, whose LF is in the next block): prepend it to that block, or write it as
+    an LF after the last one."""
+    carry = b"\r" if data.endswith(b"\r") else b""
+    data = data[:-1] if carry else data
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n"), carry
+
+
 def newline_copy(path: Path, directory: Path) -> Repair:
     """A plain copy of a plain or whole ``.gz`` file with every line end an LF: CRLF and a
     bare CR both become one, as Python's universal newlines read them (a bare CR ends a
@@ -454,9 +460,7 @@ def newline_copy(path: Path, directory: Path) -> Repair:
         for block in _file_chunks(path):
             if isinstance(block, GzipVerdict):  # checked whole before: cannot happen
                 raise OSError(f"{path}: {block.problem}")
-            data = carry + block
-            carry = data[-1:] if data.endswith(b"\r") else b""  # maybe half a CRLF
-            data = data[:-1] if carry else data
-            out.write(data.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
+            data, carry = _lf_line_ends(carry + block)
+            out.write(data)
         out.write(carry.replace(b"\r", b"\n"))
     return Repair(target)
