@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import textwrap
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -267,6 +268,16 @@ def price_envelopes(
         return cost_rows(con)
     finally:
         con.close()
+
+
+def price_cases(
+    directory: Path, cases: Mapping[str, tuple[Any, ...]], *more: Mapping[str, Envelope]
+) -> dict[str, dict[str, Any]]:
+    """``price_envelopes`` for case tables (case id -> (envelope, expectations ...)) and
+    plain id -> envelope maps, each envelope's request id set to its case id."""
+    envelopes = [{**case[0], "request_id": name} for name, case in cases.items()]
+    envelopes += [{**env, "request_id": name} for extra in more for name, env in extra.items()]
+    return price_envelopes(directory, envelopes)
 
 
 def total_cost(con: Any) -> Decimal:

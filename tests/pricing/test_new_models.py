@@ -9,7 +9,6 @@ from our table. Each case states its arithmetic in USD per 1M tokens.
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from pricing_testkit import (
     anthropic_envelope,
     gemini_envelope,
     openai_envelope,
-    price_envelopes,
+    price_cases,
 )
 
 D = Decimal
@@ -259,9 +258,7 @@ CASES: dict[str, tuple[Envelope, str | None, str | None]] = {
 
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    envelopes = [{**env, "request_id": case} for case, (env, _, _) in CASES.items()]
-    directory: Path = tmp_path_factory.mktemp("new-models")
-    return price_envelopes(directory, envelopes)
+    return price_cases(tmp_path_factory.mktemp("new-models"), CASES)
 
 
 @pytest.mark.parametrize("case", list(CASES))

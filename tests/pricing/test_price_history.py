@@ -8,7 +8,6 @@ comments, typed in here, never read from our table.
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from pricing_testkit import (
     anthropic_envelope,
     gemini_envelope,
     openai_envelope,
-    price_envelopes,
+    price_cases,
 )
 
 D = Decimal
@@ -98,9 +97,7 @@ CASES: dict[str, tuple[Envelope, str]] = {
 
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    envelopes = [{**env, "request_id": case} for case, (env, _) in CASES.items()]
-    directory: Path = tmp_path_factory.mktemp("history")
-    return price_envelopes(directory, envelopes)
+    return price_cases(tmp_path_factory.mktemp("history"), CASES)
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -18,6 +18,7 @@ from pricing_testkit import (
     gemini_envelope,
     make_table,
     openai_envelope,
+    price_cases,
     price_envelopes,
     priced_store,
 )
@@ -244,8 +245,7 @@ CASES: dict[str, tuple[Envelope, str | None, str | None, str]] = {
 
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    envelopes = [{**env, "request_id": case} for case, (env, *_) in CASES.items()]
-    return price_envelopes(tmp_path_factory.mktemp("routes"), envelopes)
+    return price_cases(tmp_path_factory.mktemp("routes"), CASES)
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -8,7 +8,6 @@ All cases share one store (built once per module); each case is its own request 
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from pricing_testkit import (
     anthropic_envelope,
     gemini_envelope,
     openai_envelope,
-    price_envelopes,
+    price_cases,
 )
 
 D = Decimal
@@ -97,11 +96,7 @@ UNKNOWN_CONTEXT: dict[str, Envelope] = {
 
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    envelopes = [{**env, "request_id": case} for case, (env, _) in CASES.items()] + [
-        {**env, "request_id": case} for case, env in UNKNOWN_CONTEXT.items()
-    ]
-    directory: Path = tmp_path_factory.mktemp("worked")
-    return price_envelopes(directory, envelopes)
+    return price_cases(tmp_path_factory.mktemp("worked"), CASES, UNKNOWN_CONTEXT)
 
 
 @pytest.mark.parametrize("case", list(CASES))
