@@ -49,6 +49,8 @@ from tokaudit.ingest.repair import (
     Repair,
     gzip_verdict,
     has_bare_cr,
+    has_overlong_line,
+    is_line_too_long,
     is_not_utf8,
     marked_records,
     newline_copy,
@@ -158,6 +160,9 @@ class IngestResult:
 
 HEAD_LINES = 20
 HEAD_BYTES = 64 * 1024
+# A line longer than this is passed over by detection: reading it whole (and parsing it)
+# held several times its size in memory (1.9 GB for a 600 MB line).
+SNIFF_LINE_BYTES = 64 * 1024 * 1024
 
 
 def _open_raw(path: Path) -> BinaryIO:
@@ -178,11 +183,18 @@ def _head_lines(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     if not name.endswith(".zst"):
         lines: list[str] = []
         try:
-            size = 0
+            size, number, skipped = 0, 0, 0
             with _open_raw(path) as fh:
-                for number, raw in enumerate(fh):
+                while raw := fh.readline(SNIFF_LINE_BYTES + 1):
+                    number += 1
+                    if len(raw) > SNIFF_LINE_BYTES and not raw.endswith(b"\n"):
+                        # too long to look at (and to hold): passed over, never read whole
+                        while raw and not raw.endswith(b"\n"):
+                            raw = fh.readline(1 << 20)
+                        skipped += 1
+                        continue
                     text = raw.decode("utf-8").rstrip("\r\n")
-                    if number == 0:
+                    if number == 1:
                         text = text.removeprefix(BOM)
                     if text.strip(" \t\r\n"):
                         lines.append(text)
@@ -190,6 +202,11 @@ def _head_lines(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
                         # sniffers parse 5 records; long lines (tool results) stop there
                         if len(lines) == HEAD_LINES or (len(lines) >= 5 and size > HEAD_BYTES):
                             break
+            if skipped and not lines:
+                raise _FileError(
+                    "cannot detect the log format: its first lines are longer than "
+                    f"{SNIFF_LINE_BYTES:,} bytes, too long to look at; pass --format"
+                )
             return lines
         except (UnicodeDecodeError, EOFError, gzip.BadGzipFile):
             pass
@@ -483,7 +500,11 @@ def _load_batch(
         # DuckDB's gzip reader refuses zero padding after the last member ("Input is not a
         # GZIP stream"), which gzip itself accepts: such a file is read from a plain copy
         packed = p.path.name.lower().endswith(".gz") and "GZIP" in str(exc)
-        if repair is None and (is_not_utf8(exc) or packed):
+        # a line too long to read: the copy leaves it out, a reject (also when the file
+        # is already a plain copy with LF line ends, which marks no line)
+        plain_copy = repair is not None and not repair.reasons and repair.damage is None
+        too_long = is_line_too_long(exc) and (repair is None or plain_copy)
+        if (repair is None and (is_not_utf8(exc) or packed)) or too_long:
             with tempfile.TemporaryDirectory(prefix="tokaudit-repair-") as tmp:
                 copy = repair_copy(p.path, Path(tmp), always=packed)
                 if copy is not None:
@@ -776,16 +797,18 @@ def _plan(
             and documents is not None
             and not (detected is not None and detected.lf_lines_only)
             and (
-                gz.bare_cr  # found while the archive was checked whole
+                (gz.bare_cr or gz.overlong)  # found while the archive was checked whole
                 if gz is not None
-                else not path.name.lower().endswith(COMPRESSED_SUFFIXES) and has_bare_cr(path)
+                else not path.name.lower().endswith(COMPRESSED_SUFFIXES)
+                and (has_bare_cr(path) or has_overlong_line(path))
             )
         ):
             # DuckDB's line reader would drop the byte after each bare CR: read a copy whose
             # line ends are all LF (a bare CR ends a line, as Python's universal newlines);
             # a .zst is not checked (Python has no Zstandard decoder before 3.14). Bytes that
             # are not UTF-8 beside a bare CR failed the whole copy: they are marked, each
-            # such line a reject, as in any damaged file
+            # such line a reject, as in any damaged file. A line too long for the reader
+            # (it failed the file, or was skipped unseen) is left out of the copy, a reject.
             repair = repair_copy(path, Path(tempfile.mkdtemp(dir=documents)), always=True)
             if repair is None:  # the file cannot be read: its own error, in its transaction
                 repair = newline_copy(path, Path(tempfile.mkdtemp(dir=documents)))
@@ -831,7 +854,7 @@ def _as_json_lines(
         head = _head_lines(con, path)[:1]  # decompressed, like the lines a format stages
     except duckdb.Error as exc:
         return _marked_document(con, path, directory) if is_not_utf8(exc) else None
-    except (OSError, EOFError, gzip.BadGzipFile):
+    except (OSError, EOFError, gzip.BadGzipFile, _FileError):
         return None
     if not head or not head[0].lstrip().startswith(("{", "[")):
         return None
@@ -907,7 +930,7 @@ def _document_lines(con: duckdb.DuckDBPyConnection, path: Path, directory: Path)
         lines = _head_lines(con, path)
     except duckdb.Error as exc:
         return _marked_document(con, path, directory) if is_not_utf8(exc) else None
-    except OSError:
+    except (OSError, _FileError):
         return None
     if not lines:
         return None

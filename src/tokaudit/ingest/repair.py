@@ -9,6 +9,9 @@ the reasons its damaged lines become rejects:
 
 - a line that is not UTF-8 is decoded with U+FFFD and kept as a reject with the offending
   byte;
+- a line longer than DuckDB's line reader takes (``MAX_LINE_BYTES``, 256 MiB), which made
+  it refuse the whole file, is left out of the copy and kept as a reject with its first
+  64 KiB (the line is never held whole);
 - where an archive ends early (or a ``.gz`` has bytes after its last member that start
   none), the line it ends in is an incomplete reject (unless it is
   a whole JSON object that only lost its newline), or, when it ends between lines, a
@@ -36,7 +39,7 @@ from typing import BinaryIO
 import duckdb
 
 from tokaudit.ingest.files import GZIP_MAGIC, uncompressed_name
-from tokaudit.ingest.staging import read_lines_sql
+from tokaudit.ingest.staging import MAX_LINE_BYTES, read_lines_sql
 
 __all__ = [
     "DAMAGE_REASONS",
@@ -44,6 +47,8 @@ __all__ = [
     "Repair",
     "gzip_verdict",
     "has_bare_cr",
+    "has_overlong_line",
+    "is_line_too_long",
     "is_not_utf8",
     "marked_records",
     "newline_copy",
@@ -53,6 +58,14 @@ __all__ = [
 ]
 
 CHUNK = 1 << 20
+# DuckDB's line reader refuses a whole file for a line longer than MAX_LINE_BYTES, and
+# (strict_mode off) skips one longer than its buffer without a word; a line ending within
+# a few bytes of the limit near the start of a file lost the line after it (measured). So
+# lines longer than LINE_LIMIT, a margin below, are found before DuckDB reads the file
+# (``has_overlong_line``, ``gzip_verdict``) and left out of a copy, each a reject with
+# its first bytes.
+LINE_LIMIT = MAX_LINE_BYTES - 65_536
+LONG_LINE_HEAD = 64 * 1024
 # SQL: a ``rejects`` row that records an archive's damage (its reason starts with the
 # problem, then "; "), the ones ``_cut`` writes
 DAMAGE_REASONS = (
@@ -76,6 +89,11 @@ def _mark_bad_bytes(error: UnicodeError) -> tuple[str, int]:
 
 
 codecs.register_error(_MARK_ERRORS, _mark_bad_bytes)
+
+
+def is_line_too_long(exc: BaseException) -> bool:
+    """DuckDB's line reader refuses a file with a line longer than ``MAX_LINE_BYTES``."""
+    return "Maximum line size of" in str(exc)
 
 
 def is_not_utf8(exc: BaseException) -> bool:
@@ -119,14 +137,18 @@ class Repair:
 
 
 class _Lines:
-    """Writes decompressed bytes to the copy line by line, keeping the UTF-8 reasons; the
-    last bytes after the final newline stay in ``tail``."""
+    """Writes decompressed bytes to the copy line by line, keeping the reasons of its damaged
+    lines (not UTF-8, or too long to read); the bytes after the final newline are the
+    ``tail``. A line longer than ``LINE_LIMIT`` is not held whole: its first
+    ``LONG_LINE_HEAD`` bytes are kept for its reject, and the copy gets an empty line."""
 
     def __init__(self, out: Path) -> None:
         self.fh = out.open("wb")
         self.count = 0  # whole lines written
         self.reasons: dict[int, tuple[str, str | None]] = {}
         self.pending: list[bytes] = []
+        self.pending_bytes = 0  # the current line's length so far, kept or not
+        self.overlong = False  # the current line is past LINE_LIMIT: only its head is kept
         self.carry = b""  # a CR at the end of a chunk: maybe half a CRLF
 
     def feed(self, data: bytes) -> None:
@@ -137,17 +159,50 @@ class _Lines:
 
     def _feed(self, data: bytes) -> None:
         parts = data.split(b"\n")
+        self._hold(parts[0])
         if len(parts) == 1:
-            self.pending.append(data)
             return
-        self.pending.append(parts[0])
-        self._line(b"".join(self.pending))
+        self._end_line()
         for part in parts[1:-1]:
             self._line(part)
-        self.pending = [parts[-1]]
+        self._hold(parts[-1])
 
-    def _line(self, raw: bytes) -> None:
+    def _hold(self, data: bytes) -> None:
+        """Add bytes to the current line, keeping only its head once it is too long."""
+        self.pending_bytes += len(data)
+        if self.overlong:
+            return
+        self.pending.append(data)
+        if self.pending_bytes > LINE_LIMIT:  # the head only, without joining the line
+            head: list[bytes] = []
+            room = LONG_LINE_HEAD
+            for piece in self.pending:
+                head.append(piece[:room])
+                room -= len(head[-1])
+                if not room:
+                    break
+            self.pending = [b"".join(head)]
+            self.overlong = True
+
+    def _end_line(self) -> None:
+        raw, size = b"".join(self.pending), self.pending_bytes
+        overlong = self.overlong
+        self.pending, self.pending_bytes, self.overlong = [], 0, False
+        self._line(raw, size if overlong else None)
+
+    def _line(self, raw: bytes, overlong_size: int | None = None) -> None:
         self.count += 1
+        if overlong_size is None and len(raw) > LINE_LIMIT:
+            overlong_size, raw = len(raw), raw[:LONG_LINE_HEAD]
+        if overlong_size is not None:
+            self.reasons[self.count] = (
+                f"a line of {overlong_size:,} bytes: longer than the {LINE_LIMIT:,} bytes a "
+                f"line may have, so it is not read (its first {LONG_LINE_HEAD:,} bytes are "
+                "kept here)",
+                raw.decode("utf-8", errors="replace"),
+            )
+            self.fh.write(b"\n")  # an empty line keeps the line numbers
+            return
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as err:
@@ -168,9 +223,8 @@ class _Lines:
         if self.carry:  # a CR that ended the data ends a line
             self.carry = b""
             self._feed(b"\n")
-        if write_tail and self.tail:
-            self._line(self.tail)
-            self.pending = []
+        if write_tail and self.pending_bytes:
+            self._end_line()
         self.fh.close()
 
 
@@ -219,6 +273,7 @@ class GzipVerdict:
     # may be wrong too (DuckDB's reader checks no checksum: it loads them silently)
     repairable: bool
     bare_cr: bool = False
+    overlong: bool = False  # a line longer than LINE_LIMIT (``has_overlong_line``'s rule)
 
 
 def _gzip_chunks(path: Path) -> Iterator[bytes | GzipVerdict]:
@@ -267,17 +322,20 @@ def _gzip_chunks(path: Path) -> Iterator[bytes | GzipVerdict]:
 def gzip_verdict(path: Path) -> GzipVerdict | None:
     """Whether a ``.gz`` is whole: decompressed to nothing, its checksums checked (zlib
     releases the GIL, so files are checked on several threads). None when it is whole
-    and holds no bare CR; the same pass looks for one, as ``has_bare_cr`` does in a
-    plain file (DuckDB's line reader would drop the byte after it here too)."""
-    scan, head = _BareCr(), b""
+    and holds no bare CR and no overlong line; the same pass looks for them, as
+    ``has_bare_cr`` and ``has_overlong_line`` do in a plain file."""
+    scan, lengths, head = _BareCr(), _LineLengths(), b""
     for chunk in _gzip_chunks(path):
         if isinstance(chunk, GzipVerdict):
             return chunk
         head = head if len(head) >= 4 else head + chunk[:4]
         scan.feed(chunk)
-    # a Parquet file (``--map``) is binary, as in has_bare_cr: never
-    bare_cr = scan.found and not head.startswith(b"PAR1")
-    return GzipVerdict(None, repairable=False, bare_cr=True) if bare_cr else None
+        lengths.feed(chunk)
+    if head.startswith(b"PAR1"):  # a Parquet file (``--map``) is binary: never
+        return None
+    if scan.found or lengths.found:
+        return GzipVerdict(None, repairable=False, bare_cr=scan.found, overlong=lengths.found)
+    return None
 
 
 def _plain_chunks(path: Path) -> Iterable[bytes]:
@@ -412,6 +470,56 @@ def has_bare_cr(path: Path) -> bool:
                     return True
                 at = view.find(b"\r", at + 2)
     return False
+
+
+def has_overlong_line(path: Path) -> bool:
+    """Whether a plain file holds a line longer than ``LINE_LIMIT`` bytes (an unended last
+    line included). The file is mapped, and each look jumps to the last newline within
+    ``LINE_LIMIT`` bytes, so a file is checked in a handful of steps. Never for Parquet."""
+    with path.open("rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size <= LINE_LIMIT:
+            return False
+        try:
+            view = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # a file that cannot be mapped is scanned in blocks
+            lengths = _LineLengths()
+            while not lengths.found and (block := fh.read(CHUNK)):
+                lengths.feed(block)
+            return lengths.found
+        with view:
+            return view[:4] != b"PAR1" and _long_gap(view)
+
+
+def _long_gap(data: bytes | mmap.mmap, start: int = 0) -> bool:
+    """Whether ``data[start:]`` holds more than ``LINE_LIMIT`` bytes without a newline."""
+    position, end = start, len(data)
+    while end - position > LINE_LIMIT:
+        newline = data.rfind(b"\n", position, position + LINE_LIMIT + 1)
+        if newline == -1:
+            return True
+        position = newline + 1
+    return False
+
+
+class _LineLengths:
+    """Whether bytes fed block by block hold a line longer than ``LINE_LIMIT`` (the bytes
+    after the last newline count as a line)."""
+
+    def __init__(self) -> None:
+        self.run = 0  # bytes since the last newline
+        self.found = False
+
+    def feed(self, block: bytes) -> None:
+        if self.found:
+            return
+        first = block.find(b"\n")
+        if first == -1:
+            self.run += len(block)
+            self.found = self.run > LINE_LIMIT
+            return
+        self.found = self.run + first > LINE_LIMIT or _long_gap(block, first + 1)
+        self.run = len(block) - block.rfind(b"\n") - 1
 
 
 class _BareCr:
