@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tokaudit.ingest import ingest_paths
+from tokaudit.ingest.envelope import EnvelopeFormat
 from tokaudit.store import open_store
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_logs"
@@ -19,6 +20,8 @@ SAMPLES = Path(__file__).resolve().parents[2] / "sample_logs"
 
 def _load(workers: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setenv("TOKAUDIT_STAGE_WORKERS", str(workers))
+    # a batch per sample file (together they would be one batch, staged here)
+    monkeypatch.setattr(EnvelopeFormat, "batch_bytes", 0)
     con = open_store(":memory:")
     try:
         result = ingest_paths(con, [str(SAMPLES)])
@@ -64,6 +67,7 @@ def test_an_interrupted_ingest_stops_the_batches_staged_ahead(
 
     monkeypatch.setattr(loader._Stager, "close", close)
     monkeypatch.setenv("TOKAUDIT_STAGE_WORKERS", "2")
+    monkeypatch.setattr(EnvelopeFormat, "batch_bytes", 0)  # a batch per sample file
     con = open_store(":memory:")
     calls = 0
     real_load = loader._load_batch

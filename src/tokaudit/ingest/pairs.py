@@ -26,7 +26,12 @@ import duckdb
 
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.rewrite import field, not_object_reason, parsed_lines, present, stage_rewritten
-from tokaudit.ingest.staging import sql_string, stage_lines
+from tokaudit.ingest.staging import (
+    sql_string,
+    stage_files_lines,
+    stage_lines,
+    unpack_file_numbers,
+)
 from tokaudit.ingest.streams import body_provider, request_provider
 
 PAIR_KEYS = (
@@ -60,6 +65,8 @@ class PairsFormat(LogFormat):
     """Shared by the three provider pair formats; subclasses set the provider's specifics."""
 
     parallel_staging = True  # reads only its file (through the envelope's SQL)
+    # saved request/response pairs often come a file per call: staged a batch at a time
+    batch_bytes = 64 * 1024 * 1024
     provider: ClassVar[str]
     #: SQL over the (stream-folded) response object ``resp``: its time, a JSON value the
     #: envelope reads (RFC 3339 string or epoch seconds), or NULL when bodies carry none.
@@ -149,3 +156,10 @@ FROM timed
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
         stage_lines(con, path)
         stage_rewritten(con, self.front_sql(), self.replace)
+
+    def stage_files(self, con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
+        """Several files in one pass: each record is rewritten on its own, keyed by its
+        ``line_no``, so the packed numbers of ``staging.files_lines_sql`` pass through."""
+        stage_files_lines(con, paths)
+        stage_rewritten(con, self.front_sql(), self.replace)
+        unpack_file_numbers(con)

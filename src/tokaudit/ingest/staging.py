@@ -135,6 +135,39 @@ def stage_lines(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     con.execute(f"CREATE OR REPLACE TEMP TABLE _raw AS SELECT * FROM {numbered_lines_sql(path)}")
 
 
+# Several files staged in one pass (``LogFormat.stage_files``) by a format whose staging
+# SQL takes each line on its own and passes ``line_no`` through: while staged, a line's
+# number carries its file's (``file_no``, the index in the batch) in its high 32 bits.
+FILE_NO_SHIFT = 32
+
+
+def files_lines_sql(paths: list[Path]) -> str:
+    """A relation ``(line_no, line)`` of every physical line of ``paths``, numbered from 1 in
+    each file, with the file's index in ``paths`` packed into ``line_no`` (see
+    ``FILE_NO_SHIFT``; ``unpack_file_numbers`` splits them after staging). Lines are
+    numbered in read order, as ``numbered_lines_sql`` numbers one file's."""
+    files = ", ".join(f"({n}, {sql_string(str(p))})" for n, p in enumerate(paths))
+    return f"""(SELECT (f.file_no::BIGINT << {FILE_NO_SHIFT})
+            + r.rn - min(r.rn) OVER (PARTITION BY r.filename) + 1 AS line_no, r.line
+        FROM (SELECT row_number() OVER () AS rn, line, filename
+              FROM {read_lines_sql(paths)}) r
+        JOIN (VALUES {files}) AS f(file_no, filename) USING (filename))"""
+
+
+def stage_files_lines(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
+    """``_raw(line_no, line)`` of several files, numbered as ``files_lines_sql`` says."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _raw AS SELECT * FROM {files_lines_sql(paths)}")
+
+
+def unpack_file_numbers(con: duckdb.DuckDBPyConnection) -> None:
+    """Split the packed ``line_no`` of a multi-file ``_staged`` into ``file_no`` and
+    ``line_no``."""
+    con.execute(
+        f"UPDATE _staged SET file_no = (line_no >> {FILE_NO_SHIFT})::INTEGER, "
+        f"line_no = line_no & {(1 << FILE_NO_SHIFT) - 1}"
+    )
+
+
 # The columns of fixed staging SELECTs, by their text: a DESCRIBE plans the whole query,
 # which for a large one (the envelope's, 0.3 s) costs as much as staging a small file.
 _DESCRIBED: dict[str, frozenset[str]] = {}
