@@ -20,6 +20,8 @@ import pytest
 
 from tokaudit.ingest import ingest_paths
 from tokaudit.ingest.envelope import EnvelopeFormat
+from tokaudit.ingest.jsondocs import DocumentFormat
+from tokaudit.ingest.otel import OtelGenAIFormat
 from tokaudit.ingest.pairs import PairsFormat
 from tokaudit.ingest.staging import SPLIT_VARIABLE
 from tokaudit.store import open_store
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     from conftest import EnvelopeKit
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_logs" / "openai-2026-10.jsonl"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+OTLP = FIXTURES / "otel" / "genai_spans.otlp.json"
 
 
 def _tree(root: Path) -> Path:
@@ -67,8 +71,8 @@ def _load(
     split: bool = True,
 ) -> dict[str, Any]:
     monkeypatch.setenv("TOKAUDIT_STAGE_WORKERS", str(workers))
-    monkeypatch.setattr(EnvelopeFormat, "batch_bytes", batch_bytes)
-    monkeypatch.setattr(PairsFormat, "batch_bytes", batch_bytes)
+    for fmt in (EnvelopeFormat, PairsFormat, OtelGenAIFormat):
+        monkeypatch.setattr(fmt, "batch_bytes", batch_bytes)
     con = open_store(":memory:")
     if not split:
         con.execute(f"SET VARIABLE {SPLIT_VARIABLE} = false")
@@ -164,3 +168,59 @@ def test_request_response_pairs_a_file_each_load_in_batches(
     assert sum(f[3] for f in alone["files"]) == len(exchanges)
     [(source, line, raw, _)] = alone["rejects"]
     assert (Path(source).name, line, raw) == ("call-02.jsonl", 2, "[1, 2]")
+
+
+def _otlp_tree(root: Path) -> Path:
+    """OTLP files as exporters write them: pretty-printed documents, one-line documents, a
+    JSON Lines file of several, a document cut short, an empty file; span ids varied so
+    most spans are new."""
+    text = OTLP.read_text()
+    document = json.loads(text)
+
+    def renamed(n: int) -> dict[str, Any]:
+        return json.loads(text.replace('"spanId": "', f'"spanId": "{n:02d}'))
+
+    tree = root / "otlp"
+    tree.mkdir()
+    (tree / "a-pretty.json").write_text(text)
+    (tree / "b-line.json").write_text(json.dumps(renamed(1)) + "\n")
+    (tree / "c-lines.jsonl").write_text(
+        "".join(json.dumps(renamed(n)) + "\n" for n in (2, 3)) + json.dumps(document) + "\n"
+    )
+    (tree / "d-cut.json").write_text(json.dumps(renamed(4), indent=2)[:-300])
+    (tree / "e-empty.json").write_text("")
+    (tree / "f-pretty.json").write_text(json.dumps(renamed(5), indent=1))
+    return tree
+
+
+def _document_batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    batches: list[int] = []
+    stage_files = DocumentFormat.stage_files
+
+    def spy(self: DocumentFormat, con: Any, paths: list[Path]) -> None:
+        batches.append(len(paths))
+        stage_files(self, con, paths)
+
+    monkeypatch.setattr(DocumentFormat, "stage_files", spy)
+    return batches
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_otlp_files_load_in_batches_as_one_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    """Each file is read as JSON Lines or as one document on its own, its records' line
+    numbers found in its own lines, and the spans staged together."""
+    tree = _otlp_tree(tmp_path)
+    alone = _load(tree, monkeypatch, batch_bytes=0)
+    batches = _document_batches(monkeypatch)
+    together = _load(tree, monkeypatch, batch_bytes=1 << 20, workers=workers)
+    assert together == alone
+    assert max(batches) >= 4
+    read = {Path(f[0]).name: f[2:6] for f in alone["files"]}
+    # every record of every readable document, a reject per bad span or cut document
+    assert read["a-pretty.json"] == read["f-pretty.json"] == (5, 4, 0, 1)
+    assert read["c-lines.jsonl"] == (15, 8, 4, 3)
+    assert read["d-cut.json"] == (1, 0, 0, 1)
+    lines = {(Path(r[0]).name, r[1]) for r in alone["rejects"]}
+    assert ("a-pretty.json", 327) in lines and ("c-lines.jsonl", 2) in lines

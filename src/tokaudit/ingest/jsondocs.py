@@ -32,7 +32,12 @@ from typing import Any
 import duckdb
 
 from tokaudit.ingest.interface import FileHead, LogFormat
-from tokaudit.ingest.staging import create_staged, stage_lines
+from tokaudit.ingest.staging import (
+    FILE_NO_SHIFT,
+    create_staged,
+    stage_lines,
+    unpack_file_numbers,
+)
 
 # The earliest request time: LLM APIs are younger, so an earlier time is a misread field
 # (a JavaScript millisecond clock taken for seconds is year 58720; -1 or 0 is 1969-70).
@@ -237,10 +242,17 @@ def stage_element_lines(con: duckdb.DuckDBPyConnection, mode: str, depth: int) -
 
 
 def record_line(ord_expr: str, count_expr: str, line_expr: str) -> str:
-    """SQL: the line of record ``ord_expr`` of ``count_expr`` (see ``stage_element_lines``)."""
+    """SQL: the line of record ``ord_expr`` of ``count_expr`` (see ``stage_element_lines``).
+
+    In a batch of files (``DocumentFormat.stage_files``) the element lines of every file
+    are in ``_elem_lines``, each file's told by the high bits of its line numbers
+    (``staging.FILE_NO_SHIFT``): a document's records are looked up among its own file's.
+    """
+    same_file = f"elem_line >> {FILE_NO_SHIFT} = ({line_expr}) >> {FILE_NO_SHIFT}"
     return (
-        f"coalesce(CASE WHEN {count_expr} = (SELECT count(*) FROM _elem_lines) THEN "
-        f"(SELECT elem_line FROM _elem_lines WHERE elem_ord = {ord_expr}) END, {line_expr})"
+        f"coalesce(CASE WHEN {count_expr} = (SELECT count(*) FROM _elem_lines WHERE {same_file})"
+        f" THEN (SELECT elem_line FROM _elem_lines WHERE elem_ord = {ord_expr} AND {same_file})"
+        f" END, {line_expr})"
     )
 
 
@@ -342,6 +354,41 @@ class DocumentFormat(LogFormat):
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
         mode = stage_documents(con, path)
         stage_element_lines(con, mode, self.element_depth)
+        self._stage_docs(con)
+
+    def stage_files(self, con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
+        """Several files, each read as ``stage`` reads one, then staged in one statement.
+
+        Planning ``stage_sql`` costs 0.15 to 0.3 s, about all a small file's staging costs
+        (200 one-span OTLP files took 55 s), so each file's documents and element lines are
+        read on their own (whether a file is JSON Lines or one document is per file), their
+        line numbers carrying the file's number in their high bits
+        (``staging.FILE_NO_SHIFT``), and ``stage_sql`` runs once over all of them.
+        """
+        tables = {
+            "_raw": "line_no + {base} AS line_no, line",
+            "_docs": "line_no + {base} AS line_no, doc, raw, problem",
+            "_elem_lines": "elem_ord, elem_line + {base} AS elem_line",
+        }
+        for number, path in enumerate(paths):
+            mode = stage_documents(con, path)
+            stage_element_lines(con, mode, self.element_depth)
+            base = number << FILE_NO_SHIFT
+            for table, columns in tables.items():
+                select = f"SELECT {columns.format(base=base)} FROM {table}"
+                con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE {table}_all AS {select}"
+                    if number == 0
+                    else f"INSERT INTO {table}_all {select}"
+                )
+        for table in tables:
+            con.execute(f"DROP TABLE {table}")
+            con.execute(f"ALTER TABLE {table}_all RENAME TO {table}")
+        self._stage_docs(con)
+        unpack_file_numbers(con)
+
+    def _stage_docs(self, con: duckdb.DuckDBPyConnection) -> None:
+        """``_staged`` from ``_raw``, ``_docs`` and ``_elem_lines``."""
         for statement in self.before_sql:
             con.execute(statement)
         create_staged_merged(con, self.stage_sql)

@@ -330,6 +330,8 @@ class OtelGenAIFormat(DocumentFormat):
     head_key = re.compile(r'"resourceSpans"\s*:')
     element_depth = 6
     stage_sql = _STAGE
+    # file exporters write a file per export batch: small files are staged together
+    batch_bytes = 64 * 1024 * 1024
 
     def looks_right(self, record: dict[str, Any]) -> bool:
         return _looks_like_otlp(record)
