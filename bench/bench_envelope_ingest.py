@@ -8,6 +8,7 @@ as child processes in the same run, so the ratio is comparable on any machine:
     python bench/bench_envelope_ingest.py --lines 20000    # a quick look
     python bench/bench_envelope_ingest.py --with-recount   # also load + recount at 1x
     python bench/bench_envelope_ingest.py --repeat 3       # medians of 3 alternating runs
+    python bench/bench_envelope_ingest.py --small-files 3000   # 3,000 one-request files
     TOKAUDIT_MEMORY_LIMIT=2GB python bench/bench_envelope_ingest.py   # memory capped
 
 "ingest" is `tokaudit ingest --no-recount`: parse, validate, map usage, hash and store.
@@ -213,6 +214,29 @@ def median_runs(
     }
 
 
+def small_files(work: Path, env: dict[str, str], count: int, repeat: int) -> None:
+    """``count`` files of one request each: read_json over all of them against ingest.
+
+    Per-file costs dominate here (detection, a plan of the staging SQL, a transaction),
+    which the 1x/4x runs of a few large files never show.
+    """
+    files = generate(work / "small", count, count)
+    size = sum(p.stat().st_size for p in files)
+    runs = median_runs(files, work, env, False, repeat)
+    base = runs["read_json"].seconds
+    print(f"load average {os.getloadavg()[0]:.2f}; medians of {repeat} alternating run(s)")
+    for step, run in runs.items():
+        print(
+            f"{step:<10} {run.seconds:8.2f} s  {run.seconds / base:6.2f}x read_json  "
+            f"CPU {run.cpu_seconds:7.2f} s  peak RSS {run.peak_rss_mb:,.0f} MB"
+        )
+    print(
+        f"{count:,} files of one request ({size / 1e6:,.1f} MB): ingest "
+        f"{runs['ingest'].seconds / count * 1000:.1f} ms a file, "
+        f"{runs['ingest'].seconds / base:.2f}x read_json"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=200_000, help="lines at 1x")
@@ -234,10 +258,23 @@ def main() -> None:
         action="store_true",
         help="also time the default `tokaudit ingest` (load, then recount) at 1x",
     )
+    parser.add_argument(
+        "--small-files",
+        type=int,
+        default=0,
+        help="instead: this many files of one request each (a logger writing a file per call)",
+    )
     args = parser.parse_args()
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="tokaudit-bench-"))
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), CI="1")
+    if args.small_files:
+        try:
+            small_files(work, env, args.small_files, max(1, args.repeat))
+        finally:
+            if args.workdir is None:
+                shutil.rmtree(work, ignore_errors=True)
+        return
     try:
         sizes = {1: args.lines, args.scale: args.lines * args.scale}
         results: dict[int, tuple[dict[str, Run], int]] = {}
