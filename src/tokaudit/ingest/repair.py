@@ -9,9 +9,9 @@ the reasons its damaged lines become rejects:
 
 - a line that is not UTF-8 is decoded with U+FFFD and kept as a reject with the offending
   byte;
-- a line longer than DuckDB's line reader takes (``MAX_LINE_BYTES``, 256 MiB), which made
-  it refuse the whole file, is left out of the copy and kept as a reject with its first
-  64 KiB (the line is never held whole);
+- a line longer than ``LINE_LIMIT`` (256 MiB less 64 KiB, a margin below what DuckDB's
+  line reader takes: it refused the whole file for a longer one, or skipped it unseen) is
+  left out of the copy and kept as a reject with its first 64 KiB (never held whole);
 - where an archive ends early (or a ``.gz`` has bytes after its last member that start
   none), the line it ends in is an incomplete reject (unless it is
   a whole JSON object that only lost its newline), or, when it ends between lines, a
