@@ -20,6 +20,7 @@ import pytest
 
 from tokaudit.ingest import ingest_paths
 from tokaudit.ingest.envelope import EnvelopeFormat
+from tokaudit.ingest.files import ZST_RATIO, file_size, read_size
 from tokaudit.ingest.jsondocs import DocumentFormat
 from tokaudit.ingest.otel import OtelGenAIFormat
 from tokaudit.ingest.pairs import PairsFormat
@@ -224,3 +225,85 @@ def test_otlp_files_load_in_batches_as_one_at_a_time(
     assert read["d-cut.json"] == (1, 0, 0, 1)
     lines = {(Path(r[0]).name, r[1]) for r in alone["rejects"]}
     assert ("a-pretty.json", 327) in lines and ("c-lines.jsonl", 2) in lines
+
+
+CLAUDE_SESSION = next((FIXTURES / "claude_code" / "claude-config" / "projects").glob("*/*.jsonl"))
+
+
+@pytest.mark.parametrize("batch_bytes", [0, 1 << 20])
+def test_file_names_with_glob_characters_read_only_themselves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_bytes: int
+) -> None:
+    """DuckDB's readers take every path for a pattern: ``a*.jsonl`` also read ``ab.jsonl``
+    (its records loaded under the wrong name), and ``g-[1].jsonl`` read ``g-1.jsonl``
+    instead of itself (QA). Each file now reads its own lines, batched or not, from a
+    relative path too, and a Claude Code session in a folder with such a name as well."""
+    lines = SAMPLE.read_bytes().splitlines()
+    tree = tmp_path / "logs"
+    tree.mkdir()
+    own = {
+        "a*.jsonl": lines[0:3],
+        "ab.jsonl": [*lines[3:5], b'{"bad"'],
+        "g-[1].jsonl": lines[5:6],
+        "g-1.jsonl": lines[6:8],
+        "q?.jsonl": lines[8:9],
+        "qx.jsonl": lines[9:13],
+    }
+    for name, content in own.items():
+        (tree / name).write_bytes(b"\n".join(content) + b"\n")
+    session = tree / "proj[1]*" / CLAUDE_SESSION.name
+    session.parent.mkdir()
+    session.write_bytes(CLAUDE_SESSION.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    got = _load(Path("logs"), monkeypatch, batch_bytes=batch_bytes)
+
+    read = {Path(f[0]).name: (f[2], f[3], f[5], f[6]) for f in got["files"]}
+    for name, content in own.items():
+        bad = sum(1 for line in content if line == b'{"bad"')
+        assert read[name] == (len(content), len(content) - bad, bad, None), name
+    assert [(Path(r[0]).name, r[1]) for r in got["rejects"]] == [("ab.jsonl", 3)]
+    # the session loads as it does from a plain folder name
+    plain = tmp_path / "plain" / "proj"
+    plain.mkdir(parents=True)
+    (plain / CLAUDE_SESSION.name).write_bytes(CLAUDE_SESSION.read_bytes())
+    reference = _load(tmp_path / "plain", monkeypatch, batch_bytes=batch_bytes)
+    assert read[CLAUDE_SESSION.name] == reference["files"][0][2:4] + reference["files"][0][5:7]
+
+
+def test_a_batch_counts_what_its_gz_files_hold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch budget counted bytes on disk, so 44 MB of ``.gz`` made one batch of 2 GB
+    of logs (7.1 GB peak memory against 5.0 GB, QA); a ``.gz`` now counts what its trailer
+    says it holds."""
+    lines = SAMPLE.read_bytes().splitlines()
+    tree = tmp_path / "packed"
+    tree.mkdir()
+    for n in range(4):  # each holds its own requests, padded with blank lines to ~200 KB
+        data = b"\n".join(lines[n * 5 : n * 5 + 5]) + b"\n" * 200_000
+        (tree / f"day-{n}.jsonl.gz").write_bytes(gzip.compress(data))
+        assert read_size(tree / f"day-{n}.jsonl.gz") == len(data)
+        assert file_size(tree / f"day-{n}.jsonl.gz") < len(data) // 20
+    batches: list[int] = []
+    stage_files = EnvelopeFormat.stage_files
+
+    def spy(self: EnvelopeFormat, con: Any, paths: list[Path]) -> None:
+        batches.append(len(paths))
+        stage_files(self, con, paths)
+
+    monkeypatch.setattr(EnvelopeFormat, "stage_files", spy)
+    got = _load(tree, monkeypatch, batch_bytes=500_000)  # room for two files' contents
+    assert batches == [2, 2]
+    assert sum(f[3] for f in got["files"]) == 20
+
+
+def test_read_size_of_plain_gz_and_zst(tmp_path: Path) -> None:
+    plain = tmp_path / "a.jsonl"
+    plain.write_bytes(b"x" * 1000)
+    assert read_size(plain) == 1000
+    packed = tmp_path / "a.jsonl.zst"
+    packed.write_bytes(b"x" * 1000)  # not read: a ratio of its size
+    assert read_size(packed) == 1000 * ZST_RATIO
+    tiny = tmp_path / "b.jsonl.gz"
+    tiny.write_bytes(gzip.compress(b""))
+    assert read_size(tiny) == file_size(tiny)  # never below the size on disk

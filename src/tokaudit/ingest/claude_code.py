@@ -39,7 +39,13 @@ import duckdb
 
 from tokaudit.ingest.files import COMPRESSED_SUFFIXES, file_size
 from tokaudit.ingest.interface import FileHead, LogFormat
-from tokaudit.ingest.staging import create_staged, read_lines_sql, split_allowed, sql_string
+from tokaudit.ingest.staging import (
+    create_staged,
+    path_sql,
+    read_lines_sql,
+    split_allowed,
+    sql_string,
+)
 from tokaudit.ingest.usage import COUNT_FIELDS, NOT_NULL_FIELDS, not_plain_count
 from tokaudit.store.parallel import any_order, over_row_ranges, threads
 
@@ -544,7 +550,7 @@ def _lines_sql(paths: list[Path]) -> str:
     plain = [p for p in paths if not _packed(p)]
     parts = []
     if plain:
-        listed = "[" + ", ".join(sql_string(str(p)) for p in plain) + "]"
+        listed = "[" + ", ".join(path_sql(p) for p in plain) + "]"
         parts.append(
             "SELECT filename, line_no, CASE WHEN suffix(line, chr(13)) THEN line[:-2] "
             "ELSE line END AS line FROM (SELECT filename, generate_subscripts(ls, 1) AS "

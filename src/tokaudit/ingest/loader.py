@@ -33,8 +33,8 @@ from tokaudit.ingest.files import (
     STDIN,
     STDIN_NAME,
     expand_paths,
-    file_size,
     fingerprint,
+    read_size,
     real_path,
     spool_stdin,
     uncompressed_name,
@@ -64,7 +64,9 @@ from tokaudit.ingest.staging import (
     INPUT_TOKEN_CLASSES,
     SPLIT_VARIABLE,
     create_staged,
+    has_glob_chars,
     insert_prompt_texts,
+    path_sql,
     read_lines_sql,
     sql_string,
 )
@@ -753,6 +755,10 @@ def _plan(
             seen = FORMATS.get(result.format)
             planned.append((seen.priority if seen else 0, result, None))
             continue
+        if has_glob_chars(path):
+            # read by a bracketed pattern (``staging.path_sql``), which DuckDB reports
+            # under the normalised path: given so, lines join back to their file
+            path = Path(os.path.abspath(path))
         # DuckDB reads a cut .zst, and a .gz with a bad checksum, without an error
         zst = zst_problem(path)
         problem = zst or (gz.problem if gz else None)
@@ -866,7 +872,7 @@ def _as_json_lines(
     try:
         con.execute(
             f"COPY (SELECT json(unnest({_BATCH_CREATE_REQUESTS})) "
-            f"FROM read_json_objects({sql_string(str(path))}, format = 'auto')) "
+            f"FROM read_json_objects({path_sql(path)}, format = 'auto')) "
             f"TO {sql_string(str(target))} "
             "(FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER E'\\x1f')"
         )
@@ -970,7 +976,7 @@ def _batches(pending: list[_Pending]) -> list[list[_Pending]]:
     for p in pending:
         fmt = p.log_format
         last = batches[-1] if batches else None
-        on_disk = file_size(p.path)
+        on_disk = read_size(p.path)  # what it holds: a .gz counts unpacked
         if (
             fmt is not None
             and fmt.batch_bytes > 0

@@ -31,7 +31,13 @@ from tokaudit.ingest.jsondocs import (
     record_line,
     stage_element_lines,
 )
-from tokaudit.ingest.staging import create_staged, read_lines_sql, sql_string, stage_lines
+from tokaudit.ingest.staging import (
+    create_staged,
+    path_sql,
+    read_lines_sql,
+    sql_string,
+    stage_lines,
+)
 
 # A compressed stream (files.COMPRESSION_MAGIC's suffix): its name and what undoes it.
 _UNPACK = {".gz": ("gzip", "gzip -d"), ".zst": ("zstd", "zstd -d")}
@@ -216,7 +222,7 @@ class MappedFormat(LogFormat):
                 f"compresses its own data, so it cannot stream through {kind}. Decompress the "
                 f"file first ({undo})"
             )
-        scan = f"read_parquet({sql_string(str(path))}, file_row_number = true)"
+        scan = f"read_parquet({path_sql(path)}, file_row_number = true)"
         columns = {
             str(r[0]): str(r[1])
             for r in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()

@@ -6,6 +6,7 @@ columns it knows; the rest are filled with NULL of the right type (or a default)
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -102,6 +103,23 @@ DERIVED: dict[str, tuple[set[str], str]] = {
 MAX_LINE_BYTES = 256 * 1024 * 1024
 
 
+_GLOB_CHARS = re.compile(r"([*?\[])")
+
+
+def has_glob_chars(path: Path | str) -> bool:
+    """Whether DuckDB's file readers would take ``path`` for a pattern (``*``, ``?``, ``[``)."""
+    return _GLOB_CHARS.search(str(path)) is not None
+
+
+def path_sql(path: Path | str) -> str:
+    """``path`` as a SQL literal for DuckDB's file readers, which take every path for a glob
+    pattern: a file named ``a*.jsonl`` also read ``ab.jsonl``. Each pattern character is
+    bracketed (``[*]``) so it matches itself. DuckDB then names a file it found by a
+    pattern with its directory normalised, so callers that join on ``filename`` give such
+    paths absolute and normalised (``loader._plan`` does)."""
+    return sql_string(_GLOB_CHARS.sub(r"[\1]", str(path)))
+
+
 def read_lines_sql(path: Path | list[Path]) -> str:
     """A DuckDB scan of every physical line of ``path`` (streamed, .gz/.zst decompressed).
 
@@ -109,10 +127,10 @@ def read_lines_sql(path: Path | list[Path]) -> str:
     path as given): formats with many small files stage them in one pass.
     """
     if isinstance(path, list):
-        target = "[" + ", ".join(sql_string(str(p)) for p in path) + "]"
+        target = "[" + ", ".join(path_sql(p) for p in path) + "]"
         extra = "filename = true, "
     else:
-        target, extra = sql_string(str(path)), ""
+        target, extra = path_sql(path), ""
     return (
         f"read_csv({target}, columns = {{'line': 'VARCHAR'}}, delim = '\x1f', "
         "quote = '', escape = '', header = false, auto_detect = false, strict_mode = false, "
