@@ -66,6 +66,28 @@ def test_directory_walk_picks_log_files_only(kit: EnvelopeKit) -> None:
     assert res.total("duplicates") == 2
 
 
+def test_a_log_link_that_leads_nowhere_is_an_error_not_skipped(kit: EnvelopeKit) -> None:
+    """A symbolic link with a log's name whose target was deleted, or a loop of links, was
+    skipped by the directory walk without a word (and a loop crashed the duplicate check
+    once listed): each is now a file error naming its link; the other files load."""
+    lines = openai_lines(kit)
+    root = kit.tmp_path / "logs"
+    kit.write("logs/ok.jsonl", lines)
+    (root / "gone.jsonl").symlink_to("deleted.jsonl")
+    (root / "loop.jsonl").symlink_to("loop.jsonl")
+    (root / "here.jsonl").symlink_to("ok.jsonl")  # a good link: the same file, read once
+    (root / "elsewhere").symlink_to(root, target_is_directory=True)  # not entered
+
+    res = kit.ingest(root)
+    errors = {Path(f.path).name: f.error for f in res.files if f.error}
+    assert errors == {
+        "gone.jsonl": "cannot read: No such file or directory (a symbolic link to deleted.jsonl)",
+        "loop.jsonl": "cannot read: Too many levels of symbolic links (a symbolic link to "
+        "loop.jsonl)",
+    }
+    assert res.total("loaded") == len(lines) and len(res.files) == 3
+
+
 def test_file_named_explicitly_is_read_whatever_its_extension(kit: EnvelopeKit) -> None:
     path = kit.write("export.txt", openai_lines(kit))
     [fr] = kit.ingest(path).files

@@ -746,6 +746,8 @@ def _plan(
         result = FileResult(path=shown or str(path), source=source)
         if isinstance(fp, OSError):
             result.error = f"cannot read: {fp.strerror or fp}"
+            if os.path.islink(path):  # a link to a deleted file, or a loop of links
+                result.error += f" (a symbolic link to {os.readlink(path)})"
             _record_file_error(con, source, result.error)
             planned.append((0, result, None))
             continue
