@@ -177,3 +177,31 @@ def test_a_file_of_lines_too_long_to_look_at_asks_for_its_format(
     )
     [fr] = kit.ingest(path, fmt="envelope").files
     assert (fr.records_read, fr.loaded) == (2, 2)
+
+
+@pytest.mark.parametrize("fmt", ["auto", "envelope"])
+def test_a_zst_with_a_line_too_long_says_so_and_how_to_load_it(kit: EnvelopeKit, fmt: str) -> None:
+    """A ``.zst`` is read by DuckDB alone (no look through it first, no copy): its file
+    error said "CSV Error on Line: 2" or "The Parallel CSV Reader currently does not
+    support a full read on this file" (QA), which names neither the cause nor a way out."""
+    import duckdb
+
+    good = _lines(kit)
+    lines = [good[0].decode(), _padded(good[1], 3 * LIMIT).decode(), good[2].decode()]
+    path = kit.tmp_path / "long.jsonl.zst"
+    con = duckdb.connect()
+    try:
+        con.execute(
+            f"COPY (SELECT unnest(?::VARCHAR[]) AS line) TO '{path}' (FORMAT csv, "
+            "HEADER false, QUOTE '', ESCAPE '', DELIMITER E'\\x1f', COMPRESSION zstd)",
+            [lines],
+        )
+    finally:
+        con.close()
+
+    [fr] = kit.ingest(path, fmt=fmt).files
+    assert fr.error == (
+        "a line of 256 MiB or more, which DuckDB's line reader cannot read; a .zst is read "
+        "by DuckDB alone, so the whole file fails: decompress it (zstd -d) and ingest that "
+        "to load its other lines"
+    )

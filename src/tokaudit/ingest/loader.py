@@ -515,6 +515,15 @@ def _load_batch(
                     _load_batch(con, [again], fmt_name, attribution)
                     return
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if is_line_too_long(exc) or "does not support a full read" in message:
+            # DuckDB's words ("CSV Error on Line: 1", "Parallel CSV Reader ...") say nothing
+            # of the cause; plain and .gz files get here only if no copy could be made
+            message = "a line of 256 MiB or more, which DuckDB's line reader cannot read" + (
+                "; a .zst is read by DuckDB alone, so the whole file fails: decompress "
+                "it (zstd -d) and ingest that to load its other lines"
+                if p.path.name.lower().endswith(".zst")
+                else ""
+            )
         if repair is not None:  # the copy is a temporary file: name the file itself
             message = message.replace(str(p.path), p.result.path)
             if repair.damage is not None:  # not even the copy loads
