@@ -86,6 +86,27 @@ def test_a_log_link_that_leads_nowhere_is_an_error_not_skipped(kit: EnvelopeKit)
         "loop.jsonl)",
     }
     assert res.total("loaded") == len(lines) and len(res.files) == 3
+    # a glob names them the same way (it dropped them unseen too)
+    again = kit.ingest(str(root / "*.jsonl"))
+    assert {Path(f.path).name: f.error for f in again.files if f.error} == errors
+
+
+def test_a_parent_step_after_a_linked_directory_names_the_file_opened(
+    kit: EnvelopeKit,
+) -> None:
+    """``logs/cur/../r.jsonl`` with ``cur`` a link to ``real/deep`` opens ``real/r.jsonl``;
+    the store named ``logs/r.jsonl`` (``..`` dropped as text before the link was
+    followed: review), another file."""
+    lines = openai_lines(kit)
+    opened = kit.write("real/r.jsonl", lines[:2])
+    kit.write("real/deep/x.jsonl", lines[2:3])
+    kit.write("logs/r.jsonl", lines[3:4])  # the file the text alone points at
+    (kit.tmp_path / "logs" / "cur").symlink_to(kit.tmp_path / "real" / "deep")
+    given = kit.tmp_path / "logs" / "cur" / ".." / "r.jsonl"
+
+    [fr] = kit.ingest(given).files
+    assert fr.loaded == 2
+    assert {r["source_file"] for r in kit.rows(opened)} == {str(opened.resolve())}
 
 
 def test_file_named_explicitly_is_read_whatever_its_extension(kit: EnvelopeKit) -> None:

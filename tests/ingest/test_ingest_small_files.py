@@ -206,16 +206,15 @@ def _document_batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return batches
 
 
-@pytest.mark.parametrize("workers", [0, 2])
 def test_otlp_files_load_in_batches_as_one_at_a_time(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each file is read as JSON Lines or as one document on its own, its records' line
     numbers found in its own lines, and the spans staged together."""
     tree = _otlp_tree(tmp_path)
     alone = _load(tree, monkeypatch, batch_bytes=0)
     batches = _document_batches(monkeypatch)
-    together = _load(tree, monkeypatch, batch_bytes=1 << 20, workers=workers)
+    together = _load(tree, monkeypatch, batch_bytes=1 << 20)
     assert together == alone
     assert max(batches) >= 4
     read = {Path(f[0]).name: f[2:6] for f in alone["files"]}
@@ -230,14 +229,16 @@ def test_otlp_files_load_in_batches_as_one_at_a_time(
 CLAUDE_SESSION = next((FIXTURES / "claude_code" / "claude-config" / "projects").glob("*/*.jsonl"))
 
 
+@pytest.mark.parametrize("spelling", ["relative", "double slash"])
 @pytest.mark.parametrize("batch_bytes", [0, 1 << 20])
 def test_file_names_with_glob_characters_read_only_themselves(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_bytes: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_bytes: int, spelling: str
 ) -> None:
     """DuckDB's readers take every path for a pattern: ``a*.jsonl`` also read ``ab.jsonl``
     (its records loaded under the wrong name), and ``g-[1].jsonl`` read ``g-1.jsonl``
     instead of itself (QA). Each file now reads its own lines, batched or not, from a
-    relative path too, and a Claude Code session in a folder with such a name as well."""
+    relative path or one spelt with a double slash too, and a Claude Code session in a
+    folder with such a name as well."""
     lines = SAMPLE.read_bytes().splitlines()
     tree = tmp_path / "logs"
     tree.mkdir()
@@ -255,7 +256,10 @@ def test_file_names_with_glob_characters_read_only_themselves(
     session.parent.mkdir()
     session.write_bytes(CLAUDE_SESSION.read_bytes())
     monkeypatch.chdir(tmp_path)
-    got = _load(Path("logs"), monkeypatch, batch_bytes=batch_bytes)
+    # DuckDB spells a path it found by a pattern its own way (//tmp/x as /tmp/x): lines
+    # are told apart by DuckDB's file index, never by that name (review: they were lost)
+    given = "logs" if spelling == "relative" else "/" + str(tree)
+    got = _load(Path(given), monkeypatch, batch_bytes=batch_bytes)
 
     read = {Path(f[0]).name: (f[2], f[3], f[5], f[6]) for f in got["files"]}
     for name, content in own.items():

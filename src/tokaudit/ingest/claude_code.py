@@ -551,10 +551,14 @@ def _lines_sql(paths: list[Path]) -> str:
     parts = []
     if plain:
         listed = "[" + ", ".join(path_sql(p) for p in plain) + "]"
+        # each file's name as given, by DuckDB's file_index: the name DuckDB reports can
+        # be spelt otherwise (a path with glob characters, or //), and _cc_files joins on it
+        names = "[" + ", ".join(sql_string(str(p)) for p in plain) + "]"
         parts.append(
             "SELECT filename, line_no, CASE WHEN suffix(line, chr(13)) THEN line[:-2] "
             "ELSE line END AS line FROM (SELECT filename, generate_subscripts(ls, 1) AS "
-            "line_no, unnest(ls) AS line FROM (SELECT filename, string_split(content, "
+            "line_no, unnest(ls) AS line FROM (SELECT "
+            f"{names}[file_index::BIGINT + 1] AS filename, string_split(content, "
             f"chr(10)) AS ls FROM read_text({listed})))"
         )
     for p in compressed:

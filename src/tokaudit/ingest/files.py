@@ -70,8 +70,10 @@ def real_path(path: Path) -> Path:
     text = os.fspath(path)
     if os.path.islink(text):  # os.path.realpath: a loop of links is no error (resolve raises)
         return Path(os.path.realpath(text))
-    directory, name = os.path.split(os.path.abspath(text))
-    return Path(os.path.join(_real_dir(directory), name))
+    directory, name = os.path.split(text)
+    # made absolute but not normalised: ``..`` after a linked directory is resolved by
+    # realpath, after the link (abspath dropped it as text, naming another file)
+    return Path(os.path.join(_real_dir(os.path.join(os.getcwd(), directory)), name))
 
 
 def _log_files(root: Path, suffixes: tuple[str, ...]) -> Iterator[Path]:
@@ -83,10 +85,13 @@ def _log_files(root: Path, suffixes: tuple[str, ...]) -> Iterator[Path]:
     for directory, _, names in os.walk(root):
         for name in names:
             path = Path(directory, name)
-            if is_log_name(path, suffixes) and (
-                path.is_file() or (os.path.islink(path) and not os.path.exists(path))
-            ):
+            if is_log_name(path, suffixes) and _listed(path):
                 yield path
+
+
+def _listed(path: Path) -> bool:
+    """A file to read, or a link that leads nowhere (to fail with its reason, not vanish)."""
+    return path.is_file() or (os.path.islink(path) and not os.path.exists(path))
 
 
 def expand_paths(paths: list[str], suffixes: tuple[str, ...] = LOG_SUFFIXES) -> list[Path]:
@@ -110,7 +115,7 @@ def expand_paths(paths: list[str], suffixes: tuple[str, ...] = LOG_SUFFIXES) -> 
         elif glob.has_magic(raw):
             matches: list[Path] = []
             for match in sorted(Path(m) for m in glob.glob(raw, recursive=True)):
-                if match.is_file():
+                if _listed(match):
                     matches.append(match)
                 elif match.is_dir():  # walked like a directory argument
                     matches.extend(sorted(_log_files(walk_root(match), suffixes)))
@@ -147,9 +152,10 @@ ZST_RATIO = 8  # what a .zst of JSON logs is taken to hold, per byte, when it do
 
 def read_size(path: Path) -> int:
     """About how many bytes reading ``path`` yields: its size, or for a ``.gz`` the
-    uncompressed size its trailer records (modulo 4 GiB: never taken below the size on
-    disk), for a ``.zst`` ``ZST_RATIO`` times its size. What a batch of files holds is
-    counted so (``loader._batches``): 44 MB of ``.gz`` on disk held 2 GB of logs."""
+    uncompressed size its trailer records (its last member's, modulo 4 GiB: so never taken
+    below the size on disk), for a ``.zst`` ``ZST_RATIO`` times its size. What a batch of
+    files holds is counted so (``loader._batches``): 44 MB of ``.gz`` on disk held 2 GB of
+    logs."""
     size = file_size(path)
     name = path.name.lower()
     if name.endswith(".zst"):

@@ -107,8 +107,9 @@ class LogFormat(ABC):
 
     #: Formats whose logs are many small files (Claude Code writes one per session) set a
     #: byte budget: the loader then stages consecutive files of this format together with
-    #: ``stage_files``, up to that many bytes per batch, and loads each batch in one
-    #: transaction. 0, the default: one file at a time with ``stage``.
+    #: ``stage_files``, up to that many bytes per batch (what the files hold:
+    #: ``files.read_size``), and loads each batch in one transaction. 0, the default: one
+    #: file at a time with ``stage``.
     batch_bytes: int = 0
 
     #: True when ``stage``/``stage_files`` read nothing but the files and leave everything

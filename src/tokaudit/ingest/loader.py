@@ -24,6 +24,7 @@ from typing import BinaryIO, cast
 import duckdb
 
 from tokaudit.errors import UsageError
+from tokaudit.ingest import staging
 from tokaudit.ingest.attribution import Attribution
 from tokaudit.ingest.fieldmap import FieldMap
 from tokaudit.ingest.files import (
@@ -64,7 +65,6 @@ from tokaudit.ingest.staging import (
     INPUT_TOKEN_CLASSES,
     SPLIT_VARIABLE,
     create_staged,
-    has_glob_chars,
     insert_prompt_texts,
     path_sql,
     read_lines_sql,
@@ -515,10 +515,11 @@ def _load_batch(
                     _load_batch(con, [again], fmt_name, attribution)
                     return
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if is_line_too_long(exc) or "does not support a full read" in message:
+        if is_line_too_long(exc):
             # DuckDB's words ("CSV Error on Line: 1", "Parallel CSV Reader ...") say nothing
             # of the cause; plain and .gz files get here only if no copy could be made
-            message = "a line of 256 MiB or more, which DuckDB's line reader cannot read" + (
+            limit = f"{staging.MAX_LINE_BYTES // (1 << 20)} MiB"
+            message = f"a line of {limit} or more, which DuckDB's line reader cannot read" + (
                 "; a .zst is read by DuckDB alone, so the whole file fails: decompress "
                 "it (zstd -d) and ingest that to load its other lines"
                 if p.path.name.lower().endswith(".zst")
@@ -766,10 +767,6 @@ def _plan(
             seen = FORMATS.get(result.format)
             planned.append((seen.priority if seen else 0, result, None))
             continue
-        if has_glob_chars(path):
-            # read by a bracketed pattern (``staging.path_sql``), which DuckDB reports
-            # under the normalised path: given so, lines join back to their file
-            path = Path(os.path.abspath(path))
         # DuckDB reads a cut .zst, and a .gz with a bad checksum, without an error
         zst = zst_problem(path)
         problem = zst or (gz.problem if gz else None)
@@ -812,13 +809,7 @@ def _plan(
             staged_from == path  # a document's records are read by DuckDB's JSON reader
             and repair is None
             and documents is not None
-            and not (detected is not None and detected.lf_lines_only)
-            and (
-                (gz.bare_cr or gz.overlong)  # found while the archive was checked whole
-                if gz is not None
-                else not path.name.lower().endswith(COMPRESSED_SUFFIXES)
-                and (has_bare_cr(path) or has_overlong_line(path))
-            )
+            and _needs_line_copy(path, gz, detected is not None and detected.lf_lines_only)
         ):
             # DuckDB's line reader would drop the byte after each bare CR: read a copy whose
             # line ends are all LF (a bare CR ends a line, as Python's universal newlines);
@@ -978,6 +969,20 @@ def _detect_document(
     except (duckdb.Error, OSError):
         return None, None, None
     return (copy, detected, None) if detected is not _EMPTY else (None, None, None)
+
+
+def _needs_line_copy(path: Path, gz: GzipVerdict | None, lf_lines_only: bool) -> bool:
+    """Whether DuckDB's line reader must read ``path`` from a copy: it holds a bare CR (the
+    reader drops the byte after it) or a line too long for the reader. A ``.gz`` was looked
+    through when it was checked whole; a ``.zst`` cannot be (Python has no Zstandard
+    decoder before 3.14). A format whose writer never writes a bare CR (``lf_lines_only``)
+    skips that look, but not the long lines of its ``.gz`` files (their lines go through
+    the line reader; its plain files are read whole, with no line limit)."""
+    if gz is not None:
+        return gz.overlong or (gz.bare_cr and not lf_lines_only)
+    if lf_lines_only or path.name.lower().endswith(COMPRESSED_SUFFIXES):
+        return False
+    return has_bare_cr(path) or has_overlong_line(path)
 
 
 def _batches(pending: list[_Pending]) -> list[list[_Pending]]:

@@ -114,9 +114,9 @@ def has_glob_chars(path: Path | str) -> bool:
 def path_sql(path: Path | str) -> str:
     """``path`` as a SQL literal for DuckDB's file readers, which take every path for a glob
     pattern: a file named ``a*.jsonl`` also read ``ab.jsonl``. Each pattern character is
-    bracketed (``[*]``) so it matches itself. DuckDB then names a file it found by a
-    pattern with its directory normalised, so callers that join on ``filename`` give such
-    paths absolute and normalised (``loader._plan`` does)."""
+    bracketed (``[*]``) so it matches itself. DuckDB then reports such a file under its
+    own spelling of the path (its directory normalised): tell files apart by
+    ``file_index``, not by ``filename``."""
     return sql_string(_GLOB_CHARS.sub(r"[\1]", str(path)))
 
 
@@ -163,13 +163,13 @@ def files_lines_sql(paths: list[Path]) -> str:
     """A relation ``(line_no, line)`` of every physical line of ``paths``, numbered from 1 in
     each file, with the file's index in ``paths`` packed into ``line_no`` (see
     ``FILE_NO_SHIFT``; ``unpack_file_numbers`` splits them after staging). Lines are
-    numbered in read order, as ``numbered_lines_sql`` numbers one file's."""
-    files = ", ".join(f"({n}, {sql_string(str(p))})" for n, p in enumerate(paths))
-    return f"""(SELECT (f.file_no::BIGINT << {FILE_NO_SHIFT})
-            + r.rn - min(r.rn) OVER (PARTITION BY r.filename) + 1 AS line_no, r.line
-        FROM (SELECT row_number() OVER () AS rn, line, filename
-              FROM {read_lines_sql(paths)}) r
-        JOIN (VALUES {files}) AS f(file_no, filename) USING (filename))"""
+    numbered in read order, as ``numbered_lines_sql`` numbers one file's, and told apart by
+    DuckDB's ``file_index``, never by the name it reports (a name spelt another way, such
+    as ``//tmp/x``, matched no file and its lines were lost)."""
+    return f"""(SELECT (file_index::BIGINT << {FILE_NO_SHIFT})
+            + rn - min(rn) OVER (PARTITION BY file_index) + 1 AS line_no, line
+        FROM (SELECT file_index, row_number() OVER () AS rn, line
+              FROM {read_lines_sql(paths)}))"""
 
 
 def stage_files_lines(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
