@@ -11,7 +11,9 @@ loads from a repaired copy), a bare CR (read from a copy, in a batch of its own)
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +24,7 @@ from tokaudit.ingest import ingest_paths
 from tokaudit.ingest.envelope import EnvelopeFormat
 from tokaudit.ingest.files import ZST_RATIO, file_size, read_size
 from tokaudit.ingest.jsondocs import DocumentFormat
+from tokaudit.ingest.litellm import LiteLLMFormat
 from tokaudit.ingest.otel import OtelGenAIFormat
 from tokaudit.ingest.pairs import PairsFormat
 from tokaudit.ingest.staging import SPLIT_VARIABLE
@@ -72,7 +75,7 @@ def _load(
     split: bool = True,
 ) -> dict[str, Any]:
     monkeypatch.setenv("TOKAUDIT_STAGE_WORKERS", str(workers))
-    for fmt in (EnvelopeFormat, PairsFormat, OtelGenAIFormat):
+    for fmt in (EnvelopeFormat, PairsFormat, OtelGenAIFormat, LiteLLMFormat):
         monkeypatch.setattr(fmt, "batch_bytes", batch_bytes)
     con = open_store(":memory:")
     if not split:
@@ -311,3 +314,65 @@ def test_read_size_of_plain_gz_and_zst(tmp_path: Path) -> None:
     tiny = tmp_path / "b.jsonl.gz"
     tiny.write_bytes(gzip.compress(b""))
     assert read_size(tiny) == file_size(tiny)  # never below the size on disk
+
+
+LITELLM = FIXTURES / "realworld" / "litellm"
+
+
+def test_litellm_files_load_in_batches_as_one_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LiteLLM files of every shape a logger or an export writes, a file each: a
+    pretty-printed SpendLogs row, a StandardLoggingPayload, JSON Lines of rows (one of
+    them not a record), a CSV export with a ragged row; ids varied so most are new."""
+    spend = json.loads((LITELLM / "spend_logs_payload.json").read_text())
+    payload = (LITELLM / "standard_logging_payload.json").read_text()
+
+    def row(n: int) -> dict[str, Any]:
+        return {**spend, "request_id": f"req-{n}"}
+
+    tree = tmp_path / "litellm"
+    tree.mkdir()
+    for n in range(3):
+        (tree / f"a-row-{n}.json").write_text(json.dumps(row(n), indent=2))
+    (tree / "b-payload.json").write_text(payload)
+    (tree / "c-rows.jsonl").write_text(
+        "".join(json.dumps(row(n)) + "\n" for n in (10, 11)) + "[1]\n" + json.dumps(row(12))
+    )
+    columns = [
+        "request_id",
+        "call_type",
+        "spend",
+        "prompt_tokens",
+        "completion_tokens",
+        "startTime",
+        "endTime",
+        "model",
+        "custom_llm_provider",
+        "metadata",
+        "status",
+    ]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for n in (20, 21):
+        values = {**row(n), "metadata": spend["metadata"]}
+        writer.writerow(["" if values.get(c) is None else values[c] for c in columns])
+    writer.writerow(["x"] * (len(columns) + 2))  # too many columns
+    (tree / "d-export.log").write_text(out.getvalue())
+    alone = _load(tree, monkeypatch, batch_bytes=0)
+    batches = _document_batches(monkeypatch)
+    stage_files = LiteLLMFormat.stage_files
+
+    def spy(self: LiteLLMFormat, con: Any, paths: list[Path]) -> None:
+        batches.append(len(paths))
+        stage_files(self, con, paths)
+
+    monkeypatch.setattr(LiteLLMFormat, "stage_files", spy)
+    together = _load(tree, monkeypatch, batch_bytes=1 << 20)
+    assert together == alone
+    assert max(batches) >= 5
+    read = {Path(f[0]).name: (f[1], *f[2:6]) for f in alone["files"]}
+    assert read["c-rows.jsonl"][0] == "litellm-spendlogs" and read["c-rows.jsonl"][4] == 1
+    assert read["d-export.log"][0] == "litellm-spendlogs" and read["d-export.log"][4] == 1
+    assert sum(f[3] for f in alone["files"]) >= 8

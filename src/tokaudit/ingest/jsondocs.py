@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from abc import abstractmethod
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -324,6 +324,39 @@ def count_problems_sql(values: str, labels: list[str], not_null: Collection[str]
     )
 
 
+def read_each_file(
+    con: duckdb.DuckDBPyConnection,
+    paths: list[Path],
+    read_one: Callable[[duckdb.DuckDBPyConnection, Path], None],
+) -> None:
+    """``_raw``, ``_docs`` and ``_elem_lines`` of several files, for one staging statement.
+
+    Planning a format's staging SQL costs 0.15 to 0.3 s, about all a small file's staging
+    costs (200 one-span OTLP files took 55 s), so each file is read on its own by
+    ``read_one`` (whether it is JSON Lines, one document or CSV is decided per file), its
+    line numbers given its number in their high bits (``staging.FILE_NO_SHIFT``), and the
+    format's staging SQL runs once over all of them (then ``unpack_file_numbers``).
+    """
+    tables = {
+        "_raw": "line_no + {base} AS line_no, line",
+        "_docs": "line_no + {base} AS line_no, doc, raw, problem",
+        "_elem_lines": "elem_ord, elem_line + {base} AS elem_line",
+    }
+    for number, path in enumerate(paths):
+        read_one(con, path)
+        base = number << FILE_NO_SHIFT
+        for table, columns in tables.items():
+            select = f"SELECT {columns.format(base=base)} FROM {table}"
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {table}_all AS {select}"
+                if number == 0
+                else f"INSERT INTO {table}_all {select}"
+            )
+    for table in tables:
+        con.execute(f"DROP TABLE {table}")
+        con.execute(f"ALTER TABLE {table}_all RENAME TO {table}")
+
+
 class DocumentFormat(LogFormat):
     """A format whose files are JSON documents holding records (Langfuse, OTLP).
 
@@ -352,40 +385,19 @@ class DocumentFormat(LogFormat):
         return any(self.head_key.search(line) for line in head.lines[: self.head_lines])
 
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
-        mode = stage_documents(con, path)
-        stage_element_lines(con, mode, self.element_depth)
+        self._read_one(con, path)
         self._stage_docs(con)
 
     def stage_files(self, con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
-        """Several files, each read as ``stage`` reads one, then staged in one statement.
-
-        Planning ``stage_sql`` costs 0.15 to 0.3 s, about all a small file's staging costs
-        (200 one-span OTLP files took 55 s), so each file's documents and element lines are
-        read on their own (whether a file is JSON Lines or one document is per file), their
-        line numbers carrying the file's number in their high bits
-        (``staging.FILE_NO_SHIFT``), and ``stage_sql`` runs once over all of them.
-        """
-        tables = {
-            "_raw": "line_no + {base} AS line_no, line",
-            "_docs": "line_no + {base} AS line_no, doc, raw, problem",
-            "_elem_lines": "elem_ord, elem_line + {base} AS elem_line",
-        }
-        for number, path in enumerate(paths):
-            mode = stage_documents(con, path)
-            stage_element_lines(con, mode, self.element_depth)
-            base = number << FILE_NO_SHIFT
-            for table, columns in tables.items():
-                select = f"SELECT {columns.format(base=base)} FROM {table}"
-                con.execute(
-                    f"CREATE OR REPLACE TEMP TABLE {table}_all AS {select}"
-                    if number == 0
-                    else f"INSERT INTO {table}_all {select}"
-                )
-        for table in tables:
-            con.execute(f"DROP TABLE {table}")
-            con.execute(f"ALTER TABLE {table}_all RENAME TO {table}")
+        """Several files, each read as ``stage`` reads one, then staged in one statement
+        (``read_each_file``)."""
+        read_each_file(con, paths, self._read_one)
         self._stage_docs(con)
         unpack_file_numbers(con)
+
+    def _read_one(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        mode = stage_documents(con, path)
+        stage_element_lines(con, mode, self.element_depth)
 
     def _stage_docs(self, con: duckdb.DuckDBPyConnection) -> None:
         """``_staged`` from ``_raw``, ``_docs`` and ``_elem_lines``."""

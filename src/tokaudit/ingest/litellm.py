@@ -29,10 +29,11 @@ from tokaudit.ingest.jsondocs import (
     extract_sql,
     install_gateway_macros,
     picker,
+    read_each_file,
     record_line,
     stage_element_lines,
 )
-from tokaudit.ingest.staging import stage_lines
+from tokaudit.ingest.staging import stage_lines, unpack_file_numbers
 from tokaudit.ingest.usage import usage_struct
 
 # Counts, relative to a usage object: metadata.usage_object (spend logs) or the
@@ -330,6 +331,9 @@ _CSV_HEADER = re.compile(r"(^|,)\"?(request_id|id)\"?(,|$)")
 class LiteLLMFormat(LogFormat):
     name = "litellm-spendlogs"
     description = "LiteLLM proxy SpendLogs rows (JSON, JSONL, CSV) and StandardLoggingPayload"
+    # a logger may write each StandardLoggingPayload to a file of its own: small files are
+    # staged together (0.4 s a file alone)
+    batch_bytes = 64 * 1024 * 1024
 
     def sniff(self, head: FileHead) -> bool:
         objects = [r for r in head.records if isinstance(r, dict)]
@@ -352,16 +356,29 @@ class LiteLLMFormat(LogFormat):
         )
 
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
-        stage_lines(con, path)
-        first = header_line(con)
-        if first is not None and not first[1].lstrip(" ").startswith(("{", "[")):
-            install_gateway_macros(con)
-            stage_csv_docs(con, ",")
-            stage_element_lines(con, "lines", 0)
-        else:
-            mode = docs_from_raw(con)
-            stage_element_lines(con, mode, 1)
+        _read_one(con, path)
         create_staged_merged(con, _STAGE)
+
+    def stage_files(self, con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
+        """Several files, each read on its own (CSV, JSON Lines or one document), staged
+        in one statement (``jsondocs.read_each_file``)."""
+        read_each_file(con, paths, _read_one)
+        create_staged_merged(con, _STAGE)
+        unpack_file_numbers(con)
+
+
+def _read_one(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """``_raw``, ``_docs`` and ``_elem_lines`` of one file: CSV rows, JSON Lines or one
+    document."""
+    stage_lines(con, path)
+    first = header_line(con)
+    if first is not None and not first[1].lstrip(" ").startswith(("{", "[")):
+        install_gateway_macros(con)
+        stage_csv_docs(con, ",")
+        stage_element_lines(con, "lines", 0)
+    else:
+        mode = docs_from_raw(con)
+        stage_element_lines(con, mode, 1)
 
 
 def _looks_like_litellm(record: dict[str, Any]) -> bool:
