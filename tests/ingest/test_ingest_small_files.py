@@ -23,6 +23,7 @@ import pytest
 from tokaudit.ingest import ingest_paths
 from tokaudit.ingest.envelope import EnvelopeFormat
 from tokaudit.ingest.files import ZST_RATIO, file_size, read_size
+from tokaudit.ingest.interface import LogFormat
 from tokaudit.ingest.jsondocs import DocumentFormat
 from tokaudit.ingest.litellm import LiteLLMFormat
 from tokaudit.ingest.otel import OtelGenAIFormat
@@ -97,6 +98,19 @@ def _load(
         con.close()
 
 
+def _batch_sizes(monkeypatch: pytest.MonkeyPatch, fmt: type[LogFormat]) -> list[int]:
+    """The number of files in each batch ``fmt.stage_files`` stages from now on."""
+    batches: list[int] = []
+    stage_files = fmt.stage_files
+
+    def spy(self: LogFormat, con: Any, paths: list[Path]) -> None:
+        batches.append(len(paths))
+        stage_files(self, con, paths)
+
+    monkeypatch.setattr(fmt, "stage_files", spy)
+    return batches
+
+
 @pytest.fixture(scope="module")
 def tree_alone(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     """The tree and what loading its files one at a time gives (the reference)."""
@@ -113,14 +127,7 @@ def test_batched_small_files_load_as_one_at_a_time(
     split: bool,
 ) -> None:
     tree, alone = tree_alone
-    batches: list[int] = []
-    stage_files = EnvelopeFormat.stage_files
-
-    def spy(self: EnvelopeFormat, con: Any, paths: list[Path]) -> None:
-        batches.append(len(paths))
-        stage_files(self, con, paths)
-
-    monkeypatch.setattr(EnvelopeFormat, "stage_files", spy)
+    batches = _batch_sizes(monkeypatch, EnvelopeFormat)
     together = _load(tree, monkeypatch, batch_bytes=20_000, workers=workers, split=split)
     assert together == alone
     assert max(batches) > 3  # several files were staged together
@@ -157,14 +164,7 @@ def test_request_response_pairs_a_file_each_load_in_batches(
             data += "[1, 2]\n"
         (tree / f"call-{n:02d}.jsonl").write_text(data)
     alone = _load(tree, monkeypatch, batch_bytes=0)
-    batches: list[int] = []
-    stage_files = PairsFormat.stage_files
-
-    def spy(self: PairsFormat, con: Any, paths: list[Path]) -> None:
-        batches.append(len(paths))
-        stage_files(self, con, paths)
-
-    monkeypatch.setattr(PairsFormat, "stage_files", spy)
+    batches = _batch_sizes(monkeypatch, PairsFormat)
     together = _load(tree, monkeypatch, batch_bytes=1 << 20)
     assert together == alone
     assert batches == [len(exchanges)]
@@ -197,18 +197,6 @@ def _otlp_tree(root: Path) -> Path:
     return tree
 
 
-def _document_batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    batches: list[int] = []
-    stage_files = DocumentFormat.stage_files
-
-    def spy(self: DocumentFormat, con: Any, paths: list[Path]) -> None:
-        batches.append(len(paths))
-        stage_files(self, con, paths)
-
-    monkeypatch.setattr(DocumentFormat, "stage_files", spy)
-    return batches
-
-
 def test_otlp_files_load_in_batches_as_one_at_a_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -216,7 +204,7 @@ def test_otlp_files_load_in_batches_as_one_at_a_time(
     numbers found in its own lines, and the spans staged together."""
     tree = _otlp_tree(tmp_path)
     alone = _load(tree, monkeypatch, batch_bytes=0)
-    batches = _document_batches(monkeypatch)
+    batches = _batch_sizes(monkeypatch, DocumentFormat)
     together = _load(tree, monkeypatch, batch_bytes=1 << 20)
     assert together == alone
     assert max(batches) >= 4
@@ -291,14 +279,7 @@ def test_a_batch_counts_what_its_gz_files_hold(
         (tree / f"day-{n}.jsonl.gz").write_bytes(gzip.compress(data))
         assert read_size(tree / f"day-{n}.jsonl.gz") == len(data)
         assert file_size(tree / f"day-{n}.jsonl.gz") < len(data) // 20
-    batches: list[int] = []
-    stage_files = EnvelopeFormat.stage_files
-
-    def spy(self: EnvelopeFormat, con: Any, paths: list[Path]) -> None:
-        batches.append(len(paths))
-        stage_files(self, con, paths)
-
-    monkeypatch.setattr(EnvelopeFormat, "stage_files", spy)
+    batches = _batch_sizes(monkeypatch, EnvelopeFormat)
     got = _load(tree, monkeypatch, batch_bytes=500_000)  # room for two files' contents
     assert batches == [2, 2]
     assert sum(f[3] for f in got["files"]) == 20
@@ -361,14 +342,7 @@ def test_litellm_files_load_in_batches_as_one_at_a_time(
     writer.writerow(["x"] * (len(columns) + 2))  # too many columns
     (tree / "d-export.log").write_text(out.getvalue())
     alone = _load(tree, monkeypatch, batch_bytes=0)
-    batches = _document_batches(monkeypatch)
-    stage_files = LiteLLMFormat.stage_files
-
-    def spy(self: LiteLLMFormat, con: Any, paths: list[Path]) -> None:
-        batches.append(len(paths))
-        stage_files(self, con, paths)
-
-    monkeypatch.setattr(LiteLLMFormat, "stage_files", spy)
+    batches = _batch_sizes(monkeypatch, LiteLLMFormat)
     together = _load(tree, monkeypatch, batch_bytes=1 << 20)
     assert together == alone
     assert max(batches) >= 5
