@@ -106,11 +106,6 @@ MAX_LINE_BYTES = 256 * 1024 * 1024
 _GLOB_CHARS = re.compile(r"([*?\[])")
 
 
-def has_glob_chars(path: Path | str) -> bool:
-    """Whether DuckDB's file readers would take ``path`` for a pattern (``*``, ``?``, ``[``)."""
-    return _GLOB_CHARS.search(str(path)) is not None
-
-
 def path_sql(path: Path | str) -> str:
     """``path`` as a SQL literal for DuckDB's file readers, which take every path for a glob
     pattern: a file named ``a*.jsonl`` also read ``ab.jsonl``. Each pattern character is
