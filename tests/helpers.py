@@ -79,3 +79,20 @@ def cassette_response(body: Any) -> dict[str, Any]:
         return dict(next(chunk for chunk in chunks if chunk.get("usage")))
     result: dict[str, Any] = json.loads(text)
     return result
+
+
+def ingest_contents(con: duckdb.DuckDBPyConnection, paths: list[str]) -> dict[str, Any]:
+    """Ingest ``paths`` and return what two ways of loading must agree on: each file's
+    counts and error, every request row, every reject (file, line, raw text, reason)."""
+    result = ingest_paths(con, paths)
+    files = sorted(
+        (f.path, f.format, f.records_read, f.loaded, f.duplicates, f.rejected, f.error)
+        for f in result.files
+    )
+    requests = con.execute(
+        "SELECT * EXCLUDE (metadata), metadata::VARCHAR FROM requests ORDER BY request_key"
+    ).fetchall()
+    rejects = con.execute(
+        "SELECT source_file, source_line, raw, reason FROM rejects ORDER BY ALL"
+    ).fetchall()
+    return {"files": files, "requests": requests, "rejects": rejects}

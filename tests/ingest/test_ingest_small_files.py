@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tokaudit.ingest import ingest_paths
+from helpers import ingest_contents
 from tokaudit.ingest.envelope import EnvelopeFormat
 from tokaudit.ingest.files import ZST_RATIO, file_size, read_size
 from tokaudit.ingest.interface import LogFormat
@@ -82,18 +82,7 @@ def _load(
     if not split:
         con.execute(f"SET VARIABLE {SPLIT_VARIABLE} = false")
     try:
-        result = ingest_paths(con, [str(tree)])
-        files = sorted(
-            (f.path, f.format, f.records_read, f.loaded, f.duplicates, f.rejected, f.error)
-            for f in result.files
-        )
-        requests = con.execute(
-            "SELECT * EXCLUDE (metadata), metadata::VARCHAR FROM requests ORDER BY request_key"
-        ).fetchall()
-        rejects = con.execute(
-            "SELECT source_file, source_line, raw, reason FROM rejects ORDER BY ALL"
-        ).fetchall()
-        return {"files": files, "requests": requests, "rejects": rejects}
+        return ingest_contents(con, [str(tree)])
     finally:
         con.close()
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tokaudit.ingest import ingest_paths
+from helpers import ingest_contents
 from tokaudit.ingest.claude_code import ClaudeCodeFormat
 from tokaudit.ingest.staging import SPLIT_VARIABLE
 from tokaudit.store import open_store
@@ -61,23 +61,13 @@ def _load(
     if not split:  # every statement whole, as on a worker connection
         con.execute(f"SET VARIABLE {SPLIT_VARIABLE} = false")
     try:
-        result = ingest_paths(con, [str(tree)])
-        files = sorted(
-            (f.path, f.format, f.records_read, f.loaded, f.duplicates, f.rejected, f.error)
-            for f in result.files
-        )
-        requests = con.execute(
-            "SELECT * EXCLUDE (metadata), metadata::VARCHAR FROM requests ORDER BY request_key"
-        ).fetchall()
-        rejects = con.execute(
-            "SELECT source_file, source_line, reason FROM rejects ORDER BY ALL"
-        ).fetchall()
+        contents = ingest_contents(con, [str(tree)])
         attached = con.execute(
             "SELECT count(*) FROM duckdb_databases() WHERE database_name = 'tokaudit_stage'"
         ).fetchone()
     finally:
         con.close()
-    return {"files": files, "requests": requests, "rejects": rejects, "attached": attached}
+    return {**contents, "attached": attached}
 
 
 def test_staging_ahead_loads_what_the_loader_alone_loads(
@@ -91,9 +81,9 @@ def test_staging_ahead_loads_what_the_loader_alone_loads(
     [bad] = [f for f in alone["files"] if f[0] == str(broken)]
     assert bad[6] is None and bad[5] == 1 and bad[3] > 0  # one line lost, the rest loaded
     [reject] = [r for r in alone["rejects"] if r[0] == str(broken.resolve())]
-    assert reject[1] == 4 and reject[2].startswith("not valid UTF-8 (byte 0xff")
+    assert reject[1] == 4 and reject[3].startswith("not valid UTF-8 (byte 0xff")
     cut = [r for r in alone["rejects"] if r[0].endswith("-cut.jsonl.gz")]
-    assert len(cut) == 1 and cut[0][2].startswith("truncated .gz archive; what could be read")
+    assert len(cut) == 1 and cut[0][3].startswith("truncated .gz archive; what could be read")
     assert ahead["attached"] == (0,)  # the staging database is gone afterwards
 
 
