@@ -246,6 +246,13 @@ def test_file_names_with_glob_characters_read_only_themselves(
         bad = sum(1 for line in content if line == b'{"bad"')
         assert read[name] == (len(content), len(content) - bad, bad, None), name
     assert [(Path(r[0]).name, r[1]) for r in got["rejects"]] == [("ab.jsonl", 3)]
+    # through a linked folder's parent (DuckDB's glob took link/.. as text: not found, QA)
+    (tmp_path / "deep").mkdir()
+    (tmp_path / "deep" / "link").symlink_to(tree)
+    via = tmp_path / "deep" / "link" / ".." / "logs" / "a*.jsonl"
+    assert via.is_file()  # the operating system follows the link, then goes up
+    [linked] = _load(via, monkeypatch, batch_bytes=batch_bytes)["files"]
+    assert (linked[2], linked[3], linked[6]) == (3, 3, None)
     # the session loads as it does from a plain folder name
     plain = tmp_path / "plain" / "proj"
     plain.mkdir(parents=True)

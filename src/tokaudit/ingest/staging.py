@@ -6,6 +6,7 @@ columns it knows; the rest are filled with NULL of the right type (or a default)
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -109,10 +110,14 @@ _GLOB_CHARS = re.compile(r"([*?\[])")
 def path_sql(path: Path | str) -> str:
     """``path`` as a SQL literal for DuckDB's file readers, which take every path for a glob
     pattern: a file named ``a*.jsonl`` also read ``ab.jsonl``. Each pattern character is
-    bracketed (``[*]``) so it matches itself. DuckDB then reports such a file under its
-    own spelling of the path (its directory normalised): tell files apart by
+    bracketed (``[*]``) so it matches itself, in the path resolved first: DuckDB's glob
+    takes ``link/..`` as text, not as the link's parent (QA: such a file was not found).
+    DuckDB then reports the file under its own spelling of the path: tell files apart by
     ``file_index``, not by ``filename``."""
-    return sql_string(_GLOB_CHARS.sub(r"[\1]", str(path)))
+    text = str(path)
+    if _GLOB_CHARS.search(text) is None:
+        return sql_string(text)
+    return sql_string(_GLOB_CHARS.sub(r"[\1]", os.path.realpath(text)))
 
 
 def read_lines_sql(path: Path | list[Path]) -> str:
