@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from helpers import ingest_contents
+from tokaudit.ingest.anthropic_usage import AnthropicUsageFormat
 from tokaudit.ingest.envelope import EnvelopeFormat
 from tokaudit.ingest.files import ZST_RATIO, file_size, read_size
 from tokaudit.ingest.interface import LogFormat
 from tokaudit.ingest.jsondocs import DocumentFormat
 from tokaudit.ingest.litellm import LiteLLMFormat
+from tokaudit.ingest.openai_usage import OpenAIUsageFormat
 from tokaudit.ingest.otel import OtelGenAIFormat
 from tokaudit.ingest.pairs import PairsFormat
 from tokaudit.ingest.staging import SPLIT_VARIABLE
@@ -76,7 +78,14 @@ def _load(
     split: bool = True,
 ) -> dict[str, Any]:
     monkeypatch.setenv("TOKAUDIT_STAGE_WORKERS", str(workers))
-    for fmt in (EnvelopeFormat, PairsFormat, OtelGenAIFormat, LiteLLMFormat):
+    for fmt in (
+        EnvelopeFormat,
+        PairsFormat,
+        OtelGenAIFormat,
+        LiteLLMFormat,
+        OpenAIUsageFormat,
+        AnthropicUsageFormat,
+    ):
         monkeypatch.setattr(fmt, "batch_bytes", batch_bytes)
     con = open_store(":memory:")
     if not split:
@@ -341,3 +350,68 @@ def _csv_cell(value: Any) -> str:
     if value is None:
         return ""
     return value if isinstance(value, str) else json.dumps(value)
+
+
+OPENAI_USAGE = (
+    FIXTURES / "realworld" / "openai" / "openapi_examples" / "usage_completions_response.json"
+)
+ANTHROPIC_USAGE = (
+    Path(__file__).resolve().parent
+    / "exports"
+    / "data"
+    / ("anthropic_usage_report_docs_example.json")
+)
+
+
+def test_usage_exports_a_file_a_day_load_in_batches_as_one_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Usage API pages saved a file a day, in every shape an export takes: a
+    pretty-printed page, a compact one, JSON Lines of pages, a list of pages, a bare
+    bucket, a page with a bad count, a cut document; OpenAI's and Anthropic's. Each
+    result keeps the line it starts on in its own file."""
+    page = json.loads(OPENAI_USAGE.read_text())
+    report = json.loads(ANTHROPIC_USAGE.read_text())
+
+    def day(doc: dict[str, Any], n: int) -> dict[str, Any]:
+        text = json.dumps(doc)
+        for key in ("start_time", "end_time"):  # each file its own buckets
+            text = text.replace(f'"{key}": 17', f'"{key}": {17 + n}')
+        return json.loads(text.replace('"starting_at": "2025-', f'"starting_at": "{2000 + n}-'))
+
+    tree = tmp_path / "usage"
+    tree.mkdir()
+    (tree / "a-pretty.json").write_text(json.dumps(day(page, 1), indent=2))
+    (tree / "b-compact.json").write_text(json.dumps(day(page, 2)))
+    (tree / "c-pages.jsonl").write_text("".join(json.dumps(day(page, n)) + "\n" for n in (3, 4)))
+    (tree / "d-list.json").write_text(json.dumps([day(page, 5), day(page, 6)], indent=2))
+    (tree / "e-bucket.json").write_text(json.dumps(day(page, 7)["data"][0], indent=2))
+    bad = day(page, 8)
+    bad["data"][0]["results"][0]["input_tokens"] = "lots"
+    (tree / "f-bad-count.json").write_text(json.dumps(bad, indent=2))
+    (tree / "g-cut.json").write_text(json.dumps(day(page, 9), indent=2)[:-40])
+    (tree / "h-anthropic.json").write_text(json.dumps(day(report, 10), indent=2))
+    (tree / "i-anthropic.jsonl").write_text(json.dumps(day(report, 11)) + "\n")
+    alone = _load(tree, monkeypatch, batch_bytes=0)
+    openai_batches = _batch_sizes(monkeypatch, OpenAIUsageFormat)
+    anthropic_batches = _batch_sizes(monkeypatch, AnthropicUsageFormat)
+    together = _load(tree, monkeypatch, batch_bytes=1 << 20)
+    assert together == alone
+    assert max(openai_batches) >= 5 and max(anthropic_batches) == 2
+    read = {Path(f[0]).name: f[1:6] for f in alone["files"]}
+    # each page holds one bucket of one result (the OpenAPI example)
+    assert read == {
+        "a-pretty.json": ("openai-usage", 1, 1, 0, 0),
+        "b-compact.json": ("openai-usage", 1, 1, 0, 0),
+        "c-pages.jsonl": ("openai-usage", 2, 2, 0, 0),
+        "d-list.json": ("openai-usage", 2, 2, 0, 0),
+        "e-bucket.json": ("openai-usage", 1, 1, 0, 0),
+        "f-bad-count.json": ("openai-usage", 1, 0, 0, 1),
+        "g-cut.json": ("openai-usage", 1, 0, 0, 1),
+        "h-anthropic.json": ("anthropic-usage", 1, 1, 0, 0),
+        "i-anthropic.jsonl": ("anthropic-usage", 1, 1, 0, 0),
+    }
+    # the bad result's own line in its pretty-printed page: {, object, data, {, object,
+    # start_time, end_time, results, then the result's {
+    lines = {Path(r[0]).name: r[1] for r in alone["rejects"]}
+    assert lines == {"f-bad-count.json": 9, "g-cut.json": 1}

@@ -19,7 +19,13 @@ from pathlib import Path
 
 import duckdb
 
-from tokaudit.ingest.jsondocs import record_line, stage_documents, stage_element_lines
+from tokaudit.ingest.jsondocs import (
+    read_each_file,
+    record_line,
+    stage_documents,
+    stage_element_lines,
+)
+from tokaudit.ingest.staging import FILE_NO_SHIFT
 
 # Where results sit in a pretty-printed document, by the shape of the whole document:
 # page {"data": [bucket {"results": [result]}]} puts results four brackets deep.
@@ -60,11 +66,13 @@ WITH docs AS (
         unnest(l) AS result, generate_subscripts(l, 1) AS result_i
     FROM bucket_lists
 ), numbered AS (
-    SELECT *, row_number() OVER (ORDER BY doc_line, page_i, bucket_i, result_i) AS ord,
+    -- per file: a batch's files are told by the high bits of their line numbers
+    SELECT *, row_number() OVER (PARTITION BY {file}
+                                 ORDER BY doc_line, page_i, bucket_i, result_i) AS ord,
         -- the n-th result of the file, for finding the line it starts on
-        row_number() OVER (PARTITION BY result IS NULL
+        row_number() OVER (PARTITION BY {file}, result IS NULL
                            ORDER BY doc_line, page_i, bucket_i, result_i) AS result_ord,
-        count(*) FILTER (WHERE result IS NOT NULL) OVER () AS n
+        count(*) FILTER (WHERE result IS NOT NULL) OVER (PARTITION BY {file}) AS n
     FROM results
 )
 SELECT ord, doc_line, problem, bucket, result,
@@ -89,6 +97,31 @@ FROM numbered
 def stage_results(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Build ``_results(ord, doc_line, problem, bucket, result, rec_line, rec_raw,
     shape_problem)`` from a usage-export file of any of the shapes above."""
+    read_export(con, path)
+    flatten_results(con)
+
+
+def stage_results_of_files(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
+    """``_results`` of several files, each read on its own (``jsondocs.read_each_file``),
+    flattened in one statement: a year of daily exports took 0.2 s a file alone. The line
+    numbers carry each file's number (``staging.unpack_file_numbers`` after staging)."""
+    read_each_file(con, paths, read_export)
+    flatten_results(con)
+
+
+def flatten_results(con: duckdb.DuckDBPyConnection) -> None:
+    """``_results`` from ``_docs`` and ``_elem_lines`` (one file's, or a batch's)."""
+    line = record_line("result_ord", "n", "doc_line")
+    con.execute(
+        _FLATTEN.replace("{line}", line)
+        .replace("{file}", f"doc_line >> {FILE_NO_SHIFT}")
+        .replace("{{", "{")
+        .replace("}}", "}")
+    )
+
+
+def read_export(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """``_raw``, ``_docs`` and ``_elem_lines`` of one usage-export file, its shape its own."""
     mode = stage_documents(con, path)
     shape = "page"
     if mode == "document":
@@ -104,8 +137,6 @@ def stage_results(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         ).fetchone()
         shape = str(row[0]) if row else "page"
     stage_element_lines(con, mode, _DEPTH[shape])
-    line = record_line("result_ord", "n", "doc_line")
-    con.execute(_FLATTEN.replace("{line}", line).replace("{{", "{").replace("}}", "}"))
 
 
 def count_check(count: str, not_null: Collection[str]) -> str:
