@@ -170,11 +170,11 @@ def test_claude_code_transcripts_are_not_scanned(
 
     checked: list[str] = []
 
-    def spy(path: Path) -> bool:
+    def spy(path: Path) -> repair.LineCheck:
         checked.append(path.name)
-        return repair.has_bare_cr(path)
+        return repair.check_plain_lines(path)
 
-    monkeypatch.setattr(loader, "has_bare_cr", spy)
+    monkeypatch.setattr(loader, "check_plain_lines", spy)
     transcripts = Path(__file__).parents[1] / "fixtures/claude_code/claude-config/projects"
     log = tmp_path / "calls.jsonl"
     log.write_text("\n".join(_records(2)) + "\n")

@@ -102,7 +102,7 @@ def test_a_line_the_reader_refuses_is_rejected_after_the_fact(
 ) -> None:
     """Should the look before the read miss a long line, DuckDB's refusal of the file
     ("Maximum line size ... exceeded") sends it to the same copy."""
-    monkeypatch.setattr(loader, "has_overlong_line", lambda path: False)
+    monkeypatch.setattr(loader, "check_plain_lines", lambda path: repair.LineCheck(False, False))
     good = _lines(kit)
     # just past the limit DuckDB says "Maximum line size"; at twice its buffer, "does not
     # support a full read" (review), which now goes to the copy too

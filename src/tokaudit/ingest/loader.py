@@ -48,9 +48,8 @@ from tokaudit.ingest.repair import (
     DAMAGE_REASONS,
     GzipVerdict,
     Repair,
+    check_plain_lines,
     gzip_verdict,
-    has_bare_cr,
-    has_overlong_line,
     is_line_too_long,
     is_not_utf8,
     marked_records,
@@ -982,7 +981,8 @@ def _needs_line_copy(path: Path, gz: GzipVerdict | None, lf_lines_only: bool) ->
         return gz.overlong or (gz.bare_cr and not lf_lines_only)
     if lf_lines_only or path.name.lower().endswith(COMPRESSED_SUFFIXES):
         return False
-    return has_bare_cr(path) or has_overlong_line(path)
+    check = check_plain_lines(path)  # one mapping of the file for both
+    return check.bare_cr or check.overlong
 
 
 def _batches(pending: list[_Pending]) -> list[list[_Pending]]:

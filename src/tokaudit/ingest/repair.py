@@ -44,7 +44,9 @@ from tokaudit.ingest.staging import MAX_LINE_BYTES, read_lines_sql
 __all__ = [
     "DAMAGE_REASONS",
     "GzipVerdict",
+    "LineCheck",
     "Repair",
+    "check_plain_lines",
     "gzip_verdict",
     "has_bare_cr",
     "has_overlong_line",
@@ -448,51 +450,57 @@ def repair_zst(
     return Repair(target, lines.reasons, problem)
 
 
-def has_bare_cr(path: Path) -> bool:
-    """Whether a plain file holds a carriage return that is not part of a CRLF.
+@dataclass(frozen=True)
+class LineCheck:
+    """What DuckDB's line reader would stumble on in a plain file (``check_plain_lines``)."""
+
+    bare_cr: bool  # a CR not part of a CRLF: the reader drops the byte after it
+    overlong: bool  # a line longer than LINE_LIMIT: refused, or skipped unseen
+
+
+def check_plain_lines(path: Path) -> LineCheck:
+    """Whether a plain file holds a bare CR or a line longer than ``LINE_LIMIT`` (an unended
+    last line included), in one mapping of the file (a ``.gz`` is looked through in the
+    pass that checks it whole, ``gzip_verdict``).
 
     DuckDB's line reader takes a bare CR for a line end and drops the byte after it
-    (``"c\\rd"`` reads as ``c`` and an empty line), so such a file is read from
-    ``newline_copy``. The file is mapped, not read: ``find`` skips from CR to CR in place
-    (600 MB without one: 0.1 s). A CR as the very last byte ends the last line, as a
-    newline would. A Parquet file (``--map``) is binary: never.
+    (``"c\\rd"`` reads as ``c`` and an empty line), so such a file is read from a copy with
+    LF line ends; a CR as the very last byte ends the last line, as a newline would. The
+    file is mapped, not read: ``find`` skips from CR to CR in place (600 MB without one:
+    0.1 s), and each look for a long line jumps to the last newline within ``LINE_LIMIT``
+    bytes. A Parquet file (``--map``) is binary: never.
     """
     with path.open("rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         if size == 0:
-            return False
+            return LineCheck(False, False)
         try:
             view = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError):  # a file that cannot be mapped is scanned in blocks
-            return _bare_cr_in_blocks(fh)
+            return _check_blocks(fh)
         with view:
             if view[:4] == b"PAR1":
-                return False
-            at = view.find(b"\r")
-            while at != -1 and at + 1 < size:
-                if view[at + 1] != 0x0A:
-                    return True
-                at = view.find(b"\r", at + 2)
-    return False
+                return LineCheck(False, False)
+            return LineCheck(_bare_cr_in(view, size), size > LINE_LIMIT and _long_gap(view))
+
+
+def has_bare_cr(path: Path) -> bool:
+    """Whether a plain file holds a carriage return that is not part of a CRLF."""
+    return check_plain_lines(path).bare_cr
 
 
 def has_overlong_line(path: Path) -> bool:
-    """Whether a plain file holds a line longer than ``LINE_LIMIT`` bytes (an unended last
-    line included). The file is mapped, and each look jumps to the last newline within
-    ``LINE_LIMIT`` bytes, so a file is checked in a handful of steps. Never for Parquet."""
-    with path.open("rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        if size <= LINE_LIMIT:
-            return False
-        try:
-            view = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError):  # a file that cannot be mapped is scanned in blocks
-            lengths = _LineLengths()
-            while not lengths.found and (block := fh.read(CHUNK)):
-                lengths.feed(block)
-            return lengths.found
-        with view:
-            return view[:4] != b"PAR1" and _long_gap(view)
+    """Whether a plain file holds a line longer than ``LINE_LIMIT`` bytes."""
+    return check_plain_lines(path).overlong
+
+
+def _bare_cr_in(view: mmap.mmap, size: int) -> bool:
+    at = view.find(b"\r")
+    while at != -1 and at + 1 < size:
+        if view[at + 1] != 0x0A:
+            return True
+        at = view.find(b"\r", at + 2)
+    return False
 
 
 def _long_gap(data: bytes | mmap.mmap, start: int = 0) -> bool:
@@ -543,14 +551,20 @@ class _BareCr:
         self.found = data.replace(b"\r\n", b"").count(b"\r") > len(self.previous)
 
 
-def _bare_cr_in_blocks(fh: BinaryIO) -> bool:
+def _check_blocks(fh: BinaryIO) -> LineCheck:
+    """``check_plain_lines`` for a file that cannot be mapped: read in blocks."""
     if fh.read(4) == b"PAR1":
-        return False
+        return LineCheck(False, False)
     fh.seek(0)
-    scan = _BareCr()
-    while not scan.found and (block := fh.read(CHUNK)):
+    scan, lengths = _BareCr(), _LineLengths()
+    while not (scan.found and lengths.found) and (block := fh.read(CHUNK)):
         scan.feed(block)
-    return scan.found
+        lengths.feed(block)
+    return LineCheck(scan.found, lengths.found)
+
+
+def _bare_cr_in_blocks(fh: BinaryIO) -> bool:
+    return _check_blocks(fh).bare_cr
 
 
 def _lf_line_ends(data: bytes) -> tuple[bytes, bytes]:
