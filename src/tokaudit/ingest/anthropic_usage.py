@@ -13,21 +13,10 @@ Documented in docs/formats.md. Each result of a bucket becomes one aggregated ro
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import duckdb
-
-from tokaudit.ingest.interface import FileHead, LogFormat
-from tokaudit.ingest.jsondocs import before_2000, create_staged_merged
-from tokaudit.ingest.staging import unpack_file_numbers
+from tokaudit.ingest.interface import FileHead
+from tokaudit.ingest.jsondocs import before_2000
 from tokaudit.ingest.usage import usage_struct
-from tokaudit.ingest.usage_export import (
-    count_check,
-    group_key,
-    has_marker,
-    stage_results,
-    stage_results_of_files,
-)
+from tokaudit.ingest.usage_export import UsageExportFormat, count_check, group_key, has_marker
 
 UNGROUPED_MODEL = "(not grouped by model)"
 # Count fields, as JSON paths in a result, and how they are named in reject reasons.
@@ -122,11 +111,10 @@ FROM usage
 """
 
 
-class AnthropicUsageFormat(LogFormat):
+class AnthropicUsageFormat(UsageExportFormat):
     name = "anthropic-usage"
     description = "Anthropic Admin API messages usage report pages"
-    # daily exports come a file a day: staged a batch at a time (0.2 s a file alone)
-    batch_bytes = 64 * 1024 * 1024
+    stage_sql = _STAGE
 
     def sniff(self, head: FileHead) -> bool:
         # A cost report names token types in strings ("token_type": "...") and has amounts.
@@ -135,12 +123,3 @@ class AnthropicUsageFormat(LogFormat):
         return has_marker(head.lines, '"uncached_input_tokens"') or has_marker(
             head.lines, '"starting_at"', '"results"', '"cache_read_input_tokens"'
         )
-
-    def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
-        stage_results(con, path)
-        create_staged_merged(con, _STAGE)
-
-    def stage_files(self, con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
-        stage_results_of_files(con, paths)
-        create_staged_merged(con, _STAGE)
-        unpack_file_numbers(con)

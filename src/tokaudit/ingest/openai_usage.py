@@ -12,21 +12,10 @@ export was grouped by them; a result without a model is kept, unpriced, under
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import duckdb
-
-from tokaudit.ingest.interface import FileHead, LogFormat
-from tokaudit.ingest.jsondocs import before_2000, create_staged_merged
-from tokaudit.ingest.staging import unpack_file_numbers
+from tokaudit.ingest.interface import FileHead
+from tokaudit.ingest.jsondocs import before_2000
 from tokaudit.ingest.usage import usage_struct
-from tokaudit.ingest.usage_export import (
-    count_check,
-    group_key,
-    has_marker,
-    stage_results,
-    stage_results_of_files,
-)
+from tokaudit.ingest.usage_export import UsageExportFormat, count_check, group_key, has_marker
 
 RESULT_OBJECT = "organization.usage.completions.result"
 UNGROUPED_MODEL = "(not grouped by model)"
@@ -108,11 +97,10 @@ FROM usage
 """
 
 
-class OpenAIUsageFormat(LogFormat):
+class OpenAIUsageFormat(UsageExportFormat):
     name = "openai-usage"
     description = "OpenAI organization Usage API pages (usage/completions buckets)"
-    # daily exports come a file a day: staged a batch at a time (0.2 s a file alone)
-    batch_bytes = 64 * 1024 * 1024
+    stage_sql = _STAGE
 
     def sniff(self, head: FileHead) -> bool:
         return has_marker(head.lines, f'"{RESULT_OBJECT}"') or (
@@ -122,12 +110,3 @@ class OpenAIUsageFormat(LogFormat):
                 or has_marker(head.lines, '"input_cached_tokens"')
             )
         )
-
-    def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
-        stage_results(con, path)
-        create_staged_merged(con, _STAGE)
-
-    def stage_files(self, con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
-        stage_results_of_files(con, paths)
-        create_staged_merged(con, _STAGE)
-        unpack_file_numbers(con)

@@ -19,13 +19,15 @@ from pathlib import Path
 
 import duckdb
 
+from tokaudit.ingest.interface import LogFormat
 from tokaudit.ingest.jsondocs import (
+    create_staged_merged,
     read_each_file,
     record_line,
     stage_documents,
     stage_element_lines,
 )
-from tokaudit.ingest.staging import FILE_NO_SHIFT
+from tokaudit.ingest.staging import FILE_NO_SHIFT, unpack_file_numbers
 
 # Where results sit in a pretty-printed document, by the shape of the whole document:
 # page {"data": [bucket {"results": [result]}]} puts results four brackets deep.
@@ -137,6 +139,23 @@ def read_export(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         ).fetchone()
         shape = str(row[0]) if row else "page"
     stage_element_lines(con, mode, _DEPTH[shape])
+
+
+class UsageExportFormat(LogFormat):
+    """A usage export: its files flattened to ``_results``, then its own ``stage_sql``."""
+
+    stage_sql: str
+    # daily exports come a file a day: staged a batch at a time (0.2 s a file alone)
+    batch_bytes = 64 * 1024 * 1024
+
+    def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        stage_results(con, path)
+        create_staged_merged(con, self.stage_sql)
+
+    def stage_files(self, con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
+        stage_results_of_files(con, paths)
+        create_staged_merged(con, self.stage_sql)
+        unpack_file_numbers(con)
 
 
 def count_check(count: str, not_null: Collection[str]) -> str:
