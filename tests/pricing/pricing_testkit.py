@@ -314,3 +314,25 @@ def make_table(
         (directory / "providers" / f"{name}.yaml").write_text(text, "utf-8")
     write_manifest(directory)
     return directory
+
+
+# First-party Claude models from 4.6 on (written out, not read from the price table, so the
+# tests that use it are no echo of it): the data-residency page's scope for ``us`` (1.1x),
+# and with the 4.5 models the regional endpoints' +10 %.
+CLAUDE_4_6_AND_LATER = frozenset(
+    {
+        "claude-opus-4-6",
+        "claude-sonnet-4-6",
+        "claude-opus-4-7",
+        "claude-opus-4-8",
+        "claude-opus-5",
+        "claude-sonnet-5",
+        "claude-opus-5-5",
+        "claude-sonnet-5-5",
+        "claude-haiku-5-5",
+        "claude-fable-5",
+        "claude-fable-5-1",
+        "claude-mythos-5",
+        "claude-mythos-5-1",
+    }
+)

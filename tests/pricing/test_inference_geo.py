@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pricing_testkit import Envelope, anthropic_envelope, price_envelopes, shipped_table
+from pricing_testkit import (
+    CLAUDE_4_6_AND_LATER,
+    Envelope,
+    anthropic_envelope,
+    price_envelopes,
+    shipped_table,
+)
 
 D = Decimal
 M = 1_000_000
@@ -167,21 +173,7 @@ def test_price_context_names_the_geo(rows: dict[str, dict[str, Any]]) -> None:
 
 
 # Claude 4.6 and later models: the 1.1x applies (the data-residency page's scope).
-COVERED = {
-    "claude-opus-4-6",
-    "claude-sonnet-4-6",
-    "claude-opus-4-7",
-    "claude-opus-4-8",
-    "claude-opus-5",
-    "claude-sonnet-5",
-    "claude-opus-5-5",
-    "claude-sonnet-5-5",
-    "claude-haiku-5-5",
-    "claude-fable-5",
-    "claude-fable-5-1",
-    "claude-mythos-5",
-    "claude-mythos-5-1",
-}
+COVERED = CLAUDE_4_6_AND_LATER
 
 
 def _effective(version: Any, context: str) -> tuple[dict[str, Decimal], dict[int, dict]]:

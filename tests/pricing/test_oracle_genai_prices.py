@@ -119,6 +119,7 @@ import pytest
 from genai_prices import Usage, calc_price
 from genai_prices.data_snapshot import get_snapshot
 from pricing_testkit import (
+    CLAUDE_4_6_AND_LATER,
     Envelope,
     anthropic_envelope,
     gemini_envelope,
@@ -166,20 +167,7 @@ REGIONAL_PREMIUM = {
     "claude-sonnet-4-5",
     "claude-haiku-4-5",
     "claude-opus-4-5",
-    "claude-opus-4-6",
-    "claude-sonnet-4-6",
-    "claude-opus-4-7",
-    "claude-opus-4-8",
-    "claude-opus-5",
-    "claude-sonnet-5",
-    "claude-opus-5-5",
-    "claude-sonnet-5-5",
-    "claude-haiku-5-5",
-    "claude-fable-5",
-    "claude-fable-5-1",
-    "claude-mythos-5",
-    "claude-mythos-5-1",
-}
+} | CLAUDE_4_6_AND_LATER
 # Models genai-prices lacks, or resolves to another model's price: priced there as a stand-in
 # with the same published rates (rules mythos-as-fable, flash-8b-entry).
 STAND_INS = {
