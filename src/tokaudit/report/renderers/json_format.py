@@ -105,18 +105,25 @@ def _as_json(value: Any) -> Any:
     if not isinstance(value, JsonText):
         return value
     try:
-        exact = json.loads(value, parse_float=Decimal)
-    except ValueError:
+        return _as_floats(json.loads(value, parse_float=Decimal))
+    except (ValueError, _FloatWouldChange):
         return str(value)
-    return json.loads(value) if _floats_hold(exact) else str(value)
 
 
-def _floats_hold(value: Any) -> bool:
+class _FloatWouldChange(Exception):
+    """A JSON number that a float would not hold exactly."""
+
+
+def _as_floats(value: Any) -> Any:
+    """``value`` (parsed with numbers as Decimal) with each number as the float that holds
+    it exactly, as ``json.loads`` alone would give it; one parse, not two."""
     if isinstance(value, Decimal):
         as_float = float(value)
-        return math.isfinite(as_float) and Decimal(repr(as_float)) == value
+        if not math.isfinite(as_float) or Decimal(repr(as_float)) != value:
+            raise _FloatWouldChange
+        return as_float
     if isinstance(value, dict):
-        return all(_floats_hold(v) for v in value.values())
+        return {k: _as_floats(v) for k, v in value.items()}
     if isinstance(value, list):
-        return all(_floats_hold(v) for v in value)
-    return True
+        return [_as_floats(v) for v in value]
+    return value
