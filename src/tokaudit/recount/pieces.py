@@ -46,6 +46,10 @@ SPLIT_UNIT = (
     "AND NOT contains(payload, chr(1)))"
 )
 BATCH = 20_000  # distinct pieces fetched at a time
+# A piece's number: DuckDB's 64-bit hash of its group, place and text. Two different
+# pieces share one about once in 10^19 pairs (a store of a million distinct pieces: once
+# in 30 million recounts); unit keys take the same risk (units.py).
+PIECE_KEY = "hash(sid, first, piece)"
 
 
 def split_sql(text: str) -> str:
@@ -100,16 +104,22 @@ def count_by_pieces(
     False) and its ``rn`` goes to ``fell_back``.
     """
     with any_order(con):
-        pieces = f"""SELECT rn, sid, generate_subscripts(p, 1) = 1 AS first, unnest(p) AS piece
-            FROM (SELECT rn, sid, {split_sql("payload")} AS p FROM _units WHERE {SPLIT_UNIT})"""
+        # Each piece also carries a number for what it is (``PIECE_KEY``), so the sums
+        # below join on integers, not on the piece text (a third of that step's time).
+        pieces = f"""SELECT rn, {PIECE_KEY} AS pk, sid, first, piece FROM (
+                SELECT rn, sid, generate_subscripts(p, 1) = 1 AS first, unnest(p) AS piece
+                FROM (SELECT rn, sid, {split_sql("payload")} AS p
+                      FROM _units WHERE {SPLIT_UNIT}))"""
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _pieces AS "
             + over_row_ranges(con, pieces, "_units", "FROM _units WHERE")
         )
         con.execute(
             """CREATE OR REPLACE TEMP TABLE _distinct_pieces AS
-            SELECT row_number() OVER () AS id, * FROM (SELECT DISTINCT sid, first, piece
-                                                      FROM _pieces)"""
+            SELECT row_number() OVER () AS id, * FROM (
+                SELECT pk, any_value(sid) AS sid, any_value(first) AS first,
+                    any_value(piece) AS piece
+                FROM _pieces GROUP BY pk)"""
         )
     row = con.execute("SELECT count(*), sum(length(piece)) FROM _distinct_pieces").fetchone()
     distinct, chars = (int(row[0]), int(row[1] or 0)) if row else (0, 0)
@@ -146,7 +156,7 @@ def count_by_pieces(
         fell, fell_join = ", x.id IS NOT NULL AS fell", "LEFT JOIN _fell_pieces x ON x.id = d.id"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _piece_counts AS
-        SELECT d.sid, d.first, d.piece, c.tokens{fell} FROM _distinct_pieces d JOIN (
+        SELECT d.pk, c.tokens{fell} FROM _distinct_pieces d JOIN (
             SELECT unnest(range(1, len(t) + 1)) AS id, unnest(t) AS tokens FROM (
                 SELECT list_transform(string_split(?, ','), lambda x: CAST(x AS BIGINT)) AS t)
         ) c USING (id) {fell_join}""",
@@ -177,7 +187,7 @@ def count_by_pieces(
             SELECT p.rn, CASE WHEN bool_or(c.tokens = {FAILED}) THEN {FAILED}
                               ELSE sum(c.tokens) END AS tokens
                 {", bool_or(c.fell) AS fell" if estimated else ""}
-            FROM _pieces p JOIN _piece_counts c USING (sid, first, piece)
+            FROM _pieces p JOIN _piece_counts c USING (pk)
             GROUP BY p.rn"""
         )
     _size_prompts(con, counter, groups, sids, bool(estimated))
