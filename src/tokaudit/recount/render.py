@@ -32,7 +32,7 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "19"
+ACCOUNTING_VERSION = "20"
 
 # A function whose properties carry no comment (no title, description or default) renders
 # one token shorter: strict or not, 14 recorded tool lists of that kind, none against.
@@ -66,6 +66,14 @@ SCHEMA_FORMAT = {"": 3, "alone": 6, "tools": -1}
 SCHEMA_CONSTRAINTS = frozenset(
     {"additionalProperties", "required", "$schema", "minimum", "maximum", "minItems", "maxItems"}
 )
+# Nested objects (an object property, an array's items): on o200k models their lines are
+# drawn flush with the margin like the outer ones, not indented by 2 as
+# hmarr/openai-chat-tokens draws them (and by 4 in openai/harmony's renderer): 12 recorded
+# gpt-4o requests with pydantic-ai's tool list (an array of a $ref'd object) were 2 over
+# indented and 2 sublayer gpt-4o-mini requests (an object property with described fields)
+# 6 over; both agree unindented (with o200k an indent of 2, 4 or 8 spaces costs the same, so
+# only flush or not is told apart). cl100k models keep hmarr's 2 spaces, checked in 2023
+# on gpt-3.5 (``ChatProfile.nested_indent``). Either way an estimate.
 _SUPPORTED_TYPES = {"string", "number", "integer", "boolean", "null", "object", "array"}
 
 
@@ -445,7 +453,7 @@ def _tools(value: Any, ctx: str, profile: ChatProfile) -> Rendered:
     functions, complete = _functions(value)
     if not functions:
         return Rendered(exact=complete and not value)
-    text, simple = format_functions(functions)
+    text, simple = format_functions(functions, profile.nested_indent)
     strict = any(f.get("strict") is True for f in functions)
     bare = sum(_bare(f) for f in functions)
     const += BARE_PROPERTIES * bare
@@ -471,7 +479,7 @@ def _bare(function: dict[str, Any]) -> bool:
     )
 
 
-def format_functions(functions: list[dict[str, Any]]) -> tuple[str, bool]:
+def format_functions(functions: list[dict[str, Any]], nested_indent: int = 0) -> tuple[str, bool]:
     """The ``namespace functions`` block, and whether every schema was fully supported."""
     lines = ["namespace functions {", ""]
     supported = True
@@ -491,7 +499,7 @@ def format_functions(functions: list[dict[str, Any]]) -> tuple[str, bool]:
             supported = False  # how references are rendered is not known: drawn inline
             parameters = _inline_refs(parameters, parameters, 0)
         if parameters.get("properties"):
-            body, ok = _format_object(parameters, 0)
+            body, ok = _format_object(parameters, 0, nested_indent)
             supported = supported and ok
             # the schema's own title or description, before its brace (two recorded
             # magentic schemas with a title agree only so)
@@ -537,7 +545,9 @@ def _comment_lines(description: str) -> list[str]:
     return [f"// {line.strip()}".rstrip() for line in description.strip().split("\n")]
 
 
-def _format_object(schema: dict[str, Any], indent: int) -> tuple[str, bool]:
+def _format_object(schema: dict[str, Any], indent: int, step: int) -> tuple[str, bool]:
+    """An object's properties, one comment or property a line, ``indent`` spaces in; a
+    nested object's lines ``step`` more (see "Nested objects" above)."""
     lines: list[str] = []
     supported = not (set(schema) & {"$defs", "definitions", "anyOf", "oneOf", "allOf"})
     listed = schema.get("required") or []
@@ -565,7 +575,7 @@ def _format_object(schema: dict[str, Any], indent: int) -> tuple[str, bool]:
         # a title drawn as a comment is read off pydantic schemas (docs/recount.md): an estimate
         supported = supported and not prop.get("title")
         lines += [f"// {note}".rstrip() for note in notes]
-        kind, ok = _format_type(prop, indent)
+        kind, ok = _format_type(prop, indent, step)
         supported = supported and ok
         marker = "" if name in required else "?"
         default = f" // default: {_default(prop)}" if "default" in prop else ""
@@ -581,7 +591,7 @@ def _default(prop: dict[str, Any]) -> str:
     return value if isinstance(value, str) and "enum" in prop else json.dumps(value)
 
 
-def _format_type(prop: dict[str, Any], indent: int) -> tuple[str, bool]:
+def _format_type(prop: dict[str, Any], indent: int, step: int) -> tuple[str, bool]:
     kind = prop.get("type")
     ok = isinstance(kind, str) and kind in _SUPPORTED_TYPES and "$ref" not in prop
     if kind == "string":
@@ -597,12 +607,13 @@ def _format_type(prop: dict[str, Any], indent: int) -> tuple[str, bool]:
     if kind == "null":
         return "null", ok
     if kind == "object" and prop.get("properties"):
-        body, inner = _format_object(prop, indent + 2)
-        return "\n".join(["{", body, "}"]), ok and inner
+        # indented by the family's step (see "Nested objects" above): an estimate
+        body, _ = _format_object(prop, indent + step, step)
+        return "\n".join(["{", body, "}"]), False
     if kind == "array":
         items = prop.get("items")
         if isinstance(items, dict):
-            inner_kind, inner = _format_type(items, indent)
+            inner_kind, inner = _format_type(items, indent, step)
             return f"{inner_kind}[]", ok and inner
         return "any[]", ok
     # not seen in agreeing recorded calls: drawn as TypeScript would write them
@@ -610,7 +621,9 @@ def _format_type(prop: dict[str, Any], indent: int) -> tuple[str, bool]:
     if isinstance(kind, list):  # "type": ["string", "null"]
         variants = [{"type": k} for k in kind]
     if isinstance(variants, list) and variants:
-        kinds = [_format_type(v, indent)[0] if isinstance(v, dict) else "any" for v in variants]
+        kinds = [
+            _format_type(v, indent, step)[0] if isinstance(v, dict) else "any" for v in variants
+        ]
         return " | ".join(k or "any" for k in kinds), False
     if kind == "object":  # no properties
         return "object", False

@@ -101,6 +101,9 @@ class ChatProfile:
     # tokens an assistant message of the history costs besides its framing (2 on GPT-5.4:
     # the harmony format marks its channel); a nonzero value makes such requests estimates
     assistant_overhead: int = 0
+    # spaces a nested object's lines are indented by in a tool definition (0 on o200k
+    # models, 2 on cl100k ones: docs/recount.md)
+    nested_indent: int = 0
     note: str = field(default="", compare=False)
 
     @property
@@ -119,6 +122,7 @@ class ChatProfile:
             self.image_patch_multiplier,
             self.tools_overhead,
             self.assistant_overhead,
+            self.nested_indent,
         )
         return hashlib.sha256(repr(fields).encode()).hexdigest()[:12]
 
