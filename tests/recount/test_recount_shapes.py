@@ -533,6 +533,37 @@ def test_a_rule_that_fails_on_a_unit_counts_its_text_as_an_estimate(
     assert got.input_tokens > 3 + n("user", "hi") + 3 + n('"name":"f"')
 
 
+def test_a_response_format_after_a_full_stop_costs_the_merged_line_break_less() -> None:
+    """The format joins the system message after a blank line: a system text ending in a
+    full stop bills ``.\n\n`` as one token, so the format costs 1 less there than after a
+    letter, and the same after a code fence (no merged token)."""
+    schema = {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "answer",
+            "schema": {"type": "object", "properties": {"a": {"type": "string"}}},
+        },
+    }
+
+    def format_cost(system: Any) -> int:
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": "Hi"}]
+        body = {"messages": messages}
+        with_format = count_request({**body, "response_format": schema}, "gpt-4o")
+        without = count_request(body, "gpt-4o")
+        assert with_format.input_tokens is not None and without.input_tokens is not None
+        return with_format.input_tokens - without.input_tokens
+
+    encode = TiktokenTokenizer().get_encoding("o200k_base").encode_ordinary
+    assert len(encode(".\n\n")) == 1 and len(encode("```\n\n")) == 2  # o200k itself
+    after_letter = format_cost("Answer briefly")
+    assert format_cost("Answer briefly.") == after_letter - 1
+    assert format_cost("Answer briefly:") == after_letter - 1
+    assert format_cost("Answer as:\n```json\n{}\n```") == after_letter
+    # a system message given as text parts is no text end: nothing taken off
+    parts = [{"type": "text", "text": "Answer briefly."}]
+    assert format_cost(parts) == after_letter
+
+
 def test_json_schema_response_format_is_drawn_as_harmony_documents_it() -> None:
     """ "# Response Formats ## NAME", the description as a comment, the schema as compact
     JSON without the keywords that only constrain the output (titles stay), the name once

@@ -195,9 +195,12 @@ def count_units(
     for (tokenizer, model), indexes in by_model.items():
         texts: list[str] = []
         owners: list[int] = []
+        signs: list[int] = []  # -1 for a text taken off (Rendered.less)
         for index in indexes:
-            texts.extend(rendered[index].texts)
-            owners.extend([index] * len(rendered[index].texts))
+            for sign, some in ((1, rendered[index].texts), (-1, rendered[index].less)):
+                texts.extend(some)
+                owners.extend([index] * len(some))
+                signs.extend([sign] * len(some))
         # each text once: every message repeats its role ("user", "assistant", ...)
         distinct = list(dict.fromkeys(texts))
         # a plugin failing on some text must not stop the others
@@ -210,11 +213,11 @@ def count_units(
                 label = fallback_label(tokenizer, fallback.name)
                 estimated = _fall_back(fallback, distinct, counts, model, errors, label)
         count_of = dict(zip(distinct, counts, strict=True))
-        for owner, text in zip(owners, texts, strict=True):
+        for owner, sign, text in zip(owners, signs, texts, strict=True):
             if count_of[text] == FAILED:
                 failed.add(owner)
             else:
-                totals[owner] += count_of[text]
+                totals[owner] += sign * count_of[text]
         if estimated:
             fell.update(o for o, text in zip(owners, texts, strict=True) if text in estimated)
     for i in failed:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import duckdb
 
+from tokaudit.recount.render import SYSTEM_END
 from tokaudit.store.parallel import over_row_ranges, row_ranges, threads
 
 __all__ = ["explode_inputs", "payload_rows", "unit_hash_sql", "unit_name_sql"]
@@ -76,6 +77,7 @@ _PLAIN = """(j.role NOT IN ('', 'tool', 'function') AND left(j.content::VARCHAR,
     AND strlen(payload) = strlen(j.content::VARCHAR) + strlen(to_json(j.role)::VARCHAR) + 20)"""
 
 TAIL = 2  # messages whose text is kept from every plain request (see _PARSED)
+SYSTEM_TAIL = 32  # characters of a system text a response format's count depends on
 
 
 def _is(value: str, first: str) -> str:
@@ -137,6 +139,14 @@ SELECT t.kid, t.provider, t.profile, x.* FROM _todo_in t JOIN (
                 list_bool_or(list_transform(all_msgs,
                     lambda m: (m ->> 'role') IN ('system', 'developer'))), false)
         END AS with_system,
+        -- the end of the system text a response format joins (render.SYSTEM_END)
+        CASE WHEN rfmt IS NOT NULL AND tools IS NULL THEN right(coalesce(
+            CASE WHEN {_is("sys", '"')} THEN sys ->> '$' END,
+            list_transform(
+                list_filter(all_msgs, lambda m: (m ->> 'role') IN ('system', 'developer')),
+                lambda m: CASE WHEN {_is("(m -> '$.content')", '"')}
+                               THEN m ->> '$.content' END)[1]), {SYSTEM_TAIL})
+        END AS sys_tail,
         CASE WHEN complex THEN all_msgs END AS msgs,
         CASE WHEN NOT complex THEN list_transform(all_msgs, lambda m: hash(m)) END AS hashes,
         CASE WHEN NOT complex THEN list_transform(all_msgs, lambda m: strlen(m::VARCHAR)) END
@@ -205,7 +215,7 @@ FROM m LEFT JOIN named c
                           CASE WHEN m.mtype = 'function_call_output' THEN m.call_id END)
 """
 
-_SINGLES = """
+_SINGLES = f"""
 SELECT kid, provider, profile, 'sys' AS kind,
     CASE WHEN provider = 'openai' AND tools IS NOT NULL THEN 'pad' ELSE '' END AS ctx,
     sys::VARCHAR AS payload FROM _parsed WHERE sys IS NOT NULL
@@ -219,7 +229,8 @@ SELECT l.kid, l.provider, l.profile, 'tools',
 FROM _parsed l WHERE l.tools IS NOT NULL OR (l.empty_tools AND l.provider = 'openai')
 UNION ALL
 SELECT kid, provider, profile, 'rfmt',
-    CASE WHEN tools IS NOT NULL THEN 'tools' WHEN with_system THEN '' ELSE 'alone' END,
+    CASE WHEN tools IS NOT NULL THEN 'tools'
+         WHEN with_system THEN coalesce('{SYSTEM_END}' || sys_tail, '') ELSE 'alone' END,
     rfmt::VARCHAR FROM _parsed WHERE rfmt IS NOT NULL
 UNION ALL
 SELECT kid, provider, profile, 'tchoice', '', coalesce(tchoice, fcall)::VARCHAR FROM _parsed
