@@ -635,6 +635,54 @@ def test_parallel_results_are_billed_as_one_json_list() -> None:
     assert not got.input_exact
 
 
+def test_gpt5_tool_rounds_cost_the_commentary_channel_on_call_and_result() -> None:
+    """GPT-5 (harmony): a tool call and a tool result each cost 3 more than on GPT-4o
+    (``<|channel|>commentary``), a parallel call and its joint results one message each;
+    a user message after parallel results costs 2 more, as after a single result (10
+    recorded gpt-5-mini/nano requests, docs/recount.md). Estimates."""
+    one = [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
+    two = [*one, {"id": "c2", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
+    user = {"role": "user", "content": "hi"}
+
+    def history(calls: list[dict[str, Any]], after: list[dict[str, Any]]) -> dict[str, Any]:
+        results = [{"role": "tool", "tool_call_id": c["id"], "content": "ok"} for c in calls]
+        call = {"role": "assistant", "content": None, "tool_calls": calls}
+        return {"messages": [user, call, *results, *after]}
+
+    for calls in (one, two):
+        for after in ([], [{"role": "user", "content": "go on"}]):
+            body = history(calls, after)
+            gpt4o = count_request(body, "gpt-4o").input_tokens
+            gpt5 = count_request(body, "gpt-5-mini")
+            assert gpt4o is not None and gpt5.input_tokens == gpt4o - 1 + 3 + 3  # priming 2
+            assert not gpt5.input_exact
+    # the user message after parallel results: + 2 on every model
+    plain = count_request(history(two, []), "gpt-4o").input_tokens
+    followed = count_request(history(two, [{"role": "user", "content": "go on"}]), "gpt-4o")
+    assert plain is not None
+    assert followed.input_tokens == plain - 2 + 3 + n("user", "go on") + 2
+
+
+def test_gpt5_json_schema_costs_4_less_and_each_answer_4_more() -> None:
+    """GPT-5: a json_schema format costs 4 less than the GPT-4o rendering, and each
+    assistant answer (no tool calls) of the history 4 more beside it (6 recorded gpt-5-mini
+    and gpt-5.4 requests, docs/recount.md). Estimates."""
+    fmt = {"type": "json_schema", "json_schema": {"name": "A", "schema": {"type": "object"}}}
+    turns = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": '{"a":1}'},
+        {"role": "user", "content": "again"},
+    ]
+    for messages, answers in ((turns[:1], 0), (turns, 1)):
+        without = count_request({"messages": messages}, "gpt-5-mini").input_tokens
+        drawn = count_request({"messages": messages, "response_format": fmt}, "gpt-4o")
+        plain = count_request({"messages": messages}, "gpt-4o").input_tokens
+        got = count_request({"messages": messages, "response_format": fmt}, "gpt-5-mini")
+        assert without is not None and drawn.input_tokens is not None and plain is not None
+        assert got.input_tokens == without + (drawn.input_tokens - plain) - 4 + 4 * answers
+        assert not got.input_exact
+
+
 def test_an_enum_default_is_written_unquoted_as_in_the_harmony_guide() -> None:
     function = {
         "name": "get_current_weather",

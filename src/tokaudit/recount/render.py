@@ -32,7 +32,7 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "21"
+ACCOUNTING_VERSION = "22"
 
 # A function whose properties carry no comment (no title, description or default) renders
 # one token shorter: strict or not, 14 recorded tool lists of that kind, none against.
@@ -59,11 +59,16 @@ TOOL_OUTPUT = 1  # a reply to a request with tools costs 1 more output token
 # Read off 52 recorded requests: every non-reasoning one agrees but one sublayer schema
 # billed far below it, one crewAI planning schema (8 over) and 3 whose system prompt ends
 # in a full stop (1 over: ".\n\n" is one token where the format joins it). An estimate.
+# On GPT-5 the format costs ``ChatProfile.schema_format_less`` less and each assistant
+# answer of the history ``schema_answer_overhead`` more (docs/recount.md).
 SCHEMA_FORMAT = {"": 3, "alone": 6, "tools": -1}
 # A response format's ctx in a request with its own system message: this marker and the
 # end of that message's text (units.py, ``SYSTEM_TAIL`` characters), to which the format
 # is joined after a blank line
 SYSTEM_END, BLANK_LINE = "end:", "\n\n"
+# ... and before it the number of assistant answers (messages without tool calls) in the
+# request's history and this marker, where there are any (``ChatProfile.schema_answer_overhead``)
+ANSWERS = "a#"
 # dropped at every level: additionalProperties, required and $schema (openai-cookbook issue
 # 2140: the billed schema is the JSON without them), and the range and size bounds
 # (2 recorded schemas, with min/max and maxItems, agree only without them)
@@ -137,7 +142,7 @@ def _render(kind: str, ctx: str, value: Any, profile: ChatProfile, provider: str
             )
         return _tools(value, ctx, profile)
     if kind == "rfmt":
-        return _response_format(value, ctx)
+        return _response_format(value, ctx, profile)
     if kind == "tchoice":
         return _tool_choice(value, profile)
     if kind == "server":
@@ -240,7 +245,11 @@ def _tool_call(
     if len(pairs) == 1:
         name, arguments = pairs[0]
         args = _compact_json(arguments) if isinstance(arguments, str) else json.dumps(arguments)
-        return Rendered([f"{header} to=functions.{name}", args], profile.tokens_per_message, False)
+        return Rendered(
+            [f"{header} to=functions.{name}", args],
+            profile.tokens_per_message + profile.tool_call_overhead,
+            False,
+        )
     uses = []
     for name, arguments in pairs:
         try:
@@ -250,7 +259,9 @@ def _tool_call(
         uses.append({"recipient_name": f"functions.{name}", "parameters": params})
     wrapper = json.dumps({"tool_uses": uses}, separators=(",", ":"), ensure_ascii=False)
     return Rendered(
-        [f"{header} to=multi_tool_use.parallel", wrapper], profile.tokens_per_message, False
+        [f"{header} to=multi_tool_use.parallel", wrapper],
+        profile.tokens_per_message + profile.tool_call_overhead,
+        False,
     )
 
 
@@ -285,7 +296,11 @@ def _tool_result(content: Any, ctx: str, profile: ChatProfile, provider: str) ->
     if last.startswith("par"):
         return _parallel_result(content, set(last.split(",")[1:]), profile, provider)
     body = _content(content, profile, provider)
-    out = Rendered([f"functions.{name or 'tool'}"], profile.tokens_per_message, False)
+    out = Rendered(
+        [f"functions.{name or 'tool'}"],
+        profile.tokens_per_message + profile.tool_result_overhead,
+        False,
+    )
     out.add(body)
     out.exact = False
     if last == "last":
@@ -303,8 +318,10 @@ def _parallel_result(
     The results of a ``multi_tool_use.parallel`` call are billed as a single message from
     it whose content is the JSON list of their texts, each a JSON string with non-ASCII
     characters as ``\\uXXXX`` (the OpenAI forum's reports that parallel results bill their
-    Unicode escaped), ``PARALLEL_RESULTS`` more, and ``LAST_TOOL_RESULT`` more when the
-    assistant answers right after them. A result that is a JSON object or array goes in as
+    Unicode escaped), ``PARALLEL_RESULTS`` more (and ``tool_result_overhead``, GPT-5's
+    commentary channel), ``LAST_TOOL_RESULT`` more when the assistant answers right after
+    them, ``USER_AFTER_TOOL_RESULT`` when a user message follows (2 recorded gpt-5-nano
+    requests, as after a single result). A result that is a JSON object or array goes in as
     that value, written with Python's default separators (one recorded gpt-4o-mini request,
     2 over as a string). Each result is drawn as its piece of the list: ``["a",``
     `` "b",`` `` "c"]`` (so split, the pieces count as the whole list does on all 29
@@ -321,9 +338,11 @@ def _parallel_result(
     out = Rendered([piece], body.const, exact=False)
     if "first" in flags:
         out.texts.insert(0, "multi_tool_use.parallel")
-        out.const += profile.tokens_per_message + PARALLEL_RESULTS
+        out.const += profile.tokens_per_message + PARALLEL_RESULTS + profile.tool_result_overhead
     if "reply" in flags:
         out.const += LAST_TOOL_RESULT
+    elif "user" in flags:
+        out.const += USER_AFTER_TOOL_RESULT
     return out
 
 
@@ -640,10 +659,11 @@ def _format_type(prop: dict[str, Any], indent: int, step: int) -> tuple[str, boo
     return "", False
 
 
-def _response_format(value: Any, ctx: str) -> Rendered:
+def _response_format(value: Any, ctx: str, profile: ChatProfile) -> Rendered:
     """``ctx`` is ``alone`` in a request with no system message and no tools, ``tools`` in
     one with tools, else (a system message of its own) ``SYSTEM_END`` and the end of that
-    message's text, if it is text.
+    message's text, if it is text; led by the number of assistant answers in the history
+    and ``ANSWERS`` where there are any.
 
     The format joins the system message after a blank line, and the tokenizer may merge the
     message's last characters with that line break: a text ending in a full stop bills
@@ -668,8 +688,11 @@ def _response_format(value: Any, ctx: str) -> Rendered:
         texts = [f"# Response Formats\n\n## {name}\n\n{note}{compact}"]
         if name:
             texts.append(name)
+        answers, _, ctx = ctx.partition(ANSWERS) if ctx[:1].isdigit() else ("", "", ctx)
         base, _, end = ctx.partition(SYSTEM_END)
-        rendered = Rendered(texts, SCHEMA_FORMAT.get(base, SCHEMA_FORMAT[""]), exact=False)
+        const = SCHEMA_FORMAT.get(base, SCHEMA_FORMAT[""]) - profile.schema_format_less
+        const += int(answers or 0) * profile.schema_answer_overhead
+        rendered = Rendered(texts, const, exact=False)
         if end:  # the system text's end merged with the blank line (see above)
             rendered.texts.append(end + BLANK_LINE)
             rendered.less += [end, BLANK_LINE]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import duckdb
 
-from tokaudit.recount.render import SYSTEM_END
+from tokaudit.recount.render import ANSWERS, SYSTEM_END
 from tokaudit.store.parallel import over_row_ranges, row_ranges, threads
 
 __all__ = ["explode_inputs", "payload_rows", "unit_hash_sql", "unit_name_sql"]
@@ -148,6 +148,12 @@ SELECT t.kid, t.provider, t.profile, x.* FROM _todo_in t JOIN (
                                THEN m ->> '$.content' END)[1]), {SYSTEM_TAIL})
         END AS sys_tail,
         CASE WHEN complex THEN all_msgs END AS msgs,
+        -- the assistant answers (no tool calls) in the history of a request with a
+        -- response format: each costs more on GPT-5 (render.py, ``_response_format``)
+        CASE WHEN rfmt IS NOT NULL THEN len(list_filter(all_msgs,
+            lambda m: (m ->> 'role') = 'assistant'
+                AND coalesce(json_array_length(m -> '$.tool_calls'), 0) = 0))
+        END AS answers,
         CASE WHEN NOT complex THEN list_transform(all_msgs, lambda m: hash(m)) END AS hashes,
         CASE WHEN NOT complex THEN list_transform(all_msgs, lambda m: strlen(m::VARCHAR)) END
             AS lengths,
@@ -201,6 +207,7 @@ SELECT m.kid, m.provider, m.profile, 'msg' AS kind,
                         || CASE WHEN m.next_role = 'tool' THEN ''
                                 WHEN coalesce(m.next_role, 'assistant')
                                      IN ('assistant', 'message') THEN ',end,reply'
+                                WHEN m.next_role = 'user' THEN ',end,user'
                                 ELSE ',end' END
                     WHEN coalesce(m.next_role, 'assistant') IN ('assistant', 'message')
                     THEN '|last'
@@ -229,8 +236,9 @@ SELECT l.kid, l.provider, l.profile, 'tools',
 FROM _parsed l WHERE l.tools IS NOT NULL OR (l.empty_tools AND l.provider = 'openai')
 UNION ALL
 SELECT kid, provider, profile, 'rfmt',
-    CASE WHEN tools IS NOT NULL THEN 'tools'
-         WHEN with_system THEN coalesce('{SYSTEM_END}' || sys_tail, '') ELSE 'alone' END,
+    CASE WHEN answers > 0 THEN answers || '{ANSWERS}' ELSE '' END
+    || CASE WHEN tools IS NOT NULL THEN 'tools'
+            WHEN with_system THEN coalesce('{SYSTEM_END}' || sys_tail, '') ELSE 'alone' END,
     rfmt::VARCHAR FROM _parsed WHERE rfmt IS NOT NULL
 UNION ALL
 SELECT kid, provider, profile, 'tchoice', '', coalesce(tchoice, fcall)::VARCHAR FROM _parsed

@@ -101,6 +101,15 @@ class ChatProfile:
     # tokens an assistant message of the history costs besides its framing (2 on GPT-5.4:
     # the harmony format marks its channel); a nonzero value makes such requests estimates
     assistant_overhead: int = 0
+    # tokens a tool call and a tool result message of the history each cost besides their
+    # framing (3 on GPT-5: harmony marks both with the commentary channel); estimates
+    tool_call_overhead: int = 0
+    tool_result_overhead: int = 0
+    # a json_schema response format costs this many tokens less than on GPT-4o (4 on GPT-5),
+    # and each assistant answer of the history this many more in a request with one (4 on
+    # GPT-5.4); estimates
+    schema_format_less: int = 0
+    schema_answer_overhead: int = 0
     # spaces a nested object's lines are indented by in a tool definition (0 on o200k
     # models, 2 on cl100k ones: docs/recount.md)
     nested_indent: int = 0
@@ -122,6 +131,10 @@ class ChatProfile:
             self.image_patch_multiplier,
             self.tools_overhead,
             self.assistant_overhead,
+            self.tool_call_overhead,
+            self.tool_result_overhead,
+            self.schema_format_less,
+            self.schema_answer_overhead,
             self.nested_indent,
         )
         return hashlib.sha256(repr(fields).encode()).hexdigest()[:12]

@@ -282,6 +282,10 @@ class ModelRule:
     framing: str = "openai"  # or "plain": message texts only, no per-message tokens
     tools_overhead: int = 5  # see ChatProfile
     assistant_overhead: int = 0  # see ChatProfile
+    tool_call_overhead: int = 0  # see ChatProfile
+    tool_result_overhead: int = 0  # see ChatProfile
+    schema_format_less: int = 0  # see ChatProfile
+    schema_answer_overhead: int = 0  # see ChatProfile
     tokens_per_message: int = 3  # see ChatProfile (gpt-3.5-turbo-0301: 4)
 
     @property
@@ -294,6 +298,10 @@ class ModelRule:
             framing=self.framing,
             tools_overhead=self.tools_overhead,
             assistant_overhead=self.assistant_overhead,
+            tool_call_overhead=self.tool_call_overhead,
+            tool_result_overhead=self.tool_result_overhead,
+            schema_format_less=self.schema_format_less,
+            schema_answer_overhead=self.schema_answer_overhead,
             tokens_per_message=self.tokens_per_message,
             # hmarr's indented nested objects were checked on gpt-3.5 (cl100k); o200k
             # requests agree only with them flush (docs/recount.md)
@@ -343,6 +351,10 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
             "framing",
             "tools_overhead",
             "assistant_overhead",
+            "tool_call_overhead",
+            "tool_result_overhead",
+            "schema_format_less",
+            "schema_answer_overhead",
             "tokens_per_message",
         }
         if unknown:
@@ -365,11 +377,19 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
         priming = raw.get("reply_priming", 3)
         tools_overhead = raw.get("tools_overhead", 5)
         assistant_overhead = raw.get("assistant_overhead", 0)
+        tool_call_overhead = raw.get("tool_call_overhead", 0)
+        tool_result_overhead = raw.get("tool_result_overhead", 0)
+        schema_format_less = raw.get("schema_format_less", 0)
+        schema_answer_overhead = raw.get("schema_answer_overhead", 0)
         per_message = raw.get("tokens_per_message", 3)
         numbers = {
             "reply_priming": priming,
             "tools_overhead": tools_overhead,
             "assistant_overhead": assistant_overhead,
+            "tool_call_overhead": tool_call_overhead,
+            "tool_result_overhead": tool_result_overhead,
+            "schema_format_less": schema_format_less,
+            "schema_answer_overhead": schema_answer_overhead,
             "tokens_per_message": per_message,
         }
         for key, number in numbers.items():
@@ -405,6 +425,10 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
                 framing=framing,
                 tools_overhead=tools_overhead,
                 assistant_overhead=assistant_overhead,
+                tool_call_overhead=tool_call_overhead,
+                tool_result_overhead=tool_result_overhead,
+                schema_format_less=schema_format_less,
+                schema_answer_overhead=schema_answer_overhead,
                 tokens_per_message=per_message,
             )
         )
