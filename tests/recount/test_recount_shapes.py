@@ -564,6 +564,82 @@ def test_a_response_format_after_a_full_stop_costs_the_merged_line_break_less() 
     assert format_cost(parts) == after_letter
 
 
+def test_adjacent_text_parts_are_billed_joined() -> None:
+    """Two text parts of one message are one text to the tokenizer: ``pirate.`` + ``When``
+    merge across the seam (one o200k token fewer than apart); an image between two parts
+    keeps them apart."""
+    first, second = "You talk like a pirate.", "When asked, talk about dogs."
+    encode = TiktokenTokenizer().get_encoding("o200k_base").encode_ordinary
+    assert len(encode(first + second)) == len(encode(first)) + len(encode(second)) - 1
+    parts = [{"type": "text", "text": first}, {"type": "text", "text": second}]
+    got = count_request({"messages": [{"role": "user", "content": parts}]}, "gpt-4o")
+    assert got.input_tokens == 3 + n("user") + n(first + second) + 3
+    assert not got.input_exact  # how parts are joined is read off one recorded request
+    url = f"data:image/png;base64,{_png(64, 64)}"
+    image = {"type": "image_url", "image_url": {"url": url, "detail": "low"}}
+    apart = count_request(
+        {"messages": [{"role": "user", "content": [parts[0], image, parts[1]]}]}, "gpt-4o"
+    )
+    assert apart.input_tokens == 3 + n("user") + n(first) + n(second) + 85 + 3
+
+
+def test_a_named_tool_choice_merges_its_name_with_functions() -> None:
+    """Forcing a function costs 6 and ``functions.NAME`` as one text: where the name splits
+    after the dot (``.V ision Output``) that is 1 more than the name alone would give."""
+    function = {
+        "name": "VisionOutput",
+        "parameters": {
+            "type": "object",
+            "properties": {"d": {"type": "string", "description": "What is seen"}},
+        },
+    }
+    encode = TiktokenTokenizer().get_encoding("o200k_base").encode_ordinary
+    assert len(encode("functions.VisionOutput")) == 2 + len(encode("VisionOutput"))
+    body = _tools_request(function)
+    free = count_request(body, "gpt-4o").input_tokens
+    forced = {**body, "tool_choice": {"type": "function", "function": {"name": "VisionOutput"}}}
+    got = count_request(forced, "gpt-4o")
+    assert free is not None and got.input_tokens == free + 6 + n("functions.VisionOutput")
+    assert not got.input_exact
+
+
+def test_a_property_without_a_type_is_drawn_as_any() -> None:
+    """magentic sends untyped parameters (``{"title": "Location"}``): drawn ``any``."""
+    function = {
+        "name": "get_current_weather",
+        "description": "Get the weather",
+        "parameters": {
+            "type": "object",
+            "properties": {"location": {"title": "Location"}},
+            "required": ["location"],
+        },
+    }
+    text, simple = format_functions([function])
+    assert "\nlocation: any,\n" in text and not simple
+    got = count_request(_tools_request(function), "gpt-4o")
+    assert got.input_tokens == 3 + n("user", "hi") + 3 + n(text) + 5 + 4
+    assert not got.input_exact
+
+
+def test_a_tool_results_author_bills_the_function_name_on_its_own() -> None:
+    """``functions.calculator`` as one text is 3 o200k tokens (``.cal culator``); a tool
+    result bills the name alone (1) and 1 fixed token besides the message's 3."""
+    encode = TiktokenTokenizer().get_encoding("o200k_base").encode_ordinary
+    assert len(encode("functions.calculator")) == 3 and len(encode("calculator")) == 1
+    call = {"id": "c1", "type": "function"}
+    call["function"] = {"name": "calculator", "arguments": '{"e":"1+1"}'}
+    messages = [
+        {"role": "user", "content": "1+1?"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+    ]
+    before = count_request({"messages": messages}, "gpt-4o").input_tokens
+    result = {"role": "tool", "tool_call_id": "c1", "content": "2"}
+    got = count_request({"messages": [*messages, result]}, "gpt-4o")
+    # the result: 3, the name, 1 and its content; 2 more as the assistant answers it
+    assert before is not None
+    assert got.input_tokens == before + 3 + n("calculator") + 1 + n("2") + 2
+
+
 def test_json_schema_response_format_is_drawn_as_harmony_documents_it() -> None:
     """ "# Response Formats ## NAME", the description as a comment, the schema as compact
     JSON without the keywords that only constrain the output (titles stay), the name once

@@ -32,19 +32,29 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "22"
+ACCOUNTING_VERSION = "23"
 
 # A function whose properties carry no comment (no title, description or default) renders
 # one token shorter: strict or not, 14 recorded tool lists of that kind, none against.
 BARE_PROPERTIES = -1
-NAMED_TOOL_CHOICE = 7  # forcing one function: 7 and its name
+# forcing one function: 6 and ``functions.NAME`` as one text (the name merges with the dot
+# as in a call's ``to=functions.NAME``): 2 recorded requests whose name splits after the
+# dot (``.V ision Output``, ``.f our _digit``) were 1 under with the name counted alone
+NAMED_TOOL_CHOICE = 6
 TOOLS_SYSTEM_MESSAGE = 4  # the system message a tools block brings into a request without one
+# A tool result's author, ``functions.NAME``: the name is billed as its own text, not merged
+# with the dot before it (``.cal culator`` is 2 tokens, ``calculator`` 1), plus 1 fixed
+# token (where the dot merges, as in ``.weather``, the same as the merged text). 9 recorded
+# single results of functions whose name splits after the dot (calculator, joker, research,
+# 0) were 1 over with the merged text; 8 agree so, the ninth (a gpt-3.5-turbo-0613
+# request) is 1 under, as its first turn is without any tool result.
+TOOL_RESULT_AUTHOR = 1
 # The assistant turn right after the result of a single tool call (the reply, or a
 # logged assistant message) costs 2 more: 4 recorded requests, none against.
 LAST_TOOL_RESULT = 2
 # ... and a user message right after it 2 more. Fitted with the compact arguments below
-# (``_compact_json``): 10 recorded requests from crewAI, LangChain and magentic agree, one
-# crewAI request is 1 over (docs/recount.md)
+# (``_compact_json``): 11 recorded requests from crewAI, LangChain and magentic agree (one
+# of them only with ``TOOL_RESULT_AUTHOR``)
 USER_AFTER_TOOL_RESULT = 2
 # The one message that carries the results of parallel calls costs 1 more; read off 13
 # recorded gpt-4o, gpt-4o-mini and gpt-4.1-nano requests that agree (``_parallel_result``)
@@ -297,8 +307,8 @@ def _tool_result(content: Any, ctx: str, profile: ChatProfile, provider: str) ->
         return _parallel_result(content, set(last.split(",")[1:]), profile, provider)
     body = _content(content, profile, provider)
     out = Rendered(
-        [f"functions.{name or 'tool'}"],
-        profile.tokens_per_message + profile.tool_result_overhead,
+        [name or "tool"],
+        profile.tokens_per_message + TOOL_RESULT_AUTHOR + profile.tool_result_overhead,
         False,
     )
     out.add(body)
@@ -360,15 +370,30 @@ def _content(content: Any, profile: ChatProfile, provider: str, pad: bool = Fals
         return Rendered([json.dumps(content)], exact=False)
     out = Rendered()
     texts = 0
+    after_text = False  # whether the last part was a text part, to join the next one to
     for part in content:
         piece = _part(part, profile, provider)
         texts += len(piece.texts)
-        out.add(piece)
+        text = _is_text(piece)
+        if text and after_text:
+            out.texts[-1] += piece.texts[0]
+        else:
+            out.add(piece)
+        after_text = text
     if texts > 1:
-        out.exact = False  # how several text parts are joined is not documented
+        # adjacent text parts are billed joined with nothing between them (the tokenizer
+        # merges across the seam: "pirate." + "When" costs 1 less than apart): one
+        # recorded request with two messages of two parts each, 2 over apart. Parts with an
+        # image between them stay apart (one recorded request, 1 under joined). An estimate
+        out.exact = False
     if pad and out.texts:
         out.texts[-1] += "\n"
     return out
+
+
+def _is_text(piece: Rendered) -> bool:
+    """Whether a rendered part is one text and nothing else (a text part)."""
+    return len(piece.texts) == 1 and not piece.const and not piece.less and piece.exact
 
 
 def _part(part: Any, profile: ChatProfile, provider: str) -> Rendered:
@@ -656,7 +681,10 @@ def _format_type(prop: dict[str, Any], indent: int, step: int) -> tuple[str, boo
         return " | ".join(k or "any" for k in kinds), False
     if kind == "object":  # no properties
         return "object", False
-    return "", False
+    # no type at all (magentic's untyped parameters, ``{"title": "Location"}``): TypeScript's
+    # ``any``, as for an untyped array's items; 3 recorded gpt-4o requests, 1 under each
+    # with nothing drawn after the colon. An estimate
+    return "any", False
 
 
 def _response_format(value: Any, ctx: str, profile: ChatProfile) -> Rendered:
@@ -721,8 +749,10 @@ def _schema_keywords(schema: Any) -> Any:
 
 
 def _tool_choice(value: Any, profile: ChatProfile) -> Rendered:
-    """``none`` costs 1 (hmarr); forcing a named function 7 plus its name (hmarr said 4:
-    6 recorded gpt-4o and gpt-3.5 requests, legacy ``function_call`` included, bill 7)."""
+    """``none`` costs 1 (hmarr); forcing a named function ``NAMED_TOOL_CHOICE`` plus
+    ``functions.NAME`` (hmarr said 4 and the name: recorded gpt-4o, gpt-4-turbo and gpt-3.5
+    requests, legacy ``function_call`` included, bill 7 and the name where the name merges
+    with the dot, and 1 less where it splits after it)."""
     if value in (None, "auto", "required"):
         return Rendered()
     if value == "none":
@@ -730,7 +760,7 @@ def _tool_choice(value: Any, profile: ChatProfile) -> Rendered:
     if isinstance(value, dict):
         name = (value.get("function") or value).get("name")
         if isinstance(name, str):
-            return Rendered([name], NAMED_TOOL_CHOICE, exact=False)
+            return Rendered([f"functions.{name}"], NAMED_TOOL_CHOICE, exact=False)
     return Rendered(exact=False)
 
 
