@@ -640,6 +640,37 @@ def test_a_tool_results_author_bills_the_function_name_on_its_own() -> None:
     assert got.input_tokens == before + 3 + n("calculator") + 1 + n("2") + 2
 
 
+def test_a_schema_description_of_several_lines_is_billed_as_comment_lines() -> None:
+    """A schema's own description of several lines (a pydantic docstring) is billed as
+    ``//`` lines before the JSON, each as written; one of one line stays inside the JSON."""
+    encode = TiktokenTokenizer().get_encoding("o200k_base").encode_ordinary
+    messages = [{"role": "system", "content": "Plan"}, {"role": "user", "content": "Go"}]
+    head = "# Response Formats\n\n## Step\n\n"
+
+    def format_cost(description: str) -> int:
+        schema = {"type": "object", "description": description, "properties": {"ok": {}}}
+        rfmt = {"type": "json_schema", "json_schema": {"name": "Step", "schema": schema}}
+        with_format = count_request({"messages": messages, "response_format": rfmt}, "gpt-4o")
+        without = count_request({"messages": messages}, "gpt-4o")
+        assert with_format.input_tokens is not None and without.input_tokens is not None
+        return with_format.input_tokens - without.input_tokens
+
+    def schema_json(description: str | None) -> str:
+        schema: dict[str, Any] = {"type": "object"}
+        if description is not None:
+            schema["description"] = description
+        return json.dumps({**schema, "properties": {"ok": {}}}, separators=(",", ":"))
+
+    # what a format costs besides its text (the name, fixed tokens), from an empty one
+    rest = format_cost("") - len(encode(head + schema_json("")))
+    several = "Observation.\n\nAttributes:\n    ok: whether it worked."
+    drawn = "".join(f"// {line}\n" for line in several.split("\n"))
+    assert format_cost(several) == len(encode(head + drawn + schema_json(None))) + rest
+    assert format_cost(several) != len(encode(head + schema_json(several))) + rest
+    one = "Observation of one line."
+    assert format_cost(one) == len(encode(head + schema_json(one))) + rest
+
+
 def test_json_schema_response_format_is_drawn_as_harmony_documents_it() -> None:
     """ "# Response Formats ## NAME", the description as a comment, the schema as compact
     JSON without the keywords that only constrain the output (titles stay), the name once
