@@ -559,9 +559,16 @@ def test_a_response_format_after_a_full_stop_costs_the_merged_line_break_less() 
     assert format_cost("Answer briefly.") == after_letter - 1
     assert format_cost("Answer briefly:") == after_letter - 1
     assert format_cost("Answer as:\n```json\n{}\n```") == after_letter
-    # a system message given as text parts is no text end: nothing taken off
-    parts = [{"type": "text", "text": "Answer briefly."}]
-    assert format_cost(parts) == after_letter
+    # a text ending in a long rule or many blank lines: the whole run is one pre-token
+    for end in ("\n" + "-" * 40, "\n" * 40, "." * 40, "=" * 5000):
+        merged = len(encode(end + "\n\n")) - len(encode(end)) - len(encode("\n\n"))
+        assert format_cost("Answer briefly" + end) == after_letter - 1 + merged + 1
+    # text parts are billed joined, so a list ending in a text part ends as that text
+    parts = [{"type": "text", "text": "Answer "}, {"type": "text", "text": "briefly."}]
+    assert format_cost(parts) == after_letter - 1
+    image = {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}
+    # ... and a list ending in an image has no text end: nothing taken off
+    assert format_cost([{"type": "text", "text": "Answer briefly."}, image]) == after_letter
 
 
 def test_adjacent_text_parts_are_billed_joined() -> None:

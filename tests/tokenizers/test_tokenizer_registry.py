@@ -162,3 +162,14 @@ def test_estimate_count_chat_frames_gemini_as_plain() -> None:
     text = "Say this is a test"
     tokens, exact = estimate.count_chat([ChatMessage("user", text)], "gemini-2.5-flash")
     assert (tokens, exact) == (len(encoding.encode_ordinary(text)), False)
+
+
+def test_a_profile_built_positionally_up_to_its_note_keeps_its_meaning() -> None:
+    """Third-party plugins may build a ChatProfile positionally; fields added since the
+    ``note`` are keyword-only, so such a profile does not shift into them."""
+    profile = ChatProfile("openai", True, True, 3, 1, 3, False, None, None, None, 5, 0, "mine")
+    assert profile.note == "mine"
+    assert (profile.tool_call_overhead, profile.nested_indent) == (0, 0)
+    with pytest.raises(TypeError):
+        ChatProfile("openai", True, True, 3, 1, 3, False, None, None, None, 5, 0, "mine", 3)  # type: ignore[misc]
+    assert ChatProfile(nested_indent=2).key != ChatProfile().key  # part of the stored key

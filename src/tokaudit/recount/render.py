@@ -32,7 +32,7 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "24"
+ACCOUNTING_VERSION = "25"
 
 # A function whose properties carry no comment (no title, description or default) renders
 # one token shorter: strict or not, 14 recorded tool lists of that kind, none against.
@@ -73,7 +73,7 @@ TOOL_OUTPUT = 1  # a reply to a request with tools costs 1 more output token
 # answer of the history ``schema_answer_overhead`` more (docs/recount.md).
 SCHEMA_FORMAT = {"": 3, "alone": 6, "tools": -1}
 # A response format's ctx in a request with its own system message: this marker and the
-# end of that message's text (units.py, ``SYSTEM_TAIL`` characters), to which the format
+# end of that message's text (units.py, ``_text_end``), to which the format
 # is joined after a blank line
 SYSTEM_END, BLANK_LINE = "end:", "\n\n"
 # ... and before it the number of assistant answers (messages without tool calls) in the

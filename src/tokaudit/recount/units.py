@@ -77,11 +77,31 @@ _PLAIN = """(j.role NOT IN ('', 'tool', 'function') AND left(j.content::VARCHAR,
     AND strlen(payload) = strlen(j.content::VARCHAR) + strlen(to_json(j.role)::VARCHAR) + 20)"""
 
 TAIL = 2  # messages whose text is kept from every plain request (see _PARSED)
-SYSTEM_TAIL = 32  # characters of a system text a response format's count depends on
+# A content's text, when the content is a string or a list whose last part is text.
+_TEXT_OF = """CASE WHEN left(({c})::VARCHAR, 1) = '"' THEN ({c}) ->> '$'
+    WHEN left(({c})::VARCHAR, 1) = '[' AND json_extract_string({c}, '$[#-1].type')
+         IN ('text', 'input_text') THEN json_extract_string({c}, '$[#-1].text') END"""
+SYSTEM_TAIL = 16  # characters before a text's trailing run of punctuation and spaces
+TAIL_CAP = 4096  # ... and at most this many in all
+
+
+def _text_end(text: str) -> str:
+    """SQL: the end of ``text`` a token merge with what follows it can reach: its trailing
+    run of characters that are not letters or digits (a rule of dashes, blank lines), which
+    the tokenizer's pre-tokens keep together, and ``SYSTEM_TAIL`` characters before it."""
+    run = f"length(regexp_extract({text}, '[^\\p{{L}}\\p{{N}}]*$'))"
+    return f"right({text}, least({run} + {SYSTEM_TAIL}, {TAIL_CAP}))"
 
 
 def _is(value: str, first: str) -> str:
     return f"coalesce(left(ltrim({value}::VARCHAR), 1) = '{first}', false)"
+
+
+# The text of a request's system field, or of its first system or developer message.
+_SYSTEM_TEXT = f"""coalesce(CASE WHEN {_is("sys", '"')} THEN sys ->> '$' END,
+    list_transform(
+        list_filter(all_msgs, lambda m: (m ->> 'role') IN ('system', 'developer')),
+        lambda m: {_TEXT_OF.format(c="m -> '$.content'")})[1])"""
 
 
 _PARSED = f"""
@@ -139,13 +159,10 @@ SELECT t.kid, t.provider, t.profile, x.* FROM _todo_in t JOIN (
                 list_bool_or(list_transform(all_msgs,
                     lambda m: (m ->> 'role') IN ('system', 'developer'))), false)
         END AS with_system,
-        -- the end of the system text a response format joins (render.SYSTEM_END)
-        CASE WHEN rfmt IS NOT NULL AND tools IS NULL THEN right(coalesce(
-            CASE WHEN {_is("sys", '"')} THEN sys ->> '$' END,
-            list_transform(
-                list_filter(all_msgs, lambda m: (m ->> 'role') IN ('system', 'developer')),
-                lambda m: CASE WHEN {_is("(m -> '$.content')", '"')}
-                               THEN m ->> '$.content' END)[1]), {SYSTEM_TAIL})
+        -- the end of the system text a response format joins (render.SYSTEM_END): the
+        -- text of a system field, or of the first system message (a string, or a list
+        -- ending in a text part: adjacent text parts are billed joined)
+        CASE WHEN rfmt IS NOT NULL AND tools IS NULL THEN {_text_end(_SYSTEM_TEXT)}
         END AS sys_tail,
         CASE WHEN complex THEN all_msgs END AS msgs,
         -- the assistant answers (no tool calls) in the history of a request with a

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
 __all__ = [
     "REPLY_PRIMING_TOKENS",
@@ -101,6 +101,10 @@ class ChatProfile:
     # tokens an assistant message of the history costs besides its framing (2 on GPT-5.4:
     # the harmony format marks its channel); a nonzero value makes such requests estimates
     assistant_overhead: int = 0
+    note: str = field(default="", compare=False)
+    # Fields below are keyword-only: a plugin that builds a profile positionally, up to
+    # ``note``, keeps building the same one as fields are added.
+    _: KW_ONLY
     # tokens a tool call and a tool result message of the history each cost besides their
     # framing (3 on GPT-5: harmony marks both with the commentary channel); estimates
     tool_call_overhead: int = 0
@@ -110,10 +114,9 @@ class ChatProfile:
     # GPT-5.4); estimates
     schema_format_less: int = 0
     schema_answer_overhead: int = 0
-    # spaces a nested object's lines are indented by in a tool definition (0 on o200k
-    # models, 2 on cl100k ones: docs/recount.md)
+    # spaces a nested object's lines are indented by in a tool definition (0, as on o200k
+    # models; 2 on cl100k ones: docs/recount.md)
     nested_indent: int = 0
-    note: str = field(default="", compare=False)
 
     @property
     def key(self) -> str:
