@@ -276,25 +276,28 @@ def test_local_references_are_drawn_inline() -> None:
     assert not simple
 
 
+# one function whose parameter is a described object with a described field
+_POINT_FUNCTION = {
+    "name": "f",
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "point": {
+                "type": "object",
+                "description": "Where",
+                "properties": {"x": {"type": "number", "description": "Across"}},
+                "required": ["x"],
+            }
+        },
+        "required": ["point"],
+    },
+}
+
+
 def test_nested_objects_are_drawn_unindented_and_estimated() -> None:
     """A nested object's lines start at the margin (12 pydantic-ai and 2 sublayer recorded
     gpt-4o requests agree only so); hmarr's gpt-3.5 example indented them: an estimate."""
-    function = {
-        "name": "f",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "point": {
-                    "type": "object",
-                    "description": "Where",
-                    "properties": {"x": {"type": "number", "description": "Across"}},
-                    "required": ["x"],
-                }
-            },
-            "required": ["point"],
-        },
-    }
-    text, simple = format_functions([function])
+    text, simple = format_functions([_POINT_FUNCTION])
     assert text.split("\n")[2:9] == [
         "type f = (_: {",
         "// Where",
@@ -310,23 +313,14 @@ def test_nested_objects_are_drawn_unindented_and_estimated() -> None:
 def test_nested_objects_keep_hmarrs_indent_on_cl100k_models() -> None:
     """cl100k families indent a nested object's lines by 2 (hmarr's gpt-3.5 check), o200k
     families draw them flush."""
-    point = {
-        "type": "object",
-        "properties": {"x": {"type": "number", "description": "Across"}},
-        "required": ["x"],
-    }
-    function = {
-        "name": "f",
-        "parameters": {"type": "object", "properties": {"point": point}, "required": ["point"]},
-    }
     tokenizer = TiktokenTokenizer()
     assert tokenizer.chat_profile("gpt-3.5-turbo").nested_indent == 2
     assert tokenizer.chat_profile("gpt-4-0613").nested_indent == 2
     assert tokenizer.chat_profile("gpt-4o").nested_indent == 0
     assert tokenizer.chat_profile("gpt-4.1-mini").nested_indent == 0
-    indented, _ = format_functions([function], 2)
+    indented, _ = format_functions([_POINT_FUNCTION], 2)
     assert "point: {\n  // Across\n  x: number,\n}," in indented
-    assert format_functions([function])[0] == indented.replace("\n  ", "\n")
+    assert format_functions([_POINT_FUNCTION])[0] == indented.replace("\n  ", "\n")
     # end to end, the recorded calls check both: 14 o200k requests agree only flush, and
     # instructor-rb's gpt-3.5 request keeps its indented count (test_recount_real_requests)
 
