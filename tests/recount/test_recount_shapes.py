@@ -560,6 +560,15 @@ def test_a_response_format_after_a_full_stop_costs_the_merged_line_break_less() 
     # text parts are billed joined, so a list ending in a text part ends as that text
     parts = [{"type": "text", "text": "Answer "}, {"type": "text", "text": "briefly."}]
     assert format_cost(parts) == after_letter - 1
+    # ... whatever their spelling, an empty last part, or a run split across parts
+    for spelt in (
+        ["Answer ", "briefly."],
+        [{"text": "Answer briefly."}, {"type": "text", "text": ""}],
+        {"type": "text", "text": "Answer briefly."},
+    ):
+        assert format_cost(spelt) == after_letter - 1, spelt
+    split_run = [{"type": "text", "text": "Answer briefly\n---"}, {"type": "text", "text": "---"}]
+    assert format_cost(split_run) == format_cost("Answer briefly\n------")
     image = {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}
     # ... and a list ending in an image has no text end: nothing taken off
     assert format_cost([{"type": "text", "text": "Answer briefly."}, image]) == after_letter
@@ -1355,3 +1364,18 @@ def test_a_unit_whose_fixed_tokens_come_to_minus_one_is_counted() -> None:
     assert None not in counts
     steps = {b - a for a, b in itertools.pairwise(counts)}  # type: ignore[operator]
     assert len(steps) == 1  # each function adds the same tokens, the sixth too
+
+
+def test_an_anthropic_replys_text_blocks_are_counted_joined_like_any_text_parts() -> None:
+    """Adjacent text blocks of a reply are billed as one text, on every provider."""
+    body = {"messages": [{"role": "user", "content": "Hi"}]}
+    two = [{"type": "text", "text": "You are a pirate."}, {"type": "text", "text": "When asked"}]
+    one = [{"type": "text", "text": "You are a pirate.When asked"}]
+    split = count_request(body, "claude-sonnet-4-5", "anthropic", {"content": two})
+    whole = count_request(body, "claude-sonnet-4-5", "anthropic", {"content": one})
+    encode = TiktokenTokenizer().get_encoding("o200k_base").encode_ordinary
+    assert len(encode("You are a pirate.When asked")) < len(encode("You are a pirate.")) + len(
+        encode("When asked")
+    )  # the seam merges, so counting the blocks apart would count one more
+    assert split.output_tokens == whole.output_tokens is not None
+    assert not split.output_exact  # Claude's counts are estimates

@@ -32,7 +32,7 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "25"
+ACCOUNTING_VERSION = "26"
 
 # A function whose properties carry no comment (no title, description or default) renders
 # one token shorter: strict or not, 14 recorded tool lists of that kind, none against.
@@ -798,8 +798,9 @@ def _output(value: Any, ctx: str, profile: ChatProfile, provider: str) -> Render
             out.exact = False
         else:
             out.exact = False
-    for block in value.get("content") or []:  # Anthropic
-        out.add(_part(block, profile, provider))
+    blocks = value.get("content")  # Anthropic: content blocks, text ones billed joined
+    if isinstance(blocks, list) and blocks:
+        out.add(_content(blocks, profile, provider))
         out.exact = False
     for candidate in value.get("candidates") or []:  # Gemini
         if isinstance(candidate, dict):

@@ -77,10 +77,21 @@ _PLAIN = """(j.role NOT IN ('', 'tool', 'function') AND left(j.content::VARCHAR,
     AND strlen(payload) = strlen(j.content::VARCHAR) + strlen(to_json(j.role)::VARCHAR) + 20)"""
 
 TAIL = 2  # messages whose text is kept from every plain request (see _PARSED)
-# A content's text, when the content is a string or a list whose last part is text.
-_TEXT_OF = """CASE WHEN left(({c})::VARCHAR, 1) = '"' THEN ({c}) ->> '$'
-    WHEN left(({c})::VARCHAR, 1) = '[' AND json_extract_string({c}, '$[#-1].type')
-         IN ('text', 'input_text') THEN json_extract_string({c}, '$[#-1].text') END"""
+# The text of a content part, NULL for a part that is not text (render.py ``_part``).
+_PART_TEXT = """CASE WHEN json_type(p) = 'VARCHAR' THEN p ->> '$'
+    WHEN json_type(p, '$.text') = 'VARCHAR'
+         AND coalesce(p ->> '$.type', 'text') IN ('text', 'input_text', 'output_text')
+    THEN p ->> '$.text'
+    WHEN p ->> '$.type' = 'text' AND json_type(p, '$.content') = 'VARCHAR'
+    THEN p ->> '$.content' END"""
+# A content's closing text: the content if it is a string, else the text parts after its
+# last part that is not text, joined (adjacent text parts are billed joined: render.py);
+# each other part becomes a NUL, and the text after the last NUL is kept.
+_TEXT_OF = f"""CASE WHEN left(({{c}})::VARCHAR, 1) = '"' THEN ({{c}}) ->> '$'
+    WHEN left(({{c}})::VARCHAR, 1) IN ('[', '{{{{') THEN string_split(array_to_string(
+        list_transform(CASE WHEN left(({{c}})::VARCHAR, 1) = '[' THEN CAST({{c}} AS JSON[])
+                            ELSE [{{c}}] END,
+                       lambda p: coalesce({_PART_TEXT}, chr(0))), ''), chr(0))[-1] END"""
 SYSTEM_TAIL = 16  # characters before a text's trailing run of punctuation and spaces
 TAIL_CAP = 4096  # ... and at most this many in all
 
