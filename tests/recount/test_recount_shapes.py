@@ -1379,3 +1379,31 @@ def test_an_anthropic_replys_text_blocks_are_counted_joined_like_any_text_parts(
     )  # the seam merges, so counting the blocks apart would count one more
     assert split.output_tokens == whole.output_tokens is not None
     assert not split.output_exact  # Claude's counts are estimates
+
+
+def test_a_lone_surrogate_is_counted_as_a_replacement_character_and_estimated() -> None:
+    """No UTF-8 text holds an unpaired surrogate (ingest rejects such lines); the library
+    counts it as U+FFFD, labelled an estimate, instead of failing the whole call."""
+    lone = count_request({"messages": [{"role": "user", "content": "a\ud800b"}]}, "gpt-4o")
+    fffd = count_request({"messages": [{"role": "user", "content": "a\ufffdb"}]}, "gpt-4o")
+    assert lone.input_tokens == fffd.input_tokens is not None
+    assert fffd.input_exact and not lone.input_exact
+
+
+def test_another_providers_tool_choice_adds_nothing_as_in_a_store() -> None:
+    """Stored Anthropic bodies leave tool_choice out, so counting one directly does too
+    (OpenAI's named-choice rule drew it as functions.NAME)."""
+    tool = {"name": "get_weather", "input_schema": {"type": "object", "properties": {}}}
+    body = {"messages": [{"role": "user", "content": "Weather?"}], "tools": [tool]}
+    forced = {**body, "tool_choice": {"type": "tool", "name": "get_weather"}}
+    model = "claude-sonnet-4-5"
+    assert (
+        count_request(forced, model, "anthropic").input_tokens
+        == count_request(body, model, "anthropic").input_tokens
+    )
+    openai_tool = {"type": "function", "function": {"name": "get_weather", "parameters": {}}}
+    openai_body = {"messages": body["messages"], "tools": [openai_tool]}
+    named = {"type": "function", "function": {"name": "get_weather"}}
+    with_choice = count_request({**openai_body, "tool_choice": named}, "gpt-4o").input_tokens
+    without = count_request(openai_body, "gpt-4o").input_tokens
+    assert with_choice is not None and without is not None and with_choice > without

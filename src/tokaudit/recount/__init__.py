@@ -727,12 +727,24 @@ def _count_many(
     texts: dict[str, tuple[object, ...]] = {}
     requests: list[tuple[object, ...]] = []
     now = datetime.now(UTC)
+    replaced: set[int] = set()  # items holding a lone surrogate: their counts are estimates
+
+    def dumps(value: Any, index: int) -> str:
+        text = json.dumps(value, ensure_ascii=False)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: no UTF-8 text holds it (nor does a
+            # store: ingest rejects such lines), so it is counted as U+FFFD
+            replaced.add(index)
+            return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return text
+
     for index, item in enumerate(items):
-        body = json.dumps(item.body, ensure_ascii=False)
+        body = dumps(item.body, index)
         texts[md5(body)] = (md5(body), "input", item.provider, body, "", len(body))
         output_hash = None
         if item.response is not None:
-            output = json.dumps(item.response, ensure_ascii=False)
+            output = dumps(item.response, index)
             output_hash = md5(output)
             texts.setdefault(output_hash, (output_hash, "output", item.provider, output, "", 0))
         requests.append(
@@ -765,10 +777,10 @@ def _count_many(
     return [
         RequestCount(
             input_tokens=row[0],
-            input_exact=bool(row[1]),
+            input_exact=bool(row[1]) and index not in replaced,
             output_tokens=row[2],
-            output_exact=bool(row[3]),
+            output_exact=bool(row[3]) and index not in replaced,
             tokenizer=row[4],
         )
-        for row in rows
+        for index, row in enumerate(rows)
     ]

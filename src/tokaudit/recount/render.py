@@ -32,7 +32,7 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "26"
+ACCOUNTING_VERSION = "27"
 
 # A function whose properties carry no comment (no title, description or default) renders
 # one token shorter: strict or not, 14 recorded tool lists of that kind, none against.
@@ -154,7 +154,9 @@ def _render(kind: str, ctx: str, value: Any, profile: ChatProfile, provider: str
     if kind == "rfmt":
         return _response_format(value, ctx, profile)
     if kind == "tchoice":
-        return _tool_choice(value, profile)
+        # OpenAI's rule; another provider's tool_choice is no text we can draw (stored
+        # Anthropic bodies leave it out, so a body counted directly must too)
+        return _tool_choice(value, profile) if provider == "openai" else Rendered(exact=False)
     if kind == "server":
         # previous_response_id, conversation, stored prompt: context not in the log; a
         # prediction (Predicted Outputs): one recorded gpt-4o call billed 12 input tokens
