@@ -1407,3 +1407,23 @@ def test_another_providers_tool_choice_adds_nothing_as_in_a_store() -> None:
     with_choice = count_request({**openai_body, "tool_choice": named}, "gpt-4o").input_tokens
     without = count_request(openai_body, "gpt-4o").input_tokens
     assert with_choice is not None and without is not None and with_choice > without
+
+
+def test_a_parallel_result_that_is_a_json_string_goes_in_as_that_string() -> None:
+    """Parallel results are billed as the JSON list of their values: a result sent as the
+    JSON string ``"Status OK"`` is that string (3 recorded requests of the blind batch _p),
+    the same as the plain text ``Status OK``, not a string holding escaped quotes."""
+    call = {"type": "function", "function": {"name": "check", "arguments": "{}"}}
+    tool = {"type": "function", "function": {"name": "check", "parameters": {}}}
+
+    def count(result: str) -> int | None:
+        messages = [
+            {"role": "user", "content": "Check twice"},
+            {"role": "assistant", "tool_calls": [{**call, "id": "a"}, {**call, "id": "b"}]},
+            {"role": "tool", "tool_call_id": "a", "content": result},
+            {"role": "tool", "tool_call_id": "b", "content": result},
+        ]
+        return count_request({"messages": messages, "tools": [tool]}, "gpt-4o-mini").input_tokens
+
+    assert count('"Status OK"') == count("Status OK") is not None
+    assert count('{"ok": true}') != count("Status OK")

@@ -32,7 +32,7 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "27"
+ACCOUNTING_VERSION = "28"
 
 # A function whose properties carry no comment (no title, description or default) renders
 # one token shorter: strict or not, 14 recorded tool lists of that kind, none against.
@@ -333,19 +333,20 @@ def _parallel_result(
     Unicode escaped), ``PARALLEL_RESULTS`` more (and ``tool_result_overhead``, GPT-5's
     commentary channel), ``LAST_TOOL_RESULT`` more when the assistant answers right after
     them, ``USER_AFTER_TOOL_RESULT`` when a user message follows (2 recorded gpt-5-nano
-    requests, as after a single result). A result that is a JSON object or array goes in as
-    that value, written with Python's default separators (one recorded gpt-4o-mini request,
-    2 over as a string). Each result is drawn as its piece of the list: ``["a",``
+    requests, as after a single result). A result that is JSON goes in as its value,
+    written with Python's default separators: an object or array (one recorded gpt-4o-mini
+    request, 2 over as a string), a JSON string such as ``"Status OK"`` with its quotes (3
+    gpt-4o and gpt-4o-mini requests of the blind batch ``_p``, 1 or 2 over each with the
+    quotes escaped). Each result is drawn as its piece of the list: ``["a",``
     `` "b",`` `` "c"]`` (so split, the pieces count as the whole list does on all 29
     recorded lists).
     """
     body = _content(content, profile, provider)
     raw = "".join(body.texts)
     try:
-        value = json.loads(raw)
-    except ValueError:
-        value = None
-    text = json.dumps(value if isinstance(value, (dict, list)) else raw)
+        text = json.dumps(json.loads(raw))  # a JSON result goes in as its value
+    except (ValueError, RecursionError):
+        text = json.dumps(raw)
     piece = ("[" if "first" in flags else " ") + text + ("]" if "end" in flags else ",")
     out = Rendered([piece], body.const, exact=False)
     if "first" in flags:
