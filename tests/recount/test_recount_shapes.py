@@ -1427,3 +1427,39 @@ def test_a_parallel_result_that_is_a_json_string_goes_in_as_that_string() -> Non
 
     assert count('"Status OK"') == count("Status OK") is not None
     assert count('{"ok": true}') != count("Status OK")
+
+
+def test_the_0613_snapshots_draw_no_titles_and_take_no_token_off_bare_functions() -> None:
+    """gpt-4-0613 and gpt-3.5-turbo-0613 bill tool definitions as hmarr's 2023 renderer
+    draws them: a property's title is no comment, and a function whose properties carry
+    no comment costs its drawn text (later snapshots: a title comment, and 1 less)."""
+    tokenizer = TiktokenTokenizer()
+    encode = tokenizer.get_encoding("cl100k_base").encode_ordinary
+    titled = {
+        "name": "f",
+        "parameters": {"type": "object", "properties": {"q": {"title": "Q", "type": "string"}}},
+    }
+    bare = {"name": "g", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}
+    assert tokenizer.chat_profile("gpt-4-0613").legacy_functions
+    assert tokenizer.chat_profile("gpt-3.5-turbo-0613").legacy_functions
+    assert not tokenizer.chat_profile("gpt-3.5-turbo-0125").legacy_functions
+    assert not tokenizer.chat_profile("gpt-4-1106-preview").legacy_functions
+    messages = [{"role": "user", "content": "Hi"}]
+
+    def tools_cost(function: dict[str, Any], model: str) -> int:
+        tools = [{"type": "function", "function": function}]
+        with_tools = count_request({"messages": messages, "tools": tools}, model).input_tokens
+        without = count_request({"messages": messages}, model).input_tokens
+        assert with_tools is not None and without is not None
+        return with_tools - without
+
+    title_comment = len(encode(format_functions([titled])[0])) - len(
+        encode(format_functions([titled], titles=False)[0])
+    )
+    assert title_comment > 0
+    for old, new in (
+        ("gpt-4-0613", "gpt-4-1106-preview"),
+        ("gpt-3.5-turbo-0613", "gpt-3.5-turbo-0125"),
+    ):
+        assert tools_cost(titled, new) - tools_cost(titled, old) == title_comment
+        assert tools_cost(bare, old) - tools_cost(bare, new) == 1

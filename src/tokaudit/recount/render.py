@@ -32,7 +32,7 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "28"
+ACCOUNTING_VERSION = "29"
 
 # A function whose properties carry no comment (no title, description or default) renders
 # one token shorter: strict or not, 14 recorded tool lists of that kind, none against.
@@ -42,6 +42,11 @@ BARE_PROPERTIES = -1
 # dot (``.V ision Output``, ``.f our _digit``) were 1 under with the name counted alone
 NAMED_TOOL_CHOICE = 6
 TOOLS_SYSTEM_MESSAGE = 4  # the system message a tools block brings into a request without one
+# The June 2023 snapshots (gpt-4-0613, gpt-3.5-turbo-0613; ``ChatProfile.legacy_functions``)
+# draw tool definitions as hmarr/openai-chat-tokens, checked on them in 2023, does: no
+# property titles and no -1 for comment-less functions. 6 recorded requests of three
+# projects (LangChainGo, LangChain.js, req_llm) agree only so; gpt-4-1106, gpt-3.5-0125 and
+# every later model bill titles (docs/recount.md).
 # A tool result's author, ``functions.NAME``: the name is billed as its own text, not merged
 # with the dot before it (``.cal culator`` is 2 tokens, ``calculator`` 1), plus 1 fixed
 # token (where the dot merges, as in ``.weather``, the same as the merged text). 9 recorded
@@ -510,10 +515,11 @@ def _tools(value: Any, ctx: str, profile: ChatProfile) -> Rendered:
     functions, complete = _functions(value)
     if not functions:
         return Rendered(exact=complete and not value)
-    text, simple = format_functions(functions, profile.nested_indent)
+    legacy = profile.legacy_functions  # the 0613 snapshots: no titles, no -1 (see above)
+    text, simple = format_functions(functions, profile.nested_indent, titles=not legacy)
     strict = any(f.get("strict") is True for f in functions)
     bare = sum(_bare(f) for f in functions)
-    const += BARE_PROPERTIES * bare
+    const += 0 if legacy else BARE_PROPERTIES * bare
     # the reasoning families' tool prompt is known from one recorded gpt-5-mini call only;
     # the -1 of comment-less properties is read off o200k requests, and the one cl100k
     # request with such a function (gpt-3.5-turbo) is 1 over even with it
@@ -536,7 +542,9 @@ def _bare(function: dict[str, Any]) -> bool:
     )
 
 
-def format_functions(functions: list[dict[str, Any]], nested_indent: int = 0) -> tuple[str, bool]:
+def format_functions(
+    functions: list[dict[str, Any]], nested_indent: int = 0, titles: bool = True
+) -> tuple[str, bool]:
     """The ``namespace functions`` block, and whether every schema was fully supported."""
     lines = ["namespace functions {", ""]
     supported = True
@@ -556,7 +564,7 @@ def format_functions(functions: list[dict[str, Any]], nested_indent: int = 0) ->
             supported = False  # how references are rendered is not known: drawn inline
             parameters = _inline_refs(parameters, parameters, 0)
         if parameters.get("properties"):
-            body, ok = _format_object(parameters, 0, nested_indent)
+            body, ok = _format_object(parameters, 0, nested_indent, titles)
             supported = supported and ok
             # the schema's own title or description, before its brace (two recorded
             # magentic schemas with a title agree only so)
@@ -602,9 +610,12 @@ def _comment_lines(description: str) -> list[str]:
     return [f"// {line.strip()}".rstrip() for line in description.strip().split("\n")]
 
 
-def _format_object(schema: dict[str, Any], indent: int, step: int) -> tuple[str, bool]:
+def _format_object(
+    schema: dict[str, Any], indent: int, step: int, titles: bool = True
+) -> tuple[str, bool]:
     """An object's properties, one comment or property a line, ``indent`` spaces in; a
-    nested object's lines ``step`` more (see "Nested objects" above)."""
+    nested object's lines ``step`` more (see "Nested objects" above); property titles as
+    comments only with ``titles``."""
     lines: list[str] = []
     supported = not (set(schema) & {"$defs", "definitions", "anyOf", "oneOf", "allOf"})
     listed = schema.get("required") or []
@@ -627,12 +638,12 @@ def _format_object(schema: dict[str, Any], indent: int, step: int) -> tuple[str,
             continue
         # a property's title, then its description, as comments (nested ones too: one
         # recorded nested schema is 72 tokens over without them, 22 with)
-        notes = [prop[key] for key in ("title", "description") if prop.get(key)]
+        notes = [prop[key] for key in ("title", "description")[not titles :] if prop.get(key)]
         supported = supported and all(isinstance(note, str) for note in notes)
         # a title drawn as a comment is read off pydantic schemas (docs/recount.md): an estimate
         supported = supported and not prop.get("title")
         lines += [f"// {note}".rstrip() for note in notes]
-        kind, ok = _format_type(prop, indent, step)
+        kind, ok = _format_type(prop, indent, step, titles)
         supported = supported and ok
         marker = "" if name in required else "?"
         default = f" // default: {_default(prop)}" if "default" in prop else ""
@@ -648,7 +659,9 @@ def _default(prop: dict[str, Any]) -> str:
     return value if isinstance(value, str) and "enum" in prop else json.dumps(value)
 
 
-def _format_type(prop: dict[str, Any], indent: int, step: int) -> tuple[str, bool]:
+def _format_type(
+    prop: dict[str, Any], indent: int, step: int, titles: bool = True
+) -> tuple[str, bool]:
     kind = prop.get("type")
     ok = isinstance(kind, str) and kind in _SUPPORTED_TYPES and "$ref" not in prop
     if kind == "string":
@@ -665,12 +678,12 @@ def _format_type(prop: dict[str, Any], indent: int, step: int) -> tuple[str, boo
         return "null", ok
     if kind == "object" and prop.get("properties"):
         # indented by the family's step (see "Nested objects" above): an estimate
-        body, _ = _format_object(prop, indent + step, step)
+        body, _ = _format_object(prop, indent + step, step, titles)
         return "\n".join(["{", body, "}"]), False
     if kind == "array":
         items = prop.get("items")
         if isinstance(items, dict):
-            inner_kind, inner = _format_type(items, indent, step)
+            inner_kind, inner = _format_type(items, indent, step, titles)
             return f"{inner_kind}[]", ok and inner
         return "any[]", ok
     # not seen in agreeing recorded calls: drawn as TypeScript would write them
@@ -679,7 +692,8 @@ def _format_type(prop: dict[str, Any], indent: int, step: int) -> tuple[str, boo
         variants = [{"type": k} for k in kind]
     if isinstance(variants, list) and variants:
         kinds = [
-            _format_type(v, indent, step)[0] if isinstance(v, dict) else "any" for v in variants
+            _format_type(v, indent, step, titles)[0] if isinstance(v, dict) else "any"
+            for v in variants
         ]
         return " | ".join(k or "any" for k in kinds), False
     if kind == "object":  # no properties

@@ -117,6 +117,10 @@ class ChatProfile:
     # spaces a nested object's lines are indented by in a tool definition (0, as on o200k
     # models; 2 on cl100k ones: docs/recount.md)
     nested_indent: int = 0
+    # tool definitions drawn as the June 2023 snapshots (gpt-4-0613, gpt-3.5-turbo-0613)
+    # bill them: no property titles, and no token less for a function whose properties
+    # carry no comment (docs/recount.md)
+    legacy_functions: bool = False
 
     @property
     def key(self) -> str:
@@ -139,6 +143,7 @@ class ChatProfile:
             self.schema_format_less,
             self.schema_answer_overhead,
             self.nested_indent,
+            self.legacy_functions,
         )
         return hashlib.sha256(repr(fields).encode()).hexdigest()[:12]
 

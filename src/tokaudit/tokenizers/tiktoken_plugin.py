@@ -287,6 +287,7 @@ class ModelRule:
     schema_format_less: int = 0  # see ChatProfile
     schema_answer_overhead: int = 0  # see ChatProfile
     tokens_per_message: int = 3  # see ChatProfile (gpt-3.5-turbo-0301: 4)
+    legacy_functions: bool = False  # see ChatProfile (the 0613 snapshots)
 
     @property
     def label(self) -> str:
@@ -306,6 +307,7 @@ class ModelRule:
             # hmarr's indented nested objects were checked on gpt-3.5 (cl100k); o200k
             # requests agree only with them flush (docs/recount.md)
             nested_indent=2 if self.encoding == "cl100k_base" else 0,
+            legacy_functions=self.legacy_functions,
             exact=self.chat_exact,
             reply_exact=self.reply_exact,
             reply_priming=self.reply_priming,
@@ -356,6 +358,7 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
             "schema_format_less",
             "schema_answer_overhead",
             "tokens_per_message",
+            "legacy_functions",
         }
         if unknown:
             raise TokenizerError(f"{where}: unknown keys {sorted(unknown)}")
@@ -370,9 +373,11 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
         chat_exact = raw.get("chat_exact", False)
         reply_exact = raw.get("reply_exact", True)
         reasoning = raw.get("reasoning", False)
-        if not all(isinstance(v, bool) for v in (chat_exact, reply_exact, reasoning)):
+        legacy = raw.get("legacy_functions", False)
+        if not all(isinstance(v, bool) for v in (chat_exact, reply_exact, reasoning, legacy)):
             raise TokenizerError(
-                f"{where}: chat_exact, reply_exact and reasoning must be true or false"
+                f"{where}: chat_exact, reply_exact, reasoning and legacy_functions must be "
+                "true or false"
             )
         priming = raw.get("reply_priming", 3)
         tools_overhead = raw.get("tools_overhead", 5)
@@ -430,6 +435,7 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
                 schema_format_less=schema_format_less,
                 schema_answer_overhead=schema_answer_overhead,
                 tokens_per_message=per_message,
+                legacy_functions=legacy,
             )
         )
     return rules
