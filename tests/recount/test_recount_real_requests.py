@@ -137,6 +137,7 @@ KNOWN_REPLY_MISSES: dict[str, int] = {
     "i_dd_crewai_react_average_0": -2,
     "i_dd_agents_soccer_handoff_2": -1,
     "m_lcg_mrkl_react_gpt4_0": -4,  # cut by a stop sequence, billed with it: an estimate
+    "r_dspyrb_default_values_weather": 2,  # blind batch r: a gpt-4o-mini reply billed 2 less
 }
 
 
@@ -203,10 +204,11 @@ def test_recorded_calls_are_the_documented_ones() -> None:
         "recorded_chat_calls_o.yaml",
         "recorded_chat_calls_p.yaml",
         "recorded_chat_calls_q.yaml",
+        "recorded_chat_calls_r.yaml",
     ]
-    assert len(RECORDED) == 583 == len({c["id"] for c in RECORDED})
+    assert len(RECORDED) == 608 == len({c["id"] for c in RECORDED})
     assert {c["id"] for c in RECORDED} >= set(KNOWN_MISSES) | set(KNOWN_REPLY_MISSES)
-    assert sum(c["prompt_tokens"] for c in RECORDED) == 141938
+    assert sum(c["prompt_tokens"] for c in RECORDED) == 145321
 
 
 @pytest.mark.parametrize("case", RECORDED, ids=[c["id"] for c in RECORDED])
@@ -266,11 +268,11 @@ def test_responses_api_instructions_and_input() -> None:
 
 
 def test_agreement_rate_on_recorded_calls(counted: dict[str, RequestCount]) -> None:
-    """537 of the 583 recorded calls agree to the token, and every count labelled exact does."""
+    """562 of the 608 recorded calls agree to the token, and every count labelled exact does."""
     hits = sum(counted[c["id"]].input_tokens == c["prompt_tokens"] for c in RECORDED)
-    assert hits == len(RECORDED) - len(KNOWN_MISSES) == 537
+    assert hits == len(RECORDED) - len(KNOWN_MISSES) == 562
     exact = [c for c in RECORDED if counted[c["id"]].input_exact]
-    assert len(exact) == 213  # plain messages and simple tool schemas
+    assert len(exact) == 227  # plain messages and simple tool schemas
     assert all(counted[c["id"]].input_tokens == c["prompt_tokens"] for c in exact)
 
 

@@ -1463,3 +1463,29 @@ def test_the_0613_snapshots_draw_no_titles_and_take_no_token_off_bare_functions(
     ):
         assert tools_cost(titled, new) - tools_cost(titled, old) == title_comment
         assert tools_cost(bare, old) - tools_cost(bare, new) == 1
+
+
+def test_o4_mini_bills_its_tools_block_and_tool_rounds_as_a_reasoning_model() -> None:
+    """o4-mini (one recorded conversation of the blind batch r): its tools block costs 4
+    more than gpt-4o's, and a tool call and its result 3 more each, as on GPT-5."""
+    tool = {"type": "function", "function": {"name": "weather", "parameters": {}}}
+    call = {"id": "c", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
+    first = [{"role": "user", "content": "Weather?"}]
+    round_trip = [
+        *first,
+        {"role": "assistant", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c", "content": "sunny"},
+    ]
+
+    def cost(messages: list[dict[str, Any]], model: str, tools: bool) -> int:
+        body: dict[str, Any] = {"messages": messages, **({"tools": [tool]} if tools else {})}
+        got = count_request(body, model).input_tokens
+        assert got is not None
+        return got
+
+    for model, extra_tools in (("o4-mini-2025-04-16", 4), ("o3-mini-2025-01-31", 0)):
+        block = cost(first, model, True) - cost(first, model, False)
+        assert block == cost(first, "gpt-4o", True) - cost(first, "gpt-4o", False) + extra_tools
+    o4_round = cost(round_trip, "o4-mini", True) - cost(first, "o4-mini", True)
+    gpt4o_round = cost(round_trip, "gpt-4o", True) - cost(first, "gpt-4o", True)
+    assert o4_round == gpt4o_round + 6
