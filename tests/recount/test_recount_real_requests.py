@@ -36,13 +36,13 @@ INPUT_KEYS = (
     "stop",  # not an input key, but it decides whether a reply's count can be exact
     "prediction",  # Predicted Outputs: billed beyond the messages, input and output
 )
-# Our count minus the reported prompt_tokens, for the 47 calls we miss (all labelled
+# Our count minus the reported prompt_tokens, for the 48 calls we miss (all labelled
 # estimates; docs/recount.md says why for each kind): 6 json_schema response formats
 # (2 pydantic-ai anyOf schemas, 1 over; one gpt-5-mini schema with a $ref, 1 under; one
 # sublayer schema, 112 over; 2 gpt-5-nano ones with a system message, 3 under), 11 images
 # linked by URL (size unknown offline), 7 with crewAI's planner tool (an array of described
 # objects, 34 under), 2 with sublayer's tools (two arrays of described objects, 7 under),
-# a predicted output, 8 of the blind batch q, 1 of s, 11 others.
+# a predicted output, 8 of the blind batch q, 1 of s, 1 of t, 11 others.
 KNOWN_MISSES: dict[str, int] = {
     # batch _o (held out): a predicted output billed 12 input tokens beyond the messages;
     # instructor-rb's tool_choice "required" (-2) and a nested anyOf schema (-16)
@@ -101,6 +101,8 @@ KNOWN_MISSES: dict[str, int] = {
     # batch s (held out: harvested blind after the o4-mini rule, which it contradicts once:
     # an Azure o4-mini tool round billed 3 less than the rule says)
     "s_fantasy_azure_o4_mini_tool_1": 3,
+    # batch t (held out): an o1-mini chat, whose framing was never checked (an estimate)
+    "t_langsmith_wrappers_chat_tokens_reasoning_0": -1,
     "q_reqllm_gpt5_no_tool": 3,
 }
 # Replies we count off: three plain gpt-4o / gpt-4.5 replies are billed one token more than
@@ -141,6 +143,11 @@ KNOWN_REPLY_MISSES: dict[str, int] = {
     "i_dd_agents_soccer_handoff_2": -1,
     "m_lcg_mrkl_react_gpt4_0": -4,  # cut by a stop sequence, billed with it: an estimate
     "r_dspyrb_default_values_weather": 2,  # blind batch r: a gpt-4o-mini reply billed 2 less
+    # blind batch t: gpt-3.5-turbo and gpt-4o replies billed 1 more than their text, as
+    # recorded ones of those families were before (their replies are estimates)
+    "t_langsmith_openai_chat_sync_api_0": -1,
+    "t_langsmith_openai_parse_sync_api_0": -1,
+    "t_langsmith_openai_parse_tokens_0": -1,
 }
 
 
@@ -209,10 +216,11 @@ def test_recorded_calls_are_the_documented_ones() -> None:
         "recorded_chat_calls_q.yaml",
         "recorded_chat_calls_r.yaml",
         "recorded_chat_calls_s.yaml",
+        "recorded_chat_calls_t.yaml",
     ]
-    assert len(RECORDED) == 618 == len({c["id"] for c in RECORDED})
+    assert len(RECORDED) == 625 == len({c["id"] for c in RECORDED})
     assert {c["id"] for c in RECORDED} >= set(KNOWN_MISSES) | set(KNOWN_REPLY_MISSES)
-    assert sum(c["prompt_tokens"] for c in RECORDED) == 150761
+    assert sum(c["prompt_tokens"] for c in RECORDED) == 150868
 
 
 @pytest.mark.parametrize("case", RECORDED, ids=[c["id"] for c in RECORDED])
@@ -272,11 +280,11 @@ def test_responses_api_instructions_and_input() -> None:
 
 
 def test_agreement_rate_on_recorded_calls(counted: dict[str, RequestCount]) -> None:
-    """571 of the 618 recorded calls agree to the token, and every count labelled exact does."""
+    """577 of the 625 recorded calls agree to the token, and every count labelled exact does."""
     hits = sum(counted[c["id"]].input_tokens == c["prompt_tokens"] for c in RECORDED)
-    assert hits == len(RECORDED) - len(KNOWN_MISSES) == 571
+    assert hits == len(RECORDED) - len(KNOWN_MISSES) == 577
     exact = [c for c in RECORDED if counted[c["id"]].input_exact]
-    assert len(exact) == 231  # plain messages and simple tool schemas
+    assert len(exact) == 237  # plain messages and simple tool schemas
     assert all(counted[c["id"]].input_tokens == c["prompt_tokens"] for c in exact)
 
 
