@@ -123,20 +123,19 @@ def path_sql(path: Path | str) -> str:
 def read_lines_sql(path: Path | list[Path]) -> str:
     """A DuckDB scan of every physical line of ``path`` (streamed, .gz/.zst decompressed).
 
-    Given a list, one scan reads every file in order and adds a ``filename`` column (the
-    path as given): formats with many small files stage them in one pass.
+    Given a list, one scan reads every file in order (DuckDB's ``file_index`` tells them
+    apart): formats with many small files stage them in one pass.
     """
     if isinstance(path, list):
         target = "[" + ", ".join(path_sql(p) for p in path) + "]"
-        extra = "filename = true, "
     else:
-        target, extra = path_sql(path), ""
+        target = path_sql(path)
     return (
         f"read_csv({target}, columns = {{'line': 'VARCHAR'}}, delim = '\x1f', "
         "quote = '', escape = '', header = false, auto_detect = false, strict_mode = false, "
         # '\\r\\n' counts LF, CRLF and mixed endings once each (the default splits a
         # CRLF inside an LF file twice, shifting every later line number).
-        f"new_line = '\\r\\n', {extra}"
+        "new_line = '\\r\\n', "
         # DuckDB's buffer defaults to 16 lines of the longest: 4 GiB, allocated whole for a
         # compressed file (its size is unknown), which no memory limit below it allows.
         f"max_line_size = {MAX_LINE_BYTES}, buffer_size = {MAX_LINE_BYTES})"

@@ -7,7 +7,7 @@ with token counts summed over the bucket and no prompt text. A file may hold one
 bare buckets. Each result becomes one ``requests`` row with ``granularity = 'bucket'``;
 the findings rules skip those rows, and reports count their ``request_count``.
 
-``stage_results`` flattens any of these shapes into ``_results``: one row per result
+``flatten_results`` flattens any of these shapes into ``_results``: one row per result
 (or per page or document that cannot be read, so it becomes a reject) with the line the
 result starts on, so a reject points at the record and not at line 1.
 """
@@ -96,23 +96,11 @@ FROM numbered
 """
 
 
-def stage_results(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Build ``_results(ord, doc_line, problem, bucket, result, rec_line, rec_raw,
-    shape_problem)`` from a usage-export file of any of the shapes above."""
-    read_export(con, path)
-    flatten_results(con)
-
-
-def stage_results_of_files(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
-    """``_results`` of several files, each read on its own (``jsondocs.read_each_file``),
-    flattened in one statement: a year of daily exports took 0.2 s a file alone. The line
-    numbers carry each file's number (``staging.unpack_file_numbers`` after staging)."""
-    read_each_file(con, paths, read_export)
-    flatten_results(con)
-
-
 def flatten_results(con: duckdb.DuckDBPyConnection) -> None:
-    """``_results`` from ``_docs`` and ``_elem_lines`` (one file's, or a batch's)."""
+    """``_results(ord, doc_line, problem, bucket, result, rec_line, rec_raw, shape_problem)``
+    from ``_docs`` and ``_elem_lines``: one file's (``read_export``), or a batch's, each
+    file read on its own (``jsondocs.read_each_file``) and its number in the high bits of
+    its line numbers (``staging.unpack_file_numbers`` after staging)."""
     line = record_line("result_ord", "n", "doc_line")
     con.execute(
         _FLATTEN.replace("{line}", line)
@@ -149,11 +137,13 @@ class UsageExportFormat(LogFormat):
     batch_bytes = 64 * 1024 * 1024
 
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
-        stage_results(con, path)
+        read_export(con, path)
+        flatten_results(con)
         create_staged_merged(con, self.stage_sql)
 
     def stage_files(self, con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
-        stage_results_of_files(con, paths)
+        read_each_file(con, paths, read_export)
+        flatten_results(con)
         create_staged_merged(con, self.stage_sql)
         unpack_file_numbers(con)
 
