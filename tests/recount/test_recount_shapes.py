@@ -611,6 +611,13 @@ def test_a_named_tool_choice_merges_its_name_with_functions() -> None:
     got = count_request(forced, "gpt-4o")
     assert free is not None and got.input_tokens == free + 6 + n("functions.VisionOutput")
     assert not got.input_exact
+    # the Responses API's spelling, and a bare name, are the same choice
+    short = _tools_request({**function, "name": "f"})
+    named = count_request(
+        {**short, "tool_choice": {"type": "function", "function": {"name": "f"}}}, "gpt-4o"
+    )
+    for choice in ({"type": "function", "name": "f"}, {"type": "function", "function": "f"}):
+        assert count_request({**short, "tool_choice": choice}, "gpt-4o") == named
 
 
 def test_a_property_without_a_type_is_drawn_as_any() -> None:

@@ -784,7 +784,9 @@ def _tool_choice(value: Any, profile: ChatProfile) -> Rendered:
     if value == "none":
         return Rendered(const=1, exact=False)
     if isinstance(value, dict):
-        name = (value.get("function") or value).get("name")
+        function = value.get("function")  # Chat {"function": {"name"}}, Responses {"name"};
+        # a bare function name is the same choice (a client's shorthand; its JSON is no text)
+        name = function if isinstance(function, str) else (function or value).get("name")
         if isinstance(name, str):
             return Rendered([f"functions.{name}"], NAMED_TOOL_CHOICE, exact=False)
     return Rendered(exact=False)
