@@ -37,7 +37,7 @@ from typing import Any
 
 import duckdb
 
-from tokaudit.recount.pieces import SPLIT_UNIT, count_by_pieces, piece_groups
+from tokaudit.recount.pieces import PIECE_RESULTS, SPLIT_UNIT, count_by_pieces, piece_groups
 from tokaudit.recount.pool import FAILED, Counter, Groups, default_workers, fallback_label
 from tokaudit.recount.render import ACCOUNTING_VERSION
 from tokaudit.recount.sizes import UNSIZED_SYSTEM_PROMPT, any_unsized
@@ -186,10 +186,12 @@ def _count_pending(
     """Count the units of the table ``need`` and store them in ``token_counts``.
 
     ``need`` has (rn, unit_hash, tokenizer, version, encoding, n): rows numbered 1.. and the
-    payload length ``n``; the query ``rows`` streams their render inputs (``pool.UnitRow``)
-    into the counter. Python sees the rows in batches and keeps only the counts, which go
-    back to DuckDB as two strings (one parameter each: a list parameter costs about a
-    microsecond per element). The counts are left in ``_res`` (rn, tokens, exact).
+    payload length ``n``; the query ``rows`` gives their render inputs (``pool.UnitRow``).
+    Units counted by their pieces are counted and summed in DuckDB (``pieces.py``); the
+    others stream into the counter in batches, and Python keeps only their counts, which go
+    back to DuckDB as three strings (one parameter each: a list parameter costs about a
+    microsecond per element). The counts are left in ``_res`` (rn, tokens, exact); a unit
+    without a payload has no row.
 
     Units the counter's fallback counted (in part) are estimates standing in for their
     tokenizer's count: they are in ``_res`` but not stored, and their ``rn`` are in the
@@ -201,8 +203,6 @@ def _count_pending(
     pending, total_chars = (int(size[0]), int(size[1])) if size else (0, 0)
     if not pending:
         return 0, False
-    tokens: list[int | None] = [None] * pending  # None: no payload was found for the unit
-    exact = [False] * pending
     # Each unit carries a number for its (tokenizer, model, provider, profile), not the four.
     found = con.execute(f"SELECT DISTINCT {GROUP_KEY} FROM {need}").fetchall()
     groups: Groups = {
@@ -222,28 +222,37 @@ def _count_pending(
         USING ({GROUP_KEY})"""
     )
     fell: set[int] = set()  # units counted (in part) by the fallback: the failure path
-    if sids:
-        for rn, count, is_exact in count_by_pieces(con, counter, groups, sids, fell):
-            tokens[rn - 1], exact[rn - 1] = count, is_exact
+    if sids:  # counted in DuckDB, left in PIECE_RESULTS
+        count_by_pieces(con, counter, groups, sids, fell)
+        con.execute(f"INSERT INTO _res SELECT * FROM {PIECE_RESULTS}")
+        con.execute(f"DROP TABLE IF EXISTS {PIECE_RESULTS}")
     whole = f"FROM _units WHERE NOT coalesce({SPLIT_UNIT}, false)"  # texts counted whole
     whole_chars = con.execute(f"SELECT coalesce(sum(length(payload)), 0) {whole}").fetchone()
     units = con.execute(f"SELECT rn, gid, kind, ctx, payload {whole}")
+    numbers: list[int] = []
+    tokens: list[int] = []
+    exact: list[bool] = []
     for rn, count, is_exact in counter.run(
         _batches(units), groups, int(whole_chars[0]) if whole_chars else total_chars, fell
     ):
-        tokens[rn - 1], exact[rn - 1] = count, is_exact
+        numbers.append(rn)
+        tokens.append(count)
+        exact.append(is_exact)
     con.execute("DROP TABLE _units")
     con.execute("DROP TABLE _groups")
-    con.execute(
-        """INSERT INTO _res
-        SELECT unnest(range(1, len(t) + 1)), unnest(t), unnest(e) FROM (
-            SELECT list_transform(string_split(?, ','), lambda x: TRY_CAST(x AS BIGINT)) AS t,
-                list_transform(string_split(?, ','), lambda x: x = '1') AS e)""",
-        [
-            ",".join("" if t is None else str(t) for t in tokens),
-            ",".join("1" if e else "0" for e in exact),
-        ],
-    )
+    if numbers:
+        con.execute(
+            """INSERT INTO _res
+            SELECT unnest(n), unnest(t), unnest(e) FROM (
+                SELECT list_transform(string_split(?, ','), lambda x: CAST(x AS BIGINT)) AS n,
+                    list_transform(string_split(?, ','), lambda x: CAST(x AS BIGINT)) AS t,
+                    list_transform(string_split(?, ','), lambda x: x = '1') AS e)""",
+            [
+                ",".join(map(str, numbers)),
+                ",".join(map(str, tokens)),
+                ",".join("1" if e else "0" for e in exact),
+            ],
+        )
     counter.failed.update(
         name
         for (name,) in con.execute(

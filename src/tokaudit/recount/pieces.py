@@ -33,9 +33,10 @@ from tokaudit.recount.pool import (
     count_units,
 )
 from tokaudit.recount.sizes import SIZE_ENCODING, SIZE_TOKENIZER, any_unsized, size_from_pieces
+from tokaudit.store.connection import bulk_insert
 from tokaudit.store.parallel import any_order, over_row_ranges
 
-__all__ = ["SPLIT_UNIT", "count_by_pieces", "piece_groups", "split_sql"]
+__all__ = ["PIECE_RESULTS", "SPLIT_UNIT", "count_by_pieces", "piece_groups", "split_sql"]
 
 # Units whose payload is one text counted on its own, with fixed tokens and other texts
 # around it (render.py: ``raw`` is [payload]; ``plain`` is [role, payload] or [payload]).
@@ -46,6 +47,7 @@ SPLIT_UNIT = (
     "AND NOT contains(payload, chr(1)))"
 )
 BATCH = 20_000  # distinct pieces fetched at a time
+PIECE_RESULTS = "_piece_res"  # what count_by_pieces leaves: (rn, tokens, exact)
 # A piece's number: DuckDB's 64-bit hash of its group, place and text. Two different
 # pieces share one about once in 10^19 pairs (a store of a million distinct pieces: once
 # in 30 million recounts); unit keys take the same risk (units.py).
@@ -92,17 +94,21 @@ def count_by_pieces(
     groups: Groups,
     sids: dict[int, int],
     fell_back: set[int] | None = None,
-) -> Iterator[tuple[int, int, bool]]:
-    """(rn, tokens, exact) of every ``SPLIT_UNIT`` row of the table ``_units``, streamed
-    (run no other statement on ``con`` until it is exhausted). ``sids`` is ``piece_groups``'
-    answer, the one ``_units`` was built with.
+) -> None:
+    """Count every ``SPLIT_UNIT`` row of the table ``_units`` into the temp table
+    ``PIECE_RESULTS`` (rn, tokens, exact). ``sids`` is ``piece_groups``' answer, the one
+    ``_units`` was built with.
 
     ``tokens`` is the unit's count as ``count_units`` would give it: the fixed tokens and
     other texts of the unit rendered with an empty payload, plus the sum of the payload's
     pieces, or ``FAILED`` when neither the tokenizer nor the counter's fallback could count
     one of them. A unit with a piece or text the fallback counted is an estimate (exact
-    False) and its ``rn`` goes to ``fell_back``.
+    False) and its ``rn`` goes to ``fell_back``. The results stay in DuckDB: a store's new
+    units may be many millions, and a round trip through Python costs more than the sums.
     """
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {PIECE_RESULTS} (rn BIGINT, tokens BIGINT, exact BOOLEAN)"
+    )
     with any_order(con):
         # Each piece also carries a number for what it is (``PIECE_KEY``), so the sums
         # below join on integers, not on the piece text (a third of that step's time).
@@ -177,10 +183,6 @@ def count_by_pieces(
         counter.fallback,
         rest_estimated,
     )
-    rest = {
-        (gid, kind, ctx): (tokens, exact)
-        for (gid, kind, ctx), (_, tokens, exact) in zip(shapes, rest_counts, strict=True)
-    }
     with any_order(con):
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _piece_sums AS
@@ -191,26 +193,59 @@ def count_by_pieces(
             GROUP BY p.rn"""
         )
     _size_prompts(con, counter, groups, sids, bool(estimated))
-    # streamed: a store's new units may be many millions
-    if estimated or rest_estimated:  # the failure path: which units hold an estimate
-        yield from _sums_with_estimates(
-            con,
-            {shape for i, shape in enumerate(shapes) if i in rest_estimated},
-            rest,
-            bool(estimated),
-            fell_back,
+    # each unit: the rest of its shape plus its pieces; an estimate if either fell back
+    _temp_table_of_shapes(
+        con,
+        [
+            (gid, kind, ctx, tokens, exact, i in rest_estimated)
+            for i, ((gid, kind, ctx), (_, tokens, exact)) in enumerate(
+                zip(shapes, rest_counts, strict=True)
+            )
+        ],
+    )
+    fell_sql = "s.fell OR r.fell" if estimated else "r.fell"
+    with any_order(con):
+        con.execute(
+            f"""INSERT INTO {PIECE_RESULTS}
+            SELECT u.rn,
+                CASE WHEN {FAILED} IN (r.tokens, s.tokens) THEN {FAILED}
+                     ELSE r.tokens + s.tokens END,
+                CASE WHEN {FAILED} IN (r.tokens, s.tokens) THEN r.exact
+                     WHEN {fell_sql} THEN false ELSE r.exact END
+            FROM _units u JOIN _piece_sums s USING (rn) JOIN _shapes r USING (gid, kind, ctx)"""
         )
-    else:
-        cursor = con.execute(
-            "SELECT u.rn, u.gid, u.kind, u.ctx, s.tokens "
-            "FROM _units u JOIN _piece_sums s USING (rn)"
+    if fell_back is not None and (estimated or rest_estimated):  # the failure path
+        fell_back.update(
+            rn
+            for (rn,) in con.execute(
+                f"""SELECT u.rn FROM _units u JOIN _piece_sums s USING (rn)
+                JOIN _shapes r USING (gid, kind, ctx)
+                WHERE ({fell_sql}) AND {FAILED} NOT IN (r.tokens, s.tokens)"""
+            ).fetchall()
         )
-        while rows := cursor.fetchmany(BATCH):
-            for rn, gid, kind, ctx, tokens in rows:
-                base, exact = rest[(gid, kind, ctx)]
-                yield rn, FAILED if FAILED in (base, tokens) else base + int(tokens), exact
-    for table in ("_pieces", "_distinct_pieces", "_piece_counts", "_piece_sums"):
+    for table in ("_pieces", "_distinct_pieces", "_piece_counts", "_piece_sums", "_shapes"):
         con.execute(f"DROP TABLE {table}")
+
+
+def _temp_table_of_shapes(
+    con: duckdb.DuckDBPyConnection, rows: list[tuple[int, str, str, int, bool, bool]]
+) -> None:
+    """``_shapes``: each unit shape's count without its payload, and whether the fallback
+    made it (a handful of rows)."""
+    columns = {
+        "gid": "INTEGER",
+        "kind": "VARCHAR",
+        "ctx": "VARCHAR",
+        "tokens": "BIGINT",
+        "exact": "BOOLEAN",
+        "fell": "BOOLEAN",
+    }
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _shapes ("
+        + ", ".join(f"{k} {v}" for k, v in columns.items())
+        + ")"
+    )
+    bulk_insert(con, "_shapes", columns, rows)
 
 
 def _count_few(
@@ -264,30 +299,3 @@ def _size_prompts(
     )
     if sid is not None and any_unsized(con):
         size_from_pieces(con, sid, tokenizer.version, SPLIT_UNIT, FAILED, with_fell)
-
-
-def _sums_with_estimates(
-    con: duckdb.DuckDBPyConnection,
-    rest_estimated: set[tuple[int, str, str]],
-    rest: dict[tuple[int, str, str], tuple[int, bool]],
-    pieces_estimated: bool,
-    fell_back: set[int] | None,
-) -> Iterator[tuple[int, int, bool]]:
-    """``count_by_pieces``' last step when the fallback counted a piece (``_piece_sums`` has
-    ``fell``) or the rest of a unit shape (``rest_estimated``): those units are estimates."""
-    fell = "s.fell" if pieces_estimated else "false"
-    cursor = con.execute(
-        f"SELECT u.rn, u.gid, u.kind, u.ctx, s.tokens, {fell} "
-        "FROM _units u JOIN _piece_sums s USING (rn)"
-    )
-    while rows := cursor.fetchmany(BATCH):
-        for rn, gid, kind, ctx, tokens, piece_fell in rows:
-            base, exact = rest[(gid, kind, ctx)]
-            if FAILED in (base, tokens):
-                yield rn, FAILED, exact
-            elif piece_fell or (gid, kind, ctx) in rest_estimated:
-                if fell_back is not None:
-                    fell_back.add(rn)
-                yield rn, base + int(tokens), False
-            else:
-                yield rn, base + int(tokens), exact

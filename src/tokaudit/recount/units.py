@@ -122,8 +122,10 @@ WITH src AS (
         -- a body that is a bare string (a Langfuse input logged as text): one user message
         CASE WHEN left(p.body, 1) = '"' THEN p.body::JSON END AS bare_str,
         -- tool results (tool_call_id, function_call_output) need their call's name: the
-        -- per-message path. A fast scan of the text; a false hit only costs speed.
-        contains(p.body, 'tool_call') OR contains(p.body, 'function_call_output') AS calls
+        -- per-message path. A fast scan of the text for what both keys hold; a false hit
+        -- only costs speed. (A needle opening with a letter common in prose, as 'tool_call'
+        -- does, stops the scan at every such letter: 0.3 s more on 485 MB of bodies.)
+        contains(p.body, '_call_') AS calls
     FROM ({{bodies}}) p
 ), m AS (
     SELECT *, coalesce(v.messages, v.contents,
