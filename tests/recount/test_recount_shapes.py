@@ -359,7 +359,8 @@ def test_each_function_without_property_comments_is_one_token_shorter() -> None:
 
 def test_the_tools_block_and_its_system_message() -> None:
     """5 besides the block's text inside the request's system message, and 4 more for a
-    system message of its own; GPT-5's tool prompt costs 90 instead of 5."""
+    system message of its own; GPT-5's tool prompt costs 90 instead of 5, and the system
+    message the tools bring 1 (3 less: ``added_message_less``)."""
     function = {
         "name": "f",
         "parameters": {"type": "object", "properties": {"x": {"type": "string", "title": "X"}}},
@@ -367,10 +368,11 @@ def test_the_tools_block_and_its_system_message() -> None:
     text, _ = format_functions([function])
     for model, overhead in (("gpt-4o", 5), ("gpt-4.1-nano", 5), ("gpt-5-mini", 90)):
         priming = 2 if model.startswith("gpt-5") else 3
+        added = 1 if model.startswith("gpt-5") else 4
         got = count_request(_tools_request(function), model)
-        assert got.input_tokens == 3 + n("user", "hi") + priming + n(text) + overhead + 4
+        assert got.input_tokens == 3 + n("user", "hi") + priming + n(text) + overhead + added
         with_system = count_request(_tools_request(function, system=True), model)
-        assert with_system.input_tokens == got.input_tokens - 4 + 3 + n("system", "Be brief.")
+        assert with_system.input_tokens == got.input_tokens - added + 3 + n("system", "Be brief.")
         assert not (model.startswith("gpt-5") and got.input_exact)  # GPT-5's prompt: 1 call
 
 
@@ -805,6 +807,83 @@ def test_gpt5_json_schema_costs_4_less_and_each_answer_4_more() -> None:
         assert without is not None and drawn.input_tokens is not None and plain is not None
         assert got.input_tokens == without + (drawn.input_tokens - plain) - 4 + 4 * answers
         assert not got.input_exact
+
+
+def test_gpt5_a_system_message_beside_a_format_or_tools_costs_the_instructions_heading() -> None:
+    """GPT-5: the system message that tools or a json_schema format bring into a request
+    without one costs 3 less than on GPT-4o (``added_message_less``), so a format costs 1
+    less than the GPT-4o rendering beside a request's own system message as well as alone
+    (2 recorded gpt-5-nano requests with one, 3 under at 4 less), and a tools block without
+    a system message 90 + 1 (2 recorded gpt-5 requests, 3 over at 90 + 4). Estimates."""
+    fmt = {"type": "json_schema", "json_schema": {"name": "A", "schema": {"type": "object"}}}
+    messages = [{"role": "system", "content": "Be brief"}, {"role": "user", "content": "hi"}]
+    without = count_request({"messages": messages}, "gpt-5-nano").input_tokens
+    drawn = count_request({"messages": messages, "response_format": fmt}, "gpt-4o").input_tokens
+    plain = count_request({"messages": messages}, "gpt-4o").input_tokens
+    got = count_request({"messages": messages, "response_format": fmt}, "gpt-5-nano")
+    assert without is not None and drawn is not None and plain is not None
+    assert got.input_tokens == without + (drawn - plain) - 1
+    function = {"name": "f", "parameters": {"type": "object", "properties": {}}}
+    text, _ = format_functions([function])
+    alone = count_request(_tools_request(function), "gpt-5").input_tokens
+    assert alone == 3 + n("user", "hi") + 2 + n(text) + 90 + 1
+
+
+def test_an_object_whose_properties_carry_no_comment_is_drawn_on_one_line() -> None:
+    """Later snapshots draw a comment-less object as a TypeScript type literal on one line,
+    ``{ a: string, b?: "x" | "y" }``: 1 token less than hmarr's layout where the last type
+    is a word (``string,\n})`` against `` string })``), nothing less where it ends in a
+    quote (req_llm's enum: ``"fahrenheit" })``; 6 recorded requests billed as the 0613
+    snapshots bill hmarr's layout). Nested comment-less objects too; a commented property
+    keeps the layout of one property a line."""
+    weather = {
+        "name": "get_weather",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "location": {"type": "string"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            },
+            "required": ["location"],
+        },
+    }
+    text, _ = format_functions([weather], inline=True)
+    line = 'type get_weather = (_: { location: string, unit?: "celsius" | "fahrenheit" }) => any;'
+    assert line in text.split("\n")
+    assert format_functions([weather])[0] != text  # hmarr's layout without ``inline``
+    answers = {
+        "name": "final_result",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "answers": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"answer": {"type": "string"}, "label": {"type": "string"}},
+                        "required": ["answer", "label"],
+                    },
+                }
+            },
+            "required": ["answers"],
+        },
+    }
+    assert "type final_result = (_: { answers: { answer: string, label: string }[] }) => any;" in (
+        format_functions([answers], inline=True)[0].split("\n")
+    )
+    q = {"type": "string", "description": "Q"}
+    described = {"name": "g", "parameters": {"type": "object", "properties": {"q": q}}}
+    assert format_functions([described], inline=True) == format_functions([described])
+    messages = [{"role": "user", "content": "Hi"}]
+
+    def tools_cost(function: dict[str, Any], model: str) -> int:
+        tools = [{"type": "function", "function": function}]
+        with_tools = count_request({"messages": messages, "tools": tools}, model).input_tokens
+        without = count_request({"messages": messages}, model).input_tokens
+        assert with_tools is not None and without is not None
+        return with_tools - without
+
+    assert tools_cost(weather, "gpt-4-turbo") == tools_cost(weather, "gpt-4-0613")
 
 
 def test_an_enum_default_is_written_unquoted_as_in_the_harmony_guide() -> None:

@@ -32,11 +32,16 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "29"
+ACCOUNTING_VERSION = "30"
 
-# A function whose properties carry no comment (no title, description or default) renders
-# one token shorter: strict or not, 14 recorded tool lists of that kind, none against.
-BARE_PROPERTIES = -1
+# An object whose properties carry no comment (no title, description or default, at any
+# depth) is drawn on one line, as TypeScript writes a type literal: ``{ a: string, b?:
+# number }``, not one property a line with a trailing comma (hmarr's layout, which the June
+# 2023 snapshots keep: ``ChatProfile.legacy_functions``). Against hmarr's layout that is 1
+# token less for plain types (the ``,\n`` before the closing brace merges away), which the
+# recorded tool lists of that kind had shown as a fixed -1 (strict or not, o200k and cl100k);
+# drawn so, 6 req_llm requests whose comment-less function ends in an enum (``"fahrenheit"
+# })``: nothing merges) and a cl100k function of four properties (2 less) agree too.
 # forcing one function: 6 and ``functions.NAME`` as one text (the name merges with the dot
 # as in a call's ``to=functions.NAME``): 2 recorded requests whose name splits after the
 # dot (``.V ision Output``, ``.f our _digit``) were 1 under with the name counted alone
@@ -507,7 +512,9 @@ def _tools(value: Any, ctx: str, profile: ChatProfile) -> Rendered:
     # besides its text, a tools block costs ``tools_overhead`` inside the request's system
     # message ("# Tools ## functions": 5 on GPT-4o), and a request without one gets a
     # system message (4 more)
-    const = profile.tools_overhead + (0 if ctx == "sys" else TOOLS_SYSTEM_MESSAGE)
+    # (GPT-5: ``added_message_less`` fewer, see ``ChatProfile``)
+    added = TOOLS_SYSTEM_MESSAGE - profile.added_message_less
+    const = profile.tools_overhead + (0 if ctx == "sys" else added)
     if value == []:
         # ``tools: []`` is billed as an empty namespace: one recorded gpt-4o-mini request
         # with a system message, 12 = the block's 7 + 5 (units.py sends it for OpenAI only)
@@ -515,14 +522,15 @@ def _tools(value: Any, ctx: str, profile: ChatProfile) -> Rendered:
     functions, complete = _functions(value)
     if not functions:
         return Rendered(exact=complete and not value)
-    legacy = profile.legacy_functions  # the 0613 snapshots: no titles, no -1 (see above)
-    text, simple = format_functions(functions, profile.nested_indent, titles=not legacy)
+    legacy = profile.legacy_functions  # the 0613 snapshots: no titles, hmarr's layout
+    text, simple = format_functions(
+        functions, profile.nested_indent, titles=not legacy, inline=not legacy
+    )
     strict = any(f.get("strict") is True for f in functions)
-    bare = sum(_bare(f) for f in functions)
-    const += 0 if legacy else BARE_PROPERTIES * bare
-    # the reasoning families' tool prompt is known from one recorded gpt-5-mini call only;
-    # the -1 of comment-less properties is read off o200k requests, and the one cl100k
-    # request with such a function (gpt-3.5-turbo) is 1 over even with it
+    bare = any(_bare(f) for f in functions)
+    # the reasoning families' tool prompt is known from few recorded calls; the one-line
+    # drawing of comment-less functions is read off recorded requests (see the note at the
+    # top of this module), so they are estimates
     exact = complete and simple and not strict and not profile.reasoning and not bare
     return Rendered([text], const, exact=exact)
 
@@ -543,9 +551,15 @@ def _bare(function: dict[str, Any]) -> bool:
 
 
 def format_functions(
-    functions: list[dict[str, Any]], nested_indent: int = 0, titles: bool = True
+    functions: list[dict[str, Any]],
+    nested_indent: int = 0,
+    titles: bool = True,
+    inline: bool = False,
 ) -> tuple[str, bool]:
-    """The ``namespace functions`` block, and whether every schema was fully supported."""
+    """The ``namespace functions`` block, and whether every schema was fully supported.
+
+    With ``inline``, an object whose properties carry no comment is drawn on one line
+    (see ``_inline_object``); without it, as hmarr/openai-chat-tokens draws every object."""
     lines = ["namespace functions {", ""]
     supported = True
     for function in functions:
@@ -564,14 +578,19 @@ def format_functions(
             supported = False  # how references are rendered is not known: drawn inline
             parameters = _inline_refs(parameters, parameters, 0)
         if parameters.get("properties"):
-            body, ok = _format_object(parameters, 0, nested_indent, titles)
-            supported = supported and ok
             # the schema's own title or description, before its brace (two recorded
             # magentic schemas with a title agree only so)
             notes = [f"// {parameters[k]}\n" for k in ("title", "description") if parameters.get(k)]
             supported = supported and not notes
-            opening = f"type {function.get('name')} = (_: {''.join(notes)}{{"
-            lines += [opening, body, "}) => any;"]
+            opening = f"type {function.get('name')} = (_: {''.join(notes)}"
+            flat = _inline_object(parameters, titles) if inline else None
+            if flat is not None:
+                lines.append(f"{opening}{flat[0]}) => any;")
+                supported = supported and flat[1]
+            else:
+                body, ok = _format_object(parameters, 0, nested_indent, titles, inline)
+                supported = supported and ok
+                lines += [opening + "{", body, "}) => any;"]
         else:
             lines.append(f"type {function.get('name')} = () => any;")
         lines.append("")
@@ -610,13 +629,57 @@ def _comment_lines(description: str) -> list[str]:
     return [f"// {line.strip()}".rstrip() for line in description.strip().split("\n")]
 
 
+def _commented(schema: Any, titles: bool) -> bool:
+    """Whether any property of ``schema``, at any depth (nested objects, array items,
+    unions), carries a comment: a description, a default, a title where titles are drawn."""
+    if isinstance(schema, list):
+        return any(_commented(s, titles) for s in schema)
+    if not isinstance(schema, dict):
+        return False
+    properties = schema.get("properties")
+    if isinstance(properties, dict):
+        for prop in properties.values():
+            if isinstance(prop, dict) and (
+                prop.get("description") or "default" in prop or (titles and prop.get("title"))
+            ):
+                return True
+            if _commented(prop, titles):
+                return True
+    return any(_commented(schema.get(k), titles) for k in ("items", "anyOf", "oneOf"))
+
+
+def _inline_object(schema: dict[str, Any], titles: bool) -> tuple[str, bool] | None:
+    """An object whose properties carry no comment, on one line as TypeScript writes a type
+    literal, ``{ a: string, b?: "x" | "y" }`` (see the note at the top of this module), and
+    whether it was fully supported; ``None`` for any other object."""
+    properties = schema.get("properties")
+    if not isinstance(properties, dict) or not properties or _commented(schema, titles):
+        return None
+    entries, supported = _properties(schema, 0, 0, titles, True)
+    return "{ " + ", ".join(entry for _, entry, _ in entries) + " }", supported
+
+
 def _format_object(
-    schema: dict[str, Any], indent: int, step: int, titles: bool = True
+    schema: dict[str, Any], indent: int, step: int, titles: bool = True, inline: bool = False
 ) -> tuple[str, bool]:
     """An object's properties, one comment or property a line, ``indent`` spaces in; a
     nested object's lines ``step`` more (see "Nested objects" above); property titles as
-    comments only with ``titles``."""
+    comments only with ``titles``; with ``inline``, a nested object without comments on
+    one line (``_inline_object``)."""
+    entries, supported = _properties(schema, indent, step, titles, inline)
     lines: list[str] = []
+    for notes, entry, default in entries:
+        lines += [f"// {note}".rstrip() for note in notes]
+        lines.append(f"{entry},{default}")
+    return "\n".join(" " * indent + line for line in lines), supported
+
+
+def _properties(
+    schema: dict[str, Any], indent: int, step: int, titles: bool, inline: bool
+) -> tuple[list[tuple[list[str], str, str]], bool]:
+    """An object's properties as (comments, ``name?: type``, `` // default: …``), and
+    whether all were fully supported."""
+    entries: list[tuple[list[str], str, str]] = []
     supported = not (set(schema) & {"$defs", "definitions", "anyOf", "oneOf", "allOf"})
     listed = schema.get("required") or []
     required = [r for r in listed if isinstance(r, str)] if isinstance(listed, list) else []
@@ -642,14 +705,13 @@ def _format_object(
         supported = supported and all(isinstance(note, str) for note in notes)
         # a title drawn as a comment is read off pydantic schemas (docs/recount.md): an estimate
         supported = supported and not prop.get("title")
-        lines += [f"// {note}".rstrip() for note in notes]
-        kind, ok = _format_type(prop, indent, step, titles)
+        kind, ok = _format_type(prop, indent, step, titles, inline)
         supported = supported and ok
         marker = "" if name in required else "?"
         default = f" // default: {_default(prop)}" if "default" in prop else ""
         supported = supported and not default
-        lines.append(f"{name}{marker}: {kind},{default}")
-    return "\n".join(" " * indent + line for line in lines), supported
+        entries.append(([str(note) for note in notes], f"{name}{marker}: {kind}", default))
+    return entries, supported
 
 
 def _default(prop: dict[str, Any]) -> str:
@@ -660,7 +722,7 @@ def _default(prop: dict[str, Any]) -> str:
 
 
 def _format_type(
-    prop: dict[str, Any], indent: int, step: int, titles: bool = True
+    prop: dict[str, Any], indent: int, step: int, titles: bool = True, inline: bool = False
 ) -> tuple[str, bool]:
     kind = prop.get("type")
     ok = isinstance(kind, str) and kind in _SUPPORTED_TYPES and "$ref" not in prop
@@ -677,13 +739,16 @@ def _format_type(
     if kind == "null":
         return "null", ok
     if kind == "object" and prop.get("properties"):
+        flat = _inline_object(prop, titles) if inline else None
+        if flat is not None:
+            return flat[0], False
         # indented by the family's step (see "Nested objects" above): an estimate
-        body, _ = _format_object(prop, indent + step, step, titles)
+        body, _ = _format_object(prop, indent + step, step, titles, inline)
         return "\n".join(["{", body, "}"]), False
     if kind == "array":
         items = prop.get("items")
         if isinstance(items, dict):
-            inner_kind, inner = _format_type(items, indent, step, titles)
+            inner_kind, inner = _format_type(items, indent, step, titles, inline)
             return f"{inner_kind}[]", ok and inner
         return "any[]", ok
     # not seen in agreeing recorded calls: drawn as TypeScript would write them
@@ -692,7 +757,7 @@ def _format_type(
         variants = [{"type": k} for k in kind]
     if isinstance(variants, list) and variants:
         kinds = [
-            _format_type(v, indent, step, titles)[0] if isinstance(v, dict) else "any"
+            _format_type(v, indent, step, titles, inline)[0] if isinstance(v, dict) else "any"
             for v in variants
         ]
         return " | ".join(k or "any" for k in kinds), False
@@ -745,6 +810,8 @@ def _response_format(value: Any, ctx: str, profile: ChatProfile) -> Rendered:
         answers, _, ctx = ctx.partition(ANSWERS) if ctx[:1].isdigit() else ("", "", ctx)
         base, _, end = ctx.partition(SYSTEM_END)
         const = SCHEMA_FORMAT.get(base, SCHEMA_FORMAT[""]) - profile.schema_format_less
+        if base == "alone":  # the system message it brings (GPT-5: fewer, see ChatProfile)
+            const -= profile.added_message_less
         const += int(answers or 0) * profile.schema_answer_overhead
         rendered = Rendered(texts, const, exact=False)
         if end:  # the system text's end merged with the blank line (see above)

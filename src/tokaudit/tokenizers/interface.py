@@ -114,6 +114,11 @@ class ChatProfile:
     # GPT-5.4); estimates
     schema_format_less: int = 0
     schema_answer_overhead: int = 0
+    # the system message that tools or a response format bring into a request without one
+    # (``TOOLS_SYSTEM_MESSAGE``, the format's ``alone`` tokens) costs this many less (3 on
+    # GPT-5, where the request's own system text needs an ``# Instructions`` heading beside
+    # them instead); an estimate
+    added_message_less: int = 0
     # spaces a nested object's lines are indented by in a tool definition (0, as on o200k
     # models; 2 on cl100k ones: docs/recount.md)
     nested_indent: int = 0
@@ -142,6 +147,7 @@ class ChatProfile:
             self.tool_result_overhead,
             self.schema_format_less,
             self.schema_answer_overhead,
+            self.added_message_less,
             self.nested_indent,
             self.legacy_functions,
         )

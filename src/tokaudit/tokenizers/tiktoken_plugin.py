@@ -286,6 +286,7 @@ class ModelRule:
     tool_result_overhead: int = 0  # see ChatProfile
     schema_format_less: int = 0  # see ChatProfile
     schema_answer_overhead: int = 0  # see ChatProfile
+    added_message_less: int = 0  # see ChatProfile
     tokens_per_message: int = 3  # see ChatProfile (gpt-3.5-turbo-0301: 4)
     legacy_functions: bool = False  # see ChatProfile (the 0613 snapshots)
 
@@ -303,6 +304,7 @@ class ModelRule:
             tool_result_overhead=self.tool_result_overhead,
             schema_format_less=self.schema_format_less,
             schema_answer_overhead=self.schema_answer_overhead,
+            added_message_less=self.added_message_less,
             tokens_per_message=self.tokens_per_message,
             # hmarr's indented nested objects were checked on gpt-3.5 (cl100k); o200k
             # requests agree only with them flush (docs/recount.md)
@@ -357,6 +359,7 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
             "tool_result_overhead",
             "schema_format_less",
             "schema_answer_overhead",
+            "added_message_less",
             "tokens_per_message",
             "legacy_functions",
         }
@@ -386,6 +389,7 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
         tool_result_overhead = raw.get("tool_result_overhead", 0)
         schema_format_less = raw.get("schema_format_less", 0)
         schema_answer_overhead = raw.get("schema_answer_overhead", 0)
+        added_message_less = raw.get("added_message_less", 0)
         per_message = raw.get("tokens_per_message", 3)
         numbers = {
             "reply_priming": priming,
@@ -395,6 +399,7 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
             "tool_result_overhead": tool_result_overhead,
             "schema_format_less": schema_format_less,
             "schema_answer_overhead": schema_answer_overhead,
+            "added_message_less": added_message_less,
             "tokens_per_message": per_message,
         }
         for key, number in numbers.items():
@@ -434,6 +439,7 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
                 tool_result_overhead=tool_result_overhead,
                 schema_format_less=schema_format_less,
                 schema_answer_overhead=schema_answer_overhead,
+                added_message_less=added_message_less,
                 tokens_per_message=per_message,
                 legacy_functions=legacy,
             )
