@@ -223,6 +223,16 @@ def _tools_request(*functions: dict[str, Any], system: bool = False) -> dict[str
     return {"messages": messages, "tools": [{"type": "function", "function": f} for f in functions]}
 
 
+def _tools_cost(function: dict[str, Any], model: str) -> int:
+    """What one function's tools block adds to a one-message request."""
+    messages = [{"role": "user", "content": "Hi"}]
+    tools = [{"type": "function", "function": function}]
+    with_tools = count_request({"messages": messages, "tools": tools}, model).input_tokens
+    without = count_request({"messages": messages}, model).input_tokens
+    assert with_tools is not None and without is not None
+    return with_tools - without
+
+
 def test_docstring_descriptions_are_commented_line_by_line() -> None:
     """An indented, multi-line description: each line trimmed and commented on its own."""
     function = {
@@ -874,16 +884,8 @@ def test_an_object_whose_properties_carry_no_comment_is_drawn_on_one_line() -> N
     q = {"type": "string", "description": "Q"}
     described = {"name": "g", "parameters": {"type": "object", "properties": {"q": q}}}
     assert format_functions([described], inline=True) == format_functions([described])
-    messages = [{"role": "user", "content": "Hi"}]
 
-    def tools_cost(function: dict[str, Any], model: str) -> int:
-        tools = [{"type": "function", "function": function}]
-        with_tools = count_request({"messages": messages, "tools": tools}, model).input_tokens
-        without = count_request({"messages": messages}, model).input_tokens
-        assert with_tools is not None and without is not None
-        return with_tools - without
-
-    assert tools_cost(weather, "gpt-4-turbo") == tools_cost(weather, "gpt-4-0613")
+    assert _tools_cost(weather, "gpt-4-turbo") == _tools_cost(weather, "gpt-4-0613")
 
 
 def test_an_enum_default_is_written_unquoted_as_in_the_harmony_guide() -> None:
@@ -1530,14 +1532,6 @@ def test_the_0613_snapshots_draw_no_titles_and_take_no_token_off_bare_functions(
     assert tokenizer.chat_profile("gpt-3.5-turbo-0613").legacy_functions
     assert not tokenizer.chat_profile("gpt-3.5-turbo-0125").legacy_functions
     assert not tokenizer.chat_profile("gpt-4-1106-preview").legacy_functions
-    messages = [{"role": "user", "content": "Hi"}]
-
-    def tools_cost(function: dict[str, Any], model: str) -> int:
-        tools = [{"type": "function", "function": function}]
-        with_tools = count_request({"messages": messages, "tools": tools}, model).input_tokens
-        without = count_request({"messages": messages}, model).input_tokens
-        assert with_tools is not None and without is not None
-        return with_tools - without
 
     title_comment = len(encode(format_functions([titled])[0])) - len(
         encode(format_functions([titled], titles=False)[0])
@@ -1547,8 +1541,8 @@ def test_the_0613_snapshots_draw_no_titles_and_take_no_token_off_bare_functions(
         ("gpt-4-0613", "gpt-4-1106-preview"),
         ("gpt-3.5-turbo-0613", "gpt-3.5-turbo-0125"),
     ):
-        assert tools_cost(titled, new) - tools_cost(titled, old) == title_comment
-        assert tools_cost(bare, old) - tools_cost(bare, new) == 1
+        assert _tools_cost(titled, new) - _tools_cost(titled, old) == title_comment
+        assert _tools_cost(bare, old) - _tools_cost(bare, new) == 1
 
 
 def test_o4_mini_bills_its_tools_block_and_tool_rounds_as_a_reasoning_model() -> None:
