@@ -84,6 +84,58 @@ def test_responses_items_resolve_the_function_name() -> None:
     assert (got.input_tokens, got.input_exact) == (expected, False)
 
 
+def test_responses_function_calls_in_a_row_count_as_chats_parallel_calls() -> None:
+    """Responses API function calls in a row are one assistant turn of parallel calls, as a
+    Chat message with several tool_calls is (and their outputs the joint result message):
+    each request counts as its Chat twin does, whatever follows the results."""
+    parameters = {"type": "object", "properties": {"city": {"type": "string"}}}
+    chat_tools = [{"type": "function", "function": {"name": "weather", "parameters": parameters}}]
+    responses_tools = [{"type": "function", "name": "weather", "parameters": parameters}]
+
+    def both(calls: int, after: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        args = [json.dumps({"city": f"P{i}"}) for i in range(calls)]
+        chat: list[dict[str, Any]] = [
+            {"role": "user", "content": "Weather?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": f"c{i}",
+                        "type": "function",
+                        "function": {"name": "weather", "arguments": a},
+                    }
+                    for i, a in enumerate(args)
+                ],
+            },
+            *(
+                {"role": "tool", "tool_call_id": f"c{i}", "content": f"sunny {i}"}
+                for i in range(calls)
+            ),
+        ]
+        items: list[dict[str, Any]] = [
+            {"role": "user", "content": "Weather?"},
+            *(
+                {"type": "function_call", "call_id": f"c{i}", "name": "weather", "arguments": a}
+                for i, a in enumerate(args)
+            ),
+            *(
+                {"type": "function_call_output", "call_id": f"c{i}", "output": f"sunny {i}"}
+                for i in range(calls)
+            ),
+        ]
+        if after is not None:
+            chat.append(after)
+            items.append(after)
+        return {"messages": chat, "tools": chat_tools}, {"input": items, "tools": responses_tools}
+
+    for model in ("gpt-4o", "gpt-5-mini"):
+        for after in (None, {"role": "user", "content": "And tomorrow?"}):
+            for calls in (1, 2, 3):
+                chat, responses = both(calls, after)
+                assert count_request(responses, model) == count_request(chat, model)
+
+
 def test_legacy_functions_and_function_call() -> None:
     functions = [
         {

@@ -32,7 +32,7 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "30"
+ACCOUNTING_VERSION = "31"
 
 # An object whose properties carry no comment (no title, description or default, at any
 # depth) is drawn on one line, as TypeScript writes a type literal: ``{ a: string, b?:

@@ -213,6 +213,23 @@ WITH m0 AS (
         lag(coalesce(f[1] ->> '$', f[2] ->> '$')) OVER (PARTITION BY kid ORDER BY i)
             AS prev_role
     FROM m1
+), r AS (
+    -- Responses API function calls in a row are one assistant turn of parallel calls, as
+    -- one Chat message with several tool_calls is: numbered runs of them
+    SELECT *, coalesce(mtype = 'function_call', false) AS is_call,
+        i - row_number() OVER (PARTITION BY kid, coalesce(mtype = 'function_call', false)
+                               ORDER BY i) AS run
+    FROM m
+), mr AS (
+    SELECT *, count(*) OVER (PARTITION BY kid, is_call, run) AS run_len,
+        min(i) OVER (PARTITION BY kid, is_call, run) AS run_first
+    FROM r
+), merged AS (
+    -- a run of several calls drawn as the Chat message that holds them (render.py)
+    SELECT kid, run, to_json({'role': 'assistant', 'tool_calls': list({'id': call_id,
+        'type': 'function', 'function': {'name': fname, 'arguments': msg ->> 'arguments'}}
+        ORDER BY i)})::VARCHAR AS payload
+    FROM mr WHERE is_call AND run_len > 1 GROUP BY kid, run
 ), tc AS (
     SELECT kid, unnest(calls) AS call, len(calls) AS ncalls FROM m WHERE calls IS NOT NULL
 ), named AS (
@@ -220,7 +237,7 @@ WITH m0 AS (
         SELECT kid, call ->> 'id' AS call_id, call -> '$.function' ->> 'name' AS name, ncalls
         FROM tc
         UNION ALL
-        SELECT kid, call_id, fname, 1 FROM m WHERE mtype = 'function_call'
+        SELECT kid, call_id, fname, run_len FROM mr WHERE is_call
     ) WHERE call_id IS NOT NULL GROUP BY ALL
 )
 SELECT m.kid, m.provider, m.profile, 'msg' AS kind,
@@ -233,8 +250,10 @@ SELECT m.kid, m.provider, m.profile, 'msg' AS kind,
                         -- (render.py), told whether it opens it, closes it, and whether
                         -- the assistant answers right after
                         '|par'
-                        || CASE WHEN m.prev_role = 'tool' THEN '' ELSE ',first' END
-                        || CASE WHEN m.next_role = 'tool' THEN ''
+                        || CASE WHEN m.prev_role IN ('tool', 'function_call_output')
+                                THEN '' ELSE ',first' END
+                        || CASE WHEN m.next_role IN ('tool', 'function_call_output')
+                                THEN ''
                                 WHEN coalesce(m.next_role, 'assistant')
                                      IN ('assistant', 'message') THEN ',end,reply'
                                 WHEN m.next_role = 'user' THEN ',end,user'
@@ -245,11 +264,13 @@ SELECT m.kid, m.provider, m.profile, 'msg' AS kind,
         WHEN m.i = m.first_sys AND m.has_tools AND NOT m.has_sys THEN 'pad'
         ELSE ''
     END AS ctx,
-    m.msg::VARCHAR AS payload
-FROM m LEFT JOIN named c
+    coalesce(g.payload, m.msg::VARCHAR) AS payload
+FROM mr m LEFT JOIN named c
   ON c.kid = m.kid
  AND c.call_id = coalesce(m.tool_call_id,
                           CASE WHEN m.mtype = 'function_call_output' THEN m.call_id END)
+LEFT JOIN merged g ON m.is_call AND g.kid = m.kid AND g.run = m.run
+WHERE NOT (m.is_call AND m.i > m.run_first)  -- a run's later calls are in its first unit
 """
 
 _SINGLES = f"""
