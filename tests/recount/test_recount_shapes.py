@@ -940,6 +940,36 @@ def test_an_object_whose_properties_carry_no_comment_is_drawn_on_one_line() -> N
     assert _tools_cost(weather, "gpt-4-turbo") == _tools_cost(weather, "gpt-4-0613")
 
 
+def test_an_array_of_described_objects_is_drawn_as_array_of_its_object() -> None:
+    """An array whose items are an object drawn on several lines (its properties carry
+    comments) is ``Array<``, the object, ``>`` on lines of their own, the items' own
+    description a comment before the brace (ChatGPT's leaked canvas tool; sublayer's two
+    gpt-4o arrays agree only so, 7 under as ``{…}[]``); a comment-less object stays
+    ``{ … }[]``."""
+    review = {
+        "type": "object",
+        "description": "a single review",
+        "properties": {"title": {"type": "string", "description": "The title"}},
+        "required": ["title"],
+    }
+    function = {
+        "name": "reviews",
+        "parameters": {
+            "type": "object",
+            "properties": {"reviews": {"type": "array", "description": "Reviews", "items": review}},
+        },
+    }
+    text, supported = format_functions([function], inline=True)
+    assert (
+        "// Reviews\nreviews?: Array<\n// a single review\n{\n// The title\ntitle: string,\n}\n>,"
+        in (text)
+    )
+    assert not supported
+    plain = {**review, "properties": {"title": {"type": "string"}}}
+    function["parameters"]["properties"]["reviews"]["items"] = plain
+    assert "reviews?: { title: string }[]," in format_functions([function], inline=True)[0]
+
+
 def test_an_enum_default_is_written_unquoted_as_in_the_harmony_guide() -> None:
     function = {
         "name": "get_current_weather",

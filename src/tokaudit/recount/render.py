@@ -32,7 +32,7 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "31"
+ACCOUNTING_VERSION = "32"
 
 # An object whose properties carry no comment (no title, description or default, at any
 # depth) is drawn on one line, as TypeScript writes a type literal: ``{ a: string, b?:
@@ -103,6 +103,15 @@ SCHEMA_CONSTRAINTS = frozenset(
 # 6 over; both agree unindented (with o200k an indent of 2, 4 or 8 spaces costs the same, so
 # only flush or not is told apart). cl100k models keep hmarr's 2 spaces, checked in 2023
 # on gpt-3.5 (``ChatProfile.nested_indent``). Either way an estimate.
+# Arrays of described objects: an array whose items are an object drawn on several lines
+# (its properties carry comments) is written ``Array<``, the object, ``>``, each on lines of
+# their own, with the items' own ``description`` as a comment before the object's brace, as
+# in ChatGPT's leaked tool definitions (the canvas tool's ``updates: Array<\n{\n// …\n
+# pattern: string,\n…\n}\n>,``, flush with the margin) and as openai/harmony draws an
+# object's description. Sublayer's two gpt-4o arrays of described objects whose items carry
+# a description (``a single review``) were 7 under each drawn as ``{…}[]``: the items'
+# comment is 5 of it, ``Array<`` 2; both agree so. A comment-less object stays ``{ … }[]``
+# (pydantic-ai's answers, which agree so), and the June 2023 snapshots keep hmarr's ``{…}[]``.
 _SUPPORTED_TYPES = {"string", "number", "integer", "boolean", "null", "object", "array"}
 
 
@@ -749,6 +758,15 @@ def _format_type(
         items = prop.get("items")
         if isinstance(items, dict):
             inner_kind, inner = _format_type(items, indent, step, titles, inline)
+            if inline and "\n" in inner_kind:
+                # an object drawn on several lines (its properties carry comments) is the
+                # array's type argument, ``Array<`` and ``>`` on lines of their own, with
+                # the items' own description as a comment before its brace (see "Arrays
+                # of described objects" above; the June 2023 snapshots keep hmarr's
+                # ``{…}[]``): an estimate
+                note = items.get("description")
+                head = f"// {note}\n" if isinstance(note, str) and note.strip() else ""
+                return f"Array<\n{head}{inner_kind}\n>", False
             return f"{inner_kind}[]", ok and inner
         return "any[]", ok
     # not seen in agreeing recorded calls: drawn as TypeScript would write them
