@@ -48,6 +48,10 @@ SPLIT_UNIT = (
 )
 BATCH = 20_000  # distinct pieces fetched at a time
 PIECE_RESULTS = "_piece_res"  # what count_by_pieces leaves: (rn, tokens, exact)
+# a unit of ``_units u`` and its shape in ``_shapes r`` (a missing context matches too)
+_SAME_SHAPE = (
+    "r.gid = u.gid AND r.kind IS NOT DISTINCT FROM u.kind AND r.ctx IS NOT DISTINCT FROM u.ctx"
+)
 # A piece's number: DuckDB's 64-bit hash of its group, place and text. Two different
 # pieces share one about once in 10^19 pairs (a store of a million distinct pieces: once
 # in 30 million recounts); unit keys take the same risk (units.py).
@@ -212,14 +216,14 @@ def count_by_pieces(
                      ELSE r.tokens + s.tokens END,
                 CASE WHEN {FAILED} IN (r.tokens, s.tokens) THEN r.exact
                      WHEN {fell_sql} THEN false ELSE r.exact END
-            FROM _units u JOIN _piece_sums s USING (rn) JOIN _shapes r USING (gid, kind, ctx)"""
+            FROM _units u JOIN _piece_sums s USING (rn) JOIN _shapes r ON {_SAME_SHAPE}"""
         )
     if fell_back is not None and (estimated or rest_estimated):  # the failure path
         fell_back.update(
             rn
             for (rn,) in con.execute(
                 f"""SELECT u.rn FROM _units u JOIN _piece_sums s USING (rn)
-                JOIN _shapes r USING (gid, kind, ctx)
+                JOIN _shapes r ON {_SAME_SHAPE}
                 WHERE ({fell_sql}) AND {FAILED} NOT IN (r.tokens, s.tokens)"""
             ).fetchall()
         )
