@@ -36,12 +36,12 @@ INPUT_KEYS = (
     "stop",  # not an input key, but it decides whether a reply's count can be exact
     "prediction",  # Predicted Outputs: billed beyond the messages, input and output
 )
-# Our count minus the reported prompt_tokens, for the 37 calls we miss (all labelled
+# Our count minus the reported prompt_tokens, for the 39 calls we miss (all labelled
 # estimates; docs/recount.md says why for each kind): 4 json_schema response formats
 # (2 pydantic-ai anyOf schemas, 1 over; one gpt-5-mini schema with a $ref, 1 under; one
 # sublayer schema, 112 over), 11 images linked by URL (size unknown offline), 7 with
 # crewAI's planner tool (an array of described objects, 32 under), a predicted output, 1 of
-# the blind batch q, 1 of s, 1 of t, 2 of u, 9 others.
+# the blind batch q, 1 of s, 1 of t, 2 of u, 2 of w, 9 others.
 KNOWN_MISSES: dict[str, int] = {
     # batch _o (held out): a predicted output billed 12 input tokens beyond the messages;
     # instructor-rb's tool_choice "required" (-2) and a nested anyOf schema (-11)
@@ -91,6 +91,11 @@ KNOWN_MISSES: dict[str, int] = {
     # auto agrees), an anyOf parameter on gpt-3.5 1 under
     "u_aviary_tool_selector_4omini_0": -2,
     "u_llmc_single_param_tool_arg_union_0": -1,
+    # batch w (held out: harvested blind after every rule of the session; its recorder sorts
+    # JSON keys): two json_schema formats, a gpt-4.1-nano schema with a two-line description
+    # (4 under) and a gpt-4o request whose history holds a refused answer (3 under)
+    "w_rig_rawcap_structured_output_41nano_0": -4,
+    "w_rig_refusal_turn_survives_into_history_1": -3,
 }
 # Replies we count off: three plain gpt-4o / gpt-4.5 replies are billed one token more than
 # their text (recorded with n=1; other plain replies agree); replies after a json_schema
@@ -206,10 +211,11 @@ def test_recorded_calls_are_the_documented_ones() -> None:
         "recorded_chat_calls_t.yaml",
         "recorded_chat_calls_u.yaml",
         "recorded_chat_calls_v.yaml",
+        "recorded_chat_calls_w.yaml",
     ]
-    assert len(RECORDED) == 692 == len({c["id"] for c in RECORDED})
+    assert len(RECORDED) == 733 == len({c["id"] for c in RECORDED})
     assert {c["id"] for c in RECORDED} >= set(KNOWN_MISSES) | set(KNOWN_REPLY_MISSES)
-    assert sum(c["prompt_tokens"] for c in RECORDED) == 179083
+    assert sum(c["prompt_tokens"] for c in RECORDED) == 182346
 
 
 @pytest.mark.parametrize("case", RECORDED, ids=[c["id"] for c in RECORDED])
@@ -269,11 +275,11 @@ def test_responses_api_instructions_and_input() -> None:
 
 
 def test_agreement_rate_on_recorded_calls(counted: dict[str, RequestCount]) -> None:
-    """655 of the 692 recorded calls agree to the token, and every count labelled exact does."""
+    """694 of the 733 recorded calls agree to the token, and every count labelled exact does."""
     hits = sum(counted[c["id"]].input_tokens == c["prompt_tokens"] for c in RECORDED)
-    assert hits == len(RECORDED) - len(KNOWN_MISSES) == 655
+    assert hits == len(RECORDED) - len(KNOWN_MISSES) == 694
     exact = [c for c in RECORDED if counted[c["id"]].input_exact]
-    assert len(exact) == 270  # plain messages and simple tool schemas
+    assert len(exact) == 290  # plain messages and simple tool schemas
     assert all(counted[c["id"]].input_tokens == c["prompt_tokens"] for c in exact)
 
 
