@@ -401,3 +401,33 @@ def test_an_integer_type_that_is_not_int_is_a_count() -> None:
     counts, why = pool.count_texts(numpyish, ["one two three", ""], "m")
     assert (counts, why) == ([3, 0], None)
     assert all(type(c) is int for c in counts)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("pool_min", [0, 10**9])
+def test_a_role_or_a_piece_failing_on_the_pieces_path_is_labelled_as_the_library_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, pool_min: int
+) -> None:
+    monkeypatch.setattr(pool, "POOL_MIN_CHARS", pool_min)
+    long = " ".join(f"word{i}" for i in range(800))
+    reqs: dict[str, list[tuple[str, str]]] = {
+        "role": [("BOOMer", long), ("user", "fine words")],
+        "piece": [("user", long + " BOOM tail")],
+        "both": [("BOOMer", long + " BOOM")],
+        "ok": [("user", long), ("assistant", "fine")],
+        "okrole": [("BOOMer", "x")],
+    }
+    con = store(tmp_path, [record(rid, m) for rid, m in reqs.items()])
+    marker = Marker(pieces=True)
+    registry = Registry([marker, TiktokenTokenizer()])
+    recount(con, registry, workers=workers)
+    got = audit(con)
+    for rid, messages in reqs.items():
+        body = {"model": "marker-1", "messages": [{"role": r, "content": t} for r, t in messages]}
+        lib = count_request(body, "marker-1", registry=registry)
+        estimated = any("BOOM" in r or "BOOM" in t for r, t in messages)
+        assert got[rid][:3] == (lib.tokenizer, lib.input_exact, lib.input_tokens), rid
+        assert got[rid][1] is (not estimated), rid
+    assert con.execute(
+        "SELECT count(*) FROM token_counts WHERE tokenizer LIKE '%estimate%'"
+    ).fetchone() == (0,)

@@ -1651,3 +1651,106 @@ def test_o4_mini_bills_its_tools_block_and_tool_rounds_as_a_reasoning_model() ->
     o4_round = cost(round_trip, "o4-mini", True) - cost(first, "o4-mini", True)
     gpt4o_round = cost(round_trip, "gpt-4o", True) - cost(first, "gpt-4o", True)
     assert o4_round == gpt4o_round + 6
+
+
+# Found by QA (fourteenth session): Responses rounds, odd schemas
+_QA_USER = {"role": "user", "content": "Weather in Paris today?"}
+_QA_PARAMETERS = {"type": "object", "properties": {"city": {"type": "string"}}}
+_QA_CHAT_TOOLS = [
+    {"type": "function", "function": {"name": "weather", "parameters": _QA_PARAMETERS}}
+]
+_QA_RESPONSES_TOOLS = [{"type": "function", "name": "weather", "parameters": _QA_PARAMETERS}]
+
+
+def _call(i: int) -> dict[str, Any]:
+    return {
+        "type": "function_call",
+        "call_id": f"c{i}",
+        "name": "weather",
+        "arguments": json.dumps({"city": f"P{i}"}),
+    }
+
+
+def _output(i: int) -> dict[str, Any]:
+    return {"type": "function_call_output", "call_id": f"c{i}", "output": f"sunny {i}"}
+
+
+def _chat_calls(ids: list[int]) -> dict[str, Any]:
+    return {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": f"c{i}",
+                "type": "function",
+                "function": {"name": "weather", "arguments": json.dumps({"city": f"P{i}"})},
+            }
+            for i in ids
+        ],
+    }
+
+
+def _chat_result(i: int) -> dict[str, Any]:
+    return {"role": "tool", "tool_call_id": f"c{i}", "content": f"sunny {i}"}
+
+
+def _same(a: Any, b: Any) -> bool:
+    return (a.input_tokens, a.input_exact) == (b.input_tokens, b.input_exact)
+
+
+@pytest.mark.parametrize("model", ["gpt-4o", "gpt-5-mini", "gpt-4.1-nano", "o4-mini"])
+@pytest.mark.parametrize("calls", [1, 2, 3])
+def test_responses_rounds_of_calls_count_as_their_chat_twin(model: str, calls: int) -> None:
+    """Two rounds of calls: the first round's results are followed by the assistant's
+    next calls, which on the Chat twin is an assistant message (LAST_TOOL_RESULT / the
+    ',end,reply' flags) but was a 'function_call' item nobody read as the assistant."""
+    chat: list[dict[str, Any]] = [_QA_USER]
+    items: list[dict[str, Any]] = [_QA_USER]
+    for round_ in range(2):
+        ids = [10 * round_ + i for i in range(calls)]
+        chat += [_chat_calls(ids), *(_chat_result(i) for i in ids)]
+        items += [*(_call(i) for i in ids), *(_output(i) for i in ids)]
+    chat_body = {"messages": chat, "tools": _QA_CHAT_TOOLS}
+    responses_body = {"input": items, "tools": _QA_RESPONSES_TOOLS}
+    assert _same(count_request(responses_body, model), count_request(chat_body, model))
+
+
+@pytest.mark.parametrize("model", ["gpt-4o", "gpt-5-mini"])
+def test_one_call_with_object_arguments_counts_as_its_text(model: str) -> None:
+    """A single function_call whose arguments are a JSON object was drawn with spaces
+    (json.dumps' default), 1 over its compact text; several such calls were compact."""
+    as_text = {"input": [_QA_USER, _call(0), _output(0)]}
+    as_object = {"input": [_QA_USER, {**_call(0), "arguments": {"city": "P0"}}, _output(0)]}
+    assert _same(count_request(as_object, model), count_request(as_text, model))
+
+
+@pytest.mark.parametrize(
+    "prop",
+    [
+        {"type": "integer", "enum": [1, True, None]},  # drawn "1 | True | None"
+        {"type": "string", "enum": "abc"},  # drawn '"a" | "b" | "c"'
+        {"type": "string", "enum": []},  # drawn as nothing
+        {"type": "string", "enum": ["x", 1]},
+    ],
+)
+def test_enums_drawn_in_no_known_way_are_estimates(prop: dict[str, Any]) -> None:
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "f",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"a": {**prop, "description": "A thing."}},
+                },
+            },
+        }
+    ]
+    got = count_request({"messages": [_QA_USER], "tools": tools}, "gpt-4o")
+    assert got.input_exact is False
+
+
+def test_a_blank_description_is_an_estimate() -> None:
+    parameters = {"type": "object", "properties": {"a": {"type": "string", "description": " "}}}
+    tools = [{"type": "function", "function": {"name": "f", "parameters": parameters}}]
+    assert count_request({"messages": [_QA_USER], "tools": tools}, "gpt-4o").input_exact is False

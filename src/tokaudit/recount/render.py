@@ -32,7 +32,7 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "32"
+ACCOUNTING_VERSION = "33"
 
 # An object whose properties carry no comment (no title, description or default, at any
 # depth) is drawn on one line, as TypeScript writes a type literal: ``{ a: string, b?:
@@ -275,7 +275,13 @@ def _tool_call(
     header = message_header("assistant", author)
     if len(pairs) == 1:
         name, arguments = pairs[0]
-        args = _compact_json(arguments) if isinstance(arguments, str) else json.dumps(arguments)
+        # arguments logged as a JSON value (a Responses item's object) are drawn compact,
+        # as their text would be, and as several calls' wrapper draws them
+        args = (
+            _compact_json(arguments)
+            if isinstance(arguments, str)
+            else json.dumps(arguments, separators=(",", ":"), ensure_ascii=False)
+        )
         return Rendered(
             [f"{header} to=functions.{name}", args],
             profile.tokens_per_message + profile.tool_call_overhead,
@@ -711,7 +717,8 @@ def _properties(
         # a property's title, then its description, as comments (nested ones too: one
         # recorded nested schema is 72 tokens over without them, 22 with)
         notes = [prop[key] for key in ("title", "description")[not titles :] if prop.get(key)]
-        supported = supported and all(isinstance(note, str) for note in notes)
+        # a blank comment (``// ``) was never seen in a recorded call: an estimate
+        supported = supported and all(isinstance(note, str) and note.strip() for note in notes)
         # a title drawn as a comment is read off pydantic schemas (docs/recount.md): an estimate
         supported = supported and not prop.get("title")
         kind, ok = _format_type(prop, indent, step, titles, inline)
@@ -737,11 +744,19 @@ def _format_type(
     ok = isinstance(kind, str) and kind in _SUPPORTED_TYPES and "$ref" not in prop
     if kind == "string":
         if "enum" in prop:
-            return " | ".join(f'"{v}"' for v in prop["enum"]), ok
+            values = prop["enum"]
+            # only a non-empty list of texts is drawn as checked (a text enum would be
+            # drawn letter by letter, a number or null in Python's spelling): an estimate
+            ok = ok and isinstance(values, list) and bool(values)
+            ok = ok and all(isinstance(v, str) for v in values)
+            return " | ".join(f'"{v}"' for v in values), ok
         return "string", ok
     if kind in ("number", "integer"):
         if "enum" in prop:
-            return " | ".join(str(v) for v in prop["enum"]), ok
+            values = prop["enum"]
+            ok = ok and isinstance(values, list) and bool(values)
+            ok = ok and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+            return " | ".join(str(v) for v in values), ok
         return "number", ok
     if kind == "boolean":
         return "boolean", ok

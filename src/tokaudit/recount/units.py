@@ -255,10 +255,14 @@ SELECT m.kid, m.provider, m.profile, 'msg' AS kind,
                         || CASE WHEN m.next_role IN ('tool', 'function_call_output')
                                 THEN ''
                                 WHEN coalesce(m.next_role, 'assistant')
-                                     IN ('assistant', 'message') THEN ',end,reply'
+                                     IN ('assistant', 'message', 'function_call')
+                                THEN ',end,reply'
                                 WHEN m.next_role = 'user' THEN ',end,user'
                                 ELSE ',end' END
-                    WHEN coalesce(m.next_role, 'assistant') IN ('assistant', 'message')
+                    -- a Responses function_call item is the assistant answering, as
+                    -- the Chat twin's assistant message holding that call is
+                    WHEN coalesce(m.next_role, 'assistant')
+                         IN ('assistant', 'message', 'function_call')
                     THEN '|last'
                     WHEN m.next_role = 'user' THEN '|user' ELSE '' END
         WHEN m.i = m.first_sys AND m.has_tools AND NOT m.has_sys THEN 'pad'
