@@ -1754,3 +1754,22 @@ def test_a_blank_description_is_an_estimate() -> None:
     parameters = {"type": "object", "properties": {"a": {"type": "string", "description": " "}}}
     tools = [{"type": "function", "function": {"name": "f", "parameters": parameters}}]
     assert count_request({"messages": [_QA_USER], "tools": tools}, "gpt-4o").input_exact is False
+
+
+def test_a_named_tool_choice_without_a_name_names_no_function() -> None:
+    body = _tools_request({"name": "f", "parameters": {"type": "object", "properties": {}}})
+    free = count_request(body, "gpt-4o")
+    empty = {"type": "function", "function": {"name": ""}}
+    got = count_request({**body, "tool_choice": empty}, "gpt-4o")
+    assert got.input_tokens == free.input_tokens and not got.input_exact
+
+
+def test_a_body_too_deep_to_write_as_json_is_a_value_error() -> None:
+    schema: dict[str, Any] = {"type": "object", "properties": {}}
+    inner = schema
+    for _ in range(3000):
+        nested: dict[str, Any] = {"type": "object", "properties": {}}
+        inner["properties"] = {"a": nested}
+        inner = nested
+    with pytest.raises(ValueError, match="nested too deeply"):
+        count_request(_tools_request({"name": "f", "parameters": schema}), "gpt-4o")

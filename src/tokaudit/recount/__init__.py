@@ -706,6 +706,7 @@ def count_request(
 
     ``body`` holds the input-bearing request keys (``messages``, ``tools``, ...);
     ``response`` the output-bearing ones (``{"messages": [...]}`` for OpenAI chat).
+    A body nested too deeply for Python's JSON writer is a ``ValueError``.
     """
     return count_requests([RequestToCount(body, model, provider, response)], registry)[0]
 
@@ -747,7 +748,10 @@ def _count_many(
     replaced: set[int] = set()  # items holding a lone surrogate: their counts are estimates
 
     def dumps(value: Any, index: int) -> str:
-        text = json.dumps(value, ensure_ascii=False)
+        try:
+            text = json.dumps(value, ensure_ascii=False)
+        except RecursionError as exc:  # Python's JSON writer stops at about 1,000 levels
+            raise ValueError(f"request {index} is nested too deeply to count") from exc
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate: no UTF-8 text holds it (nor does a

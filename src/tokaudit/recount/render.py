@@ -32,7 +32,7 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "33"
+ACCOUNTING_VERSION = "34"
 
 # An object whose properties carry no comment (no title, description or default, at any
 # depth) is drawn on one line, as TypeScript writes a type literal: ``{ a: string, b?:
@@ -887,7 +887,7 @@ def _tool_choice(value: Any, profile: ChatProfile) -> Rendered:
         function = value.get("function")  # Chat {"function": {"name"}}, Responses {"name"};
         # a bare function name is the same choice (a client's shorthand; its JSON is no text)
         name = function if isinstance(function, str) else (function or value).get("name")
-        if isinstance(name, str):
+        if isinstance(name, str) and name:  # an empty name names no function
             return Rendered([f"functions.{name}"], NAMED_TOOL_CHOICE, exact=False)
     return Rendered(exact=False)
 
