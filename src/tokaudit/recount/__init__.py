@@ -42,7 +42,7 @@ from tokaudit.recount.pool import FAILED, Counter, Groups, default_workers, fall
 from tokaudit.recount.render import ACCOUNTING_VERSION
 from tokaudit.recount.sizes import UNSIZED_SYSTEM_PROMPT, any_unsized
 from tokaudit.recount.units import explode_inputs, payload_rows, unit_hash_sql, unit_name_sql
-from tokaudit.store.connection import bulk_insert
+from tokaudit.store.connection import bulk_insert, temp_table
 from tokaudit.store.parallel import any_order
 from tokaudit.tokenizers import (
     ChatProfile,
@@ -139,19 +139,6 @@ def _batches(cursor: duckdb.DuckDBPyConnection) -> Iterator[list[Any]]:
         yield rows
 
 
-def _temp_table(
-    con: duckdb.DuckDBPyConnection,
-    name: str,
-    columns: dict[str, str],
-    rows: list[tuple[object, ...]],
-) -> None:
-    """A temp table of these typed columns holding ``rows`` (replacing one of that name)."""
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {name} ({', '.join(f'{k} {v}' for k, v in columns.items())})"
-    )
-    bulk_insert(con, name, columns, rows)
-
-
 def _plan(
     con: duckdb.DuckDBPyConnection, registry: Registry, estimate: Tokenizer
 ) -> tuple[dict[str, Tokenizer], dict[str, ChatProfile]]:
@@ -175,7 +162,7 @@ def _plan(
         profiles[key] = profile
         priming = profile.reply_priming if profile.framing == "openai" else 0
         rows.append((model, tok.name, tok.version, encoding, exact, key, profile.exact, priming))
-    _temp_table(con, "_model_tok", MODEL_TOK_COLUMNS, rows)
+    temp_table(con, "_model_tok", MODEL_TOK_COLUMNS, rows)
     tokenizers = {t.name: t for t in [*registry.tokenizers, estimate]}
     return tokenizers, profiles
 
@@ -210,7 +197,7 @@ def _count_pending(
     }
     # Groups whose tokenizer splits at spaces count plain texts by their pieces (pieces.py).
     sids = piece_groups(counter, groups)
-    _temp_table(
+    temp_table(
         con,
         "_groups",
         _GROUP_COLUMNS,
@@ -224,7 +211,7 @@ def _count_pending(
     fell: set[int] = set()  # units counted (in part) by the fallback: the failure path
     if sids:  # counted in DuckDB, left in PIECE_RESULTS
         count_by_pieces(con, counter, groups, sids, fell)
-        con.execute(f"INSERT INTO _res SELECT * FROM {PIECE_RESULTS}")
+        con.execute(f"INSERT INTO _res SELECT rn, tokens, exact FROM {PIECE_RESULTS}")
         con.execute(f"DROP TABLE IF EXISTS {PIECE_RESULTS}")
     whole = f"FROM _units WHERE NOT coalesce({SPLIT_UNIT}, false)"  # texts counted whole
     whole_chars = con.execute(f"SELECT coalesce(sum(length(payload)), 0) {whole}").fetchone()
@@ -262,7 +249,7 @@ def _count_pending(
     )
     keep = ""  # every unit counted is stored, but for the estimates standing in
     if fell:
-        _temp_table(con, "_fell", {"rn": "BIGINT"}, [(rn,) for rn in sorted(fell)])
+        temp_table(con, "_fell", {"rn": "BIGINT"}, [(rn,) for rn in sorted(fell)])
         counter.estimated.update(
             str(name)
             for (name,) in con.execute(

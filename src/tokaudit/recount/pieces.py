@@ -33,7 +33,7 @@ from tokaudit.recount.pool import (
     count_units,
 )
 from tokaudit.recount.sizes import SIZE_ENCODING, SIZE_TOKENIZER, any_unsized, size_from_pieces
-from tokaudit.store.connection import bulk_insert
+from tokaudit.store.connection import temp_table
 from tokaudit.store.parallel import any_order, over_row_ranges
 
 __all__ = ["PIECE_RESULTS", "SPLIT_UNIT", "count_by_pieces", "piece_groups", "split_sql"]
@@ -47,7 +47,16 @@ SPLIT_UNIT = (
     "AND NOT contains(payload, chr(1)))"
 )
 BATCH = 20_000  # distinct pieces fetched at a time
-PIECE_RESULTS = "_piece_res"  # what count_by_pieces leaves: (rn, tokens, exact)
+PIECE_RESULTS = "_piece_res"  # what count_by_pieces leaves: (rn, tokens, exact, fell)
+# each unit shape's count without its payload, and whether the fallback made it
+_SHAPE_COLUMNS = {
+    "gid": "INTEGER",
+    "kind": "VARCHAR",
+    "ctx": "VARCHAR",
+    "tokens": "BIGINT",
+    "exact": "BOOLEAN",
+    "fell": "BOOLEAN",
+}
 # a unit of ``_units u`` and its shape in ``_shapes r`` (a missing context matches too)
 _SAME_SHAPE = (
     "r.gid = u.gid AND r.kind IS NOT DISTINCT FROM u.kind AND r.ctx IS NOT DISTINCT FROM u.ctx"
@@ -100,18 +109,20 @@ def count_by_pieces(
     fell_back: set[int] | None = None,
 ) -> None:
     """Count every ``SPLIT_UNIT`` row of the table ``_units`` into the temp table
-    ``PIECE_RESULTS`` (rn, tokens, exact). ``sids`` is ``piece_groups``' answer, the one
+    ``PIECE_RESULTS`` (rn, tokens, exact, fell). ``sids`` is ``piece_groups``' answer, the one
     ``_units`` was built with.
 
     ``tokens`` is the unit's count as ``count_units`` would give it: the fixed tokens and
     other texts of the unit rendered with an empty payload, plus the sum of the payload's
     pieces, or ``FAILED`` when neither the tokenizer nor the counter's fallback could count
     one of them. A unit with a piece or text the fallback counted is an estimate (exact
-    False) and its ``rn`` goes to ``fell_back``. The results stay in DuckDB: a store's new
-    units may be many millions, and a round trip through Python costs more than the sums.
+    False, ``fell`` true) and its ``rn`` goes to ``fell_back``. The results stay in
+    DuckDB: a store's new units may be many millions, and a round trip through Python
+    costs more than the sums.
     """
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {PIECE_RESULTS} (rn BIGINT, tokens BIGINT, exact BOOLEAN)"
+        f"CREATE OR REPLACE TEMP TABLE {PIECE_RESULTS} "
+        "(rn BIGINT, tokens BIGINT, exact BOOLEAN, fell BOOLEAN)"
     )
     with any_order(con):
         # Each piece also carries a number for what it is (``PIECE_KEY``), so the sums
@@ -198,8 +209,10 @@ def count_by_pieces(
         )
     _size_prompts(con, counter, groups, sids, bool(estimated))
     # each unit: the rest of its shape plus its pieces; an estimate if either fell back
-    _temp_table_of_shapes(
+    temp_table(
         con,
+        "_shapes",
+        _SHAPE_COLUMNS,
         [
             (gid, kind, ctx, tokens, exact, i in rest_estimated)
             for i, ((gid, kind, ctx), (_, tokens, exact)) in enumerate(
@@ -211,45 +224,19 @@ def count_by_pieces(
     with any_order(con):
         con.execute(
             f"""INSERT INTO {PIECE_RESULTS}
-            SELECT u.rn,
-                CASE WHEN {FAILED} IN (r.tokens, s.tokens) THEN {FAILED}
-                     ELSE r.tokens + s.tokens END,
-                CASE WHEN {FAILED} IN (r.tokens, s.tokens) THEN r.exact
-                     WHEN {fell_sql} THEN false ELSE r.exact END
-            FROM _units u JOIN _piece_sums s USING (rn) JOIN _shapes r ON {_SAME_SHAPE}"""
+            SELECT rn, CASE WHEN failed THEN {FAILED} ELSE tokens END,
+                CASE WHEN failed THEN exact WHEN fell THEN false ELSE exact END,
+                fell AND NOT failed
+            FROM (SELECT u.rn, r.tokens + s.tokens AS tokens, r.exact, {fell_sql} AS fell,
+                      {FAILED} IN (r.tokens, s.tokens) AS failed
+                  FROM _units u JOIN _piece_sums s USING (rn) JOIN _shapes r ON {_SAME_SHAPE})"""
         )
     if fell_back is not None and (estimated or rest_estimated):  # the failure path
         fell_back.update(
-            rn
-            for (rn,) in con.execute(
-                f"""SELECT u.rn FROM _units u JOIN _piece_sums s USING (rn)
-                JOIN _shapes r ON {_SAME_SHAPE}
-                WHERE ({fell_sql}) AND {FAILED} NOT IN (r.tokens, s.tokens)"""
-            ).fetchall()
+            rn for (rn,) in con.execute(f"SELECT rn FROM {PIECE_RESULTS} WHERE fell").fetchall()
         )
     for table in ("_pieces", "_distinct_pieces", "_piece_counts", "_piece_sums", "_shapes"):
         con.execute(f"DROP TABLE {table}")
-
-
-def _temp_table_of_shapes(
-    con: duckdb.DuckDBPyConnection, rows: list[tuple[int, str, str, int, bool, bool]]
-) -> None:
-    """``_shapes``: each unit shape's count without its payload, and whether the fallback
-    made it (a handful of rows)."""
-    columns = {
-        "gid": "INTEGER",
-        "kind": "VARCHAR",
-        "ctx": "VARCHAR",
-        "tokens": "BIGINT",
-        "exact": "BOOLEAN",
-        "fell": "BOOLEAN",
-    }
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _shapes ("
-        + ", ".join(f"{k} {v}" for k, v in columns.items())
-        + ")"
-    )
-    bulk_insert(con, "_shapes", columns, rows)
 
 
 def _count_few(

@@ -49,9 +49,9 @@ NAMED_TOOL_CHOICE = 6
 TOOLS_SYSTEM_MESSAGE = 4  # the system message a tools block brings into a request without one
 # The June 2023 snapshots (gpt-4-0613, gpt-3.5-turbo-0613; ``ChatProfile.legacy_functions``)
 # draw tool definitions as hmarr/openai-chat-tokens, checked on them in 2023, does: no
-# property titles and no -1 for comment-less functions. 6 recorded requests of three
-# projects (LangChainGo, LangChain.js, req_llm) agree only so; gpt-4-1106, gpt-3.5-0125 and
-# every later model bill titles (docs/recount.md).
+# property titles, and comment-less objects one property a line, not on one line. 6
+# recorded requests of three projects (LangChainGo, LangChain.js, req_llm) agree only so;
+# gpt-4-1106, gpt-3.5-0125 and every later model bill titles (docs/recount.md).
 # A tool result's author, ``functions.NAME``: the name is billed as its own text, not merged
 # with the dot before it (``.cal culator`` is 2 tokens, ``calculator`` 1), plus 1 fixed
 # token (where the dot merges, as in ``.weather``, the same as the merged text). 9 recorded
@@ -552,17 +552,10 @@ def _tools(value: Any, ctx: str, profile: ChatProfile) -> Rendered:
 
 def _bare(function: dict[str, Any]) -> bool:
     """Whether a function has properties and none carries a comment (title, description,
-    default)."""
+    default), at any depth: the one-line drawing's case (``_inline_object``)."""
     parameters = function.get("parameters")
     properties = parameters.get("properties") if isinstance(parameters, dict) else None
-    return (
-        isinstance(properties, dict)
-        and bool(properties)
-        and not any(
-            isinstance(p, dict) and (p.get("title") or p.get("description") or "default" in p)
-            for p in properties.values()
-        )
-    )
+    return isinstance(properties, dict) and bool(properties) and not _commented(parameters, True)
 
 
 def format_functions(

@@ -223,3 +223,16 @@ def bulk_insert(
         f"(SELECT {select}) AS t({inner}) {on_conflict}",
         lists,
     )
+
+
+def temp_table(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    columns: dict[str, str],
+    rows: Sequence[tuple[object, ...]],
+) -> None:
+    """A temp table of these typed columns holding ``rows`` (replacing one of that name)."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {name} ({', '.join(f'{k} {v}' for k, v in columns.items())})"
+    )
+    bulk_insert(con, name, columns, rows)

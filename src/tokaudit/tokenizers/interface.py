@@ -109,7 +109,7 @@ class ChatProfile:
     # framing (3 on GPT-5: harmony marks both with the commentary channel); estimates
     tool_call_overhead: int = 0
     tool_result_overhead: int = 0
-    # a json_schema response format costs this many tokens less than on GPT-4o (4 on GPT-5),
+    # a json_schema response format costs this many tokens less than on GPT-4o (1 on GPT-5),
     # and each assistant answer of the history this many more in a request with one (4 on
     # GPT-5.4); estimates
     schema_format_less: int = 0
@@ -123,8 +123,8 @@ class ChatProfile:
     # models; 2 on cl100k ones: docs/recount.md)
     nested_indent: int = 0
     # tool definitions drawn as the June 2023 snapshots (gpt-4-0613, gpt-3.5-turbo-0613)
-    # bill them: no property titles, and no token less for a function whose properties
-    # carry no comment (docs/recount.md)
+    # bill them: no property titles, and an object whose properties carry no comment one
+    # property a line, not on one line (docs/recount.md)
     legacy_functions: bool = False
 
     @property
