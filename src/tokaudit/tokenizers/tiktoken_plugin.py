@@ -14,9 +14,10 @@ import hashlib
 import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib.resources import files
 from importlib.resources.abc import Traversable
+from typing import Any
 
 import tiktoken
 import yaml
@@ -298,21 +299,13 @@ class ModelRule:
         """The chat framing of this family, with its verified-or-not flag."""
         return ChatProfile(
             framing=self.framing,
-            tools_overhead=self.tools_overhead,
-            assistant_overhead=self.assistant_overhead,
-            tool_call_overhead=self.tool_call_overhead,
-            tool_result_overhead=self.tool_result_overhead,
-            schema_format_less=self.schema_format_less,
-            schema_answer_overhead=self.schema_answer_overhead,
-            added_message_less=self.added_message_less,
-            tokens_per_message=self.tokens_per_message,
+            **{name: getattr(self, name) for name in _COUNT_FIELDS},
             # hmarr's indented nested objects were checked on gpt-3.5 (cl100k); o200k
             # requests agree only with them flush (docs/recount.md)
             nested_indent=2 if self.encoding == "cl100k_base" else 0,
             legacy_functions=self.legacy_functions,
             exact=self.chat_exact,
             reply_exact=self.reply_exact,
-            reply_priming=self.reply_priming,
             reasoning=self.reasoning,
             image_base=int(self.image["base"]) if "base" in self.image else None,
             image_tile=int(self.image["tile"]) if "tile" in self.image else None,
@@ -322,6 +315,24 @@ class ModelRule:
     def matches(self, model: str) -> bool:
         """Match against an already normalised id."""
         return model.startswith(self.pattern) if self.is_prefix else model == self.pattern
+
+
+# ModelRule's whole-number fields (each >= 0), read from the rules file under the same
+# names and handed on to ChatProfile unchanged
+_COUNT_FIELDS = (
+    "reply_priming",
+    "tools_overhead",
+    "assistant_overhead",
+    "tool_call_overhead",
+    "tool_result_overhead",
+    "schema_format_less",
+    "schema_answer_overhead",
+    "added_message_less",
+    "tokens_per_message",
+)
+_COUNT_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in fields(ModelRule) if f.name in _COUNT_FIELDS
+}
 
 
 def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[ModelRule]:
@@ -349,19 +360,11 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
             "encoding",
             "chat_exact",
             "reply_exact",
-            "reply_priming",
             "reasoning",
             "image",
             "framing",
-            "tools_overhead",
-            "assistant_overhead",
-            "tool_call_overhead",
-            "tool_result_overhead",
-            "schema_format_less",
-            "schema_answer_overhead",
-            "added_message_less",
-            "tokens_per_message",
             "legacy_functions",
+            *_COUNT_FIELDS,
         }
         if unknown:
             raise TokenizerError(f"{where}: unknown keys {sorted(unknown)}")
@@ -382,26 +385,7 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
                 f"{where}: chat_exact, reply_exact, reasoning and legacy_functions must be "
                 "true or false"
             )
-        priming = raw.get("reply_priming", 3)
-        tools_overhead = raw.get("tools_overhead", 5)
-        assistant_overhead = raw.get("assistant_overhead", 0)
-        tool_call_overhead = raw.get("tool_call_overhead", 0)
-        tool_result_overhead = raw.get("tool_result_overhead", 0)
-        schema_format_less = raw.get("schema_format_less", 0)
-        schema_answer_overhead = raw.get("schema_answer_overhead", 0)
-        added_message_less = raw.get("added_message_less", 0)
-        per_message = raw.get("tokens_per_message", 3)
-        numbers = {
-            "reply_priming": priming,
-            "tools_overhead": tools_overhead,
-            "assistant_overhead": assistant_overhead,
-            "tool_call_overhead": tool_call_overhead,
-            "tool_result_overhead": tool_result_overhead,
-            "schema_format_less": schema_format_less,
-            "schema_answer_overhead": schema_answer_overhead,
-            "added_message_less": added_message_less,
-            "tokens_per_message": per_message,
-        }
+        numbers = {key: raw.get(key, default) for key, default in _COUNT_DEFAULTS.items()}
         for key, number in numbers.items():
             if not isinstance(number, int) or isinstance(number, bool) or number < 0:
                 raise TokenizerError(f"{where}: {key} must be a whole number >= 0")
@@ -429,19 +413,11 @@ def load_model_rules(text: str, origin: str, encodings: Sequence[str]) -> list[M
                 encoding=encoding,
                 chat_exact=chat_exact,
                 reply_exact=reply_exact,
-                reply_priming=priming,
                 reasoning=reasoning,
                 image={k: float(v) for k, v in image.items()},
                 framing=framing,
-                tools_overhead=tools_overhead,
-                assistant_overhead=assistant_overhead,
-                tool_call_overhead=tool_call_overhead,
-                tool_result_overhead=tool_result_overhead,
-                schema_format_less=schema_format_less,
-                schema_answer_overhead=schema_answer_overhead,
-                added_message_less=added_message_less,
-                tokens_per_message=per_message,
                 legacy_functions=legacy,
+                **numbers,
             )
         )
     return rules
