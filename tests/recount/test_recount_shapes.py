@@ -84,56 +84,67 @@ def test_responses_items_resolve_the_function_name() -> None:
     assert (got.input_tokens, got.input_exact) == (expected, False)
 
 
+# Responses API items and their Chat Completions twins
+_QA_USER = {"role": "user", "content": "Weather in Paris today?"}
+_QA_PARAMETERS = {"type": "object", "properties": {"city": {"type": "string"}}}
+_QA_CHAT_TOOLS = [
+    {"type": "function", "function": {"name": "weather", "parameters": _QA_PARAMETERS}}
+]
+_QA_RESPONSES_TOOLS = [{"type": "function", "name": "weather", "parameters": _QA_PARAMETERS}]
+
+
+def _call(i: int) -> dict[str, Any]:
+    return {
+        "type": "function_call",
+        "call_id": f"c{i}",
+        "name": "weather",
+        "arguments": json.dumps({"city": f"P{i}"}),
+    }
+
+
+def _output(i: int) -> dict[str, Any]:
+    return {"type": "function_call_output", "call_id": f"c{i}", "output": f"sunny {i}"}
+
+
+def _chat_calls(ids: list[int]) -> dict[str, Any]:
+    return {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": f"c{i}",
+                "type": "function",
+                "function": {"name": "weather", "arguments": json.dumps({"city": f"P{i}"})},
+            }
+            for i in ids
+        ],
+    }
+
+
+def _chat_result(i: int) -> dict[str, Any]:
+    return {"role": "tool", "tool_call_id": f"c{i}", "content": f"sunny {i}"}
+
+
+def _same(a: Any, b: Any) -> bool:
+    return (a.input_tokens, a.input_exact) == (b.input_tokens, b.input_exact)
+
+
 def test_responses_function_calls_in_a_row_count_as_chats_parallel_calls() -> None:
     """Responses API function calls in a row are one assistant turn of parallel calls, as a
     Chat message with several tool_calls is (and their outputs the joint result message):
     each request counts as its Chat twin does, whatever follows the results."""
-    parameters = {"type": "object", "properties": {"city": {"type": "string"}}}
-    chat_tools = [{"type": "function", "function": {"name": "weather", "parameters": parameters}}]
-    responses_tools = [{"type": "function", "name": "weather", "parameters": parameters}]
-
-    def both(calls: int, after: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
-        args = [json.dumps({"city": f"P{i}"}) for i in range(calls)]
-        chat: list[dict[str, Any]] = [
-            {"role": "user", "content": "Weather?"},
-            {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {
-                        "id": f"c{i}",
-                        "type": "function",
-                        "function": {"name": "weather", "arguments": a},
-                    }
-                    for i, a in enumerate(args)
-                ],
-            },
-            *(
-                {"role": "tool", "tool_call_id": f"c{i}", "content": f"sunny {i}"}
-                for i in range(calls)
-            ),
-        ]
-        items: list[dict[str, Any]] = [
-            {"role": "user", "content": "Weather?"},
-            *(
-                {"type": "function_call", "call_id": f"c{i}", "name": "weather", "arguments": a}
-                for i, a in enumerate(args)
-            ),
-            *(
-                {"type": "function_call_output", "call_id": f"c{i}", "output": f"sunny {i}"}
-                for i in range(calls)
-            ),
-        ]
-        if after is not None:
-            chat.append(after)
-            items.append(after)
-        return {"messages": chat, "tools": chat_tools}, {"input": items, "tools": responses_tools}
-
     for model in ("gpt-4o", "gpt-5-mini"):
         for after in (None, {"role": "user", "content": "And tomorrow?"}):
             for calls in (1, 2, 3):
-                chat, responses = both(calls, after)
-                assert count_request(responses, model) == count_request(chat, model)
+                ids = list(range(calls))
+                chat = [_QA_USER, _chat_calls(ids), *(_chat_result(i) for i in ids)]
+                items = [_QA_USER, *(_call(i) for i in ids), *(_output(i) for i in ids)]
+                if after is not None:
+                    chat.append(after)
+                    items.append(after)
+                responses = {"input": items, "tools": _QA_RESPONSES_TOOLS}
+                twin = {"messages": chat, "tools": _QA_CHAT_TOOLS}
+                assert count_request(responses, model) == count_request(twin, model)
 
 
 def test_legacy_functions_and_function_call() -> None:
@@ -1651,51 +1662,6 @@ def test_o4_mini_bills_its_tools_block_and_tool_rounds_as_a_reasoning_model() ->
     o4_round = cost(round_trip, "o4-mini", True) - cost(first, "o4-mini", True)
     gpt4o_round = cost(round_trip, "gpt-4o", True) - cost(first, "gpt-4o", True)
     assert o4_round == gpt4o_round + 6
-
-
-# Found by QA (fourteenth session): Responses rounds, odd schemas
-_QA_USER = {"role": "user", "content": "Weather in Paris today?"}
-_QA_PARAMETERS = {"type": "object", "properties": {"city": {"type": "string"}}}
-_QA_CHAT_TOOLS = [
-    {"type": "function", "function": {"name": "weather", "parameters": _QA_PARAMETERS}}
-]
-_QA_RESPONSES_TOOLS = [{"type": "function", "name": "weather", "parameters": _QA_PARAMETERS}]
-
-
-def _call(i: int) -> dict[str, Any]:
-    return {
-        "type": "function_call",
-        "call_id": f"c{i}",
-        "name": "weather",
-        "arguments": json.dumps({"city": f"P{i}"}),
-    }
-
-
-def _output(i: int) -> dict[str, Any]:
-    return {"type": "function_call_output", "call_id": f"c{i}", "output": f"sunny {i}"}
-
-
-def _chat_calls(ids: list[int]) -> dict[str, Any]:
-    return {
-        "role": "assistant",
-        "content": None,
-        "tool_calls": [
-            {
-                "id": f"c{i}",
-                "type": "function",
-                "function": {"name": "weather", "arguments": json.dumps({"city": f"P{i}"})},
-            }
-            for i in ids
-        ],
-    }
-
-
-def _chat_result(i: int) -> dict[str, Any]:
-    return {"role": "tool", "tool_call_id": f"c{i}", "content": f"sunny {i}"}
-
-
-def _same(a: Any, b: Any) -> bool:
-    return (a.input_tokens, a.input_exact) == (b.input_tokens, b.input_exact)
 
 
 @pytest.mark.parametrize("model", ["gpt-4o", "gpt-5-mini", "gpt-4.1-nano", "o4-mini"])
