@@ -58,15 +58,20 @@ def size_from_pieces(
     estimated = "AND NOT s.fell" if with_fell else ""
     con.execute(
         f"""INSERT INTO token_counts
-        SELECT p.text_hash, '{SIZE_TOKENIZER}', ?, '{SIZE_ENCODING}', any_value(s.tokens),
-            any_value(p.provider = 'openai')
-        FROM (SELECT text_hash, provider, chars FROM prompt_texts p
-              WHERE {UNSIZED_SYSTEM_PROMPT}) p
-        JOIN (SELECT rn, payload FROM _units WHERE kind = 'plain' AND sid = ? AND {split_unit}) u
-            ON length(u.payload) = p.chars
-        JOIN _piece_sums s ON s.rn = u.rn
-        WHERE md5(u.payload) = p.text_hash AND s.tokens <> {failed} {estimated}
-        GROUP BY p.text_hash
+        SELECT m.text_hash, '{SIZE_TOKENIZER}', ?, '{SIZE_ENCODING}', any_value(s.tokens),
+            any_value(m.provider = 'openai')
+        FROM (
+            -- the units that are a prompt's text, found first: joined to the sums with
+            -- their payloads, the plan cost four times as much (0.12 s on the benchmark)
+            SELECT p.text_hash, p.provider, u.rn
+            FROM (SELECT text_hash, provider, chars FROM prompt_texts p
+                  WHERE {UNSIZED_SYSTEM_PROMPT}) p
+            JOIN (SELECT rn, payload, length(payload) AS chars FROM _units
+                  WHERE kind = 'plain' AND sid = ? AND {split_unit}) u USING (chars)
+            WHERE md5(u.payload) = p.text_hash) m
+        JOIN _piece_sums s ON s.rn = m.rn
+        WHERE s.tokens <> {failed} {estimated}
+        GROUP BY m.text_hash
         ON CONFLICT DO NOTHING""",
         [version, sid],
     )
