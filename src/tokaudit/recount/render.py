@@ -32,7 +32,7 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "34"
+ACCOUNTING_VERSION = "35"
 
 # An object whose properties carry no comment (no title, description or default, at any
 # depth) is drawn on one line, as TypeScript writes a type literal: ``{ a: string, b?:
@@ -766,14 +766,14 @@ def _format_type(
         items = prop.get("items")
         if isinstance(items, dict):
             inner_kind, inner = _format_type(items, indent, step, titles, inline)
-            if inline and "\n" in inner_kind:
-                # an object drawn on several lines (its properties carry comments) is the
-                # array's type argument, ``Array<`` and ``>`` on lines of their own, with
-                # the items' own description as a comment before its brace (see "Arrays
-                # of described objects" above; the June 2023 snapshots keep hmarr's
-                # ``{…}[]``): an estimate
-                note = items.get("description")
-                head = f"// {note}\n" if isinstance(note, str) and note.strip() else ""
+            note = items.get("description")
+            head = f"// {note}\n" if isinstance(note, str) and note.strip() else ""
+            if inline and ("\n" in inner_kind or head):
+                # an object drawn on several lines (its properties carry comments), or
+                # items with a description of their own, is the array's type argument,
+                # ``Array<`` and ``>`` on lines of their own, the items' description as a
+                # comment before it (see "Arrays of described objects" above; the June
+                # 2023 snapshots keep hmarr's ``{…}[]``): an estimate
                 return f"Array<\n{head}{inner_kind}\n>", False
             return f"{inner_kind}[]", ok and inner
         return "any[]", ok
