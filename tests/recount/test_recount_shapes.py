@@ -1023,6 +1023,20 @@ def test_array_items_with_a_description_are_drawn_as_array_of_their_type() -> No
     assert plain_items.input_exact and not described.input_exact
 
 
+def test_an_object_whose_only_comment_is_array_items_description_is_not_drawn_on_one_line() -> None:
+    """The items' description is a comment line inside ``Array<…>``, so the object holding
+    the array is drawn a property a line like any commented object, not as a one-line type
+    literal with a comment inside it."""
+    tags = {"type": "array", "items": {"type": "string", "description": "A tag"}}
+    parameters = {"type": "object", "properties": {"name": {"type": "string"}, "tags": tags}}
+    text, _ = format_functions([{"name": "f", "parameters": parameters}], inline=True)
+    assert "type f = (_: {\nname?: string,\ntags?: Array<\n// A tag\nstring\n>,\n}) => any;" in text
+    blank = {**tags, "items": {"type": "string", "description": "  "}}
+    parameters["properties"]["tags"] = blank
+    text, _ = format_functions([{"name": "f", "parameters": parameters}], inline=True)
+    assert "type f = (_: { name?: string, tags?: string[] }) => any;" in text
+
+
 def test_an_enum_default_is_written_unquoted_as_in_the_harmony_guide() -> None:
     function = {
         "name": "get_current_weather",

@@ -32,7 +32,7 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "35"
+ACCOUNTING_VERSION = "36"
 
 # An object whose properties carry no comment (no title, description or default, at any
 # depth) is drawn on one line, as TypeScript writes a type literal: ``{ a: string, b?:
@@ -639,7 +639,8 @@ def _comment_lines(description: str) -> list[str]:
 
 def _commented(schema: Any, titles: bool) -> bool:
     """Whether any property of ``schema``, at any depth (nested objects, array items,
-    unions), carries a comment: a description, a default, a title where titles are drawn."""
+    unions), carries a comment: a description, a default, a title where titles are drawn,
+    or array items' own description (drawn as a comment inside ``Array<…>``)."""
     if isinstance(schema, list):
         return any(_commented(s, titles) for s in schema)
     if not isinstance(schema, dict):
@@ -651,9 +652,18 @@ def _commented(schema: Any, titles: bool) -> bool:
                 prop.get("description") or "default" in prop or (titles and prop.get("title"))
             ):
                 return True
+            items = prop.get("items") if isinstance(prop, dict) else None
+            if isinstance(items, dict) and _described(items):
+                return True
             if _commented(prop, titles):
                 return True
     return any(_commented(schema.get(k), titles) for k in ("items", "anyOf", "oneOf"))
+
+
+def _described(schema: dict[str, Any]) -> bool:
+    """Whether a schema has a description worth a comment line (not blank)."""
+    note = schema.get("description")
+    return isinstance(note, str) and bool(note.strip())
 
 
 def _inline_object(schema: dict[str, Any], titles: bool) -> tuple[str, bool] | None:
@@ -766,8 +776,7 @@ def _format_type(
         items = prop.get("items")
         if isinstance(items, dict):
             inner_kind, inner = _format_type(items, indent, step, titles, inline)
-            note = items.get("description")
-            head = f"// {note}\n" if isinstance(note, str) and note.strip() else ""
+            head = f"// {items['description']}\n" if _described(items) else ""
             if inline and ("\n" in inner_kind or head):
                 # an object drawn on several lines (its properties carry comments), or
                 # items with a description of their own, is the array's type argument,
