@@ -93,9 +93,10 @@ KNOWN_MISSES: dict[str, int] = {
     "u_llmc_single_param_tool_arg_union_0": -1,
     # batch w (held out: harvested blind after every rule of the session; its recorder sorts
     # JSON keys): two json_schema formats, a gpt-4.1-nano schema with a two-line description
-    # (4 under) and a gpt-4o request whose history holds a refused answer (3 under)
+    # (4 under) and a gpt-4o request whose history holds a refused answer (3 under, 1 over
+    # since gpt-4o's answers in a json_schema request cost 4 more, read off batch z)
     "w_rig_rawcap_structured_output_41nano_0": -4,
-    "w_rig_refusal_turn_survives_into_history_1": -3,
+    "w_rig_refusal_turn_survives_into_history_1": 1,  # -3 before gpt-4o's answers rule
     # batch x (held out: harvested blind in the fifteenth session, before any rule of it):
     # "hello world" on o1-mini and o1-preview, billed 2 more than on o1 and o3-mini (their
     # framing is an estimate: a_pyd_sys_role_o1_mini_0 and t_langsmith_... disagree too)
@@ -169,6 +170,16 @@ KNOWN_REPLY_MISSES: dict[str, int] = {
     # blind batch y: two more gpt-4o-mini replies billed 1 more than their text
     "y_eotelnode_chat_completion_0": -1,
     "y_eoteljava_tools_followup_1": -1,
+    # blind batch z: gpt-4o-mini, gpt-3.5-turbo and gpt-4o replies billed 1 more than their
+    # text (estimates already)
+    "z_kaiban_output_schema_0": -1,
+    "z_kaiban_insights_0": -1,
+    "z_kaiban_insights_1": -1,
+    "z_pl_chat_0": -1,
+    "z_pl_chat_async_0": -1,
+    "z_pl_run_prompt_1": -1,
+    # blind batch za: an Azure gpt-4 reply after a legacy function round, 1 more than the +1
+    "za_net_function_call_1": -1,
 }
 
 
@@ -243,10 +254,12 @@ def test_recorded_calls_are_the_documented_ones() -> None:
         "recorded_chat_calls_w.yaml",
         "recorded_chat_calls_x.yaml",
         "recorded_chat_calls_y.yaml",
+        "recorded_chat_calls_z.yaml",
+        "recorded_chat_calls_za.yaml",
     ]
-    assert len(RECORDED) == 809 == len({c["id"] for c in RECORDED})
+    assert len(RECORDED) == 862 == len({c["id"] for c in RECORDED})
     assert {c["id"] for c in RECORDED} >= set(KNOWN_MISSES) | set(KNOWN_REPLY_MISSES)
-    assert sum(c["prompt_tokens"] for c in RECORDED) == 207526
+    assert sum(c["prompt_tokens"] for c in RECORDED) == 229791
 
 
 @pytest.mark.parametrize("case", RECORDED, ids=[c["id"] for c in RECORDED])
@@ -306,11 +319,11 @@ def test_responses_api_instructions_and_input() -> None:
 
 
 def test_agreement_rate_on_recorded_calls(counted: dict[str, RequestCount]) -> None:
-    """765 of the 809 recorded calls agree to the token, and every count labelled exact does."""
+    """818 of the 862 recorded calls agree to the token, and every count labelled exact does."""
     hits = sum(counted[c["id"]].input_tokens == c["prompt_tokens"] for c in RECORDED)
-    assert hits == len(RECORDED) - len(KNOWN_MISSES) == 765
+    assert hits == len(RECORDED) - len(KNOWN_MISSES) == 818
     exact = [c for c in RECORDED if counted[c["id"]].input_exact]
-    assert len(exact) == 328  # plain messages and simple tool schemas
+    assert len(exact) == 348  # plain messages and simple tool schemas
     assert all(counted[c["id"]].input_tokens == c["prompt_tokens"] for c in exact)
 
 
@@ -322,7 +335,7 @@ def test_reply_recount(case: dict[str, Any], counted: dict[str, RequestCount]) -
     # gpt-4o (gpt-4o-mini too), gpt-4.5 and gpt-3.5 replies are contradicted by recorded
     # ones: estimates
     contradicted = _model(case) == "gpt-4" or _model(case).startswith(
-        ("gpt-4o", "chatgpt-4o", "gpt-4.5", "gpt-3.5", "gpt-4.1-nano", "gpt-4-")
+        ("gpt-4o", "chatgpt-4o", "gpt-4.5", "gpt-3.5", "gpt-35", "gpt-4.1-nano", "gpt-4-")
     )
     if case["id"] in KNOWN_REPLY_MISSES:
         assert got.output_tokens is not None

@@ -872,14 +872,50 @@ def test_gpt5_json_schema_costs_4_less_and_each_answer_4_more() -> None:
         {"role": "assistant", "content": '{"a":1}'},
         {"role": "user", "content": "again"},
     ]
-    for messages, answers in ((turns[:1], 0), (turns, 1)):
+    extra = []
+    for messages in (turns[:1], turns):
         without = count_request({"messages": messages}, "gpt-5-mini").input_tokens
         drawn = count_request({"messages": messages, "response_format": fmt}, "gpt-4o")
         plain = count_request({"messages": messages}, "gpt-4o").input_tokens
         got = count_request({"messages": messages, "response_format": fmt}, "gpt-5-mini")
         assert without is not None and drawn.input_tokens is not None and plain is not None
-        assert got.input_tokens == without + (drawn.input_tokens - plain) - 4 + 4 * answers
+        assert got.input_tokens is not None
+        # gpt-4o's answers cost the same 4 more each (see the next test)
+        assert got.input_tokens == without + (drawn.input_tokens - plain) - 4
         assert not got.input_exact
+        extra.append(got.input_tokens - without)
+    assert extra[1] == extra[0] + 4  # the one answer
+
+
+def test_gpt4o_each_answer_in_a_json_schema_request_costs_4_more() -> None:
+    """gpt-4o, as GPT-5: each assistant answer (no tool calls) in the history of a request
+    with a json_schema format costs 4 more (blind batch _z: two django-ai-assistant requests
+    with one answer, 4 under each without it). gpt-4o-mini has no recorded such request, so
+    it has no such cost; a tool-call turn is no answer. Estimates."""
+    fmt = {"type": "json_schema", "json_schema": {"name": "A", "schema": {"type": "object"}}}
+    ask = {"role": "user", "content": "hi"}
+    answer = {"role": "assistant", "content": "Hello there."}
+    call = {
+        "role": "assistant",
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        ],
+    }
+    result = {"role": "tool", "tool_call_id": "c1", "content": "ok"}
+
+    def extra(model: str, history: list[dict[str, Any]]) -> int:
+        with_format = count_request({"messages": history, "response_format": fmt}, model)
+        plain = count_request({"messages": history}, model)
+        assert with_format.input_tokens is not None and plain.input_tokens is not None
+        assert not with_format.input_exact
+        return with_format.input_tokens - plain.input_tokens
+
+    alone = extra("gpt-4o", [ask])
+    assert extra("gpt-4o", [ask, answer, ask]) == alone + 4
+    assert extra("gpt-4o", [ask, answer, ask, answer, ask]) == alone + 8
+    assert extra("gpt-4o-2024-08-06", [ask, answer, ask]) == alone + 4
+    assert extra("gpt-4o", [ask, call, result]) == alone
+    assert extra("gpt-4o-mini", [ask, answer, ask]) == extra("gpt-4o-mini", [ask])
 
 
 def test_gpt5_a_system_message_beside_a_format_or_tools_costs_the_instructions_heading() -> None:
@@ -1796,3 +1832,18 @@ def test_a_body_too_deep_to_write_as_json_is_a_value_error() -> None:
         inner = nested
     with pytest.raises(ValueError, match="nested too deeply"):
         count_request(_tools_request({"name": "f", "parameters": schema}), "gpt-4o")
+
+
+def test_azure_bare_gpt35_turbo_is_framed_as_0301_and_an_estimate() -> None:
+    """Azure names every gpt-35-turbo version "gpt-35-turbo" in its responses; the 28 such
+    recorded calls (blind batch _za) billed 4 tokens a message, as 0301 does, so the bare id
+    is counted so and labelled an estimate; a dated Azure id keeps its own framing."""
+    messages = [{"role": "system", "content": "Rate it."}, {"role": "user", "content": "5?"}]
+    bare = count_request({"messages": messages}, "gpt-35-turbo")
+    dated = count_request({"messages": messages}, "gpt-35-turbo-0125")
+    assert bare.input_tokens is not None and dated.input_tokens is not None
+    assert bare.input_tokens == dated.input_tokens + len(messages)
+    assert not bare.input_exact and dated.input_exact
+    assert count_request({"messages": messages}, "gpt-3.5-turbo-0301").input_tokens == (
+        bare.input_tokens
+    )
