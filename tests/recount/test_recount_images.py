@@ -109,3 +109,45 @@ def test_low_detail_link_is_exact_and_unknown_size_is_an_estimate() -> None:
     assert (mini.input_tokens, mini.input_exact) == (13 + 2833, True)
     unknown = count_request(_vision("https://example.com/a.png"), "gpt-4o")
     assert unknown.input_exact is False
+
+
+@pytest.mark.parametrize(
+    ("url", "size"),
+    [
+        ("https://fastly.picsum.photos/id/237/200/300.jpg?hmac=TmmQSb", (200, 300)),
+        ("https://picsum.photos/640/480", (640, 480)),
+        (
+            "https://upload.wikimedia.org/wikipedia/commons/thumb/3/3a/Cat03.jpg/320px-Cat03.jpg",
+            (320, 320),
+        ),
+        ("https://upload.wikimedia.org/wikipedia/commons/a/a9/Example.jpg", None),
+        ("https://source.unsplash.com/8xznAGy4HcY/800x400", (800, 400)),
+        (
+            "https://www.google.com/images/branding/googlelogo/1x/googlelogo_color_272x92dp.png",
+            (272, 92),
+        ),
+        ("https://placehold.co/600x400.png?w=1&h=2", (600, 400)),  # the path wins
+        ("https://cdn.example.com/photo.jpg?w=1200&h=800&fit=crop", (1200, 800)),
+        ("https://cdn.example.com/photo.jpg?width=300&height=200", (300, 200)),
+        ("https://cdn.example.com/photo.jpg?w=1200", None),  # one side only
+        ("https://cdn.example.com/photo.jpg?w=0&h=5", None),
+        ("https://example.com/0x1234/photo.jpg", None),  # no side starts with 0
+        ("https://example.com/img/1920x1080x2.jpg", None),  # three numbers: no convention
+        ("https://example.com/a@2x.png", None),
+        ("https://example.com/800x400.png#x", (800, 400)),
+        ("ftp://example.com/800x400.png", None),
+        (_data_url("image/png", _png(10, 10)), None),
+    ],
+)
+def test_url_size_reads_only_stated_conventions(url: str, size: tuple[int, int] | None) -> None:
+    assert images.url_size(url) == size
+
+
+def test_linked_image_costed_at_the_size_its_address_states_is_an_estimate() -> None:
+    """An 800 x 400 picture (2 tiles on gpt-4o: 85 + 2 x 170) whose address says so: the
+    recorded gpt-4-vision call with that Unsplash address agrees so (340 over at 1024 x 1024);
+    an address that states nothing is costed at 1024 x 1024 (765)."""
+    stated = count_request(_vision("https://source.unsplash.com/8xznAGy4HcY/800x400"), "gpt-4o")
+    assert (stated.input_tokens, stated.input_exact) == (13 + 85 + 2 * 170, False)
+    unknown = count_request(_vision("https://example.com/a.png"), "gpt-4o")
+    assert (unknown.input_tokens, unknown.input_exact) == (13 + 765, False)

@@ -3,8 +3,9 @@
 An image's cost depends on its pixel size, which a log only carries when the image was
 sent inline (a base64 data URL). The size is read from the image header (PNG, GIF,
 JPEG, WebP) without decoding pixels and without any imaging library. A linked image
-(an ``https://`` URL) has no size offline: its cost is estimated from a typical size and
-labelled as an estimate.
+(an ``https://`` URL) has no size offline: its cost is estimated from the size its address
+states by a common convention (``url_size``), else from a typical size, and labelled as an
+estimate.
 
 Sources: OpenAI vision guide, "Calculating costs" (tile models: base + tile tokens per
 512-px tile after fitting in 2048 px and shrinking the short side to 768 px; low detail:
@@ -18,11 +19,21 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 import struct
+from urllib.parse import parse_qs, urlsplit
 
 # A linked image of unknown size is costed as a 1024 x 1024 image (an estimate).
 TYPICAL_SIZE = (1024, 1024)
 _HEADER_BYTES = 64 * 1024  # enough for the size marker of nearly every JPEG
+
+# Sizes a linked image's address states by a common convention (see ``url_size``)
+_SIDE = r"([1-9][0-9]{1,4})"
+_PICSUM = re.compile(rf"^https?://(?:[a-z]+\.)?picsum\.photos/(?:id/[0-9]+/)?{_SIDE}/{_SIDE}\b")
+_WIKIMEDIA_THUMB = re.compile(rf"^https?://upload\.wikimedia\.org/.*/thumb/.+/{_SIDE}px-[^/]+$")
+# two numbers joined by an x, not part of a third (``1920x1080x2`` states no size)
+_WIDTH_BY_HEIGHT = re.compile(rf"(?<![0-9])(?<![0-9]x){_SIDE}x{_SIDE}(?![0-9]|x[0-9])")
+_QUERY_SIDES = (("w", "h"), ("width", "height"))
 
 
 def data_url_size(url: str) -> tuple[int, int] | None:
@@ -35,6 +46,36 @@ def data_url_size(url: str) -> tuple[int, int] | None:
         return image_size(base64.b64decode(head, validate=False))
     except (binascii.Error, ValueError):
         return None
+
+
+def url_size(url: str) -> tuple[int, int] | None:
+    """(width, height) a linked image's address states, or None.
+
+    Read only where a convention says it: picsum.photos' ``/W/H``, a Wikimedia thumbnail's
+    ``/Npx-name`` (its width; taken as square), a ``WxH`` in the path (``800x400``,
+    ``logo_272x92dp.png``), or ``w``/``h`` (``width``/``height``) query parameters, as
+    image CDNs take them. Still an estimate: the image behind the address may differ.
+    Four recorded calls link such images (an 800x400 Unsplash picture, a 200x300 picsum
+    one, a 320-px Wikimedia thumbnail, a 272x92 logo), each billed as that size says.
+    """
+    if not url.startswith(("http://", "https://")):
+        return None
+    found = _PICSUM.match(url)
+    if found:
+        return int(found[1]), int(found[2])
+    parts = urlsplit(url)
+    found = _WIKIMEDIA_THUMB.match(f"{parts.scheme}://{parts.netloc}{parts.path}")
+    if found:
+        return int(found[1]), int(found[1])
+    found = _WIDTH_BY_HEIGHT.search(parts.path)
+    if found:
+        return int(found[1]), int(found[2])
+    query = parse_qs(parts.query)
+    for wide, high in _QUERY_SIDES:
+        width, height = query.get(wide, [""])[-1], query.get(high, [""])[-1]
+        if width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0:
+            return int(width), int(height)
+    return None
 
 
 def image_size(data: bytes) -> tuple[int, int] | None:

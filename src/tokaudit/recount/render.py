@@ -32,7 +32,7 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "36"
+ACCOUNTING_VERSION = "37"
 
 # An object whose properties carry no comment (no title, description or default, at any
 # depth) is drawn on one line, as TypeScript writes a type literal: ``{ a: string, b?:
@@ -483,7 +483,7 @@ def _image(part: dict[str, Any], profile: ChatProfile, provider: str) -> Rendere
         url = f"data:{data.get('mimeType')};base64,{data.get('data', '')}"
     size = images.data_url_size(url)
     known = size is not None
-    dims = size or images.TYPICAL_SIZE
+    dims = size or images.url_size(url) or images.TYPICAL_SIZE
     if provider == "anthropic":
         return Rendered(const=images.anthropic_tokens(dims), exact=False)
     if provider == "google":
