@@ -151,3 +151,46 @@ def test_linked_image_costed_at_the_size_its_address_states_is_an_estimate() -> 
     assert (stated.input_tokens, stated.input_exact) == (13 + 85 + 2 * 170, False)
     unknown = count_request(_vision("https://example.com/a.png"), "gpt-4o")
     assert (unknown.input_tokens, unknown.input_exact) == (13 + 765, False)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://ex.com/a.png?w=1" + "0" * 400 + "&h=1",  # a float overflow before
+        "https://ex.com/a.png?w=99999999999999999999&h=99999",
+        "https://ex.com/99999x99999.png",  # beyond what any format here can state
+        "https://[::1/a.png",  # urlsplit raises ValueError on these three
+        "https://[zz]/a.png",
+        "https://ex.com：80/800x400.png",
+        "https://ex.com/a.png?w=%C2%B2&h=4",  # '²' passes str.isdigit
+        "https://ex.com/a.png?w=\u0664\u0660\u0660&h=400",  # Arabic-Indic digits
+        "https://i.imgur.com/Ab12x34Qz.png",  # an id, not a size
+        "https://cdn.example.com/a9f3c12x4567e.jpg",
+    ],
+)
+def test_url_size_refuses_what_states_no_plausible_size(url: str) -> None:
+    """QA: addresses that crashed the recount (OverflowError), made it count a message as
+    its JSON text (a ValueError inside the drawing), or read a size out of an id."""
+    assert images.url_size(url) is None
+    got = count_request(_vision(url), "gpt-4o")
+    assert (got.input_tokens, got.input_exact) == (13 + 765, False)  # 1024 x 1024
+
+
+def test_url_size_reads_addresses_in_any_case_and_a_long_one_in_linear_time() -> None:
+    assert images.url_size("HTTPS://Upload.Wikimedia.org/x/thumb/a/b/C.jpg/320px-C.jpg") == (
+        320,
+        320,
+    )
+    # a 100 KB address took 4.9 s against a backtracking pattern (twice the length, four
+    # times the time); now one pass
+    assert images.url_size("https://upload.wikimedia.org/" + "thumb/" * 16_700 + "x") is None
+
+
+def test_header_sizes_beyond_any_format_are_unknown_and_formulas_stay_finite() -> None:
+    huge = _data_url("image/png", _png(2**31 - 1, 2**31 - 1))
+    assert images.data_url_size(huge) is None
+    got = count_request(_vision(huge), "gpt-4o")
+    assert (got.input_tokens, got.input_exact) == (13 + 765, False)
+    # an image too narrow for the guide's shrinking keeps one patch (it gave 0 tokens)
+    assert images.openai_patch_tokens((10, 65_535), 1.62) >= 2
+    assert images.openai_patch_tokens((1, 65_535), 2.46) >= 3

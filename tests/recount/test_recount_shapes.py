@@ -1847,3 +1847,66 @@ def test_azure_bare_gpt35_turbo_is_framed_as_0301_and_an_estimate() -> None:
     assert count_request({"messages": messages}, "gpt-3.5-turbo-0301").input_tokens == (
         bare.input_tokens
     )
+
+
+def test_an_items_description_the_june_2023_snapshots_do_not_draw_changes_no_label() -> None:
+    """QA: on gpt-4-0613 the items' description is not drawn (``string[]``), so a function
+    whose only comment it is stays as labelled as the same function without it (it had
+    become exact: a label for a shape never checked)."""
+    items = {"type": "array", "items": {"type": "string", "description": "a tag"}}
+    bare_items = {"type": "array", "items": {"type": "string"}}
+
+    def counted(prop: dict[str, Any], model: str) -> tuple[int | None, bool]:
+        function = {
+            "name": "f",
+            "parameters": {"type": "object", "properties": {"a": prop}, "required": ["a"]},
+        }
+        got = count_request(_tools_request(function), model)
+        return got.input_tokens, got.input_exact
+
+    for model in ("gpt-4-0613", "gpt-3.5-turbo-0613"):
+        assert counted(items, model) == counted(bare_items, model)
+
+
+def test_items_descriptions_at_any_depth_make_the_object_a_property_a_line() -> None:
+    """QA: a description on the items of an array of arrays, or of an array inside an
+    ``anyOf``, was missed, and the function was drawn on one line around a multi-line
+    ``Array<…>``."""
+    cells = {
+        "type": "array",
+        "items": {"type": "array", "items": {"type": "string", "description": "cell"}},
+    }
+    optional = {
+        "anyOf": [
+            {"type": "array", "items": {"type": "string", "description": "a tag"}},
+            {"type": "null"},
+        ]
+    }
+    for prop in (cells, optional):
+        parameters = {"type": "object", "properties": {"a": prop}}
+        text, _ = format_functions([{"name": "f", "parameters": parameters}], inline=True)
+        assert "type f = (_: {\na?: " in text  # not "(_: { a?: ..."
+
+
+def test_a_legacy_function_call_turn_is_no_answer_beside_a_json_schema_format() -> None:
+    """QA: an assistant turn holding a legacy ``function_call`` counted as an answer (4 more
+    on gpt-4o beside a json_schema format) where the same turn as ``tool_calls`` did not."""
+    fmt = {"type": "json_schema", "json_schema": {"name": "A", "schema": {"type": "object"}}}
+    ask = {"role": "user", "content": "hi"}
+    legacy = {
+        "role": "assistant",
+        "content": None,
+        "function_call": {"name": "f", "arguments": "{}"},
+    }
+    result = {"role": "function", "name": "f", "content": "ok"}
+
+    def extra(history: list[dict[str, Any]]) -> int:
+        with_format = count_request({"messages": history, "response_format": fmt}, "gpt-4o")
+        plain = count_request({"messages": history}, "gpt-4o")
+        assert with_format.input_tokens is not None and plain.input_tokens is not None
+        return with_format.input_tokens - plain.input_tokens
+
+    assert extra([ask, legacy, result]) == extra([ask])
+    # "function_call": null, as SDKs write it on every assistant message, is an answer
+    answer = {"role": "assistant", "content": "Hello.", "function_call": None}
+    assert extra([ask, answer, ask]) == extra([ask]) + 4

@@ -27,13 +27,26 @@ from urllib.parse import parse_qs, urlsplit
 TYPICAL_SIZE = (1024, 1024)
 _HEADER_BYTES = 64 * 1024  # enough for the size marker of nearly every JPEG
 
-# Sizes a linked image's address states by a common convention (see ``url_size``)
+# The largest side any image format here can state (JPEG and WebP store 16 bits); a header
+# or an address claiming more is no size at all (and would make the formulas' floats overflow)
+MAX_SIDE = 65_535
+# Sizes a linked image's address states by a common convention (see ``url_size``); ASCII
+# digits only (``str.isdigit`` also takes superscripts and other scripts' digits)
 _SIDE = r"([1-9][0-9]{1,4})"
-_PICSUM = re.compile(rf"^https?://(?:[a-z]+\.)?picsum\.photos/(?:id/[0-9]+/)?{_SIDE}/{_SIDE}\b")
-_WIKIMEDIA_THUMB = re.compile(rf"^https?://upload\.wikimedia\.org/.*/thumb/.+/{_SIDE}px-[^/]+$")
-# two numbers joined by an x, not part of a third (``1920x1080x2`` states no size)
-_WIDTH_BY_HEIGHT = re.compile(rf"(?<![0-9])(?<![0-9]x){_SIDE}x{_SIDE}(?![0-9]|x[0-9])")
+_NUMBER = re.compile(r"[1-9][0-9]{0,4}")
+_PICSUM = re.compile(rf"(?:[a-z]+\.)?picsum\.photos/(?:id/[0-9]+/)?{_SIDE}/{_SIDE}(?:[/.?#]|$)")
+_WIKIMEDIA_WIDTH = re.compile(rf"{_SIDE}px-[^/]+")  # the last segment of a thumbnail's path
+# two numbers joined by an x, not inside a word or an id (``Ab12x34Qz``) and not part of a
+# third (``1920x1080x2``)
+_WIDTH_BY_HEIGHT = re.compile(rf"(?<![0-9A-Za-z])(?<![0-9]x){_SIDE}x{_SIDE}(?![0-9]|x[0-9])")
 _QUERY_SIDES = (("w", "h"), ("width", "height"))
+
+
+def _plausible(size: tuple[int, int] | None) -> tuple[int, int] | None:
+    """``size`` if both sides are 1 to ``MAX_SIDE`` pixels, else None (unknown)."""
+    if size is None or not all(1 <= side <= MAX_SIDE for side in size):
+        return None
+    return size
 
 
 def data_url_size(url: str) -> tuple[int, int] | None:
@@ -43,7 +56,7 @@ def data_url_size(url: str) -> tuple[int, int] | None:
     encoded = url.split(",", 1)[1]
     head = encoded[: _HEADER_BYTES * 4 // 3 // 4 * 4]
     try:
-        return image_size(base64.b64decode(head, validate=False))
+        return _plausible(image_size(base64.b64decode(head, validate=False)))
     except (binascii.Error, ValueError):
         return None
 
@@ -58,23 +71,28 @@ def url_size(url: str) -> tuple[int, int] | None:
     Four recorded calls link such images (an 800x400 Unsplash picture, a 200x300 picsum
     one, a 320-px Wikimedia thumbnail, a 272x92 logo), each billed as that size says.
     """
-    if not url.startswith(("http://", "https://")):
+    if not url[:8].lower().startswith(("http://", "https://")):
         return None
-    found = _PICSUM.match(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a malformed address (unbalanced IPv6 brackets, odd host)
+        return None
+    host, path = parts.netloc.lower(), parts.path
+    found = _PICSUM.match(host + path)
     if found:
-        return int(found[1]), int(found[2])
-    parts = urlsplit(url)
-    found = _WIKIMEDIA_THUMB.match(f"{parts.scheme}://{parts.netloc}{parts.path}")
+        return _plausible((int(found[1]), int(found[2])))
+    if host == "upload.wikimedia.org" and "/thumb/" in path:
+        found = _WIKIMEDIA_WIDTH.fullmatch(path.rsplit("/", 1)[-1])
+        if found:
+            return _plausible((int(found[1]), int(found[1])))
+    found = _WIDTH_BY_HEIGHT.search(path)
     if found:
-        return int(found[1]), int(found[1])
-    found = _WIDTH_BY_HEIGHT.search(parts.path)
-    if found:
-        return int(found[1]), int(found[2])
+        return _plausible((int(found[1]), int(found[2])))
     query = parse_qs(parts.query)
     for wide, high in _QUERY_SIDES:
         width, height = query.get(wide, [""])[-1], query.get(high, [""])[-1]
-        if width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0:
-            return int(width), int(height)
+        if _NUMBER.fullmatch(width) and _NUMBER.fullmatch(height):
+            return _plausible((int(width), int(height)))
     return None
 
 
@@ -152,7 +170,8 @@ def openai_patch_tokens(size: tuple[int, int], multiplier: float) -> int:
         scale = min(math.floor(width / 32) / (width / 32), math.floor(height / 32) / (height / 32))
         width, height = width * scale, height * scale
         patches = min(1536, math.ceil(width / 32) * math.ceil(height / 32))
-    return math.ceil(patches * multiplier)
+    # an image too narrow for the guide's shrinking keeps at least one patch
+    return math.ceil(max(1, patches) * multiplier)
 
 
 def anthropic_tokens(size: tuple[int, int]) -> int:

@@ -32,7 +32,7 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "37"
+ACCOUNTING_VERSION = "38"
 
 # An object whose properties carry no comment (no title, description or default, at any
 # depth) is drawn on one line, as TypeScript writes a type literal: ``{ a: string, b?:
@@ -158,7 +158,7 @@ def render_unit(kind: str, ctx: str, payload: str, profile: ChatProfile, provide
         return Rendered([payload], exact=False)
     try:
         return _render(kind, ctx, value, profile, provider)
-    except (TypeError, ValueError, AttributeError, KeyError, RecursionError):
+    except (TypeError, ValueError, AttributeError, KeyError, RecursionError, OverflowError):
         # a shape no rule foresaw (a logged body can hold anything): its text, estimated
         return Rendered([payload], exact=False)
 
@@ -542,7 +542,7 @@ def _tools(value: Any, ctx: str, profile: ChatProfile) -> Rendered:
         functions, profile.nested_indent, titles=not legacy, inline=not legacy
     )
     strict = any(f.get("strict") is True for f in functions)
-    bare = any(_bare(f) for f in functions)
+    bare = any(_bare(f, items=not legacy) for f in functions)
     # the reasoning families' tool prompt is known from few recorded calls; the one-line
     # drawing of comment-less functions is read off recorded requests (see the note at the
     # top of this module), so they are estimates
@@ -550,12 +550,18 @@ def _tools(value: Any, ctx: str, profile: ChatProfile) -> Rendered:
     return Rendered([text], const, exact=exact)
 
 
-def _bare(function: dict[str, Any]) -> bool:
+def _bare(function: dict[str, Any], items: bool = True) -> bool:
     """Whether a function has properties and none carries a comment (title, description,
-    default), at any depth: the one-line drawing's case (``_inline_object``)."""
+    default, and with ``items`` array items' description), at any depth: the one-line
+    drawing's case (``_inline_object``). The June 2023 snapshots draw no items' description,
+    so for them (``items`` false) it is no comment either."""
     parameters = function.get("parameters")
     properties = parameters.get("properties") if isinstance(parameters, dict) else None
-    return isinstance(properties, dict) and bool(properties) and not _commented(parameters, True)
+    return (
+        isinstance(properties, dict)
+        and bool(properties)
+        and not _commented(parameters, True, items)
+    )
 
 
 def format_functions(
@@ -637,12 +643,13 @@ def _comment_lines(description: str) -> list[str]:
     return [f"// {line.strip()}".rstrip() for line in description.strip().split("\n")]
 
 
-def _commented(schema: Any, titles: bool) -> bool:
+def _commented(schema: Any, titles: bool, items: bool = True) -> bool:
     """Whether any property of ``schema``, at any depth (nested objects, array items,
     unions), carries a comment: a description, a default, a title where titles are drawn,
-    or array items' own description (drawn as a comment inside ``Array<…>``)."""
+    or, with ``items``, an array's items' own description at any depth (drawn as a comment
+    inside ``Array<…>``)."""
     if isinstance(schema, list):
-        return any(_commented(s, titles) for s in schema)
+        return any(_commented(s, titles, items) for s in schema)
     if not isinstance(schema, dict):
         return False
     properties = schema.get("properties")
@@ -652,12 +659,12 @@ def _commented(schema: Any, titles: bool) -> bool:
                 prop.get("description") or "default" in prop or (titles and prop.get("title"))
             ):
                 return True
-            items = prop.get("items") if isinstance(prop, dict) else None
-            if isinstance(items, dict) and _described(items):
+            if _commented(prop, titles, items):
                 return True
-            if _commented(prop, titles):
-                return True
-    return any(_commented(schema.get(k), titles) for k in ("items", "anyOf", "oneOf"))
+    inner = schema.get("items")
+    if items and isinstance(inner, dict) and _described(inner):
+        return True
+    return any(_commented(schema.get(k), titles, items) for k in ("items", "anyOf", "oneOf"))
 
 
 def _described(schema: dict[str, Any]) -> bool:

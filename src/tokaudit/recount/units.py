@@ -178,11 +178,13 @@ SELECT t.kid, t.provider, t.profile, x.* FROM _todo_in t JOIN (
         CASE WHEN rfmt IS NOT NULL AND tools IS NULL THEN {_text_end(_SYSTEM_TEXT)}
         END AS sys_tail,
         CASE WHEN complex THEN all_msgs END AS msgs,
-        -- the assistant answers (no tool calls) in the history of a request with a
-        -- response format: each costs more on GPT-5 (render.py, ``_response_format``)
+        -- the assistant answers (no tool calls, nor a legacy function call) in the history
+        -- of a request with a response format: each costs more on GPT-5 and gpt-4o
+        -- (render.py, ``_response_format``)
         CASE WHEN rfmt IS NOT NULL THEN len(list_filter(all_msgs,
             lambda m: (m ->> 'role') = 'assistant'
-                AND coalesce(json_array_length(m -> '$.tool_calls'), 0) = 0))
+                AND coalesce(json_array_length(m -> '$.tool_calls'), 0) = 0
+                AND coalesce(json_type(m, '$.function_call'), 'NULL') <> 'OBJECT'))
         END AS answers,
         CASE WHEN NOT complex THEN list_transform(all_msgs, lambda m: hash(m)) END AS hashes,
         CASE WHEN NOT complex THEN list_transform(all_msgs, lambda m: strlen(m::VARCHAR)) END
