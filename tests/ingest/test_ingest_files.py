@@ -514,3 +514,42 @@ def test_a_pipe_given_as_a_path_is_named_as_such(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     with pytest.raises(InputError, match="not a regular file"):
         expand_paths([str(fifo)])
+
+
+def test_a_system_prompt_sent_to_two_providers_is_kept_as_openais(kit: EnvelopeKit) -> None:
+    """QA: the provider kept for a system text logged under Anthropic and OpenAI was
+    whichever DuckDB met first (its o200k size's exact flag flipped from run to run); it is
+    OpenAI's whenever OpenAI got the text, whatever the order of the lines."""
+    system = "You are terse."
+
+    def anthropic(i: int) -> Json:
+        request = {
+            "model": "claude-haiku-4-5",
+            "system": system,
+            "messages": [{"role": "user", "content": f"q{i}"}],
+        }
+        response = {
+            "id": f"msg_{i}",
+            "model": "claude-haiku-4-5",
+            "usage": {"input_tokens": 9, "output_tokens": 1},
+        }
+        return kit.envelope("anthropic", request, response)
+
+    def openai(i: int) -> Json:
+        request = {
+            "model": "gpt-4o-mini",
+            "messages": [
+                {"role": "system", "content": system},
+                {"role": "user", "content": f"q{i}"},
+            ],
+        }
+        response = {
+            "id": f"chatcmpl-{i}",
+            "model": "gpt-4o-mini",
+            "usage": {"prompt_tokens": 9, "completion_tokens": 1},
+        }
+        return kit.envelope("openai", request, response)
+
+    kit.ingest_lines([anthropic(0), anthropic(1), openai(2), anthropic(3)])
+    kept = kit.query("SELECT provider FROM prompt_texts WHERE kind = 'system'")
+    assert kept == [{"provider": "openai"}]

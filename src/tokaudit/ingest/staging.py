@@ -303,8 +303,12 @@ def split_allowed(con: duckdb.DuckDBPyConnection) -> bool:
 def insert_prompt_texts(con: duckdb.DuckDBPyConnection, relation: str) -> None:
     """Keep the unique texts of staged-shaped rows in ``prompt_texts`` (system, input, output)."""
     con.execute(
+        # a text sent to several providers is kept as OpenAI's when it was sent there (its
+        # o200k size is then exact for those requests): any_value picked one at random
         f"""INSERT INTO prompt_texts
-        SELECT prompt_hash, 'system', any_value(provider), any_value(body),
+        SELECT prompt_hash, 'system',
+               CASE WHEN bool_or(provider = 'openai') THEN 'openai' ELSE min(provider) END,
+               any_value(body),
                left(regexp_replace(any_value(body), '\\s+', ' ', 'g'), 60),
                length(any_value(body))
         FROM (SELECT prompt_hash, provider, coalesce(system_text, first_text) AS body
