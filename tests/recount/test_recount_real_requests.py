@@ -36,12 +36,12 @@ INPUT_KEYS = (
     "stop",  # not an input key, but it decides whether a reply's count can be exact
     "prediction",  # Predicted Outputs: billed beyond the messages, input and output
 )
-# Our count minus the reported prompt_tokens, for the 41 calls we miss (all labelled
+# Our count minus the reported prompt_tokens, for the 44 calls we miss (all labelled
 # estimates; docs/recount.md says why for each kind): 4 json_schema response formats
 # (2 pydantic-ai anyOf schemas, 1 over; one gpt-5-mini schema with a $ref, 1 under; one
 # sublayer schema, 112 over), 9 images linked by URL (size unknown offline), 7 with
 # crewAI's planner tool (an array of described objects, 32 under), a predicted output, 1 of
-# the blind batch q, 1 of s, 1 of t, 2 of u, 2 of w, 2 of x, 2 of y, 9 others.
+# the blind batch q, 1 of s, 1 of t, 2 of u, 2 of w, 2 of x, 2 of y, 3 of zg, 9 others.
 KNOWN_MISSES: dict[str, int] = {
     # batch _o (held out): a predicted output billed 12 input tokens beyond the messages;
     # instructor-rb's tool_choice "required" (-2) and a nested anyOf schema (-11)
@@ -105,6 +105,14 @@ KNOWN_MISSES: dict[str, int] = {
     # and a 1x1 PNG on gpt-4.1-nano billed 1 more than the patch rule
     "y_envoy_fake_multimodal_0": 80,
     "y_envoy_fake_base64_image_0": -1,
+    # batch zg (held out: harvested blind after every rule of the session): an image linked
+    # by URL on Azure gpt-4o (no size in its address; 918 billed, 1,148 on api.openai.com),
+    # and two Azure gpt-35-turbo-1106 deployments whose responses name the bare id, billed 3
+    # a message where the 0301 framing that id gets says 4 (the documented cost of the rule;
+    # the third, with tool_choice "required", agrees by the 2 that costs)
+    "zg_go_vision_azure": -143,
+    "zg_java_toolchoice_explicit": 2,
+    "zg_java_toolchoice_none": 2,
 }
 # Replies we count off: three plain gpt-4o / gpt-4.5 replies are billed one token more than
 # their text (recorded with n=1; other plain replies agree); replies after a json_schema
@@ -178,6 +186,9 @@ KNOWN_REPLY_MISSES: dict[str, int] = {
     "z_pl_run_prompt_1": -1,
     # blind batch za: an Azure gpt-4 reply after a legacy function round, 1 more than the +1
     "za_net_function_call_1": -1,
+    # blind batch zg: a reply to a Predicted Outputs request, billed with the prediction
+    # tokens it rejected (an estimate, as the input is)
+    "zg_go_prediction_azure": -35,
 }
 
 
@@ -258,10 +269,11 @@ def test_recorded_calls_are_the_documented_ones() -> None:
         "recorded_chat_calls_zc.yaml",
         "recorded_chat_calls_zd.yaml",
         "recorded_chat_calls_ze.yaml",
+        "recorded_chat_calls_zg.yaml",
     ]
-    assert len(RECORDED) == 908 == len({c["id"] for c in RECORDED})
+    assert len(RECORDED) == 919 == len({c["id"] for c in RECORDED})
     assert {c["id"] for c in RECORDED} >= set(KNOWN_MISSES) | set(KNOWN_REPLY_MISSES)
-    assert sum(c["prompt_tokens"] for c in RECORDED) == 255651
+    assert sum(c["prompt_tokens"] for c in RECORDED) == 257270
 
 
 @pytest.mark.parametrize("case", RECORDED, ids=[c["id"] for c in RECORDED])
@@ -321,11 +333,11 @@ def test_responses_api_instructions_and_input() -> None:
 
 
 def test_agreement_rate_on_recorded_calls(counted: dict[str, RequestCount]) -> None:
-    """867 of the 908 recorded calls agree to the token, and every count labelled exact does."""
+    """875 of the 919 recorded calls agree to the token, and every count labelled exact does."""
     hits = sum(counted[c["id"]].input_tokens == c["prompt_tokens"] for c in RECORDED)
-    assert hits == len(RECORDED) - len(KNOWN_MISSES) == 867
+    assert hits == len(RECORDED) - len(KNOWN_MISSES) == 875
     exact = [c for c in RECORDED if counted[c["id"]].input_exact]
-    assert len(exact) == 375  # plain messages and simple tool schemas
+    assert len(exact) == 379  # plain messages and simple tool schemas
     assert all(counted[c["id"]].input_tokens == c["prompt_tokens"] for c in exact)
 
 
