@@ -36,12 +36,12 @@ INPUT_KEYS = (
     "stop",  # not an input key, but it decides whether a reply's count can be exact
     "prediction",  # Predicted Outputs: billed beyond the messages, input and output
 )
-# Our count minus the reported prompt_tokens, for the 44 calls we miss (all labelled
+# Our count minus the reported prompt_tokens, for the 46 calls we miss (all labelled
 # estimates; docs/recount.md says why for each kind): 4 json_schema response formats
 # (2 pydantic-ai anyOf schemas, 1 over; one gpt-5-mini schema with a $ref, 1 under; one
 # sublayer schema, 112 over), 9 images linked by URL (size unknown offline), 7 with
 # crewAI's planner tool (an array of described objects, 32 under), a predicted output, 1 of
-# the blind batch q, 1 of s, 1 of t, 2 of u, 2 of w, 2 of x, 2 of y, 3 of zg, 9 others.
+# the blind batch q, 1 of s, 1 of t, 2 of u, 2 of w, 2 of x, 2 of y, 2 of zf, 3 of zg, 9 others.
 KNOWN_MISSES: dict[str, int] = {
     # batch _o (held out): a predicted output billed 12 input tokens beyond the messages;
     # instructor-rb's tool_choice "required" (-2) and a nested anyOf schema (-11)
@@ -110,6 +110,10 @@ KNOWN_MISSES: dict[str, int] = {
     # and two Azure gpt-35-turbo-1106 deployments whose responses name the bare id, billed 3
     # a message where the 0301 framing that id gets says 4 (the documented cost of the rule;
     # the third, with tool_choice "required", agrees by the 2 that costs)
+    # batch zf (held out): mastra's agent tool, a strict schema of nested anyOf lists, an
+    # untyped variant with only a description and an x-optional list (29 under, twice)
+    "zf_mastra_toolhandling_0": -29,
+    "zf_mastra_toolhandling_1": -29,
     "zg_go_vision_azure": -143,
     "zg_java_toolchoice_explicit": 2,
     "zg_java_toolchoice_none": 2,
@@ -186,6 +190,21 @@ KNOWN_REPLY_MISSES: dict[str, int] = {
     "z_pl_run_prompt_1": -1,
     # blind batch za: an Azure gpt-4 reply after a legacy function round, 1 more than the +1
     "za_net_function_call_1": -1,
+    # blind batch zf: KaibanJS's gpt-4o-mini replies, 1 more than their text (estimates)
+    "zf_kaiban_task_blocking_0": -1,
+    "zf_kaiban_task_blocking_1": -1,
+    "zf_kaiban_agentops_before_0": -1,
+    "zf_kaiban_agentops_before_1": -1,
+    "zf_kaiban_agentops_before_2": -1,
+    "zf_kaiban_agentops_after_0": -1,
+    "zf_kaiban_agentops_after_1": -1,
+    "zf_kaiban_agentops_after_2": -1,
+    "zf_kaiban_event_plain_0": -1,
+    "zf_kaiban_event_plain_1": -1,
+    "zf_kaiban_event_parallel_1": -1,
+    "zf_kaiban_event_parallel_2": -1,
+    "zf_kaiban_event_parallel_3": -1,
+    "zf_kaiban_event_parallel_4": -1,
     # blind batch zg: a reply to a Predicted Outputs request, billed with the prediction
     # tokens it rejected (an estimate, as the input is)
     "zg_go_prediction_azure": -35,
@@ -269,11 +288,12 @@ def test_recorded_calls_are_the_documented_ones() -> None:
         "recorded_chat_calls_zc.yaml",
         "recorded_chat_calls_zd.yaml",
         "recorded_chat_calls_ze.yaml",
+        "recorded_chat_calls_zf.yaml",
         "recorded_chat_calls_zg.yaml",
     ]
-    assert len(RECORDED) == 919 == len({c["id"] for c in RECORDED})
+    assert len(RECORDED) == 941 == len({c["id"] for c in RECORDED})
     assert {c["id"] for c in RECORDED} >= set(KNOWN_MISSES) | set(KNOWN_REPLY_MISSES)
-    assert sum(c["prompt_tokens"] for c in RECORDED) == 257270
+    assert sum(c["prompt_tokens"] for c in RECORDED) == 276173
 
 
 @pytest.mark.parametrize("case", RECORDED, ids=[c["id"] for c in RECORDED])
@@ -333,11 +353,11 @@ def test_responses_api_instructions_and_input() -> None:
 
 
 def test_agreement_rate_on_recorded_calls(counted: dict[str, RequestCount]) -> None:
-    """875 of the 919 recorded calls agree to the token, and every count labelled exact does."""
+    """895 of the 941 recorded calls agree to the token, and every count labelled exact does."""
     hits = sum(counted[c["id"]].input_tokens == c["prompt_tokens"] for c in RECORDED)
-    assert hits == len(RECORDED) - len(KNOWN_MISSES) == 875
+    assert hits == len(RECORDED) - len(KNOWN_MISSES) == 895
     exact = [c for c in RECORDED if counted[c["id"]].input_exact]
-    assert len(exact) == 379  # plain messages and simple tool schemas
+    assert len(exact) == 399  # plain messages and simple tool schemas
     assert all(counted[c["id"]].input_tokens == c["prompt_tokens"] for c in exact)
 
 
