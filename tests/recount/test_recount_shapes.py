@@ -887,12 +887,22 @@ def test_gpt5_json_schema_costs_4_less_and_each_answer_4_more() -> None:
     assert extra[1] == extra[0] + 4  # the one answer
 
 
+def _schema_format_cost(model: str, history: list[dict[str, Any]]) -> int:
+    """What a json_schema response format adds to a request with this history (always an
+    estimate)."""
+    fmt = {"type": "json_schema", "json_schema": {"name": "A", "schema": {"type": "object"}}}
+    with_format = count_request({"messages": history, "response_format": fmt}, model)
+    plain = count_request({"messages": history}, model)
+    assert with_format.input_tokens is not None and plain.input_tokens is not None
+    assert not with_format.input_exact
+    return with_format.input_tokens - plain.input_tokens
+
+
 def test_gpt4o_each_answer_in_a_json_schema_request_costs_4_more() -> None:
     """gpt-4o, as GPT-5: each assistant answer (no tool calls) in the history of a request
     with a json_schema format costs 4 more (blind batch _z: two django-ai-assistant requests
     with one answer, 4 under each without it). gpt-4o-mini has no recorded such request, so
     it has no such cost; a tool-call turn is no answer. Estimates."""
-    fmt = {"type": "json_schema", "json_schema": {"name": "A", "schema": {"type": "object"}}}
     ask = {"role": "user", "content": "hi"}
     answer = {"role": "assistant", "content": "Hello there."}
     call = {
@@ -902,20 +912,14 @@ def test_gpt4o_each_answer_in_a_json_schema_request_costs_4_more() -> None:
         ],
     }
     result = {"role": "tool", "tool_call_id": "c1", "content": "ok"}
-
-    def extra(model: str, history: list[dict[str, Any]]) -> int:
-        with_format = count_request({"messages": history, "response_format": fmt}, model)
-        plain = count_request({"messages": history}, model)
-        assert with_format.input_tokens is not None and plain.input_tokens is not None
-        assert not with_format.input_exact
-        return with_format.input_tokens - plain.input_tokens
-
-    alone = extra("gpt-4o", [ask])
-    assert extra("gpt-4o", [ask, answer, ask]) == alone + 4
-    assert extra("gpt-4o", [ask, answer, ask, answer, ask]) == alone + 8
-    assert extra("gpt-4o-2024-08-06", [ask, answer, ask]) == alone + 4
-    assert extra("gpt-4o", [ask, call, result]) == alone
-    assert extra("gpt-4o-mini", [ask, answer, ask]) == extra("gpt-4o-mini", [ask])
+    alone = _schema_format_cost("gpt-4o", [ask])
+    assert _schema_format_cost("gpt-4o", [ask, answer, ask]) == alone + 4
+    assert _schema_format_cost("gpt-4o", [ask, answer, ask, answer, ask]) == alone + 8
+    assert _schema_format_cost("gpt-4o-2024-08-06", [ask, answer, ask]) == alone + 4
+    assert _schema_format_cost("gpt-4o", [ask, call, result]) == alone
+    assert _schema_format_cost("gpt-4o-mini", [ask, answer, ask]) == _schema_format_cost(
+        "gpt-4o-mini", [ask]
+    )
 
 
 def test_gpt5_a_system_message_beside_a_format_or_tools_costs_the_instructions_heading() -> None:
@@ -1891,7 +1895,6 @@ def test_items_descriptions_at_any_depth_make_the_object_a_property_a_line() -> 
 def test_a_legacy_function_call_turn_is_no_answer_beside_a_json_schema_format() -> None:
     """QA: an assistant turn holding a legacy ``function_call`` counted as an answer (4 more
     on gpt-4o beside a json_schema format) where the same turn as ``tool_calls`` did not."""
-    fmt = {"type": "json_schema", "json_schema": {"name": "A", "schema": {"type": "object"}}}
     ask = {"role": "user", "content": "hi"}
     legacy = {
         "role": "assistant",
@@ -1899,14 +1902,8 @@ def test_a_legacy_function_call_turn_is_no_answer_beside_a_json_schema_format() 
         "function_call": {"name": "f", "arguments": "{}"},
     }
     result = {"role": "function", "name": "f", "content": "ok"}
-
-    def extra(history: list[dict[str, Any]]) -> int:
-        with_format = count_request({"messages": history, "response_format": fmt}, "gpt-4o")
-        plain = count_request({"messages": history}, "gpt-4o")
-        assert with_format.input_tokens is not None and plain.input_tokens is not None
-        return with_format.input_tokens - plain.input_tokens
-
-    assert extra([ask, legacy, result]) == extra([ask])
+    alone = _schema_format_cost("gpt-4o", [ask])
+    assert _schema_format_cost("gpt-4o", [ask, legacy, result]) == alone
     # "function_call": null, as SDKs write it on every assistant message, is an answer
     answer = {"role": "assistant", "content": "Hello.", "function_call": None}
-    assert extra([ask, answer, ask]) == extra([ask]) + 4
+    assert _schema_format_cost("gpt-4o", [ask, answer, ask]) == alone + 4

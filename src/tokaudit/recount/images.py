@@ -34,7 +34,8 @@ MAX_SIDE = 65_535
 # digits only (``str.isdigit`` also takes superscripts and other scripts' digits)
 _SIDE = r"([1-9][0-9]{1,4})"
 _NUMBER = re.compile(r"[1-9][0-9]{0,4}")
-_PICSUM = re.compile(rf"(?:[a-z]+\.)?picsum\.photos/(?:id/[0-9]+/)?{_SIDE}/{_SIDE}(?:[/.?#]|$)")
+# matched against host + path (the query and fragment are apart already)
+_PICSUM = re.compile(rf"(?:[a-z]+\.)?picsum\.photos/(?:id/[0-9]+/)?{_SIDE}/{_SIDE}(?:[/.]|$)")
 _WIKIMEDIA_WIDTH = re.compile(rf"{_SIDE}px-[^/]+")  # the last segment of a thumbnail's path
 # two numbers joined by an x, not inside a word or an id (``Ab12x34Qz``) and not part of a
 # third (``1920x1080x2``)
