@@ -216,3 +216,19 @@ def test_markdown_prints_names_from_the_logs_as_text_never_as_markup() -> None:
         RENDERERS["markdown"].render_findings(replace(FINDINGS, unpriced=unpriced)),
     ):
         assert r"&lt;img src=x&gt;\*m\*\`" in text and "<img" not in text
+
+
+def test_markdown_names_from_the_logs_mention_no_one_and_link_no_issue() -> None:
+    """A team named ``@platform`` would notify that GitHub team from every CI comment, and
+    ``#12`` would link issue 12: an empty HTML comment after the sign keeps the text as it
+    reads and breaks both; an entity of the other escapes stays whole."""
+    from dataclasses import replace
+
+    team = "@platform #12 a@b.c :x: #tag"
+    row = BreakdownRow({"team": team, "prompt": "p"}, _totals(1, "1"))
+    text = RENDERERS["markdown"].render_breakdown(replace(BREAKDOWN, rows=[row]))
+    cell = "@<!-- -->platform #<!-- -->12 a@<!-- -->b.c &#58;x: #<!-- -->tag"
+    assert f"| {cell} | p |" in text
+    assert cell.replace("<!-- -->", "") == team.replace(":x:", "&#58;x:")
+    sql = RENDERERS["markdown"].render_rows(["team"], [(team,)])
+    assert f"| {cell} |" in sql

@@ -19,16 +19,22 @@ from tokaudit.report.renderers.common import (
 
 _MARKUP = re.compile(r"([\\`*_\[\]~])")
 _EMOJI = re.compile(r":(?=[\w+-]+:)")  # the colon that opens a :shortcode:
+# ``@name`` (a mention: it notifies the user or team) and ``#123`` (a link to an issue).
+# GitHub reads neither through a backslash; an empty HTML comment after the sign splits
+# the text node GitHub scans, and renders as nothing (github/markup issue 1168).
+_REFERENCE = re.compile(r"([@#])(?=\w)")
 
 
 def _data(value: Any) -> Any:
     """A value from the logs (a team, model or prompt name, a SQL cell) as text, never as
     markup: emphasis, links, HTML and :emoji: codes in it printed as formatting in a pull
-    request comment (QA: `*bold*`, `<b>`, `:smile:`). Numbers and None stay as they are."""
+    request comment (QA: `*bold*`, `<b>`, `:smile:`), and a team named ``@platform``
+    would notify that team on every CI comment. Numbers and None stay as they are."""
     if not isinstance(value, str):
         return value
     text = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _EMOJI.sub("&#58;", _MARKUP.sub(r"\\\1", text))
+    text = _MARKUP.sub(r"\\\1", _REFERENCE.sub(r"\1<!-- -->", text))
+    return _EMOJI.sub("&#58;", text)  # last: its entity holds a '#' before a digit
 
 
 def _cell(value: Any) -> str:
