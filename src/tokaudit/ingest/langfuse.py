@@ -357,6 +357,7 @@ WITH attributed AS (
     -- read every needed path with one json_extract
     SELECT *,
         {_parsed_object("o_metadata")} AS meta,
+        {_parsed_object("o_modelparameters")} AS mparams,
         coalesce({_parsed_object(TR["$.metadata"])}, {_parsed_object("t_metadata")}) AS tmeta,
         coalesce(ta_json({TR["$.tags"]}), ta_json(t_tags), ta_json(o_tracetags)) AS tags,
         CASE WHEN json_type(o_input) = 'VARCHAR'
@@ -496,7 +497,16 @@ SELECT
              CASE WHEN json_type(inp) = 'VARCHAR' THEN inp ->> '$' END,
              ta_text(inp -> '$.contents'), ta_text(ta_list(inp -> '$.contents')[1]))
         AS first_text,
-    inp::VARCHAR AS input_body,
+    -- The OpenAI Agents SDK (Responses API) logs only the input items; the agent's
+    -- instructions are in the model parameters and its tools in the response it got
+    -- back, and both are billed as input: folded in, as the request body held them.
+    CASE WHEN json_type(inp) = 'ARRAY'
+              AND json_type(mparams, '$.instructions') = 'VARCHAR'
+         THEN json_object('instructions', mparams -> '$.instructions', 'input', inp,
+              'tools', CASE WHEN json_type(outp, '$.tools') = 'ARRAY'
+                                 AND json_array_length(outp, '$.tools') > 0
+                            THEN outp -> '$.tools' END)
+         ELSE inp END::VARCHAR AS input_body,
     -- the reply, as the envelope keeps it, for the output recount: a text, a message, a
     -- list of messages, or OpenAI's choices
     CASE json_type(outp)

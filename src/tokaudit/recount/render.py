@@ -32,7 +32,7 @@ __all__ = ["ACCOUNTING_VERSION", "Rendered", "render_unit"]
 
 # Part of every stored count's key: change it whenever a rule here changes a count, so
 # stores recount instead of keeping counts made under the old rules.
-ACCOUNTING_VERSION = "38"
+ACCOUNTING_VERSION = "39"
 
 # An object whose properties carry no comment (no title, description or default, at any
 # depth) is drawn on one line, as TypeScript writes a type literal: ``{ a: string, b?:
@@ -209,11 +209,10 @@ def _framed(role: str, body: Rendered, name: str | None, profile: ChatProfile) -
 
 
 def _message(msg: Any, ctx: str, profile: ChatProfile, provider: str) -> Rendered:
+    if provider == "google":
+        return _gemini_content(msg, profile, provider)
     if not isinstance(msg, dict):
         return Rendered(exact=False)
-    if provider == "google":
-        role = "model" if msg.get("role") == "model" else "user"
-        return _framed(role, _content(msg.get("parts"), profile, provider), None, profile)
     kind = msg.get("type")
     if kind == "function_call":  # Responses API tool call
         return _tool_call([(str(msg.get("name")), msg.get("arguments"))], profile)
@@ -251,7 +250,47 @@ def _message(msg: Any, ctx: str, profile: ChatProfile, provider: str) -> Rendere
         out.const += 3
         out.exact = False
         return out
-    return _framed(role, body, name, profile)
+    out = _framed(role, body, name, profile)
+    if msg.get("audio"):  # an earlier spoken answer ({"id": ...}): its tokens are not in the log
+        out.exact = False
+    return out
+
+
+# The keys of a Gemini Part (camelCase, or the REST API's snake_case)
+_GEMINI_PART_KEYS = frozenset(
+    {
+        "text",
+        "inlineData",
+        "inline_data",
+        "fileData",
+        "file_data",
+        "functionCall",
+        "function_call",
+        "functionResponse",
+        "function_response",
+    }
+)
+
+
+def _gemini_content(msg: Any, profile: ChatProfile, provider: str) -> Rendered:
+    """One element of Gemini ``contents``: a Content (``{role, parts}``), or what the
+    google-genai SDK also takes there, a text or a bare Part; or a message in OpenAI's
+    shape (``{role, content}``), as LiteLLM logs Gemini requests. Gemini adds no framing
+    we know of (``ChatProfile.framing``), so the role only says whose turn it is."""
+    if isinstance(msg, str):
+        return Rendered([msg])
+    if not isinstance(msg, dict):
+        return Rendered(exact=False)
+    role = "model" if msg.get("role") in ("model", "assistant") else "user"
+    if "parts" in msg:
+        content: Any = msg.get("parts")
+    elif "content" in msg:
+        content = msg.get("content")
+    elif _GEMINI_PART_KEYS & set(msg):
+        content = [msg]
+    else:
+        return Rendered(exact=False)
+    return _framed(role, _content(content, profile, provider), None, profile)
 
 
 def _message_content(msg: dict[str, Any]) -> Any:
@@ -437,6 +476,11 @@ def _part(part: Any, profile: ChatProfile, provider: str) -> Rendered:
     # Gemini's REST API takes snake_case part names as well (inline_data, function_call)
     if "inline_data" in part and "inlineData" not in part:
         part = {**part, "inlineData": part["inline_data"]}
+    inline = part.get("inlineData")
+    if isinstance(inline, dict):
+        mime = inline.get("mimeType") or inline.get("mime_type") or "image/"
+        if not str(mime).startswith("image/"):
+            return Rendered(exact=False)  # audio, video, a PDF inline: no offline accounting
     if kind in ("image_url", "input_image", "image") or "inlineData" in part:
         return _image(part, profile, provider)
     call = part.get("functionCall") or part.get("function_call")
@@ -901,22 +945,54 @@ def _tool_choice(value: Any, profile: ChatProfile) -> Rendered:
     return Rendered(exact=False)
 
 
+def _whole_response(message: dict[str, Any]) -> dict[str, Any] | None:
+    """A whole response object where a reply message was expected (Langfuse keeps the
+    output as the integration gave it): as ``_output`` reads replies, or None."""
+    choices = message.get("choices")
+    if isinstance(choices, list):  # Chat Completions
+        return {"messages": [c.get("message") for c in choices if isinstance(c, dict)]}
+    if isinstance(message.get("output"), list) or isinstance(message.get("candidates"), list):
+        return message  # Responses, Gemini
+    return None
+
+
 def _output(value: Any, ctx: str, profile: ChatProfile, provider: str) -> Rendered:
     """The reply's billed tokens: its text, plus tool calls and structure as estimates."""
     out = Rendered(exact=not profile.reasoning)
     if not isinstance(value, dict):
         return Rendered(exact=False)
+    # a reply nothing below recognises (a logged object of another shape) counts nothing,
+    # so it must not be labelled exact
+    known = False
     for message in value.get("messages") or []:  # OpenAI chat choices (OTel: parts)
+        if isinstance(message, dict) and isinstance(message.get("message"), dict):
+            message = message["message"]  # an OpenTelemetry choice event, {index, message}
         if not isinstance(message, dict):
+            out.exact = False
             continue
-        out.add(_content(_message_content(message), profile, provider))
+        whole = _whole_response(message)
+        if whole is not None:  # a whole response object logged as the reply (Langfuse)
+            out.add(_output(whole, "", profile, provider))
+            known = True
+            continue
+        content = _message_content(message)
+        out.add(_content(content, profile, provider))
+        known = known or isinstance(content, str | list)
         for call in message.get("tool_calls") or []:
             function = (call.get("function") or {}) if isinstance(call, dict) else {}
             out.texts += [str(function.get("name", "")), str(function.get("arguments", ""))]
-            out.exact = False
+            out.exact, known = False, True
+        legacy = message.get("function_call")
+        if isinstance(legacy, dict):  # a legacy function call: its name and arguments
+            out.texts += [str(legacy.get("name", "")), str(legacy.get("arguments", ""))]
+            out.exact, known = False, True
         if message.get("refusal"):
             out.texts.append(str(message["refusal"]))
+            known = True
+        if message.get("audio"):  # a spoken reply: billed as audio tokens, not in the log
+            out.exact = False
     for item in value.get("output") or []:  # OpenAI Responses
+        known = True
         if not isinstance(item, dict):
             continue
         if item.get("type") == "message":
@@ -929,10 +1005,14 @@ def _output(value: Any, ctx: str, profile: ChatProfile, provider: str) -> Render
     blocks = value.get("content")  # Anthropic: content blocks, text ones billed joined
     if isinstance(blocks, list) and blocks:
         out.add(_content(blocks, profile, provider))
-        out.exact = False
+        out.exact, known = False, True
     for candidate in value.get("candidates") or []:  # Gemini
         if isinstance(candidate, dict):
-            out.add(_content(candidate.get("parts"), profile, provider))
+            content = candidate.get("content")
+            parts = content.get("parts") if isinstance(content, dict) else candidate.get("parts")
+            out.add(_content(parts, profile, provider))
+        out.exact, known = False, True
+    if not known:
         out.exact = False
     flags = ctx.split("|")
     if "tools" in flags:

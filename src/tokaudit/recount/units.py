@@ -54,9 +54,9 @@ def _prefix(provider: str, profile: str, kind: str, ctx: str) -> str:
 # Every JSON function re-parses its argument, so each body is parsed once, by from_json
 # into a struct (message lists come out as JSON[] directly; a key of another JSON type
 # is NULL); array or string is told from the first character, not by parsing again.
-_MESSAGE_SHAPE = '{"messages":"JSON[]","contents":"JSON[]","input":"JSON"}'
+_MESSAGE_SHAPE = '{"messages":"JSON[]","contents":"JSON","input":"JSON"}'
 _SHAPE = (
-    '{"messages":"JSON[]","contents":"JSON[]","input":"JSON","instructions":"JSON",'
+    '{"messages":"JSON[]","contents":"JSON","input":"JSON","instructions":"JSON",'
     '"system":"JSON","systemInstruction":"JSON","system_instruction":"JSON",'
     '"system_instructions":"JSON",'
     '"tools":"JSON","functions":"JSON","response_format":"JSON","tool_choice":"JSON",'
@@ -68,8 +68,6 @@ _SHAPE = (
 _BARE_LIST = """CASE WHEN left(p.body, 1) = '[' THEN CAST(p.body AS JSON[])
     WHEN left(p.body, 1) = ' ' AND left(ltrim(p.body), 1) = '[' THEN CAST(p.body AS JSON[])
     END"""
-
-
 # A plain message, {"role": r, "content": "text"} and nothing else (payloads are compact
 # JSON, so the length rules out other keys), goes to the counter as its role and text
 # (kind 'plain'): no JSON parsing per message in Python.
@@ -108,6 +106,22 @@ def _is(value: str, first: str) -> str:
     return f"coalesce(left(ltrim({value}::VARCHAR), 1) = '{first}', false)"
 
 
+# A body's message list as logged (``v`` its from_json struct, ``bare`` its _BARE_LIST):
+# chat ``messages``, Gemini ``contents`` (a list of Contents, or one Content or one text,
+# as the google-genai SDK takes them), or a Responses ``input`` list. It may hold JSON
+# nulls, which are no message (``_message_list``).
+_LOGGED_LIST = f"""coalesce(v.messages,
+    CASE WHEN {_is("v.contents", "[")} THEN CAST(v.contents AS JSON[])
+         WHEN {_is("v.contents", "{")} OR {_is("v.contents", '"')} THEN [v.contents] END,
+    CASE WHEN {_is("v.input", "[")} THEN CAST(v.input AS JSON[]) END, bare)"""
+
+
+def _message_list(logged: str) -> str:
+    """SQL: the list ``logged`` without its nulls (copied only when it has any)."""
+    return f"""CASE WHEN len({logged}) = list_aggregate({logged}, 'count') THEN {logged}
+        ELSE list_filter({logged}, lambda m: m IS NOT NULL) END"""
+
+
 # The text of a request's system field, or of its first system or developer message.
 _SYSTEM_TEXT = f"""coalesce(CASE WHEN {_is("sys", '"')} THEN sys ->> '$' END,
     list_transform(
@@ -127,11 +141,13 @@ WITH src AS (
         -- does, stops the scan at every such letter: 0.3 s more on 485 MB of bodies.)
         contains(p.body, '_call_') AS calls
     FROM ({{bodies}}) p
+), logged AS (
+    SELECT *, coalesce({_LOGGED_LIST}, []::JSON[]) AS logged_msgs FROM src
 ), m AS (
-    SELECT *, coalesce(v.messages, v.contents,
-                       CASE WHEN {_is("v.input", "[")} THEN CAST(v.input AS JSON[]) END,
-                       bare, []::JSON[]) AS all_msgs
-    FROM src
+    SELECT *, {_message_list("logged_msgs")} AS all_msgs,
+        -- a JSON null in the list: the request is counted without it, as an estimate
+        len(logged_msgs) <> list_aggregate(logged_msgs, 'count') AS null_msgs
+    FROM logged
 ), l AS (
     SELECT input_hash, chars, all_msgs,
         -- tools (a system message then gets a newline) or tool results: per-message path
@@ -151,7 +167,8 @@ WITH src AS (
                  CASE WHEN {_is("v.text", "{")} THEN v.text -> '$.format' END) AS rfmt,
         -- context the server adds that the body does not hold, or a predicted output
         -- (billed beyond the messages: docs/recount.md): the count is an estimate
-        coalesce(v.previous_response_id, v.conversation, v.prompt, v.prediction) AS server,
+        coalesce(v.previous_response_id, v.conversation, v.prompt, v.prediction,
+                 CASE WHEN null_msgs THEN '"a null message"'::JSON END) AS server,
         v.tool_choice AS tchoice,
         v.function_call AS fcall
     FROM m
@@ -422,9 +439,7 @@ def payload_rows(con: duckdb.DuckDBPyConnection, need: str) -> str:
             f"""SELECT unnest(pres) AS pre, unnest(hs) AS h, unnest(ns) AS n, 'msg' AS kind,
                 '' AS ctx, unnest(msgs)::VARCHAR AS payload
             FROM (
-                SELECT pres, hs, ns, list_select(coalesce(v.messages, v.contents,
-                    CASE WHEN {_is("v.input", "[")} THEN CAST(v.input AS JSON[]) END, bare),
-                    idxs) AS msgs
+                SELECT pres, hs, ns, list_select({_message_list(_LOGGED_LIST)}, idxs) AS msgs
                 FROM (
                     SELECT b.*, from_json(p.body, '{_MESSAGE_SHAPE}') AS v, {_BARE_LIST} AS bare
                     FROM (
