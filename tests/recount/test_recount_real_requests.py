@@ -36,13 +36,13 @@ INPUT_KEYS = (
     "stop",  # not an input key, but it decides whether a reply's count can be exact
     "prediction",  # Predicted Outputs: billed beyond the messages, input and output
 )
-# Our count minus the reported prompt_tokens, for the 54 calls we miss (all labelled
+# Our count minus the reported prompt_tokens, for the 55 calls we miss (all labelled
 # estimates; docs/recount.md says why for each kind): 4 json_schema response formats
 # (2 pydantic-ai anyOf schemas, 1 over; one gpt-5-mini schema with a $ref, 1 under; one
 # sublayer schema, 112 over), 9 images linked by URL (size unknown offline), 7 with
 # crewAI's planner tool (an array of described objects, 32 under), a predicted output, 1 of
 # the blind batch q, 1 of s, 1 of t, 2 of u, 2 of w, 2 of x, 2 of y, 2 of zf, 3 of zg,
-# 2 of zh, 4 of zi, 2 of zk, 9 others.
+# 2 of zh, 4 of zi, 2 of zk, 1 of zm, 9 others.
 KNOWN_MISSES: dict[str, int] = {
     # batch _o (held out): a predicted output billed 12 input tokens beyond the messages;
     # instructor-rb's tool_choice "required" (-2) and a nested anyOf schema (-11)
@@ -133,6 +133,9 @@ KNOWN_MISSES: dict[str, int] = {
     "zi_gptfn_functions_flight": 1,
     "zk_js_asset_info_azure": 1,
     "zk_js_specific_tool_azure": 4,
+    # batch zm (held out, likewise): a three-turn chat answered by gpt-3.5-turbo-0301, 1 over
+    # with that snapshot's 4 tokens a message (an estimate: one other recorded 0301 call)
+    "zm_exopenai_sky_gpt35_0301": 1,
 }
 # Replies we count off: three plain gpt-4o / gpt-4.5 replies are billed one token more than
 # their text (recorded with n=1; other plain replies agree); replies after a json_schema
@@ -235,6 +238,7 @@ KNOWN_REPLY_MISSES: dict[str, int] = {
     "zj_roast_lake_nonsense": -1,
     "zj_roast_grading_tool_result_1": -1,
     "zj_roast_haiku_paris": -1,
+    "zm_exopenai_sky_gpt35_0301": -2,  # blind batch zm: a gpt-3.5-turbo-0301 reply, 2 more
 }
 
 
@@ -321,10 +325,11 @@ def test_recorded_calls_are_the_documented_ones() -> None:
         "recorded_chat_calls_zi.yaml",
         "recorded_chat_calls_zj.yaml",
         "recorded_chat_calls_zk.yaml",
+        "recorded_chat_calls_zm.yaml",
     ]
-    assert len(RECORDED) == 999 == len({c["id"] for c in RECORDED})
+    assert len(RECORDED) == 1001 == len({c["id"] for c in RECORDED})
     assert {c["id"] for c in RECORDED} >= set(KNOWN_MISSES) | set(KNOWN_REPLY_MISSES)
-    assert sum(c["prompt_tokens"] for c in RECORDED) == 303656
+    assert sum(c["prompt_tokens"] for c in RECORDED) == 303720
 
 
 @pytest.mark.parametrize("case", RECORDED, ids=[c["id"] for c in RECORDED])
@@ -384,11 +389,11 @@ def test_responses_api_instructions_and_input() -> None:
 
 
 def test_agreement_rate_on_recorded_calls(counted: dict[str, RequestCount]) -> None:
-    """945 of the 999 recorded calls agree to the token, and every count labelled exact does."""
+    """946 of the 1001 recorded calls agree to the token, and every count labelled exact does."""
     hits = sum(counted[c["id"]].input_tokens == c["prompt_tokens"] for c in RECORDED)
-    assert hits == len(RECORDED) - len(KNOWN_MISSES) == 945
+    assert hits == len(RECORDED) - len(KNOWN_MISSES) == 946
     exact = [c for c in RECORDED if counted[c["id"]].input_exact]
-    assert len(exact) == 434  # plain messages and simple tool schemas
+    assert len(exact) == 435  # plain messages and simple tool schemas
     assert all(counted[c["id"]].input_tokens == c["prompt_tokens"] for c in exact)
 
 
