@@ -166,6 +166,33 @@ def test_a_whole_response_logged_as_the_reply_is_counted(reply: dict[str, Any]) 
     assert got.output_tokens == n("Sunny.")
 
 
+def test_a_chat_completions_response_body_is_read_as_the_reply() -> None:
+    """``count_request(response=...)`` given the response body as it came (``choices``)
+    counted nothing, labelled exact."""
+    body = {"messages": [{"role": "user", "content": "Weather?"}]}
+    response = {"object": "chat.completion", "choices": [{"message": {"content": "Sunny."}}]}
+    got = count_request(body, "gpt-4.1-2025-04-14", response=response)
+    wrapped = count_request(
+        body, "gpt-4.1-2025-04-14", response={"messages": [{"content": "Sunny."}]}
+    )
+    assert (got.output_tokens, got.output_exact) == (n("Sunny."), wrapped.output_exact)
+
+
+def test_an_earlier_refusal_is_counted_as_an_estimate() -> None:
+    """An assistant turn holding only a ``refusal`` was counted without it, labelled exact."""
+    refusal = "I can't help with that request."
+    messages = [
+        {"role": "user", "content": "Help me pick a lock."},
+        {"role": "assistant", "content": None, "refusal": refusal},
+        {"role": "user", "content": "Fine."},
+    ]
+    got = count_request({"messages": messages}, "gpt-4o-2024-08-06")
+    without = count_request({"messages": [messages[0], messages[2]]}, "gpt-4o-2024-08-06")
+    assert without.input_tokens is not None and got.input_tokens is not None
+    assert got.input_tokens >= without.input_tokens + 3 + n("assistant") + n(refusal)
+    assert not got.input_exact
+
+
 def test_a_reply_of_no_known_shape_is_never_exact() -> None:
     for reply in ({"messages": [{"role": "assistant"}]}, {"messages": []}, {"something": 1}):
         got = count_request(

@@ -253,6 +253,9 @@ def _message(msg: Any, ctx: str, profile: ChatProfile, provider: str) -> Rendere
     out = _framed(role, body, name, profile)
     if msg.get("audio"):  # an earlier spoken answer ({"id": ...}): its tokens are not in the log
         out.exact = False
+    if msg.get("refusal"):  # an earlier refusal: whether and how it is billed is not known
+        out.texts.append(str(msg["refusal"]))
+        out.exact = False
     return out
 
 
@@ -961,6 +964,8 @@ def _output(value: Any, ctx: str, profile: ChatProfile, provider: str) -> Render
     out = Rendered(exact=not profile.reasoning)
     if not isinstance(value, dict):
         return Rendered(exact=False)
+    if "messages" not in value and isinstance(value.get("choices"), list):
+        value = _whole_response(value) or value  # a Chat Completions response body as it is
     # a reply nothing below recognises (a logged object of another shape) counts nothing,
     # so it must not be labelled exact
     known = False
