@@ -139,3 +139,20 @@ def test_help_describes_what_the_commands_do() -> None:
     report = _description("report")
     for dimension in ("project", "provider", "priced_model"):
         assert dimension in report
+
+
+def test_recount_report_says_its_estimates_differences_are_no_billing_question(
+    store: Path,
+) -> None:
+    """The sample store's Gemini requests attach PDFs by address: their recount is far
+    below the bill (an estimate that cannot see the files), which the table showed as a
+    difference of thousands of percent with nothing said about it."""
+    result = runner.invoke(
+        app, ["report", "--db", str(store), "--by", "model", "--show", "recount", "-f", "json"]
+    )
+    assert result.exit_code == 0, result.stderr
+    totals = json.loads(result.stdout)["totals"]
+    estimates = totals["compared"] - totals["exact"]
+    assert estimates > 0
+    note = f"note: {estimates} of {totals['compared']} compared request(s) are recounted as "
+    assert note in result.stderr and "only exact recounts are a billing question" in result.stderr

@@ -110,6 +110,13 @@ def report_recount(
             f"note: {totals.estimated_requests} request(s) logged without usage are priced "
             "from recounted tokens (estimated spend)\n"
         )
+    if totals.exact < totals.compared:
+        sys.stderr.write(
+            f"note: {totals.compared - totals.exact} of {totals.compared} compared request(s) "
+            "are recounted as estimates; their differences include what no offline count can "
+            "see (hidden reasoning, files, audio, images by address: docs/recount.md), so only "
+            "exact recounts are a billing question\n"
+        )
     if not recount:
         try:
             warn_uncounted(db, config)
