@@ -214,7 +214,7 @@ SELECT * EXCLUDE (line, r, u, uf, suspect, ts_raw, shape_problem),
     uf.service_tier AS service_tier, uf.speed AS speed, uf.iterations AS iterations,
     uf.inference_geo AS inference_geo,
     CASE WHEN reject_reason IS NOT NULL THEN line END AS line,
-    CASE WHEN reject_reason IS NULL AND NOT non_request AND msg_id IS NULL
+    CASE WHEN reject_reason IS NULL AND NOT non_request AND nullif(msg_id, '') IS NULL
          THEN md5(line) END AS line_md5
 FROM (
     SELECT *,

@@ -245,6 +245,23 @@ def test_ids_without_request_id_and_lines_without_ids(store: Store, tmp_path: Pa
     assert rows[hashed]["output_tokens"] == 11
 
 
+def test_an_empty_message_id_is_no_id(store: Store, tmp_path: Path) -> None:
+    """A line whose ``message.id`` is ``""`` had no key at all (a NULL request key), and
+    the NOT NULL constraint failed the whole file: its good lines were lost with it (QA)."""
+    lines = [
+        assistant("msg_A", "req_A", usage(output=100)),
+        assistant("", "req_E", usage(input_tokens=7, output=200)),
+        assistant("msg_C", "req_C", usage(output=300)),
+    ]
+    result = store.ingest(session_file(tmp_path, lines))
+    [f] = result.files
+    assert (f.records_read, f.loaded, f.rejected, f.error) == (3, 3, 0, None)
+    rows = store.requests()
+    [hashed] = [k for k in rows if k.startswith("anthropic:line-md5:")]
+    assert rows[hashed]["output_tokens"] == 200
+    assert {rows[k]["output_tokens"] for k in ("anthropic:msg_A", "anthropic:msg_C")} == {100, 300}
+
+
 def test_subagent_progress_echoes_count_once(store: Store, tmp_path: Path) -> None:
     record = assistant(
         "msg_G", "req_G", usage(output=33), sidechain=True, model="claude-haiku-4-5-20251001"
