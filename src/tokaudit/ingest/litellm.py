@@ -48,6 +48,7 @@ _USAGE = [
     "cache_creation_input_tokens",
     "prompt_tokens_details.cache_creation_token_details.ephemeral_1h_input_tokens",
     "completion_tokens_details.reasoning_tokens",
+    "prompt_tokens_details.audio_tokens",
 ]
 _EXTRA = [
     "cache_read_input_tokens",
@@ -208,6 +209,8 @@ WITH recs AS (
         coalesce(ta_num({T["$.prompt_tokens"]}), {_usage("prompt_tokens")}) AS p_tokens,
         coalesce(ta_num({T["$.completion_tokens"]}), {_usage("completion_tokens")}) AS c_tokens,
         {_WRITE_1H} AS w1h,
+        -- Gemini's audio input, part of prompt_tokens, priced apart (docs/formats.md)
+        {_usage("prompt_tokens_details.audio_tokens")} AS audio,
         nullif(concat_ws('; ', {_COUNT_CHECKS}), '') AS count_problem,
         CASE WHEN json_type(psr_any) = 'OBJECT'
              THEN {extract_sql("psr_any", ["$.messages", "$.model", "$.tools"])} END AS psr
@@ -231,8 +234,19 @@ WITH recs AS (
                  CASE WHEN json_type({T["$.messages"]}) = 'ARRAY' THEN {T["$.messages"]} END)
             AS msgs,
         lower(ta_str({T["$.status"]})) AS status_raw,
-        coalesce(ta_json({T["$.error_information"]}), {M["$.error_information"]}) AS err
+        coalesce(ta_json({T["$.error_information"]}), {M["$.error_information"]}) AS err,
+        coalesce(ta_provider(ta_str({T["$.custom_llm_provider"]})),
+                 ta_provider_from_model(coalesce(ta_str({T["$.response.model"]}),
+                                                 ta_str({T["$.model"]}),
+                                                 ta_str(psr[2]), ta_str({T["$.model_group"]}))),
+                 'unknown') AS prov
     FROM classes
+), audio_split AS (
+    -- LiteLLM reports Gemini's AUDIO prompt tokens as prompt_tokens_details.audio_tokens,
+    -- cached audio included and not split out: only uncached audio can be told apart
+    SELECT *, CASE WHEN prov = 'google' AND us.has_usage THEN coalesce(audio, 0) ELSE 0 END
+        AS gm_audio
+    FROM fields
 )
 SELECT
     rec_line AS line_no, doc_line,
@@ -253,12 +267,13 @@ SELECT
         WHEN us.problem IS NOT NULL THEN us.problem
         WHEN w1h > us.cache_write_5m THEN 'cache_creation_token_details.ephemeral_1h_input_tokens'
             || ' exceeds the cache writes'
+        WHEN gm_audio > us.input THEN 'prompt_tokens_details.audio_tokens exceeds the uncached '
+            || 'prompt tokens (cached audio is not split out: the audio cannot be priced)'
     END AS reject_reason,
     'litellm:' || coalesce(rid_spend, rid_payload, 'line-md5:' || md5(r::VARCHAR)) AS request_key,
     coalesce(rid_spend, rid_payload) AS request_id,
     ts,
-    coalesce(ta_provider(ta_str({T["$.custom_llm_provider"]})),
-             ta_provider_from_model(coalesce(model_resp, model_req)), 'unknown') AS provider,
+    prov AS provider,
     {_API_SQL} AS api,
     model_req AS model_requested,
     model_resp AS model_responded,
@@ -284,8 +299,8 @@ SELECT
             'end_user', ta_str({T["$.end_user"]}),
             'api_key', coalesce(ta_str({T["$.api_key"]}), ta_str({M["$.user_api_key_hash"]}))))
         AS metadata,
-    CASE WHEN us.has_usage THEN us.input END AS input_tokens,
-    CASE WHEN us.has_usage THEN us.input_audio END AS input_audio_tokens,
+    CASE WHEN us.has_usage THEN us.input - gm_audio END AS input_tokens,
+    CASE WHEN us.has_usage THEN us.input_audio + gm_audio END AS input_audio_tokens,
     CASE WHEN us.has_usage THEN us.cache_read END AS cache_read_tokens,
     CASE WHEN us.has_usage THEN us.cache_read_audio END AS cache_read_audio_tokens,
     CASE WHEN us.has_usage THEN us.cache_write_5m - coalesce(w1h, 0) END
@@ -322,7 +337,7 @@ SELECT
          -- proxy request: both are the request's tools
          THEN json_object('messages', msgs, 'tools', coalesce(psr[3],
                 json_extract({T["$.model_parameters"]}, '$.tools')))::VARCHAR END AS input_body
-FROM fields
+FROM audio_split
 """
 
 _CSV_HEADER = re.compile(r"(^|,)\"?(request_id|id)\"?(,|$)")

@@ -16,6 +16,10 @@ from typing import Any
 
 from gateway_helpers import REALWORLD, GatewayKit, Json, classes, load, start_line
 
+from helpers import REPO
+from tokaudit.pricing.store_tables import install_price_table
+from tokaudit.pricing.table import load_price_table
+
 SPEND = REALWORLD / "litellm" / "spend_logs_payload.json"
 PAYLOAD = REALWORLD / "litellm" / "standard_logging_payload.json"
 
@@ -173,6 +177,61 @@ def test_claude_prompt_tokens_are_cache_inclusive(gw: GatewayKit) -> None:
         assert (row["provider"], row["model"]) == ("anthropic", "claude-sonnet-4-5-20250929")
         assert row["model_requested"] == "claude-sonnet"
         assert row["ts"] == datetime(2026, 10, 14, 9, tzinfo=UTC)  # naive = UTC
+
+
+def _gemini_audio_call(request_id: str, audio: int, cached: int | None) -> dict[str, Any]:
+    """A LiteLLM spend row of a Gemini call with audio input: LiteLLM reports Gemini's
+    AUDIO prompt tokens as prompt_tokens_details.audio_tokens (part of prompt_tokens)."""
+    usage = {
+        "prompt_tokens": 5000,
+        "completion_tokens": 100,
+        "total_tokens": 5100,
+        "prompt_tokens_details": {
+            "cached_tokens": cached,
+            "audio_tokens": audio,
+            "text_tokens": 5000 - audio,
+            "image_tokens": None,
+        },
+        "completion_tokens_details": {"reasoning_tokens": 0, "text_tokens": 100},
+    }
+    return {
+        "request_id": request_id,
+        "call_type": "acompletion",
+        "startTime": "2026-10-16 09:20:46",
+        "model": "gemini-2.5-flash",
+        "custom_llm_provider": "gemini",
+        "metadata": json.dumps({"usage_object": usage}),
+        "spend": 0.00455,
+        "prompt_tokens": 5000,
+        "completion_tokens": 100,
+        "total_tokens": 5100,
+        "status": "success",
+    }
+
+
+def test_gemini_audio_input_is_priced_apart(gw: GatewayKit) -> None:
+    """Gemini audio input reached LiteLLM's row as text input: 4,000 audio tokens on
+    gemini-2.5-flash were priced at the text rate, 2.6 times too low (QA). By hand from
+    pricing/providers/google.yaml (input 0.30, input_audio 1.00, output 2.50 per million):
+    1000 x 0.30 + 4000 x 1.00 + 100 x 2.50 = 4,550 per million = $0.00455, which is what
+    LiteLLM itself logged as the call's spend."""
+    path = gw.write_jsonl(
+        "audio.jsonl",
+        [_gemini_audio_call("aud-1", 4000, None), _gemini_audio_call("aud-2", 4000, 2000)],
+    )
+    got = gw.one(path)
+    assert (got.records_read, got.loaded, got.rejected) == (2, 1, 1)
+    row = gw.by_key(path)["litellm:aud-1"]
+    assert (row["input_tokens"], row["input_audio_tokens"]) == (1000, 4000)
+    install_price_table(gw.con, load_price_table(REPO / "pricing"))
+    [(cost,)] = gw.con.execute(
+        "SELECT cost_usd FROM request_costs WHERE request_key = 'litellm:aud-1'"
+    ).fetchall()
+    assert cost == Decimal("0.00455")
+    # with 2,000 cached tokens, the 4,000 audio tokens exceed the 3,000 uncached ones:
+    # LiteLLM does not say how much of the audio was cached, so the row is a reject
+    [reason] = [r for (r,) in gw.con.execute("SELECT reason FROM rejects").fetchall()]
+    assert "audio_tokens exceeds the uncached prompt tokens" in reason
 
 
 def test_attribution_columns(gw: GatewayKit) -> None:
