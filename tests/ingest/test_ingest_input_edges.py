@@ -160,3 +160,23 @@ def test_a_glob_that_matches_a_directory_walks_it(tmp_path: Path) -> None:
     assert expand_paths([str(tmp_path / "s" / "lang*")]) == [folder / "a.json"]
     with pytest.raises(InputError, match="matches no file"):
         expand_paths([str(tmp_path / "s" / "nothing*")])
+
+
+def test_an_empty_model_names_none(tmp_path: Path) -> None:
+    """A response's ``"model": ""`` (or an envelope's) was stored as the model, so the call
+    was unpriced as an unknown model although its request named gpt-4o (QA)."""
+    usage = {"prompt_tokens": 8, "completion_tokens": 2}
+    request = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+    base = {"timestamp": "2026-10-16T08:46:28Z", "provider": "openai", "request": request}
+    records = [
+        base | {"request_id": "e1", "response": {"id": "e1", "model": "", "usage": usage}},
+        base | {"request_id": "e2", "model": "", "response": {"id": "e2", "usage": usage}},
+        base
+        | {"request_id": "e3", "model": "", "response": {"id": "e3", "model": "", "usage": usage}},
+    ]
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
+    con = open_store(tmp_path / "s.duckdb")
+    assert ingest_paths(con, [str(log)]).total("loaded") == 3
+    rows = con.execute("SELECT request_id, model, model_responded FROM requests").fetchall()
+    assert sorted(rows) == [("e1", "gpt-4o", None), ("e2", "gpt-4o", None), ("e3", "gpt-4o", None)]

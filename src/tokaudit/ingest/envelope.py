@@ -294,9 +294,11 @@ WITH parsed AS (
             WHEN 'anthropic' THEN 'messages'
             WHEN 'google' THEN 'generate_content'
         END AS inferred_api,
-        coalesce({_text(T["model"])}, {_text(Q["$.model"])}) AS model_requested,
-        CASE WHEN provider = 'google' THEN {_text(R["$.modelVersion"])}
-             ELSE {_text(R["$.model"])} END AS model_responded
+        -- an empty model names none (the request's then stands)
+        coalesce(nullif({_text(T["model"])}, ''), nullif({_text(Q["$.model"])}, ''))
+            AS model_requested,
+        nullif(CASE WHEN provider = 'google' THEN {_text(R["$.modelVersion"])}
+                    ELSE {_text(R["$.model"])} END, '') AS model_responded
     FROM usage
 ), texts AS (
     SELECT *, coalesce({_text(T["api"])}, inferred_api) AS api_name,
@@ -562,9 +564,9 @@ FROM (
         CASE provider WHEN 'openai' THEN {_US_FAST["openai"]}
                       WHEN 'anthropic' THEN {_US_FAST["anthropic"]}
                       WHEN 'google' THEN {_US_FAST["gemini"]} END AS us,
-        coalesce(t.model ->> '$', rq.model ->> '$') AS model_requested,
-        CASE WHEN provider = 'google' THEN rs.modelVersion ->> '$'
-             ELSE rs.model ->> '$' END AS model_responded,
+        coalesce(nullif(t.model ->> '$', ''), nullif(rq.model ->> '$', '')) AS model_requested,
+        nullif(CASE WHEN provider = 'google' THEN rs.modelVersion ->> '$'
+                    ELSE rs.model ->> '$' END, '') AS model_responded,
         coalesce(t.request_id ->> '$', rs.id ->> '$', rs.responseId ->> '$') AS rid,
         lower(coalesce(rs.service_tier ->> '$', uf.service_tier ->> '$',
                        rs.trafficType ->> '$', uf.trafficType ->> '$',
