@@ -177,11 +177,40 @@ _FIRST_TEXT = _parts_text(
 )
 _COUNT_CHECKS = count_problems_sql(f"a[1:{len(COUNTS)}]", COUNTS)
 
+# Where a document breaks the OTLP structure (an element that is not an object, a list that
+# is not a list): the typed read above makes such a part empty, so its spans would vanish
+# without a word. Each is a reject of its own, with the path in the reason.
+_AT = "'$.resourceSpans[' || (i - 1) || '].' || key || '[' || (j - 1) || ']'"
+_HOLES = f"""
+SELECT line_no AS doc_line, unnest(list_filter(flatten(list_transform(
+    CAST((doc -> '$.resourceSpans') AS JSON[]), lambda rs, i:
+    CASE WHEN json_type(rs) <> 'OBJECT'
+         THEN ['$.resourceSpans[' || (i - 1) || '] is not an object (got '
+               || lower(json_type(rs)) || ')']
+    ELSE flatten(list_transform(['scopeSpans', 'instrumentationLibrarySpans'], lambda key:
+        CASE WHEN coalesce(json_type(rs, key), 'NULL') = 'NULL' THEN []::VARCHAR[]
+             WHEN json_type(rs, key) <> 'ARRAY'
+             THEN ['$.resourceSpans[' || (i - 1) || '].' || key || ' is not an array']
+        ELSE flatten(list_transform(CAST((rs -> key) AS JSON[]), lambda ss, j:
+            CASE WHEN json_type(ss) <> 'OBJECT' THEN [{_AT} || ' is not an object']
+                 WHEN coalesce(json_type(ss, '$.spans'), 'NULL') = 'NULL' THEN []::VARCHAR[]
+                 WHEN json_type(ss, '$.spans') <> 'ARRAY' THEN [{_AT} || '.spans is not an array']
+            ELSE list_transform(CAST((ss -> '$.spans') AS JSON[]), lambda sp, k:
+                CASE WHEN json_type(sp) <> 'OBJECT'
+                     THEN {_AT} || '.spans[' || (k - 1) || '] is not an object'
+                     WHEN coalesce(json_type(sp, '$.attributes'), 'NULL') NOT IN ('ARRAY', 'NULL')
+                     THEN {_AT} || '.spans[' || (k - 1) || '].attributes is not an array' END)
+            END))
+        END))
+    END)), lambda h: h IS NOT NULL)) AS hole
+FROM _docs WHERE problem IS NULL AND json_type(doc, '$.resourceSpans') = 'ARRAY'
+"""
+
 _STAGE = f"""
 WITH shaped AS (
     SELECT line_no AS doc_line, problem, json_transform(doc, '{OTLP_SHAPE}') AS t
     FROM _docs
-), items AS (
+), holes AS ({_HOLES}), items AS (
     SELECT doc_line, problem, coalesce(t.resourceSpans IS NOT NULL, false) AS is_otlp,
         CASE WHEN t.resourceSpans IS NOT NULL THEN flatten(list_transform(t.resourceSpans,
             lambda rs, i: flatten(list_transform(
@@ -321,6 +350,10 @@ SELECT
     CASE WHEN json_type(out_msgs) = 'ARRAY' AND json_array_length(out_msgs) > 0
          THEN json_object('messages', out_msgs)::VARCHAR END AS output_body
 FROM texts
+UNION ALL BY NAME
+SELECT doc_line AS line_no, doc_line, NULL::VARCHAR AS line, 'OTLP structure' AS rec_label,
+    hole AS reject_reason
+FROM holes
 """
 
 

@@ -262,3 +262,35 @@ def test_an_empty_count_is_a_reject(gw: GatewayKit) -> None:
         3: "span s3: gen_ai.usage.input_tokens is too large: 99999999999999999999",
     }
     assert [classes(r) for r in gw.rows(path)] == [(100, 0, 0, 0, 0, None), (100, 0, 0, 0, 5, None)]
+
+
+def test_a_broken_otlp_structure_is_a_reject(gw: GatewayKit) -> None:
+    """An element of resourceSpans, scopeSpans or spans that is not an object, or a list
+    or attributes that are not a list, made the typed read skip that part: its spans
+    vanished and the file read as fine (QA). Each break is now a reject naming its path;
+    the intact span beside them still loads."""
+    good = _call_span("s9", input_tokens={"intValue": 10}, output_tokens={"intValue": 5})
+    broken_attributes = _call_span("s8", input_tokens={"intValue": 10})
+    broken_attributes["attributes"] = "bad"
+    docs = [
+        {"resourceSpans": ["x"]},
+        {"resourceSpans": [{"scopeSpans": "bad"}]},
+        {"resourceSpans": [{"scopeSpans": [{"spans": 5}]}]},
+        {"resourceSpans": [{"scopeSpans": [7]}]},
+        {"resourceSpans": [{"scopeSpans": [{"spans": [True, broken_attributes]}]}]},
+        {"resourceSpans": [{"scopeSpans": [{"spans": [good]}]}]},
+    ]
+    path = gw.write_jsonl("otlp.jsonl", docs)
+    got = gw.one(path)
+    assert (got.records_read, got.loaded, got.rejected) == (6, 1, 5)
+    reasons = {n: r["reason"] for n, r in gw.rejects(path).items()}
+    at = "$.resourceSpans[0].scopeSpans[0]"
+    assert reasons == {
+        1: "OTLP structure: $.resourceSpans[0] is not an object (got varchar)",
+        2: "OTLP structure: $.resourceSpans[0].scopeSpans is not an array",
+        3: f"OTLP structure: {at}.spans is not an array",
+        4: f"OTLP structure: {at} is not an object",
+        5: f"OTLP structure: {at}.spans[0] is not an object; "
+        f"OTLP structure: {at}.spans[1].attributes is not an array",
+    }
+    assert [classes(r) for r in gw.rows(path)] == [(10, 0, 0, 0, 5, None)]
