@@ -774,6 +774,20 @@ def test_sql_refuses_writes(store: Path, query: str) -> None:
     assert count.stdout.splitlines() == ["n", "5"]
 
 
+def test_sql_refuses_a_write_inside_a_select_by_name(store: Path) -> None:
+    """A DELETE … RETURNING inside a WITH is a SELECT statement: the read-only connection
+    stopped it, but the message blamed "statement of type SELECT" (QA)."""
+    query = "WITH d AS (DELETE FROM requests RETURNING *) SELECT count(*) FROM d"
+    result = runner.invoke(app, ["sql", "--db", str(store), query])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: refused: `tokaudit sql` is read-only"), result.stderr
+    assert 'type "SELECT"' not in result.stderr
+    count = runner.invoke(
+        app, ["sql", "--db", str(store), "-f", "csv", "SELECT count(*) AS n FROM requests"]
+    )
+    assert count.stdout.splitlines() == ["n", "5"]
+
+
 @pytest.mark.parametrize(
     "explain",
     [

@@ -106,6 +106,15 @@ def stream_query(
                 prices(con)
             cursor = con.execute(query)
         except duckdb.Error as exc:
+            if "read-only mode" in str(exc):
+                # a write its statement type does not show (a DELETE … RETURNING inside a
+                # WITH is a SELECT), stopped by the read-only connection: DuckDB's message
+                # blamed the SELECT (QA)
+                raise UsageError(
+                    "refused: `tokaudit sql` is read-only and this statement writes to the "
+                    "store (a data-modifying part, such as DELETE … RETURNING in a WITH); "
+                    "use the duckdb CLI on a copy of the store to change it"
+                ) from exc
             raise UsageError(f"SQL error: {str(exc).splitlines()[0]}") from exc
         description = cursor.description or []
         json_columns = {i for i, d in enumerate(description) if str(d[1]) == "JSON"}

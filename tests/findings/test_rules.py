@@ -10,7 +10,7 @@ import duckdb
 import pytest
 import yaml
 
-from helpers import priced_store
+from helpers import REPO, priced_store
 from tokaudit.findings import RULES, default_settings
 
 CASES = Path(__file__).parent / "cases"
@@ -105,6 +105,16 @@ def test_rule_case(
         ),
         ({"D01": {"min_prefix_tokens": {"claude-sonnet-4-5": None}}}, "whole number of tokens"),
         ({"D09": {"routing": {"gpt-4o": 5}}}, "must map a model name to a model name"),
+        # .inf, .nan and values no rule's arithmetic fits crashed the rules with a
+        # traceback (OverflowError, InvalidOperation), or turned D09 off silently (QA)
+        ({"D04": {"window_hours": float("inf")}}, "D04.window_hours must be a finite number"),
+        ({"D04": {"window_hours": float("nan")}}, "must be a finite number"),
+        ({"D01": {"cache_ttl_minutes": float("inf")}}, "must be a finite number"),
+        ({"D09": {"min_price_ratio": float("inf")}}, "must be a finite number"),
+        ({"D15": {"tolerance_pct": float("nan")}}, "must be a finite number"),
+        ({"D09": {"max_user_input_tokens": 1.0e300}}, "no greater than 1,000,000,000"),
+        ({"D09": {"min_candidate_share": float("nan")}}, "must be a finite number"),
+        ({"D01": {"min_prefix_tokens": {"default": float("inf")}}}, "whole number of tokens"),
     ],
 )
 def test_a_bad_threshold_override_is_refused(overrides: dict[str, Any], needle: str) -> None:
@@ -215,3 +225,53 @@ def test_a_shared_chains_parts_are_amounts_at_the_money_scale() -> None:
     parts = {key[0]: values[4] for key, values in _per_group(rows)}
     assert parts == dict.fromkeys(("a", "b", "c"), Decimal("0.333333333333333333"))
     assert abs(sum(parts.values()) - 1) < Decimal("1e-17")
+
+
+def test_d01_on_a_model_without_a_cache_write_price_claims_nothing(tmp_path: Path) -> None:
+    """An overlay's private Anthropic-provider model with a cache-read price and no
+    cache-write price crashed `findings` and `audit` (the write premium was NULL, QA):
+    the premium a chain never paid is unknown, so it claims no saving, and the other
+    rules still run."""
+    from tokaudit.findings import run_rules
+    from tokaudit.pricing.overlay import load_overlay
+    from tokaudit.pricing.store_tables import install_price_table
+    from tokaudit.pricing.table import load_price_table
+
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(
+        """schema_version: 1
+name: private claude
+models:
+- id: my-claude
+  provider: anthropic-private
+  versions:
+  - {effective_from: null, effective_to: null, source: {url: 'https://wiki.example/llm'},
+     prices: {input: '3', cache_read: '0.3', output: '15'}}
+""",
+        "utf-8",
+    )
+    system = " ".join(f"rule{i}: be precise." for i in range(400))
+    records = [
+        {
+            "timestamp": f"2026-10-05T11:0{i}:00Z",
+            "provider": "anthropic",
+            "metadata": {"team": "t"},
+            "request": {
+                "model": "my-claude",
+                "system": system,
+                "messages": [{"role": "user", "content": f"q{i}"}],
+            },
+            "response": {
+                "id": f"m{i}",
+                "model": "my-claude",
+                "usage": {"input_tokens": 3000, "output_tokens": 10},
+            },
+        }
+        for i in range(2)
+    ]
+    con = priced_store(tmp_path, records)
+    install_price_table(con, load_overlay(load_price_table(REPO / "pricing"), overlay))
+    priced = con.execute("SELECT count(*) FROM request_costs WHERE cost_usd IS NOT NULL")
+    assert priced.fetchone() == (2,)  # the overlay prices them: D01 sees both
+    assert RULES_BY_ID["D01"].evaluate(con, default_settings()["D01"]) == []
+    assert all(f.rule_id != "D01" for f in run_rules(con))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from importlib import resources
 from typing import Any
 
@@ -67,6 +68,9 @@ def _checked(defaults: dict[str, Any], rule_id: str, values: Any) -> dict[str, A
 # Thresholds that count things (tokens, requests): whole numbers. The others (hours,
 # minutes, ratios, percentages, shares) may have a fraction, and none may be negative.
 _WHOLE = {"openai_increment", "min_requests", "max_user_input_tokens", "max_output_tokens"}
+# Above any sensible threshold, and small enough that every rule's arithmetic fits its
+# integers (a billion hours is 3.6e18 microseconds, under 2^63)
+_LARGEST = 1_000_000_000
 
 
 def _threshold_problem(key: str, value: Any) -> str | None:
@@ -85,6 +89,10 @@ def _threshold_problem(key: str, value: Any) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None  # its type was checked against the default's
+    if not math.isfinite(value) or value > _LARGEST:
+        # YAML's .inf and .nan, or a value no rule can use (hours in microseconds and
+        # counts in SQL integers overflowed, a NaN share turned D09 off: QA)
+        return f"must be a finite number no greater than {_LARGEST:,}"
     if value < 0:
         return "cannot be negative"
     if key in _WHOLE and not float(value).is_integer():

@@ -162,8 +162,14 @@ def _per_group(rows: list[Any]) -> list[tuple[tuple[Any, ...], tuple[Any, ...]]]
         exact.prec = 80  # the share of a DECIMAL(38,18) saving: no rounding that matters
         for parts in chains.values():
             gross = sum((Decimal(part[8]) for part in parts), Decimal(0))
-            writes, premium = parts[0][9], Decimal(parts[0][10])
-            saving = max(Decimal(0), gross - (premium if writes == 0 else 0))
+            writes, premium = parts[0][9], parts[0][10]
+            if writes == 0 and premium is None:
+                # a model with a cache-read price and none for writes (an overlay's
+                # private model): the premium the chain never paid is unknown, so the
+                # chain claims nothing rather than a saving that may not exist
+                saving = Decimal(0)
+            else:
+                saving = max(Decimal(0), gross - (Decimal(premium) if writes == 0 else 0))
             for provider, model, _h, _c, team, prompt, p, missed, part_gross, _w, _p in parts:
                 if not missed:
                     continue
