@@ -232,3 +232,25 @@ def test_markdown_names_from_the_logs_mention_no_one_and_link_no_issue() -> None
     assert cell.replace("<!-- -->", "") == team.replace(":x:", "&#58;x:")
     sql = RENDERERS["markdown"].render_rows(["team"], [(team,)])
     assert f"| {cell} |" in sql
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown"])
+def test_a_budget_exceeded_by_less_than_a_cent_shows_its_figures_exactly(fmt: str) -> None:
+    """A limit of $1.001 and a spend of $1.004 both showed as $1.00 beside EXCEEDED (QA);
+    where rounding would show a limit and a spend alike, both are shown exactly."""
+    from dataclasses import replace
+
+    tight = BudgetOutcome(
+        "tight",
+        "month",
+        {},
+        Decimal("1.001"),
+        "2026-10",
+        Decimal("1.004"),
+        [("2026-10", Decimal("1.004"))],
+        0,
+    )
+    roomy = BudgetOutcome("roomy", "month", {}, Decimal(5), "2026-10", Decimal("1.004"), [], 0)
+    text = RENDERERS[fmt].render_budget(replace(BUDGETS, outcomes=[tight, roomy]))
+    assert "$1.001" in text and "$1.004" in text
+    assert "$5.00" in text and "$1.00" in text  # figures that differ on screen stay rounded

@@ -224,12 +224,29 @@ def budget_dict(r: BudgetReport) -> dict[str, Any]:
     }
 
 
+def _budget_amounts_exact(o: BudgetOutcome) -> bool:
+    """Whether a budget's limit and spend differ but would display alike ($1.00 and $1.00
+    for a limit of 1.001 and a spend of 1.004: an EXCEEDED between equal figures, QA)."""
+    spend, limit = o.worst_cost_usd, o.max_cost_usd
+    return spend is not None and spend != limit and display_usd(spend) == display_usd(limit)
+
+
+def budget_limit_text(o: BudgetOutcome) -> str:
+    """A budget's limit for people: rounded as other amounts, exact where the spend beside
+    it would look the same."""
+    if _budget_amounts_exact(o):
+        return f"${money(o.max_cost_usd)}"
+    return display_usd(o.max_cost_usd)
+
+
 def budget_spend_text(o: BudgetOutcome) -> str:
     """A budget's worst spend for people: 'unpriced (N)' when nothing in scope was priced,
-    '≈' when part of it was priced from recounted tokens (an estimate)."""
+    '≈' when part of it was priced from recounted tokens (an estimate); exact where the
+    limit beside it would look the same."""
     if o.worst_cost_usd is None:
         return f"{UNPRICED_COST} ({o.unpriced_requests})"
-    return ("≈" if o.worst_estimated_cost_usd else "") + display_usd(o.worst_cost_usd)
+    shown = f"${money(o.worst_cost_usd)}" if _budget_amounts_exact(o) else None
+    return ("≈" if o.worst_estimated_cost_usd else "") + (shown or display_usd(o.worst_cost_usd))
 
 
 def budget_estimate_note(r: BudgetReport) -> str | None:

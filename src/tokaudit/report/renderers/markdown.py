@@ -9,6 +9,7 @@ from tokaudit.models import Breakdown, BudgetReport, FindingsReport, PricingInfo
 from tokaudit.report.recount import RecountReport, report_rows
 from tokaudit.report.renderers.common import (
     budget_estimate_note,
+    budget_limit_text,
     budget_spend_text,
     cost_text,
     display_usd,
@@ -142,7 +143,7 @@ def render_budget(r: BudgetReport) -> str:
             ("❌ " if o.exceeded else "✅ ") + _data(o.name),
             _data(scope_text(o.scope)),
             o.period,
-            display_usd(o.max_cost_usd),
+            budget_limit_text(o),
             o.worst_period or "—",
             budget_spend_text(o),
             o.unpriced_requests,

@@ -14,6 +14,7 @@ from tokaudit.models import Breakdown, BudgetReport, FindingsReport, PricingInfo
 from tokaudit.report.recount import RecountReport, report_rows
 from tokaudit.report.renderers.common import (
     budget_estimate_note,
+    budget_limit_text,
     budget_spend_text,
     cost_text,
     display_usd,
@@ -167,7 +168,7 @@ def budget_table(r: BudgetReport) -> Table:
             o.name,
             scope_text(o.scope),
             o.period,
-            display_usd(o.max_cost_usd),
+            budget_limit_text(o),
             o.worst_period or "—",
             budget_spend_text(o),
             status,
