@@ -105,6 +105,15 @@ def test_audit_reads_thresholds_from_the_config(swapped: Path, tmp_path: Path) -
         ("findings:\n  D16:\n    tolerance_pct: 5\n", "unknown rule 'D16'"),
         ("findings:\n  - D15\n", "findings must be a mapping of rule id to thresholds"),
         ("finding:\n  D15:\n    tolerance_pct: 5\n", "unknown key(s) finding"),
+        # a routing pair that can never match a priced request passed silently (QA)
+        (
+            "findings:\n  D09:\n    routing: {gpt-4o-2024-08-06: gpt-4o-mini}\n",
+            "D09.routing names 'gpt-4o-2024-08-06', an alias of 'gpt-4o': name the model id",
+        ),
+        (
+            "findings:\n  D09:\n    routing: {gpt-4o: gpt-4o-mnii}\n",
+            "D09.routing names 'gpt-4o-mnii', no model of the price table",
+        ),
     ],
 )
 def test_a_bad_threshold_in_the_config_is_exit_2(
@@ -134,3 +143,13 @@ def test_a_bad_threshold_in_the_config_is_exit_2(
         assert needle in result.stderr, (name, result.stderr)
         assert result.stdout == ""
     assert not (tmp_path / "a.duckdb").exists()
+
+
+def test_a_routing_pair_from_the_api_is_checked_too(tmp_path: Path) -> None:
+    """Through the library, before any store is opened (this one does not exist)."""
+    from tokaudit import api
+    from tokaudit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^findings settings: D09\.routing names 'nope'"):
+        api.findings(tmp_path / "none.duckdb", settings={"D09": {"routing": {"gpt-4o": "nope"}}})
+    assert not (tmp_path / "none.duckdb").exists()

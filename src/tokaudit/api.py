@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypedDict
 import duckdb
 
 from tokaudit.config_file import findings_settings
-from tokaudit.errors import InputError
+from tokaudit.errors import ConfigError, InputError
 from tokaudit.findings import RULES, run_rules, with_overrides
 from tokaudit.ingest import IngestResult, ingest_paths
 from tokaudit.ingest.attribution import Attribution, load_attribution
@@ -331,6 +331,41 @@ def _thresholds(config: Path | None, settings: dict[str, Any] | None) -> dict[st
     return merged or None
 
 
+def _routing_source(config: Path | None, settings: dict[str, Any] | None) -> Path | None:
+    """The config file a D09 routing came from: none when ``settings`` gave it."""
+    given = (settings or {}).get("D09")
+    return None if isinstance(given, dict) and "routing" in given else config
+
+
+def _check_routing(
+    thresholds: dict[str, Any] | None,
+    pricing: Path | None,
+    overlay: Path | None,
+    source: Path | None = None,
+) -> None:
+    """A D09 routing pair the user gave must name model ids of the price table in use: a
+    pair naming an alias (``gpt-4o-2024-08-06`` for ``gpt-4o``) or an unknown model never
+    matched a priced request, so the rule passed over it without a word (QA). The
+    defaults are not checked: a trimmed price table may lack some of them. ``source`` is
+    the config file the routing came from, named in the error."""
+    routing = ((thresholds or {}).get("D09") or {}).get("routing")
+    if not routing:
+        return
+    names = load_prices(pricing, overlay).names()
+    ids = set(names.values())
+    for name in (n for pair in routing.items() for n in pair):
+        if name in ids:
+            continue
+        canonical = names.get(str(name).lower())
+        why = (
+            f"an alias of {canonical!r}: name the model id"
+            if canonical
+            else "no model of the price table"
+        )
+        where = f"{source}: " if source is not None else ""
+        raise ConfigError(f"{where}findings settings: D09.routing names {name!r}, {why}")
+
+
 def findings(
     db: Path | str,
     pricing: Path | None = None,
@@ -346,6 +381,7 @@ def findings(
     recount), which alone opens the store writable (``counted_store``);
     ``recount_texts=False`` uses the counts already stored and never writes."""
     thresholds = _thresholds(config, settings)  # a bad one fails before the store opens
+    _check_routing(thresholds, pricing, overlay, _routing_source(config, settings))
     broken: list[tuple[str, str]] = []
     with counted_store(db, pricing, overlay, config, recount_texts, broken) as con:
         freeze_costs(con)
@@ -411,6 +447,7 @@ def audit(
     it, as in ``findings``."""
     options = _ingest_options(paths, "auto", field_map, config, stdin)
     thresholds = _thresholds(config, settings)
+    _check_routing(thresholds, pricing, overlay, _routing_source(config, settings))
     with tempfile.TemporaryDirectory(prefix="tokaudit-") as tmp:
         target = db if db is not None else ":memory:"
         with priced_store(target, pricing, overlay) as con:
