@@ -340,6 +340,22 @@ def test_sql_prices_as_report_does_not_as_the_store_was_written(tmp_path: Path) 
     assert Decimal(half.stdout.splitlines()[1]) < Decimal(report["totals"]["cost_usd"])
 
 
+def test_csv_names_the_overlay_in_full_as_it_names_the_table(tmp_path: Path) -> None:
+    """CSV's stderr line gave the table's SHA-256 whole and the overlay's cut to 12
+    characters (QA): both whole, as the JSON output names them."""
+    overlay = tmp_path / "half.yaml"
+    overlay.write_text(
+        "schema_version: 1\ndiscounts:\n- {provider: anthropic, percent: '50'}\n", "utf-8"
+    )
+    db = tmp_path / "s.duckdb"
+    assert runner.invoke(app, ["ingest", "sample_logs", "--db", str(db)]).exit_code == 0
+    priced = ["report", "--db", str(db), "--overlay", str(overlay)]
+    info = json.loads(runner.invoke(app, [*priced, "-f", "json"]).stdout)["pricing"]
+    csv = runner.invoke(app, [*priced, "-f", "csv"])
+    assert f"(sha256 {info['sha256']})" in csv.stderr
+    assert f"(sha256 {info['overlay']['sha256']})" in csv.stderr
+
+
 def test_a_blank_team_is_no_team(tmp_path: Path) -> None:
     """A team logged as "" (or spaces) and one not logged were two groups that no output
     could tell apart (CSV: two empty keys); both are requests without a team."""

@@ -72,7 +72,7 @@ def render(renderer: ModuleType, kind: str, *args: Any) -> None:
     pricing = getattr(args[0], "pricing", None) if args else None
     if renderer is csv_format and isinstance(pricing, PricingInfo):
         named = f"table {pricing.table_version} (sha256 {pricing.sha256})"
-        err(f"prices: {named}{overlay_text(pricing)}")
+        err(f"prices: {named}{overlay_text(pricing, full=True)}")
 
 
 def guard(fn: Callable[[], T]) -> T:

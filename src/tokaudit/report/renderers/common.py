@@ -103,8 +103,9 @@ def pricing_dict(p: PricingInfo) -> dict[str, Any]:
     return out
 
 
-def overlay_text(p: PricingInfo) -> str:
-    """' + overlay NAME (sha256 abc…)' for captions, or '' without an overlay."""
+def overlay_text(p: PricingInfo, full: bool = False) -> str:
+    """' + overlay NAME (sha256 abc…)' for captions, or '' without an overlay; with
+    ``full``, the whole SHA-256, as beside the table's own in CSV's stderr line."""
     if p.overlay is None:
         return ""
     o = p.overlay
@@ -112,7 +113,8 @@ def overlay_text(p: PricingInfo) -> str:
         f"; credit {c.name}: {money(c.applied_usd)} of {money(c.amount_usd)} USD applied"
         for c in o.credits
     )
-    return f" + overlay {o.name or o.path} (sha256 {o.sha256[:12]}){credits}"
+    sha = o.sha256 if full else o.sha256[:12]
+    return f" + overlay {o.name or o.path} (sha256 {sha}){credits}"
 
 
 ESTIMATE_FIELDS = ("estimated_requests", "estimated_cost_usd")
