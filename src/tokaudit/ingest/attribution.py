@@ -241,12 +241,17 @@ def parse_attribution(data: Any, origin: str) -> Attribution:
     keys_raw = data.get("api_keys") or {}
     if not isinstance(keys_raw, dict):
         raise ConfigError(f"{origin}: api_keys must be a mapping of key: team (or {{team: ...}})")
-    api_keys = []
+    api_keys: list[KeyAlias] = []
     for key, value in keys_raw.items():
         where = f"{origin}: api_keys.{key}"
         if not isinstance(key, str) or not key.strip() or key.strip() == _MASK:
             raise ConfigError(f"{where}: the key must be text (exact, or masked as sk-...abcd)")
-        values = {"team": str(value)} if isinstance(value, str) else _str_values(value, where)
+        # a plain value is the team, and must be text as a mapping's values must (a blank
+        # one wiped the logged team and stopped the fallbacks: QA)
+        shorthand = isinstance(value, str | int | float) and not isinstance(value, bool)
+        values = _str_values({"team": value} if shorthand else value, where)
+        if key.strip() in {alias.pattern for alias in api_keys}:
+            raise ConfigError(f"{where}: given twice (keys are compared without their spaces)")
         api_keys.append(KeyAlias(key.strip(), values))
     fields_raw = data.get("api_key_fields", list(DEFAULT_KEY_FIELDS))
     if (

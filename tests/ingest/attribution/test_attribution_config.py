@@ -161,6 +161,11 @@ def test_rejects_and_counts_are_untouched(kit: EnvelopeKit) -> None:
         ({"path_patterns": [{"pattern": "(?P<squad>x)"}]}, "group(s) squad are not targets"),
         ({"path_patterns": [{"pattern": "(unclosed"}]}, "not a regular expression"),
         ({"path_patterns": [{"pattern": "logs/"}]}, "name a group"),
+        # a blank team wiped the logged one and stopped the fallbacks; two spellings of one
+        # key with different teams let the first win silently (QA)
+        ({"api_keys": {"key_x": ""}}, "api_keys.key_x.team: must be a non-empty text value"),
+        ({"api_keys": {"key_x": "  "}}, "api_keys.key_x.team: must be a non-empty text value"),
+        ({"api_keys": {"sk-...abcd": "a", "sk-...abcd ": "b"}}, "given twice"),
     ],
 )
 def test_config_errors_name_file_and_key(tmp_path: Path, data: Any, needle: str) -> None:
