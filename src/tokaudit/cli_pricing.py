@@ -105,7 +105,7 @@ def validate(
 
     from tokaudit.pricing.overlay import load_overlay
     from tokaudit.pricing.source import describe, inspect_from
-    from tokaudit.pricing.store_tables import _check_rules
+    from tokaudit.pricing.store_tables import _check_rules, check_money
 
     loaded, problems = _guard(lambda: inspect_from(directory))
     where = describe(directory)  # what the problems are in: the table, or the overlay
@@ -114,9 +114,15 @@ def validate(
             _check_rules(duckdb.connect(), loaded)
         except TokauditError as exc:
             problems.append(str(exc))
+        if not problems:
+            try:
+                check_money(loaded)
+            except TokauditError as exc:
+                problems.append(str(exc))
         if overlay is not None and not problems:
             try:
                 loaded = load_overlay(loaded, overlay)
+                check_money(loaded)
             except TokauditError as exc:
                 problems.append(str(exc))
                 where = f"overlay {overlay} (on {where})"

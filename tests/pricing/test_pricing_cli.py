@@ -387,3 +387,47 @@ def test_sync_proposes_new_versions_and_keeps_local_entries(tmp_path: Path) -> N
     (mini,) = [m for m in refreshed.models if m.id == "gpt-4o-mini"]
     assert mini.local and mini.versions[0].prices["input"] == D("0.1")
     assert "genai-prices 0.2.3" in (out / "providers" / "openai.yaml").read_text("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("price", "needle"),
+    [
+        ("100000000000000000000000000", "is too large for the store"),
+        ("0.0000000000000000001", "needs more than 18 decimal places per token"),
+    ],
+)
+def test_validate_refuses_a_price_the_store_cannot_hold(
+    tmp_path: Path, price: str, needle: str
+) -> None:
+    """It passed `validate`; then ingest crashed with a DuckDB conversion traceback, or
+    every priced command refused it naming no file, model or key (QA)."""
+    models = f"""\
+    - id: alpha
+      aliases: []
+      versions:
+      - effective_from: null
+        effective_to: null
+        source: {{url: 'https://example.com/pricing'}}
+        prices: {{input: '{price}', output: '2'}}
+    """
+    directory = make_table(tmp_path / "t", models)
+    result = runner.invoke(app, ["pricing", "validate", str(directory)])
+    assert result.exit_code == 2
+    assert "providers/openai.yaml: model alpha, input:" in result.stderr and needle in result.stderr
+    log = write_jsonl(
+        tmp_path / "log.jsonl", [openai_envelope("alpha", "2026-10-01T00:00:00Z", 10, 1)]
+    )
+    ingest = runner.invoke(
+        app, ["ingest", str(log), "--db", str(tmp_path / "s.duckdb"), "--pricing", str(directory)]
+    )
+    assert ingest.exit_code == 2 and "model alpha, input:" in ingest.stderr
+
+
+def test_sync_out_that_cannot_be_a_directory_is_exit_2(tmp_path: Path) -> None:
+    """--out naming a file, or a place no directory can be made, was a traceback (QA)."""
+    afile = tmp_path / "afile"
+    afile.write_text("x", "utf-8")
+    for out, needle in ((afile, "not a directory"), (afile / "sub", "cannot write")):
+        result = runner.invoke(app, ["pricing", "sync", "--out", str(out)])
+        assert result.exit_code == 2, result.stderr
+        assert result.stderr.startswith(f"error: {out}: {needle}"), result.stderr

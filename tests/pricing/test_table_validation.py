@@ -504,3 +504,51 @@ def test_the_manifest_script_explains_a_bad_argument(
     (table / MANIFEST).unlink()
     assert main([str(table)]) == 0
     assert load_price_table(table).models[0].id == "alpha"  # the rewritten manifest verifies
+
+
+@pytest.mark.parametrize(
+    ("damage", "needle"),
+    [
+        (lambda text: text.replace("  sha256:", "  sha_256:", 1), "files entry 1 needs a path"),
+        (lambda text: "- a\n", "must be a mapping with a list of files"),
+        (lambda text: "files: 5\n", "must be a mapping with a list of files"),
+        (lambda text: "files: [: :\n", "not a readable manifest"),
+    ],
+)
+def test_a_damaged_manifest_is_refused_by_name(tmp_path: Path, damage: Any, needle: str) -> None:
+    """A manifest without a hash, of another shape or not YAML crashed every command that
+    loaded the table with a traceback (KeyError, AttributeError, TypeError: QA)."""
+    directory = make_table(tmp_path, ALPHA)
+    manifest = directory / MANIFEST
+    manifest.write_text(damage(manifest.read_text("utf-8")), "utf-8")
+    message = refusal(directory)
+    assert str(manifest) in message and needle in message
+
+
+def test_a_manifest_or_provider_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    directory = make_table(tmp_path, ALPHA)
+    manifest = directory / MANIFEST
+    original = manifest.read_bytes()
+    manifest.write_bytes(b"# \xff\n" + original)
+    assert "not a readable manifest" in refusal(directory)
+    manifest.write_bytes(original)
+    provider = directory / "providers" / "openai.yaml"
+    provider.write_bytes(b"# Open\xffAI\n" + provider.read_bytes())
+    write_manifest(directory)
+    message = refusal(directory)
+    assert "providers/openai.yaml" in message and "not valid UTF-8" in message
+
+
+@pytest.mark.parametrize(
+    "tier",
+    [
+        "{when: {metric: total_input_tokens, op: gt, value: 100}, prices: {input: '2'}, "
+        "fees: {per_request: '1'}}",
+        "{when: {metric: total_input_tokens, op: gt, value: 100, colour: x}, prices: {input: '2'}}",
+    ],
+)
+def test_unknown_keys_in_a_tier_are_refused(tmp_path: Path, tier: str) -> None:
+    """A tier's `fees` (or any other key) was ignored without a word (QA)."""
+    models = ALPHA + f"    tiers: [{tier}]\n"
+    message = refusal(make_table(tmp_path, models))
+    assert "model alpha" in message and "tiers[0]" in message and "unknown key(s)" in message

@@ -13,7 +13,7 @@ import duckdb
 
 from tokaudit.errors import PricingTableError
 from tokaudit.models import OverlayInfo, PricingInfo
-from tokaudit.pricing.bands import compile_table
+from tokaudit.pricing.bands import PriceBand, compile_table
 from tokaudit.pricing.names import NAME_MACROS
 from tokaudit.pricing.table import ALL_PRICE_KEYS, PriceTable
 from tokaudit.store.connection import bulk_insert
@@ -229,6 +229,9 @@ BAND_COLUMNS = {
 }
 
 
+_MONEY_LIMIT = Decimal(10) ** 20  # DECIMAL(38,18) holds 20 digits before the point
+
+
 def _money(value: Decimal | None) -> str | None:
     if value is None:
         return None
@@ -238,7 +241,40 @@ def _money(value: Decimal | None) -> str | None:
             f"price {value} USD needs more than 18 decimal places per token "
             "(the store keeps DECIMAL(38,18)); round the percentage or price"
         )
+    if abs(value) >= _MONEY_LIMIT:
+        raise PricingTableError(
+            f"price {value} USD is too large for the store (DECIMAL(38,18): under 10^20)"
+        )
     return format(value, "f")
+
+
+def check_money(table: PriceTable, bands: list[PriceBand] | None = None) -> None:
+    """Every price and fee of ``table`` as the store keeps it (per token, DECIMAL(38,18)):
+    one that does not fit is a PricingTableError naming its model, variant and key, from
+    ``pricing validate`` too (it passed validation, then every priced command failed
+    naming nothing, or crashed: QA)."""
+    for band in compile_table(table) if bands is None else bands:
+        amounts = {
+            **{k: v for k, v in band.per_token.items()},
+            "web_search_per_1k": band.web_search_per_request,
+            "per_request": band.per_request,
+            "file_search_per_1k": band.file_search_per_request,
+        }
+        for key, value in amounts.items():
+            try:
+                _money(value)
+            except PricingTableError as exc:
+                variant = f" ({band.variant})" if band.variant != "standard" else ""
+                entry = table.model(band.model_id)
+                where = f"{entry.file}: " if entry is not None and entry.file else ""
+                raise PricingTableError(
+                    f"{where}model {band.model_id}{variant}, {key}: {exc}"
+                ) from exc
+    for credit in table.credits:
+        try:
+            _money(credit.amount_usd)
+        except PricingTableError as exc:
+            raise PricingTableError(f"credit {credit.name}: {exc}") from exc
 
 
 def _check_rules(con: duckdb.DuckDBPyConnection, table: PriceTable) -> None:
@@ -281,6 +317,8 @@ def install_price_table(
     read-only they are installed as this connection's temporary objects instead.
     """
     _check_rules(con, table)
+    bands = compile_table(table)
+    check_money(table, bands)
     temp = _read_only(con)
     con.execute("BEGIN TRANSACTION")
     try:
@@ -349,7 +387,7 @@ def install_price_table(
                 b.source_url,
                 _money(b.file_search_per_request),
             )
-            for b in compile_table(table)
+            for b in bands
         ]
         bulk_insert(con, "price_bands", BAND_COLUMNS, rows)
         view = _COST_VIEW.replace("{money}", MONEY)

@@ -375,9 +375,14 @@ def sync_from_genai_prices(
         return SyncResult(via, items, None, None)
     if out.resolve() == table.directory.resolve():
         raise ConfigError(f"{out}: write the refreshed table to a new directory, then diff it")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: not a directory")
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out}: directory is not empty")
-    shutil.copytree(table.directory, out, dirs_exist_ok=True)
+    try:
+        shutil.copytree(table.directory, out, dirs_exist_ok=True)
+    except OSError as exc:  # a parent that cannot hold it (/proc, read-only): no traceback
+        raise ConfigError(f"{out}: cannot write the refreshed table there ({exc})") from exc
     for model, version, changes in edits:
         block = _version_yaml(version, _apply(version, changes), start, via)
         _edit_file(out / model.file, model, version, block, start)

@@ -302,6 +302,9 @@ def _tiers(raw: Any, where: str) -> list[Tier]:
         when = item.get("when") if isinstance(item, dict) else None
         if not isinstance(when, dict) or when.get("metric") != "total_input_tokens":
             raise PricingTableError(f"{w}: 'when' must name metric: total_input_tokens")
+        # a tier prices input-side keys only: a `fees` there was ignored without a word (QA)
+        _check_keys(item, {"when", "prices"}, w)
+        _check_keys(when, {"metric", "op", "value"}, f"{w}.when")
         op, value = when.get("op", "gt"), when.get("value")
         if op not in ("gt", "gte") or not isinstance(value, int) or value < (op == "gte"):
             raise PricingTableError(f"{w}: 'when' needs op gt|gte and a whole-number value")
@@ -482,14 +485,38 @@ def _rules(raw: Any, where: str) -> list[str]:
     return rules
 
 
+def _manifest_files(path: Path) -> tuple[dict[str, str], dict[str, Any]]:
+    """The manifest's {path: sha256} and the whole document; a damaged manifest is a
+    PricingTableError naming it (a missing hash or a non-UTF-8 byte was a traceback: QA)."""
+    regenerate = "regenerate it with python -m tokaudit.pricing.manifest"
+    try:
+        manifest = read_yaml(path.read_text("utf-8")) or {}
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise PricingTableError(f"{path}: not a readable manifest ({exc}); {regenerate}") from exc
+    files = manifest.get("files", []) if isinstance(manifest, dict) else None
+    if not isinstance(files, list):
+        raise PricingTableError(f"{path}: must be a mapping with a list of files; {regenerate}")
+    listed: dict[str, str] = {}
+    for number, entry in enumerate(files, start=1):
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("path"), str)
+            and isinstance(entry.get("sha256"), str)
+        ):
+            raise PricingTableError(
+                f"{path}: files entry {number} needs a path and a sha256; {regenerate}"
+            )
+        listed[entry["path"]] = entry["sha256"]
+    return listed, manifest
+
+
 def _verify_manifest(directory: Path) -> tuple[str, str]:
     path = directory / MANIFEST
     if not path.is_file():
         raise PricingTableError(
             f"{path}: manifest missing (run python -m tokaudit.pricing.manifest)"
         )
-    manifest = read_yaml(path.read_text("utf-8")) or {}
-    listed = {f["path"]: f["sha256"] for f in manifest.get("files", [])}
+    listed, manifest = _manifest_files(path)
     present = provider_files(directory)
     if sorted(listed) != present:
         raise PricingTableError(
@@ -602,6 +629,9 @@ def _read_docs(
             doc = read_yaml((directory / rel).read_text("utf-8")) or {}
         except yaml.YAMLError as exc:
             problems.append(f"{rel}: not valid YAML: {exc}")
+            continue
+        except UnicodeDecodeError as exc:
+            problems.append(f"{rel}: not valid UTF-8 ({exc})")
             continue
         if not isinstance(doc, dict):
             problems.append(f"{rel}: must be a mapping")
