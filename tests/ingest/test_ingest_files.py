@@ -91,6 +91,24 @@ def test_a_log_link_that_leads_nowhere_is_an_error_not_skipped(kit: EnvelopeKit)
     assert {Path(f.path).name: f.error for f in again.files if f.error} == errors
 
 
+def test_a_file_name_that_is_not_utf8_is_a_file_error(kit: EnvelopeKit) -> None:
+    """DuckDB takes file names as UTF-8 text only: a log named with a Latin-1 byte crashed
+    the whole ingest with a traceback, and the good files beside it were lost (QA)."""
+    import os
+
+    lines = openai_lines(kit)
+    root = kit.tmp_path / "logs"
+    kit.write("logs/good.jsonl", lines)
+    bad = os.path.join(os.fsencode(root), b"bad\xffname.jsonl")
+    with open(bad, "wb") as out:
+        out.write("".join(json.dumps(line) + "\n" for line in lines).encode("utf-8"))
+    res = kit.ingest(root)
+    errors = [f.error for f in res.files if f.error]
+    assert errors == ["the file name is not valid UTF-8, which DuckDB cannot open: rename it"]
+    assert next(f.path for f in res.files if f.error).endswith("bad\\xffname.jsonl")
+    assert res.total("loaded") == len(lines)
+
+
 def test_a_parent_step_after_a_linked_directory_names_the_file_opened(
     kit: EnvelopeKit,
 ) -> None:

@@ -407,6 +407,20 @@ def _set_counts(
     result.duplicates = read - rejected - non_requests - loaded
 
 
+def _utf8(text: str) -> bool:
+    """Whether a path (decoded by Python with surrogate escapes) is valid UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(text: str) -> str:
+    """A path that is not valid UTF-8, its bad bytes written as ``\\xff``."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _record_file_error(con: duckdb.DuckDBPyConnection, source: str, reason: str) -> None:
     con.execute(
         """INSERT INTO rejects VALUES (?, 0, NULL, ?, now())
@@ -753,6 +767,14 @@ def _plan(
             digest = fp if isinstance(fp, str) else "unreadable"
             source = f"{shown[:-1]}:{digest[:12]}>"
         result = FileResult(path=shown or str(path), source=source)
+        if not _utf8(source):
+            # DuckDB takes file names as UTF-8 text only: it could neither open this file
+            # nor store its name (a traceback that lost the other files too: QA)
+            result.path = result.source = source = _printable(source)
+            result.error = "the file name is not valid UTF-8, which DuckDB cannot open: rename it"
+            _record_file_error(con, source, result.error)
+            planned.append((0, result, None))
+            continue
         if isinstance(fp, OSError):
             result.error = f"cannot read: {fp.strerror or fp}"
             if os.path.islink(path):  # a link to a deleted file, or a loop of links
