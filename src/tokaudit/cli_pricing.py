@@ -380,6 +380,11 @@ def sync(
                 )
             )
     updated = sum(1 for i in result.items if i.status == "updated")
+    # models that differ but whose current version cannot be closed: named, not hidden
+    # behind "0 model(s) differ" (QA)
+    by_hand = [i for i in result.items if i.status == "skipped" and i.changes]
+    for item in by_hand:
+        _err(f"note: {item.model}: {len(item.changes)} price(s) differ, but {item.detail}")
     if result.written is not None and result.diff is not None:
         _err(
             f"wrote the refreshed table to {result.written}; review: tokaudit pricing diff "
@@ -387,7 +392,8 @@ def sync(
         )
         _emit_diff(result.diff, fmt)
     else:
-        _rows(fmt, columns, rows, f"{updated} model(s) differ from {result.source}\n")
+        more = f", {len(by_hand)} more to edit by hand" if by_hand else ""
+        _rows(fmt, columns, rows, f"{updated} model(s) differ from {result.source}{more}\n")
         if updated:
             _err("run again with --out DIR to write a refreshed table for review")
 

@@ -431,3 +431,26 @@ def test_sync_out_that_cannot_be_a_directory_is_exit_2(tmp_path: Path) -> None:
         result = runner.invoke(app, ["pricing", "sync", "--out", str(out)])
         assert result.exit_code == 2, result.stderr
         assert result.stderr.startswith(f"error: {out}: {needle}"), result.stderr
+
+
+def test_sync_names_a_model_that_differs_but_cannot_be_closed(tmp_path: Path) -> None:
+    """o3's current version starts 2025-06-10: refreshed as of 2025-01-01 it cannot be
+    closed, and sync said "0 model(s) differ" and never why (QA)."""
+    table = tmp_path / "table"
+    shutil.copytree(shipped_table().directory, table)
+    path = table / "providers" / "openai.yaml"
+    text = path.read_text("utf-8")
+    cut = "o3-is-80-cheaper-and-introducing-o3-pro/1284925', via: 'genai-prices 0.2.3'}\n"
+    price = "    prices: {input: '2', cache_read: '0.5'"
+    assert text.count(cut + price) == 1  # o3's version from 2025-06-10, nothing else
+    text = text.replace(cut + price, cut + price.replace("'2'", "'2.2'"))
+    path.write_text(text, "utf-8")
+    write_manifest(table)
+    args = ["pricing", "sync", "--pricing", str(table), "--effective-from", "2025-01-01"]
+    result = runner.invoke(app, [*args, "-f", "csv"])
+    assert result.exit_code == 0, result.stderr
+    assert "note: o3: 1 price(s) differ, but current version" in result.stderr
+    assert "cannot be closed on 2025-01-01; edit by hand" in result.stderr
+    assert "1 more to edit by hand" in result.stderr
+    written = runner.invoke(app, [*args, "--out", str(tmp_path / "out")])
+    assert "note: o3: 1 price(s) differ" in written.stderr
