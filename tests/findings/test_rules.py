@@ -180,21 +180,14 @@ def test_a_request_is_counted_once_across_rules(tmp_path: Path) -> None:
 
     system = "hello" + " hello" * 1999  # 2,000 tokens in o200k_base
     records = [
-        {
-            "timestamp": f"2026-10-01T10:0{minute}:00Z",
-            "provider": "anthropic",
-            "metadata": {"team": "t"},
-            "request": {
-                "model": "claude-sonnet-4-5",
-                "system": system,
-                "messages": [{"role": "user", "content": "Same question"}],
-            },
-            "response": {
-                "id": f"m{minute}",
-                "model": "claude-sonnet-4-5-20250929",
-                "usage": {"input_tokens": 2010, "output_tokens": 10},
-            },
-        }
+        _anthropic_call(
+            f"2026-10-01T10:0{minute}:00Z",
+            ("claude-sonnet-4-5", "claude-sonnet-4-5-20250929"),
+            system,
+            "Same question",
+            f"m{minute}",
+            2010,
+        )
         for minute in range(3)
     ]
     con = priced_store(tmp_path, records)
@@ -252,21 +245,9 @@ models:
     )
     system = " ".join(f"rule{i}: be precise." for i in range(400))
     records = [
-        {
-            "timestamp": f"2026-10-05T11:0{i}:00Z",
-            "provider": "anthropic",
-            "metadata": {"team": "t"},
-            "request": {
-                "model": "my-claude",
-                "system": system,
-                "messages": [{"role": "user", "content": f"q{i}"}],
-            },
-            "response": {
-                "id": f"m{i}",
-                "model": "my-claude",
-                "usage": {"input_tokens": 3000, "output_tokens": 10},
-            },
-        }
+        _anthropic_call(
+            f"2026-10-05T11:0{i}:00Z", ("my-claude", "my-claude"), system, f"q{i}", f"m{i}", 3000
+        )
         for i in range(2)
     ]
     con = priced_store(tmp_path, records)
@@ -275,3 +256,24 @@ models:
     assert priced.fetchone() == (2,)  # the overlay prices them: D01 sees both
     assert RULES_BY_ID["D01"].evaluate(con, default_settings()["D01"]) == []
     assert all(f.rule_id != "D01" for f in run_rules(con))
+
+
+def _anthropic_call(
+    ts: str, models: tuple[str, str], system: str, question: str, rid: str, input_tokens: int
+) -> dict[str, Any]:
+    """An uncached Anthropic call of team t: (requested, answering) models, 10 tokens out."""
+    return {
+        "timestamp": ts,
+        "provider": "anthropic",
+        "metadata": {"team": "t"},
+        "request": {
+            "model": models[0],
+            "system": system,
+            "messages": [{"role": "user", "content": question}],
+        },
+        "response": {
+            "id": rid,
+            "model": models[1],
+            "usage": {"input_tokens": input_tokens, "output_tokens": 10},
+        },
+    }
