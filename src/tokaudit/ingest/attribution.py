@@ -163,17 +163,22 @@ class Attribution:
             con.executemany(
                 f"INSERT INTO _ta_keys VALUES ({', '.join('?' for _ in cols)})", rows
             )  # one row per configured alias, not per record
-        key = f"coalesce({', '.join(_source_sql(f, None) for f in self.key_fields)})"
+        # every key field a row has, in api_key_fields' order: the first one that api_keys
+        # lists decides (LiteLLM logs the hashed key before the alias, so the alias a user
+        # configured never matched when only the first field present was looked up: QA)
+        keys = ", ".join(_source_sql(f, None) for f in self.key_fields)
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _ta_keymatch AS
             SELECT s.rid, {", ".join(f"k.{t}" for t in TARGETS)}
-            FROM (SELECT s.rowid AS rid, {key} AS key FROM _staged s
-                  WHERE s.reject_reason IS NULL) s
+            FROM (SELECT s.rowid AS rid, unnest([{keys}]) AS key,
+                         unnest(range({len(self.key_fields)})) AS field
+                  FROM _staged s WHERE s.reject_reason IS NULL) s
             JOIN _ta_keys k ON s.key = k.pattern
                 OR (k.masked AND starts_with(s.key, k.prefix) AND ends_with(s.key, k.suffix)
                     AND length(s.key) >= length(k.prefix) + length(k.suffix))
             QUALIFY row_number() OVER (
-                PARTITION BY s.rid ORDER BY (s.key = k.pattern) DESC, length(k.pattern) DESC) = 1"""
+                PARTITION BY s.rid
+                ORDER BY s.field, (s.key = k.pattern) DESC, length(k.pattern) DESC) = 1"""
         )
 
 

@@ -73,6 +73,27 @@ def test_litellm_team_alias_instead_of_team_id(kit: EnvelopeKit) -> None:
     assert aliased["team"] == "search"
 
 
+def test_a_litellm_key_alias_is_found_behind_the_hashed_key(kit: EnvelopeKit) -> None:
+    """LiteLLM logs the hashed key (metadata.api_key) before the key's alias
+    (metadata.user_api_key_alias): only the first key field present was looked up, so an
+    alias table of LiteLLM key aliases never matched (QA). The first field api_keys lists
+    decides; with both listed, the earlier field still wins."""
+    row = json.loads((REALWORLD / "litellm" / "spend_logs_payload.json").read_text("utf-8"))
+    meta = json.loads(row["metadata"])
+    meta["user_api_key_alias"] = "search-prod"
+    row["metadata"] = json.dumps(meta)
+    row["api_key"] = "88dc28d0f030c55ed4ab77ed8faf098196cb1c05df778539800c9f1243fe6b4b"
+    path = kit.write("spend.jsonl", [row])
+    config: dict[str, Any] = {"attribution": {"team": ["api_key"]}}
+    config["api_keys"] = {"search-prod": "search"}
+    [aliased] = _ingest(kit, config, path)
+    assert aliased["team"] == "search"
+    kit.con.execute("DELETE FROM requests; DELETE FROM ingested_files")
+    config["api_keys"] = {"search-prod": "search", row["api_key"]: "by-hash"}
+    [hashed] = _ingest(kit, config, path)
+    assert hashed["team"] == "by-hash"
+
+
 def test_api_key_alias_table_exact_and_masked(kit: EnvelopeKit) -> None:
     path = kit.write(
         "calls.jsonl",
