@@ -68,6 +68,8 @@ _SHAPE = (
 _BARE_LIST = """CASE WHEN left(p.body, 1) = '[' THEN CAST(p.body AS JSON[])
     WHEN left(p.body, 1) = ' ' AND left(ltrim(p.body), 1) = '[' THEN CAST(p.body AS JSON[])
     END"""
+
+
 # A plain message, {"role": r, "content": "text"} and nothing else (payloads are compact
 # JSON, so the length rules out other keys), goes to the counter as its role and text
 # (kind 'plain'): no JSON parsing per message in Python.
