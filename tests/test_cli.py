@@ -1077,3 +1077,16 @@ def test_audit_counts_files_not_read_apart_from_rejected_lines(
     assert result.exit_code == 2
     assert ", 1 rejected, 1 file(s) unreadable" in result.stderr
     assert "1 line(s) rejected and 1 file(s) not read, kept with their reason:" in result.stderr
+
+
+def test_a_skipped_file_says_a_new_format_does_not_apply_to_it(tmp_path: Path) -> None:
+    """An unchanged file is skipped by its fingerprint: re-run with the right --format
+    after a wrong one, it still read "unchanged, skipped" and nothing said why (QA)."""
+    log = tmp_path / "calls.jsonl"
+    log.write_bytes((ROOT / "sample_logs" / "gemini-2026-10.jsonl").read_bytes())
+    db = str(tmp_path / "s.duckdb")
+    runner.invoke(app, ["ingest", str(log), "--db", db, "--format", "litellm-spendlogs"])
+    for fmt, warned in (("envelope", True), ("litellm-spendlogs", False), ("auto", False)):
+        result = runner.invoke(app, ["ingest", str(log), "--db", db, "--format", fmt])
+        warning = f"unchanged since it was read as litellm-spendlogs, so --format {fmt}"
+        assert (warning in result.stderr) is warned, (fmt, result.stderr)

@@ -244,6 +244,19 @@ def _conflict_warnings(result: IngestResult) -> list[str]:
     ]
 
 
+def _format_skip_warnings(result: IngestResult, fmt: str) -> list[str]:
+    """Unchanged files skipped although --format names another format than they were read
+    as: the re-run looked like it re-read them and changed nothing (QA)."""
+    if fmt == "auto":
+        return []
+    return [
+        f"warning: {f.path}: unchanged since it was read as {f.format}, so --format {fmt} "
+        "does not apply to it; ingest it into a new store to read it as that"
+        for f in result.files
+        if f.skipped and f.format and f.format != fmt
+    ]
+
+
 @app.command()
 def ingest(
     paths: Annotated[list[str], typer.Argument(help=PATHS_HELP)],
@@ -306,6 +319,8 @@ def ingest(
         _out(table.render_rows(INGEST_COLUMNS, [tuple(r) for r in rows], color=_color()))
         _out(_ingest_counts_line(result) + "\n")
     for line in _conflict_warnings(result):
+        _err(line)
+    for line in _format_skip_warnings(result, fmt):
         _err(line)
     if recounted is not None:
         warn_broken_plugins(recounted.broken_plugins)
