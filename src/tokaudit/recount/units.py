@@ -146,10 +146,7 @@ WITH src AS (
 ), logged AS (
     SELECT *, coalesce({_LOGGED_LIST}, []::JSON[]) AS logged_msgs FROM src
 ), m AS (
-    SELECT *, {_message_list("logged_msgs")} AS all_msgs,
-        -- a JSON null in the list: the request is counted without it, as an estimate
-        len(logged_msgs) <> list_aggregate(logged_msgs, 'count') AS null_msgs
-    FROM logged
+    SELECT *, {_message_list("logged_msgs")} AS all_msgs FROM logged
 ), l AS (
     SELECT input_hash, chars, all_msgs,
         -- tools (a system message then gets a newline) or tool results: per-message path
@@ -169,8 +166,10 @@ WITH src AS (
                  CASE WHEN {_is("v.text", "{")} THEN v.text -> '$.format' END) AS rfmt,
         -- context the server adds that the body does not hold, or a predicted output
         -- (billed beyond the messages: docs/recount.md): the count is an estimate
+        -- (a JSON null dropped from the message list: counted without it, an estimate too)
         coalesce(v.previous_response_id, v.conversation, v.prompt, v.prediction,
-                 CASE WHEN null_msgs THEN '"a null message"'::JSON END) AS server,
+                 CASE WHEN len(all_msgs) < len(logged_msgs) THEN '"a null message"'::JSON END)
+            AS server,
         v.tool_choice AS tchoice,
         v.function_call AS fcall
     FROM m
@@ -441,14 +440,14 @@ def payload_rows(con: duckdb.DuckDBPyConnection, need: str) -> str:
             f"""SELECT unnest(pres) AS pre, unnest(hs) AS h, unnest(ns) AS n, 'msg' AS kind,
                 '' AS ctx, unnest(msgs)::VARCHAR AS payload
             FROM (
-                SELECT pres, hs, ns, list_select({_message_list(_LOGGED_LIST)}, idxs) AS msgs
-                FROM (
+                SELECT pres, hs, ns, list_select({_message_list("logged")}, idxs) AS msgs
+                FROM (SELECT *, {_LOGGED_LIST} AS logged FROM (
                     SELECT b.*, from_json(p.body, '{_MESSAGE_SHAPE}') AS v, {_BARE_LIST} AS bare
                     FROM (
                         SELECT loc.b AS input_hash, list(pre) AS pres, list(h) AS hs,
                             list(n) AS ns, list(loc.i) AS idxs
                         FROM _reps GROUP BY loc.b
-                    ) b JOIN prompt_texts p ON p.text_hash = b.input_hash))"""
+                    ) b JOIN prompt_texts p ON p.text_hash = b.input_hash)))"""
         )
     # units of requests with tools; a message also found in a plain body is read there
     sources.append(
