@@ -236,10 +236,7 @@ WITH recs AS (
         lower(ta_str({T["$.status"]})) AS status_raw,
         coalesce(ta_json({T["$.error_information"]}), {M["$.error_information"]}) AS err,
         coalesce(ta_provider(ta_str({T["$.custom_llm_provider"]})),
-                 ta_provider_from_model(coalesce(ta_str({T["$.response.model"]}),
-                                                 ta_str({T["$.model"]}),
-                                                 ta_str(psr[2]), ta_str({T["$.model_group"]}))),
-                 'unknown') AS prov
+                 ta_provider_from_model(coalesce(model_resp, model_req)), 'unknown') AS prov
     FROM classes
 ), audio_split AS (
     -- LiteLLM reports Gemini's AUDIO prompt tokens as prompt_tokens_details.audio_tokens,

@@ -255,7 +255,7 @@ def check_money(table: PriceTable, bands: list[PriceBand] | None = None) -> None
     naming nothing, or crashed: QA)."""
     for band in compile_table(table) if bands is None else bands:
         amounts = {
-            **{k: v for k, v in band.per_token.items()},
+            **band.per_token,
             "web_search_per_1k": band.web_search_per_request,
             "per_request": band.per_request,
             "file_search_per_1k": band.file_search_per_request,
