@@ -525,6 +525,53 @@ def test_a_damaged_manifest_is_refused_by_name(tmp_path: Path, damage: Any, need
     assert str(manifest) in message and needle in message
 
 
+@pytest.mark.parametrize(
+    ("damage", "needle"),
+    [
+        (lambda text: text + "signed_by: finance\n", "unknown key(s) signed_by"),
+        (lambda text: text.replace("  sha256:", "  note: x\n  sha256:", 1), "files entry 1"),
+    ],
+)
+def test_a_manifest_with_keys_it_never_writes_is_refused(
+    tmp_path: Path, damage: Any, needle: str
+) -> None:
+    """An unknown manifest key was accepted and ignored (QA): the manifest is generated, so
+    a key it never writes is a hand edit or another tool's file."""
+    directory = make_table(tmp_path, ALPHA)
+    manifest = directory / MANIFEST
+    manifest.write_text(damage(manifest.read_text("utf-8")), "utf-8")
+    message = refusal(directory)
+    assert str(manifest) in message and needle in message
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (lambda text: text.split("models:")[0] + "models: null\n", "'models' must be"),
+        (lambda text: text.split("models:")[0] + "models: []\n", "'models' must be"),
+        (lambda text: text.split("models:")[0], "'models' must be a list of models"),
+        (
+            lambda text: text.replace(
+                "source_urls: [https://example.com/pricing]", "source_urls: x"
+            ),
+            "'source_urls' must be a list",
+        ),
+        (lambda text: text.replace("[alpha-2025-01-01]", "alpha-2025-01-01"), "'aliases' must"),
+    ],
+)
+def test_a_provider_file_whose_lists_are_not_lists_is_refused(
+    tmp_path: Path, edit: Any, needle: str
+) -> None:
+    """``models: null`` (or no models key) loaded a provider with no models and no word, so
+    every request to it was unpriced as unknown; a string of aliases claimed its letters."""
+    directory = make_table(tmp_path, ALPHA)
+    provider = directory / "providers" / "openai.yaml"
+    provider.write_text(edit(provider.read_text("utf-8")), "utf-8")
+    write_manifest(directory)
+    message = refusal(directory)
+    assert "providers/openai.yaml" in message and needle in message
+
+
 def test_a_manifest_or_provider_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
     directory = make_table(tmp_path, ALPHA)
     manifest = directory / MANIFEST

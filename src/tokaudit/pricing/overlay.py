@@ -52,6 +52,7 @@ from tokaudit.pricing.table import (
     Tier,
     Variant,
     _check_keys,
+    _list_problem,
     _model_entry,
     check_names,
     parse_decimal,
@@ -262,6 +263,9 @@ def load_overlay(table: PriceTable, path: Path) -> PriceTable:
     _check_keys(doc, OVERLAY_KEYS, where)
     if doc.get("schema_version") != 1:
         raise PricingTableError(f"{where}: needs schema_version: 1")
+    shape = _list_problem(doc, "models", "a list of models")
+    if shape:
+        raise PricingTableError(f"{where}: {shape}")
     private = []
     for i, entry in enumerate(doc.get("models") or []):
         if not isinstance(entry, dict) or not entry.get("provider"):

@@ -57,6 +57,8 @@ FILE_KEYS = {
     "models",
     "notes",
 }
+# What python -m tokaudit.pricing.manifest writes; anything else was accepted and ignored.
+MANIFEST_KEYS = {"schema_version", "table_version", "files", "table_sha256"}
 MODEL_KEYS = {"id", "aliases", "match", "versions", "local", "notes", "kind"}
 # An embedding model bills input only: its versions need no output price (an embedding
 # request that reports output tokens is then unpriced, never charged 0).
@@ -496,15 +498,23 @@ def _manifest_files(path: Path) -> tuple[dict[str, str], dict[str, Any]]:
     files = manifest.get("files", []) if isinstance(manifest, dict) else None
     if not isinstance(files, list):
         raise PricingTableError(f"{path}: must be a mapping with a list of files; {regenerate}")
+    unknown = sorted(map(str, set(manifest) - MANIFEST_KEYS))
+    if unknown:
+        raise PricingTableError(
+            f"{path}: unknown key(s) {', '.join(unknown)} (allowed: "
+            f"{', '.join(sorted(MANIFEST_KEYS))}); {regenerate}"
+        )
     listed: dict[str, str] = {}
     for number, entry in enumerate(files, start=1):
         if not (
             isinstance(entry, dict)
-            and isinstance(entry.get("path"), str)
-            and isinstance(entry.get("sha256"), str)
+            and set(entry) == {"path", "sha256"}
+            and isinstance(entry["path"], str)
+            and isinstance(entry["sha256"], str)
         ):
             raise PricingTableError(
-                f"{path}: files entry {number} needs a path and a sha256; {regenerate}"
+                f"{path}: files entry {number} needs a path and a sha256 (nothing else); "
+                f"{regenerate}"
             )
         listed[entry["path"]] = entry["sha256"]
     return listed, manifest
@@ -550,7 +560,10 @@ def _model_entry(entry: Any, rel: str, provider: str) -> ModelEntry:
     kind = entry.get("kind", "chat")
     if kind not in MODEL_KINDS:
         raise PricingTableError(f"{where}: kind must be one of {MODEL_KINDS}, got {kind!r}")
-    aliases = [str(a).strip().lower() for a in entry.get("aliases") or []]
+    raw_aliases = entry.get("aliases") or []
+    if not isinstance(raw_aliases, list) or not all(isinstance(a, str) for a in raw_aliases):
+        raise PricingTableError(f"{where}: 'aliases' must be a list of names")
+    aliases = [a.strip().lower() for a in raw_aliases]
     for name in [model_id, *aliases]:
         key = model_key(name)
         if key != name:
@@ -619,6 +632,18 @@ def check_names(models: list[ModelEntry], problems: list[str]) -> None:
                 )
 
 
+def _list_problem(doc: dict[str, Any], key: str, what: str, required: bool = False) -> str:
+    """Why ``doc[key]`` is not a list, or "" (``models: null`` dropped every model silently
+    and a string was read letter by letter: QA)."""
+    if key not in doc and not required:
+        return ""
+    value = doc.get(key)
+    if isinstance(value, list) and (value or not required):
+        return ""
+    shown = "missing" if key not in doc else f"{type(value).__name__} {value!r}"[:80]
+    return f"{key!r} must be {what}{' (at least one)' if required else ''}, got {shown}"
+
+
 def _read_docs(
     directory: Path, problems: list[str]
 ) -> tuple[list[tuple[str, Any]], dict[str, str]]:
@@ -653,6 +678,11 @@ def _read_docs(
             problems.append(
                 f"{rel}: provider {provider!r} does not match the file name {Path(rel).name}"
             )
+            continue
+        shape = _list_problem(doc, "models", "a list of models", required=True)
+        shape = shape or _list_problem(doc, "source_urls", "a list of addresses")
+        if shape:
+            problems.append(f"{rel}: {shape}")
             continue
         conventions[str(provider)] = str(convention)
         docs.append((rel, doc))
