@@ -334,3 +334,36 @@ def test_counts_that_add_up_beyond_int64_reject_only_their_line(kit: EnvelopeKit
         3: "promptTokenCount + toolUsePromptTokenCount is too large",
         4: "input token counts add up to more than 9223372036854775807: too large",
     }
+
+
+def test_an_object_of_counts_of_another_type_is_rejected(kit: EnvelopeKit) -> None:
+    """``"prompt_tokens_details": "abc"`` read as no details at all (QA): its cached tokens
+    priced as uncached input, no word. A JSON null there still means "not reported"."""
+    calls = kit.cassette(OPENAI_CACHE)
+    [snap] = kit.snapshot(ANTHROPIC_SNAPSHOT)
+    [responses] = kit.cassette(OPENAI_RESPONSES)
+    broken: list[Json] = []
+    for i, (key, value) in enumerate(
+        [("prompt_tokens_details", "abc"), ("prompt_tokens_details", [5])]
+    ):
+        line = kit.from_exchange(calls[i], "openai", request_id=f"details-{i}")
+        line["response"]["usage"][key] = value
+        broken.append(line)
+    reasoning = kit.from_exchange(responses, "openai", request_id="reasoning")
+    reasoning["response"]["usage"]["output_tokens_details"] = 7
+    anthropic = kit.from_exchange(snap, "anthropic", request_id="split")
+    anthropic["response"]["usage"]["cache_creation"] = "5m"
+    null_details = kit.from_exchange(calls[2], "openai", request_id="null")
+    null_details["response"]["usage"]["prompt_tokens_details"] = None
+    fr, _ = kit.ingest_lines([*broken, reasoning, anthropic, null_details])
+    assert (fr.records_read, fr.loaded, fr.rejected) == (5, 1, 4)
+    reasons = {n: r["reason"] for n, r in kit.rejects(kit.tmp_path / "log.jsonl").items()}
+    assert reasons == {
+        1: 'response.usage.prompt_tokens_details should be an object, got "abc"',
+        2: "response.usage.prompt_tokens_details should be an object, got [5]",
+        3: "response.usage.output_tokens_details should be an object, got 7",
+        4: 'response.usage.cache_creation should be an object, got "5m"',
+    }
+    [row] = kit.rows(kit.tmp_path / "log.jsonl")
+    prompt = null_details["response"]["usage"]["prompt_tokens"]
+    assert (row["source_line"], row["input_tokens"], row["cache_read_tokens"]) == (5, prompt, 0)

@@ -29,6 +29,7 @@ from tokaudit.ingest.staging import (
 from tokaudit.ingest.usage import (
     COUNT_FIELDS,
     TOKEN_CLASS_COLUMNS,
+    count_containers,
     count_problems,
     gm_modality_is,
     not_plain_count,
@@ -475,8 +476,18 @@ def _count(field: str) -> str:
 
 
 def _suspect(convention: str) -> str:
-    """SQL: a count of the convention that is not a plain integer (ta_int_problem words it)."""
-    return " OR ".join(not_plain_count(_count(f)) for f in COUNT_FIELDS[convention])
+    """SQL: a count of the convention that is not a plain integer (ta_int_problem words it),
+    or an object of counts that is not an object (from_json types it as an object of NULLs,
+    as if absent: the cheap test of its counts first, the text only when none is there)."""
+    fields = COUNT_FIELDS[convention]
+    counts = [not_plain_count(_count(f)) for f in fields]
+    objects = [
+        "("
+        + " AND ".join(f"{_count(f)} IS NULL" for f in fields if f.startswith(c + "."))
+        + f""" AND contains(u, '"{c}":') AND NOT contains(u, '"{c}":null'))"""
+        for c in count_containers(convention)
+    ]
+    return " OR ".join([*counts, *objects])
 
 
 def _n(field: str) -> str:

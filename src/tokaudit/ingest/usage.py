@@ -235,13 +235,29 @@ def not_plain_count(value: str) -> str:
     return f"({value} IS NOT NULL AND NOT regexp_full_match({value}, '{PLAIN_INT}'))"
 
 
+def count_containers(convention: str) -> list[str]:
+    """The objects holding a convention's breakdown counts (``prompt_tokens_details``, ...)."""
+    return sorted({f.split(".")[0] for f in COUNT_FIELDS[convention] if "." in f})
+
+
 def count_problems(convention: str, doc: str, label: str) -> str:
     """SQL: why a count in the usage object ``doc`` is unusable (wrong type, negative, or
-    null where the convention always has a count: NOT_NULL_FIELDS)."""
+    null where the convention always has a count: NOT_NULL_FIELDS), or why an object of
+    counts is not one (``"prompt_tokens_details": "abc"`` read as no cached tokens: QA)."""
+    containers = [
+        f"CASE WHEN json_type({doc}, '$.{c}') NOT IN ('OBJECT', 'NULL') THEN "
+        f"'{label}.{c} should be an object, got ' || ({doc} -> '$.{c}')::VARCHAR END"
+        for c in count_containers(convention)
+    ]
     checks = ", ".join(
-        f"{'ta_count_problem' if field in NOT_NULL_FIELDS[convention] else 'ta_int_problem'}"
-        f"({doc}, '{label}.{field}', '$.{field}')"
-        for field in COUNT_FIELDS[convention]
+        [
+            *containers,
+            *(
+                f"{'ta_count_problem' if f in NOT_NULL_FIELDS[convention] else 'ta_int_problem'}"
+                f"({doc}, '{label}.{f}', '$.{f}')"
+                for f in COUNT_FIELDS[convention]
+            ),
+        ]
     )
     return f"nullif(concat_ws('; ', {checks}), '')"
 
