@@ -64,6 +64,11 @@ documented places; each is handled by one named rule in ``_expect`` below, with 
     its usage object has no count and genai-prices' OpenAI extractor reads none, so genai-prices
     prices such a request without the fee. tokaudit counts the output items
     (docs/envelope.md). Adjustment: oracle + calls x genai-prices' own ``web_searches`` price.
+``openai-embedding-batch``
+    genai-prices has no batch rate for text-embedding-3-small/-large; OpenAI's pricing page has
+    half the standard one ($0.01 and $0.065 per million: providers/openai.yaml comment on the
+    embedding models). Adjustment: oracle = half of genai-prices' standard price; a request that
+    logs output tokens is unpriced (``missing_price_key``: embeddings have no output price).
 ``vertex-regional-uplift``
     A Claude Sonnet/Haiku/Opus 4.5+ request on a regional Vertex AI endpoint (the envelope's
     ``metadata.vertex_location`` is not ``global``) costs 10% more than the global one
@@ -175,6 +180,8 @@ STAND_INS = {
     "claude-mythos-5-1": ("mythos-as-fable", "claude-fable-5-1"),
     "gemini-1.5-flash-8b": ("flash-8b-entry", "gemini-flash-1.5-8b"),
 }
+# Embedding models with a Batch API rate genai-prices lacks (rule openai-embedding-batch).
+EMBEDDING_BATCH = {"text-embedding-3-small", "text-embedding-3-large"}
 
 # Models with a long-context tier in any version: their sizes straddle the 200k cliff.
 TIERED = {m.id for m in shipped_table().models if any(v.tiers for v in m.versions)}
@@ -588,6 +595,11 @@ def _expect_gp(case: Case) -> Expectation:
             assert start is not None
             rules.append("variant-before-checked")
             at, context = _at(start), case.context
+        elif case.context == "batch" and case.model_id in EMBEDDING_BATCH:
+            if case.output:
+                return Expectation([*rules, "openai-embedding-batch"], None, "missing_price_key")
+            half = Decimal(gp(case.ts, None).total_price) / 2
+            return Expectation([*rules, "openai-embedding-batch"], half)
         elif case.provider == "anthropic" and case.context == "batch":
             full = Decimal(gp(case.ts, None).total_price)
             tokens = tokens_only(case.ts, None)
@@ -642,6 +654,7 @@ RULES = (
     "sonnet-4-long-context",
     "mythos-as-fable",
     "flash-8b-entry",
+    "openai-embedding-batch",
 )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -246,3 +247,48 @@ def test_rejects_dedup_and_counts(kit: EnvelopeKit) -> None:
     copy_path = kit.write("copy/out.jsonl", [outputs[0], outputs[1]])
     [again] = kit.ingest(copy_path).files  # the same lines under another path
     assert_counts_add_up(again, 2, 0, 2, 0)
+
+
+def test_an_embeddings_batch_is_priced_at_the_batch_embedding_rates(kit: EnvelopeKit) -> None:
+    """Batch embeddings were unpriced (no batch rate in the table): OpenAI lists 3-small at
+    $0.01 and 3-large at $0.065 per million in the Batch API, ada-002 at none."""
+    folder = kit.tmp_path / "emb"
+    folder.mkdir()
+    cases = [  # (custom_id, model, prompt_tokens, $ per million in batch, or None)
+        ("e1", "text-embedding-3-small", 11, "0.01"),
+        ("e2", "text-embedding-3-large", 4, "0.065"),
+        ("e3", "text-embedding-ada-002", 1, None),
+    ]
+    inputs = [
+        {"custom_id": c, "method": "POST", "url": "/v1/embeddings", "body": {"model": m}}
+        for c, m, _, _ in cases
+    ]
+    outputs = [
+        {
+            "id": f"batch_req_{c}",
+            "custom_id": c,
+            "response": {
+                "status_code": 200,
+                "request_id": f"req_{c}",
+                "body": {
+                    "object": "list",
+                    "data": [{"object": "embedding", "index": 0, "embedding": [0.1]}],
+                    "model": m,
+                    "usage": {"prompt_tokens": n, "total_tokens": n},
+                },
+            },
+            "error": None,
+        }
+        for c, m, n, _ in cases
+    ]
+    for name, lines in (("input.jsonl", inputs), ("output.jsonl", outputs)):
+        (folder / name).write_text("".join(json.dumps(x) + "\n" for x in lines), "utf-8")
+    kit.ingest(folder)
+    install_prices(kit.con)
+    got = {c["request_id"]: (c["cost_usd"], c["unpriced_reason"]) for c in costs(kit.con)}
+    assert got == {
+        f"batch_req_{c}": (
+            (Decimal(n) * Decimal(rate) / 10**6, None) if rate else (None, "unknown_context")
+        )
+        for c, _, n, rate in cases
+    }
