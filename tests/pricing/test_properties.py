@@ -310,9 +310,7 @@ def test_cost_is_monotone_in_every_token_class(tmp_path: Path) -> None:
 # batch variant exists only from a dated price version on (UTC instant).
 NO_BATCH_RATE = {
     "gemini-1.5-flash-8b",  # no batch rate published
-    "text-embedding-3-small",  # genai-prices has no batch rate for the embedding models
-    "text-embedding-3-large",
-    "text-embedding-ada-002",
+    "text-embedding-ada-002",  # OpenAI lists Batch rates for text-embedding-3-* only
     "gpt-3.5-turbo-0301",
     "gpt-3.5-turbo-0613",
     "gpt-3.5-turbo-16k",
