@@ -115,6 +115,58 @@ def test_broken_plugins_are_reported_and_skipped(monkeypatch: pytest.MonkeyPatch
     assert isinstance(loaded.for_model("gemini-2.5-flash"), FakeGemini)
 
 
+class NoVersion(Tokenizer):
+    """A plugin that forgot its ``version`` class attribute (only ``name`` is set)."""
+
+    name = "no-version"
+
+    def covers(self, model: str) -> bool:
+        return model.startswith("nover-")
+
+    def encoding_for(self, model: str) -> str:
+        return "words"
+
+    def count(self, texts: Sequence[str], model: str) -> list[int]:
+        return [len(text.split()) for text in texts]
+
+
+class NumberName(FakeGemini):
+    name = 7  # type: ignore[assignment]
+
+
+class CannotListModels(FakeGemini):
+    def models_covered(self) -> list[str]:
+        raise RuntimeError("no model list")
+
+
+def test_a_plugin_without_a_name_or_version_is_broken_not_fatal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A missing ``version`` made ``tokenizers list`` and every recount stop with an
+    AttributeError; it is reported as broken like any plugin that cannot start."""
+    _use_entry_points(
+        monkeypatch,
+        [
+            FakeEntryPoint("nover", NoVersion),
+            FakeEntryPoint("number", NumberName),
+            FakeEntryPoint("gemini", CannotListModels),
+        ],
+    )
+    loaded = load_tokenizers()
+    assert [tok.name for tok in loaded.tokenizers] == ["tiktoken", "hf", "fake-gemini"]
+    assert loaded.broken == [
+        ("nover", "TypeError: NoVersion.version must be a non-empty string, got None"),
+        ("number", "TypeError: NumberName.name must be a non-empty string, got 7"),
+    ]
+    assert loaded.for_model("nover-1") is None
+
+    rows = {row.name: row for row in registry.describe(loaded)}
+    assert rows["fake-gemini"].status == "ok"
+    assert rows["fake-gemini"].models == []
+    assert "models_covered() failed: RuntimeError: no model list" in rows["fake-gemini"].detail
+    assert rows["nover"].status == "broken"
+
+
 def test_a_broken_builtin_does_not_stop_other_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
     class BrokenBuiltin(TiktokenTokenizer):
         def __init__(self) -> None:

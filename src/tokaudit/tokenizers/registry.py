@@ -52,8 +52,7 @@ def describe(registry: Registry) -> list[PluginInfo]:
     from .estimate import EstimateTokenizer
 
     rows = [
-        PluginInfo(t.name, t.version, "ok", t.models_covered(), type(t).__module__)
-        for t in registry.tokenizers
+        PluginInfo(t.name, t.version, "ok", *_models_and_detail(t)) for t in registry.tokenizers
     ]
     estimate = EstimateTokenizer()
     rows.append(
@@ -69,8 +68,29 @@ def describe(registry: Registry) -> list[PluginInfo]:
     return rows
 
 
+def _models_and_detail(tokenizer: Tokenizer) -> tuple[list[str], str]:
+    """What a plugin says it covers, for the listing; a plugin failing to say so is named in
+    the detail rather than stopping the listing of every other one."""
+    try:
+        return [str(model) for model in tokenizer.models_covered()], type(tokenizer).__module__
+    except Exception as exc:
+        return [], f"{type(tokenizer).__module__}; models_covered() failed: {_describe(exc)}"
+
+
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
+
+
+def _check_identity(tokenizer: Tokenizer) -> None:
+    """A plugin's ``name`` and ``version`` must be non-empty strings: every stored count is
+    keyed by them, and one missing (a forgotten class attribute) stopped every recount and
+    ``tokenizers list`` with an AttributeError."""
+    for attribute in ("name", "version"):
+        value = getattr(tokenizer, attribute, None)
+        if not isinstance(value, str) or not value:
+            raise TypeError(
+                f"{type(tokenizer).__name__}.{attribute} must be a non-empty string, got {value!r}"
+            )
 
 
 def load_tokenizers(config: Path | None = None) -> Registry:
@@ -93,6 +113,7 @@ def load_tokenizers(config: Path | None = None) -> Registry:
             if not (isinstance(target, type) and issubclass(target, Tokenizer)):
                 raise TypeError(f"{target!r} is not a tokaudit Tokenizer subclass")
             tokenizer = HfTokenizer(config=config) if target is HfTokenizer else target()
+            _check_identity(tokenizer)
         except Exception as exc:  # any plugin failure is reported, never fatal
             registry.broken.append((label, _describe(exc)))
             return
