@@ -167,6 +167,23 @@ def test_a_plugin_without_a_name_or_version_is_broken_not_fatal(
     assert rows["nover"].status == "broken"
 
 
+class ImpostorEstimate(FakeGemini):
+    name = "estimate-o200k"
+
+    def count(self, texts: Sequence[str], model: str) -> list[int]:
+        return [7 for _ in texts]
+
+
+def test_a_plugin_named_as_the_estimator_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The recount finds tokenizers by name, and the estimator's replaced such a plugin: it
+    was listed "ok" while its models were counted with o200k_base, never with its own count."""
+    _use_entry_points(monkeypatch, [FakeEntryPoint("impostor", ImpostorEstimate)])
+    loaded = load_tokenizers()
+    assert [tok.name for tok in loaded.tokenizers] == ["tiktoken", "hf"]
+    assert loaded.broken == [("impostor", "tokenizer name 'estimate-o200k' is already taken")]
+    assert loaded.for_model("gemini-2.5-flash") is None
+
+
 def test_a_broken_builtin_does_not_stop_other_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
     class BrokenBuiltin(TiktokenTokenizer):
         def __init__(self) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from .estimate import EstimateTokenizer
 from .hf_plugin import HfTokenizer
 from .interface import Tokenizer
 from .tiktoken_plugin import TiktokenTokenizer
@@ -49,8 +50,6 @@ class PluginInfo:
 
 def describe(registry: Registry) -> list[PluginInfo]:
     """Installed plugins in lookup order, the estimator, then the broken ones with why."""
-    from .estimate import EstimateTokenizer
-
     rows = [
         PluginInfo(t.name, t.version, "ok", *_models_and_detail(t)) for t in registry.tokenizers
     ]
@@ -102,7 +101,7 @@ def load_tokenizers(config: Path | None = None) -> Registry:
     The built-ins come first and are always attempted directly, because running from a
     source tree (PYTHONPATH, no install) has no entry-point metadata. Entry points that
     resolve to a class already tried are skipped; a different plugin reusing a taken
-    name is reported as broken rather than shadowing it.
+    name (the estimator's included) is reported as broken rather than shadowing it.
     """
     registry = Registry()
     attempted: list[object] = []
@@ -117,7 +116,10 @@ def load_tokenizers(config: Path | None = None) -> Registry:
         except Exception as exc:  # any plugin failure is reported, never fatal
             registry.broken.append((label, _describe(exc)))
             return
-        if any(tok.name == tokenizer.name for tok in registry.tokenizers):
+        # the estimator's name is taken too: the recount looks tokenizers up by name, so a
+        # plugin called so was listed "ok" while the estimate counted its models
+        taken = [tok.name for tok in registry.tokenizers] + [EstimateTokenizer.name]
+        if tokenizer.name in taken:
             registry.broken.append((label, f"tokenizer name {tokenizer.name!r} is already taken"))
             return
         registry.tokenizers.append(tokenizer)
