@@ -431,3 +431,45 @@ def test_a_role_or_a_piece_failing_on_the_pieces_path_is_labelled_as_the_library
     assert con.execute(
         "SELECT count(*) FROM token_counts WHERE tokenizer LIKE '%estimate%'"
     ).fetchone() == (0,)
+
+
+class CoversRaises(Marker):
+    """A plugin whose ``covers`` itself raises, for one model only."""
+
+    name = "covers-raises"
+
+    def covers(self, model: str) -> bool:
+        if model == "gpt-4o-mini":
+            raise RuntimeError("covers exploded")
+        return model == "marker-1"
+
+
+def test_a_plugin_whose_covers_raises_is_passed_over(tmp_path: Path) -> None:
+    """``covers`` raising stopped the recount (and ``ingest``) with a traceback. The plugin is
+    passed over for that model, which falls to the next plugin (tiktoken), and reported;
+    the models it does cover keep its counts."""
+    con = store(
+        tmp_path,
+        [
+            record("mini", [("user", "fine words here")], "Sure thing.", model="gpt-4o-mini"),
+            record("mine", [("user", "fine words here")], "Sure thing."),
+        ],
+    )
+    plugin = CoversRaises()
+    plugin.broken = False
+    result = recount(con, Registry([plugin, TiktokenTokenizer()]))
+    assert ("covers-raises", "RuntimeError on 'gpt-4o-mini': covers exploded") in (
+        result.broken_plugins
+    )
+    got = audit(con)
+    # tiktoken's exact framing: 3 per message, the role, the text, 3 of reply priming
+    mini_input = 3 + 3 + estimate("user") + estimate("fine words here")
+    assert got["mini"][:3] == ("tiktoken", True, mini_input)
+    assert got["mini"][3] == estimate("Sure thing.")
+    assert got["mine"] == (
+        "covers-raises",
+        True,
+        expected_input([("user", "fine words here")]),
+        words("Sure thing."),
+        True,
+    )

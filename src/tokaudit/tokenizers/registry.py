@@ -33,8 +33,18 @@ class Registry:
     broken: list[tuple[str, str]] = field(default_factory=list)
 
     def for_model(self, model: str) -> Tokenizer | None:
-        """The first tokenizer that covers ``model``; None means only an estimate is possible."""
-        return next((tok for tok in self.tokenizers if tok.covers(model)), None)
+        """The first tokenizer that covers ``model``; None means only an estimate is possible.
+
+        A plugin whose ``covers`` raises is passed over for that model and named in
+        ``broken``: one plugin's bug must not stop the recount of every model.
+        """
+        for tok in self.tokenizers:
+            try:
+                if tok.covers(model):
+                    return tok
+            except Exception as exc:  # third-party code: reported, never fatal
+                self.broken.append((tok.name, f"{type(exc).__name__} on {model!r}: {exc}"))
+        return None
 
 
 @dataclass(frozen=True)
