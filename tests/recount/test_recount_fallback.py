@@ -383,14 +383,17 @@ class _Returns(Tokenizer):
         (1.5, "ValueError: returned 1.5 as a count: a count is a whole number"),
         (True, "ValueError: returned True as a count: a count is a whole number"),
         (-5, "ValueError: returned -5 as a count: a count cannot be negative"),
+        (2**63, f"ValueError: returned {2**63} as a count: no text holds 2,147,483,648 tokens"),
+        (2**31, f"ValueError: returned {2**31} as a count: no text holds 2,147,483,648 tokens"),
     ],
 )
 def test_a_count_that_is_no_whole_number_is_the_plugins_failure(
     returned: object, reason: str
 ) -> None:
-    """A plugin that returns a string, a float, a bool or a negative number instead of
-    raising failed all the same: the text is left to the estimate (a string crashed ingest,
-    findings and reports with a TypeError; -5 was stored and priced)."""
+    """A plugin that returns a string, a float, a bool, a negative number or an impossibly
+    large one instead of raising failed all the same: the text is left to the estimate (a
+    string crashed ingest, findings and reports with a TypeError; -5 was stored and priced;
+    2**63 stopped the recount with a DuckDB conversion error)."""
     odd = _Returns(lambda text: returned if "odd" in text else len(text.split()))
     counts, why = pool.count_texts(odd, ["an odd text", "two words"], "m")
     assert (counts, why) == ([pool.FAILED, 2], reason)

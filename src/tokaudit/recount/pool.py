@@ -92,6 +92,11 @@ def default_workers() -> int:
 
 
 _FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)  # never swallowed
+# The largest count a plugin may return for one text. A log line holds at most 256 MiB and a
+# tokenizer makes about one token per byte at most, so no real count comes near it; a count
+# beyond BIGINT stopped the recount with a DuckDB conversion error, and sums of counts this
+# size stay well within it.
+MOST_TOKENS = 2**31 - 1
 
 
 def _leave_ctrl_c_to_the_parent() -> None:
@@ -134,6 +139,8 @@ def _whole_count(count: object) -> int:
         raise ValueError(f"returned {count!r} as a count: a count is a whole number") from None
     if value < 0:
         raise ValueError(f"returned {value} as a count: a count cannot be negative")
+    if value > MOST_TOKENS:
+        raise ValueError(f"returned {value} as a count: no text holds {MOST_TOKENS + 1:,} tokens")
     return value
 
 
