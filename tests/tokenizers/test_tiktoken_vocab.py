@@ -55,6 +55,19 @@ def test_not_gzip_is_a_tokenizer_error(tmp_path: Path) -> None:
         load_mergeable_ranks(path, "0" * 64)
 
 
+def test_damaged_compressed_data_is_a_tokenizer_error(tmp_path: Path) -> None:
+    """Bytes damaged inside the deflate stream raise zlib.error, which is no OSError: it
+    escaped as "error: Error -3 while decompressing data", naming neither file nor remedy."""
+    spec = ENCODING_SPECS["cl100k_base"]
+    damaged = bytearray((DATA_DIR / spec.filename).read_bytes())
+    damaged[12:40] = b"\xff" * 28  # just past the 10-byte gzip header
+    (tmp_path / spec.filename).write_bytes(bytes(damaged))
+
+    with pytest.raises(TokenizerError, match="reinstall tokaudit") as info:
+        load_encoding(spec, tmp_path)
+    assert spec.filename in str(info.value)
+
+
 def test_malformed_line_names_the_line(tmp_path: Path) -> None:
     content = b"IQ== 0\nnot-a-rank-line\n"
     path = _write_gz(tmp_path / "bad.tiktoken.gz", content)

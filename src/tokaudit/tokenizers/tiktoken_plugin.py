@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import re
 import threading
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from importlib.resources import files
@@ -164,7 +165,7 @@ def load_mergeable_ranks(source: Traversable, expected_sha256: str) -> dict[byte
     """
     try:
         raw = gzip.decompress(source.read_bytes())
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # zlib.error: damaged compressed data
         raise TokenizerError(
             f"cannot read tokenizer vocabulary {source}: {exc}; reinstall tokaudit"
         ) from exc
