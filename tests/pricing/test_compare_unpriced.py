@@ -68,9 +68,9 @@ def test_unpriced_under_either_table_is_in_neither_cost(tmp_path: Path) -> None:
     # The group that cannot be compared sorts after the ones that can.
     assert [r.keys["team"] for r in result.rows] == ["a", "b"]
     columns, flat = comparison_rows(result)
-    assert columns[-1] == "excluded_requests"
-    assert flat[1] == ("b", 1, None, None, None, 1, 0, 1)
-    assert flat[2] == ("total", 4, "2", "4", "2", 1, 1, 2)
+    assert columns[-2:] == ["excluded_requests", "estimated_requests"]
+    assert flat[1] == ("b", 1, None, None, None, 1, 0, 1, 0)
+    assert flat[2] == ("total", 4, "2", "4", "2", 1, 1, 2, 0)
 
 
 def test_cli_json_has_null_costs_and_the_excluded_count(tmp_path: Path) -> None:
@@ -94,6 +94,7 @@ def test_cli_json_has_null_costs_and_the_excluded_count(tmp_path: Path) -> None:
         "unpriced_requests": 0,
         "compare_unpriced_requests": 0,
         "excluded_requests": 0,
+        "estimated_requests": 0,
     }
     for model, unpriced, compare_unpriced in [("beta", 0, 1), ("gamma", 1, 0)]:
         row = rows[model]
@@ -112,6 +113,7 @@ def test_cli_json_has_null_costs_and_the_excluded_count(tmp_path: Path) -> None:
         "unpriced_requests": 1,
         "compare_unpriced_requests": 1,
         "excluded_requests": 2,
+        "estimated_requests": 0,
     }
 
 
@@ -123,3 +125,37 @@ def test_nothing_comparable_at_all_is_null_not_zero(tmp_path: Path) -> None:
     data = comparison_dict(compare_pricing(con, current_table, load_price_table(other), ["team"]))
     assert data["totals"]["cost_usd"] is None and data["totals"]["delta_usd"] is None
     assert data["totals"]["excluded_requests"] == 1
+
+
+def test_spend_priced_from_the_recount_is_counted_as_estimated_in_every_format(
+    tmp_path: Path,
+) -> None:
+    """Every report marks spend priced from recounted tokens (a request logged without
+    usage) as an estimate; the comparison showed it as billed in all four formats (QA)."""
+    current, other = _tables(tmp_path)
+    envelopes = _envelopes()[:3]  # alpha, alpha, beta (team a)
+    for envelope in envelopes[1:]:  # the second alpha and beta logged without usage
+        del envelope["response"]["usage"]
+        envelope["request"]["messages"] = [{"role": "user", "content": "Hello there"}]
+    log = write_jsonl(tmp_path / "log.jsonl", envelopes)
+    db = tmp_path / "s.duckdb"
+    runner = CliRunner()
+    ingest = runner.invoke(app, ["ingest", str(log), "--db", str(db), "--pricing", str(current)])
+    assert ingest.exit_code == 0, ingest.stderr
+    args = ["report", "--db", str(db), "--by", "model", "--pricing", str(current)]
+    args += ["--compare-pricing", str(other)]
+
+    data = json.loads(runner.invoke(app, [*args, "-f", "json"]).stdout)
+    rows = {r["model"]: r for r in data["rows"]}
+    # alpha: one of its two compared requests is priced from its recount; beta, unpriced
+    # under the compared table, is left out of the comparison, so it is no compared estimate
+    assert (rows["alpha"]["excluded_requests"], rows["alpha"]["estimated_requests"]) == (0, 1)
+    assert (rows["beta"]["excluded_requests"], rows["beta"]["estimated_requests"]) == (1, 0)
+    assert data["totals"]["estimated_requests"] == 1
+
+    csv_lines = runner.invoke(app, [*args, "-f", "csv"]).stdout.splitlines()
+    assert csv_lines[0].endswith(",excluded_requests,estimated_requests")
+    assert next(line for line in csv_lines if line.startswith("alpha,")).endswith(",0,1")
+    for fmt in ("table", "markdown"):
+        out = runner.invoke(app, [*args, "-f", fmt]).stdout
+        assert "estimated" in out, fmt

@@ -23,7 +23,11 @@ from typing import Any
 import duckdb
 
 from tokaudit.models import PricingInfo
-from tokaudit.pricing.store_tables import install_price_table, read_pricing_info
+from tokaudit.pricing.store_tables import (
+    ESTIMATED_SPEND,
+    install_price_table,
+    read_pricing_info,
+)
 from tokaudit.pricing.table import PriceTable
 from tokaudit.report.breakdown import DIMENSIONS, time_filter
 
@@ -38,6 +42,8 @@ class ComparisonRow:
     unpriced_requests: int
     compare_unpriced_requests: int
     excluded_requests: int = 0  # unpriced under either table: in neither cost nor the delta
+    # compared requests priced from recounted tokens (logged without usage): estimates
+    estimated_requests: int = 0
 
     @property
     def delta_usd(self) -> Decimal | None:
@@ -87,7 +93,8 @@ def compare_pricing(
         coalesce(sum({calls}) FILTER (WHERE c.pricing_status = 'unpriced'), 0),
         coalesce(sum({calls}) FILTER (WHERE o.pricing_status = 'unpriced'), 0),
         count(*) FILTER (WHERE c.pricing_status <> o.pricing_status),
-        coalesce(sum({calls}) FILTER (WHERE NOT ({both})), 0)"""
+        coalesce(sum({calls}) FILTER (WHERE NOT ({both})), 0),
+        coalesce(sum({calls}) FILTER (WHERE {both} AND {ESTIMATED_SPEND}), 0)"""
     keys = ", ".join(f"{DIMENSIONS[d]} AS k_{d}" for d in group_by)
     order = ", ".join(f"k_{d}" for d in group_by)
     base = "FROM request_costs c JOIN _compare o USING (request_key)"
@@ -110,6 +117,7 @@ def compare_pricing(
             int(values[3]),
             int(values[4]),
             int(values[6]),
+            int(values[7]),
         )
 
     assert total is not None
@@ -135,6 +143,7 @@ COLUMNS = [
     "unpriced_requests",
     "compare_unpriced_requests",
     "excluded_requests",
+    "estimated_requests",
 ]
 
 
@@ -152,6 +161,7 @@ def comparison_rows(result: PricingComparison) -> tuple[list[str], list[tuple[An
             r.unpriced_requests,
             r.compare_unpriced_requests,
             r.excluded_requests,
+            r.estimated_requests,
         )
 
     rows = [flat(r, [r.keys[d] for d in result.group_by]) for r in result.rows]
@@ -191,6 +201,7 @@ def comparison_dict(result: PricingComparison) -> dict[str, Any]:
             "unpriced_requests": r.unpriced_requests,
             "compare_unpriced_requests": r.compare_unpriced_requests,
             "excluded_requests": r.excluded_requests,
+            "estimated_requests": r.estimated_requests,
         }
 
     totals = item(result.totals)
