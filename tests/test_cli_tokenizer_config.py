@@ -83,3 +83,20 @@ def test_a_config_that_cannot_be_read_is_an_error(
         result = runner.invoke(app, [*command, "--db", str(store), "--config", str(config)])
         assert result.exit_code == 2, result.output
         assert f"{config}: {why}" in result.stderr
+
+
+def test_tokenizers_list_reads_the_config_given(
+    tmp_path: Path, config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tokenizers list` had no --config: the hf plugin a config sets up elsewhere could only
+    be listed through TOKAUDIT_CONFIG or ./tokaudit.yaml (QA)."""
+    monkeypatch.delenv("TOKAUDIT_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    plain = runner.invoke(app, ["tokenizers", "list", "-f", "csv"])
+    assert plain.exit_code == 0 and "\nhf,,broken," not in plain.stdout  # no config: no models
+    listed = runner.invoke(app, ["tokenizers", "list", "-f", "csv", "--config", str(config)])
+    assert listed.exit_code == 0, listed.output
+    assert "\nhf,,broken," in listed.stdout  # gone.json: broken from the start, and named
+    assert "warning: tokenizer plugin 'hf' skipped" in listed.stderr
+    missing = runner.invoke(app, ["tokenizers", "list", "--config", str(tmp_path / "no.yaml")])
+    assert missing.exit_code == 2 and "no.yaml" in missing.stderr and missing.stdout == ""

@@ -268,9 +268,10 @@ def recount_report(
         return replace(recount_report(con, group_by, since, until), broken_plugins=broken)
 
 
-def tokenizers_list() -> list[PluginInfo]:
-    """Installed tokenizer plugins, what they cover, and the ones that failed to load."""
-    return describe(load_tokenizers())
+def tokenizers_list(config: Path | None = None) -> list[PluginInfo]:
+    """Installed tokenizer plugins, what they cover, and the ones that failed to load
+    (``config``: the tokaudit.yaml whose ``tokenizers:`` section configures them)."""
+    return describe(load_tokenizers(config))
 
 
 def report(

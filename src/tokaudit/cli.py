@@ -20,11 +20,11 @@ from typing import Annotated, Any
 import typer
 
 from tokaudit import __version__, api
+from tokaudit.cli_common import TokenizerConfigOption, render
 from tokaudit.cli_common import color as _color
 from tokaudit.cli_common import err as _err
 from tokaudit.cli_common import guard as _guard
 from tokaudit.cli_common import out as _out
-from tokaudit.cli_common import render
 from tokaudit.cli_pricing import pricing_app
 from tokaudit.cli_recount import (
     report_recount,
@@ -98,15 +98,6 @@ ConfigOption = Annotated[
         "--config",
         envvar="TOKAUDIT_CONFIG",
         help="Attribution rules (docs/attribution.md); default ./tokaudit.yaml if present.",
-    ),
-]
-TokenizerConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        envvar="TOKAUDIT_CONFIG",
-        help="tokaudit.yaml whose tokenizers: section configures tokenizer plugins "
-        "(docs/recount.md); default ./tokaudit.yaml if present.",
     ),
 ]
 ReadRecountOption = Annotated[

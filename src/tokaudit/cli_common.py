@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import duckdb
 import typer
@@ -23,6 +24,16 @@ from tokaudit.report.renderers.common import overlay_text
 from tokaudit.store.connection import memory_cap
 
 T = TypeVar("T")
+
+TokenizerConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        envvar="TOKAUDIT_CONFIG",
+        help="tokaudit.yaml whose tokenizers: section configures tokenizer plugins "
+        "(docs/recount.md); default ./tokaudit.yaml if present.",
+    ),
+]
 
 
 def err(message: str) -> None:

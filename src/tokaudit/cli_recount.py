@@ -14,8 +14,9 @@ from typing import Annotated, Any
 import typer
 
 from tokaudit import api
-from tokaudit.cli_common import out, render, sub_app
+from tokaudit.cli_common import TokenizerConfigOption, out, render, sub_app
 from tokaudit.errors import TokauditError
+from tokaudit.ingest.attribution import default_config_path
 from tokaudit.recount import COUNT_FAILED
 from tokaudit.report.renderers import get_renderer, json_format
 
@@ -32,13 +33,17 @@ def _fail(exc: TokauditError) -> typer.Exit:
 @tokenizers_app.command("list")
 def list_tokenizers(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
+    config: TokenizerConfigOption = None,
 ) -> None:
     """Installed tokenizer plugins, their version, the models each covers, broken ones."""
     try:
         renderer = get_renderer(fmt, ("table", "json", "csv"))
     except TokauditError as exc:
         raise _fail(exc) from exc
-    plugins = api.tokenizers_list()
+    if config is not None and not config.is_file():  # as recount and ingest refuse it
+        sys.stderr.write(f"error: {config}: cannot read the config: no such file\n")
+        raise typer.Exit(2)
+    plugins = api.tokenizers_list(default_config_path(config))
     if renderer is json_format:
         out(
             json_format.dumps(
