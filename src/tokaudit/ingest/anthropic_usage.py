@@ -86,6 +86,9 @@ SELECT rec_line AS line_no, rec_raw AS line,
         WHEN count_problem IS NOT NULL THEN count_problem
         WHEN uncached_input_tokens IS NULL
             THEN 'missing uncached_input_tokens (not a messages usage report result?)'
+        -- every result carries it: absent, read as 0, it would price the bucket without
+        -- its output
+        WHEN output_tokens IS NULL THEN 'missing output_tokens'
         WHEN ctx_window IS NOT NULL AND ctx_window NOT IN ('0-200k', '200k-1m')
             THEN 'unknown context_window ' || (context_window ->> '$')
                  || ' (expected 0-200k or 200k-1M)'

@@ -68,6 +68,9 @@ SELECT rec_line AS line_no, rec_raw AS line,
         {before_2000("ts", "'bucket start_time ' || start_time::VARCHAR")}
         WHEN count_problem IS NOT NULL THEN count_problem
         WHEN input_tokens IS NULL THEN 'missing input_tokens'
+        -- required by the API schema: an absent count read as 0 would price the bucket
+        -- without its output
+        WHEN output_tokens IS NULL THEN 'missing output_tokens'
         WHEN cached + cache_write > input_tokens
             THEN 'input_cached_tokens + input_cache_write_tokens exceed input_tokens '
                  || '(input_tokens includes both)'

@@ -414,3 +414,24 @@ def test_a_null_input_or_output_count_in_a_usage_export_is_a_reject(kit: Envelop
         "uncached_input_tokens is null; output_tokens is null"
     ]
     assert [r["output_tokens"] for r in kit.rows(openai)] == [result["output_tokens"]]
+
+
+def test_a_missing_output_count_in_a_usage_export_is_a_reject(kit: EnvelopeKit) -> None:
+    """Both schemas require output_tokens: a result without it used to load with 0 output,
+    its bucket priced on input alone."""
+    result = json.loads(OPENAI_RESULT.read_text("utf-8"))
+    no_output = {k: v for k, v in result.items() if k != "output_tokens"}
+    no_output["api_key_id"] = "key_other"  # another group: not a duplicate of the first
+    openai = kit.write("usage.json", [_openai_page([result, no_output])])
+    doc = json.loads(ANTHROPIC_PAGE.read_text("utf-8"))
+    [res] = doc["data"][0]["results"]
+    missing = {k: v for k, v in res.items() if k != "output_tokens"}
+    missing["api_key_id"] = "apikey_other"
+    anthropic = kit.tmp_path / "report.json"
+    anthropic.write_text(json.dumps(_anthropic_page([res, missing])), "utf-8")
+    files = kit.ingest(openai, anthropic).files
+    assert [(f.loaded, f.rejected) for f in files] == [(1, 1), (1, 1)]
+    assert [r["reason"] for r in kit.rejects(openai).values()] == ["missing output_tokens"]
+    assert [r["reason"] for r in kit.rejects(anthropic).values()] == ["missing output_tokens"]
+    assert [r["output_tokens"] for r in kit.rows(openai)] == [result["output_tokens"]]
+    assert [r["output_tokens"] for r in kit.rows(anthropic)] == [res["output_tokens"]]
