@@ -116,8 +116,14 @@ def fill_late_inputs(con: duckdb.DuckDBPyConnection, source: str) -> None:
             user_id = coalesce(requests.user_id, l.user_id),
             request_hash = l.request_hash, prompt_hash = l.prompt_hash,
             input_hash = l.input_hash,
-            metadata = json_merge_patch(requests.metadata,
+            -- the request's inference_geo, as the envelope takes it when the response names
+            -- none: a US-only batch call loaded before its input is then priced as such
+            metadata = json_merge_patch(json_merge_patch(requests.metadata,
                                         json_object('batch_input', {sql_string(source)})),
+                CASE WHEN requests.metadata ->> 'inference_geo' IS NULL
+                          AND l.metadata ->> 'inference_geo' IS NOT NULL
+                     THEN json_object('inference_geo', l.metadata -> 'inference_geo')
+                     ELSE '{{}}'::JSON END),
             recounted_input_tokens = NULL, recount_tokenizer = NULL, recount_exact = NULL
         FROM _late l WHERE requests.request_key = l.request_key"""
     )

@@ -223,3 +223,36 @@ def test_admin_usage_report_groups_by_geo(kit: EnvelopeKit) -> None:
     install_prices(kit.con)
     got = sorted((c["price_context"], c["cost_usd"]) for c in costs(kit.con))
     assert got == [("standard", STANDARD), ("standard", STANDARD), ("us", US)]
+
+
+def test_batch_input_loaded_after_its_results_brings_the_request_geo(kit: EnvelopeKit) -> None:
+    """The input file filled the late rows' prompts but not the request's inference_geo, so a
+    US-only batch call cost 1.1x less when its results were ingested first."""
+    na = _message("msg_l1", "not_available")
+    na["usage"]["service_tier"] = "batch"
+    glob = copy.deepcopy(na)
+    glob["id"] = "msg_l2"
+    glob["usage"]["inference_geo"] = "global"  # where inference ran: the request's geo is moot
+    results = kit.write(
+        "results.jsonl",
+        [
+            {"custom_id": "r-1", "timestamp": TS, "result": {"type": "succeeded", "message": na}},
+            {"custom_id": "r-2", "timestamp": TS, "result": {"type": "succeeded", "message": glob}},
+        ],
+    )
+    inputs = kit.write(
+        "requests.jsonl",
+        [{"custom_id": c, "params": _request("us")} for c in ("r-1", "r-2")],
+    )
+    kit.ingest(results)
+    kit.ingest(inputs)
+    rows = kit.rows(results)
+    assert [json.loads(r["metadata"])["batch_input"] for r in rows] == [str(inputs.resolve())] * 2
+    assert _geos(rows) == ["us", "global"]
+    install_prices(kit.con)
+    got = {c["request_id"]: (c["price_context"], c["cost_usd"]) for c in costs(kit.con)}
+    # batch 1000 x 2.50 + 1000 x 12.50; US-only 1.1x of that: 1000 x 2.75 + 1000 x 13.75
+    assert got == {
+        "msg_l1": ("batch+us", Decimal("0.0165")),
+        "msg_l2": ("batch", Decimal("0.015")),
+    }
