@@ -105,7 +105,10 @@ SELECT rec_line AS line_no, rec_raw AS line,
     us.cache_write_5m AS cache_write_5m_tokens, us.cache_write_1h AS cache_write_1h_tokens,
     us.output AS output_tokens, us.web_search AS web_search_requests, true AS has_usage,
     coalesce(tier_raw = 'batch', false) AS is_batch,
-    CASE WHEN tier_raw IS NULL OR tier_raw IN ('standard', 'batch') THEN NULL
+    -- fast mode (grouped by speed) is its own price, as in Claude Code logs: the `fast`
+    -- tier, unpriced (unknown_context) while the table has no rate for it, never standard
+    CASE WHEN lower(speed ->> '$') = 'fast' THEN 'fast'
+         WHEN tier_raw IS NULL OR tier_raw IN ('standard', 'batch') THEN NULL
          WHEN tier_raw IN ('priority', 'priority_on_demand') THEN 'priority'
          ELSE tier_raw END AS service_tier,
     'bucket' AS granularity, NULL::BIGINT AS request_count,

@@ -272,6 +272,34 @@ def test_anthropic_batch_tier_and_bad_counts(kit: EnvelopeKit) -> None:
     assert [r["reason"] for r in kit.rejects(path).values()] == ["output_tokens is negative"]
 
 
+def test_anthropic_fast_mode_group_is_unpriced_not_standard(kit: EnvelopeKit) -> None:
+    """A report grouped by speed used to price its fast-mode rows at the standard rate (fast
+    mode costs several times more); Claude Code logs of the same calls are unpriced."""
+    doc = json.loads(ANTHROPIC_PAGE.read_text("utf-8"))
+    [res] = doc["data"][0]["results"]
+    standard = {**res, "speed": "standard"}
+    fast = {**res, "speed": "fast"}
+    path = kit.tmp_path / "report.json"
+    path.write_text(json.dumps(_anthropic_page([standard, fast])), "utf-8")
+    [fr] = kit.ingest(path).files
+    assert fr.loaded == 2
+    _price(kit)
+    got = kit.query("""SELECT r.metadata ->> 'speed' AS speed, c.price_context, c.cost_usd,
+                       c.unpriced_reason FROM request_costs c JOIN requests r USING (request_key)
+                       ORDER BY speed""")
+    # Sonnet 4 list prices per 1M: 3 input, 0.30 cache read, 3.75 / 6 cache writes, 15 output;
+    # web search $10 per 1,000
+    standard_cost = (
+        1500 * Decimal(3) + 200 * Decimal("0.3") + 500 * Decimal("3.75") + 1000 * 6 + 500 * 15
+    ) / M + 10 * Decimal("0.01")
+    assert [(g["speed"], g["price_context"]) for g in got] == [
+        ("fast", "fast"),
+        ("standard", "standard"),
+    ]
+    assert (got[0]["cost_usd"], got[0]["unpriced_reason"]) == (None, "unknown_context")
+    assert Decimal(got[1]["cost_usd"]) == standard_cost
+
+
 def _report_requests(kit: EnvelopeKit, by: str) -> dict[str | None, int]:
     b = breakdown(kit.con, [by])
     return {r.keys[by]: r.totals.requests for r in b.rows}
