@@ -124,6 +124,11 @@ class LogFormat(ABC):
     #: small transcripts cost more to open than to load.
     lf_lines_only: bool = False
 
+    #: True when ``stage`` reads a file that holds one JSON document itself, numbering each
+    #: record by the line it starts on (Langfuse, OTLP, LiteLLM, usage exports). For the
+    #: other formats the loader reads such a file from a JSON Lines copy of its records.
+    reads_documents: bool = False
+
     def stage_files(self, con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
         """Create ``_staged`` for several files in one pass; ``file_no`` indexes ``paths``."""
         raise NotImplementedError(f"{self.name} stages one file at a time")

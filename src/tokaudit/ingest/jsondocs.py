@@ -368,6 +368,7 @@ class DocumentFormat(LogFormat):
 
     head_key: re.Pattern[str]
     head_lines: int = 5
+    reads_documents = True
     element_depth: int
     stage_sql: str
     #: statements run after the documents are read and before ``stage_sql`` (its inputs),

@@ -346,6 +346,7 @@ class LiteLLMFormat(LogFormat):
     # a logger may write each StandardLoggingPayload to a file of its own: small files are
     # staged together (0.4 s a file alone)
     batch_bytes = 64 * 1024 * 1024
+    reads_documents = True
 
     def sniff(self, head: FileHead) -> bool:
         objects = [r for r in head.records if isinstance(r, dict)]

@@ -821,8 +821,17 @@ def _plan(
                 detected = _detect(con, path)
             except (duckdb.Error, _FileError, OSError):
                 detected = None  # fails in its own transaction, with the reason
-            if detected is None and documents is not None:
-                document, detected, problem = _detect_document(con, path, documents)
+            if documents is not None and (
+                detected is None or (not detected.reads_documents and _opens_a_document(path))
+            ):
+                # a document laid out one record per line ({"requests": [ then a request a
+                # line) has lines that parse on their own: read as JSON Lines, the others
+                # were rejects
+                copy, found, why = _detect_document(con, path, documents)
+                if detected is None:
+                    document, detected, problem = copy, found, why
+                elif copy is not None and found not in (None, _EMPTY):
+                    document, detected = copy, found
         staged_from = document.path if document is not None else path
         if document is not None and document.reasons and repair is None:
             repair = document  # records with bytes that are not UTF-8: rejects
@@ -970,6 +979,25 @@ def _document_lines(con: duckdb.DuckDBPyConnection, path: Path, directory: Path)
         return None  # JSON nested deeper than Python parses: staging reads the line itself
     except json.JSONDecodeError:
         return _as_json_lines(con, path, directory)
+
+
+def _opens_a_document(path: Path) -> bool:
+    """Whether the first non-blank line of ``path`` opens a JSON document (``{`` or ``[``)
+    without being a record of its own. Cheap: only that line is read (a ``.zst`` or a
+    line over 1 MB is taken for a record line)."""
+    if path.name.lower().endswith(".zst"):
+        return False
+    try:
+        with _open_raw(path) as fh:
+            while raw := fh.readline(1 << 20):
+                text = raw.decode("utf-8", "replace").removeprefix(BOM).strip(" \t\r\n")
+                if text:
+                    if not raw.endswith(b"\n") and len(raw) >= 1 << 20:
+                        return False
+                    return text.startswith(("{", "[")) and not _is_json(text)
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return False
+    return False
 
 
 def _detect_document(

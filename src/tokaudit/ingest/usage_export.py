@@ -135,6 +135,7 @@ class UsageExportFormat(LogFormat):
     stage_sql: str
     # daily exports come a file a day: staged a batch at a time (0.2 s a file alone)
     batch_bytes = 64 * 1024 * 1024
+    reads_documents = True
 
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
         read_export(con, path)

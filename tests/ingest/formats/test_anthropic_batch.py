@@ -154,3 +154,23 @@ def test_request_params_from_a_saved_create_document(kit: EnvelopeKit) -> None:
     assert {r["model_requested"] for r in rows} == {"claude-sonnet-4-5"}
     assert len({r["prompt_hash"] for r in rows}) == 1 and rows[0]["prompt_hash"] is not None
     assert kit.con.execute("SELECT count(*) FROM batch_inputs").fetchone() == (5,)
+
+
+def test_a_create_document_with_a_request_per_line(kit: EnvelopeKit) -> None:
+    """``{"requests": [`` then one compact request a line: the last request (no comma after
+    it) parses on its own, so the file was read as JSON Lines, every other line a reject,
+    and with the input no longer covering the results, no result got its prompt."""
+    request, lines = results(kit)
+    requests = [json.dumps({"custom_id": x["custom_id"], "params": request}) for x in lines]
+    created = kit.tmp_path / "c" / "create.json"
+    created.parent.mkdir()
+    created.write_text('{"requests": [\n' + ",\n".join(requests) + "\n]}\n", "utf-8")
+    path = kit.write("c/results.jsonl", lines)
+    result = kit.ingest(path, created)
+    assert [(f.format, f.records_read, f.loaded, f.rejected) for f in result.files] == [
+        ("batch-input", 5, 5, 0),
+        ("anthropic-batch", 5, 5, 0),
+    ]
+    rows = kit.rows(path)
+    assert [json.loads(r["metadata"])["batch_input"] for r in rows] == [str(created.resolve())] * 5
+    assert {r["model_requested"] for r in rows} == {"claude-sonnet-4-5"}
