@@ -48,7 +48,11 @@ WITH top AS ({parsed_lines(_P)}
         {present(T["response.body"])} AS body
     FROM top
 ), timed AS (
-    SELECT *, coalesce(body -> 'created', body -> 'created_at') AS created FROM lines
+    -- a JSON null is no time: the file's earliest, as for a line without one
+    SELECT *, coalesce(
+        CASE WHEN json_type(body, '$.created') <> 'NULL' THEN body -> 'created' END,
+        CASE WHEN json_type(body, '$.created_at') <> 'NULL' THEN body -> 'created_at' END
+    ) AS created FROM lines
 ), inputs AS {matched_inputs("openai", path, "SELECT custom_id FROM lines")}
 SELECT l.line_no, l.line, l.custom_id,
     CASE {not_object_reason()}

@@ -251,7 +251,9 @@ def test_rejects_dedup_and_counts(kit: EnvelopeKit) -> None:
 
 def test_an_embeddings_batch_is_priced_at_the_batch_embedding_rates(kit: EnvelopeKit) -> None:
     """Batch embeddings were unpriced (no batch rate in the table): OpenAI lists 3-small at
-    $0.01 and 3-large at $0.065 per million in the Batch API, ada-002 at none."""
+    $0.01 and 3-large at $0.065 per million in the Batch API, ada-002 at none. An Embeddings
+    body has no ``created``: the line takes the earliest time in its file, as does one whose
+    ``created`` is null."""
     folder = kit.tmp_path / "emb"
     folder.mkdir()
     cases = [  # (custom_id, model, prompt_tokens, $ per million in batch, or None)
@@ -281,9 +283,13 @@ def test_an_embeddings_batch_is_priced_at_the_batch_embedding_rates(kit: Envelop
         }
         for c, m, n, _ in cases
     ]
+    outputs[1]["response"]["body"]["created"] = 1760000000  # Embeddings bodies have none
+    outputs[0]["response"]["body"]["created"] = None  # was a reject: "timestamp ... null"
     for name, lines in (("input.jsonl", inputs), ("output.jsonl", outputs)):
         (folder / name).write_text("".join(json.dumps(x) + "\n" for x in lines), "utf-8")
     kit.ingest(folder)
+    stamps = {r["request_id"]: r["ts"].timestamp() for r in kit.rows(folder / "output.jsonl")}
+    assert stamps == dict.fromkeys(["batch_req_e1", "batch_req_e2", "batch_req_e3"], 1760000000)
     install_prices(kit.con)
     got = {c["request_id"]: (c["cost_usd"], c["unpriced_reason"]) for c in costs(kit.con)}
     assert got == {
