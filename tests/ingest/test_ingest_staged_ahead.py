@@ -6,6 +6,7 @@ staging workers and with three; the stores must hold the same rows and rejects.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +88,39 @@ def test_an_interrupted_ingest_stops_the_batches_staged_ahead(
     ingest_paths(open_store(":memory:"), [str(SAMPLES)])
     assert interrupted == [True, False]
     con.close()
+
+
+def test_naive_timestamps_staged_ahead_are_utc_on_a_machine_in_another_zone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's cursor started from the machine's time zone (``SET`` is per session): on
+    a machine in New York a naive 10:00 staged ahead was stored as 14:00 UTC (QA)."""
+    monkeypatch.setenv("TOKAUDIT_STAGE_WORKERS", "2")
+    monkeypatch.setattr(EnvelopeFormat, "batch_bytes", 0)  # a batch per file
+    for n in range(3):
+        line = {
+            "timestamp": "2026-10-01 10:00:00",  # naive: UTC, as docs/envelope.md says
+            "provider": "openai",
+            "request_id": f"req_{n}",
+            "request": {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+            "response": {
+                "id": f"chatcmpl-{n}",
+                "object": "chat.completion",
+                "model": "gpt-4o",
+                "choices": [],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5},
+            },
+        }
+        (tmp_path / f"f{n}.jsonl").write_text(json.dumps(line) + "\n")
+    con = open_store(":memory:")
+    # the machine's zone, which new connections (cursors) start from; the store's own
+    # session stays UTC
+    con.execute("SET GLOBAL TimeZone = 'America/New_York'")
+    con.execute("SET TimeZone = 'UTC'")
+    try:
+        ingest_paths(con, [str(tmp_path)])
+        stored = con.execute("SELECT DISTINCT strftime(ts, '%Y-%m-%d %H:%M') FROM requests")
+        assert stored.fetchall() == [("2026-10-01 10:00",)]
+        assert con.execute("SELECT count(*) FROM requests").fetchone() == (3,)
+    finally:
+        con.close()

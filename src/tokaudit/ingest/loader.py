@@ -69,7 +69,7 @@ from tokaudit.ingest.staging import (
     read_lines_sql,
     sql_string,
 )
-from tokaudit.store.connection import memory_cap
+from tokaudit.store.connection import configure_session, memory_cap
 from tokaudit.store.parallel import restore_order
 
 ProgressCallback = Callable[[int, int, Path], None]
@@ -590,6 +590,7 @@ class _Stager:
         cursor: duckdb.DuckDBPyConnection | None = getattr(self.local, "cursor", None)
         if cursor is None:
             cursor = self.con.cursor()
+            configure_session(cursor)  # UTC: a cursor does not inherit the session's SET
             with self.lock:
                 schema = f"{STAGE_DB}.worker_{len(self.cursors)}"
                 self.cursors.append(cursor)

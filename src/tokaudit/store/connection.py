@@ -36,11 +36,18 @@ def sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _configure(con: duckdb.DuckDBPyConnection) -> None:
+def configure_session(con: duckdb.DuckDBPyConnection) -> None:
+    """The per-connection settings every query relies on. ``SET`` is per session, so a
+    cursor (``con.cursor()``, a connection of its own) starts from the machine's settings
+    and needs these again: a worker staging in local time read naive timestamps hours off."""
     # Days, months and price-version boundaries are UTC everywhere, whatever the machine says.
     con.execute("SET TimeZone = 'UTC'")
     # DuckDB draws a progress bar on stderr for long queries; the library never prints.
     con.execute("SET enable_progress_bar = false")
+
+
+def _configure(con: duckdb.DuckDBPyConnection) -> None:
+    configure_session(con)
     limit = _memory_limit()
     if limit:
         try:
