@@ -151,7 +151,8 @@ class MappedFormat(LogFormat):
             self._rows_parquet(con, path)
         else:
             self._rows_json(con, path)
-        create_staged(con, self._select())
+        # a Parquet record as read carries its row number, which is no part of it
+        create_staged(con, self._select(("file_row_number",) if kind == "parquet" else ()))
 
     # --- reading: _mrows(line_no, line, problem, v_<target> VARCHAR, ...) ----------------
     def _missing(self, target: str, columns: dict[str, str], hint: str = "") -> MapError:
@@ -281,7 +282,9 @@ class MappedFormat(LogFormat):
             return sql_string(text)
         return "NULL"
 
-    def _select(self) -> str:
+    def _select(self, not_record: tuple[str, ...] = ()) -> str:
+        """The staging query over ``_mrows``; ``not_record``: keys of ``line`` that are not
+        part of the record (left out of its hash)."""
         fm = self.fmap
         ts_fmt = fm.timestamp_format
         ts_text = self._v("timestamp")
@@ -385,9 +388,15 @@ class MappedFormat(LogFormat):
         # more column loads nothing twice, and two calls alike in every mapped value but told
         # apart by another column stay two. A key of the record as read that a store already
         # holds (written before this rule) still wins, so a grown file is not loaded twice.
+        # (a Parquet row's number is left out: a re-export with rows added before it, or
+        # sorted otherwise, loaded every row again)
         pointer = "'/' || replace(replace(k, '~', '~0'), '/', '~1')"
+        keys = "list_sort(json_keys(line))"
+        if not_record:
+            skipped = ", ".join(sql_string(k) for k in not_record)
+            keys = f"list_filter({keys}, lambda k: k NOT IN ({skipped}))"
         canonical = (
-            "array_to_string(list_transform(list_sort(json_keys(line)), lambda k: "
+            f"array_to_string(list_transform({keys}, lambda k: "
             f"to_json(k)::VARCHAR || ':' || coalesce(json_extract(line, {pointer})::VARCHAR, "
             "'null')), ',')"
         )

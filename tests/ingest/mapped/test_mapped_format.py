@@ -250,6 +250,41 @@ def test_parquet_row_numbers_and_types(kit: EnvelopeKit) -> None:
     }
 
 
+def test_a_parquet_reexport_with_rows_moved_is_duplicates(kit: EnvelopeKit) -> None:
+    """A Parquet row without a request_id was keyed with its row number in the hash: a
+    re-export with a new row first (or sorted otherwise) loaded every old row again (QA)."""
+    rows = {
+        "a": "(TIMESTAMP '2026-10-01 10:00:00', 'gpt-4o', 100, 10)",
+        "b": "(TIMESTAMP '2026-10-01 11:00:00', 'gpt-4o', 200, 20)",
+        "new": "(TIMESTAMP '2026-10-01 09:00:00', 'gpt-4o', 5, 1)",
+    }
+
+    def write(name: str, order: list[str]) -> Path:
+        path = kit.tmp_path / name
+        values = ", ".join(rows[k] for k in order)
+        con = duckdb.connect()
+        con.execute(
+            f"COPY (SELECT * FROM (VALUES {values}) t(ts, model, tokens_in, tokens_out)) "
+            f"TO '{path}' (FORMAT parquet)"
+        )
+        con.close()
+        return path
+
+    fmap = {
+        "fields": {
+            "timestamp": "ts",
+            "model": "model",
+            "input_tokens": "tokens_in",
+            "output_tokens": "tokens_out",
+        },
+        "static": {"provider": "openai"},
+    }
+    assert _ingest(kit, write("day.parquet", ["a", "b"]), fmap).loaded == 2
+    again = _ingest(kit, write("day-2.parquet", ["new", "b", "a"]), fmap)
+    assert (again.records_read, again.loaded, again.duplicates) == (3, 1, 2)
+    assert kit.query("SELECT sum(input_tokens) AS n FROM requests")[0]["n"] == 100 + 200 + 5
+
+
 def test_identical_rows_without_ids_both_load_and_reload_is_idempotent(
     kit: EnvelopeKit,
 ) -> None:
