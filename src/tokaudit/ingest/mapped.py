@@ -258,6 +258,7 @@ class MappedFormat(LogFormat):
                         ELSE doc_line END AS line_no, problem, raw, rec
             FROM e"""
         )
+        self._check_json_keys(con)
         values = ", ".join(
             f"json_extract_string(rec, {sql_string(_json_path(src))}) AS v_{t}"
             for t, src in self.fmap.fields.items()
@@ -270,6 +271,33 @@ class MappedFormat(LogFormat):
                 {values}
             FROM _mdocs"""
         )
+
+    def _check_json_keys(self, con: duckdb.DuckDBPyConnection) -> None:
+        """A mapped path that no record of ``_mdocs`` has fails the file, as a column a CSV
+        or Parquet file lacks does: a typo read NULL on every line and loaded the rows with
+        no usage or no team, without a word. (A record may still leave a key out.)"""
+        objects = "json_type(rec) = 'OBJECT'"
+        found = ", ".join(
+            f"coalesce(bool_or(json_exists(rec, {sql_string(_json_path(src))})) "
+            f"FILTER (WHERE {objects}), false)"
+            for src in self.fmap.fields.values()
+        )
+        row = con.execute(
+            f"SELECT count(*) FILTER (WHERE {objects}), {found} FROM _mdocs WHERE problem IS NULL"
+        ).fetchone()
+        if row is None or not row[0]:
+            return  # no record to read a key from: every line is its own reject, or none
+        absent = [t for t, has in zip(self.fmap.fields, row[1:], strict=True) if not has]
+        if absent:
+            keys = con.execute(
+                f"SELECT DISTINCT unnest(json_keys(rec)) AS k FROM _mdocs "
+                f"WHERE problem IS NULL AND {objects} ORDER BY k LIMIT 100"
+            ).fetchall()
+            columns = dict.fromkeys((str(k) for (k,) in keys), "JSON")
+            hint = ": no record has it"
+            if self.fmap.fields[absent[0]] in columns:  # a flattened export's "usage.x" key
+                hint += " (a dotted name is a path into objects, not a key with dots)"
+            raise self._missing(absent[0], columns, hint)
 
     # --- mapping: _mrows to _staged ---------------------------------------------------
     def _v(self, target: str) -> str:

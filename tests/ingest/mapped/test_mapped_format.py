@@ -396,6 +396,28 @@ def test_missing_column_fails_the_file_naming_it(kit: EnvelopeKit) -> None:
     assert fr.loaded == 0 and kit.count("requests") == 0
 
 
+def test_a_json_key_no_record_has_fails_the_file_naming_it(kit: EnvelopeKit) -> None:
+    """In JSON Lines a mistyped path read NULL on every line: the rows loaded with no usage
+    (unpriced) and the file reported ok (QA). A key some records leave out still loads."""
+    path = kit.tmp_path / "usage.jsonl"
+    records = [
+        {"ts": "2026-10-01T10:00:00Z", "model": "gpt-4o", "usage": {"in": 100, "out": 5}},
+        {"ts": "2026-10-01T10:01:00Z", "model": "gpt-4o", "usage": {"in": 50, "out": 2},
+         "team": "search"},
+    ]  # fmt: skip
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
+    fields = {"timestamp": "ts", "model": "model", "input_tokens": "usage.in"}
+    fmap = {"fields": {**fields, "output_tokens": "usage.output"}, "static": {"provider": "openai"}}
+    fr = _ingest(kit, path, fmap)
+    assert fr.error is not None and "'usage.output'" in fr.error
+    assert "fields.output_tokens" in fr.error and "no record has it" in fr.error
+    assert fr.loaded == 0 and kit.count("requests") == 0
+    fmap["fields"] = {**fields, "output_tokens": "usage.out", "team": "team"}
+    fr = _ingest(kit, path, fmap)
+    assert (fr.error, fr.loaded) == (None, 2)
+    assert kit.query("SELECT sum(output_tokens) AS n FROM requests")[0]["n"] == 7
+
+
 @pytest.mark.parametrize(
     ("data", "needle"),
     [
