@@ -70,9 +70,12 @@ def epoch_sql(text: str) -> str:
 
 
 def before_2000(ts: str, what: str) -> str:
-    """SQL ``WHEN`` clause: reject a time ``ts`` before 2000, naming it by ``what`` (SQL
-    text) and saying how it was read, so a misread unit shows at a glance."""
+    """SQL ``WHEN`` clauses: reject a time ``ts`` before 2000, naming it by ``what`` (SQL
+    text) and saying how it was read, so a misread unit shows at a glance; and an infinite
+    one (``infinity`` parses as a time: it loaded, priced at the newest prices, and
+    ``-infinity``'s "read as" was NULL, which made the whole reason NULL)."""
     return (
+        f"WHEN NOT isfinite({ts}) THEN {what} || ' is not a request time (an infinite time)' "
         f"WHEN {ts} < {EARLIEST} THEN {what} || ' is before 2000: not a "
         f"request time (read as ' || make_timestamp(epoch_us({ts}))::VARCHAR || ' UTC)'"
     )

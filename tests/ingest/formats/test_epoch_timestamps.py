@@ -105,6 +105,10 @@ def test_an_iso_time_is_judged_in_utc(kit: EnvelopeKit) -> None:
             "timestamp is not ISO 8601 or epoch seconds (or milli-, micro- or nanoseconds): "
             '"17900x"',
         ),
+        # DuckDB parses these as times: infinity loaded (priced at the newest prices) and
+        # -infinity's reason, "read as" NULL, was NULL itself, so it loaded too (QA)
+        ("infinity", 'timestamp "infinity" is not a request time (an infinite time)'),
+        ("-infinity", 'timestamp "-infinity" is not a request time (an infinite time)'),
     ],
 )
 def test_envelope_times_before_2000_are_rejects(

@@ -669,6 +669,8 @@ def test_epoch_units_by_size_and_no_time_before_2000(kit: EnvelopeKit) -> None:
         ("zero", "0"),
         ("ms1999", "946684799999"),
         ("iso1999", "1999-12-31T23:59:59Z"),
+        ("inf", "infinity"),  # DuckDB parses both as times: they loaded (QA)
+        ("ninf", "-infinity"),
     ]
     path.write_text(
         "id,ts,prompt_tokens,completion_tokens\n"
@@ -676,7 +678,7 @@ def test_epoch_units_by_size_and_no_time_before_2000(kit: EnvelopeKit) -> None:
         "utf-8",
     )
     fr = _ingest(kit, path, _mini_map("ts"))
-    assert (fr.loaded, fr.rejected) == (4, 4)
+    assert (fr.loaded, fr.rejected) == (4, 6)
     second = datetime(2026, 10, 1, 15, 5, 54, tzinfo=UTC)  # 1790867154 s
     assert [(r["request_id"], r["ts"]) for r in kit.rows(path)] == [
         ("s", second),
@@ -695,6 +697,8 @@ def test_epoch_units_by_size_and_no_time_before_2000(kit: EnvelopeKit) -> None:
         "(read as 1999-12-31 23:59:59.999 UTC)",
         9: f"timestamp 1999-12-31T23:59:59Z {label} is before 2000: not a request time "
         "(read as 1999-12-31 23:59:59 UTC)",
+        10: f"timestamp infinity {label} is not a request time (an infinite time)",
+        11: f"timestamp -infinity {label} is not a request time (an infinite time)",
     }
 
 
