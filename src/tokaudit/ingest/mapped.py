@@ -193,7 +193,14 @@ class MappedFormat(LogFormat):
             delim = sniff_delimiter(head[1]) if head else ","
         columns = dict.fromkeys(stage_csv_docs(con, delim), "VARCHAR")
         if not columns:
-            raise MapError("the CSV file has no header line: it is empty or blank")
+            # empty or blank: no records, nothing lost, as an empty JSON Lines file (it
+            # failed as unreadable, exit 2, for a day an export had no rows to write)
+            nothing = ", ".join(f"NULL::VARCHAR AS v_{t}" for t in self.fmap.fields)
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _mrows AS SELECT NULL::BIGINT AS line_no, "
+                f"NULL::VARCHAR AS line, NULL::VARCHAR AS problem, {nothing} WHERE false"
+            )
+            return
         for target, source in self.fmap.fields.items():
             if source not in columns:  # every field is text: a dotted name reaches nowhere
                 hint = " (a CSV column holds text: a dotted name is a column's whole name)"

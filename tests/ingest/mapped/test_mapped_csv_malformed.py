@@ -189,6 +189,34 @@ def test_mixed_line_endings_and_white_space_lines(kit: EnvelopeKit) -> None:
     _check(kit, path, {0: 2, 1: 3, 3: 7}, {6: _ragged(4)})
 
 
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("empty.csv", b""),
+        ("bom.csv", b"\xef\xbb\xbf"),
+        ("blank.csv", b"\n  \r\n\t\n"),
+        ("empty.csv.gz", b"gzip"),  # an empty file, gzip-compressed
+        ("export", b""),  # no name to read the reader from: CSV by its (empty) content
+    ],
+)
+def test_an_empty_or_blank_file_has_no_records(kit: EnvelopeKit, name: str, data: bytes) -> None:
+    """A day an export had no rows to write: nothing to load, nothing lost, as an empty
+    JSON Lines file (it failed as unreadable, exit 2, naming no header line: QA)."""
+    import gzip
+
+    path = kit.tmp_path / name
+    path.write_bytes(gzip.compress(b"") if data == b"gzip" else data)
+    fr = _ingest(kit, path)
+    assert (fr.error, fr.format, fr.records_read, fr.loaded, fr.rejected) == (
+        None,
+        "mapped",
+        0,
+        0,
+        0,
+    )
+    assert kit.count("requests") == 0 and kit.rejects(path) == {}
+
+
 def test_a_grown_file_counts_its_old_rows_as_duplicates(kit: EnvelopeKit) -> None:
     first = [_line(_row(0)), _line([*_row(1), "x"]), _line(_row(2))]
     path = kit.tmp_path / "grows.csv"
