@@ -12,8 +12,9 @@ tool-call argument deltas are not):
 - OpenAI Responses events (``type: response.*``): the last event that carries the whole
   ``response`` object (``response.completed``, ``.incomplete`` or ``.failed``).
 - Anthropic Messages events: ``message_start.message`` patched with the last
-  ``message_delta`` (its ``stop_reason`` and its cumulative ``usage``); without any
-  ``message_delta`` the stream was cut short and has no usage.
+  ``message_delta`` (its ``stop_reason``) and the cumulative ``usage`` of the last one that
+  has an ``output_tokens``; without such a ``message_delta`` the stream was cut short (or
+  logged without its usage) and has no usage.
 - Gemini ``streamGenerateContent`` chunks: the last ``usageMetadata``, ``modelVersion`` and
   ``finishReason`` of the stream.
 
@@ -101,6 +102,10 @@ CREATE OR REPLACE TEMP MACRO ta_stream_openai(ch) AS CASE
             ta_last(list_transform(ch, lambda c: c -> '$.choices[0].finish_reason'))))::JSON,
         'usage', ta_last(list_transform(ch, lambda c: c -> 'usage')))
     END;
+-- An Anthropic message_delta with an output count (any JSON but null: a bad one is
+-- rejected by the count checks); one without it leaves message_start's placeholder.
+CREATE OR REPLACE TEMP MACRO ta_output_delta(c) AS c ->> 'type' = 'message_delta'
+    AND coalesce(json_type(c, '$.usage.output_tokens') <> 'NULL', false);
 CREATE OR REPLACE TEMP MACRO ta_stream_anthropic(ch) AS json_merge_patch(
     coalesce(ta_first(list_transform(ch, lambda c:
         CASE WHEN c ->> 'type' = 'message_start' THEN c -> 'message' END)), '{{}}'::JSON),
@@ -110,13 +115,14 @@ CREATE OR REPLACE TEMP MACRO ta_stream_anthropic(ch) AS json_merge_patch(
         'stop_reason', ta_last(list_transform(ch, lambda c:
             CASE WHEN c ->> 'type' = 'message_delta' THEN c -> '$.delta.stop_reason' END)),
         -- patching {{}} first drops null counts, so they never erase message_start's. With
-        -- no message_delta the stream was cut before its end: message_start's output count
-        -- is a placeholder (1), so the usage is dropped (a JSON null deletes it) and the call
-        -- is unpriced no_usage, as an OpenAI stream without its usage chunk is.
-        'usage', CASE WHEN list_position(list_transform(ch, lambda c: c ->> 'type'),
-                                         'message_delta') IS NOT NULL
-            THEN json_merge_patch('{{}}'::JSON, coalesce(ta_last(list_transform(ch, lambda c:
-                CASE WHEN c ->> 'type' = 'message_delta' THEN c -> 'usage' END)), '{{}}'::JSON))
+        -- no message_delta that counts the output the stream was cut before its end (or its
+        -- usage was not logged): message_start's output count is a placeholder (1), so the
+        -- usage is dropped (a JSON null deletes it) and the call is unpriced no_usage, as an
+        -- OpenAI stream without its usage chunk is.
+        'usage', CASE WHEN list_position(list_transform(ch, lambda c: ta_output_delta(c)),
+                                         true) IS NOT NULL
+            THEN json_merge_patch('{{}}'::JSON, ta_last(list_transform(ch, lambda c:
+                CASE WHEN ta_output_delta(c) THEN c -> 'usage' END)))
             END));
 CREATE OR REPLACE TEMP MACRO ta_stream_gemini(ch) AS json_object(
     'responseId', ta_first(list_transform(ch, lambda c: c -> 'responseId')),

@@ -23,6 +23,7 @@ from format_helpers import (
     sse,
     sse_cassette,
     sse_chunks,
+    yaml_prices,
 )
 
 from tokaudit.ingest.sqltext import install_macros
@@ -96,6 +97,39 @@ def test_an_anthropic_stream_cut_before_message_delta_is_unpriced(kit: EnvelopeK
     install_prices(kit.con)
     reasons = {c["request_key"]: c["unpriced_reason"] for c in costs(kit.con)}
     assert reasons == {"anthropic:cut": "not_recounted", "anthropic:whole": None}
+
+
+def test_an_anthropic_message_delta_without_an_output_count_leaves_the_call_unpriced(
+    kit: EnvelopeKit,
+) -> None:
+    """A message_delta logged without usage (or without output_tokens) does not say how
+    much was written: message_start's placeholder output count (1) must not be priced as
+    the call's output, which would under-count it without a word."""
+    [snap] = kit.snapshot(SNAPSHOT)
+    events = anthropic_events(snap.response)
+    [at] = [i for i, e in enumerate(events) if e["type"] == "message_delta"]
+    no_usage = copy.deepcopy(events)
+    del no_usage[at]["usage"]
+    no_output = copy.deepcopy(events)
+    no_output[at]["usage"] = {"input_tokens": snap.response["usage"]["input_tokens"]}
+    lines = [
+        kit.envelope("anthropic", snap.request, no_usage, request_id="no-usage"),
+        kit.envelope("anthropic", snap.request, sse(no_output), request_id="no-output"),
+        kit.envelope("anthropic", snap.request, events, request_id="whole"),
+    ]
+    fr, rows = kit.ingest_lines(lines)
+    assert_counts_add_up(fr, 3, 3, 0, 0)
+    assert [r["has_usage"] for r in rows] == [False, False, True]
+    install_prices(kit.con)
+    p = yaml_prices("anthropic", "claude-sonnet-4-5")
+    u = snap.response["usage"]
+    want = u["input_tokens"] * p["input"] + u["output_tokens"] * p["output"]
+    got = [(c["request_key"], c["cost_usd"], c["unpriced_reason"]) for c in costs(kit.con)]
+    assert got == [
+        ("anthropic:no-usage", None, "not_recounted"),
+        ("anthropic:no-output", None, "not_recounted"),
+        ("anthropic:whole", want, None),
+    ]
 
 
 def test_a_list_that_is_not_a_stream_is_still_rejected(kit: EnvelopeKit) -> None:
