@@ -11,7 +11,7 @@
   (unspecified, ``ON_DEMAND``) are standard pricing, as in the envelope; a usage detail's
   ``modality`` 4 is AUDIO (read by the envelope SQL, ``usage.MODALITY_NUMBERS``).
 - **Streams.** A ``streamGenerateContent`` JSON array or SSE text is folded into one
-  response with the last ``usageMetadata``.
+  response with the last ``usageMetadata`` (none when cut before its ``finishReason``).
 """
 
 from __future__ import annotations

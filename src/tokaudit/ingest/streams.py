@@ -16,7 +16,8 @@ tool-call argument deltas are not):
   has an ``output_tokens``; without such a ``message_delta`` the stream was cut short (or
   logged without its usage) and has no usage.
 - Gemini ``streamGenerateContent`` chunks: the last ``usageMetadata``, ``modelVersion`` and
-  ``finishReason`` of the stream.
+  ``finishReason`` of the stream; the counts are cumulative, so a stream cut before any
+  ``finishReason`` (nor a blocked prompt's ``promptFeedback.blockReason``) has no usage.
 
 ``ta_stream_problem(provider, r)`` says why ``r`` is not a readable stream, or is NULL.
 Over many rows, compute ``ta_stream_chunks(r)`` once as a column and use
@@ -124,6 +125,12 @@ CREATE OR REPLACE TEMP MACRO ta_stream_anthropic(ch) AS json_merge_patch(
             THEN json_merge_patch('{{}}'::JSON, ta_last(list_transform(ch, lambda c:
                 CASE WHEN ta_output_delta(c) THEN c -> 'usage' END)))
             END));
+-- Whether a Gemini chunk ends its stream: a candidate's finishReason (a name, or the
+-- enum number Vertex writes), or the promptFeedback of a blocked prompt.
+CREATE OR REPLACE TEMP MACRO ta_gemini_end(c) AS coalesce(
+    list_bool_or(list_transform(ta_list(c -> 'candidates'),
+        lambda x: coalesce(json_type(x, '$.finishReason') <> 'NULL', false)))
+    OR json_type(c, '$.promptFeedback.blockReason') <> 'NULL', false);
 CREATE OR REPLACE TEMP MACRO ta_stream_gemini(ch) AS json_object(
     'responseId', ta_first(list_transform(ch, lambda c: c -> 'responseId')),
     'modelVersion', ta_last(list_transform(ch, lambda c: c -> 'modelVersion')),
@@ -135,7 +142,12 @@ CREATE OR REPLACE TEMP MACRO ta_stream_gemini(ch) AS json_object(
                 lambda x: coalesce(x ->> 'text', '')), '')), '')))),
         'finishReason',
         ta_last(list_transform(ch, lambda c: c -> '$.candidates[0].finishReason'))))::JSON,
-    'usageMetadata', ta_last(list_transform(ch, lambda c: c -> 'usageMetadata')));
+    -- the counts are cumulative, final only once the stream has ended: with no
+    -- finishReason (nor a blocked prompt) it was cut short, and its last counts are a part
+    -- of what was billed, so the stream has no usage (unpriced no_usage), as a cut
+    -- Anthropic or OpenAI stream has none
+    'usageMetadata', CASE WHEN list_bool_or(list_transform(ch, lambda c: ta_gemini_end(c)))
+        THEN ta_last(list_transform(ch, lambda c: c -> 'usageMetadata')) END);
 -- Which provider a response body (or the first chunk of a logged stream) came from.
 CREATE OR REPLACE TEMP MACRO ta_chunk_provider(c) AS CASE
     WHEN ta_is_chunk('openai', c) THEN 'openai'

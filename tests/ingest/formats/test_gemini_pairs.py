@@ -94,6 +94,44 @@ def test_a_stream_uses_its_last_usage_metadata(kit: EnvelopeKit) -> None:
         assert row["finish_reason"] == "STOP"
 
 
+def test_a_stream_cut_before_its_finish_reason_has_no_usage(kit: EnvelopeKit) -> None:
+    """Gemini's counts are cumulative: a chunk before the one with finishReason counts only
+    what was streamed so far, so a stream cut there is not priced as if it were complete
+    (candidatesTokenCount 10 of 1,910 output tokens)."""
+    [flash] = kit.cassette(FLASH)
+    [vertex] = kit.cassette(VERTEX_INT)
+    first = copy.deepcopy(flash.response)
+    del first["candidates"][0]["finishReason"]
+    first["usageMetadata"] = {"promptTokenCount": 8, "candidatesTokenCount": 10}
+    blocked = {  # a blocked prompt ends its stream with no candidate at all
+        "promptFeedback": {"blockReason": "SAFETY"},
+        "usageMetadata": {"promptTokenCount": 8, "totalTokenCount": 8},
+        "modelVersion": "gemini-2.5-flash",
+        "responseId": "blocked",
+    }
+    lines = [
+        {"request": flash.request, "response": [first], "url": flash.uri, "request_id": "cut"},
+        {"request": flash.request, "response": [first, flash.response], "url": flash.uri},
+        {"request": vertex.request, "response": sse([vertex.response]), "model": "gemini-2.5-pro"},
+        {
+            "timestamp": flash.response["createTime"],
+            "request": flash.request,
+            "response": [blocked],
+        },
+    ]
+    fr, rows = kit.ingest_lines(lines)
+    assert_counts_add_up(fr, 4, 4, 0, 0)
+    assert [r["has_usage"] for r in rows] == [False, True, True, True]
+    assert classes_of(rows[1]) == gemini_classes(flash.response["usageMetadata"])
+    assert classes_of(rows[2]) == gemini_classes(vertex.response["usageMetadata"])  # finishReason 1
+    assert (rows[3]["input_tokens"], rows[3]["output_tokens"]) == (8, 0)
+    install_prices(kit.con)
+    [cut, whole, *_] = costs(kit.con)
+    p = yaml_prices("google", "gemini-2.5-flash")
+    assert (cut["cost_usd"], cut["unpriced_reason"]) == (None, "not_recounted")
+    assert whole["cost_usd"] == 8 * p["input"] + (433 + 1477) * p["output"]
+
+
 def test_dedup_rejects_and_missing_time(kit: EnvelopeKit) -> None:
     [flash] = kit.cassette(FLASH)
     [vertex] = kit.cassette(VERTEX_INT)
