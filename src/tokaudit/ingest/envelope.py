@@ -275,6 +275,13 @@ WITH parsed AS (
         CASE WHEN provider = 'google' THEN json_type({R["$.usageMetadata"]})
              ELSE json_type({R["$.usage"]}) END AS utype
     FROM docs
+), failed AS (
+    -- a provider's error body logged as the response (its "error" object and no usage:
+    -- {{"error": {{...}}}}, Anthropic's {{"type": "error", ...}}, a failed Responses API
+    -- response, a stream that ended in an error) is the call's error, never a success
+    SELECT * REPLACE (coalesce(err, CASE WHEN coalesce(utype, 'NULL') = 'NULL'
+        AND json_type(resp, '$.error') = 'OBJECT' THEN resp -> 'error' END) AS err)
+    FROM usage_doc
 ), usage AS (
     SELECT *,
         CASE provider WHEN 'openai' THEN {usage_struct("openai", "u")}
@@ -285,7 +292,7 @@ WITH parsed AS (
                       WHEN 'google' THEN {count_problems("gemini", "u", "response.usageMetadata")}
         END AS count_problem,
         list_filter(keys, lambda k: k NOT IN ({_KEYS})) AS unknown_keys
-    FROM usage_doc
+    FROM failed
 ), classes AS (
     SELECT *,
         CASE provider
@@ -543,6 +550,8 @@ _FAST = f"""
 SELECT *,
     typed AND t.timestamp IS NOT NULL
     AND NOT coalesce({_is("t.response", "[")} OR {_is("t.response", '"')}, false)
+    -- a response that may be an error body (an "error" object somewhere): read by _STAGE
+    AND NOT coalesce(contains(t.response, '"error":{{'), false)
     AND NOT coalesce({_SUSPECT}, false)
     -- a usage that is not an object: rejected by the reference's words
     AND NOT coalesce(NOT {_is("raw_usage", "{")} AND raw_usage <> 'null', false)

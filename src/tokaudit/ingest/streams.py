@@ -14,7 +14,8 @@ tool-call argument deltas are not):
 - Anthropic Messages events: ``message_start.message`` patched with the last
   ``message_delta`` (its ``stop_reason``) and the cumulative ``usage`` of the last one that
   has an ``output_tokens``; without such a ``message_delta`` the stream was cut short (or
-  logged without its usage) and has no usage.
+  logged without its usage) and has no usage. The ``error`` of its last ``error`` event is
+  the folded message's ``error``.
 - Gemini ``streamGenerateContent`` chunks: the last ``usageMetadata``, ``modelVersion`` and
   ``finishReason`` of the stream; the counts are cumulative, so a stream cut before any
   ``finishReason`` (nor a blocked prompt's ``promptFeedback.blockReason``) has no usage.
@@ -115,6 +116,9 @@ CREATE OR REPLACE TEMP MACRO ta_stream_anthropic(ch) AS json_merge_patch(
             list_transform(ch, lambda c: coalesce(c ->> '$.delta.text', '')), '')))::JSON,
         'stop_reason', ta_last(list_transform(ch, lambda c:
             CASE WHEN c ->> 'type' = 'message_delta' THEN c -> '$.delta.stop_reason' END)),
+        -- an error event (overloaded_error mid-stream): the call's error (envelope.py)
+        'error', ta_last(list_transform(ch, lambda c:
+            CASE WHEN c ->> 'type' = 'error' THEN c -> 'error' END)),
         -- patching {{}} first drops null counts, so they never erase message_start's. With
         -- no message_delta that counts the output the stream was cut before its end (or its
         -- usage was not logged): message_start's output count is a placeholder (1), so the

@@ -132,6 +132,29 @@ def test_an_anthropic_message_delta_without_an_output_count_leaves_the_call_unpr
     ]
 
 
+def test_an_anthropic_stream_that_ends_in_an_error_event_is_an_error(kit: EnvelopeKit) -> None:
+    """The Messages API may send an error event mid-stream (overloaded_error): the call
+    failed, so it is an error row, not a success to be priced from its recount."""
+    [snap] = kit.snapshot(SNAPSHOT)
+    events = anthropic_events(snap.response)
+    error = {"type": "overloaded_error", "message": "Overloaded"}
+    failed = [e for e in events if e["type"] not in ("message_delta", "message_stop")]
+    failed.append({"type": "error", "error": error})
+    lines = [
+        kit.envelope("anthropic", snap.request, sse(failed, named=True), request_id="failed"),
+        kit.envelope("anthropic", snap.request, events, request_id="whole"),
+    ]
+    fr, rows = kit.ingest_lines(lines)
+    assert_counts_add_up(fr, 2, 2, 0, 0)
+    got = [(r["status"], r["error_type"], r["error_message"], r["has_usage"]) for r in rows]
+    assert got == [
+        ("error", "overloaded_error", "Overloaded", False),
+        ("ok", None, None, True),
+    ]
+    install_prices(kit.con)
+    assert [c["unpriced_reason"] for c in costs(kit.con)] == [None, None]
+
+
 def test_a_list_that_is_not_a_stream_is_still_rejected(kit: EnvelopeKit) -> None:
     request, text = sse_cassette(STREAM)
     full = copy.deepcopy(sse_chunks(text)[-1])

@@ -156,6 +156,45 @@ def test_error_pair_is_an_error_row(kit: EnvelopeKit) -> None:
     assert row["has_usage"] is False and row["model"] == nf.request["model"]
 
 
+def test_an_error_body_logged_as_the_response_is_an_error_row(kit: EnvelopeKit) -> None:
+    """The 404 body exactly as received, in ``response``: a failed call, which costs
+    nothing, not a success without usage that the recount would price from its text."""
+    [chat] = kit.cassette(CHAT)
+    [nf] = kit.cassette(NOT_FOUND)
+    [resp] = kit.cassette(RESP_CACHE)
+    failed = copy.deepcopy(resp.response)  # a Responses API response that failed
+    failed.update(
+        id="resp_failed",
+        status="failed",
+        usage=None,
+        error={"code": "server_error", "message": "The server had an error"},
+    )
+    ts = "2026-02-01T00:00:00Z"
+    lines = [
+        {"request": chat.request, "response": chat.response},
+        {"timestamp": ts, "request": nf.request, "response": nf.response, "request_id": "nf"},
+        {"request": resp.request, "response": failed},
+    ]
+    fr, rows = kit.ingest_lines(lines)
+    assert fr.format == "openai-pairs"
+    assert_counts_add_up(fr, 3, 3, 0, 0)
+    got = [(r["status"], r["error_type"], r["has_usage"]) for r in rows]
+    assert got == [
+        ("ok", None, True),
+        ("error", nf.response["error"]["type"], False),
+        ("error", "server_error", False),
+    ]
+    _, env_rows = kit.ingest_lines(
+        [kit.envelope("openai", nf.request, nf.response, request_id="env")], "envelope.jsonl"
+    )
+    assert [(r["status"], r["error_message"]) for r in env_rows] == [
+        ("error", nf.response["error"]["message"])
+    ]
+    install_prices(kit.con)
+    reasons = [(c["status"], c["unpriced_reason"]) for c in costs(kit.con)]
+    assert ("ok", "not_recounted") not in reasons  # no failed call waits for an estimate
+
+
 def test_rejects_keep_line_numbers_and_reasons(kit: EnvelopeKit) -> None:
     [chat] = kit.cassette(CHAT)
     [resp] = kit.cassette(RESP_CACHE)
