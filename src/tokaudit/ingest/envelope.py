@@ -392,6 +392,13 @@ SELECT
             THEN CASE WHEN provider = 'google' THEN 'response.usageMetadata'
                       ELSE 'response.usage' END
                  || ' is not an object (got ' || ta_kind_name(utype) || ')'
+        -- the google-genai SDK's own dump (model_dump, to_json_dict): its snake_case counts
+        -- are not the API's, and read as no usage they would leave the call an estimate
+        WHEN provider = 'google' AND coalesce(utype, 'NULL') = 'NULL'
+             AND coalesce(json_type(resp, '$.usage_metadata') <> 'NULL', false)
+            THEN 'response.usage_metadata is the Python SDK spelling, not the API JSON: '
+                 || 'log the response with its API field names (usageMetadata; '
+                 || 'model_dump(by_alias=True))'
         WHEN count_problem IS NOT NULL THEN count_problem
         WHEN coalesce(model_responded, model_requested) IS NULL
             THEN 'no model in the envelope, request or response'
@@ -552,6 +559,8 @@ SELECT *,
     AND NOT coalesce({_is("t.response", "[")} OR {_is("t.response", '"')}, false)
     -- a response that may be an error body (an "error" object somewhere): read by _STAGE
     AND NOT coalesce(contains(t.response, '"error":{{'), false)
+    -- a google-genai SDK dump (snake_case usage_metadata): rejected by _STAGE
+    AND NOT coalesce(provider = 'google' AND contains(t.response, '"usage_metadata":'), false)
     AND NOT coalesce({_SUSPECT}, false)
     -- a usage that is not an object: rejected by the reference's words
     AND NOT coalesce(NOT {_is("raw_usage", "{")} AND raw_usage <> 'null', false)

@@ -151,7 +151,9 @@ CREATE OR REPLACE TEMP MACRO ta_stream_gemini(ch) AS json_object(
     -- of what was billed, so the stream has no usage (unpriced no_usage), as a cut
     -- Anthropic or OpenAI stream has none
     'usageMetadata', CASE WHEN list_bool_or(list_transform(ch, lambda c: ta_gemini_end(c)))
-        THEN ta_last(list_transform(ch, lambda c: c -> 'usageMetadata')) END);
+        THEN ta_last(list_transform(ch, lambda c: c -> 'usageMetadata')) END,
+    -- an SDK dump's snake_case counts, kept for the envelope to reject by name
+    'usage_metadata', ta_last(list_transform(ch, lambda c: c -> 'usage_metadata')));
 -- Which provider a response body (or the first chunk of a logged stream) came from.
 CREATE OR REPLACE TEMP MACRO ta_chunk_provider(c) AS CASE
     WHEN ta_is_chunk('openai', c) THEN 'openai'

@@ -7,6 +7,7 @@ and ``trafficType`` are integers there (1 = STOP, 1 = ON_DEMAND).
 from __future__ import annotations
 
 import copy
+import re
 from typing import TYPE_CHECKING, Any
 
 from format_helpers import (
@@ -130,6 +131,38 @@ def test_a_stream_cut_before_its_finish_reason_has_no_usage(kit: EnvelopeKit) ->
     p = yaml_prices("google", "gemini-2.5-flash")
     assert (cut["cost_usd"], cut["unpriced_reason"]) == (None, "not_recounted")
     assert whole["cost_usd"] == 8 * p["input"] + (433 + 1477) * p["output"]
+
+
+def _snake(value: Any) -> Any:
+    """The google-genai SDK's dump of a response: its field names in snake_case."""
+    if isinstance(value, dict):
+        return {re.sub("([A-Z])", r"_\1", k).lower(): _snake(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_snake(v) for v in value]
+    return value
+
+
+def test_an_sdk_dump_with_snake_case_usage_is_rejected_by_name(kit: EnvelopeKit) -> None:
+    """usage_metadata is not the API's usageMetadata: read as no usage, its 1,910 output
+    tokens would be lost and the call priced from a recount estimate."""
+    [flash] = kit.cassette(FLASH)
+    dumped = _snake(flash.response)
+    assert dumped["usage_metadata"]["thoughts_token_count"] == 1477
+    ts = "2026-01-05T00:00:00Z"
+    lines = [
+        {"timestamp": ts, "request": flash.request, "response": dumped, "url": flash.uri},
+        {"timestamp": ts, "request": flash.request, "response": [dumped], "url": flash.uri},
+        {"request": flash.request, "response": flash.response, "url": flash.uri},
+    ]
+    envelope = kit.envelope("google", flash.request, dumped, model="gemini-2.5-flash")
+    sdk, env = kit.write("sdk.jsonl", lines), kit.write("env.jsonl", [envelope])
+    [pairs_fr, env_fr] = kit.ingest(sdk, env).files
+    assert (pairs_fr.format, env_fr.format) == ("gemini-pairs", "envelope")
+    assert_counts_add_up(pairs_fr, 3, 1, 0, 2)
+    assert_counts_add_up(env_fr, 1, 0, 0, 1)
+    reasons = [r["reason"] for p in (sdk, env) for r in kit.rejects(p).values()]
+    assert len(reasons) == 3
+    assert all(r.startswith("response.usage_metadata is the Python SDK") for r in reasons)
 
 
 def test_dedup_rejects_and_missing_time(kit: EnvelopeKit) -> None:
