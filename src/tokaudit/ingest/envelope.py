@@ -110,6 +110,7 @@ _RESP = [
     "$.choices",
     "$.content",
     "$.candidates",
+    "$.error",
 ]
 _META = [
     "$.team",
@@ -557,8 +558,9 @@ _FAST = f"""
 SELECT *,
     typed AND t.timestamp IS NOT NULL
     AND NOT coalesce({_is("t.response", "[")} OR {_is("t.response", '"')}, false)
-    -- a response that may be an error body (an "error" object somewhere): read by _STAGE
-    AND NOT coalesce(contains(t.response, '"error":{{'), false)
+    -- a response that is an error body (an "error" object at its top: an Anthropic, OpenAI,
+    -- Gemini or failed Responses API error; a stream is a list, read by _STAGE anyway)
+    AND NOT coalesce({_is("rs.error", "{")}, false)
     -- a google-genai SDK dump (snake_case usage_metadata): rejected by _STAGE
     AND NOT coalesce(provider = 'google' AND contains(t.response, '"usage_metadata":'), false)
     AND NOT coalesce({_SUSPECT}, false)
