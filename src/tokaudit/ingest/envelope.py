@@ -111,6 +111,7 @@ _RESP = [
     "$.content",
     "$.candidates",
     "$.error",
+    "$.usage_metadata",
 ]
 _META = [
     "$.team",
@@ -562,7 +563,7 @@ SELECT *,
     -- Gemini or failed Responses API error; a stream is a list, read by _STAGE anyway)
     AND NOT coalesce({_is("rs.error", "{")}, false)
     -- a google-genai SDK dump (snake_case usage_metadata): rejected by _STAGE
-    AND NOT coalesce(provider = 'google' AND contains(t.response, '"usage_metadata":'), false)
+    AND NOT coalesce(provider = 'google' AND rs.usage_metadata <> 'null', false)
     AND NOT coalesce({_SUSPECT}, false)
     -- a usage that is not an object: rejected by the reference's words
     AND NOT coalesce(NOT {_is("raw_usage", "{")} AND raw_usage <> 'null', false)
