@@ -64,6 +64,8 @@ CREATE OR REPLACE TEMP MACRO ta_last(xs) AS
 CREATE OR REPLACE TEMP MACRO ta_is_chunk(provider, c) AS coalesce(CASE provider
     WHEN 'openai' THEN c ->> 'object' = 'chat.completion.chunk'
                        OR starts_with(c ->> 'type', 'response.')
+                       -- Azure OpenAI's content-filter chunks: no object, id or model
+                       OR (c ->> 'object' = '' AND json_type(c, '$.choices') = 'ARRAY')
     WHEN 'anthropic' THEN c ->> 'type' IN ({_EVENTS})
     WHEN 'google' THEN json_type(c) = 'OBJECT' AND (json_exists(c, '$.candidates')
                        OR json_exists(c, '$.usageMetadata') OR json_exists(c, '$.promptFeedback'))
@@ -91,10 +93,13 @@ CREATE OR REPLACE TEMP MACRO ta_stream_openai(ch) AS CASE
     THEN ta_last(list_transform(ch, lambda c:
              CASE WHEN json_type(c, '$.response') = 'OBJECT' THEN c -> 'response' END))
     ELSE json_object(
-        'id', ta_first(list_transform(ch, lambda c: c -> 'id')),
+        -- (Azure's content-filter chunks carry an empty id and model and created 0)
+        'id', ta_first(list_transform(ch, lambda c: CASE WHEN c ->> 'id' <> '' THEN c -> 'id' END)),
         'object', 'chat.completion',
-        'created', ta_first(list_transform(ch, lambda c: c -> 'created')),
-        'model', ta_last(list_transform(ch, lambda c: c -> 'model')),
+        'created', ta_first(list_transform(ch, lambda c:
+            CASE WHEN c ->> 'created' <> '0' THEN c -> 'created' END)),
+        'model', ta_last(list_transform(ch, lambda c:
+            CASE WHEN c ->> 'model' <> '' THEN c -> 'model' END)),
         'service_tier', ta_last(list_transform(ch, lambda c: c -> 'service_tier')),
         'choices', json_array(json_object(
             'message', json_object('role', 'assistant', 'content', array_to_string(
@@ -198,8 +203,10 @@ def chunk_provider(chunk: Any) -> str | None:
     if not isinstance(chunk, dict):
         return None
     kind = chunk.get("type")
-    if chunk.get("object") == "chat.completion.chunk" or (
-        isinstance(kind, str) and kind.startswith("response.")
+    if (
+        chunk.get("object") == "chat.completion.chunk"
+        or (isinstance(kind, str) and kind.startswith("response."))
+        or (chunk.get("object") == "" and isinstance(chunk.get("choices"), list))  # Azure filter
     ):
         return "openai"
     if kind in _ANTHROPIC_EVENTS:

@@ -8,6 +8,7 @@ prices it from its text; ``no_usage`` where there is no text).
 from __future__ import annotations
 
 import copy
+import json
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -56,6 +57,61 @@ def test_envelope_streams_of_every_provider(kit: EnvelopeKit) -> None:
     assert classes_of(rows[3]) == gemini_classes(flash.response["usageMetadata"])
     assert [r["finish_reason"] for r in rows] == ["stop", "stop", "end_turn", "STOP"]
     assert rows[2]["request_key"] == "anthropic:" + snap.response["id"]
+
+
+# Azure OpenAI's streams open with a prompt content-filter chunk and may close with
+# asynchronous-filter chunks, both with an empty object, id and model and created 0 (the
+# shapes of Microsoft's "Content filtering" documentation, streaming section).
+AZURE_PROMPT_FILTER = {
+    "choices": [],
+    "created": 0,
+    "id": "",
+    "model": "",
+    "object": "",
+    "prompt_filter_results": [
+        {
+            "prompt_index": 0,
+            "content_filter_results": {"hate": {"filtered": False, "severity": "safe"}},
+        }
+    ],
+}
+AZURE_ASYNC_FILTER = {
+    "choices": [
+        {
+            "index": 0,
+            "finish_reason": None,
+            "content_filter_results": {"hate": {"filtered": False, "severity": "safe"}},
+            "content_filter_offsets": {"check_offset": 0, "start_offset": 0, "end_offset": 40},
+        }
+    ],
+    "created": 0,
+    "id": "",
+    "model": "",
+    "object": "",
+}
+
+
+def test_an_azure_stream_with_content_filter_chunks_is_read(kit: EnvelopeKit) -> None:
+    """Every Azure OpenAI stream was a reject ("element 1 is not a stream chunk"): its
+    content-filter chunks have an empty ``object``. They carry no id, model or usage."""
+    request, text = sse_cassette(STREAM)
+    chunks = sse_chunks(text)
+    azure = [AZURE_PROMPT_FILTER, *chunks[:-1], AZURE_ASYNC_FILTER, chunks[-1]]
+    as_text = "".join(f"data: {json.dumps(c)}\n\n" for c in azure) + "data: [DONE]\n\n"
+    lines = [
+        kit.envelope("openai", request, azure, request_id="list"),
+        kit.envelope("openai", request, as_text, request_id="sse"),
+    ]
+    fr, rows = kit.ingest_lines(lines)
+    assert_counts_add_up(fr, 2, 2, 0, 0)
+    for row in rows:
+        assert classes_of(row) == openai_classes(chunks[-1]["usage"])
+        assert row["model"] == chunks[0]["model"] and row["finish_reason"] == "stop"
+    reply = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    [text_row] = kit.query(
+        "SELECT body FROM prompt_texts WHERE text_hash = ?", [rows[0]["output_hash"]]
+    )
+    assert json.loads(text_row["body"])["messages"] == [{"role": "assistant", "content": reply}]
 
 
 def test_envelope_stream_without_usage_is_unpriced(kit: EnvelopeKit) -> None:
