@@ -87,6 +87,9 @@ CREATE OR REPLACE TEMP MACRO ta_stream_problem_of(provider, ch, is_text) AS CASE
 -- Why a logged stream cannot be read, or NULL when it can (or when r is not a stream).
 CREATE OR REPLACE TEMP MACRO ta_stream_problem(provider, r) AS
     ta_stream_problem_of(provider, ta_stream_chunks(r), json_type(r) = 'VARCHAR');
+-- A chat chunk's choice of index 0 (absent index: the first), or NULL.
+CREATE OR REPLACE TEMP MACRO ta_choice0(c) AS
+    list_filter(ta_list(c -> 'choices'), lambda x: coalesce(x ->> 'index', '0') = '0')[1];
 CREATE OR REPLACE TEMP MACRO ta_stream_openai(ch) AS CASE
     WHEN list_position(list_transform(ch, lambda c: starts_with(c ->> 'type', 'response.')),
                        true) IS NOT NULL
@@ -101,12 +104,13 @@ CREATE OR REPLACE TEMP MACRO ta_stream_openai(ch) AS CASE
         'model', ta_last(list_transform(ch, lambda c:
             CASE WHEN c ->> 'model' <> '' THEN c -> 'model' END)),
         'service_tier', ta_last(list_transform(ch, lambda c: c -> 'service_tier')),
+        -- the first choice's deltas only: with n > 1 each chunk carries one choice, by index
         'choices', json_array(json_object(
             'message', json_object('role', 'assistant', 'content', array_to_string(
-                list_transform(ch, lambda c: coalesce(c ->> '$.choices[0].delta.content', '')),
-                '')),
+                list_transform(ch, lambda c:
+                    coalesce(ta_choice0(c) ->> '$.delta.content', '')), '')),
             'finish_reason',
-            ta_last(list_transform(ch, lambda c: c -> '$.choices[0].finish_reason'))))::JSON,
+            ta_last(list_transform(ch, lambda c: ta_choice0(c) -> 'finish_reason'))))::JSON,
         'usage', ta_last(list_transform(ch, lambda c: c -> 'usage')))
     END;
 -- An Anthropic message_delta with an output count (any JSON but null: a bad one is

@@ -114,6 +114,34 @@ def test_an_azure_stream_with_content_filter_chunks_is_read(kit: EnvelopeKit) ->
     assert json.loads(text_row["body"])["messages"] == [{"role": "assistant", "content": reply}]
 
 
+def test_a_stream_of_several_choices_keeps_the_first(kit: EnvelopeKit) -> None:
+    """With n = 2 each chunk carries one choice by index: the reply and finish_reason came
+    from whichever choice a chunk held (index 1's "length" over index 0's "stop", the two
+    texts interleaved); a non-streamed response's first choice is index 0."""
+    request, text = sse_cassette(STREAM)
+    chunks = sse_chunks(text)
+    with_text = [c for c in chunks if c["choices"]]
+    other = []
+    for chunk in with_text:
+        twin = copy.deepcopy(chunk)
+        twin["choices"][0]["index"] = 1
+        if twin["choices"][0]["delta"].get("content"):
+            twin["choices"][0]["delta"]["content"] = "x"
+        if twin["choices"][0].get("finish_reason"):
+            twin["choices"][0]["finish_reason"] = "length"
+        other.append(twin)
+    interleaved = [c for pair in zip(with_text, other, strict=True) for c in pair]
+    stream = interleaved + [c for c in chunks if not c["choices"]]
+    fr, [row] = kit.ingest_lines([kit.envelope("openai", request, stream)])
+    assert_counts_add_up(fr, 1, 1, 0, 0)
+    assert row["finish_reason"] == "stop"
+    reply = "".join(c["choices"][0]["delta"].get("content") or "" for c in with_text)
+    [text_row] = kit.query(
+        "SELECT body FROM prompt_texts WHERE text_hash = ?", [row["output_hash"]]
+    )
+    assert json.loads(text_row["body"])["messages"] == [{"role": "assistant", "content": reply}]
+
+
 def test_envelope_stream_without_usage_is_unpriced(kit: EnvelopeKit) -> None:
     request, text = sse_cassette(STREAM)
     no_usage = [c for c in sse_chunks(text) if c["usage"] is None]
