@@ -31,7 +31,7 @@ from tokaudit.ingest.jsondocs import (
     picker,
     record_line,
 )
-from tokaudit.ingest.usage import TOKEN_CLASS_COLUMNS, usage_struct
+from tokaudit.ingest.usage import TOKEN_CLASS_COLUMNS, count_problems, usage_struct
 
 _OBS = [
     "$.id",
@@ -179,6 +179,27 @@ _TOTAL_ADD = (
     "coalesce(u_in, 0) + oi_add + cr_add + cw5_add + cw1_add + coalesce(u_out, 0) + r_add + oo_add"
 )
 _TOTAL_INCL = "coalesce(u_in, 0) + coalesce(u_out, 0)"
+
+# Langfuse's ingestion API also takes an OpenAI usage object as usageDetails (Chat
+# Completions or Responses shape, nothing else in it), which its server converts; the
+# Langfuse SDKs' OpenAI integrations send it so. Such an object is read with the OpenAI
+# convention (cache and reasoning inside the headline counts), never key by key.
+_OPENAI_SHAPES = [
+    ("prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details"),
+    ("input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details"),
+]
+
+
+def _openai_shaped(ud: str) -> str:
+    """SQL: ``ud`` is an OpenAI usage object of one of ``_OPENAI_SHAPES``."""
+    shapes = []
+    for keys in _OPENAI_SHAPES:
+        allowed = _keys([*keys, "total_tokens"])
+        shapes.append(
+            f"(len(list_filter(json_keys({ud}), lambda k: k NOT IN ({allowed}))) = 0 "
+            f"AND (json_exists({ud}, '$.{keys[0]}') OR json_exists({ud}, '$.{keys[1]}')))"
+        )
+    return f"coalesce(json_type({ud}) = 'OBJECT' AND ({' OR '.join(shapes)}), false)"
 
 
 # Paths read from an observation's metadata (OTel-ingested ones keep span attributes under
@@ -373,14 +394,18 @@ WITH attributed AS (
                 'total', coalesce(o_usage -> '$.total', o_usage -> '$.totalTokens'))
         END AS ud_raw
     FROM _lf_traced
+), shaped AS (
+    SELECT *, {_openai_shaped("ud_raw")} AS openai_shaped FROM attributed
 ), entries AS (
-    SELECT *, list_transform(CASE WHEN json_type(ud_raw) = 'OBJECT'
+    SELECT *, list_transform(CASE WHEN json_type(ud_raw) = 'OBJECT' AND NOT openai_shaped
         THEN list_filter(map_entries(CAST(ud_raw AS MAP(VARCHAR, JSON))),
                          lambda e: e.value IS NOT NULL AND json_type(e.value) <> 'NULL')
         ELSE [] END, lambda e: {{'key': e.key, 'value': e.value, 'n': ta_num(e.value)}}) AS ents,
         {extract_sql("meta", _META)} AS mx,
-        nullif(trim(tmeta ->> '$.team'), '') AS trace_team
-    FROM attributed
+        nullif(trim(tmeta ->> '$.team'), '') AS trace_team,
+        CASE WHEN openai_shaped THEN {count_problems("openai", "ud_raw", "usageDetails")} END
+            AS openai_problem
+    FROM shaped
 ), counted AS (
     SELECT *, {_USAGE_COLUMNS},
         coalesce({MX["$.litellm_response_cost"]} IS NOT NULL
@@ -406,9 +431,11 @@ WITH attributed AS (
     FROM read
 ), usage AS (
     -- the column must be named u: the usage macros' lambdas refer to their argument by name
-    SELECT *, CASE WHEN gemini_shaped THEN {usage_struct("gemini", "u")}
+    SELECT *, CASE WHEN openai_shaped THEN {usage_struct("openai", "u")}
+                   WHEN gemini_shaped THEN {usage_struct("gemini", "u")}
                    WHEN has_counts THEN {usage_struct("anthropic", "u")} END AS us
-    FROM (SELECT *, CASE WHEN gemini_shaped THEN {_GEMINI_DOC} ELSE json_object(
+    FROM (SELECT *, CASE WHEN openai_shaped THEN ud_raw
+                         WHEN gemini_shaped THEN {_GEMINI_DOC} ELSE json_object(
             'input_tokens', k_in, 'cache_read_input_tokens', k_cr,
             'cache_creation_input_tokens', k_cw5 + k_cw1,
             'cache_creation', json_object('ephemeral_5m_input_tokens', k_cw5,
@@ -436,6 +463,7 @@ SELECT
     rec_line AS line_no, line,
     'observation ' || gid AS rec_label,
     CASE
+        WHEN openai_problem IS NOT NULL THEN openai_problem
         WHEN len(bad_counts) > 0 THEN array_to_string(bad_counts, '; ')
         WHEN len(unknown_keys) > 0 THEN 'usageDetails key(s) not understood: '
             || array_to_string(unknown_keys, ', ')

@@ -276,6 +276,45 @@ def test_inclusive_or_additive_usage_is_decided_by_total(gw: GatewayKit) -> None
     assert rows["langfuse:additive"]["team"] == "support"
 
 
+def test_openai_usage_objects_as_usage_details(gw: GatewayKit) -> None:
+    """Langfuse's ingestion API takes an OpenAI usage object as usageDetails (its SDKs'
+    OpenAI integrations send it so): cached tokens and reasoning are inside the headline
+    counts. They were rejects (a details object is not a count), and a Responses usage
+    without total_tokens loaded with no usage at all."""
+    chat = {
+        "prompt_tokens": 1000,
+        "completion_tokens": 100,
+        "total_tokens": 1100,
+        "prompt_tokens_details": {"cached_tokens": 512, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 64},
+    }
+    responses = {
+        "input_tokens": 2000,
+        "output_tokens": 300,
+        "input_tokens_details": {"cached_tokens": 1536},
+    }
+    events = [
+        _event("trace-create", TRACE),
+        _event("generation-create", gen("chat", chat)),
+        _event("generation-create", gen("responses", responses)),
+        _event(
+            "generation-create",
+            gen("too-cached", {**chat, "prompt_tokens_details": {"cached_tokens": 1001}}),
+        ),
+        _event("generation-create", gen("bad", {**chat, "completion_tokens": "many"})),
+    ]
+    path = gw.write("openai-usage.json", json.dumps({"batch": events}, indent=2))
+    got = gw.one(path)
+    assert (got.loaded, got.rejected) == (2, 2)
+    rows = gw.by_key(path)
+    assert classes(rows["langfuse:chat"]) == (1000 - 512, 512, 0, 0, 100, 64)
+    assert classes(rows["langfuse:responses"]) == (2000 - 1536, 1536, 0, 0, 300, None)
+    assert rows["langfuse:chat"]["metadata"]["usage_details"] == chat  # kept as logged
+    reasons = " ".join(r["reason"] for r in gw.rejects(path).values())
+    assert "too-cached: usageDetails: cached tokens exceed prompt tokens" in reasons
+    assert "usageDetails.completion_tokens should be a whole number" in reasons
+
+
 def test_team_from_trace_then_observation_metadata(gw: GatewayKit) -> None:
     untagged = {**TRACE, "id": "tr-2", "tags": ["prod"], "metadata": '{"team": "billing"}'}
     events = [
