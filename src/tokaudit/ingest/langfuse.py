@@ -418,7 +418,11 @@ WITH attributed AS (
              WHEN u_total IS NOT NULL AND u_total = {_TOTAL_INCL} AND u_total <> {_TOTAL_ADD}
                 THEN true
              ELSE from_litellm END AS inclusive,
-        u_in IS NOT NULL OR u_out IS NOT NULL AS has_counts
+        -- a count of any class is usage (Anthropic's cache_read_input_tokens with no
+        -- input key is 0 uncached input); a total alone, or a Gemini key outside a
+        -- Gemini-shaped object, gives no class and is no usage
+        len(list_filter(ents, lambda e: e.key NOT IN ({_keys([TOTAL, *GEMINI])}))) > 0
+            AS has_counts
     FROM counted
 ), classes AS (
     SELECT *,

@@ -315,6 +315,31 @@ def test_openai_usage_objects_as_usage_details(gw: GatewayKit) -> None:
     assert "usageDetails.completion_tokens should be a whole number" in reasons
 
 
+def test_usage_details_without_input_or_output_keys_are_usage(gw: GatewayKit) -> None:
+    """Counts of any class are usage, though no ``input`` / ``output`` key is set (an
+    Anthropic usage object passed on as is); they loaded with no usage at all, the cache
+    reads dropped. A total alone, or a Gemini key outside a Gemini-shaped object, is no
+    usage (never priced as 0 tokens)."""
+    anthropic = {"input_tokens": 4, "output_tokens": 50, "cache_read_input_tokens": 1163}
+    lines = [
+        {"batch": [_event("generation-create", gen("anthropic-keys", anthropic))]},
+        {"batch": [_event("generation-create", gen("cache-only", {"input_cached_tokens": 900}))]},
+        {"batch": [_event("generation-create", gen("total-only", {"total": 77}))]},
+        {"batch": [_event("generation-create", gen("gemini-key", {"candidatesTokenCount": 5}))]},
+    ]
+    path = gw.write_jsonl("no-input-key.jsonl", lines)
+    got = gw.one(path)
+    assert (got.loaded, got.rejected) == (4, 0)
+    rows = gw.by_key(path)
+    # Langfuse's additive meaning: other input_* / output_* keys are slices of their own
+    assert classes(rows["langfuse:anthropic-keys"]) == (4, 1163, 0, 0, 50, None)
+    assert rows["langfuse:anthropic-keys"]["has_usage"] is True
+    assert classes(rows["langfuse:cache-only"]) == (0, 900, 0, 0, 0, None)
+    for key in ("langfuse:total-only", "langfuse:gemini-key"):
+        assert rows[key]["has_usage"] is False
+        assert classes(rows[key]) == (None, None, None, None, None, None)
+
+
 def test_team_from_trace_then_observation_metadata(gw: GatewayKit) -> None:
     untagged = {**TRACE, "id": "tr-2", "tags": ["prod"], "metadata": '{"team": "billing"}'}
     events = [
