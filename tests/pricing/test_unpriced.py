@@ -92,6 +92,8 @@ RESOLVES = {
     "openai/gpt-5.4-2026-03-05": ("openai", "gpt-5.4"),
     "gpt-5.6": ("openai", "gpt-5.6-sol"),
     "claude-3-7-sonnet@20250219": ("anthropic", "claude-3-7-sonnet"),
+    # Vertex's own id for Claude 3.5 Sonnet v2 (it was unknown_model: QA)
+    "vertex_ai/claude-3-5-sonnet-v2@20241022": ("anthropic", "claude-3-5-sonnet"),
     "models/gemini-2.0-flash-001": ("google", "gemini-2.0-flash"),
     # Flash-8B has its own, cheaper entry: never 1.5 Flash by substring.
     "gemini-1.5-flash-8b": ("google", "gemini-1.5-flash-8b"),
