@@ -211,9 +211,10 @@ def test_a_shared_chains_parts_are_amounts_at_the_money_scale() -> None:
     from tokaudit.findings.uncached_prefix import _per_group
 
     # (provider, model, prompt hash, chain, team, prompt, prefix tokens, missed, gross,
-    #  writes, premium): gross 3, no cache write paid, premium 2: a saving of $1
+    #  writes, premium, explicit caching): gross 3, no cache write paid, premium 2: $1
     rows = [
-        ("anthropic", "m", "h", 1, team, None, 2048, 1, "1", 0, "2") for team in ("a", "b", "c")
+        ("anthropic", "m", "h", 1, team, None, 2048, 1, "1", 0, "2", True)
+        for team in ("a", "b", "c")
     ]
     parts = {key[0]: values[4] for key, values in _per_group(rows)}
     assert parts == dict.fromkeys(("a", "b", "c"), Decimal("0.333333333333333333"))

@@ -108,9 +108,16 @@ class UncachedPrefix(WasteRule):
                 -- HUGEINT: two counts near 2^63 would overflow BIGINT's +
                 sum(sum(cache_write_5m_tokens::HUGEINT + cache_write_1h_tokens))
                     OVER (PARTITION BY provider, model, prompt_hash, chain) AS writes,
-                max(max(CASE WHEN provider = 'anthropic'
-                             THEN p * (cache_write_5m_price - input_price) ELSE 0 END))
-                    OVER (PARTITION BY provider, model, prompt_hash, chain) AS premium
+                -- the write premium from the prices, not the log's provider: Claude logged
+                -- as bedrock (LiteLLM, OTel) or google (Vertex) pays it, and so does GPT-5.6
+                -- (1.25x input); OpenAI before it writes at the input rate (premium 0)
+                max(max(CASE WHEN cache_write_5m_price IS NOT NULL
+                             THEN p_eff * (cache_write_5m_price - input_price)
+                             WHEN provider = 'anthropic' THEN NULL ELSE 0 END))
+                    OVER (PARTITION BY provider, model, prompt_hash, chain) AS premium,
+                -- a cache written only where marked (Claude on any platform): cache_control
+                bool_or(provider <> 'openai' AND cache_write_5m_price > input_price)
+                    AS explicit
             FROM _d01_judged
             GROUP BY provider, model, prompt_hash, chain, team, prompt_key"""
         ).fetchall()
@@ -134,12 +141,12 @@ class UncachedPrefix(WasteRule):
                     + ("" if provider == "openai" else " (prefix size estimated)")
                     + (
                         "; mark it with cache_control"
-                        if provider == "anthropic"
+                        if explicit or provider == "anthropic"
                         else "; keep the prefix byte-identical and first"
                     )
                 ),
             )
-            for (team, model, prompt), (provider, chains, missed, p, saved) in groups
+            for (team, model, prompt), (provider, chains, missed, p, saved, explicit) in groups
             if saved > 0
         ]
 
@@ -170,11 +177,14 @@ def _per_group(rows: list[Any]) -> list[tuple[tuple[Any, ...], tuple[Any, ...]]]
                 saving = Decimal(0)
             else:
                 saving = max(Decimal(0), gross - (Decimal(premium) if writes == 0 else 0))
-            for provider, model, _h, _c, team, prompt, p, missed, part_gross, _w, _p in parts:
+            for provider, model, _h, _c, team, prompt, p, missed, part_gross, _w, _p, x in parts:
                 if not missed:
                     continue
                 share = saving if len(parts) == 1 else saving * Decimal(part_gross) / gross
-                group = groups.setdefault((team, model, prompt), [provider, 0, 0, 0, Decimal(0)])
+                group = groups.setdefault(
+                    (team, model, prompt), [provider, 0, 0, 0, Decimal(0), False]
+                )
+                group[5] = group[5] or bool(x)
                 group[1] += 1
                 group[2] += int(missed)
                 group[3] = max(group[3], int(p))
