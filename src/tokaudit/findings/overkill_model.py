@@ -74,13 +74,16 @@ class OverkillModel(WasteRule):
                 WHERE c.granularity = 'request' AND c.status = 'ok'
                   AND c.pricing_status = 'priced'
             ), base AS (
-                SELECT *,
-                    -- the prompt key's text is the system prompt, or the first message when
-                    -- there is none: only a system prompt is input beyond the user's
-                    total_input_tokens - CASE WHEN {_HAS_SYSTEM} THEN coalesce(prompt_tokens, 0)
-                                              ELSE 0 END AS user_input,
-                    {_HAS_TOOLS} AS has_tools
-                FROM joined
+                -- the prompt key's text is the system prompt, or the first message when
+                -- there is none: that message is the user's question, not a prompt, so
+                -- such requests group by team and model alone (one group a question never
+                -- reached min_requests), and only a system prompt is input beyond the user's
+                SELECT * REPLACE (CASE WHEN has_system OR prompt_id IS NOT NULL
+                                       THEN prompt_key END AS prompt_key),
+                    total_input_tokens - CASE WHEN has_system THEN coalesce(prompt_tokens, 0)
+                                              ELSE 0 END AS user_input
+                FROM (SELECT *, {_HAS_SYSTEM} AS has_system, {_HAS_TOOLS} AS has_tools
+                      FROM joined)
             ), judged AS (
                 SELECT b.*,
                     user_input <= ? AND output_tokens <= ? AND coalesce(reasoning_tokens, 0) = 0
