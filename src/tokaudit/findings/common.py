@@ -23,3 +23,14 @@ def claimed_table(con: duckdb.DuckDBPyConnection) -> None:
 
 def usd(value: Any) -> Decimal:
     return Decimal(0) if value is None else Decimal(value).normalize()
+
+
+def estimate_note(requests: Any, dollars: Any) -> str:
+    """The part of a finding's saving priced from recounted tokens (requests logged
+    without usage), as every report marks that spend: an estimate, never shown as billed."""
+    if not requests:
+        return ""
+    return (
+        f"; {requests} of them ({usd(dollars):f} USD) priced from recounted tokens "
+        "(logged without usage): an estimate"
+    )

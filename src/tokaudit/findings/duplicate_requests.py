@@ -11,9 +11,17 @@ from typing import Any
 
 import duckdb
 
-from tokaudit.findings.common import CLAIMED, PROMPT_KEY, UNCLAIMED, claimed_table, usd
+from tokaudit.findings.common import (
+    CLAIMED,
+    PROMPT_KEY,
+    UNCLAIMED,
+    claimed_table,
+    estimate_note,
+    usd,
+)
 from tokaudit.findings.interface import WasteRule
 from tokaudit.models import Finding
+from tokaudit.pricing.store_tables import ESTIMATED_SPEND
 
 
 class DuplicateRequests(WasteRule):
@@ -26,7 +34,7 @@ class DuplicateRequests(WasteRule):
         claimed_table(con)
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _d04_repeats AS WITH ok AS (
-                SELECT c.*, {PROMPT_KEY} AS prompt_key,
+                SELECT c.*, {PROMPT_KEY} AS prompt_key, {ESTIMATED_SPEND} AS estimated,
                     lag(c.ts) OVER (PARTITION BY c.team, c.request_hash
                                     ORDER BY c.ts, c.request_key) AS prev_ts
                 FROM request_costs c
@@ -35,15 +43,17 @@ class DuplicateRequests(WasteRule):
                   AND c.request_hash IS NOT NULL
                   AND c.pricing_status = 'priced'
             )
-            SELECT request_key, team, model, prompt_key, request_hash, cost_usd FROM ok
+            SELECT request_key, team, model, prompt_key, request_hash, cost_usd, estimated
+            FROM ok
             WHERE prev_ts IS NOT NULL AND ts - prev_ts <= to_microseconds(?::BIGINT)
               AND {UNCLAIMED}""",
             [round(hours * 3_600_000_000)],
         )
         rows = con.execute(
             """SELECT team, model, prompt_key, count(*), count(DISTINCT request_hash),
-                sum(cost_usd)
-            FROM _d04_repeats GROUP BY ALL ORDER BY sum(cost_usd) DESC"""
+                sum(cost_usd), count(*) FILTER (WHERE estimated),
+                sum(cost_usd) FILTER (WHERE estimated)
+            FROM _d04_repeats GROUP BY team, model, prompt_key ORDER BY sum(cost_usd) DESC"""
         ).fetchall()
         # a response cache would serve these whole: no later rule counts them again
         con.execute(f"INSERT INTO {CLAIMED} SELECT request_key FROM _d04_repeats")
@@ -61,8 +71,8 @@ class DuplicateRequests(WasteRule):
                 detail=(
                     f"{n} repeat(s) of {bodies} identical request bod"
                     f"{'y' if bodies == 1 else 'ies'} within {hours:g} h; "
-                    "a response cache would have served them"
+                    "a response cache would have served them" + estimate_note(guessed, guess_usd)
                 ),
             )
-            for team, model, prompt, n, bodies, cost in rows
+            for team, model, prompt, n, bodies, cost, guessed, guess_usd in rows
         ]

@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from tokaudit.findings.common import PROMPT_KEY, UNCLAIMED, claimed_table, usd
+from tokaudit.findings.common import PROMPT_KEY, UNCLAIMED, claimed_table, estimate_note, usd
 from tokaudit.findings.interface import WasteRule
 from tokaudit.models import Finding
 
@@ -45,6 +45,7 @@ _HAS_SYSTEM = f"""coalesce(
             AND {_has_system_role(f"from_json(v.input, {_ROLE_LIST})")})
         OR (left(body, 1) = '[' AND {_has_system_role(f"from_json(body, {_ROLE_LIST})")}),
         false)"""
+_ESTIMATED = "usage_source = 'recounted'"  # priced (judged rows all are) from the recount
 _HAS_TOOLS = """coalesce(json_array_length(v.tools) > 0 OR json_array_length(v.functions) > 0,
                  false)"""
 
@@ -112,7 +113,11 @@ class OverkillModel(WasteRule):
             -- cache read): the share of simple requests still judges all of them
             SELECT team, model, prompt_key, any_value(target), count(*),
                    count(*) FILTER (WHERE simple),
-                   sum(cost_usd - target_cost) FILTER (WHERE simple AND {UNCLAIMED})
+                   sum(cost_usd - target_cost) FILTER (WHERE simple AND {UNCLAIMED}),
+                   -- the saving's part priced from recounted tokens (no usage logged)
+                   count(*) FILTER (WHERE simple AND {UNCLAIMED} AND {_ESTIMATED}),
+                   sum(cost_usd - target_cost)
+                       FILTER (WHERE simple AND {UNCLAIMED} AND {_ESTIMATED})
             FROM judged WHERE premium
             GROUP BY team, model, prompt_key
             HAVING count(*) >= ? AND count(*) FILTER (WHERE simple) >= ? * count(*)
@@ -138,9 +143,10 @@ class OverkillModel(WasteRule):
                 detail=(
                     f"{simple} of {total} requests were short and simple; the same tokens on "
                     f"{target} would cost {usd(saved):f} USD less (evaluate quality first)"
+                    + estimate_note(guessed, guess_usd)
                 ),
                 kind="opportunity",
             )
-            for team, model, prompt, target, total, simple, saved in rows
+            for team, model, prompt, target, total, simple, saved, guessed, guess_usd in rows
             if saved and saved > 0
         ]
