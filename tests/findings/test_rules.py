@@ -278,3 +278,26 @@ def _anthropic_call(
             "usage": {"input_tokens": input_tokens, "output_tokens": 10},
         },
     }
+
+
+def test_every_default_routing_pair_can_fire_at_todays_prices() -> None:
+    """A default D09 pair whose premium is under min_price_ratio never counts: the shipped
+    gemini-2.5-pro -> gemini-2.5-flash ($1.25 against $0.30, 4.2x) was such a dead pair (QA)."""
+    from datetime import UTC, datetime
+
+    from tokaudit.pricing.table import load_price_table
+
+    settings = default_settings()["D09"]
+    table = load_price_table()
+    now = datetime.now(UTC)
+    ratios = {}
+    for premium, target in settings["routing"].items():
+        prices = []
+        for model_id in (premium, target):
+            entry = table.model(model_id)
+            assert entry is not None, model_id
+            version = entry.version_at(now)
+            assert version is not None, model_id
+            prices.append(version.prices["input"])
+        ratios[premium] = prices[0] / prices[1]
+    assert {p: r for p, r in ratios.items() if r < settings["min_price_ratio"]} == {}
