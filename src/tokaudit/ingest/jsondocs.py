@@ -134,6 +134,9 @@ CREATE OR REPLACE TEMP MACRO ta_provider(p) AS CASE
                       'vertex_ai', 'vertex_ai_beta', 'vertexai', 'google_genai', 'google_ai')
         THEN 'google'
     WHEN lower(p) IN ('anthropic', 'claude') THEN 'anthropic'
+    -- the OTel GenAI names of the clouds LiteLLM calls bedrock and azure: one label each
+    WHEN lower(p) = 'aws.bedrock' THEN 'bedrock'
+    WHEN lower(p) = 'azure.ai.openai' THEN 'azure'
     ELSE lower(p) END;
 -- A provider guessed from a model name, for sources that do not name one (Langfuse).
 CREATE OR REPLACE TEMP MACRO ta_provider_from_model(m) AS CASE

@@ -207,6 +207,38 @@ def test_older_otlp_and_semconv_spellings(gw: GatewayKit) -> None:
     assert (row["provider"], row["status"], row["latency_ms"]) == ("openai", "ok", 500.0)
 
 
+def test_cloud_provider_names_are_the_labels_litellm_writes(gw: GatewayKit) -> None:
+    """OTel's aws.bedrock and azure.ai.openai were kept as logged while LiteLLM's rows say
+    bedrock and azure: a report by provider split one cloud in two (QA)."""
+    spans = []
+    for i, (system, model) in enumerate(
+        [
+            ("aws.bedrock", "anthropic.claude-3-5-haiku-20241022-v1:0"),
+            ("azure.ai.openai", "gpt-4o"),
+            ("gcp.vertex_ai", "gemini-2.5-flash"),
+        ]
+    ):
+        spans.append(
+            {
+                "traceId": "ab" * 16,
+                "spanId": f"{i:016x}",
+                "name": f"chat {model}",
+                "startTimeUnixNano": "1791968400000000000",
+                "endTimeUnixNano": "1791968400500000000",
+                "attributes": [
+                    {"key": "gen_ai.provider.name", "value": {"stringValue": system}},
+                    {"key": "gen_ai.request.model", "value": {"stringValue": model}},
+                    {"key": "gen_ai.usage.input_tokens", "value": {"intValue": 10}},
+                    {"key": "gen_ai.usage.output_tokens", "value": {"intValue": 2}},
+                ],
+            }
+        )
+    doc = {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}
+    path = gw.write("clouds.json", json.dumps(doc))
+    assert gw.one(path).loaded == 3
+    assert [r["provider"] for r in gw.rows(path)] == ["bedrock", "azure", "google"]
+
+
 def test_a_start_time_before_2000_is_a_reject(gw: GatewayKit) -> None:
     """startTimeUnixNano is nanoseconds by name; a placeholder or a millisecond value
     written there reads as 1970, which used to load and price."""
