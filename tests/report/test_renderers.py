@@ -20,6 +20,7 @@ from tokaudit.models import (
     Totals,
     UnpricedModel,
 )
+from tokaudit.report.breakdown import DIMENSIONS
 from tokaudit.report.renderers import RENDERERS
 from tokaudit.report.renderers.common import display_usd, money
 
@@ -254,3 +255,16 @@ def test_a_budget_exceeded_by_less_than_a_cent_shows_its_figures_exactly(fmt: st
     text = RENDERERS[fmt].render_budget(replace(BUDGETS, outcomes=[tight, roomy]))
     assert "$1.001" in text and "$1.004" in text
     assert "$5.00" in text and "$1.00" in text  # figures that differ on screen stay rounded
+
+
+@pytest.mark.parametrize("fmt", sorted(RENDERERS))
+@pytest.mark.parametrize("dimension", sorted(DIMENSIONS))
+def test_every_group_by_dimension_renders_in_every_format(fmt: str, dimension: str) -> None:
+    """`report --by priced_model` (the default table) ended in a KeyError traceback: the
+    table had a column title for every dimension but that one."""
+    from dataclasses import replace
+
+    rows = [BreakdownRow({dimension: "gpt-4o-mini"}, _totals(2, "0.0009"))]
+    one = replace(BREAKDOWN, group_by=[dimension], rows=rows, totals=_totals(2, "0.0009"))
+    text = RENDERERS[fmt].render_breakdown(one)
+    assert "gpt-4o-mini" in text

@@ -24,6 +24,7 @@ from tokaudit.report.renderers.common import (
     scope_text,
 )
 
+# a column title for every --by dimension (breakdown.DIMENSIONS)
 TITLES = {
     "team": "team",
     "model": "model",
@@ -33,6 +34,7 @@ TITLES = {
     "project": "project",
     "day": "day",
     "provider": "provider",
+    "priced_model": "priced model",
 }
 
 
