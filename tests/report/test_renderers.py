@@ -145,6 +145,13 @@ def test_json_breakdown_is_the_documented_shape() -> None:
         ("0.99995", "0.99995", "$1.00"),  # a dollar once rounded: cents, not $1.0000
         ("0.99994", "0.99994", "$0.9999"),
         ("-2.345", "-2.345", "$-2.35"),  # a saving: away from zero too
+        # more digits than Decimal's default precision (28): a "no limit" budget of 1e30
+        ("1e30", "1000000000000000000000000000000", "$1" + ",000" * 10 + ".00"),
+        (  # 29 digits: exact as written, and rounded for people to cents
+            "1234567890123456789012345.6789",
+            "1234567890123456789012345.6789",
+            "$1,234,567,890,123,456,789,012,345.68",
+        ),
     ],
 )
 def test_money_formats(value: str, exact: str, shown: str) -> None:

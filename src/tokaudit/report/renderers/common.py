@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
 from tokaudit.models import (
@@ -29,7 +29,9 @@ TOTAL_FIELDS = (
 
 def money(value: Decimal) -> str:
     """Exact decimal string, no exponent, no trailing zeros: '0.0079552', '12', '0'."""
-    text = format(value.normalize(), "f")
+    with localcontext() as ctx:  # normalize() rounds to the context's 28 digits otherwise
+        ctx.prec = max(ctx.prec, len(value.as_tuple().digits))
+        text = format(value.normalize(), "f")
     return "0" if text in ("-0", "0E-18") else text
 
 
@@ -50,9 +52,13 @@ def display_usd(value: Decimal | None) -> str:
         return UNPRICED_COST
     if value and abs(value) < Decimal("0.0001"):
         return "<$0.0001" if value > 0 else ">-$0.0001"
-    shown = value.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
-    if abs(shown) >= 1 or value == 0:  # judged after rounding: $0.99995 is $1.00, not $1.0000
-        shown = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    with localcontext() as ctx:
+        # room for every digit: a budget limit of 1e30 (a "no limit" placeholder) has more
+        # than the default 28, and quantize raised InvalidOperation (a traceback, QA)
+        ctx.prec = max(ctx.prec, value.adjusted() + 6)
+        shown = value.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+        if abs(shown) >= 1 or value == 0:  # after rounding: $0.99995 is $1.00, not $1.0000
+            shown = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     return f"${shown:,}"
 
 
