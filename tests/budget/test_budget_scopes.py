@@ -165,3 +165,58 @@ def test_an_empty_store_is_named_as_empty_not_as_a_spelling_mistake(tmp_path: Pa
         "budget 'all': the store holds no requests, so its spend is 0 (was anything "
         "ingested into it?)"
     ]
+
+
+def _usage_result(project: str, calls: int) -> dict[str, Any]:
+    """One OpenAI Usage API result: 1,000,000 input tokens (none cached), no output."""
+    return {
+        "object": "organization.usage.completions.result",
+        "input_tokens": 1_000_000,
+        "output_tokens": 0,
+        "input_cached_tokens": 0,
+        "num_model_requests": calls,
+        "model": "gpt-4o-mini",
+        "project_id": project,
+    }
+
+
+def test_a_project_scope_covers_a_usage_export_attributed_by_project(tmp_path: Path) -> None:
+    """Reports group by project (an OpenAI usage export's project_id is all it attributes
+    spend to), and docs/attribution.md says budgets do too, but `scope: {project: …}` was a
+    config error (exit 2): such an export could have no budget but the whole store's."""
+    page = {
+        "object": "page",
+        "data": [
+            {
+                "object": "bucket",
+                "start_time": 1790812800,  # 2026-10-01T00:00:00Z
+                "end_time": 1790899200,
+                "results": [_usage_result("proj_web", 10), _usage_result("proj_batch", 3)],
+            }
+        ],
+        "has_more": False,
+    }
+    log = tmp_path / "usage.json"
+    log.write_text(json.dumps(page), "utf-8")
+    db = tmp_path / "s.duckdb"
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", str(log), "--db", str(db)]).exit_code == 0
+    budget = tmp_path / "b.yaml"
+    budget.write_text(
+        "budgets:\n"
+        "  - {name: web, scope: {project: proj_web}, period: day, max_cost_usd: '0.1'}\n"
+        "  - {name: batch, scope: {project: proj_batch}, period: day, max_cost_usd: '0.2'}\n",
+        "utf-8",
+    )
+    result = runner.invoke(app, ["check", "--db", str(db), "--budget", str(budget), "-f", "json"])
+    assert result.exit_code == 1, result.stderr
+    # 1,000,000 input tokens at gpt-4o-mini's $0.15 per 1M: $0.15 per project and day
+    got = {
+        b["name"]: (b["worst_period"], b["worst_cost_usd"], b["matched_requests"], b["exceeded"])
+        for b in json.loads(result.stdout)["budgets"]
+    }
+    assert got == {
+        "web": ("2026-10-01", "0.15", 10, True),
+        "batch": ("2026-10-01", "0.15", 3, False),
+    }
+    assert "budget exceeded: 'web' (day) spent 0.15 USD in 2026-10-01" in result.stderr

@@ -11,7 +11,9 @@ from tokaudit.config_file import read_yaml, reject_unknown
 from tokaudit.errors import ConfigError
 
 PERIODS = ("day", "week", "month", "all")
-SCOPE_KEYS = ("team", "model", "prompt", "user", "feature", "provider")
+# every attribution column a report groups by (docs/attribution.md): project is all a usage
+# export (OpenAI project_id, Anthropic workspace_id) attributes its spend to
+SCOPE_KEYS = ("team", "model", "prompt", "user", "feature", "project", "provider")
 
 
 @dataclass(frozen=True)
