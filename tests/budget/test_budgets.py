@@ -82,6 +82,10 @@ def test_monthly_buckets_and_scope(tmp_path: Path) -> None:
         ({"budgets": [{"name": "x"}]}, "'max_cost_usd' is required"),
         ({"budgets": [{"name": "x", "max_cost_usd": 1, "scope": {"squad": "a"}}]}, "squad"),
         ({"budgets": [{"name": "x", "max_cost_usd": 1, "limit": 2}]}, "unknown key"),
+        # a falsy scope read as all spend (QA); only absent or null means that
+        ({"budgets": [{"name": "x", "max_cost_usd": 1, "scope": False}]}, "scope must be"),
+        ({"budgets": [{"name": "x", "max_cost_usd": 1, "scope": ""}]}, "scope must be"),
+        ({"budgets": [{"name": "x", "max_cost_usd": 1, "scope": []}]}, "scope must be"),
         (
             {"budgets": [{"name": "x", "max_cost_usd": 1}, {"name": "x", "max_cost_usd": 2}]},
             "unique",

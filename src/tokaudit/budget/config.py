@@ -81,7 +81,8 @@ def parse_budgets(data: Any, origin: str) -> list[Budget]:
             raise ConfigError(f"{where}: period {period!r} must be one of {', '.join(PERIODS)}")
         if "max_cost_usd" not in item:
             raise ConfigError(f"{where}: 'max_cost_usd' is required")
-        scope = item.get("scope") or {}
+        # absent or null: all spend; any other non-mapping (0, false, "", []) is a mistake
+        scope = {} if item.get("scope") is None else item["scope"]
         if not isinstance(scope, dict):
             raise ConfigError(f"{where}: scope must be a mapping such as {{team: search}}")
         budgets.append(
