@@ -13,6 +13,7 @@ import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from format_helpers import (
     anthropic_classes,
     assert_counts_add_up,
@@ -136,35 +137,22 @@ def test_rejects_and_dedup(kit: EnvelopeKit) -> None:
         assert why is not None and why in rejects[n]["reason"], rejects[n]["reason"]
 
 
-def test_request_params_from_a_saved_create_document(kit: EnvelopeKit) -> None:
-    """The create call's body saved as one pretty-printed document, ``{"requests": [...]}``,
-    gives the results their prompts, as a file of one request per line does."""
+@pytest.mark.parametrize("layout", ["pretty", "a request a line"])
+def test_request_params_from_a_saved_create_document(kit: EnvelopeKit, layout: str) -> None:
+    """The create call's body saved as one document, ``{"requests": [...]}``, gives the
+    results their prompts, as a file of one request per line does: pretty-printed, or
+    ``{"requests": [`` then one compact request a line. In that layout the last request (no
+    comma after it) parses on its own, so the file was read as JSON Lines, every other line
+    a reject, and with the input no longer covering the results, no result got its prompt."""
     request, lines = results(kit)
-    create = {"requests": [{"custom_id": x["custom_id"], "params": request} for x in lines]}
+    requests = [{"custom_id": x["custom_id"], "params": request} for x in lines]
     created = kit.tmp_path / "c" / "create.json"
     created.parent.mkdir()
-    created.write_text(json.dumps(create, indent=2), "utf-8")
-    path = kit.write("c/results.jsonl", lines)
-    result = kit.ingest(path, created)
-    assert [(f.format, f.records_read, f.loaded, f.rejected) for f in result.files] == [
-        ("batch-input", 5, 5, 0),
-        ("anthropic-batch", 5, 5, 0),
-    ]
-    rows = kit.rows(path)
-    assert {r["model_requested"] for r in rows} == {"claude-sonnet-4-5"}
-    assert len({r["prompt_hash"] for r in rows}) == 1 and rows[0]["prompt_hash"] is not None
-    assert kit.con.execute("SELECT count(*) FROM batch_inputs").fetchone() == (5,)
-
-
-def test_a_create_document_with_a_request_per_line(kit: EnvelopeKit) -> None:
-    """``{"requests": [`` then one compact request a line: the last request (no comma after
-    it) parses on its own, so the file was read as JSON Lines, every other line a reject,
-    and with the input no longer covering the results, no result got its prompt."""
-    request, lines = results(kit)
-    requests = [json.dumps({"custom_id": x["custom_id"], "params": request}) for x in lines]
-    created = kit.tmp_path / "c" / "create.json"
-    created.parent.mkdir()
-    created.write_text('{"requests": [\n' + ",\n".join(requests) + "\n]}\n", "utf-8")
+    if layout == "pretty":
+        created.write_text(json.dumps({"requests": requests}, indent=2), "utf-8")
+    else:
+        compact = ",\n".join(json.dumps(r) for r in requests)
+        created.write_text('{"requests": [\n' + compact + "\n]}\n", "utf-8")
     path = kit.write("c/results.jsonl", lines)
     result = kit.ingest(path, created)
     assert [(f.format, f.records_read, f.loaded, f.rejected) for f in result.files] == [
@@ -174,3 +162,5 @@ def test_a_create_document_with_a_request_per_line(kit: EnvelopeKit) -> None:
     rows = kit.rows(path)
     assert [json.loads(r["metadata"])["batch_input"] for r in rows] == [str(created.resolve())] * 5
     assert {r["model_requested"] for r in rows} == {"claude-sonnet-4-5"}
+    assert len({r["prompt_hash"] for r in rows}) == 1 and rows[0]["prompt_hash"] is not None
+    assert kit.con.execute("SELECT count(*) FROM batch_inputs").fetchone() == (5,)
