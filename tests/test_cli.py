@@ -790,6 +790,39 @@ def test_sql_refuses_writes(store: Path, query: str) -> None:
     assert count.stdout.splitlines() == ["n", "5"]
 
 
+@pytest.mark.parametrize(
+    "pragma",
+    [
+        "PRAGMA import_database('{dir}')",
+        "/* import */ PRAGMA \"IMPORT_DATABASE\"('{dir}')",
+        "PRAGMA force_checkpoint",
+        "PRAGMA copy_database('store', 'memory')",
+    ],
+)
+def test_sql_refuses_pragmas_that_act(store: Path, tmp_path: Path, pragma: str) -> None:
+    """A PRAGMA is read-only by its statement type, but import_database runs the
+    statements of the directory's schema.sql: a COPY TO there wrote its file (QA)."""
+    export = tmp_path / "export"
+    export.mkdir()
+    out = tmp_path / "written.csv"
+    (export / "schema.sql").write_text(f"COPY (SELECT 42 AS n) TO '{out}';\n", "utf-8")
+    (export / "load.sql").write_text("\n", "utf-8")
+    result = runner.invoke(app, ["sql", "--db", str(store), pragma.format(dir=export)])
+    assert result.exit_code == 2, result.stdout
+    assert result.stderr.startswith("error: refused: `tokaudit sql` is read-only and PRAGMA")
+    assert not out.exists()
+    info = ["sql", "--db", str(store), "-f", "csv", "PRAGMA table_info('rejects')"]
+    described = runner.invoke(app, info)
+    assert described.exit_code == 0, described.stderr
+    assert [line.split(",")[1] for line in described.stdout.splitlines()[1:]] == [
+        "source_file",
+        "source_line",
+        "raw",
+        "reason",
+        "rejected_at",
+    ]
+
+
 def test_sql_refuses_a_write_inside_a_select_by_name(store: Path) -> None:
     """A DELETE … RETURNING inside a WITH is a SELECT statement: the read-only connection
     stopped it, but the message blamed "statement of type SELECT" (QA)."""

@@ -22,16 +22,56 @@ READ_ONLY_STATEMENTS = {
 
 ANALYZE_WORDS = {"ANALYZE", "ANALYSE"}
 
+# The PRAGMAs that only describe the store or DuckDB. Others act: import_database runs
+# the statements of a directory's schema.sql (a COPY TO wrote its file, an ATTACH and
+# CREATE TABLE wrote another database: QA), copy_database copies, force_checkpoint writes.
+READ_ONLY_PRAGMAS = {
+    "collations",
+    "database_list",
+    "database_size",
+    "extension_versions",
+    "functions",
+    "metadata_info",
+    "platform",
+    "show",
+    "show_databases",
+    "show_tables",
+    "show_tables_expanded",
+    "storage_info",
+    "table_info",
+    "user_agent",
+    "version",
+}
 
-def _check_explain(query: str) -> None:
-    """Refuse EXPLAIN ANALYZE (it runs its statement: a COPY writes its file) and an
-    EXPLAIN of anything but a query; ``EXPLAIN [(options)] SELECT ...`` only plans."""
+
+def _words(query: str) -> list[tuple[int, str]]:
+    """``query``'s tokens that are not comments, as (offset, text)."""
     spans = duckdb.tokenize(query)
-    tokens = [
+    return [
         (pos, query[pos : spans[i + 1][0] if i + 1 < len(spans) else len(query)].strip())
         for i, (pos, kind) in enumerate(spans)
         if kind != duckdb.token_type.comment
     ]
+
+
+def _check_pragma(query: str) -> None:
+    """Refuse a PRAGMA that is not one of ``READ_ONLY_PRAGMAS``."""
+    words = _words(query)  # words[0] is PRAGMA
+    name = words[1][1] if len(words) > 1 else ""
+    if name.startswith('"') and name.endswith('"') and len(name) > 1:
+        name = name[1:-1].replace('""', '"')
+    if name.lower() not in READ_ONLY_PRAGMAS:
+        raise UsageError(
+            f"refused: `tokaudit sql` is read-only and PRAGMA {name} is not one that only "
+            f"reads (those are: {', '.join(sorted(READ_ONLY_PRAGMAS))}); "
+            "use the duckdb CLI on a copy of the store"
+        )
+
+
+def _check_explain(query: str) -> None:
+    """Refuse EXPLAIN ANALYZE (it runs its statement: a COPY writes its file) and an
+    EXPLAIN of anything but a query; ``EXPLAIN [(options)] SELECT ...`` only plans."""
+    tokens = _words(query)
     refused = (
         "refused: `tokaudit sql` is read-only and EXPLAIN ANALYZE runs its statement; "
         "use EXPLAIN without ANALYZE, or run the query itself"
@@ -99,6 +139,8 @@ def stream_query(
         )
     if kind == duckdb.StatementType.EXPLAIN:
         _check_explain(statements[0].query)
+    if kind == duckdb.StatementType.PRAGMA:
+        _check_pragma(statements[0].query)
     con = open_store_read_only(db)
     try:
         try:
