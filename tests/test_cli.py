@@ -494,6 +494,52 @@ def test_a_duckdb_file_that_is_not_a_store_is_refused_untouched(
     con.close()
 
 
+def _zero_blocks(db: Path, table: str) -> None:
+    """Overwrite the data blocks of ``table`` with zeros (a store damaged on disk); the
+    catalog and the blocks other tables share are left as they were."""
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    block_size = int(con.execute("SELECT block_size FROM pragma_database_size()").fetchone()[0])
+
+    def blocks(name: str) -> set[int]:
+        query = f"SELECT DISTINCT block_id FROM pragma_storage_info('{name}') WHERE block_id >= 0"
+        return {int(b) for (b,) in con.execute(query).fetchall()}
+
+    shared = set().union(*(blocks(t) for t in ("schema_info", "requests") if t != table))
+    metadata = con.execute("SELECT block_id FROM pragma_metadata_info()").fetchall()
+    shared |= {int(b) for (b,) in metadata}
+    damaged = blocks(table) - shared
+    con.close()
+    assert damaged
+    with db.open("r+b") as fh:
+        for block in damaged:
+            fh.seek(3 * 4096 + block * block_size)  # after the file's three header blocks
+            fh.write(bytes(block_size))
+
+
+def test_a_damaged_store_is_an_input_error(store: Path, tmp_path: Path) -> None:
+    """A store whose data blocks are corrupt opens (its catalog is whole), then a query
+    failed with a traceback and exit 1, which CI reads as a budget exceeded (QA)."""
+    _zero_blocks(store, "requests")
+    budget = _budget(tmp_path, "1000000")
+    commands = (["check", "--budget", str(budget)], ["report", "--no-recount"], ["findings"])
+    for command in commands:
+        result = runner.invoke(app, [*command, "--db", str(store)])
+        assert result.exit_code == 2, (command, result.exception)
+        assert result.stdout == ""
+        assert result.stderr.startswith("error: the store is damaged or cut short (Corrupt")
+
+
+def test_a_store_with_damaged_schema_info_is_not_called_foreign(store: Path) -> None:
+    """It was "not a tokaudit store (no tokaudit schema_info; tables: ..., schema_info)"."""
+    _zero_blocks(store, "schema_info")
+    result = runner.invoke(app, ["report", "--db", str(store)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: cannot read the store {store}, which is damaged")
+    assert "not a tokaudit store" not in result.stderr
+
+
 def test_an_empty_duckdb_file_takes_a_new_store(tmp_path: Path, mixed_log: Path) -> None:
     import duckdb
 

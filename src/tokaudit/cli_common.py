@@ -109,6 +109,28 @@ def guard(fn: Callable[[], T]) -> T:
         where = f" {cap} (raise it)" if cap else ""
         err(f"error: DuckDB ran out of memory{where}: {str(exc).splitlines()[0]}")
         raise typer.Exit(int(ExitCode.ERROR)) from exc
+    except duckdb.Error as exc:
+        # A store cut short or corrupt opens (its catalog is whole) and fails when a query
+        # reads a damaged block: a traceback and exit 1, which CI reads as over budget (QA)
+        message = store_damage(exc)
+        if message is None:
+            raise
+        err(f"error: {message}")
+        raise typer.Exit(int(ExitCode.ERROR)) from exc
+
+
+def store_damage(exc: BaseException) -> str | None:
+    """What a DuckDB error means when the store is cut short or corrupt, or a file cannot
+    be read or written (a full disk); None for any other error."""
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if first.startswith("Corrupt database file") or "Could not read enough bytes" in first:
+        return (
+            f"the store is damaged or cut short ({first}): restore it from a copy, or "
+            "ingest the logs into a new file"
+        )
+    if isinstance(exc, duckdb.IOException):
+        return f"DuckDB could not read or write a file: {first}"
+    return None
 
 
 def sub_app(name: str, help_text: str) -> typer.Typer:

@@ -121,8 +121,15 @@ def _refuse_foreign(con: duckdb.DuckDBPyConnection, path: str | Path, existing: 
                 "SELECT max(value) FROM schema_info WHERE key = 'schema_version'"
             ).fetchone()
             version = row[0] if row else None
-        except duckdb.Error:
-            version = None
+        except duckdb.Error as exc:
+            # a tokaudit store whose blocks cannot be read (cut short, corrupt): it was
+            # called "not a tokaudit store", and to give "the store `tokaudit ingest` wrote"
+            con.close()
+            raise InputError(
+                f"cannot read the store {path}, which is damaged or cut short "
+                f"({str(exc).splitlines()[0]}): restore it from a copy, or ingest the logs "
+                "into a new file"
+            ) from exc
     if version is None:
         con.close()
         held = f"tables: {', '.join(sorted(names)[:5])}" if names else "an empty database"
