@@ -494,6 +494,26 @@ def test_a_duckdb_file_that_is_not_a_store_is_refused_untouched(
     con.close()
 
 
+def test_a_store_path_starting_with_a_tilde_is_in_the_home_directory(
+    tmp_path: Path, mixed_log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB expands `~` when it opens a file, tokaudit's checks of the path did not:
+    ingest wrote ~/t.duckdb in the home directory, then its recount and every later
+    command said "no store at ~/t.duckdb" (QA)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    ingested = runner.invoke(app, ["ingest", str(mixed_log), "--db", "~/t.duckdb"])
+    assert ingested.exit_code == 0, ingested.stderr
+    assert (home / "t.duckdb").is_file() and not (tmp_path / "~").exists()
+    report = runner.invoke(app, ["report", "-f", "json"], env={"TOKAUDIT_DB": "~/t.duckdb"})
+    assert report.exit_code == 0, report.stderr
+    assert json.loads(report.stdout)["totals"]["requests"] == 5
+    count = ["sql", "--db", "~/t.duckdb", "-f", "csv", "SELECT count(*) AS n FROM requests"]
+    assert runner.invoke(app, count).stdout.splitlines() == ["n", "5"]
+
+
 def _zero_blocks(db: Path, table: str) -> None:
     """Overwrite the data blocks of ``table`` with zeros (a store damaged on disk); the
     catalog and the blocks other tables share are left as they were."""

@@ -58,7 +58,15 @@ app = typer.Typer(
 )
 
 
-DbOption = Annotated[Path, typer.Option("--db", envvar="TOKAUDIT_DB", help="DuckDB store file.")]
+def _expand_db(db: Path | None) -> Path | None:
+    """``--db`` with a leading ``~`` expanded, as DuckDB opens it (store.store_path)."""
+    return db.expanduser() if db is not None else None
+
+
+DbOption = Annotated[
+    Path,
+    typer.Option("--db", envvar="TOKAUDIT_DB", help="DuckDB store file.", callback=_expand_db),
+]
 PricingOption = Annotated[
     Path | None,
     typer.Option(
@@ -648,7 +656,10 @@ def audit(
     db: Annotated[
         Path | None,
         typer.Option(
-            "--db", envvar="TOKAUDIT_DB", help="Keep the store here (default: temporary)."
+            "--db",
+            envvar="TOKAUDIT_DB",
+            help="Keep the store here (default: temporary).",
+            callback=_expand_db,
         ),
     ] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or markdown.")] = "table",

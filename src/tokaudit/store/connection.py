@@ -139,12 +139,23 @@ def _refuse_foreign(con: duckdb.DuckDBPyConnection, path: str | Path, existing: 
         )
 
 
+def store_path(path: str | Path) -> str | Path:
+    """``path`` with a leading ``~`` expanded, as DuckDB expands it when it opens a file.
+
+    Unexpanded (``TOKAUDIT_DB=~/spend.duckdb`` in a CI file, or a quoted ``--db``), ingest
+    wrote the store in the home directory while every check of the path looked for a
+    directory named ``~``: each later command said there was no store (QA).
+    """
+    return path if str(path) == ":memory:" else Path(path).expanduser()
+
+
 def open_store(path: str | Path, existing: bool = False) -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) a writable store and apply the schema.
 
     A DuckDB file that holds something other than a tokaudit store is refused untouched;
     ``existing=True`` (commands that read a store) also refuses a missing or empty one.
     """
+    path = store_path(path)
     if existing and str(path) != ":memory:" and not Path(path).is_file():
         raise InputError(f"no store at {path}: run `tokaudit ingest LOGS --db {path}` first")
     if not existing and _empty_file(path):
@@ -200,6 +211,7 @@ def _empty_file(path: str | Path) -> bool:
 
 def open_store_read_only(path: str | Path) -> duckdb.DuckDBPyConnection:
     """Open an existing store for reading; a missing file is an input error, never created."""
+    path = store_path(path)
     if not Path(path).is_file():
         raise InputError(f"no store at {path}: run `tokaudit ingest LOGS --db {path}` first")
     con = _attach(path, read_only=True)
