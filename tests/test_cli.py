@@ -514,6 +514,34 @@ def test_a_store_path_starting_with_a_tilde_is_in_the_home_directory(
     assert runner.invoke(app, count).stdout.splitlines() == ["n", "5"]
 
 
+def test_a_store_of_a_newer_schema_is_refused_untouched(
+    store: Path, tmp_path: Path, mixed_log: Path
+) -> None:
+    """schema_info's version was only checked to exist: a store a later release wrote
+    (version 2) was ingested into and reported on as if it were version 1 (QA)."""
+    import duckdb
+
+    con = duckdb.connect(str(store))
+    con.execute("UPDATE schema_info SET value = '2' WHERE key = 'schema_version'")
+    con.close()
+    before = store.read_bytes()
+    budget = _budget(tmp_path, "1000000")
+    commands = (
+        ["ingest", str(mixed_log)],
+        ["report"],
+        ["check", "--budget", str(budget)],
+        ["recount"],
+        ["sql", "SELECT 1"],
+    )
+    for command in commands:
+        result = runner.invoke(app, [*command[:1], "--db", str(store), *command[1:]])
+        assert result.exit_code == 2, (command, result.stdout)
+        assert result.stderr.startswith(
+            f"error: {store} is a tokaudit store of schema version 2, written by a newer"
+        ), command
+    assert store.read_bytes() == before
+
+
 def _zero_blocks(db: Path, table: str) -> None:
     """Overwrite the data blocks of ``table`` with zeros (a store damaged on disk); the
     catalog and the blocks other tables share are left as they were."""

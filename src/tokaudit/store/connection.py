@@ -137,6 +137,14 @@ def _refuse_foreign(con: duckdb.DuckDBPyConnection, path: str | Path, existing: 
             f"{path} is not a tokaudit store (no tokaudit schema_info; {held}); "
             "give the store `tokaudit ingest` wrote, or a new file to ingest into"
         )
+    if not (str(version).isdigit() and int(version) <= int(SCHEMA_VERSION)):
+        # a later release's schema: its columns may mean other things, and this release
+        # wrote its own rows into it and priced it as if they did not (QA)
+        con.close()
+        raise InputError(
+            f"{path} is a tokaudit store of schema version {version}, written by a newer "
+            f"tokaudit; this release reads version {SCHEMA_VERSION} and older: upgrade tokaudit"
+        )
 
 
 def store_path(path: str | Path) -> str | Path:
