@@ -917,6 +917,21 @@ def test_sql_refuses_pragmas_that_act(store: Path, tmp_path: Path, pragma: str) 
     ]
 
 
+def test_sql_never_installs_an_extension(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An https:// path made DuckDB download httpfs into ~/.duckdb (network, and the
+    INSTALL that `tokaudit sql` refuses when it is asked for by name; QA)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    query = "SELECT * FROM read_csv('https://example.invalid/a.csv')"
+    result = runner.invoke(app, ["sql", "--db", str(store), query])
+    assert result.exit_code == 2, result.stdout
+    assert result.stderr.startswith("error: SQL error:")
+    assert list(home.iterdir()) == []
+
+
 def test_sql_refuses_a_write_inside_a_select_by_name(store: Path) -> None:
     """A DELETE … RETURNING inside a WITH is a SELECT statement: the read-only connection
     stopped it, but the message blamed "statement of type SELECT" (QA)."""

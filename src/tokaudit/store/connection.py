@@ -44,6 +44,9 @@ def configure_session(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET TimeZone = 'UTC'")
     # DuckDB draws a progress bar on stderr for long queries; the library never prints.
     con.execute("SET enable_progress_bar = false")
+    # No network: DuckDB downloads a missing extension (httpfs for an https:// path in
+    # `tokaudit sql`) into ~/.duckdb, an INSTALL that tokaudit sql refuses when it is asked
+    con.execute("SET autoinstall_known_extensions = false")
 
 
 def _configure(con: duckdb.DuckDBPyConnection) -> None:
