@@ -272,16 +272,34 @@ def test_usage_errors_exit_2(store: Path, args: list[str], needle: str) -> None:
     assert needle in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("TOKAUDIT_WORKERS", "two"),
+        # ignored without a word (abc, -1) or fifty workers each holding a batch (QA)
+        ("TOKAUDIT_STAGE_WORKERS", "abc"),
+        ("TOKAUDIT_STAGE_WORKERS", "-1"),
+        ("TOKAUDIT_STAGE_WORKERS", "50"),
+    ],
+)
 def test_a_bad_workers_setting_is_exit_2_before_any_work(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str
 ) -> None:
-    monkeypatch.setenv("TOKAUDIT_WORKERS", "two")
+    monkeypatch.setenv(variable, value)
     db = tmp_path / "new.duckdb"
     result = runner.invoke(app, ["ingest", "sample_logs", "--db", str(db)])
     assert result.exit_code == 2
     assert result.stdout == ""
-    assert "TOKAUDIT_WORKERS='two'" in result.stderr
+    assert f"{variable}={value!r}" in result.stderr
     assert not db.exists()
+
+
+def test_the_rejects_hint_quotes_a_store_path_with_spaces(tmp_path: Path) -> None:
+    """The hint printed `--db a b.duckdb`, which cannot be pasted (QA)."""
+    db = tmp_path / "a b.duckdb"
+    result = runner.invoke(app, ["ingest", "sample_logs", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert f"tokaudit sql --db '{db}' \"SELECT * FROM rejects\"" in result.stderr
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")

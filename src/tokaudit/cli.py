@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shlex
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -325,8 +326,8 @@ def ingest(
         warn_broken_plugins(recounted.broken_plugins)
     if result.total("rejected"):
         _err(
-            f"rejected lines are kept in the rejects table: tokaudit sql --db {db} "
-            '"SELECT * FROM rejects"'
+            "rejected lines are kept in the rejects table: tokaudit sql --db "
+            f'{shlex.quote(str(db))} "SELECT * FROM rejects"'
         )
     for line in _input_errors(result):  # diagnostics on stderr too: stdout may be piped away
         _err(line)
@@ -775,6 +776,10 @@ def _root(
         from tokaudit.recount.pool import configured_workers
 
         _guard(configured_workers)
+    if os.environ.get("TOKAUDIT_STAGE_WORKERS"):
+        from tokaudit.ingest.loader import configured_staging_workers
+
+        _guard(configured_staging_workers)
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from typing import BinaryIO, cast
 
 import duckdb
 
-from tokaudit.errors import UsageError
+from tokaudit.errors import InputError, UsageError
 from tokaudit.ingest import staging
 from tokaudit.ingest.attribution import Attribution
 from tokaudit.ingest.fieldmap import FieldMap
@@ -640,11 +640,30 @@ def _staging_workers() -> int:
     most one batch more than there are workers is staged and waiting at any time, so
     memory stays bounded.
     """
-    setting = os.environ.get("TOKAUDIT_STAGE_WORKERS", "").strip()
-    if setting.isdigit():
-        return int(setting)
+    configured = configured_staging_workers()
+    if configured is not None:
+        return configured
     cores = os.cpu_count() or 1
     return 0 if cores < 2 else min(cores, 3)
+
+
+STAGE_WORKERS_ENV = "TOKAUDIT_STAGE_WORKERS"
+MOST_STAGE_WORKERS = 8  # each holds a staged batch (up to 128 MB) in memory
+
+
+def configured_staging_workers() -> int | None:
+    """``TOKAUDIT_STAGE_WORKERS`` as a whole number from 0 to 8, None when unset or empty;
+    anything else is a configuration error (``abc`` and ``-1`` were ignored without a word,
+    and ``50`` started fifty workers, each holding a batch in memory)."""
+    configured = os.environ.get(STAGE_WORKERS_ENV, "").strip()
+    if not configured:
+        return None
+    if not configured.isascii() or not configured.isdigit() or int(configured) > MOST_STAGE_WORKERS:
+        raise InputError(
+            f"{STAGE_WORKERS_ENV}={configured!r} is not a number of staging workers (a whole "
+            f"number from 0 to {MOST_STAGE_WORKERS}; unset it to use the cores)"
+        )
+    return int(configured)
 
 
 def _load_all(
