@@ -97,3 +97,17 @@ def test_an_interrupt_typer_turns_into_exit_130_still_says_so(
     with pytest.raises(SystemExit):
         entry.main()  # written once already
     assert capsys.readouterr().err == ""
+
+
+def test_sigterm_ends_a_command_as_ctrl_c_does() -> None:
+    """A CI cancel sends SIGTERM: it killed tokaudit on the spot, leaving its temporary
+    directories behind; the console script now raises KeyboardInterrupt for it (QA)."""
+    from tokaudit import entry
+
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        entry.catch_terminate()
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -7,7 +7,9 @@ This module imports nothing heavy before its ``try``.
 
 from __future__ import annotations
 
+import signal
 import sys
+from types import FrameType
 
 INTERRUPTED = 130  # tokaudit.errors.ExitCode.INTERRUPTED, not imported: that is the point
 MESSAGE = (  # for every command: an ingest keeps its loaded files, a recount its batches
@@ -19,8 +21,20 @@ MESSAGE = (  # for every command: an ingest keeps its loaded files, a recount it
 shown = False  # set once MESSAGE is written (by cli_common.guard or here)
 
 
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (what a CI job's cancel sends) ends a command as Ctrl-C does: the step in
+    progress rolls back and temporary files go; by default it killed the process on the
+    spot and left them behind."""
+    raise KeyboardInterrupt
+
+
+def catch_terminate() -> None:
+    signal.signal(signal.SIGTERM, _terminated)
+
+
 def main() -> None:
     global shown
+    catch_terminate()
     try:
         from tokaudit.cli import main as cli_main
 

@@ -101,8 +101,10 @@ MOST_TOKENS = 2**31 - 1
 
 def _leave_ctrl_c_to_the_parent() -> None:
     """A worker ignores SIGINT: Ctrl-C reaches the whole process group, and the parent
-    stops the pool (each worker printed a KeyboardInterrupt traceback)."""
+    stops the pool (each worker printed a KeyboardInterrupt traceback). SIGTERM, which the
+    parent turns into an interrupt (tokaudit.entry), just ends a worker."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def count_texts(tokenizer: Tokenizer, texts: list[str], model: str) -> tuple[list[int], str | None]:
