@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -161,3 +162,49 @@ def test_texts_to_count_in_a_store_held_open_fail_clearly(tmp_path: Path, mixed_
     freed = runner.invoke(app, [*COUNTING[0], "--db", str(db)])  # the reader has gone
     assert freed.exit_code == 0, freed.stderr
     assert _recounted(db) == 5
+
+
+def test_a_price_comparison_counts_texts_first(tmp_path: Path) -> None:
+    """`report --compare-at` is "as report": a request logged without usage is priced from
+    its recount. On a store ingested with --no-recount the comparison left it unpriced
+    (`not_recounted`) under both tables, out of both costs, and exited 0 (QA)."""
+    log = tmp_path / "no-usage.jsonl"
+    line = {
+        "timestamp": "2026-10-16T08:46:28Z",
+        "provider": "openai",
+        "request": {
+            "model": "gpt-4o",
+            "messages": [{"role": "user", "content": "Hello there, how are you today?"}],
+        },
+        "response": {
+            "id": "chatcmpl-nousage",
+            "object": "chat.completion",
+            "model": "gpt-4o-2024-08-06",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "Fine thanks"},
+                    "finish_reason": "stop",
+                }
+            ],
+        },
+    }
+    log.write_text(json.dumps(line) + "\n", "utf-8")
+    db = _uncounted_store(tmp_path, log, "compare")
+    as_is = runner.invoke(
+        app, ["report", "--compare-at", "now", "-f", "json", "--no-recount", "--db", str(db)]
+    )
+    assert as_is.exit_code == 0, as_is.stderr
+    assert json.loads(as_is.stdout)["totals"]["excluded_requests"] == 1
+    assert "--no-recount" in as_is.stderr  # says what waits to be counted, counts nothing
+    # o200k_base: the text is 8 tokens, + 3 per message, 1 for the role, 3 reply priming =
+    # 15 input; the reply "Fine thanks" is 2. gpt-4o-2024-08-06: $2.50 and $10 per 1M.
+    cost = Decimal(15) * Decimal("2.5") / 10**6 + Decimal(2) * Decimal(10) / 10**6
+    result = runner.invoke(
+        app, ["report", "--by", "model", "--compare-at", "now", "-f", "json", "--db", str(db)]
+    )
+    assert result.exit_code == 0, result.stderr
+    totals = json.loads(result.stdout)["totals"]
+    assert totals["excluded_requests"] == 0
+    assert totals["estimated_requests"] == 1
+    assert Decimal(totals["cost_usd"]) == Decimal(totals["compare_cost_usd"]) == cost

@@ -488,10 +488,21 @@ def compare_report(
     overlay: Path | None = None,
     compare_pricing: str | Path | None = None,
     compare_at: datetime | None = None,
+    config: Path | None = None,
+    recount_texts: bool = True,
+    broken_plugins: list[tuple[str, str]] | None = None,
 ) -> PricingComparison:
-    """Spend per group with the current prices and with another table or instant."""
+    """Spend per group with the current prices and with another table or instant.
+
+    As ``report``: with ``recount_texts``, texts not counted yet are counted first
+    (``counted_store``); requests logged without usage were otherwise unpriced
+    (``not_recounted``) under both tables and left out of the comparison (QA). The
+    comparison itself then runs on a read-only connection."""
     current = load_prices(pricing, overlay)
     other = load_prices(compare_pricing if compare_pricing is not None else pricing, overlay)
+    if recount_texts:
+        with counted_store(db, pricing, overlay, config, True, broken_plugins):
+            pass
     con = open_store_read_only(db)
     try:
         from tokaudit.pricing.compare import compare_pricing as compare_sql

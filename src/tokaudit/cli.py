@@ -421,7 +421,18 @@ def report(
         from tokaudit.cli_pricing import report_comparison
 
         report_comparison(
-            db, group_by, start, end, fmt, pricing, overlay, compare_pricing, compare_at, strict
+            db,
+            group_by,
+            start,
+            end,
+            fmt,
+            pricing,
+            overlay,
+            compare_pricing,
+            compare_at,
+            strict,
+            recount,
+            default_config_path(config),
         )
         return
     broken: list[tuple[str, str]] = []

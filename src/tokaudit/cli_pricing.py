@@ -413,9 +413,13 @@ def report_comparison(
     compare_pricing: str | None,
     compare_at: str | None,
     strict: bool,
+    recount: bool = True,
+    config: Path | None = None,
 ) -> None:
-    """``tokaudit report --compare-pricing OLD [--compare-at WHEN]``."""
+    """``tokaudit report --compare-pricing OLD [--compare-at WHEN]``; texts not counted yet
+    are counted first, as ``report`` does (``--no-recount``: never)."""
     from tokaudit import api
+    from tokaudit.cli_recount import warn_after_counting
     from tokaudit.pricing.compare import (
         comparison_caption,
         comparison_dict,
@@ -425,9 +429,20 @@ def report_comparison(
 
     renderer = _guard(lambda: get_renderer(fmt))
     when = _instant(compare_at, "--compare-at")
+    broken: list[tuple[str, str]] = []
     result = _guard(
         lambda: api.compare_report(
-            db, group_by, since, until, pricing, overlay, compare_pricing, when
+            db,
+            group_by,
+            since,
+            until,
+            pricing,
+            overlay,
+            compare_pricing,
+            when,
+            config,
+            recount,
+            broken,
         )
     )
     if renderer is json_format:
@@ -444,6 +459,7 @@ def report_comparison(
             f"({result.status_changes} of them priced under the other) are left out of both "
             "costs and the delta (see excluded_requests)"
         )
+    _guard(lambda: warn_after_counting(db, config, recount, broken))
     unpriced = result.totals.unpriced_requests + result.totals.compare_unpriced_requests
     if strict and unpriced:
         _err("error: --strict: unpriced requests (see the unpriced columns)")
