@@ -946,7 +946,8 @@ def test_sql_never_installs_an_extension(
     query = "SELECT * FROM read_csv('https://example.invalid/a.csv')"
     result = runner.invoke(app, ["sql", "--db", str(store), query])
     assert result.exit_code == 2, result.stdout
-    assert result.stderr.startswith("error: SQL error:")
+    assert result.stderr.startswith("error: SQL error: this needs DuckDB's httpfs extension")
+    assert "never downloads one (no network)" in result.stderr
     assert list(home.iterdir()) == []
 
 

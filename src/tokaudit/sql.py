@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -107,6 +108,19 @@ def _statement_type(text: str) -> duckdb.StatementType | None:
     return statements[0].type if len(statements) == 1 else None
 
 
+def _first_line(exc: duckdb.Error) -> str:
+    """DuckDB's message, first line; an extension it may not install said it was trying to
+    (the store's connections never download one: no network), so say what is missing."""
+    message = str(exc)
+    needed = re.search(r"automatically install the required extension '(\w+)", message)
+    if needed:
+        return (
+            f"this needs DuckDB's {needed.group(1)} extension, which is not installed; "
+            "tokaudit never downloads one (no network)"
+        )
+    return message.splitlines()[0]
+
+
 BATCH_ROWS = 10_000  # rows fetched at a time when a result is streamed
 
 
@@ -157,7 +171,7 @@ def stream_query(
                     "store (a data-modifying part, such as DELETE … RETURNING in a WITH); "
                     "use the duckdb CLI on a copy of the store to change it"
                 ) from exc
-            raise UsageError(f"SQL error: {str(exc).splitlines()[0]}") from exc
+            raise UsageError(f"SQL error: {_first_line(exc)}") from exc
         description = cursor.description or []
         json_columns = {i for i, d in enumerate(description) if str(d[1]) == "JSON"}
 
