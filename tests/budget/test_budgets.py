@@ -79,6 +79,8 @@ def test_monthly_buckets_and_scope(tmp_path: Path) -> None:
         ({"budgets": [{"name": "x", "period": "year", "max_cost_usd": 1}]}, "period 'year'"),
         ({"budgets": [{"name": "x", "max_cost_usd": "lots"}]}, "not a number"),
         ({"budgets": [{"name": "x", "max_cost_usd": -1}]}, "zero or more"),
+        ({"budgets": [{"name": "x", "max_cost_usd": float("inf")}]}, "a finite amount"),
+        ({"budgets": [{"name": "x", "max_cost_usd": "nan"}]}, "a finite amount"),
         ({"budgets": [{"name": "x"}]}, "'max_cost_usd' is required"),
         ({"budgets": [{"name": "x", "max_cost_usd": 1, "scope": {"squad": "a"}}]}, "squad"),
         ({"budgets": [{"name": "x", "max_cost_usd": 1, "limit": 2}]}, "unknown key"),

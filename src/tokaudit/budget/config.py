@@ -31,7 +31,12 @@ def _limit(value: Any, where: str) -> Decimal:
         limit = Decimal(str(value))  # str() keeps the digits the user wrote
     except InvalidOperation as exc:
         raise ConfigError(f"{where}: max_cost_usd {value!r} is not a number") from exc
-    if not limit.is_finite() or limit < 0:
+    if not limit.is_finite():  # .inf, .nan: "no limit" is a budget left out
+        raise ConfigError(
+            f"{where}: max_cost_usd must be a finite amount, got {value!r} "
+            "(leave the budget out for no limit)"
+        )
+    if limit < 0:
         raise ConfigError(f"{where}: max_cost_usd must be zero or more")
     return limit
 
