@@ -37,6 +37,20 @@ def test_show_recount_strict_fails_on_unpriced_requests(store: Path) -> None:
     assert json.loads(strict.stdout)["rows"]  # the report itself was printed first
 
 
+def test_show_recount_table_says_unpriced_not_null(store: Path) -> None:
+    """The table printed SQL's NULL for an unpriced group's dollars and the total row's
+    group (QA); JSON keeps null. The mixed log's acme-llm-7b request is unpriced."""
+    args = ["report", "--db", str(store), "--show", "recount", "--by", "model,team"]
+    table = runner.invoke(app, [*args, "-f", "table"], env={"COLUMNS": "300"})
+    assert table.exit_code == 0, table.stderr
+    assert "NULL" not in table.stdout
+    [line] = [x for x in table.stdout.splitlines() if "acme-llm-7b" in x]
+    assert "unpriced" in line
+    as_json = json.loads(runner.invoke(app, [*args, "-f", "json"]).stdout)
+    [acme] = [r for r in as_json["rows"] if r["model"] == "acme-llm-7b"]
+    assert acme["input_difference_usd"] is None
+
+
 def test_findings_list_unpriced_requests_on_stdout(store: Path) -> None:
     result = runner.invoke(app, ["findings", "--db", str(store), "-f", "json"])
     assert result.exit_code == 0, result.stderr

@@ -230,11 +230,22 @@ def render_rows(columns: list[str], rows: list[tuple[Any, ...]], color: bool = F
 def render_recount(report: RecountReport, color: bool = False) -> str:
     """``report --show recount``: the groups, a total row, and the prices behind the dollars."""
     columns, rows = report_rows(report)
+    # a human table says what a None stands for (SQL's NULL is for `tokaudit sql`): the
+    # total row has no group, a group of unpriced requests no dollars
+    keys = len(report.group_by)
+    rows = [
+        tuple(
+            ("" if i < keys else "unpriced" if columns[i].endswith("_usd") else "—")
+            if v is None
+            else v
+            for i, v in enumerate(row)
+        )
+        for row in rows
+    ]
     # headers in words, which wrap between words (snake_case wrapped mid-word: `reported_in`
     # over `put`); CSV and JSON keep the column names
     labels = [_label(c) for c in columns]
     table = _rows_table(labels, rows, caption=_caption(report.pricing))
-    keys = len(report.group_by)
     for number in table.columns[keys:]:
         number.justify = "right"
     for i, key in enumerate(table.columns[:keys]):  # group names whole where they fit
