@@ -23,7 +23,7 @@ import duckdb
 
 from tokaudit.config_file import read_yaml, reject_unknown
 from tokaudit.errors import ConfigError
-from tokaudit.ingest.staging import sql_string
+from tokaudit.ingest.staging import BLANKS, sql_string
 
 CONFIG_NAME = "tokaudit.yaml"
 ENV_VAR = "TOKAUDIT_CONFIG"
@@ -187,15 +187,20 @@ def _json_path(dotted: str) -> str:
 
 
 def _source_sql(source: str, target: str | None) -> str:
-    """SQL for one source (over ``_staged s``, ``_ta_paths p``, ``_ta_keymatch k``)."""
+    """SQL for one source (over ``_staged s``, ``_ta_paths p``, ``_ta_keymatch k``).
+
+    A value that is only blanks (tabs and line breaks too, as the loader counts them) is no
+    value, so the next source is tried: trimming spaces only let a ``"\\t"`` win and then
+    be stored as NULL, wiping the logged value the rules fall back to.
+    """
     if source.startswith("metadata."):
         path = sql_string(_json_path(source[len("metadata.") :]))
-        return f"nullif(trim(s.metadata ->> {path}), '')"
+        return f"nullif(trim(s.metadata ->> {path}, {BLANKS}), '')"
     if source == "path":
         return f"p.{target}"
     if source == "api_key":
         return f"k.{target}"
-    return f"nullif(trim(s.{TARGETS[source]}), '')"
+    return f"nullif(trim(s.{TARGETS[source]}, {BLANKS}), '')"
 
 
 def _source_ok(source: Any) -> bool:

@@ -60,6 +60,7 @@ from tokaudit.ingest.repair import (
 )
 from tokaudit.ingest.sqltext import install_macros
 from tokaudit.ingest.staging import (
+    BLANKS,
     IN_SCHEMA_VARIABLE,
     INPUT_TOKEN_CLASSES,
     SPLIT_VARIABLE,
@@ -265,8 +266,6 @@ class _FileError(Exception):
 
 
 BLANK_IS_NONE = ("team", "user_id", "feature", "project", "prompt_id", "environment")
-# what counts as blank: spaces, tabs, line breaks (a trim per row, cheaper than a regex)
-BLANKS = "(' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13))"
 
 
 def _load_staged(

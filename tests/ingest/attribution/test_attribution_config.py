@@ -59,6 +59,32 @@ def test_team_from_a_metadata_key_falls_back_to_the_logged_team(kit: EnvelopeKit
     ]
 
 
+def test_a_blank_source_falls_through_to_the_next_one(kit: EnvelopeKit) -> None:
+    """A metadata value of tabs or line breaks is blank, as the loader counts blanks: it
+    won the coalesce (only spaces were trimmed) and was then stored as NULL, so the api_key
+    and logged-team fallbacks were lost (QA). A key padded with a tab still matches."""
+    path = kit.write(
+        "calls.jsonl",
+        [
+            _openai_call(kit, "a", squad="\t", team="logged"),
+            _openai_call(kit, "b", squad="\r\n ", api_key="k1", team="logged"),
+            _openai_call(kit, "c", squad="\tsearch\n", team="logged"),
+            _openai_call(kit, "d", api_key="\tk1\n", team="logged"),
+        ],
+    )
+    config = {
+        "attribution": {"team": ["metadata.squad", "api_key", "team"]},
+        "api_keys": {"k1": "keyteam"},
+    }
+    rows = _ingest(kit, config, path)
+    assert [(r["request_id"], r["team"]) for r in rows] == [
+        ("a", "logged"),
+        ("b", "keyteam"),
+        ("c", "search"),
+        ("d", "keyteam"),
+    ]
+
+
 def test_litellm_team_alias_instead_of_team_id(kit: EnvelopeKit) -> None:
     row = json.loads((REALWORLD / "litellm" / "spend_logs_payload.json").read_text("utf-8"))
     row["team_id"] = "0f9c-team-uuid"
