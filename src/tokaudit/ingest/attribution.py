@@ -13,6 +13,7 @@ wins; when none gives one, the value the format read from the log stays.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from dataclasses import dataclass, field
@@ -182,8 +183,38 @@ class Attribution:
         )
 
 
-def _json_path(dotted: str) -> str:
-    return "$." + ".".join('"' + seg.replace('"', '\\"') + '"' for seg in dotted.split("."))
+# a dotted source with more segments than this is read as nested keys only (the readings
+# with dotted key names number 2^(segments - 1))
+_MAX_DOTTED_SEGMENTS = 8
+
+
+def _json_path(keys: list[str]) -> str:
+    return "$." + ".".join('"' + key.replace('"', '\\"') + '"' for key in keys)
+
+
+def _json_paths(dotted: str) -> list[str]:
+    """The JSON paths ``metadata.<dotted>`` may name, the nested reading first.
+
+    OTel and Langfuse keep span and resource attributes under their dotted names
+    (``metadata.attributes["app.team"]``), which the nested reading never reaches; so each
+    way of joining neighbouring segments into one key is tried after it, deeper first.
+    """
+    segs = dotted.split(".")
+    if len(segs) > _MAX_DOTTED_SEGMENTS:
+        return [_json_path(segs)]
+    splits = list(itertools.product((True, False), repeat=len(segs) - 1))  # a key ends here
+    splits.sort(key=lambda ends: -sum(ends))  # stable: earlier boundaries kept first
+    paths = []
+    for ends in splits:
+        keys, current = [], segs[0]
+        for seg, end in zip(segs[1:], ends, strict=True):
+            if end:
+                keys.append(current)
+                current = seg
+            else:
+                current = f"{current}.{seg}"
+        paths.append(_json_path([*keys, current]))
+    return paths
 
 
 def _source_sql(source: str, target: str | None) -> str:
@@ -194,8 +225,11 @@ def _source_sql(source: str, target: str | None) -> str:
     be stored as NULL, wiping the logged value the rules fall back to.
     """
     if source.startswith("metadata."):
-        path = sql_string(_json_path(source[len("metadata.") :]))
-        return f"nullif(trim(s.metadata ->> {path}, {BLANKS}), '')"
+        reads = ", ".join(
+            f"nullif(trim(s.metadata ->> {sql_string(path)}, {BLANKS}), '')"
+            for path in _json_paths(source[len("metadata.") :])
+        )
+        return f"coalesce({reads})"
     if source == "path":
         return f"p.{target}"
     if source == "api_key":

@@ -181,6 +181,38 @@ def test_path_patterns_groups_and_static_values(kit: EnvelopeKit) -> None:
     ]
 
 
+def test_otel_attributes_with_dots_in_their_names(kit: EnvelopeKit) -> None:
+    """OTel keeps span and resource attributes under their dotted names
+    (metadata.attributes["app.team"]): reading every dot as nesting never reached them, so
+    no OTel or Langfuse attribute could be mapped (QA). Nesting is still tried first."""
+    doc = json.loads((ROOT / "tests" / "fixtures" / "otel" / "genai_spans.otlp.json").read_text())
+    resource = doc["resourceSpans"][0]
+    resource["resource"]["attributes"].append(
+        {"key": "service.namespace", "value": {"stringValue": "payments"}}
+    )
+    span = resource["scopeSpans"][0]["spans"][0]
+    span["attributes"].append({"key": "app.team", "value": {"stringValue": "search"}})
+    path = kit.tmp_path / "spans.otlp.json"
+    path.write_text(json.dumps(doc), "utf-8")
+    rules = parse_attribution(
+        {
+            "attribution": {
+                "team": ["metadata.attributes.app.team"],
+                "project": ["metadata.resource.service.namespace"],
+            }
+        },
+        "tokaudit.yaml",
+    )
+    ingest_paths(kit.con, [str(path)], attribution=rules)
+    got = kit.query(
+        "SELECT team, project FROM requests WHERE metadata ->> 'span_id' = ?", [span["spanId"]]
+    )
+    assert got == [{"team": "search", "project": "payments"}]
+    nested = kit.write("calls.jsonl", [_openai_call(kit, "a", app={"team": "nested"})])
+    config = {"attribution": {"team": "metadata.app.team"}}
+    assert _ingest(kit, config, nested)[0]["team"] == "nested"
+
+
 def test_a_target_can_read_another_targets_result(kit: EnvelopeKit) -> None:
     path = kit.write("calls.jsonl", [_openai_call(kit, "a", squad="search")])
     rows = _ingest(kit, {"attribution": {"team": "metadata.squad", "project": "team"}}, path)
