@@ -294,6 +294,8 @@ def parse_attribution(data: Any, origin: str) -> Attribution:
         # one wiped the logged team and stopped the fallbacks: QA)
         shorthand = isinstance(value, str | int | float) and not isinstance(value, bool)
         values = _str_values({"team": value} if shorthand else value, where)
+        if not values:  # it would match, set nothing, and stop the later key fields' lookup
+            raise ConfigError(f"{where}: give the team, or a mapping such as {{team: growth}}")
         if key.strip() in {alias.pattern for alias in api_keys}:
             raise ConfigError(f"{where}: given twice (keys are compared without their spaces)")
         api_keys.append(KeyAlias(key.strip(), values))

@@ -245,6 +245,8 @@ def test_rejects_and_counts_are_untouched(kit: EnvelopeKit) -> None:
         ({"api_keys": {"key_x": ""}}, "api_keys.key_x.team: must be a non-empty text value"),
         ({"api_keys": {"key_x": "  "}}, "api_keys.key_x.team: must be a non-empty text value"),
         ({"api_keys": {"sk-...abcd": "a", "sk-...abcd ": "b"}}, "given twice"),
+        # an empty mapping matched and set nothing, hiding later key fields' matches (QA)
+        ({"api_keys": {"key_x": {}}}, "api_keys.key_x: give the team"),
     ],
 )
 def test_config_errors_name_file_and_key(tmp_path: Path, data: Any, needle: str) -> None:
