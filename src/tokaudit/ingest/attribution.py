@@ -145,10 +145,11 @@ class Attribution:
 
     def _match_keys(self, con: duckdb.DuckDBPyConnection) -> None:
         rows = []
-        for alias in self.api_keys:
+        for listed, alias in enumerate(self.api_keys):
             ps = alias.prefix_suffix
             rows.append(
                 (
+                    listed,
                     alias.pattern,
                     ps is not None,
                     ps[0] if ps else None,
@@ -156,8 +157,8 @@ class Attribution:
                     *[alias.values.get(t) for t in TARGETS],
                 )
             )
-        cols = ["pattern", "masked", "prefix", "suffix", *TARGETS]
-        types = ["VARCHAR", "BOOLEAN", "VARCHAR", "VARCHAR", *["VARCHAR"] * len(TARGETS)]
+        cols = ["listed", "pattern", "masked", "prefix", "suffix", *TARGETS]
+        types = ["INTEGER", "VARCHAR", "BOOLEAN", "VARCHAR", "VARCHAR", *["VARCHAR"] * len(TARGETS)]
         defs = ", ".join(f"{c} {k}" for c, k in zip(cols, types, strict=True))
         con.execute(f"CREATE OR REPLACE TEMP TABLE _ta_keys ({defs})")
         if rows:
@@ -166,7 +167,9 @@ class Attribution:
             )  # one row per configured alias, not per record
         # every key field a row has, in api_key_fields' order: the first one that api_keys
         # lists decides (LiteLLM logs the hashed key before the alias, so the alias a user
-        # configured never matched when only the first field present was looked up: QA)
+        # configured never matched when only the first field present was looked up: QA);
+        # of two masks of one length that both match, the one listed first (the order was
+        # left to the join, so one key's rows were split between both teams: QA)
         keys = ", ".join(_source_sql(f, None) for f in self.key_fields)
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _ta_keymatch AS
@@ -179,7 +182,8 @@ class Attribution:
                     AND length(s.key) >= length(k.prefix) + length(k.suffix))
             QUALIFY row_number() OVER (
                 PARTITION BY s.rid
-                ORDER BY s.field, (s.key = k.pattern) DESC, length(k.pattern) DESC) = 1"""
+                ORDER BY s.field, (s.key = k.pattern) DESC, length(k.pattern) DESC, k.listed
+            ) = 1"""
         )
 
 

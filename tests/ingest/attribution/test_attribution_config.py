@@ -147,6 +147,23 @@ def test_api_key_alias_table_exact_and_masked(kit: EnvelopeKit) -> None:
     ]
 
 
+def test_two_masks_of_one_length_the_one_listed_first_wins(kit: EnvelopeKit) -> None:
+    """Both masks match sk-a19z and are as long: the pick was left to the join, so one
+    key's rows were split between the two teams (QA). The entry listed first wins."""
+    path = kit.write(
+        "calls.jsonl", [_openai_call(kit, f"r{i:04}", api_key="sk-a19z") for i in range(2000)]
+    )
+    for first, second in (("one", "two"), ("two", "one")):
+        kit.con.execute("DELETE FROM requests; DELETE FROM ingested_files")
+        masks = {"one": "sk-a...z", "two": "sk-...9z"}
+        config = {
+            "attribution": {"team": "api_key"},
+            "api_keys": {masks[first]: first, masks[second]: second},
+        }
+        rows = _ingest(kit, config, path)
+        assert {r["team"] for r in rows} == {first}
+
+
 def test_usage_export_api_key_ids_to_teams(kit: EnvelopeKit) -> None:
     result = json.loads(
         (
