@@ -229,8 +229,10 @@ def _source_sql(source: str, target: str | None) -> str:
     be stored as NULL, wiping the logged value the rules fall back to.
     """
     if source.startswith("metadata."):
+        # an empty list or object is no value either (it read as the text "[]")
         reads = ", ".join(
-            f"nullif(trim(s.metadata ->> {sql_string(path)}, {BLANKS}), '')"
+            f"nullif(nullif(nullif(trim(s.metadata ->> {sql_string(path)}, {BLANKS}), ''), "
+            "'[]'), '{}')"
             for path in _json_paths(source[len("metadata.") :])
         )
         return f"coalesce({reads})"

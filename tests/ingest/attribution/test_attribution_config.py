@@ -62,7 +62,8 @@ def test_team_from_a_metadata_key_falls_back_to_the_logged_team(kit: EnvelopeKit
 def test_a_blank_source_falls_through_to_the_next_one(kit: EnvelopeKit) -> None:
     """A metadata value of tabs or line breaks is blank, as the loader counts blanks: it
     won the coalesce (only spaces were trimmed) and was then stored as NULL, so the api_key
-    and logged-team fallbacks were lost (QA). A key padded with a tab still matches."""
+    and logged-team fallbacks were lost (QA). A key padded with a tab still matches. An
+    empty list or object is no value either."""
     path = kit.write(
         "calls.jsonl",
         [
@@ -70,6 +71,8 @@ def test_a_blank_source_falls_through_to_the_next_one(kit: EnvelopeKit) -> None:
             _openai_call(kit, "b", squad="\r\n ", api_key="k1", team="logged"),
             _openai_call(kit, "c", squad="\tsearch\n", team="logged"),
             _openai_call(kit, "d", api_key="\tk1\n", team="logged"),
+            _openai_call(kit, "e", squad=[], team="logged"),  # was the team "[]" (QA)
+            _openai_call(kit, "f", squad={}, api_key="k1", team="logged"),
         ],
     )
     config = {
@@ -82,6 +85,8 @@ def test_a_blank_source_falls_through_to_the_next_one(kit: EnvelopeKit) -> None:
         ("b", "keyteam"),
         ("c", "search"),
         ("d", "keyteam"),
+        ("e", "logged"),
+        ("f", "keyteam"),
     ]
 
 
