@@ -203,3 +203,27 @@ def test_overlapping_credits_offset_each_dollar_once(tmp_path: Path) -> None:
     # with the discounts of no overlay here, Anthropic's spend is the plain one
     assert used == {"sooner": D("1.5"), "later": spend - D("1.5")}
     assert sum(used.values()) == spend
+
+
+def test_a_model_discount_replaces_its_providers_only_inside_its_window(tmp_path: Path) -> None:
+    """Anthropic 10% always, Sonnet 5.5 20% from 2026-10-09: before that day Sonnet 5.5 keeps
+    the provider's 10% (QA: it got no discount at all). 1M input + 1M cache read + 1M output:
+    list $2 + $0.20 + $10 = $12.20 before 2026-10-07, $2 + $0.10 + $10 = $12.10 after
+    (the cache-read cut), so a discount window and a version bound both split the prices."""
+    overlay = write(
+        tmp_path,
+        """\
+        schema_version: 1
+        discounts:
+        - {provider: anthropic, percent: '10'}
+        - {model: claude-sonnet-5-5, percent: '20', effective_from: '2026-10-09'}
+        """,
+    )
+    m = 1_000_000
+    envelopes = [
+        anthropic_envelope("claude-sonnet-5-5", ts, m, m, cache_read=m, request_id=ts)
+        for ts in ("2026-10-01T00:00:00Z", "2026-10-08T00:00:00Z", "2026-10-09T00:00:00Z")
+    ]
+    rows = price_envelopes(tmp_path, envelopes, load_overlay(shipped_table(), overlay))
+    costs = [rows[env["request_id"]]["cost_usd"] for env in envelopes]
+    assert costs == [D("12.2") * D("0.9"), D("12.1") * D("0.9"), D("12.1") * D("0.8")]

@@ -8,7 +8,7 @@ from a list price and reproduced later.
 ```yaml
 schema_version: 1
 name: acme negotiated 2026            # optional, shown in reports
-discounts:                            # percent off; a model discount beats a provider one
+discounts:                            # percent off; a model's, while in force, beats its provider's
 - {provider: anthropic, percent: '12'}
 - {model: gpt-4o, percent: '20', effective_from: '2026-01-01'}
 credits:                              # amounts that offset spend in their scope and window
@@ -233,15 +233,19 @@ def _discounted(v: PriceVersion, d: Discount) -> PriceVersion:
 
 
 def _apply(model: ModelEntry, discounts: list[Discount]) -> ModelEntry:
-    mine = [d for d in discounts if d.model == model.id] or [
-        d for d in discounts if d.model is None and d.provider == model.provider
-    ]
-    if not mine:
+    """Scale ``model``'s prices: its own discount where one is in force, else its provider's.
+
+    A model discount replaces the provider's only inside its window: one starting in June
+    must not take the provider discount off that model's requests before June (QA).
+    """
+    own = [d for d in discounts if d.model == model.id]
+    wide = [d for d in discounts if d.model is None and d.provider == model.provider]
+    if not own and not wide:
         return model
-    cuts = [t for d in mine for t in (d.effective_from, d.effective_to) if t is not None]
+    cuts = [t for d in own + wide for t in (d.effective_from, d.effective_to) if t is not None]
     versions = []
     for v in _split(model.versions, cuts):
-        active = [d for d in mine if d.covers(v)]
+        active = [d for d in own if d.covers(v)] or [d for d in wide if d.covers(v)]
         versions.append(_discounted(v, active[0]) if active else v)
     return dataclasses.replace(model, versions=versions)
 
