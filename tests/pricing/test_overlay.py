@@ -144,6 +144,20 @@ def test_the_overlay_is_named_with_its_hash(overlay_path: Path) -> None:
             "a second credit named 'c'",
         ),
         ("discounts: []\n", "schema_version: 1"),
+        # gpt-4o input $2.50/M x 2/3 = 0.0000016666...: more than 18 places; the error named
+        # providers/openai.yaml only, as if the public table were wrong (QA)
+        (
+            "schema_version: 1\ndiscounts: [{model: gpt-4o, percent: '33.333333333333'}]\n",
+            "a discount on gpt-4o: providers/openai.yaml: model gpt-4o, input:",
+        ),
+        (
+            "schema_version: 1\ncredits: [{name: c, amount_usd: '0.1234567890123456789'}]\n",
+            "credits[0].amount_usd: 0.1234567890123456789 does not fit",
+        ),
+        (
+            "schema_version: 1\ncredits: [{name: c, amount_usd: '100000000000000000000'}]\n",
+            "credits[0].amount_usd: 100000000000000000000 does not fit",
+        ),
     ],
 )
 def test_bad_overlays_are_refused(tmp_path: Path, text: str, expected: str) -> None:

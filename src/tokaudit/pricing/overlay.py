@@ -41,6 +41,7 @@ import yaml
 from tokaudit.errors import PricingTableError
 from tokaudit.models import CreditUse
 from tokaudit.pricing.names import lookup
+from tokaudit.pricing.store_tables import check_money
 from tokaudit.pricing.table import (
     ALL_PRICE_KEYS,
     FEE_KEYS,
@@ -72,6 +73,7 @@ DISCOUNT_KEYS = {
 }
 CREDIT_KEYS = {"name", "amount_usd", "provider", "model", "effective_from", "effective_to", "notes"}
 HUNDRED = Decimal(100)
+MONEY_LIMIT = Decimal(10) ** 20  # DECIMAL(38,18) holds 20 digits before the point
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,13 @@ def _credits(table: PriceTable, raw: Any, where: str) -> list[Credit]:
         provider, model = _scope(table, item, w)
         start, end = _window(item, w)
         amount = parse_decimal(item.get("amount_usd"), f"{w}.amount_usd")
+        exponent = amount.normalize().as_tuple().exponent
+        if (isinstance(exponent, int) and exponent < -18) or amount >= MONEY_LIMIT:
+            # refused here, by file and key: the store's error named neither (QA)
+            raise PricingTableError(
+                f"{w}.amount_usd: {amount} does not fit the store's DECIMAL(38,18) "
+                "(at most 18 decimal places, under 10^20)"
+            )
         name = str(item["name"])
         if any(c.name == name for c in out):  # reports name each credit's use by its name
             raise PricingTableError(f"{w}: a second credit named {name!r} (names must be unique)")
@@ -291,10 +300,24 @@ def load_overlay(table: PriceTable, path: Path) -> PriceTable:
     )
     return dataclasses.replace(
         base,
-        models=[_apply(m, discounts) for m in base.models],
+        models=[_discounted_model(base, m, discounts, where) for m in base.models],
         overlay=ref,
         credits=credits,
     )
+
+
+def _discounted_model(
+    table: PriceTable, model: ModelEntry, discounts: list[Discount], where: str
+) -> ModelEntry:
+    """``_apply``, refusing a discounted price the store cannot hold in the overlay's name
+    (the error named the provider file only, as if the public table were wrong: QA)."""
+    result = _apply(model, discounts)
+    if result is not model:
+        try:
+            check_money(dataclasses.replace(table, models=[result], credits=[]))
+        except PricingTableError as exc:
+            raise PricingTableError(f"{where}: a discount on {model.id}: {exc}") from exc
+    return result
 
 
 def credit_usage(
