@@ -127,6 +127,14 @@ def test_the_overlay_is_named_with_its_hash(overlay_path: Path) -> None:
             "null, effective_to: null, source: {url: 'u'}, prices: {input: '1', output: '1'}}]}\n",
             "already claimed",
         ),
+        # gpt-4o-20240806 is logged gpt-4o (gpt-4o-2024-08-06); an exact private id is found
+        # first, so it took gpt-4o's requests and priced them at the overlay's $0 (QA)
+        (
+            "schema_version: 1\nmodels:\n- {id: gpt-4o-20240806, provider: x, versions: "
+            "[{effective_from: null, effective_to: null, source: {url: 'u'}, prices: {input: '0', "
+            "output: '0'}}]}\n",
+            "compact form of 'gpt-4o-2024-08-06' of model gpt-4o",
+        ),
         ("schema_version: 1\ndiscounts: [{provider: azure, percent: '5'}]\n", "unknown provider"),
         ("schema_version: 1\ndiscounts: [{model: gpt-9, percent: '5'}]\n", "'gpt-9' is not in"),
         ("schema_version: 1\ndiscounts: [{provider: openai, percent: '150'}]\n", "more than 100"),

@@ -23,7 +23,7 @@ import yaml
 
 from tokaudit.errors import PricingTableError
 from tokaudit.pricing.manifest import MANIFEST, file_sha256, provider_files, table_sha256
-from tokaudit.pricing.names import model_key
+from tokaudit.pricing.names import compact_date_key, model_key
 
 # Token classes with a store column; each is priced by the key of the same name.
 PRICE_KEYS = ("input", "cache_read", "cache_write_5m", "cache_write_1h", "output")
@@ -613,6 +613,17 @@ def check_names(models: list[ModelEntry], problems: list[str]) -> None:
                     f"{owner[name]} (ambiguous match)"
                 )
             owner.setdefault(name, m.id)
+    for m in models:
+        for name in [m.id, *m.aliases]:
+            # An exact name is looked up before a compact date is spelt out, so this name
+            # would take another model's requests logged in the compact form (QA: an overlay
+            # model `gpt-4o-20240806` took gpt-4o's requests and priced them at $0).
+            spelt = compact_date_key(name)
+            if spelt != name and owner.get(spelt, m.id) != m.id:
+                problems.append(
+                    f"{m.file}: model {m.id}: name {name!r} is the compact form of "
+                    f"{spelt!r} of model {owner[spelt]} (ambiguous match)"
+                )
     for m in models:
         own = [m.id, *m.aliases]
         for i, rule in enumerate(m.rules):
