@@ -16,15 +16,16 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypedDict
 import duckdb
 
 from tokaudit.config_file import findings_settings
-from tokaudit.errors import ConfigError, InputError
+from tokaudit.errors import ConfigError, InputError, PricingTableError
 from tokaudit.findings import RULES, run_rules, with_overrides
 from tokaudit.ingest import IngestResult, ingest_paths
 from tokaudit.ingest.attribution import Attribution, load_attribution
 from tokaudit.ingest.fieldmap import FieldMap, load_field_map
 from tokaudit.ingest.loader import ProgressCallback, check_inputs
 from tokaudit.models import Breakdown, BudgetReport, FindingsReport
-from tokaudit.pricing.overlay import credit_usage
-from tokaudit.pricing.source import load_prices
+from tokaudit.pricing.overlay import credit_usage, load_overlay
+from tokaudit.pricing.source import describe as describe_table
+from tokaudit.pricing.source import load_prices, table_from
 from tokaudit.pricing.store_tables import freeze_costs, install_price_table
 from tokaudit.pricing.table import PriceTable
 from tokaudit.recount import RecountResult, recount
@@ -499,7 +500,15 @@ def compare_report(
     (``not_recounted``) under both tables and left out of the comparison (QA). The
     comparison itself then runs on a read-only connection."""
     current = load_prices(pricing, overlay)
-    other = load_prices(compare_pricing if compare_pricing is not None else pricing, overlay)
+    other = table_from(compare_pricing if compare_pricing is not None else pricing)
+    if overlay is not None:
+        try:
+            other = load_overlay(other, overlay)
+        except PricingTableError as exc:  # it said "not in the price table": the current has it
+            compared = compare_pricing if compare_pricing is not None else describe_table(pricing)
+            raise PricingTableError(
+                f"the overlay does not apply to the compared table {compared}: {exc}"
+            ) from exc
     if recount_texts:
         with counted_store(db, pricing, overlay, config, True, broken_plugins):
             pass

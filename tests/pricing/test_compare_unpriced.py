@@ -159,3 +159,21 @@ def test_spend_priced_from_the_recount_is_counted_as_estimated_in_every_format(
     for fmt in ("table", "markdown"):
         out = runner.invoke(app, [*args, "-f", fmt]).stdout
         assert "estimated" in out, fmt
+
+
+def test_an_overlay_the_compared_table_cannot_take_names_that_table(tmp_path: Path) -> None:
+    """The overlay is applied to both tables; a discount on beta, which the compared table
+    lacks, said "model 'beta' is not in the price table" although the current one has it."""
+    current, other = _tables(tmp_path)
+    log = write_jsonl(tmp_path / "log.jsonl", _envelopes())
+    db = tmp_path / "s.duckdb"
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("schema_version: 1\ndiscounts: [{model: beta, percent: '10'}]\n", "utf-8")
+    runner = CliRunner()
+    ingest = runner.invoke(app, ["ingest", str(log), "--db", str(db), "--pricing", str(current)])
+    assert ingest.exit_code == 0, ingest.stderr
+    args = ["report", "--db", str(db), "--pricing", str(current), "--overlay", str(overlay)]
+    out = runner.invoke(app, [*args, "--compare-pricing", str(other)])
+    assert out.exit_code == 2
+    assert f"the overlay does not apply to the compared table {other}: " in out.stderr
+    assert "'beta' is not in the price table" in out.stderr
