@@ -89,6 +89,8 @@ _REQ = [
     "$.prediction",
     # Anthropic data residency: "us" asks for US-only inference (priced 1.1x on 4.6+ models)
     "$.inference_geo",
+    # Anthropic fast mode ("fast"): its own price, read when the response does not say
+    "$.speed",
 ]
 _RESP = [
     "$.usage",
@@ -221,7 +223,11 @@ def _tool_calls(output: str, candidates: str) -> str:
 
 # A logged service tier (lowercased, as ``tier_raw``) as a price context: the defaults and
 # batch (priced through is_batch) are standard; Bedrock's on-demand spellings map to theirs.
+# A Claude call that ran in fast mode (``speed_raw``: the response's ``usage.speed``, else
+# the request's ``speed``) is the ``fast`` tier, as in Claude Code logs and the Admin usage
+# report: unpriced (unknown_context) while the table has no rate for it, never standard.
 _SERVICE_TIER = """CASE
+        WHEN provider = 'anthropic' AND speed_raw = 'fast' THEN 'fast'
         WHEN tier_raw IS NULL OR tier_raw IN ('default', 'auto', 'standard', 'standard_only',
                                              'on_demand', 'batch', '0', '1') THEN NULL
         WHEN tier_raw IN ('flex', 'on_demand_flex') THEN 'flex'
@@ -360,6 +366,7 @@ WITH parsed AS (
         lower(coalesce({_text(R["$.service_tier"])}, u ->> 'service_tier',
                        {_text(R["$.trafficType"])}, u ->> 'trafficType',
                        {_text(Q["$.service_tier"])})) AS tier_raw,
+        lower(coalesce(u ->> 'speed', {_text(Q["$.speed"])})) AS speed_raw,
         coalesce({_text(T["request_id"])}, {_text(R["$.id"])}, {_text(R["$.responseId"])})
             AS rid
     FROM classes
@@ -479,6 +486,7 @@ _USAGE_SHAPE = {
     "service_tier": _J,
     "trafficType": _J,
     "inference_geo": _J,
+    "speed": _J,
     "promptTokensDetails": _DETAIL,
     "toolUsePromptTokensDetails": _DETAIL,
     "cacheTokensDetails": _DETAIL,
@@ -603,6 +611,7 @@ FROM (
         lower(coalesce(rs.service_tier ->> '$', uf.service_tier ->> '$',
                        rs.trafficType ->> '$', uf.trafficType ->> '$',
                        rq.service_tier ->> '$')) AS tier_raw,
+        lower(coalesce(uf.speed ->> '$', rq.speed ->> '$')) AS speed_raw,
         -- the documents the texts are read from, as columns: ta_text repeats its argument,
         -- and lambdas cost less outside a CASE (msgs is empty but for OpenAI)
         array_to_string(list_transform(list_filter(msgs,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from format_helpers import (
@@ -133,3 +134,65 @@ def test_dedup_on_message_id_and_rejects(kit: EnvelopeKit) -> None:
         why = spec[n - 1][1]
         assert why is not None and why in rejects[n]["reason"], rejects[n]["reason"]
     assert rejects[6]["raw"] == json.dumps(spec[5][0])
+
+
+def test_fast_mode_is_not_priced_as_standard(kit: EnvelopeKit) -> None:
+    """A Claude call that ran in fast mode (``usage.speed: "fast"``, 6x on Opus 4.6) is the
+    ``fast`` tier, unpriced while the table has no rate for it: never the standard price.
+    The response's ``usage.speed`` says what ran (a fall back to standard is billed
+    standard); the request's ``speed`` stands in when the response names none."""
+
+    def message(msg_id: str, speed: str | None) -> Json:
+        usage: Json = {"input_tokens": 1000, "output_tokens": 1000}
+        if speed is not None:
+            usage["speed"] = speed
+        return {
+            "id": msg_id,
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-opus-4-6",
+            "content": [{"type": "text", "text": "Done."}],
+            "stop_reason": "end_turn",
+            "usage": usage,
+        }
+
+    def request(speed: str | None) -> Json:
+        body: Json = {"model": "claude-opus-4-6", "max_tokens": 64}
+        body["messages"] = [{"role": "user", "content": "Hi"}]
+        if speed is not None:
+            body["speed"] = speed
+        return body
+
+    lines = [
+        {"timestamp": TS, "request": request("fast"), "response": message("m_fast", "fast")},
+        {"timestamp": TS, "request": request("fast"), "response": message("m_req", None)},
+        {"timestamp": TS, "request": request("fast"), "response": message("m_fell", "standard")},
+        {"timestamp": TS, "request": request(None), "response": message("m_std", None)},
+        {"timestamp": TS, "chunks": anthropic_events(message("m_sse", "fast"))},
+    ]
+    _, rows = kit.ingest_lines(lines)
+    assert [r["service_tier"] for r in rows] == ["fast", "fast", None, None, "fast"]
+    # envelope lines read the same bodies
+    ids = ["env-m_fast", "env-m_req", "env-m_fell", "env-m_std", "env-sse"]
+    pairs = zip(ids, lines, strict=True)
+    env = [{"provider": "anthropic", "request_id": i, **line} for i, line in pairs]
+    env[-1]["response"] = env[-1].pop("chunks")
+    _, env_rows = kit.ingest_lines(env, name="envelope.jsonl")
+    assert [r["service_tier"] for r in env_rows] == ["fast", "fast", None, None, "fast"]
+    install_prices(kit.con)
+    got = {c["request_id"]: (c["unpriced_reason"], c["cost_usd"]) for c in costs(kit.con)}
+    # 1000 x $5 + 1000 x $25 per 1M (Opus 4.6 standard)
+    standard = (None, Decimal("0.03"))
+    fast = ("unknown_context", None)
+    assert got == {
+        "m_fast": fast,
+        "m_req": fast,
+        "m_fell": standard,
+        "m_std": standard,
+        "m_sse": fast,
+        "env-m_fast": fast,
+        "env-m_req": fast,
+        "env-m_fell": standard,
+        "env-m_std": standard,
+        "env-sse": fast,
+    }
