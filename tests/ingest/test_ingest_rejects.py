@@ -367,3 +367,51 @@ def test_an_object_of_counts_of_another_type_is_rejected(kit: EnvelopeKit) -> No
     [row] = kit.rows(kit.tmp_path / "log.jsonl")
     prompt = null_details["response"]["usage"]["prompt_tokens"]
     assert (row["source_line"], row["input_tokens"], row["cache_read_tokens"]) == (5, prompt, 0)
+
+
+@pytest.mark.parametrize("fmt", ["envelope", "gemini-pairs"])
+def test_a_gemini_audio_count_of_another_type_is_rejected(kit: EnvelopeKit, fmt: str) -> None:
+    """An AUDIO ``tokenCount`` of ``"400"`` or ``400.0``, or a details list logged as an
+    object, read as no audio: the audio billed at the text rate, no word. A negative one made
+    a negative token class (cached audio -50, priced below zero). Each is a reject naming
+    the field; a non-audio entry's count is not read, so it stays the line's business."""
+
+    def line(rid: str, **details: Any) -> Json:
+        usage: Json = {"promptTokenCount": 1000, "candidatesTokenCount": 10}
+        usage.update(details)
+        if "cacheTokensDetails" in details:
+            usage["cachedContentTokenCount"] = 400
+        body = {"timestamp": "2026-11-01T00:00:00Z", "response": {"responseId": rid}}
+        body["response"] |= {"modelVersion": "gemini-2.5-flash", "usageMetadata": usage}
+        return body | ({"provider": "google"} if fmt == "envelope" else {})
+
+    def audio(count: Any) -> list[Json]:
+        return [{"modality": "TEXT", "tokenCount": 600}, {"modality": "AUDIO", "tokenCount": count}]
+
+    lines = [
+        line("text", promptTokensDetails=audio("400")),
+        line("float", promptTokensDetails=audio(400.0)),
+        line("object", promptTokensDetails={"modality": "AUDIO", "tokenCount": 400}),
+        line("negative", cacheTokensDetails=[{"modality": 4, "tokenCount": -50}]),
+        line("tool", toolUsePromptTokensDetails=[{"modality": "AUDIO", "tokenCount": 1.5}]),
+        # loads: the AUDIO count is fine, a TEXT entry's count is not read; null is absent
+        line("ok", promptTokensDetails=[{"modality": "TEXT", "tokenCount": "x"}, *audio(400)[1:]]),
+        line("null", promptTokensDetails=None),
+    ]
+    fr, rows = kit.ingest_lines(lines, fmt=fmt)
+    assert (fr.records_read, fr.loaded, fr.rejected) == (7, 2, 5)
+    reasons = {n: r["reason"] for n, r in kit.rejects(kit.tmp_path / "log.jsonl").items()}
+    um = "response.usageMetadata"
+    assert reasons == {
+        1: f'{um}.promptTokensDetails AUDIO tokenCount should be a whole number, got "400"',
+        2: f"{um}.promptTokensDetails AUDIO tokenCount should be a whole number, got 400.0",
+        3: f"{um}.promptTokensDetails should be a list, got "
+        '{"modality":"AUDIO","tokenCount":400}',
+        4: f"{um}.cacheTokensDetails AUDIO tokenCount is negative",
+        5: f"{um}.toolUsePromptTokensDetails AUDIO tokenCount should be a whole number, got 1.5",
+    }
+    # 1000 prompt tokens of which 400 audio; no audio details at all: 1000 text tokens
+    assert [(r["request_id"], r["input_tokens"], r["input_audio_tokens"]) for r in rows] == [
+        ("ok", 600, 400),
+        ("null", 1000, 0),
+    ]

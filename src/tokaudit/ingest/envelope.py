@@ -28,6 +28,8 @@ from tokaudit.ingest.staging import (
 )
 from tokaudit.ingest.usage import (
     COUNT_FIELDS,
+    GEMINI_DETAILS,
+    PLAIN_INT,
     TOKEN_CLASS_COLUMNS,
     count_containers,
     count_problems,
@@ -502,7 +504,8 @@ def _count(field: str) -> str:
 def _suspect(convention: str) -> str:
     """SQL: a count of the convention that is not a plain integer (ta_int_problem words it),
     or an object of counts that is not an object (from_json types it as an object of NULLs,
-    as if absent: the cheap test of its counts first, the text only when none is there)."""
+    as if absent: the cheap test of its counts first, the text only when none is there);
+    for Gemini also a detail list that is not a list, or an AUDIO count that is not plain."""
     fields = COUNT_FIELDS[convention]
     counts = [not_plain_count(_count(f)) for f in fields]
     objects = [
@@ -511,7 +514,15 @@ def _suspect(convention: str) -> str:
         + f""" AND contains(u, '"{c}":') AND NOT contains(u, '"{c}":null'))"""
         for c in count_containers(convention)
     ]
-    return " OR ".join([*counts, *objects])
+    # Gemini AUDIO details: a list that is not one, or an AUDIO count that is not plain
+    details = [
+        f"""(uf.{d} IS NULL AND contains(u, '"{d}":') AND NOT contains(u, '"{d}":null'))"""
+        f" OR coalesce(list_bool_or(list_transform(uf.{d}, lambda d: "
+        f"{gm_modality_is('d.modality', 'AUDIO')} AND "
+        f"NOT regexp_full_match(coalesce(d.tokenCount, '0'), '{PLAIN_INT}'))), false)"
+        for d in (GEMINI_DETAILS if convention == "gemini" else ())
+    ]
+    return " OR ".join([*counts, *objects, *details])
 
 
 def _n(field: str) -> str:

@@ -66,6 +66,11 @@ def _gm_modality(details: str, modality: str) -> str:
     )
 
 
+# The per-modality lists whose AUDIO entries the Gemini convention reads (count_problems
+# checks them: a count read as absent would bill the audio at the text rate).
+GEMINI_DETAILS = ("promptTokensDetails", "toolUsePromptTokensDetails", "cacheTokensDetails")
+
+
 # Cached audio input, and uncached: prompt (and tool-use prompt) AUDIO minus cached AUDIO.
 _GM_CACHED_AUDIO = _gm_modality("cacheTokensDetails", "AUDIO")
 _GM_AUDIO = (
@@ -243,15 +248,28 @@ def count_containers(convention: str) -> list[str]:
 def count_problems(convention: str, doc: str, label: str) -> str:
     """SQL: why a count in the usage object ``doc`` is unusable (wrong type, negative, or
     null where the convention always has a count: NOT_NULL_FIELDS), or why an object of
-    counts is not one (``"prompt_tokens_details": "abc"`` read as no cached tokens: QA)."""
+    counts is not one (``"prompt_tokens_details": "abc"`` read as no cached tokens: QA).
+    Gemini's AUDIO ``tokenCount`` entries and their lists are checked too (GEMINI_DETAILS):
+    ``"400"``, ``400.0`` or a list logged as an object read as no audio, billed as text."""
     containers = [
         f"CASE WHEN json_type({doc}, '$.{c}') NOT IN ('OBJECT', 'NULL') THEN "
         f"'{label}.{c} should be an object, got ' || ({doc} -> '$.{c}')::VARCHAR END"
         for c in count_containers(convention)
     ]
+    audio = gm_modality_is("e ->> 'modality'", "AUDIO")
+    details = [
+        f"CASE WHEN json_type({doc}, '$.{d}') NOT IN ('ARRAY', 'NULL') THEN "
+        f"'{label}.{d} should be a list, got ' || ({doc} -> '$.{d}')::VARCHAR "
+        f"ELSE list_filter(list_transform(list_filter(ta_list({doc} -> '$.{d}'), "
+        f"lambda e: {audio}), "
+        f"lambda e: ta_int_problem(e, '{label}.{d} AUDIO tokenCount', '$.tokenCount')), "
+        "lambda p: p IS NOT NULL)[1] END"
+        for d in (GEMINI_DETAILS if convention == "gemini" else ())
+    ]
     checks = ", ".join(
         [
             *containers,
+            *details,
             *(
                 f"{'ta_count_problem' if f in NOT_NULL_FIELDS[convention] else 'ta_int_problem'}"
                 f"({doc}, '{label}.{f}', '$.{f}')"
