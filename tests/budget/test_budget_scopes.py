@@ -135,19 +135,24 @@ def test_a_scope_matching_nothing_is_flagged(tmp_path: Path) -> None:
     assert [r["matched_requests"] for r in table] == ["0", "2", "3"]
 
 
-def test_csv_writes_exceeded_as_lowercase_booleans(tmp_path: Path) -> None:
-    log = write_jsonl(tmp_path / "log.jsonl", RECORDS)
+def _check(tmp_path: Path, log: Path, budgets: str, fmt: str) -> Any:
+    """``tokaudit check`` of ``budgets`` (YAML text) over a new store of ``log``."""
     db = tmp_path / "s.duckdb"
     runner = CliRunner()
     assert runner.invoke(app, ["ingest", str(log), "--db", str(db)]).exit_code == 0
     budget = tmp_path / "b.yaml"
-    budget.write_text(
+    budget.write_text(budgets, "utf-8")
+    return runner.invoke(app, ["check", "--db", str(db), "--budget", str(budget), "-f", fmt])
+
+
+def test_csv_writes_exceeded_as_lowercase_booleans(tmp_path: Path) -> None:
+    log = write_jsonl(tmp_path / "log.jsonl", RECORDS)
+    budgets = (
         "budgets:\n"
         "  - {name: search, scope: {team: search}, max_cost_usd: 1}\n"  # $5 spent
-        "  - {name: ads, scope: {team: ads}, max_cost_usd: 1}\n",  # $0.15 spent
-        "utf-8",
+        "  - {name: ads, scope: {team: ads}, max_cost_usd: 1}\n"  # $0.15 spent
     )
-    result = runner.invoke(app, ["check", "--db", str(db), "--budget", str(budget), "-f", "csv"])
+    result = _check(tmp_path, log, budgets, "csv")
     assert result.exit_code == 1
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [(r["name"], r["worst_cost_usd"], r["exceeded"]) for r in rows] == [
@@ -198,17 +203,12 @@ def test_a_project_scope_covers_a_usage_export_attributed_by_project(tmp_path: P
     }
     log = tmp_path / "usage.json"
     log.write_text(json.dumps(page), "utf-8")
-    db = tmp_path / "s.duckdb"
-    runner = CliRunner()
-    assert runner.invoke(app, ["ingest", str(log), "--db", str(db)]).exit_code == 0
-    budget = tmp_path / "b.yaml"
-    budget.write_text(
+    budgets = (
         "budgets:\n"
         "  - {name: web, scope: {project: proj_web}, period: day, max_cost_usd: '0.1'}\n"
-        "  - {name: batch, scope: {project: proj_batch}, period: day, max_cost_usd: '0.2'}\n",
-        "utf-8",
+        "  - {name: batch, scope: {project: proj_batch}, period: day, max_cost_usd: '0.2'}\n"
     )
-    result = runner.invoke(app, ["check", "--db", str(db), "--budget", str(budget), "-f", "json"])
+    result = _check(tmp_path, log, budgets, "json")
     assert result.exit_code == 1, result.stderr
     # 1,000,000 input tokens at gpt-4o-mini's $0.15 per 1M: $0.15 per project and day
     got = {
