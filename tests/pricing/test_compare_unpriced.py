@@ -47,6 +47,17 @@ def _envelopes() -> list[dict[str, Any]]:
     return out
 
 
+def test_status_changes_count_the_calls_an_aggregated_row_stands_for(tmp_path: Path) -> None:
+    """status_changes counted rows where every other comparison count sums the calls a
+    usage-export row stands for (QA): beta's row standing for 5 calls is 5 changes."""
+    current, other = _tables(tmp_path)
+    current_table = load_price_table(current)
+    con = priced_store(tmp_path, _envelopes(), table=current_table)
+    con.execute("UPDATE requests SET request_count = 5 WHERE model = 'beta'")
+    result = compare_pricing(con, current_table, load_price_table(other), ["team"])
+    assert (result.status_changes, result.totals.excluded_requests) == (6, 6)
+
+
 def test_unpriced_under_either_table_is_in_neither_cost(tmp_path: Path) -> None:
     current, other = _tables(tmp_path)
     current_table = load_price_table(current)

@@ -92,7 +92,7 @@ def compare_pricing(
         sum(c.cost_usd) FILTER (WHERE {both}), sum(o.cost_usd) FILTER (WHERE {both}),
         coalesce(sum({calls}) FILTER (WHERE c.pricing_status = 'unpriced'), 0),
         coalesce(sum({calls}) FILTER (WHERE o.pricing_status = 'unpriced'), 0),
-        count(*) FILTER (WHERE c.pricing_status <> o.pricing_status),
+        coalesce(sum({calls}) FILTER (WHERE c.pricing_status <> o.pricing_status), 0),
         coalesce(sum({calls}) FILTER (WHERE NOT ({both})), 0),
         coalesce(sum({calls}) FILTER (WHERE {both} AND {ESTIMATED_SPEND}), 0)"""
     keys = ", ".join(f"{DIMENSIONS[d]} AS k_{d}" for d in group_by)
