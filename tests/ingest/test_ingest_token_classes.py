@@ -379,13 +379,16 @@ def test_gemini_traffic_type_sets_service_tier(kit: EnvelopeKit) -> None:
     """Real bodies carry trafficType inside usageMetadata (it was read from the top)."""
     [ex] = kit.cassette(GEMINI_FLASH)
     lines = []
-    for traffic in ("ON_DEMAND_FLEX", "ON_DEMAND_PRIORITY"):
+    # TRAFFIC_TYPE_UNSPECIFIED was unpriced while its number, 0, was standard (QA)
+    kinds = ("ON_DEMAND_FLEX", "ON_DEMAND_PRIORITY", "TRAFFIC_TYPE_UNSPECIFIED", 0)
+    for traffic in kinds:
         resp = copy.deepcopy(ex.response)
         assert resp["usageMetadata"]["trafficType"] == "ON_DEMAND"  # where real bodies put it
         resp["usageMetadata"]["trafficType"] = traffic
-        lines.append(kit.from_exchange(ex, "google", request_id=traffic) | {"response": resp})
+        line = kit.from_exchange(ex, "google", request_id=str(traffic)) | {"response": resp}
+        lines.append(line)
     _, rows = kit.ingest_lines(lines)
-    assert [r["service_tier"] for r in rows] == ["flex", "priority"]
+    assert [r["service_tier"] for r in rows] == ["flex", "priority", None, None]
 
 
 # --- a null count --------------------------------------------------------------------

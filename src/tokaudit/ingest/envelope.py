@@ -230,8 +230,10 @@ def _tool_calls(output: str, candidates: str) -> str:
 # report: unpriced (unknown_context) while the table has no rate for it, never standard.
 _SERVICE_TIER = """CASE
         WHEN provider = 'anthropic' AND speed_raw = 'fast' THEN 'fast'
+        -- (Vertex's trafficType 0 and 1 by number, and by name)
         WHEN tier_raw IS NULL OR tier_raw IN ('default', 'auto', 'standard', 'standard_only',
-                                             'on_demand', 'batch', '0', '1') THEN NULL
+                                             'on_demand', 'batch', '0', '1',
+                                             'traffic_type_unspecified') THEN NULL
         WHEN tier_raw IN ('flex', 'on_demand_flex') THEN 'flex'
         WHEN tier_raw IN ('priority', 'on_demand_priority') THEN 'priority'
         -- OpenAI renamed priority processing Fast mode on 2026-07-30 and takes either name
