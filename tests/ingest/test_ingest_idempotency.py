@@ -178,3 +178,37 @@ def test_an_input_sent_again_is_stored_once(kit: EnvelopeKit) -> None:
     assert sorted(r["text_hash"] for r in inputs) == sorted({r["input_hash"] for r in requests})
     assert len(inputs) < len(requests)
     assert all(hashlib.md5(r["body"].encode()).hexdigest() == r["text_hash"] for r in inputs)
+
+
+def test_a_blank_id_is_no_id(kit: EnvelopeKit) -> None:
+    """A logged ``""`` (or blank) request or response id names nothing: the next id stands,
+    else the line's hash. Keyed on the blank, every such call of a provider was one request
+    and the others its duplicates (QA: 12 calls loaded as 5)."""
+    lines = real_lines(kit)
+    chunk = {"id": "chatcmpl-blank-stream", "object": "chat.completion.chunk", "model": "gpt-4o"}
+    streamed: Json = {  # a chunk list: read by the envelope's exact path, not the fast one
+        "timestamp": "2026-11-01T12:00:00Z",
+        "provider": "openai",
+        "request": {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+        "response": [
+            chunk | {"choices": [{"index": 0, "delta": {"content": "ok"}}]},
+            chunk | {"choices": [], "usage": {"prompt_tokens": 8, "completion_tokens": 1}},
+        ],
+    }
+    blank_request = [line | {"request_id": ""} for line in lines]
+    blank_request.append(streamed | {"request_id": " \t"})
+    no_response_id = []
+    for n, line in enumerate(lines[:2]):
+        bare = copy.deepcopy(line)
+        bare["response"]["id"] = ""
+        bare["metadata"] = {"team": f"t{n}"}  # two calls, two different lines
+        no_response_id.append(bare)
+    fr, rows = kit.ingest_lines([*blank_request, *no_response_id])
+    expected = len(lines) + 1 + 2
+    assert (fr.loaded, fr.duplicates, fr.rejected) == (expected, 0, 0)
+    ids = [line["response"]["id"] for line in lines]
+    keys = {r["request_key"] for r in rows}
+    assert {f"{line['provider']}:{i}" for line, i in zip(lines, ids, strict=True)} <= keys
+    assert "openai:chatcmpl-blank-stream" in keys
+    assert sum(":line-md5:" in k for k in keys) == 2
+    assert all(r["request_id"] != "" for r in rows)

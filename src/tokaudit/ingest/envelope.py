@@ -18,6 +18,7 @@ import duckdb
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.jsondocs import before_2000, epoch_sql
 from tokaudit.ingest.staging import (
+    BLANKS,
     create_staged,
     files_lines_sql,
     numbered_lines_sql,
@@ -158,6 +159,12 @@ def _obj(expr: str) -> str:
 
 def _text(expr: str) -> str:
     return f"({expr} ->> '$')"
+
+
+def _id(text: str) -> str:
+    """An id's text, None when blank: a logged ``""`` names no id (keyed on it, every such
+    record of a provider was one request, the others counted as its duplicates)."""
+    return f"CASE WHEN trim({text}, {BLANKS}) <> '' THEN {text} END"
 
 
 # Why a timestamp is unusable: not a time at all (epoch numbers are read by their size,
@@ -371,8 +378,8 @@ WITH parsed AS (
                        {_text(R["$.trafficType"])}, u ->> 'trafficType',
                        {_text(Q["$.service_tier"])})) AS tier_raw,
         lower(coalesce(u ->> 'speed', {_text(Q["$.speed"])})) AS speed_raw,
-        coalesce({_text(T["request_id"])}, {_text(R["$.id"])}, {_text(R["$.responseId"])})
-            AS rid
+        coalesce({_id(_text(T["request_id"]))}, {_id(_text(R["$.id"]))},
+                 {_id(_text(R["$.responseId"]))}) AS rid
     FROM classes
 )
 SELECT
@@ -620,7 +627,8 @@ FROM (
         coalesce(nullif(t.model ->> '$', ''), nullif(rq.model ->> '$', '')) AS model_requested,
         nullif(CASE WHEN provider = 'google' THEN rs.modelVersion ->> '$'
                     ELSE rs.model ->> '$' END, '') AS model_responded,
-        coalesce(t.request_id ->> '$', rs.id ->> '$', rs.responseId ->> '$') AS rid,
+        coalesce({_id("(t.request_id ->> '$')")}, {_id("(rs.id ->> '$')")},
+                 {_id("(rs.responseId ->> '$')")}) AS rid,
         lower(coalesce(rs.service_tier ->> '$', uf.service_tier ->> '$',
                        rs.trafficType ->> '$', uf.trafficType ->> '$',
                        rq.service_tier ->> '$')) AS tier_raw,
