@@ -45,7 +45,8 @@ def picked_inputs(outs_sql: str) -> str:
     file *covers* an output file when it holds every one of its custom_ids. The pick is the
     only covering file in the output's directory; else, when none is there, the only
     covering file anywhere. Several candidates mean no pick: a wrong prompt is worse than
-    none.
+    none. Candidates that give the same requests (the input and its ``.gz`` copy) are one:
+    the first by name is picked (both copies left every output without its prompt).
     """
     return f"""(
     WITH outs AS (
@@ -53,18 +54,20 @@ def picked_inputs(outs_sql: str) -> str:
         WHERE custom_id IS NOT NULL
     ), need AS (SELECT out_file, count(*) AS n FROM outs GROUP BY out_file),
     cand AS (
-        SELECT o.out_file, b.source_file, count(*) AS hits
+        SELECT o.out_file, b.source_file, count(*) AS hits,
+            md5(string_agg(json_array(b.custom_id, b.url, b.body)::VARCHAR, chr(10)
+                           ORDER BY b.custom_id)) AS gives
         FROM outs o JOIN batch_inputs b ON b.custom_id = o.custom_id AND b.provider = o.provider
         GROUP BY ALL
     ), covering AS (
-        SELECT c.out_file, c.source_file,
+        SELECT c.out_file, c.source_file, c.gives,
             parse_dirpath(c.source_file) = parse_dirpath(c.out_file) AS same_dir
         FROM cand c JOIN need USING (out_file) WHERE c.hits = need.n
     ), ranked AS (
         SELECT *, bool_or(same_dir) OVER (PARTITION BY out_file) AS any_same FROM covering
     )
-    SELECT out_file, source_file AS input_file FROM ranked WHERE same_dir = any_same
-    QUALIFY count(*) OVER (PARTITION BY out_file) = 1
+    SELECT out_file, min(source_file) AS input_file FROM ranked WHERE same_dir = any_same
+    GROUP BY out_file HAVING count(DISTINCT gives) = 1
 )"""
 
 

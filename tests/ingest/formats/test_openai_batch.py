@@ -7,6 +7,7 @@ input and output examples (whose custom_ids do not match each other).
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from decimal import Decimal
@@ -209,6 +210,34 @@ def test_an_output_is_matched_to_one_covering_input_file(kit: EnvelopeKit) -> No
     assert row["request_key"] == "openai:batch_req_wnaDys"
     assert row["prompt_hash"] is None and row["model"] == "gpt-4o-mini"
     assert classes_of(row) == openai_classes(lines_of(SPEC_OUTPUT)[0]["response"]["body"]["usage"])
+
+
+def test_an_input_and_its_gz_copy_are_one_candidate(kit: EnvelopeKit) -> None:
+    """Two copies of one input file (``input.jsonl`` and ``input.jsonl.gz``) give the same
+    prompts: the output takes them (they left it without a prompt, as two different
+    batches would); two inputs that differ still give none."""
+    here = batch_dir(kit, "here")
+    with (here / "input.jsonl.gz").open("wb") as fh:
+        fh.write(gzip.compress((here / "input.jsonl").read_bytes()))
+    kit.ingest(here)
+    rows = kit.rows(here / "output.jsonl")
+    bodies = {x["custom_id"]: x["body"] for x in lines_of(INPUT)}
+    assert len(rows) == 2
+    for row in rows:
+        meta = json.loads(row["metadata"])
+        assert meta["batch_input"] == str((here / "input.jsonl").resolve())  # first by name
+        assert row["model_requested"] == bodies[meta["custom_id"]]["model"]
+        assert row["prompt_hash"] is not None
+
+    other = batch_dir(kit, "other")
+    kit.write("other/output.jsonl", [x | {"id": x["id"] + "-2"} for x in lines_of(OUTPUT)])
+    changed = lines_of(INPUT)
+    changed[0]["body"]["messages"] = [{"role": "user", "content": "another batch"}]
+    kit.write("other/input2.jsonl", changed)
+    kit.ingest(other)
+    assert {json.loads(r["metadata"])["batch_input"] for r in kit.rows(other / "output.jsonl")} == {
+        None
+    }
 
 
 def test_rejects_dedup_and_counts(kit: EnvelopeKit) -> None:
