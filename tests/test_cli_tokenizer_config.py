@@ -100,3 +100,30 @@ def test_tokenizers_list_reads_the_config_given(
     assert "warning: tokenizer plugin 'hf' skipped" in listed.stderr
     missing = runner.invoke(app, ["tokenizers", "list", "--config", str(tmp_path / "no.yaml")])
     assert missing.exit_code == 2 and "no.yaml" in missing.stderr and missing.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["report"], ["report", "--compare-at", "now"], ["check", "--budget", "budget.yaml"]],
+    ids=["report", "report --compare-at", "check"],
+)
+def test_a_config_that_cannot_be_read_is_an_error_with_nothing_to_count(
+    store: Path, tmp_path: Path, command: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`report` and `check` read the config only when texts waited to be counted: once the
+    store was counted, a mistyped TOKAUDIT_CONFIG or a directory passed silently (QA)."""
+    (tmp_path / "budget.yaml").write_text("budgets:\n  - {name: all, max_cost_usd: 100}\n")
+    counted = runner.invoke(app, ["recount", "--db", str(store)])
+    assert counted.exit_code == 0, counted.output
+    for config, why in (
+        (tmp_path / "missing.yaml", "cannot read the config"),
+        (tmp_path, "cannot read the config"),
+    ):
+        given = runner.invoke(app, [*command, "--db", str(store), "--config", str(config)])
+        assert given.exit_code == 2, given.output
+        assert f"{config}: {why}" in given.stderr and given.stdout == ""
+        monkeypatch.setenv("TOKAUDIT_CONFIG", str(config))
+        by_env = runner.invoke(app, [*command, "--db", str(store)])
+        monkeypatch.delenv("TOKAUDIT_CONFIG")
+        assert by_env.exit_code == 2, by_env.output
+        assert f"{config}: {why}" in by_env.stderr

@@ -138,8 +138,11 @@ def counted_store(
     file (a notebook, even read-only) that is an InputError naming what waits to be
     counted, never a silent run on partial counts. ``recount_texts=False`` always stays
     read-only and uses the counts already stored. ``config`` configures the tokenizers;
-    the plugins that failed while counting go to ``broken_plugins`` (name, why).
+    the plugins that failed while counting go to ``broken_plugins`` (name, why). A config
+    named that cannot be read is a ConfigError even when nothing waits to be counted:
+    ``report`` and ``check`` ignored a mistyped ``TOKAUDIT_CONFIG`` then (QA).
     """
+    _readable_config(config)
     table = load_prices(pricing, overlay)
     if not recount_texts:
         with _priced(db, table, existing=True, read_only=True) as con:
