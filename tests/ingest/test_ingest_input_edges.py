@@ -180,3 +180,16 @@ def test_an_empty_model_names_none(tmp_path: Path) -> None:
     assert ingest_paths(con, [str(log)]).total("loaded") == 3
     rows = con.execute("SELECT request_id, model, model_responded FROM requests").fetchall()
     assert sorted(rows) == [("e1", "gpt-4o", None), ("e2", "gpt-4o", None), ("e3", "gpt-4o", None)]
+
+
+def test_an_empty_path_is_an_error_not_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ingest "$LOGS"` with LOGS unset passed "", which Path reads as ".": every log file
+    under the working directory (a CI checkout) was loaded (QA)."""
+    (tmp_path / "stray.jsonl").write_text("{}\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match="an empty path"):
+        expand_paths([""])
+    with pytest.raises(InputError, match="an empty path"):
+        expand_paths([str(tmp_path / "stray.jsonl"), ""])

@@ -101,6 +101,10 @@ def expand_paths(paths: list[str], suffixes: tuple[str, ...] = LOG_SUFFIXES) -> 
     """
     out: list[Path] = []
     for raw in paths:
+        if not raw:  # Path("") is ".": `ingest "$LOGS"` with LOGS unset read the cwd
+            raise InputError(
+                f"{raw!r}: an empty path (an unset variable?); give a file, directory, glob or -"
+            )
         path = Path(raw)
         if path.is_dir():
             found = sorted(_log_files(walk_root(path), suffixes))
