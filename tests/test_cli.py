@@ -338,6 +338,31 @@ def test_a_reader_that_closed_the_pipe_ends_the_command_with_141(
     assert capsys.readouterr().err == ""
 
 
+def test_a_closed_stderr_leaves_the_exit_code_to_the_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A reader of stderr that closed the pipe (`2>&1 >/dev/null | head`) raised
+    BrokenPipeError, which click turns into exit 1: a `check` within budget read as over
+    it (QA). The diagnostics are dropped; the command keeps its own exit code."""
+    from tokaudit import cli_common
+    from tokaudit.cli_recount import warn_broken_plugins
+
+    written: list[str] = []
+
+    class Closed(io.StringIO):
+        def write(self, text: str) -> int:
+            written.append(text)
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stderr", Closed())
+    cli_common.err("warning: a diagnostic")  # no exception: the caller goes on
+    warn_broken_plugins([("hf", "no tokenizer file")])
+    assert written == [
+        "warning: a diagnostic\n",
+        "warning: tokenizer plugin 'hf' skipped: no tokenizer file\n",
+    ]
+
+
 def test_sql_prices_as_report_does_not_as_the_store_was_written(tmp_path: Path) -> None:
     """The store keeps the prices of the command that wrote it (here an overlay's 50 % off);
     `report` prices with today's table, and `sql` gave the stale figure (QA)."""

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TextIO, TypeVar
 
 import duckdb
 import typer
@@ -37,7 +37,14 @@ TokenizerConfigOption = Annotated[
 
 
 def err(message: str) -> None:
-    sys.stderr.write(message.rstrip("\n") + "\n")
+    """A diagnostic line to stderr. A reader of stderr that closed the pipe (``2>&1
+    >/dev/null | head``) made click exit 1, which CI reads as a broken budget: the lines
+    left are dropped and the command ends with the exit code it decides."""
+    try:
+        sys.stderr.write(message.rstrip("\n") + "\n")
+        sys.stderr.flush()
+    except BrokenPipeError:
+        _discard(sys.stderr)
 
 
 def out(text: str) -> None:
@@ -49,20 +56,20 @@ def out(text: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
     except BrokenPipeError:
-        _discard_stdout()
+        _discard(sys.stdout)
         raise typer.Exit(int(ExitCode.PIPE_CLOSED)) from None
     except OSError as exc:
-        _discard_stdout()
+        _discard(sys.stdout)
         err(f"error: could not write the output ({exc.strerror}); nothing more was written")
         raise typer.Exit(int(ExitCode.ERROR)) from None
 
 
-def _discard_stdout() -> None:
-    """Point stdout at /dev/null, so the interpreter's last flush of what is still buffered
-    does not fail again (Python then prints "Exception ignored" and exits 120)."""
+def _discard(stream: TextIO) -> None:
+    """Point ``stream`` at /dev/null, so the interpreter's last flush of what is still
+    buffered does not fail again (Python then prints "Exception ignored" and exits 120)."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, stream.fileno())
         os.close(devnull)
     except (OSError, ValueError, AttributeError):  # not a real file (a test's buffer)
         pass

@@ -5,7 +5,6 @@ Thin typer glue over ``tokaudit.api``: stdout carries data only, warnings go to 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from tokaudit import api
-from tokaudit.cli_common import TokenizerConfigOption, out, render, sub_app
+from tokaudit.cli_common import TokenizerConfigOption, err, out, render, sub_app
 from tokaudit.errors import TokauditError
 from tokaudit.ingest.attribution import default_config_path
 from tokaudit.recount import COUNT_FAILED
@@ -26,7 +25,7 @@ PLUGIN_COLUMNS = ["name", "version", "status", "models", "detail"]
 
 
 def _fail(exc: TokauditError) -> typer.Exit:
-    sys.stderr.write(f"error: {exc}\n")
+    err(f"error: {exc}\n")
     return typer.Exit(int(exc.exit_code))
 
 
@@ -41,7 +40,7 @@ def list_tokenizers(
     except TokauditError as exc:
         raise _fail(exc) from exc
     if config is not None and not config.is_file():  # as recount and ingest refuse it
-        sys.stderr.write(f"error: {config}: cannot read the config: no such file\n")
+        err(f"error: {config}: cannot read the config: no such file\n")
         raise typer.Exit(2)
     plugins = api.tokenizers_list(default_config_path(config))
     if renderer is json_format:
@@ -74,7 +73,7 @@ def warn_broken_plugins(broken: Iterable[tuple[str, str]]) -> None:
     words it) only lost those, which the message says."""
     for name, message in broken:
         verb = "" if message.startswith(COUNT_FAILED) else " skipped"
-        sys.stderr.write(f"warning: tokenizer plugin {name!r}{verb}: {message}\n")
+        err(f"warning: tokenizer plugin {name!r}{verb}: {message}\n")
 
 
 def report_recount(
@@ -106,17 +105,17 @@ def report_recount(
     warn_broken_plugins(result.broken_plugins)
     totals: Any = result.totals
     if totals.compared < totals.requests:
-        sys.stderr.write(
+        err(
             f"note: {totals.requests - totals.compared} of {totals.requests} request(s) have "
             "no reported usage or no recount and are not compared\n"
         )
     if totals.estimated_requests:
-        sys.stderr.write(
+        err(
             f"note: {totals.estimated_requests} request(s) logged without usage are priced "
             "from recounted tokens (estimated spend)\n"
         )
     if totals.exact < totals.compared:
-        sys.stderr.write(
+        err(
             f"note: {totals.compared - totals.exact} of {totals.compared} compared request(s) "
             "are recounted as estimates; their differences include what no offline count can "
             "see (hidden reasoning, files, audio, images by address: docs/recount.md), so only "
@@ -144,7 +143,7 @@ def warn_uncounted(db: Path, config: Path | None) -> None:
     then leave them out), naming what and how to count them."""
     todo = api.uncounted_texts(db, config)
     if todo:
-        sys.stderr.write(
+        err(
             f"warning: --no-recount: {todo.describe()} not counted yet; the results use "
             f"the counts already stored (count the rest: tokaudit recount --db {db})\n"
         )
