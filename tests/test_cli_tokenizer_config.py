@@ -127,3 +127,28 @@ def test_a_config_that_cannot_be_read_is_an_error_with_nothing_to_count(
         monkeypatch.delenv("TOKAUDIT_CONFIG")
         assert by_env.exit_code == 2, by_env.output
         assert f"{config}: {why}" in by_env.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["recount"], ["report", "--show", "recount"], ["report"], ["tokenizers", "list"]],
+    ids=["recount", "report --show recount", "report", "tokenizers list"],
+)
+def test_a_config_that_is_not_a_mapping_of_known_sections_is_an_error(
+    store: Path, tmp_path: Path, command: list[str]
+) -> None:
+    """`ingest` and `findings` refused these; the commands that only read `tokenizers:`
+    parsed the file and went on, so a misspelt `tokenizer:` left the hf plugin
+    unconfigured without a word (QA)."""
+    misspelt = tmp_path / "misspelt.yaml"
+    misspelt.write_text("tokenizer:\n  hf:\n    - {models: ['llama-3*'], path: t.json}\n")
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- tokenizers\n")
+    db = [] if command[0] == "tokenizers" else ["--db", str(store)]
+    for config, why in (
+        (misspelt, "unknown key(s) tokenizer"),
+        (listed, "expected a mapping of sections"),
+    ):
+        result = runner.invoke(app, [*command, *db, "--config", str(config)])
+        assert result.exit_code == 2, result.output
+        assert f"{config}: {why}" in result.stderr and result.stdout == ""

@@ -233,12 +233,13 @@ def ingest(
 
 
 def _readable_config(config: Path | None) -> None:
-    """A config named (``--config``, ``TOKAUDIT_CONFIG``) that cannot be read or parsed is
-    a ConfigError (exit 2), as for ``ingest`` and ``findings``, not a plugin warning."""
+    """A config named (``--config``, ``TOKAUDIT_CONFIG``) that cannot be read or parsed,
+    or is not a mapping of known sections, is a ConfigError (exit 2), as for ``ingest``
+    and ``findings``, not a plugin warning."""
     if config is not None:
-        from tokaudit.config_file import read_yaml
+        from tokaudit.config_file import read_config
 
-        read_yaml(config, "config")
+        read_config(config)
 
 
 def recount_store(db: Path | str, config: Path | None = None) -> RecountResult:
@@ -275,6 +276,7 @@ def recount_report(
 def tokenizers_list(config: Path | None = None) -> list[PluginInfo]:
     """Installed tokenizer plugins, what they cover, and the ones that failed to load
     (``config``: the tokaudit.yaml whose ``tokenizers:`` section configures them)."""
+    _readable_config(config)
     return describe(load_tokenizers(config))
 
 

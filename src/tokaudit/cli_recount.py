@@ -42,7 +42,10 @@ def list_tokenizers(
     if config is not None and not config.is_file():  # as recount and ingest refuse it
         err(f"error: {config}: cannot read the config: no such file\n")
         raise typer.Exit(2)
-    plugins = api.tokenizers_list(default_config_path(config))
+    try:
+        plugins = api.tokenizers_list(default_config_path(config))
+    except TokauditError as exc:
+        raise _fail(exc) from exc
     if renderer is json_format:
         out(
             json_format.dumps(

@@ -46,6 +46,21 @@ def reject_unknown(
         )
 
 
+def read_config(path: Path) -> dict[str, Any] | None:
+    """A tokaudit.yaml's sections (None for an empty file). Anything but a mapping of the
+    known sections is a ConfigError naming the file, whichever command reads it: a
+    misspelt ``tokenizer:`` left the recount's plugins unconfigured without a word (QA)."""
+    from tokaudit.ingest.attribution import TOP_KEYS
+
+    data = read_yaml(path, "config")
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections ({', '.join(TOP_KEYS)})")
+    reject_unknown(data, TOP_KEYS, str(path))
+    return data
+
+
 def findings_settings(path: Path | None) -> dict[str, Any] | None:
     """The ``findings:`` section of a tokaudit.yaml: rule id -> {threshold: value}.
 
@@ -54,16 +69,12 @@ def findings_settings(path: Path | None) -> dict[str, Any] | None:
     file. So is a section the file cannot have. None without a file or a section.
     """
     from tokaudit.findings import with_overrides
-    from tokaudit.ingest.attribution import TOP_KEYS
 
     if path is None:
         return None
-    data = read_yaml(path, "config")
+    data = read_config(path)
     if data is None:
         return None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections ({', '.join(TOP_KEYS)})")
-    reject_unknown(data, TOP_KEYS, str(path))
     section = data.get("findings")
     if section is None:
         return None
