@@ -275,3 +275,22 @@ def test_every_group_by_dimension_renders_in_every_format(fmt: str, dimension: s
     one = replace(BREAKDOWN, group_by=[dimension], rows=rows, totals=_totals(2, "0.0009"))
     text = RENDERERS[fmt].render_breakdown(one)
     assert "gpt-4o-mini" in text
+
+
+def test_a_table_grouped_by_every_dimension_never_cuts_a_number() -> None:
+    """`report --by` all nine dimensions printed "951,…" tokens and "$0.6…" in 120
+    columns: the numbers were cut while the names could fold (QA)."""
+    from dataclasses import replace
+
+    totals = Totals(1, 951_230, 331_017, 55_055, 621_900, 0, Decimal("0.61587"), 0)
+    keys = {d: f"a-rather-long-{d}-value" for d in DIMENSIONS}
+    wide = replace(
+        BREAKDOWN,
+        group_by=sorted(DIMENSIONS),
+        rows=[BreakdownRow(keys, totals)],
+        totals=replace(totals, cost_usd=Decimal("7.9407381"), unpriced_requests=6),
+    )
+    text = RENDERERS["table"].render_breakdown(wide)
+    assert "…" not in text
+    for shown in ("951,230", "331,017", "55,055", "621,900", "$0.6159", "$7.94"):
+        assert shown in text

@@ -78,15 +78,27 @@ def breakdown_table(b: Breakdown) -> Table:
     for i, d in enumerate(b.group_by):
         table.add_column(TITLES[d], footer="total" if i == 0 else "", overflow="fold")
     t = b.totals
-    for name, footer in [
-        ("requests", t.requests),
-        ("input", t.input_tokens),
-        ("cache read", t.cache_read_tokens),
-        ("cache write", t.cache_write_tokens),
-        ("output", t.output_tokens),
-    ]:
-        table.add_column(name, footer=_n(footer), justify="right")
-    table.add_column("cost", footer=display_usd(t.cost_usd), justify="right", style="bold")
+    # numbers never cut ("951,…", "$0.6…" with many --by columns): the names fold instead
+    counts = [
+        ("requests", t.requests, [r.totals.requests for r in b.rows]),
+        ("input", t.input_tokens, [r.totals.input_tokens for r in b.rows]),
+        ("cache read", t.cache_read_tokens, [r.totals.cache_read_tokens for r in b.rows]),
+        ("cache write", t.cache_write_tokens, [r.totals.cache_write_tokens for r in b.rows]),
+        ("output", t.output_tokens, [r.totals.output_tokens for r in b.rows]),
+    ]
+    for name, footer, values in counts:
+        widest = max((len(_n(v)) for v in [footer, *values]), default=0)
+        table.add_column(name, footer=_n(footer), justify="right", no_wrap=True, min_width=widest)
+    total = display_usd(t.cost_usd)
+    costs = [len(cost_text(r.totals)) for r in b.rows]
+    table.add_column(
+        "cost",
+        footer=total,
+        justify="right",
+        style="bold",
+        no_wrap=True,
+        min_width=max([len(total), *costs]),
+    )
     for r in b.rows:
         keys = [r.keys[d] or "(none)" for d in b.group_by]
         if (
