@@ -1276,3 +1276,35 @@ def test_a_skipped_file_says_a_new_format_does_not_apply_to_it(tmp_path: Path) -
         result = runner.invoke(app, ["ingest", str(log), "--db", db, "--format", fmt])
         warning = f"unchanged since it was read as litellm-spendlogs, so --format {fmt}"
         assert (warning in result.stderr) is warned, (fmt, result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, False), ("", False), ("false", False), ("0", False), ("true", True), ("1", True)],
+)
+def test_ci_false_or_empty_is_not_ci(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, expected: bool
+) -> None:
+    """Any non-empty CI hid the progress bar, CI=false in a local shell too (QA)."""
+    from tokaudit.cli_common import in_ci
+
+    if value is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", value)
+    assert in_ci() is expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, True), ("", True), ("1", False)])
+def test_an_empty_no_color_is_as_if_unset(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, expected: bool
+) -> None:
+    """no-color.org: only a non-empty NO_COLOR turns colour off (an empty one did, QA)."""
+    from tokaudit import cli_common
+
+    monkeypatch.setattr(cli_common.sys.stdout, "isatty", lambda: True, raising=False)
+    if value is None:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    else:
+        monkeypatch.setenv("NO_COLOR", value)
+    assert cli_common.color() is expected

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import typer
 
 from tokaudit import __version__, api
-from tokaudit.cli_common import TokenizerConfigOption, render
+from tokaudit.cli_common import TokenizerConfigOption, in_ci, render
 from tokaudit.cli_common import color as _color
 from tokaudit.cli_common import err as _err
 from tokaudit.cli_common import guard as _guard
@@ -122,7 +122,7 @@ ReadRecountOption = Annotated[
 @contextmanager
 def _progress(label: str) -> Iterator[ProgressCallback | None]:
     """A progress bar on an interactive terminal; nothing in CI or when piped."""
-    if not sys.stderr.isatty() or os.environ.get("CI"):
+    if not sys.stderr.isatty() or in_ci():
         yield None
         return
     from rich.console import Console

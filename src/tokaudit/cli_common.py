@@ -76,7 +76,15 @@ def _discard(stream: TextIO) -> None:
 
 
 def color() -> bool:
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    """Colour on a terminal unless NO_COLOR is set to a non-empty value (no-color.org: an
+    empty NO_COLOR is as if unset)."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def in_ci() -> bool:
+    """Whether CI is set to anything but an empty, false or 0 value (``CI=false`` in a
+    local shell is not CI)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "false", "0", "no")
 
 
 def render(renderer: ModuleType, kind: str, *args: Any) -> None:
