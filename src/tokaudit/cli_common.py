@@ -21,7 +21,7 @@ from tokaudit.errors import ExitCode, TokauditError
 from tokaudit.models import PricingInfo
 from tokaudit.report.renderers import csv_format, table
 from tokaudit.report.renderers.common import overlay_text
-from tokaudit.store.connection import memory_cap
+from tokaudit.store.connection import damaged_store, memory_cap
 
 T = TypeVar("T")
 
@@ -139,10 +139,7 @@ def store_damage(exc: BaseException) -> str | None:
     be read or written (a full disk); None for any other error."""
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if first.startswith("Corrupt database file") or "Could not read enough bytes" in first:
-        return (
-            f"the store is damaged or cut short ({first}): restore it from a copy, or "
-            "ingest the logs into a new file"
-        )
+        return damaged_store(first)
     if isinstance(exc, duckdb.IOException):
         return f"DuckDB could not read or write a file: {first}"
     return None

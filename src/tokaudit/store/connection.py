@@ -128,11 +128,7 @@ def _refuse_foreign(con: duckdb.DuckDBPyConnection, path: str | Path, existing: 
             # a tokaudit store whose blocks cannot be read (cut short, corrupt): it was
             # called "not a tokaudit store", and to give "the store `tokaudit ingest` wrote"
             con.close()
-            raise InputError(
-                f"cannot read the store {path}, which is damaged or cut short "
-                f"({str(exc).splitlines()[0]}): restore it from a copy, or ingest the logs "
-                "into a new file"
-            ) from exc
+            raise InputError(damaged_store(str(exc).splitlines()[0], path)) from exc
     if version is None:
         con.close()
         held = f"tables: {', '.join(sorted(names)[:5])}" if names else "an empty database"
@@ -148,6 +144,17 @@ def _refuse_foreign(con: duckdb.DuckDBPyConnection, path: str | Path, existing: 
             f"{path} is a tokaudit store of schema version {version}, written by a newer "
             f"tokaudit; this release reads version {SCHEMA_VERSION} and older: upgrade tokaudit"
         )
+
+
+def damaged_store(why: str, path: str | Path | None = None) -> str:
+    """The words for a store that is cut short or corrupt (``why``: DuckDB's first line),
+    whether opening it or a later query found out."""
+    what = (
+        "the store is damaged or cut short"
+        if path is None
+        else f"cannot read the store {path}, which is damaged or cut short"
+    )
+    return f"{what} ({why}): restore it from a copy, or ingest the logs into a new file"
 
 
 def store_path(path: str | Path) -> str | Path:
