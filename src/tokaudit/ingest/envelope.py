@@ -510,6 +510,12 @@ def _count(field: str) -> str:
     return "uf." + field
 
 
+def _logged(key: str) -> str:
+    """SQL: the usage text ``u`` holds ``key`` with a value other than null (for a key its
+    typed parse read as absent)."""
+    return f"""contains(u, '"{key}":') AND NOT contains(u, '"{key}":null')"""
+
+
 def _suspect(convention: str) -> str:
     """SQL: a count of the convention that is not a plain integer (ta_int_problem words it),
     or an object of counts that is not an object (from_json types it as an object of NULLs,
@@ -520,12 +526,12 @@ def _suspect(convention: str) -> str:
     objects = [
         "("
         + " AND ".join(f"{_count(f)} IS NULL" for f in fields if f.startswith(c + "."))
-        + f""" AND contains(u, '"{c}":') AND NOT contains(u, '"{c}":null'))"""
+        + f" AND {_logged(c)})"
         for c in count_containers(convention)
     ]
     # Gemini AUDIO details: a list that is not one, or an AUDIO count that is not plain
     details = [
-        f"""(uf.{d} IS NULL AND contains(u, '"{d}":') AND NOT contains(u, '"{d}":null'))"""
+        f"(uf.{d} IS NULL AND {_logged(d)})"
         f" OR coalesce(list_bool_or(list_transform(uf.{d}, lambda d: "
         f"{gm_modality_is('d.modality', 'AUDIO')} AND "
         f"NOT regexp_full_match(coalesce(d.tokenCount, '0'), '{PLAIN_INT}'))), false)"
