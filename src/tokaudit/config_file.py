@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tokaudit.errors import ConfigError
+from tokaudit.errors import ConfigError, InputError
 from tokaudit.pricing.table import read_yaml as unique_key_yaml
 
 
@@ -44,6 +45,24 @@ def reject_unknown(
         raise ConfigError(
             f"{where}: unknown {noun}(s) {', '.join(unknown)} (allowed: {', '.join(allowed)})"
         )
+
+
+def env_count(name: str, what: str, lowest: int, highest: int | None, unset: str) -> int | None:
+    """Environment variable ``name`` as a whole number from ``lowest`` (to ``highest``),
+    None when unset or empty; anything else is an InputError naming it (a typo that was
+    ignored silently changed nothing). ``what`` says what it counts, ``unset`` what its
+    absence means."""
+    configured = os.environ.get(name, "").strip()
+    if not configured:
+        return None
+    number = int(configured) if configured.isascii() and configured.isdigit() else None
+    if number is None or number < lowest or (highest is not None and number > highest):
+        rule = f", {lowest} or more" if highest is None else f" from {lowest} to {highest}"
+        raise InputError(
+            f"{name}={configured!r} is not a number of {what} (a whole number{rule}; "
+            f"unset it to {unset})"
+        )
+    return number
 
 
 def read_config(path: Path) -> dict[str, Any] | None:

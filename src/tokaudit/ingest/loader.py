@@ -23,7 +23,8 @@ from typing import BinaryIO, cast
 
 import duckdb
 
-from tokaudit.errors import InputError, UsageError
+from tokaudit.config_file import env_count
+from tokaudit.errors import UsageError
 from tokaudit.ingest import staging
 from tokaudit.ingest.attribution import Attribution
 from tokaudit.ingest.fieldmap import FieldMap
@@ -654,15 +655,7 @@ def configured_staging_workers() -> int | None:
     """``TOKAUDIT_STAGE_WORKERS`` as a whole number from 0 to 8, None when unset or empty;
     anything else is a configuration error (``abc`` and ``-1`` were ignored without a word,
     and ``50`` started fifty workers, each holding a batch in memory)."""
-    configured = os.environ.get(STAGE_WORKERS_ENV, "").strip()
-    if not configured:
-        return None
-    if not configured.isascii() or not configured.isdigit() or int(configured) > MOST_STAGE_WORKERS:
-        raise InputError(
-            f"{STAGE_WORKERS_ENV}={configured!r} is not a number of staging workers (a whole "
-            f"number from 0 to {MOST_STAGE_WORKERS}; unset it to use the cores)"
-        )
-    return int(configured)
+    return env_count(STAGE_WORKERS_ENV, "staging workers", 0, MOST_STAGE_WORKERS, "use the cores")
 
 
 def _load_all(

@@ -25,7 +25,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from tokaudit.errors import InputError
+from tokaudit.config_file import env_count
 from tokaudit.recount.render import Rendered, render_unit
 from tokaudit.tokenizers import ChatProfile, Tokenizer
 
@@ -59,15 +59,7 @@ WORKERS_ENV = "TOKAUDIT_WORKERS"
 def configured_workers() -> int | None:
     """``TOKAUDIT_WORKERS`` as a whole number ≥ 1, None when unset or empty; anything else
     is a configuration error (it was ignored, so a typo silently changed nothing)."""
-    configured = os.environ.get(WORKERS_ENV, "").strip()
-    if not configured:
-        return None
-    if not configured.isascii() or not configured.isdigit() or int(configured) < 1:
-        raise InputError(
-            f"{WORKERS_ENV}={configured!r} is not a number of recount workers (a whole "
-            "number, 1 or more; unset it to use the idle cores)"
-        )
-    return int(configured)
+    return env_count(WORKERS_ENV, "recount workers", 1, None, "use the idle cores")
 
 
 def default_workers() -> int:
