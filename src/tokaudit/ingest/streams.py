@@ -19,6 +19,9 @@ tool-call argument deltas are not):
 - Gemini ``streamGenerateContent`` chunks: the last ``usageMetadata``, ``modelVersion`` and
   ``finishReason`` of the stream; the counts are cumulative, so a stream cut before any
   ``finishReason`` (nor a blocked prompt's ``promptFeedback.blockReason``) has no usage.
+- An error sent mid-stream (OpenAI Chat's and Gemini's ``{"error": {...}}`` chunk, the
+  Responses API's ``error`` event, Anthropic's ``error`` event) is the folded response's
+  ``error``: with no usage, the call is an error row (envelope.py), not a reject.
 
 ``ta_stream_problem(provider, r)`` says why ``r`` is not a readable stream, or is NULL.
 Over many rows, compute ``ta_stream_chunks(r)`` once as a column and use
@@ -60,8 +63,17 @@ CREATE OR REPLACE TEMP MACRO ta_first(xs) AS
     list_filter(xs, lambda x: x IS NOT NULL AND json_type(x) <> 'NULL')[1];
 CREATE OR REPLACE TEMP MACRO ta_last(xs) AS
     list_filter(xs, lambda x: x IS NOT NULL AND json_type(x) <> 'NULL')[-1];
--- Whether one chunk has the shape of the provider's stream chunks.
-CREATE OR REPLACE TEMP MACRO ta_is_chunk(provider, c) AS coalesce(CASE provider
+-- The error an OpenAI stream chunk reports, or NULL: a Chat Completions stream sends
+-- {{"error": {{...}}}} as a data line when it fails mid-stream, the Responses API an
+-- event {{"type": "error", "code", "message", "param"}} (its streaming events reference).
+CREATE OR REPLACE TEMP MACRO ta_error_chunk(c) AS CASE
+    WHEN json_type(c, '$.error') = 'OBJECT' AND c ->> 'object' IS NULL
+         AND c ->> 'type' IS NULL THEN c -> 'error'
+    WHEN c ->> 'type' = 'error' THEN json_object('code', c -> 'code',
+         'message', c -> 'message', 'param', c -> 'param') END;
+-- Whether one chunk has the shape of the provider's stream chunks (an error chunk aside:
+-- it tells no provider apart).
+CREATE OR REPLACE TEMP MACRO ta_is_shape_chunk(provider, c) AS coalesce(CASE provider
     WHEN 'openai' THEN c ->> 'object' = 'chat.completion.chunk'
                        OR starts_with(c ->> 'type', 'response.')
                        -- Azure OpenAI's content-filter chunks: no object, id or model
@@ -70,6 +82,12 @@ CREATE OR REPLACE TEMP MACRO ta_is_chunk(provider, c) AS coalesce(CASE provider
     WHEN 'google' THEN json_type(c) = 'OBJECT' AND (json_exists(c, '$.candidates')
                        OR json_exists(c, '$.usageMetadata') OR json_exists(c, '$.promptFeedback'))
     END, false);
+-- Whether one chunk belongs in the provider's stream: its chunks, or an error sent
+-- mid-stream (Anthropic's error event is one of its events already).
+CREATE OR REPLACE TEMP MACRO ta_is_chunk(provider, c) AS ta_is_shape_chunk(provider, c)
+    OR coalesce(CASE provider
+        WHEN 'openai' THEN ta_error_chunk(c) IS NOT NULL
+        WHEN 'google' THEN json_type(c, '$.error') = 'OBJECT' END, false);
 CREATE OR REPLACE TEMP MACRO ta_stream_problem_of(provider, ch, is_text) AS CASE
     WHEN ch IS NULL THEN NULL
     WHEN len(ch) = 0 AND is_text THEN 'a string with no SSE "data:" line'
@@ -93,8 +111,14 @@ CREATE OR REPLACE TEMP MACRO ta_choice0(c) AS
 CREATE OR REPLACE TEMP MACRO ta_stream_openai(ch) AS CASE
     WHEN list_position(list_transform(ch, lambda c: starts_with(c ->> 'type', 'response.')),
                        true) IS NOT NULL
-    THEN ta_last(list_transform(ch, lambda c:
-             CASE WHEN json_type(c, '$.response') = 'OBJECT' THEN c -> 'response' END))
+    -- an error event after the response began (response.created's object has no usage)
+    -- makes the call an error, as a response.failed event does
+    THEN json_merge_patch(coalesce(ta_last(list_transform(ch, lambda c:
+             CASE WHEN json_type(c, '$.response') = 'OBJECT' THEN c -> 'response' END)),
+             '{{}}'::JSON), json_object('error', ta_last(list_transform(ch, lambda c:
+             CASE WHEN ta_error_chunk(c) IS NOT NULL THEN ta_error_chunk(c)
+                  WHEN json_type(c, '$.response.error') = 'OBJECT'
+                  THEN c -> '$.response.error' END))))
     ELSE json_object(
         -- (Azure's content-filter chunks carry an empty id and model and created 0)
         'id', ta_first(list_transform(ch, lambda c: CASE WHEN c ->> 'id' <> '' THEN c -> 'id' END)),
@@ -111,7 +135,9 @@ CREATE OR REPLACE TEMP MACRO ta_stream_openai(ch) AS CASE
                     coalesce(ta_choice0(c) ->> '$.delta.content', '')), '')),
             'finish_reason',
             ta_last(list_transform(ch, lambda c: ta_choice0(c) -> 'finish_reason'))))::JSON,
-        'usage', ta_last(list_transform(ch, lambda c: c -> 'usage')))
+        'usage', ta_last(list_transform(ch, lambda c: c -> 'usage')),
+        -- a stream that failed mid-way: the call's error (with no usage, envelope.py)
+        'error', ta_last(list_transform(ch, lambda c: ta_error_chunk(c))))
     END;
 -- An Anthropic message_delta with an output count (any JSON but null: a bad one is
 -- rejected by the count checks); one without it leaves message_start's placeholder.
@@ -161,13 +187,16 @@ CREATE OR REPLACE TEMP MACRO ta_stream_gemini(ch) AS json_object(
     -- Anthropic or OpenAI stream has none
     'usageMetadata', CASE WHEN list_bool_or(list_transform(ch, lambda c: ta_gemini_end(c)))
         THEN ta_last(list_transform(ch, lambda c: c -> 'usageMetadata')) END,
+    -- an error sent mid-stream ({{"error": {{code, message, status}}}}): the call's error
+    'error', ta_last(list_transform(ch, lambda c:
+        CASE WHEN json_type(c, '$.error') = 'OBJECT' THEN c -> 'error' END)),
     -- an SDK dump's snake_case counts, kept for the envelope to reject by name
     'usage_metadata', ta_last(list_transform(ch, lambda c: c -> 'usage_metadata')));
 -- Which provider a response body (or the first chunk of a logged stream) came from.
 CREATE OR REPLACE TEMP MACRO ta_chunk_provider(c) AS CASE
-    WHEN ta_is_chunk('openai', c) THEN 'openai'
-    WHEN ta_is_chunk('anthropic', c) THEN 'anthropic'
-    WHEN ta_is_chunk('google', c) THEN 'google' END;
+    WHEN ta_is_shape_chunk('openai', c) THEN 'openai'
+    WHEN ta_is_shape_chunk('anthropic', c) THEN 'anthropic'
+    WHEN ta_is_shape_chunk('google', c) THEN 'google' END;
 CREATE OR REPLACE TEMP MACRO ta_object_provider(r) AS CASE
     WHEN json_type(r) <> 'OBJECT' THEN NULL
     WHEN json_exists(r, '$.usageMetadata') OR json_exists(r, '$.candidates')

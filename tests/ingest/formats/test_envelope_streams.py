@@ -277,3 +277,84 @@ def test_folded_streams_keep_the_reply_text() -> None:
         c["choices"][0]["delta"].get("content", "") for c in sse_chunks(text) if c["choices"]
     )
     assert row[0] == '"This is a test."'
+
+
+RESPONSES = "openai/otelcontrib_responses_create_aggregates_cache_tokens.yaml"
+
+
+def _responses_events(response: Json) -> list[Json]:
+    """A Responses API stream of one response, as its streaming events reference draws it:
+    ``response.created`` (the response in progress, no usage yet), text deltas, and
+    ``response.completed`` carrying the whole response."""
+    started = {**copy.deepcopy(response), "status": "in_progress", "output": [], "usage": None}
+    return [
+        {"type": "response.created", "sequence_number": 0, "response": started},
+        {"type": "response.output_text.delta", "sequence_number": 1, "delta": "Hel"},
+        {"type": "response.output_text.delta", "sequence_number": 2, "delta": "lo"},
+        {"type": "response.completed", "sequence_number": 3, "response": response},
+    ]
+
+
+def test_a_stream_that_fails_mid_way_is_an_error_row(kit: EnvelopeKit) -> None:
+    """OpenAI Chat and Gemini send ``{"error": {...}}`` as a chunk when a stream fails part
+    way, and the Responses API an ``error`` event: the call failed (an error row with its
+    message), it is not a line to reject, nor a success to price from its recount."""
+    [resp] = kit.cassette(RESPONSES)
+    events = _responses_events(resp.response)
+    failed_events = [
+        *events[:3],
+        {"type": "error", "code": "server_error", "message": "boom", "param": None},
+    ]
+    request, text = sse_cassette(STREAM)
+    no_usage = [c for c in sse_chunks(text) if c["usage"] is None]
+    chat_error = {"message": "The server had an error", "type": "server_error", "code": None}
+    [flash] = kit.cassette(FLASH)
+    partial = copy.deepcopy(flash.response)
+    del partial["candidates"][0]["finishReason"]
+    gemini_error = {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}
+    lines = [
+        kit.envelope("openai", resp.request, events, request_id="responses-whole"),
+        kit.envelope("openai", resp.request, sse(failed_events), request_id="responses-failed"),
+        kit.envelope("openai", request, [*no_usage, {"error": chat_error}], request_id="chat"),
+        kit.envelope(
+            "google",
+            flash.request,
+            [partial, {"error": gemini_error}],
+            model="gemini-2.5-flash",
+            request_id="gemini",
+        ),
+    ]
+    fr, rows = kit.ingest_lines(lines)
+    assert_counts_add_up(fr, 4, 4, 0, 0)
+    by_key = {r["request_id"]: r for r in rows}
+    whole = by_key["responses-whole"]
+    assert (whole["status"], whole["api"]) == ("ok", "responses")
+    assert classes_of(whole) == openai_classes(resp.response["usage"])
+    got = {
+        k: (r["status"], r["error_type"], r["error_message"], r["has_usage"])
+        for k, r in by_key.items()
+        if k != "responses-whole"
+    }
+    assert got == {
+        "responses-failed": ("error", "server_error", "boom", False),
+        "chat": ("error", "server_error", "The server had an error", False),
+        "gemini": ("error", "503", "The model is overloaded.", False),
+    }
+    install_prices(kit.con)
+    # a failed call is billed nothing (as an Anthropic stream's error event): not priced
+    # from its recount, and not an unpriced success
+    failed = costs(kit.con, "status = 'error'")
+    assert [(c["cost_usd"], c["unpriced_reason"]) for c in failed] == [(0, None)] * 3
+
+
+def test_an_error_chunk_alone_does_not_name_the_provider(kit: EnvelopeKit) -> None:
+    """Detection of a bare stream by its first chunk: an error chunk fits more than one
+    provider, so it does not decide (an Anthropic error event stays Anthropic's)."""
+    con = kit.con
+    install_macros(con)
+    got = con.execute(
+        """SELECT ta_chunk_provider('{"error": {"message": "x"}}'::JSON),
+                  ta_chunk_provider('{"type": "error", "error": {"type": "x"}}'::JSON),
+                  ta_chunk_provider('{"type": "error", "code": "x", "message": "y"}'::JSON)"""
+    ).fetchone()
+    assert got == (None, "anthropic", "anthropic")
