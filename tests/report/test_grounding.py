@@ -90,3 +90,37 @@ def test_a_report_without_grounding_says_nothing_of_it(tmp_path: Path) -> None:
     result = runner.invoke(app, ["audit", str(log)])
     assert result.exit_code == 0, result.stderr
     assert "Google Search" not in result.stdout + result.stderr
+
+
+def test_a_streamed_grounded_call_keeps_its_queries(tmp_path: Path) -> None:
+    """A grounded call logged as a stream: the search queries come in a chunk of their own
+    (the last, with the finish reason), and folding the stream must not drop them."""
+    whole = _call("s1", ["euro 2024 winner", "euro 2024 final"])
+    response = whole["response"]
+    [candidate] = response["candidates"]
+    first = {
+        "responseId": "s1",
+        "modelVersion": "gemini-2.5-flash",
+        "candidates": [{"content": {"role": "model", "parts": [{"text": "Spain "}]}}],
+    }
+    last = {
+        **response,
+        "candidates": [{**candidate, "content": {"role": "model", "parts": [{"text": "won."}]}}],
+    }
+    streamed = {**whole, "response": [first, last]}
+    log = write_jsonl(tmp_path / "g.jsonl", [streamed])
+    db = tmp_path / "g.duckdb"
+    assert runner.invoke(app, ["ingest", str(log), "--db", str(db), "--no-recount"]).exit_code == 0
+    sql = runner.invoke(
+        app,
+        [
+            "sql",
+            "--db",
+            str(db),
+            "-f",
+            "csv",
+            "SELECT request_id, grounding_queries, output_tokens FROM requests",
+        ],
+    )
+    assert sql.exit_code == 0, sql.output
+    assert sql.stdout.splitlines() == ["request_id,grounding_queries,output_tokens", "s1,2,5"]

@@ -16,8 +16,8 @@ tool-call argument deltas are not):
   has an ``output_tokens``; without such a ``message_delta`` the stream was cut short (or
   logged without its usage) and has no usage. The ``error`` of its last ``error`` event is
   the folded message's ``error``.
-- Gemini ``streamGenerateContent`` chunks: the last ``usageMetadata``, ``modelVersion`` and
-  ``finishReason`` of the stream; the counts are cumulative, so a stream cut before any
+- Gemini ``streamGenerateContent`` chunks: the last ``usageMetadata``, ``modelVersion``,
+  ``finishReason`` and ``groundingMetadata`` of the stream; the counts are cumulative, so a stream cut before any
   ``finishReason`` (nor a blocked prompt's ``promptFeedback.blockReason``) has no usage.
 - An error sent mid-stream (OpenAI Chat's and Gemini's ``{"error": {...}}`` chunk, the
   Responses API's ``error`` event, Anthropic's ``error`` event) is the folded response's
@@ -180,7 +180,10 @@ CREATE OR REPLACE TEMP MACRO ta_stream_gemini(ch) AS json_object(
                 ta_list(c -> '$.candidates[0].content.parts'),
                 lambda x: coalesce(x ->> 'text', '')), '')), '')))),
         'finishReason',
-        ta_last(list_transform(ch, lambda c: c -> '$.candidates[0].finishReason'))))::JSON,
+        ta_last(list_transform(ch, lambda c: c -> '$.candidates[0].finishReason')),
+        -- grounding with Google Search: its queries arrive with the last chunks
+        'groundingMetadata',
+        ta_last(list_transform(ch, lambda c: c -> '$.candidates[0].groundingMetadata'))))::JSON,
     -- the counts are cumulative, final only once the stream has ended: with no
     -- finishReason (nor a blocked prompt) it was cut short, and its last counts are a part
     -- of what was billed, so the stream has no usage (unpriced no_usage), as a cut
