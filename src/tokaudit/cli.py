@@ -238,7 +238,7 @@ def _conflict_warnings(result: IngestResult) -> list[str]:
     """Duplicates that disagree with the record kept: worth a look, never silent."""
     return [
         f"warning: {f.path}: {f.conflicting} duplicate record(s) differ from the copy already "
-        "loaded (model or token counts); the first loaded is kept"
+        "loaded (model, token counts, batch or service tier); the first loaded is kept"
         for f in result.files
         if f.conflicting
     ]

@@ -166,6 +166,19 @@ def test_a_duplicate_with_other_figures_is_counted_not_loaded(kit: EnvelopeKit) 
     assert plain.conflicting == 0
 
 
+def test_a_duplicate_with_another_batch_flag_or_tier_is_a_conflict(kit: EnvelopeKit) -> None:
+    """The batch flag and the service tier change a call's price as its counts do: a copy
+    that differs in them only is a conflicting duplicate too, never dropped without a word."""
+    lines = real_lines(kit)[:3]
+    kit.ingest(kit.write("day1.jsonl", lines))
+    batch, tier = copy.deepcopy(lines[0]), copy.deepcopy(lines[1])
+    batch["batch"] = True
+    tier["response"]["service_tier"] = "flex"
+    assert lines[1]["response"].get("service_tier") in (None, "default")
+    [fr] = kit.ingest(kit.write("day1-resent.jsonl", [batch, tier, lines[2]])).files
+    assert (fr.loaded, fr.duplicates, fr.conflicting) == (0, 3, 2)
+
+
 def test_an_input_sent_again_is_stored_once(kit: EnvelopeKit) -> None:
     """Requests that repeat an input, in one file and across files, share one stored text."""
     lines = real_lines(kit)

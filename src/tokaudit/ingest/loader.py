@@ -139,8 +139,8 @@ class FileResult:
     # the name rows and rejects are stored under: the absolute path, or for standard
     # input "<stdin:" + the first 12 hex digits of its SHA-256 + ">" (two streams differ)
     source: str | None = None
-    # duplicates whose model or token counts differ from the record kept (the first one
-    # loaded): a corrected log re-sent, or a billing record that changed; not loaded
+    # duplicates whose model, counts, batch flag or tier differ from the record kept (the
+    # first one loaded): a corrected log re-sent, or a billing record that changed; not loaded
     conflicting: int = 0
 
 
@@ -373,13 +373,15 @@ def _load_staged(
         result.conflicting = int(conflicting.get(n, 0))
 
 
-# What a duplicate is compared on: the model and every token class (the request columns
-# from input_tokens to reasoning_tokens).
+# What a duplicate is compared on: what its price depends on, the model, every token class
+# (the request columns from input_tokens to reasoning_tokens), batch and service tier.
 _FIGURES = (
     "model",
     *REQUEST_COLUMNS[
         REQUEST_COLUMNS.index("input_tokens") : REQUEST_COLUMNS.index("reasoning_tokens") + 1
     ],
+    "is_batch",
+    "service_tier",
 )
 
 

@@ -17,8 +17,9 @@ tool-call argument deltas are not):
   logged without its usage) and has no usage. The ``error`` of its last ``error`` event is
   the folded message's ``error``.
 - Gemini ``streamGenerateContent`` chunks: the last ``usageMetadata``, ``modelVersion``,
-  ``finishReason`` and ``groundingMetadata`` of the stream; the counts are cumulative, so a stream cut before any
-  ``finishReason`` (nor a blocked prompt's ``promptFeedback.blockReason``) has no usage.
+  ``finishReason`` and ``groundingMetadata`` of the stream; the counts are cumulative, so a
+  stream cut before any ``finishReason`` (nor a blocked prompt's
+  ``promptFeedback.blockReason``) has no usage.
 - An error sent mid-stream (OpenAI Chat's and Gemini's ``{"error": {...}}`` chunk, the
   Responses API's ``error`` event, Anthropic's ``error`` event) is the folded response's
   ``error``: with no usage, the call is an error row (envelope.py), not a reject.
