@@ -52,3 +52,6 @@ def test_claude_on_bedrock_pays_the_write_premium(tmp_path: Path) -> None:
     assert [(f.team, f.requests, f.savings_usd) for f in found] == [("bt", 2, gross - premium)]
     assert found[0].savings_usd == Decimal("0.01023")
     assert "mark it with cache_control" in found[0].detail
+    # the two missed requests are claimed: D09 leaves them out of its savings
+    claimed = con.execute("SELECT request_key FROM _claimed_requests ORDER BY 1").fetchall()
+    assert claimed == [("litellm:l1",), ("litellm:l2",)]

@@ -216,9 +216,11 @@ def test_a_shared_chains_parts_are_amounts_at_the_money_scale() -> None:
         ("anthropic", "m", "h", 1, team, None, 2048, 1, "1", 0, "2", True)
         for team in ("a", "b", "c")
     ]
-    parts = {key[0]: values[4] for key, values in _per_group(rows)}
+    groups, saving_chains = _per_group(rows)
+    parts = {key[0]: values[4] for key, values in groups}
     assert parts == dict.fromkeys(("a", "b", "c"), Decimal("0.333333333333333333"))
     assert abs(sum(parts.values()) - 1) < Decimal("1e-17")
+    assert saving_chains == [("anthropic", "m", "h", 1)]
 
 
 def test_d01_on_a_model_without_a_cache_write_price_claims_nothing(tmp_path: Path) -> None:
@@ -256,6 +258,8 @@ models:
     priced = con.execute("SELECT count(*) FROM request_costs WHERE cost_usd IS NOT NULL")
     assert priced.fetchone() == (2,)  # the overlay prices them: D01 sees both
     assert RULES_BY_ID["D01"].evaluate(con, default_settings()["D01"]) == []
+    # and it claims none of the chain's requests, which D09 may still count
+    assert con.execute("SELECT count(*) FROM _claimed_requests").fetchone() == (0,)
     assert all(f.rule_id != "D01" for f in run_rules(con))
 
 
@@ -301,3 +305,32 @@ def test_every_default_routing_pair_can_fire_at_todays_prices() -> None:
             prices.append(version.prices["input"])
         ratios[premium] = prices[0] / prices[1]
     assert {p: r for p, r in ratios.items() if r < settings["min_price_ratio"]} == {}
+
+
+def test_d09_says_when_an_earlier_finding_took_some_of_its_requests(tmp_path: Path) -> None:
+    """Four short opus calls, the second a repeat of the first: D04 counts the repeat whole,
+    so D09's saving covers the other three. Its detail said "4 of 4 requests were short
+    and simple; ... would cost X less", X being for three of them."""
+    from tokaudit.findings import run_rules
+
+    records = [
+        _anthropic_call(
+            f"2026-10-01T10:0{minute}:00Z",
+            ("claude-opus-4-1", "claude-opus-4-1-20250805"),
+            "Classify.",
+            question,
+            f"o{minute}",
+            100,
+        )
+        for minute, question in enumerate(["a", "a", "b", "c"])
+    ]
+    con = priced_store(tmp_path, records)
+    found = {f.rule_id: f for f in run_rules(con, {"D09": {"min_requests": 3}})}
+    # per call: opus 100 × $15 + 10 × $75 per 1M = 0.00225; haiku 100 × $1 + 10 × $5 = 0.00015
+    assert (found["D04"].requests, found["D04"].savings_usd) == (1, Decimal("0.00225"))
+    d09 = found["D09"]
+    assert (d09.requests, d09.savings_usd) == (4, 3 * (Decimal("0.00225") - Decimal("0.00015")))
+    assert d09.detail.startswith(
+        "4 of 4 requests were short and simple; the same tokens on claude-haiku-4-5 would "
+        "cost 0.0063 USD less for the 3 not counted by an earlier finding"
+    )

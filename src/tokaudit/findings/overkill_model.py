@@ -113,6 +113,7 @@ class OverkillModel(WasteRule):
             -- cache read): the share of simple requests still judges all of them
             SELECT team, model, prompt_key, any_value(target), count(*),
                    count(*) FILTER (WHERE simple),
+                   count(*) FILTER (WHERE simple AND {UNCLAIMED}),
                    sum(cost_usd - target_cost) FILTER (WHERE simple AND {UNCLAIMED}),
                    -- the saving's part priced from recounted tokens (no usage logged)
                    count(*) FILTER (WHERE simple AND {UNCLAIMED} AND {_ESTIMATED}),
@@ -121,7 +122,7 @@ class OverkillModel(WasteRule):
             FROM judged WHERE premium
             GROUP BY team, model, prompt_key
             HAVING count(*) >= ? AND count(*) FILTER (WHERE simple) >= ? * count(*)
-            ORDER BY 7 DESC""",
+            ORDER BY 8 DESC""",
             [
                 int(settings.get("max_user_input_tokens", 200)),
                 int(settings.get("max_output_tokens", 300)),
@@ -142,11 +143,19 @@ class OverkillModel(WasteRule):
                 savings_usd=usd(saved),
                 detail=(
                     f"{simple} of {total} requests were short and simple; the same tokens on "
-                    f"{target} would cost {usd(saved):f} USD less (evaluate quality first)"
+                    f"{target} would cost {usd(saved):f} USD less"
+                    # requests an earlier finding counted (a duplicate, a missed cache read)
+                    # are left out of the saving: say so, or the figure reads as all of them
+                    + (
+                        f" for the {open_} not counted by an earlier finding"
+                        if open_ < simple
+                        else ""
+                    )
+                    + " (evaluate quality first)"
                     + estimate_note(guessed, guess_usd)
                 ),
                 kind="opportunity",
             )
-            for team, model, prompt, target, total, simple, saved, guessed, guess_usd in rows
+            for team, model, prompt, target, total, simple, open_, saved, guessed, guess_usd in rows
             if saved and saved > 0
         ]

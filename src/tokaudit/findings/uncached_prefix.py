@@ -121,9 +121,20 @@ class UncachedPrefix(WasteRule):
             FROM _d01_judged
             GROUP BY provider, model, prompt_hash, chain, team, prompt_key"""
         ).fetchall()
-        groups = _per_group(rows)
-        # the requests counted here: D09 leaves them out of its savings
-        con.execute(f"INSERT INTO {CLAIMED} SELECT request_key FROM _d01_judged WHERE missed")
+        groups, saving_chains = _per_group(rows)
+        # the requests counted here, in chains with a saving: D09 leaves them out of its
+        # savings (a chain that saves nothing, or whose write premium is unknown, claims none)
+        con.execute(
+            f"""INSERT INTO {CLAIMED} SELECT j.request_key FROM _d01_judged j
+            SEMI JOIN (SELECT unnest(?::VARCHAR[]) AS provider, unnest(?::VARCHAR[]) AS model,
+                              unnest(?::VARCHAR[]) AS prompt_hash, unnest(?::BIGINT[]) AS chain) s
+              ON j.provider IS NOT DISTINCT FROM s.provider
+             AND j.model IS NOT DISTINCT FROM s.model
+             AND j.prompt_hash = s.prompt_hash AND j.chain = s.chain
+            WHERE j.missed""",
+            [[str(c[i]) if c[i] is not None else None for c in saving_chains] for i in range(3)]
+            + [[int(c[3]) for c in saving_chains]],
+        )
         con.execute("DROP TABLE _d01_judged")
         return [
             Finding(
@@ -154,13 +165,17 @@ class UncachedPrefix(WasteRule):
 MONEY_QUANTUM = Decimal("1e-18")  # DECIMAL(38,18), the store's money type
 
 
-def _per_group(rows: list[Any]) -> list[tuple[tuple[Any, ...], tuple[Any, ...]]]:
-    """Savings per (team, model, prompt), largest first, from the parts of each warm chain.
+def _per_group(
+    rows: list[Any],
+) -> tuple[list[tuple[tuple[Any, ...], tuple[Any, ...]]], list[tuple[Any, ...]]]:
+    """Savings per (team, model, prompt), largest first, from the parts of each warm chain;
+    and the chains (provider, model, prompt hash, chain) that save something.
 
     A chain's saving is its missed gross minus the write premium it never paid, at least 0,
     counted once per chain: a chain whose requests came from two teams (or prompt ids) is
     shared between them by their gross (it subtracted the premium once per team).
     """
+    saving_chains: list[tuple[Any, ...]] = []
     chains: dict[tuple[Any, ...], list[Any]] = {}
     for row in rows:
         chains.setdefault(tuple(row[:4]), []).append(row)
@@ -177,6 +192,8 @@ def _per_group(rows: list[Any]) -> list[tuple[tuple[Any, ...], tuple[Any, ...]]]
                 saving = Decimal(0)
             else:
                 saving = max(Decimal(0), gross - (Decimal(premium) if writes == 0 else 0))
+            if saving > 0:
+                saving_chains.append(tuple(parts[0][:4]))
             for provider, model, _h, _c, team, prompt, p, missed, part_gross, _w, _p, x in parts:
                 if not missed:
                     continue
@@ -194,4 +211,4 @@ def _per_group(rows: list[Any]) -> list[tuple[tuple[Any, ...], tuple[Any, ...]]]
         # the store's money scale, as every amount is, not as 28 digits passed off as exact
         group[4] = group[4].quantize(MONEY_QUANTUM)
     ordered = sorted(groups.items(), key=lambda item: item[1][4], reverse=True)
-    return [(key, tuple(values)) for key, values in ordered]
+    return [(key, tuple(values)) for key, values in ordered], saving_chains
