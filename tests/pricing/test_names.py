@@ -30,6 +30,10 @@ CASES: dict[str, tuple[str, str | None, str | None]] = {
     "google/gemini-2.5-pro": ("gemini-2.5-pro", None, None),
     "claude-sonnet-4-5@20250929": ("claude-sonnet-4-5-20250929", "vertex", None),
     "vertex_ai/claude-sonnet-4-6": ("claude-sonnet-4-6", "vertex", None),
+    # Vertex batch output's modelVersion: the default version, no suffix (route unchanged)
+    "gemini-2.0-flash-001@default": ("gemini-2.0-flash-001", None, None),
+    "publishers/google/models/gemini-2.5-flash@default": ("gemini-2.5-flash", "vertex", None),
+    "gemini-2.5-flash@defaults": ("gemini-2.5-flash@defaults", None, None),
     "projects/p1/locations/us-east5/publishers/anthropic/models/claude-opus-4-5@20251101": (
         "claude-opus-4-5-20251101",
         "vertex",

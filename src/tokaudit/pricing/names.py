@@ -3,9 +3,12 @@
 A logged model name is turned into a lookup key (pricing-semantics §7): lowercase and trim;
 strip routing prefixes (``openai/``, ``anthropic/``, ``google/``, ``gemini/``, ``vertex_ai/``,
 ``bedrock/``, ``models/``, Vertex resource paths, Bedrock ARNs); map Vertex ``@20250929`` to
-``-20250929``. A Bedrock geo prefix (``us.``, ``eu.``, ``apac.``, ``au.``, ``jp.``, ``us-gov.``,
-``global.``) is removed from the key but kept as the request's *region*, because regional
-endpoints cost more than global ones. A dated snapshot is never cut back to its alias.
+``-20250929`` and drop Vertex's ``@default`` (the default version: batch prediction output
+names ``gemini-2.0-flash-001@default``, cloud.google.com/vertex-ai/generative-ai/docs/
+multimodal/batch-prediction-from-cloud-storage). A Bedrock geo prefix (``us.``, ``eu.``,
+``apac.``, ``au.``, ``jp.``, ``us-gov.``, ``global.``) is removed from the key but kept as
+the request's *region*, because regional endpoints cost more than global ones. A dated
+snapshot is never cut back to its alias.
 
 The lookup then tries, in order: ``provider/name`` as logged (hosted open models such as
 ``groq/...``), the key, and the key with a compact date rewritten (``-20240806`` ->
@@ -33,6 +36,7 @@ _STRIP = (
     f"^({GEO})\\.(({BEDROCK_VENDORS})\\.)",
 )
 _VERTEX_DATE = r"@(\d{8})$"
+_VERTEX_DEFAULT = r"@default$"
 _COMPACT_DATE = r"-(\d{4})(\d{2})(\d{2})$"
 _BEDROCK_ID = f"^(({GEO})\\.)?({BEDROCK_VENDORS})\\.[a-z0-9]"
 _VERTEX_NAME = f"(^vertex_ai(_beta)?/)|(^{VERTEX_PATH})|{_VERTEX_DATE}"
@@ -51,7 +55,7 @@ def _unrouted(name: str) -> str:
 def model_key(name: str) -> str:
     """The lookup key of a logged model name."""
     key = re.sub(_STRIP[1], r"\2", _unrouted(name))
-    return re.sub(_VERTEX_DATE, r"-\1", key)
+    return re.sub(_VERTEX_DEFAULT, "", re.sub(_VERTEX_DATE, r"-\1", key))
 
 
 def compact_date_key(key: str) -> str:
@@ -119,9 +123,9 @@ def _sql(pattern: str) -> str:
 NAME_MACROS = f"""
 CREATE OR REPLACE MACRO tokaudit_unrouted(m) AS
     regexp_replace(lower(trim(m)), '{_sql(_STRIP[0])}', '');
-CREATE OR REPLACE MACRO tokaudit_model_key(m) AS regexp_replace(
+CREATE OR REPLACE MACRO tokaudit_model_key(m) AS regexp_replace(regexp_replace(
     regexp_replace(tokaudit_unrouted(m), '{_sql(_STRIP[1])}', '\\2'),
-    '{_sql(_VERTEX_DATE)}', '-\\1');
+    '{_sql(_VERTEX_DATE)}', '-\\1'), '{_sql(_VERTEX_DEFAULT)}', '');
 CREATE OR REPLACE MACRO tokaudit_compact_date(k) AS
     regexp_replace(k, '{_sql(_COMPACT_DATE)}', '-\\1-\\2-\\3');
 CREATE OR REPLACE MACRO tokaudit_model_route(m) AS CASE
