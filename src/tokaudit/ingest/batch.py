@@ -21,7 +21,7 @@ import duckdb
 
 from tokaudit.ingest.staging import insert_prompt_texts, sql_string
 
-BATCH_FORMATS = ("openai-batch", "anthropic-batch")
+BATCH_FORMATS = ("openai-batch", "anthropic-batch", "gemini-batch")
 
 
 def api_from_url(url_sql: str) -> str:
@@ -97,7 +97,11 @@ def fill_late_inputs(con: duckdb.DuckDBPyConnection, source: str) -> None:
         f"""CREATE OR REPLACE TEMP TABLE _late AS
         WITH pending AS (
             SELECT request_key, source_file AS out_file, provider,
-                metadata ->> 'custom_id' AS custom_id, model_responded
+                -- a Gemini API batch result names its request by its key; a Vertex one
+                -- holds its own request (never pending)
+                CASE WHEN source_format <> 'gemini-batch' THEN metadata ->> 'custom_id'
+                     WHEN request_hash IS NULL THEN metadata ->> 'key' END AS custom_id,
+                model_responded, model_requested AS model_before, model AS model_was
             FROM requests
             WHERE source_format IN ({formats}) AND metadata ->> 'batch_input' IS NULL
         ), mine AS (
@@ -107,14 +111,16 @@ def fill_late_inputs(con: duckdb.DuckDBPyConnection, source: str) -> None:
             SELECT out_file FROM {picked_inputs("SELECT * FROM pending")}
             WHERE input_file = {sql_string(source)}
         )
-        SELECT p.model_responded, m.* EXCLUDE (custom_id, request_key), p.request_key
+        SELECT p.model_responded, p.model_before, p.model_was,
+            m.* EXCLUDE (custom_id, request_key), p.request_key
         FROM pending p JOIN picked USING (out_file)
         JOIN mine m ON m.custom_id = p.custom_id AND m.provider = p.provider"""
     )
     con.execute(
         f"""UPDATE requests SET
-            model_requested = l.model_requested,
-            model = coalesce(l.model_responded, l.model_requested),
+            -- a Gemini input names no model (the batch job does): the row keeps its own
+            model_requested = coalesce(l.model_requested, l.model_before),
+            model = coalesce(l.model_responded, l.model_requested, l.model_was),
             api = coalesce(requests.api, l.api),
             user_id = coalesce(requests.user_id, l.user_id),
             request_hash = l.request_hash, prompt_hash = l.prompt_hash,

@@ -1,9 +1,11 @@
 """Batch input files: the prompts of a batch, kept for its output lines (docs/formats.md).
 
-Lines are OpenAI Batch API input (``{custom_id, method, url, body}``) or Anthropic Message
+Lines are OpenAI Batch API input (``{custom_id, method, url, body}``), Anthropic Message
 Batches requests saved one per line (``{custom_id, params}``, the ``requests[]`` items of
-the create call). They are not model calls: they load into ``batch_inputs``, and the
-``openai-batch`` / ``anthropic-batch`` rows take their request body from there (see
+the create call) or Gemini API Batch Mode input (``{key, request}``, a GenerateContentRequest;
+ai.google.dev/gemini-api/docs/batch-api). They are not model calls: they load into
+``batch_inputs`` (the Gemini ``key`` as the ``custom_id``), and the ``openai-batch`` /
+``anthropic-batch`` / ``gemini-batch`` rows take their request body from there (see
 ``batch.py``). This format loads before the others in one ingest call (``priority``).
 """
 
@@ -19,53 +21,91 @@ from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.rewrite import field, not_object_reason, parsed_lines, present, stage_rewritten
 from tokaudit.ingest.staging import sql_string, stage_lines
 
-_P = ["$.custom_id", "$.method", "$.url", "$.body", "$.params"]
+_P = [
+    "$.custom_id",
+    "$.method",
+    "$.url",
+    "$.body",
+    "$.params",
+    "$.key",
+    "$.request",
+    "$.request.model",
+]
 T = {p[2:]: field(_P, p) for p in _P}
 
 _FRONT = f"""
 WITH top AS ({parsed_lines(_P)}
 ), lines AS (
-    SELECT *, CASE WHEN json_type({T["custom_id"]}) = 'VARCHAR' THEN {T["custom_id"]} ->> '$'
-              END AS custom_id,
-        CASE WHEN {present(T["body"])} IS NOT NULL THEN 'openai'
-             WHEN {present(T["params"])} IS NOT NULL THEN 'anthropic' END AS provider,
-        {T["url"]} ->> '$' AS url
+    SELECT *, CASE WHEN {present(T["body"])} IS NOT NULL THEN 'openai'
+             WHEN {present(T["params"])} IS NOT NULL THEN 'anthropic'
+             -- a Gemini Batch Mode input line: its key is the custom_id
+             WHEN {T["custom_id"]} IS NULL AND list_has_any(keys, ['key', 'request'])
+                 THEN 'google' END AS provider,
+        {T["url"]} ->> '$' AS url,
+        coalesce({present(T["body"])}, {present(T["params"])}, {present(T["request"])}) AS doc
     FROM top
+), keyed AS (
+    SELECT *, CASE WHEN provider = 'google'
+                   THEN CASE WHEN json_type({T["key"]}) = 'VARCHAR' THEN {T["key"]} ->> '$' END
+                   WHEN json_type({T["custom_id"]}) = 'VARCHAR' THEN {T["custom_id"]} ->> '$'
+              END AS custom_id
+    FROM lines
 ), numbered AS (
-    SELECT *, min(line_no) OVER (PARTITION BY custom_id) AS first_line FROM lines
+    SELECT *, min(line_no) OVER (PARTITION BY custom_id) AS first_line FROM keyed
 )
 SELECT line_no, line, custom_id, provider, {T["method"]} ->> '$' AS method, url,
-    coalesce({present(T["body"])}, {present(T["params"])}) AS body,
+    doc AS body,
+    -- a Gemini request names no model (the batch job does): kept as none, not 'unknown'
+    provider = 'google' AND nullif({T["request.model"]} ->> '$', '') IS NULL AS unnamed,
     CASE {not_object_reason()}
-        WHEN custom_id IS NULL THEN 'custom_id is missing or not a string'
+        WHEN custom_id IS NULL THEN CASE provider WHEN 'google'
+            THEN 'key is missing or not a string' ELSE 'custom_id is missing or not a string' END
         WHEN provider IS NULL THEN 'neither body (OpenAI) nor params (Anthropic)'
-        WHEN json_type(coalesce({present(T["body"])}, {present(T["params"])})) <> 'OBJECT'
-            THEN CASE provider WHEN 'openai' THEN 'body' ELSE 'params' END
-                 || ' is not an object'
+        WHEN json_type(doc) IS DISTINCT FROM 'OBJECT'
+            THEN CASE provider WHEN 'openai' THEN 'body' WHEN 'anthropic' THEN 'params'
+                               ELSE 'request' END
+                 || CASE WHEN doc IS NULL THEN ' is missing' ELSE ' is not an object' END
         WHEN provider = 'openai' AND url IS NULL THEN 'url is missing or not a string'
         WHEN first_line < line_no
-            THEN 'custom_id ' || custom_id || ' repeats line ' || first_line
+            THEN CASE provider WHEN 'google' THEN 'key ' ELSE 'custom_id ' END || custom_id
+                 || ' repeats line ' || first_line
     END AS reject_reason,
     -- as an envelope: the envelope SQL computes the request columns (texts, hashes, model)
     -- (a prompt has no time of its own: a fixed placeholder, never stored)
     json_object('timestamp', '2000-01-01T00:00:00Z', 'provider', provider,
-        'api', CASE provider WHEN 'anthropic' THEN 'messages' ELSE {api_from_url("url")} END,
-        'request', coalesce({present(T["body"])}, {present(T["params"])}),
+        'api', CASE provider WHEN 'anthropic' THEN 'messages' WHEN 'google' THEN 'generate_content'
+                             ELSE {api_from_url("url")} END,
+        'model', CASE WHEN provider = 'google' AND nullif({T["request.model"]} ->> '$', '') IS NULL
+                      THEN 'unknown' END,
+        'request', doc,
         'error', json_object('type', 'batch_input')) AS env
 FROM numbered
 """
 
 
+# keys of a Gemini batch *result* line: a line with one of them is not an input
+_RESULT_KEYS = ("response", "error", "status", "processed_time")
+
+
 def _is_input(record: Any) -> bool:
-    if not isinstance(record, dict) or not isinstance(record.get("custom_id"), str):
+    if not isinstance(record, dict):
         return False
+    if not isinstance(record.get("custom_id"), str):
+        # Gemini API Batch Mode input: {"key": ..., "request": GenerateContentRequest}
+        return (
+            isinstance(record.get("key"), str)
+            and isinstance(record.get("request"), dict)
+            and not any(k in record for k in _RESULT_KEYS)
+        )
     openai = isinstance(record.get("body"), dict) and "url" in record
     return openai or isinstance(record.get("params"), dict)
 
 
 class BatchInputFormat(LogFormat):
     name = "batch-input"
-    description = "OpenAI Batch API / Anthropic Message Batches input lines (JSONL)"
+    description = (
+        "OpenAI Batch API / Anthropic Message Batches / Gemini Batch Mode input lines (JSONL)"
+    )
     priority = -1
 
     def sniff(self, head: FileHead) -> bool:
@@ -73,7 +113,12 @@ class BatchInputFormat(LogFormat):
 
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
         stage_lines(con, path)
-        stage_rewritten(con, _FRONT)
+        # the placeholder 'unknown' only passes the envelope's model check
+        stage_rewritten(
+            con,
+            _FRONT,
+            {"model_requested": "CASE WHEN f.unnamed THEN NULL ELSE e.model_requested END"},
+        )
 
     def store_records(self, con: duckdb.DuckDBPyConnection, source: str) -> int:
         src = sql_string(source)
