@@ -8,6 +8,7 @@ from tokaudit.ingest.anthropic_usage import AnthropicUsageFormat
 from tokaudit.ingest.batch_input import BatchInputFormat
 from tokaudit.ingest.claude_code import ClaudeCodeFormat
 from tokaudit.ingest.envelope import EnvelopeFormat
+from tokaudit.ingest.gemini_batch import GeminiBatchFormat
 from tokaudit.ingest.gemini_pairs import GeminiPairsFormat
 from tokaudit.ingest.interface import LogFormat
 from tokaudit.ingest.langfuse import LangfuseFormat
@@ -27,6 +28,7 @@ FORMATS: dict[str, LogFormat] = {
         BatchInputFormat(),
         OpenAIBatchFormat(),
         AnthropicBatchFormat(),
+        GeminiBatchFormat(),
         OpenAIPairsFormat(),
         AnthropicPairsFormat(),
         GeminiPairsFormat(),
