@@ -216,6 +216,7 @@ def ingest(
     config: Path | None = None,
     stdin: BinaryIO | None = None,
     recount_texts: bool = True,
+    reload: bool = False,
 ) -> IngestResult:
     """Load logs into the store, then recount new prompt texts.
 
@@ -223,10 +224,12 @@ def ingest(
     ``config`` is a ``tokaudit.yaml`` with attribution rules; ``-`` in ``paths`` reads
     ``stdin`` (default: the process's standard input). ``recount_texts=False`` leaves the
     recount to ``recount_store`` (``findings`` and ``audit`` recount what they need).
+    ``reload`` reads files already in the store again under the current rules and field
+    map, replacing their rows (docs/attribution.md#after-editing-the-rules).
     """
     options = _ingest_options(paths, fmt, field_map, config, stdin)
     with priced_store(db, pricing, overlay) as con:
-        result = ingest_paths(con, paths, fmt, on_progress, **options)
+        result = ingest_paths(con, paths, fmt, on_progress, reload=reload, **options)
         if recount_texts:
             recount(con, load_tokenizers(config))
         return result

@@ -118,6 +118,12 @@ class LogFormat(ABC):
     #: connection while it loads earlier ones.
     parallel_staging: bool = False
 
+    #: False when a file's records merge with what earlier files left in the store
+    #: (Langfuse: a generation's create and update events, in ``langfuse_generations``):
+    #: ``ingest --reload`` cannot then read the file again without merging its events
+    #: twice, so an unchanged file of this format stays skipped.
+    reloadable: bool = True
+
     #: True when the program that writes this format ends every line with LF and never
     #: writes a bare CR (Claude Code: Node's JSON.stringify and "\n"). The loader then
     #: skips its bare-CR check (``repair.has_bare_cr``), a read of every file: thousands of

@@ -582,6 +582,7 @@ class LangfuseFormat(DocumentFormat):
     before_sql = (GENERATIONS_DDL, _GENERATIONS_OUTPUT, _EVENTS, _GENERATIONS, _KEEP)
     stage_sql = _STAGE
     after_sql = ("DROP TABLE _lf_kinds", "DROP TABLE _lf_traced")
+    reloadable = False  # its events merge with langfuse_generations (interface.py)
 
     def looks_right(self, record: dict[str, Any]) -> bool:
         return _looks_like_langfuse(record)

@@ -7,7 +7,9 @@ at line 0 with the reason, and the other files still load.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
+import hashlib
 import json
 import os
 import shutil
@@ -142,6 +144,15 @@ class FileResult:
     # duplicates whose model, counts, batch flag or tier differ from the record kept (the
     # first one loaded): a corrected log re-sent, or a billing record that changed; not loaded
     conflicting: int = 0
+    # a skipped file whose stored rows were attributed under other rules than now:
+    # "changed" (tokaudit.yaml's attribution or the --map field map differ from the ones
+    # it was loaded with), "unrecorded" (loaded before the store kept them, and rules are
+    # in use now); None otherwise. ``ingest --reload`` reads it again.
+    rules: str | None = None
+    # read again by ``--reload``: its rows replaced, not added to
+    reloaded: bool = False
+    # skipped, and of a format ``--reload`` cannot read again in place (Langfuse)
+    not_reloadable: bool = False
 
 
 @dataclass
@@ -160,6 +171,29 @@ class IngestResult:
         """Archives cut short or corrupt, loaded as far as they could be read."""
         return [f for f in self.files if f.damaged]
 
+
+def rules_fingerprint(attribution: Attribution | None, field_map: FieldMap | None) -> str:
+    """SHA-256 of the rules a file is read with: the attribution rules that change rows
+    (none when no column has sources: ``Attribution.apply`` then does nothing) and the
+    field map, as parsed. Where the files live, comments and the other sections of
+    ``tokaudit.yaml`` (tokenizers, findings) do not count."""
+    rules: dict[str, object] = {"attribution": None, "map": None}
+    if attribution is not None and attribution.sources:
+        rules["attribution"] = {
+            "sources": attribution.sources,
+            "api_keys": [[k.pattern, k.values] for k in attribution.api_keys],
+            "key_fields": list(attribution.key_fields),
+            "path_patterns": [
+                [p.pattern.pattern, p.pattern.flags, p.values] for p in attribution.path_patterns
+            ],
+        }
+    if field_map is not None:
+        rules["map"] = {k: v for k, v in dataclasses.asdict(field_map).items() if k != "origin"}
+    text = json.dumps(rules, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+NO_RULES = rules_fingerprint(None, None)
 
 HEAD_LINES = 20
 HEAD_BYTES = 64 * 1024
@@ -443,6 +477,11 @@ class _Pending:
     log_format: LogFormat | None  # None: detect inside the file's transaction
     problem: str | None = None  # why detection failed, when the file's own read cannot say
     repair: Repair | None = None  # ``path`` is the readable copy of a damaged file
+    rules: str | None = None  # rules_fingerprint of this read
+    # --reload of a path the store holds rows of: "version" when this very version was
+    # loaded (all its rows are replaced), "path" when an earlier one was (the rows of the
+    # keys it still holds are); None: a file new to the store, or no --reload
+    reload: str | None = None
 
 
 def _load_batch(
@@ -484,18 +523,26 @@ def _load_batch(
             [[p.source for p in batch]],
         )
         files = [(p.result, p.source) for p in batch]
+        reloading = any(p.reload for p in batch) and fmt.reloadable
+        for p in batch:
+            p.result.reloaded = p.reload is not None and fmt.reloadable
+        if reloading:
+            _clear_for_reload(con, batch, staged or "_staged")
         _load_staged(con, files, fmt, attribution, staged or "_staged")
+        if reloading:
+            _restore_recounts(con)
         # one statement for the whole batch (a statement per file costs milliseconds each)
         columns = ["records_read", "loaded", "duplicates", "rejected", "non_requests"]
         con.execute(
             f"""INSERT INTO ingested_files (path, fingerprint, format, ingested_at,
-                {", ".join(columns)})
+                rules_fingerprint, {", ".join(columns)})
             SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), now(),
-                {", ".join("unnest(?::BIGINT[])" for _ in columns)}""",
+                unnest(?::VARCHAR[]), {", ".join("unnest(?::BIGINT[])" for _ in columns)}""",
             [
                 [p.source for p in batch],
                 [p.fingerprint for p in batch],
                 [p.result.format for p in batch],
+                [p.rules for p in batch],
                 *([getattr(p.result, c) for p in batch] for c in columns),
             ],
         )
@@ -550,6 +597,79 @@ def _load_batch(
         p.result.error = message
         _set_counts(p.result, 0, 0, 0, 0)
         _record_file_error(con, p.source, message)
+
+
+# What a request row gained after it was loaded: its offline recount (docs/recount.md).
+_RECOUNT_INPUT = ("recounted_input_tokens", "recount_tokenizer", "recount_exact")
+_RECOUNT_OUTPUT = ("recounted_output_tokens", "recount_output_exact")
+
+
+def _clear_for_reload(con: duckdb.DuckDBPyConnection, batch: list[_Pending], staged: str) -> None:
+    """Make room for the batch's ``--reload`` files, inside the batch's transaction.
+
+    Removed, for a file whose very version was loaded (``reload == "version"``): every
+    request row stored from it. The file still holds each of those requests, so each loads
+    again from ``staged`` under the current rules, under a new key if the field map now
+    makes another one; a request another file also holds stays that file's row, and this
+    file counts it as a duplicate again, as on its first load. For a file of which an
+    earlier version was loaded (``"path"``, a log that grew), only the rows of the keys
+    this read stages: a row of the earlier version that the file no longer holds stays.
+    Also removed: its batch inputs and its ``ingested_files`` row for this fingerprint.
+    The removed rows' recounts are kept in ``_replaced`` for ``_restore_recounts``. Its
+    rejects are replaced by the caller, as for any file read.
+    """
+    mine = [(n, p) for n, p in enumerate(batch) if p.reload is not None]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _reload_files AS SELECT unnest(?::INTEGER[]) AS file_no, "
+        "unnest(?::VARCHAR[]) AS source_file, unnest(?::VARCHAR[]) AS fingerprint, "
+        "unnest(?::BOOLEAN[]) AS whole",
+        [
+            [n for n, _ in mine],
+            [p.source for _, p in mine],
+            [p.fingerprint for _, p in mine],
+            [p.reload == "version" for _, p in mine],
+        ],
+    )
+    kept = ", ".join(f"r.{c}" for c in ("model", "input_hash", "output_hash", *_RECOUNT_INPUT))
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _replaced AS
+        SELECT r.request_key, {kept}, {", ".join(f"r.{c}" for c in _RECOUNT_OUTPUT)}
+        FROM requests r JOIN _reload_files f ON r.source_file = f.source_file
+        WHERE f.whole OR r.request_key IN (
+            SELECT s.request_key FROM {staged} s
+            WHERE s.file_no = f.file_no AND s.reject_reason IS NULL AND NOT s.non_request
+        )"""
+    )
+    con.execute("DELETE FROM requests WHERE request_key IN (SELECT request_key FROM _replaced)")
+    con.execute(
+        "DELETE FROM batch_inputs WHERE source_file IN (SELECT source_file FROM _reload_files)"
+    )
+    con.execute(
+        """DELETE FROM ingested_files USING _reload_files f
+        WHERE ingested_files.path = f.source_file AND ingested_files.fingerprint = f.fingerprint"""
+    )
+
+
+def _restore_recounts(con: duckdb.DuckDBPyConnection) -> None:
+    """Give the rows a ``--reload`` stored again the recounts of the rows they replace,
+    where the texts counted (and the model, which frames them) are the same: nothing is
+    counted twice, and a store ingested with ``--no-recount`` keeps what it had."""
+    same_input = (
+        "requests.model IS NOT DISTINCT FROM k.model "
+        "AND requests.input_hash IS NOT DISTINCT FROM k.input_hash"
+    )
+    same_output = (
+        "requests.model IS NOT DISTINCT FROM k.model "
+        "AND requests.output_hash IS NOT DISTINCT FROM k.output_hash"
+    )
+    sets = [f"{c} = CASE WHEN {same_input} THEN k.{c} END" for c in _RECOUNT_INPUT] + [
+        f"{c} = CASE WHEN {same_output} THEN k.{c} END" for c in _RECOUNT_OUTPUT
+    ]
+    con.execute(
+        f"""UPDATE requests SET {", ".join(sets)} FROM _replaced k
+        WHERE requests.request_key = k.request_key"""
+    )
+    con.execute("DROP TABLE _replaced; DROP TABLE _reload_files")
 
 
 def _stage(con: duckdb.DuckDBPyConnection, fmt: LogFormat, batch: list[_Pending]) -> None:
@@ -750,20 +870,25 @@ def _plan(
     names: dict[Path, str] | None = None,
     by_content: bool = True,
     documents: Path | None = None,
+    rules: str = NO_RULES,
+    reload: bool = False,
 ) -> list[_Pending]:
     """Fingerprint and detect each file once; record unreadable and unchanged files.
 
     Lower-priority formats (batch inputs) load first; the order is otherwise kept. A file
     that cannot be detected here fails in its own transaction with its reason. With a
     ``documents`` folder, a file holding one pretty-printed JSON document is detected (and
-    later staged) as the JSON Lines copy ``_detect_document`` writes there.
+    later staged) as the JSON Lines copy ``_detect_document`` writes there. ``rules``: the
+    ``rules_fingerprint`` of this run; an unchanged file loaded under other rules is
+    marked (``FileResult.rules``), or with ``reload`` planned again to replace its rows.
     """
     known = {
-        (str(path), str(fp)): str(fmt)
-        for path, fp, fmt in con.execute(
-            "SELECT path, fingerprint, format FROM ingested_files"
+        (str(path), str(fp)): (str(fmt), None if seen is None else str(seen))
+        for path, fp, fmt, seen in con.execute(
+            "SELECT path, fingerprint, format, rules_fingerprint FROM ingested_files"
         ).fetchall()
     }
+    loaded_paths = {path for path, _ in known}
     # an unchanged damaged archive is skipped, but stays damaged (its exit code too)
     damage = {
         str(source): str(reason).split("; ", 1)[0]
@@ -774,7 +899,9 @@ def _plan(
     planned: list[tuple[int, FileResult, _Pending | None]] = []
     # standard input is always hashed: its name in the store is made from the digest
     hashed = by_content or bool(names)
-    for path, (fp, gz) in zip(files, _fingerprints(files, hashed, known), strict=True):
+    # under --reload a known .gz is read again: it is checked whole like a new one
+    checked = _fingerprints(files, hashed, () if reload else known)
+    for path, (fp, gz) in zip(files, checked, strict=True):
         shown = (names or {}).get(path)  # standard input is "<stdin>", not its spool file
         source = str(real_path(path))
         if shown is not None:
@@ -797,11 +924,18 @@ def _plan(
             planned.append((0, result, None))
             continue
         if (source, fp) in known:
-            result.skipped, result.format = True, known[(source, fp)]
-            result.damaged = damage.get(source)
-            seen = FORMATS.get(result.format)
-            planned.append((seen.priority if seen else 0, result, None))
-            continue
+            seen_format, seen_rules = known[(source, fp)]
+            seen = FORMATS.get(seen_format)
+            if not reload or (seen is not None and not seen.reloadable):
+                result.skipped, result.format = True, seen_format
+                result.damaged = damage.get(source)
+                result.not_reloadable = seen is not None and not seen.reloadable
+                if seen_rules is None:  # loaded before the store recorded its rules
+                    result.rules = "unrecorded" if rules != NO_RULES else None
+                elif seen_rules != rules:
+                    result.rules = "changed"
+                planned.append((seen.priority if seen else 0, result, None))
+                continue
         # DuckDB reads a cut .zst, and a .gz with a bad checksum, without an error
         zst = zst_problem(path)
         problem = zst or (gz.problem if gz else None)
@@ -869,7 +1003,17 @@ def _plan(
             (
                 detected.priority if detected else 0,
                 result,
-                _Pending(staged_from, result, source, fp, detected, problem, repair),
+                _Pending(
+                    staged_from,
+                    result,
+                    source,
+                    fp,
+                    detected,
+                    problem,
+                    repair,
+                    rules,
+                    _reload_kind(reload, (source, fp) in known, source in loaded_paths),
+                ),
             )
         )
     planned.sort(key=lambda item: item[0])
@@ -1049,6 +1193,13 @@ def _needs_line_copy(path: Path, gz: GzipVerdict | None, lf_lines_only: bool) ->
     return check.bare_cr or check.overlong
 
 
+def _reload_kind(reload: bool, version_known: bool, path_known: bool) -> str | None:
+    """``_Pending.reload`` for a file to load."""
+    if not reload:
+        return None
+    return "version" if version_known else "path" if path_known else None
+
+
 def _batches(pending: list[_Pending]) -> list[list[_Pending]]:
     """Consecutive files of a format with a ``batch_bytes`` budget go together."""
     batches: list[list[_Pending]] = []
@@ -1104,6 +1255,7 @@ def ingest_paths(
     stdin: BinaryIO | None = None,
     remember: bool = True,
     expanded: list[Path] | None = None,
+    reload: bool = False,
 ) -> IngestResult:
     """Ingest files, directories (recursively, log files only), globs and ``-`` (stdin).
 
@@ -1112,6 +1264,8 @@ def ingest_paths(
     charged to before it is stored. ``remember=False`` is for a store that is thrown away
     after this run: files are fingerprinted by size and time instead of by content.
     ``expanded``: ``check_inputs``' files for these same paths (used when none is stdin).
+    ``reload``: files already loaded (unchanged, or an earlier version of them) are read
+    again under the current rules and field map, their rows replaced (``_clear_for_reload``).
     """
     suffixes = _suffixes(fmt_name, field_map)
     forced = MappedFormat(field_map) if field_map is not None else None
@@ -1127,7 +1281,10 @@ def ingest_paths(
         install_macros(con)
         outcome = IngestResult()
         documents = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tokaudit-")))
-        pending = _plan(con, files, fmt_name, outcome, forced, names, remember, documents)
+        rules = rules_fingerprint(attribution, field_map)
+        pending = _plan(
+            con, files, fmt_name, outcome, forced, names, remember, documents, rules, reload
+        )
         done = len(files) - len(pending)
 
         def progress(batch: list[_Pending]) -> None:

@@ -15,10 +15,15 @@ CREATE TABLE IF NOT EXISTS ingested_files (
     duplicates    BIGINT NOT NULL,
     rejected      BIGINT NOT NULL,
     non_requests  BIGINT NOT NULL DEFAULT 0,  -- valid lines that are not model calls
+    -- sha256 of the attribution rules (tokaudit.yaml) and --map field map the file was read
+    -- with; NULL = loaded before it was recorded. ingest warns when they differ (--reload).
+    rules_fingerprint VARCHAR,
     PRIMARY KEY (path, fingerprint)
 );
 -- records_read = loaded + duplicates + rejected + non_requests. Older stores gain the column.
 ALTER TABLE ingested_files ADD COLUMN IF NOT EXISTS non_requests BIGINT DEFAULT 0;
+-- Stores created before the rules were recorded gain the column (NULL = not recorded).
+ALTER TABLE ingested_files ADD COLUMN IF NOT EXISTS rules_fingerprint VARCHAR;
 
 -- One row per model call. Token classes are disjoint: never add cache tokens to input_tokens.
 CREATE TABLE IF NOT EXISTS requests (
