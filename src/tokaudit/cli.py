@@ -154,12 +154,19 @@ def _parse_time(value: str | None, option: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+_RULES_STATUS = {"changed": "loaded under other rules", "unrecorded": "rules not recorded"}
+
+
 def _file_status(f: FileResult) -> str:
     if f.skipped:
-        return f"unchanged, skipped (DAMAGED: {f.damaged})" if f.damaged else "unchanged, skipped"
+        notes = [f"DAMAGED: {f.damaged}"] if f.damaged else []
+        notes += [_RULES_STATUS[f.rules]] if f.rules else []
+        notes += ["cannot be reloaded"] if f.not_reloadable and f.rules else []
+        return "unchanged, skipped" + (f" ({'; '.join(notes)})" if notes else "")
     if f.error:
         return f"ERROR: {f.error}"
-    return f"DAMAGED: {f.damaged}" if f.damaged else "ok"
+    done = "reloaded" if f.reloaded else "ok"
+    return f"DAMAGED: {f.damaged}" if f.damaged else done
 
 
 def _input_errors(result: IngestResult) -> list[str]:
@@ -244,17 +251,58 @@ def _conflict_warnings(result: IngestResult) -> list[str]:
     ]
 
 
-def _format_skip_warnings(result: IngestResult, fmt: str) -> list[str]:
+def _format_skip_warnings(result: IngestResult, fmt: str, reload: bool) -> list[str]:
     """Unchanged files skipped although --format names another format than they were read
     as: the re-run looked like it re-read them and changed nothing (QA)."""
     if fmt == "auto":
         return []
     return [
         f"warning: {f.path}: unchanged since it was read as {f.format}, so --format {fmt} "
-        "does not apply to it; ingest it into a new store to read it as that"
+        "does not apply to it; "
+        + (
+            "ingest it into a new store to read it as that"
+            if f.not_reloadable
+            else "add --reload to read it again as that"
+        )
         for f in result.files
-        if f.skipped and f.format and f.format != fmt
+        if f.skipped and f.format and f.format != fmt and not (reload and f.not_reloadable)
     ]
+
+
+def _named(files: list[FileResult], limit: int = 3) -> str:
+    shown = ", ".join(f.path for f in files[:limit])
+    return shown + (f" and {len(files) - limit} more" if len(files) > limit else "")
+
+
+def _rules_warnings(result: IngestResult, reload: bool) -> list[str]:
+    """Unchanged files skipped although the attribution rules or the field map changed
+    since they were loaded: their stored rows keep the old teams (docs/attribution.md)."""
+    lines = []
+    changed = [f for f in result.files if f.rules == "changed" and not f.not_reloadable]
+    if changed:
+        lines.append(
+            f"warning: {len(changed)} unchanged file(s) skipped were loaded under other "
+            "attribution rules (tokaudit.yaml) or field map (--map) than this run's, and "
+            "their rows keep the teams, users and projects those gave: add --reload to read "
+            f"them again under the current ones ({_named(changed)})"
+        )
+    unknown = [f for f in result.files if f.rules == "unrecorded" and not f.not_reloadable]
+    if unknown:
+        lines.append(
+            f"warning: {len(unknown)} unchanged file(s) skipped were loaded before the store "
+            "recorded the attribution rules and field map they were read with: if "
+            "tokaudit.yaml or the --map file changed since, add --reload to read them again "
+            f"under the current ones ({_named(unknown)})"
+        )
+    refused = [f for f in result.files if f.not_reloadable and (reload or f.rules)]
+    if refused:
+        lines.append(
+            f"warning: {len(refused)} unchanged {refused[0].format} file(s) skipped cannot be "
+            "read again in place (their records merge with what earlier files loaded): to "
+            "apply the current rules, ingest them into a new store "
+            f"({_named(refused)})"
+        )
+    return lines
 
 
 @app.command()
@@ -281,6 +329,14 @@ def ingest(
             "`tokaudit recount`; findings and audit recount what they need).",
         ),
     ] = True,
+    reload: Annotated[
+        bool,
+        typer.Option(
+            "--reload",
+            help="Read files already loaded again under the current attribution rules and "
+            "--map, replacing their rows (after editing tokaudit.yaml; docs/attribution.md).",
+        ),
+    ] = False,
 ) -> None:
     """Load request logs into the store; print what was read, loaded and rejected.
 
@@ -300,6 +356,7 @@ def ingest(
                 field_map=field_map,
                 config=settings,
                 recount_texts=False,
+                reload=reload,
             )
         )
         # recounted here rather than inside api.ingest: its result names broken plugins
@@ -310,8 +367,15 @@ def ingest(
             json_format.dumps(
                 {
                     "db": str(db),
-                    "files": [dict(zip(INGEST_COLUMNS, r, strict=True)) for r in rows],
+                    "files": [
+                        {**dict(zip(INGEST_COLUMNS, r, strict=True)), "rules": f.rules}
+                        for r, f in zip(rows, result.files, strict=True)
+                    ],
                     "totals": {k: result.total(k) for k in INGEST_COUNTS},
+                    # unchanged files skipped whose rows were attributed under other (or
+                    # unrecorded) rules; --reload reads them again
+                    "skipped_under_other_rules": sum(1 for f in result.files if f.rules),
+                    "reloaded": sum(1 for f in result.files if f.reloaded and not f.error),
                 }
             )
         )
@@ -320,7 +384,9 @@ def ingest(
         _out(_ingest_counts_line(result) + "\n")
     for line in _conflict_warnings(result):
         _err(line)
-    for line in _format_skip_warnings(result, fmt):
+    for line in _format_skip_warnings(result, fmt, reload):
+        _err(line)
+    for line in _rules_warnings(result, reload):
         _err(line)
     if recounted is not None:
         warn_broken_plugins(recounted.broken_plugins)
