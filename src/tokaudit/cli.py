@@ -283,16 +283,16 @@ def _rules_warnings(result: IngestResult, reload: bool) -> list[str]:
         lines.append(
             f"warning: {len(changed)} unchanged file(s) skipped were loaded under other "
             "attribution rules (tokaudit.yaml) or field map (--map) than this run's, and "
-            "their rows keep the teams, users and projects those gave: add --reload to read "
-            f"them again under the current ones ({_named(changed)})"
+            "their rows keep the teams, users and projects those gave: `tokaudit ingest "
+            f"--reload` reads them again under the current ones ({_named(changed)})"
         )
     unknown = [f for f in result.files if f.rules == "unrecorded" and not f.not_reloadable]
     if unknown:
         lines.append(
             f"warning: {len(unknown)} unchanged file(s) skipped were loaded before the store "
             "recorded the attribution rules and field map they were read with: if "
-            "tokaudit.yaml or the --map file changed since, add --reload to read them again "
-            f"under the current ones ({_named(unknown)})"
+            "tokaudit.yaml or the --map file changed since, `tokaudit ingest --reload` reads "
+            f"them again under the current ones ({_named(unknown)})"
         )
     refused = [f for f in result.files if f.not_reloadable and (reload or f.rules)]
     if refused:
@@ -773,6 +773,8 @@ def audit(
         _err(line)
     _err(_ingest_counts_line(result.ingest))
     for line in _conflict_warnings(result.ingest):
+        _err(line)
+    for line in _rules_warnings(result.ingest, reload=False):  # audit --db into a store
         _err(line)
     warn_broken_plugins(result.broken_plugins)
     for line in _input_errors(result.ingest):

@@ -113,7 +113,7 @@ def test_edited_rules_warn_on_a_plain_reingest_and_leave_the_teams(tmp_path: Pat
     assert data["skipped_under_other_rules"] == 1
     assert data["totals"]["loaded"] == 0
     assert "1 unchanged file(s) skipped were loaded under other attribution rules" in stderr
-    assert "add --reload" in stderr
+    assert "`tokaudit ingest --reload` reads them again under the current ones" in stderr
     assert _teams(db) == {"s1": (1, _cost(1)), "s2": (1, _cost(2)), "s3": (1, _cost(3))}
 
     # the same rules again: no warning (comments and other sections do not count)
@@ -334,5 +334,15 @@ def test_a_langfuse_file_is_not_reloaded_in_place(tmp_path: Path) -> None:
     [row] = data["files"]
     assert row["status"] == "unchanged, skipped (loaded under other rules; cannot be reloaded)"
     assert "1 unchanged langfuse file(s) skipped cannot be read again in place" in stderr
-    assert "add --reload" not in stderr
+    assert "--reload` reads them" not in stderr
     assert _sql(db, "SELECT * FROM requests") == before
+
+
+def test_audit_into_a_store_says_so_too(tmp_path: Path) -> None:
+    """``audit --db`` loads into a kept store like ingest: its skipped files are named too."""
+    log, db = _calls_log(tmp_path), tmp_path / "s.duckdb"
+    config = _config(tmp_path / "tokaudit.yaml", RULES_A)
+    _ingest(str(log), "--db", str(db), "--config", str(config))
+    _config(config, RULES_B)
+    done = runner.invoke(app, ["audit", str(log), "--db", str(db), "--config", str(config)])
+    assert "1 unchanged file(s) skipped were loaded under other attribution rules" in done.stderr
