@@ -4,8 +4,8 @@ Logs name teams, users and projects in their own ways (a metadata key, LiteLLM's
 ``team_id``, an API key, the folder a file sits in). A config file maps those to the
 ``team``, ``user``, ``feature``, ``project`` and ``prompt`` columns; documented with
 examples in docs/attribution.md. The rules run in SQL on ``_staged`` inside each file's
-transaction, before anything is inserted, so re-running with other rules needs a fresh
-store (attribution is fixed at load time, like every other column).
+transaction, before anything is inserted: attribution is fixed at load time, like every
+other column, and ``ingest --reload`` reads files again to apply edited rules.
 
 For each column, the listed sources are tried in order and the first non-empty value
 wins; when none gives one, the value the format read from the log stays.
