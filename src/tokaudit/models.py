@@ -114,11 +114,23 @@ class FindingsReport:
 
 
 @dataclass(frozen=True)
+class BaselineSide:
+    """A relative budget's scope in the baseline store (``check --baseline``), whole store."""
+
+    value: Decimal | None  # the metric; None when nothing in scope gives it (see not_compared)
+    matched_requests: int  # 0: the scope is new (nothing to compare with)
+    unpriced_requests: int
+    unpriced_models: list[UnpricedModel] = field(default_factory=list)
+    estimated_requests: int = 0
+    estimated_cost_usd: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
 class BudgetOutcome:
     name: str
     period: str
     scope: dict[str, str]
-    max_cost_usd: Decimal
+    max_cost_usd: Decimal | None  # None: a per-request or relative budget
     worst_period: str | None  # the period bucket with the highest spend
     worst_cost_usd: Decimal | None  # None: requests in scope, none of them priced
     exceeded_periods: list[tuple[str, Decimal]]
@@ -132,16 +144,34 @@ class BudgetOutcome:
     # how much of the worst period's spend they are
     estimated_requests: int = 0
     worst_estimated_cost_usd: Decimal = Decimal(0)
+    # what the limit is on: cost (spend), cost_per_request, input_tokens_per_request or
+    # output_tokens_per_request (budget/config.py METRICS)
+    metric: str = "cost"
+    max_cost_per_request_usd: Decimal | None = None
+    max_increase_pct: Decimal | None = None
+    # the metric in the worst period (a relative budget: the whole store), as compared with
+    # the limit; None when nothing in scope gives it (nothing priced, no request)
+    value: Decimal | None = None
+    # a relative budget: the baseline's side, the change in % (None when undefined: from 0,
+    # or not compared) and why it was not compared (then it passes, with a warning)
+    baseline: BaselineSide | None = None
+    change_pct: Decimal | None = None
+    not_compared: str | None = None
 
     @property
     def exceeded(self) -> bool:
         return bool(self.exceeded_periods)
+
+    @property
+    def relative(self) -> bool:
+        return self.max_increase_pct is not None
 
 
 @dataclass(frozen=True)
 class BudgetReport:
     outcomes: list[BudgetOutcome]
     pricing: PricingInfo
+    baseline: str | None = None  # the baseline store's path (check --baseline)
 
     @property
     def violated(self) -> bool:
