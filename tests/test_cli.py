@@ -725,7 +725,10 @@ def test_a_budget_with_nothing_priced_has_no_spend(store: Path, tmp_path: Path) 
     [row] = json.loads(as_json.stdout)["budgets"]
     assert (row["worst_period"], row["worst_cost_usd"], row["unpriced_requests"]) == (None, None, 1)
     as_csv = runner.invoke(app, ["check", "--db", str(store), "-f", "csv", "--budget", str(budget)])
-    assert as_csv.stdout.splitlines()[1] == "alpha monthly,month,team=gamma,1,,,false,1,1,0,0"
+    # the columns of per-request and relative budgets (check --baseline) follow, empty
+    assert as_csv.stdout.splitlines()[1] == (
+        "alpha monthly,month,team=gamma,1,,,false,1,1,0,0,cost" + "," * 9
+    )
     for fmt in ("table", "markdown"):
         shown = runner.invoke(
             app, ["check", "--db", str(store), "-f", fmt, "--budget", str(budget)]

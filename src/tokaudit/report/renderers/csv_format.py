@@ -93,23 +93,46 @@ def render_budget(r: BudgetReport) -> str:
         "matched_requests",
         "estimated_requests",
         "worst_estimated_cost_usd",
+        # per-request and relative budgets (check --baseline); empty for the others
+        "metric",
+        "max_cost_per_request_usd",
+        "max_increase_pct",
+        "value",
+        "baseline_value",
+        "change_pct",
+        "baseline_matched_requests",
+        "baseline_unpriced_requests",
+        "baseline_estimated_requests",
+        "not_compared",
     ]
-    rows = [
-        [
-            b["name"],
-            b["period"],
-            ";".join(f"{k}={v}" for k, v in b["scope"].items()),
-            b["max_cost_usd"],
-            b["worst_period"],
-            b["worst_cost_usd"],
-            b["exceeded"],
-            b["unpriced_requests"],
-            b["matched_requests"],
-            b["estimated_requests"],
-            b["worst_estimated_cost_usd"],
-        ]
-        for b in budget_dict(r)["budgets"]
-    ]
+    rows = []
+    for b in budget_dict(r)["budgets"]:
+        base = b["baseline"] or {}
+        rows.append(
+            [
+                b["name"],
+                b["period"],
+                ";".join(f"{k}={v}" for k, v in b["scope"].items()),
+                b["max_cost_usd"],
+                b["worst_period"],
+                b["worst_cost_usd"],
+                b["exceeded"],
+                b["unpriced_requests"],
+                b["matched_requests"],
+                b["estimated_requests"],
+                b["worst_estimated_cost_usd"],
+                b["metric"],
+                b["max_cost_per_request_usd"],
+                b["max_increase_pct"],
+                b["value"],
+                base.get("value"),
+                b["change_pct"],
+                base.get("matched_requests"),
+                base.get("unpriced_requests"),
+                base.get("estimated_requests"),
+                b["not_compared"],
+            ]
+        )
     return _write(header, rows)
 
 

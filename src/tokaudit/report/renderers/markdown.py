@@ -8,12 +8,16 @@ from typing import Any
 from tokaudit.models import Breakdown, BudgetReport, FindingsReport, PricingInfo
 from tokaudit.report.recount import RecountReport, report_rows
 from tokaudit.report.renderers.common import (
+    budget_baseline_text,
+    budget_change_text,
     budget_estimate_note,
     budget_limit_text,
     budget_spend_text,
+    budget_value_header,
     cost_text,
     display_usd,
     grounding_note,
+    has_relative,
     overlay_text,
     scope_text,
 )
@@ -138,6 +142,7 @@ def render_findings(f: FindingsReport) -> str:
 
 
 def render_budget(r: BudgetReport) -> str:
+    relative = has_relative(r)
     rows = [
         [
             ("❌ " if o.exceeded else "✅ ") + _data(o.name),
@@ -146,18 +151,24 @@ def render_budget(r: BudgetReport) -> str:
             budget_limit_text(o),
             o.worst_period or "—",
             budget_spend_text(o),
+            *([budget_baseline_text(o), budget_change_text(o)] if relative else []),
             o.unpriced_requests,
         ]
         for o in r.outcomes
     ]
+    header = ["budget", "scope", "period", "limit", "worst period", budget_value_header(r)]
+    header += ["baseline", "change"] if relative else []
     verdict = "**Budget exceeded.**" if r.violated else "All budgets within limits."
+    # the path as text: a file name is data (an underscore would start emphasis)
+    baseline = f"Baseline: {_data(r.baseline)}.\n\n" if r.baseline is not None else ""
     return (
         "### Token budget check\n\n"
         + verdict
         + "\n\n"
-        + _table(["budget", "scope", "period", "limit", "worst period", "spend", "unpriced"], rows)
+        + _table([*header, "unpriced"], rows)
         + "\n"
         + (f"{note}\n\n" if (note := budget_estimate_note(r)) else "")
+        + baseline
         + _pricing_line(r.pricing)
     )
 

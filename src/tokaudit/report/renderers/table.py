@@ -13,12 +13,16 @@ from rich.text import Text
 from tokaudit.models import Breakdown, BudgetReport, FindingsReport, PricingInfo
 from tokaudit.report.recount import RecountReport, report_rows
 from tokaudit.report.renderers.common import (
+    budget_baseline_text,
+    budget_change_text,
     budget_estimate_note,
     budget_limit_text,
     budget_spend_text,
+    budget_value_header,
     cost_text,
     display_usd,
     grounding_note,
+    has_relative,
     money,
     overlay_text,
     scope_text,
@@ -171,9 +175,15 @@ def findings_table(f: FindingsReport) -> Table:
 def budget_table(r: BudgetReport) -> Table:
     note = budget_estimate_note(r)
     caption = _caption(r.pricing) + (f"; {note}" if note else "")
+    if r.baseline is not None:
+        caption += f"; baseline: {r.baseline}"
     table = Table(title="Budget check", caption=caption)
-    for col in ("budget", "scope", "period", "limit", "worst period", "spend", "status"):
-        table.add_column(col, justify="right" if col in ("limit", "spend") else "left")
+    relative = has_relative(r)
+    value = budget_value_header(r)
+    columns = ["budget", "scope", "period", "limit", "worst period", value]
+    columns += ["baseline", "change"] if relative else []
+    for col in [*columns, "status"]:
+        table.add_column(col, justify="right" if col in ("limit", value, *columns[6:]) else "left")
     for o in r.outcomes:
         status = Text("EXCEEDED", style="red") if o.exceeded else Text("ok", style="green")
         if o.unpriced_requests:
@@ -185,6 +195,7 @@ def budget_table(r: BudgetReport) -> Table:
             budget_limit_text(o),
             o.worst_period or "—",
             budget_spend_text(o),
+            *([budget_baseline_text(o), budget_change_text(o)] if relative else []),
             status,
         )
     return table
