@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypedDict
 import duckdb
 
 from tokaudit.config_file import findings_settings
-from tokaudit.errors import ConfigError, InputError, PricingTableError
+from tokaudit.errors import ConfigError, InputError, PricingTableError, UsageError
 from tokaudit.findings import RULES, run_rules, with_overrides
 from tokaudit.ingest import IngestResult, ingest_paths
 from tokaudit.ingest.attribution import Attribution, load_attribution
@@ -143,7 +143,20 @@ def counted_store(
     ``report`` and ``check`` ignored a mistyped ``TOKAUDIT_CONFIG`` then (QA).
     """
     _readable_config(config)
-    table = load_prices(pricing, overlay)
+    with _counted(db, load_prices(pricing, overlay), config, recount_texts, broken_plugins) as con:
+        yield con
+
+
+@contextmanager
+def _counted(
+    db: Path | str,
+    table: PriceTable,
+    config: Path | None,
+    recount_texts: bool,
+    broken_plugins: list[tuple[str, str]] | None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``counted_store`` with the price table already loaded (``check --baseline`` prices
+    two stores with one)."""
     if not recount_texts:
         with _priced(db, table, existing=True, read_only=True) as con:
             yield con
@@ -406,17 +419,67 @@ def check(
     config: Path | None = None,
     recount_texts: bool = True,
     broken_plugins: list[tuple[str, str]] | None = None,
+    baseline: Path | str | None = None,
 ) -> BudgetReport:
     """The budget gate. With ``recount_texts`` (the default), texts not counted yet are
     counted first (``counted_store``): spend logged without usage is priced from its
     recount, never left out of the gate because a recount was deferred (ingest
-    --no-recount)."""
+    --no-recount).
+
+    ``baseline``: the store of an earlier run (main's) that relative budgets
+    (``max_increase_pct``) compare with. It is opened like ``db`` (read-only, writable only
+    when texts wait to be counted and ``recount_texts``) and priced with the same table
+    and overlay, so a change of prices between the runs is no regression of usage.
+    """
     from tokaudit.budget import evaluate_budgets, load_budgets
 
     budgets = load_budgets(budget_file)
-    with counted_store(db, pricing, overlay, config, recount_texts, broken_plugins) as con:
+    relative = [b.name for b in budgets if b.relative]
+    if relative and baseline is None:
+        raise UsageError(
+            f"{budget_file}: budget(s) {', '.join(map(repr, relative))} compare with a "
+            "baseline (max_increase_pct): give the baseline's store with --baseline"
+        )
+    _readable_config(config)
+    table = load_prices(pricing, overlay)
+    if baseline is not None:
+        _distinct_stores(db, baseline)
+    with _counted(db, table, config, recount_texts, broken_plugins) as con:
         freeze_costs(con)
-        return evaluate_budgets(con, budgets)
+        if baseline is None or not relative:  # nothing compares with it: left unread
+            return evaluate_budgets(con, budgets)
+        broken: list[tuple[str, str]] = []
+        with ExitStack() as stack:
+            try:
+                base = stack.enter_context(_counted(baseline, table, config, recount_texts, broken))
+            except InputError as exc:  # newer, damaged, not a store: say which store
+                raise InputError(f"the baseline: {exc}") from exc
+            if broken_plugins is not None:  # a plugin broken for both stores is named once
+                broken_plugins.extend(b for b in broken if b not in broken_plugins)
+            freeze_costs(base)
+            return evaluate_budgets(con, budgets, base, str(baseline))
+
+
+def _distinct_stores(db: Path | str, baseline: Path | str) -> None:
+    """A missing baseline is an InputError as a missing store is; the store itself given
+    as its own baseline (a CI variable set twice) is a UsageError: it never regresses."""
+    from tokaudit.store.connection import store_path
+
+    path = Path(store_path(baseline))
+    if not path.is_file():
+        raise InputError(
+            f"no baseline store at {path}: ingest the baseline run's logs into it first "
+            f"(`tokaudit ingest LOGS --db {path}`)"
+        )
+    try:
+        same = Path(store_path(db)).samefile(path)
+    except OSError:
+        same = False
+    if same:
+        raise UsageError(
+            f"--baseline {baseline} is the store --db names: a store compared with itself "
+            "never regresses; give the baseline run's store"
+        )
 
 
 @dataclass(frozen=True)

@@ -32,17 +32,20 @@ from tokaudit.cli_recount import (
     tokenizers_app,
     warn_after_counting,
     warn_broken_plugins,
+    warn_uncounted,
 )
 from tokaudit.errors import ExitCode
 from tokaudit.ingest import FileResult, IngestResult
 from tokaudit.ingest.attribution import default_config_path
 from tokaudit.ingest.loader import ProgressCallback
 from tokaudit.ingest.registry import FORMATS
+from tokaudit.models import BudgetReport
 from tokaudit.report.breakdown import parse_group_by
 from tokaudit.report.renderers import csv_format, get_renderer, json_format, table
 from tokaudit.report.renderers.common import (
     breakdown_dict,
     display_usd,
+    exceeded_lines,
     findings_dict,
     grounding_note,
     unpriced_text,
@@ -621,49 +624,48 @@ def check(
         typer.Option(
             "--strict",
             envvar="TOKAUDIT_STRICT",
-            help="Exit 2 when spend in a budget's scope is unpriced.",
+            help="Exit 2 when spend in a budget's scope is unpriced (in --db or --baseline).",
         ),
     ] = False,
     pricing: PricingOption = None,
     overlay: OverlayOption = None,
     recount: ReadRecountOption = True,
     config: TokenizerConfigOption = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline",
+            help="The store of a baseline run (main's) that budgets with max_increase_pct "
+            "compare with: whole stores, priced with the same --pricing and --overlay.",
+            callback=_expand_db,
+        ),
+    ] = None,
 ) -> None:
-    """The CI gate: exit 1 when any budget is exceeded, 0 otherwise."""
+    """The CI gate: exit 1 when any budget is exceeded, 0 otherwise.
+
+    A budget limits spend per period (max_cost_usd), the average cost of a request per
+    period (max_cost_per_request_usd), or, with --baseline STORE (e.g. main's run), the
+    increase over that store in % (max_increase_pct with metric: cost, cost_per_request,
+    input_tokens_per_request or output_tokens_per_request), whole stores compared.
+    """
     renderer = _guard(lambda: get_renderer(fmt))
     _guard(lambda: _require_store(db))
     broken: list[tuple[str, str]] = []
     settings = default_config_path(config)
-    result = _guard(lambda: api.check(db, budget, pricing, overlay, settings, recount, broken))
+    result = _guard(
+        lambda: api.check(db, budget, pricing, overlay, settings, recount, broken, baseline)
+    )
     render(renderer, "budget", result)
     _guard(lambda: warn_after_counting(db, settings, recount, broken))
-    from tokaudit.budget import unmatched_scope_warnings
-
-    if not result.outcomes:  # `budgets: []`: a gate that checks nothing must say so
-        _err(f"warning: {budget}: no budgets; the gate checks nothing")
-    for line in unmatched_scope_warnings(result):  # a typo such as team: serach
-        _err(f"warning: {line}")
-    unpriced = sum(o.unpriced_requests for o in result.outcomes)
-    for o in result.outcomes:
-        if o.unpriced_requests:
-            _err(
-                f"warning: budget {o.name!r}: {o.unpriced_requests} request(s) in scope are "
-                "unpriced; their cost is unknown and not counted: "
-                + "; ".join(unpriced_text(u) for u in o.unpriced_models)
-            )
-    for o in result.outcomes:
-        if o.exceeded:
-            worst = max(o.exceeded_periods, key=lambda p: p[1])
-            estimated = (
-                f" ({o.worst_estimated_cost_usd:f} USD of it priced from recounted tokens: "
-                "an estimate)"
-                if o.worst_estimated_cost_usd and worst[0] == o.worst_period
-                else ""
-            )
-            _err(
-                f"budget exceeded: {o.name!r} ({o.period}) spent {worst[1]:f} USD in "
-                f"{worst[0]}, limit {o.max_cost_usd:f} USD{estimated}"
-            )
+    if result.baseline is not None and not recount:
+        _guard(lambda: warn_uncounted(Path(result.baseline or ""), settings))
+    _budget_warnings(budget, baseline, result)
+    for line in exceeded_lines(result):
+        _err(f"budget exceeded: {line}")
+    unpriced = sum(
+        o.unpriced_requests + (o.baseline.unpriced_requests if o.baseline else 0)
+        for o in result.outcomes
+    )
     if strict and unpriced:
         _err("error: --strict: unpriced requests (see above)")
         raise typer.Exit(int(ExitCode.ERROR))
@@ -700,6 +702,34 @@ def sql(
             f"note: the table shows the first {len(rows):,} rows; use -f csv or -f json "
             "for all of them (written as they are read)"
         )
+
+
+def _budget_warnings(budget: Path, baseline: Path | None, result: BudgetReport) -> None:
+    """stderr: what passes without being checked (no budgets, a scope matching nothing, a
+    relative budget not compared), and unpriced requests in scope, in either store."""
+    from tokaudit.budget import unmatched_scope_warnings
+
+    if not result.outcomes:  # `budgets: []`: a gate that checks nothing must say so
+        _err(f"warning: {budget}: no budgets; the gate checks nothing")
+    if baseline is not None and not any(o.relative for o in result.outcomes):
+        _err(f"warning: --baseline {baseline}: no budget compares with it (max_increase_pct)")
+    for line in unmatched_scope_warnings(result):  # a typo such as team: serach
+        _err(f"warning: {line}")
+    for o in result.outcomes:
+        if o.not_compared:
+            _err(f"warning: budget {o.name!r}: not compared, it passes: {o.not_compared}")
+    for o in result.outcomes:
+        sides = [("", o.unpriced_requests, o.unpriced_models)]
+        if o.baseline is not None:
+            b = o.baseline
+            sides.append((" of the baseline", b.unpriced_requests, b.unpriced_models))
+        for where, count, models in sides:
+            if count:
+                _err(
+                    f"warning: budget {o.name!r}: {count} request(s) in scope{where} are "
+                    "unpriced; their cost is unknown and not counted: "
+                    + "; ".join(unpriced_text(u) for u in models)
+                )
 
 
 # `sql -f table` shows at most this many batches of rows (sql.BATCH_ROWS each)
