@@ -371,3 +371,15 @@ def test_an_increase_from_zero_exceeds_any_limit() -> None:
     assert _increase((Decimal(0), 2), (Decimal(0), 3), Decimal(0)) == (False, Decimal(0))
     # a decrease is a negative change, within any limit
     assert _increase((Decimal(1), 4), (Decimal(1), 2), Decimal(0)) == (False, Decimal(-50))
+
+
+def test_strict_counts_unpriced_requests_in_the_baseline(stores: tuple[Path, Path]) -> None:
+    """The PR's store prices everything; main's mystery-model request is unpriced, so the
+    baseline's spend is partly unknown: --strict fails the comparison (exit 2)."""
+    pr, main = stores
+    budgets = "budgets:\n  - {name: total, max_increase_pct: 100, metric: cost}\n"
+    assert _check(pr, budgets, baseline=main).exit_code == 0
+    strict = _check(pr, budgets, "--strict", baseline=main)
+    assert strict.exit_code == 2
+    assert "1 request(s) in scope of the baseline are unpriced" in strict.stderr
+    assert "error: --strict: unpriced requests" in strict.stderr
