@@ -31,6 +31,20 @@ _TS = "2026-10-01T00:00:00Z"
 _OK = {"id": "r", "model": "gpt-4o", "usage": {"prompt_tokens": 3, "completion_tokens": 1}}
 
 
+_GENAI_DUMP = {
+    "candidates": [{"content": {"parts": [{"text": "a"}]}, "finish_reason": "STOP"}],
+    "model_version": "gemini-2.5-flash",
+    "response_id": "sdk",
+    "usage_metadata": {
+        "prompt_token_count": 9,
+        "cached_content_token_count": 2,
+        "candidates_token_count": 3,
+        "thoughts_token_count": 1,
+        "prompt_tokens_details": [{"modality": "AUDIO", "token_count": 5}],
+    },
+}
+
+
 def _line(**fields: object) -> str:
     return json.dumps({"timestamp": _TS, "provider": "openai", **fields})
 
@@ -253,6 +267,36 @@ ODD_LINES = [
             "response": {"modelVersion": "gemini-2.5-flash", "usageMetadata": "lots"},
         }
     ),
+    # google-genai SDK dumps (snake_case names): renamed by the reference, sent to it by the
+    # fast path; also with the API's usage beside them, a null usage, a bad count, a stream,
+    # and the SDK's request arguments (config.system_instruction, contents as a text)
+    *(
+        json.dumps(
+            {
+                "timestamp": _TS,
+                "provider": "google",
+                "request": request,
+                "response": response,
+            }
+        )
+        for request, response in (
+            (
+                {"contents": "hi", "config": {"system_instruction": "be brief", "tools": [1]}},
+                _GENAI_DUMP,
+            ),
+            (
+                {"contents": [{"parts": [{"text": "hi"}]}], "systemInstruction": "sys"},
+                {**_GENAI_DUMP, "usageMetadata": {"promptTokenCount": 4}},
+            ),
+            ({"contents": {"parts": [{"text": "one"}]}}, {**_GENAI_DUMP, "usage_metadata": None}),
+            (
+                None,
+                {**_GENAI_DUMP, "usage_metadata": {"prompt_token_count": 4, "token_count": "x"}},
+            ),
+            (None, {**_GENAI_DUMP, "usage_metadata": {"prompt_token_count": "4"}}),
+            (None, [_GENAI_DUMP, _GENAI_DUMP]),
+        )
+    ),
     json.dumps({"timestamp": "yesterday", "provider": "openai", "response": _OK}),
     json.dumps({"provider": "openai", "response": _OK}),
     "[1, 2]",
@@ -308,7 +352,12 @@ def test_the_fast_path_stages_odd_lines_as_the_reference_does(
         "response.usage.completion_tokens is null",
         "response.usage.input_tokens is null",
         "response.usageMetadata.candidatesTokenCount is null",
+        'response.usageMetadata.promptTokenCount should be a whole number, got "4"',
         "thinking tokens without an output count (output_tokens is missing)",
     } <= reasons
+    # the SDK dumps are read (request_id: their response_id), the bad count aside; the one
+    # with the API's usageMetadata is read as the API's JSON (no id)
+    read = "SELECT reject_reason IS NULL FROM _staged WHERE request_id = 'sdk' ORDER BY line_no"
+    assert [r[0] for r in con.execute(read).fetchall()] == [True] * 3 + [False, True]
     for ours, theirs in zip(staged, reference, strict=True):
         assert ours == theirs

@@ -94,7 +94,21 @@ _REQ = [
     "$.inference_geo",
     # Anthropic fast mode ("fast"): its own price, read when the response does not say
     "$.speed",
+    # the google-genai SDK's arguments (generate_content(model, contents, config)) logged as
+    # the request: its GenerateContentConfig holds what the REST body has at its top
+    "$.config.systemInstruction",
+    "$.config.system_instruction",
+    "$.config.tools",
 ]
+# A Gemini request's system instruction and tools: the REST body's, else the SDK config's
+# (the first present one only, so none is counted twice).
+_GM_SYSTEM = (
+    "$.systemInstruction",
+    "$.system_instruction",
+    "$.config.systemInstruction",
+    "$.config.system_instruction",
+)
+_GM_TOOLS = ("$.tools", "$.config.tools")
 _RESP = [
     "$.usage",
     "$.usageMetadata",
@@ -116,7 +130,6 @@ _RESP = [
     "$.content",
     "$.candidates",
     "$.error",
-    "$.usage_metadata",
 ]
 _META = [
     "$.team",
@@ -147,6 +160,22 @@ def _geo_metadata(resp_geo: str, req_geo: str) -> str:
         f"CASE WHEN provider = 'anthropic' AND {geo} IS NOT NULL THEN json_merge_patch("
         f"coalesce(meta, '{{}}'::JSON), json_object('inference_geo', {geo})) ELSE meta END"
     )
+
+
+def _first_present(values: dict[str, str], paths: tuple[str, ...]) -> str:
+    """SQL: the first of the extracted ``paths`` that is present (JSON null is absent)."""
+    return (
+        "coalesce("
+        + ", ".join(
+            f"CASE WHEN json_type({values[p]}) <> 'NULL' THEN {values[p]} END" for p in paths
+        )
+        + ")"
+    )
+
+
+def _typed(paths: tuple[str, ...]) -> str:
+    """The typed path's ``_first_present`` (from_json reads a JSON null as NULL)."""
+    return "coalesce(" + ", ".join("rq." + p[2:] for p in paths) + ")"
 
 
 def _at(name: str, path: str, paths: list[str]) -> str:
@@ -260,21 +289,26 @@ WITH parsed AS (
         CASE WHEN json_type(j) = 'OBJECT' THEN json_keys(j) ELSE [] END AS keys,
         CASE WHEN json_type(j) = 'OBJECT' THEN {_extract("j", _TOP)} END AS top
     FROM parsed
+), sdk AS (
+    -- a google-genai SDK dump (snake_case names) read as the API's JSON (genai_sdk.py)
+    SELECT *, CASE WHEN lower({_text(T["provider"])}) = 'google'
+                   THEN ta_genai_camel({T["response"]}) ELSE {T["response"]} END AS response
+    FROM top
 ), fields AS (
     SELECT line_no, line, j, jtype, keys, top,
         lower({_text(T["provider"])}) AS provider,
         {_obj(T["request"])} AS req,
-        json_type({T["response"]}) AS resp_type,
-        {_obj(T["response"])} AS resp,
+        json_type(response) AS resp_type,
+        {_obj("response")} AS resp,
         -- a streamed response: a list of chunks, or SSE text (folded in `streamed`)
-        CASE WHEN json_type({T["response"]}) IN ('ARRAY', 'VARCHAR')
-             THEN ta_stream_chunks({T["response"]}) END AS chunks,
+        CASE WHEN json_type(response) IN ('ARRAY', 'VARCHAR')
+             THEN ta_stream_chunks(response) END AS chunks,
         {_obj(T["error"])} AS err,
         {_obj(T["metadata"])} AS meta,
         CASE WHEN json_type({T["timestamp"]}) IN ('BIGINT', 'UBIGINT', 'DOUBLE')
                  THEN {epoch_sql(_text(T["timestamp"]))}
              ELSE try_cast({_text(T["timestamp"])} AS TIMESTAMPTZ) END AS ts
-    FROM top
+    FROM sdk
 ), stream_check AS (
     SELECT *, CASE WHEN chunks IS NOT NULL
                    THEN ta_stream_problem_of(provider, chunks, resp_type = 'VARCHAR') END
@@ -335,8 +369,7 @@ WITH parsed AS (
                     lambda m: m ->> 'role' IN ('system', 'developer')),
                     lambda m: ta_text(m -> 'content')), '\n')), '')
             WHEN 'anthropic' THEN nullif(ta_text({Q["$.system"]}), '')
-            WHEN 'google' THEN nullif(ta_text(coalesce({Q["$.systemInstruction"]},
-                                                      {Q["$.system_instruction"]})), '')
+            WHEN 'google' THEN nullif(ta_text({_first_present(Q, _GM_SYSTEM)}), '')
         END AS system_text,
         CASE provider
             WHEN 'openai' THEN coalesce(
@@ -345,7 +378,9 @@ WITH parsed AS (
                 CASE WHEN json_type({Q["$.input"]}) = 'VARCHAR' THEN {_text(Q["$.input"])}
                      ELSE ta_text(ta_list({Q["$.input"]})[1] -> 'content') END)
             WHEN 'anthropic' THEN ta_text(ta_list({Q["$.messages"]})[1] -> 'content')
-            WHEN 'google' THEN ta_text(ta_list({Q["$.contents"]})[1])
+            -- (the SDK also takes one Content, or a text, as contents)
+            WHEN 'google' THEN ta_text(CASE WHEN json_type({Q["$.contents"]}) = 'ARRAY'
+                THEN {Q["$.contents"]} -> '$[0]' ELSE {Q["$.contents"]} END)
         END AS first_text,
         CASE WHEN req IS NULL THEN NULL WHEN provider = 'openai' THEN json_object(
                 'instructions', {Q["$.instructions"]}, 'messages', {Q["$.messages"]},
@@ -358,8 +393,8 @@ WITH parsed AS (
              WHEN provider = 'anthropic' THEN json_object('system', {Q["$.system"]},
                 'messages', {Q["$.messages"]}, 'tools', {Q["$.tools"]})
              WHEN provider = 'google' THEN json_object('systemInstruction',
-                coalesce({Q["$.systemInstruction"]}, {Q["$.system_instruction"]}),
-                'contents', {Q["$.contents"]}, 'tools', {Q["$.tools"]})
+                {_first_present(Q, _GM_SYSTEM)}, 'contents', {Q["$.contents"]},
+                'tools', {_first_present(Q, _GM_TOOLS)})
         END::VARCHAR AS input_body,
         -- the reply's output-bearing keys, for the output recount (docs/recount.md)
         CASE WHEN resp IS NULL THEN NULL
@@ -412,13 +447,6 @@ SELECT
             THEN CASE WHEN provider = 'google' THEN 'response.usageMetadata'
                       ELSE 'response.usage' END
                  || ' is not an object (got ' || ta_kind_name(utype) || ')'
-        -- the google-genai SDK's own dump (model_dump, to_json_dict): its snake_case counts
-        -- are not the API's, and read as no usage they would leave the call an estimate
-        WHEN provider = 'google' AND coalesce(utype, 'NULL') = 'NULL'
-             AND coalesce(json_type(resp, '$.usage_metadata') <> 'NULL', false)
-            THEN 'response.usage_metadata is the Python SDK spelling, not the API JSON: '
-                 || 'log the response with its API field names (usageMetadata; '
-                 || 'model_dump(by_alias=True))'
         WHEN count_problem IS NOT NULL THEN count_problem
         WHEN coalesce(model_responded, model_requested) IS NULL
             THEN 'no model in the envelope, request or response'
@@ -468,15 +496,6 @@ def _shape(value: object) -> str:
 
 
 _J = "JSON"
-_TOP_SHAPE = {k: _J for k in ENVELOPE_KEYS}
-_REQ_SHAPE = {
-    **{p[2:]: _J for p in _REQ if p != "$.metadata.user_id"},
-    "metadata": {"user_id": _J},
-}
-_RESP_SHAPE = {
-    **{p[2:]: _J for p in _RESP if p[2:].isidentifier()},  # "$.choices[0]..." is read off "choices"
-    "prompt": {"id": _J, "version": _J},
-}
 
 
 def _nest(fields: list[str]) -> dict[str, object]:
@@ -489,6 +508,17 @@ def _nest(fields: list[str]) -> dict[str, object]:
             node = node.setdefault(part, {})  # type: ignore[assignment]
         node[leaf] = _J
     return shape
+
+
+_TOP_SHAPE = {k: _J for k in ENVELOPE_KEYS}
+_REQ_SHAPE = _nest([p[2:] for p in _REQ])
+_RESP_SHAPE = {
+    **{p[2:]: _J for p in _RESP if p[2:].isidentifier()},  # "$.choices[0]..." is read off "choices"
+    "prompt": {"id": _J, "version": _J},
+    # a google-genai SDK dump's names (genai_sdk.py): such a response goes to _STAGE
+    "usage_metadata": _J,
+    "model_version": _J,
+}
 
 
 _DETAIL = [{"modality": "VARCHAR", "tokenCount": _J}]
@@ -596,8 +626,9 @@ SELECT *,
     -- a response that is an error body (an "error" object at its top: an Anthropic, OpenAI,
     -- Gemini or failed Responses API error; a stream is a list, read by _STAGE anyway)
     AND NOT coalesce({_is("rs.error", "{")}, false)
-    -- a google-genai SDK dump (snake_case usage_metadata): rejected by _STAGE
-    AND NOT coalesce(provider = 'google' AND rs.usage_metadata <> 'null', false)
+    -- a google-genai SDK dump (snake_case names): _STAGE renames them (ta_genai_camel)
+    AND NOT coalesce(provider = 'google'
+                     AND (rs.usage_metadata <> 'null' OR rs.model_version <> 'null'), false)
     AND NOT coalesce({_SUSPECT}, false)
     -- a usage that is not an object: rejected by the reference's words
     AND NOT coalesce(NOT {_is("raw_usage", "{")} AND raw_usage <> 'null', false)
@@ -645,7 +676,7 @@ FROM (
             lambda m: m.role IN ('system', 'developer')),
             lambda m: ta_text_min(m.content)), '\n') AS system_msgs,
         CASE provider WHEN 'anthropic' THEN rq.system
-                      WHEN 'google' THEN coalesce(rq.systemInstruction, rq.system_instruction)
+                      WHEN 'google' THEN {_typed(_GM_SYSTEM)}
                       END AS system_doc,
         CASE provider
             WHEN 'openai' THEN list_filter(msgs,
@@ -653,7 +684,7 @@ FROM (
             WHEN 'anthropic' THEN CASE WHEN {_is("rq.messages", "[")}
                                        THEN rq.messages -> '$[0].content' END
             WHEN 'google' THEN CASE WHEN {_is("rq.contents", "[")}
-                                    THEN rq.contents -> '$[0]' END
+                                    THEN rq.contents -> '$[0]' ELSE rq.contents END
         END AS first_doc,
         CASE WHEN provider = 'openai' AND {_is("rq.input", "[")}
              THEN rq.input -> '$[0].content' END AS input_doc
@@ -750,8 +781,7 @@ _FAST_COLUMNS = f"""
          WHEN provider = 'anthropic' THEN json_object('system', rq.system,
             'messages', rq.messages, 'tools', rq.tools)
          WHEN provider = 'google' THEN json_object('systemInstruction',
-            coalesce(rq.systemInstruction, rq.system_instruction), 'contents', rq.contents,
-            'tools', rq.tools)
+            {_typed(_GM_SYSTEM)}, 'contents', rq.contents, 'tools', {_typed(_GM_TOOLS)})
     END::VARCHAR AS input_body,
     CASE WHEN resp IS NULL THEN NULL
          WHEN provider = 'openai' AND len(list_filter(json_extract(rs.choices,

@@ -12,6 +12,9 @@
   ``modality`` 4 is AUDIO (read by the envelope SQL, ``usage.MODALITY_NUMBERS``).
 - **Streams.** A ``streamGenerateContent`` JSON array or SSE text is folded into one
   response with the last ``usageMetadata`` (none when cut before its ``finishReason``).
+- **google-genai SDK dumps.** A response (or list of chunks) logged as the Python SDK dumps
+  it (``model_dump(mode="json")``, snake_case names) is renamed to the API's names before
+  it is read or folded (``genai_sdk.py``), so its ``create_time`` is its time too.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class GeminiPairsFormat(PairsFormat):
     provider = "google"
     body_time_sql = "resp -> 'createTime'"
     time_hint = "no timestamp, and the response has no createTime"
+    body_sql = "ta_genai_camel(raw_resp)"
     replace: ClassVar[dict[str, str]] = {
         "finish_reason": f"""CASE WHEN regexp_full_match(e.finish_reason, '[0-9]+')
             THEN coalesce([{_NAMES}][try_cast(e.finish_reason AS INTEGER) + 1],

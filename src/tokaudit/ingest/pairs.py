@@ -75,6 +75,8 @@ class PairsFormat(LogFormat):
     time_hint: ClassVar[str]
     #: Staged columns to override, as SQL over the envelope result ``e``.
     replace: ClassVar[dict[str, str]] = {}
+    #: SQL over the logged response (JSON) ``raw_resp``: the body the envelope reads.
+    body_sql: ClassVar[str] = "raw_resp"
 
     def _is_hit(self, record: Any) -> bool:
         if not isinstance(record, dict) or "provider" in record:
@@ -107,10 +109,12 @@ WITH top AS ({parsed_lines(_P)}
     SELECT *, CASE WHEN wrapped THEN coalesce({present(T["response"])}, {T["chunks"]})
                    WHEN jtype = 'OBJECT' THEN j END AS raw_resp
     FROM shaped
+), named AS (
+    SELECT * REPLACE ({self.body_sql} AS raw_resp) FROM bodies
 ), streams AS (
     SELECT *, CASE WHEN json_type(raw_resp) IN ('ARRAY', 'VARCHAR')
                    THEN ta_stream_chunks(raw_resp) END AS chunks
-    FROM bodies
+    FROM named
 ), checked AS (
     SELECT *, CASE WHEN chunks IS NOT NULL
                    THEN ta_stream_problem_of({p}, chunks, json_type(raw_resp) = 'VARCHAR')

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
+from tokaudit.ingest.genai_sdk import GENAI_MACROS
 from tokaudit.ingest.streams import STREAM_MACROS
 from tokaudit.ingest.usage import USAGE_MACROS
 
@@ -60,3 +61,4 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(MACROS)
     con.execute(USAGE_MACROS)
     con.execute(STREAM_MACROS)
+    con.execute(GENAI_MACROS)

@@ -80,8 +80,11 @@ CREATE OR REPLACE TEMP MACRO ta_is_shape_chunk(provider, c) AS coalesce(CASE pro
                        -- Azure OpenAI's content-filter chunks: no object, id or model
                        OR (c ->> 'object' = '' AND json_type(c, '$.choices') = 'ARRAY')
     WHEN 'anthropic' THEN c ->> 'type' IN ({_EVENTS})
+    -- (and the google-genai SDK's names of the last two: genai_sdk.py)
     WHEN 'google' THEN json_type(c) = 'OBJECT' AND (json_exists(c, '$.candidates')
-                       OR json_exists(c, '$.usageMetadata') OR json_exists(c, '$.promptFeedback'))
+                       OR json_exists(c, '$.usageMetadata') OR json_exists(c, '$.promptFeedback')
+                       OR json_exists(c, '$.usage_metadata')
+                       OR json_exists(c, '$.prompt_feedback'))
     END, false);
 -- Whether one chunk belongs in the provider's stream: its chunks, or an error sent
 -- mid-stream (Anthropic's error event is one of its events already).
@@ -193,9 +196,7 @@ CREATE OR REPLACE TEMP MACRO ta_stream_gemini(ch) AS json_object(
         THEN ta_last(list_transform(ch, lambda c: c -> 'usageMetadata')) END,
     -- an error sent mid-stream ({{"error": {{code, message, status}}}}): the call's error
     'error', ta_last(list_transform(ch, lambda c:
-        CASE WHEN json_type(c, '$.error') = 'OBJECT' THEN c -> 'error' END)),
-    -- an SDK dump's snake_case counts, kept for the envelope to reject by name
-    'usage_metadata', ta_last(list_transform(ch, lambda c: c -> 'usage_metadata')));
+        CASE WHEN json_type(c, '$.error') = 'OBJECT' THEN c -> 'error' END)));
 -- Which provider a response body (or the first chunk of a logged stream) came from.
 CREATE OR REPLACE TEMP MACRO ta_chunk_provider(c) AS CASE
     WHEN ta_is_shape_chunk('openai', c) THEN 'openai'
@@ -204,7 +205,9 @@ CREATE OR REPLACE TEMP MACRO ta_chunk_provider(c) AS CASE
 CREATE OR REPLACE TEMP MACRO ta_object_provider(r) AS CASE
     WHEN json_type(r) <> 'OBJECT' THEN NULL
     WHEN json_exists(r, '$.usageMetadata') OR json_exists(r, '$.candidates')
-         OR json_exists(r, '$.modelVersion') OR json_exists(r, '$.responseId') THEN 'google'
+         OR json_exists(r, '$.modelVersion') OR json_exists(r, '$.responseId')
+         OR json_exists(r, '$.usage_metadata') OR json_exists(r, '$.model_version')
+         OR json_exists(r, '$.response_id') THEN 'google'
     WHEN r ->> 'type' = 'message' OR starts_with(r ->> 'id', 'msg_') THEN 'anthropic'
     WHEN r ->> 'object' IN ('chat.completion', 'response', 'text_completion')
          OR starts_with(r ->> 'id', 'chatcmpl-') OR starts_with(r ->> 'id', 'resp_')
@@ -229,6 +232,24 @@ CREATE OR REPLACE TEMP MACRO ta_stream_response(provider, r) AS CASE
 
 
 _OPENAI_OBJECTS = ("chat.completion", "response", "text_completion")
+# The keys that make a Gemini chunk or response body: the API's names, and the
+# google-genai SDK's (its dumps are read as the API's JSON, genai_sdk.py).
+_GEMINI_CHUNK_KEYS = (
+    "candidates",
+    "usageMetadata",
+    "promptFeedback",
+    "usage_metadata",
+    "prompt_feedback",
+)
+_GEMINI_BODY_KEYS = (
+    "usageMetadata",
+    "candidates",
+    "modelVersion",
+    "responseId",
+    "usage_metadata",
+    "model_version",
+    "response_id",
+)
 
 
 def _str(value: Any) -> str:
@@ -248,7 +269,7 @@ def chunk_provider(chunk: Any) -> str | None:
         return "openai"
     if kind in _ANTHROPIC_EVENTS:
         return "anthropic"
-    if any(k in chunk for k in ("candidates", "usageMetadata", "promptFeedback")):
+    if any(k in chunk for k in _GEMINI_CHUNK_KEYS):
         return "google"
     return None
 
@@ -268,7 +289,7 @@ def body_provider(body: Any) -> str | None:
         return None
     if not isinstance(body, dict):
         return None
-    if any(k in body for k in ("usageMetadata", "candidates", "modelVersion", "responseId")):
+    if any(k in body for k in _GEMINI_BODY_KEYS):
         return "google"
     ident = _str(body.get("id"))
     if body.get("type") == "message" or ident.startswith("msg_"):

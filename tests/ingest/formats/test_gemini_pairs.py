@@ -142,27 +142,31 @@ def _snake(value: Any) -> Any:
     return value
 
 
-def test_an_sdk_dump_with_snake_case_usage_is_rejected_by_name(kit: EnvelopeKit) -> None:
-    """usage_metadata is not the API's usageMetadata: read as no usage, its 1,910 output
-    tokens would be lost and the call priced from a recount estimate."""
+def test_an_sdk_dump_of_a_recorded_response_is_read_as_the_api_json(kit: EnvelopeKit) -> None:
+    """The google-genai SDK's model_dump() of a recorded response: usage_metadata with its
+    counts in snake_case, read as usageMetadata (once it was a reject: "log it with
+    model_dump(by_alias=True)"); bare, paired, streamed and in an envelope."""
     [flash] = kit.cassette(FLASH)
     dumped = _snake(flash.response)
     assert dumped["usage_metadata"]["thoughts_token_count"] == 1477
+    assert "usageMetadata" not in dumped and "finish_reason" in dumped["candidates"][0]
     ts = "2026-01-05T00:00:00Z"
     lines = [
         {"timestamp": ts, "request": flash.request, "response": dumped, "url": flash.uri},
         {"timestamp": ts, "request": flash.request, "response": [dumped], "url": flash.uri},
-        {"request": flash.request, "response": flash.response, "url": flash.uri},
     ]
     envelope = kit.envelope("google", flash.request, dumped, model="gemini-2.5-flash")
     sdk, env = kit.write("sdk.jsonl", lines), kit.write("env.jsonl", [envelope])
     [pairs_fr, env_fr] = kit.ingest(sdk, env).files
     assert (pairs_fr.format, env_fr.format) == ("gemini-pairs", "envelope")
-    assert_counts_add_up(pairs_fr, 3, 1, 0, 2)
-    assert_counts_add_up(env_fr, 1, 0, 0, 1)
-    reasons = [r["reason"] for p in (sdk, env) for r in kit.rejects(p).values()]
-    assert len(reasons) == 3
-    assert all(r.startswith("response.usage_metadata is the Python SDK") for r in reasons)
+    # the same call three times: one row, the others its duplicates
+    assert_counts_add_up(pairs_fr, 2, 1, 1, 0)
+    assert_counts_add_up(env_fr, 1, 0, 1, 0)
+    [row] = kit.rows()
+    assert classes_of(row) == gemini_classes(flash.response["usageMetadata"])
+    assert row["output_tokens"] == 433 + 1477
+    assert row["request_key"] == "google:" + flash.response["responseId"]
+    assert (row["model"], row["finish_reason"]) == (flash.response["modelVersion"], "STOP")
 
 
 def test_dedup_rejects_and_missing_time(kit: EnvelopeKit) -> None:
