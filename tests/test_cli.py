@@ -1311,3 +1311,56 @@ def test_an_empty_no_color_is_as_if_unset(
     else:
         monkeypatch.setenv("NO_COLOR", value)
     assert cli_common.color() is expected
+
+
+def test_report_by_week_and_month_is_a_time_series(tmp_path: Path) -> None:
+    """Weeks are ISO weeks (2026-12-31 and 2027-01-01 are both in 2026-W53) and months UTC
+    calendar months, listed in time order; --top keeps the costliest instead."""
+    from datetime import date
+
+    from helpers import write_jsonl
+
+    days = ["2026-12-20", "2026-12-28", "2026-12-31", "2027-01-01", "2027-01-04", "2027-02-01"]
+    records = [
+        {
+            "timestamp": f"{day}T23:30:00Z",
+            "provider": "openai",
+            "request_id": f"r{i}",
+            "metadata": {"team": "t", "environment": "prod" if i % 2 else "dev"},
+            "request": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+            "response": {
+                "model": "gpt-4o-mini",
+                # a later day costs more, so cost order is not time order
+                "usage": {"prompt_tokens": 1000 * (i + 1), "completion_tokens": 10},
+            },
+        }
+        for i, day in enumerate(days)
+    ]
+    db = tmp_path / "w.duckdb"
+    log = write_jsonl(tmp_path / "w.jsonl", records)
+    assert runner.invoke(app, ["ingest", str(log), "--db", str(db)]).exit_code == 0
+
+    def rows(by: str, *extra: str) -> list[dict[str, Any]]:
+        out = runner.invoke(app, ["report", "--db", str(db), "--by", by, "-f", "json", *extra])
+        assert out.exit_code == 0, out.stderr
+        return list(json.loads(out.stdout)["rows"])
+
+    per_day = {r["day"]: Decimal(r["cost_usd"]) for r in rows("day")}
+    assert sorted(per_day) == days
+    weeks: dict[str, Decimal] = {}
+    months: dict[str, Decimal] = {}
+    for day, cost in per_day.items():
+        year, week, _ = date.fromisoformat(day).isocalendar()
+        weeks[f"{year}-W{week:02d}"] = weeks.get(f"{year}-W{week:02d}", Decimal(0)) + cost
+        months[day[:7]] = months.get(day[:7], Decimal(0)) + cost
+    assert list(weeks) == ["2026-W51", "2026-W53", "2027-W01", "2027-W05"]
+    got_weeks = rows("week")
+    assert [(r["week"], Decimal(r["cost_usd"])) for r in got_weeks] == list(weeks.items())
+    assert [r["requests"] for r in got_weeks] == [1, 3, 1, 1]
+    got_months = rows("month")
+    assert [(r["month"], Decimal(r["cost_usd"])) for r in got_months] == list(months.items())
+    # --top: the costliest week first
+    assert [r["week"] for r in rows("week", "--top", "2")] == ["2026-W53", "2027-W05"]
+    # environment is a dimension too (costliest first)
+    by_env = {r["environment"]: r["requests"] for r in rows("environment")}
+    assert by_env == {"prod": 3, "dev": 3}

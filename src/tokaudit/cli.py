@@ -411,8 +411,9 @@ def report(
         str,
         typer.Option(
             "--by",
-            help="team, model, prompt, user, feature, project, day, provider, priced_model; "
-            "comma-separated.",
+            help="team, model, prompt, user, feature, project, environment, day, week, "
+            "month, provider, priced_model; comma-separated (day, week and month alone: in "
+            "time order).",
         ),
     ] = "team",
     since: Annotated[str | None, typer.Option(help="From this UTC date/time (inclusive).")] = None,
@@ -450,8 +451,8 @@ def report(
     recount: ReadRecountOption = True,
     config: TokenizerConfigOption = None,
 ) -> None:
-    """Cost breakdown by team, model, prompt, user, feature, project, day, provider or
-    priced_model (--by)."""
+    """Cost breakdown by team, model, prompt, user, feature, project, environment, day, week,
+    month, provider or priced_model (--by)."""
     group_by = _guard(lambda: parse_group_by(by))
     renderer = _guard(lambda: get_renderer(fmt))
     start, end = _parse_time(since, "--since"), _parse_time(until, "--until")

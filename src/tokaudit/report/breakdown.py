@@ -1,4 +1,4 @@
-"""Cost breakdowns by team, model, prompt, user, feature or day, straight from SQL."""
+"""Cost breakdowns by team, model, prompt, user, feature, day, week, month …, straight from SQL."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from tokaudit.models import Breakdown, BreakdownRow, PricingInfo, Totals, Unpric
 from tokaudit.pricing.store_tables import ESTIMATED_SPEND
 
 # The SQL expression for each dimension a user may group by.
+TIME_DIMENSIONS = ("day", "week", "month")
 DIMENSIONS: dict[str, str] = {
     "team": "c.team",
     "model": "c.model",
@@ -20,7 +21,11 @@ DIMENSIONS: dict[str, str] = {
     "user": "c.user_id",
     "feature": "c.feature",
     "project": "c.project",
+    "environment": "c.environment",
+    # calendar buckets in UTC, as budget periods are (budget/evaluate.py): ISO weeks
     "day": "strftime(c.ts, '%Y-%m-%d')",
+    "week": "strftime(c.ts, '%G-W%V')",
+    "month": "strftime(c.ts, '%Y-%m')",
     "provider": "c.provider",
     # the price-table model a request was priced as: dated snapshots, provider prefixes and
     # aliases of one model together (unpriced requests have none)
@@ -133,11 +138,18 @@ def breakdown(
     preview = "any_value(p.preview) AS preview" if "prompt" in group_by else "NULL AS preview"
     join = "LEFT JOIN prompt_texts p ON p.text_hash = c.prompt_hash" if "prompt" in group_by else ""
     named = ", ".join(f"k_{d}" for d in group_by)
+    # a time series reads in time order; any other grouping costliest first (and --top
+    # keeps the costliest periods)
+    order = (
+        named
+        if top is None and all(d in TIME_DIMENSIONS for d in group_by)
+        else f"cost_usd DESC NULLS LAST, requests DESC, {named}"
+    )
     rows = con.execute(
         f"""SELECT {keys}, {_TOTALS_SQL}, {preview}
         FROM request_costs c {join} WHERE {where}
         GROUP BY {named}
-        ORDER BY cost_usd DESC NULLS LAST, requests DESC, {named}""",
+        ORDER BY {order}""",
         params,
     ).fetchall()
     n = len(group_by)

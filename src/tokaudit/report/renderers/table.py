@@ -36,7 +36,10 @@ TITLES = {
     "user": "user",
     "feature": "feature",
     "project": "project",
+    "environment": "environment",
     "day": "day",
+    "week": "week",
+    "month": "month",
     "provider": "provider",
     "priced_model": "priced model",
 }
