@@ -51,6 +51,13 @@ def _call(request_id: str, queries: list[str] | None) -> dict[str, Any]:
     }
 
 
+def _csv(db: Path, query: str) -> list[str]:
+    """The lines of `tokaudit sql -f csv` on the store."""
+    result = runner.invoke(app, ["sql", "--db", str(db), "-f", "csv", query])
+    assert result.exit_code == 0, result.output
+    return result.stdout.splitlines()
+
+
 def test_grounding_is_counted_and_named_but_not_priced(tmp_path: Path) -> None:
     log = write_jsonl(
         tmp_path / "gemini.jsonl",
@@ -71,18 +78,11 @@ def test_grounding_is_counted_and_named_but_not_priced(tmp_path: Path) -> None:
     assert "**Not priced**: 1 Gemini request(s) grounded" in markdown
     csv = runner.invoke(app, ["report", "--db", str(db), "-f", "csv"])
     assert "note: 1 Gemini request(s) grounded with Google Search (2 search queries)" in csv.stderr
-    sql = runner.invoke(
-        app,
-        [
-            "sql",
-            "--db",
-            str(db),
-            "-f",
-            "csv",
-            "SELECT request_id, grounding_queries FROM requests ORDER BY 1",
-        ],
-    )
-    assert sql.stdout.splitlines() == ["request_id,grounding_queries", "g1,2", "g2,0"]
+    assert _csv(db, "SELECT request_id, grounding_queries FROM requests ORDER BY 1") == [
+        "request_id,grounding_queries",
+        "g1,2",
+        "g2,0",
+    ]
 
 
 def test_a_report_without_grounding_says_nothing_of_it(tmp_path: Path) -> None:
@@ -111,16 +111,5 @@ def test_a_streamed_grounded_call_keeps_its_queries(tmp_path: Path) -> None:
     log = write_jsonl(tmp_path / "g.jsonl", [streamed])
     db = tmp_path / "g.duckdb"
     assert runner.invoke(app, ["ingest", str(log), "--db", str(db), "--no-recount"]).exit_code == 0
-    sql = runner.invoke(
-        app,
-        [
-            "sql",
-            "--db",
-            str(db),
-            "-f",
-            "csv",
-            "SELECT request_id, grounding_queries, output_tokens FROM requests",
-        ],
-    )
-    assert sql.exit_code == 0, sql.output
-    assert sql.stdout.splitlines() == ["request_id,grounding_queries,output_tokens", "s1,2,5"]
+    got = _csv(db, "SELECT request_id, grounding_queries, output_tokens FROM requests")
+    assert got == ["request_id,grounding_queries,output_tokens", "s1,2,5"]
