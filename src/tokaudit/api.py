@@ -30,7 +30,12 @@ from tokaudit.pricing.store_tables import freeze_costs, install_price_table
 from tokaudit.pricing.table import PriceTable
 from tokaudit.recount import RecountResult, recount
 from tokaudit.recount.pending import Uncounted, uncounted
-from tokaudit.report.breakdown import breakdown, pricing_info, unpriced_models
+from tokaudit.report.breakdown import (
+    BREAKDOWN_COLUMNS,
+    breakdown,
+    pricing_info,
+    unpriced_models,
+)
 from tokaudit.sql import stream_query as _stream_query
 from tokaudit.store import open_store, open_store_read_only
 from tokaudit.tokenizers import PluginInfo, describe, load_tokenizers
@@ -313,7 +318,7 @@ def report(
     (``counted_store``), so requests logged without usage are priced from their recount
     instead of showing as unpriced; ``False`` uses the stored counts and never writes."""
     with counted_store(db, pricing, overlay, config, recount_texts, broken_plugins) as con:
-        freeze_costs(con)
+        freeze_costs(con, BREAKDOWN_COLUMNS)
         return with_credits(con, breakdown(con, group_by, since, until, top), since, until)
 
 

@@ -32,6 +32,17 @@ DIMENSIONS: dict[str, str] = {
     "priced_model": "c.priced_model",
 }
 
+# The request_costs columns a breakdown reads (DIMENSIONS, _TOTALS_SQL, the grounding
+# counts, unpriced_models, time_filter) and the overlay's credits (overlay.credit_usage):
+# ``api.report`` freezes only these.
+BREAKDOWN_COLUMNS = (
+    "request_key", "ts", "team", "model", "prompt_id", "prompt_hash", "user_id", "feature",
+    "project", "environment", "provider", "priced_model", "request_count", "input_tokens",
+    "input_audio_tokens", "cache_read_tokens", "cache_read_audio_tokens",
+    "cache_write_5m_tokens", "cache_write_1h_tokens", "output_tokens", "reasoning_tokens",
+    "cost_usd", "pricing_status", "usage_source", "unpriced_reason", "grounding_queries",
+)  # fmt: skip
+
 _TOTALS_SQL = f"""
     -- an aggregated (bucket) row counts the calls it stands for; unknown counts as one
     coalesce(sum(coalesce(c.request_count, 1)), 0) AS requests,
