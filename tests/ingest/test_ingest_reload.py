@@ -285,6 +285,31 @@ def test_a_grown_log_reloaded_replaces_the_rows_it_still_holds(tmp_path: Path) -
     assert got == [("growth", 1), ("search", 2)]
 
 
+def test_reload_of_an_overwritten_file_keeps_the_rows_of_its_earlier_version(
+    tmp_path: Path,
+) -> None:
+    """A file overwritten with other requests (a daily export) is a second version of its
+    path: --reload of the current version replaces its own rows and keeps those only the
+    earlier version held, which no file holds any more (they were all deleted)."""
+    log = _write(tmp_path / "daily.jsonl", [_call(1, "k1", "s1"), _call(2, "k2", "s2")])
+    con = open_store(":memory:")
+    rules_a = parse_attribution(RULES_A, "a")
+    ingest_paths(con, [str(log)], attribution=rules_a)
+    _write(log, [_call(3, "k2", "s3")])
+    ingest_paths(con, [str(log)], attribution=rules_a)
+    [f] = ingest_paths(
+        con, [str(log)], attribution=parse_attribution(RULES_B, "b"), reload=True
+    ).files
+    assert (f.reloaded, f.loaded, f.duplicates) == (True, 1, 0)
+    got = con.execute("SELECT request_key, team FROM requests ORDER BY 1").fetchall()
+    # calls 1 and 2 keep the teams of RULES_A (metadata.squad); call 3 is k2's: search
+    assert got == [
+        ("openai:chatcmpl-reload-1", "s1"),
+        ("openai:chatcmpl-reload-2", "s2"),
+        ("openai:chatcmpl-reload-3", "search"),
+    ]
+
+
 def test_the_rules_fingerprint_ignores_where_the_rules_live() -> None:
     from tokaudit.ingest.loader import NO_RULES, rules_fingerprint
 

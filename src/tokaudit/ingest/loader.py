@@ -16,6 +16,7 @@ import shutil
 import sys
 import tempfile
 import threading
+from collections import Counter
 from collections.abc import Callable, Container
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, suppress
@@ -479,8 +480,8 @@ class _Pending:
     repair: Repair | None = None  # ``path`` is the readable copy of a damaged file
     rules: str | None = None  # rules_fingerprint of this read
     # --reload of a path the store holds rows of: "version" when this very version was
-    # loaded (all its rows are replaced), "path" when an earlier one was (the rows of the
-    # keys it still holds are); None: a file new to the store, or no --reload
+    # loaded and no other (all its rows are replaced), "path" when an earlier one was too
+    # (the rows of the keys it still holds are); None: a file new to the store, or no --reload
     reload: str | None = None
 
 
@@ -607,13 +608,14 @@ _RECOUNT_OUTPUT = ("recounted_output_tokens", "recount_output_exact")
 def _clear_for_reload(con: duckdb.DuckDBPyConnection, batch: list[_Pending], staged: str) -> None:
     """Make room for the batch's ``--reload`` files, inside the batch's transaction.
 
-    Removed, for a file whose very version was loaded (``reload == "version"``): every
-    request row stored from it. The file still holds each of those requests, so each loads
-    again from ``staged`` under the current rules, under a new key if the field map now
-    makes another one; a request another file also holds stays that file's row, and this
-    file counts it as a duplicate again, as on its first load. For a file of which an
-    earlier version was loaded (``"path"``, a log that grew), only the rows of the keys
-    this read stages: a row of the earlier version that the file no longer holds stays.
+    Removed, for a file whose very version was loaded, and no other (``reload ==
+    "version"``): every request row stored from it. The file still holds each of those
+    requests, so each loads again from ``staged`` under the current rules, under a new key
+    if the field map now makes another one; a request another file also holds stays that
+    file's row, and this file counts it as a duplicate again, as on its first load. For a
+    file of which an earlier version was loaded (``"path"``, a log that grew, or a file
+    overwritten), only the rows of the keys this read stages: a row of the earlier version
+    that the file no longer holds stays.
     Also removed: its batch inputs and its ``ingested_files`` row for this fingerprint.
     The removed rows' recounts are kept in ``_replaced`` for ``_restore_recounts``. Its
     rejects are replaced by the caller, as for any file read.
@@ -888,7 +890,7 @@ def _plan(
             "SELECT path, fingerprint, format, rules_fingerprint FROM ingested_files"
         ).fetchall()
     }
-    loaded_paths = {path for path, _ in known}
+    versions = Counter(path for path, _ in known)  # versions of each path loaded
     # an unchanged damaged archive is skipped, but stays damaged (its exit code too)
     damage = {
         str(source): str(reason).split("; ", 1)[0]
@@ -1012,7 +1014,7 @@ def _plan(
                     problem,
                     repair,
                     rules,
-                    _reload_kind(reload, (source, fp) in known, source in loaded_paths),
+                    _reload_kind(reload, (source, fp) in known, versions[source]),
                 ),
             )
         )
@@ -1193,11 +1195,14 @@ def _needs_line_copy(path: Path, gz: GzipVerdict | None, lf_lines_only: bool) ->
     return check.bare_cr or check.overlong
 
 
-def _reload_kind(reload: bool, version_known: bool, path_known: bool) -> str | None:
-    """``_Pending.reload`` for a file to load."""
-    if not reload:
+def _reload_kind(reload: bool, version_known: bool, versions: int) -> str | None:
+    """``_Pending.reload`` for a file to load, ``versions`` being how many versions of its
+    path the store holds. "version" only when this one is the only one: the rows of a path
+    loaded in several versions (a file overwritten by a new export) are not all in this
+    one, and removing them all would lose those only an earlier version held."""
+    if not reload or not versions:
         return None
-    return "version" if version_known else "path" if path_known else None
+    return "version" if version_known and versions == 1 else "path"
 
 
 def _batches(pending: list[_Pending]) -> list[list[_Pending]]:
