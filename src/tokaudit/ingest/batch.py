@@ -14,6 +14,8 @@ Rows of batch formats keep ``{"custom_id": ..., "batch_input": <input file or nu
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +24,28 @@ import duckdb
 from tokaudit.ingest.staging import insert_prompt_texts, sql_string
 
 BATCH_FORMATS = ("openai-batch", "anthropic-batch", "gemini-batch")
+
+# A file staged from a temporary copy (one with a byte order mark or bare CRs, a damaged
+# archive): the copy's path -> the file itself, set by the loader while it stages. A batch
+# output is matched to the input in its own directory, timed by its own modification time
+# and (Gemini API failures) keyed by its own path, never the copy's.
+_ORIGINALS: dict[str, Path] = {}
+
+
+@contextmanager
+def staged_copies(originals: dict[Path, Path]) -> Iterator[None]:
+    """While staging: each copy in ``originals`` stands for the file it maps to."""
+    _ORIGINALS.update({str(copy): original for copy, original in originals.items()})
+    try:
+        yield
+    finally:
+        for copy in originals:
+            _ORIGINALS.pop(str(copy), None)
+
+
+def original_file(path: Path) -> Path:
+    """The file ``path`` was copied from for staging (``staged_copies``), else ``path``."""
+    return _ORIGINALS.get(str(path), path)
 
 
 def api_from_url(url_sql: str) -> str:
@@ -32,7 +56,7 @@ def api_from_url(url_sql: str) -> str:
 def file_time(path: Path) -> str:
     """SQL JSON literal of a file's modification time (UTC), the last-resort timestamp."""
     try:
-        mtime = path.stat().st_mtime
+        mtime = original_file(path).stat().st_mtime
     except OSError:
         mtime = datetime.now(UTC).timestamp()
     return f"to_json({sql_string(datetime.fromtimestamp(mtime, UTC).isoformat())})"
@@ -76,7 +100,7 @@ def matched_inputs(provider: str, path: Path, ids_sql: str) -> str:
 
     ``ids_sql`` selects the output file's ``custom_id`` values (one column, ``custom_id``).
     """
-    out = sql_string(str(path.resolve()))
+    out = sql_string(str(original_file(path).resolve()))
     outs = (
         f"SELECT {out} AS out_file, {sql_string(provider)} AS provider, custom_id FROM ({ids_sql})"
     )

@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 
 import duckdb
 
-from tokaudit.ingest.batch import file_time, matched_inputs
+from tokaudit.ingest.batch import file_time, matched_inputs, original_file
 from tokaudit.ingest.gemini_pairs import GeminiPairsFormat
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.rewrite import field, not_object_reason, parsed_lines, present, stage_rewritten
@@ -95,7 +95,7 @@ def _text(expr: str) -> str:
 
 
 def _front(path: Path) -> str:
-    where = sql_string(str(path.resolve()))
+    where = sql_string(str(original_file(path).resolve()))
     return f"""
 WITH top AS ({parsed_lines(_P)}
 ), lines AS (

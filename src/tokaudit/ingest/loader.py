@@ -30,6 +30,7 @@ from tokaudit.config_file import env_count
 from tokaudit.errors import UsageError
 from tokaudit.ingest import staging
 from tokaudit.ingest.attribution import Attribution
+from tokaudit.ingest.batch import staged_copies
 from tokaudit.ingest.fieldmap import FieldMap
 from tokaudit.ingest.files import (
     BOM,
@@ -675,11 +676,20 @@ def _restore_recounts(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _stage(con: duckdb.DuckDBPyConnection, fmt: LogFormat, batch: list[_Pending]) -> None:
-    """Build ``_staged`` for a batch: one file with ``stage``, several with ``stage_files``."""
-    if len(batch) == 1:
-        fmt.stage(con, batch[0].path)
-    else:
-        fmt.stage_files(con, [p.path for p in batch])
+    """Build ``_staged`` for a batch: one file with ``stage``, several with ``stage_files``.
+
+    A file staged from a temporary copy is named to the formats that read its place (batch
+    outputs: the input in its directory, its time, its key), as rows name it."""
+    copies = {
+        p.path: Path(p.source)
+        for p in batch
+        if Path(p.source).is_absolute() and p.path != Path(p.source)  # not standard input
+    }
+    with staged_copies(copies):
+        if len(batch) == 1:
+            fmt.stage(con, batch[0].path)
+        else:
+            fmt.stage_files(con, [p.path for p in batch])
 
 
 STAGE_DB = "tokaudit_stage"

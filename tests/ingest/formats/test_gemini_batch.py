@@ -260,6 +260,33 @@ def test_gemini_api_results_take_their_prompts_from_the_input_file(kit: Envelope
     assert [c["cost_usd"] for c in got] == [Decimal("0.0000412"), 0, 0]
 
 
+def test_a_results_file_read_from_a_copy_is_matched_timed_and_keyed_as_itself(
+    kit: EnvelopeKit,
+) -> None:
+    """A results file with a byte order mark (or bare CRs) is staged from a temporary
+    copy: its input is still the one in its own directory (two batches with the same keys
+    side by side), its time is its own modification time, its failures' keys name it."""
+    for batch in ("b1", "b2"):
+        write_at(kit, f"{batch}/input.jsonl", studio_inputs())
+        path = write_at(kit, f"{batch}/results.jsonl", studio_results())
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"-resp-1", batch.encode()))
+        os.utime(path, (MTIME.timestamp(), MTIME.timestamp()))
+    result = kit.ingest(kit.tmp_path / "b1", kit.tmp_path / "b2")
+    assert [f.format for f in result.files] == ["batch-input"] * 2 + ["gemini-batch"] * 2
+    for batch in ("b1", "b2"):
+        path = kit.tmp_path / batch / "results.jsonl"
+        rows = kit.rows(path)
+        assert [r["request_key"] for r in rows] == [
+            f"google:studio{batch}",
+            f"google:request-2@{path.resolve()}",
+            f"google:request-3@{path.resolve()}",
+        ]
+        assert {r["ts"] for r in rows} == {MTIME}
+        given = str((kit.tmp_path / batch / "input.jsonl").resolve())
+        assert [json.loads(r["metadata"])["batch_input"] for r in rows] == [given] * 3
+        assert all(r["prompt_hash"] is not None for r in rows)
+
+
 def test_input_loaded_later_fills_the_same_columns(kit: EnvelopeKit) -> None:
     write_at(kit, "b/input.jsonl", studio_inputs())
     path = write_at(kit, "b/results.jsonl", studio_results())
