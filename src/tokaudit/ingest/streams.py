@@ -48,6 +48,16 @@ _ANTHROPIC_EVENTS = (
     "error",
 )
 _EVENTS = ", ".join(f"'{e}'" for e in _ANTHROPIC_EVENTS)
+# The counts a google-genai SDK dump's ``usage_metadata`` holds one of (genai_sdk.py): a
+# ``usage_metadata`` without any is another library's, not Gemini's (LangChain's AIMessage
+# has ``usage_metadata: {input_tokens, output_tokens, total_tokens}``).
+_SDK_COUNTS = ("prompt_token_count", "candidates_token_count", "total_token_count")
+
+
+def _sdk_usage_sql(c: str) -> str:
+    """SQL: whether JSON ``c`` has the google-genai SDK's ``usage_metadata`` (``_SDK_COUNTS``)."""
+    return "(" + " OR ".join(f"json_exists({c}, '$.usage_metadata.{k}')" for k in _SDK_COUNTS) + ")"
+
 
 STREAM_MACROS = rf"""
 -- The payloads of the "data:" lines of server-sent-events text (NULL where not JSON).
@@ -83,7 +93,7 @@ CREATE OR REPLACE TEMP MACRO ta_is_shape_chunk(provider, c) AS coalesce(CASE pro
     -- (and the google-genai SDK's names of the last two: genai_sdk.py)
     WHEN 'google' THEN json_type(c) = 'OBJECT' AND (json_exists(c, '$.candidates')
                        OR json_exists(c, '$.usageMetadata') OR json_exists(c, '$.promptFeedback')
-                       OR json_exists(c, '$.usage_metadata')
+                       OR {_sdk_usage_sql("c")}
                        OR json_exists(c, '$.prompt_feedback'))
     END, false);
 -- Whether one chunk belongs in the provider's stream: its chunks, or an error sent
@@ -206,7 +216,7 @@ CREATE OR REPLACE TEMP MACRO ta_object_provider(r) AS CASE
     WHEN json_type(r) <> 'OBJECT' THEN NULL
     WHEN json_exists(r, '$.usageMetadata') OR json_exists(r, '$.candidates')
          OR json_exists(r, '$.modelVersion') OR json_exists(r, '$.responseId')
-         OR json_exists(r, '$.usage_metadata') OR json_exists(r, '$.model_version')
+         OR {_sdk_usage_sql("r")} OR json_exists(r, '$.model_version')
          OR json_exists(r, '$.response_id') THEN 'google'
     WHEN r ->> 'type' = 'message' OR starts_with(r ->> 'id', 'msg_') THEN 'anthropic'
     WHEN r ->> 'object' IN ('chat.completion', 'response', 'text_completion')
@@ -234,22 +244,23 @@ CREATE OR REPLACE TEMP MACRO ta_stream_response(provider, r) AS CASE
 _OPENAI_OBJECTS = ("chat.completion", "response", "text_completion")
 # The keys that make a Gemini chunk or response body: the API's names, and the
 # google-genai SDK's (its dumps are read as the API's JSON, genai_sdk.py).
-_GEMINI_CHUNK_KEYS = (
-    "candidates",
-    "usageMetadata",
-    "promptFeedback",
-    "usage_metadata",
-    "prompt_feedback",
-)
+# (the SDK's ``usage_metadata`` only with its counts: ``_sdk_usage``)
+_GEMINI_CHUNK_KEYS = ("candidates", "usageMetadata", "promptFeedback", "prompt_feedback")
 _GEMINI_BODY_KEYS = (
     "usageMetadata",
     "candidates",
     "modelVersion",
     "responseId",
-    "usage_metadata",
     "model_version",
     "response_id",
 )
+
+
+def _sdk_usage(record: dict[str, Any]) -> bool:
+    """Whether ``record`` has the google-genai SDK's ``usage_metadata`` (mirrors
+    ``_sdk_usage_sql``)."""
+    usage = record.get("usage_metadata")
+    return isinstance(usage, dict) and any(k in usage for k in _SDK_COUNTS)
 
 
 def _str(value: Any) -> str:
@@ -269,7 +280,7 @@ def chunk_provider(chunk: Any) -> str | None:
         return "openai"
     if kind in _ANTHROPIC_EVENTS:
         return "anthropic"
-    if any(k in chunk for k in _GEMINI_CHUNK_KEYS):
+    if any(k in chunk for k in _GEMINI_CHUNK_KEYS) or _sdk_usage(chunk):
         return "google"
     return None
 
@@ -289,7 +300,7 @@ def body_provider(body: Any) -> str | None:
         return None
     if not isinstance(body, dict):
         return None
-    if any(k in body for k in _GEMINI_BODY_KEYS):
+    if any(k in body for k in _GEMINI_BODY_KEYS) or _sdk_usage(body):
         return "google"
     ident = _str(body.get("id"))
     if body.get("type") == "message" or ident.startswith("msg_"):

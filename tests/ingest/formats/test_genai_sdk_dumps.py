@@ -330,3 +330,40 @@ def test_an_sdk_request_config_is_read_once(tmp_path: Path) -> None:
     # the system instruction is the prompt (prompt_hash), wherever it was logged
     hashes = [r["prompt_hash"] for r in rows]
     assert hashes[0] == hashes[1] == hashes[2] != hashes[3]
+
+
+# LangChain's AIMessage, dumped (message.model_dump()): its ``usage_metadata`` is LangChain's
+# own ({input_tokens, output_tokens, total_tokens}), not the google-genai SDK's.
+LANGCHAIN_MESSAGE: Json = {
+    "content": "Hello! How can I help?",
+    "additional_kwargs": {},
+    "response_metadata": {"model_name": "gpt-4o-mini-2024-07-18", "finish_reason": "stop"},
+    "type": "ai",
+    "id": "run-6b1c1f0e-1",
+    "tool_calls": [],
+    "usage_metadata": {"input_tokens": 1100, "output_tokens": 900, "total_tokens": 2000},
+}
+
+
+def test_another_librarys_usage_metadata_is_not_a_gemini_response(tmp_path: Path) -> None:
+    """Only a ``usage_metadata`` with the SDK's counts makes a body Gemini's: LangChain
+    messages read as Gemini responses had no usage (renamed, none of Gemini's counts) and
+    were priced from a recount of their text, as google calls."""
+    from tokaudit.ingest.sqltext import install_macros
+    from tokaudit.ingest.streams import body_provider
+
+    timed = {
+        "timestamp": TS,
+        "model": "gpt-4o-mini",
+        "request": {"messages": [{"role": "user", "content": "hi"}]},
+        "response": LANGCHAIN_MESSAGE,
+    }
+    con, fr, rows = _load(tmp_path, "langchain", [timed, {**LANGCHAIN_MESSAGE, "timestamp": TS}])
+    assert fr.error is not None and "cannot detect the log format" in fr.error
+    assert rows == []
+    # the Python detector and the SQL one agree; an SDK dump is still Gemini's
+    install_macros(con)
+    sdk = sdk_dump(API_RESPONSE)
+    for body, provider in ((LANGCHAIN_MESSAGE, None), (sdk, "google"), ([sdk], "google")):
+        got = con.execute("SELECT ta_body_provider(?::JSON)", [json.dumps(body)]).fetchone()
+        assert (body_provider(body), got) == (provider, (provider,))
