@@ -223,10 +223,18 @@ M = {p: _at("md", p, _META) for p in _META}
 
 # Whether the call succeeded, from the usage STRUCT ``us``, the error ``err`` and the
 # response ``resp`` (the same in both staging paths).
+# A Google error ({code: 503, status: "UNAVAILABLE", message}, google.rpc.Status as the
+# REST API sends it) has its HTTP code in ``code`` and its name in ``status``; the
+# envelope's own error and OpenAI's and Anthropic's have ``status`` (HTTP) and ``type``.
 _OUTCOME = """coalesce(us.has_usage, false) AS has_usage,
     CASE WHEN err IS NOT NULL OR resp IS NULL THEN 'error' ELSE 'ok' END AS status,
-    try_cast(err ->> 'status' AS INTEGER) AS http_status,
-    coalesce(err ->> 'type', err ->> 'code') AS error_type,
+    coalesce(try_cast(err ->> 'status' AS INTEGER),
+             CASE WHEN regexp_full_match(err ->> 'code', '[1-5][0-9][0-9]')
+                  THEN (err ->> 'code')::INTEGER END) AS http_status,
+    coalesce(err ->> 'type',
+             CASE WHEN NOT regexp_full_match(err ->> 'status', '-?[0-9]+')
+                  THEN err ->> 'status' END,
+             err ->> 'code') AS error_type,
     err ->> 'message' AS error_message"""
 
 

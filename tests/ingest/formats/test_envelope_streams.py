@@ -335,10 +335,11 @@ def test_a_stream_that_fails_mid_way_is_an_error_row(kit: EnvelopeKit) -> None:
         for k, r in by_key.items()
         if k != "responses-whole"
     }
+    assert by_key["gemini"]["http_status"] == 503  # google.rpc.Status: code is the HTTP one
     assert got == {
         "responses-failed": ("error", "server_error", "boom", False),
         "chat": ("error", "server_error", "The server had an error", False),
-        "gemini": ("error", "503", "The model is overloaded.", False),
+        "gemini": ("error", "UNAVAILABLE", "The model is overloaded.", False),
     }
     install_prices(kit.con)
     # a failed call is billed nothing (as an Anthropic stream's error event): not priced
