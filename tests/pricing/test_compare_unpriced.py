@@ -188,3 +188,20 @@ def test_an_overlay_the_compared_table_cannot_take_names_that_table(tmp_path: Pa
     assert out.exit_code == 2
     assert f"the overlay does not apply to the compared table {other}: " in out.stderr
     assert "'beta' is not in the price table" in out.stderr
+
+
+def test_a_time_series_is_compared_in_time_order(tmp_path: Path) -> None:
+    """`--by week` (or day, month) alone lists periods in time order, as the spend report
+    does; it was ordered by the size of the change. alpha costs $1 per 1M input tokens now
+    and $2 under the compared table: the deltas are $1, $5 and $3 for 1M, 5M and 3M tokens."""
+    current, other = _tables(tmp_path)
+    current_table = load_price_table(current)
+    weeks = [("2026-12-28T12:00:00Z", 1), ("2027-01-04T12:00:00Z", 5), ("2027-01-11T12:00:00Z", 3)]
+    envelopes = [openai_envelope("alpha", ts, millions * 1_000_000, 0) for ts, millions in weeks]
+    con = priced_store(tmp_path, envelopes, table=current_table)
+    result = compare_pricing(con, current_table, load_price_table(other), ["week"])
+    got = [(r.keys["week"], r.cost_usd, r.compare_cost_usd) for r in result.rows]
+    assert got == [("2026-W53", D(1), D(2)), ("2027-W01", D(5), D(10)), ("2027-W02", D(3), D(6))]
+    # any other grouping: the largest change first
+    by_team = compare_pricing(con, current_table, load_price_table(other), ["week", "team"])
+    assert [r.keys["week"] for r in by_team.rows] == ["2027-W01", "2027-W02", "2026-W53"]

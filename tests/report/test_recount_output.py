@@ -101,3 +101,23 @@ def test_people_tables_keep_their_total_row(con: duckdb.DuckDBPyConnection) -> N
     # two groups (search has the larger input difference), then the total
     assert [r[0] for r in rows] == ["search", "total", "total"]
     assert rows[-1][columns.index("reported_input")] == 220
+
+
+def test_a_time_series_is_listed_in_time_order(tmp_path: Path) -> None:
+    """`--show recount --by week` (day, month) alone lists periods in time order, as the spend
+    report does; it was ordered by the size of the input difference. Each request sends the
+    same "hi", so the week logging 5,000 prompt tokens differs most."""
+    con = priced_store(
+        tmp_path,
+        [
+            openai_record("2026-12-28T12:00:00Z", "gpt-4o-mini", 1_000, 5),
+            openai_record("2027-01-04T12:00:00Z", "gpt-4o-mini", 5_000, 5),
+            openai_record("2027-01-11T12:00:00Z", "gpt-4o-mini", 3_000, 5),
+        ],
+    )
+    report = recount_report(con, ["week"])
+    assert [r.keys["week"] for r in report.rows] == ["2026-W53", "2027-W01", "2027-W02"]
+    assert [r.reported_input for r in report.rows] == [1_000, 5_000, 3_000]
+    # any other grouping: the largest difference first
+    by_team = recount_report(con, ["week", "team"])
+    assert [r.keys["week"] for r in by_team.rows] == ["2027-W01", "2027-W02", "2026-W53"]

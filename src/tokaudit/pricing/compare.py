@@ -29,7 +29,7 @@ from tokaudit.pricing.store_tables import (
     read_pricing_info,
 )
 from tokaudit.pricing.table import PriceTable
-from tokaudit.report.breakdown import DIMENSIONS, time_filter
+from tokaudit.report.breakdown import DIMENSIONS, time_filter, time_series
 
 
 @dataclass(frozen=True)
@@ -98,10 +98,15 @@ def compare_pricing(
     keys = ", ".join(f"{DIMENSIONS[d]} AS k_{d}" for d in group_by)
     order = ", ".join(f"k_{d}" for d in group_by)
     base = "FROM request_costs c JOIN _compare o USING (request_key)"
+    # largest change first; periods alone in time order, as every report lists them
+    ranked = (
+        order
+        if time_series(group_by)
+        else f"""abs(sum(o.cost_usd) FILTER (WHERE {both})
+                     - sum(c.cost_usd) FILTER (WHERE {both})) DESC NULLS LAST, {order}"""
+    )
     rows = con.execute(
-        f"""SELECT {keys}, {sums} {base} WHERE {where} GROUP BY {order}
-        ORDER BY abs(sum(o.cost_usd) FILTER (WHERE {both})
-                     - sum(c.cost_usd) FILTER (WHERE {both})) DESC NULLS LAST, {order}""",
+        f"""SELECT {keys}, {sums} {base} WHERE {where} GROUP BY {order} ORDER BY {ranked}""",
         params,
     ).fetchall()
     total = con.execute(f"SELECT {sums} {base} WHERE {where}", params).fetchone()

@@ -65,6 +65,12 @@ _TOTALS_SQL = f"""
 """
 
 
+def time_series(group_by: list[str]) -> bool:
+    """Whether a grouping is time buckets alone: such rows read in time order (every view of
+    ``report``: spend, --show recount, --compare-pricing), not largest first."""
+    return all(d in TIME_DIMENSIONS for d in group_by)
+
+
 def parse_group_by(text: str) -> list[str]:
     """Known dimensions, each once: a repeated one would only print the same column twice."""
     dims = [d.strip().lower() for d in text.split(",") if d.strip()]
@@ -153,7 +159,7 @@ def breakdown(
     # keeps the costliest periods)
     order = (
         named
-        if top is None and all(d in TIME_DIMENSIONS for d in group_by)
+        if top is None and time_series(group_by)
         else f"cost_usd DESC NULLS LAST, requests DESC, {named}"
     )
     rows = con.execute(

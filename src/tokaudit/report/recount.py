@@ -23,7 +23,7 @@ import duckdb
 
 from tokaudit.models import PricingInfo
 from tokaudit.pricing.store_tables import ESTIMATED_SPEND
-from tokaudit.report.breakdown import DIMENSIONS, pricing_info, time_filter
+from tokaudit.report.breakdown import DIMENSIONS, pricing_info, time_filter, time_series
 
 __all__ = [
     "COLUMNS",
@@ -124,13 +124,14 @@ def recount_report(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> RecountReport:
-    """Per group: reported vs recounted input and output, largest input difference first."""
+    """Per group: reported vs recounted input and output, largest input difference first
+    (periods alone: in time order)."""
     where, params = time_filter(since, until)
     keys = ", ".join(f"{DIMENSIONS[d]} AS k_{d}" for d in group_by)
     names = ", ".join(f"k_{d}" for d in group_by)
+    order = names if time_series(group_by) else f"abs(rep_in - rec_in) DESC, requests DESC, {names}"
     rows = con.execute(
-        f"SELECT {keys}, {_SQL} {_FROM} WHERE {where} GROUP BY {names} "
-        f"ORDER BY abs(rep_in - rec_in) DESC, requests DESC, {names}",
+        f"SELECT {keys}, {_SQL} {_FROM} WHERE {where} GROUP BY {names} ORDER BY {order}",
         params,
     ).fetchall()
     n = len(group_by)
