@@ -709,6 +709,7 @@ def _budget_warnings(budget: Path, baseline: Path | None, result: BudgetReport) 
     """stderr: what passes without being checked (no budgets, a scope matching nothing, a
     relative budget not compared), and unpriced requests in scope, in either store."""
     from tokaudit.budget import unmatched_scope_warnings
+    from tokaudit.budget.evaluate import NO_MATCH
 
     if not result.outcomes:  # `budgets: []`: a gate that checks nothing must say so
         _err(f"warning: {budget}: no budgets; the gate checks nothing")
@@ -717,7 +718,7 @@ def _budget_warnings(budget: Path, baseline: Path | None, result: BudgetReport) 
     for line in unmatched_scope_warnings(result):  # a typo such as team: serach
         _err(f"warning: {line}")
     for o in result.outcomes:
-        if o.not_compared:
+        if o.not_compared and o.not_compared != NO_MATCH:  # NO_MATCH: warned just above
             _err(f"warning: budget {o.name!r}: not compared, it passes: {o.not_compared}")
     for o in result.outcomes:
         sides = [("", o.unpriced_requests, o.unpriced_models)]

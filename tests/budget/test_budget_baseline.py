@@ -232,6 +232,39 @@ def test_csv_and_markdown_carry_the_baseline_and_the_change(stores: tuple[Path, 
     assert f"Baseline: {str(main).replace('_', chr(92) + '_')}." in md.stdout
 
 
+def test_a_per_request_metric_matching_nothing_in_the_store_is_not_compared(
+    tmp_path: Path,
+) -> None:
+    """Team search has two requests on main ($0.165 and 1,000,000 input tokens per request)
+    and none in a PR's store that ran team new only: nothing there gives a cost or tokens
+    per request. That is no comparison, not an infinite increase: it showed `+∞ (from 0)`
+    and change_pct null (what an increase from a baseline of 0 gives), with not_compared
+    null (QA)."""
+    pr, main = _store(tmp_path, "pr", _pr()[2:]), _store(tmp_path, "main", MAIN)
+    budgets = (
+        "budgets:\n"
+        "  - {name: cpr, scope: {team: search}, max_increase_pct: 10, metric: cost_per_request}\n"
+        "  - {name: in, scope: {team: search}, max_increase_pct: 10,"
+        " metric: input_tokens_per_request}\n"
+    )
+    result = _check(pr, budgets, "-f", "json", baseline=main)
+    assert result.exit_code == 0, result.stderr
+    got = {
+        b["name"]: (b["value"], b["baseline"]["value"], b["change_pct"], b["not_compared"])
+        for b in json.loads(result.stdout)["budgets"]
+    }
+    nothing = "no request in scope in the store"
+    assert got == {"cpr": (None, "0.165", None, nothing), "in": (None, "1000000", None, nothing)}
+    # warned once each, as any scope that matches no request
+    assert result.stderr.count("scope team=search matches no request") == 2
+    assert "not compared" not in result.stderr
+    table = _check(pr, budgets, baseline=main)
+    assert table.exit_code == 0
+    assert "∞" not in table.stdout
+    rows = [line for line in table.stdout.splitlines() if line.startswith(("│ cpr", "│ in "))]
+    assert len(rows) == 2 and all("not compared" in row for row in rows)
+
+
 def test_per_request_limit_per_period_needs_no_baseline(tmp_path: Path) -> None:
     """max_cost_per_request_usd: the average cost of a priced request in each period. On
     main, 2026-10-01 has one request of $0.18 and 2026-10-02 one of $0.15 (and an unpriced

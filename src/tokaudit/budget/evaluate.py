@@ -201,6 +201,10 @@ def _side(
     return fraction, side
 
 
+# a relative budget whose scope matches no request in the store (warned as any such scope)
+NO_MATCH = "no request in scope in the store"
+
+
 def _missing(side: str, metric: str) -> str:
     what = "has known tokens" if "tokens" in metric else "is priced"
     return f"no request in scope in the {side} {what}"
@@ -222,7 +226,8 @@ def _relative_outcome(
     elif baseline is None:
         why = _missing("baseline store", budget.metric)
     elif current is None:
-        why = _missing("store", budget.metric) if now.matched_requests else None
+        # nothing in scope here gives the ratio: not an increase from 0 (change_pct null)
+        why = _missing("store", budget.metric) if now.matched_requests else NO_MATCH
     else:
         exceeded, change = _increase(current, baseline, budget.max_increase_pct)
     return BudgetOutcome(
