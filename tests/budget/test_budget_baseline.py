@@ -298,6 +298,48 @@ def test_per_request_limit_per_period_needs_no_baseline(tmp_path: Path) -> None:
     assert "$0.1600 per request" in row and "$0.1800" in row and "EXCEEDED" in row
 
 
+def _failed(ts: str) -> dict[str, Any]:
+    """A rate-limited call of team search: an error without usage, which costs nothing."""
+    return {
+        "timestamp": ts,
+        "provider": "openai",
+        "metadata": {"team": "search"},
+        "request": {"model": MINI, "messages": [{"role": "user", "content": ts}]},
+        "error": {"status": 429, "type": "rate_limit_error", "message": "slow down"},
+    }
+
+
+def test_failed_calls_without_usage_are_no_requests_of_a_cost_per_request(
+    tmp_path: Path,
+) -> None:
+    """The PR's two search requests ($0.18 on 2026-11-01, $0.183 on 2026-11-02) plus three
+    429s (two on 11-02, one on 11-03). A failed call without usage has no tokens, so the
+    token metrics leave it out; the cost per request counted it as a $0 request, so more
+    failures read as a cheaper PR: $0.363 / 5 = $0.0726, -56 % (QA). Without them: $0.363 /
+    2 = $0.1815, +10 % over $0.165, and 11-02 costs $0.183 per request, above $0.18."""
+    failed = [_failed("2026-11-02T12:00:00Z"), _failed("2026-11-02T12:01:00Z")]
+    pr = _store(tmp_path, "pr", [*_pr()[:2], *failed, _failed("2026-11-03T12:00:00Z")])
+    main = _store(tmp_path, "main", MAIN)
+    budgets = (
+        "budgets:\n"
+        "  - {name: cpr, scope: {team: search}, max_increase_pct: 10, metric: cost_per_request}\n"
+        "  - {name: in, scope: {team: search}, max_increase_pct: 10,"
+        " metric: input_tokens_per_request}\n"
+        "  - {name: daily, period: day, max_cost_per_request_usd: '0.18'}\n"
+    )
+    result = _check(pr, budgets, "-f", "json", baseline=main)
+    assert result.exit_code == 1, result.stderr
+    got = {b["name"]: b for b in json.loads(result.stdout)["budgets"]}
+    cpr = got["cpr"]
+    assert (cpr["value"], cpr["change_pct"], cpr["exceeded"]) == ("0.1815", "10", False)
+    assert cpr["matched_requests"] == 5
+    # (1,000,000 + 1,220,000) / 2 = 1,110,000: +11 %, as before (failures never counted)
+    assert (got["in"]["value"], got["in"]["change_pct"]) == ("1110000", "11")
+    daily = got["daily"]
+    assert daily["exceeded_periods"] == [{"period": "2026-11-02", "value": "0.183"}]
+    assert (daily["worst_period"], daily["value"]) == ("2026-11-02", "0.183")
+
+
 def test_a_relative_budget_without_a_baseline_is_exit_2(stores: tuple[Path, Path]) -> None:
     pr, _ = stores
     result = _check(pr, RELATIVE)

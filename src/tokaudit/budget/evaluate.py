@@ -42,7 +42,8 @@ BUCKETS = {
 
 _CALLS = "coalesce(c.request_count, 1)"  # an aggregated (bucket) row counts its calls
 # a request whose tokens are known: logged usage, or recounted (logged without usage); a
-# failed call without usage has none
+# failed call without usage has none, and costs nothing: it is no request of a per-request
+# metric, or a PR whose calls fail (429s) would show a lower cost per request
 _COUNTED = "c.usage_source IS NOT NULL"
 _SUMS = f"""sum(c.cost_usd),
     coalesce(sum({_CALLS}) FILTER (WHERE c.pricing_status = 'unpriced'), 0),
@@ -50,7 +51,7 @@ _SUMS = f"""sum(c.cost_usd),
     -- spend priced from recounted tokens (no usage logged): an estimate
     count(*) FILTER (WHERE {ESTIMATED_SPEND}),
     coalesce(sum(c.cost_usd) FILTER (WHERE {ESTIMATED_SPEND}), 0),
-    coalesce(sum({_CALLS}) FILTER (WHERE c.pricing_status = 'priced'), 0),
+    coalesce(sum({_CALLS}) FILTER (WHERE c.pricing_status = 'priced' AND {_COUNTED}), 0),
     coalesce(sum({_CALLS}) FILTER (WHERE {_COUNTED}), 0),
     -- every input class as the provider counted it: uncached, audio, cache reads, writes
     coalesce(sum(c.total_input_tokens) FILTER (WHERE {_COUNTED}), 0),
@@ -147,7 +148,7 @@ def _spend_outcome(
     values = [(str(r[0]), f, r) for r in rows if (f := _fraction(r, metric)) is not None]
     # A period with nothing priced has no known spend (NULL), never $0; a scope with
     # nothing priced at all has none either (None: null in JSON, "unpriced (N)" in tables).
-    nothing_priced = bool(rows) and not values
+    nothing_priced = bool(rows) and all(r[COST] is None for r in rows)
     worst = None
     for item in values:
         if worst is None or _larger(item[1], worst[1]):
@@ -207,6 +208,8 @@ NO_MATCH = "no request in scope in the store"
 
 def _missing(side: str, metric: str) -> str:
     what = "has known tokens" if "tokens" in metric else "is priced"
+    if metric == "cost_per_request":  # failed calls without usage only: none is a request here
+        what = "is priced with usage (logged or recounted)"
     return f"no request in scope in the {side} {what}"
 
 
