@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import dataclass
 from decimal import Decimal
@@ -225,8 +226,8 @@ def test_the_budget_gate_marks_estimated_spend(no_usage_db: Path, tmp_path: Path
     assert (outcome["estimated_requests"], outcome["worst_estimated_cost_usd"]) == (1, "0.0000048")
     assert "0.0000048 USD of it priced from recounted tokens" in out.stderr
     csv_lines = runner.invoke(app, [*args, "-f", "csv"]).stdout.splitlines()
-    assert csv_lines[0].endswith(",estimated_requests,worst_estimated_cost_usd")
-    assert csv_lines[1].endswith(",1,0.0000048")
+    [row] = list(csv.DictReader(csv_lines))
+    assert (row["estimated_requests"], row["worst_estimated_cost_usd"]) == ("1", "0.0000048")
     for fmt in ("table", "markdown"):
         shown = runner.invoke(app, [*args, "-f", fmt]).stdout
         # the limit and the spend would both show as <$0.0001: both are shown exactly
