@@ -223,6 +223,24 @@ def test_a_shared_chains_parts_are_amounts_at_the_money_scale() -> None:
     assert saving_chains == [("anthropic", "m", "h", 1)]
 
 
+def test_a_chain_that_saves_nothing_is_not_counted_in_its_groups_finding() -> None:
+    """Two warm chains of one team and prompt: the first saves $1 (gross 3, premium 2),
+    the second's gross (1) is below the premium it never paid. The finding is the first
+    chain's: one chain, its 2 missed requests, $1 (the second's 5 missed requests were
+    counted, and D09 may count them too since D01 no longer claims them)."""
+    from tokaudit.findings.uncached_prefix import _per_group
+
+    rows = [
+        ("anthropic", "m", "h", 1, "t", None, 2048, 2, "3", 0, "2", True),
+        ("anthropic", "m", "h", 2, "t", None, 2048, 5, "1", 0, "2", True),
+    ]
+    groups, saving_chains = _per_group(rows)
+    assert [(key, values[1:5]) for key, values in groups] == [
+        (("t", "m", None), (1, 2, 2048, Decimal(1)))
+    ]
+    assert saving_chains == [("anthropic", "m", "h", 1)]
+
+
 def test_d01_on_a_model_without_a_cache_write_price_claims_nothing(tmp_path: Path) -> None:
     """An overlay's private Anthropic-provider model with a cache-read price and no
     cache-write price crashed `findings` and `audit` (the write premium was NULL, QA):

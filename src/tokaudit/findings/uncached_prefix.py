@@ -192,8 +192,9 @@ def _per_group(
                 saving = Decimal(0)
             else:
                 saving = max(Decimal(0), gross - (Decimal(premium) if writes == 0 else 0))
-            if saving > 0:
-                saving_chains.append(tuple(parts[0][:4]))
+            if saving <= 0:
+                continue  # a chain that saves nothing is no part of any finding
+            saving_chains.append(tuple(parts[0][:4]))
             for provider, model, _h, _c, team, prompt, p, missed, part_gross, _w, _p, x in parts:
                 if not missed:
                     continue
