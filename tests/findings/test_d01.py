@@ -55,3 +55,27 @@ def test_claude_on_bedrock_pays_the_write_premium(tmp_path: Path) -> None:
     # the two missed requests are claimed: D09 leaves them out of its savings
     claimed = con.execute("SELECT request_key FROM _claimed_requests ORDER BY 1").fetchall()
     assert claimed == [("litellm:l1",), ("litellm:l2",)]
+
+
+def _azure(i: int, ts: str) -> dict[str, Any]:
+    """A LiteLLM spend log of gpt-4o on Azure OpenAI, no cache read."""
+    call = _litellm(i, ts)
+    call.update(custom_llm_provider="azure", model="gpt-4o-2024-08-06")
+    call["response"]["model"] = "gpt-4o-2024-08-06"
+    call["metadata"] = {"user_api_key_team_id": "az"}
+    return call
+
+
+def test_azure_openai_caches_in_openais_128_token_steps(tmp_path: Path) -> None:
+    """Azure OpenAI caches as OpenAI does, from 1,024 tokens in steps of 128
+    (learn.microsoft.com, prompt caching): a 2,000-token prefix could have been read for
+    1,920 tokens, not 2,000, and its size is exact (o200k), not an estimate."""
+    times = ["2026-10-01 10:00:00", "2026-10-01 10:02:00", "2026-10-01 10:04:00"]
+    con = priced_store(tmp_path, [_azure(i, ts) for i, ts in enumerate(times)])
+    assert con.execute("SELECT DISTINCT provider FROM requests").fetchall() == [("azure",)]
+    # gpt-4o: input $2.50, cached input $1.25 per 1M; no write premium (GPT-4o writes at
+    # the input rate). 2 missed requests, 1,024 + 7 × 128 = 1,920 cacheable tokens each.
+    saving = 2 * 1920 * (Decimal("2.50") - Decimal("1.25")) / 10**6
+    found = UncachedPrefix().evaluate(con, default_settings()["D01"])
+    assert [(f.team, f.requests, f.savings_usd) for f in found] == [("az", 2, saving)]
+    assert "estimated" not in found[0].detail

@@ -7,8 +7,8 @@ rate for a prefix it could have read at the cache rate. The saving per missed re
 is ``(P_eff - cache_read) * (input - cache_read price)``, minus one cache-write premium
 per chain that never wrote: the catalogue formula, counted only on requests that
 missed, so an estimated prefix size cannot make a well-cached chain look wasteful.
-``P`` is the prefix size counted with o200k_base (exact for OpenAI, an estimate for
-other providers); OpenAI caches in 128-token steps from 1,024 tokens.
+``P`` is the prefix size counted with o200k_base (exact for OpenAI and Azure OpenAI, an
+estimate for other providers); both cache in 128-token steps from 1,024 tokens.
 """
 
 from __future__ import annotations
@@ -34,6 +34,14 @@ def _minimum(priced_model: str, minimums: dict[str, Any]) -> int | None:
     family = re.sub(r"^(?:[a-z]{2,6}\.)?(?:anthropic\.)", "", priced_model.lower())
     keys = [k for k in minimums if family.startswith(k.lower())]
     return int(minimums[max(keys, key=len)]) if keys else None
+
+
+# Providers whose prompt cache is OpenAI's: from 1,024 tokens, in steps of 128, with an
+# o200k prefix size that is exact. Azure OpenAI documents the same steps ("after the first
+# 1,024 tokens cache hits will occur for every 128 additional identical tokens",
+# learn.microsoft.com/azure/ai-foundry/openai/how-to/prompt-caching).
+OPENAI_CACHES = ("openai", "azure")
+_OPENAI_CACHES = ", ".join(f"'{p}'" for p in OPENAI_CACHES)
 
 
 class UncachedPrefix(WasteRule):
@@ -71,7 +79,7 @@ class UncachedPrefix(WasteRule):
                   AND c.cache_read_price IS NOT NULL AND c.input_price > c.cache_read_price
             ), eligible AS (
                 SELECT *,
-                    CASE WHEN provider = 'openai'
+                    CASE WHEN provider IN ({_OPENAI_CACHES})
                          THEN CASE WHEN p >= 1024 THEN 1024 + ? * ((p - 1024) // ?) ELSE 0 END
                          ELSE p END AS p_eff,
                     lag(ts) OVER w AS prev_ts
@@ -149,7 +157,7 @@ class UncachedPrefix(WasteRule):
                 detail=(
                     f"{missed} request(s) in {chains} warm chain(s) re-sent a ~{p:,}-token "
                     f"prefix within {ttl:g} min without a cache read"
-                    + ("" if provider == "openai" else " (prefix size estimated)")
+                    + ("" if provider in OPENAI_CACHES else " (prefix size estimated)")
                     + (
                         "; mark it with cache_control"
                         if explicit or provider == "anthropic"
