@@ -3,8 +3,10 @@
 Lines are OpenAI Batch API input (``{custom_id, method, url, body}``), Anthropic Message
 Batches requests saved one per line (``{custom_id, params}``, the ``requests[]`` items of
 the create call) or Gemini API Batch Mode input (``{key, request}``, a GenerateContentRequest;
-ai.google.dev/gemini-api/docs/batch-api). They are not model calls: they load into
-``batch_inputs`` (the Gemini ``key`` as the ``custom_id``), and the ``openai-batch`` /
+ai.google.dev/gemini-api/docs/batch-api), or Vertex AI batch prediction input
+(``{request}``, no key: kept by line number, ``#12``; its output holds its request). They
+are not model calls: they load into ``batch_inputs`` (the Gemini ``key`` as the
+``custom_id``), and the ``openai-batch`` /
 ``anthropic-batch`` / ``gemini-batch`` rows take their request body from there (see
 ``batch.py``). This format loads before the others in one ingest call (``priority``).
 """
@@ -46,7 +48,10 @@ WITH top AS ({parsed_lines(_P)}
     FROM top
 ), keyed AS (
     SELECT *, CASE WHEN provider = 'google'
-                   THEN CASE WHEN json_type({T["key"]}) = 'VARCHAR' THEN {T["key"]} ->> '$' END
+                   THEN CASE WHEN json_type({T["key"]}) = 'VARCHAR' THEN {T["key"]} ->> '$'
+                             -- a Vertex AI batch input line has no key (its output line
+                             -- holds its request): kept by its line number
+                             WHEN NOT list_contains(keys, 'key') THEN '#' || line_no END
                    WHEN json_type({T["custom_id"]}) = 'VARCHAR' THEN {T["custom_id"]} ->> '$'
               END AS custom_id
     FROM lines
@@ -91,10 +96,14 @@ def _is_input(record: Any) -> bool:
     if not isinstance(record, dict):
         return False
     if not isinstance(record.get("custom_id"), str):
-        # Gemini API Batch Mode input: {"key": ..., "request": GenerateContentRequest}
+        # Gemini API Batch Mode input: {"key": ..., "request": GenerateContentRequest};
+        # Vertex AI batch prediction input: {"request": GenerateContentRequest} and no key
+        request = record.get("request")
+        keyed = isinstance(record.get("key"), str)
+        vertex = "key" not in record and isinstance(request, dict) and "contents" in request
         return (
-            isinstance(record.get("key"), str)
-            and isinstance(record.get("request"), dict)
+            (keyed or vertex)
+            and isinstance(request, dict)
             and not any(k in record for k in _RESULT_KEYS)
         )
     openai = isinstance(record.get("body"), dict) and "url" in record

@@ -402,3 +402,37 @@ def test_no_existing_fixture_is_taken_for_a_gemini_batch() -> None:
             assert not fmt.sniff(FileHead(path, lines)), path
     finally:
         con.close()
+
+
+def test_vertex_input_lines_are_batch_inputs_not_rejects(kit: EnvelopeKit) -> None:
+    """A Vertex AI batch job's input file (``{"request": …}`` lines, no key) next to its
+    output: its lines are the job's prompts, not malformed calls. It was read as
+    gemini-pairs and every line rejected ("missing timestamp"); it is a batch input now,
+    kept by line number, and the output still takes each prompt from its own line."""
+    inputs = [{"request": line["request"]} for line in vertex_lines()]
+    assert all("contents" in line["request"] for line in inputs)
+    input_path = write_at(kit, "vertex/input.jsonl", inputs)
+    output_path = write_at(kit, "vertex/predictions.jsonl", vertex_lines())
+    result = kit.ingest(input_path.parent)
+    by_name = {Path(f.path).name: f for f in result.files}
+    assert by_name["input.jsonl"].format == "batch-input"
+    assert_counts_add_up(by_name["input.jsonl"], 3, 3, 0, 0)
+    assert kit.rejects(input_path) == {}
+    stored = kit.query(
+        "SELECT custom_id, provider FROM batch_inputs WHERE source_file = ? ORDER BY 1",
+        [str(input_path.resolve())],
+    )
+    assert [(r["custom_id"], r["provider"]) for r in stored] == [
+        ("#1", "google"),
+        ("#2", "google"),
+        ("#3", "google"),
+    ]
+    # the outputs load as they do alone
+    assert by_name["predictions.jsonl"].format == "gemini-batch"
+    assert len(kit.rows(output_path)) == 3
+    # a Gemini API input line without its key is still a reject (a key is what joins it)
+    no_key = [{"key": 7, "request": inputs[0]["request"]}]
+    bad = kit.write("studio-input.jsonl", [*studio_inputs(), *no_key])
+    [fr] = kit.ingest(bad).files
+    assert fr.format == "batch-input"
+    assert [r["reason"] for r in kit.rejects(bad).values()] == ["key is missing or not a string"]
