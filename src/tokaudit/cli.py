@@ -617,7 +617,9 @@ def check(
     no_fail: Annotated[
         bool,
         typer.Option(
-            "--no-fail", envvar="TOKAUDIT_NO_FAIL", help="Report but always exit 0 (rollout)."
+            "--no-fail",
+            envvar="TOKAUDIT_NO_FAIL",
+            help="Report a broken budget but exit 0 (rollout); errors and --strict still exit 2.",
         ),
     ] = False,
     strict: Annotated[
