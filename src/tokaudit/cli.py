@@ -727,11 +727,13 @@ def _budget_warnings(budget: Path, baseline: Path | None, result: BudgetReport) 
         if o.baseline is not None:
             b = o.baseline
             sides.append((" of the baseline", b.unpriced_requests, b.unpriced_models))
+        # a token metric counts their tokens: only their cost is unknown
+        left_out = "not counted" if "tokens" not in o.metric else "not counted (their tokens are)"
         for where, count, models in sides:
             if count:
                 _err(
                     f"warning: budget {o.name!r}: {count} request(s) in scope{where} are "
-                    "unpriced; their cost is unknown and not counted: "
+                    f"unpriced; their cost is unknown and {left_out}: "
                     + "; ".join(unpriced_text(u) for u in models)
                 )
 

@@ -458,3 +458,25 @@ def test_strict_counts_unpriced_requests_in_the_baseline(stores: tuple[Path, Pat
     assert strict.exit_code == 2
     assert "1 request(s) in scope of the baseline are unpriced" in strict.stderr
     assert "error: --strict: unpriced requests" in strict.stderr
+
+
+def test_unpriced_requests_of_a_token_metric_are_counted_by_their_tokens(
+    stores: tuple[Path, Path],
+) -> None:
+    """A token metric counts the tokens of unpriced requests (their cost alone is unknown):
+    the warning said they were "not counted" at all. The baseline's mystery-model request
+    (10 input tokens) is in the all-traffic input average: (1,000,000 + 1,000,000 + 10) / 3."""
+    pr, main = stores
+    budgets = (
+        "budgets:\n  - {name: all-in, max_increase_pct: 100, metric: input_tokens_per_request}\n"
+    )
+    result = _check(pr, budgets, "-f", "json", baseline=main)
+    assert result.exit_code == 0, result.stderr
+    [budget] = json.loads(result.stdout)["budgets"]
+    assert Decimal(budget["baseline"]["value"]) == (Decimal(2_000_010) / 3).quantize(
+        Decimal("1e-4")
+    )
+    assert (
+        "warning: budget 'all-in': 1 request(s) in scope of the baseline are unpriced; their "
+        "cost is unknown and not counted (their tokens are): mystery-model (openai) x1"
+    ) in result.stderr
