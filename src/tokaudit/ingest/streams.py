@@ -54,9 +54,28 @@ _EVENTS = ", ".join(f"'{e}'" for e in _ANTHROPIC_EVENTS)
 _SDK_COUNTS = ("prompt_token_count", "candidates_token_count", "total_token_count")
 
 
+# The keys that make a Gemini chunk or response body: the API's names, and the
+# google-genai SDK's (its dumps are read as the API's JSON, genai_sdk.py).
+# (the SDK's ``usage_metadata`` only with its counts: ``_sdk_usage``)
+_GEMINI_CHUNK_KEYS = ("candidates", "usageMetadata", "promptFeedback", "prompt_feedback")
+_GEMINI_BODY_KEYS = (
+    "usageMetadata",
+    "candidates",
+    "modelVersion",
+    "responseId",
+    "model_version",
+    "response_id",
+)
+
+
+def _any_key_sql(c: str, keys: tuple[str, ...]) -> str:
+    """SQL: whether JSON object ``c`` has one of ``keys`` (the Python twin: ``k in c``)."""
+    return " OR ".join(f"json_exists({c}, '$.{k}')" for k in keys)
+
+
 def _sdk_usage_sql(c: str) -> str:
     """SQL: whether JSON ``c`` has the google-genai SDK's ``usage_metadata`` (``_SDK_COUNTS``)."""
-    return "(" + " OR ".join(f"json_exists({c}, '$.usage_metadata.{k}')" for k in _SDK_COUNTS) + ")"
+    return "(" + _any_key_sql(c, tuple(f"usage_metadata.{k}" for k in _SDK_COUNTS)) + ")"
 
 
 STREAM_MACROS = rf"""
@@ -91,10 +110,8 @@ CREATE OR REPLACE TEMP MACRO ta_is_shape_chunk(provider, c) AS coalesce(CASE pro
                        OR (c ->> 'object' = '' AND json_type(c, '$.choices') = 'ARRAY')
     WHEN 'anthropic' THEN c ->> 'type' IN ({_EVENTS})
     -- (and the google-genai SDK's names of the last two: genai_sdk.py)
-    WHEN 'google' THEN json_type(c) = 'OBJECT' AND (json_exists(c, '$.candidates')
-                       OR json_exists(c, '$.usageMetadata') OR json_exists(c, '$.promptFeedback')
-                       OR {_sdk_usage_sql("c")}
-                       OR json_exists(c, '$.prompt_feedback'))
+    WHEN 'google' THEN json_type(c) = 'OBJECT'
+                       AND ({_any_key_sql("c", _GEMINI_CHUNK_KEYS)} OR {_sdk_usage_sql("c")})
     END, false);
 -- Whether one chunk belongs in the provider's stream: its chunks, or an error sent
 -- mid-stream (Anthropic's error event is one of its events already).
@@ -214,10 +231,7 @@ CREATE OR REPLACE TEMP MACRO ta_chunk_provider(c) AS CASE
     WHEN ta_is_shape_chunk('google', c) THEN 'google' END;
 CREATE OR REPLACE TEMP MACRO ta_object_provider(r) AS CASE
     WHEN json_type(r) <> 'OBJECT' THEN NULL
-    WHEN json_exists(r, '$.usageMetadata') OR json_exists(r, '$.candidates')
-         OR json_exists(r, '$.modelVersion') OR json_exists(r, '$.responseId')
-         OR {_sdk_usage_sql("r")} OR json_exists(r, '$.model_version')
-         OR json_exists(r, '$.response_id') THEN 'google'
+    WHEN {_any_key_sql("r", _GEMINI_BODY_KEYS)} OR {_sdk_usage_sql("r")} THEN 'google'
     WHEN r ->> 'type' = 'message' OR starts_with(r ->> 'id', 'msg_') THEN 'anthropic'
     WHEN r ->> 'object' IN ('chat.completion', 'response', 'text_completion')
          OR starts_with(r ->> 'id', 'chatcmpl-') OR starts_with(r ->> 'id', 'resp_')
@@ -242,18 +256,6 @@ CREATE OR REPLACE TEMP MACRO ta_stream_response(provider, r) AS CASE
 
 
 _OPENAI_OBJECTS = ("chat.completion", "response", "text_completion")
-# The keys that make a Gemini chunk or response body: the API's names, and the
-# google-genai SDK's (its dumps are read as the API's JSON, genai_sdk.py).
-# (the SDK's ``usage_metadata`` only with its counts: ``_sdk_usage``)
-_GEMINI_CHUNK_KEYS = ("candidates", "usageMetadata", "promptFeedback", "prompt_feedback")
-_GEMINI_BODY_KEYS = (
-    "usageMetadata",
-    "candidates",
-    "modelVersion",
-    "responseId",
-    "model_version",
-    "response_id",
-)
 
 
 def _sdk_usage(record: dict[str, Any]) -> bool:
