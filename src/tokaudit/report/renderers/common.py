@@ -44,6 +44,16 @@ def money_or_none(value: Decimal | None) -> str | None:
 UNPRICED_COST = "unpriced"  # how people see a cost that is unknown, never as $0
 
 
+def half_up(value: Decimal, places: Decimal, normalize: bool = False) -> Decimal:
+    """``value`` rounded to ``places`` with halves up, as invoices round, with room for every
+    digit: a budget limit of 1e30 (a "no limit" placeholder) has more than the default 28,
+    and quantize raised InvalidOperation (a traceback, QA). Only displays round."""
+    with localcontext() as ctx:
+        ctx.prec = max(ctx.prec, value.adjusted() + 6)
+        shown = value.quantize(places, rounding=ROUND_HALF_UP)
+        return shown.normalize() if normalize else shown
+
+
 def display_usd(value: Decimal | None) -> str:
     """For people: cents above a dollar, four decimals below (small calls stay visible).
 
@@ -53,13 +63,9 @@ def display_usd(value: Decimal | None) -> str:
         return UNPRICED_COST
     if value and abs(value) < Decimal("0.0001"):
         return "<$0.0001" if value > 0 else ">-$0.0001"
-    with localcontext() as ctx:
-        # room for every digit: a budget limit of 1e30 (a "no limit" placeholder) has more
-        # than the default 28, and quantize raised InvalidOperation (a traceback, QA)
-        ctx.prec = max(ctx.prec, value.adjusted() + 6)
-        shown = value.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
-        if abs(shown) >= 1 or value == 0:  # after rounding: $0.99995 is $1.00, not $1.0000
-            shown = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    shown = half_up(value, Decimal("0.0001"))
+    if abs(shown) >= 1 or value == 0:  # after rounding: $0.99995 is $1.00, not $1.0000
+        shown = half_up(value, Decimal("0.01"))
     return f"${shown:,}"
 
 
@@ -284,10 +290,7 @@ def small_usd(value: Decimal) -> str:
 
 def _tokens(value: Decimal) -> str:
     """Tokens per request: two decimals at most, thousands separated."""
-    with localcontext() as ctx:
-        ctx.prec = max(ctx.prec, value.adjusted() + 6)
-        shown = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP).normalize()
-    return f"{shown:,f}"
+    return f"{half_up(value, Decimal('0.01'), normalize=True):,f}"
 
 
 def metric_text(metric: str, value: Decimal, unit: bool = False) -> str:
@@ -327,9 +330,7 @@ def _exact_metric(metric: str, value: Decimal, unit: bool = False) -> str:
 
 def _pct(value: Decimal) -> str:
     """A change in % for people: two decimals, signed."""
-    with localcontext() as ctx:
-        ctx.prec = max(ctx.prec, value.adjusted() + 6)
-        shown = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    shown = half_up(value, Decimal("0.01"))
     return f"{'+' if shown >= 0 else ''}{shown:,f}%"
 
 
