@@ -53,6 +53,21 @@ def api_from_url(url_sql: str) -> str:
     return f"nullif(replace(regexp_extract({url_sql}, '^/v1/(.+)$', 1), '/', '.'), '')"
 
 
+def object_value(expr: str) -> str:
+    """SQL: a JSON object, or JSON text holding one (a BigQuery export's JSON column as a
+    string); NULL otherwise."""
+    text = f"({expr} ->> '$')"
+    return f"""CASE json_type({expr}) WHEN 'OBJECT' THEN {expr}
+        WHEN 'VARCHAR' THEN CASE WHEN json_valid({text})
+                                  AND json_type({text}::JSON) = 'OBJECT' THEN {text}::JSON END
+        END"""
+
+
+def text_value(expr: str) -> str:
+    """SQL: a JSON string's text, NULL when blank or not a string."""
+    return f"CASE WHEN json_type({expr}) = 'VARCHAR' THEN nullif(trim({expr} ->> '$'), '') END"
+
+
 def file_time(path: Path) -> str:
     """SQL JSON literal of a file's modification time (UTC), the last-resort timestamp."""
     try:

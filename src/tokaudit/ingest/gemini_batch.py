@@ -35,7 +35,13 @@ from typing import Any, ClassVar
 
 import duckdb
 
-from tokaudit.ingest.batch import file_time, matched_inputs, original_file
+from tokaudit.ingest.batch import (
+    file_time,
+    matched_inputs,
+    object_value,
+    original_file,
+    text_value,
+)
 from tokaudit.ingest.gemini_pairs import GeminiPairsFormat
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.rewrite import field, not_object_reason, parsed_lines, present, stage_rewritten
@@ -80,20 +86,6 @@ T = {p[2:]: field(_P, p) for p in _P}
 _COPIED = "'{" + ", ".join(f'"{k}": null' for k in VERTEX_KEYS) + "}'::JSON"
 
 
-def _decoded(expr: str) -> str:
-    """A JSON object, or JSON text holding one (a BigQuery export's JSON column as a string)."""
-    text = f"({expr} ->> '$')"
-    return f"""CASE json_type({expr}) WHEN 'OBJECT' THEN {expr}
-        WHEN 'VARCHAR' THEN CASE WHEN json_valid({text})
-                                  AND json_type({text}::JSON) = 'OBJECT' THEN {text}::JSON END
-        END"""
-
-
-def _text(expr: str) -> str:
-    """A JSON string's text, None when blank or not a string."""
-    return f"CASE WHEN json_type({expr}) = 'VARCHAR' THEN nullif(trim({expr} ->> '$'), '') END"
-
-
 def _front(path: Path) -> str:
     where = sql_string(str(original_file(path).resolve()))
     return f"""
@@ -101,8 +93,8 @@ WITH top AS ({parsed_lines(_P)}
 ), lines AS (
     SELECT *, list_has_any(keys, ['status', 'processed_time']) AS vertex,
         CASE WHEN json_type({T["key"]}) = 'VARCHAR' THEN {T["key"]} ->> '$' END AS key,
-        {_decoded(T["request"])} AS req,
-        {_decoded(T["response"])} AS resp,
+        {object_value(T["request"])} AS req,
+        {object_value(T["response"])} AS resp,
         {present(T["error"])} AS err
     FROM top
 ), fields AS (
@@ -110,13 +102,13 @@ WITH top AS ({parsed_lines(_P)}
         json_extract(resp, ['$.responseId', '$.createTime', '$.modelVersion']) AS rs,
         json_extract(req, ['$.model', '$.labels']) AS rq,
         -- Vertex: a failed line's error, e.g. 'Bad Request: {{"error": {{"code": 400, ...}}}}'
-        CASE WHEN vertex THEN {_text(T["status"])} END AS failure
+        CASE WHEN vertex THEN {text_value(T["status"])} END AS failure
     FROM lines
 ), detailed AS (
     SELECT *, CASE WHEN json_valid(regexp_extract(failure, '\\{{.*\\}}'))
                    THEN regexp_extract(failure, '\\{{.*\\}}')::JSON -> '$.error' END AS detail,
         coalesce({present(T["timestamp"])},
-                 CASE WHEN {_text("rs[2]")} IS NOT NULL THEN rs[2] END,
+                 CASE WHEN {text_value("rs[2]")} IS NOT NULL THEN rs[2] END,
                  {present(T["processed_time"])}) AS own_time
     FROM fields
 ), inputs AS {matched_inputs("google", path, "SELECT key AS custom_id FROM lines WHERE NOT vertex")}
@@ -142,7 +134,7 @@ SELECT l.line_no, l.line, CASE WHEN NOT l.vertex THEN l.key END AS custom_id,
         'provider', 'google', 'api', 'generate_content',
         -- the responseId when there is one (the envelope's key); a Gemini API line's key
         -- is unique in its file only
-        'request_id', CASE WHEN NOT l.vertex AND {_text("l.rs[1]")} IS NULL
+        'request_id', CASE WHEN NOT l.vertex AND {text_value("l.rs[1]")} IS NULL
                            THEN l.key || '@' || {where} END,
         -- a failed line whose request names no model: the batch job had it
         'model', CASE WHEN l.resp IS NULL
