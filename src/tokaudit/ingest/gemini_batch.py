@@ -26,6 +26,8 @@ texts and hashes are the envelope's, and every row is priced with the batch vari
   earliest time in its file, else the file's modification time.
 - **Key.** ``google:<responseId>``; else a Gemini API line is ``google:<key>@<file>`` and a
   Vertex line the hash of the line.
+- **Claude.** A Vertex line whose request is a Claude Messages request is
+  ``vertex-claude-batch``'s: not detected here, and rejected with that advice when forced.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.rewrite import field, not_object_reason, parsed_lines, present, stage_rewritten
 from tokaudit.ingest.staging import sql_string, stage_lines
 from tokaudit.ingest.streams import body_provider
+from tokaudit.ingest.vertex_claude_batch import claude_request_sql, is_claude_request
 
 # google.rpc.Code (googleapis google/rpc/code.proto), in number order from 0: the type of a
 # Gemini API result's error, whose ``code`` is this, not an HTTP status.
@@ -117,6 +120,9 @@ SELECT l.line_no, l.line, CASE WHEN NOT l.vertex THEN l.key END AS custom_id,
         WHEN l.vertex AND json_type({T["status"]}) IS DISTINCT FROM 'VARCHAR'
             THEN 'status is missing or not a string'
         WHEN l.vertex AND l.req IS NULL THEN 'request is missing or not an object'
+        WHEN l.vertex AND {claude_request_sql("l.req")}
+            THEN 'a Claude request (anthropic_version or messages): use --format '
+                 || 'vertex-claude-batch'
         WHEN {present(T["response"])} IS NOT NULL AND l.resp IS NULL
             THEN 'response is not an object'
         WHEN l.vertex AND l.failure IS NULL AND l.resp IS NULL
@@ -164,8 +170,10 @@ FROM detailed l LEFT JOIN inputs i ON i.custom_id = l.key AND NOT l.vertex
 def _is_result(record: Any) -> bool:
     if not isinstance(record, dict) or "provider" in record:
         return False
-    if "processed_time" in record and isinstance(record.get("status"), str):  # Vertex
-        return isinstance(record.get("request"), dict | str)
+    # Vertex; Claude's is vertex-claude-batch
+    if "processed_time" in record and isinstance(record.get("status"), str):
+        request = record.get("request")
+        return isinstance(request, dict | str) and not is_claude_request(request)
     if not isinstance(record.get("key"), str) or not set(record) <= set(STUDIO_KEYS):
         return False
     response, error = record.get("response"), record.get("error")

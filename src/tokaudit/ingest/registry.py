@@ -17,6 +17,7 @@ from tokaudit.ingest.openai_batch import OpenAIBatchFormat
 from tokaudit.ingest.openai_pairs import OpenAIPairsFormat
 from tokaudit.ingest.openai_usage import OpenAIUsageFormat
 from tokaudit.ingest.otel import OtelGenAIFormat
+from tokaudit.ingest.vertex_claude_batch import VertexClaudeBatchFormat
 
 FORMATS: dict[str, LogFormat] = {
     f.name: f
@@ -28,6 +29,7 @@ FORMATS: dict[str, LogFormat] = {
         BatchInputFormat(),
         OpenAIBatchFormat(),
         AnthropicBatchFormat(),
+        VertexClaudeBatchFormat(),
         GeminiBatchFormat(),
         OpenAIPairsFormat(),
         AnthropicPairsFormat(),
