@@ -27,8 +27,8 @@ BATCH_FORMATS = ("openai-batch", "anthropic-batch", "gemini-batch")
 
 # A file staged from a temporary copy (one with a byte order mark or bare CRs, a damaged
 # archive): the copy's path -> the file itself, set by the loader while it stages. A batch
-# output is matched to the input in its own directory, timed by its own modification time
-# and (Gemini API failures) keyed by its own path, never the copy's.
+# output is matched to the input in its own directory and timed by its own modification
+# time, never the copy's.
 _ORIGINALS: dict[str, Path] = {}
 
 

@@ -24,8 +24,9 @@ texts and hashes are the envelope's, and every row is priced with the batch vari
 - **Time.** The line's ``timestamp``, else the response's ``createTime``, else Vertex's
   ``processed_time``; a line with none (Gemini API results carry no time) takes the
   earliest time in its file, else the file's modification time.
-- **Key.** ``google:<responseId>``; else a Gemini API line is ``google:<key>@<file>`` and a
-  Vertex line the hash of the line.
+- **Key.** ``google:<responseId>``; else a Gemini API line is ``google:<key>@<md5 of the
+  line>`` (no path: a copy of the file loads nothing new) and a Vertex line the hash of the
+  line.
 - **Claude.** A Vertex line whose request is a Claude Messages request is
   ``vertex-claude-batch``'s: not detected here, and rejected with that advice when forced.
 """
@@ -41,13 +42,12 @@ from tokaudit.ingest.batch import (
     file_time,
     matched_inputs,
     object_value,
-    original_file,
     text_value,
 )
 from tokaudit.ingest.gemini_pairs import GeminiPairsFormat
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.rewrite import field, not_object_reason, parsed_lines, present, stage_rewritten
-from tokaudit.ingest.staging import sql_string, stage_lines
+from tokaudit.ingest.staging import stage_lines
 from tokaudit.ingest.streams import body_provider
 from tokaudit.ingest.vertex_claude_batch import claude_request_sql, is_claude_request
 
@@ -90,7 +90,6 @@ _COPIED = "'{" + ", ".join(f'"{k}": null' for k in VERTEX_KEYS) + "}'::JSON"
 
 
 def _front(path: Path) -> str:
-    where = sql_string(str(original_file(path).resolve()))
     return f"""
 WITH top AS ({parsed_lines(_P)}
 ), lines AS (
@@ -139,9 +138,10 @@ SELECT l.line_no, l.line, CASE WHEN NOT l.vertex THEN l.key END AS custom_id,
             {file_time(path)}),
         'provider', 'google', 'api', 'generate_content',
         -- the responseId when there is one (the envelope's key); a Gemini API line's key
-        -- is unique in its file only
+        -- is unique in its batch only: with the hash of the line (never the file's path,
+        -- so a copy of the file elsewhere loads nothing new)
         'request_id', CASE WHEN NOT l.vertex AND {text_value("l.rs[1]")} IS NULL
-                           THEN l.key || '@' || {where} END,
+                           THEN l.key || '@' || md5(l.line) END,
         -- a failed line whose request names no model: the batch job had it
         'model', CASE WHEN l.resp IS NULL
                        AND nullif(coalesce(l.rq[1], i.body -> '$.model') ->> '$', '') IS NULL

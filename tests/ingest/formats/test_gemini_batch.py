@@ -147,6 +147,10 @@ def studio_inputs() -> list[Json]:
     ]
 
 
+def md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()
+
+
 def write_at(kit: EnvelopeKit, name: str, lines: list[Json]) -> Path:
     path = kit.write(name, lines)
     os.utime(path, (MTIME.timestamp(), MTIME.timestamp()))
@@ -221,11 +225,12 @@ def test_gemini_api_results_take_their_prompts_from_the_input_file(kit: Envelope
     ]
 
     ok, bad_arg, quota = kit.rows(path)
-    source = str(path.resolve())
+    raw = path.read_text("utf-8").splitlines()
     assert ok["request_key"] == "google:studio-resp-1"
+    # a failed line: its key and the hash of the line (a key is unique in its batch only)
     assert [bad_arg["request_key"], quota["request_key"]] == [
-        f"google:request-2@{source}",
-        f"google:request-3@{source}",
+        f"google:request-2@{md5(raw[1])}",
+        f"google:request-3@{md5(raw[2])}",
     ]
     assert classes_of(ok) == {
         "input_tokens": 8,
@@ -265,21 +270,27 @@ def test_a_results_file_read_from_a_copy_is_matched_timed_and_keyed_as_itself(
 ) -> None:
     """A results file with a byte order mark (or bare CRs) is staged from a temporary
     copy: its input is still the one in its own directory (two batches with the same keys
-    side by side), its time is its own modification time, its failures' keys name it."""
+    side by side), its time is its own modification time, its failures' keys are those of
+    its lines (not of the copy's)."""
     for batch in ("b1", "b2"):
         write_at(kit, f"{batch}/input.jsonl", studio_inputs())
         path = write_at(kit, f"{batch}/results.jsonl", studio_results())
-        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"-resp-1", batch.encode()))
+        data = path.read_bytes().replace(b"-resp-1", batch.encode())
+        # each batch failed in its own words (identical failed lines would be one request)
+        for words in (b"Request contains", b"Quota exceeded"):
+            data = data.replace(words, batch.encode() + b": " + words)
+        path.write_bytes(b"\xef\xbb\xbf" + data)
         os.utime(path, (MTIME.timestamp(), MTIME.timestamp()))
     result = kit.ingest(kit.tmp_path / "b1", kit.tmp_path / "b2")
     assert [f.format for f in result.files] == ["batch-input"] * 2 + ["gemini-batch"] * 2
     for batch in ("b1", "b2"):
         path = kit.tmp_path / batch / "results.jsonl"
         rows = kit.rows(path)
+        raw = path.read_text("utf-8-sig").splitlines()
         assert [r["request_key"] for r in rows] == [
             f"google:studio{batch}",
-            f"google:request-2@{path.resolve()}",
-            f"google:request-3@{path.resolve()}",
+            f"google:request-2@{md5(raw[1])}",
+            f"google:request-3@{md5(raw[2])}",
         ]
         assert {r["ts"] for r in rows} == {MTIME}
         given = str((kit.tmp_path / batch / "input.jsonl").resolve())
@@ -436,3 +447,20 @@ def test_vertex_input_lines_are_batch_inputs_not_rejects(kit: EnvelopeKit) -> No
     [fr] = kit.ingest(bad).files
     assert fr.format == "batch-input"
     assert [r["reason"] for r in kit.rejects(bad).values()] == ["key is missing or not a string"]
+
+
+def test_failed_gemini_api_lines_copied_to_another_path_load_nothing_new(
+    kit: EnvelopeKit,
+) -> None:
+    """A failed Gemini API line was keyed by the file's path: the same results file copied
+    elsewhere (downloaded twice, moved into an archive) loaded its failures again."""
+    path = write_at(kit, "b/results.jsonl", studio_results())
+    [first] = kit.ingest(path).files
+    assert_counts_add_up(first, 3, 3, 0, 0)
+    copy_path = kit.tmp_path / "archive" / "results.jsonl"
+    copy_path.parent.mkdir()
+    copy_path.write_bytes(path.read_bytes())
+    [copied] = kit.ingest(copy_path).files
+    assert copied.format == "gemini-batch"
+    assert_counts_add_up(copied, 3, 0, 3, 0)
+    assert kit.count("requests") == 3
