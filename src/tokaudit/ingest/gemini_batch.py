@@ -7,7 +7,8 @@ Two public shapes, one result per line (docs/formats.md, "gemini-batch"):
   batch-prediction-from-cloud-storage: ``{"status": "", "processed_time": "…",
   "request": {GenerateContentRequest}, "response": {GenerateContentResponse}}``. A failed
   line has the error text in ``status`` (``Bad Request: {"error": {"code": 400, …}}``) and no
-  ``response``. Fields of the input line beyond ``request`` are copied through.
+  ``response``. Fields of the input line beyond ``request`` are copied through. A BigQuery
+  table exported as JSONL may leave out a NULL ``status`` (a successful line).
 - **Gemini API** Batch Mode results file (ai.google.dev/gemini-api/docs/batch-api):
   ``{"key": "request-1", "response": {GenerateContentResponse}}`` or ``{"key": …,
   "error": {google.rpc.Status: code, message, details}}``. The prompt is in the input file
@@ -104,6 +105,7 @@ WITH top AS ({parsed_lines(_P)}
         json_extract(resp, ['$.responseId', '$.createTime', '$.modelVersion']) AS rs,
         json_extract(req, ['$.model', '$.labels']) AS rq,
         -- Vertex: a failed line's error, e.g. 'Bad Request: {{"error": {{"code": 400, ...}}}}'
+        -- (a BigQuery export leaves out a NULL status: a successful line)
         CASE WHEN vertex THEN {text_value(T["status"])} END AS failure
     FROM lines
 ), detailed AS (
@@ -116,8 +118,8 @@ WITH top AS ({parsed_lines(_P)}
 ), inputs AS {matched_inputs("google", path, "SELECT key AS custom_id FROM lines WHERE NOT vertex")}
 SELECT l.line_no, l.line, CASE WHEN NOT l.vertex THEN l.key END AS custom_id,
     CASE {not_object_reason()}
-        WHEN l.vertex AND json_type({T["status"]}) IS DISTINCT FROM 'VARCHAR'
-            THEN 'status is missing or not a string'
+        WHEN l.vertex AND json_type({T["status"]}) NOT IN ('VARCHAR', 'NULL')
+            THEN 'status is not a string'
         WHEN l.vertex AND l.req IS NULL THEN 'request is missing or not an object'
         WHEN l.vertex AND {claude_request_sql("l.req")}
             THEN 'a Claude request (anthropic_version or messages): use --format '
@@ -170,8 +172,8 @@ FROM detailed l LEFT JOIN inputs i ON i.custom_id = l.key AND NOT l.vertex
 def _is_result(record: Any) -> bool:
     if not isinstance(record, dict) or "provider" in record:
         return False
-    # Vertex; Claude's is vertex-claude-batch
-    if "processed_time" in record and isinstance(record.get("status"), str):
+    # Vertex (a BigQuery export leaves out a NULL status); Claude's is vertex-claude-batch
+    if "processed_time" in record and isinstance(record.get("status"), str | None):
         request = record.get("request")
         return isinstance(request, dict | str) and not is_claude_request(request)
     if not isinstance(record.get("key"), str) or not set(record) <= set(STUDIO_KEYS):

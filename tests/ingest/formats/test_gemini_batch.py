@@ -331,7 +331,7 @@ def test_rejects_dedup_and_reingest(kit: EnvelopeKit) -> None:
         (vertex[0], None),  # the same response again: a duplicate
         (studio[0], None),
         (no_request, "request is missing or not an object"),
-        ({**vertex[2], "status": None}, "status is missing or not a string"),
+        ({**vertex[2], "status": 5}, "status is not a string"),
         ({k: v for k, v in vertex[2].items() if k != "response"}, "response is missing but status"),
         ({**vertex[0], "response": [1]}, "response is not an object"),
         ({"key": 5, "response": studio[0]["response"]}, "key is missing or not a string"),
@@ -464,3 +464,33 @@ def test_failed_gemini_api_lines_copied_to_another_path_load_nothing_new(
     assert copied.format == "gemini-batch"
     assert_counts_add_up(copied, 3, 0, 3, 0)
     assert kit.count("requests") == 3
+
+
+def test_a_bigquery_export_that_leaves_out_a_null_status(kit: EnvelopeKit) -> None:
+    """A BigQuery output table exported as JSON Lines leaves out a NULL column: a
+    successful row is {processed_time, request, response}, without status (or with
+    status: null). It was not detected, and forced it was rejected."""
+    [line, failed, _] = vertex_lines()
+    no_status = {k: v for k, v in line.items() if k not in ("status", "row_id")}
+    null_status = {
+        **no_status,
+        "status": None,
+        "response": {**line["response"], "responseId": "r2"},
+    }
+    path = kit.write("bq.jsonl", [no_status, null_status, failed])
+    assert GeminiBatchFormat().sniff(FileHead(path, path.read_text("utf-8").splitlines()))
+    [fr] = kit.ingest(path).files
+    assert fr.format == "gemini-batch"
+    assert_counts_add_up(fr, 3, 3, 0, 0)
+    ok, ok_null, bad = kit.rows(path)
+    for row in (ok, ok_null):
+        assert row["status"] == "ok"
+        # promptTokenCount 12,000 includes the 10,000 cached; thoughts 700 outside the 300
+        assert (row["input_tokens"], row["cache_read_tokens"], row["output_tokens"]) == (
+            2000,
+            10000,
+            1000,
+        )
+    assert [ok["request_key"], ok_null["request_key"]] == ["google:vtx-resp-1", "google:r2"]
+    assert json.loads(ok["metadata"]) == {"labels": {"team": "research"}}
+    assert bad["status"] == "error"
