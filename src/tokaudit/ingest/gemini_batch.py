@@ -22,12 +22,12 @@ texts and hashes are the envelope's, and every row is priced with the batch vari
 - **Model.** The response's ``modelVersion`` (Vertex writes ``gemini-2.0-flash-001@default``;
   the pricing reads ``@default`` as no suffix, ``pricing/names.py``), else the request's
   ``model``; a failed line that names none is ``unknown``.
-- **Time.** The line's ``timestamp``, else the response's ``createTime``, else Vertex's
-  ``processed_time``; a line with none (Gemini API results carry no time) takes the
-  earliest time in its file, else the file's modification time.
-- **Key.** ``google:<responseId>``; else a Gemini API line is ``google:<key>@<md5 of the
-  line>`` (no path: a copy of the file loads nothing new) and a Vertex line the hash of the
-  line.
+- **Time.** The line's ``timestamp``, else the response's ``createTime`` (``create_time``
+  in an SDK dump), else Vertex's ``processed_time``; a line with none (Gemini API results
+  carry no time) takes the earliest time in its file, else the file's modification time.
+- **Key.** ``google:<responseId>`` (``response_id`` in a google-genai SDK dump); else a
+  Gemini API line is ``google:<key>@<md5 of the line>`` (no path: a copy of the file loads
+  nothing new) and a Vertex line the hash of the line.
 - **Claude.** A Vertex line whose request is a Claude Messages request is
   ``vertex-claude-batch``'s: not detected here, and rejected with that advice when forced.
 """
@@ -102,7 +102,9 @@ WITH top AS ({parsed_lines(_P)}
     FROM top
 ), fields AS (
     SELECT *,
-        json_extract(resp, ['$.responseId', '$.createTime', '$.modelVersion']) AS rs,
+        -- the API's names, then the google-genai SDK's (a model_dump of the response)
+        json_extract(resp, ['$.responseId', '$.createTime', '$.response_id',
+                            '$.create_time']) AS rs,
         json_extract(req, ['$.model', '$.labels']) AS rq,
         -- Vertex: a failed line's error, e.g. 'Bad Request: {{"error": {{"code": 400, ...}}}}'
         -- (a BigQuery export leaves out a NULL status: a successful line)
@@ -113,6 +115,7 @@ WITH top AS ({parsed_lines(_P)}
                    THEN regexp_extract(failure, '\\{{.*\\}}')::JSON -> '$.error' END AS detail,
         coalesce({present(T["timestamp"])},
                  CASE WHEN {text_value("rs[2]")} IS NOT NULL THEN rs[2] END,
+                 CASE WHEN {text_value("rs[4]")} IS NOT NULL THEN rs[4] END,
                  {present(T["processed_time"])}) AS own_time
     FROM fields
 ), inputs AS {matched_inputs("google", path, "SELECT key AS custom_id FROM lines WHERE NOT vertex")}
@@ -143,6 +146,7 @@ SELECT l.line_no, l.line, CASE WHEN NOT l.vertex THEN l.key END AS custom_id,
         -- is unique in its batch only: with the hash of the line (never the file's path,
         -- so a copy of the file elsewhere loads nothing new)
         'request_id', CASE WHEN NOT l.vertex AND {text_value("l.rs[1]")} IS NULL
+                                AND {text_value("l.rs[3]")} IS NULL
                            THEN l.key || '@' || md5(l.line) END,
         -- a failed line whose request names no model: the batch job had it
         'model', CASE WHEN l.resp IS NULL

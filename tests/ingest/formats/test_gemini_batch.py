@@ -494,3 +494,44 @@ def test_a_bigquery_export_that_leaves_out_a_null_status(kit: EnvelopeKit) -> No
     assert [ok["request_key"], ok_null["request_key"]] == ["google:vtx-resp-1", "google:r2"]
     assert json.loads(ok["metadata"]) == {"labels": {"team": "research"}}
     assert bad["status"] == "error"
+
+
+def test_a_genai_sdk_dump_result_is_keyed_by_its_response_id(kit: EnvelopeKit) -> None:
+    """A Gemini API result whose response is a google-genai SDK dump (snake_case) was keyed
+    ``key@file``: the same call saved as the API's JSON loaded twice. Its response_id is
+    its key, as responseId is, and its create_time its time."""
+    api = studio_results()[0]
+    sdk = {
+        "key": "request-1",
+        "response": {
+            "candidates": [
+                {
+                    "content": {"parts": [{"text": "A one-liner."}], "role": "model"},
+                    "finish_reason": "STOP",
+                }
+            ],
+            "model_version": "gemini-2.5-flash",
+            "response_id": "studio-resp-1",
+            "create_time": "2025-09-03T08:00:00Z",
+            "usage_metadata": {
+                "prompt_token_count": 8,
+                "candidates_token_count": 12,
+                "thoughts_token_count": 20,
+                "total_token_count": 40,
+            },
+        },
+    }
+    sdk_path = write_at(kit, "sdk/results.jsonl", [sdk])
+    [fr] = kit.ingest(sdk_path).files
+    assert fr.format == "gemini-batch"
+    assert_counts_add_up(fr, 1, 1, 0, 0)
+    [row] = kit.rows(sdk_path)
+    assert row["request_key"] == "google:studio-resp-1"
+    assert row["ts"] == datetime(2025, 9, 3, 8, 0, tzinfo=UTC)
+    assert (row["input_tokens"], row["output_tokens"], row["reasoning_tokens"]) == (8, 32, 20)
+    # the same call saved as the API's JSON: one request
+    [again] = kit.ingest(write_at(kit, "api/results.jsonl", [api])).files
+    assert_counts_add_up(again, 1, 0, 1, 0)
+    install_prices(kit.con)
+    # 8 x 0.15 + 32 x 1.25 per 1M (gemini-2.5-flash batch)
+    assert [c["cost_usd"] for c in costs(kit.con)] == [Decimal("0.0000412")]
