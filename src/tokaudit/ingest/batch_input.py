@@ -6,7 +6,8 @@ the create call) or Gemini API Batch Mode input (``{key, request}``, a GenerateC
 ai.google.dev/gemini-api/docs/batch-api), or Vertex AI batch prediction input
 (``{request}``, no key: kept by line number, ``#12``; its output holds its request). They
 are not model calls: they load into ``batch_inputs`` (the Gemini ``key`` as the
-``custom_id``), and the ``openai-batch`` /
+``custom_id``), or Vertex AI batch prediction input for Claude (``{custom_id, request}``, a
+Messages request), and the ``openai-batch`` /
 ``anthropic-batch`` / ``gemini-batch`` rows take their request body from there (see
 ``batch.py``). This format loads before the others in one ingest call (``priority``).
 """
@@ -22,6 +23,7 @@ from tokaudit.ingest.batch import api_from_url, fill_late_inputs
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.rewrite import field, not_object_reason, parsed_lines, present, stage_rewritten
 from tokaudit.ingest.staging import sql_string, stage_lines
+from tokaudit.ingest.vertex_claude_batch import claude_request_sql, is_claude_request
 
 _P = [
     "$.custom_id",
@@ -35,6 +37,10 @@ _P = [
 ]
 T = {p[2:]: field(_P, p) for p in _P}
 
+# a line whose request is sent to a model the batch job names (Gemini, Claude on Vertex)
+_VERTEX_STYLE = f"""(provider = 'google'
+    OR (provider = 'anthropic' AND {present(T["params"])} IS NULL))"""
+
 _FRONT = f"""
 WITH top AS ({parsed_lines(_P)}
 ), lines AS (
@@ -42,7 +48,10 @@ WITH top AS ({parsed_lines(_P)}
              WHEN {present(T["params"])} IS NOT NULL THEN 'anthropic'
              -- a Gemini Batch Mode input line: its key is the custom_id
              WHEN {T["custom_id"]} IS NULL AND list_has_any(keys, ['key', 'request'])
-                 THEN 'google' END AS provider,
+                 THEN 'google'
+             -- a Vertex AI batch input line for Claude: custom_id and a Messages request
+             WHEN json_type({T["request"]}) = 'OBJECT' AND {claude_request_sql(T["request"])}
+                 THEN 'anthropic' END AS provider,
         {T["url"]} ->> '$' AS url,
         coalesce({present(T["body"])}, {present(T["params"])}, {present(T["request"])}) AS doc
     FROM top
@@ -60,15 +69,17 @@ WITH top AS ({parsed_lines(_P)}
 )
 SELECT line_no, line, custom_id, provider, {T["method"]} ->> '$' AS method, url,
     doc AS body,
-    -- a Gemini request names no model (the batch job does): kept as none, not 'unknown'
-    provider = 'google' AND nullif({T["request.model"]} ->> '$', '') IS NULL AS unnamed,
+    -- a Gemini request, or a Claude one sent to Vertex, names no model (the batch job
+    -- does): kept as none, not 'unknown'
+    {_VERTEX_STYLE} AND nullif({T["request.model"]} ->> '$', '') IS NULL AS unnamed,
     CASE {not_object_reason()}
         WHEN custom_id IS NULL THEN CASE provider WHEN 'google'
             THEN 'key is missing or not a string' ELSE 'custom_id is missing or not a string' END
         WHEN provider IS NULL THEN 'neither body (OpenAI) nor params (Anthropic)'
         WHEN json_type(doc) IS DISTINCT FROM 'OBJECT'
-            THEN CASE provider WHEN 'openai' THEN 'body' WHEN 'anthropic' THEN 'params'
-                               ELSE 'request' END
+            THEN CASE WHEN provider = 'openai' THEN 'body'
+                      WHEN provider = 'anthropic' AND {present(T["params"])} IS NOT NULL
+                      THEN 'params' ELSE 'request' END
                  || CASE WHEN doc IS NULL THEN ' is missing' ELSE ' is not an object' END
         WHEN provider = 'openai' AND url IS NULL THEN 'url is missing or not a string'
         WHEN first_line < line_no
@@ -80,7 +91,7 @@ SELECT line_no, line, custom_id, provider, {T["method"]} ->> '$' AS method, url,
     json_object('timestamp', '2000-01-01T00:00:00Z', 'provider', provider,
         'api', CASE provider WHEN 'anthropic' THEN 'messages' WHEN 'google' THEN 'generate_content'
                              ELSE {api_from_url("url")} END,
-        'model', CASE WHEN provider = 'google' AND nullif({T["request.model"]} ->> '$', '') IS NULL
+        'model', CASE WHEN {_VERTEX_STYLE} AND nullif({T["request.model"]} ->> '$', '') IS NULL
                       THEN 'unknown' END,
         'request', doc,
         'error', json_object('type', 'batch_input')) AS env
@@ -107,7 +118,10 @@ def _is_input(record: Any) -> bool:
             and not any(k in record for k in _RESULT_KEYS)
         )
     openai = isinstance(record.get("body"), dict) and "url" in record
-    return openai or isinstance(record.get("params"), dict)
+    # Vertex AI batch prediction input for Claude: {custom_id, request} (its output line
+    # adds response and status: vertex_claude_batch.py)
+    claude = is_claude_request(record.get("request")) and not any(k in record for k in _RESULT_KEYS)
+    return openai or isinstance(record.get("params"), dict) or claude
 
 
 class BatchInputFormat(LogFormat):

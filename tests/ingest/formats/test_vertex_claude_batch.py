@@ -360,3 +360,28 @@ def test_a_gemini_vertex_output_is_not_claude(kit: EnvelopeKit) -> None:
     }
     path = kit.write("gemini.jsonl", [gemini, copy.deepcopy(gemini)])
     assert _detected(path) == "gemini-batch"
+
+
+def test_the_batch_input_file_loads_beside_its_output(kit: EnvelopeKit) -> None:
+    """The job's input file ({custom_id, request}, no model: the job names it) is a batch
+    input, so a folder holding input and output ingests with no undetectable file."""
+    lines = output_lines()
+    inputs = kit.write(
+        "job/input.jsonl",
+        [{"custom_id": ln["custom_id"], "request": ln["request"]} for ln in lines],
+    )
+    write_at(kit, "job/predictions.jsonl", lines)
+    assert _detected(inputs) == "batch-input"
+    result = kit.ingest(inputs.parent)
+    by_format = {fr.format: fr for fr in result.files}
+    assert sorted(by_format) == ["batch-input", "vertex-claude-batch"]
+    assert_counts_add_up(by_format["batch-input"], 4, 4, 0, 0)
+    assert_counts_add_up(by_format["vertex-claude-batch"], 4, 4, 0, 0)
+    stored = kit.query(
+        "SELECT custom_id, provider, model, body FROM batch_inputs ORDER BY source_line"
+    )
+    assert [(r["custom_id"], r["provider"], r["model"]) for r in stored] == [
+        (f"request-{i}", "anthropic", None) for i in range(1, 5)
+    ]
+    assert json.loads(stored[0]["body"]) == lines[0]["request"]
+    assert kit.count("requests") == 4  # inputs are prompts, not calls
