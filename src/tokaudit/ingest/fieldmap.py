@@ -55,6 +55,10 @@ COUNT_TARGETS = (
 )
 OTHER_TARGETS = {"timestamp": "TIMESTAMPTZ", "batch": "BOOLEAN", "latency_ms": "DOUBLE"}
 TARGETS = (*OTHER_TARGETS, *TEXT_TARGETS, *COUNT_TARGETS)
+# Targets a file must hold when they are mapped (``fields``, not ``static``): a file without
+# one has no request to read. Any other mapped column may be absent from a file (an export
+# that leaves out an empty column, a writer that drops null keys): its rows read it as empty.
+REQUIRED_TARGETS = ("timestamp", "model", "provider")
 CACHE_TARGETS = ("cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens")
 READERS = ("csv", "jsonl", "parquet")
 _KEYS = (

@@ -14,12 +14,14 @@ as for OpenAI's ``prompt_tokens``.
 from __future__ import annotations
 
 import gzip
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 
 from tokaudit.ingest.csvrows import header_line, sniff_delimiter, stage_csv_docs
-from tokaudit.ingest.fieldmap import COUNT_TARGETS, TEXT_TARGETS, FieldMap
+from tokaudit.ingest.fieldmap import COUNT_TARGETS, REQUIRED_TARGETS, TEXT_TARGETS, FieldMap
 from tokaudit.ingest.files import BOM, COMPRESSED_SUFFIXES, COMPRESSION_MAGIC
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.jsondocs import (
@@ -162,23 +164,54 @@ class MappedFormat(LogFormat):
             f"file{hint}; its columns are: {', '.join(columns)}"
         )
 
-    def _value_sql(self, columns: dict[str, str], target: str) -> str:
-        """SQL text of a mapped column of ``r`` (struct fields through dotted names)."""
+    def _check_absent(
+        self, absent: list[str], columns: dict[str, str], hint: Callable[[str], str]
+    ) -> None:
+        """Fail the file (MapError) when a target it lacks is one it cannot do without:
+        a required one (timestamp, and model or provider when mapped), or every token
+        count the map names (the rows would load with no usage, unpriced, for a typo).
+        Any other mapped target ``absent`` from the file reads as empty on its rows, the
+        same in CSV, JSON Lines and Parquet (an export leaves out a column it has no
+        value for; a JSON writer drops null keys). ``hint(target)``: the reason's tail."""
+        fm = self.fmap
+        for target in REQUIRED_TARGETS:
+            if target in absent:
+                raise self._missing(target, columns, hint(target))
+        counts = [t for t in COUNT_TARGETS if t in fm.fields]
+        if counts and all(t in absent for t in counts):
+            named = ", ".join(f"{fm.fields[t]!r} (fields.{t})" for t in counts)
+            raise MapError(
+                f"no token count the map names is in the file: {named} in {fm.origin}"
+                f"{hint(counts[0])}; its columns are: {', '.join(columns)}"
+            )
+
+    def _value_sql(
+        self, columns: dict[str, str], target: str, con: duckdb.DuckDBPyConnection, scan: str
+    ) -> str | None:
+        """SQL text of a mapped column of ``r`` (struct fields through dotted names); None
+        when the file has no such column or struct field."""
         source = self.fmap.fields[target]
         if source in columns:
-            expr = f"r.{_ident(source)}"
-        else:
-            head, *rest = source.split(".")
-            if head not in columns or not rest:
-                raise self._missing(target, columns)
-            expr = f"r.{_ident(head)}" + "".join(f"[{sql_string(p)}]" for p in rest)
-            if columns[head] == "JSON":
-                path = _json_path(".".join(rest))
-                return f"json_extract_string(r.{_ident(head)}, {sql_string(path)})"
-        return f"CAST({expr} AS VARCHAR)"
-
-    def _values(self, columns: dict[str, str]) -> str:
-        return ", ".join(f"{self._value_sql(columns, t)} AS v_{t}" for t in self.fmap.fields)
+            return f"CAST(r.{_ident(source)} AS VARCHAR)"
+        head, *rest = source.split(".")
+        if head not in columns or not rest:
+            return None
+        if columns[head] == "JSON":
+            path = _json_path(".".join(rest))
+            return f"json_extract_string(r.{_ident(head)}, {sql_string(path)})"
+        expr = (
+            f"CAST(r.{_ident(head)}" + "".join(f"[{sql_string(p)}]" for p in rest) + " AS VARCHAR)"
+        )
+        # a struct without that field fails to bind: the file's schema says, no row is read
+        # (on a cursor of its own, so the failure is this probe's, not the transaction's)
+        probe = con.cursor()
+        try:
+            probe.execute(f"DESCRIBE SELECT {expr} FROM {scan} r")
+        except duckdb.Error:
+            return None
+        finally:
+            probe.close()
+        return expr
 
     def _rows_csv(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
         # One fixed dialect, parsed in SQL over the file's lines (csvrows.py), never
@@ -201,16 +234,26 @@ class MappedFormat(LogFormat):
                 f"NULL::VARCHAR AS line, NULL::VARCHAR AS problem, {nothing} WHERE false"
             )
             return
-        for target, source in self.fmap.fields.items():
-            if source not in columns:  # every field is text: a dotted name reaches nowhere
-                hint = " (a CSV column holds text: a dotted name is a column's whole name)"
-                raise self._missing(target, columns, hint if "." in source else "")
+        fields = self.fmap.fields
+        absent = [t for t, source in fields.items() if source not in columns]
+
+        def hint(target: str) -> str:  # every field is text: a dotted name reaches nowhere
+            if "." not in fields[target]:
+                return ""
+            return " (a CSV column holds text: a dotted name is a column's whole name)"
+
+        self._check_absent(absent, columns, hint)
+        present = [t for t in fields if t not in absent]
         # one parse of each record's JSON for every mapped column
         pointers = ", ".join(
-            sql_string("/" + s.replace("~", "~0").replace("/", "~1"))
-            for s in self.fmap.fields.values()
+            sql_string("/" + fields[t].replace("~", "~0").replace("/", "~1")) for t in present
         )
-        values = ", ".join(f"v[{i}] AS v_{t}" for i, t in enumerate(self.fmap.fields, 1))
+        values = ", ".join(
+            [
+                *(f"v[{i}] AS v_{t}" for i, t in enumerate(present, 1)),
+                *(f"NULL::VARCHAR AS v_{t}" for t in absent),
+            ]
+        )
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _mrows AS
             SELECT line_no, line, problem, {values}
@@ -236,10 +279,13 @@ class MappedFormat(LogFormat):
             for r in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()
             if r[0] != "file_row_number"
         }
+        exprs = {t: self._value_sql(columns, t, con, scan) for t in self.fmap.fields}
+        self._check_absent([t for t, e in exprs.items() if e is None], columns, lambda t: "")
+        values = ", ".join(f"{e or 'NULL::VARCHAR'} AS v_{t}" for t, e in exprs.items())
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _mrows AS
             SELECT r.file_row_number + 1 AS line_no,
-                   to_json(r)::VARCHAR AS line, NULL::VARCHAR AS problem, {self._values(columns)}
+                   to_json(r)::VARCHAR AS line, NULL::VARCHAR AS problem, {values}
             FROM {scan} r"""
         )
 
@@ -280,9 +326,10 @@ class MappedFormat(LogFormat):
         )
 
     def _check_json_keys(self, con: duckdb.DuckDBPyConnection) -> None:
-        """A mapped path that no record of ``_mdocs`` has fails the file, as a column a CSV
-        or Parquet file lacks does: a typo read NULL on every line and loaded the rows with
-        no usage or no team, without a word. (A record may still leave a key out.)"""
+        """A mapped path that no record of ``_mdocs`` has is a column the file lacks, as in
+        CSV and Parquet (``_check_absent``): a required one fails the file (a typo read
+        NULL on every line and loaded the rows with no usage, without a word), any other
+        reads as empty. (A record may leave any key out.)"""
         objects = "json_type(rec) = 'OBJECT'"
         found = ", ".join(
             f"coalesce(bool_or(json_exists(rec, {sql_string(_json_path(src))})) "
@@ -295,16 +342,25 @@ class MappedFormat(LogFormat):
         if row is None or not row[0]:
             return  # no record to read a key from: every line is its own reject, or none
         absent = [t for t, has in zip(self.fmap.fields, row[1:], strict=True) if not has]
-        if absent:
-            keys = con.execute(
-                f"SELECT DISTINCT unnest(json_keys(rec)) AS k FROM _mdocs "
-                f"WHERE problem IS NULL AND {objects} ORDER BY k LIMIT 100"
-            ).fetchall()
-            columns = dict.fromkeys((str(k) for (k,) in keys), "JSON")
-            hint = ": no record has it"
-            if self.fmap.fields[absent[0]] in columns:  # a flattened export's "usage.x" key
-                hint += " (a dotted name is a path into objects, not a key with dots)"
-            raise self._missing(absent[0], columns, hint)
+        if not absent:
+            return
+        keys = con.execute(
+            f"SELECT DISTINCT unnest(json_keys(rec)) AS k FROM _mdocs "
+            f"WHERE problem IS NULL AND {objects} ORDER BY k LIMIT 100"
+        ).fetchall()
+        columns = dict.fromkeys((str(k) for (k,) in keys), "JSON")
+
+        def hint(target: str) -> str:
+            if self.fmap.fields[target] in columns:  # a flattened export's "usage.x" key
+                return (
+                    ": no record has it (a dotted name is a path into objects, not a key with dots)"
+                )
+            return ": no record has it"
+
+        for target in absent:  # a key that holds the dots itself: read as nested, a mistake
+            if self.fmap.fields[target] in columns:
+                raise self._missing(target, columns, hint(target))
+        self._check_absent(absent, columns, hint)
 
     # --- mapping: _mrows to _staged ---------------------------------------------------
     def _v(self, target: str) -> str:
@@ -435,6 +491,15 @@ class MappedFormat(LogFormat):
             f"to_json(k)::VARCHAR || ':' || coalesce(json_extract(line, {pointer})::VARCHAR, "
             "'null')), ',')"
         )
+        # The record's fields that the map does not read whole (every other column of a CSV
+        # or Parquet row; a JSON record's other top-level keys, an object a dotted path reads
+        # into kept whole) are its metadata, for attribution's metadata.<key> rules
+        # (docs/attribution.md) and SQL, as other formats keep their logs' metadata.
+        unmapped = json.dumps(dict.fromkeys([*fm.fields.values(), *not_record]))
+        metadata = (
+            f"CASE WHEN problem IS NULL AND json_type(try(line::JSON)) = 'OBJECT' THEN "
+            f"nullif(json_merge_patch(line, {sql_string(unmapped)}), '{{}}') END"
+        )
         provider = f"ta_provider({text['provider']})"
         key = f"""CASE WHEN {text["request_id"]} IS NOT NULL
                      THEN {provider} || ':' || {text["request_id"]}
@@ -458,6 +523,7 @@ class MappedFormat(LogFormat):
             {text["team"]} AS team, {text["user"]} AS user_id, {text["feature"]} AS feature,
             {text["project"]} AS project, {text["prompt"]} AS prompt_id,
             {text["prompt_version"]} AS prompt_version, {text["environment"]} AS environment,
+            {metadata} AS metadata,
             CASE WHEN {any_count} THEN {uncached} END AS input_tokens,
             c_cache_read_tokens AS cache_read_tokens,
             c_cache_write_tokens AS cache_write_5m_tokens,

@@ -279,10 +279,12 @@ def test_a_column_named_like_a_table_alias_keeps_the_whole_row(kit: EnvelopeKit)
 
 
 def test_a_dotted_name_in_a_csv_map_names_the_columns(kit: EnvelopeKit) -> None:
-    """CSV cells are text: ``usage.prompt`` is a column's whole name, never a path."""
+    """CSV cells are text: ``usage.prompt`` is a column's whole name, never a path (every
+    count column absent fails the file; the hint says why)."""
     path = kit.tmp_path / "dotted.csv"
     path.write_text(_line(HEADER) + _line(_row(0)), "utf-8")
-    fmap = {**FMAP, "fields": {**FMAP["fields"], "input_tokens": "prompt_tokens.total"}}
+    counts = {"input_tokens": "prompt_tokens.total", "output_tokens": "completion_tokens.total"}
+    fmap = {**FMAP, "fields": {**FMAP["fields"], **counts}}
     fr = _ingest(kit, path, fmap)
     assert fr.error is not None and fr.loaded == 0
     assert "'prompt_tokens.total'" in fr.error and "a dotted name is a column's whole name" in (

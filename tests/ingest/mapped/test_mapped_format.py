@@ -389,16 +389,23 @@ def test_timestamp_format(kit: EnvelopeKit) -> None:
 
 
 def test_missing_column_fails_the_file_naming_it(kit: EnvelopeKit) -> None:
+    """A required column (here the model) that the file lacks fails it, naming the column
+    and listing the file's; an optional one (team) reads as empty
+    (test_mapped_absent_fields.py)."""
     path = kit.tmp_path / "usage.csv"
-    path.write_text("created_at,model\n2026-10-01T10:00:00Z,gpt-4o\n", "utf-8")
+    path.write_text(
+        "created_at,prompt_tokens,completion_tokens\n2026-10-01T10:00:00Z,1,1\n", "utf-8"
+    )
     fr = _ingest(kit, path, {**OPENAI_MAP, "fields": {**OPENAI_MAP["fields"]}})
-    assert fr.error is not None and "'team'" in fr.error and "fields.team" in fr.error
+    assert fr.error is not None and "'model'" in fr.error and "fields.model" in fr.error
+    assert "its columns are: created_at, prompt_tokens, completion_tokens" in fr.error
     assert fr.loaded == 0 and kit.count("requests") == 0
 
 
-def test_a_json_key_no_record_has_fails_the_file_naming_it(kit: EnvelopeKit) -> None:
+def test_a_json_key_no_record_has_is_a_column_the_file_lacks(kit: EnvelopeKit) -> None:
     """In JSON Lines a mistyped path read NULL on every line: the rows loaded with no usage
-    (unpriced) and the file reported ok (QA). A key some records leave out still loads."""
+    (unpriced) and the file reported ok (QA). Now an absent output path is empty on every
+    row, so each row is a reject naming it; a key some records leave out still loads."""
     path = kit.tmp_path / "usage.jsonl"
     records = [
         {"ts": "2026-10-01T10:00:00Z", "model": "gpt-4o", "usage": {"in": 100, "out": 5}},
@@ -409,13 +416,36 @@ def test_a_json_key_no_record_has_fails_the_file_naming_it(kit: EnvelopeKit) -> 
     fields = {"timestamp": "ts", "model": "model", "input_tokens": "usage.in"}
     fmap = {"fields": {**fields, "output_tokens": "usage.output"}, "static": {"provider": "openai"}}
     fr = _ingest(kit, path, fmap)
-    assert fr.error is not None and "'usage.output'" in fr.error
-    assert "fields.output_tokens" in fr.error and "no record has it" in fr.error
-    assert fr.loaded == 0 and kit.count("requests") == 0
+    assert (fr.error, fr.loaded, fr.rejected) == (None, 0, 2)
+    assert {r["reason"] for r in kit.rejects(path).values()} == {"column usage.output is empty"}
     fmap["fields"] = {**fields, "output_tokens": "usage.out", "team": "team"}
-    fr = _ingest(kit, path, fmap)
+    again = path.with_name("usage2.jsonl")  # the first is loaded (as rejects) and skipped
+    again.write_bytes(path.read_bytes())
+    fr = _ingest(kit, again, fmap)
     assert (fr.error, fr.loaded) == (None, 2)
     assert kit.query("SELECT sum(output_tokens) AS n FROM requests")[0]["n"] == 7
+
+
+def test_a_flattened_dotted_key_read_as_a_path_fails_the_file(kit: EnvelopeKit) -> None:
+    """A record with the key "usage.cached" itself: the path usage.cached never reaches it,
+    which is a map mistake, not an absent column, so the file fails with the hint."""
+    path = kit.tmp_path / "flat.jsonl"
+    record = {"ts": "2026-10-01T10:00:00Z", "model": "gpt-4o", "in": 9, "out": 1, "usage.cached": 4}
+    path.write_text(json.dumps(record) + "\n", "utf-8")
+    fmap = {
+        "input_includes_cache": True,
+        "fields": {
+            "timestamp": "ts",
+            "model": "model",
+            "input_tokens": "in",
+            "cache_read_tokens": "usage.cached",
+            "output_tokens": "out",
+        },
+        "static": {"provider": "openai"},
+    }
+    fr = _ingest(kit, path, fmap)
+    assert fr.error is not None and "'usage.cached'" in fr.error
+    assert "a dotted name is a path into objects, not a key with dots" in fr.error
 
 
 @pytest.mark.parametrize(
