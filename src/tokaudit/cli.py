@@ -36,7 +36,7 @@ from tokaudit.cli_recount import (
 )
 from tokaudit.errors import ExitCode
 from tokaudit.ingest import FileResult, IngestResult
-from tokaudit.ingest.attribution import default_config_path
+from tokaudit.ingest.attribution import config_sets_nothing, default_config_path
 from tokaudit.ingest.loader import ProgressCallback
 from tokaudit.ingest.registry import FORMATS
 from tokaudit.models import BudgetReport
@@ -254,6 +254,26 @@ def _conflict_warnings(result: IngestResult) -> list[str]:
     ]
 
 
+def _attribution_warnings(result: IngestResult, config: Path | None) -> list[str]:
+    """A config that sets nothing (empty, or comments only: a file saved before it was
+    written), and loaded rows where a rule's metadata source held a list or object it could
+    not use (the next source decided): both were silent."""
+    lines = []
+    if config is not None and config_sets_nothing(config):
+        lines.append(
+            f"warning: {config}: the config is empty (or only comments) and sets nothing: "
+            "no attribution rule applies (docs/attribution.md)"
+        )
+    lines.extend(
+        f"warning: {f.path}: {f.unusable_attribution} request(s) had a list or object where "
+        "an attribution rule (tokaudit.yaml) reads a metadata key: not used as a value, the "
+        "next source decided (docs/attribution.md)"
+        for f in result.files
+        if f.unusable_attribution
+    )
+    return lines
+
+
 def _format_skip_warnings(result: IngestResult, fmt: str, reload: bool) -> list[str]:
     """Unchanged files skipped although --format names another format than they were read
     as: the re-run looked like it re-read them and changed nothing (QA)."""
@@ -390,6 +410,8 @@ def ingest(
     for line in _format_skip_warnings(result, fmt, reload):
         _err(line)
     for line in _rules_warnings(result, reload):
+        _err(line)
+    for line in _attribution_warnings(result, settings):
         _err(line)
     if recounted is not None:
         warn_broken_plugins(recounted.broken_plugins)
@@ -811,6 +833,8 @@ def audit(
     for line in _conflict_warnings(result.ingest):
         _err(line)
     for line in _rules_warnings(result.ingest, reload=False):  # audit --db into a store
+        _err(line)
+    for line in _attribution_warnings(result.ingest, settings):
         _err(line)
     warn_broken_plugins(result.broken_plugins)
     for line in _input_errors(result.ingest):

@@ -35,6 +35,9 @@ TARGETS = {
     "feature": "feature",
     "project": "project",
     "prompt": "prompt_id",
+    # the version of the prompt: a rule for `prompt` without one for it keeps the logged
+    # version only where the prompt is the logged one (``Attribution._fallback``)
+    "prompt_version": "prompt_version",
     "environment": "environment",
 }
 # Where a row's API key (or key id, alias, hash) is looked for, unless api_key_fields says.
@@ -103,10 +106,12 @@ class Attribution:
                 out.setdefault(k, v)
         return out
 
-    def apply(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Rewrite the attribution columns of ``_staged`` (needs ``_sources``)."""
+    def apply(self, con: duckdb.DuckDBPyConnection) -> dict[int, int]:
+        """Rewrite the attribution columns of ``_staged`` (needs ``_sources``). Returns,
+        by ``file_no``, the number of rows where a ``metadata.<key>`` source held a list or
+        object it could not use (``_metadata_read``), for a warning."""
         if not self.sources:
-            return
+            return {}
         uses_path = any("path" in s for s in self.sources.values())
         uses_key = any("api_key" in s for s in self.sources.values())
         joins = ""
@@ -123,11 +128,41 @@ class Attribution:
         if uses_key:
             self._match_keys(con)
             joins += " LEFT JOIN _ta_keymatch k ON k.rid = s.rowid"
-        replaced = ", ".join(f"{self._target_sql(t)} AS {TARGETS[t]}" for t in self.sources)
+        targets = list(self.sources)
+        if "prompt" in self.sources and "prompt_version" not in self.sources:
+            targets.append("prompt_version")  # follows the prompt (``_fallback``)
+        replaced = ", ".join(f"{self._target_sql(t)} AS {TARGETS[t]}" for t in targets)
+        unusable = " OR ".join(
+            _unusable_sql(path)
+            for src in sorted({s for srcs in self.sources.values() for s in srcs})
+            if src.startswith("metadata.")
+            for path in _json_paths(src[len("metadata.") :])
+        )
+        # counted before the rewrite, which keeps metadata as it is
+        found = (
+            con.execute(
+                f"SELECT s.file_no, count(*) FROM _staged s "
+                f"WHERE s.reject_reason IS NULL AND ({unusable}) GROUP BY s.file_no"
+            ).fetchall()
+            if unusable
+            else []
+        )
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _staged AS "
             f"SELECT s.* REPLACE ({replaced}) FROM _staged s{joins} ORDER BY s.rowid"
         )
+        return {int(n): int(c) for n, c in found}
+
+    def _fallback(self, target: str) -> str:
+        """The value a target keeps when no source gives one: the logged one. A prompt's
+        logged version belongs to the logged prompt: where the rules name another prompt,
+        it is dropped (a report showed one prompt with another's version), unless the
+        ``prompt_version`` rules give one."""
+        logged = f"s.{TARGETS[target]}"
+        if target == "prompt_version" and "prompt" in self.sources:
+            prompt = self._target_sql("prompt", ("prompt_version",))
+            return f"CASE WHEN ({prompt}) IS NOT DISTINCT FROM s.prompt_id THEN {logged} END"
+        return logged
 
     def _target_sql(self, target: str, seen: tuple[str, ...] = ()) -> str:
         """The value of one target: its sources in order, then what the log said.
@@ -136,12 +171,12 @@ class Attribution:
         target's attributed value, so rules compose; ``parse_attribution`` refuses cycles.
         """
         parts = []
-        for src in self.sources[target]:
+        for src in self.sources.get(target, []):
             if src in self.sources and src not in seen and src != target:
                 parts.append(self._target_sql(src, (*seen, target)))
             else:
                 parts.append(_source_sql(src, target))
-        return f"coalesce({', '.join(parts)}, s.{TARGETS[target]})"
+        return f"coalesce({', '.join([*parts, self._fallback(target)])})"
 
     def _match_keys(self, con: duckdb.DuckDBPyConnection) -> None:
         rows = []
@@ -229,18 +264,42 @@ def _source_sql(source: str, target: str | None) -> str:
     be stored as NULL, wiping the logged value the rules fall back to.
     """
     if source.startswith("metadata."):
-        # an empty list or object is no value either (it read as the text "[]")
-        reads = ", ".join(
-            f"nullif(nullif(nullif(trim(s.metadata ->> {sql_string(path)}, {BLANKS}), ''), "
-            "'[]'), '{}')"
-            for path in _json_paths(source[len("metadata.") :])
-        )
+        reads = ", ".join(_metadata_read(path) for path in _json_paths(source[len("metadata.") :]))
         return f"coalesce({reads})"
     if source == "path":
         return f"p.{target}"
     if source == "api_key":
         return f"k.{target}"
     return f"nullif(trim(s.{TARGETS[source]}, {BLANKS}), '')"
+
+
+def _metadata_read(path: str) -> str:
+    """SQL: the text of ``s.metadata`` at ``path``, or NULL when it has none to give.
+
+    A list of one text, number or boolean is that value (`tags: ["search"]`); an empty
+    list or object is no value; any other list or object is none either (its JSON text,
+    `["a","b"]`, was used as a team name), so the next source is tried, and the rows are
+    counted for a warning (``_unusable_sql``).
+    """
+    value = f"(s.metadata -> {sql_string(path)})"
+    return (
+        f"CASE json_type({value}) WHEN 'OBJECT' THEN NULL "
+        f"WHEN 'ARRAY' THEN CASE WHEN json_array_length({value}) = 1 "
+        f"AND json_type({value} -> 0) NOT IN ('OBJECT', 'ARRAY', 'NULL') "
+        f"THEN nullif(trim({value} ->> 0, {BLANKS}), '') END "
+        f"ELSE nullif(trim(s.metadata ->> {sql_string(path)}, {BLANKS}), '') END"
+    )
+
+
+def _unusable_sql(path: str) -> str:
+    """SQL: ``s.metadata`` at ``path`` is a list or object that ``_metadata_read`` cannot
+    use (not empty, and not a list of one value)."""
+    value = f"(s.metadata -> {sql_string(path)})"
+    return (
+        f"coalesce(CASE json_type({value}) WHEN 'OBJECT' THEN {value}::VARCHAR <> '{{}}' "
+        f"WHEN 'ARRAY' THEN json_array_length({value}) > 1 OR (json_array_length({value}) = 1 "
+        f"AND json_type({value} -> 0) IN ('OBJECT', 'ARRAY', 'NULL')) END, false)"
+    )
 
 
 def _source_ok(source: Any) -> bool:
@@ -367,6 +426,17 @@ def _check_cycles(sources: dict[str, list[str]], origin: str) -> None:
 def load_attribution(path: Path) -> Attribution:
     """Read and validate a ``tokaudit.yaml`` (ConfigError names the file and the key)."""
     return parse_attribution(read_yaml(path, "config"), str(path))
+
+
+def config_sets_nothing(path: Path) -> bool:
+    """True when the config file holds nothing (0 bytes, only comments, or only empty
+    sections), for a warning: accepted, it silently applied no rule. A file that cannot be
+    read is not judged here: loading it says why."""
+    try:
+        data = read_yaml(path, "config")
+    except ConfigError:
+        return False
+    return data is None or (isinstance(data, dict) and not any(data.values()))
 
 
 def default_config_path(explicit: Path | None = None) -> Path | None:

@@ -155,6 +155,9 @@ class FileResult:
     reloaded: bool = False
     # skipped, and of a format ``--reload`` cannot read again in place (Langfuse)
     not_reloadable: bool = False
+    # loaded rows where a tokaudit.yaml metadata.<key> source held a list or object it
+    # could not use as a team, user, ... (docs/attribution.md): the next source decided
+    unusable_attribution: int = 0
 
 
 @dataclass
@@ -328,7 +331,9 @@ def _load_staged(
         [list(range(len(sources))), sources],
     )
     if attribution is not None:  # tokaudit.yaml: team, user, project ... from the config
-        attribution.apply(con)
+        unusable = attribution.apply(con)
+        for n, (result, _) in enumerate(files):  # set, not added: a batch may be retried
+            result.unusable_attribution = unusable.get(n, 0)
     counts = {
         int(n): (int(read), int(rejected), int(non_requests))
         for n, read, rejected, non_requests in con.execute(
