@@ -6,7 +6,9 @@ of the other formats; or ``read_parquet``), every mapped value is cast in SQL, a
 of the wrong type rejects its record with the record's line (CSV: the line the record
 starts on, quoted line breaks and blank lines counted; JSON Lines: the line; Parquet: the
 row number). A malformed CSV record (too many or too few fields, an unterminated quote) is
-a reject too, and the file's other records load. Token counts are made disjoint here:
+a reject too, and the file's other records load. A mapped column the whole file lacks
+reads as empty unless the file cannot do without it (``_check_absent``); the columns the
+map does not read are the rows' ``metadata``. Token counts are made disjoint here:
 with ``input_includes_cache: true`` the cache columns are taken out of the input count,
 as for OpenAI's ``prompt_tokens``.
 """
@@ -116,7 +118,8 @@ def _whole(text: str) -> str:
 
 
 class MapError(duckdb.InvalidInputException):
-    """A file the map cannot read (a mapped column it lacks, a compressed Parquet file):
+    """A file the map cannot read (a required mapped column it lacks, or every count
+    column; a compressed Parquet file):
     the whole file fails with this reason, the other files of the call still load."""
 
 
