@@ -837,7 +837,52 @@ def test_sql_streams_large_results_in_batches(store: Path, monkeypatch: pytest.M
     assert empty.stdout == "[]\n"
     table = runner.invoke(app, ["sql", "--db", str(store), query])
     assert "│ 2 " in table.stdout and "│ 3 " not in table.stdout
-    assert "shows the first 3 rows" in table.stderr
+    assert "shows the first 3 of 7 rows" in table.stderr
+
+
+# rows 0 .. n-1; the cast fails on row 250,000 only, long after the first batches were
+# fetched (DuckDB raises while fetching, not when the query starts)
+LATE_CAST = (
+    "SELECT range AS n, CASE WHEN range < 250000 THEN range::VARCHAR ELSE 'x' END::INT AS v "
+    "FROM range(260000)"
+)
+LATE_ERROR = (
+    "SELECT range AS n, CASE WHEN range = 250000 THEN error('row 250000 is bad') "
+    "ELSE 'ok' END AS v FROM range(260000)"
+)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        (LATE_CAST, "error: SQL error: Conversion Error: Could not convert string 'x' to INT32"),
+        (LATE_ERROR, "error: SQL error: Invalid Input Error: row 250000 is bad"),
+    ],
+)
+@pytest.mark.parametrize("fmt", ["json", "csv", "table"])
+def test_sql_failing_on_a_late_row_writes_nothing(
+    store: Path, query: str, message: str, fmt: str
+) -> None:
+    """`-f json` wrote the first batches, then exit 2: half a JSON array for `jq` (QA).
+    Every format writes all of the result or nothing; the error is one line on stderr."""
+    result = runner.invoke(app, ["sql", "--db", str(store), "-f", fmt, query])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [message]
+
+
+def test_sql_json_of_a_result_larger_than_memory_spool(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A result past the in-memory spool goes through a temporary file, whole and in order."""
+    from tokaudit import cli_common
+
+    monkeypatch.setattr(cli_common, "SPOOL_MEMORY", 100)
+    monkeypatch.setattr(cli_common, "SPOOL_READ", 7)
+    query = "SELECT range AS n FROM range(2000)"
+    result = runner.invoke(app, ["sql", "--db", str(store), "-f", "json", query])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == [{"n": i} for i in range(2000)]
 
 
 @pytest.mark.parametrize("value", ["a [/] b", "[red]red[/red]", "ok :x: team", "[bold"])

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import typer
 
 from tokaudit import __version__, api
-from tokaudit.cli_common import TokenizerConfigOption, in_ci, render
+from tokaudit.cli_common import TokenizerConfigOption, in_ci, out_complete, render
 from tokaudit.cli_common import color as _color
 from tokaudit.cli_common import err as _err
 from tokaudit.cli_common import guard as _guard
@@ -712,20 +712,23 @@ def sql(
         columns, batches = _guard(
             lambda: stack.enter_context(api.stream_query(db, query, pricing, overlay))
         )
-        if renderer is not table:  # CSV and JSON are written a batch at a time
-            chunks = renderer.stream_rows(columns, batches)
-            while (chunk := _guard(lambda: next(chunks, None))) is not None:
-                _out(chunk)
+        if renderer is not table:  # CSV and JSON are rendered a batch at a time, and
+            # written once the query has completed: all of the result or nothing
+            out_complete(renderer.stream_rows(columns, batches))
             return
         rows: list[tuple[Any, ...]] = []
         for batch in _guard(lambda: list(itertools.islice(batches, TABLE_BATCHES))):
             rows.extend(batch)
-        more = _guard(lambda: next(batches, None)) is not None
+        # the rows past the table are read to the end (and dropped): a query failing on a
+        # late row is an error, never a table of its first rows and exit 0
+        more = 0
+        while (batch := _guard(lambda: next(batches, None))) is not None:
+            more += len(batch)
     render(renderer, "rows", columns, rows)
     if more:  # a table of a million rows took minutes and held them all
         _err(
-            f"note: the table shows the first {len(rows):,} rows; use -f csv or -f json "
-            "for all of them (written as they are read)"
+            f"note: the table shows the first {len(rows):,} of {len(rows) + more:,} rows; "
+            "use -f csv or -f json for all of them"
         )
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Annotated, Any, TextIO, TypeVar
@@ -62,6 +63,37 @@ def out(text: str) -> None:
         _discard(sys.stdout)
         err(f"error: could not write the output ({exc.strerror}); nothing more was written")
         raise typer.Exit(int(ExitCode.ERROR)) from None
+
+
+# Characters of a spooled result held in memory before the spool moves to a temporary file
+SPOOL_MEMORY = 8 * 1024 * 1024
+SPOOL_READ = 1024 * 1024  # characters copied to stdout at a time
+
+
+def out_complete(chunks: Iterator[str]) -> None:
+    """All of ``chunks`` to stdout, or nothing: they are spooled (in memory, past
+    ``SPOOL_MEMORY`` in a temporary file) until the last one is made, then copied out.
+
+    ``tokaudit sql -f json`` wrote each batch as DuckDB produced it, so a query failing on
+    a late row (a cast, ``error()``) left half a JSON array on stdout beside its exit 2
+    (QA). Memory stays bounded; the first byte now waits for the last row. A chunk that
+    fails is a ``TokauditError`` (``guard``), a spool that cannot be written exit 2.
+    """
+    with tempfile.SpooledTemporaryFile(
+        max_size=SPOOL_MEMORY, mode="w+", encoding="utf-8", newline=""
+    ) as spool:
+        while (chunk := guard(lambda: next(chunks, None))) is not None:
+            try:
+                spool.write(chunk)
+            except OSError as exc:  # the temporary directory is full
+                err(
+                    f"error: could not hold the result in a temporary file in "
+                    f"{tempfile.gettempdir()} ({exc.strerror}; set TMPDIR); nothing was written"
+                )
+                raise typer.Exit(int(ExitCode.ERROR)) from None
+        spool.seek(0)
+        while piece := spool.read(SPOOL_READ):
+            out(piece)
 
 
 def _discard(stream: TextIO) -> None:
