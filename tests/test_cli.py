@@ -1246,6 +1246,52 @@ def test_a_store_from_before_file_search_fees_gains_the_column(
     assert "file_search_calls" in columns
 
 
+def test_sql_on_an_older_store_sees_this_releases_views_and_leaves_the_file(
+    store: Path,
+) -> None:
+    """`sql` opens the store read-only and read the views the release that wrote it stored:
+    an older `token_audit` (reported input = uncached only) gave its figures, and a store
+    lacking a column the current `request_costs` reads fell back to the stored view (here
+    none: "does not exist"). Both are now this release's, and the file stays as it was."""
+    import hashlib
+
+    from tokaudit.store import open_store
+
+    con = open_store(store)
+    con.execute(  # an older definition: the reported input left out the cache classes
+        "CREATE OR REPLACE VIEW token_audit AS "
+        "SELECT request_key, input_tokens AS reported_input_tokens FROM requests"
+    )
+    con.execute("DROP VIEW request_costs")  # as the older release left it
+    con.execute("ALTER TABLE requests DROP COLUMN file_search_calls")
+    con.execute("UPDATE requests SET team = '  ' WHERE team = 'beta'")  # blank, pre-NULL
+    con.execute("DELETE FROM schema_info WHERE key = 'blank_attribution_is_null'")
+    con.close()
+    digest = hashlib.sha256(store.read_bytes()).hexdigest()
+
+    audit = sql_json(
+        store,
+        "SELECT request_key, reported_input_tokens, output_difference FROM token_audit "
+        "WHERE request_key IN ('anthropic:msg_case4', 'openai:chatcmpl-case1') ORDER BY 1",
+    )
+    # uncached + cache read + cache writes: 50 + 10,000 + 2,000; OpenAI's prompt_tokens
+    # already hold the 400,000 cached ones
+    assert [(r["request_key"], r["reported_input_tokens"]) for r in audit] == [
+        ("anthropic:msg_case4", 12_050),
+        ("openai:chatcmpl-case1", 1_000_000),
+    ]
+    assert all("output_difference" in r for r in audit)  # a column the old view lacked
+    costs = sql_json(
+        store,
+        "SELECT team, file_search_calls, cost_usd FROM request_costs "
+        "WHERE request_key = 'anthropic:msg_case4'",
+    )
+    # claude-sonnet-4-5: $3/M input, $3.75/M 5-minute cache write, $0.30/M cache read,
+    # $15/M output: 50 * 3 + 2,000 * 3.75 + 10,000 * 0.30 + 500 * 15 = 18,150 micro-dollars
+    assert costs == [{"team": None, "file_search_calls": None, "cost_usd": "0.01815"}]
+    assert hashlib.sha256(store.read_bytes()).hexdigest() == digest
+
+
 @pytest.mark.parametrize(
     ("limit", "needle"),
     [

@@ -38,6 +38,7 @@ from tokaudit.report.breakdown import (
 )
 from tokaudit.sql import stream_query as _stream_query
 from tokaudit.store import open_store, open_store_read_only
+from tokaudit.store.views import install_current_views
 from tokaudit.tokenizers import PluginInfo, describe, load_tokenizers
 
 if TYPE_CHECKING:  # imported where used: most commands never need them (start-up time)
@@ -117,10 +118,13 @@ def stream_query(
     table = load_prices(pricing, overlay)
 
     def install(con: duckdb.DuckDBPyConnection) -> None:
+        # an older store's columns and views as this release has them, in this connection
+        # only: `sql` read the views stored by the release that wrote the file (QA)
+        install_current_views(con)
         try:
             install_price_table(con, table)
             con.execute("SELECT * FROM request_costs LIMIT 0")
-        except duckdb.BinderException:  # a store from an older release: its own view
+        except duckdb.BinderException:  # a column no upgrade adds: the store's own view
             con.execute("DROP VIEW IF EXISTS temp.main.request_costs")
 
     return _stream_query(Path(db), query, install)

@@ -722,8 +722,8 @@ def sql(
         # the rows past the table are read to the end (and dropped): a query failing on a
         # late row is an error, never a table of its first rows and exit 0
         more = 0
-        while (batch := _guard(lambda: next(batches, None))) is not None:
-            more += len(batch)
+        while (rest := _guard(lambda: next(batches, None))) is not None:
+            more += len(rest)
     render(renderer, "rows", columns, rows)
     if more:  # a table of a million rows took minutes and held them all
         _err(
