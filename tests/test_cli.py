@@ -1455,3 +1455,37 @@ def test_report_by_week_and_month_is_a_time_series(tmp_path: Path) -> None:
     # environment is a dimension too (costliest first)
     by_env = {r["environment"]: r["requests"] for r in rows("environment")}
     assert by_env == {"prod": 3, "dev": 3}
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["pricing", "validate", ""], "DIRECTORY"),
+        (["pricing", "diff", "", ""], "OLD"),
+        (["pricing", "list", "--pricing", ""], "--pricing"),
+        (["report", "--db", ""], "--db"),
+        (["sql", "--db", "", "SELECT 1"], "--db"),
+        (["ingest", "{log}", "--db", ""], "--db"),
+        (["ingest", "{log}", "--db", "{db}", "--config", ""], "--config"),
+        (["ingest", "{log}", "--db", "{db}", "--map", ""], "--map"),
+        (["report", "--db", "{db}", "--pricing", ""], "--pricing"),
+        (["report", "--db", "{db}", "--overlay", ""], "--overlay"),
+        (["check", "--db", "{db}", "--budget", ""], "--budget"),
+        (["tokenizers", "list", "--config", ""], "--config"),
+    ],
+)
+def test_an_empty_path_is_a_usage_error(
+    tmp_path: Path, mixed_log: Path, args: list[str], option: str
+) -> None:
+    """pathlib reads "" as ".": `pricing validate ""` reported a missing manifest and
+    ": 1 problem(s)", `--db ""` opened the current directory as a store, `--config ""`
+    read it as a file (QA). An empty path is one line, exit 2, and nothing is written."""
+    db = tmp_path / "s.duckdb"
+    filled = [a.format(log=mixed_log, db=db) for a in args]
+    result = runner.invoke(app, filled)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"error: {option}: an empty path (an unset variable?); give a file or directory"
+    ]
+    assert not db.exists()

@@ -21,7 +21,14 @@ from typing import Annotated, Any
 import typer
 
 from tokaudit import __version__, api
-from tokaudit.cli_common import TokenizerConfigOption, in_ci, out_complete, render
+from tokaudit.cli_common import (
+    TokenizerConfigOption,
+    in_ci,
+    out_complete,
+    path_value,
+    render,
+    text_path_value,
+)
 from tokaudit.cli_common import color as _color
 from tokaudit.cli_common import err as _err
 from tokaudit.cli_common import guard as _guard
@@ -69,13 +76,22 @@ def _expand_db(db: Path | None) -> Path | None:
 
 DbOption = Annotated[
     Path,
-    typer.Option("--db", envvar="TOKAUDIT_DB", help="DuckDB store file.", callback=_expand_db),
+    typer.Option(
+        "--db",
+        envvar="TOKAUDIT_DB",
+        help="DuckDB store file.",
+        callback=_expand_db,
+        parser=path_value("--db"),
+        metavar="<path>",
+    ),
 ]
 PricingOption = Annotated[
     Path | None,
     typer.Option(
         "--pricing",
         envvar="TOKAUDIT_PRICING",
+        parser=path_value("--pricing"),
+        metavar="<path>",
         help="Pricing table directory or git:REV[:PATH] (default: the embedded table).",
     ),
 ]
@@ -84,6 +100,8 @@ OverlayOption = Annotated[
     typer.Option(
         "--overlay",
         envvar="TOKAUDIT_PRICING_OVERLAY",
+        parser=path_value("--overlay"),
+        metavar="<path>",
         help="Pricing overlay YAML: negotiated discounts, credits, private model prices.",
     ),
 ]
@@ -101,6 +119,8 @@ MapOption = Annotated[
     Path | None,
     typer.Option(
         "--map",
+        parser=path_value("--map"),
+        metavar="<path>",
         help="YAML field map: read CSV, JSON Lines or Parquet exports (docs/formats.md).",
     ),
 ]
@@ -109,6 +129,8 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         envvar="TOKAUDIT_CONFIG",
+        parser=path_value("--config"),
+        metavar="<path>",
         help="Attribution rules (docs/attribution.md); default ./tokaudit.yaml if present.",
     ),
 ]
@@ -451,6 +473,7 @@ def report(
         str | None,
         typer.Option(
             "--compare-pricing",
+            parser=text_path_value("--compare-pricing"),
             help="Also price every request with this table (directory or git:REV) and show "
             "the dollar difference per group.",
         ),
@@ -599,6 +622,8 @@ def findings(
         typer.Option(
             "--config",
             envvar="TOKAUDIT_CONFIG",
+            parser=path_value("--config"),
+            metavar="<path>",
             help="tokaudit.yaml whose findings: section sets the rules' thresholds "
             "(docs/findings.md); default ./tokaudit.yaml if present.",
         ),
@@ -630,7 +655,14 @@ def findings(
 @app.command()
 def check(
     budget: Annotated[
-        Path, typer.Option("--budget", envvar="TOKAUDIT_BUDGET", help="Budget YAML file.")
+        Path,
+        typer.Option(
+            "--budget",
+            envvar="TOKAUDIT_BUDGET",
+            help="Budget YAML file.",
+            parser=path_value("--budget"),
+            metavar="<path>",
+        ),
     ],
     db: DbOption = DEFAULT_DB,
     fmt: Annotated[
@@ -660,6 +692,8 @@ def check(
         Path | None,
         typer.Option(
             "--baseline",
+            parser=path_value("--baseline"),
+            metavar="<path>",
             help="The store of a baseline run (main's) that budgets with max_increase_pct "
             "compare with: whole stores, priced with the same --pricing and --overlay.",
             callback=_expand_db,
@@ -797,6 +831,8 @@ def audit(
         typer.Option(
             "--db",
             envvar="TOKAUDIT_DB",
+            parser=path_value("--db"),
+            metavar="<path>",
             help="Keep the store here (default: temporary).",
             callback=_expand_db,
         ),
@@ -812,6 +848,8 @@ def audit(
         typer.Option(
             "--config",
             envvar="TOKAUDIT_CONFIG",
+            parser=path_value("--config"),
+            metavar="<path>",
             help="Attribution rules (docs/attribution.md) and finding thresholds (its "
             "findings: section, docs/findings.md); default ./tokaudit.yaml if present.",
         ),

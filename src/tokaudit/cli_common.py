@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Annotated, Any, TextIO, TypeVar
+from typing import Annotated, Any, NoReturn, TextIO, TypeVar
 
 import duckdb
 import typer
@@ -26,10 +26,45 @@ from tokaudit.store.connection import damaged_store, memory_cap
 
 T = TypeVar("T")
 
+
+def _empty_path(option: str) -> NoReturn:
+    err(f"error: {option}: an empty path (an unset variable?); give a file or directory")
+    raise typer.Exit(int(ExitCode.ERROR))
+
+
+def path_value(option: str) -> Callable[[str | Path], Path]:
+    """The parser of a path option or argument: an empty value is a usage error (exit 2,
+    one line). ``Path("")`` is ``.``, the current directory: ``pricing validate ""`` looked
+    for a manifest there, ``--db ""`` opened the directory as a store, ``--config ""`` read
+    the directory (QA)."""
+
+    def parse(value: str | Path) -> Path:
+        if isinstance(value, Path):  # a default
+            return value
+        if not value:
+            _empty_path(option)
+        return Path(value)
+
+    return parse
+
+
+def text_path_value(option: str) -> Callable[[str], str]:
+    """``path_value`` for a path kept as text (a table directory or ``git:REV[:PATH]``)."""
+
+    def parse(value: str) -> str:
+        if not value:
+            _empty_path(option)
+        return value
+
+    return parse
+
+
 TokenizerConfigOption = Annotated[
     Path | None,
     typer.Option(
         "--config",
+        parser=path_value("--config"),
+        metavar="<path>",
         envvar="TOKAUDIT_CONFIG",
         help="tokaudit.yaml whose tokenizers: section configures tokenizer plugins "
         "(docs/recount.md); default ./tokaudit.yaml if present.",

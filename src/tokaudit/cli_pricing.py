@@ -15,7 +15,7 @@ import typer
 from tokaudit.cli_common import err as _err
 from tokaudit.cli_common import guard as _guard
 from tokaudit.cli_common import out as _out
-from tokaudit.cli_common import sub_app
+from tokaudit.cli_common import path_value, sub_app, text_path_value
 from tokaudit.errors import ExitCode, TokauditError, UsageError
 from tokaudit.report.renderers import csv_format, get_renderer, json_format, table
 from tokaudit.report.renderers.common import money
@@ -29,6 +29,7 @@ TableOption = Annotated[
     typer.Option(
         "--pricing",
         envvar="TOKAUDIT_PRICING",
+        parser=text_path_value("--pricing"),
         help="Table directory or git:REV[:PATH] (default: the embedded table).",
     ),
 ]
@@ -37,6 +38,8 @@ OverlayOption = Annotated[
     typer.Option(
         "--overlay",
         envvar="TOKAUDIT_PRICING_OVERLAY",
+        parser=path_value("--overlay"),
+        metavar="<path>",
         help="Pricing overlay YAML (discounts, credits, private models).",
     ),
 ]
@@ -96,7 +99,11 @@ def _load(pricing: str | None, overlay: Path | None) -> Any:
 @pricing_app.command("validate")
 def validate(
     directory: Annotated[
-        str | None, typer.Argument(help="Table directory or git:REV (default: the embedded one).")
+        str | None,
+        typer.Argument(
+            help="Table directory or git:REV (default: the embedded one).",
+            parser=text_path_value("DIRECTORY"),
+        ),
     ] = None,
     overlay: OverlayOption = None,
 ) -> None:
@@ -280,9 +287,17 @@ def show(
 
 @pricing_app.command("diff")
 def diff(
-    old: Annotated[str, typer.Argument(help="Old table: directory or git:REV[:PATH].")],
+    old: Annotated[
+        str,
+        typer.Argument(
+            help="Old table: directory or git:REV[:PATH].", parser=text_path_value("OLD")
+        ),
+    ],
     new: Annotated[
-        str | None, typer.Argument(help="New table (default: the embedded one).")
+        str | None,
+        typer.Argument(
+            help="New table (default: the embedded one).", parser=text_path_value("NEW")
+        ),
     ] = None,
     fmt: FormatOption = "table",
     exit_code: Annotated[
@@ -338,11 +353,22 @@ def sync(
     ] = "genai-prices",
     pricing: Annotated[
         Path | None,
-        typer.Option("--pricing", envvar="TOKAUDIT_PRICING", help="Table directory to refresh."),
+        typer.Option(
+            "--pricing",
+            envvar="TOKAUDIT_PRICING",
+            help="Table directory to refresh.",
+            parser=path_value("--pricing"),
+            metavar="<path>",
+        ),
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Write the refreshed table here (a new directory)."),
+        typer.Option(
+            "--out",
+            help="Write the refreshed table here (a new directory).",
+            parser=path_value("--out"),
+            metavar="<path>",
+        ),
     ] = None,
     effective_from: Annotated[
         str | None,
