@@ -14,7 +14,7 @@ import typer
 
 from tokaudit import api
 from tokaudit.cli_common import TokenizerConfigOption, err, out, render, sub_app
-from tokaudit.errors import TokauditError
+from tokaudit.errors import ExitCode, TokauditError
 from tokaudit.ingest.attribution import default_config_path
 from tokaudit.recount import COUNT_FAILED
 from tokaudit.report.renderers import get_renderer, json_format
@@ -68,6 +68,13 @@ def list_tokenizers(
         ]
         render(renderer, "rows", PLUGIN_COLUMNS, rows)
     warn_broken_plugins((p.name, p.detail) for p in plugins if p.status == "broken")
+    for p in plugins:
+        if p.status == "overlap":
+            err(f"warning: tokenizer plugin {p.name!r} overlaps an earlier one: {p.detail}\n")
+        if p.status == "damaged":  # every count it makes would fail: exit 2
+            err(f"error: tokenizer plugin {p.name!r}: {p.detail}\n")
+    if any(p.status == "damaged" for p in plugins):
+        raise typer.Exit(int(ExitCode.ERROR))
 
 
 def warn_broken_plugins(broken: Iterable[tuple[str, str]]) -> None:

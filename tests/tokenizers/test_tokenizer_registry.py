@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint
+from pathlib import Path
 
 import pytest
 
@@ -242,3 +243,113 @@ def test_a_profile_built_positionally_up_to_its_note_keeps_its_meaning() -> None
     with pytest.raises(TypeError):
         ChatProfile("openai", True, True, 3, 1, 3, False, None, None, None, 5, 0, "mine", 3)  # type: ignore[misc]
     assert ChatProfile(nested_indent=2).key != ChatProfile().key  # part of the stored key
+
+
+class BlankVersion(FakeGemini):
+    name = "blank-version"
+    version = "  "
+
+
+class SecondGemini(FakeGemini):
+    """Claims Gemini models too: FakeGemini (``gemini-*``) is earlier in lookup order."""
+
+    name = "second-gemini"
+
+    def models_covered(self) -> list[str]:
+        return ["gemini-2.5-pro* (words)"]
+
+
+class ClaimsGpt4o(FakeGemini):
+    """Covers a model family the built-in tiktoken plugin covers."""
+
+    name = "my-openai"
+
+    def covers(self, model: str) -> bool:
+        return model.startswith("gpt-4o")
+
+    def models_covered(self) -> list[str]:
+        return ["gpt-4o*"]
+
+
+def _list_json(args: Sequence[str] = ()) -> tuple[int, list[dict[str, object]], str]:
+    import json
+
+    from typer.testing import CliRunner
+
+    from tokaudit.cli import app
+
+    result = CliRunner().invoke(app, ["tokenizers", "list", "-f", "json", *args])
+    return result.exit_code, json.loads(result.stdout), result.stderr
+
+
+def test_a_blank_version_and_overlapping_plugins_are_listed_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A version of spaces keyed stored counts by nothing, and two plugins claiming the same
+    models were both listed "ok" while only the first in lookup order ever counted them."""
+    _use_entry_points(
+        monkeypatch,
+        [
+            FakeEntryPoint("blank", BlankVersion),
+            FakeEntryPoint("gemini", FakeGemini),
+            FakeEntryPoint("second", SecondGemini),
+            FakeEntryPoint("mine", ClaimsGpt4o),
+        ],
+    )
+    loaded = load_tokenizers()
+    assert ("blank", "TypeError: BlankVersion.version must be a non-empty string, got '  '") in (
+        loaded.broken
+    )
+    assert isinstance(loaded.for_model("gemini-2.5-pro"), FakeGemini)  # the first one wins
+    assert not isinstance(loaded.for_model("gemini-2.5-pro"), SecondGemini)
+    assert isinstance(loaded.for_model("gpt-4o-mini"), TiktokenTokenizer)
+
+    code, rows, stderr = _list_json()
+    assert code == 0
+    status = {row["name"]: (row["status"], row["detail"]) for row in rows}
+    assert status["fake-gemini"][0] == "ok"
+    assert status["second-gemini"][0] == "overlap"
+    assert "plugin 'fake-gemini' covers too (gemini-2.5-pro)" in str(status["second-gemini"][1])
+    assert status["my-openai"][0] == "overlap"
+    assert "'tiktoken' comes first in lookup order" in str(status["my-openai"][1])
+    assert status["blank"][0] == "broken"
+    assert "warning: tokenizer plugin 'second-gemini' overlaps an earlier one" in stderr
+    assert "warning: tokenizer plugin 'my-openai' overlaps an earlier one" in stderr
+
+
+def test_tokenizers_list_verifies_the_shipped_vocabularies(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`tokenizers list` said tiktoken was ok without looking at its vocabularies; a
+    replaced or missing one failed only when a recount loaded it."""
+    import gzip
+
+    from tokaudit.tokenizers.tiktoken_plugin import DATA_DIR
+
+    _use_entry_points(monkeypatch, [])
+    code, rows, stderr = _list_json()
+    assert code == 0, stderr
+    tiktoken_row = next(row for row in rows if row["name"] == "tiktoken")
+    assert tiktoken_row["status"] == "ok"
+    assert str(tiktoken_row["detail"]).endswith(
+        "vocabularies verified (SHA-256): cl100k_base.tiktoken.gz, o200k_base.tiktoken.gz"
+    )
+
+    raw = gzip.decompress((DATA_DIR / "o200k_base.tiktoken.gz").read_bytes())
+    tampered = raw.replace(b" 0\n", b" 1\n", 1)  # the first token's rank changed
+    (tmp_path / "o200k_base.tiktoken.gz").write_bytes(gzip.compress(tampered))
+    # cl100k_base.tiktoken.gz is missing
+
+    class Tampered(TiktokenTokenizer):
+        def __init__(self) -> None:
+            super().__init__(data_dir=tmp_path)
+
+    monkeypatch.setattr(registry, "TiktokenTokenizer", Tampered)
+    code, rows, stderr = _list_json()
+    assert code == 2
+    tiktoken_row = next(row for row in rows if row["name"] == "tiktoken")
+    assert tiktoken_row["status"] == "damaged"
+    detail = str(tiktoken_row["detail"])
+    assert "o200k_base.tiktoken.gz has SHA-256" in detail and "corrupted or was replaced" in detail
+    assert "cannot read tokenizer vocabulary" in detail and "cl100k_base.tiktoken.gz" in detail
+    assert stderr.startswith("error: tokenizer plugin 'tiktoken': ")

@@ -53,16 +53,37 @@ class PluginInfo:
 
     name: str
     version: str | None
-    status: str  # ok | broken | estimate
+    # ok | broken (skipped) | damaged (a shipped vocabulary missing or not the pinned
+    # one) | overlap (claims models an earlier plugin counts) | estimate
+    status: str
     models: list[str]
     detail: str = ""
 
 
 def describe(registry: Registry) -> list[PluginInfo]:
-    """Installed plugins in lookup order, the estimator, then the broken ones with why."""
-    rows = [
-        PluginInfo(t.name, t.version, "ok", *_models_and_detail(t)) for t in registry.tokenizers
-    ]
+    """Installed plugins in lookup order, the estimator, then the broken ones with why.
+
+    The tiktoken plugin's vocabularies are checked here as loading checks them (present,
+    the pinned SHA-256): one missing or replaced is ``damaged``. A plugin claiming models
+    an earlier plugin covers is ``overlap``: the first in lookup order counts them.
+    """
+    rows = []
+    for i, tok in enumerate(registry.tokenizers):
+        models, detail = _models_and_detail(tok)
+        status = "ok"
+        if isinstance(tok, TiktokenTokenizer):
+            problems = tok.vocabulary_problems()
+            if problems:
+                status, detail = "damaged", "; ".join(problems)
+            else:
+                verified = ", ".join(tok.vocabularies())
+                detail = f"{detail}; vocabularies verified (SHA-256): {verified}"
+        if status == "ok":
+            shared = _claimed_earlier(tok, models, registry.tokenizers[:i])
+            if shared:
+                status = "overlap"
+                detail = f"{detail}; {shared}"
+        rows.append(PluginInfo(tok.name, tok.version, status, models, detail))
     estimate = EstimateTokenizer()
     rows.append(
         PluginInfo(
@@ -86,17 +107,58 @@ def _models_and_detail(tokenizer: Tokenizer) -> tuple[list[str], str]:
         return [], f"{type(tokenizer).__module__}; models_covered() failed: {_describe(exc)}"
 
 
+def _samples(patterns: list[str]) -> list[str]:
+    """Model ids read off ``models_covered()`` entries: ``gpt-4o* (o200k_base)`` gives
+    ``gpt-4o``, ``a, b (path)`` gives ``a`` and ``b`` (what a pattern's prefix matches)."""
+    found = []
+    for entry in patterns:
+        names = entry.split(" (", 1)[0]
+        for name in names.split(", "):
+            bare = name.strip().rstrip("*")
+            if bare and not any(c in bare for c in "*?["):
+                found.append(bare)
+    return found
+
+
+def _covers(tokenizer: Tokenizer, model: str) -> bool:
+    try:
+        return bool(tokenizer.covers(model))
+    except Exception:  # reported when a recount asks; here it only claims nothing
+        return False
+
+
+def _claimed_earlier(tokenizer: Tokenizer, models: list[str], earlier: list[Tokenizer]) -> str:
+    """Which of ``tokenizer``'s models (by its ``models_covered()`` patterns) an earlier
+    plugin covers too, and which of the earlier one's it covers; '' when none. The first
+    plugin in lookup order that covers a model counts it (``Registry.for_model``)."""
+    mine = _samples(models)
+    for other in earlier:
+        try:
+            theirs = _samples([str(m) for m in other.models_covered()])
+        except Exception:
+            theirs = []
+        both = [m for m in mine if _covers(other, m)]
+        both += [m for m in theirs if _covers(tokenizer, m) and m not in both]
+        if both:
+            listed = ", ".join(both[:5]) + (f" and {len(both) - 5} more" if len(both) > 5 else "")
+            return (
+                f"claims models plugin {other.name!r} covers too ({listed}); {other.name!r} "
+                "comes first in lookup order and counts them"
+            )
+    return ""
+
+
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
 def _check_identity(tokenizer: Tokenizer) -> None:
-    """A plugin's ``name`` and ``version`` must be non-empty strings: every stored count is
+    """A plugin's ``name`` and ``version`` must be non-blank strings: every stored count is
     keyed by them, and one missing (a forgotten class attribute) stopped every recount and
     ``tokenizers list`` with an AttributeError."""
     for attribute in ("name", "version"):
         value = getattr(tokenizer, attribute, None)
-        if not isinstance(value, str) or not value:
+        if not isinstance(value, str) or not value.strip():
             raise TypeError(
                 f"{type(tokenizer).__name__}.{attribute} must be a non-empty string, got {value!r}"
             )

@@ -163,18 +163,7 @@ def load_mergeable_ranks(source: Traversable, expected_sha256: str) -> dict[byte
     own pinned value; a mismatch means a corrupted or substituted vocabulary, which
     would silently skew every count.
     """
-    try:
-        raw = gzip.decompress(source.read_bytes())
-    except (OSError, EOFError, zlib.error) as exc:  # zlib.error: damaged compressed data
-        raise TokenizerError(
-            f"cannot read tokenizer vocabulary {source}: {exc}; reinstall tokaudit"
-        ) from exc
-    actual = hashlib.sha256(raw).hexdigest()
-    if actual != expected_sha256:
-        raise TokenizerError(
-            f"tokenizer vocabulary {source} has SHA-256 {actual}, expected {expected_sha256}; "
-            "the file is corrupted or was replaced, reinstall tokaudit"
-        )
+    raw = _verified_bytes(source, expected_sha256)
     ranks: dict[bytes, int] = {}
     for lineno, line in enumerate(raw.splitlines(), start=1):
         if not line:
@@ -187,6 +176,23 @@ def load_mergeable_ranks(source: Traversable, expected_sha256: str) -> dict[byte
                 f"tokenizer vocabulary {source} line {lineno} is not '<base64> <rank>': {exc}"
             ) from exc
     return ranks
+
+
+def _verified_bytes(source: Traversable, expected_sha256: str) -> bytes:
+    """The uncompressed bytes of a ``.tiktoken.gz`` file whose SHA-256 is the expected one."""
+    try:
+        raw = gzip.decompress(source.read_bytes())
+    except (OSError, EOFError, zlib.error) as exc:  # zlib.error: damaged compressed data
+        raise TokenizerError(
+            f"cannot read tokenizer vocabulary {source}: {exc}; reinstall tokaudit"
+        ) from exc
+    actual = hashlib.sha256(raw).hexdigest()
+    if actual != expected_sha256:
+        raise TokenizerError(
+            f"tokenizer vocabulary {source} has SHA-256 {actual}, expected {expected_sha256}; "
+            "the file is corrupted or was replaced, reinstall tokaudit"
+        )
+    return raw
 
 
 _encodings: dict[tuple[str, str, str], tiktoken.Encoding] = {}
@@ -482,6 +488,23 @@ class TiktokenTokenizer(Tokenizer):
 
     def count(self, texts: Sequence[str], model: str) -> list[int]:
         return count_texts(self.get_encoding(self.encoding_for(model)), texts)
+
+    def vocabulary_problems(self) -> list[str]:
+        """Each vocabulary file this tokenizer reads checked as loading checks it (present,
+        readable, the SHA-256 tiktoken pins), without building an encoding: what is wrong
+        with them, empty when all are sound (``tokenizers list``; about 0.1 s)."""
+        problems = []
+        files = {spec.filename: spec.sha256 for spec in self._specs.values()}
+        for filename, sha256 in files.items():
+            try:
+                _verified_bytes(self._data_dir / filename, sha256)
+            except TokenizerError as exc:
+                problems.append(str(exc))
+        return problems
+
+    def vocabularies(self) -> list[str]:
+        """The vocabulary files this tokenizer reads, by name."""
+        return sorted({spec.filename for spec in self._specs.values()})
 
     def splits_at_spaces(self, model: str) -> bool:
         spec = self._specs.get(self.encoding_for(model))
