@@ -17,6 +17,8 @@ file and the key, so a typo never loses a column silently.
       team: metadata.team
     static:                      # a fixed value for every row
       provider: openai
+    metadata: [squad, region]    # optional: the unmapped columns kept in metadata;
+                                 # false for none; default (or true): all of them
 """
 
 from __future__ import annotations
@@ -61,7 +63,12 @@ TARGETS = (*OTHER_TARGETS, *TEXT_TARGETS, *COUNT_TARGETS)
 REQUIRED_TARGETS = ("timestamp", "model", "provider")
 CACHE_TARGETS = ("cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens")
 READERS = ("csv", "jsonl", "parquet")
+# Metadata keys the pricing reads in every format (pricing/store_tables.py: Anthropic's
+# US-only inference, a Vertex-routed model's region): a record's column of that name is
+# kept in metadata whatever ``metadata:`` lists, since leaving it out would change prices.
+PRICED_METADATA = ("inference_geo", "vertex_location")
 _KEYS = (
+    "metadata",
     "format",
     "fields",
     "static",
@@ -82,6 +89,9 @@ class FieldMap:
     input_includes_cache: bool = False
     output_includes_reasoning: bool = True
     timestamp_format: str | None = None
+    # the columns (top-level keys) the map does not read that rows keep in ``metadata``:
+    # None, the default, keeps every one; a tuple only those (and PRICED_METADATA)
+    metadata: tuple[str, ...] | None = None
 
 
 def _bool(data: dict[str, Any], key: str, origin: str, default: bool) -> bool:
@@ -145,7 +155,39 @@ def parse_field_map(data: Any, origin: str) -> FieldMap:
         input_includes_cache=_bool(data, "input_includes_cache", origin, False),
         output_includes_reasoning=_bool(data, "output_includes_reasoning", origin, True),
         timestamp_format=ts_format,
+        metadata=_metadata(data, origin),
     )
+
+
+def _metadata(data: dict[str, Any], origin: str) -> tuple[str, ...] | None:
+    """``metadata:``: a list of column names (each a CSV or Parquet column, or a top-level
+    key of a JSON record, by its whole name), false (or an empty list) for none, true or
+    left out for all. A bare ``metadata:`` (null) is an error: a list left unwritten."""
+    if "metadata" not in data or data["metadata"] is True:
+        return None
+    value = data["metadata"]
+    if value is False:
+        return ()
+    if not isinstance(value, list):
+        raise ConfigError(
+            f"{origin}: metadata must be a list of the column names to keep in metadata, "
+            "or false for none (true, the default: all), "
+            + ("got nothing" if value is None else f"got {value!r}")
+        )
+    names: list[str] = []
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise ConfigError(
+                f"{origin}: metadata: each entry must be a column name, got {item!r}"
+                + (
+                    " (quote a column named by a number)"
+                    if isinstance(item, int | float) and not isinstance(item, bool)
+                    else ""
+                )
+            )
+        if item.strip() not in names:
+            names.append(item.strip())
+    return tuple(names)
 
 
 def _check_strptime(fmt: str, origin: str) -> None:

@@ -193,7 +193,13 @@ def rules_fingerprint(attribution: Attribution | None, field_map: FieldMap | Non
             ],
         }
     if field_map is not None:
-        rules["map"] = {k: v for k, v in dataclasses.asdict(field_map).items() if k != "origin"}
+        # a map without ``metadata:`` (all columns kept) has the fingerprint it had before
+        # the key existed: the files loaded with it are not "under other rules"
+        rules["map"] = {
+            k: v
+            for k, v in dataclasses.asdict(field_map).items()
+            if k != "origin" and not (k == "metadata" and v is None)
+        }
     text = json.dumps(rules, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -23,7 +23,13 @@ from pathlib import Path
 import duckdb
 
 from tokaudit.ingest.csvrows import header_line, sniff_delimiter, stage_csv_docs
-from tokaudit.ingest.fieldmap import COUNT_TARGETS, REQUIRED_TARGETS, TEXT_TARGETS, FieldMap
+from tokaudit.ingest.fieldmap import (
+    COUNT_TARGETS,
+    PRICED_METADATA,
+    REQUIRED_TARGETS,
+    TEXT_TARGETS,
+    FieldMap,
+)
 from tokaudit.ingest.files import BOM, COMPRESSED_SUFFIXES, COMPRESSION_MAGIC
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.jsondocs import (
@@ -107,6 +113,11 @@ def _ident(name: str) -> str:
 
 def _json_path(dotted: str) -> str:
     return "$." + ".".join('"' + p.replace('"', '\\"') + '"' for p in dotted.split("."))
+
+
+def _pointer(name: str) -> str:
+    """The JSON pointer of a top-level key (RFC 6901: ``~`` and ``/`` escaped)."""
+    return "/" + name.replace("~", "~0").replace("/", "~1")
 
 
 def _whole(text: str) -> str:
@@ -248,9 +259,7 @@ class MappedFormat(LogFormat):
         self._check_absent(absent, columns, hint)
         present = [t for t in fields if t not in absent]
         # one parse of each record's JSON for every mapped column
-        pointers = ", ".join(
-            sql_string("/" + fields[t].replace("~", "~0").replace("/", "~1")) for t in present
-        )
+        pointers = ", ".join(sql_string(_pointer(fields[t])) for t in present)
         values = ", ".join(
             [
                 *(f"v[{i}] AS v_{t}" for i, t in enumerate(present, 1)),
@@ -494,15 +503,7 @@ class MappedFormat(LogFormat):
             f"to_json(k)::VARCHAR || ':' || coalesce(json_extract(line, {pointer})::VARCHAR, "
             "'null')), ',')"
         )
-        # The record's fields that the map does not read whole (every other column of a CSV
-        # or Parquet row; a JSON record's other top-level keys, an object a dotted path reads
-        # into kept whole) are its metadata, for attribution's metadata.<key> rules
-        # (docs/attribution.md) and SQL, as other formats keep their logs' metadata.
-        unmapped = json.dumps(dict.fromkeys([*fm.fields.values(), *not_record]))
-        metadata = (
-            f"CASE WHEN problem IS NULL AND json_type(try(line::JSON)) = 'OBJECT' THEN "
-            f"nullif(json_merge_patch(line, {sql_string(unmapped)}), '{{}}') END"
-        )
+        metadata = self._metadata_sql(not_record)
         provider = f"ta_provider({text['provider']})"
         key = f"""CASE WHEN {text["request_id"]} IS NOT NULL
                      THEN {provider} || ':' || {text["request_id"]}
@@ -548,6 +549,35 @@ class MappedFormat(LogFormat):
         FROM c LEFT JOIN (SELECT request_key FROM requests
                           WHERE contains(request_key, ':line-md5:')) legacy
             ON {text["request_id"]} IS NULL AND legacy.request_key = c.line_key"""
+
+    def _metadata_sql(self, not_record: tuple[str, ...]) -> str:
+        """SQL: a valid record's ``metadata``, for attribution's metadata.<key> rules
+        (docs/attribution.md) and SQL, as other formats keep their logs' metadata.
+
+        By default the record's fields that the map does not read whole (every other column
+        of a CSV or Parquet row; a JSON record's other top-level keys, an object a dotted
+        path reads into kept whole). With ``metadata:`` a list, the record's columns of
+        those names (and of PRICED_METADATA), in that order, mapped or not; with ``false``
+        those of PRICED_METADATA only. NULL when none is in the record."""
+        fm = self.fmap
+        valid = "problem IS NULL AND json_type(try(line::JSON)) = 'OBJECT'"
+        if fm.metadata is None:
+            unmapped = json.dumps(dict.fromkeys([*fm.fields.values(), *not_record]))
+            return (
+                f"CASE WHEN {valid} THEN "
+                f"nullif(json_merge_patch(line, {sql_string(unmapped)}), '{{}}') END"
+            )
+        kept = [k for k in dict.fromkeys([*fm.metadata, *PRICED_METADATA]) if k not in not_record]
+        if not kept:
+            return "NULL::JSON"
+        # one parse of the record for every kept key; a key the record lacks is left out
+        pointers = ", ".join(sql_string(_pointer(k)) for k in kept)
+        names = ", ".join(sql_string(json.dumps(k, ensure_ascii=False) + ":") for k in kept)
+        pairs = f"list_transform(json_extract(line, [{pointers}]), lambda v, i: [{names}][i] || v)"
+        return (
+            f"CASE WHEN {valid} THEN "
+            f"nullif('{{' || array_to_string({pairs}, ',') || '}}', '{{}}')::JSON END"
+        )
 
     def _label(self, target: str) -> str:
         if target in self.fmap.fields:
