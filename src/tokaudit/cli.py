@@ -296,6 +296,18 @@ def _attribution_warnings(result: IngestResult, config: Path | None) -> list[str
     return lines
 
 
+def _absent_column_warnings(result: IngestResult) -> list[str]:
+    """--map: an optional mapped column (or a ``metadata:`` one) that no record of a file
+    has, one line each: a typo (``team: tema``) read as empty without a word."""
+    return [
+        f"warning: {target}: column {column!r} is in no record of {f.path}; "
+        + ("nothing of it kept in metadata" if target == "metadata" else "read as empty")
+        for f in result.files
+        if not f.error
+        for target, column in f.absent_columns
+    ]
+
+
 def _format_skip_warnings(result: IngestResult, fmt: str, reload: bool) -> list[str]:
     """Unchanged files skipped although --format names another format than they were read
     as: the re-run looked like it re-read them and changed nothing (QA)."""
@@ -432,6 +444,8 @@ def ingest(
     for line in _format_skip_warnings(result, fmt, reload):
         _err(line)
     for line in _rules_warnings(result, reload):
+        _err(line)
+    for line in _absent_column_warnings(result):
         _err(line)
     for line in _attribution_warnings(result, settings):
         _err(line)
@@ -874,6 +888,8 @@ def audit(
     for line in _conflict_warnings(result.ingest):
         _err(line)
     for line in _rules_warnings(result.ingest, reload=False):  # audit --db into a store
+        _err(line)
+    for line in _absent_column_warnings(result.ingest):
         _err(line)
     for line in _attribution_warnings(result.ingest, settings):
         _err(line)

@@ -149,6 +149,14 @@ class LogFormat(ABC):
         """
         return None
 
+    def absent_columns(self) -> list[tuple[str, str]]:
+        """After ``stage`` of one file: the optional fields a user's field map names that
+        no record of that file has, as (target, column), read as empty (``mapped``); the
+        loader keeps them in ``FileResult.absent_columns``. Formats with fixed fields have
+        none; a format that has some does not set ``parallel_staging`` (it is asked on the
+        connection that staged the file)."""
+        return []
+
     def store_records(self, con: duckdb.DuckDBPyConnection, source: str) -> int | None:
         """Store the valid ``_staged`` rows somewhere other than ``requests``.
 

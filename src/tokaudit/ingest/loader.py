@@ -158,6 +158,10 @@ class FileResult:
     # loaded rows where a tokaudit.yaml metadata.<key> source held a list or object it
     # could not use as a team, user, ... (docs/attribution.md): the next source decided
     unusable_attribution: int = 0
+    # --map: the optional fields of the map that no record of the file has, as (target,
+    # column), read as empty on its rows (a mistyped ``team: tema``), and the columns
+    # ``metadata:`` lists that it lacks, as ("metadata", column): nothing kept of them
+    absent_columns: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -527,6 +531,8 @@ def _load_batch(
             p.result.format = f.name
         if staged is None:
             _stage(con, fmt, batch)
+            if len(batch) == 1:  # set, not added: a file may be staged again (repair)
+                batch[0].result.absent_columns = fmt.absent_columns()
         if repair is not None:
             repair.mark_rejects(con)
         # This read is the file's truth: a changed file (a growing log whose cut-short last
@@ -609,6 +615,7 @@ def _load_batch(
             message += f" ({cap}: raise it for this file)"
         p.result.error = message
         _set_counts(p.result, 0, 0, 0, 0)
+        p.result.absent_columns = []  # the file failed: nothing was read as empty
         _record_file_error(con, p.source, message)
 
 

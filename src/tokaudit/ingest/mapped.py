@@ -154,11 +154,17 @@ class MappedFormat(LogFormat):
 
     def __init__(self, fmap: FieldMap) -> None:
         self.fmap = fmap
+        # what the file staged last lacks in every record (``absent_columns``)
+        self._absent: list[tuple[str, str]] = []
 
     def sniff(self, head: FileHead) -> bool:
         return False
 
+    def absent_columns(self) -> list[tuple[str, str]]:
+        return list(self._absent)
+
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        self._absent = []
         kind = reader_for(path, self.fmap, con)
         install_gateway_macros(con)
         if kind == "csv":
@@ -198,6 +204,21 @@ class MappedFormat(LogFormat):
                 f"no token count the map names is in the file: {named} in {fm.origin}"
                 f"{hint(counts[0])}; its columns are: {', '.join(columns)}"
             )
+
+    def _note_absent(self, absent: list[str], columns: dict[str, str] | None = None) -> None:
+        """Keep, for ``absent_columns``, the optional mapped targets the file lacks (its
+        rows read them as empty) and the ``metadata:`` columns it lacks (``columns``: the
+        file's; None when ``absent`` already names them as ``metadata`` entries)."""
+        fm = self.fmap
+        self._absent = [(t, fm.fields[t]) for t in absent if t in fm.fields]
+        if columns is not None:
+            self._absent += [("metadata", c) for c in self._kept_columns() if c not in columns]
+
+    def _kept_columns(self) -> list[str]:
+        """The columns ``metadata:`` lists that the map does not read (a mapped one that
+        a file lacks is said once, for its target)."""
+        sources = set(self.fmap.fields.values())
+        return [c for c in self.fmap.metadata or () if c not in sources]
 
     def _value_sql(
         self, columns: dict[str, str], target: str, con: duckdb.DuckDBPyConnection, scan: str
@@ -257,6 +278,7 @@ class MappedFormat(LogFormat):
             return " (a CSV column holds text: a dotted name is a column's whole name)"
 
         self._check_absent(absent, columns, hint)
+        self._note_absent(absent, columns)
         present = [t for t in fields if t not in absent]
         # one parse of each record's JSON for every mapped column
         pointers = ", ".join(sql_string(_pointer(fields[t])) for t in present)
@@ -292,7 +314,9 @@ class MappedFormat(LogFormat):
             if r[0] != "file_row_number"
         }
         exprs = {t: self._value_sql(columns, t, con, scan) for t in self.fmap.fields}
-        self._check_absent([t for t, e in exprs.items() if e is None], columns, lambda t: "")
+        absent = [t for t, e in exprs.items() if e is None]
+        self._check_absent(absent, columns, lambda t: "")
+        self._note_absent(absent, columns)
         values = ", ".join(f"{e or 'NULL::VARCHAR'} AS v_{t}" for t, e in exprs.items())
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _mrows AS
@@ -343,17 +367,22 @@ class MappedFormat(LogFormat):
         NULL on every line and loaded the rows with no usage, without a word), any other
         reads as empty. (A record may leave any key out.)"""
         objects = "json_type(rec) = 'OBJECT'"
+        kept = self._kept_columns()  # metadata: columns, top-level keys by their whole name
+        paths = [_json_path(src) for src in self.fmap.fields.values()]
+        paths += ['$."' + c.replace('"', '\\"') + '"' for c in kept]
         found = ", ".join(
-            f"coalesce(bool_or(json_exists(rec, {sql_string(_json_path(src))})) "
-            f"FILTER (WHERE {objects}), false)"
-            for src in self.fmap.fields.values()
+            f"coalesce(bool_or(json_exists(rec, {sql_string(p)})) FILTER (WHERE {objects}), false)"
+            for p in paths
         )
         row = con.execute(
             f"SELECT count(*) FILTER (WHERE {objects}), {found} FROM _mdocs WHERE problem IS NULL"
         ).fetchone()
         if row is None or not row[0]:
             return  # no record to read a key from: every line is its own reject, or none
-        absent = [t for t, has in zip(self.fmap.fields, row[1:], strict=True) if not has]
+        n = len(self.fmap.fields)
+        absent = [t for t, has in zip(self.fmap.fields, row[1 : n + 1], strict=True) if not has]
+        lacking = [c for c, has in zip(kept, row[n + 1 :], strict=True) if not has]
+        self._absent = [("metadata", c) for c in lacking]
         if not absent:
             return
         keys = con.execute(
@@ -373,6 +402,7 @@ class MappedFormat(LogFormat):
             if self.fmap.fields[target] in columns:
                 raise self._missing(target, columns, hint(target))
         self._check_absent(absent, columns, hint)
+        self._absent[:0] = [(t, self.fmap.fields[t]) for t in absent]
 
     # --- mapping: _mrows to _staged ---------------------------------------------------
     def _v(self, target: str) -> str:
