@@ -7,10 +7,11 @@ of the wrong type rejects its record with the record's line (CSV: the line the r
 starts on, quoted line breaks and blank lines counted; JSON Lines: the line; Parquet: the
 row number). A malformed CSV record (too many or too few fields, an unterminated quote) is
 a reject too, and the file's other records load. A mapped column the whole file lacks
-reads as empty unless the file cannot do without it (``_check_absent``); the columns the
-map does not read are the rows' ``metadata``. Token counts are made disjoint here:
-with ``input_includes_cache: true`` the cache columns are taken out of the input count,
-as for OpenAI's ``prompt_tokens``.
+reads as empty unless the file cannot do without it (``_check_absent``), and is told
+(``absent_columns``); the columns the map does not read (or those its ``metadata:``
+lists) are the rows' ``metadata``. Token counts are made disjoint here: with
+``input_includes_cache: true`` the cache columns are taken out of the input count, as for
+OpenAI's ``prompt_tokens``.
 """
 
 from __future__ import annotations
