@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from tokaudit.ingest.batch import api_from_url, fill_late_inputs
+from tokaudit.ingest.batch import api_from_url, fill_late_inputs, object_value
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.rewrite import field, not_object_reason, parsed_lines, present, stage_rewritten
 from tokaudit.ingest.staging import sql_string, stage_lines
@@ -33,7 +33,6 @@ _P = [
     "$.params",
     "$.key",
     "$.request",
-    "$.request.model",
 ]
 T = {p[2:]: field(_P, p) for p in _P}
 
@@ -43,6 +42,10 @@ _VERTEX_STYLE = f"""(provider = 'google'
 
 _FRONT = f"""
 WITH top AS ({parsed_lines(_P)}
+), decoded AS (
+    -- the request as an object, also when it is JSON text (a BigQuery table exported as
+    -- JSON Lines, as the Claude output's request may be: vertex_claude_batch.py)
+    SELECT *, {object_value(T["request"])} AS req FROM top
 ), lines AS (
     SELECT *, CASE WHEN {present(T["body"])} IS NOT NULL THEN 'openai'
              WHEN {present(T["params"])} IS NOT NULL THEN 'anthropic'
@@ -50,11 +53,10 @@ WITH top AS ({parsed_lines(_P)}
              WHEN {T["custom_id"]} IS NULL AND list_has_any(keys, ['key', 'request'])
                  THEN 'google'
              -- a Vertex AI batch input line for Claude: custom_id and a Messages request
-             WHEN json_type({T["request"]}) = 'OBJECT' AND {claude_request_sql(T["request"])}
-                 THEN 'anthropic' END AS provider,
+             WHEN req IS NOT NULL AND {claude_request_sql("req")} THEN 'anthropic' END AS provider,
         {T["url"]} ->> '$' AS url,
-        coalesce({present(T["body"])}, {present(T["params"])}, {present(T["request"])}) AS doc
-    FROM top
+        coalesce({present(T["body"])}, {present(T["params"])}, req, {present(T["request"])}) AS doc
+    FROM decoded
 ), keyed AS (
     SELECT *, CASE WHEN provider = 'google'
                    THEN CASE WHEN json_type({T["key"]}) = 'VARCHAR' THEN {T["key"]} ->> '$'
@@ -71,7 +73,7 @@ SELECT line_no, line, custom_id, provider, {T["method"]} ->> '$' AS method, url,
     doc AS body,
     -- a Gemini request, or a Claude one sent to Vertex, names no model (the batch job
     -- does): kept as none, not 'unknown'
-    {_VERTEX_STYLE} AND nullif({T["request.model"]} ->> '$', '') IS NULL AS unnamed,
+    {_VERTEX_STYLE} AND nullif(req ->> '$.model', '') IS NULL AS unnamed,
     CASE {not_object_reason()}
         WHEN custom_id IS NULL THEN CASE provider WHEN 'google'
             THEN 'key is missing or not a string' ELSE 'custom_id is missing or not a string' END
@@ -91,7 +93,7 @@ SELECT line_no, line, custom_id, provider, {T["method"]} ->> '$' AS method, url,
     json_object('timestamp', '2000-01-01T00:00:00Z', 'provider', provider,
         'api', CASE provider WHEN 'anthropic' THEN 'messages' WHEN 'google' THEN 'generate_content'
                              ELSE {api_from_url("url")} END,
-        'model', CASE WHEN {_VERTEX_STYLE} AND nullif({T["request.model"]} ->> '$', '') IS NULL
+        'model', CASE WHEN {_VERTEX_STYLE} AND nullif(req ->> '$.model', '') IS NULL
                       THEN 'unknown' END,
         'request', doc,
         'error', json_object('type', 'batch_input')) AS env

@@ -385,3 +385,22 @@ def test_the_batch_input_file_loads_beside_its_output(kit: EnvelopeKit) -> None:
     ]
     assert json.loads(stored[0]["body"]) == lines[0]["request"]
     assert kit.count("requests") == 4  # inputs are prompts, not calls
+
+
+def test_a_bigquery_exported_batch_input_loads_its_requests(kit: EnvelopeKit) -> None:
+    """A BigQuery input table exported as JSON Lines holds each request as JSON text, as
+    its output does: detected as batch input, it must load, not reject every line
+    ('neither body (OpenAI) nor params (Anthropic)')."""
+    lines = output_lines()
+    exported = [
+        {"custom_id": ln["custom_id"], "request": json.dumps(ln["request"])} for ln in lines
+    ]
+    inputs = kit.write("bqjob/input.jsonl", exported)
+    assert _detected(inputs) == "batch-input"
+    (fr,) = kit.ingest(inputs).files
+    assert_counts_add_up(fr, 4, 4, 0, 0)
+    stored = kit.query("SELECT custom_id, provider, model, body FROM batch_inputs ORDER BY 1")
+    assert [(r["custom_id"], r["provider"], r["model"]) for r in stored] == [
+        (f"request-{i}", "anthropic", None) for i in range(1, 5)
+    ]
+    assert [json.loads(r["body"]) for r in stored] == [ln["request"] for ln in lines]
