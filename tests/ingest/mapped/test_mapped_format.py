@@ -448,6 +448,32 @@ def test_a_flattened_dotted_key_read_as_a_path_fails_the_file(kit: EnvelopeKit) 
     assert "a dotted name is a path into objects, not a key with dots" in fr.error
 
 
+def test_a_flattened_dotted_key_fails_the_file_among_many_keys(kit: EnvelopeKit) -> None:
+    """The same flattened key in a wide export (120 other keys sorting before it): it was
+    looked for among the first 100 keys only, so the cache count read as empty and the
+    4 cached tokens were priced as uncached input, without a word."""
+    path = kit.tmp_path / "wide.jsonl"
+    record: dict[str, Any] = {f"k{i:03d}": i for i in range(120)}
+    record.update({"ts": "2026-10-01T10:00:00Z", "model": "gpt-4o", "in": 9, "out": 1})
+    record["usage.cached"] = 4
+    path.write_text(json.dumps(record) + "\n", "utf-8")
+    fmap = {
+        "input_includes_cache": True,
+        "fields": {
+            "timestamp": "ts",
+            "model": "model",
+            "input_tokens": "in",
+            "cache_read_tokens": "usage.cached",
+            "output_tokens": "out",
+        },
+        "static": {"provider": "openai"},
+    }
+    fr = _ingest(kit, path, fmap)
+    assert fr.error is not None and "'usage.cached'" in fr.error
+    assert "a dotted name is a path into objects, not a key with dots" in fr.error
+    assert kit.count("requests") == 0
+
+
 @pytest.mark.parametrize(
     ("data", "needle"),
     [
