@@ -23,7 +23,11 @@ from tokaudit.ingest.batch import api_from_url, fill_late_inputs, object_value
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.rewrite import field, not_object_reason, parsed_lines, present, stage_rewritten
 from tokaudit.ingest.staging import sql_string, stage_lines
-from tokaudit.ingest.vertex_claude_batch import claude_request_sql, is_claude_request
+from tokaudit.ingest.vertex_claude_batch import (
+    claude_request_sql,
+    decoded_object,
+    is_claude_request,
+)
 
 _P = [
     "$.custom_id",
@@ -112,13 +116,12 @@ def _is_input(record: Any) -> bool:
         # Gemini API Batch Mode input: {"key": ..., "request": GenerateContentRequest};
         # Vertex AI batch prediction input: {"request": GenerateContentRequest} and no key
         request = record.get("request")
-        keyed = isinstance(record.get("key"), str)
-        vertex = "key" not in record and isinstance(request, dict) and "contents" in request
-        return (
-            (keyed or vertex)
-            and isinstance(request, dict)
-            and not any(k in record for k in _RESULT_KEYS)
-        )
+        keyed = isinstance(record.get("key"), str) and isinstance(request, dict)
+        # a Vertex request may be JSON text (a BigQuery input table exported as JSON Lines,
+        # as its output is: gemini_batch.py), which the staging reads as the object
+        vertex_request = decoded_object(request)
+        vertex = "key" not in record and vertex_request is not None and "contents" in vertex_request
+        return (keyed or vertex) and not any(k in record for k in _RESULT_KEYS)
     openai = isinstance(record.get("body"), dict) and "url" in record
     # Vertex AI batch prediction input for Claude: {custom_id, request} (its output line
     # adds response and status: vertex_claude_batch.py)

@@ -118,7 +118,7 @@ FROM detailed l
 """
 
 
-def _object(value: Any) -> Any:
+def decoded_object(value: Any) -> Any:
     """A JSON object, or JSON text holding one (BigQuery exports), as a dict; else None."""
     if isinstance(value, str):
         try:
@@ -130,7 +130,7 @@ def _object(value: Any) -> Any:
 
 def is_claude_request(request: Any) -> bool:
     """A Claude Messages request as Vertex takes it (mirrors ``claude_request_sql``)."""
-    req = _object(request)
+    req = decoded_object(request)
     return req is not None and (
         "anthropic_version" in req or ("messages" in req and "contents" not in req)
     )
@@ -150,7 +150,7 @@ def _is_output(record: Any) -> bool:
     response = record.get("response")
     if response is None:
         return bool(status and status.strip())  # a failed line
-    return body_provider(_object(response)) == "anthropic"
+    return body_provider(decoded_object(response)) == "anthropic"
 
 
 class VertexClaudeBatchFormat(LogFormat):

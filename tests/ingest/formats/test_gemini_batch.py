@@ -449,6 +449,36 @@ def test_vertex_input_lines_are_batch_inputs_not_rejects(kit: EnvelopeKit) -> No
     assert [r["reason"] for r in kit.rejects(bad).values()] == ["key is missing or not a string"]
 
 
+def test_a_bigquery_exported_vertex_input_is_a_batch_input(kit: EnvelopeKit) -> None:
+    """A BigQuery input table exported as JSON Lines holds each request as JSON text, as its
+    output (read since BigQuery exports are) does: the input file was undetectable, so a
+    folder holding a BigQuery job's input and output failed with exit 2."""
+    requests = [line["request"] for line in vertex_lines()]
+    input_path = write_at(kit, "bq/input.jsonl", [{"request": json.dumps(req)} for req in requests])
+    exported = [
+        {**line, "request": json.dumps(line["request"]), "response": json.dumps(line["response"])}
+        for line in vertex_lines()
+        if "response" in line
+    ]
+    write_at(kit, "bq/predictions.jsonl", exported)
+    result = kit.ingest(input_path.parent)
+    by_name = {Path(f.path).name: f for f in result.files}
+    assert (by_name["input.jsonl"].format, by_name["input.jsonl"].error) == ("batch-input", None)
+    assert_counts_add_up(by_name["input.jsonl"], 3, 3, 0, 0)
+    assert by_name["predictions.jsonl"].format == "gemini-batch"
+    stored = kit.query(
+        "SELECT custom_id, provider, model, body FROM batch_inputs WHERE source_file = ? "
+        "ORDER BY source_line",
+        [str(input_path.resolve())],
+    )
+    assert [(r["custom_id"], r["provider"], r["model"]) for r in stored] == [
+        ("#1", "google", None),
+        ("#2", "google", None),
+        ("#3", "google", None),
+    ]
+    assert [json.loads(r["body"]) for r in stored] == requests
+
+
 def test_failed_gemini_api_lines_copied_to_another_path_load_nothing_new(
     kit: EnvelopeKit,
 ) -> None:
