@@ -68,6 +68,14 @@ def text_value(expr: str) -> str:
     return f"CASE WHEN json_type({expr}) = 'VARCHAR' THEN nullif(trim({expr} ->> '$'), '') END"
 
 
+def given_time(expr: str) -> str:
+    """SQL: a line's time field, NULL when null or a blank string (no time given: the
+    file's earliest stands in); any other value is kept for the envelope to check."""
+    return f"""CASE WHEN json_type({expr}) = 'NULL'
+        OR (json_type({expr}) = 'VARCHAR' AND trim({expr} ->> '$') = '') THEN NULL
+        ELSE {expr} END"""
+
+
 def file_time(path: Path) -> str:
     """SQL JSON literal of a file's modification time (UTC), the last-resort timestamp."""
     try:

@@ -41,6 +41,7 @@ import duckdb
 
 from tokaudit.ingest.batch import (
     file_time,
+    given_time,
     matched_inputs,
     object_value,
     text_value,
@@ -50,7 +51,7 @@ from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.rewrite import field, not_object_reason, parsed_lines, present, stage_rewritten
 from tokaudit.ingest.staging import stage_lines
 from tokaudit.ingest.streams import body_provider
-from tokaudit.ingest.vertex_claude_batch import claude_request_sql, is_claude_request
+from tokaudit.ingest.vertex_claude_batch import claude_request_sql, decoded_object
 
 # google.rpc.Code (googleapis google/rpc/code.proto), in number order from 0: the type of a
 # Gemini API result's error, whose ``code`` is this, not an HTTP status.
@@ -113,10 +114,11 @@ WITH top AS ({parsed_lines(_P)}
 ), detailed AS (
     SELECT *, CASE WHEN json_valid(regexp_extract(failure, '\\{{.*\\}}'))
                    THEN regexp_extract(failure, '\\{{.*\\}}')::JSON -> '$.error' END AS detail,
-        coalesce({present(T["timestamp"])},
+        -- a blank time is no time (the file's earliest stands in)
+        coalesce({given_time(T["timestamp"])},
                  CASE WHEN {text_value("rs[2]")} IS NOT NULL THEN rs[2] END,
                  CASE WHEN {text_value("rs[4]")} IS NOT NULL THEN rs[4] END,
-                 {present(T["processed_time"])}) AS own_time
+                 {given_time(T["processed_time"])}) AS own_time
     FROM fields
 ), inputs AS {matched_inputs("google", path, "SELECT key AS custom_id FROM lines WHERE NOT vertex")}
 SELECT l.line_no, l.line, CASE WHEN NOT l.vertex THEN l.key END AS custom_id,
@@ -176,10 +178,12 @@ FROM detailed l LEFT JOIN inputs i ON i.custom_id = l.key AND NOT l.vertex
 def _is_result(record: Any) -> bool:
     if not isinstance(record, dict) or "provider" in record:
         return False
-    # Vertex (a BigQuery export leaves out a NULL status); Claude's is vertex-claude-batch
+    # Vertex (a BigQuery export leaves out a NULL status): a GenerateContentRequest, whose
+    # contents are required (Claude's lines are vertex-claude-batch; an open model's
+    # OpenAI-style messages are neither)
     if "processed_time" in record and isinstance(record.get("status"), str | None):
-        request = record.get("request")
-        return isinstance(request, dict | str) and not is_claude_request(request)
+        request = decoded_object(record.get("request"))
+        return request is not None and "contents" in request
     if not isinstance(record.get("key"), str) or not set(record) <= set(STUDIO_KEYS):
         return False
     response, error = record.get("response"), record.get("error")

@@ -37,7 +37,7 @@ from typing import Any
 
 import duckdb
 
-from tokaudit.ingest.batch import file_time, object_value, text_value
+from tokaudit.ingest.batch import file_time, given_time, object_value, text_value
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.rewrite import field, not_object_reason, parsed_lines, present, stage_rewritten
 from tokaudit.ingest.staging import stage_lines
@@ -58,10 +58,10 @@ _COPIED = "'{" + ", ".join(f'"{k}": null' for k in OWN_KEYS) + "}'::JSON"
 
 
 def claude_request_sql(req: str) -> str:
-    """SQL: the request object ``req`` is a Claude Messages request (Vertex's
-    ``anthropic_version``, or ``messages`` without Gemini's ``contents``)."""
-    return f"""(json_exists({req}, '$.anthropic_version')
-        OR (json_exists({req}, '$.messages') AND NOT json_exists({req}, '$.contents')))"""
+    """SQL: the request object ``req`` is a Claude Messages request as Vertex takes it: with
+    ``anthropic_version``, which Vertex requires in a Claude request body (an open model's
+    OpenAI-style ``messages`` request on Vertex has none)."""
+    return f"json_exists({req}, '$.anthropic_version')"
 
 
 def _front(path: Path) -> str:
@@ -72,22 +72,33 @@ WITH top AS ({parsed_lines(_P)}
         CASE WHEN json_type({T["custom_id"]}) = 'VARCHAR' THEN {T["custom_id"]} ->> '$'
              END AS custom_id,
         {object_value(T["request"])} AS req,
-        {object_value(T["response"])} AS resp,
+        {object_value(T["response"])} AS resp_any,
         -- a failed line's error, e.g. 'Bad Request: {{"type": "error", "error": {{...}}}}'
-        {text_value(T["status"])} AS failure
+        {text_value(T["status"])} AS status_text
     FROM top
-), detailed AS (
-    SELECT *, CASE WHEN json_valid(regexp_extract(failure, '\\{{.*\\}}'))
-                   THEN regexp_extract(failure, '\\{{.*\\}}')::JSON -> '$.error' END AS detail,
-        {text_value("(resp -> '$.id')")} AS msg_id,
-        coalesce({present(T["timestamp"])}, {present(T["processed_time"])}) AS own_time
+), answered AS (
+    -- an Anthropic error body as the response ({{"type": "error", "error": {{...}}}}) is a
+    -- failed line too, as the envelope reads one
+    SELECT *,
+        CASE WHEN resp_any ->> '$.type' = 'error' THEN resp_any -> '$.error' END AS resp_error,
+        CASE WHEN resp_any ->> '$.type' = 'error' THEN NULL ELSE resp_any END AS resp
     FROM lines
+), detailed AS (
+    SELECT *, coalesce(status_text, CASE WHEN resp_error IS NOT NULL THEN resp_any::VARCHAR END)
+            AS failure,
+        coalesce(resp_error,
+            CASE WHEN json_valid(regexp_extract(status_text, '\\{{.*\\}}'))
+                 THEN regexp_extract(status_text, '\\{{.*\\}}')::JSON -> '$.error' END) AS detail,
+        {text_value("(resp -> '$.id')")} AS msg_id,
+        -- a blank time is no time (the file's earliest stands in)
+        coalesce({given_time(T["timestamp"])}, {given_time(T["processed_time"])}) AS own_time
+    FROM answered
 )
 SELECT l.line_no, l.line, l.custom_id,
     CASE {not_object_reason()}
         WHEN json_type({T["status"]}) NOT IN ('VARCHAR', 'NULL') THEN 'status is not a string'
         WHEN l.req IS NULL THEN 'request is missing or not an object'
-        WHEN {present(T["response"])} IS NOT NULL AND l.resp IS NULL
+        WHEN {present(T["response"])} IS NOT NULL AND l.resp_any IS NULL
             THEN 'response is not an object'
         WHEN l.failure IS NULL AND l.resp IS NULL
             THEN 'response is missing but status is empty (a successful line)'
@@ -131,9 +142,7 @@ def decoded_object(value: Any) -> Any:
 def is_claude_request(request: Any) -> bool:
     """A Claude Messages request as Vertex takes it (mirrors ``claude_request_sql``)."""
     req = decoded_object(request)
-    return req is not None and (
-        "anthropic_version" in req or ("messages" in req and "contents" not in req)
-    )
+    return req is not None and "anthropic_version" in req
 
 
 def _is_output(record: Any) -> bool:
@@ -150,7 +159,10 @@ def _is_output(record: Any) -> bool:
     response = record.get("response")
     if response is None:
         return bool(status and status.strip())  # a failed line
-    return body_provider(decoded_object(response)) == "anthropic"
+    body = decoded_object(response)
+    if body is not None and body.get("type") == "error":  # an Anthropic error body
+        return True
+    return body_provider(body) == "anthropic"
 
 
 class VertexClaudeBatchFormat(LogFormat):

@@ -565,3 +565,17 @@ def test_a_genai_sdk_dump_result_is_keyed_by_its_response_id(kit: EnvelopeKit) -
     install_prices(kit.con)
     # 8 x 0.15 + 32 x 1.25 per 1M (gemini-2.5-flash batch)
     assert [c["cost_usd"] for c in costs(kit.con)] == [Decimal("0.0000412")]
+
+
+def test_a_blank_processed_time_is_no_time(kit: EnvelopeKit) -> None:
+    """A blank ``processed_time`` takes the earliest time of its file, as a missing one
+    does; it was a reject ('timestamp is not ISO 8601')."""
+    lines = vertex_lines()
+    lines[2] = {**lines[2], "processed_time": " "}
+    path = write_at(kit, "blank.jsonl", lines)
+    [fr] = kit.ingest(path).files
+    assert_counts_add_up(fr, 3, 3, 0, 0)
+    official = kit.rows(path)[2]
+    # the failed line's processed_time, the earliest in the file (the first line's createTime
+    # is 2025-09-02)
+    assert official["ts"] == datetime(2025, 7, 9, 19, 57, 43, 558000, tzinfo=UTC)

@@ -28,6 +28,7 @@ import duckdb
 import pytest
 from format_helpers import REALWORLD, assert_counts_add_up, classes_of, costs, install_prices
 
+from tokaudit.ingest.gemini_batch import GeminiBatchFormat
 from tokaudit.ingest.interface import FileHead
 from tokaudit.ingest.loader import _detect, _FileError, _head_lines
 from tokaudit.ingest.vertex_claude_batch import VertexClaudeBatchFormat
@@ -404,3 +405,71 @@ def test_a_bigquery_exported_batch_input_loads_its_requests(kit: EnvelopeKit) ->
         (f"request-{i}", "anthropic", None) for i in range(1, 5)
     ]
     assert [json.loads(r["body"]) for r in stored] == [ln["request"] for ln in lines]
+
+
+def test_an_anthropic_error_body_as_the_response_is_a_failed_line(kit: EnvelopeKit) -> None:
+    """A response holding Anthropic's error body is a failed call (the envelope reads one
+    so), not a reject naming the Gemini format."""
+    line = {
+        "custom_id": "request-9",
+        "request": request("Hi"),
+        "status": "",
+        "response": {
+            "type": "error",
+            "error": {"type": "overloaded_error", "message": "Overloaded"},
+        },
+    }
+    path = write_at(kit, "err.jsonl", [line, output_lines()[0]])
+    assert _detected(path) == "vertex-claude-batch"
+    [fr] = kit.ingest(path).files
+    assert_counts_add_up(fr, 2, 2, 0, 0)
+    [row] = kit.query(
+        "SELECT status, error_type, error_message, has_usage FROM requests WHERE source_line = 1"
+    )
+    assert row == {
+        "status": "error",
+        "error_type": "overloaded_error",
+        "error_message": "Overloaded",
+        "has_usage": False,
+    }
+
+
+def test_a_blank_processed_time_is_no_time(kit: EnvelopeKit) -> None:
+    """A blank ``processed_time`` takes the earliest time of its file, as a missing one
+    does; it was a reject ('timestamp is not ISO 8601')."""
+    lines = output_lines()[:2]
+    lines[1] = {**lines[1], "processed_time": ""}
+    path = write_at(kit, "blank.jsonl", lines)
+    [fr] = kit.ingest(path).files
+    assert_counts_add_up(fr, 2, 2, 0, 0)
+    times = [r["ts"] for r in kit.query("SELECT ts FROM requests ORDER BY source_line")]
+    # both at the file's only time, request-1's 2025-03-04T10:00:00.500Z
+    assert times == [datetime(2025, 3, 4, 10, 0, 0, 500000, tzinfo=UTC)] * 2
+
+
+def test_an_open_model_request_on_vertex_is_not_claude(kit: EnvelopeKit) -> None:
+    """A Vertex batch line for an open model (Llama) carries an OpenAI-style ``messages``
+    request without ``anthropic_version``, which Vertex requires of a Claude request: it
+    is not read as a Claude line, nor as a Gemini one (a GenerateContentRequest has
+    ``contents``): no format claims it (before, gemini-batch did once Claude lines required
+    ``anthropic_version``, and rejected every line 'no model')."""
+    llama = {
+        "status": "",
+        "processed_time": "2025-03-04T10:00:00Z",
+        "request": {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 20},
+        "response": {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "model": "meta/llama-3.3-70b-instruct-maas",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"}}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+        },
+    }
+    path = kit.write("llama.jsonl", [llama, copy.deepcopy(llama)])
+    con = duckdb.connect()
+    try:
+        head = FileHead(path, _head_lines(con, path))
+        assert not VertexClaudeBatchFormat().sniff(head)
+        assert not GeminiBatchFormat().sniff(head)
+    finally:
+        con.close()
