@@ -6,6 +6,7 @@ from tokaudit.ingest.anthropic_batch import AnthropicBatchFormat
 from tokaudit.ingest.anthropic_pairs import AnthropicPairsFormat
 from tokaudit.ingest.anthropic_usage import AnthropicUsageFormat
 from tokaudit.ingest.batch_input import BatchInputFormat
+from tokaudit.ingest.bedrock_invocation import BedrockInvocationFormat
 from tokaudit.ingest.claude_code import ClaudeCodeFormat
 from tokaudit.ingest.envelope import EnvelopeFormat
 from tokaudit.ingest.gemini_batch import GeminiBatchFormat
@@ -26,6 +27,8 @@ FORMATS: dict[str, LogFormat] = {
         # sniff (type + sessionId + uuid) matches nothing else
         ClaudeCodeFormat(),
         # provider-native formats first: each is more specific than the envelope
+        # (a Bedrock invocation log names its schemaType)
+        BedrockInvocationFormat(),
         BatchInputFormat(),
         OpenAIBatchFormat(),
         AnthropicBatchFormat(),

@@ -50,15 +50,19 @@ def not_object_reason() -> str:
 
 
 def stage_rewritten(
-    con: duckdb.DuckDBPyConnection, front_sql: str, replace: dict[str, str] | None = None
+    con: duckdb.DuckDBPyConnection,
+    front_sql: str,
+    replace: dict[str, str] | None = None,
+    add: dict[str, str] | None = None,
 ) -> None:
     """Build ``_staged`` from a front query and the envelope's staging SQL.
 
     ``front_sql`` selects ``line_no, line, reject_reason, env`` (plus anything else the
     format needs later) over ``_raw``: ``env`` is the envelope object for lines it does not
     reject. It is kept as the temp table ``_front``. ``replace`` overrides staged columns
-    with SQL over the envelope result ``e`` and ``_front`` ``f``. Rejects keep the original
-    line; the front's reasons come first.
+    with SQL over the envelope result ``e`` and ``_front`` ``f``; ``add`` names staged
+    columns the envelope leaves to ``create_staged`` (``request_key``), in the same SQL.
+    Rejects keep the original line; the front's reasons come first.
     """
     con.execute(f"CREATE OR REPLACE TEMP TABLE _front AS {front_sql}")
     con.execute(
@@ -73,9 +77,10 @@ def stage_rewritten(
         **(replace or {}),
     }
     replaced = ", ".join(f"{expr} AS {col}" for col, expr in overrides.items())
+    added = "".join(f", {expr} AS {col}" for col, expr in (add or {}).items())
     create_staged(
         con,
-        f"""SELECT e.* REPLACE ({replaced})
+        f"""SELECT e.* REPLACE ({replaced}){added}
         FROM ({select_sql("_envs")}) e JOIN _front f USING (line_no)
         UNION ALL BY NAME
         SELECT line_no, line, reject_reason FROM _front WHERE reject_reason IS NOT NULL""",
