@@ -50,6 +50,7 @@ from tokaudit.ingest.batch import text_value
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.rewrite import field, not_object_reason, parsed_lines, present, stage_rewritten
 from tokaudit.ingest.staging import stage_files_lines, stage_lines, unpack_file_numbers
+from tokaudit.pricing.names import BEDROCK_ARN
 
 SCHEMA_TYPE = "ModelInvocationLog"
 _P = [
@@ -172,6 +173,11 @@ WITH top AS ({parsed_lines(_P)}
         CASE WHEN json_type(outp, '$.outputBodyJson') IN ('OBJECT', 'ARRAY')
              THEN outp -> '$.outputBodyJson' END AS ob,
         coalesce(regexp_matches(model_id, 'anthropic\\.claude'), false) AS claude,
+        -- an ARN that is not a foundation model's or a system inference profile's (an
+        -- application inference profile, a provisioned or custom model) does not say
+        -- which model and region it bills
+        NOT regexp_matches(lower(model_id), '^arn:')
+            OR regexp_matches(lower(model_id), '^{BEDROCK_ARN}') AS named,
         coalesce(operation IN ('Converse', 'ConverseStream'), false) AS converse
     FROM rec
 ), kinds AS (
@@ -242,7 +248,7 @@ WITH top AS ({parsed_lines(_P)}
                 AS string_agg_delta
           FROM kinds)
 )
-SELECT line_no, line, claude,
+SELECT line_no, line, claude, named,
     CASE {not_object_reason()}
         WHEN {T["schemaType"]} ->> '$' IS DISTINCT FROM '{SCHEMA_TYPE}'
             THEN 'schemaType is not {SCHEMA_TYPE}'
@@ -291,7 +297,13 @@ _REPLACE = {
     "input_body": "CASE WHEN f.claude THEN e.input_body END",
     "output_body": "CASE WHEN f.claude THEN e.output_body END",
 }
-_ADD = {"request_key": "'bedrock:' || e.request_id"}
+_ADD = {
+    "request_key": "'bedrock:' || e.request_id",
+    # a modelId that names no model and region is the model, not the response's
+    # first-party name: unpriced (unknown_model) rather than priced at another route's rate
+    "model": "CASE WHEN f.named THEN coalesce(e.model_responded, e.model_requested) "
+    "ELSE e.model_requested END",
+}
 
 
 def _is_record(record: Any) -> bool:

@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 from format_helpers import REALWORLD, anthropic_events, assert_counts_add_up, costs, install_prices
 
+from tokaudit.ingest.attribution import parse_attribution
 from tokaudit.ingest.bedrock_invocation import BedrockInvocationFormat
 from tokaudit.ingest.interface import FileHead
-from tokaudit.ingest.loader import _detect, _FileError, _head_lines
+from tokaudit.ingest.loader import _detect, _FileError, _head_lines, ingest_paths
 
 if TYPE_CHECKING:
     from conftest import EnvelopeKit
@@ -397,6 +398,32 @@ def test_request_metadata_and_identity_attribute_a_team(kit: EnvelopeKit) -> Non
     assert json.loads(row["metadata"])["identity_arn"] == ROLE
 
 
+def test_the_attribution_example_charges_roles_and_accounts(kit: EnvelopeKit) -> None:
+    """docs/attribution.md's example: the caller's role ARN (masked: any session name),
+    else the AWS account, looked up as keys."""
+    rules = parse_attribution(
+        {
+            "attribution": {"team": ["api_key"], "project": ["api_key"]},
+            "api_key_fields": ["metadata.identity_arn", "metadata.account_id"],
+            "api_keys": {
+                "arn:aws:sts::123456789012:assumed-role/search-team/...": {
+                    "team": "search",
+                    "project": "prod",
+                },
+                "210987654321": {"team": "data", "project": "analytics"},
+            },
+        },
+        "tokaudit.yaml",
+    )
+    other = invoke("acct-1", f"us.{SONNET}")
+    other.update(accountId="210987654321", identity={"arn": "arn:aws:iam::210987654321:user/x"})
+    path = kit.write("attributed.jsonl", [invoke("role-1", f"us.{SONNET}"), other])
+    ingest_paths(kit.con, [str(path)], attribution=rules)
+    by_role, by_account = kit.rows(path)
+    assert (by_role["team"], by_role["project"]) == ("search", "prod")
+    assert (by_account["team"], by_account["project"]) == ("data", "analytics")
+
+
 def test_reingest_and_a_gzipped_copy_load_nothing_new(kit: EnvelopeKit) -> None:
     lines = [invoke("dup-1", f"us.{SONNET}"), converse("dup-2", f"eu.{SONNET}")]
     path = kit.write("a.jsonl", lines)
@@ -410,6 +437,30 @@ def test_reingest_and_a_gzipped_copy_load_nothing_new(kit: EnvelopeKit) -> None:
     assert fr.format == "bedrock-invocation"
     assert_counts_add_up(fr, 3, 0, 3, 0)
     assert kit.count("requests") == 3
+
+
+def test_a_folder_of_s3_objects_loads_as_one_batch(kit: EnvelopeKit) -> None:
+    """S3 delivery: many small .json.gz objects, staged together (stage_files); each row
+    keeps its own file and line, and the same prompt sent through InvokeModel and Converse
+    has one prompt hash."""
+    folder = kit.tmp_path / "AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1"
+    app_profile = invoke(
+        "app-1",
+        "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3",
+    )
+    kit.write(f"{folder}/09/a.json.gz", [invoke("s3-1", f"us.{SONNET}"), app_profile])
+    kit.write(f"{folder}/10/b.json.gz", [converse("s3-2", f"global.{SONNET}")])
+    result = kit.ingest(kit.tmp_path / "AWSLogs")
+    assert [fr.format for fr in result.files] == ["bedrock-invocation"] * 2
+    rows = {r["request_key"]: r for r in kit.rows()}
+    assert sorted(rows) == ["bedrock:app-1", "bedrock:s3-1", "bedrock:s3-2"]
+    assert (rows["bedrock:s3-2"]["source_line"], rows["bedrock:app-1"]["source_line"]) == (1, 2)
+    assert rows["bedrock:s3-2"]["source_file"].endswith("10/b.json.gz")
+    assert rows["bedrock:s3-1"]["prompt_hash"] == rows["bedrock:s3-2"]["prompt_hash"]
+    install_prices(kit.con)
+    # an application inference profile's ARN does not name its model: unpriced, never $0
+    app = cost_of(kit.con, "bedrock:app-1")
+    assert (app["cost_usd"], app["unpriced_reason"]) == (None, "unknown_model")
 
 
 def test_malformed_records_are_rejects_with_reasons(kit: EnvelopeKit) -> None:
