@@ -584,3 +584,20 @@ def test_unknown_keys_in_a_tier_are_refused(tmp_path: Path, tier: str) -> None:
     models = ALPHA + f"    tiers: [{tier}]\n"
     message = refusal(make_table(tmp_path, models))
     assert "model alpha" in message and "tiers[0]" in message and "unknown key(s)" in message
+
+
+def test_the_same_bytes_load_once_and_an_edit_is_read_again(tmp_path: Path) -> None:
+    """load_price_table keeps a table it loaded by the hashes of its files: the same bytes
+    give the same object (no second YAML parse), while an edit is seen at once, refused
+    when the manifest was not regenerated and read afresh when it was."""
+    directory = make_table(tmp_path, ALPHA)
+    first = load_price_table(directory)
+    assert load_price_table(directory) is first
+    provider = directory / "providers" / "openai.yaml"
+    provider.write_text(provider.read_text("utf-8").replace("output: '2'", "output: '3'"))
+    assert "does not match the manifest" in refusal(directory)
+    write_manifest(directory)
+    again = load_price_table(directory)
+    assert again is not first
+    assert again.models[0].versions[0].prices == {"input": D("1"), "output": D("3")}
+    assert first.models[0].versions[0].prices == {"input": D("1"), "output": D("2")}

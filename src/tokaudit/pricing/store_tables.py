@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import duckdb
 
@@ -308,6 +309,45 @@ def _as_temp(ddl: str) -> str:
     return ddl
 
 
+# The ``price_bands`` rows of the last few tables installed, by the table object (kept
+# here, so its id is not reused): compiling and formatting a table's thousands of prices
+# costs about 70 ms, paid again each time a process prices a store with the same table
+# (``load_price_table`` returns the same object for the same bytes).
+_BAND_ROWS: dict[int, tuple[PriceTable, list[tuple[Any, ...]]]] = {}
+_BAND_ROWS_MAX = 8
+
+
+def _band_rows(table: PriceTable) -> list[tuple[Any, ...]]:
+    """``table`` compiled into ``price_bands`` rows, every amount checked (``check_money``)."""
+    hit = _BAND_ROWS.get(id(table))
+    if hit is not None and hit[0] is table:
+        return hit[1]
+    bands = compile_table(table)
+    check_money(table, bands)
+    rows = [
+        (
+            b.model_id,
+            b.provider,
+            b.valid_from,
+            b.valid_to,
+            b.variant,
+            b.above_tokens,
+            b.up_to_tokens,
+            *(_money(b.per_token[k]) for k in ALL_PRICE_KEYS),
+            _money(b.web_search_per_request),
+            _money(b.per_request),
+            b.source_url,
+            _money(b.file_search_per_request),
+        )
+        for b in bands
+    ]
+    _BAND_ROWS.pop(id(table), None)
+    _BAND_ROWS[id(table)] = (table, rows)
+    while len(_BAND_ROWS) > _BAND_ROWS_MAX:
+        del _BAND_ROWS[next(iter(_BAND_ROWS))]
+    return rows
+
+
 def install_price_table(
     con: duckdb.DuckDBPyConnection, table: PriceTable, price_at: datetime | None = None
 ) -> None:
@@ -318,8 +358,7 @@ def install_price_table(
     read-only they are installed as this connection's temporary objects instead.
     """
     _check_rules(con, table)
-    bands = compile_table(table)
-    check_money(table, bands)
+    rows = _band_rows(table)
     temp = _read_only(con)
     con.execute("BEGIN TRANSACTION")
     try:
@@ -373,23 +412,6 @@ def install_price_table(
                 for c in table.credits
             ],
         )
-        rows = [
-            (
-                b.model_id,
-                b.provider,
-                b.valid_from,
-                b.valid_to,
-                b.variant,
-                b.above_tokens,
-                b.up_to_tokens,
-                *(_money(b.per_token[k]) for k in ALL_PRICE_KEYS),
-                _money(b.web_search_per_request),
-                _money(b.per_request),
-                b.source_url,
-                _money(b.file_search_per_request),
-            )
-            for b in bands
-        ]
         bulk_insert(con, "price_bands", BAND_COLUMNS, rows)
         view = _COST_VIEW.replace("{money}", MONEY)
         con.execute(_as_temp(view) if temp else view)

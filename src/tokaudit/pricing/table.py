@@ -9,6 +9,7 @@ problem names the file, the model and the key, and all of them are reported at o
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Iterator
@@ -719,9 +720,43 @@ def inspect_table(directory: Path | None = None) -> tuple[PriceTable | None, lis
     return table, problems
 
 
+# Tables loaded without a problem in this process, by directory and the SHA-256 of every
+# file the loader reads (the manifest and each provider file): parsing and validating the
+# YAML costs about 50 ms, paid again by every library call or test that prices a store.
+# A table whose bytes changed since is read afresh; the newest few are kept.
+_LOADED: dict[tuple[Path, str], PriceTable] = {}
+_LOADED_MAX = 8
+
+
+def _content_key(directory: Path) -> tuple[Path, str] | None:
+    """(directory, hash over the bytes of every file ``inspect_table`` reads), or None when
+    a file cannot be read (the loader then reports it)."""
+    digest = hashlib.sha256()
+    try:
+        for rel in [MANIFEST, *provider_files(directory)]:
+            digest.update(f"{rel}\0{file_sha256(directory / rel)}\n".encode())
+    except OSError:
+        return None
+    return directory, digest.hexdigest()
+
+
 def load_price_table(directory: Path | None = None) -> PriceTable:
-    """Load every provider file, verifying hashes and rejecting ambiguity."""
+    """Load every provider file, verifying hashes and rejecting ambiguity.
+
+    The same bytes load once per process: the table returned is then shared, so callers
+    derive a changed one with ``dataclasses.replace`` (as overlays do), never in place.
+    """
+    directory = directory or default_pricing_dir()
+    key = _content_key(directory) if directory.is_dir() else None
+    cached = _LOADED.get(key) if key is not None else None
+    if cached is not None:
+        return cached
     table, problems = inspect_table(directory)
     if problems or table is None:
         raise PricingTableError("\n".join(problems))
+    if key is not None and _content_key(directory) == key:  # not changed while read
+        _LOADED.pop(key, None)
+        _LOADED[key] = table
+        while len(_LOADED) > _LOADED_MAX:
+            del _LOADED[next(iter(_LOADED))]
     return table
