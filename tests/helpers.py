@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,15 @@ from tokaudit.recount import recount
 from tokaudit.store import open_store
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def copy_store(template: Path, directory: Path) -> Path:
+    """A copy of the store file ``template`` (and its WAL, if any) in ``directory``, under
+    the same name: a fixture ingests once and hands each test its own copy, which the test
+    may write to without reaching another test's."""
+    for made in template.parent.glob(template.name + "*"):
+        shutil.copyfile(made, directory / made.name)
+    return directory / template.name
 
 
 def write_jsonl(path: Path, records: list[Any]) -> Path:

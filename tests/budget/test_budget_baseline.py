@@ -19,7 +19,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from helpers import openai_record, write_jsonl
+from helpers import copy_store, openai_record, write_jsonl
 from tokaudit.budget.config import parse_budgets
 from tokaudit.cli import app
 from tokaudit.errors import ConfigError
@@ -64,10 +64,17 @@ def _store(tmp_path: Path, name: str, records: list[dict[str, Any]]) -> Path:
     return db
 
 
+@pytest.fixture(scope="module")
+def _stores_made(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    made = tmp_path_factory.mktemp("stores")
+    return _store(made, "pr", _pr()), _store(made, "main", MAIN)
+
+
 @pytest.fixture
-def stores(tmp_path: Path) -> tuple[Path, Path]:
-    """(the PR's store, main's store)."""
-    return _store(tmp_path, "pr", _pr()), _store(tmp_path, "main", MAIN)
+def stores(tmp_path: Path, _stores_made: tuple[Path, Path]) -> tuple[Path, Path]:
+    """(the PR's store, main's store): each test's own copies of two stores ingested once."""
+    pr, main = _stores_made
+    return copy_store(pr, tmp_path), copy_store(main, tmp_path)
 
 
 def _check(db: Path, budgets: str, *args: str, baseline: Path | None = None) -> Any:
