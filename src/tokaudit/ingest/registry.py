@@ -11,6 +11,7 @@ from tokaudit.ingest.claude_code import ClaudeCodeFormat
 from tokaudit.ingest.envelope import EnvelopeFormat
 from tokaudit.ingest.gemini_batch import GeminiBatchFormat
 from tokaudit.ingest.gemini_pairs import GeminiPairsFormat
+from tokaudit.ingest.helicone import HeliconeFormat
 from tokaudit.ingest.interface import LogFormat
 from tokaudit.ingest.langfuse import LangfuseFormat
 from tokaudit.ingest.litellm import LiteLLMFormat
@@ -43,6 +44,7 @@ FORMATS: dict[str, LogFormat] = {
         # gateway and observability exports (whole documents or JSON Lines)
         OtelGenAIFormat(),
         LangfuseFormat(),
+        HeliconeFormat(),
         LiteLLMFormat(),
         EnvelopeFormat(),
     ]

@@ -1,0 +1,293 @@
+"""Helicone request exports (docs/formats.md, "helicone").
+
+One ``HeliconeRequest`` per record (``packages/llm-mapper/types.ts`` in
+github.com/Helicone/helicone), as the exporter ``examples/export/typescript`` writes them:
+JSON Lines (its default, one row per line) or a JSON array (``--format json``), with the
+request and response bodies when run with ``--include-body``. The rows are what Helicone's
+``POST /v1/request/query-clickhouse`` returns (``valhalla/jawn/src/lib/stores/request/
+request.ts``): ``cost`` is already in USD there (``cost / COST_PRECISION_MULTIPLIER``).
+
+Token classes. Helicone stores its counts split by class, not provider-style:
+
+- Anthropic: ``prompt_tokens`` is the response's ``input_tokens`` (cache reads and writes
+  excluded), ``prompt_cache_read_tokens`` / ``prompt_cache_write_tokens`` its
+  ``cache_read_input_tokens`` / ``cache_creation_input_tokens``
+  (``valhalla/jawn/src/lib/shared/bodyProcessors/anthropicBodyProcessor.ts``).
+- OpenAI-style bodies: Helicone's processors subtract ``prompt_tokens_details.cached_tokens``
+  (and audio) from ``prompt_tokens`` before storing it, and the reasoning tokens from
+  ``completion_tokens``, which go to ``reasoning_tokens``
+  (``bodyProcessors/openaiBodyProcessor.ts``, ``genericBodyProcessor.ts``; the query
+  computes ``total_tokens`` as prompt + completion + reasoning).
+
+So every count is read as its own class: input = ``prompt_tokens``, cache read and write
+added beside it (writes as 5-minute writes: the export does not split them by TTL),
+output = ``completion_tokens`` + ``reasoning_tokens``. Older Helicone versions stored
+OpenAI's cache-inclusive ``prompt_tokens``; that reading cannot be told from the row, and
+the one chosen (disjoint) never goes negative nor prices a call below its tokens.
+``prompt_audio_tokens`` is uncached audio input (unpriced where a model has no audio
+rate); a row with ``completion_audio_tokens`` is a reject, audio output having no price
+class here. Helicone's ``cost`` is kept in ``metadata.cost`` for comparison, never used
+to price.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from tokaudit.ingest.interface import FileHead, LogFormat
+from tokaudit.ingest.jsondocs import (
+    before_2000,
+    count_problems_sql,
+    create_staged_merged,
+    docs_from_raw,
+    extract_sql,
+    picker,
+    read_each_file,
+    record_line,
+    stage_element_lines,
+)
+from tokaudit.ingest.staging import stage_lines, unpack_file_numbers
+
+_COUNTS = [
+    "prompt_tokens",
+    "completion_tokens",
+    "reasoning_tokens",
+    "prompt_cache_read_tokens",
+    "prompt_cache_write_tokens",
+    "prompt_audio_tokens",
+    "completion_audio_tokens",
+]
+_TOP = [
+    "$.request_id",
+    "$.request_created_at",
+    "$.request_body",
+    "$.request_path",
+    "$.target_url",
+    "$.request_user_id",
+    "$.request_properties",
+    "$.request_model",
+    "$.model_override",
+    "$.model",
+    "$.helicone_user",
+    "$.response_status",
+    "$.response_model",
+    "$.response_body",
+    "$.provider",
+    "$.delay_ms",
+    "$.time_to_first_token",
+    "$.total_tokens",
+    "$.cost",
+    "$.prompt_id",
+    "$.prompt_version",
+    "$.country_code",
+    "$.cache_reference_id",
+    "$.request_referrer",
+    *("$." + k for k in _COUNTS),
+]
+T = picker("top", _TOP)
+_FIRST_COUNT = _TOP.index("$." + _COUNTS[0]) + 1
+_COUNT_CHECKS = count_problems_sql(
+    f"top[{_FIRST_COUNT}:{_FIRST_COUNT + len(_COUNTS) - 1}]", _COUNTS, ("prompt_tokens",)
+)
+
+
+def _n(key: str) -> str:
+    return f"ta_num({T['$.' + key]})"
+
+
+# Helicone's provider names (the legacy upper-case ProviderName of packages/cost/providers/
+# mappings.ts, or the AI Gateway's lower-case slugs) as the price tables name providers.
+_PROVIDER = """CASE
+    WHEN lower({p}) IN ('aws', 'bedrock') THEN 'bedrock'
+    WHEN lower({p}) IN ('custom', '') THEN NULL
+    ELSE ta_provider({p}) END"""
+_PROV_SQL = _PROVIDER.format(p=f"ta_str({T['$.provider']})")
+
+_API = """CASE
+    WHEN {p} LIKE '%chat/completions%' THEN 'chat.completions'
+    WHEN {p} LIKE '%/messages%' THEN 'messages'
+    WHEN {p} LIKE '%/responses%' THEN 'responses'
+    WHEN {p} LIKE '%/embeddings%' THEN 'embeddings'
+    WHEN {p} LIKE '%/completions%' THEN 'completions' END"""
+_API_SQL = _API.format(p=f"coalesce(ta_str({T['$.request_path']}), ta_str({T['$.target_url']}))")
+
+_STAGE = f"""
+WITH recs AS (
+    SELECT line_no AS doc_line, problem, coalesce(json_type(doc) = 'ARRAY', false) AS in_array,
+        CASE WHEN json_type(doc) = 'ARRAY' THEN NULL ELSE raw END AS raw,
+        CASE WHEN json_type(doc) = 'ARRAY' THEN CAST(doc AS JSON[]) ELSE [doc] END AS items
+    FROM _docs
+), flat AS (
+    SELECT doc_line, raw, problem, in_array, len(items) AS n,
+        unnest(items) AS r, generate_subscripts(items, 1) AS ord
+    FROM recs
+), top AS (
+    SELECT *, CASE WHEN in_array THEN {record_line("ord", "n", "doc_line")} ELSE doc_line END
+            AS rec_line,
+        json_type(r) AS r_type,
+        CASE WHEN json_type(r) = 'OBJECT' THEN {extract_sql("r", _TOP)} END AS top
+    FROM flat
+), bodies AS (
+    SELECT *,
+        -- without --include-body the export holds a placeholder {{"helicone_message": ...}}
+        ta_json({T["$.request_body"]}) AS req,
+        ta_json({T["$.response_body"]}) AS resp,
+        ta_str({T["$.request_id"]}) AS rid,
+        ta_ts({T["$.request_created_at"]}) AS ts,
+        {_n("prompt_tokens")} AS p, {_n("completion_tokens")} AS c,
+        {_n("reasoning_tokens")} AS rsn, {_n("prompt_cache_read_tokens")} AS cr,
+        {_n("prompt_cache_write_tokens")} AS cw, {_n("prompt_audio_tokens")} AS pa,
+        {_n("completion_audio_tokens")} AS ca,
+        {_COUNT_CHECKS} AS count_problem,
+        try_cast(ta_str({T["$.response_status"]}) AS INTEGER) AS http,
+        ta_str({T["$.response_model"]}) AS model_resp,
+        coalesce(ta_str({T["$.model_override"]}), ta_str({T["$.request_model"]}),
+                 ta_str({T["$.model"]})) AS model_req
+    FROM top
+), parts AS (
+    SELECT *,
+        CASE WHEN json_type(req, '$.messages') = 'ARRAY' THEN req -> '$.messages' END AS msgs,
+        req -> '$.system' AS sys,
+        CASE WHEN json_type(resp, '$.error') NOT IN ('NULL') THEN resp -> '$.error' END AS err,
+        coalesce({_PROV_SQL}, ta_provider_from_model(coalesce(model_resp, model_req)),
+                 'unknown') AS prov,
+        p IS NOT NULL OR c IS NOT NULL AS counted
+    FROM bodies
+), classes AS (
+    SELECT *, ta_usage_anthropic_n(
+        CASE WHEN counted THEN coalesce(p, 0) END, cr, cw, NULL, NULL,
+        TRY_CAST(coalesce(c, 0)::HUGEINT + coalesce(rsn, 0) AS BIGINT), rsn, 0) AS us
+    FROM parts
+)
+SELECT
+    rec_line AS line_no, doc_line,
+    raw AS line,
+    CASE WHEN in_array THEN '$[' || (ord - 1) || ']' END AS rec_path,
+    CASE WHEN in_array THEN 'record ' || ord END AS rec_label,
+    CASE
+        WHEN problem IS NOT NULL THEN problem
+        WHEN r_type <> 'OBJECT' THEN 'not a JSON object (got ' || ta_json_kind(r) || ')'
+        WHEN rid IS NULL THEN 'missing request_id'
+        WHEN ta_str({T["$.request_created_at"]}) IS NULL THEN 'missing request_created_at'
+        WHEN ts IS NULL THEN 'request_created_at is not a timestamp: '
+            || left({T["$.request_created_at"]}::VARCHAR, 80)
+        {before_2000("ts", "'request_created_at ' || " + T["$.request_created_at"] + "::VARCHAR")}
+        WHEN coalesce(model_resp, model_req) IS NULL
+            THEN 'no model (response_model, model_override and request_model empty)'
+        WHEN ta_str({T["$.response_status"]}) IS NOT NULL AND http IS NULL
+            THEN 'response_status should be a whole number, got '
+                || left({T["$.response_status"]}::VARCHAR, 80)
+        WHEN count_problem IS NOT NULL THEN count_problem
+        WHEN coalesce(c, 0)::HUGEINT + coalesce(rsn, 0) > 9223372036854775807
+            THEN 'completion_tokens + reasoning_tokens is too large'
+        WHEN us.problem IS NOT NULL THEN us.problem
+        WHEN ca > 0 THEN 'completion_audio_tokens: audio output has no price class (the call '
+            || 'cannot be priced)'
+    END AS reject_reason,
+    'helicone:' || rid AS request_key,
+    rid AS request_id,
+    ts,
+    prov AS provider,
+    {_API_SQL} AS api,
+    model_req AS model_requested,
+    model_resp AS model_responded,
+    coalesce(ta_str({T["$.request_user_id"]}), ta_str({T["$.helicone_user"]})) AS user_id,
+    ta_str({T["$.prompt_id"]}) AS prompt_id,
+    ta_str({T["$.prompt_version"]}) AS prompt_version,
+    -- json_merge_patch leaves out the keys the row does not carry (JSON null)
+    json_merge_patch('{{}}', json_object(
+        'properties', ta_json({T["$.request_properties"]}),
+        'cost', {T["$.cost"]},
+        'helicone_user', ta_str({T["$.helicone_user"]}),
+        'request_path', ta_str({T["$.request_path"]}),
+        'target_url', ta_str({T["$.target_url"]}),
+        'country_code', ta_str({T["$.country_code"]}),
+        'cache_reference_id', ta_str({T["$.cache_reference_id"]}),
+        'request_referrer', ta_str({T["$.request_referrer"]}),
+        'time_to_first_token', {T["$.time_to_first_token"]},
+        'total_tokens', {T["$.total_tokens"]},
+        'response_status', http)) AS metadata,
+    CASE WHEN us.has_usage THEN us.input END AS input_tokens,
+    CASE WHEN us.has_usage THEN coalesce(pa, 0) END AS input_audio_tokens,
+    CASE WHEN us.has_usage THEN us.cache_read END AS cache_read_tokens,
+    CASE WHEN us.has_usage THEN 0 END AS cache_read_audio_tokens,
+    CASE WHEN us.has_usage THEN us.cache_write_5m END AS cache_write_5m_tokens,
+    CASE WHEN us.has_usage THEN us.cache_write_1h END AS cache_write_1h_tokens,
+    CASE WHEN us.has_usage THEN us.output END AS output_tokens,
+    CASE WHEN us.has_usage THEN us.reasoning END AS reasoning_tokens,
+    CASE WHEN us.has_usage THEN 0 END AS web_search_requests,
+    coalesce(us.has_usage, false) AS has_usage,
+    -- Helicone writes negative codes for calls that got no HTTP response (timeouts,
+    -- cancellations); a body with an error object failed whatever its status
+    CASE WHEN http >= 400 OR http < 100 OR err IS NOT NULL THEN 'error' ELSE 'ok' END
+        AS status,
+    CASE WHEN http >= 100 THEN http END AS http_status,
+    coalesce(ta_str(err -> '$.type'), ta_str(err -> '$.code')) AS error_type,
+    coalesce(ta_str(err -> '$.message'), CASE WHEN json_type(err) = 'VARCHAR'
+        THEN ta_str(err) END) AS error_message,
+    coalesce(ta_str(resp -> '$.choices[0].finish_reason'), ta_str(resp -> '$.stop_reason'))
+        AS finish_reason,
+    ta_num({T["$.delay_ms"]})::DOUBLE AS latency_ms,
+    CASE WHEN msgs IS NOT NULL THEN md5(req::VARCHAR) END AS request_hash,
+    coalesce(ta_system_text(msgs), nullif(ta_text(sys), '')) AS system_text,
+    ta_first_text(msgs) AS first_text,
+    CASE WHEN len(list_filter(json_extract(resp, '$.choices[*].message'),
+                              lambda m: json_type(m) = 'OBJECT')) > 0
+         THEN json_object('messages', json_extract(resp, '$.choices[*].message'))::VARCHAR
+         END AS output_body,
+    CASE WHEN msgs IS NOT NULL
+         THEN json_merge_patch(json_object('messages', msgs),
+                 json_object('system', sys, 'tools', req -> '$.tools'))::VARCHAR
+         END AS input_body
+FROM classes
+"""
+
+
+class HeliconeFormat(LogFormat):
+    name = "helicone"
+    description = "Helicone request exports (HeliconeRequest rows, JSON Lines or a JSON array)"
+    batch_bytes = 64 * 1024 * 1024
+    reads_documents = True
+
+    def sniff(self, head: FileHead) -> bool:
+        objects = [r for r in head.records if isinstance(r, dict)]
+        objects += [e for r in head.records if isinstance(r, list) for e in r[:5]]
+        hits = [o for o in objects if isinstance(o, dict) and _looks_like_helicone(o)]
+        if hits:
+            return 2 * len(hits) >= len(objects)
+        if objects:
+            return False
+        # a pretty-printed array: no whole record in the head, its first keys decide
+        text = "\n".join(head.lines)
+        return '"request_created_at"' in text and any(
+            f'"{k}"' in text for k in ("response_status", "request_user_id", "request_body")
+        )
+
+    def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        _read_one(con, path)
+        create_staged_merged(con, _STAGE)
+
+    def stage_files(self, con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
+        """Several files, each read on its own, staged in one statement."""
+        read_each_file(con, paths, _read_one)
+        create_staged_merged(con, _STAGE)
+        unpack_file_numbers(con)
+
+
+def _read_one(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    stage_lines(con, path)
+    mode = docs_from_raw(con)
+    stage_element_lines(con, mode, 1)
+
+
+def _looks_like_helicone(record: dict[str, Any]) -> bool:
+    """``request_id`` and ``request_created_at`` with a response or count column: names
+    no other format's records carry together (LiteLLM has ``request_id`` and
+    ``startTime``; the envelope ``request_id`` and ``ts``)."""
+    names = set(record)
+    return {"request_id", "request_created_at"} <= names and bool(
+        names & {"response_status", "provider", "prompt_tokens", "request_properties"}
+    )
