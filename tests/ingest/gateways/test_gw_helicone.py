@@ -1,0 +1,377 @@
+"""helicone: Helicone request exports (``HeliconeRequest`` rows, docs/formats.md).
+
+Rows are shaped like ``HeliconeRequest`` (Helicone/helicone ``packages/llm-mapper/types.ts``)
+as ``POST /v1/request/query-clickhouse`` returns them and ``examples/export/typescript``
+writes them. Helicone stores the counts split by class (its body processors take cached
+tokens out of OpenAI's ``prompt_tokens`` and keep Anthropic's ``input_tokens`` as they
+are), so the expectations read each count as its own class. Dollars are computed by hand
+from pricing/providers/*.yaml.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+from gateway_helpers import FIXTURES, REALWORLD, GatewayKit, Json, classes, start_line
+
+from helpers import REPO
+from tokaudit.ingest import ingest_paths
+from tokaudit.ingest.attribution import parse_attribution
+from tokaudit.ingest.helicone import HeliconeFormat
+from tokaudit.ingest.interface import FileHead
+from tokaudit.ingest.loader import _FileError, _head_lines
+from tokaudit.pricing.store_tables import install_price_table
+from tokaudit.pricing.table import load_price_table
+
+PLACEHOLDER = {
+    "helicone_message": "fetching body from signed_url... contact engineering@helicone.ai "
+    "for more information"
+}
+
+
+def row(request_id: str, **fields: Any) -> Json:
+    """A HeliconeRequest row as the export writes it without --include-body."""
+    base: Json = {
+        "response_id": f"resp-{request_id}",
+        "response_created_at": "2026-10-14T09:00:01.200Z",
+        "response_body": PLACEHOLDER,
+        "response_status": 200,
+        "response_model": None,
+        "request_id": request_id,
+        "request_created_at": "2026-10-14T09:00:00.000Z",
+        "request_body": PLACEHOLDER,
+        "request_path": "/v1/chat/completions",
+        "request_user_id": None,
+        "request_properties": {},
+        "request_model": "gpt-4o-mini",
+        "model_override": None,
+        "helicone_user": None,
+        "provider": "OPENAI",
+        "delay_ms": 1200,
+        "time_to_first_token": None,
+        "total_tokens": 0,
+        "prompt_tokens": 0,
+        "prompt_cache_write_tokens": 0,
+        "prompt_cache_read_tokens": 0,
+        "completion_tokens": 0,
+        "prompt_audio_tokens": 0,
+        "completion_audio_tokens": 0,
+        "cost": 0,
+        "prompt_id": None,
+        "prompt_version": None,
+        "country_code": "US",
+    }
+    base.update(fields)
+    return base
+
+
+# gpt-4o-mini: 800 uncached + 1,200 cached prompt tokens (Helicone stored prompt_tokens
+# with the cached ones taken out), 50 completion tokens.
+OPENAI_CACHED = row(
+    "req-openai-1",
+    request_model="gpt-4o-mini",
+    response_model="gpt-4o-mini-2024-07-18",
+    request_user_id="alice",
+    request_properties={"Team": "search", "Feature": "rag"},
+    prompt_tokens=800,
+    prompt_cache_read_tokens=1200,
+    completion_tokens=50,
+    total_tokens=850,
+    cost=0.00024,
+    delay_ms=900,
+    prompt_id="support-answer",
+    prompt_version="3",
+)
+# claude-sonnet-4-5: 4 uncached input tokens, 1,163 written to the cache, 26 output
+# (Anthropic's input_tokens as Helicone stores them: cache writes excluded).
+ANTHROPIC_WRITE = row(
+    "req-claude-1",
+    provider="ANTHROPIC",
+    request_path="/v1/messages",
+    request_model="claude-sonnet-4-5-20250929",
+    response_model="claude-sonnet-4-5-20250929",
+    prompt_tokens=4,
+    prompt_cache_write_tokens=1163,
+    completion_tokens=26,
+    total_tokens=30,
+    cost=0.00476325,
+)
+
+
+def _costs(gw: GatewayKit) -> dict[str, Decimal]:
+    install_price_table(gw.con, load_price_table(REPO / "pricing"))
+    return {
+        k: c
+        for k, c in gw.con.execute("SELECT request_key, cost_usd FROM request_costs").fetchall()
+    }
+
+
+def test_openai_row_with_cache_reads(gw: GatewayKit) -> None:
+    path = gw.write_jsonl("export.jsonl", [OPENAI_CACHED])
+    got = gw.one(path)
+    assert (got.format, got.loaded, got.rejected) == ("helicone", 1, 0)
+    r = gw.by_key(path)["helicone:req-openai-1"]
+    # input, cache read, write 5m, write 1h, output, reasoning
+    assert classes(r) == (800, 1200, 0, 0, 50, None)
+    assert (r["provider"], r["api"], r["model_requested"], r["model"]) == (
+        "openai",
+        "chat.completions",
+        "gpt-4o-mini",
+        "gpt-4o-mini-2024-07-18",
+    )
+    assert (r["user_id"], r["prompt_id"], r["prompt_version"]) == ("alice", "support-answer", "3")
+    assert (r["status"], r["http_status"], r["latency_ms"]) == ("ok", 200, 900.0)
+    assert r["ts"].isoformat().startswith("2026-10-14T09:00:00")
+    assert r["metadata"]["properties"] == {"Team": "search", "Feature": "rag"}
+    # Helicone's own cost, for comparison
+    assert Decimal(str(r["metadata"]["cost"])) == Decimal("0.00024")
+    # 800 x 0.15 + 1,200 x 0.075 + 50 x 0.60 = 240 per million
+    assert _costs(gw)["helicone:req-openai-1"] == Decimal("0.00024")
+
+
+def test_anthropic_row_with_cache_writes(gw: GatewayKit) -> None:
+    path = gw.write_jsonl("export.jsonl", [ANTHROPIC_WRITE])
+    gw.one(path)
+    r = gw.by_key(path)["helicone:req-claude-1"]
+    # the export does not split writes by TTL: read as 5-minute writes (the default TTL)
+    assert classes(r) == (4, 0, 1163, 0, 26, None)
+    assert (r["provider"], r["api"]) == ("anthropic", "messages")
+    # 4 x 3 + 1,163 x 3.75 + 26 x 15 = 4,763.25 per million
+    assert _costs(gw)["helicone:req-claude-1"] == Decimal("0.00476325")
+
+
+def test_reasoning_tokens_are_added_to_the_output(gw: GatewayKit) -> None:
+    """Helicone takes OpenAI's reasoning tokens out of completion_tokens into
+    reasoning_tokens (its query's total_tokens is prompt + completion + reasoning)."""
+    rec = row("req-r", prompt_tokens=10, completion_tokens=100, reasoning_tokens=300)
+    path = gw.write_jsonl("export.jsonl", [rec])
+    gw.one(path)
+    r = gw.by_key(path)["helicone:req-r"]
+    assert classes(r) == (10, 0, 0, 0, 400, 300)
+    # 10 x 0.15 + 400 x 0.60 = 241.5 per million
+    assert _costs(gw)["helicone:req-r"] == Decimal("0.0002415")
+
+
+def test_cache_reads_beyond_prompt_tokens_are_their_own_class(gw: GatewayKit) -> None:
+    """The safe reading: prompt_tokens never has the cache reads taken out again (an
+    older Helicone that stored OpenAI's inclusive count cannot be told from the row; the
+    reading chosen never goes negative nor prices a call below its tokens)."""
+    rec = row("req-c", prompt_tokens=100, prompt_cache_read_tokens=1000, completion_tokens=5)
+    path = gw.write_jsonl("export.jsonl", [rec])
+    got = gw.one(path)
+    assert (got.loaded, got.rejected) == (1, 0)
+    assert classes(gw.by_key(path)["helicone:req-c"]) == (100, 1000, 0, 0, 5, None)
+
+
+def test_row_with_bodies_keeps_texts_for_the_recount(gw: GatewayKit) -> None:
+    openai = row(
+        "req-body-1",
+        prompt_tokens=12,
+        completion_tokens=3,
+        request_body={
+            "model": "gpt-4o-mini",
+            "messages": [
+                {"role": "system", "content": "You answer in one word."},
+                {"role": "user", "content": "Capital of France?"},
+            ],
+        },
+        response_body={
+            "choices": [
+                {"message": {"role": "assistant", "content": "Paris"}, "finish_reason": "stop"}
+            ]
+        },
+    )
+    claude = row(
+        "req-body-2",
+        provider="ANTHROPIC",
+        request_path="/v1/messages",
+        request_model="claude-sonnet-4-5-20250929",
+        prompt_tokens=20,
+        completion_tokens=4,
+        request_body={
+            "model": "claude-sonnet-4-5-20250929",
+            "max_tokens": 64,
+            "system": "Be terse.",
+            "messages": [{"role": "user", "content": "Hello"}],
+        },
+        response_body={"content": [{"type": "text", "text": "Hi"}], "stop_reason": "end_turn"},
+    )
+    no_body = row("req-body-3", prompt_tokens=1, completion_tokens=1)
+    path = gw.write_jsonl("bodies.jsonl", [openai, claude, no_body])
+    assert gw.one(path).loaded == 3
+    rows = gw.by_key(path)
+    o, c, n = rows["helicone:req-body-1"], rows["helicone:req-body-2"], rows["helicone:req-body-3"]
+    assert gw.text(o["prompt_hash"]) == "You answer in one word."
+    assert json.loads(gw.text(o["input_hash"]) or "") == {
+        "messages": openai["request_body"]["messages"]
+    }
+    assert json.loads(gw.text(o["output_hash"]) or "") == {
+        "messages": [{"role": "assistant", "content": "Paris"}]
+    }
+    assert o["finish_reason"] == "stop" and o["request_hash"] is not None
+    # Anthropic's top-level system is the system prompt, and is part of the input body
+    assert gw.text(c["prompt_hash"]) == "Be terse."
+    assert json.loads(gw.text(c["input_hash"]) or "") == {
+        "messages": [{"role": "user", "content": "Hello"}],
+        "system": "Be terse.",
+    }
+    assert c["finish_reason"] == "end_turn"
+    # the export's placeholder body (no --include-body) is no text at all
+    assert (n["prompt_hash"], n["input_hash"], n["request_hash"]) == (None, None, None)
+
+
+def test_error_rows(gw: GatewayKit) -> None:
+    limited = row(
+        "req-err-1",
+        provider="ANTHROPIC",
+        request_model="claude-sonnet-4-5-20250929",
+        response_status=429,
+        response_body={
+            "type": "error",
+            "error": {"type": "rate_limit_error", "message": "Number of requests exceeded"},
+        },
+    )
+    timeout = row("req-err-2", response_status=-1)
+    body_error = row(
+        "req-err-3",
+        response_status=200,
+        response_body={"error": {"message": "bad gateway upstream", "code": "upstream"}},
+    )
+    ok = row("req-ok", response_status=201, prompt_tokens=1, completion_tokens=1)
+    path = gw.write_jsonl("errors.jsonl", [limited, timeout, body_error, ok])
+    assert gw.one(path).loaded == 4
+    rows = gw.by_key(path)
+    got = {
+        k: (r["status"], r["http_status"], r["error_type"], r["error_message"])
+        for k, r in rows.items()
+    }
+    assert got == {
+        "helicone:req-err-1": ("error", 429, "rate_limit_error", "Number of requests exceeded"),
+        "helicone:req-err-2": ("error", None, None, None),
+        "helicone:req-err-3": ("error", 200, "upstream", "bad gateway upstream"),
+        "helicone:req-ok": ("ok", 201, None, None),
+    }
+
+
+def test_reingest_and_a_json_array_copy_are_duplicates(gw: GatewayKit) -> None:
+    path = gw.write_jsonl("export.jsonl", [OPENAI_CACHED, ANTHROPIC_WRITE])
+    assert gw.one(path).loaded == 2
+    # the same rows exported again (an overlapping date range) into another file
+    again = gw.one(gw.write_jsonl("export-2.jsonl", [ANTHROPIC_WRITE, OPENAI_CACHED]))
+    assert (again.loaded, again.duplicates) == (0, 2)
+    # the exporter's --format json (a pretty-printed array), gzip-compressed
+    array = gw.tmp_path / "output.json.gz"
+    array.write_bytes(
+        gzip.compress(json.dumps([OPENAI_CACHED, ANTHROPIC_WRITE], indent=2).encode())
+    )
+    copy = gw.one(array)
+    assert (copy.format, copy.loaded, copy.duplicates) == ("helicone", 0, 2)
+    assert gw.query("SELECT count(*) AS n FROM requests") == [{"n": 2}]
+
+
+def test_rejects_name_the_record_and_the_reason(gw: GatewayKit) -> None:
+    lines: list[Any] = [
+        OPENAI_CACHED,
+        "{not json",
+        42,
+        {k: v for k, v in row("x").items() if k != "request_id"},
+        row("bad-ts", request_created_at="yesterday"),
+        row("old-ts", request_created_at=0),
+        row("neg", prompt_tokens=-5),
+        row("frac", completion_tokens="1.5"),
+        row("null-prompt", prompt_tokens=None, completion_tokens=3),
+        row("no-model", request_model=None),
+        row("status", response_status="OK"),
+        row("audio-out", prompt_tokens=5, completion_audio_tokens=40),
+    ]
+    path = gw.write_jsonl("bad.jsonl", lines)
+    got = gw.one(path)
+    assert (got.records_read, got.loaded, got.rejected) == (12, 1, 11)
+    reasons = {line: r["reason"] for line, r in gw.rejects(path).items()}
+    assert reasons[2] == "invalid JSON"
+    assert reasons[3] == "not a JSON object (got number)"
+    assert reasons[4] == "missing request_id"
+    assert reasons[5] == 'request_created_at is not a timestamp: "yesterday"'
+    assert "is before 2000" in reasons[6]
+    assert reasons[7] == "prompt_tokens is negative"
+    assert reasons[8].startswith("completion_tokens should be a whole number")
+    assert reasons[9] == "prompt_tokens is null"
+    assert reasons[10].startswith("no model")
+    assert reasons[11].startswith("response_status should be a whole number")
+    assert reasons[12].startswith("completion_audio_tokens")
+    # the raw line is kept
+    assert json.loads(gw.rejects(path)[7]["raw"])["request_id"] == "neg"
+
+
+def test_a_bad_record_in_an_array_points_at_its_line(gw: GatewayKit) -> None:
+    bad = row("bad", request_created_at="never")
+    text = json.dumps([OPENAI_CACHED, bad], indent=2)
+    path = gw.write("output.json", text)
+    got = gw.one(path)
+    assert (got.loaded, got.rejected) == (1, 1)
+    [(line, r)] = gw.rejects(path).items()
+    assert line == start_line(text, '    "response_id": "resp-bad"')
+    assert r["reason"] == 'record 2: request_created_at is not a timestamp: "never"'
+
+
+def test_providers_are_normalised(gw: GatewayKit) -> None:
+    recs = [
+        row("p1", provider="AZURE"),
+        row("p2", provider="GOOGLE", request_model="gemini-2.5-flash"),
+        row("p3", provider="AWS", request_model="anthropic.claude-3-haiku-20240307-v1:0"),
+        row("p4", provider="CUSTOM", request_model="claude-sonnet-4-5"),
+        row("p5", provider="openai"),
+    ]
+    path = gw.write_jsonl("p.jsonl", recs)
+    gw.one(path)
+    got = {k.split(":")[1]: r["provider"] for k, r in gw.by_key(path).items()}
+    assert got == {
+        "p1": "azure",
+        "p2": "google",
+        "p3": "bedrock",
+        "p4": "anthropic",
+        "p5": "openai",
+    }
+
+
+def test_properties_feed_attribution_rules(gw: GatewayKit) -> None:
+    """docs/attribution.md's Helicone example: Helicone-Property-* headers become
+    ``request_properties`` (prefix stripped), kept as ``metadata.properties``."""
+    rules = parse_attribution(
+        {
+            "attribution": {
+                "team": ["metadata.properties.Team"],
+                "feature": ["metadata.properties.Feature"],
+            }
+        },
+        "tokaudit.yaml",
+    )
+    path = gw.write_jsonl("export.jsonl", [OPENAI_CACHED])
+    got = ingest_paths(gw.con, [str(path)], attribution=rules)
+    assert not got.errors
+    r = gw.by_key(path)["helicone:req-openai-1"]
+    assert (r["team"], r["feature"]) == ("search", "rag")
+
+
+def test_no_existing_fixture_is_taken_for_a_helicone_export() -> None:
+    roots = [REALWORLD, FIXTURES, REPO / "sample_logs"]
+    suffixes = (".jsonl", ".json", ".gz", ".zst")
+    files = sorted(
+        {p for r in roots for p in r.rglob("*") if p.is_file() and p.name.endswith(suffixes)}
+    )
+    assert len(files) > 20
+    fmt = HeliconeFormat()
+    con = duckdb.connect()
+    try:
+        for path in files:
+            try:
+                lines = _head_lines(con, path)
+            except (duckdb.Error, _FileError, OSError):
+                continue
+            assert not fmt.sniff(FileHead(path, lines)), path
+    finally:
+        con.close()
