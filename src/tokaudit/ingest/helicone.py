@@ -262,8 +262,10 @@ class HeliconeFormat(LogFormat):
             return False
         # a pretty-printed array: no whole record in the head, its first keys decide
         text = "\n".join(head.lines)
-        return '"request_created_at"' in text and any(
-            f'"{k}"' in text for k in ("response_status", "request_user_id", "request_body")
+        # (the exporter writes each row in the query's column order: response_id,
+        # response_created_at, then a body that --include-body may spread over many lines)
+        return any(f'"{k}"' in text for k in ("request_created_at", "response_created_at")) and any(
+            f'"{k}"' in text for k in ("response_id", "response_status", "request_id")
         )
 
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:

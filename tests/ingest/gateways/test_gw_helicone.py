@@ -375,3 +375,16 @@ def test_no_existing_fixture_is_taken_for_a_helicone_export() -> None:
             assert not fmt.sniff(FileHead(path, lines)), path
     finally:
         con.close()
+
+
+def test_a_pretty_array_with_bodies_is_detected_from_its_first_keys(gw: GatewayKit) -> None:
+    """``--format json --include-body``: each row pretty-printed in the query's column
+    order, so a long response body comes before request_id and request_created_at."""
+    reply = {
+        "choices": [{"message": {"role": "assistant", "content": f"line {i}"}} for i in range(30)]
+    }
+    rec = row("req-pretty", prompt_tokens=3, completion_tokens=30, response_body=reply)
+    text = json.dumps([rec], indent=2)
+    assert '"request_created_at"' not in "\n".join(text.splitlines()[:20])
+    got = gw.one(gw.write("output.json", text))
+    assert (got.format, got.loaded) == ("helicone", 1)
