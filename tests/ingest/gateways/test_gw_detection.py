@@ -51,7 +51,7 @@ def test_every_sample_is_detected_from_one_directory(gw: GatewayKit, tmp_path: P
             assert f.loaded == 0 and f.duplicates == f.records_read - f.rejected > 0
 
 
-@pytest.mark.parametrize("fmt", ["litellm-spendlogs", "langfuse", "otel-genai"])
+@pytest.mark.parametrize("fmt", ["litellm-spendlogs", "helicone", "langfuse", "otel-genai"])
 def test_envelope_logs_are_not_claimed(gw: GatewayKit, fmt: str) -> None:
     mixed = FIXTURES / "envelope" / "mixed.jsonl"
     result = gw.ingest(mixed)
