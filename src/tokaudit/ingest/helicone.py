@@ -20,7 +20,8 @@ Token classes. Helicone stores its counts split by class, not provider-style:
   computes ``total_tokens`` as prompt + completion + reasoning).
 
 So every count is read as its own class: input = ``prompt_tokens``, cache read and write
-added beside it (writes as 5-minute writes: the export does not split them by TTL),
+added beside it (writes as 5-minute writes, the export not splitting them by TTL, unless
+an exported Anthropic reply's ``usage.cache_creation`` splits them and adds up to the row's),
 output = ``completion_tokens`` + ``reasoning_tokens``. Older Helicone versions stored
 OpenAI's cache-inclusive ``prompt_tokens``; that reading cannot be told from the row, and
 the one chosen (disjoint) never goes negative nor prices a call below its tokens.
@@ -154,13 +155,24 @@ WITH recs AS (
         CASE WHEN json_type(resp, '$.error') NOT IN ('NULL') THEN resp -> '$.error' END AS err,
         coalesce({_PROV_SQL}, ta_provider_from_model(coalesce(model_resp, model_req)),
                  'unknown') AS prov,
-        p IS NOT NULL OR c IS NOT NULL AS counted
+        p IS NOT NULL OR c IS NOT NULL AS counted,
+        resp -> '$.usage' AS bu
     FROM bodies
-), classes AS (
-    SELECT *, ta_usage_anthropic_n(
-        CASE WHEN counted THEN coalesce(p, 0) END, cr, cw, NULL, NULL,
-        TRY_CAST(coalesce(c, 0)::HUGEINT + coalesce(rsn, 0) AS BIGINT), rsn, 0) AS us
+), split AS (
+    SELECT *,
+        ta_int(bu, '$.cache_creation.ephemeral_5m_input_tokens') AS bw5,
+        ta_int(bu, '$.cache_creation.ephemeral_1h_input_tokens') AS bw1,
+        coalesce(least(coalesce(bw5, 0), coalesce(bw1, 0)) >= 0
+                 AND coalesce(bw5, 0)::HUGEINT + coalesce(bw1, 0) = cw, false) AS split_ok
     FROM parts
+), classes AS (
+    -- the export's one write count split by TTL as the reply's usage splits it (an
+    -- Anthropic body's cache_creation), when that split adds up to the row's count
+    SELECT *, ta_usage_anthropic_n(
+        CASE WHEN counted THEN coalesce(p, 0) END, cr, cw,
+        CASE WHEN split_ok THEN bw5 END, CASE WHEN split_ok THEN bw1 END,
+        TRY_CAST(coalesce(c, 0)::HUGEINT + coalesce(rsn, 0) AS BIGINT), rsn, 0) AS us
+    FROM split
 )
 SELECT
     rec_line AS line_no, doc_line,

@@ -144,6 +144,55 @@ def test_anthropic_row_with_cache_writes(gw: GatewayKit) -> None:
     assert _costs(gw)["helicone:req-claude-1"] == Decimal("0.00476325")
 
 
+def _claude_reply(**usage: Any) -> Json:
+    """An Anthropic Messages reply as --include-body exports it."""
+    return {
+        "id": "msg_01",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-5-20250929",
+        "content": [{"type": "text", "text": "Done."}],
+        "stop_reason": "end_turn",
+        "usage": usage,
+    }
+
+
+def test_an_anthropic_body_splits_the_cache_writes_by_ttl(gw: GatewayKit) -> None:
+    """The row has one write count; the exported reply's usage.cache_creation says how
+    much of it was written for an hour (twice the input price, not 1.25x)."""
+    split = _claude_reply(
+        input_tokens=10,
+        cache_creation_input_tokens=2000,
+        cache_read_input_tokens=0,
+        cache_creation={"ephemeral_5m_input_tokens": 500, "ephemeral_1h_input_tokens": 1500},
+        output_tokens=50,
+    )
+    # a body whose split does not add up to the row's count settles nothing
+    odd = dict(split, usage=dict(split["usage"], cache_creation={"ephemeral_1h_input_tokens": 7}))
+    claude = {
+        "provider": "ANTHROPIC",
+        "request_path": "/v1/messages",
+        "request_model": "claude-sonnet-4-5-20250929",
+        "prompt_tokens": 10,
+        "prompt_cache_write_tokens": 2000,
+        "completion_tokens": 50,
+    }
+    recs = [
+        row("req-1h", response_body=split, **claude),
+        row("req-odd", response_body=odd, **claude),
+    ]
+    path = gw.write_jsonl("export.jsonl", recs)
+    assert gw.one(path).loaded == 2
+    rows = gw.by_key(path)
+    assert classes(rows["helicone:req-1h"]) == (10, 0, 500, 1500, 50, None)
+    assert classes(rows["helicone:req-odd"]) == (10, 0, 2000, 0, 50, None)
+    costs = _costs(gw)
+    # 10 x 3 + 500 x 3.75 + 1,500 x 6 + 50 x 15 = 11,655 per million
+    assert costs["helicone:req-1h"] == Decimal("0.011655")
+    # 10 x 3 + 2,000 x 3.75 + 50 x 15 = 8,280 per million
+    assert costs["helicone:req-odd"] == Decimal("0.00828")
+
+
 def test_reasoning_tokens_are_added_to_the_output(gw: GatewayKit) -> None:
     """Helicone takes OpenAI's reasoning tokens out of completion_tokens into
     reasoning_tokens (its query's total_tokens is prompt + completion + reasoning)."""
