@@ -23,8 +23,9 @@ So every count is read as its own class: input = ``prompt_tokens``, cache read a
 added beside it (writes as 5-minute writes, the export not splitting them by TTL, unless
 an exported Anthropic reply's ``usage.cache_creation`` splits them and adds up to the row's),
 output = ``completion_tokens`` + ``reasoning_tokens``. Older Helicone versions stored
-OpenAI's cache-inclusive ``prompt_tokens``; that reading cannot be told from the row, and
-the one chosen (disjoint) never goes negative nor prices a call below its tokens.
+OpenAI's cache-inclusive ``prompt_tokens``; that reading cannot be told from the row
+alone (the one chosen, disjoint, never goes negative nor prices a call below its tokens),
+but an exported reply whose usage has the row's very counts shows them inclusive.
 ``prompt_audio_tokens`` is uncached audio input (unpriced where a model has no audio
 rate); a row with ``completion_audio_tokens`` is a reject, audio output having no price
 class here. Helicone's ``cost`` is kept in ``metadata.cost`` for comparison, never used
@@ -163,15 +164,27 @@ WITH recs AS (
         ta_int(bu, '$.cache_creation.ephemeral_5m_input_tokens') AS bw5,
         ta_int(bu, '$.cache_creation.ephemeral_1h_input_tokens') AS bw1,
         coalesce(least(coalesce(bw5, 0), coalesce(bw1, 0)) >= 0
-                 AND coalesce(bw5, 0)::HUGEINT + coalesce(bw1, 0) = cw, false) AS split_ok
+                 AND coalesce(bw5, 0)::HUGEINT + coalesce(bw1, 0) = cw, false) AS split_ok,
+        -- an older Helicone copied OpenAI's inclusive counts: a row whose prompt_tokens is
+        -- the reply's prompt_tokens, cached ones included, has them taken out here (and a
+        -- completion_tokens that is the reply's, reasoning included, gets none added)
+        coalesce(cr > 0 AND p >= cr AND p = coalesce(ta_int(bu, '$.prompt_tokens'),
+                     ta_int(bu, '$.input_tokens'))
+                 AND cr = coalesce(ta_int(bu, '$.prompt_tokens_details.cached_tokens'),
+                     ta_int(bu, '$.input_tokens_details.cached_tokens')), false) AS p_incl,
+        coalesce(rsn > 0 AND c >= rsn AND c = coalesce(ta_int(bu, '$.completion_tokens'),
+                     ta_int(bu, '$.output_tokens'))
+                 AND rsn = coalesce(ta_int(bu, '$.completion_tokens_details.reasoning_tokens'),
+                     ta_int(bu, '$.output_tokens_details.reasoning_tokens')), false) AS c_incl
     FROM parts
 ), classes AS (
     -- the export's one write count split by TTL as the reply's usage splits it (an
     -- Anthropic body's cache_creation), when that split adds up to the row's count
     SELECT *, ta_usage_anthropic_n(
-        CASE WHEN counted THEN coalesce(p, 0) END, cr, cw,
-        CASE WHEN split_ok THEN bw5 END, CASE WHEN split_ok THEN bw1 END,
-        TRY_CAST(coalesce(c, 0)::HUGEINT + coalesce(rsn, 0) AS BIGINT), rsn, 0) AS us
+        CASE WHEN counted THEN coalesce(p, 0) - CASE WHEN p_incl THEN cr ELSE 0 END END,
+        cr, cw, CASE WHEN split_ok THEN bw5 END, CASE WHEN split_ok THEN bw1 END,
+        TRY_CAST(coalesce(c, 0)::HUGEINT + CASE WHEN c_incl THEN 0 ELSE coalesce(rsn, 0) END
+                 AS BIGINT), rsn, 0) AS us
     FROM split
 )
 SELECT

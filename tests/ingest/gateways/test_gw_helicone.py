@@ -216,6 +216,77 @@ def test_cache_reads_beyond_prompt_tokens_are_their_own_class(gw: GatewayKit) ->
     assert classes(gw.by_key(path)["helicone:req-c"]) == (100, 1000, 0, 0, 5, None)
 
 
+def test_a_reply_body_shows_an_old_row_counted_cached_and_reasoning_tokens_inside(
+    gw: GatewayKit,
+) -> None:
+    """An older Helicone copied OpenAI's inclusive prompt_tokens (and completion_tokens):
+    when the exported reply's usage has the very same counts, the cached (reasoning)
+    tokens are inside them and are not counted a second time."""
+
+    def reply(**usage: Any) -> Json:
+        return {"id": "chatcmpl-1", "choices": [], "usage": usage}
+
+    cached = {"prompt_tokens_details": {"cached_tokens": 1500}}
+    recs = [
+        # old: prompt_tokens 2,000 is the reply's, 1,500 of them cached
+        row(
+            "old",
+            prompt_tokens=2000,
+            prompt_cache_read_tokens=1500,
+            completion_tokens=10,
+            response_body=reply(prompt_tokens=2000, completion_tokens=10, **cached),
+        ),
+        # current: Helicone took the cached ones out (2,000 - 1,500)
+        row(
+            "new",
+            prompt_tokens=500,
+            prompt_cache_read_tokens=1500,
+            completion_tokens=10,
+            response_body=reply(prompt_tokens=2000, completion_tokens=10, **cached),
+        ),
+        # a Responses reply names them input_tokens / input_tokens_details
+        row(
+            "responses",
+            request_path="/v1/responses",
+            prompt_tokens=2000,
+            prompt_cache_read_tokens=1500,
+            completion_tokens=10,
+            response_body={
+                "object": "response",
+                "output": [],
+                "usage": {
+                    "input_tokens": 2000,
+                    "input_tokens_details": {"cached_tokens": 1500},
+                    "output_tokens": 10,
+                },
+            },
+        ),
+        # completion_tokens 400 is the reply's, its 300 reasoning tokens inside
+        row(
+            "reasoning",
+            prompt_tokens=10,
+            completion_tokens=400,
+            reasoning_tokens=300,
+            response_body=reply(
+                prompt_tokens=10,
+                completion_tokens=400,
+                completion_tokens_details={"reasoning_tokens": 300},
+            ),
+        ),
+    ]
+    path = gw.write_jsonl("export.jsonl", recs)
+    assert gw.one(path).loaded == 4
+    rows = gw.by_key(path)
+    for key in ("old", "new", "responses"):
+        assert classes(rows["helicone:" + key]) == (500, 1500, 0, 0, 10, None), key
+    assert classes(rows["helicone:reasoning"]) == (10, 0, 0, 0, 400, 300)
+    costs = _costs(gw)
+    # gpt-4o-mini: 500 x 0.15 + 1,500 x 0.075 + 10 x 0.60 = 193.5 per million
+    assert costs["helicone:old"] == costs["helicone:new"] == Decimal("0.0001935")
+    # 10 x 0.15 + 400 x 0.60 = 241.5 per million
+    assert costs["helicone:reasoning"] == Decimal("0.0002415")
+
+
 def test_row_with_bodies_keeps_texts_for_the_recount(gw: GatewayKit) -> None:
     openai = row(
         "req-body-1",
