@@ -262,10 +262,23 @@ SELECT
     CASE WHEN len(list_filter(json_extract(resp, '$.choices[*].message'),
                               lambda m: json_type(m) = 'OBJECT')) > 0
          THEN json_object('messages', json_extract(resp, '$.choices[*].message'))::VARCHAR
+         -- the reply's text in the other APIs' shapes, as the recount reads them: Responses
+         -- output items, Anthropic content blocks, Gemini candidates
+         WHEN json_type(resp, '$.output') = 'ARRAY'
+         THEN json_object('output', resp -> '$.output')::VARCHAR
+         WHEN json_type(resp, '$.content') = 'ARRAY'
+         THEN json_object('content', resp -> '$.content')::VARCHAR
+         WHEN len(list_filter(json_extract(resp, '$.candidates[*].content'),
+                              lambda m: json_type(m) = 'OBJECT')) > 0
+         THEN json_object('candidates', json_extract(resp, '$.candidates[*].content'))::VARCHAR
          END AS output_body,
     CASE WHEN msgs IS NOT NULL
          THEN json_merge_patch(json_object('messages', msgs),
                  json_object('system', sys, 'tools', req -> '$.tools'))::VARCHAR
+         WHEN json_type(req, '$.input') IN ('VARCHAR', 'ARRAY')
+         THEN json_merge_patch(json_object('input', req -> '$.input'),
+                 json_object('instructions', req -> '$.instructions',
+                             'tools', req -> '$.tools'))::VARCHAR
          END AS input_body
 FROM classes
 """

@@ -344,6 +344,67 @@ def test_row_with_bodies_keeps_texts_for_the_recount(gw: GatewayKit) -> None:
     assert (n["prompt_hash"], n["input_hash"], n["request_hash"]) == (None, None, None)
 
 
+def test_replies_of_other_apis_keep_their_text_for_the_output_recount(gw: GatewayKit) -> None:
+    """Not only Chat Completions: an Anthropic reply's content blocks, a Responses reply's
+    output items (and its request's input) and Gemini's candidates are kept as texts."""
+    blocks = [{"type": "text", "text": "Hi there"}]
+    items = [
+        {
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "Knock knock"}],
+        }
+    ]
+    parts = {"role": "model", "parts": [{"text": "Blue"}]}
+    recs = [
+        row(
+            "claude",
+            provider="ANTHROPIC",
+            request_path="/v1/messages",
+            request_model="claude-sonnet-4-5-20250929",
+            prompt_tokens=8,
+            completion_tokens=5,
+            request_body={
+                "model": "claude-sonnet-4-5",
+                "messages": [{"role": "user", "content": "Hello"}],
+            },
+            response_body={"type": "message", "content": blocks, "stop_reason": "end_turn"},
+        ),
+        row(
+            "responses",
+            request_path="/v1/responses",
+            prompt_tokens=12,
+            completion_tokens=4,
+            request_body={"model": "gpt-4o-mini", "instructions": "Be funny", "input": "A joke"},
+            response_body={"object": "response", "status": "completed", "output": items},
+        ),
+        row(
+            "gemini",
+            provider="GOOGLE",
+            request_path="/v1beta/models/gemini-2.5-flash:generateContent",
+            request_model="gemini-2.5-flash",
+            prompt_tokens=6,
+            completion_tokens=1,
+            response_body={"candidates": [{"content": parts, "finishReason": "STOP"}]},
+        ),
+    ]
+    path = gw.write_jsonl("bodies.jsonl", recs)
+    assert gw.one(path).loaded == 3
+    rows = gw.by_key(path)
+    out = {
+        k.split(":")[1]: json.loads(gw.text(r["output_hash"]) or "null") for k, r in rows.items()
+    }
+    assert out == {
+        "claude": {"content": blocks},
+        "responses": {"output": items},
+        "gemini": {"candidates": [parts]},
+    }
+    assert json.loads(gw.text(rows["helicone:responses"]["input_hash"]) or "") == {
+        "input": "A joke",
+        "instructions": "Be funny",
+    }
+
+
 def test_error_rows(gw: GatewayKit) -> None:
     limited = row(
         "req-err-1",
