@@ -92,7 +92,7 @@ _TOP = [
 T = picker("top", _TOP)
 _FIRST_COUNT = _TOP.index("$." + _COUNTS[0]) + 1
 _COUNT_CHECKS = count_problems_sql(
-    f"top[{_FIRST_COUNT}:{_FIRST_COUNT + len(_COUNTS) - 1}]", _COUNTS, ("prompt_tokens",)
+    f"top[{_FIRST_COUNT}:{_FIRST_COUNT + len(_COUNTS) - 1}]", _COUNTS
 )
 
 
@@ -206,6 +206,10 @@ SELECT
             THEN 'response_status should be a whole number, got '
                 || left({T["$.response_status"]}::VARCHAR, 80)
         WHEN count_problem IS NOT NULL THEN count_problem
+        -- HeliconeRequest's counts are nullable: both null is a call whose response logged
+        -- no usage (no usage here); a null prompt_tokens beside a completion count is broken
+        WHEN c IS NOT NULL AND json_type({T["$.prompt_tokens"]}) = 'NULL'
+            THEN 'prompt_tokens is null'
         WHEN coalesce(c, 0)::HUGEINT + coalesce(rsn, 0) > 9223372036854775807
             THEN 'completion_tokens + reasoning_tokens is too large'
         WHEN us.problem IS NOT NULL THEN us.problem

@@ -438,6 +438,29 @@ def test_error_rows(gw: GatewayKit) -> None:
     }
 
 
+def test_rows_whose_counts_are_null_load_without_usage(gw: GatewayKit) -> None:
+    """HeliconeRequest declares the counts ``number | null``: a call whose response logged
+    no usage (a 500, a timeout) is exported with null counts, and is a call all the same."""
+    nulls = {k: None for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+    recs = [
+        row("failed", response_status=500, **nulls),
+        row("timeout", response_status=-1, **nulls),
+        row("unreported", **nulls),
+    ]
+    path = gw.write_jsonl("export.jsonl", recs)
+    got = gw.one(path)
+    assert (got.loaded, got.rejected) == (3, 0)
+    rows = gw.by_key(path)
+    got_rows = {
+        k.split(":")[1]: (r["status"], r["has_usage"], r["input_tokens"]) for k, r in rows.items()
+    }
+    assert got_rows == {
+        "failed": ("error", False, None),
+        "timeout": ("error", False, None),
+        "unreported": ("ok", False, None),
+    }
+
+
 def test_reingest_and_a_json_array_copy_are_duplicates(gw: GatewayKit) -> None:
     path = gw.write_jsonl("export.jsonl", [OPENAI_CACHED, ANTHROPIC_WRITE])
     assert gw.one(path).loaded == 2
