@@ -94,6 +94,10 @@ _FIRST_COUNT = _TOP.index("$." + _COUNTS[0]) + 1
 _COUNT_CHECKS = count_problems_sql(
     f"top[{_FIRST_COUNT}:{_FIRST_COUNT + len(_COUNTS) - 1}]", _COUNTS
 )
+# the counts but prompt_tokens and completion_tokens, for a row that did not count those
+_OTHER_CHECKS = count_problems_sql(
+    f"top[{_FIRST_COUNT + 2}:{_FIRST_COUNT + len(_COUNTS) - 1}]", _COUNTS[2:]
+)
 
 
 def _n(key: str) -> str:
@@ -143,7 +147,10 @@ WITH recs AS (
         {_n("reasoning_tokens")} AS rsn, {_n("prompt_cache_read_tokens")} AS cr,
         {_n("prompt_cache_write_tokens")} AS cw, {_n("prompt_audio_tokens")} AS pa,
         {_n("completion_audio_tokens")} AS ca,
-        {_COUNT_CHECKS} AS count_problem,
+        -- Helicone's stream processor stores -1 for both when the stream carried no usage
+        -- ("counting tokens not supported"): not counted, so no usage (the recount may count it)
+        coalesce(p = -1 AND c = -1, false) AS uncounted,
+        CASE WHEN uncounted THEN {_OTHER_CHECKS} ELSE {_COUNT_CHECKS} END AS count_problem,
         try_cast(ta_str({T["$.response_status"]}) AS INTEGER) AS http,
         ta_str({T["$.response_model"]}) AS model_resp,
         coalesce(ta_str({T["$.model_override"]}), ta_str({T["$.request_model"]}),
@@ -156,7 +163,7 @@ WITH recs AS (
         CASE WHEN json_type(resp, '$.error') NOT IN ('NULL') THEN resp -> '$.error' END AS err,
         coalesce({_PROV_SQL}, ta_provider_from_model(coalesce(model_resp, model_req)),
                  'unknown') AS prov,
-        p IS NOT NULL OR c IS NOT NULL AS counted,
+        (p IS NOT NULL OR c IS NOT NULL) AND NOT uncounted AS counted,
         resp -> '$.usage' AS bu
     FROM bodies
 ), split AS (
@@ -183,8 +190,8 @@ WITH recs AS (
     SELECT *, ta_usage_anthropic_n(
         CASE WHEN counted THEN coalesce(p, 0) - CASE WHEN p_incl THEN cr ELSE 0 END END,
         cr, cw, CASE WHEN split_ok THEN bw5 END, CASE WHEN split_ok THEN bw1 END,
-        TRY_CAST(coalesce(c, 0)::HUGEINT + CASE WHEN c_incl THEN 0 ELSE coalesce(rsn, 0) END
-                 AS BIGINT), rsn, 0) AS us
+        CASE WHEN NOT uncounted THEN TRY_CAST(coalesce(c, 0)::HUGEINT
+            + CASE WHEN c_incl THEN 0 ELSE coalesce(rsn, 0) END AS BIGINT) END, rsn, 0) AS us
     FROM split
 )
 SELECT

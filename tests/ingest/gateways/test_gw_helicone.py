@@ -26,6 +26,7 @@ from tokaudit.ingest.interface import FileHead
 from tokaudit.ingest.loader import _FileError, _head_lines
 from tokaudit.pricing.store_tables import install_price_table
 from tokaudit.pricing.table import load_price_table
+from tokaudit.recount import recount
 
 PLACEHOLDER = {
     "helicone_message": "fetching body from signed_url... contact engineering@helicone.ai "
@@ -459,6 +460,53 @@ def test_rows_whose_counts_are_null_load_without_usage(gw: GatewayKit) -> None:
         "timeout": ("error", False, None),
         "unreported": ("ok", False, None),
     }
+
+
+def test_a_stream_helicone_could_not_count_is_recounted_not_rejected(gw: GatewayKit) -> None:
+    """Helicone's OpenAI stream processor stores -1 prompt and completion tokens when the
+    stream carried no usage ("counting tokens not supported"): no usage, not a bad row;
+    with the bodies exported the recount prices it."""
+    unknown = {"prompt_tokens": -1, "completion_tokens": -1, "total_tokens": -2}
+    streamed = row(
+        "stream",
+        request_body={
+            "model": "gpt-4o-mini",
+            "stream": True,
+            "messages": [{"role": "user", "content": "Say this is a test"}],
+        },
+        response_body={
+            "model": "gpt-4o-mini-2024-07-18",
+            "choices": [
+                {
+                    "message": {"role": "assistant", "content": "This is a test."},
+                    "finish_reason": "stop",
+                }
+            ],
+            "streamed_data": [],
+        },
+        **unknown,
+    )
+    path = gw.write_jsonl(
+        "export.jsonl",
+        [streamed, row("no-body", **unknown), row("half", prompt_tokens=-1, completion_tokens=5)],
+    )
+    got = gw.one(path)
+    assert (got.loaded, got.rejected) == (2, 1)
+    assert gw.rejects(path)[3]["reason"] == "prompt_tokens is negative"
+    install_price_table(gw.con, load_price_table(REPO / "pricing"))
+    recount(gw.con, workers=1)
+    costs = {
+        r["request_id"]: (r["has_usage"], r["usage_source"], r["cost_usd"], r["unpriced_reason"])
+        for r in gw.query(
+            "SELECT request_id, has_usage, usage_source, cost_usd, unpriced_reason "
+            "FROM request_costs"
+        )
+    }
+    # "Say this is a test" is 12 prompt tokens on gpt-4o-mini (log-formats.md, section 12);
+    # "This is a test." 5 output tokens: 12 x 0.15 + 5 x 0.60 = 4.8 per million
+    assert costs["stream"] == (False, "recounted", Decimal("0.0000048"), None)
+    # without text it is unpriced, never $0
+    assert costs["no-body"][:3] == (False, None, None) and costs["no-body"][3] == "no_usage"
 
 
 def test_reingest_and_a_json_array_copy_are_duplicates(gw: GatewayKit) -> None:
