@@ -106,11 +106,16 @@ def _n(key: str) -> str:
 
 # Helicone's provider names (the legacy upper-case ProviderName of packages/cost/providers/
 # mappings.ts, or the AI Gateway's lower-case slugs) as the price tables name providers.
+# The AI Gateway's `vertex` serves Gemini and Claude: the model names the provider (Claude
+# on Vertex is priced as Anthropic's model, as a Vertex name `claude-…@date` is), and
+# `google-ai-studio` is Gemini's API.
 _PROVIDER = """CASE
     WHEN lower({p}) IN ('aws', 'bedrock') THEN 'bedrock'
     WHEN lower({p}) IN ('custom', '') THEN NULL
+    WHEN lower({p}) = 'google-ai-studio' THEN 'google'
+    WHEN lower({p}) = 'vertex' THEN coalesce(ta_provider_from_model({m}), 'google')
     ELSE ta_provider({p}) END"""
-_PROV_SQL = _PROVIDER.format(p=f"ta_str({T['$.provider']})")
+_PROV_SQL = _PROVIDER.format(p=f"ta_str({T['$.provider']})", m="coalesce(model_resp, model_req)")
 
 _API = """CASE
     WHEN {p} LIKE '%chat/completions%' THEN 'chat.completions'

@@ -577,6 +577,10 @@ def test_providers_are_normalised(gw: GatewayKit) -> None:
         row("p3", provider="AWS", request_model="anthropic.claude-3-haiku-20240307-v1:0"),
         row("p4", provider="CUSTOM", request_model="claude-sonnet-4-5"),
         row("p5", provider="openai"),
+        # the AI Gateway's slugs: vertex serves Gemini and Claude, the model decides
+        row("p6", provider="vertex", request_model="gemini-2.5-flash"),
+        row("p7", provider="vertex", request_model="claude-sonnet-4-5-20250929"),
+        row("p8", provider="google-ai-studio", request_model="gemini-2.5-flash"),
     ]
     path = gw.write_jsonl("p.jsonl", recs)
     gw.one(path)
@@ -587,6 +591,9 @@ def test_providers_are_normalised(gw: GatewayKit) -> None:
         "p3": "bedrock",
         "p4": "anthropic",
         "p5": "openai",
+        "p6": "google",
+        "p7": "anthropic",
+        "p8": "google",
     }
 
 
