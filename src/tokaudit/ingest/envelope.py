@@ -190,6 +190,18 @@ def _text(expr: str) -> str:
     return f"({expr} ->> '$')"
 
 
+def _meta_text(expr: str) -> str:
+    """An attribution value of ``metadata`` (JSON ``expr``) as the attribution rules read
+    one (attribution._metadata_read): a list of one text, number or boolean is that value;
+    any other list or object names nobody (its JSON text, ``["a","b"]``, became the team,
+    and the rules' fallback to the logged team brought it back)."""
+    return f"""CASE json_type({expr}) WHEN 'OBJECT' THEN NULL
+        WHEN 'ARRAY' THEN CASE WHEN json_array_length({expr}) = 1
+            AND json_type({expr} -> 0) NOT IN ('OBJECT', 'ARRAY', 'NULL')
+            THEN {expr} ->> 0 END
+        ELSE {expr} ->> '$' END"""
+
+
 def _id(text: str) -> str:
     """An id's text, None when blank: a logged ``""`` names no id (keyed on it, every such
     record of a provider was one request, the others counted as its duplicates)."""
@@ -462,14 +474,14 @@ SELECT
     END AS reject_reason,
     rid AS request_id,
     ts, provider, api_name AS api, model_requested, model_responded,
-    {_text(M["$.team"])} AS team,
-    coalesce({_text(M["$.user"])}, {_text(M["$.user_id"])}, {_text(Q["$.user"])},
+    {_meta_text(M["$.team"])} AS team,
+    coalesce({_meta_text(M["$.user"])}, {_meta_text(M["$.user_id"])}, {_text(Q["$.user"])},
              {_text(Q["$.metadata.user_id"])})
         AS user_id,
-    {_text(M["$.feature"])} AS feature,
-    coalesce({_text(M["$.prompt_id"])}, {_text(R["$.prompt.id"])}) AS prompt_id,
-    coalesce({_text(M["$.prompt_version"])}, {_text(R["$.prompt.version"])}) AS prompt_version,
-    {_text(M["$.environment"])} AS environment,
+    {_meta_text(M["$.feature"])} AS feature,
+    coalesce({_meta_text(M["$.prompt_id"])}, {_text(R["$.prompt.id"])}) AS prompt_id,
+    coalesce({_meta_text(M["$.prompt_version"])}, {_text(R["$.prompt.version"])}) AS prompt_version,
+    {_meta_text(M["$.environment"])} AS environment,
     {_geo_metadata("u ->> 'inference_geo'", _text(Q["$.inference_geo"]))} AS metadata,
     {TOKEN_CLASS_COLUMNS},
     {_tool_calls(R["$.output"], R["$.candidates"])},
@@ -755,13 +767,14 @@ _FAST_COLUMNS = f"""
         WHEN 'anthropic' THEN 'messages'
         WHEN 'google' THEN 'generate_content' END) AS api,
     model_requested, model_responded,
-    md.team ->> '$' AS team,
-    coalesce(md.user ->> '$', md.user_id ->> '$', rq.user ->> '$', rq.metadata.user_id ->> '$')
+    {_meta_text("md.team")} AS team,
+    coalesce({_meta_text("md.user")}, {_meta_text("md.user_id")}, rq.user ->> '$',
+             rq.metadata.user_id ->> '$')
         AS user_id,
-    md.feature ->> '$' AS feature,
-    coalesce(md.prompt_id ->> '$', rs.prompt.id ->> '$') AS prompt_id,
-    coalesce(md.prompt_version ->> '$', rs.prompt.version ->> '$') AS prompt_version,
-    md.environment ->> '$' AS environment,
+    {_meta_text("md.feature")} AS feature,
+    coalesce({_meta_text("md.prompt_id")}, rs.prompt.id ->> '$') AS prompt_id,
+    coalesce({_meta_text("md.prompt_version")}, rs.prompt.version ->> '$') AS prompt_version,
+    {_meta_text("md.environment")} AS environment,
     {_geo_metadata("uf.inference_geo ->> '$'", "rq.inference_geo ->> '$'")} AS metadata,
     {TOKEN_CLASS_COLUMNS},
     {_tool_calls("rs.output", "rs.candidates")},

@@ -106,6 +106,35 @@ def test_a_list_of_one_value_is_that_value_other_lists_and_objects_are_none(
     assert fr.unusable_attribution == 4  # d, e, f, h
 
 
+@pytest.mark.parametrize("rules", [{}, {"attribution": {"team": ["metadata.team"]}}])
+def test_a_logged_list_or_object_is_no_value_with_or_without_rules(
+    kit: EnvelopeKit, rules: dict[str, Any]
+) -> None:
+    """The envelope's own read of metadata.team gave the JSON text `["a","b"]`, which a
+    rule skipped and then fell back to: the logged list became the team either way."""
+    path = kit.write(
+        "calls.jsonl",
+        [
+            _call(kit, "a", team=["a", "b"], user=["u1", "u2"]),
+            _call(kit, "b", team=["solo"], user=[7], feature=["chat"]),
+            _call(kit, "c", team={"name": "search"}, environment=["prod", "dev"]),
+            _call(kit, "d", team="plain", prompt_id={"id": "p"}),
+        ],
+    )
+    fr, _ = _ingest(kit, rules, path)
+    rows = kit.query(
+        "SELECT request_id, team, user_id, feature, environment, prompt_id FROM requests "
+        "ORDER BY request_id"
+    )
+    assert [tuple(r.values()) for r in rows] == [
+        ("a", None, None, None, None, None),
+        ("b", "solo", "7", "chat", None, None),
+        ("c", None, None, None, None, None),
+        ("d", "plain", None, None, None, None),
+    ]
+    assert fr.unusable_attribution == (2 if rules else 0)  # a, c
+
+
 def test_cli_warns_of_list_values_it_did_not_use(kit: EnvelopeKit, tmp_path: Path) -> None:
     log = kit.write("calls.jsonl", [_call(kit, "a", squad=["search", "growth"], team="x")])
     config = tmp_path / "tokaudit.yaml"
