@@ -108,8 +108,8 @@ class Attribution:
 
     def apply(self, con: duckdb.DuckDBPyConnection) -> dict[int, int]:
         """Rewrite the attribution columns of ``_staged`` (needs ``_sources``). Returns,
-        by ``file_no``, the number of rows where a ``metadata.<key>`` source held a list or
-        object it could not use (``_metadata_read``), for a warning."""
+        by ``file_no``, the number of rows where a ``metadata.<key>`` source that was consulted
+        held a list or object it could not use (``_unusable_consulted``), for a warning."""
         if not self.sources:
             return {}
         uses_path = any("path" in s for s in self.sources.values())
@@ -132,16 +132,11 @@ class Attribution:
         if "prompt" in self.sources and "prompt_version" not in self.sources:
             targets.append("prompt_version")  # follows the prompt (``_fallback``)
         replaced = ", ".join(f"{self._target_sql(t)} AS {TARGETS[t]}" for t in targets)
-        unusable = " OR ".join(
-            _unusable_sql(path)
-            for src in sorted({s for srcs in self.sources.values() for s in srcs})
-            if src.startswith("metadata.")
-            for path in _json_paths(src[len("metadata.") :])
-        )
+        unusable = " OR ".join(c for t in self.sources for c in self._unusable_consulted(t))
         # counted before the rewrite, which keeps metadata as it is
         found = (
             con.execute(
-                f"SELECT s.file_no, count(*) FROM _staged s "
+                f"SELECT s.file_no, count(*) FROM _staged s{joins} "
                 f"WHERE s.reject_reason IS NULL AND ({unusable}) GROUP BY s.file_no"
             ).fetchall()
             if unusable
@@ -170,13 +165,31 @@ class Attribution:
         A source naming another configured target (``project: [team]``) reads that
         target's attributed value, so rules compose; ``parse_attribution`` refuses cycles.
         """
-        parts = []
-        for src in self.sources.get(target, []):
-            if src in self.sources and src not in seen and src != target:
-                parts.append(self._target_sql(src, (*seen, target)))
-            else:
-                parts.append(_source_sql(src, target))
+        parts = [self._part_sql(src, target, seen) for src in self.sources.get(target, [])]
         return f"coalesce({', '.join([*parts, self._fallback(target)])})"
+
+    def _part_sql(self, src: str, target: str, seen: tuple[str, ...] = ()) -> str:
+        """SQL for one source of ``target``: another target's attributed value, or the
+        source itself."""
+        if src in self.sources and src not in seen and src != target:
+            return self._target_sql(src, (*seen, target))
+        return _source_sql(src, target)
+
+    def _unusable_consulted(self, target: str) -> list[str]:
+        """SQL conditions: a ``metadata.<key>`` source of ``target`` held a list or object
+        it could not use, and was consulted (every reading before it gave nothing). A row
+        whose earlier source decided was counted too, and warned of for nothing."""
+        conds: list[str] = []
+        before: list[str] = []
+        for src in self.sources.get(target, []):
+            if not src.startswith("metadata."):
+                before.append(self._part_sql(src, target))
+                continue
+            for path in _json_paths(src[len("metadata.") :]):
+                earlier = f"coalesce({', '.join(before)}) IS NULL AND " if before else ""
+                conds.append(f"({earlier}{_unusable_sql(path)})")
+                before.append(_metadata_read(path))
+        return conds
 
     def _match_keys(self, con: duckdb.DuckDBPyConnection) -> None:
         rows = []

@@ -135,6 +135,33 @@ def test_a_logged_list_or_object_is_no_value_with_or_without_rules(
     assert fr.unusable_attribution == (2 if rules else 0)  # a, c
 
 
+def test_only_a_consulted_list_is_warned_of(kit: EnvelopeKit) -> None:
+    """A row whose earlier source decided was counted as if its list had been used."""
+    path = kit.write(
+        "calls.jsonl",
+        [
+            _call(kit, "a", squad="search", tags=["a", "b"]),  # squad decides
+            _call(kit, "b", tags=["a", "b"]),  # tags consulted: warned
+            _call(kit, "c", squad=["x", "y"], tags=["a", "b"]),  # both consulted: one row
+            _call(kit, "d", squad="search", tags={"k": "v"}, owner=["p", "q"]),
+        ],
+    )
+    config = {
+        "attribution": {
+            "team": ["metadata.squad", "metadata.tags"],
+            "project": ["team", "metadata.owner"],  # team decides for d
+        }
+    }
+    fr, rows = _ingest(kit, config, path)
+    assert [(r["request_id"], r["team"]) for r in rows] == [
+        ("a", "search"),
+        ("b", None),
+        ("c", None),
+        ("d", "search"),
+    ]
+    assert fr.unusable_attribution == 2  # b, c
+
+
 def test_cli_warns_of_list_values_it_did_not_use(kit: EnvelopeKit, tmp_path: Path) -> None:
     log = kit.write("calls.jsonl", [_call(kit, "a", squad=["search", "growth"], team="x")])
     config = tmp_path / "tokaudit.yaml"
