@@ -9,7 +9,8 @@ InvokeModelWithResponseStream, Converse, ConverseStream), ``modelId``, ``input:
 {inputContentType, inputBodyJson, inputTokenCount, cacheReadInputTokenCount,
 cacheWriteInputTokenCount, inputBodyS3Path}``, ``output: {outputContentType,
 outputBodyJson, outputTokenCount, outputBodyS3Path}``, ``errorCode`` for a failed call,
-and optionally ``requestMetadata`` (the caller's key/value pairs) and ``inferenceRegion``.
+and optionally ``requestMetadata`` (the caller's key/value pairs), ``inferenceRegion`` and
+``performanceConfig``.
 Field list: Panther's ``AWS.BedrockModelInvocation`` schema
 (docs.panther.com/data-onboarding/supported-logs/aws/bedrock-model-invocation); record
 examples: github.com/dheerajoruganty/aws-bedrock-logs-mcp-server (setup.md, a
@@ -33,6 +34,9 @@ hashes and streams are read by the envelope's SQL:
 - **Model.** ``modelId``: the requested Bedrock id decides route and region (pricing).
   A model that is not Anthropic's (Llama, Nova, Titan, Mistral) is stored with provider
   ``bedrock`` and its counts, and no table prices it (unpriced, never $0).
+- **Tier.** A Converse ``serviceTier`` other than ``default`` (priority, flex, reserved)
+  or ``performanceConfig.latency: optimized`` is kept as the service tier, so the call is
+  unpriced (``unknown_context``) rather than priced at the standard rate.
 - **Key.** ``bedrock:<requestId>``: a record loaded twice (S3 and CloudWatch copies, a
   re-ingest) is one call.
 - **Failures.** ``errorCode`` makes the call an error row (its HTTP status from the
@@ -68,6 +72,7 @@ _P = [
     "$.errorMessage",
     "$.inferenceRegion",
     "$.requestMetadata",
+    "$.performanceConfig",
 ]
 T = {p[2:]: field(_P, p) for p in _P}
 
@@ -144,6 +149,13 @@ def _converse_usage(u: str) -> str:
 _EVENTS_USAGE = (
     "(list_filter(ta_list(ob), lambda e: json_type(e, '$.metadata.usage') = 'OBJECT')[-1]"
     " -> '$.metadata.usage')"
+)
+
+
+# the service tier of a logged ConverseStream event list: its (last) metadata event's
+_EVENTS_TIER = (
+    "(list_filter(ta_list(ob), lambda e: json_type(e, '$.metadata.serviceTier') = 'OBJECT')[-1]"
+    " ->> '$.metadata.serviceTier.type')"
 )
 
 
@@ -249,6 +261,16 @@ WITH top AS ({parsed_lines(_P)}
           FROM kinds)
 )
 SELECT line_no, line, claude, named,
+    -- the service tier and latency mode the call ran in: Bedrock prices priority, flex and
+    -- latency-optimized calls at their own rates, which no table holds (unknown_context)
+    CASE WHEN lower(coalesce({T["performanceConfig"]} ->> '$.latency',
+                             ob ->> '$.performanceConfig.latency',
+                             ib ->> '$.performanceConfig.latency')) = 'optimized'
+             THEN 'latency-optimized'
+         ELSE nullif(nullif(lower(coalesce(ob ->> '$.serviceTier.type',
+                                           {_EVENTS_TIER}, ib ->> '$.serviceTier.type')),
+                            'default'), 'standard')
+    END AS tier,
     CASE {not_object_reason()}
         WHEN {T["schemaType"]} ->> '$' IS DISTINCT FROM '{SCHEMA_TYPE}'
             THEN 'schemaType is not {SCHEMA_TYPE}'
@@ -296,6 +318,7 @@ _REPLACE = {
     "provider": "CASE WHEN f.claude THEN e.provider ELSE 'bedrock' END",
     "input_body": "CASE WHEN f.claude THEN e.input_body END",
     "output_body": "CASE WHEN f.claude THEN e.output_body END",
+    "service_tier": "coalesce(f.tier, e.service_tier)",
 }
 _ADD = {
     "request_key": "'bedrock:' || e.request_id",

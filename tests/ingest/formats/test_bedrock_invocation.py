@@ -310,6 +310,61 @@ def test_a_failed_call_is_an_error_row(kit: EnvelopeKit) -> None:
     assert row["request_key"] == "bedrock:fail-1"
 
 
+def test_priority_flex_and_latency_optimized_calls_are_not_priced_as_standard(
+    kit: EnvelopeKit,
+) -> None:
+    """A Converse call on the priority or flex tier (ServiceTier.type in the request,
+    response or ConverseStream metadata event) or latency-optimized (performanceConfig,
+    the record's or the Converse body's) was priced at the standard rate: Bedrock bills
+    those at their own rates, which the table does not hold."""
+    conv = converse("tier-priority", f"us.{SONNET}")
+    conv["output"]["outputBodyJson"]["serviceTier"] = {"type": "priority"}
+    flex = converse("tier-flex", f"us.{SONNET}")
+    flex["input"]["inputBodyJson"]["serviceTier"] = {"type": "flex"}
+    default = converse("tier-default", f"us.{SONNET}")
+    default["output"]["outputBodyJson"]["serviceTier"] = {"type": "default"}
+    fast_body = converse("latency-body", f"us.{SONNET}")
+    fast_body["input"]["inputBodyJson"]["performanceConfig"] = {"latency": "optimized"}
+    events = converse("events-flex", f"us.{SONNET}")
+    events["operation"] = "ConverseStream"
+    events["output"]["outputBodyJson"] = [
+        {"messageStart": {"role": "assistant"}},
+        {"contentBlockDelta": {"delta": {"text": "Paris."}, "contentBlockIndex": 0}},
+        {"messageStop": {"stopReason": "end_turn"}},
+        {
+            "metadata": {
+                "usage": {"inputTokens": 120, "outputTokens": 35, "totalTokens": 155},
+                "metrics": {"latencyMs": 300},
+                "serviceTier": {"type": "flex"},
+            }
+        },
+    ]
+    haiku35 = "anthropic.claude-3-5-haiku-20241022-v1:0"
+    counts = {"input": {"inputTokenCount": 1000}, "output": {"outputTokenCount": 100}}
+    optimized = record("latency-record", haiku35, "InvokeModel", **counts)
+    optimized["performanceConfig"] = {"latency": "optimized"}
+    standard = record("latency-standard", haiku35, "InvokeModel", **counts)
+    standard["performanceConfig"] = {"latency": "standard"}
+    path = kit.write("tiers.jsonl", [conv, flex, default, fast_body, events, optimized, standard])
+    assert_counts_add_up(kit.ingest(path).files[0], 7, 7, 0, 0)
+    install_prices(kit.con)
+    got = {
+        r["request_key"]: (r["service_tier"], r["unpriced_reason"], r["cost_usd"])
+        for r in costs(kit.con, "true")
+    }
+    assert got == {
+        "bedrock:tier-priority": ("priority", "unknown_context", None),
+        "bedrock:tier-flex": ("flex", "unknown_context", None),
+        # 120 x 3.30 + 1000 x 0.33 + 150 x 4.125 + 50 x 6.60 + 35 x 16.50 = 2252.25 per 1M
+        "bedrock:tier-default": (None, None, D("2252.25") / M),
+        "bedrock:latency-body": ("latency-optimized", "unknown_context", None),
+        "bedrock:events-flex": ("flex", "unknown_context", None),
+        "bedrock:latency-record": ("latency-optimized", "unknown_context", None),
+        # Claude 3.5 Haiku in-region: 1000 x 0.80 + 100 x 4 = 1200 per 1M
+        "bedrock:latency-standard": (None, None, D("1200") / M),
+    }
+
+
 def test_other_vendors_load_with_their_counts_and_stay_unpriced(kit: EnvelopeKit) -> None:
     llama = record(
         "llama-1",
