@@ -120,6 +120,19 @@ ODD_LINES = [
         response=_OK,
     ),
     _line(metadata={"user": "a"}, response=_OK),
+    # lists and objects: a list of one value is it, any other names nobody
+    _line(
+        metadata={
+            "team": ["a", "b"],
+            "user": ["u1"],
+            "user_id": [None],
+            "feature": [7],
+            "prompt_id": [],
+            "prompt_version": [["v"]],
+            "environment": {},
+        },
+        response=_OK,
+    ),
     '{"timestamp": "2026-10-01T00:00:00Z", "provider": "openai", "response": {"id": "d", '
     '"model": "m", "usage": {"prompt_tokens": 1}}, "metadata": {"team": "a", "team": "b"}}',
     '{"timestamp": "2026-10-01T00:00:00Z", "provider": "openai", "response": {"id": "n", '
