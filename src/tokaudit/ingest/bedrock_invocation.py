@@ -228,8 +228,12 @@ WITH top AS ({parsed_lines(_P)}
                 'stop_reason', list_filter(ta_list(ob), lambda e:
                     json_type(e, '$.messageStop') = 'OBJECT')[-1] -> '$.messageStop.stopReason',
                 'usage', {_converse_usage(_EVENTS_USAGE)})
-            -- no usage in a body: the record's own counts
+            -- no usage in a body: the record's own counts; a Claude call always has an
+            -- output count, so one without it has unknown output (it was priced as 0), while
+            -- an embedding model's call has none (its output is 0)
             WHEN outp IS NOT NULL AND json_type(inp, '$.inputTokenCount') IN ('BIGINT', 'UBIGINT')
+                 AND (NOT claude
+                      OR json_type(outp, '$.outputTokenCount') IN ('BIGINT', 'UBIGINT'))
                 THEN json_object('type', 'message', 'role', 'assistant',
                     'model', to_json(model_id),
                     'usage', json_object('input_tokens', inp -> '$.inputTokenCount',

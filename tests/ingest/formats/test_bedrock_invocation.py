@@ -443,6 +443,38 @@ def test_record_counts_when_the_body_went_to_s3(kit: EnvelopeKit) -> None:
     assert D(cost_of(kit.con, "bedrock:big-1")["cost_usd"]) == D(8415) / M
 
 
+def test_a_claude_call_without_its_output_count_is_not_priced_as_no_output(
+    kit: EnvelopeKit,
+) -> None:
+    """The output went to S3 and the record has no outputTokenCount: its output is
+    unknown, and was priced as 0 tokens. An embedding model has no output count at all."""
+    s3 = "s3://logs/AWSLogs/123456789012/BedrockModelInvocationLogs/o.json"
+    claude = record(
+        "no-output-count",
+        f"us.{SONNET}",
+        "InvokeModel",
+        input={"inputTokenCount": 2000},
+        output={"outputBodyS3Path": s3},
+    )
+    embed = record(
+        "embed-1",
+        "amazon.titan-embed-text-v2:0",
+        "InvokeModel",
+        input={"inputBodyJson": {"inputText": "hello"}, "inputTokenCount": 5},
+        output={"outputBodyJson": {"embedding": [0.1, 0.2], "inputTextTokenCount": 5}},
+    )
+    path = kit.write("counts.jsonl", [claude, embed])
+    assert_counts_add_up(kit.ingest(path).files[0], 2, 2, 0, 0)
+    install_prices(kit.con)
+    got = {
+        r["request_key"]: (r["has_usage"], r["input_tokens"], r["output_tokens"])
+        for r in costs(kit.con)
+    }
+    assert got == {"bedrock:no-output-count": (False, None, None), "bedrock:embed-1": (True, 5, 0)}
+    row = cost_of(kit.con, "bedrock:no-output-count")
+    assert (row["unpriced_reason"], row["cost_usd"]) == ("no_usage", None)
+
+
 def test_request_metadata_and_identity_attribute_a_team(kit: EnvelopeKit) -> None:
     rec = converse("conv-team", f"us.{SONNET}")
     rec["requestMetadata"] = {"team": "search", "feature": "geo-answers"}
