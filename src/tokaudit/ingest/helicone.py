@@ -117,13 +117,29 @@ _PROVIDER = """CASE
     ELSE ta_provider({p}) END"""
 _PROV_SQL = _PROVIDER.format(p=f"ta_str({T['$.provider']})", m="coalesce(model_resp, model_req)")
 
+# The API named as the other formats name it: the OpenAI paths as batch.api_from_url does,
+# Gemini's `models/{model}:generateContent` (and `:streamGenerateContent`) as the envelope
+# does (`generate_content`), Bedrock's runtime paths as bedrock-invocation does (`/model/
+# {id}/converse[-stream]` is `converse`; `/model/{id}/invoke[-with-response-stream]` is
+# `messages` for a Claude model, else `invoke_model`), and Vertex's Claude endpoint
+# (`publishers/anthropic/models/{model}:rawPredict` / `:streamRawPredict`) `messages`.
 _API = """CASE
     WHEN {p} LIKE '%chat/completions%' THEN 'chat.completions'
     WHEN {p} LIKE '%/messages%' THEN 'messages'
     WHEN {p} LIKE '%/responses%' THEN 'responses'
     WHEN {p} LIKE '%/embeddings%' THEN 'embeddings'
-    WHEN {p} LIKE '%/completions%' THEN 'completions' END"""
-_API_SQL = _API.format(p=f"coalesce(ta_str({T['$.request_path']}), ta_str({T['$.target_url']}))")
+    WHEN {p} LIKE '%/completions%' THEN 'completions'
+    WHEN {p} LIKE '%:generatecontent%' OR {p} LIKE '%:streamgeneratecontent%'
+        THEN 'generate_content'
+    WHEN {p} LIKE '%:rawpredict%' OR {p} LIKE '%:streamrawpredict%' THEN 'messages'
+    WHEN regexp_matches({p}, '/model/[^/]+/converse') THEN 'converse'
+    WHEN regexp_matches({p}, '/model/[^/]+/invoke')
+        THEN CASE WHEN regexp_matches({p}, 'anthropic\\.claude') OR {m} LIKE '%claude%'
+                  THEN 'messages' ELSE 'invoke_model' END END"""
+_API_SQL = _API.format(
+    p=f"lower(coalesce(ta_str({T['$.request_path']}), ta_str({T['$.target_url']})))",
+    m="lower(coalesce(model_resp, model_req))",
+)
 
 _STAGE = f"""
 WITH recs AS (

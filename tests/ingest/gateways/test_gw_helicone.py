@@ -647,3 +647,54 @@ def test_a_pretty_array_with_bodies_is_detected_from_its_first_keys(gw: GatewayK
     assert '"request_created_at"' not in "\n".join(text.splitlines()[:20])
     got = gw.one(gw.write("output.json", text))
     assert (got.format, got.loaded) == ("helicone", 1)
+
+
+def test_bedrock_gemini_and_vertex_paths_name_their_api(gw: GatewayKit) -> None:
+    """The API named as the other formats name it: bedrock-invocation's ``messages`` (a
+    Claude InvokeModel), ``converse`` and ``invoke_model``; the envelope's
+    ``generate_content``; Claude on Vertex (rawPredict) ``messages``."""
+    claude = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    nova = "amazon.nova-pro-v1:0"
+    paths = {
+        "invoke": (f"/model/{claude}/invoke", claude, "messages"),
+        "invoke-stream": (f"/model/{claude}/invoke-with-response-stream", claude, "messages"),
+        "converse": (f"/model/{claude}/converse", claude, "converse"),
+        "converse-stream": (f"/model/{claude}/converse-stream", claude, "converse"),
+        "nova": (f"/model/{nova}/invoke", nova, "invoke_model"),
+        "gemini": (
+            "/v1beta/models/gemini-2.5-flash:generateContent",
+            "gemini-2.5-flash",
+            "generate_content",
+        ),
+        "gemini-stream": (
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+            "gemini-2.5-flash",
+            "generate_content",
+        ),
+        "vertex-claude": (
+            "/v1/projects/p/locations/us-east5/publishers/anthropic/models/"
+            "claude-sonnet-4-5@20250929:rawPredict",
+            "claude-sonnet-4-5@20250929",
+            "messages",
+        ),
+        "unknown": ("/v1/something/else", "gpt-4o-mini", None),
+    }
+    recs = [
+        row(name, request_path=p, request_model=model, prompt_tokens=1, completion_tokens=1)
+        for name, (p, model, _) in paths.items()
+    ]
+    # no request_path: the target URL names it
+    recs.append(
+        row(
+            "by-url",
+            request_path=None,
+            target_url=f"https://bedrock-runtime.us-east-1.amazonaws.com/model/{claude}/converse",
+            request_model=claude,
+            prompt_tokens=1,
+            completion_tokens=1,
+        )
+    )
+    path = gw.write_jsonl("export.jsonl", recs)
+    assert gw.one(path).loaded == len(recs)
+    got = {k.split(":")[1]: r["api"] for k, r in gw.by_key(path).items()}
+    assert got == {name: api for name, (_, _, api) in paths.items()} | {"by-url": "converse"}
