@@ -181,6 +181,11 @@ WITH recs AS (
     SELECT *,
         CASE WHEN json_type(req, '$.messages') = 'ARRAY' THEN req -> '$.messages' END AS msgs,
         req -> '$.system' AS sys,
+        -- a Gemini request (generateContent): contents, and its system instruction in
+        -- either spelling the REST API takes (proto JSON names), as the envelope reads it
+        CASE WHEN json_type(req, '$.contents') IN ('ARRAY', 'OBJECT', 'VARCHAR')
+             THEN req -> '$.contents' END AS gcontents,
+        coalesce(req -> '$.systemInstruction', req -> '$.system_instruction') AS gsys,
         CASE WHEN json_type(resp, '$.error') NOT IN ('NULL') THEN resp -> '$.error' END AS err,
         coalesce({_PROV_SQL}, ta_provider_from_model(coalesce(model_resp, model_req)),
                  'unknown') AS prov,
@@ -288,9 +293,13 @@ SELECT
     coalesce(ta_str(resp -> '$.choices[0].finish_reason'), ta_str(resp -> '$.stop_reason'))
         AS finish_reason,
     ta_num({T["$.delay_ms"]})::DOUBLE AS latency_ms,
-    CASE WHEN msgs IS NOT NULL THEN md5(req::VARCHAR) END AS request_hash,
-    coalesce(ta_system_text(msgs), nullif(ta_text(sys), '')) AS system_text,
-    ta_first_text(msgs) AS first_text,
+    CASE WHEN msgs IS NOT NULL OR gcontents IS NOT NULL
+              OR json_type(req, '$.input') IN ('VARCHAR', 'ARRAY')
+         THEN md5(req::VARCHAR) END AS request_hash,
+    coalesce(ta_system_text(msgs), nullif(ta_text(sys), ''), nullif(ta_text(gsys), ''))
+        AS system_text,
+    coalesce(ta_first_text(msgs), ta_text(CASE WHEN json_type(gcontents) = 'ARRAY'
+        THEN gcontents -> '$[0]' ELSE gcontents END)) AS first_text,
     CASE WHEN len(list_filter(json_extract(resp, '$.choices[*].message'),
                               lambda m: json_type(m) = 'OBJECT')) > 0
          THEN json_object('messages', json_extract(resp, '$.choices[*].message'))::VARCHAR
@@ -311,6 +320,10 @@ SELECT
          THEN json_merge_patch(json_object('input', req -> '$.input'),
                  json_object('instructions', req -> '$.instructions',
                              'tools', req -> '$.tools'))::VARCHAR
+         -- a Gemini request as the envelope keeps one: systemInstruction, contents, tools
+         WHEN gcontents IS NOT NULL
+         THEN json_merge_patch(json_object('contents', gcontents),
+                 json_object('systemInstruction', gsys, 'tools', req -> '$.tools'))::VARCHAR
          END AS input_body
 FROM classes
 """

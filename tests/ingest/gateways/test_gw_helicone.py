@@ -649,6 +649,65 @@ def test_a_pretty_array_with_bodies_is_detected_from_its_first_keys(gw: GatewayK
     assert (got.format, got.loaded) == ("helicone", 1)
 
 
+def test_a_gemini_request_body_is_kept_as_the_envelope_keeps_it(gw: GatewayKit) -> None:
+    """A generateContent request (contents, systemInstruction in either spelling, tools) is
+    the input text for the recount, its system instruction the prompt: the same call logged
+    in the envelope recounts to the same number of tokens."""
+    contents = [{"role": "user", "parts": [{"text": "Name one primary colour."}]}]
+    system = {"parts": [{"text": "Answer in one word."}]}
+    tools = [{"functionDeclarations": [{"name": "lookup", "description": "Look a word up"}]}]
+    request = {"contents": contents, "systemInstruction": system, "tools": tools}
+    reply = {
+        "candidates": [
+            {"content": {"role": "model", "parts": [{"text": "Blue"}]}, "finishReason": "STOP"}
+        ],
+        "usageMetadata": {"promptTokenCount": 20, "candidatesTokenCount": 1},
+        "modelVersion": "gemini-2.5-flash",
+    }
+    gemini = {
+        "provider": "GOOGLE",
+        "request_path": "/v1beta/models/gemini-2.5-flash:generateContent",
+        "request_model": "gemini-2.5-flash",
+        "prompt_tokens": 20,
+        "completion_tokens": 1,
+        "response_body": reply,
+    }
+    snake = {"contents": contents, "system_instruction": system}
+    recs = [
+        row("gemini", request_body=request, **gemini),
+        row("snake", request_body=snake, **gemini),
+    ]
+    path = gw.write_jsonl("export.jsonl", recs)
+    assert gw.one(path).loaded == 2
+    rows = gw.by_key(path)
+    g, s = rows["helicone:gemini"], rows["helicone:snake"]
+    assert json.loads(gw.text(g["input_hash"]) or "") == request
+    assert json.loads(gw.text(s["input_hash"]) or "") == {
+        "contents": contents,
+        "systemInstruction": system,
+    }
+    assert gw.text(g["prompt_hash"]) == gw.text(s["prompt_hash"]) == "Answer in one word."
+    assert g["request_hash"] is not None and g["request_hash"] != s["request_hash"]
+
+    envelope = {
+        "timestamp": "2026-10-14T09:00:00Z",
+        "provider": "google",
+        "model": "gemini-2.5-flash",
+        "request_id": "env-gemini",
+        "request": request,
+        "response": reply,
+    }
+    env = gw.write_jsonl("envelope.jsonl", [envelope])
+    assert gw.one(env).format == "envelope"
+    recount(gw.con, workers=1)
+    counted = {
+        r["request_key"]: r["recounted_input_tokens"]
+        for r in gw.query("SELECT request_key, recounted_input_tokens FROM requests")
+    }
+    assert counted["helicone:gemini"] is not None
+    assert counted["helicone:gemini"] == counted["google:env-gemini"]
+
+
 def test_bedrock_gemini_and_vertex_paths_name_their_api(gw: GatewayKit) -> None:
     """The API named as the other formats name it: bedrock-invocation's ``messages`` (a
     Claude InvokeModel), ``converse`` and ``invoke_model``; the envelope's
