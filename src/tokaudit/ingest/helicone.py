@@ -30,6 +30,16 @@ but an exported reply whose usage has the row's very counts shows them inclusive
 rate); a row with ``completion_audio_tokens`` is a reject, audio output having no price
 class here. Helicone's ``cost`` is kept in ``metadata.cost`` for comparison, never used
 to price.
+
+Cache hits. A request served from Helicone's response cache (``Helicone-Cache-Enabled``)
+names the cached request in ``cache_reference_id`` (the zero UUID, ClickHouse's default,
+is no hit: ``cacheReferenceId != DEFAULT_UUID`` in ``valhalla/jawn/src/lib/handlers/
+LoggingHandler.ts``). Helicone stores a hit's counts as 0 (``HandlerContext.ts``: "We don't
+track tokens on cache hits, since cost is 0") but not its ``cost``, an older row may hold
+the original's counts, and its exported bodies are the original's (``S3ReaderHandler.ts``
+reads them by ``cache_reference_id``). A hit is loaded as a call that cost nothing: every
+class 0, the logged counts in ``metadata.cache_hit_usage``, no request hash and no texts
+to recount (it is neither a duplicate call to save nor a billing discrepancy).
 """
 
 from __future__ import annotations
@@ -186,6 +196,10 @@ WITH recs AS (
         CASE WHEN json_type(req, '$.contents') IN ('ARRAY', 'OBJECT', 'VARCHAR')
              THEN req -> '$.contents' END AS gcontents,
         coalesce(req -> '$.systemInstruction', req -> '$.system_instruction') AS gsys,
+        -- served from Helicone's own response cache (Helicone-Cache-Enabled): the row names
+        -- the request it copied; the zero UUID (ClickHouse's default) is no hit
+        coalesce(lower(ta_str({T["$.cache_reference_id"]}))
+                 <> '00000000-0000-0000-0000-000000000000', false) AS cache_hit,
         CASE WHEN json_type(resp, '$.error') NOT IN ('NULL') THEN resp -> '$.error' END AS err,
         coalesce({_PROV_SQL}, ta_provider_from_model(coalesce(model_resp, model_req)),
                  'unknown') AS prov,
@@ -213,11 +227,17 @@ WITH recs AS (
 ), classes AS (
     -- the export's one write count split by TTL as the reply's usage splits it (an
     -- Anthropic body's cache_creation), when that split adds up to the row's count
-    SELECT *, ta_usage_anthropic_n(
-        CASE WHEN counted THEN coalesce(p, 0) - CASE WHEN p_incl THEN cr ELSE 0 END END,
-        cr, cw, CASE WHEN split_ok THEN bw5 END, CASE WHEN split_ok THEN bw1 END,
-        CASE WHEN NOT uncounted THEN TRY_CAST(coalesce(c, 0)::HUGEINT
-            + CASE WHEN c_incl THEN 0 ELSE coalesce(rsn, 0) END AS BIGINT) END, rsn, 0) AS us
+    SELECT *, CASE WHEN cache_hit
+        -- a cache hit made no provider call: every class 0, whatever the row counted
+        -- (Helicone stores 0 since LoggingHandler zeroes a hit's counts; an older row may
+        -- carry the original's, kept in metadata.cache_hit_usage)
+        THEN ta_usage_anthropic_n(0, 0, 0, NULL, NULL, 0, NULL, 0)
+        ELSE ta_usage_anthropic_n(
+            CASE WHEN counted THEN coalesce(p, 0) - CASE WHEN p_incl THEN cr ELSE 0 END END,
+            cr, cw, CASE WHEN split_ok THEN bw5 END, CASE WHEN split_ok THEN bw1 END,
+            CASE WHEN NOT uncounted THEN TRY_CAST(coalesce(c, 0)::HUGEINT
+                + CASE WHEN c_incl THEN 0 ELSE coalesce(rsn, 0) END AS BIGINT) END, rsn, 0)
+        END AS us
     FROM split
 )
 SELECT
@@ -246,8 +266,9 @@ SELECT
         WHEN coalesce(c, 0)::HUGEINT + coalesce(rsn, 0) > 9223372036854775807
             THEN 'completion_tokens + reasoning_tokens is too large'
         WHEN us.problem IS NOT NULL THEN us.problem
-        WHEN ca > 0 THEN 'completion_audio_tokens: audio output has no price class (the call '
-            || 'cannot be priced)'
+        -- (a cache hit is not priced: its audio is no reject)
+        WHEN ca > 0 AND NOT cache_hit THEN 'completion_audio_tokens: audio output has no '
+            || 'price class (the call cannot be priced)'
     END AS reject_reason,
     'helicone:' || rid AS request_key,
     rid AS request_id,
@@ -268,12 +289,19 @@ SELECT
         'target_url', ta_str({T["$.target_url"]}),
         'country_code', ta_str({T["$.country_code"]}),
         'cache_reference_id', ta_str({T["$.cache_reference_id"]}),
+        'cache_hit', CASE WHEN cache_hit THEN true END,
+        -- a hit's counts as the row logged them (0 in today's Helicone), none priced
+        'cache_hit_usage', CASE WHEN cache_hit THEN json_object(
+            'prompt_tokens', p, 'completion_tokens', c, 'reasoning_tokens', rsn,
+            'prompt_cache_read_tokens', cr, 'prompt_cache_write_tokens', cw,
+            'prompt_audio_tokens', pa, 'completion_audio_tokens', ca) END,
         'request_referrer', ta_str({T["$.request_referrer"]}),
         'time_to_first_token', {T["$.time_to_first_token"]},
         'total_tokens', {T["$.total_tokens"]},
         'response_status', http)) AS metadata,
     CASE WHEN us.has_usage THEN us.input END AS input_tokens,
-    CASE WHEN us.has_usage THEN coalesce(pa, 0) END AS input_audio_tokens,
+    CASE WHEN us.has_usage THEN CASE WHEN cache_hit THEN 0 ELSE coalesce(pa, 0) END END
+        AS input_audio_tokens,
     CASE WHEN us.has_usage THEN us.cache_read END AS cache_read_tokens,
     CASE WHEN us.has_usage THEN 0 END AS cache_read_audio_tokens,
     CASE WHEN us.has_usage THEN us.cache_write_5m END AS cache_write_5m_tokens,
@@ -293,14 +321,18 @@ SELECT
     coalesce(ta_str(resp -> '$.choices[0].finish_reason'), ta_str(resp -> '$.stop_reason'))
         AS finish_reason,
     ta_num({T["$.delay_ms"]})::DOUBLE AS latency_ms,
-    CASE WHEN msgs IS NOT NULL OR gcontents IS NOT NULL
+    -- a cache hit sent nothing to a provider: no request hash (it is no duplicate call to
+    -- save, D04) and no texts to recount (its reported 0 is no billing discrepancy, D15)
+    CASE WHEN cache_hit THEN NULL
+         WHEN msgs IS NOT NULL OR gcontents IS NOT NULL
               OR json_type(req, '$.input') IN ('VARCHAR', 'ARRAY')
          THEN md5(req::VARCHAR) END AS request_hash,
     coalesce(ta_system_text(msgs), nullif(ta_text(sys), ''), nullif(ta_text(gsys), ''))
         AS system_text,
     coalesce(ta_first_text(msgs), ta_text(CASE WHEN json_type(gcontents) = 'ARRAY'
         THEN gcontents -> '$[0]' ELSE gcontents END)) AS first_text,
-    CASE WHEN len(list_filter(json_extract(resp, '$.choices[*].message'),
+    CASE WHEN cache_hit THEN NULL
+         WHEN len(list_filter(json_extract(resp, '$.choices[*].message'),
                               lambda m: json_type(m) = 'OBJECT')) > 0
          THEN json_object('messages', json_extract(resp, '$.choices[*].message'))::VARCHAR
          -- the reply's text in the other APIs' shapes, as the recount reads them: Responses
@@ -313,7 +345,8 @@ SELECT
                               lambda m: json_type(m) = 'OBJECT')) > 0
          THEN json_object('candidates', json_extract(resp, '$.candidates[*].content'))::VARCHAR
          END AS output_body,
-    CASE WHEN msgs IS NOT NULL
+    CASE WHEN cache_hit THEN NULL
+         WHEN msgs IS NOT NULL
          THEN json_merge_patch(json_object('messages', msgs),
                  json_object('system', sys, 'tools', req -> '$.tools'))::VARCHAR
          WHEN json_type(req, '$.input') IN ('VARCHAR', 'ARRAY')

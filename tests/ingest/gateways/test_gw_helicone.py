@@ -19,6 +19,7 @@ import duckdb
 from gateway_helpers import FIXTURES, REALWORLD, GatewayKit, Json, classes, start_line
 
 from helpers import REPO
+from tokaudit.findings import run_rules
 from tokaudit.ingest import ingest_paths
 from tokaudit.ingest.attribution import parse_attribution
 from tokaudit.ingest.helicone import HeliconeFormat
@@ -647,6 +648,119 @@ def test_a_pretty_array_with_bodies_is_detected_from_its_first_keys(gw: GatewayK
     assert '"request_created_at"' not in "\n".join(text.splitlines()[:20])
     got = gw.one(gw.write("output.json", text))
     assert (got.format, got.loaded) == ("helicone", 1)
+
+
+# "Say this is a test" is 12 prompt tokens on gpt-4o-mini and "This is a test." 5 output
+# tokens (log-formats.md, section 12): 12 x 0.15 + 5 x 0.60 = 4.8 per million
+_TEST_CALL = {
+    "request_body": {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": "Say this is a test"}],
+    },
+    "response_body": {
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [
+            {
+                "message": {"role": "assistant", "content": "This is a test."},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17},
+    },
+    "response_model": "gpt-4o-mini-2024-07-18",
+}
+ZERO_UUID = "00000000-0000-0000-0000-000000000000"
+ORIGINAL_ID = "6f1c0a52-8d1e-4f0e-9a53-2f1b7c0e1a01"
+
+
+def test_a_helicone_cache_hit_is_a_free_call_not_a_provider_call(gw: GatewayKit) -> None:
+    """Helicone-Cache-Enabled: a hit is served from Helicone's cache, no provider call. Its
+    row names the cached request in cache_reference_id (LoggingHandler.ts: a hit is
+    ``cacheReferenceId != DEFAULT_UUID``, the zero UUID), and the export gives it the
+    original's bodies (fetched by cache_reference_id). Today's Helicone stores its counts
+    as 0 ("We don't track tokens on cache hits, since cost is 0"); an older row may carry
+    the original's counts and cost. Either way the hit costs $0, and it is neither a
+    duplicate call to save (D04) nor a billing discrepancy (D15)."""
+    counted = {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}
+    recs = [
+        row(ORIGINAL_ID, cache_reference_id=ZERO_UUID, cost=0.0000048, **counted, **_TEST_CALL),
+        row(
+            "hit-today",
+            request_created_at="2026-10-14T09:05:00.000Z",
+            cache_reference_id=ORIGINAL_ID,
+            **_TEST_CALL,
+        ),
+        row(
+            "hit-older",
+            request_created_at="2026-10-14T09:10:00.000Z",
+            cache_reference_id=ORIGINAL_ID.upper(),
+            cost=0.0000048,
+            **counted,
+            **_TEST_CALL,
+        ),
+        # audio output has no price class, but a hit is not priced: no reject
+        row(
+            "hit-audio",
+            request_created_at="2026-10-14T09:15:00.000Z",
+            cache_reference_id=ORIGINAL_ID,
+            completion_audio_tokens=40,
+            **_TEST_CALL,
+        ),
+        # the same request sent again to the provider (no hit): a real duplicate
+        row(
+            "repeat",
+            request_created_at="2026-10-14T09:20:00.000Z",
+            cache_reference_id=ZERO_UUID,
+            **counted,
+            **_TEST_CALL,
+        ),
+    ]
+    path = gw.write_jsonl("export.jsonl", recs)
+    got = gw.one(path)
+    assert (got.loaded, got.rejected) == (5, 0)
+    rows = {k.split(":")[1]: r for k, r in gw.by_key(path).items()}
+    assert classes(rows[ORIGINAL_ID]) == (12, 0, 0, 0, 5, None)
+    assert classes(rows["repeat"]) == (12, 0, 0, 0, 5, None)
+    for hit in ("hit-older", "hit-today", "hit-audio"):
+        r = rows[hit]
+        assert classes(r) == (0, 0, 0, 0, 0, None) and r["has_usage"] is True, hit
+        assert r["metadata"]["cache_hit"] is True
+        # nothing sent to a provider: no request hash, no texts to recount
+        assert (r["request_hash"], r["input_hash"], r["output_hash"]) == (None, None, None)
+        # the request is still grouped by its prompt
+        assert r["prompt_hash"] == rows[ORIGINAL_ID]["prompt_hash"] is not None
+    # the counts the older row logged are kept, none priced
+    assert rows["hit-older"]["metadata"]["cache_hit_usage"] == {
+        "prompt_tokens": 12,
+        "completion_tokens": 5,
+        "prompt_cache_read_tokens": 0,
+        "prompt_cache_write_tokens": 0,
+        "prompt_audio_tokens": 0,
+        "completion_audio_tokens": 0,
+    }
+    # the zero UUID is no hit
+    assert "cache_hit" not in rows[ORIGINAL_ID]["metadata"]
+    assert rows[ORIGINAL_ID]["request_hash"] == rows["repeat"]["request_hash"] is not None
+
+    install_price_table(gw.con, load_price_table(REPO / "pricing"))
+    recount(gw.con, workers=1)
+    costs = {
+        r["request_id"]: (r["pricing_status"], r["cost_usd"])
+        for r in gw.query("SELECT request_id, pricing_status, cost_usd FROM request_costs")
+    }
+    assert costs == {
+        ORIGINAL_ID: ("priced", Decimal("0.0000048")),
+        "hit-today": ("priced", Decimal(0)),
+        "hit-older": ("priced", Decimal(0)),
+        "hit-audio": ("priced", Decimal(0)),
+        "repeat": ("priced", Decimal("0.0000048")),
+    }
+    found = run_rules(gw.con)
+    # D04: the one repeat a provider served, its whole cost; no D15 (a hit's 0 is not
+    # disputed by a recount of the original's texts)
+    assert [(f.rule_id, f.requests, f.savings_usd) for f in found] == [
+        ("D04", 1, Decimal("0.0000048"))
+    ]
 
 
 def test_a_gemini_request_body_is_kept_as_the_envelope_keeps_it(gw: GatewayKit) -> None:
