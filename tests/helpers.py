@@ -11,6 +11,7 @@ from typing import Any
 import duckdb
 
 from tokaudit.ingest import ingest_paths
+from tokaudit.ingest.interface import LogFormat
 from tokaudit.pricing.store_tables import install_price_table
 from tokaudit.pricing.table import load_price_table
 from tokaudit.recount import recount
@@ -106,3 +107,36 @@ def ingest_contents(con: duckdb.DuckDBPyConnection, paths: list[str]) -> dict[st
         "SELECT source_file, source_line, raw, reason FROM rejects ORDER BY ALL"
     ).fetchall()
     return {"files": files, "requests": requests, "rejects": rejects}
+
+
+def log_fixture_files() -> list[Path]:
+    """Every log file of the repository's fixtures and samples (what detection must keep
+    reading as before when a format is added)."""
+    roots = [REPO / "tests" / "fixtures", REPO / "sample_logs"]
+    suffixes = (".jsonl", ".json", ".gz", ".zst")
+    files = sorted(
+        {p for r in roots for p in r.rglob("*") if p.is_file() and p.name.endswith(suffixes)}
+    )
+    assert len(files) > 20, "the fixture folders moved"
+    return files
+
+
+def sniffed_fixtures(fmt: LogFormat) -> list[Path]:
+    """The fixture and sample log files whose head ``fmt``'s sniffer claims; a file the
+    loader cannot read a head of is skipped, as detection skips it."""
+    from tokaudit.ingest.interface import FileHead
+    from tokaudit.ingest.loader import _FileError, _head_lines
+
+    con = duckdb.connect()
+    try:
+        claimed = []
+        for path in log_fixture_files():
+            try:
+                lines = _head_lines(con, path)
+            except (duckdb.Error, _FileError, OSError):
+                continue
+            if fmt.sniff(FileHead(path, lines)):
+                claimed.append(path)
+        return claimed
+    finally:
+        con.close()

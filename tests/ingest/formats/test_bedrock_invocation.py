@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-from format_helpers import REALWORLD, anthropic_events, assert_counts_add_up, costs, install_prices
+from format_helpers import anthropic_events, assert_counts_add_up, costs, install_prices
 
+from helpers import sniffed_fixtures
 from tokaudit.ingest.attribution import parse_attribution
 from tokaudit.ingest.bedrock_invocation import BedrockInvocationFormat
 from tokaudit.ingest.interface import FileHead
-from tokaudit.ingest.loader import _detect, _FileError, _head_lines, ingest_paths
+from tokaudit.ingest.loader import _detect, _head_lines, ingest_paths
 
 if TYPE_CHECKING:
     from conftest import EnvelopeKit
@@ -628,20 +629,4 @@ def test_detection_takes_invocation_logs_and_leaves_others(kit: EnvelopeKit) -> 
 
 
 def test_no_existing_fixture_is_taken_for_a_bedrock_invocation_log() -> None:
-    roots = [REALWORLD, REPO / "tests" / "fixtures", REPO / "sample_logs"]
-    suffixes = (".jsonl", ".json", ".gz", ".zst")
-    files = sorted(
-        {p for r in roots for p in r.rglob("*") if p.is_file() and p.name.endswith(suffixes)}
-    )
-    assert len(files) > 20
-    fmt = BedrockInvocationFormat()
-    con = duckdb.connect()
-    try:
-        for path in files:
-            try:
-                lines = _head_lines(con, path)
-            except (duckdb.Error, _FileError, OSError):
-                continue
-            assert not fmt.sniff(FileHead(path, lines)), path
-    finally:
-        con.close()
+    assert sniffed_fixtures(BedrockInvocationFormat()) == []

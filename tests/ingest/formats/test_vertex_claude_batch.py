@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pytest
-from format_helpers import REALWORLD, assert_counts_add_up, classes_of, costs, install_prices
+from format_helpers import assert_counts_add_up, classes_of, costs, install_prices
 
+from helpers import sniffed_fixtures
 from tokaudit.ingest.gemini_batch import GeminiBatchFormat
 from tokaudit.ingest.interface import FileHead
-from tokaudit.ingest.loader import _detect, _FileError, _head_lines
+from tokaudit.ingest.loader import _detect, _head_lines
 from tokaudit.ingest.vertex_claude_batch import VertexClaudeBatchFormat
 
 if TYPE_CHECKING:
@@ -329,23 +330,7 @@ def test_detection_leaves_other_formats_files(kit: EnvelopeKit) -> None:
 
 
 def test_no_existing_fixture_is_taken_for_a_vertex_claude_batch() -> None:
-    roots = [REALWORLD, REPO / "tests" / "fixtures", REPO / "sample_logs"]
-    suffixes = (".jsonl", ".json", ".gz", ".zst")
-    files = sorted(
-        {p for r in roots for p in r.rglob("*") if p.is_file() and p.name.endswith(suffixes)}
-    )
-    assert len(files) > 20
-    fmt = VertexClaudeBatchFormat()
-    con = duckdb.connect()
-    try:
-        for path in files:
-            try:
-                lines = _head_lines(con, path)
-            except (duckdb.Error, _FileError, OSError):
-                continue
-            assert not fmt.sniff(FileHead(path, lines)), path
-    finally:
-        con.close()
+    assert sniffed_fixtures(VertexClaudeBatchFormat()) == []
 
 
 def test_a_gemini_vertex_output_is_not_claude(kit: EnvelopeKit) -> None:

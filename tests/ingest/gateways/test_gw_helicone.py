@@ -15,16 +15,13 @@ import json
 from decimal import Decimal
 from typing import Any
 
-import duckdb
-from gateway_helpers import FIXTURES, REALWORLD, GatewayKit, Json, classes, start_line
+from gateway_helpers import GatewayKit, Json, classes, start_line
 
-from helpers import REPO
+from helpers import REPO, sniffed_fixtures
 from tokaudit.findings import run_rules
 from tokaudit.ingest import ingest_paths
 from tokaudit.ingest.attribution import parse_attribution
 from tokaudit.ingest.helicone import HeliconeFormat
-from tokaudit.ingest.interface import FileHead
-from tokaudit.ingest.loader import _FileError, _head_lines
 from tokaudit.pricing.store_tables import install_price_table
 from tokaudit.pricing.table import load_price_table
 from tokaudit.recount import recount
@@ -618,23 +615,7 @@ def test_properties_feed_attribution_rules(gw: GatewayKit) -> None:
 
 
 def test_no_existing_fixture_is_taken_for_a_helicone_export() -> None:
-    roots = [REALWORLD, FIXTURES, REPO / "sample_logs"]
-    suffixes = (".jsonl", ".json", ".gz", ".zst")
-    files = sorted(
-        {p for r in roots for p in r.rglob("*") if p.is_file() and p.name.endswith(suffixes)}
-    )
-    assert len(files) > 20
-    fmt = HeliconeFormat()
-    con = duckdb.connect()
-    try:
-        for path in files:
-            try:
-                lines = _head_lines(con, path)
-            except (duckdb.Error, _FileError, OSError):
-                continue
-            assert not fmt.sniff(FileHead(path, lines)), path
-    finally:
-        con.close()
+    assert sniffed_fixtures(HeliconeFormat()) == []
 
 
 def test_a_pretty_array_with_bodies_is_detected_from_its_first_keys(gw: GatewayKit) -> None:

@@ -16,15 +16,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pytest
 import yaml
+from mapped_helpers import READERS, ingest_mapped, write_as
 from typer.testing import CliRunner
 
 from tokaudit.cli import app
-from tokaudit.ingest import ingest_paths
-from tokaudit.ingest.attribution import parse_attribution
-from tokaudit.ingest.fieldmap import parse_field_map
 from tokaudit.pricing.store_tables import install_price_table
 from tokaudit.pricing.table import load_price_table
 
@@ -53,40 +50,14 @@ MAP: dict[str, Any] = {
     },
     "static": {"provider": "openai"},
 }
-READERS = ["csv", "jsonl", "parquet"]
-
-
-def _write(tmp: Path, reader: str, records: list[dict[str, Any]], name: str = "usage") -> Path:
-    """The records as a CSV, JSON Lines or Parquet file, with the same columns."""
-    jsonl = tmp / f"{name}.jsonl"
-    jsonl.write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
-    if reader == "jsonl":
-        return jsonl
-    path = tmp / f"{name}.{reader}"
-    con = duckdb.connect()
-    try:
-        fmt = "csv, HEADER true" if reader == "csv" else "parquet"
-        con.execute(f"COPY (SELECT * FROM read_json('{jsonl}')) TO '{path}' (FORMAT {fmt})")
-    finally:
-        con.close()
-    jsonl.unlink()
-    return path
-
-
-def _ingest(kit: EnvelopeKit, path: Path, fmap: dict[str, Any], config: Any = None) -> Any:
-    rules = parse_attribution(config, "tokaudit.yaml") if config is not None else None
-    [fr] = ingest_paths(
-        kit.con, [str(path)], field_map=parse_field_map(fmap, "fields.yaml"), attribution=rules
-    ).files
-    return fr
 
 
 @pytest.mark.parametrize("reader", READERS)
 def test_an_optional_column_no_record_has_reads_as_empty(kit: EnvelopeKit, reader: str) -> None:
     """team, user and cached tokens are mapped but in no record: the file loads (it failed
     whole in all three readers), those columns NULL, the other counts as logged."""
-    path = _write(kit.tmp_path, reader, RECORDS)
-    fr = _ingest(kit, path, MAP)
+    path = write_as(kit.tmp_path, reader, RECORDS)
+    fr = ingest_mapped(kit, path, MAP)
     assert (fr.error, fr.records_read, fr.loaded, fr.rejected) == (None, 2, 2, 0)
     rows = kit.rows(path)
     assert [
@@ -111,7 +82,7 @@ def test_a_nested_path_no_record_has_reads_as_empty(kit: EnvelopeKit, reader: st
         {"ts": "2026-10-01T10:00:00Z", "model": "gpt-4o", "usage": {"in": 1000, "out": 100}},
         {"ts": "2026-10-01T11:00:00Z", "model": "gpt-4o", "usage": {"in": 400, "out": 20}},
     ]
-    path = _write(kit.tmp_path, reader, records)
+    path = write_as(kit.tmp_path, reader, records)
     fmap = {
         "input_includes_cache": True,
         "fields": {
@@ -123,7 +94,7 @@ def test_a_nested_path_no_record_has_reads_as_empty(kit: EnvelopeKit, reader: st
         },
         "static": {"provider": "openai"},
     }
-    fr = _ingest(kit, path, fmap)
+    fr = ingest_mapped(kit, path, fmap)
     assert (fr.error, fr.loaded) == (None, 2)
     assert [(r["input_tokens"], r["cache_read_tokens"]) for r in kit.rows(path)] == [
         (1000, None),
@@ -134,8 +105,8 @@ def test_a_nested_path_no_record_has_reads_as_empty(kit: EnvelopeKit, reader: st
 @pytest.mark.parametrize("reader", READERS)
 def test_a_required_column_no_record_has_fails_the_file(kit: EnvelopeKit, reader: str) -> None:
     records = [{k: v for k, v in r.items() if k != "model"} for r in RECORDS]
-    path = _write(kit.tmp_path, reader, records)
-    fr = _ingest(kit, path, MAP)
+    path = write_as(kit.tmp_path, reader, records)
+    fr = ingest_mapped(kit, path, MAP)
     assert fr.error is not None and fr.loaded == 0 and kit.count("requests") == 0
     assert "column 'model' (fields.model in fields.yaml) is not in the file" in fr.error
 
@@ -145,8 +116,8 @@ def test_no_token_count_of_the_map_in_the_file_fails_it(kit: EnvelopeKit, reader
     """Every count column absent (a map written for another export): the rows would load
     with no usage and price as unpriced, so the file fails, naming the columns."""
     records = [{k: v for k, v in r.items() if k not in ("pt", "ct")} for r in RECORDS]
-    path = _write(kit.tmp_path, reader, records)
-    fr = _ingest(kit, path, MAP)
+    path = write_as(kit.tmp_path, reader, records)
+    fr = ingest_mapped(kit, path, MAP)
     assert fr.error is not None and fr.loaded == 0
     assert "no token count the map names is in the file: 'pt' (fields.input_tokens)" in fr.error
     assert "'ct' (fields.output_tokens)" in fr.error
@@ -157,7 +128,7 @@ def test_cli_a_required_column_absent_is_exit_2_naming_file_and_path(
     kit: EnvelopeKit, reader: str
 ) -> None:
     records = [{k: v for k, v in r.items() if k != "ts"} for r in RECORDS]
-    path = _write(kit.tmp_path, reader, records)
+    path = write_as(kit.tmp_path, reader, records)
     fmap = kit.tmp_path / "fields.yaml"
     fmap.write_text(yaml.safe_dump(MAP), "utf-8")
     db = kit.tmp_path / "store.duckdb"
@@ -176,8 +147,8 @@ def test_an_output_column_absent_beside_input_rejects_every_row(
     """An absent output column beside an input one is empty on every row: each row is a
     reject with the usual reason (read as 0 it would price the calls without output)."""
     records = [{k: v for k, v in r.items() if k != "ct"} for r in RECORDS]
-    path = _write(kit.tmp_path, reader, records)
-    fr = _ingest(kit, path, MAP)
+    path = write_as(kit.tmp_path, reader, records)
+    fr = ingest_mapped(kit, path, MAP)
     assert (fr.error, fr.records_read, fr.loaded, fr.rejected) == (None, 2, 0, 2)
     assert {r["reason"] for r in kit.rejects(path).values()} == {"column ct is empty"}
 
@@ -188,8 +159,8 @@ def test_a_team_from_an_unmapped_column_through_tokaudit_yaml(
 ) -> None:
     """`squad` is in no field of the map: it is the rows' metadata.squad, which an
     attribution rule reads (mapped rows had no metadata, so the rule found nothing)."""
-    path = _write(kit.tmp_path, reader, RECORDS)
-    fr = _ingest(kit, path, MAP, {"attribution": {"team": ["metadata.squad"]}})
+    path = write_as(kit.tmp_path, reader, RECORDS)
+    fr = ingest_mapped(kit, path, MAP, {"attribution": {"team": ["metadata.squad"]}})
     assert (fr.error, fr.loaded) == (None, 2)
     rows = kit.rows(path)
     assert [r["team"] for r in rows] == ["search", "growth"]
@@ -198,7 +169,7 @@ def test_a_team_from_an_unmapped_column_through_tokaudit_yaml(
 
 
 def test_cli_team_from_an_unmapped_csv_column(kit: EnvelopeKit) -> None:
-    path = _write(kit.tmp_path, "csv", RECORDS)
+    path = write_as(kit.tmp_path, "csv", RECORDS)
     fmap = kit.tmp_path / "fields.yaml"
     fmap.write_text(yaml.safe_dump(MAP), "utf-8")
     config = kit.tmp_path / "tokaudit.yaml"

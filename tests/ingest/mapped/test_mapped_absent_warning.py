@@ -9,20 +9,17 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pytest
 import yaml
+from mapped_helpers import READERS, ingest_mapped, write_as
 from typer.testing import CliRunner
 
 from tokaudit.cli import app
-from tokaudit.ingest import ingest_paths
-from tokaudit.ingest.fieldmap import parse_field_map
 
 if TYPE_CHECKING:
     from conftest import EnvelopeKit
 
 runner = CliRunner()
-READERS = ["csv", "jsonl", "parquet"]
 RECORDS = [
     {"ts": "2026-10-01T10:00:00Z", "model": "gpt-4o", "pt": 1000, "ct": 100, "team": "search"},
     {"ts": "2026-10-01T11:00:00Z", "model": "gpt-4o", "pt": 400, "ct": 20, "team": "growth"},
@@ -40,32 +37,10 @@ GOOD: dict[str, Any] = {
 TYPO: dict[str, Any] = {**GOOD, "fields": {**GOOD["fields"], "team": "tema"}}
 
 
-def _write(tmp: Path, reader: str, records: list[dict[str, Any]], name: str = "usage") -> Path:
-    """The records as a CSV, JSON Lines or Parquet file, with the same columns."""
-    jsonl = tmp / f"{name}.jsonl"
-    jsonl.write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
-    if reader == "jsonl":
-        return jsonl
-    path = tmp / f"{name}.{reader}"
-    con = duckdb.connect()
-    try:
-        fmt = "csv, HEADER true" if reader == "csv" else "parquet"
-        con.execute(f"COPY (SELECT * FROM read_json('{jsonl}')) TO '{path}' (FORMAT {fmt})")
-    finally:
-        con.close()
-    jsonl.unlink()
-    return path
-
-
-def _ingest(kit: EnvelopeKit, path: Path, fmap: dict[str, Any]) -> Any:
-    [fr] = ingest_paths(kit.con, [str(path)], field_map=parse_field_map(fmap, "fields.yaml")).files
-    return fr
-
-
 @pytest.mark.parametrize("reader", READERS)
 def test_library_names_the_target_and_column_no_record_has(kit: EnvelopeKit, reader: str) -> None:
-    path = _write(kit.tmp_path, reader, RECORDS)
-    fr = _ingest(kit, path, TYPO)
+    path = write_as(kit.tmp_path, reader, RECORDS)
+    fr = ingest_mapped(kit, path, TYPO)
     assert (fr.error, fr.loaded) == (None, 2)
     assert fr.absent_columns == [("team", "tema")]
     assert [r["team"] for r in kit.rows(path)] == [None, None]
@@ -73,8 +48,8 @@ def test_library_names_the_target_and_column_no_record_has(kit: EnvelopeKit, rea
 
 @pytest.mark.parametrize("reader", READERS)
 def test_library_a_file_with_every_column_has_none(kit: EnvelopeKit, reader: str) -> None:
-    path = _write(kit.tmp_path, reader, RECORDS)
-    fr = _ingest(kit, path, GOOD)
+    path = write_as(kit.tmp_path, reader, RECORDS)
+    fr = ingest_mapped(kit, path, GOOD)
     assert fr.absent_columns == []
     assert [r["team"] for r in kit.rows(path)] == ["search", "growth"]
 
@@ -82,15 +57,15 @@ def test_library_a_file_with_every_column_has_none(kit: EnvelopeKit, reader: str
 def test_library_a_key_some_records_have_is_not_absent(kit: EnvelopeKit) -> None:
     """A JSON record may leave a key out: only a key no record has is reported."""
     records = [RECORDS[0], {k: v for k, v in RECORDS[1].items() if k != "team"}]
-    path = _write(kit.tmp_path, "jsonl", records)
-    fr = _ingest(kit, path, GOOD)
+    path = write_as(kit.tmp_path, "jsonl", records)
+    fr = ingest_mapped(kit, path, GOOD)
     assert fr.absent_columns == []
 
 
 @pytest.mark.parametrize("reader", READERS)
 def test_library_a_listed_metadata_column_no_record_has(kit: EnvelopeKit, reader: str) -> None:
-    path = _write(kit.tmp_path, reader, RECORDS)
-    fr = _ingest(kit, path, {**TYPO, "metadata": ["team", "sqaud"]})
+    path = write_as(kit.tmp_path, reader, RECORDS)
+    fr = ingest_mapped(kit, path, {**TYPO, "metadata": ["team", "sqaud"]})
     assert fr.absent_columns == [("team", "tema"), ("metadata", "sqaud")]
     # the column that is there is kept, the one that is not is no key
     assert [json.loads(r["metadata"]) for r in kit.rows(path)] == [
@@ -102,8 +77,8 @@ def test_library_a_listed_metadata_column_no_record_has(kit: EnvelopeKit, reader
 @pytest.mark.parametrize("reader", READERS)
 def test_library_a_failed_file_reports_no_absent_column(kit: EnvelopeKit, reader: str) -> None:
     records = [{k: v for k, v in r.items() if k != "ts"} for r in RECORDS]
-    path = _write(kit.tmp_path, reader, records)
-    fr = _ingest(kit, path, TYPO)
+    path = write_as(kit.tmp_path, reader, records)
+    fr = ingest_mapped(kit, path, TYPO)
     assert fr.error is not None and fr.absent_columns == []
 
 
@@ -120,8 +95,8 @@ def _cli(tmp: Path, command: str, paths: list[Path], fmap: dict[str, Any], db: s
 @pytest.mark.parametrize("reader", READERS)
 def test_cli_ingest_warns_per_file_on_stderr(kit: EnvelopeKit, reader: str) -> None:
     tmp = kit.tmp_path
-    first = _write(tmp, reader, RECORDS, "day1")
-    second = _write(tmp, reader, RECORDS[:1], "day2")
+    first = write_as(tmp, reader, RECORDS, "day1")
+    second = write_as(tmp, reader, RECORDS[:1], "day2")
     typo = _cli(tmp, "ingest", [first, second], TYPO, "typo.duckdb")
     assert typo.exit_code == 0, typo.stderr
     lines = [line for line in typo.stderr.splitlines() if line.startswith("warning:")]
@@ -137,7 +112,7 @@ def test_cli_ingest_warns_per_file_on_stderr(kit: EnvelopeKit, reader: str) -> N
 
 def test_cli_audit_warns_on_stderr(kit: EnvelopeKit) -> None:
     tmp = kit.tmp_path
-    path = _write(tmp, "csv", RECORDS)
+    path = write_as(tmp, "csv", RECORDS)
     result = _cli(tmp, "audit", [path], {**TYPO, "metadata": ["sqaud"]}, "audit.duckdb")
     assert result.exit_code == 0, result.stderr
     assert f"warning: team: column 'tema' is in no record of {path}; read as empty" in (
@@ -155,7 +130,7 @@ def test_cli_audit_warns_on_stderr(kit: EnvelopeKit) -> None:
 def test_cli_no_warning_for_an_unchanged_file_skipped(kit: EnvelopeKit) -> None:
     """The warning is of a read: a file skipped as unchanged was not read again."""
     tmp = kit.tmp_path
-    path = _write(tmp, "csv", RECORDS)
+    path = write_as(tmp, "csv", RECORDS)
     assert "tema" in _cli(tmp, "ingest", [path], TYPO, "s.duckdb").stderr
     again = _cli(tmp, "ingest", [path], TYPO, "s.duckdb")
     assert again.exit_code == 0 and "tema" not in again.stderr

@@ -17,15 +17,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pytest
 import yaml
+from mapped_helpers import READERS, ingest_mapped, write_as
 from typer.testing import CliRunner
 
 from tokaudit.cli import app
 from tokaudit.errors import ConfigError
-from tokaudit.ingest import ingest_paths
-from tokaudit.ingest.attribution import parse_attribution
 from tokaudit.ingest.fieldmap import parse_field_map
 from tokaudit.ingest.loader import rules_fingerprint
 from tokaudit.pricing.store_tables import install_price_table
@@ -37,7 +35,6 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[3]
 M = Decimal(1_000_000)
 runner = CliRunner()
-READERS = ["csv", "jsonl", "parquet"]
 
 BODY = "x" * 5000  # a request body: what metadata should not have to hold
 RECORDS = [
@@ -68,31 +65,6 @@ MAP: dict[str, Any] = {
 }
 
 
-def _write(tmp: Path, reader: str, records: list[dict[str, Any]], name: str = "usage") -> Path:
-    """The records as a CSV, JSON Lines or Parquet file, with the same columns."""
-    jsonl = tmp / f"{name}.jsonl"
-    jsonl.write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
-    if reader == "jsonl":
-        return jsonl
-    path = tmp / f"{name}.{reader}"
-    con = duckdb.connect()
-    try:
-        fmt = "csv, HEADER true" if reader == "csv" else "parquet"
-        con.execute(f"COPY (SELECT * FROM read_json('{jsonl}')) TO '{path}' (FORMAT {fmt})")
-    finally:
-        con.close()
-    jsonl.unlink()
-    return path
-
-
-def _ingest(kit: EnvelopeKit, path: Path, fmap: dict[str, Any], config: Any = None) -> Any:
-    rules = parse_attribution(config, "tokaudit.yaml") if config is not None else None
-    [fr] = ingest_paths(
-        kit.con, [str(path)], field_map=parse_field_map(fmap, "fields.yaml"), attribution=rules
-    ).files
-    return fr
-
-
 def _metadata(kit: EnvelopeKit, path: Path) -> list[Any]:
     return [None if r["metadata"] is None else json.loads(r["metadata"]) for r in kit.rows(path)]
 
@@ -100,8 +72,8 @@ def _metadata(kit: EnvelopeKit, path: Path) -> list[Any]:
 @pytest.mark.parametrize("reader", READERS)
 def test_a_list_keeps_exactly_those_columns(kit: EnvelopeKit, reader: str) -> None:
     """`metadata: [squad, region]`: the body and the note are left out (they were kept)."""
-    path = _write(kit.tmp_path, reader, RECORDS)
-    fr = _ingest(kit, path, {**MAP, "metadata": ["squad", "region"]})
+    path = write_as(kit.tmp_path, reader, RECORDS)
+    fr = ingest_mapped(kit, path, {**MAP, "metadata": ["squad", "region"]})
     assert (fr.error, fr.loaded, fr.rejected) == (None, 2, 0)
     assert _metadata(kit, path) == [
         {"squad": "search", "region": "eu"},
@@ -111,16 +83,16 @@ def test_a_list_keeps_exactly_those_columns(kit: EnvelopeKit, reader: str) -> No
 
 @pytest.mark.parametrize("reader", READERS)
 def test_false_keeps_none(kit: EnvelopeKit, reader: str) -> None:
-    path = _write(kit.tmp_path, reader, RECORDS)
-    fr = _ingest(kit, path, {**MAP, "metadata": False})
+    path = write_as(kit.tmp_path, reader, RECORDS)
+    fr = ingest_mapped(kit, path, {**MAP, "metadata": False})
     assert (fr.error, fr.loaded) == (None, 2)
     assert _metadata(kit, path) == [None, None]
 
 
 @pytest.mark.parametrize("reader", READERS)
 def test_without_the_key_every_unmapped_column_is_kept(kit: EnvelopeKit, reader: str) -> None:
-    path = _write(kit.tmp_path, reader, RECORDS[:1])
-    _ingest(kit, path, {**MAP})
+    path = write_as(kit.tmp_path, reader, RECORDS[:1])
+    ingest_mapped(kit, path, {**MAP})
     [meta] = _metadata(kit, path)
     assert meta == {"squad": "search", "region": "eu", "request_body": BODY, "note": "a"}
 
@@ -135,9 +107,9 @@ def test_true_is_the_default() -> None:
 def test_a_team_rule_on_a_kept_column(kit: EnvelopeKit, reader: str) -> None:
     """An attribution rule on a kept column still decides the team, and the spend per team
     is each row's own price."""
-    path = _write(kit.tmp_path, reader, RECORDS)
+    path = write_as(kit.tmp_path, reader, RECORDS)
     fmap = {**MAP, "metadata": ["squad"]}
-    fr = _ingest(kit, path, fmap, {"attribution": {"team": ["metadata.squad"]}})
+    fr = ingest_mapped(kit, path, fmap, {"attribution": {"team": ["metadata.squad"]}})
     assert (fr.error, fr.loaded) == (None, 2)
     assert [r["team"] for r in kit.rows(path)] == ["search", "growth"]
     install_price_table(kit.con, load_price_table(ROOT / "pricing"))
@@ -155,8 +127,8 @@ def test_a_team_rule_on_a_kept_column(kit: EnvelopeKit, reader: str) -> None:
 
 @pytest.mark.parametrize("reader", READERS)
 def test_a_rule_on_a_column_left_out_finds_nothing(kit: EnvelopeKit, reader: str) -> None:
-    path = _write(kit.tmp_path, reader, RECORDS)
-    _ingest(
+    path = write_as(kit.tmp_path, reader, RECORDS)
+    ingest_mapped(
         kit, path, {**MAP, "metadata": ["region"]}, {"attribution": {"team": ["metadata.squad"]}}
     )
     assert [r["team"] for r in kit.rows(path)] == [None, None]
@@ -170,9 +142,9 @@ def test_the_priced_inference_geo_is_kept_even_with_false(kit: EnvelopeKit, read
         {"ts": "2026-10-01T10:00:00Z", "model": "claude-sonnet-4-6", "pt": 1000, "ct": 100}
         | {"inference_geo": "us", "squad": "search"}
     ]
-    path = _write(kit.tmp_path, reader, records)
+    path = write_as(kit.tmp_path, reader, records)
     fmap = {**MAP, "static": {"provider": "anthropic"}, "metadata": False}
-    _ingest(kit, path, fmap)
+    ingest_mapped(kit, path, fmap)
     assert _metadata(kit, path) == [{"inference_geo": "us"}]
     install_price_table(kit.con, load_price_table(ROOT / "pricing"))
     [(cost,)] = kit.con.execute("SELECT cost_usd FROM request_costs").fetchall()
@@ -181,8 +153,8 @@ def test_the_priced_inference_geo_is_kept_even_with_false(kit: EnvelopeKit, read
 
 @pytest.mark.parametrize("reader", ["csv", "jsonl"])
 def test_a_listed_mapped_column_is_kept_too(kit: EnvelopeKit, reader: str) -> None:
-    path = _write(kit.tmp_path, reader, RECORDS[:1])
-    _ingest(kit, path, {**MAP, "metadata": ["model", "note"]})
+    path = write_as(kit.tmp_path, reader, RECORDS[:1])
+    ingest_mapped(kit, path, {**MAP, "metadata": ["model", "note"]})
     assert _metadata(kit, path) == [{"model": "gpt-4o", "note": "a"}]
 
 
@@ -206,7 +178,7 @@ def test_a_bad_value_is_a_config_error(value: Any, words: str) -> None:
 
 @pytest.mark.parametrize("value", ["metadata: squad", "metadata:", "metadata: [1]"])
 def test_cli_a_bad_value_is_exit_2_naming_file_and_key(tmp_path: Path, value: str) -> None:
-    path = _write(tmp_path, "csv", RECORDS)
+    path = write_as(tmp_path, "csv", RECORDS)
     fmap = tmp_path / "fields.yaml"
     fmap.write_text(yaml.safe_dump(MAP) + value + "\n", "utf-8")
     db = tmp_path / "store.duckdb"
@@ -218,7 +190,7 @@ def test_cli_a_bad_value_is_exit_2_naming_file_and_key(tmp_path: Path, value: st
 
 
 def test_cli_report_by_team_from_a_kept_column(tmp_path: Path) -> None:
-    path = _write(tmp_path, "csv", RECORDS)
+    path = write_as(tmp_path, "csv", RECORDS)
     fmap = tmp_path / "fields.yaml"
     fmap.write_text(yaml.safe_dump({**MAP, "metadata": ["squad"]}), "utf-8")
     config = tmp_path / "tokaudit.yaml"
