@@ -55,10 +55,9 @@ from tokaudit.ingest.jsondocs import (
     count_problems_sql,
     create_staged_merged,
     docs_from_raw,
-    extract_sql,
     picker,
     read_each_file,
-    record_line,
+    record_ctes,
     stage_element_lines,
 )
 from tokaudit.ingest.staging import stage_lines, unpack_file_numbers
@@ -152,22 +151,7 @@ _API_SQL = _API.format(
 )
 
 _STAGE = f"""
-WITH recs AS (
-    SELECT line_no AS doc_line, problem, coalesce(json_type(doc) = 'ARRAY', false) AS in_array,
-        CASE WHEN json_type(doc) = 'ARRAY' THEN NULL ELSE raw END AS raw,
-        CASE WHEN json_type(doc) = 'ARRAY' THEN CAST(doc AS JSON[]) ELSE [doc] END AS items
-    FROM _docs
-), flat AS (
-    SELECT doc_line, raw, problem, in_array, len(items) AS n,
-        unnest(items) AS r, generate_subscripts(items, 1) AS ord
-    FROM recs
-), top AS (
-    SELECT *, CASE WHEN in_array THEN {record_line("ord", "n", "doc_line")} ELSE doc_line END
-            AS rec_line,
-        json_type(r) AS r_type,
-        CASE WHEN json_type(r) = 'OBJECT' THEN {extract_sql("r", _TOP)} END AS top
-    FROM flat
-), bodies AS (
+WITH {record_ctes(_TOP)}, bodies AS (
     SELECT *,
         -- without --include-body the export holds a placeholder {{"helicone_message": ...}}
         ta_json({T["$.request_body"]}) AS req,

@@ -262,6 +262,30 @@ def record_line(ord_expr: str, count_expr: str, line_expr: str) -> str:
     )
 
 
+def record_ctes(paths: list[str]) -> str:
+    """SQL: the CTEs ``recs``, ``flat`` and ``top`` over ``_docs``: one row per record
+    (an array document's elements, or the document itself), with its line (``rec_line``,
+    ``record_line``), its JSON type (``r_type``) and one ``extract_sql`` of ``paths``
+    (``top``). An array's text is not carried to its elements: a rejected element is
+    re-read by path (``create_staged_merged``)."""
+    return f"""recs AS (
+    SELECT line_no AS doc_line, problem, coalesce(json_type(doc) = 'ARRAY', false) AS in_array,
+        CASE WHEN json_type(doc) = 'ARRAY' THEN NULL ELSE raw END AS raw,
+        CASE WHEN json_type(doc) = 'ARRAY' THEN CAST(doc AS JSON[]) ELSE [doc] END AS items
+    FROM _docs
+), flat AS (
+    SELECT doc_line, raw, problem, in_array, len(items) AS n,
+        unnest(items) AS r, generate_subscripts(items, 1) AS ord
+    FROM recs
+), top AS (
+    SELECT *, CASE WHEN in_array THEN {record_line("ord", "n", "doc_line")} ELSE doc_line END
+            AS rec_line,
+        json_type(r) AS r_type,
+        CASE WHEN json_type(r) = 'OBJECT' THEN {extract_sql("r", paths)} END AS top
+    FROM flat
+)"""
+
+
 # Optional helper columns a format's select may carry; never stored.
 HELPER_COLUMNS = ("rec_label", "rec_path", "doc_line")
 

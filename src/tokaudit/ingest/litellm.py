@@ -30,7 +30,7 @@ from tokaudit.ingest.jsondocs import (
     install_gateway_macros,
     picker,
     read_each_file,
-    record_line,
+    record_ctes,
     stage_element_lines,
 )
 from tokaudit.ingest.staging import stage_lines, unpack_file_numbers
@@ -172,23 +172,7 @@ _REASONING = (
 # One json_extract per record and one per metadata object: every other read of them would
 # parse the whole text again (a spend-log metadata string is ~3 KB).
 _STAGE = f"""
-WITH recs AS (
-    -- an array's text is not carried to its elements: a rejected element is re-read by path
-    SELECT line_no AS doc_line, problem, coalesce(json_type(doc) = 'ARRAY', false) AS in_array,
-        CASE WHEN json_type(doc) = 'ARRAY' THEN NULL ELSE raw END AS raw,
-        CASE WHEN json_type(doc) = 'ARRAY' THEN CAST(doc AS JSON[]) ELSE [doc] END AS items
-    FROM _docs
-), flat AS (
-    SELECT doc_line, raw, problem, in_array, len(items) AS n,
-        unnest(items) AS r, generate_subscripts(items, 1) AS ord
-    FROM recs
-), top AS (
-    SELECT *, CASE WHEN in_array THEN {record_line("ord", "n", "doc_line")} ELSE doc_line END
-            AS rec_line,
-        json_type(r) AS r_type,
-        CASE WHEN json_type(r) = 'OBJECT' THEN {extract_sql("r", _TOP)} END AS top
-    FROM flat
-), parsed AS (
+WITH {record_ctes(_TOP)}, parsed AS (
     SELECT *,
         CASE json_type({T["$.metadata"]}) WHEN 'OBJECT' THEN {T["$.metadata"]}
              WHEN 'VARCHAR' THEN TRY_CAST({T["$.metadata"]} ->> '$' AS JSON) END AS meta_any,
