@@ -58,6 +58,7 @@ from tokaudit.ingest.jsondocs import (
     picker,
     read_each_file,
     record_ctes,
+    records_vote,
     stage_element_lines,
 )
 from tokaudit.ingest.staging import stage_lines, unpack_file_numbers
@@ -353,13 +354,9 @@ class HeliconeFormat(LogFormat):
     reads_documents = True
 
     def sniff(self, head: FileHead) -> bool:
-        objects = [r for r in head.records if isinstance(r, dict)]
-        objects += [e for r in head.records if isinstance(r, list) for e in r[:5]]
-        hits = [o for o in objects if isinstance(o, dict) and _looks_like_helicone(o)]
-        if hits:
-            return 2 * len(hits) >= len(objects)
-        if objects:
-            return False
+        vote = records_vote(head, _looks_like_helicone)
+        if vote is not None:  # parsed records decide; the text test is for documents
+            return vote
         # a pretty-printed array: no whole record in the head, its first keys decide
         text = "\n".join(head.lines)
         # (the exporter writes each row in the query's column order: response_id,

@@ -262,6 +262,18 @@ def record_line(ord_expr: str, count_expr: str, line_expr: str) -> str:
     )
 
 
+def records_vote(head: FileHead, looks_like: Callable[[dict[str, Any]], bool]) -> bool | None:
+    """Whether a file's parsed head records are mostly of a format (``looks_like``): its
+    objects and the first elements of its arrays, at least half of them hits. None when the
+    head holds no whole record (a pretty-printed document): the caller reads its text."""
+    objects = [r for r in head.records if isinstance(r, dict)]
+    objects += [e for r in head.records if isinstance(r, list) for e in r[:5]]
+    hits = [o for o in objects if isinstance(o, dict) and looks_like(o)]
+    if hits:
+        return 2 * len(hits) >= len(objects)
+    return False if objects else None
+
+
 def record_ctes(paths: list[str]) -> str:
     """SQL: the CTEs ``recs``, ``flat`` and ``top`` over ``_docs``: one row per record
     (an array document's elements, or the document itself), with its line (``rec_line``,

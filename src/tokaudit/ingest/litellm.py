@@ -31,6 +31,7 @@ from tokaudit.ingest.jsondocs import (
     picker,
     read_each_file,
     record_ctes,
+    records_vote,
     stage_element_lines,
 )
 from tokaudit.ingest.staging import stage_lines, unpack_file_numbers
@@ -333,13 +334,9 @@ class LiteLLMFormat(LogFormat):
     reads_documents = True
 
     def sniff(self, head: FileHead) -> bool:
-        objects = [r for r in head.records if isinstance(r, dict)]
-        objects += [e for r in head.records if isinstance(r, list) for e in r[:5]]
-        hits = [o for o in objects if isinstance(o, dict) and _looks_like_litellm(o)]
-        if hits:
-            return 2 * len(hits) >= len(objects)
-        if objects:  # parsed records decide; the text test is for documents and CSV
-            return False
+        vote = records_vote(head, _looks_like_litellm)
+        if vote is not None:  # parsed records decide; the text test is for documents
+            return vote
         text = "\n".join(head.lines)
         if head.lines and not head.lines[0].lstrip().startswith(("{", "[")):
             header = head.lines[0].lower()
