@@ -13,7 +13,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from helpers import REPO, write_jsonl
+from helpers import REPO, copy_store, write_jsonl
 from tokaudit import api
 from tokaudit.cli import app
 from tokaudit.errors import InputError
@@ -62,6 +62,21 @@ def _store(tmp_path: Path, records: list[dict[str, Any]], name: str = "log") -> 
     return con
 
 
+@pytest.fixture(scope="module")
+def _conversation_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``_conversation()`` ingested (not recounted) once per module: an ingest costs about
+    0.5 s of CPU; ``conversation_store`` hands each test a copy it may recount."""
+    tmp = tmp_path_factory.mktemp("conversation")
+    _store(tmp, _conversation()).close()
+    return tmp / "store.duckdb"
+
+
+@pytest.fixture
+def conversation_store(tmp_path: Path, _conversation_template: Path) -> duckdb.DuckDBPyConnection:
+    """A store of ``_conversation()`` ingested and not yet recounted, the test's own copy."""
+    return open_store(copy_store(_conversation_template, tmp_path))
+
+
 def _expected(messages: list[dict[str, str]]) -> int:
     """Independent count: the cookbook framing over tiktoken's plain counts."""
     tokenizer = TiktokenTokenizer()
@@ -69,9 +84,9 @@ def _expected(messages: list[dict[str, str]]) -> int:
     return tokenizer.count_chat(chat, "gpt-4o-mini")[0]
 
 
-def test_history_is_counted_once_per_message(tmp_path: Path) -> None:
+def test_history_is_counted_once_per_message(conversation_store: duckdb.DuckDBPyConnection) -> None:
     records = _conversation()
-    con = _store(tmp_path, records)
+    con = conversation_store
     first = recount(con, workers=1)
     got = dict(con.execute("SELECT request_id, recounted_input_tokens FROM requests").fetchall())
     assert got == {r["response"]["id"]: _expected(r["request"]["messages"]) for r in records}
@@ -85,8 +100,10 @@ def test_history_is_counted_once_per_message(tmp_path: Path) -> None:
     assert size == (TiktokenTokenizer().count([SYSTEM], "gpt-4o")[0], True)
 
 
-def test_second_run_does_nothing_and_new_turns_count_only_new_messages(tmp_path: Path) -> None:
-    con = _store(tmp_path, _conversation())
+def test_second_run_does_nothing_and_new_turns_count_only_new_messages(
+    tmp_path: Path, conversation_store: duckdb.DuckDBPyConnection
+) -> None:
+    con = conversation_store
     recount(con, workers=1)
     again = recount(con, workers=1)
     assert (again.texts_counted, again.requests_updated) == (0, 0)
@@ -111,8 +128,10 @@ class _Bumped(TiktokenTokenizer):
         self.version += "+bumped"
 
 
-def test_a_new_tokenizer_version_recounts_everything(tmp_path: Path) -> None:
-    con = _store(tmp_path, _conversation())
+def test_a_new_tokenizer_version_recounts_everything(
+    tmp_path: Path, conversation_store: duckdb.DuckDBPyConnection
+) -> None:
+    con = conversation_store
     recount(con, workers=1)
     bumped = recount(con, Registry([_Bumped()]), workers=1)
     assert bumped.texts_counted == 4  # every message again (system prompts keep o200k rows)
@@ -124,9 +143,9 @@ def test_a_new_tokenizer_version_recounts_everything(tmp_path: Path) -> None:
 
 
 def test_worker_processes_give_the_same_counts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    conversation_store: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    con = _store(tmp_path, _conversation())
+    con = conversation_store
     monkeypatch.setattr(pool, "POOL_MIN_CHARS", 0)  # use the pool even for a tiny job
     recount(con, workers=2)
     got = con.execute("SELECT sum(recounted_input_tokens) FROM requests").fetchone()
@@ -255,24 +274,36 @@ def test_an_unpriced_request_is_no_estimated_spend(tmp_path: Path) -> None:
     assert (outcome.estimated_requests, outcome.unpriced_requests) == (1, 1)
 
 
-def _deferred(tmp_path: Path) -> tuple[Path, Path]:
-    """A store of NO_USAGE ingested with --no-recount, and a budget above the reported
-    request alone (0.0000048 + 0.00000465 in all, test above)."""
-    log = tmp_path / "calls.jsonl"
+@pytest.fixture(scope="module")
+def _deferred_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """NO_USAGE ingested with --no-recount through the CLI, once per module (``deferred``
+    copies it for each test, whose check or report then recounts it)."""
+    tmp = tmp_path_factory.mktemp("deferred")
+    log = tmp / "calls.jsonl"
     log.write_text("".join(json.dumps(r) + "\n" for r in NO_USAGE), "utf-8")
-    db = tmp_path / "store.duckdb"
+    db = tmp / "store.duckdb"
     assert runner.invoke(app, ["ingest", str(log), "--db", str(db), "--no-recount"]).exit_code == 0
+    return db
+
+
+@pytest.fixture
+def deferred(tmp_path: Path, _deferred_template: Path) -> tuple[Path, Path]:
+    """A store of NO_USAGE ingested with --no-recount (the test's own copy), and a budget
+    above the reported request alone (0.0000048 + 0.00000465 in all, test above)."""
+    db = copy_store(_deferred_template, tmp_path)
     budget = tmp_path / "budgets.yaml"
     budget.write_text("budgets:\n  - name: all\n    max_cost_usd: '0.000005'\n", "utf-8")
     return db, budget
 
 
-def test_a_deferred_recount_is_done_before_the_gate_and_the_report(tmp_path: Path) -> None:
+def test_a_deferred_recount_is_done_before_the_gate_and_the_report(
+    deferred: tuple[Path, Path],
+) -> None:
     """A store ingested with --no-recount: ``check`` and ``report`` count the waiting texts
     first, so the gate sees the spend logged without usage (it passed on it, reading it as
     unpriced ``no_usage``); with --no-recount they say what waits, and such a request is
     unpriced ``not_recounted``."""
-    db, budget = _deferred(tmp_path)
+    db, budget = deferred
     gate = ["check", "--db", str(db), "--budget", str(budget), "-f", "json"]
 
     deferred = runner.invoke(app, [*gate, "--no-recount"])
@@ -293,11 +324,13 @@ def test_a_deferred_recount_is_done_before_the_gate_and_the_report(tmp_path: Pat
     assert json.loads(spend.stdout)["totals"]["estimated_cost_usd"] == "0.0000048"
 
 
-def test_the_library_counts_waiting_texts_first_by_default(tmp_path: Path) -> None:
+def test_the_library_counts_waiting_texts_first_by_default(
+    deferred: tuple[Path, Path],
+) -> None:
     """api.report and api.check, like api.findings and the CLI, count what waits before
     judging (they defaulted to the stored counts: a library caller's gate passed on spend
     a deferred recount had not priced); ``recount_texts=False`` keeps the stored counts."""
-    db, budget = _deferred(tmp_path)
+    db, budget = deferred
     (waiting,) = api.check(db, budget, recount_texts=False).outcomes
     assert (waiting.unpriced_requests, waiting.exceeded) == (1, False)
     assert api.report(db, ["model"], recount_texts=False).totals.unpriced_requests == 1
@@ -546,13 +579,13 @@ def test_nothing_to_count_loads_no_vocabulary(
 
 
 def test_a_changed_accounting_rule_recounts_the_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    conversation_store: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Stored counts carry the version of the request-shape rules: a new version counts
     the store's texts again, the same version finds nothing to do."""
     import tokaudit.recount as recount_module
 
-    con = _store(tmp_path, _conversation())
+    con = conversation_store
     first = recount(con, workers=1)
     assert first.texts_counted > 0
     assert recount(con, workers=1).texts_counted == 0
