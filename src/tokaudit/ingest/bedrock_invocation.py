@@ -61,6 +61,7 @@ _P = [
     "$.schemaType",
     "$.timestamp",
     "$.accountId",
+    "$.identity",
     "$.identity.arn",
     "$.region",
     "$.requestId",
@@ -280,6 +281,10 @@ SELECT line_no, line, claude, named,
             THEN 'schemaType is not {SCHEMA_TYPE}'
         WHEN request_id IS NULL THEN 'requestId is missing or not a string'
         WHEN model_id IS NULL THEN 'modelId is missing or not a string'
+        WHEN {present(T["identity"])} IS NOT NULL AND json_type({T["identity"]}) <> 'OBJECT'
+            THEN 'identity is not an object'
+        WHEN json_type({T["identity.arn"]}) NOT IN ('VARCHAR', 'NULL')
+            THEN 'identity.arn is not a string'
         WHEN {present(T["input"])} IS NOT NULL AND inp IS NULL THEN 'input is not an object'
         WHEN {present(T["output"])} IS NOT NULL AND outp IS NULL THEN 'output is not an object'
         WHEN json_type({T["errorCode"]}) NOT IN ('VARCHAR', 'NULL')

@@ -630,3 +630,20 @@ def test_detection_takes_invocation_logs_and_leaves_others(kit: EnvelopeKit) -> 
 
 def test_no_existing_fixture_is_taken_for_a_bedrock_invocation_log() -> None:
     assert sniffed_fixtures(BedrockInvocationFormat()) == []
+
+
+def test_an_identity_that_is_not_an_object_is_a_reject(kit: EnvelopeKit) -> None:
+    """``identity`` is ``{"arn": ...}``: a string (or a non-string arn) lost the caller's
+    ARN, which attribution keys on, while the row loaded without it."""
+    as_string = invoke("id-str", f"us.{SONNET}")
+    as_string["identity"] = "x"
+    bad_arn = invoke("id-arn", f"us.{SONNET}")
+    bad_arn["identity"] = {"arn": 42}
+    no_identity = invoke("id-none", f"us.{SONNET}")
+    del no_identity["identity"]
+    path = kit.write("identity.jsonl", [as_string, bad_arn, no_identity])
+    assert_counts_add_up(kit.ingest(path).files[0], 3, 1, 0, 2)
+    reasons = {n: r["reason"] for n, r in kit.rejects(path).items()}
+    assert reasons == {1: "identity is not an object", 2: "identity.arn is not a string"}
+    [row] = kit.rows(path)
+    assert "identity_arn" not in json.loads(row["metadata"])
