@@ -212,6 +212,10 @@ WITH top AS ({parsed_lines(_P)}
                 THEN 'converse_events'
         END AS body_kind
     FROM bodies
+), usages AS (
+    SELECT *, CASE body_kind WHEN 'converse' THEN ob -> '$.usage'
+                             WHEN 'converse_events' THEN {_EVENTS_USAGE} END AS cu
+    FROM kinds
 ), shaped AS (
     SELECT *,
         CASE
@@ -220,7 +224,7 @@ WITH top AS ({parsed_lines(_P)}
                 'model', to_json(model_id),
                 'content', {_blocks("ob -> '$.output.message.content'")},
                 'stop_reason', ob -> '$.stopReason',
-                'usage', {_converse_usage("(ob -> '$.usage')")})
+                'usage', {_converse_usage("cu")})
             WHEN body_kind = 'converse_events' THEN json_object('type', 'message',
                 'role', 'assistant',
                 'model', to_json(model_id),
@@ -228,7 +232,7 @@ WITH top AS ({parsed_lines(_P)}
                     coalesce(string_agg_delta, '')))),
                 'stop_reason', list_filter(ta_list(ob), lambda e:
                     json_type(e, '$.messageStop') = 'OBJECT')[-1] -> '$.messageStop.stopReason',
-                'usage', {_converse_usage(_EVENTS_USAGE)})
+                'usage', {_converse_usage("cu")})
             -- no usage in a body: the record's own counts; a Claude call always has an
             -- output count, so one without it has unknown output (it was priced as 0), while
             -- an embedding model's call has none (its output is 0)
@@ -262,8 +266,12 @@ WITH top AS ({parsed_lines(_P)}
                 list_transform(list_filter(ta_list(ob), lambda e:
                     json_type(e, '$.contentBlockDelta.delta.text') = 'VARCHAR'),
                     lambda e: e ->> '$.contentBlockDelta.delta.text'), '') END
-                AS string_agg_delta
-          FROM kinds)
+                AS string_agg_delta,
+            -- a cacheDetails entry whose ttl is not one the API lists (5m, 1h)
+            CASE WHEN cu IS NOT NULL THEN list_filter(ta_list(cu -> '$.cacheDetails'),
+                lambda d: coalesce((d ->> '$.ttl') NOT IN ('5m', '1h'), true))[1] END
+                AS odd_detail
+          FROM usages)
 )
 SELECT line_no, line, claude, named,
     -- the service tier and latency mode the call ran in: Bedrock prices priority, flex and
@@ -293,6 +301,9 @@ SELECT line_no, line, claude, named,
              AND json_type({T["requestMetadata"]}) <> 'OBJECT'
             THEN 'requestMetadata is not an object'
         {count_checks}
+        WHEN odd_detail IS NOT NULL THEN 'usage.cacheDetails ttl '
+            || coalesce((odd_detail -> '$.ttl')::VARCHAR, 'missing')
+            || ' is neither 5m nor 1h (CacheDetail.ttl)'
         WHEN outp IS NULL AND error_code IS NULL
             THEN 'neither output nor errorCode (a call without a result)'
     END AS reject_reason,

@@ -647,3 +647,19 @@ def test_an_identity_that_is_not_an_object_is_a_reject(kit: EnvelopeKit) -> None
     assert reasons == {1: "identity is not an object", 2: "identity.arn is not a string"}
     [row] = kit.rows(path)
     assert "identity_arn" not in json.loads(row["metadata"])
+
+
+def test_a_cache_detail_with_an_unknown_ttl_names_it(kit: EnvelopeKit) -> None:
+    """CacheDetail.ttl is 5m or 1h (Bedrock API reference); another value was rejected
+    as a 5m + 1h split that does not add up, which hid the cause."""
+    odd = converse("ttl-60m", f"us.{SONNET}")
+    odd["output"]["outputBodyJson"]["usage"]["cacheDetails"][0]["ttl"] = "60m"
+    missing = converse("ttl-none", f"us.{SONNET}")
+    del missing["output"]["outputBodyJson"]["usage"]["cacheDetails"][1]["ttl"]
+    path = kit.write("ttl.jsonl", [odd, missing, converse("ttl-ok", f"us.{SONNET}")])
+    assert_counts_add_up(kit.ingest(path).files[0], 3, 1, 0, 2)
+    reasons = {n: r["reason"] for n, r in kit.rejects(path).items()}
+    assert reasons == {
+        1: 'usage.cacheDetails ttl "60m" is neither 5m nor 1h (CacheDetail.ttl)',
+        2: "usage.cacheDetails ttl missing is neither 5m nor 1h (CacheDetail.ttl)",
+    }
