@@ -131,7 +131,12 @@ def _converse_usage(u: str) -> str:
     """SQL: an AWS ``TokenUsage`` (JSON ``u``) spelt as an Anthropic usage object.
 
     ``inputTokens`` exclude cache reads and writes, as Anthropic's ``input_tokens`` do; the
-    ``cacheDetails`` list splits ``cacheWriteInputTokens`` by ``ttl`` (5m, 1h)."""
+    ``cacheDetails`` list splits ``cacheWriteInputTokens`` by ``ttl`` (5m, 1h). The API
+    reference marks ``cacheReadInputTokens`` and ``cacheWriteInputTokens`` "Required: No"
+    (docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_TokenUsage.html): a body
+    without them has not reported the cache, so the record's ``cacheReadInputTokenCount``
+    / ``cacheWriteInputTokenCount`` stand in (rather than reading it as no cache); a body
+    field that is present, 0 included, wins."""
 
     def ttl(t: str) -> str:
         return f"""coalesce(list_sum(list_transform(list_filter(ta_list({u} -> '$.cacheDetails'),
@@ -139,8 +144,10 @@ def _converse_usage(u: str) -> str:
 
     return f"""json_object('input_tokens', {u} -> '$.inputTokens',
         'output_tokens', {u} -> '$.outputTokens',
-        'cache_read_input_tokens', {u} -> '$.cacheReadInputTokens',
-        'cache_creation_input_tokens', {u} -> '$.cacheWriteInputTokens',
+        'cache_read_input_tokens', coalesce({present(f"{u} -> '$.cacheReadInputTokens'")},
+                                            inp -> '$.cacheReadInputTokenCount'),
+        'cache_creation_input_tokens', coalesce({present(f"{u} -> '$.cacheWriteInputTokens'")},
+                                                inp -> '$.cacheWriteInputTokenCount'),
         'cache_creation', CASE WHEN json_array_length({u}, '$.cacheDetails') > 0
             THEN json_object('ephemeral_5m_input_tokens', {ttl("5m")},
                              'ephemeral_1h_input_tokens', {ttl("1h")}) END)"""

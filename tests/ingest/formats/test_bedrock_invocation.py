@@ -663,3 +663,37 @@ def test_a_cache_detail_with_an_unknown_ttl_names_it(kit: EnvelopeKit) -> None:
         1: 'usage.cacheDetails ttl "60m" is neither 5m nor 1h (CacheDetail.ttl)',
         2: "usage.cacheDetails ttl missing is neither 5m nor 1h (CacheDetail.ttl)",
     }
+
+
+def test_converse_usage_without_cache_fields_takes_the_records_cache_counts(
+    kit: EnvelopeKit,
+) -> None:
+    """TokenUsage's cacheReadInputTokens / cacheWriteInputTokens are optional ("Required:
+    No"): a body without them has not reported the cache, and the record's
+    cacheReadInputTokenCount / cacheWriteInputTokenCount (1000 / 200) were lost. A body
+    that reports them, 0 included, is the response's own word and wins."""
+    unreported = converse("cache-unreported", f"us.{SONNET}")
+    unreported["output"]["outputBodyJson"]["usage"] = {
+        "inputTokens": 120,
+        "outputTokens": 35,
+        "totalTokens": 1355,
+    }
+    zero = converse("cache-zero", f"us.{SONNET}")
+    zero["output"]["outputBodyJson"]["usage"] = {
+        "inputTokens": 120,
+        "outputTokens": 35,
+        "totalTokens": 155,
+        "cacheReadInputTokens": 0,
+        "cacheWriteInputTokens": 0,
+    }
+    path = kit.write("cache-fields.jsonl", [unreported, zero])
+    assert_counts_add_up(kit.ingest(path).files[0], 2, 2, 0, 0)
+    rows = {r["request_key"]: r for r in kit.rows(path)}
+    # the record's writes, without a ttl split, are 5-minute ones
+    assert classes(rows["bedrock:cache-unreported"]) == (120, 1000, 200, 0, 35)
+    assert classes(rows["bedrock:cache-zero"]) == (120, 0, 0, 0, 35)
+    install_prices(kit.con)
+    # regional Sonnet 4.5: 120 x 3.30 + 1000 x 0.33 + 200 x 4.125 + 35 x 16.50 = 2128.5 per 1M
+    assert D(cost_of(kit.con, "bedrock:cache-unreported")["cost_usd"]) == D("2128.5") / M
+    # 120 x 3.30 + 35 x 16.50 = 973.5 per 1M
+    assert D(cost_of(kit.con, "bedrock:cache-zero")["cost_usd"]) == D("973.5") / M
