@@ -167,6 +167,19 @@ _EVENTS_TIER = (
 )
 
 
+# the model a prompt router ran (AWS PromptRouterTrace.invokedModelId, in a Converse
+# response's ``trace.promptRouter`` or a ConverseStream metadata event's ``trace``)
+_INVOKED = (
+    "coalesce(ob ->> '$.trace.promptRouter.invokedModelId', list_filter(ta_list(ob),"
+    " lambda e: json_type(e, '$.metadata.trace.promptRouter.invokedModelId') = 'VARCHAR')[-1]"
+    " ->> '$.metadata.trace.promptRouter.invokedModelId')"
+)
+# a prompt router's ARN (a default router, ``default-prompt-router/anthropic.claude:1``,
+# or a configured one, ``prompt-router/<id>``): it names no model (Amazon Bedrock
+# "Intelligent Prompt Routing", docs.aws.amazon.com/bedrock/latest/userguide/prompt-routing.html)
+_ROUTER_ARN = r"^arn:aws[a-z-]*:bedrock:[^:/]*:[^:/]*:(default-prompt-router|prompt-router)/"
+
+
 def _front() -> str:
     """The front query: each record as an envelope object, or its reject reason."""
     count_checks = "\n        ".join(
@@ -192,14 +205,24 @@ WITH top AS ({parsed_lines(_P)}
              END AS ib,
         CASE WHEN json_type(outp, '$.outputBodyJson') IN ('OBJECT', 'ARRAY')
              THEN outp -> '$.outputBodyJson' END AS ob,
-        coalesce(regexp_matches(model_id, 'anthropic\\.claude'), false) AS claude,
-        -- an ARN that is not a foundation model's or a system inference profile's (an
-        -- application inference profile, a provisioned or custom model) does not say
-        -- which model and region it bills
-        NOT regexp_matches(lower(model_id), '^arn:')
-            OR regexp_matches(lower(model_id), '^{BEDROCK_ARN}') AS named,
-        coalesce(operation IN ('Converse', 'ConverseStream'), false) AS converse
+        coalesce(operation IN ('Converse', 'ConverseStream'), false) AS converse,
+        coalesce(regexp_matches(lower(model_id), '{_ROUTER_ARN}'), false) AS router
     FROM rec
+), routed AS (
+    -- a prompt router's call is the model it invoked (its id says route and region), the
+    -- router's ARN kept in metadata; without a logged invokedModelId it stays the router
+    SELECT *, CASE WHEN router THEN coalesce(nullif({_INVOKED}, ''), model_id)
+                   ELSE model_id END AS model
+    FROM bodies
+), modeled AS (
+    SELECT *,
+        coalesce(regexp_matches(model, 'anthropic\\.claude'), false) AS claude,
+        -- an ARN that is not a foundation model's or a system inference profile's (an
+        -- application inference profile, a prompt router, a provisioned or custom model)
+        -- does not say which model and region it bills
+        NOT regexp_matches(lower(model), '^arn:')
+            OR regexp_matches(lower(model), '^{BEDROCK_ARN}') AS named
+    FROM routed
 ), kinds AS (
     SELECT *,
         CASE
@@ -218,7 +241,7 @@ WITH top AS ({parsed_lines(_P)}
                          json_type(e, '$.metadata.usage') = 'OBJECT')) > 0
                 THEN 'converse_events'
         END AS body_kind
-    FROM bodies
+    FROM modeled
 ), usages AS (
     SELECT *, CASE body_kind WHEN 'converse' THEN ob -> '$.usage'
                              WHEN 'converse_events' THEN {_EVENTS_USAGE} END AS cu
@@ -228,13 +251,13 @@ WITH top AS ({parsed_lines(_P)}
         CASE
             WHEN body_kind IN ('message', 'stream') THEN ob
             WHEN body_kind = 'converse' THEN json_object('type', 'message', 'role', 'assistant',
-                'model', to_json(model_id),
+                'model', to_json(model),
                 'content', {_blocks("ob -> '$.output.message.content'")},
                 'stop_reason', ob -> '$.stopReason',
                 'usage', {_converse_usage("cu")})
             WHEN body_kind = 'converse_events' THEN json_object('type', 'message',
                 'role', 'assistant',
-                'model', to_json(model_id),
+                'model', to_json(model),
                 'content', json_array(json_object('type', 'text', 'text', to_json(
                     coalesce(string_agg_delta, '')))),
                 'stop_reason', list_filter(ta_list(ob), lambda e:
@@ -247,17 +270,17 @@ WITH top AS ({parsed_lines(_P)}
                  AND (NOT claude
                       OR json_type(outp, '$.outputTokenCount') IN ('BIGINT', 'UBIGINT'))
                 THEN json_object('type', 'message', 'role', 'assistant',
-                    'model', to_json(model_id),
+                    'model', to_json(model),
                     'usage', json_object('input_tokens', inp -> '$.inputTokenCount',
                         'output_tokens', coalesce(outp -> '$.outputTokenCount', to_json(0)),
                         'cache_read_input_tokens', inp -> '$.cacheReadInputTokenCount',
                         'cache_creation_input_tokens', inp -> '$.cacheWriteInputTokenCount'))
             WHEN outp IS NOT NULL THEN json_object('type', 'message', 'role', 'assistant',
-                'model', to_json(model_id))
+                'model', to_json(model))
         END AS resp,
         CASE
             WHEN ib IS NULL THEN NULL
-            WHEN converse THEN json_object('model', to_json(model_id),
+            WHEN converse THEN json_object('model', to_json(model),
                 'system', {_blocks("ib -> '$.system'")},
                 'messages', to_json(list_transform(ta_list(ib -> '$.messages'),
                     lambda m: json_object('role', m -> '$.role',
@@ -320,13 +343,14 @@ SELECT line_no, line, claude, named,
         'api', CASE WHEN converse THEN 'converse' WHEN claude THEN 'messages'
                     ELSE 'invoke_model' END,
         'request_id', request_id,
-        'model', model_id,
+        'model', model,
         -- the caller's requestMetadata (team, feature...), then the record's own fields;
         -- a JSON null drops its key
         'metadata', json_merge_patch(coalesce({T["requestMetadata"]}, '{{}}'::JSON),
             json_object('account_id', {T["accountId"]}, 'region', {T["region"]},
                 'identity_arn', {T["identity.arn"]}, 'operation', {T["operation"]},
                 'inference_region', {T["inferenceRegion"]},
+                'prompt_router_arn', CASE WHEN router THEN model_id END,
                 'input_body_s3_path', inp -> '$.inputBodyS3Path',
                 'output_body_s3_path', outp -> '$.outputBodyS3Path')),
         'request', req,

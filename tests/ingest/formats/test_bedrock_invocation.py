@@ -665,6 +665,77 @@ def test_a_cache_detail_with_an_unknown_ttl_names_it(kit: EnvelopeKit) -> None:
     }
 
 
+ROUTER = "arn:aws:bedrock:us-east-1:123456789012:default-prompt-router/anthropic.claude:1"
+HAIKU35_PROFILE = (
+    "arn:aws:bedrock:us-east-1:123456789012:inference-profile/"
+    "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+)
+
+
+def test_a_prompt_router_call_is_priced_as_the_model_it_invoked(kit: EnvelopeKit) -> None:
+    """A prompt router's ARN names no model; a Converse response's
+    trace.promptRouter.invokedModelId (PromptRouterTrace) does: the call is priced as that
+    model on its route and region, the router kept in metadata. Without the trace (an
+    InvokeModel call, text logging off) the router stays unpriced."""
+    routed = converse("routed-1", ROUTER)
+    routed["output"]["outputBodyJson"]["trace"] = {
+        "promptRouter": {"invokedModelId": HAIKU35_PROFILE}
+    }
+    # Claude 3.5 Haiku has no 1-hour write price: all 200 writes for 5 minutes
+    routed["output"]["outputBodyJson"]["usage"]["cacheDetails"] = [
+        {"ttl": "5m", "inputTokens": 200}
+    ]
+    custom = converse(
+        "routed-2", "arn:aws:bedrock:us-east-1:123456789012:prompt-router/abcd1234efgh"
+    )
+    custom["operation"] = "ConverseStream"
+    custom["input"].update(
+        inputTokenCount=400, cacheReadInputTokenCount=0, cacheWriteInputTokenCount=0
+    )
+    custom["output"]["outputBodyJson"] = [
+        {"messageStart": {"role": "assistant"}},
+        {"contentBlockDelta": {"delta": {"text": "Paris."}, "contentBlockIndex": 0}},
+        {"messageStop": {"stopReason": "end_turn"}},
+        {
+            "metadata": {
+                "usage": {"inputTokens": 400, "outputTokens": 50, "totalTokens": 450},
+                "metrics": {"latencyMs": 300},
+                "trace": {"promptRouter": {"invokedModelId": HAIKU35_PROFILE}},
+            }
+        },
+    ]
+    untraced = record(
+        "routed-3",
+        ROUTER,
+        "InvokeModel",
+        input={"inputTokenCount": 100},
+        output={"outputTokenCount": 10},
+    )
+    path = kit.write("router.jsonl", [routed, custom, untraced])
+    assert_counts_add_up(kit.ingest(path).files[0], 3, 3, 0, 0)
+    rows = {r["request_key"]: r for r in kit.rows(path)}
+    assert rows["bedrock:routed-1"]["model_requested"] == HAIKU35_PROFILE
+    assert rows["bedrock:routed-1"]["provider"] == rows["bedrock:routed-2"]["provider"]
+    assert rows["bedrock:routed-2"]["provider"] == "anthropic"
+    assert json.loads(rows["bedrock:routed-1"]["metadata"])["prompt_router_arn"] == ROUTER
+    assert json.loads(rows["bedrock:routed-2"]["metadata"])["prompt_router_arn"].endswith(
+        ":prompt-router/abcd1234efgh"
+    )
+    install_prices(kit.con)
+    got = {
+        r["request_key"]: (r["price_region"], r["unpriced_reason"], r["cost_usd"])
+        for r in costs(kit.con, "true")
+    }
+    assert got == {
+        # Claude 3.5 Haiku (us. profile, no regional uplift): input 0.80, cache read 0.08,
+        # 5m write 1, output 4: 120 x 0.80 + 1000 x 0.08 + 200 x 1 + 35 x 4 = 516 per 1M
+        "bedrock:routed-1": ("us", None, D(516) / M),
+        # 400 x 0.80 + 50 x 4 = 520 per 1M
+        "bedrock:routed-2": ("us", None, D(520) / M),
+        "bedrock:routed-3": (None, "unknown_model", None),
+    }
+
+
 def test_converse_usage_without_cache_fields_takes_the_records_cache_counts(
     kit: EnvelopeKit,
 ) -> None:
