@@ -27,13 +27,18 @@ hashes and streams are read by the envelope's SQL:
   a Converse body's camelCase ``usage`` (AWS ``TokenUsage``: ``inputTokens`` exclude
   ``cacheReadInputTokens`` and ``cacheWriteInputTokens``; ``cacheDetails`` splits the
   writes by ``ttl`` 5m/1h) is spelt the Anthropic way, and so is the ``metadata.usage``
-  event of a logged ConverseStream event list. Otherwise (other vendors' bodies, a body
-  delivered to S3, text logging off) the record's ``inputTokenCount``,
-  ``outputTokenCount``, ``cacheReadInputTokenCount`` and ``cacheWriteInputTokenCount``,
-  read as disjoint (the CloudWatch metrics of the same names are).
+  event of a logged ConverseStream event list (a body without the optional cache fields
+  takes the record's cache counts; a ``cacheDetails`` ttl other than 5m/1h is a reject).
+  Otherwise (other vendors' bodies, a body delivered to S3, text logging off) the
+  record's ``inputTokenCount``, ``outputTokenCount``, ``cacheReadInputTokenCount`` and
+  ``cacheWriteInputTokenCount``, read as disjoint (the CloudWatch metrics of the same
+  names are).
 - **Model.** ``modelId``: the requested Bedrock id decides route and region (pricing).
-  A model that is not Anthropic's (Llama, Nova, Titan, Mistral) is stored with provider
-  ``bedrock`` and its counts, and no table prices it (unpriced, never $0).
+  A prompt router's ARN names no model: the Converse response's
+  ``trace.promptRouter.invokedModelId`` (AWS ``PromptRouterTrace``) is the model, the
+  router's ARN kept in metadata. A model that is not Anthropic's (Llama, Nova, Titan,
+  Mistral) is stored with provider ``bedrock`` and its counts, and no table prices it
+  (unpriced, never $0).
 - **Tier.** A Converse ``serviceTier`` other than ``default`` (priority, flex, reserved)
   or ``performanceConfig.latency: optimized`` is kept as the service tier, so the call is
   unpriced (``unknown_context``) rather than priced at the standard rate.
