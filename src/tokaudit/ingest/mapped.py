@@ -607,13 +607,16 @@ class MappedFormat(LogFormat):
 
         By default the record's fields that the map does not read whole (every other column
         of a CSV or Parquet row; a JSON record's other top-level keys, an object a dotted
-        path reads into kept whole). With ``metadata:`` a list, the record's columns of
-        those names (and of PRICED_METADATA), in that order, mapped or not; with ``false``
-        those of PRICED_METADATA only. NULL when none is in the record."""
+        path reads into kept whole), and those of PRICED_METADATA even when mapped. With
+        ``metadata:`` a list, the record's columns of those names (and of PRICED_METADATA),
+        in that order, mapped or not; with ``false`` those of PRICED_METADATA only.
+        NULL when none is in the record."""
         fm = self.fmap
         valid = "problem IS NULL AND json_type(try(line::JSON)) = 'OBJECT'"
         if fm.metadata is None:
-            unmapped = json.dumps(dict.fromkeys([*fm.fields.values(), *not_record]))
+            # a mapped column of a PRICED_METADATA name is kept too: pricing reads it
+            read = [c for c in fm.fields.values() if c not in PRICED_METADATA]
+            unmapped = json.dumps(dict.fromkeys([*read, *not_record]))
             return (
                 f"CASE WHEN {valid} THEN "
                 f"nullif(json_merge_patch(line, {sql_string(unmapped)}), '{{}}') END"

@@ -151,6 +151,35 @@ def test_the_priced_inference_geo_is_kept_even_with_false(kit: EnvelopeKit, read
     assert Decimal(str(cost)) == Decimal("1.1") * (1000 * 3 + 100 * 15) / M
 
 
+@pytest.mark.parametrize("reader", READERS)
+@pytest.mark.parametrize("metadata", [None, True, False, ["squad"]])
+def test_a_mapped_inference_geo_is_kept_and_priced(
+    kit: EnvelopeKit, reader: str, metadata: Any
+) -> None:
+    """A map that also reads the inference_geo column (here as the environment) keeps it
+    in metadata whatever ``metadata:`` says: by default it was left out as a mapped
+    column, and the US-only call was priced at the global rate."""
+    records = [
+        {"ts": "2026-10-01T10:00:00Z", "model": "claude-sonnet-4-6", "pt": 1000, "ct": 100}
+        | {"inference_geo": "us", "squad": "search"}
+    ]
+    path = write_as(kit.tmp_path, reader, records)
+    fmap = {
+        **MAP,
+        "fields": {**MAP["fields"], "environment": "inference_geo"},
+        "static": {"provider": "anthropic"},
+    }
+    if metadata is not None:
+        fmap["metadata"] = metadata
+    ingest_mapped(kit, path, fmap)
+    [row] = kit.rows(path)
+    assert row["environment"] == "us"
+    assert json.loads(row["metadata"])["inference_geo"] == "us"
+    install_price_table(kit.con, load_price_table(ROOT / "pricing"))
+    [(cost,)] = kit.con.execute("SELECT cost_usd FROM request_costs").fetchall()
+    assert Decimal(str(cost)) == Decimal("1.1") * (1000 * 3 + 100 * 15) / M
+
+
 @pytest.mark.parametrize("reader", ["csv", "jsonl"])
 def test_a_listed_mapped_column_is_kept_too(kit: EnvelopeKit, reader: str) -> None:
     path = write_as(kit.tmp_path, reader, RECORDS[:1])
