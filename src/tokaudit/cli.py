@@ -298,13 +298,19 @@ def _attribution_warnings(result: IngestResult, config: Path | None) -> list[str
 
 def _absent_column_warnings(result: IngestResult) -> list[str]:
     """--map: an optional mapped column (or a ``metadata:`` one) that no record of a file
-    has, one line each: a typo (``team: tema``) read as empty without a word."""
+    has, one line per column: a typo (``team: tema``) read as empty without a word. The
+    files are counted and the first few named: a line per file buried every other
+    diagnostic under thousands when a directory's exports all lack a column."""
+    lacking: dict[tuple[str, str], list[FileResult]] = {}
+    for f in result.files:
+        if not f.error:
+            for absent in f.absent_columns:
+                lacking.setdefault(absent, []).append(f)
     return [
-        f"warning: {target}: column {column!r} is in no record of {f.path}; "
-        + ("nothing of it kept in metadata" if target == "metadata" else "read as empty")
-        for f in result.files
-        if not f.error
-        for target, column in f.absent_columns
+        f"warning: {target}: column {column!r} is in no record of "
+        + (files[0].path if len(files) == 1 else f"{len(files)} files ({_named(files)})")
+        + ("; nothing of it kept in metadata" if target == "metadata" else "; read as empty")
+        for (target, column), files in lacking.items()
     ]
 
 

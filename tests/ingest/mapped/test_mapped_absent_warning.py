@@ -1,6 +1,7 @@
 """An optional mapped column that no record of a file has (a mistyped ``team: tema``) reads
 as empty: the library says so in ``FileResult.absent_columns`` and ``ingest``/``audit`` warn
-on stderr, per file, naming the target and the column; exit code and stdout unchanged.
+on stderr, once per column, naming the target, the column and the files (the first three,
+and how many); exit code and stdout unchanged.
 The same for a column ``metadata:`` lists. CSV, JSON Lines and Parquet alike."""
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def _cli(tmp: Path, command: str, paths: list[Path], fmap: dict[str, Any], db: s
 
 
 @pytest.mark.parametrize("reader", READERS)
-def test_cli_ingest_warns_per_file_on_stderr(kit: EnvelopeKit, reader: str) -> None:
+def test_cli_ingest_warns_on_stderr_naming_the_files(kit: EnvelopeKit, reader: str) -> None:
     tmp = kit.tmp_path
     first = write_as(tmp, reader, RECORDS, "day1")
     second = write_as(tmp, reader, RECORDS[:1], "day2")
@@ -101,13 +102,32 @@ def test_cli_ingest_warns_per_file_on_stderr(kit: EnvelopeKit, reader: str) -> N
     assert typo.exit_code == 0, typo.stderr
     lines = [line for line in typo.stderr.splitlines() if line.startswith("warning:")]
     assert lines == [
-        f"warning: team: column 'tema' is in no record of {first}; read as empty",
-        f"warning: team: column 'tema' is in no record of {second}; read as empty",
+        f"warning: team: column 'tema' is in no record of 2 files ({first}, {second}); "
+        "read as empty",
     ]
     # stdout is the data alone, as with a map every file satisfies
     good = _cli(tmp, "ingest", [first, second], GOOD, "good.duckdb")
     assert good.exit_code == 0 and "warning" not in good.stderr
     assert {**json.loads(typo.stdout), "db": ""} == {**json.loads(good.stdout), "db": ""}
+
+
+def test_cli_a_directory_lacking_a_column_warns_once_per_column(kit: EnvelopeKit) -> None:
+    """A directory of daily exports that all lack the column: one line per column, the
+    files counted and the first three named, not a line per file and column (1,000 files
+    of a map with a mistyped team and metadata column printed 2,000 lines)."""
+    tmp = kit.tmp_path
+    logs = tmp / "logs"
+    logs.mkdir()
+    paths = [write_as(logs, "csv", RECORDS[n % 2 : n % 2 + 1], f"day{n}") for n in range(5)]
+    result = _cli(tmp, "ingest", [logs], {**TYPO, "metadata": ["sqaud"]}, "d.duckdb")
+    assert result.exit_code == 0, result.stderr
+    named = ", ".join(str(p) for p in sorted(paths)[:3])
+    assert [line for line in result.stderr.splitlines() if line.startswith("warning:")] == [
+        f"warning: team: column 'tema' is in no record of 5 files ({named} and 2 more); "
+        "read as empty",
+        f"warning: metadata: column 'sqaud' is in no record of 5 files ({named} and 2 more); "
+        "nothing of it kept in metadata",
+    ]
 
 
 def test_cli_audit_warns_on_stderr(kit: EnvelopeKit) -> None:
