@@ -15,6 +15,7 @@ file and the key, so a typo never loses a column silently.
       cache_read_tokens: cached_tokens
       output_tokens: completion_tokens
       team: metadata.team
+      inference_geo: usage.inference_geo   # priced (US-only inference), kept in metadata
     static:                      # a fixed value for every row
       provider: openai
     metadata: [squad, region]    # optional: the unmapped columns kept in metadata;
@@ -56,17 +57,19 @@ COUNT_TARGETS = (
     "file_search_calls",
 )
 OTHER_TARGETS = {"timestamp": "TIMESTAMPTZ", "batch": "BOOLEAN", "latency_ms": "DOUBLE"}
-TARGETS = (*OTHER_TARGETS, *TEXT_TARGETS, *COUNT_TARGETS)
+# Metadata keys the pricing reads in every format (pricing/store_tables.py: Anthropic's
+# US-only inference, a Vertex-routed model's region): a record's column of that name is
+# kept in metadata whatever ``metadata:`` lists, since leaving it out would change prices.
+# Each is a target too, stored in metadata under its name: a log of Anthropic responses
+# holds the geo in ``usage.inference_geo``, which no top-level column name could reach.
+PRICED_METADATA = ("inference_geo", "vertex_location")
+TARGETS = (*OTHER_TARGETS, *TEXT_TARGETS, *COUNT_TARGETS, *PRICED_METADATA)
 # Targets a file must hold when they are mapped (``fields``, not ``static``): a file without
 # one has no request to read. Any other mapped column may be absent from a file (an export
 # that leaves out an empty column, a writer that drops null keys): its rows read it as empty.
 REQUIRED_TARGETS = ("timestamp", "model", "provider")
 CACHE_TARGETS = ("cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens")
 READERS = ("csv", "jsonl", "parquet")
-# Metadata keys the pricing reads in every format (pricing/store_tables.py: Anthropic's
-# US-only inference, a Vertex-routed model's region): a record's column of that name is
-# kept in metadata whatever ``metadata:`` lists, since leaving it out would change prices.
-PRICED_METADATA = ("inference_geo", "vertex_location")
 _KEYS = (
     "metadata",
     "format",

@@ -609,8 +609,26 @@ class MappedFormat(LogFormat):
         of a CSV or Parquet row; a JSON record's other top-level keys, an object a dotted
         path reads into kept whole), and those of PRICED_METADATA even when mapped. With
         ``metadata:`` a list, the record's columns of those names (and of PRICED_METADATA),
-        in that order, mapped or not; with ``false`` those of PRICED_METADATA only.
-        NULL when none is in the record."""
+        in that order, mapped or not; with ``false`` those of PRICED_METADATA only. A
+        PRICED_METADATA target the map fills (``fields`` or ``static``) is set under its
+        name, where it has a value. NULL when none is in the record."""
+        fm = self.fmap
+        valid = "problem IS NULL AND json_type(try(line::JSON)) = 'OBJECT'"
+        kept = self._kept_metadata_sql(not_record)
+        priced = [t for t in PRICED_METADATA if t in fm.fields or t in fm.static]
+        if not priced:
+            return kept
+        # a priced target (``inference_geo: usage.inference_geo``) under its own name, over
+        # a column of that name; where it is empty, the column (if any) stays
+        meta = f"coalesce({kept}, '{{}}'::JSON)"
+        for t in priced:
+            value = self._v(t)
+            patch = f"CASE WHEN {value} IS NOT NULL THEN json_object({sql_string(t)}, {value}) END"
+            meta = f"json_merge_patch({meta}, coalesce({patch}, '{{}}'::JSON))"
+        return f"CASE WHEN {valid} THEN nullif({meta}, '{{}}') END"
+
+    def _kept_metadata_sql(self, not_record: tuple[str, ...]) -> str:
+        """SQL: the record's columns that ``metadata`` keeps (``_metadata_sql``)."""
         fm = self.fmap
         valid = "problem IS NULL AND json_type(try(line::JSON)) = 'OBJECT'"
         if fm.metadata is None:

@@ -180,6 +180,68 @@ def test_a_mapped_inference_geo_is_kept_and_priced(
     assert Decimal(str(cost)) == Decimal("1.1") * (1000 * 3 + 100 * 15) / M
 
 
+@pytest.mark.parametrize("reader", READERS)
+def test_an_inference_geo_target_is_kept_and_priced(kit: EnvelopeKit, reader: str) -> None:
+    """``fields: {inference_geo: geo}`` stores the column under the name pricing reads,
+    even with ``metadata: false``; an empty cell is no geo (the global rate)."""
+    records = [
+        {"ts": "2026-10-01T10:00:00Z", "model": "claude-sonnet-4-6", "pt": 1000, "ct": 100}
+        | {"geo": geo, "squad": "search"}
+        for geo in ("us", "")
+    ]
+    path = write_as(kit.tmp_path, reader, records)
+    fmap = {
+        **MAP,
+        "fields": {**MAP["fields"], "inference_geo": "geo"},
+        "static": {"provider": "anthropic"},
+        "metadata": False,
+    }
+    ingest_mapped(kit, path, fmap)
+    assert sorted(map(str, _metadata(kit, path))) == ["None", "{'inference_geo': 'us'}"]
+    install_price_table(kit.con, load_price_table(ROOT / "pricing"))
+    [(cost,)] = kit.con.execute("SELECT sum(cost_usd) FROM request_costs").fetchall()
+    assert Decimal(str(cost)) == (Decimal("1.1") + 1) * (1000 * 3 + 100 * 15) / M
+
+
+def test_an_anthropic_response_log_prices_its_usage_inference_geo(kit: EnvelopeKit) -> None:
+    """A log of Anthropic Messages responses has the geo in ``usage.inference_geo``
+    (docs: the Message's usage): no top-level column of that name, so it was left in the
+    kept ``response`` object and the US-only call priced at the global rate."""
+    usage = {"input_tokens": 1000, "output_tokens": 100}
+    records = [
+        {"ts": "2026-10-01T10:00:00Z"}
+        | {"response": {"model": "claude-sonnet-4-6", "usage": usage | geo}}
+        for geo in ({"inference_geo": "us"}, {"inference_geo": "global"}, {})
+    ]
+    path = write_as(kit.tmp_path, "jsonl", records)
+    fields = {
+        "timestamp": "ts",
+        "model": "response.model",
+        "input_tokens": "response.usage.input_tokens",
+        "output_tokens": "response.usage.output_tokens",
+    }
+    fmap = {"fields": fields | {"inference_geo": "response.usage.inference_geo"}}
+    ingest_mapped(kit, path, fmap | {"static": {"provider": "anthropic"}})
+    geos = [(m or {}).get("inference_geo") for m in _metadata(kit, path)]
+    assert sorted(map(str, geos)) == ["None", "global", "us"]
+    install_price_table(kit.con, load_price_table(ROOT / "pricing"))
+    [(cost,)] = kit.con.execute("SELECT sum(cost_usd) FROM request_costs").fetchall()
+    assert Decimal(str(cost)) == (Decimal("1.1") + 2) * (1000 * 3 + 100 * 15) / M
+
+
+def test_a_static_inference_geo_prices_every_row(kit: EnvelopeKit) -> None:
+    """A ``static`` geo is that of every row of the export (made with US-only inference)."""
+    path = write_as(kit.tmp_path, "csv", RECORDS[:1])
+    fields = {k: v for k, v in MAP["fields"].items() if k != "model"}
+    static = {"provider": "anthropic", "model": "claude-sonnet-4-6", "inference_geo": "us"}
+    fmap = {**MAP, "fields": fields, "static": static}
+    ingest_mapped(kit, path, fmap)
+    assert _metadata(kit, path)[0]["inference_geo"] == "us"
+    install_price_table(kit.con, load_price_table(ROOT / "pricing"))
+    [(cost,)] = kit.con.execute("SELECT cost_usd FROM request_costs").fetchall()
+    assert Decimal(str(cost)) == Decimal("1.1") * (1000 * 3 + 100 * 15) / M
+
+
 @pytest.mark.parametrize("reader", ["csv", "jsonl"])
 def test_a_listed_mapped_column_is_kept_too(kit: EnvelopeKit, reader: str) -> None:
     path = write_as(kit.tmp_path, reader, RECORDS[:1])
