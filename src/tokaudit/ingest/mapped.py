@@ -113,7 +113,9 @@ def _ident(name: str) -> str:
 
 
 def _json_path(dotted: str) -> str:
-    return "$." + ".".join('"' + p.replace('"', '\\"') + '"' for p in dotted.split("."))
+    """The JSON pointer of a dotted path into objects. (A ``$."key"`` path has no escape
+    for a key that ends in a backslash: it failed the whole file as a binder error.)"""
+    return "".join(_pointer(p) for p in dotted.split("."))
 
 
 def _pointer(name: str) -> str:
@@ -370,7 +372,7 @@ class MappedFormat(LogFormat):
         objects = "json_type(rec) = 'OBJECT'"
         kept = self._kept_columns()  # metadata: columns, top-level keys by their whole name
         paths = [_json_path(src) for src in self.fmap.fields.values()]
-        paths += ['$."' + c.replace('"', '\\"') + '"' for c in kept]
+        paths += [_pointer(c) for c in kept]
         found = ", ".join(
             f"coalesce(bool_or(json_exists(rec, {sql_string(p)})) FILTER (WHERE {objects}), false)"
             for p in paths

@@ -426,6 +426,25 @@ def test_a_json_key_no_record_has_is_a_column_the_file_lacks(kit: EnvelopeKit) -
     assert kit.query("SELECT sum(output_tokens) AS n FROM requests")[0]["n"] == 7
 
 
+def test_json_keys_with_backslashes_quotes_and_slashes_are_read(kit: EnvelopeKit) -> None:
+    """A key that ends in a backslash (``C:\\``) failed the whole file with "JSON path
+    error", mapped or listed in ``metadata:``; quotes, slashes and tildes are keys too."""
+    path = kit.tmp_path / "usage.jsonl"
+    record = {"ts": "2026-10-01T10:00:00Z", "model": "gpt-4o", "usage": {"in/": 100, 'o"~': 5}}
+    path.write_text(json.dumps(record | {"dir\\": "search", "x\\": "kept"}) + "\n", "utf-8")
+    fields = {"timestamp": "ts", "model": "model", "team": "dir\\"}
+    fmap = {
+        "fields": fields | {"input_tokens": "usage.in/", "output_tokens": 'usage.o"~'},
+        "static": {"provider": "openai"},
+        "metadata": ["x\\"],
+    }
+    fr = _ingest(kit, path, fmap)
+    assert (fr.error, fr.loaded, fr.absent_columns) == (None, 1, [])
+    [row] = kit.query("SELECT team, input_tokens, output_tokens, metadata FROM requests")
+    assert (row["team"], row["input_tokens"], row["output_tokens"]) == ("search", 100, 5)
+    assert json.loads(row["metadata"]) == {"x\\": "kept"}
+
+
 def test_a_flattened_dotted_key_read_as_a_path_fails_the_file(kit: EnvelopeKit) -> None:
     """A record with the key "usage.cached" itself: the path usage.cached never reaches it,
     which is a map mistake, not an absent column, so the file fails with the hint."""
