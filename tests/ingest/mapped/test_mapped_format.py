@@ -445,24 +445,27 @@ def test_json_keys_with_backslashes_quotes_and_slashes_are_read(kit: EnvelopeKit
     assert json.loads(row["metadata"]) == {"x\\": "kept"}
 
 
+# a map reading usage.cached as a path, for records holding a key named "usage.cached"
+FLAT_KEY_MAP: dict[str, Any] = {
+    "input_includes_cache": True,
+    "fields": {
+        "timestamp": "ts",
+        "model": "model",
+        "input_tokens": "in",
+        "cache_read_tokens": "usage.cached",
+        "output_tokens": "out",
+    },
+    "static": {"provider": "openai"},
+}
+
+
 def test_a_flattened_dotted_key_read_as_a_path_fails_the_file(kit: EnvelopeKit) -> None:
     """A record with the key "usage.cached" itself: the path usage.cached never reaches it,
     which is a map mistake, not an absent column, so the file fails with the hint."""
     path = kit.tmp_path / "flat.jsonl"
     record = {"ts": "2026-10-01T10:00:00Z", "model": "gpt-4o", "in": 9, "out": 1, "usage.cached": 4}
     path.write_text(json.dumps(record) + "\n", "utf-8")
-    fmap = {
-        "input_includes_cache": True,
-        "fields": {
-            "timestamp": "ts",
-            "model": "model",
-            "input_tokens": "in",
-            "cache_read_tokens": "usage.cached",
-            "output_tokens": "out",
-        },
-        "static": {"provider": "openai"},
-    }
-    fr = _ingest(kit, path, fmap)
+    fr = _ingest(kit, path, FLAT_KEY_MAP)
     assert fr.error is not None and "'usage.cached'" in fr.error
     assert "a dotted name is a path into objects, not a key with dots" in fr.error
 
@@ -476,18 +479,7 @@ def test_a_flattened_dotted_key_fails_the_file_among_many_keys(kit: EnvelopeKit)
     record.update({"ts": "2026-10-01T10:00:00Z", "model": "gpt-4o", "in": 9, "out": 1})
     record["usage.cached"] = 4
     path.write_text(json.dumps(record) + "\n", "utf-8")
-    fmap = {
-        "input_includes_cache": True,
-        "fields": {
-            "timestamp": "ts",
-            "model": "model",
-            "input_tokens": "in",
-            "cache_read_tokens": "usage.cached",
-            "output_tokens": "out",
-        },
-        "static": {"provider": "openai"},
-    }
-    fr = _ingest(kit, path, fmap)
+    fr = _ingest(kit, path, FLAT_KEY_MAP)
     assert fr.error is not None and "'usage.cached'" in fr.error
     assert "a dotted name is a path into objects, not a key with dots" in fr.error
     assert kit.count("requests") == 0
