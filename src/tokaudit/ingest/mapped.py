@@ -50,6 +50,8 @@ from tokaudit.ingest.staging import (
     stage_lines,
 )
 
+# The column DuckDB's read_parquet(file_row_number = true) adds: a Parquet row's number.
+_ROW_NUMBER = "file_row_number"
 # A compressed stream (files.COMPRESSION_MAGIC's suffix): its name and what undoes it.
 _UNPACK = {".gz": ("gzip", "gzip -d"), ".zst": ("zstd", "zstd -d")}
 
@@ -159,6 +161,8 @@ class MappedFormat(LogFormat):
         self.fmap = fmap
         # what the file staged last lacks in every record (``absent_columns``)
         self._absent: list[tuple[str, str]] = []
+        # the column of a Parquet row's number, as read (``_parquet_scan``)
+        self._row_column = _ROW_NUMBER
 
     def sniff(self, head: FileHead) -> bool:
         return False
@@ -177,7 +181,7 @@ class MappedFormat(LogFormat):
         else:
             self._rows_json(con, path)
         # a Parquet record as read carries its row number, which is no part of it
-        create_staged(con, self._select(("file_row_number",) if kind == "parquet" else ()))
+        create_staged(con, self._select((self._row_column,) if kind == "parquet" else ()))
 
     # --- reading: _mrows(line_no, line, problem, v_<target> VARCHAR, ...) ----------------
     def _missing(self, target: str, columns: dict[str, str], hint: str = "") -> MapError:
@@ -310,11 +314,11 @@ class MappedFormat(LogFormat):
                 f"compresses its own data, so it cannot stream through {kind}. Decompress the "
                 f"file first ({undo})"
             )
-        scan = f"read_parquet({path_sql(path)}, file_row_number = true)"
+        scan = self._parquet_scan(con, path)
         columns = {
             str(r[0]): str(r[1])
             for r in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()
-            if r[0] != "file_row_number"
+            if r[0] != self._row_column
         }
         exprs = {t: self._value_sql(columns, t, con, scan) for t in self.fmap.fields}
         absent = [t for t, e in exprs.items() if e is None]
@@ -323,10 +327,37 @@ class MappedFormat(LogFormat):
         values = ", ".join(f"{e or 'NULL::VARCHAR'} AS v_{t}" for t, e in exprs.items())
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _mrows AS
-            SELECT r.file_row_number + 1 AS line_no,
+            SELECT r.{_ident(self._row_column)} + 1 AS line_no,
                    to_json(r)::VARCHAR AS line, NULL::VARCHAR AS problem, {values}
             FROM {scan} r"""
         )
+
+    def _parquet_scan(self, con: duckdb.DuckDBPyConnection, path: Path) -> str:
+        """The relation of the file's rows with their 0-based row number in a column of
+        their own (``self._row_column``): DuckDB's ``file_row_number``, unless the file has
+        a column of that name (any case), which the option cannot be added beside (a Binder
+        Error failed the whole file). Then the rows are copied, each whole as one struct,
+        in the file's order (DuckDB keeps insertion order), and numbered in that copy's
+        order under a name none of the file's columns has: the file's own
+        ``file_row_number`` stays a column like any other, mappable and kept in metadata."""
+        source = path_sql(path)
+        names = {
+            str(r[0]).lower()
+            for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({source})").fetchall()
+        }
+        if _ROW_NUMBER not in names:
+            self._row_column = _ROW_NUMBER
+            return f"read_parquet({source}, file_row_number = true)"
+        self._row_column = "tokaudit_row_number"
+        while self._row_column in names:
+            self._row_column += "_"
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _mparquet AS "
+            f"SELECT r AS rec FROM read_parquet({source}) r"
+        )
+        # (numbered in rowid order: in the load's transaction a rowid does not start at 0)
+        number = f"row_number() OVER (ORDER BY rowid) - 1 AS {_ident(self._row_column)}"
+        return f"(SELECT {number}, unnest(rec) FROM _mparquet)"
 
     def _rows_json(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
         stage_lines(con, path)
