@@ -106,12 +106,14 @@ class Attribution:
                 out.setdefault(k, v)
         return out
 
-    def apply(self, con: duckdb.DuckDBPyConnection) -> dict[int, int]:
-        """Rewrite the attribution columns of ``_staged`` (needs ``_sources``). Returns,
-        by ``file_no``, the number of rows where a ``metadata.<key>`` source that was consulted
-        held a list or object it could not use (``_unusable_consulted``), for a warning."""
+    def apply(self, con: duckdb.DuckDBPyConnection) -> bool:
+        """Rewrite the attribution columns of ``_staged`` (needs ``_sources``). When a
+        ``metadata.<key>`` source is consulted, add the column ``ta_unusable``: true on the
+        valid rows where one held a list or object it could not use
+        (``_unusable_consulted``), for a warning that counts the rows loaded (a row already
+        stored, or a duplicate in the file, is not); returns whether it was added."""
         if not self.sources:
-            return {}
+            return False
         uses_path = any("path" in s for s in self.sources.values())
         uses_key = any("api_key" in s for s in self.sources.values())
         joins = ""
@@ -133,20 +135,17 @@ class Attribution:
             targets.append("prompt_version")  # follows the prompt (``_fallback``)
         replaced = ", ".join(f"{self._target_sql(t)} AS {TARGETS[t]}" for t in targets)
         unusable = " OR ".join(c for t in self.sources for c in self._unusable_consulted(t))
-        # counted before the rewrite, which keeps metadata as it is
-        found = (
-            con.execute(
-                f"SELECT s.file_no, count(*) FROM _staged s{joins} "
-                f"WHERE s.reject_reason IS NULL AND ({unusable}) GROUP BY s.file_no"
-            ).fetchall()
+        # over the rows as read (the values the earlier sources had), beside the rewrite
+        flag = (
+            f", coalesce(s.reject_reason IS NULL AND ({unusable}), false) AS ta_unusable"
             if unusable
-            else []
+            else ""
         )
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _staged AS "
-            f"SELECT s.* REPLACE ({replaced}) FROM _staged s{joins} ORDER BY s.rowid"
+            f"SELECT s.* REPLACE ({replaced}){flag} FROM _staged s{joins} ORDER BY s.rowid"
         )
-        return {int(n): int(c) for n, c in found}
+        return bool(unusable)
 
     def _fallback(self, target: str) -> str:
         """The value a target keeps when no source gives one: the logged one. A prompt's

@@ -155,8 +155,9 @@ class FileResult:
     reloaded: bool = False
     # skipped, and of a format ``--reload`` cannot read again in place (Langfuse)
     not_reloadable: bool = False
-    # loaded rows where a tokaudit.yaml metadata.<key> source held a list or object it
-    # could not use as a team, user, ... (docs/attribution.md): the next source decided
+    # loaded rows (not duplicates, not rows already stored) where a metadata.<key> source
+    # of the config's attribution rules held a list or object it could not use as a team,
+    # user, ... (docs/attribution.md): the next source decided
     unusable_attribution: int = 0
     # --map: the optional fields of the map that no record of the file has, as (target,
     # column), read as empty on its rows (a mistyped ``team: tema``), and the columns
@@ -340,10 +341,10 @@ def _load_staged(
         "unnest(?::VARCHAR[]) AS source_file",
         [list(range(len(sources))), sources],
     )
-    if attribution is not None:  # tokaudit.yaml: team, user, project ... from the config
-        unusable = attribution.apply(con)
-        for n, (result, _) in enumerate(files):  # set, not added: a batch may be retried
-            result.unusable_attribution = unusable.get(n, 0)
+    # tokaudit.yaml: team, user, project ... from the config
+    flagged = attribution is not None and attribution.apply(con)
+    for result, _ in files:  # set, not added: a batch may be retried
+        result.unusable_attribution = 0
     counts = {
         int(n): (int(read), int(rejected), int(non_requests))
         for n, read, rejected, non_requests in con.execute(
@@ -413,6 +414,13 @@ def _load_staged(
     loaded = dict(
         con.execute("SELECT first_file, count(*) FROM _new GROUP BY first_file").fetchall()
     )
+    if flagged:  # the loaded rows a rule's metadata source could not use, by the file
+        # that counts them as loaded
+        for n, found in con.execute(
+            f"""SELECT n.first_file, count(*) FROM _new n JOIN {staged} s ON s.rowid = n.rid
+            WHERE s.ta_unusable GROUP BY n.first_file"""
+        ).fetchall():
+            files[int(n)][0].unusable_attribution = int(found)
     valid = sum(read - rejected - non for read, rejected, non in counts.values())
     # only where some record was not loaded, and the first record seen is the one kept
     conflicting = _conflicting(con, staged) if pref is None and valid > sum(loaded.values()) else {}
