@@ -288,7 +288,7 @@ def _attribution_warnings(result: IngestResult, config: Path | None) -> list[str
         )
     lines.extend(
         f"warning: {f.path}: {f.unusable_attribution} request(s) had a list or object where "
-        "an attribution rule (tokaudit.yaml) reads a metadata key: not used as a value, the "
+        f"an attribution rule ({config}) reads a metadata key: not used as a value, the "
         "next source decided (docs/attribution.md)"
         for f in result.files
         if f.unusable_attribution
