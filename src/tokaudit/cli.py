@@ -310,8 +310,18 @@ def _absent_column_warnings(result: IngestResult) -> list[str]:
         f"warning: {target}: column {column!r} is in no record of "
         + (files[0].path if len(files) == 1 else f"{len(files)} files ({_named(files)})")
         + ("; nothing of it kept in metadata" if target == "metadata" else "; read as empty")
+        + (_top_level_hint(column) if target == "metadata" else "")
         for (target, column), files in lacking.items()
     ]
+
+
+def _top_level_hint(column: str) -> str:
+    """A dotted ``metadata:`` entry names a whole top-level column, not a path into one (a
+    mapped ``usage.in`` listed there kept nothing, without a word)."""
+    if "." not in column:
+        return ""
+    head = column.split(".", 1)[0]
+    return f" (metadata: names whole top-level columns: list {head!r} to keep that object)"
 
 
 def _format_skip_warnings(result: IngestResult, fmt: str, reload: bool) -> list[str]:

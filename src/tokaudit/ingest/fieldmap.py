@@ -165,7 +165,10 @@ def parse_field_map(data: Any, origin: str) -> FieldMap:
 def _metadata(data: dict[str, Any], origin: str) -> tuple[str, ...] | None:
     """``metadata:``: a list of column names (each a CSV or Parquet column, or a top-level
     key of a JSON record, by its whole name), false (or an empty list) for none, true or
-    left out for all. A bare ``metadata:`` (null) is an error: a list left unwritten."""
+    left out for all. A bare ``metadata:`` (null) is an error: a list left unwritten. A
+    dotted name is no error here (in CSV it is a column's whole name); one that no file
+    has as a top-level column, a mapped path into an object too, is warned of at load
+    (``mapped.MappedFormat._listed``)."""
     if "metadata" not in data or data["metadata"] is True:
         return None
     value = data["metadata"]

@@ -219,13 +219,15 @@ class MappedFormat(LogFormat):
         fm = self.fmap
         self._absent = [(t, fm.fields[t]) for t in absent if t in fm.fields]
         if columns is not None:
-            self._absent += [("metadata", c) for c in self._kept_columns() if c not in columns]
+            self._absent += [("metadata", c) for c in self._listed(absent) if c not in columns]
 
-    def _kept_columns(self) -> list[str]:
-        """The columns ``metadata:`` lists that the map does not read (a mapped one that
-        a file lacks is said once, for its target)."""
-        sources = set(self.fmap.fields.values())
-        return [c for c in self.fmap.metadata or () if c not in sources]
+    def _listed(self, absent: list[str]) -> list[str]:
+        """The columns ``metadata:`` lists, but for the source of a target in ``absent`` (a
+        mapped column the file lacks is said once, for its target). A dotted source the
+        map reads into an object (``usage.in``) is no top-level column, so listing it kept
+        nothing, without a word: it is told as a column the file lacks."""
+        said = {self.fmap.fields[t] for t in absent}
+        return [c for c in self.fmap.metadata or () if c not in said]
 
     def _value_sql(
         self, columns: dict[str, str], target: str, con: duckdb.DuckDBPyConnection, scan: str
@@ -401,7 +403,7 @@ class MappedFormat(LogFormat):
         NULL on every line and loaded the rows with no usage, without a word), any other
         reads as empty. (A record may leave any key out.)"""
         objects = "json_type(rec) = 'OBJECT'"
-        kept = self._kept_columns()  # metadata: columns, top-level keys by their whole name
+        kept = self._listed([])  # metadata: columns, top-level keys by their whole name
         paths = [_json_path(src) for src in self.fmap.fields.values()]
         paths += [_pointer(c) for c in kept]
         found = ", ".join(
@@ -415,7 +417,8 @@ class MappedFormat(LogFormat):
             return  # no record to read a key from: every line is its own reject, or none
         n = len(self.fmap.fields)
         absent = [t for t, has in zip(self.fmap.fields, row[1 : n + 1], strict=True) if not has]
-        lacking = [c for c, has in zip(kept, row[n + 1 :], strict=True) if not has]
+        said = set(self._listed(absent))
+        lacking = [c for c, has in zip(kept, row[n + 1 :], strict=True) if not has and c in said]
         self._absent = [("metadata", c) for c in lacking]
         if not absent:
             return
