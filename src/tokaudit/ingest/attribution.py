@@ -151,11 +151,15 @@ class Attribution:
         """The value a target keeps when no source gives one: the logged one. A prompt's
         logged version belongs to the logged prompt: where the rules name another prompt,
         it is dropped (a report showed one prompt with another's version), unless the
-        ``prompt_version`` rules give one."""
+        ``prompt_version`` rules give one. A version logged with no prompt belongs to none
+        other, so it stays with the prompt the rules name."""
         logged = f"s.{TARGETS[target]}"
         if target == "prompt_version" and "prompt" in self.sources:
             prompt = self._target_sql("prompt", ("prompt_version",))
-            return f"CASE WHEN ({prompt}) IS NOT DISTINCT FROM s.prompt_id THEN {logged} END"
+            return (
+                f"CASE WHEN s.prompt_id IS NULL OR ({prompt}) IS NOT DISTINCT FROM s.prompt_id "
+                f"THEN {logged} END"
+            )
         return logged
 
     def _target_sql(self, target: str, seen: tuple[str, ...] = ()) -> str:

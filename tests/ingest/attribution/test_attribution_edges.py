@@ -54,6 +54,25 @@ def test_a_prompt_rule_drops_the_version_of_the_logged_prompt(kit: EnvelopeKit) 
     ]
 
 
+def test_a_version_logged_without_a_prompt_stays_with_the_rules_prompt(
+    kit: EnvelopeKit,
+) -> None:
+    """A version logged with no prompt id belongs to no other prompt: a rule naming the
+    prompt keeps it (it was dropped, as if it were another prompt's)."""
+    path = kit.write(
+        "calls.jsonl",
+        [
+            _call(kit, "a", prompt_version="3", prompt_name="checkout"),
+            _call(kit, "b", prompt_version="3"),  # no prompt from the rule either
+        ],
+    )
+    _, rows = _ingest(kit, {"attribution": {"prompt": "metadata.prompt_name"}}, path)
+    assert [(r["request_id"], r["prompt_id"], r["prompt_version"]) for r in rows] == [
+        ("a", "checkout", "3"),
+        ("b", None, "3"),
+    ]
+
+
 def test_prompt_version_can_be_mapped_alongside(kit: EnvelopeKit) -> None:
     path = kit.write(
         "calls.jsonl",
