@@ -121,6 +121,17 @@ def log_fixture_files() -> list[Path]:
     return files
 
 
+def detected_format(path: Path) -> str:
+    """The format ``--format auto`` picks for ``path`` (the loader's detection)."""
+    from tokaudit.ingest.loader import _detect
+
+    con = duckdb.connect()
+    try:
+        return _detect(con, path).name
+    finally:
+        con.close()
+
+
 def sniffed_fixtures(fmt: LogFormat) -> list[Path]:
     """The fixture and sample log files whose head ``fmt``'s sniffer claims; a file the
     loader cannot read a head of is skipped, as detection skips it."""

@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 from format_helpers import anthropic_events, assert_counts_add_up, costs, install_prices
 
-from helpers import sniffed_fixtures
+from helpers import detected_format, sniffed_fixtures
 from tokaudit.ingest.attribution import parse_attribution
 from tokaudit.ingest.bedrock_invocation import BedrockInvocationFormat
 from tokaudit.ingest.interface import FileHead
-from tokaudit.ingest.loader import _detect, _head_lines, ingest_paths
+from tokaudit.ingest.loader import _head_lines, ingest_paths
 
 if TYPE_CHECKING:
     from conftest import EnvelopeKit
@@ -579,17 +579,9 @@ def test_malformed_records_are_rejects_with_reasons(kit: EnvelopeKit) -> None:
     }
 
 
-def _detected(path: Path) -> str:
-    con = duckdb.connect()
-    try:
-        return _detect(con, path).name
-    finally:
-        con.close()
-
-
 def test_detection_takes_invocation_logs_and_leaves_others(kit: EnvelopeKit) -> None:
     path = kit.write("bedrock.jsonl", [invoke("d-1", f"us.{SONNET}"), converse("d-2", SONNET)])
-    assert _detected(path) == "bedrock-invocation"
+    assert detected_format(path) == "bedrock-invocation"
     # the same call as an envelope and as an Anthropic pair stays theirs
     env = kit.write(
         "env.jsonl",
@@ -612,8 +604,8 @@ def test_detection_takes_invocation_logs_and_leaves_others(kit: EnvelopeKit) -> 
             }
         ],
     )
-    assert _detected(env) == "envelope"
-    assert _detected(pairs) == "anthropic-pairs"
+    assert detected_format(env) == "envelope"
+    assert detected_format(pairs) == "anthropic-pairs"
     fmt = BedrockInvocationFormat()
     con = duckdb.connect()
     try:

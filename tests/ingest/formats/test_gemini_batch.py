@@ -21,15 +21,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pytest
 from format_helpers import assert_counts_add_up, classes_of, costs, install_prices
 
-from helpers import sniffed_fixtures
+from helpers import detected_format, sniffed_fixtures
 from tokaudit.ingest import ingest_paths
 from tokaudit.ingest.gemini_batch import GeminiBatchFormat
 from tokaudit.ingest.interface import FileHead
-from tokaudit.ingest.loader import REQUEST_COLUMNS, _detect
+from tokaudit.ingest.loader import REQUEST_COLUMNS
 from tokaudit.store import open_store
 
 if TYPE_CHECKING:
@@ -382,12 +381,7 @@ def test_a_bigquery_export_with_json_text_columns(kit: EnvelopeKit) -> None:
 def test_detection_claims_its_own_files_only(kit: EnvelopeKit, shape: str) -> None:
     lines = {"vertex": vertex_lines(), "studio": studio_results(), "input": studio_inputs()}[shape]
     path = kit.write(f"{shape}.jsonl", lines)
-    con = duckdb.connect()
-    try:
-        found = _detect(con, path).name
-    finally:
-        con.close()
-    assert found == ("batch-input" if shape == "input" else "gemini-batch")
+    assert detected_format(path) == ("batch-input" if shape == "input" else "gemini-batch")
 
 
 def test_no_existing_fixture_is_taken_for_a_gemini_batch() -> None:

@@ -28,10 +28,10 @@ import duckdb
 import pytest
 from format_helpers import assert_counts_add_up, classes_of, costs, install_prices
 
-from helpers import sniffed_fixtures
+from helpers import detected_format, sniffed_fixtures
 from tokaudit.ingest.gemini_batch import GeminiBatchFormat
 from tokaudit.ingest.interface import FileHead
-from tokaudit.ingest.loader import _detect, _head_lines
+from tokaudit.ingest.loader import _head_lines
 from tokaudit.ingest.vertex_claude_batch import VertexClaudeBatchFormat
 
 if TYPE_CHECKING:
@@ -284,21 +284,13 @@ def test_gemini_batch_forced_on_claude_output_says_which_format(kit: EnvelopeKit
     }
 
 
-def _detected(path: Path) -> str:
-    con = duckdb.connect()
-    try:
-        return _detect(con, path).name
-    finally:
-        con.close()
-
-
 @pytest.mark.parametrize("with_processed_time", [False, True])
 def test_detection_takes_claude_output_from_gemini_batch(
     kit: EnvelopeKit, with_processed_time: bool
 ) -> None:
     extra = {"processed_time": "2025-03-04T10:00:00Z"} if with_processed_time else {}
     path = kit.write("out.jsonl", [{**ln, **extra} for ln in output_lines()])
-    assert _detected(path) == "vertex-claude-batch"
+    assert detected_format(path) == "vertex-claude-batch"
 
 
 def test_detection_leaves_other_formats_files(kit: EnvelopeKit) -> None:
@@ -326,7 +318,7 @@ def test_detection_leaves_other_formats_files(kit: EnvelopeKit) -> None:
             assert not fmt.sniff(FileHead(path, _head_lines(con, path))), path
         finally:
             con.close()
-    assert _detected(pairs) == "anthropic-pairs"
+    assert detected_format(pairs) == "anthropic-pairs"
 
 
 def test_no_existing_fixture_is_taken_for_a_vertex_claude_batch() -> None:
@@ -345,7 +337,7 @@ def test_a_gemini_vertex_output_is_not_claude(kit: EnvelopeKit) -> None:
         },
     }
     path = kit.write("gemini.jsonl", [gemini, copy.deepcopy(gemini)])
-    assert _detected(path) == "gemini-batch"
+    assert detected_format(path) == "gemini-batch"
 
 
 def test_the_batch_input_file_loads_beside_its_output(kit: EnvelopeKit) -> None:
@@ -357,7 +349,7 @@ def test_the_batch_input_file_loads_beside_its_output(kit: EnvelopeKit) -> None:
         [{"custom_id": ln["custom_id"], "request": ln["request"]} for ln in lines],
     )
     write_at(kit, "job/predictions.jsonl", lines)
-    assert _detected(inputs) == "batch-input"
+    assert detected_format(inputs) == "batch-input"
     result = kit.ingest(inputs.parent)
     by_format = {fr.format: fr for fr in result.files}
     assert sorted(by_format) == ["batch-input", "vertex-claude-batch"]
@@ -382,7 +374,7 @@ def test_a_bigquery_exported_batch_input_loads_its_requests(kit: EnvelopeKit) ->
         {"custom_id": ln["custom_id"], "request": json.dumps(ln["request"])} for ln in lines
     ]
     inputs = kit.write("bqjob/input.jsonl", exported)
-    assert _detected(inputs) == "batch-input"
+    assert detected_format(inputs) == "batch-input"
     (fr,) = kit.ingest(inputs).files
     assert_counts_add_up(fr, 4, 4, 0, 0)
     stored = kit.query("SELECT custom_id, provider, model, body FROM batch_inputs ORDER BY 1")
@@ -405,7 +397,7 @@ def test_an_anthropic_error_body_as_the_response_is_a_failed_line(kit: EnvelopeK
         },
     }
     path = write_at(kit, "err.jsonl", [line, output_lines()[0]])
-    assert _detected(path) == "vertex-claude-batch"
+    assert detected_format(path) == "vertex-claude-batch"
     [fr] = kit.ingest(path).files
     assert_counts_add_up(fr, 2, 2, 0, 0)
     [row] = kit.query(
