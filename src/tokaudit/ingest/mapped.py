@@ -403,13 +403,19 @@ class MappedFormat(LogFormat):
         NULL on every line and loaded the rows with no usage, without a word), any other
         reads as empty. (A record may leave any key out.)"""
         objects = "json_type(rec) = 'OBJECT'"
+
+        def some_record_has(pointers: list[str]) -> str:
+            """SQL: per JSON pointer, whether any object record of ``_mdocs`` has it."""
+            return ", ".join(
+                f"coalesce(bool_or(json_exists(rec, {sql_string(p)})) "
+                f"FILTER (WHERE {objects}), false)"
+                for p in pointers
+            )
+
         kept = self._listed([])  # metadata: columns, top-level keys by their whole name
         paths = [_json_path(src) for src in self.fmap.fields.values()]
         paths += [_pointer(c) for c in kept]
-        found = ", ".join(
-            f"coalesce(bool_or(json_exists(rec, {sql_string(p)})) FILTER (WHERE {objects}), false)"
-            for p in paths
-        )
+        found = some_record_has(paths)
         row = con.execute(
             f"SELECT count(*) FILTER (WHERE {objects}), {found} FROM _mdocs WHERE problem IS NULL"
         ).fetchone()
@@ -433,17 +439,9 @@ class MappedFormat(LogFormat):
         dotted = [t for t in absent if "." in self.fmap.fields[t]]
         flat: set[str] = set()
         if dotted:
-            pointers = [
-                sql_string("/" + self.fmap.fields[t].replace("~", "~0").replace("/", "~1"))
-                for t in dotted
-            ]
+            whole_keys = [_pointer(self.fmap.fields[t]) for t in dotted]
             has = con.execute(
-                "SELECT "
-                + ", ".join(
-                    f"coalesce(bool_or(json_exists(rec, {p})) FILTER (WHERE {objects}), false)"
-                    for p in pointers
-                )
-                + " FROM _mdocs WHERE problem IS NULL"
+                f"SELECT {some_record_has(whole_keys)} FROM _mdocs WHERE problem IS NULL"
             ).fetchone()
             flat = {t for t, found in zip(dotted, has or (), strict=False) if found}
         columns.update(dict.fromkeys((self.fmap.fields[t] for t in flat), "JSON"))
