@@ -210,6 +210,12 @@ _BLANK_COLUMNS = ("team", "user_id", "feature", "project", "prompt_id", "environ
 _BLANK_DONE = "blank_attribution_is_null"
 
 
+def blank_sql(column: str) -> str:
+    """SQL: the attribution ``column`` (an identifier) holds only blanks, which an earlier
+    release wrote for "no value" (read as NULL since)."""
+    return f"regexp_full_match({column}, '\\s*')"
+
+
 def _blank_attribution_is_none(con: duckdb.DuckDBPyConnection, new: bool = False) -> None:
     """Once per store: blank attribution written by an earlier release becomes NULL.
 
@@ -219,9 +225,7 @@ def _blank_attribution_is_none(con: duckdb.DuckDBPyConnection, new: bool = False
     if done and done[0]:
         return
     for column in _BLANK_COLUMNS if not new else ():
-        con.execute(
-            f"UPDATE requests SET {column} = NULL WHERE regexp_full_match({column}, '\\s*')"
-        )
+        con.execute(f"UPDATE requests SET {column} = NULL WHERE {blank_sql(column)}")
     con.execute("INSERT INTO schema_info VALUES (?, 'done') ON CONFLICT DO NOTHING", [_BLANK_DONE])
 
 

@@ -15,7 +15,7 @@ from importlib import resources
 
 import duckdb
 
-from tokaudit.store.connection import _BLANK_COLUMNS, _BLANK_DONE, STORE
+from tokaudit.store.connection import _BLANK_COLUMNS, _BLANK_DONE, STORE, blank_sql
 
 _SCRATCH = "_tokaudit_schema"  # an in-memory database holding this release's schema
 
@@ -97,8 +97,7 @@ def _blank_attribution_replaced(con: duckdb.DuckDBPyConnection, missing: set[str
     if done and done[0]:
         return ""
     return ", ".join(
-        f"CASE WHEN regexp_full_match({_ident(c)}, '\\s*') THEN NULL ELSE {_ident(c)} END "
-        f"AS {_ident(c)}"
+        f"CASE WHEN {blank_sql(_ident(c))} THEN NULL ELSE {_ident(c)} END AS {_ident(c)}"
         for c in _BLANK_COLUMNS
         if c not in missing
     )
