@@ -224,8 +224,9 @@ def _blank_attribution_is_none(con: duckdb.DuckDBPyConnection, new: bool = False
     done = con.execute("SELECT count(*) FROM schema_info WHERE key = ?", [_BLANK_DONE]).fetchone()
     if done and done[0]:
         return
-    for column in _BLANK_COLUMNS if not new else ():
-        con.execute(f"UPDATE requests SET {column} = NULL WHERE {blank_sql(column)}")
+    if not new:  # a new store has no requests to update
+        for column in _BLANK_COLUMNS:
+            con.execute(f"UPDATE requests SET {column} = NULL WHERE {blank_sql(column)}")
     con.execute("INSERT INTO schema_info VALUES (?, 'done') ON CONFLICT DO NOTHING", [_BLANK_DONE])
 
 
