@@ -347,6 +347,16 @@ def _named(files: list[FileResult], limit: int = 3) -> str:
     return shown + (f" and {len(files) - limit} more" if len(files) > limit else "")
 
 
+def _rules_and_map_warnings(result: IngestResult, reload: bool, config: Path | None) -> list[str]:
+    """What ``ingest`` and ``audit`` say of the rules and map the files were read with:
+    files read under other rules, mapped columns no record has, unusable attribution."""
+    return [
+        *_rules_warnings(result, reload),
+        *_absent_column_warnings(result),
+        *_attribution_warnings(result, config),
+    ]
+
+
 def _rules_warnings(result: IngestResult, reload: bool) -> list[str]:
     """Unchanged files skipped although the attribution rules or the field map changed
     since they were loaded: their stored rows keep the old teams (docs/attribution.md)."""
@@ -459,11 +469,7 @@ def ingest(
         _err(line)
     for line in _format_skip_warnings(result, fmt, reload):
         _err(line)
-    for line in _rules_warnings(result, reload):
-        _err(line)
-    for line in _absent_column_warnings(result):
-        _err(line)
-    for line in _attribution_warnings(result, settings):
+    for line in _rules_and_map_warnings(result, reload, settings):
         _err(line)
     if recounted is not None:
         warn_broken_plugins(recounted.broken_plugins)
@@ -903,11 +909,8 @@ def audit(
     _err(_ingest_counts_line(result.ingest))
     for line in _conflict_warnings(result.ingest):
         _err(line)
-    for line in _rules_warnings(result.ingest, reload=False):  # audit --db into a store
-        _err(line)
-    for line in _absent_column_warnings(result.ingest):
-        _err(line)
-    for line in _attribution_warnings(result.ingest, settings):
+    # (audit --db into a store: the rules the store's files were read with)
+    for line in _rules_and_map_warnings(result.ingest, False, settings):
         _err(line)
     warn_broken_plugins(result.broken_plugins)
     for line in _input_errors(result.ingest):
