@@ -76,6 +76,14 @@ def given_time(expr: str) -> str:
         ELSE {expr} END"""
 
 
+def line_time(own: str, path: Path) -> str:
+    """SQL: a result line's time: its own (``own``, JSON, e.g. ``given_time``), else the
+    earliest own time in its file, else the file's modification time (``file_time``)."""
+    return f"""coalesce({own},
+        to_json((min(try_cast({own} ->> '$' AS TIMESTAMPTZ)) OVER ())::VARCHAR),
+        {file_time(path)})"""
+
+
 def file_time(path: Path) -> str:
     """SQL JSON literal of a file's modification time (UTC), the last-resort timestamp."""
     try:

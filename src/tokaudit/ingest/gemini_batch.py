@@ -40,8 +40,8 @@ from typing import Any, ClassVar
 import duckdb
 
 from tokaudit.ingest.batch import (
-    file_time,
     given_time,
+    line_time,
     matched_inputs,
     object_value,
     text_value,
@@ -140,9 +140,7 @@ SELECT l.line_no, l.line, CASE WHEN NOT l.vertex THEN l.key END AS custom_id,
             THEN 'neither a response nor an error'
     END AS reject_reason,
     json_object(
-        'timestamp', coalesce(l.own_time,
-            to_json((min(try_cast(l.own_time ->> '$' AS TIMESTAMPTZ)) OVER ())::VARCHAR),
-            {file_time(path)}),
+        'timestamp', {line_time("l.own_time", path)},
         'provider', 'google', 'api', 'generate_content',
         -- the responseId when there is one (the envelope's key); a Gemini API line's key
         -- is unique in its batch only: with the hash of the line (never the file's path,

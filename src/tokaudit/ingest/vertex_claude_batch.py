@@ -37,7 +37,7 @@ from typing import Any
 
 import duckdb
 
-from tokaudit.ingest.batch import file_time, given_time, object_value, text_value
+from tokaudit.ingest.batch import given_time, line_time, object_value, text_value
 from tokaudit.ingest.interface import FileHead, LogFormat
 from tokaudit.ingest.rewrite import field, not_object_reason, parsed_lines, present, stage_rewritten
 from tokaudit.ingest.staging import stage_lines
@@ -106,9 +106,7 @@ SELECT l.line_no, l.line, l.custom_id,
             THEN 'response is not an Anthropic Message (Gemini output: use --format gemini-batch)'
     END AS reject_reason,
     json_object(
-        'timestamp', coalesce(l.own_time,
-            to_json((min(try_cast(l.own_time ->> '$' AS TIMESTAMPTZ)) OVER ())::VARCHAR),
-            {file_time(path)}),
+        'timestamp', {line_time("l.own_time", path)},
         'provider', 'anthropic', 'api', 'messages',
         -- the message id when there is one (the envelope's key); a failed line's custom_id
         -- is unique in its batch only: with the hash of the line, never the file's path
